@@ -1,0 +1,50 @@
+# stackwatch: the two commands of the README, and the checks behind them.
+#   make run    build, then profile the bundled example and show the result
+#   make test   lint, then the whole test suite on CPython 3.9 to 3.13
+#   make bench  overhead benchmarks against py-spy, austin, pyinstrument
+#   make lint   the C style check (clang-format) and the C warnings build
+
+PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
+RUN_PYTHON ?= 3.11
+VENV_DIR ?= $(CURDIR)/.venv
+PYTEST_ARGS ?= -q
+export VENV_DIR
+
+C_SOURCES := $(shell find csrc tests/c -name '*.[ch]')
+
+.PHONY: run test lint deps bench clean
+
+deps:
+	@tools/system-deps.sh
+
+run:
+	@tools/venv.sh $(RUN_PYTHON) test
+	@mkdir -p out
+	$(VENV_DIR)/$(RUN_PYTHON)/bin/stackwatch record -r 200 --threads \
+		-o out/demo.svg examples/demo.py
+	@echo "open out/demo.svg in a browser to explore the flame graph"
+
+lint: deps
+	@command -v clang-format >/dev/null || { \
+		echo "lint: clang-format is missing" >&2; exit 1; }
+	clang-format --style=file --dry-run --Werror $(C_SOURCES)
+
+test: lint
+	@fail=0; for v in $(PYTHONS); do \
+		echo "===== CPython $$v"; \
+		if tools/venv.sh $$v test; then \
+			$(VENV_DIR)/$$v/bin/python -m pytest $(PYTEST_ARGS) tests \
+				|| fail=1; \
+		else \
+			echo "could not set up CPython $$v" >&2; fail=1; \
+		fi; \
+	done; \
+	if [ $$fail -ne 0 ]; then echo "FAILED on at least one Python" >&2; fi; \
+	exit $$fail
+
+bench:
+	@tools/venv.sh $(RUN_PYTHON) bench
+	$(VENV_DIR)/$(RUN_PYTHON)/bin/python bench/run.py
+
+clean:
+	rm -rf build dist out src/*.egg-info .pytest_cache

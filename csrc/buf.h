@@ -1,0 +1,48 @@
+/* A growable byte buffer for writers, with the escaping they need.
+ *
+ * Writers build a whole output in memory; the Python layer then puts it
+ * in place (a temporary file renamed over the target, or written in place
+ * when the target is not a regular file), so a failed write never leaves
+ * a half-written file.  An allocation failure makes the buffer sticky-bad:
+ * later appends do nothing and sw_buf_ok() says so.
+ *
+ * Pure C; no Python.h. */
+#ifndef SW_BUF_H
+#define SW_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct sw_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    int failed;
+} sw_buf_t;
+
+void sw_buf_init(sw_buf_t *b);
+void sw_buf_free(sw_buf_t *b);
+
+/* 1 if every append so far succeeded. */
+static inline int
+sw_buf_ok(const sw_buf_t *b)
+{
+    return !b->failed;
+}
+
+void sw_buf_put(sw_buf_t *b, const char *s, size_t n);
+void sw_buf_puts(sw_buf_t *b, const char *s);
+void sw_buf_putc(sw_buf_t *b, char c);
+void sw_buf_printf(sw_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Appends s as a JSON string literal, quotes included.  Invalid UTF-8
+ * bytes become U+FFFD. */
+void sw_buf_json_str(sw_buf_t *b, const char *s);
+
+/* Appends s escaped for XML text and attribute values (&<>"'); control
+ * characters other than tab and newline are dropped, since XML 1.0 cannot
+ * carry them. */
+void sw_buf_xml(sw_buf_t *b, const char *s);
+
+#endif

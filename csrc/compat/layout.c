@@ -1,0 +1,300 @@
+/* The layout table for the CPython this extension is compiled against.
+ *
+ * This is the one file of the extension that includes CPython's internal
+ * headers: Py_BUILD_CORE must be defined before Python.h, and it changes
+ * inline helpers for the whole translation unit, so nothing else lives
+ * here.  Every value is an offsetof() or an address taken by the
+ * compiler; nothing is typed in by hand.
+ *
+ * Checks made at import (sw_layout_init):
+ *  - the running interpreter is the minor version this file was built for;
+ *  - on 3.13+, _PyRuntime.debug_offsets carries the expected cookie and
+ *    version, reports a GIL build, and agrees with every offset we use.
+ *    _Py_DebugOffsets is the runtime's own promise about its layout; a
+ *    patch release that moved a field is refused instead of misread. */
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <frameobject.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "compat/layout.h"
+
+#if PY_VERSION_HEX < 0x03090000 || PY_VERSION_HEX >= 0x030E0000
+#error "stackwatch supports CPython 3.9 to 3.13"
+#endif
+
+#include "internal/pycore_interp.h"
+#include "internal/pycore_runtime.h"
+#if PY_VERSION_HEX >= 0x030B0000
+#include "internal/pycore_frame.h"
+#endif
+
+sw_layout_t sw_layout;
+
+/* PEP 393 keeps kind/compact/ascii in a bit-field; offsetof cannot name
+ * bits, so find them by setting each field in a scratch object and seeing
+ * which bits of the 32-bit state word change. */
+static void
+find_unicode_bits(sw_layout_t *L)
+{
+    PyASCIIObject o;
+    uint32_t w;
+
+    memset(&o, 0, sizeof(o));
+    o.state.kind = 7;
+    memcpy(&w, (char *)&o + L->str_state, sizeof(w));
+    L->str_kind_mask = w;
+    L->str_kind_shift = 0;
+    while (w && !(w & 1u)) {
+        w >>= 1;
+        L->str_kind_shift++;
+    }
+    memset(&o, 0, sizeof(o));
+    o.state.compact = 1;
+    memcpy(&L->str_compact_bit, (char *)&o + L->str_state, sizeof(w));
+    memset(&o, 0, sizeof(o));
+    o.state.ascii = 1;
+    memcpy(&L->str_ascii_bit, (char *)&o + L->str_state, sizeof(w));
+}
+
+static void
+fill(sw_layout_t *L)
+{
+    memset(L, 0, sizeof(*L));
+    L->version_hex = PY_VERSION_HEX;
+    snprintf(L->version, sizeof(L->version), "%d.%d", PY_MAJOR_VERSION,
+             PY_MINOR_VERSION);
+
+    L->runtime = (uintptr_t)&_PyRuntime;
+    L->type_code = (uintptr_t)&PyCode_Type;
+    L->type_unicode = (uintptr_t)&PyUnicode_Type;
+    L->type_bytes = (uintptr_t)&PyBytes_Type;
+    L->type_frame = (uintptr_t)&PyFrame_Type;
+
+    L->rt_interp_head = offsetof(_PyRuntimeState, interpreters.head);
+    L->rt_finalizing = offsetof(_PyRuntimeState, _finalizing);
+
+    L->is_next = offsetof(PyInterpreterState, next);
+    L->is_id = offsetof(PyInterpreterState, id);
+#if PY_VERSION_HEX >= 0x030B0000
+    L->is_threads_head = offsetof(PyInterpreterState, threads.head);
+#else
+    L->is_threads_head = offsetof(PyInterpreterState, tstate_head);
+#endif
+
+    L->gil_size = sizeof(struct _gil_runtime_state);
+    L->gil_locked = offsetof(struct _gil_runtime_state, locked);
+    L->gil_last_holder = offsetof(struct _gil_runtime_state, last_holder);
+#if PY_VERSION_HEX >= 0x030C0000
+    L->gil_place = SW_GIL_INTERP;
+    L->is_gil_ptr = offsetof(PyInterpreterState, ceval.gil);
+#else
+    L->gil_place = SW_GIL_RUNTIME;
+    L->gil_runtime = (uintptr_t)&_PyRuntime.ceval.gil;
+#endif
+
+    L->ts_size = sizeof(PyThreadState);
+    L->ts_next = offsetof(PyThreadState, next);
+    L->ts_interp = offsetof(PyThreadState, interp);
+    L->ts_thread_id = offsetof(PyThreadState, thread_id);
+    L->ts_id = offsetof(PyThreadState, id);
+#if PY_VERSION_HEX >= 0x030B0000
+    L->ts_native_thread_id = offsetof(PyThreadState, native_thread_id);
+    L->ts_datastack_chunk = offsetof(PyThreadState, datastack_chunk);
+    L->ts_datastack_top = offsetof(PyThreadState, datastack_top);
+    L->chunk_previous = offsetof(_PyStackChunk, previous);
+    L->chunk_size = offsetof(_PyStackChunk, size);
+    L->chunk_top = offsetof(_PyStackChunk, top);
+    L->chunk_data = offsetof(_PyStackChunk, data);
+#endif
+
+#if PY_VERSION_HEX >= 0x030D0000
+    L->frame_ref = SW_TSTATE_FRAME;
+    L->ts_frame = offsetof(PyThreadState, current_frame);
+#elif PY_VERSION_HEX >= 0x030B0000
+    L->frame_ref = SW_TSTATE_CFRAME;
+    L->ts_frame = offsetof(PyThreadState, cframe);
+    L->cf_current_frame = offsetof(_PyCFrame, current_frame);
+#else
+    L->frame_ref = SW_TSTATE_FRAME;
+    L->ts_frame = offsetof(PyThreadState, frame);
+#endif
+
+#if PY_VERSION_HEX >= 0x030B0000
+    L->frame_model = SW_FRAMES_INTERP;
+    L->if_size = offsetof(_PyInterpreterFrame, localsplus);
+    L->if_previous = offsetof(_PyInterpreterFrame, previous);
+    L->if_owner = offsetof(_PyInterpreterFrame, owner);
+    L->owner_generator = FRAME_OWNED_BY_GENERATOR;
+#if PY_VERSION_HEX >= 0x030D0000
+    L->if_code = offsetof(_PyInterpreterFrame, f_executable);
+    L->if_instr = offsetof(_PyInterpreterFrame, instr_ptr);
+#else
+    L->if_code = offsetof(_PyInterpreterFrame, f_code);
+    L->if_instr = offsetof(_PyInterpreterFrame, prev_instr);
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+    L->owner_cstack = FRAME_OWNED_BY_CSTACK;
+#else
+    L->owner_cstack = -1;
+#endif
+#else
+    L->frame_model = SW_FRAMES_OBJECTS;
+    L->fo_size = offsetof(PyFrameObject, f_lasti) + sizeof(int);
+    L->fo_back = offsetof(PyFrameObject, f_back);
+    L->fo_code = offsetof(PyFrameObject, f_code);
+    L->fo_lasti = offsetof(PyFrameObject, f_lasti);
+#if PY_VERSION_HEX >= 0x030A0000
+    L->lasti_scale = 2; /* f_lasti counts code units */
+#else
+    L->lasti_scale = 1; /* f_lasti counts bytes */
+#endif
+#endif
+
+    L->co_filename = offsetof(PyCodeObject, co_filename);
+    L->co_name = offsetof(PyCodeObject, co_name);
+    L->co_firstlineno = offsetof(PyCodeObject, co_firstlineno);
+#if PY_VERSION_HEX >= 0x030B0000
+    L->co_size = offsetof(PyCodeObject, co_code_adaptive);
+    L->co_ob_size = offsetof(PyVarObject, ob_size);
+    L->co_qualname = offsetof(PyCodeObject, co_qualname);
+    L->co_linetable = offsetof(PyCodeObject, co_linetable);
+    L->co_code_adaptive = offsetof(PyCodeObject, co_code_adaptive);
+    L->co_firsttraceable = offsetof(PyCodeObject, _co_firsttraceable);
+    L->line_format = SW_LINES_LOCATIONS;
+#else
+    L->co_size = sizeof(PyCodeObject);
+    L->co_code = offsetof(PyCodeObject, co_code);
+#if PY_VERSION_HEX >= 0x030A0000
+    L->co_linetable = offsetof(PyCodeObject, co_linetable);
+    L->line_format = SW_LINES_PEP626;
+#else
+    L->co_linetable = offsetof(PyCodeObject, co_lnotab);
+    L->line_format = SW_LINES_LNOTAB;
+#endif
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+    L->co_version = offsetof(PyCodeObject, co_version);
+#endif
+
+    L->ob_type = offsetof(PyObject, ob_type);
+    L->ob_size = offsetof(PyVarObject, ob_size);
+    L->bytes_sval = offsetof(PyBytesObject, ob_sval);
+    L->str_length = offsetof(PyASCIIObject, length);
+    L->str_state = offsetof(PyASCIIObject, state);
+    L->str_ascii_size = sizeof(PyASCIIObject);
+    L->str_compact_size = sizeof(PyCompactUnicodeObject);
+    find_unicode_bits(L);
+}
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* Compares what the runtime publishes about itself with the table. */
+static int
+check_debug_offsets(const sw_layout_t *L, char *err, size_t errlen)
+{
+    const _Py_DebugOffsets *d = &_PyRuntime.debug_offsets;
+    struct {
+        const char *what;
+        uint64_t runtime;
+        size_t ours;
+    } pairs[] = {
+        {"runtime.interpreters_head", d->runtime_state.interpreters_head,
+         L->rt_interp_head},
+        {"runtime.finalizing", d->runtime_state.finalizing, L->rt_finalizing},
+        {"interp.next", d->interpreter_state.next, L->is_next},
+        {"interp.threads_head", d->interpreter_state.threads_head,
+         L->is_threads_head},
+        {"interp.id", d->interpreter_state.id, L->is_id},
+        {"interp.ceval_gil", d->interpreter_state.ceval_gil, L->is_gil_ptr},
+        {"tstate.next", d->thread_state.next, L->ts_next},
+        {"tstate.interp", d->thread_state.interp, L->ts_interp},
+        {"tstate.current_frame", d->thread_state.current_frame, L->ts_frame},
+        {"tstate.thread_id", d->thread_state.thread_id, L->ts_thread_id},
+        {"tstate.native_thread_id", d->thread_state.native_thread_id,
+         L->ts_native_thread_id},
+        {"tstate.datastack_chunk", d->thread_state.datastack_chunk,
+         L->ts_datastack_chunk},
+        {"frame.previous", d->interpreter_frame.previous, L->if_previous},
+        {"frame.executable", d->interpreter_frame.executable, L->if_code},
+        {"frame.instr_ptr", d->interpreter_frame.instr_ptr, L->if_instr},
+        {"frame.localsplus", d->interpreter_frame.localsplus, L->if_size},
+        {"frame.owner", d->interpreter_frame.owner, L->if_owner},
+        {"code.filename", d->code_object.filename, L->co_filename},
+        {"code.name", d->code_object.name, L->co_name},
+        {"code.qualname", d->code_object.qualname, L->co_qualname},
+        {"code.linetable", d->code_object.linetable, L->co_linetable},
+        {"code.firstlineno", d->code_object.firstlineno, L->co_firstlineno},
+        {"code.co_code_adaptive", d->code_object.co_code_adaptive,
+         L->co_code_adaptive},
+        {"object.ob_type", d->pyobject.ob_type, L->ob_type},
+        {"bytes.ob_size", d->bytes_object.ob_size, L->ob_size},
+        {"bytes.ob_sval", d->bytes_object.ob_sval, L->bytes_sval},
+        {"unicode.state", d->unicode_object.state, L->str_state},
+        {"unicode.length", d->unicode_object.length, L->str_length},
+        {"unicode.asciiobject_size", d->unicode_object.asciiobject_size,
+         L->str_ascii_size},
+    };
+    size_t i;
+
+    if (memcmp(d->cookie, "xdebugpy", 8) != 0) {
+        snprintf(err, errlen, "_PyRuntime.debug_offsets has no valid cookie");
+        return -1;
+    }
+    if ((d->version >> 16) != (PY_VERSION_HEX >> 16)) {
+        snprintf(err, errlen,
+                 "_PyRuntime.debug_offsets reports version 0x%llx, built "
+                 "for 0x%x",
+                 (unsigned long long)d->version, (unsigned)PY_VERSION_HEX);
+        return -1;
+    }
+    if (d->free_threaded) {
+        snprintf(err, errlen, "free-threaded builds are not supported yet");
+        return -1;
+    }
+    for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        if (pairs[i].runtime != (uint64_t)pairs[i].ours) {
+            snprintf(err, errlen,
+                     "internal layout differs from the one built for: %s is "
+                     "at %llu, expected %zu",
+                     pairs[i].what, (unsigned long long)pairs[i].runtime,
+                     pairs[i].ours);
+            return -1;
+        }
+    }
+    return 0;
+}
+#endif
+
+int
+sw_layout_init(char *err, size_t errlen)
+{
+    /* Py_GetVersion() is "3.12.1 (main, ...)": the running interpreter,
+     * which may differ from the headers only in the patch level. */
+    const char *running = Py_GetVersion();
+    char want[16];
+    size_t n;
+
+    fill(&sw_layout);
+    n = (size_t)snprintf(want, sizeof(want), "%d.%d.", PY_MAJOR_VERSION,
+                         PY_MINOR_VERSION);
+    if (strncmp(running, want, n) != 0) {
+        snprintf(err, errlen,
+                 "built for CPython %d.%d but running under CPython %.20s",
+                 PY_MAJOR_VERSION, PY_MINOR_VERSION, running);
+        return -1;
+    }
+    n = strcspn(running, " ");
+    if (n >= sizeof(sw_layout.version)) {
+        n = sizeof(sw_layout.version) - 1;
+    }
+    memcpy(sw_layout.version, running, n);
+    sw_layout.version[n] = '\0';
+#if PY_VERSION_HEX >= 0x030D0000
+    if (check_debug_offsets(&sw_layout, err, errlen) < 0) {
+        return -1;
+    }
+#endif
+    return 0;
+}

@@ -1,0 +1,158 @@
+/* The layout table: everything the GIL-free reader knows about one CPython
+ * minor version, as data.
+ *
+ * The reader (compat/reader.c) never tests a version number: it reads
+ * fields at the offsets given here and branches on the few "model" values
+ * below (how frames are chained, how line numbers are encoded, where the
+ * GIL lives).  The table is filled once, at import, by compat/layout.c,
+ * the only file compiled with Py_BUILD_CORE.  A future version whose
+ * runtime publishes _Py_DebugOffsets (3.13+) fills the same table from
+ * those offsets and adds a model value only where the shape really
+ * changed.
+ *
+ * This header does not include Python.h; pure-C units and tests use it. */
+#ifndef SW_COMPAT_LAYOUT_H
+#define SW_COMPAT_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How a thread's Python frames are chained. */
+enum sw_frame_model {
+    /* 3.9, 3.10: heap PyFrameObjects linked by f_back; position f_lasti. */
+    SW_FRAMES_OBJECTS = 1,
+    /* 3.11+: _PyInterpreterFrame in data-stack chunks (or inside
+     * generators) linked by previous; position is an instruction
+     * pointer into the code object's inline bytecode. */
+    SW_FRAMES_INTERP = 2,
+};
+
+/* Where the thread state keeps its current frame. */
+enum sw_frame_ref {
+    SW_TSTATE_FRAME = 1,  /* tstate->frame / tstate->current_frame */
+    SW_TSTATE_CFRAME = 2, /* tstate->cframe->current_frame */
+};
+
+/* How a code object maps bytecode offsets to line numbers. */
+enum sw_line_format {
+    SW_LINES_LNOTAB = 1,    /* 3.9: co_lnotab byte pairs */
+    SW_LINES_PEP626 = 2,    /* 3.10: co_linetable (start, line) pairs */
+    SW_LINES_LOCATIONS = 3, /* 3.11+: co_linetable location entries */
+};
+
+/* Where the GIL state lives. */
+enum sw_gil_place {
+    SW_GIL_RUNTIME = 1, /* &_PyRuntime.ceval.gil (3.9-3.11) */
+    SW_GIL_INTERP = 2,  /* interp->ceval.gil, a pointer (3.12+) */
+};
+
+typedef struct sw_layout {
+    uint32_t version_hex; /* PY_VERSION_HEX the table was built for */
+    char version[24];     /* "3.12.1" */
+
+    int frame_model;
+    int frame_ref;
+    int line_format;
+    int gil_place;
+
+    /* Addresses in this process. */
+    uintptr_t runtime;      /* &_PyRuntime */
+    uintptr_t type_code;    /* &PyCode_Type */
+    uintptr_t type_unicode; /* &PyUnicode_Type */
+    uintptr_t type_bytes;   /* &PyBytes_Type */
+    uintptr_t type_frame;   /* &PyFrame_Type */
+    uintptr_t gil_runtime;  /* SW_GIL_RUNTIME: the GIL struct */
+
+    /* _PyRuntimeState */
+    size_t rt_interp_head; /* interpreters.head */
+    size_t rt_finalizing;  /* _finalizing (a pointer) */
+
+    /* PyInterpreterState */
+    size_t is_next;
+    size_t is_threads_head;
+    size_t is_id;
+    size_t is_gil_ptr; /* SW_GIL_INTERP: ceval.gil */
+
+    /* struct _gil_runtime_state */
+    size_t gil_size;
+    size_t gil_locked;      /* int */
+    size_t gil_last_holder; /* PyThreadState * */
+
+    /* PyThreadState */
+    size_t ts_size; /* bytes to read */
+    size_t ts_next;
+    size_t ts_interp;
+    size_t ts_frame;            /* frame, current_frame or cframe */
+    size_t cf_current_frame;    /* SW_TSTATE_CFRAME: in _PyCFrame */
+    size_t ts_thread_id;        /* pthread_t */
+    size_t ts_native_thread_id; /* 0: absent (3.9, 3.10) */
+    size_t ts_id;               /* uint64_t serial number */
+    size_t ts_datastack_chunk;  /* 0: absent */
+    size_t ts_datastack_top;
+
+    /* _PyStackChunk (3.11+) */
+    size_t chunk_previous;
+    size_t chunk_size;
+    size_t chunk_top; /* size_t, in PyObject* units */
+    size_t chunk_data;
+
+    /* PyFrameObject (3.9, 3.10) */
+    size_t fo_size;
+    size_t fo_back;
+    size_t fo_code;
+    size_t fo_lasti; /* int */
+    int lasti_scale; /* bytes per f_lasti unit: 1 or 2 */
+
+    /* _PyInterpreterFrame (3.11+) */
+    size_t if_size; /* header up to localsplus */
+    size_t if_previous;
+    size_t if_code;      /* f_code / f_executable */
+    size_t if_instr;     /* prev_instr / instr_ptr */
+    size_t if_owner;     /* char */
+    int owner_generator; /* FRAME_OWNED_BY_GENERATOR */
+    int owner_cstack;    /* FRAME_OWNED_BY_CSTACK, or -1 */
+
+    /* PyCodeObject */
+    size_t co_size;    /* bytes to read for the header */
+    size_t co_ob_size; /* PyVarObject.ob_size: code units, 3.11+ */
+    size_t co_filename;
+    size_t co_name;
+    size_t co_qualname;       /* 0: absent (3.9, 3.10) */
+    size_t co_linetable;      /* co_lnotab on 3.9 */
+    size_t co_firstlineno;    /* int */
+    size_t co_code;           /* bytes object (3.9, 3.10), else 0 */
+    size_t co_code_adaptive;  /* inline bytecode (3.11+), else 0 */
+    size_t co_firsttraceable; /* int (3.11+), else 0 */
+    size_t co_version;        /* uint32_t (3.12+), else 0 */
+
+    /* PyObject, PyVarObject */
+    size_t ob_type;
+    size_t ob_size;
+
+    /* PyBytesObject */
+    size_t bytes_sval;
+
+    /* PyUnicodeObject (PEP 393 compact forms) */
+    size_t str_length;
+    size_t str_state;
+    size_t str_ascii_size;   /* sizeof(PyASCIIObject) */
+    size_t str_compact_size; /* sizeof(PyCompactUnicodeObject) */
+    uint32_t str_kind_mask;  /* in the 32-bit state word */
+    int str_kind_shift;
+    uint32_t str_compact_bit;
+    uint32_t str_ascii_bit;
+} sw_layout_t;
+
+/* The table for the running interpreter, valid after sw_layout_init()
+ * succeeded.  Read-only afterwards; any thread may read it. */
+extern sw_layout_t sw_layout;
+
+/* Fills sw_layout for the running interpreter and checks it against what
+ * the runtime says about itself (the version it reports, and on 3.13+ the
+ * offsets in _PyRuntime.debug_offsets).
+ * Context: GIL held, at import.
+ * Returns 0, or -1 with a one-line reason in err (not a Python
+ * exception: the caller raises). */
+int sw_layout_init(char *err, size_t errlen);
+
+#endif

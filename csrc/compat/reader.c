@@ -1,0 +1,673 @@
+/* The GIL-free reader; see reader.h for the contract.
+ *
+ * The walk for 3.11+ copies the used part of the thread's current
+ * data-stack chunk in one read and walks the frames inside the copy; a
+ * 29-frame stack costs ~6 reads instead of ~33 (research/internals.md
+ * §2.2).  Frames outside the copy (in earlier chunks, or inside generator
+ * objects) are copied chunk by chunk or read one by one. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "compat/linetable.h"
+#include "compat/reader.h"
+
+#define CHUNK_SCRATCH (1u << 20) /* bytes of data-stack chunks per walk */
+#define MAX_RANGES 16            /* chunks copied per walk */
+#define MAX_INTERPS 256
+#define HDR_BUF 1024 /* thread state, code header, frame */
+
+/* Offset of the kernel tid inside a pthread_t, learned by the probe;
+ * 0 if unknown or not needed. */
+static size_t tid_offset;
+
+static uintptr_t
+ptr_at(const char *buf, size_t off)
+{
+    uintptr_t v;
+
+    memcpy(&v, buf + off, sizeof(v));
+    return v;
+}
+
+static int
+int_at(const char *buf, size_t off)
+{
+    int v;
+
+    memcpy(&v, buf + off, sizeof(v));
+    return v;
+}
+
+int
+sw_reader_open(sw_reader_t *r)
+{
+    const sw_layout_t *L = &sw_layout;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    if (L->ts_size > HDR_BUF || L->co_size > HDR_BUF ||
+        L->gil_size > HDR_BUF || L->fo_size > HDR_BUF ||
+        L->if_size > HDR_BUF) {
+        return SW_EINVAL;
+    }
+    rc = sw_vm_open(&r->vm);
+    if (rc < 0) {
+        return rc;
+    }
+    r->scratch_cap = CHUNK_SCRATCH + SW_LINETABLE_MAX;
+    r->scratch = malloc(r->scratch_cap);
+    if (r->scratch == NULL) {
+        sw_vm_close(&r->vm);
+        return SW_ENOMEM;
+    }
+    return 0;
+}
+
+void
+sw_reader_close(sw_reader_t *r)
+{
+    sw_vm_close(&r->vm);
+    free(r->scratch);
+    r->scratch = NULL;
+}
+
+int
+sw_runtime_finalizing(sw_reader_t *r)
+{
+    uintptr_t f = 0;
+
+    if (sw_vm_read_ptr(&r->vm, sw_layout.runtime + sw_layout.rt_finalizing,
+                       &f) < 0) {
+        return 1;
+    }
+    return f != 0;
+}
+
+static int
+read_gil(sw_reader_t *r, uintptr_t gil, int *locked, uintptr_t *holder)
+{
+    const sw_layout_t *L = &sw_layout;
+    char buf[HDR_BUF];
+
+    *locked = 0;
+    *holder = 0;
+    if (gil == 0 || sw_vm_read(&r->vm, gil, buf, L->gil_size) < 0) {
+        return -1;
+    }
+    *locked = int_at(buf, L->gil_locked) != 0;
+    *holder = ptr_at(buf, L->gil_last_holder);
+    return 0;
+}
+
+/* Fills one sw_thread_t from a thread state copied into ts. */
+static int
+thread_from(sw_reader_t *r, const char *ts, uintptr_t addr, uintptr_t interp,
+            int64_t interp_id, int gil_locked, uintptr_t gil_holder,
+            sw_thread_t *t)
+{
+    const sw_layout_t *L = &sw_layout;
+
+    if (ptr_at(ts, L->ts_interp) != interp) {
+        return -1; /* freed or torn: it no longer belongs here */
+    }
+    memset(t, 0, sizeof(*t));
+    t->tstate = addr;
+    t->interp = interp;
+    t->interp_id = interp_id;
+    memcpy(&t->id, ts + L->ts_id, sizeof(t->id));
+    t->ident = (unsigned long)ptr_at(ts, L->ts_thread_id);
+    if (L->ts_native_thread_id) {
+        t->tid = (long)ptr_at(ts, L->ts_native_thread_id);
+    }
+    t->holds_gil = gil_locked && gil_holder == addr;
+    t->frame = ptr_at(ts, L->ts_frame);
+    if (L->frame_ref == SW_TSTATE_CFRAME && t->frame) {
+        uintptr_t cframe = t->frame;
+
+        if (sw_vm_read_ptr(&r->vm, cframe + L->cf_current_frame, &t->frame) <
+            0) {
+            t->frame = 0;
+        }
+    }
+    if (L->ts_datastack_chunk) {
+        t->chunk = ptr_at(ts, L->ts_datastack_chunk);
+        t->chunk_top = ptr_at(ts, L->ts_datastack_top);
+    }
+    return 0;
+}
+
+/* Reads the few interpreter fields we use, one word each: they lie far
+ * apart (threads.head is at byte 7344 on 3.13). */
+static int
+read_interp(sw_reader_t *r, uintptr_t interp, uintptr_t *next,
+            uintptr_t *threads, int64_t *id, uintptr_t *gil)
+{
+    const sw_layout_t *L = &sw_layout;
+    uintptr_t raw_id;
+
+    *gil = 0;
+    if (sw_vm_read_ptr(&r->vm, interp + L->is_next, next) < 0 ||
+        sw_vm_read_ptr(&r->vm, interp + L->is_threads_head, threads) < 0 ||
+        sw_vm_read_ptr(&r->vm, interp + L->is_id, &raw_id) < 0) {
+        return -1;
+    }
+    *id = (int64_t)raw_id;
+    if (L->gil_place == SW_GIL_INTERP &&
+        sw_vm_read_ptr(&r->vm, interp + L->is_gil_ptr, gil) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int
+sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max)
+{
+    const sw_layout_t *L = &sw_layout;
+    char ts[HDR_BUF];
+    uintptr_t interp, gil_holder = 0;
+    int gil_locked = 0, n = 0, ninterp = 0;
+
+    if (sw_vm_read_ptr(&r->vm, L->runtime + L->rt_interp_head, &interp) < 0) {
+        return SW_EFAULT;
+    }
+    if (L->gil_place == SW_GIL_RUNTIME) {
+        read_gil(r, L->gil_runtime, &gil_locked, &gil_holder);
+    }
+    while (interp != 0 && ninterp++ < MAX_INTERPS && n < max) {
+        uintptr_t t, prev = 0, next_interp, gil;
+        int64_t interp_id;
+
+        if (read_interp(r, interp, &next_interp, &t, &interp_id, &gil) < 0) {
+            r->bad_threads++;
+            break;
+        }
+        if (L->gil_place == SW_GIL_INTERP) {
+            read_gil(r, gil, &gil_locked, &gil_holder);
+        }
+        for (; t != 0 && n < max; t = ptr_at(ts, L->ts_next)) {
+            if (t == prev || sw_vm_read(&r->vm, t, ts, L->ts_size) < 0 ||
+                thread_from(r, ts, t, interp, interp_id, gil_locked,
+                            gil_holder, &out[n]) < 0) {
+                r->bad_threads++;
+                break;
+            }
+            prev = t;
+            n++;
+        }
+        interp = next_interp;
+    }
+    return n;
+}
+
+/* 3.9, 3.10: PyFrameObjects linked by f_back. */
+static int
+frames_objects(sw_reader_t *r, uintptr_t f, sw_rawframe_t *out, int max,
+               int *truncated)
+{
+    const sw_layout_t *L = &sw_layout;
+    char buf[HDR_BUF];
+    int n = 0;
+
+    while (f != 0) {
+        int lasti;
+
+        if (n >= max) {
+            *truncated = 1;
+            break;
+        }
+        if (sw_vm_read(&r->vm, f, buf, L->fo_size) < 0 ||
+            ptr_at(buf, L->ob_type) != L->type_frame) {
+            r->bad_frames++;
+            return n > 0 ? n : SW_EFAULT;
+        }
+        lasti = int_at(buf, L->fo_lasti);
+        out[n].code = ptr_at(buf, L->fo_code);
+        out[n].addr = lasti < 0 ? -1 : lasti * L->lasti_scale;
+        out[n].maybe_incomplete = 0;
+        n++;
+        f = ptr_at(buf, L->fo_back);
+    }
+    return n;
+}
+
+typedef struct copied {
+    uintptr_t lo, hi;
+    const char *local;
+} copied_t;
+
+static const char *
+find_copied(const copied_t *c, int nc, uintptr_t f, size_t len)
+{
+    int i;
+
+    for (i = 0; i < nc; i++) {
+        if (f >= c[i].lo && f + len <= c[i].hi) {
+            return c[i].local + (f - c[i].lo);
+        }
+    }
+    return NULL;
+}
+
+/* Copies the used part of chunk `chunk` (ending at `end`, or at its saved
+ * top when end is 0) into the scratch.  Returns the chunk's previous
+ * chunk through *previous.  Returns 0 or -1. */
+static int
+copy_chunk(sw_reader_t *r, uintptr_t chunk, uintptr_t end, copied_t *c,
+           size_t *used, uintptr_t *previous)
+{
+    const sw_layout_t *L = &sw_layout;
+    char hdr[64];
+    size_t len;
+
+    if (L->chunk_data > sizeof(hdr) ||
+        sw_vm_read(&r->vm, chunk, hdr, L->chunk_data) < 0) {
+        return -1;
+    }
+    *previous = ptr_at(hdr, L->chunk_previous);
+    if (end == 0) {
+        size_t top = ptr_at(hdr, L->chunk_top);
+
+        end = chunk + L->chunk_data + top * sizeof(void *);
+    }
+    if (end <= chunk) {
+        return -1;
+    }
+    len = end - chunk;
+    if (len > ptr_at(hdr, L->chunk_size) || *used + len > CHUNK_SCRATCH) {
+        return -1;
+    }
+    if (sw_vm_read(&r->vm, chunk, r->scratch + *used, len) < 0) {
+        return -1;
+    }
+    c->lo = chunk;
+    c->hi = end;
+    c->local = r->scratch + *used;
+    *used += len;
+    return 0;
+}
+
+/* 3.11+: _PyInterpreterFrames linked by previous. */
+static int
+frames_interp(sw_reader_t *r, const sw_thread_t *t, sw_rawframe_t *out,
+              int max, int *truncated)
+{
+    const sw_layout_t *L = &sw_layout;
+    copied_t c[MAX_RANGES];
+    char buf[HDR_BUF];
+    uintptr_t f = t->frame, next_chunk = 0;
+    size_t used = 0;
+    int nc = 0, n = 0, steps = 0;
+
+    if (t->chunk && t->chunk_top > t->chunk &&
+        copy_chunk(r, t->chunk, t->chunk_top, &c[0], &used, &next_chunk) ==
+            0) {
+        nc = 1;
+    }
+    while (f != 0) {
+        const char *hdr = find_copied(c, nc, f, L->if_size);
+        uintptr_t code, instr;
+        int owner;
+
+        if (n >= max || ++steps > 2 * SW_MAX_DEPTH) {
+            *truncated = 1;
+            break;
+        }
+        while (hdr == NULL && next_chunk != 0 && nc < MAX_RANGES) {
+            /* Callers of a chunk's first frame live in the chunk before. */
+            uintptr_t chunk = next_chunk;
+
+            if (copy_chunk(r, chunk, 0, &c[nc], &used, &next_chunk) < 0) {
+                next_chunk = 0;
+                break;
+            }
+            nc++;
+            hdr = find_copied(c, nc, f, L->if_size);
+            if (hdr == NULL) {
+                break; /* a generator's frame: not in any chunk */
+            }
+        }
+        if (hdr == NULL) {
+            if (sw_vm_read(&r->vm, f, buf, L->if_size) < 0) {
+                r->bad_frames++;
+                return n > 0 ? n : SW_EFAULT;
+            }
+            hdr = buf;
+        }
+        owner = (unsigned char)hdr[L->if_owner];
+        code = ptr_at(hdr, L->if_code);
+        instr = ptr_at(hdr, L->if_instr);
+        if (owner > 3) {
+            r->bad_frames++;
+            return n > 0 ? n : SW_EFAULT;
+        }
+        if (owner != L->owner_cstack) {
+            intptr_t addr = (intptr_t)(instr - code - L->co_code_adaptive);
+
+            out[n].code = code;
+            out[n].addr =
+                (addr >= -2 && addr < INT32_MAX) ? (int32_t)addr : INT32_MIN;
+            out[n].maybe_incomplete = owner != L->owner_generator;
+            n++;
+        }
+        f = ptr_at(hdr, L->if_previous);
+    }
+    return n;
+}
+
+int
+sw_read_frames(sw_reader_t *r, const sw_thread_t *t, sw_rawframe_t *out,
+               int max, int *truncated)
+{
+    *truncated = 0;
+    if (sw_layout.frame_model == SW_FRAMES_OBJECTS) {
+        return frames_objects(r, t->frame, out, max, truncated);
+    }
+    return frames_interp(r, t, out, max, truncated);
+}
+
+/* Appends code point cp to out as UTF-8; returns the new length. */
+static size_t
+put_utf8(char *out, size_t n, size_t cap, uint32_t cp)
+{
+    if (cp >= 0xD800 && cp <= 0xDFFF) {
+        cp = '?'; /* lone surrogate */
+    }
+    if (cp < 0x80) {
+        if (n + 1 < cap) {
+            out[n++] = (char)cp;
+        }
+    }
+    else if (cp < 0x800) {
+        if (n + 2 < cap) {
+            out[n++] = (char)(0xC0 | (cp >> 6));
+            out[n++] = (char)(0x80 | (cp & 63));
+        }
+    }
+    else if (cp < 0x10000) {
+        if (n + 3 < cap) {
+            out[n++] = (char)(0xE0 | (cp >> 12));
+            out[n++] = (char)(0x80 | ((cp >> 6) & 63));
+            out[n++] = (char)(0x80 | (cp & 63));
+        }
+    }
+    else if (cp <= 0x10FFFF) {
+        if (n + 4 < cap) {
+            out[n++] = (char)(0xF0 | (cp >> 18));
+            out[n++] = (char)(0x80 | ((cp >> 12) & 63));
+            out[n++] = (char)(0x80 | ((cp >> 6) & 63));
+            out[n++] = (char)(0x80 | (cp & 63));
+        }
+    }
+    return n;
+}
+
+/* Copies a compact str object as UTF-8 into out (cap bytes, always
+ * terminated).  Returns 0, or a negative code (out is then "?"). */
+static int
+read_str(sw_reader_t *r, uintptr_t addr, char *out, size_t cap)
+{
+    const sw_layout_t *L = &sw_layout;
+    char hdr[HDR_BUF];
+    uint8_t data[4 * SW_FILE_MAX];
+    uint32_t state;
+    intptr_t length;
+    size_t kind, chars, n = 0, i, off;
+
+    strcpy(out, "?");
+    if (sw_vm_read(&r->vm, addr, hdr, L->str_ascii_size) < 0) {
+        return SW_EFAULT;
+    }
+    if (ptr_at(hdr, L->ob_type) != L->type_unicode) {
+        return SW_EINVAL;
+    }
+    memcpy(&state, hdr + L->str_state, sizeof(state));
+    memcpy(&length, hdr + L->str_length, sizeof(length));
+    kind = (state & L->str_kind_mask) >> L->str_kind_shift;
+    if (!(state & L->str_compact_bit) || length < 0 || length > (1 << 24) ||
+        (kind != 1 && kind != 2 && kind != 4)) {
+        return SW_EINVAL;
+    }
+    off = (state & L->str_ascii_bit) ? L->str_ascii_size : L->str_compact_size;
+    chars = (size_t)length;
+    if (chars > cap - 1) {
+        chars = cap - 1;
+    }
+    if (chars * kind > sizeof(data)) {
+        chars = sizeof(data) / kind;
+    }
+    if (sw_vm_read(&r->vm, addr + off, data, chars * kind) < 0) {
+        return SW_EFAULT;
+    }
+    for (i = 0; i < chars; i++) {
+        uint32_t cp;
+
+        if (kind == 1) {
+            cp = data[i];
+        }
+        else if (kind == 2) {
+            uint16_t u;
+
+            memcpy(&u, data + 2 * i, 2);
+            cp = u;
+        }
+        else {
+            memcpy(&cp, data + 4 * i, 4);
+        }
+        n = put_utf8(out, n, cap, cp);
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* The fields of a code header that identify the code object. */
+static int
+code_header(sw_reader_t *r, uintptr_t addr, char *hdr, sw_code_ident_t *c)
+{
+    const sw_layout_t *L = &sw_layout;
+
+    if (sw_vm_read(&r->vm, addr, hdr, L->co_size) < 0) {
+        return SW_EFAULT;
+    }
+    if (ptr_at(hdr, L->ob_type) != L->type_code) {
+        return SW_EINVAL;
+    }
+    c->addr = addr;
+    c->name_obj = ptr_at(hdr, L->co_qualname ? L->co_qualname : L->co_name);
+    c->file_obj = ptr_at(hdr, L->co_filename);
+    c->table_obj = ptr_at(hdr, L->co_linetable);
+    c->firstlineno = int_at(hdr, L->co_firstlineno);
+    c->version = 0;
+    if (L->co_version) {
+        memcpy(&c->version, hdr + L->co_version, sizeof(c->version));
+    }
+    return 0;
+}
+
+/* Reads a bytes object's size (and, if dst, its first cap bytes). */
+static int
+read_bytes(sw_reader_t *r, uintptr_t addr, uint8_t *dst, size_t cap,
+           size_t *len)
+{
+    const sw_layout_t *L = &sw_layout;
+    char hdr[HDR_BUF];
+    intptr_t size;
+
+    if (sw_vm_read(&r->vm, addr, hdr, L->bytes_sval) < 0) {
+        return SW_EFAULT;
+    }
+    memcpy(&size, hdr + L->ob_size, sizeof(size));
+    if (ptr_at(hdr, L->ob_type) != L->type_bytes || size < 0 ||
+        size > (1 << 28)) {
+        return SW_EINVAL;
+    }
+    *len = (size_t)size;
+    if (dst != NULL) {
+        if (*len > cap) {
+            return SW_EFULL;
+        }
+        return sw_vm_read(&r->vm, addr + L->bytes_sval, dst, *len);
+    }
+    return 0;
+}
+
+int
+sw_read_code(sw_reader_t *r, uintptr_t addr, sw_code_t *c)
+{
+    const sw_layout_t *L = &sw_layout;
+    char hdr[HDR_BUF];
+    size_t len;
+    int rc;
+
+    rc = code_header(r, addr, hdr, &c->id);
+    if (rc < 0) {
+        return rc;
+    }
+    if (L->co_code_adaptive) {
+        intptr_t units;
+
+        memcpy(&units, hdr + L->co_ob_size, sizeof(units));
+        if (units <= 0 || units > (1 << 26)) {
+            return SW_EINVAL;
+        }
+        c->id.code_bytes = (int32_t)(units * 2);
+        c->id.firsttraceable = int_at(hdr, L->co_firsttraceable) * 2;
+    }
+    else {
+        rc = read_bytes(r, ptr_at(hdr, L->co_code), NULL, 0, &len);
+        if (rc < 0) {
+            return rc;
+        }
+        c->id.code_bytes = (int32_t)len;
+        c->id.firsttraceable = 0;
+    }
+    if (read_str(r, c->id.name_obj, c->name, sizeof(c->name)) < 0 ||
+        read_str(r, c->id.file_obj, c->file, sizeof(c->file)) < 0) {
+        return SW_EINVAL;
+    }
+    c->table = (uint8_t *)r->scratch + CHUNK_SCRATCH;
+    if (read_bytes(r, c->id.table_obj, c->table, SW_LINETABLE_MAX, &len) < 0) {
+        c->table = NULL;
+        len = 0; /* lines unknown; names still good */
+    }
+    c->table_len = (uint32_t)len;
+    return 0;
+}
+
+int
+sw_code_unchanged(sw_reader_t *r, const sw_code_ident_t *c)
+{
+    char hdr[HDR_BUF];
+    sw_code_ident_t now;
+
+    if (code_header(r, c->addr, hdr, &now) < 0) {
+        return 0;
+    }
+    return now.name_obj == c->name_obj && now.file_obj == c->file_obj &&
+           now.table_obj == c->table_obj &&
+           now.firstlineno == c->firstlineno && now.version == c->version;
+}
+
+int
+sw_code_line(int firstlineno, const uint8_t *table, uint32_t table_len,
+             int32_t addr)
+{
+    return sw_line_for(sw_layout.line_format, table, table_len, firstlineno,
+                       addr);
+}
+
+/* ---- kernel thread ids for 3.9/3.10 ---------------------------------- */
+
+typedef struct probe_arg {
+    unsigned long self;
+    long tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ready, done;
+} probe_arg_t;
+
+static void *
+probe_thread(void *p)
+{
+    probe_arg_t *a = p;
+
+    pthread_mutex_lock(&a->mu);
+    a->self = (unsigned long)pthread_self();
+    a->tid = (long)syscall(SYS_gettid);
+    a->ready = 1;
+    pthread_cond_broadcast(&a->cv);
+    while (!a->done) {
+        pthread_cond_wait(&a->cv, &a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+static int
+tid_at(sw_vm_t *vm, unsigned long ident, size_t off, long want)
+{
+    int v;
+
+    return sw_vm_read(vm, ident + off, &v, sizeof(v)) == 0 && v == want;
+}
+
+int
+sw_tid_offset_probe(void)
+{
+    probe_arg_t a;
+    pthread_t th;
+    sw_vm_t vm;
+    unsigned long self = (unsigned long)pthread_self();
+    long tid = (long)syscall(SYS_gettid);
+    size_t off, found = 0;
+
+    if (sw_layout.ts_native_thread_id || tid_offset) {
+        return 0;
+    }
+    if (sw_vm_open(&vm) < 0) {
+        return -1;
+    }
+    memset(&a, 0, sizeof(a));
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_cond_init(&a.cv, NULL);
+    if (pthread_create(&th, NULL, probe_thread, &a) != 0) {
+        sw_vm_close(&vm);
+        return -1;
+    }
+    pthread_mutex_lock(&a.mu);
+    while (!a.ready) {
+        pthread_cond_wait(&a.cv, &a.mu);
+    }
+    for (off = 0; off < 4096 && !found; off += sizeof(int)) {
+        if (tid_at(&vm, self, off, tid) && tid_at(&vm, a.self, off, a.tid)) {
+            found = off;
+        }
+    }
+    a.done = 1;
+    pthread_cond_broadcast(&a.cv);
+    pthread_mutex_unlock(&a.mu);
+    pthread_join(th, NULL);
+    pthread_mutex_destroy(&a.mu);
+    pthread_cond_destroy(&a.cv);
+    sw_vm_close(&vm);
+    tid_offset = found;
+    return found ? 0 : -1;
+}
+
+long
+sw_read_tid(sw_reader_t *r, const sw_thread_t *t)
+{
+    int v;
+
+    if (t->tid) {
+        return t->tid;
+    }
+    if (tid_offset == 0 || t->ident == 0 ||
+        sw_vm_read(&r->vm, t->ident + tid_offset, &v, sizeof(v)) < 0 ||
+        v <= 0) {
+        return 0;
+    }
+    return v;
+}

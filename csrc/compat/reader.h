@@ -1,0 +1,133 @@
+/* The GIL-free reader: every interpreter's thread list, each thread's
+ * frame chain, code objects and their strings, and the GIL holder, read
+ * through sw_vm_read() and validated, without the Python API.
+ *
+ * Every function here may run on a thread that has no Python thread state
+ * and does not hold the GIL (sampler, watchdog, dump thread), while other
+ * threads start, exit, call and return.  What is read can be stale or torn;
+ * nothing read is trusted until checked: object types against the type
+ * objects of this process, sizes and lengths against bounds, depth against
+ * a cap, instruction offsets against the code size (by the caller, which
+ * knows the code).
+ *
+ * Does not include Python.h. */
+#ifndef SW_COMPAT_READER_H
+#define SW_COMPAT_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compat/layout.h"
+#include "compat/vmread.h"
+
+#define SW_MAX_THREADS 4096 /* per pass, all interpreters together */
+#define SW_MAX_DEPTH 2048   /* frames per stack */
+#define SW_NAME_MAX 256     /* bytes of UTF-8 kept of a function name */
+#define SW_FILE_MAX 1024    /* bytes of UTF-8 kept of a file name */
+#define SW_LINETABLE_MAX (256u * 1024u)
+
+/* One thread, as read in one pass. */
+typedef struct sw_thread {
+    uintptr_t tstate;
+    uintptr_t interp;
+    uint64_t id;         /* PyThreadState.id: never reused */
+    unsigned long ident; /* pthread_t, = threading.get_ident() */
+    long tid;            /* kernel thread id, 0 if unknown */
+    int64_t interp_id;
+    int holds_gil;
+    uintptr_t frame; /* current frame as stored, 0 if none */
+    uintptr_t chunk; /* data-stack chunk and top (3.11+) */
+    uintptr_t chunk_top;
+} sw_thread_t;
+
+/* One frame of a stack, leaf first, before code resolution. */
+typedef struct sw_rawframe {
+    uintptr_t code; /* the code object (unvalidated) */
+    int32_t addr;   /* byte offset of the instruction, -1 if unknown */
+    uint8_t maybe_incomplete; /* 3.11+: not owned by a generator */
+} sw_rawframe_t;
+
+/* What identifies a code object at an address, and its bytecode bounds. */
+typedef struct sw_code_ident {
+    uintptr_t addr;
+    uint32_t version; /* co_version on 3.12+, else 0 */
+    uintptr_t name_obj;
+    uintptr_t file_obj;
+    uintptr_t table_obj;
+    int firstlineno;
+    int32_t code_bytes;     /* bytecode size in bytes */
+    int32_t firsttraceable; /* bytes; 0 before 3.11 */
+} sw_code_ident_t;
+
+/* A code object, validated, with its strings and line table. */
+typedef struct sw_code {
+    sw_code_ident_t id;
+    char name[SW_NAME_MAX]; /* qualname on 3.11+, else name */
+    char file[SW_FILE_MAX];
+    uint8_t *table; /* the line table, in the reader's scratch */
+    uint32_t table_len;
+} sw_code_t;
+
+typedef struct sw_reader {
+    sw_vm_t vm;
+    char *scratch; /* data-stack chunk copies and line tables */
+    size_t scratch_cap;
+    uint64_t bad_frames;  /* frames dropped by validation */
+    uint64_t bad_threads; /* thread states that did not validate */
+} sw_reader_t;
+
+/* Opens a reader for the calling thread.  sw_vm_select() and
+ * sw_layout_init() must have succeeded.
+ * Context: any thread; allocates (never call from a signal handler).
+ * Returns 0 or a negative SW_E* code. */
+int sw_reader_open(sw_reader_t *r);
+
+/* Releases what sw_reader_open() took.  Safe on a zeroed reader. */
+void sw_reader_close(sw_reader_t *r);
+
+/* Reads every thread of every interpreter into out[0..max).
+ * Context: no GIL needed.
+ * Returns the number of threads read (a torn list ends early, counted in
+ * bad_threads), or a negative SW_E* code if the runtime is unreadable. */
+int sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max);
+
+/* Reads the frame chain of thread t, leaf first, into out[0..max), skipping
+ * C-stack entry frames.  *truncated is set when the chain was longer.
+ * Context: no GIL needed.
+ * Returns the number of frames (0 for an idle thread), or SW_EFAULT when
+ * the chain became unreadable midway (frames read so far are kept). */
+int sw_read_frames(sw_reader_t *r, const sw_thread_t *t, sw_rawframe_t *out,
+                   int max, int *truncated);
+
+/* Reads and validates the code object at addr, with its name, file name
+ * and line table (which points into the reader's scratch until the next
+ * call).  Context: no GIL needed.
+ * Returns 0, SW_EFAULT, or SW_EINVAL if addr is not a code object. */
+int sw_read_code(sw_reader_t *r, uintptr_t addr, sw_code_t *out);
+
+/* Cheap re-check of a code object read earlier: same type, strings,
+ * line table, first line and version.  One read.
+ * Returns 1 if it is still the same code, 0 if not (or unreadable). */
+int sw_code_unchanged(sw_reader_t *r, const sw_code_ident_t *c);
+
+/* The line of the instruction at byte offset addr, given the code's
+ * first line and line table, or -1. */
+int sw_code_line(int firstlineno, const uint8_t *table, uint32_t table_len,
+                 int32_t addr);
+
+/* The kernel thread id of t: t->tid on 3.11+, else read through the
+ * offset learned by sw_tid_offset_probe().  Returns 0 if unknown. */
+long sw_read_tid(sw_reader_t *r, const sw_thread_t *t);
+
+/* Whether the interpreter has started finalizing (then readers stop).
+ * Context: no GIL needed. */
+int sw_runtime_finalizing(sw_reader_t *r);
+
+/* Learns where the C library keeps the kernel thread id inside a pthread_t
+ * (3.9/3.10 thread states have no native id), by finding the calling
+ * thread's TID in its own descriptor and confirming the offset with a
+ * short-lived second thread.  Context: any thread, not a signal handler.
+ * Returns 0 (offset learned or not needed) or -1 (tids stay unknown). */
+int sw_tid_offset_probe(void);
+
+#endif

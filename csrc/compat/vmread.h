@@ -1,0 +1,70 @@
+/* The one safe-read function: every read of interpreter memory made
+ * without the GIL goes through sw_vm_read().
+ *
+ * Memory that another thread may free at any moment (thread states,
+ * frames, data-stack chunks, code objects) is copied with a system call
+ * that fails with EFAULT instead of faulting.  The primary method is
+ * process_vm_readv() on our own pid, which needs no ptrace rights (the
+ * kernel skips the access check when the target mm is the caller's own).
+ * Where a seccomp profile, gVisor or a kernel without
+ * CONFIG_CROSS_MEMORY_ATTACH refuses it, write() of the range into a pipe
+ * does the same job: the kernel copies from our address space and returns
+ * EFAULT on an unmapped page.  Safe reads prevent crashes, not garbage:
+ * callers validate what they read.
+ *
+ * Pure C; no Python.h. */
+#ifndef SW_COMPAT_VMREAD_H
+#define SW_COMPAT_VMREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+enum sw_vm_method {
+    SW_VM_NONE = 0,
+    SW_VM_PROCESS_VM_READV = 1,
+    SW_VM_PIPE = 2,
+};
+
+/* A reading context.  Owned by one thread at a time (the pipe method
+ * keeps a pipe per context); counters are plain, read by the owner. */
+typedef struct sw_vm {
+    int method;
+    int pipe_rd;
+    int pipe_wr;
+    size_t pipe_cap;
+    uint64_t reads;  /* successful reads */
+    uint64_t faults; /* reads that failed cleanly */
+} sw_vm_t;
+
+/* Chooses the method for the whole process: process_vm_readv if a probe
+ * read of a known-good address works, else the pipe method.  `force` is
+ * SW_VM_NONE to probe, or a method to use (tests exercise the fallback).
+ * Context: any thread; call once before sw_vm_open().
+ * Returns the method chosen, or SW_ESYS if none works. */
+int sw_vm_select(int force);
+
+/* The method chosen by sw_vm_select(), or SW_VM_NONE. */
+int sw_vm_method(void);
+
+/* Name of a method for reports: "process_vm_readv" or "pipe". */
+const char *sw_vm_method_name(int method);
+
+/* Prepares a reading context for the calling thread.
+ * Returns 0, or SW_ESYS (errno set). */
+int sw_vm_open(sw_vm_t *vm);
+
+/* Releases the context's resources.  Safe on a zeroed or closed context. */
+void sw_vm_close(sw_vm_t *vm);
+
+/* Copies len bytes at addr in this process into dst, or fails cleanly.
+ * Context: no GIL needed; never faults; async-signal-safe.
+ * Returns 0, SW_EFAULT if any byte is unreadable (dst is then undefined),
+ * or SW_EINVAL for a null address. */
+int sw_vm_read(sw_vm_t *vm, uintptr_t addr, void *dst, size_t len);
+
+/* Reads one pointer-sized word.  Returns as sw_vm_read. */
+int sw_vm_read_ptr(sw_vm_t *vm, uintptr_t addr, uintptr_t *out);
+
+#endif

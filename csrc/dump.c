@@ -1,0 +1,435 @@
+/* On-demand dumps; see dump.h.
+ *
+ * Threads and ownership.  The signal handler runs on whatever thread the
+ * kernel picks (often the main thread, possibly inside a long C call that
+ * holds the GIL); it calls only atomic operations and write(2), preserves
+ * errno, and never allocates, locks or touches the Python API.  The dump
+ * thread, a native pthread with every signal blocked and no Python thread
+ * state, waits on the pipe and answers requests one at a time; it holds no
+ * lock while it waits for the GIL side, and it never takes the GIL.
+ *
+ * Lock order: the code cache (during capture only); the service channel's
+ * own lock (while asking).  Neither is held across the other.
+ *
+ * Fork.  The child gets a new pipe (an inherited one would be shared with
+ * the parent's dump thread) and no dump thread; requests that arrive
+ * before the Python layer enables dumps again are dropped.
+ *
+ * Exit.  The Python layer disables dumps from an atexit handler: the old
+ * signal action is restored first, then the thread is told to stop and
+ * joined. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "compat/layout.h"
+#include "dump.h"
+#include "service.h"
+#include "snapshot.h"
+
+#define SLOTS 16
+#define SLOT_VALID (1ull << 62)
+#define SLOT_QUEUED (1ull << 61)
+
+/* Question kinds for the GIL side. */
+#define ASK_RUN_INFO 1u
+
+static struct {
+    int signum;
+    struct sigaction old;
+    _Atomic int pipe_wr; /* read by the handler */
+    int pipe_rd;
+    _Atomic int stop;
+    int running;
+    pthread_t thread;
+    char dir[96];
+    uint64_t gil_wait_ns;
+    sw_codecache_t *cache;
+    _Atomic uint64_t slots[SLOTS];
+    _Atomic uint64_t dropped;
+} D = {.pipe_wr = -1, .pipe_rd = -1};
+
+/* ---- the signal handler (async-signal-safe) --------------------------- */
+
+static void
+on_signal(int sig, siginfo_t *info, void *ctx)
+{
+    int saved = errno, fd, i;
+    uint64_t v = SLOT_VALID;
+    char byte = 'd';
+    (void)sig;
+    (void)ctx;
+
+    if (info != NULL) {
+        v |= ((uint64_t)(uint32_t)info->si_pid & 0x1FFFFFFFu) << 32;
+        if (info->si_code == SI_QUEUE) {
+            v |= SLOT_QUEUED | (uint32_t)info->si_value.sival_int;
+        }
+    }
+    for (i = 0; i < SLOTS; i++) {
+        uint64_t expect = 0;
+
+        if (atomic_compare_exchange_strong(&D.slots[i], &expect, v)) {
+            break;
+        }
+    }
+    if (i == SLOTS) {
+        atomic_fetch_add(&D.dropped, 1);
+    }
+    fd = atomic_load(&D.pipe_wr);
+    if (fd >= 0) {
+        ssize_t rc = write(fd, &byte, 1);
+        (void)rc;
+    }
+    errno = saved;
+}
+
+/* ---- the dump thread ---------------------------------------------------- */
+
+static void
+header(sw_buf_t *out)
+{
+    char cmd[512];
+    ssize_t n = 0;
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC), i;
+
+    if (fd >= 0) {
+        n = read(fd, cmd, sizeof(cmd) - 1);
+        close(fd);
+    }
+    if (n < 0) {
+        n = 0;
+    }
+    cmd[n] = '\0';
+    for (i = 0; i + 1 < n; i++) {
+        if (cmd[i] == '\0') {
+            cmd[i] = ' ';
+        }
+    }
+    sw_buf_printf(out, "Process %d: %s\nPython %s\n\n", (int)getpid(), cmd,
+                  sw_layout.version);
+}
+
+/* The note written when the GIL side did not answer in time. */
+static void
+gil_note(const sw_snapshot_t *snap, sw_buf_t *out)
+{
+    const sw_snap_thread_t *h = sw_snapshot_gil_holder(snap);
+    char name[64] = "";
+
+    sw_buf_printf(out, "\nNote: the GIL was not released within %.1f s",
+                  D.gil_wait_ns / 1e9);
+    if (h != NULL) {
+        sw_names_get(h->t.ident, name, sizeof(name));
+        sw_buf_printf(out, "; thread %s%s%s0x%lx holds the GIL", name,
+                      *name ? " " : "", *name ? "(" : "", h->t.ident);
+        if (*name) {
+            sw_buf_putc(out, ')');
+        }
+        if (h->nframes > 0) {
+            const sw_snap_frame_t *f = &snap->frames[h->first];
+
+            sw_buf_printf(out, " in %s (%s:%d)", sw_snap_str(snap, f->name),
+                          sw_snap_str(snap, f->file), f->line);
+        }
+    }
+    sw_buf_puts(out, "; greenlets, tasks and locals unavailable (thread "
+                     "names as last seen)\n");
+}
+
+/* Builds the answer to a request with the given flags. */
+static void
+compose(uint32_t flags, sw_buf_t *out)
+{
+    sw_snapshot_t snap;
+    sw_reader_t r;
+    sw_buf_t extra;
+    int answered;
+
+    sw_buf_init(&extra);
+    if (sw_reader_open(&r) < 0) {
+        sw_buf_puts(out, "stackwatch: cannot read the interpreter here\n");
+        return;
+    }
+    /* The stacks first, at once; then, within a bounded wait, what only
+     * the GIL side can give (names refreshed, greenlets, locals). */
+    sw_snapshot_capture(&snap, &r, D.cache, 0);
+    sw_reader_close(&r);
+    answered = sw_service_ask(ASK_RUN_INFO, flags, D.gil_wait_ns, &extra);
+    if (flags & SW_DUMP_JSON) {
+        sw_buf_printf(out, "{\"pid\": %d, \"python\": ", (int)getpid());
+        sw_buf_json_str(out, sw_layout.version);
+        sw_buf_puts(out, ", \"gil_answered\": ");
+        sw_buf_puts(out, answered ? "true" : "false");
+        sw_buf_puts(out, ",\n\"stacks\": ");
+        sw_snapshot_format_json(&snap, out);
+        sw_buf_puts(out, ",\n\"run_info\": ");
+        if (answered && extra.len > 0) {
+            sw_buf_put(out, extra.data, extra.len);
+        }
+        else {
+            sw_buf_puts(out, "null");
+        }
+        sw_buf_puts(out, "}\n");
+    }
+    else {
+        header(out);
+        sw_snapshot_format(&snap, out);
+        if (answered) {
+            if (extra.len > 0) {
+                sw_buf_putc(out, '\n');
+                sw_buf_put(out, extra.data, extra.len);
+            }
+        }
+        else {
+            gil_note(&snap, out);
+        }
+    }
+    sw_buf_free(&extra);
+    sw_snapshot_free(&snap);
+}
+
+static int
+send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Sends the answer to the requester's socket. */
+static void
+reply_socket(pid_t sender, uint32_t value, const sw_buf_t *text)
+{
+    struct sockaddr_un addr;
+    struct timeval tv = {5, 0};
+    int fd, n;
+
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/req-%d-%05x.sock",
+                 D.dir, (int)sender, value & SW_DUMP_NONCE_MASK);
+    if (n < 0 || (size_t)n >= sizeof(addr.sun_path)) {
+        return;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+        send_all(fd, text->data ? text->data : "", text->len);
+    }
+    close(fd);
+}
+
+static void
+handle(uint64_t v)
+{
+    pid_t sender = (pid_t)((v >> 32) & 0x1FFFFFFFu);
+    uint32_t value = (uint32_t)v;
+    sw_buf_t text;
+
+    sw_buf_init(&text);
+    if (v & SLOT_QUEUED) {
+        compose(value & ~SW_DUMP_NONCE_MASK, &text);
+        reply_socket(sender, value, &text);
+    }
+    else {
+        /* A plain kill: write to our own stderr, as faulthandler does. */
+        sw_buf_printf(&text, "stackwatch: dump requested by pid %d\n",
+                      (int)sender);
+        compose(0, &text);
+        if (text.data != NULL) {
+            ssize_t rc = write(2, text.data, text.len);
+            (void)rc;
+        }
+    }
+    sw_buf_free(&text);
+}
+
+static void *
+dump_main(void *arg)
+{
+    struct pollfd p;
+    char sink[64];
+    int i;
+    (void)arg;
+
+    p.fd = D.pipe_rd;
+    p.events = POLLIN;
+    while (!atomic_load(&D.stop)) {
+        if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+            break;
+        }
+        while (read(D.pipe_rd, sink, sizeof(sink)) > 0) {
+        }
+        if (atomic_load(&D.stop)) {
+            break;
+        }
+        for (i = 0; i < SLOTS; i++) {
+            uint64_t v = atomic_exchange(&D.slots[i], 0);
+
+            if (v != 0) {
+                handle(v);
+            }
+        }
+    }
+    return NULL;
+}
+
+static int
+open_pipe(char *err, size_t errlen)
+{
+    int fds[2];
+
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+        return -1;
+    }
+    D.pipe_rd = fds[0];
+    atomic_store(&D.pipe_wr, fds[1]);
+    return 0;
+}
+
+int
+sw_dump_enable(int signum, const char *dir, uint64_t gil_wait_ns,
+               sw_codecache_t *cache, char *err, size_t errlen)
+{
+    struct sigaction sa;
+    sigset_t all, old;
+    int rc;
+
+    if (strlen(dir) + 40 >= sizeof(D.dir)) {
+        snprintf(err, errlen, "the runtime directory path is too long: %s",
+                 dir);
+        return -1;
+    }
+    if (signum <= 0 || signum >= NSIG || signum == SIGKILL ||
+        signum == SIGSTOP) {
+        snprintf(err, errlen, "cannot use signal %d for dumps", signum);
+        return -1;
+    }
+    if (D.signum != 0 && D.signum != signum) {
+        sw_dump_disable();
+    }
+    snprintf(D.dir, sizeof(D.dir), "%s", dir);
+    D.gil_wait_ns = gil_wait_ns;
+    D.cache = cache;
+    if (!D.running) {
+        if (D.pipe_rd < 0 && open_pipe(err, errlen) < 0) {
+            return -1;
+        }
+        atomic_store(&D.stop, 0);
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        rc = pthread_create(&D.thread, NULL, dump_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start the dump thread: %s",
+                     strerror(rc));
+            return -1;
+        }
+        D.running = 1;
+    }
+    if (D.signum != signum) {
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_sigaction = on_signal;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(signum, &sa, &D.old) < 0) {
+            snprintf(err, errlen, "cannot install a handler for signal %d: %s",
+                     signum, strerror(errno));
+            return -1;
+        }
+        D.signum = signum;
+    }
+    return 0;
+}
+
+int
+sw_dump_disable(void)
+{
+    char byte = 'q';
+
+    if (D.signum != 0) {
+        sigaction(D.signum, &D.old, NULL);
+        D.signum = 0;
+    }
+    if (D.running) {
+        ssize_t rc;
+
+        atomic_store(&D.stop, 1);
+        rc = write(atomic_load(&D.pipe_wr), &byte, 1);
+        (void)rc;
+        pthread_join(D.thread, NULL);
+        D.running = 0;
+    }
+    return 0;
+}
+
+int
+sw_dump_signal(void)
+{
+    return D.signum;
+}
+
+void
+sw_dump_atfork_prepare(void)
+{
+}
+
+void
+sw_dump_atfork_parent(void)
+{
+}
+
+void
+sw_dump_atfork_child(void)
+{
+    int fds[2], old_rd = D.pipe_rd, old_wr = atomic_load(&D.pipe_wr);
+
+    /* No dump thread here.  Give the handler a pipe of our own that
+     * nobody reads until dumps are enabled again, so the parent's thread
+     * never sees this process's requests. */
+    D.running = 0;
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
+        D.pipe_rd = fds[0];
+        atomic_store(&D.pipe_wr, fds[1]);
+    }
+    else {
+        D.pipe_rd = -1;
+        atomic_store(&D.pipe_wr, -1);
+    }
+    if (old_rd >= 0) {
+        close(old_rd);
+    }
+    if (old_wr >= 0) {
+        close(old_wr);
+    }
+    for (int i = 0; i < SLOTS; i++) {
+        atomic_store(&D.slots[i], 0);
+    }
+}

@@ -1,0 +1,18 @@
+/* Error codes of the pure-C parts of stackwatch: 0 for success, a
+ * negative SW_E* value for failure (the libuv convention).  Code that can
+ * raise (the module's *_py functions) turns them into exceptions.
+ *
+ * Pure C; no Python.h. */
+#ifndef SW_ERRORS_H
+#define SW_ERRORS_H
+
+enum sw_error {
+    SW_OK = 0,
+    SW_EFAULT = -1, /* the range is not (entirely) readable */
+    SW_EINVAL = -2, /* bad argument, or invalid data read */
+    SW_ENOMEM = -3,
+    SW_ESYS = -4,  /* a system call failed; errno says why */
+    SW_EFULL = -5, /* a bounded table is full */
+};
+
+#endif

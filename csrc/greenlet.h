@@ -1,0 +1,53 @@
+/* Greenlet tracking: which greenlet runs on each thread, and how often
+ * threads switch.
+ *
+ * A METH_FASTCALL C function is registered with greenlet.settrace() in
+ * each thread that uses greenlets (settrace is per thread).  On every
+ * "switch" and "throw" it runs in the target greenlet, with the GIL, and
+ * publishes the target's id in the thread's record with an atomic store;
+ * the sampler, without the GIL, reads the record of the thread state it
+ * is walking.  The callback chains the trace function it replaced and
+ * never raises on its own account (greenlet would drop it and throw into
+ * the target).
+ *
+ * Greenlet ids are small integers (1, 2, ...), given on first sight and
+ * forgotten when the greenlet dies (a weak reference's callback), so an
+ * address reused by a new greenlet gets a new id.  Id 0 means unknown.
+ *
+ * Threads: records are claimed by the thread that installs the hook and
+ * released when its hook object is freed.  A record names its thread
+ * state by address and serial number (PyThreadState.id), so a record left
+ * behind by a dead thread never matches a new thread at the same address.
+ * Fork: records of threads that do not exist in the child are retired by
+ * sw_greenlet_after_fork_child(). */
+#ifndef SW_GREENLET_H
+#define SW_GREENLET_H
+
+#include <Python.h>
+#include <stdint.h>
+
+#include "greenlet_read.h"
+
+/* Installs the hook in the calling thread (idempotent).
+ * Context: GIL held.  Returns 1 if installed (or already), 0 if greenlet
+ * is not importable, -1 with an exception set. */
+int sw_greenlet_install(void);
+
+/* Removes the hook from the calling thread if it is still the thread's
+ * trace function (restoring the one it replaced).  Context: GIL held.
+ * Returns 0 or -1 with an exception set. */
+int sw_greenlet_uninstall(void);
+
+/* A dict {id: (greenlet or None, default label)} of the greenlets with
+ * ids, live ones by object, dead ones by the label taken at first sight.
+ * Context: GIL held.  Returns a new reference or NULL. */
+PyObject *sw_greenlet_table(void);
+
+/* Retires the records of threads other than the calling one.
+ * Context: GIL held, in the child after fork (os.register_at_fork). */
+void sw_greenlet_after_fork_child(void);
+
+/* Module glue: type readiness.  Context: GIL held, at import. */
+int sw_greenlet_init(PyObject *module);
+
+#endif

@@ -1,0 +1,516 @@
+/* The sampler thread.
+ *
+ * Threads and ownership.  One native pthread, started by
+ * sw_sampler_start() and joined by sw_sampler_stop(), both called by the
+ * Python layer with the GIL held.  The sampler thread has no Python thread
+ * state, never takes the GIL and never calls the Python API: it reads the
+ * interpreter through compat/reader (safe reads), resolves code objects
+ * through the shared code cache and adds samples to the session.  It
+ * blocks every signal, so signals meant for the application are never
+ * delivered to it.
+ *
+ * Locks, in order: ctl (start/stop/fork only) -> the code cache -> the
+ * session.  The sampler holds the cache and the session while it resolves
+ * and stores one thread's stack (microseconds), never while it sleeps, and
+ * never waits for anything while holding them.  Python-side readers of the
+ * session take only the session lock; since the sampler never needs the
+ * GIL, a Python thread may wait for the session lock (or join the
+ * sampler) while holding the GIL.
+ *
+ * Timing.  The thread sleeps on a condition variable until the next tick
+ * (CLOCK_MONOTONIC, absolute), so stop wakes it at once.  Missed ticks are
+ * skipped, not made up.  With a budget, the interval grows so that the
+ * sampler's own CPU time (measured around each pass, wake-up included)
+ * stays under budget x one core.
+ *
+ * Fork.  The child has no sampler thread.  The prepare handler takes ctl,
+ * the cache and the active session, so the child never inherits a table
+ * half-updated or a lock held by a thread that does not exist there; the
+ * child handler releases them and marks the sampler stopped.  The child
+ * may start its own.
+ *
+ * Interpreter exit.  The Python layer stops the sampler from an atexit
+ * handler, before finalization frees thread states.  As a second line,
+ * each pass first checks _PyRuntime._finalizing and the thread stops by
+ * itself once it is set. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "greenlet_read.h"
+#include "sampler.h"
+#include "service.h"
+
+static struct {
+    pthread_mutex_t ctl; /* start, stop and fork */
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake; /* signalled on stop */
+    _Atomic int running; /* the thread is sampling */
+    _Atomic int stop;
+    int joinable;
+    pthread_t thread;
+    sw_session_t *session;
+    sw_codecache_t *cache;
+    sw_sampler_cfg_t cfg;
+    _Atomic uint64_t passes;
+    _Atomic uint64_t first_ns, last_ns;
+} S = {
+    .ctl = PTHREAD_MUTEX_INITIALIZER,
+    .wake_mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static int wake_ready;
+
+/* Thread states (by serial) the sampler skips: stackwatch's own Python
+ * threads.  Written with the GIL held, read by the sampler. */
+#define MAX_EXCLUDED 8
+static _Atomic uint64_t excluded[MAX_EXCLUDED];
+
+int
+sw_sampler_exclude(uint64_t tstate_id, int on)
+{
+    int i;
+
+    for (i = 0; i < MAX_EXCLUDED; i++) {
+        uint64_t want = on ? 0 : tstate_id + 1;
+        uint64_t put = on ? tstate_id + 1 : 0;
+
+        if (atomic_compare_exchange_strong(&excluded[i], &want, put)) {
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int
+sw_sampler_is_excluded(uint64_t tstate_id)
+{
+    int i;
+
+    for (i = 0; i < MAX_EXCLUDED; i++) {
+        if (atomic_load_explicit(&excluded[i], memory_order_relaxed) ==
+            tstate_id + 1) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+wake_init(void)
+{
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&S.wake, &a);
+    pthread_condattr_destroy(&a);
+    wake_ready = 1;
+}
+
+/* Sleeps until the absolute monotonic time `until` or a stop request.
+ * Returns 1 if asked to stop. */
+static int
+sleep_until(uint64_t until)
+{
+    struct timespec ts;
+    int stop;
+
+    ts.tv_sec = (time_t)(until / 1000000000u);
+    ts.tv_nsec = (long)(until % 1000000000u);
+    pthread_mutex_lock(&S.wake_mu);
+    while (!(stop = atomic_load(&S.stop))) {
+        if (pthread_cond_timedwait(&S.wake, &S.wake_mu, &ts) == ETIMEDOUT) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&S.wake_mu);
+    return stop;
+}
+
+/* Buffers of the sampler thread, allocated once when it starts. */
+typedef struct work {
+    sw_reader_t reader;
+    sw_thread_t *threads;
+    sw_rawframe_t *raw;
+    sw_frameinfo_t *info;
+    uint32_t *ids;
+} work_t;
+
+static void
+work_free(work_t *w)
+{
+    sw_reader_close(&w->reader);
+    free(w->threads);
+    free(w->raw);
+    free(w->info);
+    free(w->ids);
+}
+
+static int
+work_alloc(work_t *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (sw_reader_open(&w->reader) < 0) {
+        return -1;
+    }
+    w->threads = malloc(SW_MAX_THREADS * sizeof(*w->threads));
+    w->raw = malloc(SW_MAX_DEPTH * sizeof(*w->raw));
+    w->info = malloc(SW_MAX_DEPTH * sizeof(*w->info));
+    w->ids = malloc((SW_MAX_DEPTH + 1) * sizeof(*w->ids));
+    if (!w->threads || !w->raw || !w->info || !w->ids) {
+        work_free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* Resolves and stores the stack of one thread; returns its leaf node, 0
+ * if it has no valid Python frames, or -1 if a table is full (the sample
+ * is then counted as dropped).  Caller holds the cache and the session. */
+static uint32_t
+store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t now)
+{
+    uint32_t node;
+    int n, i, k = 0;
+
+    n = sw_codecache_resolve(S.cache, &w->reader, w->raw, nraw, w->info, now);
+    for (i = 0; i < n; i++) {
+        const sw_codeinfo_t *c = w->info[i].code;
+        uint32_t id =
+            sw_session_frame(s, c->serial, w->info[i].line, c->name, c->file);
+
+        if (id == 0) {
+            return -1;
+        }
+        w->ids[k++] = id;
+    }
+    if (k > 0 && truncated) {
+        uint32_t id = sw_session_marker(s, "[truncated]");
+
+        if (id != 0) {
+            w->ids[k++] = id; /* the root side is what was cut */
+        }
+    }
+    if (k == 0) {
+        return 0;
+    }
+    node = sw_session_stack(s, w->ids, k);
+    return node != 0 ? (int64_t)node : -1;
+}
+
+/* One pass over every thread. */
+static void
+sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
+{
+    const int mode = S.cfg.mode;
+    uint64_t now = sw_now_ns(), faults_before = w->reader.vm.faults;
+    int n, i;
+
+    n = sw_read_threads(&w->reader, w->threads, SW_MAX_THREADS);
+    for (i = 0; i < n; i++) {
+        const sw_thread_t *t = &w->threads[i];
+        uint64_t cpu = 0, delta = 0;
+        uint32_t slot, greenlet, node = 0;
+        sw_sthread_t *st;
+        int created, cpu_known, nraw = 0, truncated = 0;
+
+        if (t->frame == 0 || sw_sampler_is_excluded(t->id)) {
+            continue; /* no Python code here, or one of our threads */
+        }
+        if (mode == SW_MODE_GIL && !t->holds_gil) {
+            continue;
+        }
+        greenlet = sw_greenlet_current(t->tstate, t->id);
+
+        /* Find the thread's slot (the session's only lookup that needs
+         * no code) and decide whether its stack must be walked. */
+        pthread_mutex_lock(&s->mu);
+        slot = sw_session_thread(s, t->id, t->ident, t->tid, t->interp_id,
+                                 &created);
+        st = &s->threads[slot];
+        if (created) {
+            st->tid = sw_read_tid(&w->reader, t);
+            sw_service_notify(SW_SVC_NAMES); /* to be named */
+        }
+        cpu_known = sw_thread_cpu_ns(st->tid, &cpu) == 0;
+        if (cpu_known && st->have_cpu && cpu >= st->last_cpu_ns) {
+            delta = cpu - st->last_cpu_ns;
+        }
+        {
+            int skip = mode == SW_MODE_CPU &&
+                       !(delta > 0 || (!cpu_known && t->holds_gil));
+            int reuse = slot != 0 && st->have_last && cpu_known &&
+                        st->have_cpu && delta == 0 &&
+                        st->last_frame == t->frame &&
+                        st->last_greenlet == greenlet;
+
+            st->have_cpu = cpu_known;
+            st->last_cpu_ns = cpu;
+            if (skip) {
+                pthread_mutex_unlock(&s->mu);
+                continue;
+            }
+            if (reuse) {
+                node = st->last_node;
+                s->reused++;
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+
+        if (node == 0) {
+            int64_t stored;
+
+            nraw = sw_read_frames(&w->reader, t, w->raw, SW_MAX_DEPTH,
+                                  &truncated);
+            if (nraw <= 0) {
+                continue;
+            }
+            sw_codecache_lock(S.cache);
+            pthread_mutex_lock(&s->mu);
+            stored = store_stack(w, s, nraw, truncated, now);
+            if (stored < 0) {
+                s->samples_dropped++;
+            }
+            pthread_mutex_unlock(&s->mu);
+            sw_codecache_unlock(S.cache);
+            node = stored > 0 ? (uint32_t)stored : 0;
+        }
+        if (node == 0) {
+            continue;
+        }
+        pthread_mutex_lock(&s->mu);
+        st = &s->threads[slot];
+        st->last_node = node;
+        st->last_frame = t->frame;
+        st->last_greenlet = greenlet;
+        st->have_last = slot != 0;
+        sw_session_add(s, slot, greenlet, node, wall_ns, delta, t->holds_gil);
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->passes++;
+    s->read_errors += w->reader.vm.faults - faults_before;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *
+sampler_main(void *arg)
+{
+    sw_session_t *s = arg;
+    const uint64_t base = (uint64_t)(1e9 / S.cfg.rate_hz);
+    uint64_t interval = base, next, last, start, cost_ewma = 0;
+    work_t w;
+
+    if (work_alloc(&w) < 0) {
+        atomic_store(&S.running, 0);
+        return NULL;
+    }
+    start = last = next = sw_now_ns();
+    atomic_store(&S.first_ns, start);
+    for (;;) {
+        uint64_t now, cpu0, cpu1, wall;
+
+        next += interval;
+        now = sw_now_ns();
+        if (next < now) {
+            next = now; /* fell behind: skip missed ticks */
+        }
+        cpu0 = sw_self_cpu_ns();
+        if (sleep_until(next)) {
+            break;
+        }
+        if (sw_runtime_finalizing(&w.reader)) {
+            break;
+        }
+        now = sw_now_ns();
+        if (S.cfg.duration_ns > 0 &&
+            now - start >= (uint64_t)S.cfg.duration_ns) {
+            break;
+        }
+        wall = now - last;
+        last = now;
+        sample_pass(&w, s, wall);
+        atomic_fetch_add(&S.passes, 1);
+        atomic_store(&S.last_ns, now);
+        cpu1 = sw_self_cpu_ns();
+        pthread_mutex_lock(&s->mu);
+        s->sampler_cpu_ns += cpu1 - cpu0;
+        pthread_mutex_unlock(&s->mu);
+        if (S.cfg.budget > 0) {
+            uint64_t cost = cpu1 - cpu0, want;
+
+            cost_ewma = cost_ewma ? (cost_ewma * 7 + cost) / 8 : cost;
+            want = (uint64_t)((double)cost_ewma / S.cfg.budget);
+            interval = want > base ? want : base;
+        }
+    }
+    pthread_mutex_lock(&s->mu);
+    s->bad_frames += w.reader.bad_frames;
+    s->bad_threads += w.reader.bad_threads;
+    s->stop_ns = sw_now_ns();
+    pthread_mutex_unlock(&s->mu);
+    work_free(&w);
+    atomic_store(&S.running, 0);
+    return NULL;
+}
+
+int
+sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
+                 const sw_sampler_cfg_t *cfg, char *err, size_t errlen)
+{
+    sigset_t all, old;
+    int rc;
+
+    if (cfg->rate_hz < 1 || cfg->rate_hz > 1000) {
+        snprintf(err, errlen, "rate must be between 1 and 1000 Hz");
+        return -1;
+    }
+    pthread_mutex_lock(&S.ctl);
+    if (atomic_load(&S.running)) {
+        pthread_mutex_unlock(&S.ctl);
+        snprintf(err, errlen,
+                 "a profiler is already running in this "
+                 "process");
+        return -1;
+    }
+    if (S.joinable) {
+        /* Stopped by itself (duration, finalization): reap it. */
+        pthread_join(S.thread, NULL);
+        S.joinable = 0;
+    }
+    if (!wake_ready) {
+        wake_init();
+    }
+    S.session = s;
+    S.cache = cache;
+    S.cfg = *cfg;
+    atomic_store(&S.stop, 0);
+    atomic_store(&S.passes, 0);
+    atomic_store(&S.running, 1);
+    if (s->start_ns == 0) { /* a resumed session keeps its start */
+        struct timespec ts;
+
+        s->start_ns = sw_now_ns();
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s->start_unix = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    }
+    s->stop_ns = 0;
+    /* The thread inherits this mask: it never takes the application's
+     * signals. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&S.thread, NULL, sampler_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        atomic_store(&S.running, 0);
+        S.session = NULL;
+        pthread_mutex_unlock(&S.ctl);
+        snprintf(err, errlen, "cannot start the sampler thread: %s",
+                 strerror(rc));
+        return -1;
+    }
+    S.joinable = 1;
+    pthread_mutex_unlock(&S.ctl);
+    return 0;
+}
+
+int
+sw_sampler_stop(void)
+{
+    pthread_mutex_lock(&S.ctl);
+    if (S.joinable) {
+        pthread_mutex_lock(&S.wake_mu);
+        atomic_store(&S.stop, 1);
+        pthread_cond_broadcast(&S.wake);
+        pthread_mutex_unlock(&S.wake_mu);
+        pthread_join(S.thread, NULL);
+        S.joinable = 0;
+    }
+    if (S.session != NULL && S.session->stop_ns == 0) {
+        S.session->stop_ns = sw_now_ns();
+    }
+    atomic_store(&S.running, 0);
+    S.session = NULL;
+    pthread_mutex_unlock(&S.ctl);
+    return 0;
+}
+
+sw_session_t *
+sw_sampler_session(void)
+{
+    return S.session;
+}
+
+int
+sw_sampler_running(void)
+{
+    return atomic_load(&S.running);
+}
+
+double
+sw_sampler_effective_rate(void)
+{
+    uint64_t passes = atomic_load(&S.passes);
+    uint64_t first = atomic_load(&S.first_ns), last = atomic_load(&S.last_ns);
+
+    if (passes < 2 || last <= first) {
+        return 0.0;
+    }
+    return (double)passes * 1e9 / (double)(last - first);
+}
+
+void
+sw_sampler_atfork_prepare(void)
+{
+    pthread_mutex_lock(&S.ctl);
+    if (S.cache != NULL) {
+        sw_codecache_atfork_prepare(S.cache);
+    }
+    if (S.session != NULL) {
+        pthread_mutex_lock(&S.session->mu);
+    }
+}
+
+void
+sw_sampler_atfork_parent(void)
+{
+    if (S.session != NULL) {
+        pthread_mutex_unlock(&S.session->mu);
+    }
+    if (S.cache != NULL) {
+        sw_codecache_atfork_parent(S.cache);
+    }
+    pthread_mutex_unlock(&S.ctl);
+}
+
+void
+sw_sampler_atfork_child(void)
+{
+    if (S.session != NULL) {
+        pthread_mutex_unlock(&S.session->mu);
+        if (S.session->stop_ns == 0) {
+            S.session->stop_ns = sw_now_ns();
+        }
+    }
+    if (S.cache != NULL) {
+        sw_codecache_atfork_child(S.cache);
+    }
+    /* The sampler thread does not exist here. */
+    atomic_store(&S.running, 0);
+    atomic_store(&S.stop, 0);
+    S.joinable = 0;
+    S.session = NULL;
+    if (wake_ready) {
+        pthread_mutex_init(&S.wake_mu, NULL);
+        wake_init();
+    }
+    pthread_mutex_unlock(&S.ctl);
+}

@@ -1,0 +1,308 @@
+/* Snapshots of every thread's stack; see snapshot.h. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "greenlet_read.h"
+#include "snapshot.h"
+
+#define NAMES_MAX 1024
+#define NAME_LEN 64
+
+/* ---- the thread-name table ------------------------------------------- */
+
+static struct {
+    pthread_mutex_t mu;
+    unsigned long ident[NAMES_MAX];
+    char name[NAMES_MAX][NAME_LEN];
+    int n;
+} names = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void
+sw_names_set(const unsigned long *idents, const char *const *list, int n)
+{
+    int i;
+
+    if (n > NAMES_MAX) {
+        n = NAMES_MAX;
+    }
+    pthread_mutex_lock(&names.mu);
+    for (i = 0; i < n; i++) {
+        names.ident[i] = idents[i];
+        strncpy(names.name[i], list[i], NAME_LEN - 1);
+        names.name[i][NAME_LEN - 1] = '\0';
+    }
+    names.n = n;
+    pthread_mutex_unlock(&names.mu);
+}
+
+int
+sw_names_get(unsigned long ident, char *out, size_t cap)
+{
+    int i, found = 0;
+
+    pthread_mutex_lock(&names.mu);
+    for (i = 0; i < names.n; i++) {
+        if (names.ident[i] == ident) {
+            strncpy(out, names.name[i], cap - 1);
+            out[cap - 1] = '\0';
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&names.mu);
+    return found;
+}
+
+void
+sw_names_atfork_prepare(void)
+{
+    pthread_mutex_lock(&names.mu);
+}
+
+void
+sw_names_atfork_parent(void)
+{
+    pthread_mutex_unlock(&names.mu);
+}
+
+void
+sw_names_atfork_child(void)
+{
+    pthread_mutex_unlock(&names.mu);
+}
+
+/* ---- capture ----------------------------------------------------------- */
+
+static uint32_t
+add_string(sw_snapshot_t *snap, const char *s)
+{
+    uint32_t off = (uint32_t)snap->strings.len;
+
+    sw_buf_put(&snap->strings, s, strlen(s) + 1);
+    return sw_buf_ok(&snap->strings) ? off : 0;
+}
+
+static int
+reserve_frames(sw_snapshot_t *snap, uint32_t more)
+{
+    uint32_t cap = snap->frames_cap ? snap->frames_cap : 256;
+    sw_snap_frame_t *p;
+
+    if (snap->nframes + more <= snap->frames_cap) {
+        return 0;
+    }
+    while (cap < snap->nframes + more) {
+        cap *= 2;
+    }
+    p = realloc(snap->frames, cap * sizeof(*p));
+    if (p == NULL) {
+        return SW_ENOMEM;
+    }
+    snap->frames = p;
+    snap->frames_cap = cap;
+    return 0;
+}
+
+int
+sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
+                    uint64_t only_id)
+{
+    sw_thread_t *threads = malloc(SW_MAX_THREADS * sizeof(*threads));
+    sw_rawframe_t *raw = malloc(SW_MAX_DEPTH * sizeof(*raw));
+    sw_frameinfo_t *info = malloc(SW_MAX_DEPTH * sizeof(*info));
+    int n, i, rc = 0;
+
+    memset(snap, 0, sizeof(*snap));
+    snap->when_ns = sw_now_ns();
+    sw_buf_putc(&snap->strings, '\0');
+    if (threads == NULL || raw == NULL || info == NULL) {
+        rc = SW_ENOMEM;
+        goto done;
+    }
+    n = sw_read_threads(r, threads, SW_MAX_THREADS);
+    if (n < 0) {
+        snap->error = 1;
+        rc = n;
+        goto done;
+    }
+    snap->threads = calloc(n ? (size_t)n : 1, sizeof(*snap->threads));
+    if (snap->threads == NULL) {
+        rc = SW_ENOMEM;
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        sw_snap_thread_t *st;
+        int nraw, nres, k, truncated = 0;
+
+        if (only_id != 0 && threads[i].id != only_id) {
+            continue;
+        }
+        st = &snap->threads[snap->nthreads++];
+        st->t = threads[i];
+        st->tid = sw_read_tid(r, &threads[i]);
+        if (sw_thread_cpu_ns(st->tid, &st->cpu_ns) < 0) {
+            st->cpu_ns = 0;
+        }
+        st->greenlet = sw_greenlet_current(threads[i].tstate, threads[i].id);
+        st->first = snap->nframes;
+        if (threads[i].frame == 0) {
+            continue;
+        }
+        nraw = sw_read_frames(r, &threads[i], raw, SW_MAX_DEPTH, &truncated);
+        if (nraw <= 0) {
+            continue;
+        }
+        st->truncated = truncated;
+        sw_codecache_lock(cache);
+        nres = sw_codecache_resolve(cache, r, raw, nraw, info, sw_now_ns());
+        if (reserve_frames(snap, (uint32_t)nres) < 0) {
+            sw_codecache_unlock(cache);
+            rc = SW_ENOMEM;
+            goto done;
+        }
+        for (k = 0; k < nres; k++) {
+            sw_snap_frame_t *f = &snap->frames[snap->nframes++];
+
+            f->name = add_string(snap, info[k].code->name);
+            f->file = add_string(snap, info[k].code->file);
+            f->line = info[k].line;
+        }
+        sw_codecache_unlock(cache);
+        st->nframes = (uint32_t)nres;
+    }
+    if (!sw_buf_ok(&snap->strings)) {
+        rc = SW_ENOMEM;
+    }
+done:
+    free(threads);
+    free(raw);
+    free(info);
+    return rc;
+}
+
+void
+sw_snapshot_free(sw_snapshot_t *snap)
+{
+    free(snap->threads);
+    free(snap->frames);
+    sw_buf_free(&snap->strings);
+    memset(snap, 0, sizeof(*snap));
+}
+
+const sw_snap_thread_t *
+sw_snapshot_gil_holder(const sw_snapshot_t *snap)
+{
+    uint32_t i;
+
+    for (i = 0; i < snap->nthreads; i++) {
+        if (snap->threads[i].t.holds_gil) {
+            return &snap->threads[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- formatting -------------------------------------------------------- */
+
+void
+sw_snapshot_format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
+                          sw_buf_t *out)
+{
+    char name[NAME_LEN];
+    uint32_t k;
+
+    sw_buf_printf(out, "Thread 0x%lx", t->t.ident);
+    if (sw_names_get(t->t.ident, name, sizeof(name))) {
+        sw_buf_puts(out, " \"");
+        sw_buf_puts(out, name);
+        sw_buf_putc(out, '"');
+    }
+    sw_buf_puts(out, " (");
+    if (t->tid > 0) {
+        sw_buf_printf(out, "tid %ld, ", t->tid);
+    }
+    if (t->cpu_ns > 0) {
+        sw_buf_printf(out, "cpu %.3fs, ", t->cpu_ns / 1e9);
+    }
+    if (t->greenlet != 0) {
+        sw_buf_printf(out, "greenlet #%u, ", t->greenlet);
+    }
+    sw_buf_puts(out,
+                t->t.holds_gil ? "holds the GIL)\n" : "waiting or idle)\n");
+    if (t->nframes == 0) {
+        sw_buf_puts(out, "    (no Python frames)\n");
+    }
+    for (k = 0; k < t->nframes; k++) {
+        const sw_snap_frame_t *f = &snap->frames[t->first + k];
+
+        if (f->line >= 0) {
+            sw_buf_printf(out, "    %s (%s:%d)\n", sw_snap_str(snap, f->name),
+                          sw_snap_str(snap, f->file), f->line);
+        }
+        else {
+            sw_buf_printf(out, "    %s (%s)\n", sw_snap_str(snap, f->name),
+                          sw_snap_str(snap, f->file));
+        }
+    }
+    if (t->truncated) {
+        sw_buf_puts(out, "    ... (more frames not shown)\n");
+    }
+}
+
+void
+sw_snapshot_format(const sw_snapshot_t *snap, sw_buf_t *out)
+{
+    uint32_t i;
+
+    if (snap->error) {
+        sw_buf_puts(out, "(the interpreter's thread list could not be "
+                         "read)\n");
+        return;
+    }
+    for (i = 0; i < snap->nthreads; i++) {
+        if (i > 0) {
+            sw_buf_putc(out, '\n');
+        }
+        sw_snapshot_format_thread(snap, &snap->threads[i], out);
+    }
+}
+
+void
+sw_snapshot_format_json(const sw_snapshot_t *snap, sw_buf_t *out)
+{
+    char name[NAME_LEN];
+    uint32_t i, k;
+
+    sw_buf_puts(out, "{\"threads\": [");
+    for (i = 0; i < snap->nthreads; i++) {
+        const sw_snap_thread_t *t = &snap->threads[i];
+
+        sw_buf_printf(out, "%s\n  {\"ident\": %lu, \"tid\": %ld, \"name\": ",
+                      i ? "," : "", t->t.ident, t->tid);
+        if (sw_names_get(t->t.ident, name, sizeof(name))) {
+            sw_buf_json_str(out, name);
+        }
+        else {
+            sw_buf_puts(out, "null");
+        }
+        sw_buf_printf(out,
+                      ", \"holds_gil\": %s, \"greenlet\": %u, \"cpu_ns\": "
+                      "%llu, \"truncated\": %s, \"frames\": [",
+                      t->t.holds_gil ? "true" : "false", t->greenlet,
+                      (unsigned long long)t->cpu_ns,
+                      t->truncated ? "true" : "false");
+        for (k = 0; k < t->nframes; k++) {
+            const sw_snap_frame_t *f = &snap->frames[t->first + k];
+
+            sw_buf_puts(out, k ? ", {\"name\": " : "{\"name\": ");
+            sw_buf_json_str(out, sw_snap_str(snap, f->name));
+            sw_buf_puts(out, ", \"file\": ");
+            sw_buf_json_str(out, sw_snap_str(snap, f->file));
+            sw_buf_printf(out, ", \"line\": %d}", f->line);
+        }
+        sw_buf_puts(out, "]}");
+    }
+    sw_buf_puts(out, "\n]}");
+}

@@ -1,0 +1,95 @@
+/* Snapshots: every thread's stack at one moment, read without the GIL and
+ * copied out of the interpreter (names and files included), then
+ * formatted as text.  Used by stackwatch.dump() (in-process), by the dump
+ * thread that answers `stackwatch dump PID`, and by the watchdog's stall
+ * reports.
+ *
+ * Thread names live in Python objects that cannot be read without the
+ * GIL; a small table (ident -> name) kept up to date by the GIL side
+ * supplies them.  It has its own mutex, held only to copy a name.
+ *
+ * Pure C; no Python.h. */
+#ifndef SW_SNAPSHOT_H
+#define SW_SNAPSHOT_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "codecache.h"
+#include "compat/reader.h"
+
+typedef struct sw_snap_frame {
+    uint32_t name; /* offsets in the snapshot's strings */
+    uint32_t file;
+    int line;
+} sw_snap_frame_t;
+
+typedef struct sw_snap_thread {
+    sw_thread_t t;
+    long tid;
+    uint64_t cpu_ns;   /* thread CPU time so far, 0 if unknown */
+    uint32_t greenlet; /* greenlet id, 0 if unknown */
+    uint32_t first;    /* index of its first (leaf) frame */
+    uint32_t nframes;
+    int truncated;
+} sw_snap_thread_t;
+
+typedef struct sw_snapshot {
+    sw_snap_thread_t *threads;
+    uint32_t nthreads;
+    sw_snap_frame_t *frames;
+    uint32_t nframes, frames_cap;
+    sw_buf_t strings; /* NUL-separated; offset 0 is "" */
+    uint64_t when_ns;
+    int error; /* the runtime was unreadable */
+} sw_snapshot_t;
+
+/* Reads every thread (or only the thread state with serial only_id, when
+ * not 0) into snap, which must be zeroed or freed before.
+ * Context: no GIL needed; takes the code cache lock while resolving.
+ * Allocates: not for signal handlers.  Returns 0 or a negative SW_E*. */
+int sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r,
+                        sw_codecache_t *cache, uint64_t only_id);
+
+void sw_snapshot_free(sw_snapshot_t *snap);
+
+/* The string at an offset of the snapshot. */
+static inline const char *
+sw_snap_str(const sw_snapshot_t *snap, uint32_t off)
+{
+    return snap->strings.data + off;
+}
+
+/* Appends the text form of one thread: a header line, then its frames
+ * leaf first, each "    function (file:line)". */
+void sw_snapshot_format_thread(const sw_snapshot_t *snap,
+                               const sw_snap_thread_t *t, sw_buf_t *out);
+
+/* Appends the text form of the whole snapshot (every thread). */
+void sw_snapshot_format(const sw_snapshot_t *snap, sw_buf_t *out);
+
+/* The snapshot as JSON: {"threads": [{"ident", "tid", "name",
+ * "holds_gil", "greenlet", "cpu_ns", "truncated", "frames": [{"name",
+ * "file", "line"}]}]}. */
+void sw_snapshot_format_json(const sw_snapshot_t *snap, sw_buf_t *out);
+
+/* The thread holding the GIL in the snapshot, or NULL. */
+const sw_snap_thread_t *sw_snapshot_gil_holder(const sw_snapshot_t *snap);
+
+/* ---- the thread-name table ------------------------------------------- */
+
+/* Replaces the table with the given (ident, name) pairs.
+ * Context: any thread (the GIL side calls it). */
+void sw_names_set(const unsigned long *idents, const char *const *names,
+                  int n);
+
+/* Copies the name of thread ident into out (cap bytes).
+ * Returns 1 if known, 0 if not.  Context: any thread. */
+int sw_names_get(unsigned long ident, char *out, size_t cap);
+
+/* Fork: the child must not inherit the table's lock held. */
+void sw_names_atfork_prepare(void);
+void sw_names_atfork_parent(void);
+void sw_names_atfork_child(void);
+
+#endif

@@ -1,0 +1,187 @@
+/* Profile sessions: interned strings, frames, a tree of stacks and
+ * aggregated samples, with fixed caps on every table.
+ *
+ * A stack is a node of a prefix tree (node 0 is the root; a node is
+ * (parent, frame)), so a sample is three small integers and a stack seen
+ * a million times costs one table entry.  A sample key is (thread slot,
+ * greenlet id, leaf node); its value counts samples, wall and CPU
+ * nanoseconds and samples taken while the thread held the GIL.
+ *
+ * Tables grow by doubling up to the session's limits; past a limit the
+ * sample is counted as dropped, never stored partially.  Writers read the
+ * arrays below directly.
+ *
+ * A session is filled by one thread at a time (the sampler) under its
+ * mutex; readers (export, writers) take the same mutex.  Lock order: the
+ * code cache before a session.
+ *
+ * Pure C; no Python.h. */
+#ifndef SW_STACKS_H
+#define SW_STACKS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+#define SW_THREAD_NAME_MAX 64
+#define SW_MAX_SESSION_THREADS 4095 /* slot 0 is "other threads" */
+#define SW_MAX_GREENLET_ID 0xFFFFFu /* greenlet ids fit in 20 bits */
+
+typedef struct sw_limits {
+    uint32_t max_frames;  /* distinct (function, file, line) */
+    uint32_t max_nodes;   /* stack tree nodes */
+    uint32_t max_samples; /* distinct (thread, greenlet, stack) */
+    uint32_t max_string_bytes;
+} sw_limits_t;
+
+typedef struct sw_sframe {
+    uint32_t name; /* string offsets */
+    uint32_t file;
+    int32_t line; /* -1 if unknown */
+} sw_sframe_t;
+
+typedef struct sw_snode {
+    uint32_t parent; /* 0: child of the root */
+    uint32_t frame;
+} sw_snode_t;
+
+typedef struct sw_ssample {
+    uint32_t thread;   /* thread slot */
+    uint32_t greenlet; /* greenlet id, 0 if none */
+    uint32_t node;     /* leaf of the stack */
+    uint32_t gil;      /* samples taken while the thread held the GIL */
+    uint64_t count;
+    uint64_t wall_ns;
+    uint64_t cpu_ns;
+} sw_ssample_t;
+
+typedef struct sw_sthread {
+    uint64_t tstate_id;
+    unsigned long ident; /* threading.get_ident() */
+    long tid;            /* kernel thread id, 0 if unknown */
+    int64_t interp_id;
+    uint32_t name; /* string offset, 0 if not named yet */
+    uint64_t samples;
+    /* Sampler state, to reuse the last stack of a thread that did not
+     * run since the previous pass. */
+    uintptr_t last_frame;
+    uint64_t last_cpu_ns;
+    uint32_t last_node;
+    uint32_t last_greenlet;
+    int have_cpu;
+    int have_last;
+} sw_sthread_t;
+
+typedef struct sw_idmap {
+    uint64_t *keys;
+    uint32_t *vals; /* 0: empty slot */
+    uint32_t mask;
+    uint32_t count;
+} sw_idmap_t;
+
+typedef struct sw_session {
+    pthread_mutex_t mu;
+    sw_limits_t lim;
+
+    char *strings; /* offset 0 is "" */
+    uint32_t strings_used, strings_cap;
+    sw_idmap_t string_ids; /* hash -> offset, verified by content */
+
+    sw_sframe_t *frames; /* frames[0] unused */
+    uint32_t nframes, frames_cap;
+    sw_idmap_t frame_by_code; /* (code serial, line) -> frame */
+    sw_idmap_t frame_by_name; /* hash(name, file, line) -> frame */
+
+    sw_snode_t *nodes; /* nodes[0] is the root */
+    uint32_t nnodes, nodes_cap;
+    sw_idmap_t node_ids;
+
+    sw_ssample_t *samples; /* samples[0] unused */
+    uint32_t nsamples, samples_cap;
+    sw_idmap_t sample_ids;
+
+    sw_sthread_t *threads; /* threads[0] is "other threads" */
+    uint32_t nthreads, threads_cap;
+    sw_idmap_t thread_ids;
+
+    uint32_t *greenlet_labels; /* id -> string offset, grown on demand */
+    uint32_t greenlet_labels_cap;
+
+    /* Statistics, written by the sampler under mu. */
+    uint64_t passes;
+    uint64_t samples_taken;
+    uint64_t samples_dropped;
+    uint64_t reused;
+    uint64_t read_errors; /* reads that failed cleanly (EFAULT) */
+    uint64_t bad_frames;  /* frames dropped by validation */
+    uint64_t bad_threads; /* thread states that did not validate */
+    uint64_t sampler_cpu_ns;
+    uint64_t start_ns, stop_ns; /* monotonic */
+    double start_unix;          /* wall clock at start */
+} sw_session_t;
+
+/* Creates a session with the given limits (zeros take defaults).
+ * Context: any.  Returns NULL when out of memory. */
+sw_session_t *sw_session_new(const sw_limits_t *lim);
+
+/* Frees a session.  The caller ensures nobody else uses it. */
+void sw_session_free(sw_session_t *s);
+
+/* Interns a string (copied).  Context: caller holds s->mu.
+ * Returns its offset (> 0), or 0 if the string table is full. */
+uint32_t sw_session_string(sw_session_t *s, const char *str);
+
+/* The string at offset off ("" for 0).  Context: caller holds s->mu. */
+static inline const char *
+sw_session_str(const sw_session_t *s, uint32_t off)
+{
+    return s->strings + off;
+}
+
+/* The frame for (code serial, line), created from name and file on first
+ * use.  Context: caller holds s->mu.
+ * Returns the frame id (> 0), or 0 if a table is full. */
+uint32_t sw_session_frame(sw_session_t *s, uint64_t code_serial, int line,
+                          const char *name, const char *file);
+
+/* The frame for a name with no code object (markers such as
+ * "[truncated]").  Returns as sw_session_frame(). */
+uint32_t sw_session_marker(sw_session_t *s, const char *name);
+
+/* The leaf node of the stack frames[0..n), given leaf first.
+ * Context: caller holds s->mu.
+ * Returns the node id (> 0), or 0 if the stack is empty or a table is
+ * full. */
+uint32_t sw_session_stack(sw_session_t *s, const uint32_t *frames, int n);
+
+/* The slot of a thread, created on first sight.  Threads beyond
+ * SW_MAX_SESSION_THREADS share slot 0.  Context: caller holds s->mu.
+ * Returns the slot. */
+uint32_t sw_session_thread(sw_session_t *s, uint64_t tstate_id,
+                           unsigned long ident, long tid, int64_t interp_id,
+                           int *created);
+
+/* Adds one sample.  Context: caller holds s->mu.
+ * Returns 0, or SW_EFULL (counted as dropped). */
+int sw_session_add(sw_session_t *s, uint32_t thread, uint32_t greenlet,
+                   uint32_t node, uint64_t wall_ns, uint64_t cpu_ns, int gil);
+
+/* Names a thread slot / labels a greenlet id (copied).
+ * Context: caller holds s->mu.  Returns 0 or SW_EFULL. */
+int sw_session_name_thread(sw_session_t *s, uint32_t slot, const char *name);
+int sw_session_label_greenlet(sw_session_t *s, uint32_t id, const char *label);
+
+/* Notes that greenlet id appeared in a sample.  Returns 1 the first time
+ * (the caller then asks the GIL side for a label while the greenlet
+ * lives), 0 afterwards.  Context: caller holds s->mu. */
+int sw_session_greenlet_seen(sw_session_t *s, uint32_t id);
+
+/* The label of a greenlet id, or NULL.  Context: caller holds s->mu. */
+const char *sw_session_greenlet_label(const sw_session_t *s, uint32_t id);
+
+/* Fork support, as for the code cache. */
+void sw_session_atfork_child(sw_session_t *s);
+
+#endif

@@ -1,0 +1,251 @@
+/* Helpers shared by the writers; see writer.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "writers/writer.h"
+
+sw_writer_fn
+sw_writer_for(const char *format)
+{
+    if (strcmp(format, "collapsed") == 0) {
+        return sw_write_collapsed;
+    }
+    if (strcmp(format, "speedscope") == 0) {
+        return sw_write_speedscope;
+    }
+    if (strcmp(format, "svg") == 0) {
+        return sw_write_svg;
+    }
+    return NULL;
+}
+
+void
+sw_label_thread(const sw_session_t *s, uint32_t slot, sw_buf_t *out)
+{
+    const sw_sthread_t *t;
+
+    if (slot == 0 || slot >= s->nthreads) {
+        sw_buf_puts(out, "other threads");
+        return;
+    }
+    t = &s->threads[slot];
+    if (t->name != 0) {
+        sw_buf_puts(out, sw_session_str(s, t->name));
+    }
+    else {
+        sw_buf_printf(out, "Thread 0x%lx", t->ident);
+    }
+    if (t->tid > 0) {
+        sw_buf_printf(out, " (tid %ld)", t->tid);
+    }
+}
+
+void
+sw_label_greenlet(const sw_session_t *s, uint32_t id, sw_buf_t *out)
+{
+    const char *label = sw_session_greenlet_label(s, id);
+
+    if (id == 0) {
+        sw_buf_puts(out, "greenlet ?");
+    }
+    else if (label != NULL) {
+        sw_buf_printf(out, "greenlet %s", label);
+    }
+    else {
+        sw_buf_printf(out, "greenlet #%u", id);
+    }
+}
+
+void
+sw_label_frame(const sw_session_t *s, uint32_t frame, sw_buf_t *out)
+{
+    const sw_sframe_t *f = &s->frames[frame];
+
+    sw_buf_puts(out, sw_session_str(s, f->name));
+    if (f->file != 0) {
+        if (f->line >= 0) {
+            sw_buf_printf(out, " (%s:%d)", sw_session_str(s, f->file),
+                          f->line);
+        }
+        else {
+            sw_buf_printf(out, " (%s)", sw_session_str(s, f->file));
+        }
+    }
+}
+
+int
+sw_stack_frames(const sw_session_t *s, uint32_t node, uint32_t *out, int max)
+{
+    int n = 0, i;
+
+    for (; node != 0 && n < max; node = s->nodes[node].parent) {
+        out[n++] = s->nodes[node].frame;
+    }
+    for (i = 0; i < n / 2; i++) {
+        uint32_t t = out[i];
+
+        out[i] = out[n - 1 - i];
+        out[n - 1 - i] = t;
+    }
+    return n;
+}
+
+uint64_t
+sw_sample_weight(const sw_ssample_t *e, int weight)
+{
+    switch (weight) {
+    case SW_WEIGHT_WALL:
+        return e->wall_ns;
+    case SW_WEIGHT_CPU:
+        return e->cpu_ns;
+    default:
+        return e->count;
+    }
+}
+
+uint64_t
+sw_sample_group(const sw_ssample_t *e, const sw_write_opts_t *o)
+{
+    uint64_t g = 0;
+
+    if (o->by_thread) {
+        g |= (uint64_t)(e->thread + 1) << 32;
+    }
+    if (o->by_greenlet) {
+        g |= (uint64_t)e->greenlet + 1;
+    }
+    return g;
+}
+
+void
+sw_group_prefix(const sw_session_t *s, const sw_ssample_t *e,
+                const sw_write_opts_t *o, const char *sep, sw_buf_t *out)
+{
+    if (o->by_thread) {
+        sw_label_thread(s, e->thread, out);
+        sw_buf_puts(out, sep);
+    }
+    if (o->by_greenlet) {
+        sw_label_greenlet(s, e->greenlet, out);
+        sw_buf_puts(out, sep);
+    }
+}
+
+/* ---- sorting samples by group, then by stack ------------------------- */
+
+typedef struct sort_ctx {
+    const sw_session_t *s;
+    const sw_write_opts_t *o;
+    uint32_t *paths; /* frames of every sample, root first, concatenated */
+    uint32_t *start; /* start[i], len[i]: sample i's frames in paths */
+    uint32_t *len;
+} sort_ctx_t;
+
+/* qsort has no context argument in C11. */
+static _Thread_local sort_ctx_t *the_ctx;
+
+static int
+cmp_frame(const sw_session_t *s, uint32_t a, uint32_t b)
+{
+    const sw_sframe_t *fa = &s->frames[a], *fb = &s->frames[b];
+    int c;
+
+    if (a == b) {
+        return 0;
+    }
+    c = strcmp(sw_session_str(s, fa->name), sw_session_str(s, fb->name));
+    if (c == 0) {
+        c = strcmp(sw_session_str(s, fa->file), sw_session_str(s, fb->file));
+    }
+    if (c == 0) {
+        c = (fa->line > fb->line) - (fa->line < fb->line);
+    }
+    return c;
+}
+
+static int
+cmp_samples(const void *pa, const void *pb)
+{
+    const sort_ctx_t *c = the_ctx;
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    uint64_t ga = sw_sample_group(&c->s->samples[a], c->o);
+    uint64_t gb = sw_sample_group(&c->s->samples[b], c->o);
+    uint32_t i, n;
+
+    if (ga != gb) {
+        return ga < gb ? -1 : 1;
+    }
+    n = c->len[a] < c->len[b] ? c->len[a] : c->len[b];
+    for (i = 0; i < n; i++) {
+        int r = cmp_frame(c->s, c->paths[c->start[a] + i],
+                          c->paths[c->start[b] + i]);
+
+        if (r != 0) {
+            return r;
+        }
+    }
+    if (c->len[a] != c->len[b]) {
+        return c->len[a] < c->len[b] ? -1 : 1;
+    }
+    return (a > b) - (a < b);
+}
+
+/* Depth of a node. */
+static uint32_t
+depth_of(const sw_session_t *s, uint32_t node)
+{
+    uint32_t d = 0;
+
+    for (; node != 0; node = s->nodes[node].parent) {
+        d++;
+    }
+    return d;
+}
+
+uint32_t *
+sw_sorted_samples(const sw_session_t *s, const sw_write_opts_t *o, uint32_t *n)
+{
+    sort_ctx_t c = {s, o, NULL, NULL, NULL};
+    uint32_t *idx = malloc(((size_t)s->nsamples + 1) * sizeof(*idx));
+    uint64_t total = 0;
+    uint32_t i, k = 0;
+
+    c.start = calloc((size_t)s->nsamples + 1, sizeof(*c.start));
+    c.len = calloc((size_t)s->nsamples + 1, sizeof(*c.len));
+    if (idx == NULL || c.start == NULL || c.len == NULL) {
+        goto fail;
+    }
+    for (i = 1; i < s->nsamples; i++) {
+        if (s->samples[i].count == 0) {
+            continue;
+        }
+        c.len[i] = depth_of(s, s->samples[i].node);
+        c.start[i] = (uint32_t)total;
+        total += c.len[i];
+        idx[k++] = i;
+    }
+    c.paths = malloc((size_t)(total ? total : 1) * sizeof(*c.paths));
+    if (c.paths == NULL) {
+        goto fail;
+    }
+    for (i = 0; i < k; i++) {
+        uint32_t j = idx[i];
+
+        sw_stack_frames(s, s->samples[j].node, c.paths + c.start[j],
+                        (int)c.len[j]);
+    }
+    the_ctx = &c;
+    qsort(idx, k, sizeof(*idx), cmp_samples);
+    the_ctx = NULL;
+    free(c.paths);
+    free(c.start);
+    free(c.len);
+    *n = k;
+    return idx;
+fail:
+    free(idx);
+    free(c.paths);
+    free(c.start);
+    free(c.len);
+    return NULL;
+}

@@ -1,0 +1,89 @@
+/* Writers: one interface, one file per output format.
+ *
+ * Every writer turns a profile session into a complete document in a
+ * buffer (see buf.h for why in memory).  They share the helpers below for
+ * what every format needs: labels of threads, greenlets and frames, the
+ * frames of a stack root first, the split of samples into groups (by
+ * thread and/or greenlet), and the weight of a sample.
+ *
+ * Context of all functions: the caller holds the session's mutex (or owns
+ * the session alone).  Pure C; no Python.h. */
+#ifndef SW_WRITERS_WRITER_H
+#define SW_WRITERS_WRITER_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "stacks.h"
+
+enum sw_weight {
+    SW_WEIGHT_SAMPLES = 0, /* sample counts */
+    SW_WEIGHT_WALL = 1,    /* wall-clock nanoseconds */
+    SW_WEIGHT_CPU = 2,     /* thread CPU nanoseconds */
+};
+
+typedef struct sw_write_opts {
+    int by_thread;        /* a group (root frame / profile) per thread */
+    int by_greenlet;      /* a group per greenlet */
+    int weight;           /* enum sw_weight; collapsed always counts samples */
+    const char *title;    /* document title */
+    const char *subtitle; /* one line of details, may be NULL */
+    const char *exporter; /* "stackwatch@0.1.0" */
+} sw_write_opts_t;
+
+typedef int (*sw_writer_fn)(const sw_session_t *s, const sw_write_opts_t *o,
+                            sw_buf_t *out);
+
+/* Folded stacks: one line per distinct stack, root first, frames
+ * "function (path:line)" joined by ';', a space and the sample count. */
+int sw_write_collapsed(const sw_session_t *s, const sw_write_opts_t *o,
+                       sw_buf_t *out);
+
+/* speedscope's file format (https://www.speedscope.app/file-format-schema.json):
+ * shared frames and one sampled profile per group. */
+int sw_write_speedscope(const sw_session_t *s, const sw_write_opts_t *o,
+                        sw_buf_t *out);
+
+/* A self-contained interactive flame graph (SVG with inline script). */
+int sw_write_svg(const sw_session_t *s, const sw_write_opts_t *o,
+                 sw_buf_t *out);
+
+/* The writer for a format name, or NULL. */
+sw_writer_fn sw_writer_for(const char *format);
+
+/* ---- helpers shared by the writers ----------------------------------- */
+
+/* Appends the label of a thread slot: its name (or "Thread <ident>")
+ * followed by " (tid N)" when the kernel id is known. */
+void sw_label_thread(const sw_session_t *s, uint32_t slot, sw_buf_t *out);
+
+/* Appends the label of a greenlet id ("greenlet <label>"). */
+void sw_label_greenlet(const sw_session_t *s, uint32_t id, sw_buf_t *out);
+
+/* Appends "function (path:line)" for a frame (markers: just the name). */
+void sw_label_frame(const sw_session_t *s, uint32_t frame, sw_buf_t *out);
+
+/* Writes the frames of the stack ending at node into out[0..max), root
+ * first.  Returns the number of frames. */
+int sw_stack_frames(const sw_session_t *s, uint32_t node, uint32_t *out,
+                    int max);
+
+/* The weight of a sample entry. */
+uint64_t sw_sample_weight(const sw_ssample_t *e, int weight);
+
+/* The group a sample belongs to under the options: 0 when not split,
+ * else a key combining thread slot and greenlet id. */
+uint64_t sw_sample_group(const sw_ssample_t *e, const sw_write_opts_t *o);
+
+/* Appends the prefix labels of a group (thread, then greenlet) joined by
+ * sep, with sep after each; nothing when not split. */
+void sw_group_prefix(const sw_session_t *s, const sw_ssample_t *e,
+                     const sw_write_opts_t *o, const char *sep, sw_buf_t *out);
+
+/* Sample indexes (1 .. nsamples-1) with count > 0, sorted by group then
+ * by stack (frame labels root first, the order flame graphs draw in).
+ * Returns a malloc'd array of *n indexes, or NULL when out of memory. */
+uint32_t *sw_sorted_samples(const sw_session_t *s, const sw_write_opts_t *o,
+                            uint32_t *n);
+
+#endif

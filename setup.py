@@ -1,0 +1,51 @@
+"""Build definition of the C extension stackwatch._native.
+
+Everything else lives in pyproject.toml. Two things need code here: the
+extension's sources and flags, and the ``stackwatch-autostart.pth`` file
+that makes ``STACKWATCH_DUMP=1`` work for programs that never import
+stackwatch (it imports ``stackwatch._autostart`` only when a STACKWATCH_*
+variable asks for it). Warnings are made fatal through CFLAGS=-Werror in
+CI, never here.
+"""
+
+import glob
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+
+SUPPORTED = (3, 9) <= sys.version_info[:2] <= (3, 13)
+
+WARNINGS = [
+    "-Wall", "-Wextra", "-Wshadow", "-Wstrict-prototypes",
+    "-Wmissing-prototypes", "-Wformat=2", "-Wundef", "-Wpointer-arith",
+    "-Wno-missing-field-initializers", "-Wno-cast-function-type",
+]
+
+
+class build_py_with_pth(build_py):
+    """Also install stackwatch-autostart.pth at the root of site-packages."""
+
+    def run(self):
+        super().run()
+        src = os.path.join(os.path.dirname(__file__) or ".", "src",
+                           "stackwatch-autostart.pth")
+        self.copy_file(src, os.path.join(self.build_lib,
+                                         "stackwatch-autostart.pth"))
+
+
+ext_modules = []
+if SUPPORTED:
+    ext_modules.append(Extension(
+        "stackwatch._native",
+        sources=sorted(glob.glob("csrc/*.c") + glob.glob("csrc/compat/*.c")
+                       + glob.glob("csrc/writers/*.c")),
+        include_dirs=["csrc"],
+        define_macros=[("_GNU_SOURCE", "1")],
+        extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden",
+                            "-fno-strict-aliasing"] + WARNINGS,
+        extra_link_args=["-pthread"],
+    ))
+
+setup(ext_modules=ext_modules, cmdclass={"build_py": build_py_with_pth})

@@ -1,0 +1,41 @@
+"""stackwatch: a runtime monitor, sampling profiler and watchdog for Python.
+
+The engine (``stackwatch._native``, C) reads every thread's Python stack
+from a native thread without the GIL; this package is the API on top:
+
+- :class:`Profiler` samples all threads into flame graphs and other
+  formats (``stackwatch record`` on the command line);
+- :func:`dump` prints every thread's current stack;
+- :func:`enable_dump` makes the process answer ``stackwatch dump PID``
+  (without ptrace), even while a thread holds the GIL in a long C call.
+"""
+
+import sys
+
+__version__ = "0.1.0"
+
+SUPPORTED = ((3, 9), (3, 13))
+
+
+def _check_runtime() -> None:
+    impl = sys.implementation.name
+    here = "%s %s" % (impl, sys.version.split()[0])
+    if impl != "cpython":
+        raise RuntimeError("stackwatch supports CPython only, not %s" % here)
+    if not sys.platform.startswith("linux"):
+        raise RuntimeError("stackwatch supports Linux only, not %s"
+                           % sys.platform)
+    lo, hi = SUPPORTED
+    if not lo <= sys.version_info[:2] <= hi:
+        raise RuntimeError(
+            "stackwatch supports CPython %d.%d to %d.%d; this is CPython %s"
+            % (lo + hi + (sys.version.split()[0],)))
+
+
+_check_runtime()
+
+from stackwatch import _native  # noqa: E402  (checks the layout)
+from stackwatch.profiler import Profiler  # noqa: E402
+from stackwatch.dumping import dump, enable_dump, disable_dump  # noqa: E402
+
+__all__ = ["Profiler", "dump", "enable_dump", "disable_dump", "__version__"]

@@ -1,0 +1,58 @@
+"""Interpreter exit and fork, for everything stackwatch starts.
+
+Every thread stackwatch starts is stopped before the interpreter finalizes,
+and every feature is reset (and restarted if it was on) in a forked child.
+The steps run in a fixed order, registered by each module at import:
+the profiler first (it uses the service), then dumps, then the service.
+
+Exit steps run from one atexit handler registered when stackwatch is
+imported, so they run after the atexit handlers the application registers
+later (atexit is last in, first out), and after non-daemon threads are
+joined.
+"""
+
+import atexit
+import os
+from typing import Callable, List, Tuple
+
+from stackwatch import _native
+
+_exit_steps: List[Tuple[int, Callable[[], None]]] = []
+_fork_steps: List[Tuple[int, Callable[[], None]]] = []
+
+#: Order of the steps (lowest first).
+PROFILER, DUMP, SERVICE = 10, 20, 30
+
+
+def on_exit(order: int, step: Callable[[], None]) -> None:
+    _exit_steps.append((order, step))
+    _exit_steps.sort(key=lambda s: s[0])
+
+
+def on_fork_child(order: int, step: Callable[[], None]) -> None:
+    _fork_steps.append((order, step))
+    _fork_steps.sort(key=lambda s: s[0])
+
+
+def _run(steps: List[Tuple[int, Callable[[], None]]], what: str) -> None:
+    from stackwatch._service import report
+
+    for _, step in steps:
+        try:
+            step()
+        except Exception:
+            report(what)
+
+
+def _at_exit() -> None:
+    _run(_exit_steps, "stopping at exit")
+
+
+def _after_fork_in_child() -> None:
+    _native.after_fork_child()
+    _run(_fork_steps, "restarting in a forked child")
+
+
+atexit.register(_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

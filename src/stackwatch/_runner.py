@@ -1,0 +1,131 @@
+"""Running a target script or module exactly as ``python`` would.
+
+``python script.py args`` and ``python -m module args`` set sys.argv,
+sys.path[0] and a ``__main__`` module, run the code, print an uncaught
+exception with sys.excepthook and exit with status 1, honour SystemExit,
+and on an uncaught KeyboardInterrupt exit through SIGINT. ``run()`` does
+the same inside this interpreter and returns what the exit should be, so
+that the caller can finish its work (write a profile) first.
+"""
+
+import builtins
+import importlib.machinery
+import importlib.util
+import os
+import runpy
+import sys
+import types
+from typing import List, NamedTuple, Optional
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class TargetError(Exception):
+    """The target cannot be started (missing script, unknown module)."""
+
+
+class Outcome(NamedTuple):
+    status: int               #: the exit status python would have
+    interrupted: bool = False  #: ended by KeyboardInterrupt (exit by SIGINT)
+
+
+def check_script(path: str) -> None:
+    """Raises TargetError if python could not open the script."""
+    if os.path.isdir(path):
+        if not os.path.exists(os.path.join(path, "__main__.py")):
+            raise TargetError("can't find '__main__' module in %r" % path)
+        return
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise TargetError("can't open file %r: [Errno %d] %s"
+                          % (os.path.abspath(path), e.errno, e.strerror)
+                          ) from None
+
+
+def check_module(name: str) -> None:
+    """Raises TargetError if ``python -m name`` would fail to find it."""
+    if not name or name.startswith("."):
+        raise TargetError("Relative module names not supported")
+    saved = sys.path[:]
+    sys.path.insert(0, os.getcwd())
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError) as e:
+        raise TargetError("Error while finding module specification for "
+                          "%r (%s: %s)" % (name, type(e).__name__, e)
+                          ) from None
+    finally:
+        sys.path[:] = saved
+    if spec is None:
+        raise TargetError("No module named %s" % name)
+
+
+def _own_frames_stripped(tb: Optional[types.TracebackType]
+                         ) -> Optional[types.TracebackType]:
+    while tb is not None and os.path.dirname(
+            os.path.abspath(tb.tb_frame.f_code.co_filename)) == _PACKAGE_DIR:
+        tb = tb.tb_next
+    return tb
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    try:
+        sys.stderr.write(str(code) + "\n")
+    except Exception:
+        pass
+    return 1
+
+
+def _run_script(path: str) -> None:
+    if os.path.isdir(path) or _is_zip(path):
+        sys.path[0] = path
+        runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore
+        return
+    sys.path[0] = os.path.dirname(os.path.realpath(path))
+    with open(path, "rb") as f:
+        source = f.read()
+    code = compile(source, path, "exec", dont_inherit=True)
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    main.__loader__ = importlib.machinery.SourceFileLoader(  # type: ignore
+        "__main__", path)
+    main.__spec__ = None
+    main.__cached__ = None  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
+
+
+def _is_zip(path: str) -> bool:
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
+def run(script: Optional[str], module: Optional[str], args: List[str]
+        ) -> Outcome:
+    """Runs the target; returns the outcome python would have."""
+    try:
+        if module is not None:
+            sys.argv = [module] + list(args)
+            sys.path[0] = os.getcwd()
+            runpy._run_module_as_main(module, alter_argv=True)  # type: ignore
+        else:
+            assert script is not None
+            sys.argv = [script] + list(args)
+            _run_script(script)
+    except SystemExit as e:
+        return Outcome(_exit_status(e.code))
+    except KeyboardInterrupt as e:
+        sys.excepthook(type(e), e, _own_frames_stripped(e.__traceback__))
+        return Outcome(130, interrupted=True)
+    except BaseException as e:
+        sys.excepthook(type(e), e, _own_frames_stripped(e.__traceback__))
+        return Outcome(1)
+    return Outcome(0)

@@ -1,0 +1,158 @@
+"""The service thread: stackwatch's one Python thread.
+
+Native threads (the sampler, the dump thread) never take the GIL. When they
+need something only the GIL side can give -- thread names, greenlet labels,
+run information for a dump -- they post a request on the service channel
+(csrc/service.c); this thread, blocked in ``_native.service_take`` with the
+GIL released, wakes up, does the work with the GIL and answers. A native
+thread that asked a question waits only up to its own deadline.
+
+The thread is started by the first feature that needs it (a running
+profiler, enabled dumps) and stopped when the last one lets go, at
+interpreter exit, and it is re-created in a forked child when still needed.
+The sampler skips it, so it never shows up in profiles.
+"""
+
+import sys
+import threading
+import time
+import traceback
+from typing import Callable, Dict, List, Optional
+
+from stackwatch import _lifecycle, _native
+
+#: Handlers for questions, by kind (see csrc/dump.c: 1 = run info).
+_answerers: Dict[int, Callable[[int], str]] = {}
+
+#: Callables run when native threads ask for names (new threads, greenlets).
+_namers: List[Callable[[], None]] = []
+
+#: The least time between two name refreshes (they take the GIL).
+NAMES_INTERVAL = 0.05
+
+
+def thread_names() -> Dict[int, str]:
+    """{ident: name} of the live threads of the threading module."""
+    return {t.ident: t.name for t in threading.enumerate()
+            if t.ident is not None}
+
+
+def refresh_names() -> None:
+    """Pushes thread names to the native side and runs the namers."""
+    _native.set_thread_names(thread_names())
+    for namer in list(_namers):
+        try:
+            namer()
+        except Exception:
+            report("naming threads")
+
+
+def report(what: str) -> None:
+    """Reports an unexpected error of stackwatch's own code on stderr,
+    without letting it escape into the application."""
+    try:
+        sys.stderr.write("stackwatch: error while %s:\n%s"
+                         % (what, traceback.format_exc()))
+    except Exception:
+        pass
+
+
+class _Service:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self._users = 0
+
+    def acquire(self) -> None:
+        """Needs the service thread (started if not running)."""
+        with self._lock:
+            self._users += 1
+            self._start_unlocked()
+
+    def release(self) -> None:
+        """No longer needs it (stopped when nobody does)."""
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0:
+                self._stop_unlocked()
+
+    def stop(self) -> None:
+        """Stops the thread whatever the users (interpreter exit)."""
+        with self._lock:
+            self._stop_unlocked()
+
+    def _start_unlocked(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,),
+                                        name="stackwatch-service",
+                                        daemon=True)
+        self._thread.start()
+        ready.wait(5.0)
+
+    def _stop_unlocked(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None or not thread.is_alive():
+            return
+        _native.service_notify(_native.SERVICE_STOP)
+        if thread is not threading.current_thread():
+            thread.join(5.0)
+
+    def _run(self, ready: threading.Event) -> None:
+        _native.sampler_exclude_current(True)
+        _native.service_set_alive(True)
+        ready.set()
+        last_names = 0.0
+        try:
+            while True:
+                bits, qid, kind, flags = _native.service_take(1.0)
+                if bits & _native.SERVICE_STOP:
+                    break
+                if bits & _native.SERVICE_QUESTION and qid:
+                    self._answer(qid, kind, flags)
+                if bits & _native.SERVICE_NAMES:
+                    wait = last_names + NAMES_INTERVAL - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    refresh_names()
+                    last_names = time.monotonic()
+        except BaseException:
+            report("serving native threads")
+        finally:
+            _native.service_set_alive(False)
+            _native.sampler_exclude_current(False)
+
+    def _answer(self, qid: int, kind: int, flags: int) -> None:
+        text = ""
+        try:
+            refresh_names()
+            answerer = _answerers.get(kind)
+            if answerer is not None:
+                text = answerer(flags)
+        except Exception:
+            report("answering a dump request")
+        _native.service_answer(qid, text)
+
+    def reset_in_child(self) -> None:
+        """First step in a forked child: the thread does not exist there,
+        and the lock may have been held by another thread at fork time."""
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def forget_user_in_child(self) -> None:
+        """A user that did not survive the fork (a running profiler)."""
+        self._users = max(0, self._users - 1)
+
+    def restart_in_child(self) -> None:
+        """Last step in a forked child: serve again if still needed."""
+        if self._users > 0:
+            with self._lock:
+                self._start_unlocked()
+
+
+service = _Service()
+
+_lifecycle.on_exit(_lifecycle.SERVICE, service.stop)
+_lifecycle.on_fork_child(0, service.reset_in_child)
+_lifecycle.on_fork_child(_lifecycle.SERVICE, service.restart_in_child)

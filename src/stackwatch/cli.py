@@ -1,0 +1,310 @@
+"""The command line: ``stackwatch`` and ``python -m stackwatch``.
+
+Exit status: 0 on success; 1 when stackwatch itself fails while working
+(an output that cannot be written at the end, a dump that gets no answer);
+2 for bad input (an unknown option or format, a rate out of range, a
+missing script or module, an unwritable output path, an unknown PID's
+refusal to be found...). ``record`` otherwise exits with the target's own
+status, as ``python`` would. Every error is one line on stderr.
+"""
+
+import argparse
+import atexit
+import datetime
+import os
+import signal
+import sys
+import threading
+from typing import List, NoReturn, Optional, Sequence, Tuple
+
+import stackwatch
+from stackwatch import _output, _runner, dumping, profiler
+
+PROG = "stackwatch"
+
+#: Options of `record` that take a value (to find where the target starts).
+_RECORD_VALUE_OPTS = {"-o", "--output", "-f", "--format", "-r", "--rate",
+                      "-d", "--duration", "--mode", "--budget", "--signal"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(message, self.prog, status=2,
+             hint="see '%s --help'" % self.prog)
+
+
+def fail(message: str, prog: str = PROG, status: int = 2,
+         hint: Optional[str] = None) -> NoReturn:
+    text = "%s: error: %s" % (prog, message)
+    if hint:
+        text += " (%s)" % hint
+    sys.stderr.write(text + "\n")
+    sys.exit(status)
+
+
+def note(message: str) -> None:
+    sys.stderr.write("[stackwatch] %s\n" % message)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number: %r" % text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0, not %s" % text)
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number: %r" % text)
+
+
+def _pid(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a process id: %r" % text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description=(
+        "A sampling profiler, stack dumper and watchdog for Python "
+        "processes. It reads every thread's stack without the GIL."))
+    p.add_argument("--version", action="version",
+                   version="%s %s" % (PROG, stackwatch.__version__))
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           parser_class=_Parser)
+
+    r = sub.add_parser(
+        "record", help="run a script or module under the sampling profiler",
+        description=(
+            "Run a script (or -m module) in this interpreter, exactly as "
+            "python would, sampling every thread's stack; write the profile "
+            "when it ends (or after --duration). Ctrl-C stops the target and "
+            "still writes the profile."),
+        usage="%(prog)s [options] (script.py [args ...] | -m module "
+              "[args ...])")
+    r.add_argument("-o", "--output", metavar="OUT",
+                   help="output file ('-' for stdout; default: "
+                        "stackwatch-<target>-<date>.<ext> here)")
+    r.add_argument("-f", "--format", choices=profiler.FORMATS,
+                   help="speedscope, collapsed (folded stacks) or svg "
+                        "(default: from the output's extension, else svg)")
+    r.add_argument("-r", "--rate", type=_number, default=100.0,
+                   help="samples per second, 1-1000 (default 100)")
+    r.add_argument("-d", "--duration", type=_positive, metavar="SECONDS",
+                   help="stop sampling and write the profile after SECONDS "
+                        "(the target keeps running)")
+    r.add_argument("--mode", choices=tuple(profiler.MODES), default="wall",
+                   help="wall: every thread at every tick (default); cpu: "
+                        "threads that used CPU; gil: the GIL holder")
+    r.add_argument("--threads", action="store_true",
+                   help="split the profile by thread")
+    r.add_argument("--greenlets", action="store_true",
+                   help="track greenlets and split the profile by greenlet")
+    r.add_argument("--budget", type=_number, metavar="FRACTION",
+                   help="the share of one core the sampler may use "
+                        "(e.g. 0.01); lowers the rate when needed")
+    r.add_argument("--signal", metavar="SIG",
+                   help="signal for `stackwatch dump` (default SIGRTMIN+6)")
+    r.add_argument("-m", dest="module", metavar="module",
+                   help="run a library module as a script")
+    r.add_argument("target", nargs="?", metavar="script.py",
+                   help="the script to run")
+
+    d = sub.add_parser(
+        "dump", help="print the stacks of a running Python process",
+        description=(
+            "Print the current stack of every thread of process PID, read "
+            "without ptrace by stackwatch inside that process (it must have "
+            "called stackwatch.enable_dump(), run with STACKWATCH_DUMP=1, or "
+            "been started by stackwatch record). Works while a thread holds "
+            "the GIL in a long C call."))
+    d.add_argument("pid", type=_pid, metavar="PID")
+    d.add_argument("--json", action="store_true", help="print JSON")
+    d.add_argument("--timeout", type=_positive, default=dumping.DEFAULT_TIMEOUT,
+                   help="seconds to wait for the answer (default 5)")
+    d.add_argument("--signal", metavar="SIG",
+                   help="the signal the process answers on, if not the "
+                        "default")
+    return p
+
+
+def split_target(args: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """Splits `record`'s arguments into its own options and the target
+    (script or -m module, and the target's arguments)."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            return list(args[:i]), list(args[i + 1:])
+        if a == "-m":
+            return list(args[:i + 2]), list(args[i + 2:])
+        if a in _RECORD_VALUE_OPTS:
+            i += 2
+            continue
+        if a.startswith("-") and a != "-":
+            i += 1
+            continue
+        return list(args[:i + 1]), list(args[i + 1:])
+    return list(args), []
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] == "record":
+        own, rest = split_target(argv[1:])
+        ns = parser.parse_args(["record"] + own)
+        return record(ns, rest)
+    ns = parser.parse_args(argv)
+    if ns.command == "dump":
+        return dump(ns)
+    parser.print_help(sys.stderr)
+    return 2
+
+
+# -- dump -------------------------------------------------------------------
+
+def dump(ns: argparse.Namespace) -> int:
+    prog = "%s dump" % PROG
+    try:
+        text = dumping.request_dump(ns.pid, timeout=ns.timeout,
+                                    json_format=ns.json,
+                                    signal_spec=ns.signal)
+    except ValueError as e:
+        fail(str(e), prog)
+    except dumping.DumpError as e:
+        fail(str(e), prog, status=1)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+# -- record -----------------------------------------------------------------
+
+def _default_output(ns: argparse.Namespace, fmt: Optional[str]) -> str:
+    stem = ns.module or os.path.splitext(os.path.basename(
+        ns.target.rstrip("/")))[0] or "target"
+    ext = {"svg": "svg", "speedscope": "json", "collapsed": "txt"}[
+        fmt or "svg"]
+    when = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return "stackwatch-%s-%s.%s" % (stem.replace(".", "_"), when, ext)
+
+
+class _Recording:
+    """Stops the profiler and writes the profile once, whichever comes
+    first: the --duration timer, the end of the target, interpreter exit."""
+
+    def __init__(self, prof: profiler.Profiler, out: str, fmt: str) -> None:
+        self.prof = prof
+        self.out = out
+        self.fmt = fmt
+        self.lock = threading.Lock()
+        self.done = False
+        self.failed = False
+
+    def finish(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+            self.prof.stop()
+            st = self.prof.stats()
+            note("%d samples in %.1f s (%.1f Hz effective, %s mode, %d "
+                 "threads); %d dropped, %d read errors; sampler CPU %.2f s"
+                 % (st["samples"], st["duration_seconds"],
+                    st["effective_rate"], st["mode"], st["threads"],
+                    st["dropped"], st["read_errors"],
+                    st["sampler_cpu_seconds"]))
+            try:
+                self.prof.write(self.out, self.fmt)
+            except OSError as e:
+                self.failed = True
+                sys.stderr.write("%s record: error: %s\n" % (PROG, e))
+                return
+            where = "stdout" if self.out == "-" else self.out
+            note("wrote %s to %s" % ({"svg": "a flame graph (svg)",
+                                      "speedscope": "a speedscope profile",
+                                      "collapsed": "collapsed stacks"}[
+                                          self.fmt], where))
+            lines = self.prof.summary()
+            if lines:
+                note("where the samples were (share of samples, share of that "
+                     "time on CPU, function and callers):")
+                for line in lines:
+                    note("  " + line)
+
+
+def record(ns: argparse.Namespace, target_args: List[str]) -> int:
+    prog = "%s record" % PROG
+    if ns.module is None:
+        if ns.target is None:
+            if not target_args:
+                fail("no target: give a script or -m module", prog)
+            ns.target, target_args = target_args[0], target_args[1:]
+    elif ns.target is not None:
+        target_args = [ns.target] + target_args
+        ns.target = None
+    try:
+        rate = profiler.check_rate(ns.rate)
+        budget = profiler.check_budget(ns.budget)
+        signum = dumping.parse_signal(ns.signal)
+    except ValueError as e:
+        fail(str(e), prog)
+    fmt = ns.format or (profiler.format_for_path(ns.output) if ns.output
+                        else "svg")
+    out = ns.output or _default_output(ns, fmt)
+    try:
+        _output.check_writable(out)
+    except _output.OutputError as e:
+        fail(str(e), prog)
+    try:
+        if ns.module is not None:
+            _runner.check_module(ns.module)
+        else:
+            _runner.check_script(ns.target)
+    except _runner.TargetError as e:
+        fail(str(e), prog)
+
+    prof = profiler.Profiler(rate=rate, mode=ns.mode, budget=budget,
+                             threads=ns.threads, greenlets=ns.greenlets)
+    rec = _Recording(prof, out, fmt)
+    interrupted = [False]
+
+    def at_exit() -> None:
+        # Runs after the target's own atexit handlers and after its
+        # non-daemon threads ended.
+        rec.finish()
+        if rec.failed:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        if interrupted[0]:
+            # Exit as python does on an uncaught KeyboardInterrupt.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    atexit.register(at_exit)
+    try:
+        dumping.enable_dump(signum)
+    except (OSError, ValueError, RuntimeError, dumping.DumpError) as e:
+        note("stack dumps unavailable: %s" % e)
+    prof.start()
+    if ns.duration:
+        timer = threading.Timer(ns.duration, rec.finish)
+        timer.daemon = True
+        timer.name = "stackwatch-duration"
+        timer.start()
+    outcome = _runner.run(ns.target, ns.module, target_args)
+    interrupted[0] = outcome.interrupted
+    if outcome.interrupted:
+        return 130
+    return outcome.status

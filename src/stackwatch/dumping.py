@@ -1,0 +1,321 @@
+"""Stack dumps: in-process (:func:`dump`) and on request from another
+process (``stackwatch dump PID``), without ptrace.
+
+How a request travels (see csrc/dump.c for the target's side):
+
+1. A process that enabled dumps has a registration file
+   ``<runtime dir>/<pid>.json`` (signal number, process start time) in a
+   directory private to its user (``/tmp/stackwatch-<uid>``, mode 0700,
+   or ``$STACKWATCH_RUNTIME_DIR``).
+2. The client checks that the process exists, that it may signal it, that
+   the registration is the live process's (start time) and that the
+   process catches the signal (``SigCgt`` in /proc) -- an uncaught
+   real-time signal would kill it -- then listens on a socket
+   ``req-<client pid>-<nonce>.sock`` in that directory and sends the
+   signal with ``sigqueue``, the nonce and flags in its value.
+3. The target's handler wakes its dump thread, which reads every stack
+   without the GIL, asks the GIL side for names and run information with a
+   bounded wait, and connects to the socket with the answer. The client
+   checks the peer's pid with SO_PEERCRED.
+
+The default signal is SIGRTMIN+6: gunicorn, uwsgi and celery use SIGUSR1
+and SIGUSR2 (and HUP, TTIN, TTOU, WINCH, ...), never real-time signals.
+"""
+
+import json
+import os
+import random
+import signal
+import socket
+import stat
+import struct
+import sys
+import threading
+import time
+from typing import Any, Dict, Optional, TextIO, Union
+
+from stackwatch import _lifecycle, _native, _service
+
+DEFAULT_SIGNAL_NAME = "SIGRTMIN+6"
+DEFAULT_GIL_WAIT = 1.0
+DEFAULT_TIMEOUT = 5.0
+
+
+class DumpError(Exception):
+    """A dump request that failed; the message is one line."""
+
+
+def parse_signal(spec: Union[int, str, None]) -> int:
+    """A signal number from 40, "SIGRTMIN+6", "RTMIN+6", "SIGUSR2"...;
+    None gives $STACKWATCH_DUMP_SIGNAL or the default."""
+    if spec is None:
+        spec = os.environ.get("STACKWATCH_DUMP_SIGNAL") or DEFAULT_SIGNAL_NAME
+    if isinstance(spec, int):
+        num = spec
+    else:
+        text = str(spec).strip().upper()
+        if text.isdigit():
+            num = int(text)
+        else:
+            if not text.startswith("SIG"):
+                text = "SIG" + text
+            base, plus, off = text.partition("+")
+            try:
+                num = int(getattr(signal, base))
+                if plus:
+                    num += int(off)
+            except (AttributeError, ValueError):
+                raise ValueError("unknown signal %r" % (spec,)) from None
+    if num in (signal.SIGKILL, signal.SIGSTOP) or not 0 < num < signal.NSIG:
+        raise ValueError("cannot use signal %s for dumps" % (spec,))
+    return num
+
+
+def runtime_dir(uid: Optional[int] = None) -> str:
+    """The directory of registrations and request sockets of user uid."""
+    base = os.environ.get("STACKWATCH_RUNTIME_DIR")
+    if base:
+        return base
+    return "/tmp/stackwatch-%d" % (os.getuid() if uid is None else uid)
+
+
+def _private_dir(path: str) -> str:
+    """Creates path (mode 0700) or checks that it is a directory of ours
+    that nobody else can write; raises DumpError."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise DumpError("cannot create %s: %s" % (path, e.strerror)) from None
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise DumpError("%s is not a directory" % path)
+    if st.st_uid != os.getuid():
+        raise DumpError("%s belongs to another user" % path)
+    if st.st_mode & 0o077:
+        raise DumpError("%s is accessible to other users (mode %o)"
+                        % (path, stat.S_IMODE(st.st_mode)))
+    return path
+
+
+def _start_time(pid: Union[int, str]) -> Optional[int]:
+    """The start time of a process (clock ticks after boot), or None."""
+    try:
+        with open("/proc/%s/stat" % pid, "rb") as f:
+            data = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after it.
+    fields = data[data.rfind(")") + 2:].split()
+    return int(fields[19]) if len(fields) > 19 else None
+
+
+# -- in this process ----------------------------------------------------------
+
+def dump(file: Optional[TextIO] = None, json_format: bool = False) -> str:
+    """Prints every thread's current stack, read with the same native reader
+    as the sampler: thread name and native id, whether it holds the GIL, the
+    greenlet it runs (when tracked), then the frames, innermost first.
+    Returns the text. `file` defaults to sys.stderr."""
+    _native.set_thread_names(_service.thread_names())
+    text = _native.dump_text(json=json_format)
+    out = sys.stderr if file is None else file
+    out.write(text if text.endswith("\n") else text + "\n")
+    out.flush()
+    return text
+
+
+# -- answering requests ----------------------------------------------------------
+
+_state_lock = threading.Lock()
+_enabled: Optional[Dict[str, Any]] = None
+
+
+def enable_dump(signal: Union[int, str, None] = None,
+                gil_wait: float = DEFAULT_GIL_WAIT) -> int:
+    """Makes this process answer ``stackwatch dump PID`` (and a plain
+    ``kill -SIG PID``, which dumps to stderr) on `signal` (default
+    SIGRTMIN+6, or $STACKWATCH_DUMP_SIGNAL). The stacks are read at once
+    without the GIL, even while a thread holds it in a long C call; names
+    and run information are added when the GIL can be had within
+    `gil_wait` seconds. Returns the signal number."""
+    global _enabled
+    signum = parse_signal(signal)
+    if not 0 <= float(gil_wait) <= 60:
+        raise ValueError("gil_wait must be between 0 and 60 seconds")
+    with _state_lock:
+        directory = _private_dir(runtime_dir())
+        _native.dump_enable(signum, directory, float(gil_wait))
+        first = _enabled is None
+        _enabled = {"signal": signum, "gil_wait": float(gil_wait),
+                    "dir": directory}
+        _register(directory, signum)
+        if first:
+            _service.service.acquire()
+    return signum
+
+
+def disable_dump() -> None:
+    """Stops answering dump requests and restores the signal's previous
+    handler."""
+    global _enabled
+    with _state_lock:
+        if _enabled is None:
+            return
+        _native.dump_disable()
+        _unregister(_enabled["dir"])
+        _enabled = None
+        _service.service.release()
+
+
+def _register(directory: str, signum: int) -> None:
+    path = os.path.join(directory, "%d.json" % os.getpid())
+    info = {"pid": os.getpid(), "signal": signum,
+            "start_time": _start_time("self"),
+            "python": sys.version.split()[0], "argv": sys.argv[:8]}
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f)
+    os.replace(tmp, path)
+
+
+def _unregister(directory: str) -> None:
+    try:
+        os.unlink(os.path.join(directory, "%d.json" % os.getpid()))
+    except OSError:
+        pass
+
+
+def _reenable_in_child() -> None:
+    # A forked child answers with its own registration and dump thread.
+    global _state_lock, _enabled
+    _state_lock = threading.Lock()
+    was, _enabled = _enabled, None
+    if was is not None:
+        _service.service.forget_user_in_child()
+        enable_dump(was["signal"], was["gil_wait"])
+
+
+_lifecycle.on_exit(_lifecycle.DUMP, disable_dump)
+_lifecycle.on_fork_child(_lifecycle.DUMP, _reenable_in_child)
+
+
+# -- asking another process ------------------------------------------------------
+
+def _status(pid: int) -> Dict[str, str]:
+    with open("/proc/%d/status" % pid) as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f
+                    if ":\t" in line)
+
+
+def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
+                 json_format: bool = False, locals: bool = False,
+                 signal_spec: Union[int, str, None] = None) -> str:
+    """Asks process `pid` for a dump (see the module's docstring) and
+    returns it. Raises DumpError with a one-line reason."""
+    if pid <= 0:
+        raise DumpError("invalid process id: %d" % pid)
+    if not os.path.exists("/proc/%d" % pid):
+        raise DumpError("no such process: %d" % pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        raise DumpError("no such process: %d" % pid) from None
+    except PermissionError:
+        raise DumpError("permission denied: process %d belongs to another "
+                        "user (run as that user or root)" % pid) from None
+    try:
+        status = _status(pid)
+        uid = int(status["Uid"].split()[1])
+        caught = int(status["SigCgt"], 16)
+    except (OSError, KeyError, ValueError):
+        raise DumpError("no such process: %d" % pid) from None
+    directory = runtime_dir(uid)
+    not_enabled = ("stackwatch is not enabled in process %d (enable it with "
+                   "stackwatch.enable_dump(), STACKWATCH_DUMP=1 or "
+                   "stackwatch record)" % pid)
+    try:
+        with open(os.path.join(directory, "%d.json" % pid)) as f:
+            reg = json.load(f)
+        signum = int(reg["signal"])
+        started = reg.get("start_time")
+    except FileNotFoundError:
+        raise DumpError(not_enabled) from None
+    except PermissionError:
+        raise DumpError("permission denied: cannot read %s"
+                        % directory) from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DumpError("%s: its registration in %s is unreadable"
+                        % (not_enabled, directory)) from None
+    if signal_spec is not None and parse_signal(signal_spec) != signum:
+        raise DumpError("process %d answers dumps on signal %d, not %s"
+                        % (pid, signum, signal_spec))
+    if started != _start_time(pid) or not caught & (1 << (signum - 1)):
+        # A stale registration (the pid was reused) or a handler removed:
+        # the signal would not be caught, and could kill the process.
+        raise DumpError(not_enabled)
+    return _ask(pid, uid, directory, signum, timeout,
+                (_native.DUMP_JSON if json_format else 0)
+                | (_native.DUMP_LOCALS if locals else 0))
+
+
+def _ask(pid: int, uid: int, directory: str, signum: int, timeout: float,
+         flags: int) -> str:
+    nonce = random.SystemRandom().randrange(1, _native.DUMP_NONCE_MASK + 1)
+    path = os.path.join(directory, "req-%d-%05x.sock" % (os.getpid(), nonce))
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        try:
+            srv.bind(path)
+        except OSError as e:
+            raise DumpError("cannot listen in %s: %s"
+                            % (directory, e.strerror)) from None
+        finally:
+            os.umask(old_umask)
+        if os.getuid() == 0 and uid != 0:
+            os.chown(path, uid, -1)  # the target connects as its own user
+        srv.listen(1)
+        srv.settimeout(timeout)
+        try:
+            _native.sigqueue(pid, signum, nonce | flags)
+        except ProcessLookupError:
+            raise DumpError("no such process: %d" % pid) from None
+        except PermissionError:
+            raise DumpError("permission denied: cannot signal process %d"
+                            % pid) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except socket.timeout:
+                raise DumpError("timeout: process %d did not answer within "
+                                "%g s" % (pid, timeout)) from None
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                    struct.calcsize("3i"))
+            if struct.unpack("3i", creds)[0] == pid:
+                break
+            conn.close()  # not the process we asked
+            srv.settimeout(max(0.01, deadline - time.monotonic()))
+        with conn:
+            conn.settimeout(max(1.0, deadline - time.monotonic()))
+            chunks = []
+            try:
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    chunks.append(data)
+            except socket.timeout:
+                raise DumpError("timeout: process %d did not finish its "
+                                "answer within %g s" % (pid, timeout)) from None
+        return b"".join(chunks).decode("utf-8", "replace")
+    finally:
+        srv.close()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -1,0 +1,80 @@
+"""Shared helpers: child interpreters, the CLI, small waits.
+
+Everything that can crash, hang, fork, signal or exit runs in a child
+interpreter (this same Python, with the installed stackwatch), and the
+tests assert on its exit status and output.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from typing import List, Optional
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)  # tests/helpers
+
+
+def child_env(**extra: str) -> dict:
+    env = dict(os.environ)
+    env.pop("STACKWATCH_DUMP", None)
+    env["PYTHONFAULTHANDLER"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_py(code: str, *args: str, timeout: float = 120, env: Optional[dict]
+           = None, cwd: Optional[str] = None, check: bool = False
+           ) -> subprocess.CompletedProcess:
+    """Runs `code` (dedented) in a child interpreter; returns the result
+    with text stdout and stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(code)]
+        + list(args), capture_output=True, text=True, timeout=timeout,
+        env=env or child_env(), cwd=cwd)
+    if check and proc.returncode != 0:
+        raise AssertionError("child failed (%d):\n%s\n%s"
+                             % (proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def stackwatch_cmd(*args: str) -> List[str]:
+    return [sys.executable, "-m", "stackwatch"] + list(args)
+
+
+def run_cli(*args: str, timeout: float = 120, env: Optional[dict] = None,
+            cwd: Optional[str] = None, input: Optional[str] = None
+            ) -> subprocess.CompletedProcess:
+    return subprocess.run(stackwatch_cmd(*args), capture_output=True,
+                          text=True, timeout=timeout, env=env or child_env(),
+                          cwd=cwd, input=input)
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
+    """Polls predicate() until it returns a true value; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %r" % (predicate,))
+        time.sleep(interval)
+
+
+def write_script(tmp_path, name: str, code: str) -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(code))
+    return str(path)
+
+
+@pytest.fixture
+def script(tmp_path):
+    """script(code, name="target.py") -> path of a script file."""
+    def make(code: str, name: str = "target.py") -> str:
+        return write_script(tmp_path, name, code)
+    return make

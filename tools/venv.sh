@@ -1,0 +1,26 @@
+#!/bin/sh
+# Creates (once) .venv/X.Y for CPython X.Y and (re)installs stackwatch in
+# it from this checkout, with the extras given (default: test).
+# Usage: tools/venv.sh 3.12 [extras]
+set -eu
+v=$1
+extras=${2:-test}
+top=$(cd "$(dirname "$0")/.." && pwd)
+venv=${VENV_DIR:-$top/.venv}/$v
+pip="$venv/bin/python -m pip --disable-pip-version-check -q"
+if [ ! -x "$venv/bin/python" ]; then
+    py=$("$top/tools/find-python.sh" "$v")
+    echo "creating $venv with $py"
+    "$py" -m venv "$venv"
+    $pip install --upgrade pip "setuptools>=77" wheel
+fi
+# The extras' dependencies, again whenever pyproject.toml changes.
+stamp="$venv/.stackwatch-$extras"
+want=$(cksum < "$top/pyproject.toml")
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    $pip install --no-build-isolation "$top[$extras]"
+    echo "$want" > "$stamp"
+fi
+# Our package, rebuilt from source every time, without build isolation:
+# quick, and CFLAGS (CI sets -Werror) reach the compiler.
+$pip install --no-build-isolation --force-reinstall --no-deps "$top"
