@@ -1,16 +1,24 @@
 /* The code cache; see codecache.h for the contract. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codecache.h"
 
-/* How long a cached code entry is trusted before its header is re-read. */
-#define RECHECK_NS 1000000000ull
+static _Atomic uint64_t last_pass;
+
+uint64_t
+sw_codecache_new_pass(void)
+{
+    return atomic_fetch_add(&last_pass, 1) + 1;
+}
 
 struct sw_codecache {
     pthread_mutex_t mu;
-    sw_codeinfo_t **slots; /* open addressing on addr */
+    sw_code_t scratch;                    /* a code object being read */
+    sw_codeinfo_t *entries[SW_MAX_DEPTH]; /* a stack being resolved */
+    sw_codeinfo_t **slots;                /* open addressing on addr */
     size_t mask;
     size_t count;
     size_t max_entries;
@@ -101,7 +109,7 @@ sw_codecache_unlock(sw_codecache_t *c)
 /* Fills e from a freshly read code object.  Returns 0 or -1 (ENOMEM). */
 static int
 entry_fill(sw_codecache_t *c, sw_codeinfo_t *e, const sw_code_t *code,
-           uint64_t now_ns)
+           uint64_t pass)
 {
     char *name = strdup(code->name);
     char *file = strdup(code->file);
@@ -130,41 +138,42 @@ entry_fill(sw_codecache_t *c, sw_codeinfo_t *e, const sw_code_t *code,
     e->table = table;
     e->table_len = table != NULL ? code->table_len : 0;
     e->serial = c->next_serial++;
-    e->checked_ns = now_ns;
+    e->checked_pass = pass;
+    e->valid = 1;
     return 0;
 }
 
-/* Returns the entry for addr, reading the code object on a miss or when
- * the entry is due for a re-check (or `force`).  NULL if addr does not
- * hold a valid code object. */
-static const sw_codeinfo_t *
-lookup(sw_codecache_t *c, sw_reader_t *r, uintptr_t addr, uint64_t now_ns,
-       int force)
+/* Reads the code object at e's address into e (a new serial), or marks e
+ * invalid for this pass. */
+static void
+reload(sw_codecache_t *c, sw_reader_t *r, sw_codeinfo_t *e, uint64_t pass)
+{
+    sw_code_t *code = &c->scratch;
+
+    c->misses++;
+    c->replaced++;
+    if (sw_read_code(r, e->addr, code) < 0 ||
+        entry_fill(c, e, code, pass) < 0) {
+        e->valid = 0;
+        e->checked_pass = pass;
+    }
+}
+
+/* The entry for addr, read on a miss (and then confirmed for this pass);
+ * a hit may still need its check.  NULL if addr holds no code object. */
+static sw_codeinfo_t *
+lookup(sw_codecache_t *c, sw_reader_t *r, uintptr_t addr, uint64_t pass)
 {
     size_t i = hash_addr(addr) & c->mask;
     sw_codeinfo_t *e;
-    sw_code_t code;
 
     while ((e = c->slots[i]) != NULL && e->addr != addr) {
         i = (i + 1) & c->mask;
     }
     if (e != NULL) {
-        if (!force && now_ns - e->checked_ns < RECHECK_NS) {
-            return e;
-        }
-        if (sw_code_unchanged(r, &e->id)) {
-            e->checked_ns = now_ns;
-            return e;
-        }
-        /* Another code object lives here now (or none). */
-        if (sw_read_code(r, addr, &code) < 0) {
-            return NULL;
-        }
-        c->misses++;
-        c->replaced++;
-        return entry_fill(c, e, &code, now_ns) == 0 ? e : NULL;
+        return e;
     }
-    if (sw_read_code(r, addr, &code) < 0) {
+    if (sw_read_code(r, addr, &c->scratch) < 0) {
         return NULL;
     }
     c->misses++;
@@ -173,7 +182,7 @@ lookup(sw_codecache_t *c, sw_reader_t *r, uintptr_t addr, uint64_t now_ns,
         i = hash_addr(addr) & c->mask;
     }
     e = calloc(1, sizeof(*e));
-    if (e == NULL || entry_fill(c, e, &code, now_ns) < 0) {
+    if (e == NULL || entry_fill(c, e, &c->scratch, pass) < 0) {
         free(e);
         return NULL;
     }
@@ -182,22 +191,66 @@ lookup(sw_codecache_t *c, sw_reader_t *r, uintptr_t addr, uint64_t now_ns,
     return e;
 }
 
+/* Confirms (or reloads) the entries of this stack not yet checked in this
+ * pass, a batch of header reads at a time. */
+static void
+check_entries(sw_codecache_t *c, sw_reader_t *r, sw_codeinfo_t **entries,
+              int n, uint64_t pass)
+{
+    const sw_code_ident_t *ids[SW_CHECK_BATCH];
+    sw_codeinfo_t *batch[SW_CHECK_BATCH];
+    char same[SW_CHECK_BATCH];
+    int i = 0;
+
+    while (i < n) {
+        int k = 0, j;
+
+        for (; i < n && k < SW_CHECK_BATCH; i++) {
+            sw_codeinfo_t *e = entries[i];
+
+            if (e == NULL || e->checked_pass == pass) {
+                continue;
+            }
+            e->checked_pass = pass; /* also marks it taken for this batch */
+            batch[k] = e;
+            ids[k++] = &e->id;
+        }
+        if (k == 0) {
+            break;
+        }
+        sw_codes_unchanged(r, ids, k, same);
+        for (j = 0; j < k; j++) {
+            if (same[j]) {
+                batch[j]->valid = 1;
+            }
+            else {
+                reload(c, r, batch[j], pass);
+            }
+        }
+    }
+}
+
 int
 sw_codecache_resolve(sw_codecache_t *c, sw_reader_t *r,
                      const sw_rawframe_t *raw, int n, sw_frameinfo_t *out,
-                     uint64_t now_ns)
+                     uint64_t pass)
 {
+    sw_codeinfo_t **entries = c->entries;
     int i, k = 0;
 
+    if (n > SW_MAX_DEPTH) {
+        n = SW_MAX_DEPTH;
+    }
     for (i = 0; i < n; i++) {
-        const sw_codeinfo_t *e = lookup(c, r, raw[i].code, now_ns, 0);
+        entries[i] = lookup(c, r, raw[i].code, pass);
+    }
+    check_entries(c, r, entries, n, pass);
+    for (i = 0; i < n; i++) {
+        const sw_codeinfo_t *e = entries[i];
         int32_t addr = raw[i].addr;
 
-        if (e != NULL && addr >= e->id.code_bytes) {
-            /* The cached code cannot hold this instruction: stale? */
-            e = lookup(c, r, raw[i].code, now_ns, 1);
-        }
-        if (e == NULL || addr == INT32_MIN || addr >= e->id.code_bytes) {
+        if (e == NULL || !e->valid || addr == INT32_MIN ||
+            addr >= e->id.code_bytes) {
             r->bad_frames++;
             continue;
         }

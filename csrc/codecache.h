@@ -3,12 +3,14 @@
  * thread, stackwatch.dump()).
  *
  * An address is not an identity: a code object can be freed and another
- * allocated at the same address.  Entries are therefore re-checked (one
- * read of the code header: same type, strings, line table, first line,
- * and co_version on 3.12+) when they are older than the re-check period,
- * and at once when a frame's instruction offset does not fit the cached
- * code.  A replaced entry gets a new serial; serials are never reused, so
- * tables keyed by serial (profile sessions) never mix two functions.
+ * allocated at the same address -- it happens all the time: a module's
+ * top-level code object is freed as soon as the import finishes.  So an
+ * entry is trusted for one pass only (one sampler pass, one snapshot):
+ * the first time a pass uses it, its code header is re-read and compared
+ * (same type, strings, line table, first line, and co_version on 3.12+),
+ * with one vectored read for every entry a stack needs.  A replaced entry
+ * gets a new serial; serials are never reused, so tables keyed by serial
+ * (profile sessions) never mix two functions.
  *
  * One mutex guards the cache.  Lock order: cache before any session.
  * Pointers into entries are valid while the lock is held.
@@ -24,8 +26,9 @@
 
 typedef struct sw_codeinfo {
     uintptr_t addr;
-    uint64_t serial;     /* unique for the process's lifetime */
-    uint64_t checked_ns; /* when the code object was last confirmed */
+    uint64_t serial;       /* unique for the process's lifetime */
+    uint64_t checked_pass; /* the pass that last confirmed it */
+    int valid;             /* 0: the address held no code object then */
     sw_code_ident_t id;
     char *name; /* UTF-8, owned */
     char *file;
@@ -51,6 +54,9 @@ void sw_codecache_free(sw_codecache_t *c);
 void sw_codecache_lock(sw_codecache_t *c);
 void sw_codecache_unlock(sw_codecache_t *c);
 
+/* A new pass id: entries are re-checked once per pass.  Context: any. */
+uint64_t sw_codecache_new_pass(void);
+
 /* Resolves raw frames (leaf first) to code entries and lines, in order,
  * dropping frames that have not started yet (3.11+ incomplete frames) and
  * frames whose code object does not validate (counted in r->bad_frames).
@@ -58,7 +64,7 @@ void sw_codecache_unlock(sw_codecache_t *c);
  * Returns the number of frames written to out (at most n). */
 int sw_codecache_resolve(sw_codecache_t *c, sw_reader_t *r,
                          const sw_rawframe_t *raw, int n, sw_frameinfo_t *out,
-                         uint64_t now_ns);
+                         uint64_t pass);
 
 /* Statistics: entries held, misses (code objects read), replacements
  * (an address that held another code object).  Caller holds the lock. */

@@ -132,11 +132,12 @@ gil_note(const sw_snapshot_t *snap, sw_buf_t *out)
     sw_buf_printf(out, "\nNote: the GIL was not released within %.1f s",
                   D.gil_wait_ns / 1e9);
     if (h != NULL) {
-        sw_names_get(h->t.ident, name, sizeof(name));
-        sw_buf_printf(out, "; thread %s%s%s0x%lx holds the GIL", name,
-                      *name ? " " : "", *name ? "(" : "", h->t.ident);
-        if (*name) {
-            sw_buf_putc(out, ')');
+        if (sw_names_get(h->t.ident, h->tid, name, sizeof(name))) {
+            sw_buf_printf(out, "; thread %s (0x%lx) holds the GIL", name,
+                          h->t.ident);
+        }
+        else {
+            sw_buf_printf(out, "; thread 0x%lx holds the GIL", h->t.ident);
         }
         if (h->nframes > 0) {
             const sw_snap_frame_t *f = &snap->frames[h->first];

@@ -10,6 +10,7 @@
  * layout table (compat/layout.c, with _Py_DebugOffsets on 3.13+), a safe
  * read method, and a self-test that reads the importing thread's own stack
  * without the Python API and compares it with what the API says. */
+#define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <signal.h>
@@ -549,6 +550,39 @@ sampler_exclude_current_py(PyObject *m, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* The code objects are kept alive here while they are roots. */
+static PyObject *root_codes;
+
+static PyObject *
+sampler_set_roots_py(PyObject *m, PyObject *arg)
+{
+    PyObject *tuple = PySequence_Tuple(arg);
+    uintptr_t codes[4];
+    Py_ssize_t n, i;
+    (void)m;
+
+    if (tuple == NULL) {
+        return NULL;
+    }
+    n = PyTuple_GET_SIZE(tuple);
+    if (n > 4) {
+        Py_DECREF(tuple);
+        PyErr_SetString(PyExc_ValueError, "at most 4 root code objects");
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        if (!PyCode_Check(PyTuple_GET_ITEM(tuple, i))) {
+            Py_DECREF(tuple);
+            PyErr_SetString(PyExc_TypeError, "expected code objects");
+            return NULL;
+        }
+        codes[i] = (uintptr_t)PyTuple_GET_ITEM(tuple, i);
+    }
+    sw_sampler_set_roots(codes, (int)n);
+    Py_XSETREF(root_codes, tuple);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 sampler_rate_py(PyObject *m, PyObject *noargs)
 {
@@ -604,43 +638,43 @@ greenlet_current_py(PyObject *m, PyObject *noargs)
 /* ---- thread names, snapshots ------------------------------------------ */
 
 static PyObject *
-set_thread_names_py(PyObject *m, PyObject *dict)
+set_thread_names_py(PyObject *m, PyObject *arg)
 {
-    Py_ssize_t pos = 0, n, i = 0;
-    PyObject *k, *v;
-    unsigned long *idents;
-    const char **names;
+    PyObject *seq = PySequence_Fast(arg, "expected [(ident, tid, name)]");
+    Py_ssize_t n, i;
+    unsigned long *idents = NULL;
+    long *tids = NULL;
+    const char **names = NULL;
+    PyObject *res = NULL;
     (void)m;
 
-    if (!PyDict_Check(dict)) {
-        PyErr_SetString(PyExc_TypeError, "expected {ident: name}");
+    if (seq == NULL) {
         return NULL;
     }
-    n = PyDict_Size(dict);
+    n = PySequence_Fast_GET_SIZE(seq);
     idents = PyMem_Calloc((size_t)n + 1, sizeof(*idents));
+    tids = PyMem_Calloc((size_t)n + 1, sizeof(*tids));
     names = PyMem_Calloc((size_t)n + 1, sizeof(*names));
-    if (idents == NULL || names == NULL) {
-        PyMem_Free(idents);
-        PyMem_Free(names);
-        return PyErr_NoMemory();
+    if (idents == NULL || tids == NULL || names == NULL) {
+        PyErr_NoMemory();
+        goto done;
     }
-    while (PyDict_Next(dict, &pos, &k, &v)) {
-        idents[i] = PyLong_AsUnsignedLong(k);
-        names[i] = PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
-        if (PyErr_Occurred() || names[i] == NULL) {
-            PyMem_Free(idents);
-            PyMem_Free(names);
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_TypeError, "names must be str");
-            }
-            return NULL;
+    for (i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+
+        if (!PyArg_ParseTuple(item, "kls", &idents[i], &tids[i], &names[i])) {
+            goto done;
         }
-        i++;
     }
-    sw_names_set(idents, names, (int)i);
+    sw_names_set(idents, tids, names, (int)n);
+    res = Py_None;
+    Py_INCREF(res);
+done:
     PyMem_Free(idents);
+    PyMem_Free(tids);
     PyMem_Free(names);
-    Py_RETURN_NONE;
+    Py_DECREF(seq);
+    return res;
 }
 
 /* Captures every thread's stack natively, from the calling thread. */
@@ -1014,6 +1048,8 @@ static PyMethodDef module_methods[] = {
     {"sampler_stop", sampler_stop_py, METH_NOARGS, "Stop the sampler."},
     {"sampler_running", sampler_running_py, METH_NOARGS, NULL},
     {"sampler_effective_rate", sampler_rate_py, METH_NOARGS, NULL},
+    {"sampler_set_roots", sampler_set_roots_py, METH_O,
+     "sampler_set_roots(codes): cut sampled stacks at these code objects."},
     {"sampler_exclude_current", sampler_exclude_current_py, METH_O,
      "sampler_exclude_current(on): the sampler skips the calling thread."},
     {"greenlet_install", greenlet_install_py, METH_NOARGS,
@@ -1024,7 +1060,7 @@ static PyMethodDef module_methods[] = {
     {"greenlet_current", greenlet_current_py, METH_NOARGS,
      "The id of the greenlet running in the calling thread (0: unknown)."},
     {"set_thread_names", set_thread_names_py, METH_O,
-     "set_thread_names({ident: name}): names used by native dumps."},
+     "set_thread_names([(ident, tid, name)]): names for native dumps."},
     {"dump_text", (PyCFunction)(void (*)(void))dump_text_py,
      METH_VARARGS | METH_KEYWORDS,
      "Every thread's stack, read natively, as text (or JSON)."},

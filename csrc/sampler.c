@@ -89,6 +89,44 @@ sw_sampler_exclude(uint64_t tstate_id, int on)
     return -1;
 }
 
+/* Code objects where stacks are cut: a frame running one of them and
+ * everything below it are left out of samples (stackwatch's own runner
+ * under `stackwatch record`).  Written with the GIL held, read by the
+ * sampler. */
+#define MAX_ROOTS 4
+static _Atomic uintptr_t roots[MAX_ROOTS];
+
+void
+sw_sampler_set_roots(const uintptr_t *codes, int n)
+{
+    int i;
+
+    for (i = 0; i < MAX_ROOTS; i++) {
+        atomic_store(&roots[i], i < n ? codes[i] : 0);
+    }
+}
+
+/* The number of frames to keep of a stack read leaf first. */
+static int
+cut_at_roots(const sw_rawframe_t *raw, int n)
+{
+    uintptr_t r[MAX_ROOTS];
+    int i, k, any = 0;
+
+    for (k = 0; k < MAX_ROOTS; k++) {
+        r[k] = atomic_load_explicit(&roots[k], memory_order_relaxed);
+        any |= r[k] != 0;
+    }
+    for (i = 0; any && i < n; i++) {
+        for (k = 0; k < MAX_ROOTS; k++) {
+            if (r[k] != 0 && raw[i].code == r[k]) {
+                return i;
+            }
+        }
+    }
+    return n;
+}
+
 int
 sw_sampler_is_excluded(uint64_t tstate_id)
 {
@@ -176,12 +214,12 @@ work_alloc(work_t *w)
  * if it has no valid Python frames, or -1 if a table is full (the sample
  * is then counted as dropped).  Caller holds the cache and the session. */
 static uint32_t
-store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t now)
+store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass)
 {
     uint32_t node;
     int n, i, k = 0;
 
-    n = sw_codecache_resolve(S.cache, &w->reader, w->raw, nraw, w->info, now);
+    n = sw_codecache_resolve(S.cache, &w->reader, w->raw, nraw, w->info, pass);
     for (i = 0; i < n; i++) {
         const sw_codeinfo_t *c = w->info[i].code;
         uint32_t id =
@@ -211,7 +249,8 @@ static void
 sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
 {
     const int mode = S.cfg.mode;
-    uint64_t now = sw_now_ns(), faults_before = w->reader.vm.faults;
+    uint64_t pass = sw_codecache_new_pass();
+    uint64_t faults_before = w->reader.vm.faults;
     int n, i;
 
     n = sw_read_threads(&w->reader, w->threads, SW_MAX_THREADS);
@@ -270,12 +309,15 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
 
             nraw = sw_read_frames(&w->reader, t, w->raw, SW_MAX_DEPTH,
                                   &truncated);
+            if (nraw > 0 && !truncated) {
+                nraw = cut_at_roots(w->raw, nraw);
+            }
             if (nraw <= 0) {
                 continue;
             }
             sw_codecache_lock(S.cache);
             pthread_mutex_lock(&s->mu);
-            stored = store_stack(w, s, nraw, truncated, now);
+            stored = store_stack(w, s, nraw, truncated, pass);
             if (stored < 0) {
                 s->samples_dropped++;
             }

@@ -49,6 +49,11 @@ double sw_sampler_effective_rate(void);
  * the set is full / the id absent. */
 int sw_sampler_exclude(uint64_t tstate_id, int on);
 
+/* Sets the code objects (addresses; they must stay alive) where sampled
+ * stacks are cut: a frame running one of them and the frames below it are
+ * left out.  n = 0 clears them. */
+void sw_sampler_set_roots(const uintptr_t *codes, int n);
+
 /* Whether the sampler skips that thread state.  Context: any. */
 int sw_sampler_is_excluded(uint64_t tstate_id);
 

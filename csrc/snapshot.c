@@ -15,12 +15,14 @@
 static struct {
     pthread_mutex_t mu;
     unsigned long ident[NAMES_MAX];
+    long tid[NAMES_MAX];
     char name[NAMES_MAX][NAME_LEN];
     int n;
 } names = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void
-sw_names_set(const unsigned long *idents, const char *const *list, int n)
+sw_names_set(const unsigned long *idents, const long *tids,
+             const char *const *list, int n)
 {
     int i;
 
@@ -30,6 +32,7 @@ sw_names_set(const unsigned long *idents, const char *const *list, int n)
     pthread_mutex_lock(&names.mu);
     for (i = 0; i < n; i++) {
         names.ident[i] = idents[i];
+        names.tid[i] = tids[i];
         strncpy(names.name[i], list[i], NAME_LEN - 1);
         names.name[i][NAME_LEN - 1] = '\0';
     }
@@ -38,13 +41,14 @@ sw_names_set(const unsigned long *idents, const char *const *list, int n)
 }
 
 int
-sw_names_get(unsigned long ident, char *out, size_t cap)
+sw_names_get(unsigned long ident, long tid, char *out, size_t cap)
 {
     int i, found = 0;
 
     pthread_mutex_lock(&names.mu);
     for (i = 0; i < names.n; i++) {
-        if (names.ident[i] == ident) {
+        if (names.ident[i] == ident &&
+            (tid <= 0 || names.tid[i] <= 0 || names.tid[i] == tid)) {
             strncpy(out, names.name[i], cap - 1);
             out[cap - 1] = '\0';
             found = 1;
@@ -112,6 +116,7 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
     sw_thread_t *threads = malloc(SW_MAX_THREADS * sizeof(*threads));
     sw_rawframe_t *raw = malloc(SW_MAX_DEPTH * sizeof(*raw));
     sw_frameinfo_t *info = malloc(SW_MAX_DEPTH * sizeof(*info));
+    uint64_t pass = sw_codecache_new_pass();
     int n, i, rc = 0;
 
     memset(snap, 0, sizeof(*snap));
@@ -156,7 +161,7 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
         }
         st->truncated = truncated;
         sw_codecache_lock(cache);
-        nres = sw_codecache_resolve(cache, r, raw, nraw, info, sw_now_ns());
+        nres = sw_codecache_resolve(cache, r, raw, nraw, info, pass);
         if (reserve_frames(snap, (uint32_t)nres) < 0) {
             sw_codecache_unlock(cache);
             rc = SW_ENOMEM;
@@ -214,7 +219,7 @@ sw_snapshot_format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
     uint32_t k;
 
     sw_buf_printf(out, "Thread 0x%lx", t->t.ident);
-    if (sw_names_get(t->t.ident, name, sizeof(name))) {
+    if (sw_names_get(t->t.ident, t->tid, name, sizeof(name))) {
         sw_buf_puts(out, " \"");
         sw_buf_puts(out, name);
         sw_buf_putc(out, '"');
@@ -281,7 +286,7 @@ sw_snapshot_format_json(const sw_snapshot_t *snap, sw_buf_t *out)
 
         sw_buf_printf(out, "%s\n  {\"ident\": %lu, \"tid\": %ld, \"name\": ",
                       i ? "," : "", t->t.ident, t->tid);
-        if (sw_names_get(t->t.ident, name, sizeof(name))) {
+        if (sw_names_get(t->t.ident, t->tid, name, sizeof(name))) {
             sw_buf_json_str(out, name);
         }
         else {

@@ -78,14 +78,15 @@ const sw_snap_thread_t *sw_snapshot_gil_holder(const sw_snapshot_t *snap);
 
 /* ---- the thread-name table ------------------------------------------- */
 
-/* Replaces the table with the given (ident, name) pairs.
- * Context: any thread (the GIL side calls it). */
-void sw_names_set(const unsigned long *idents, const char *const *names,
-                  int n);
+/* Replaces the table with the given (ident, kernel tid, name) triples
+ * (tid 0 when unknown).  Context: any thread (the GIL side calls it). */
+void sw_names_set(const unsigned long *idents, const long *tids,
+                  const char *const *names, int n);
 
-/* Copies the name of thread ident into out (cap bytes).
+/* Copies the name of the thread (ident, tid) into out (cap bytes).  Idents
+ * are reused as soon as a thread ends: a known tid must match too.
  * Returns 1 if known, 0 if not.  Context: any thread. */
-int sw_names_get(unsigned long ident, char *out, size_t cap);
+int sw_names_get(unsigned long ident, long tid, char *out, size_t cap);
 
 /* Fork: the child must not inherit the table's lock held. */
 void sw_names_atfork_prepare(void);

@@ -25,6 +25,8 @@ SOURCES = {
     "test_writers.c": ["csrc/stacks.c", "csrc/buf.c", "csrc/writers/*.c"],
     "test_core.c": ["csrc/stacks.c", "csrc/buf.c",
                     "csrc/compat/linetable.c", "csrc/compat/vmread.c"],
+    "test_reader_fuzz.c": ["csrc/compat/reader.c", "csrc/compat/vmread.c",
+                           "csrc/compat/linetable.c"],
 }
 
 _BUILD = tempfile.mkdtemp(prefix="stackwatch-ctests-")

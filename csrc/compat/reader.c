@@ -15,7 +15,8 @@
 #include "compat/reader.h"
 
 #define CHUNK_SCRATCH (1u << 20) /* bytes of data-stack chunks per walk */
-#define MAX_RANGES 16            /* chunks copied per walk */
+#define BATCH_SCRATCH (SW_CHECK_BATCH * HDR_BUF) /* code headers re-read */
+#define MAX_RANGES 16                            /* chunks copied per walk */
 #define MAX_INTERPS 256
 #define HDR_BUF 1024 /* thread state, code header, frame */
 
@@ -57,7 +58,7 @@ sw_reader_open(sw_reader_t *r)
     if (rc < 0) {
         return rc;
     }
-    r->scratch_cap = CHUNK_SCRATCH + SW_LINETABLE_MAX;
+    r->scratch_cap = CHUNK_SCRATCH + SW_LINETABLE_MAX + BATCH_SCRATCH;
     r->scratch = malloc(r->scratch_cap);
     if (r->scratch == NULL) {
         sw_vm_close(&r->vm);
@@ -238,13 +239,17 @@ typedef struct copied {
     const char *local;
 } copied_t;
 
+/* The local copy of [f, f + len) if a copied range holds all of it.  f
+ * may be garbage (a torn read): written so that no f overflows. */
 static const char *
 find_copied(const copied_t *c, int nc, uintptr_t f, size_t len)
 {
     int i;
 
     for (i = 0; i < nc; i++) {
-        if (f >= c[i].lo && f + len <= c[i].hi) {
+        uintptr_t size = c[i].hi - c[i].lo;
+
+        if (f >= c[i].lo && size >= len && f - c[i].lo <= size - len) {
             return c[i].local + (f - c[i].lo);
         }
     }
@@ -276,7 +281,8 @@ copy_chunk(sw_reader_t *r, uintptr_t chunk, uintptr_t end, copied_t *c,
         return -1;
     }
     len = end - chunk;
-    if (len > ptr_at(hdr, L->chunk_size) || *used + len > CHUNK_SCRATCH) {
+    /* len comes from memory that may be torn: compare without overflow. */
+    if (len > ptr_at(hdr, L->chunk_size) || len > CHUNK_SCRATCH - *used) {
         return -1;
     }
     if (sw_vm_read(&r->vm, chunk, r->scratch + *used, len) < 0) {
@@ -462,15 +468,13 @@ read_str(sw_reader_t *r, uintptr_t addr, char *out, size_t cap)
     return 0;
 }
 
-/* The fields of a code header that identify the code object. */
+/* The fields of a code header, copied in hdr, that identify the code
+ * object.  Returns 0, or SW_EINVAL if it is not a code object. */
 static int
-code_header(sw_reader_t *r, uintptr_t addr, char *hdr, sw_code_ident_t *c)
+ident_from(const char *hdr, uintptr_t addr, sw_code_ident_t *c)
 {
     const sw_layout_t *L = &sw_layout;
 
-    if (sw_vm_read(&r->vm, addr, hdr, L->co_size) < 0) {
-        return SW_EFAULT;
-    }
     if (ptr_at(hdr, L->ob_type) != L->type_code) {
         return SW_EINVAL;
     }
@@ -484,6 +488,15 @@ code_header(sw_reader_t *r, uintptr_t addr, char *hdr, sw_code_ident_t *c)
         memcpy(&c->version, hdr + L->co_version, sizeof(c->version));
     }
     return 0;
+}
+
+static int
+code_header(sw_reader_t *r, uintptr_t addr, char *hdr, sw_code_ident_t *c)
+{
+    if (sw_vm_read(&r->vm, addr, hdr, sw_layout.co_size) < 0) {
+        return SW_EFAULT;
+    }
+    return ident_from(hdr, addr, c);
 }
 
 /* Reads a bytes object's size (and, if dst, its first cap bytes). */
@@ -556,18 +569,33 @@ sw_read_code(sw_reader_t *r, uintptr_t addr, sw_code_t *c)
     return 0;
 }
 
-int
-sw_code_unchanged(sw_reader_t *r, const sw_code_ident_t *c)
+void
+sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids, int n,
+                   char *same)
 {
-    char hdr[HDR_BUF];
-    sw_code_ident_t now;
+    uintptr_t addrs[SW_CHECK_BATCH];
+    char ok[SW_CHECK_BATCH];
+    char *hdrs = r->scratch + CHUNK_SCRATCH + SW_LINETABLE_MAX;
+    size_t len = sw_layout.co_size;
+    int i;
 
-    if (code_header(r, c->addr, hdr, &now) < 0) {
-        return 0;
+    if (n > SW_CHECK_BATCH) {
+        n = SW_CHECK_BATCH;
     }
-    return now.name_obj == c->name_obj && now.file_obj == c->file_obj &&
-           now.table_obj == c->table_obj &&
-           now.firstlineno == c->firstlineno && now.version == c->version;
+    for (i = 0; i < n; i++) {
+        addrs[i] = ids[i]->addr;
+    }
+    sw_vm_readv(&r->vm, addrs, n, len, hdrs, ok);
+    for (i = 0; i < n; i++) {
+        const sw_code_ident_t *c = ids[i];
+        sw_code_ident_t now;
+
+        same[i] =
+            ok[i] && ident_from(hdrs + (size_t)i * len, c->addr, &now) == 0 &&
+            now.name_obj == c->name_obj && now.file_obj == c->file_obj &&
+            now.table_obj == c->table_obj &&
+            now.firstlineno == c->firstlineno && now.version == c->version;
+    }
 }
 
 int

@@ -105,10 +105,13 @@ int sw_read_frames(sw_reader_t *r, const sw_thread_t *t, sw_rawframe_t *out,
  * Returns 0, SW_EFAULT, or SW_EINVAL if addr is not a code object. */
 int sw_read_code(sw_reader_t *r, uintptr_t addr, sw_code_t *out);
 
-/* Cheap re-check of a code object read earlier: same type, strings,
- * line table, first line and version.  One read.
- * Returns 1 if it is still the same code, 0 if not (or unreadable). */
-int sw_code_unchanged(sw_reader_t *r, const sw_code_ident_t *c);
+/* Re-checks code objects read earlier (same type, strings, line table,
+ * first line and version) with one vectored read for all of them:
+ * same[i] is 1 if ids[i] still describes the object at its address.
+ * At most SW_CHECK_BATCH at a time.  Context: no GIL needed. */
+#define SW_CHECK_BATCH 64
+void sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids,
+                        int n, char *same);
 
 /* The line of the instruction at byte offset addr, given the code's
  * first line and line table, or -1. */

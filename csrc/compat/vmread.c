@@ -96,6 +96,56 @@ sw_vm_read(sw_vm_t *vm, uintptr_t addr, void *dst, size_t len)
     return rc;
 }
 
+/* Most regions one process_vm_readv call takes (IOV_MAX is 1024). */
+#define VEC_MAX 64
+
+int
+sw_vm_readv(sw_vm_t *vm, const uintptr_t *addrs, int n, size_t len, char *dst,
+            char *ok)
+{
+    int i = 0, done = 0;
+
+    memset(ok, 0, (size_t)n);
+    while (i < n) {
+        struct iovec local[VEC_MAX], remote[VEC_MAX];
+        int k = 0, j;
+        ssize_t got;
+
+        if (vm->method == SW_VM_PIPE || addrs[i] == 0) {
+            ok[i] = sw_vm_read(vm, addrs[i], dst + (size_t)i * len, len) == 0;
+            done += ok[i];
+            i++;
+            continue;
+        }
+        /* A batch of consecutive non-null regions. */
+        while (i + k < n && k < VEC_MAX && addrs[i + k] != 0) {
+            local[k].iov_base = dst + (size_t)(i + k) * len;
+            local[k].iov_len = len;
+            remote[k].iov_base = (void *)addrs[i + k];
+            remote[k].iov_len = len;
+            k++;
+        }
+        do {
+            got = process_vm_readv(getpid(), local, (unsigned long)k, remote,
+                                   (unsigned long)k, 0);
+        } while (got < 0 && errno == EINTR);
+        /* The kernel stops at the first region it cannot read: the ones
+         * before it are complete. */
+        for (j = 0; got > 0 && j < k && (size_t)got >= len; j++) {
+            ok[i + j] = 1;
+            got -= (ssize_t)len;
+            vm->reads++;
+            done++;
+        }
+        if (j < k) {
+            vm->faults++; /* region i + j failed; go on after it */
+            j++;
+        }
+        i += j;
+    }
+    return done;
+}
+
 int
 sw_vm_read_ptr(sw_vm_t *vm, uintptr_t addr, uintptr_t *out)
 {

@@ -64,6 +64,13 @@ void sw_vm_close(sw_vm_t *vm);
  * or SW_EINVAL for a null address. */
 int sw_vm_read(sw_vm_t *vm, uintptr_t addr, void *dst, size_t len);
 
+/* Reads n regions of len bytes each, at addrs[i] into dst + i * len, with
+ * as few system calls as the method allows (one for process_vm_readv,
+ * unless a region fails).  ok[i] says whether region i was read.
+ * Context: as sw_vm_read.  Returns the number of regions read. */
+int sw_vm_readv(sw_vm_t *vm, const uintptr_t *addrs, int n, size_t len,
+                char *dst, char *ok);
+
 /* Reads one pointer-sized word.  Returns as sw_vm_read. */
 int sw_vm_read_ptr(sw_vm_t *vm, uintptr_t addr, uintptr_t *out);
 

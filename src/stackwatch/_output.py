@@ -3,9 +3,14 @@
 A regular file (or a path that does not exist yet) is written to a
 temporary file in the same directory, flushed to disk, given the mode the
 target had (or the umask's default) and renamed over the target: readers
-see the old file or the new one, never a part. Anything else -- /dev/null,
-a pipe, /dev/stdout, a terminal -- cannot be replaced by a rename and is
-written in place. "-" means standard output.
+see the old file or the new one, never a part. A symbolic link keeps
+pointing where it did: the file it points to is the one replaced.
+
+Anything that is not a regular file -- /dev/null, a pipe, a terminal --
+cannot be replaced by a rename and is written in place, and so is any path
+under /dev or /proc (/dev/stdout is a link to /proc/self/fd/1: renaming
+over it would replace the link, and what it leads to may be a file the
+target already wrote to, so it is appended to). "-" means standard output.
 """
 
 import os
@@ -29,31 +34,60 @@ def _umask() -> int:
     return 0o022
 
 
+def _through_dev_or_proc(path: str) -> bool:
+    """Whether path, or a link on the way from it, is under /dev or /proc.
+    Hop by hop: os.path.realpath would follow /proc/self/fd/1 to the file
+    it stands for, and the rename would then swap that file."""
+    p = os.path.abspath(path)
+    for _ in range(40):
+        if p.startswith(("/dev/", "/proc/")):
+            return True
+        if not os.path.islink(p):
+            return False
+        p = os.path.join(os.path.dirname(p), os.readlink(p))
+    return True  # a loop: let the open() report it
+
+
+def _in_place(path: str) -> bool:
+    """Whether `path` must be written in place rather than replaced."""
+    if _through_dev_or_proc(path):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def check_writable(path: str) -> None:
-    """Raises OutputError if `path` clearly cannot be written, before any
-    work is done (the file itself is not created)."""
+    """Raises OutputError if `path` cannot be written, before any work is
+    done: in place, it must be writable; otherwise a file must be creatable
+    in the directory that will hold it (tried for real: permissions say
+    nothing of read-only file systems, nor of root)."""
     if path == "-":
         return
     if os.path.isdir(path):
         raise OutputError("cannot write %s: it is a directory" % path)
-    if os.path.lexists(path):
-        if not os.access(path, os.W_OK):
+    if _in_place(path):
+        if not os.access(path, os.W_OK) and os.path.exists(path):
             raise OutputError("cannot write %s: permission denied" % path)
-        if stat.S_ISREG(os.stat(path).st_mode):
-            # Replaced by a rename: the directory must be writable too.
-            _check_dir(path)
+        if not os.path.exists(path):
+            _probe_dir(path, os.path.realpath(path))
         return
-    _check_dir(path)
+    _probe_dir(path, os.path.realpath(path))
 
 
-def _check_dir(path: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
+def _probe_dir(path: str, real: str) -> None:
+    d = os.path.dirname(real)
     if not os.path.isdir(d):
         raise OutputError("cannot write %s: directory %s does not exist"
                           % (path, d))
-    if not os.access(d, os.W_OK | os.X_OK):
-        raise OutputError("cannot write %s: directory %s is not writable"
-                          % (path, d))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".stackwatch-probe-")
+    except OSError as e:
+        raise OutputError("cannot write %s: %s" % (path, e.strerror or e)
+                          ) from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def write_file(path: str, data: bytes) -> None:
@@ -64,15 +98,23 @@ def write_file(path: str, data: bytes) -> None:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
             return
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            st = None
-        if st is not None and not stat.S_ISREG(st.st_mode):
-            with open(path, "wb") as f:
+        if _in_place(path):
+            # /dev/stdout may be where the target's buffered output goes:
+            # it comes first.
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (AttributeError, OSError, ValueError):
+                    pass
+            with open(path, "ab") as f:
                 f.write(data)
             return
-        _replace(path, data, st)
+        real = os.path.realpath(path)
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            st = None
+        _replace(real, data, st)
     except OutputError:
         raise
     except OSError as e:

@@ -15,6 +15,7 @@ import os
 import runpy
 import sys
 import types
+import zipfile  # imported now: nothing is imported once sampling runs
 from typing import List, NamedTuple, Optional
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -62,12 +63,16 @@ def check_module(name: str) -> None:
         raise TargetError("No module named %s" % name)
 
 
-def _own_frames_stripped(tb: Optional[types.TracebackType]
-                         ) -> Optional[types.TracebackType]:
+def _print_uncaught(e: BaseException) -> None:
+    """Prints e with sys.excepthook as python would: the traceback starts
+    at the target's code, without this module's frames."""
+    tb = e.__traceback__
     while tb is not None and os.path.dirname(
             os.path.abspath(tb.tb_frame.f_code.co_filename)) == _PACKAGE_DIR:
         tb = tb.tb_next
-    return tb
+    # The default hook prints e.__traceback__, whatever tb it is given.
+    e.__traceback__ = tb
+    sys.excepthook(type(e), e, tb)
 
 
 def _exit_status(code: object) -> int:
@@ -83,11 +88,14 @@ def _exit_status(code: object) -> int:
 
 
 def _run_script(path: str) -> None:
-    if os.path.isdir(path) or _is_zip(path):
+    if os.path.isdir(path) or zipfile.is_zipfile(path):
         sys.path[0] = path
         runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore
         return
     sys.path[0] = os.path.dirname(os.path.realpath(path))
+    # Since 3.9 the main script's __file__ (and its code's file name) is
+    # absolute; sys.argv[0] stays as typed.
+    path = os.path.abspath(path)
     with open(path, "rb") as f:
         source = f.read()
     code = compile(source, path, "exec", dont_inherit=True)
@@ -102,10 +110,11 @@ def _run_script(path: str) -> None:
     exec(code, main.__dict__)
 
 
-def _is_zip(path: str) -> bool:
-    import zipfile
-
-    return zipfile.is_zipfile(path)
+#: Where sampled stacks start under `stackwatch record`: frames of these
+#: functions and below are stackwatch's, not the target's (for -m, runpy's
+#: frames stay, as python -m shows them).
+def root_codes() -> List[types.CodeType]:
+    return [_run_script.__code__, run.__code__]
 
 
 def run(script: Optional[str], module: Optional[str], args: List[str]
@@ -123,9 +132,9 @@ def run(script: Optional[str], module: Optional[str], args: List[str]
     except SystemExit as e:
         return Outcome(_exit_status(e.code))
     except KeyboardInterrupt as e:
-        sys.excepthook(type(e), e, _own_frames_stripped(e.__traceback__))
+        _print_uncaught(e)
         return Outcome(130, interrupted=True)
     except BaseException as e:
-        sys.excepthook(type(e), e, _own_frames_stripped(e.__traceback__))
+        _print_uncaught(e)
         return Outcome(1)
     return Outcome(0)

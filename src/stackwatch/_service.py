@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from stackwatch import _lifecycle, _native
 
@@ -30,16 +30,29 @@ _namers: List[Callable[[], None]] = []
 #: The least time between two name refreshes (they take the GIL).
 NAMES_INTERVAL = 0.05
 
+#: Names are refreshed at least this often, so that a dump made while the
+#: GIL is stuck still names the threads that started before.
+NAMES_EVERY = 0.5
 
-def thread_names() -> Dict[int, str]:
-    """{ident: name} of the live threads of the threading module."""
-    return {t.ident: t.name for t in threading.enumerate()
-            if t.ident is not None}
+
+def known_threads() -> List[Tuple[int, int, str]]:
+    """(ident, native id or 0, name) of the live threads of the threading
+    module, and of finished ones whose Thread objects still exist (a pool
+    keeps them), so that a profile can name a thread that ended before
+    its name was asked for. Idents (pthread_t) are reused as soon as a
+    thread ends: names are matched by ident and native id together."""
+    seen: Dict[Tuple[int, int], str] = {}
+    threads = list(getattr(threading, "_dangling", ()))  # a WeakSet
+    threads += threading.enumerate()  # live ones last: they win
+    for t in threads:
+        if t.ident is not None:
+            seen[(t.ident, getattr(t, "native_id", None) or 0)] = t.name
+    return [(ident, tid, name) for (ident, tid), name in seen.items()]
 
 
 def refresh_names() -> None:
     """Pushes thread names to the native side and runs the namers."""
-    _native.set_thread_names(thread_names())
+    _native.set_thread_names(known_threads())
     for namer in list(_namers):
         try:
             namer()
@@ -102,23 +115,32 @@ class _Service:
     def _run(self, ready: threading.Event) -> None:
         _native.sampler_exclude_current(True)
         _native.service_set_alive(True)
+        try:
+            refresh_names()
+        except Exception:
+            report("naming threads")
         ready.set()
-        last_names = 0.0
+        last_names = time.monotonic()
         try:
             while True:
-                bits, qid, kind, flags = _native.service_take(1.0)
+                bits, qid, kind, flags = _native.service_take(NAMES_EVERY)
                 if bits & _native.SERVICE_STOP:
                     break
-                if bits & _native.SERVICE_QUESTION and qid:
-                    self._answer(qid, kind, flags)
-                if bits & _native.SERVICE_NAMES:
-                    wait = last_names + NAMES_INTERVAL - time.monotonic()
-                    if wait > 0:
-                        time.sleep(wait)
-                    refresh_names()
-                    last_names = time.monotonic()
-        except BaseException:
-            report("serving native threads")
+                try:
+                    if bits & _native.SERVICE_QUESTION and qid:
+                        self._answer(qid, kind, flags)
+                    now = time.monotonic()
+                    if bits & _native.SERVICE_NAMES or (
+                            now - last_names >= NAMES_EVERY):
+                        # Native threads asked, or names are getting old:
+                        # a dump made while the GIL is stuck uses them.
+                        wait = last_names + NAMES_INTERVAL - now
+                        if wait > 0:
+                            time.sleep(wait)
+                        refresh_names()
+                        last_names = time.monotonic()
+                except Exception:
+                    report("serving native threads")
         finally:
             _native.service_set_alive(False)
             _native.sampler_exclude_current(False)

@@ -11,6 +11,7 @@ status, as ``python`` would. Every error is one line on stderr.
 import argparse
 import atexit
 import datetime
+import math
 import os
 import signal
 import sys
@@ -18,7 +19,7 @@ import threading
 from typing import List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
-from stackwatch import _output, _runner, dumping, profiler
+from stackwatch import _native, _output, _runner, dumping, profiler
 
 PROG = "stackwatch"
 
@@ -48,21 +49,23 @@ def note(message: str) -> None:
     sys.stderr.write("[stackwatch] %s\n" % message)
 
 
-def _positive(text: str) -> float:
+def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError("not a number: %r" % text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0, not %s" % text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError("not a finite number: %r" % text)
     return value
 
 
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("not a number: %r" % text)
+def _positive(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0, not %s" % text)
+    if value > threading.TIMEOUT_MAX:
+        raise argparse.ArgumentTypeError("too large: %s" % text)
+    return value
 
 
 def _pid(text: str) -> int:
@@ -197,6 +200,24 @@ def _default_output(ns: argparse.Namespace, fmt: Optional[str]) -> str:
     return "stackwatch-%s-%s.%s" % (stem.replace(".", "_"), when, ext)
 
 
+class _AfterDelay(threading.Thread):
+    """Calls fn after `seconds`, on a daemon thread the sampler skips (it
+    is stackwatch's, not the target's)."""
+
+    def __init__(self, seconds: float, fn) -> None:
+        super().__init__(name="stackwatch-duration", daemon=True)
+        self.seconds = seconds
+        self.fn = fn
+
+    def run(self) -> None:
+        _native.sampler_exclude_current(True)
+        try:
+            threading.Event().wait(self.seconds)
+            self.fn()
+        finally:
+            _native.sampler_exclude_current(False)
+
+
 class _Recording:
     """Stops the profiler and writes the profile once, whichever comes
     first: the --duration timer, the end of the target, interpreter exit."""
@@ -260,6 +281,8 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     fmt = ns.format or (profiler.format_for_path(ns.output) if ns.output
                         else "svg")
     out = ns.output or _default_output(ns, fmt)
+    if out != "-":
+        out = os.path.abspath(out)  # the target may change directory
     try:
         _output.check_writable(out)
     except _output.OutputError as e:
@@ -273,7 +296,8 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
         fail(str(e), prog)
 
     prof = profiler.Profiler(rate=rate, mode=ns.mode, budget=budget,
-                             threads=ns.threads, greenlets=ns.greenlets)
+                             threads=ns.threads, greenlets=ns.greenlets,
+                             _roots=_runner.root_codes())
     rec = _Recording(prof, out, fmt)
     interrupted = [False]
 
@@ -299,10 +323,7 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
         note("stack dumps unavailable: %s" % e)
     prof.start()
     if ns.duration:
-        timer = threading.Timer(ns.duration, rec.finish)
-        timer.daemon = True
-        timer.name = "stackwatch-duration"
-        timer.start()
+        _AfterDelay(ns.duration, rec.finish).start()
     outcome = _runner.run(ns.target, ns.module, target_args)
     interrupted[0] = outcome.interrupted
     if outcome.interrupted:

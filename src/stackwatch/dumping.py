@@ -118,7 +118,7 @@ def dump(file: Optional[TextIO] = None, json_format: bool = False) -> str:
     as the sampler: thread name and native id, whether it holds the GIL, the
     greenlet it runs (when tracked), then the frames, innermost first.
     Returns the text. `file` defaults to sys.stderr."""
-    _native.set_thread_names(_service.thread_names())
+    _service.refresh_names()
     text = _native.dump_text(json=json_format)
     out = sys.stderr if file is None else file
     out.write(text if text.endswith("\n") else text + "\n")

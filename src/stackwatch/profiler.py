@@ -109,13 +109,16 @@ class Profiler:
 
     def __init__(self, rate: float = 100, mode: str = "wall",
                  budget: Optional[float] = None, threads: bool = False,
-                 greenlets: bool = False) -> None:
+                 greenlets: bool = False, *,
+                 _roots: Tuple[Any, ...] = ()) -> None:
         self.rate = check_rate(rate)
         self.mode = check_mode(mode)
         self.budget = check_budget(budget)
         self.threads = bool(threads)
         self.greenlets = bool(greenlets)
         self._session = _native.Session()
+        # Code objects where stacks are cut (stackwatch record's runner).
+        self._roots = tuple(_roots)
         self._lock = threading.Lock()
         self._running = False
         self._tracking = False
@@ -135,6 +138,7 @@ class Profiler:
                 self._tracking = _greenlets.start_tracking()
             _service.service.acquire()
             try:
+                _native.sampler_set_roots(self._roots)
                 _native.sampler_start(self._session, rate=self.rate,
                                       mode=MODES[self.mode],
                                       budget=self.budget or 0.0)
@@ -196,10 +200,17 @@ class Profiler:
         """Names the threads and labels the greenlets seen so far (needs
         the GIL; done for you when stopping and writing, and in the
         background while sampling)."""
-        names = _service.thread_names()
-        for slot, ident, _tid, name, _n in self._session.threads():
-            if ident in names and name != names[ident]:
-                self._session.name_thread(slot, names[ident])
+        by_ident: Dict[int, List[Tuple[int, str]]] = {}
+        for ident, tid, tname in _service.known_threads():
+            by_ident.setdefault(ident, []).append((tid, tname))
+        for slot, ident, tid, name, _n in self._session.threads():
+            # The slot's thread is the one with its ident *and* kernel id
+            # (idents are reused as soon as a thread ends).
+            found = [n for t, n in by_ident.get(ident, ()) if t == tid]
+            if not found and tid == 0 and len(by_ident.get(ident, ())) == 1:
+                found = [by_ident[ident][0][1]]
+            if found and name != found[0]:
+                self._session.name_thread(slot, found[0])
         ids = self._session.greenlet_ids() - self._labelled
         ids.discard(0)
         if ids:

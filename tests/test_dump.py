@@ -1,0 +1,337 @@
+"""`stackwatch dump PID` against live processes, without ptrace: a process
+stuck in a C call that holds the GIL answers at once; every failure is one
+clear line; a process that did not enable dumps is never harmed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import child_env, run_cli, run_py, stackwatch_cmd, wait_for
+
+# Holds the GIL in the regex engine for as long as it runs (2**40 steps).
+STUCK = r"""
+import re
+def stuck_in_c():
+    re.match(r"(a+)+$", "a" * 40 + "b")
+"""
+
+
+class Target:
+    """A child Python process that prints "ready" when it may be asked."""
+
+    def __init__(self, code, env=None, args=None, preexec_fn=None):
+        cmd = args or [sys.executable, "-c", textwrap.dedent(code)]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env or child_env(), preexec_fn=preexec_fn)
+        line = self.proc.stdout.readline()
+        assert line.strip() == "ready", (line, self.proc.stderr.read()
+                                         if self.proc.poll() is not None
+                                         else "")
+        self.pid = self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def close(self):
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait(10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def target():
+    made = []
+
+    def make(code, **kw):
+        t = Target(code, **kw)
+        made.append(t)
+        return t
+    yield make
+    for t in made:
+        t.close()
+
+
+def test_dump_of_a_process_stuck_in_a_gil_holding_c_call(target):
+    t = target(STUCK + """
+import stackwatch, threading, time
+stackwatch.enable_dump()
+def idle():
+    time.sleep(60)
+threading.Thread(target=idle, name="idle-thread", daemon=True).start()
+time.sleep(1)  # the service refreshes thread names twice a second
+print("ready", flush=True)
+stuck_in_c()
+""")
+    def dump_in_c_call():
+        # "ready" is printed just before the call: ask until it is in it.
+        start = time.monotonic()
+        proc = run_cli("dump", str(t.pid))
+        assert proc.returncode == 0, proc.stderr
+        return "    match (" in proc.stdout and (proc.stdout,
+                                                 time.monotonic() - start)
+
+    out, took = wait_for(dump_in_c_call, timeout=30)
+    assert out.startswith("Process %d:" % t.pid)
+    main = [b for b in out.split("\n\n") if '"MainThread"' in b]
+    assert len(main) == 1, out
+    assert "holds the GIL" in main[0]
+    first_frame = main[0].splitlines()[1].strip()
+    assert first_frame.startswith("match ("), first_frame
+    assert "stuck_in_c (<string>:4)" in main[0]
+    assert '"idle-thread"' in out
+    # The GIL side could not answer: said plainly, the stacks still there.
+    assert "the GIL was not released within 1.0 s" in out
+    assert "thread MainThread (0x" in out
+    assert "holds the GIL in match (" in out
+    assert took < 4.0
+    assert t.alive()  # still stuck, never disturbed
+
+
+def test_dump_with_the_gil_available_has_names_and_no_note(target):
+    t = target("""
+import stackwatch, time
+stackwatch.enable_dump()
+def waiting_here():
+    print("ready", flush=True)
+    time.sleep(60)
+waiting_here()
+""")
+    proc = run_cli("dump", str(t.pid))
+    assert proc.returncode == 0, proc.stderr
+    assert '"MainThread"' in proc.stdout
+    assert "waiting_here (<string>:6)" in proc.stdout
+    assert "not released" not in proc.stdout
+
+
+def test_json_dump(target):
+    t = target(STUCK + """
+import stackwatch
+stackwatch.enable_dump()
+print("ready", flush=True)
+stuck_in_c()
+""")
+    def dump_in_c_call():
+        proc = run_cli("dump", "--json", str(t.pid))
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        main = [th for th in doc["stacks"]["threads"]
+                if th["name"] == "MainThread"]
+        return main and main[0]["frames"][0]["name"] == "match" and doc
+
+    doc = wait_for(dump_in_c_call, timeout=30)
+    assert doc["pid"] == t.pid
+    assert doc["gil_answered"] is False
+    main = [th for th in doc["stacks"]["threads"]
+            if th["name"] == "MainThread"]
+    assert len(main) == 1 and main[0]["holds_gil"] is True
+    assert [f["name"] for f in main[0]["frames"][:2]] == ["match",
+                                                         "stuck_in_c"]
+
+
+def test_no_such_process():
+    # A pid that existed and is gone.
+    p = subprocess.Popen(["true"])
+    p.wait()
+    proc = run_cli("dump", str(p.pid))
+    assert proc.returncode == 1
+    assert proc.stderr == "stackwatch dump: error: no such process: %d\n" \
+        % p.pid
+
+
+def test_process_without_stackwatch_is_refused_and_not_harmed(target):
+    t = target("""
+import time
+print("ready", flush=True)
+time.sleep(60)
+""")
+    proc = run_cli("dump", str(t.pid))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(
+        "stackwatch dump: error: stackwatch is not enabled in process %d"
+        % t.pid)
+    assert len(proc.stderr.splitlines()) == 1
+    time.sleep(0.2)
+    assert t.alive()
+
+
+def test_disabled_dumps_are_refused_and_the_process_not_harmed(target):
+    t = target("""
+import stackwatch, time
+stackwatch.enable_dump()
+stackwatch.disable_dump()
+print("ready", flush=True)
+time.sleep(60)
+""")
+    proc = run_cli("dump", str(t.pid))
+    assert proc.returncode == 1
+    assert "is not enabled in process %d" % t.pid in proc.stderr
+    time.sleep(0.2)
+    assert t.alive()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch user")
+def test_permission_denied(target):
+    t = target("""
+import stackwatch, time
+stackwatch.enable_dump()
+print("ready", flush=True)
+time.sleep(60)
+""")
+    # The CLI as another user: imported as root (our interpreter lives
+    # under /root), then switched to nobody before it does anything.
+    proc = run_py("""
+        import gettext, locale, os, sys
+        from stackwatch import cli
+        gettext.gettext("x")  # argparse's lazy imports, done while we can
+        os.setgid(65534)
+        os.setuid(65534)
+        sys.exit(cli.main(["dump", sys.argv[1]]))
+        """, str(t.pid))
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith(
+        "stackwatch dump: error: permission denied")
+    assert len(proc.stderr.splitlines()) == 1
+    assert t.alive()
+
+
+def test_timeout_when_the_process_cannot_answer(target):
+    t = target("""
+import stackwatch, time
+stackwatch.enable_dump()
+print("ready", flush=True)
+time.sleep(60)
+""")
+    os.kill(t.pid, signal.SIGSTOP)
+    try:
+        proc = run_cli("dump", "--timeout", "1", str(t.pid))
+    finally:
+        os.kill(t.pid, signal.SIGCONT)
+    assert proc.returncode == 1
+    assert proc.stderr == ("stackwatch dump: error: timeout: process %d did "
+                           "not answer within 1 s\n" % t.pid)
+    time.sleep(0.3)
+    assert t.alive()
+
+
+@pytest.mark.parametrize("arg", ["abc", "-5", "0"])
+def test_bad_pid_is_one_line(arg):
+    proc = run_cli("dump", arg)
+    assert proc.returncode in (1, 2)
+    assert proc.stderr.startswith("stackwatch dump: error: ")
+    assert len(proc.stderr.splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_stackwatch_dump_env_enables_dumps_without_code_changes(target):
+    t = target("""
+import time
+def plain_program():
+    print("ready", flush=True)
+    time.sleep(60)
+plain_program()
+""", env=child_env(STACKWATCH_DUMP="1"))
+    proc = run_cli("dump", str(t.pid))
+    assert proc.returncode == 0, proc.stderr
+    assert "plain_program (<string>:5)" in proc.stdout
+
+
+def test_process_started_by_record_answers(target, tmp_path):
+    script = tmp_path / "served.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        def serve_forever():
+            print("ready", flush=True)
+            time.sleep(60)
+        serve_forever()
+        """))
+    t = target(None, args=stackwatch_cmd("record", "-o",
+                                         str(tmp_path / "out.svg"),
+                                         str(script)))
+    proc = run_cli("dump", str(t.pid))
+    assert proc.returncode == 0, proc.stderr
+    assert "serve_forever (%s:5)" % script in proc.stdout
+
+
+def test_plain_kill_writes_the_dump_to_stderr(tmp_path):
+    err_path = tmp_path / "stderr.txt"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent("""
+                import stackwatch, time
+                stackwatch.enable_dump()
+                def sleeping_here():
+                    print("ready", flush=True)
+                    time.sleep(60)
+                sleeping_here()
+                """)], stdout=subprocess.PIPE, stderr=err, text=True,
+            env=child_env())
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        os.kill(proc.pid, signal.SIGRTMIN + 6)
+        text = wait_for(lambda: "sleeping_here (" in err_path.read_text()
+                        and err_path.read_text())
+        assert "stackwatch: dump requested by pid %d" % os.getpid() in text
+        assert "sleeping_here (<string>:" in text
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_forked_child_answers_for_itself(target):
+    t = target("""
+import os, stackwatch, time
+stackwatch.enable_dump()
+def in_the_parent():
+    time.sleep(60)
+def in_the_child():
+    time.sleep(60)
+pid = os.fork()
+if pid == 0:
+    in_the_child()
+    os._exit(0)
+print("ready", flush=True)
+print(pid, flush=True)
+in_the_parent()
+""")
+    child = int(t.proc.stdout.readline())
+    try:
+        def answered(pid, text):
+            proc = run_cli("dump", str(pid))
+            return proc.returncode == 0 and text in proc.stdout and proc
+        parent = wait_for(lambda: answered(t.pid, "in_the_parent ("))
+        assert "in_the_child (" not in parent.stdout
+        kid = wait_for(lambda: answered(child, "in_the_child ("))
+        assert kid.stdout.startswith("Process %d:" % child)
+        assert "in_the_parent (" not in kid.stdout
+    finally:
+        os.kill(child, signal.SIGKILL)
+
+
+def test_in_process_dump_function(tmp_path):
+    proc = run_py("""
+        import io, stackwatch, threading
+        ev = threading.Event()
+        t = threading.Thread(target=ev.wait, name="waiter")
+        t.start()
+        buf = io.StringIO()
+        def calling_dump():
+            return stackwatch.dump(file=buf)
+        text = calling_dump()
+        ev.set(); t.join()
+        assert buf.getvalue().rstrip("\\n") == text.rstrip("\\n")
+        print(text)
+        """)
+    assert proc.returncode == 0, proc.stderr
+    assert '"waiter"' in proc.stdout
+    assert "calling_dump (<string>:" in proc.stdout
