@@ -4,8 +4,33 @@
 #ifndef SW_CLOCK_H
 #define SW_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
+
+/* ns as a timespec (for absolute deadlines). */
+static inline struct timespec
+sw_timespec(uint64_t ns)
+{
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    return ts;
+}
+
+/* Initialises a condition variable whose timed waits use CLOCK_MONOTONIC
+ * (wall-clock jumps must not stretch or cut a wait). */
+static inline void
+sw_cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+}
 
 /* CLOCK_MONOTONIC in ns.  Context: any, async-signal-safe. */
 static inline uint64_t

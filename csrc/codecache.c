@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "codecache.h"
+#include "hash.h"
 
 static _Atomic uint64_t last_pass;
 
@@ -26,14 +27,6 @@ struct sw_codecache {
     uint64_t misses;
     uint64_t replaced;
 };
-
-static size_t
-hash_addr(uintptr_t a)
-{
-    uint64_t h = (uint64_t)a * 0x9E3779B97F4A7C15ull;
-
-    return (size_t)(h >> 17);
-}
 
 sw_codecache_t *
 sw_codecache_new(size_t max_entries)
@@ -164,7 +157,7 @@ reload(sw_codecache_t *c, sw_reader_t *r, sw_codeinfo_t *e, uint64_t pass)
 static sw_codeinfo_t *
 lookup(sw_codecache_t *c, sw_reader_t *r, uintptr_t addr, uint64_t pass)
 {
-    size_t i = hash_addr(addr) & c->mask;
+    size_t i = (size_t)sw_mix64(addr) & c->mask;
     sw_codeinfo_t *e;
 
     while ((e = c->slots[i]) != NULL && e->addr != addr) {
@@ -179,7 +172,7 @@ lookup(sw_codecache_t *c, sw_reader_t *r, uintptr_t addr, uint64_t pass)
     c->misses++;
     if (c->count >= c->max_entries) {
         clear(c); /* rare: many short-lived code objects */
-        i = hash_addr(addr) & c->mask;
+        i = (size_t)sw_mix64(addr) & c->mask;
     }
     e = calloc(1, sizeof(*e));
     if (e == NULL || entry_fill(c, e, &c->scratch, pass) < 0) {

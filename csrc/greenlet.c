@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "greenlet.h"
+#include "hash.h"
 
 #define MAX_RECORDS 1024
 #define MAX_IDS 0xFFFFFu
@@ -95,12 +96,6 @@ sw_greenlet_switches(uintptr_t tstate, uint64_t tstate_id)
 
 /* ---- the id table (GIL held) ----------------------------------------- */
 
-static size_t
-hash_ptr(uintptr_t p)
-{
-    return (size_t)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> 20);
-}
-
 static int
 map_grow(void)
 {
@@ -116,7 +111,7 @@ map_grow(void)
     map_used = 0;
     for (i = 0; map_mask && i <= map_mask; i++) {
         if (map_vals[i] != 0 && map_vals[i] != TOMB) {
-            uint32_t j = (uint32_t)hash_ptr(map_keys[i]) & (cap - 1);
+            uint32_t j = (uint32_t)sw_mix64(map_keys[i]) & (cap - 1);
 
             while (vals[j] != 0) {
                 j = (j + 1) & (cap - 1);
@@ -143,7 +138,7 @@ map_find(uintptr_t ptr)
     if (map_mask == 0) {
         return UINT32_MAX;
     }
-    i = (uint32_t)hash_ptr(ptr) & map_mask;
+    i = (uint32_t)sw_mix64(ptr) & map_mask;
     while (map_vals[i] != 0) {
         if (map_vals[i] != TOMB && map_keys[i] == ptr) {
             return i;
@@ -163,7 +158,7 @@ map_add(uintptr_t ptr, uint32_t id)
             return -1;
         }
     }
-    i = (uint32_t)hash_ptr(ptr) & map_mask;
+    i = (uint32_t)sw_mix64(ptr) & map_mask;
     while (map_vals[i] != 0 && map_vals[i] != TOMB) {
         i = (i + 1) & map_mask;
     }

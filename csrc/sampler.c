@@ -106,9 +106,8 @@ sw_sampler_set_roots(const uintptr_t *codes, int n)
     }
 }
 
-/* The number of frames to keep of a stack read leaf first. */
-static int
-cut_at_roots(const sw_rawframe_t *raw, int n)
+int
+sw_sampler_cut_at_roots(const sw_rawframe_t *raw, int n)
 {
     uintptr_t r[MAX_ROOTS];
     int i, k, any = 0;
@@ -144,12 +143,7 @@ sw_sampler_is_excluded(uint64_t tstate_id)
 static void
 wake_init(void)
 {
-    pthread_condattr_t a;
-
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&S.wake, &a);
-    pthread_condattr_destroy(&a);
+    sw_cond_init_monotonic(&S.wake);
     wake_ready = 1;
 }
 
@@ -158,11 +152,9 @@ wake_init(void)
 static int
 sleep_until(uint64_t until)
 {
-    struct timespec ts;
+    struct timespec ts = sw_timespec(until);
     int stop;
 
-    ts.tv_sec = (time_t)(until / 1000000000u);
-    ts.tv_nsec = (long)(until % 1000000000u);
     pthread_mutex_lock(&S.wake_mu);
     while (!(stop = atomic_load(&S.stop))) {
         if (pthread_cond_timedwait(&S.wake, &S.wake_mu, &ts) == ETIMEDOUT) {
@@ -310,7 +302,7 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
             nraw = sw_read_frames(&w->reader, t, w->raw, SW_MAX_DEPTH,
                                   &truncated);
             if (nraw > 0 && !truncated) {
-                nraw = cut_at_roots(w->raw, nraw);
+                nraw = sw_sampler_cut_at_roots(w->raw, nraw);
             }
             if (nraw <= 0) {
                 continue;

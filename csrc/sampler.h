@@ -54,6 +54,10 @@ int sw_sampler_exclude(uint64_t tstate_id, int on);
  * left out.  n = 0 clears them. */
 void sw_sampler_set_roots(const uintptr_t *codes, int n);
 
+/* The number of frames of a stack read leaf first to keep: those before
+ * the first frame running a root code object.  Context: any. */
+int sw_sampler_cut_at_roots(const sw_rawframe_t *raw, int n);
+
 /* Whether the sampler skips that thread state.  Context: any. */
 int sw_sampler_is_excluded(uint64_t tstate_id);
 

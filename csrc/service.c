@@ -34,24 +34,13 @@ static struct {
     size_t answer_len;
 } svc = {.mu = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
-static void
-cond_init(void)
-{
-    pthread_condattr_t a;
-
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&svc.cv, &a);
-    pthread_condattr_destroy(&a);
-}
-
 int
 sw_service_init(void)
 {
     if (svc.fd >= 0) {
         return 0;
     }
-    cond_init();
+    sw_cond_init_monotonic(&svc.cv);
     svc.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     return svc.fd >= 0 ? 0 : -1;
 }
@@ -81,25 +70,17 @@ sw_service_alive(void)
     return atomic_load(&svc.alive);
 }
 
-static void
-to_timespec(uint64_t ns, struct timespec *ts)
-{
-    ts->tv_sec = (time_t)(ns / 1000000000u);
-    ts->tv_nsec = (long)(ns % 1000000000u);
-}
-
 int
 sw_service_ask(uint32_t kind, uint32_t flags, uint64_t timeout_ns,
                sw_buf_t *reply)
 {
-    struct timespec deadline;
+    struct timespec deadline = sw_timespec(sw_now_ns() + timeout_ns);
     uint64_t id;
     int got = 0;
 
     if (!sw_service_alive()) {
         return 0;
     }
-    to_timespec(sw_now_ns() + timeout_ns, &deadline);
     pthread_mutex_lock(&svc.mu);
     while (svc.busy) {
         if (pthread_cond_timedwait(&svc.cv, &svc.mu, &deadline) == ETIMEDOUT) {
@@ -209,6 +190,6 @@ sw_service_atfork_child(void)
         close(svc.fd);
         svc.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     }
-    cond_init();
+    sw_cond_init_monotonic(&svc.cv);
     pthread_mutex_unlock(&svc.mu);
 }

@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "greenlet_read.h"
+#include "sampler.h"
 #include "snapshot.h"
 
 #define NAMES_MAX 1024
@@ -160,6 +161,9 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
             continue;
         }
         st->truncated = truncated;
+        if (!truncated) {
+            nraw = sw_sampler_cut_at_roots(raw, nraw);
+        }
         sw_codecache_lock(cache);
         nres = sw_codecache_resolve(cache, r, raw, nraw, info, pass);
         if (reserve_frames(snap, (uint32_t)nres) < 0) {

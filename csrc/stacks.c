@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "stacks.h"
 
 #define DEFAULT_FRAMES (1u << 18)
@@ -9,29 +10,6 @@
 #define DEFAULT_SAMPLES (1u << 20)
 #define DEFAULT_STRINGS (64u << 20)
 #define INITIAL 1024u
-
-static uint64_t
-mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
-static uint64_t
-hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-
-    while (*s) {
-        h ^= (unsigned char)*s++;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 /* ---- u64 key -> u32 id maps (open addressing, linear probing) -------- */
 
@@ -58,7 +36,7 @@ map_free(sw_idmap_t *m)
 static uint32_t
 map_slot(const sw_idmap_t *m, uint64_t key)
 {
-    uint32_t i = (uint32_t)mix64(key) & m->mask;
+    uint32_t i = (uint32_t)sw_mix64(key) & m->mask;
 
     while (m->vals[i] != 0 && m->keys[i] != key) {
         i = (i + 1) & m->mask;
@@ -125,7 +103,7 @@ mm_add(sw_idmap_t *m, uint64_t key, uint32_t val)
         }
         for (j = 0; j <= m->mask; j++) {
             if (m->vals[j] != 0) {
-                uint32_t k = (uint32_t)mix64(m->keys[j]) & bigger.mask;
+                uint32_t k = (uint32_t)sw_mix64(m->keys[j]) & bigger.mask;
 
                 while (bigger.vals[k] != 0) {
                     k = (k + 1) & bigger.mask;
@@ -138,7 +116,7 @@ mm_add(sw_idmap_t *m, uint64_t key, uint32_t val)
         map_free(m);
         *m = bigger;
     }
-    i = (uint32_t)mix64(key) & m->mask;
+    i = (uint32_t)sw_mix64(key) & m->mask;
     while (m->vals[i] != 0) {
         i = (i + 1) & m->mask;
     }
@@ -153,7 +131,7 @@ mm_add(sw_idmap_t *m, uint64_t key, uint32_t val)
 static uint32_t
 mm_next(const sw_idmap_t *m, uint64_t key, uint32_t *pos)
 {
-    uint32_t i = *pos == UINT32_MAX ? (uint32_t)mix64(key) & m->mask
+    uint32_t i = *pos == UINT32_MAX ? (uint32_t)sw_mix64(key) & m->mask
                                     : (*pos + 1) & m->mask;
 
     while (m->vals[i] != 0) {
@@ -268,7 +246,7 @@ sw_session_free(sw_session_t *s)
 uint32_t
 sw_session_string(sw_session_t *s, const char *str)
 {
-    uint64_t h = hash_str(str);
+    uint64_t h = sw_hash_str(str);
     size_t len = strlen(str) + 1;
     uint32_t pos = UINT32_MAX, off;
 
@@ -309,7 +287,7 @@ sw_session_string(sw_session_t *s, const char *str)
 static uint64_t
 frame_name_key(uint32_t name, uint32_t file, int line)
 {
-    return mix64(((uint64_t)name << 32) ^ file) ^ (uint64_t)(uint32_t)line;
+    return sw_mix64(((uint64_t)name << 32) ^ file) ^ (uint64_t)(uint32_t)line;
 }
 
 /* The frame (name, file, line), created if new. */

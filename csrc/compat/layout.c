@@ -13,6 +13,10 @@
  *    _Py_DebugOffsets is the runtime's own promise about its layout; a
  *    patch release that moved a field is refused instead of misread. */
 #define Py_BUILD_CORE 1
+/* CPython's internal headers (3.13's mimalloc ones) test undefined macros;
+ * our -Wundef is for our code, not theirs. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wundef"
 #include <Python.h>
 #include <frameobject.h>
 
@@ -30,6 +34,7 @@
 #if PY_VERSION_HEX >= 0x030B0000
 #include "internal/pycore_frame.h"
 #endif
+#pragma GCC diagnostic pop
 
 sw_layout_t sw_layout;
 

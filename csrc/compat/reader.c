@@ -573,7 +573,7 @@ void
 sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids, int n,
                    char *same)
 {
-    uintptr_t addrs[SW_CHECK_BATCH];
+    uintptr_t addrs[SW_CHECK_BATCH] = {0};
     char ok[SW_CHECK_BATCH];
     char *hdrs = r->scratch + CHUNK_SCRATCH + SW_LINETABLE_MAX;
     size_t len = sw_layout.co_size;

@@ -66,6 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "writers/writer.h"
 
 #define IMAGE_WIDTH 1200
@@ -407,24 +408,6 @@ put_fixed(sw_buf_t *out, uint64_t v100)
                   (unsigned)(v100 % 100));
 }
 
-/* A 32-bit FNV-1a hash of a string. */
-static uint32_t
-hash32(const char *str)
-{
-    const unsigned char *p = (const unsigned char *)str;
-    uint32_t h = 2166136261u;
-
-    while (*p) {
-        h ^= *p++;
-        h *= 16777619u;
-    }
-    /* Spread the low bits, which the palette reads, over the whole word. */
-    h ^= h >> 15;
-    h *= 0x2c1b3c6du;
-    h ^= h >> 12;
-    return h;
-}
-
 /* Appends the fill colour of node i: warm from the function name, cool
  * for group rows, grey for markers. */
 static void
@@ -437,17 +420,17 @@ put_colour(const flame_t *t, const sw_session_t *s, uint32_t i, sw_buf_t *out)
     switch (nd->kind) {
     case K_THREAD:
     case K_GREENLET:
-        h = hash32(label_of(t, i));
+        h = (uint32_t)sw_hash_str(label_of(t, i));
         r = 90 + (h & 0xFF) * 50 / 255;
         g = 150 + ((h >> 8) & 0xFF) * 50 / 255;
         b = 215 + ((h >> 16) & 0xFF) * 40 / 255;
         break;
     case K_MARKER:
-        h = hash32(label_of(t, i));
+        h = (uint32_t)sw_hash_str(label_of(t, i));
         r = g = b = 170 + (h & 0xFF) * 30 / 255;
         break;
     case K_FUNC:
-        h = hash32(sw_session_str(s, s->frames[nd->key].name));
+        h = (uint32_t)sw_hash_str(sw_session_str(s, s->frames[nd->key].name));
         /* Red to yellow: red > green > blue. */
         r = 210 + (h & 0xFF) * 45 / 255;
         g = 60 + ((h >> 8) & 0xFF) * (r - 70) / 255;
