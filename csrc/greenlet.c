@@ -54,6 +54,10 @@ static uint32_t map_mask, map_used; /* used counts tombstones too */
 
 static PyObject *str_switch, *str_throw;
 
+/* How many users want greenlets tracked.  At 0, hooks installed in other
+ * threads (which only those threads can remove) just pass events on. */
+static _Atomic int tracking;
+
 static PyTypeObject hook_type;
 static PyObject *hook_func_new(hook_t *state);
 
@@ -255,7 +259,9 @@ hook_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     hook_t *h = (hook_t *)self;
 
     /* Unpack args only for the events we know (greenlet's rule). */
-    if (nargs == 2 && h->rec >= 0 && is_transfer_event(args[0]) &&
+    if (nargs == 2 && h->rec >= 0 &&
+        atomic_load_explicit(&tracking, memory_order_relaxed) > 0 &&
+        is_transfer_event(args[0]) &&
         PyTuple_Check(args[1]) && PyTuple_GET_SIZE(args[1]) == 2) {
         record_t *r = &records[h->rec];
         uint32_t id = greenlet_id(PyTuple_GET_ITEM(args[1], 1));
@@ -395,6 +401,17 @@ done:
     Py_XDECREF(gettrace);
     Py_DECREF(mod);
     return rc;
+}
+
+void
+sw_greenlet_track(int on)
+{
+    if (on) {
+        atomic_fetch_add(&tracking, 1);
+    }
+    else if (atomic_fetch_sub(&tracking, 1) <= 0) {
+        atomic_store(&tracking, 0);
+    }
 }
 
 int

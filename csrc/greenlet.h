@@ -33,6 +33,10 @@
  * is not importable, -1 with an exception set. */
 int sw_greenlet_install(void);
 
+/* Adds (on) or removes a user of greenlet tracking.  With no user, hooks
+ * pass events on without looking at them.  Context: GIL held. */
+void sw_greenlet_track(int on);
+
 /* Removes the hook from the calling thread if it is still the thread's
  * trace function (restoring the one it replaced).  Context: GIL held.
  * Returns 0 or -1 with an exception set. */

@@ -607,6 +607,19 @@ greenlet_install_py(PyObject *m, PyObject *noargs)
 }
 
 static PyObject *
+greenlet_track_py(PyObject *m, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    (void)m;
+
+    if (on < 0) {
+        return NULL;
+    }
+    sw_greenlet_track(on);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 greenlet_uninstall_py(PyObject *m, PyObject *noargs)
 {
     (void)m;
@@ -1055,6 +1068,8 @@ static PyMethodDef module_methods[] = {
     {"greenlet_install", greenlet_install_py, METH_NOARGS,
      "Track greenlets in the calling thread; False if greenlet is absent."},
     {"greenlet_uninstall", greenlet_uninstall_py, METH_NOARGS, NULL},
+    {"greenlet_track", greenlet_track_py, METH_O,
+     "greenlet_track(on): add or remove a user of greenlet tracking."},
     {"greenlet_table", greenlet_table_py, METH_NOARGS,
      "{id: (greenlet or None, type name)}"},
     {"greenlet_current", greenlet_current_py, METH_NOARGS,

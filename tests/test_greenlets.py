@@ -179,3 +179,34 @@ print(json.dumps(sorted(l or "" for l in labels)))
     assert proc.returncode == 0, proc.stderr
     labels = json.loads(proc.stdout)
     assert any(l.endswith("work)") for l in labels), labels
+
+
+def test_hooks_left_in_other_threads_stop_tracking_after_the_profile():
+    proc = run_py(r"""
+import threading, greenlet, stackwatch
+from stackwatch import _native
+
+def spawn_many(n):
+    for _ in range(n):
+        greenlet.greenlet(lambda: None).switch()
+
+p = stackwatch.Profiler(greenlets=True)
+p.start()
+go, done = threading.Event(), threading.Event()
+def other():  # tracked: started while tracking was on
+    spawn_many(5)
+    go.wait()
+    spawn_many(500)
+    done.set()
+t = threading.Thread(target=other)
+t.start()
+p.stop()
+before = len(_native.greenlet_table())
+go.set(); done.wait(); t.join()
+after = len(_native.greenlet_table())
+print(before, after)
+""")
+    assert proc.returncode == 0, proc.stderr
+    before, after = map(int, proc.stdout.split())
+    assert before >= 5
+    assert after == before  # no id, no weakref for greenlets after stop

@@ -42,6 +42,7 @@ def start_tracking() -> bool:
         if not _native.greenlet_install():
             return False
         _users += 1
+        _native.greenlet_track(True)
         if not _hook_on:
             _prev_profile = getattr(threading, "_profile_hook", None)
             threading.setprofile(_thread_start_hook)
@@ -52,11 +53,14 @@ def start_tracking() -> bool:
 def stop_tracking() -> None:
     """Stops installing the hook in new threads once nobody needs it.
 
-    Hooks already installed stay, passing events through: another thread's
-    greenlet trace function can only be changed from that thread."""
+    Hooks already installed in other threads stay, passing events on
+    untouched: another thread's greenlet trace function can only be
+    changed from that thread."""
     global _users, _hook_on
     with _lock:
-        _users = max(0, _users - 1)
+        if _users > 0:
+            _users -= 1
+            _native.greenlet_track(False)
         if _users == 0 and _hook_on:
             if getattr(threading, "_profile_hook", None) is _thread_start_hook:
                 threading.setprofile(_prev_profile)
