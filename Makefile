@@ -12,7 +12,7 @@ export VENV_DIR
 
 C_SOURCES := $(shell find csrc tests/c -name '*.[ch]')
 
-.PHONY: run test lint deps bench clean
+.PHONY: run test lint deps bench asan clean
 
 deps:
 	@tools/system-deps.sh
@@ -41,6 +41,19 @@ test: lint
 	done; \
 	if [ $$fail -ne 0 ]; then echo "FAILED on at least one Python" >&2; fi; \
 	exit $$fail
+
+# The suite against an extension built with AddressSanitizer and UBSan
+# (every process the tests start inherits the preloaded runtime;
+# libstdc++ is preloaded too, for greenlet's C++ exceptions).
+ASAN_PYTHON ?= 3.12
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+asan:
+	@VENV_DIR=$(VENV_DIR)/asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" \
+		tools/venv.sh $(ASAN_PYTHON) test
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" \
+		ASAN_OPTIONS=detect_leaks=0 PYTHONMALLOC=malloc \
+		$(VENV_DIR)/asan/$(ASAN_PYTHON)/bin/python -m pytest $(PYTEST_ARGS) tests
 
 bench:
 	@tools/venv.sh $(RUN_PYTHON) bench

@@ -187,6 +187,8 @@ time.sleep(0.3)
         assert proc.stderr.rstrip().endswith("ValueError: boom")
 
 
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer handles SIGSEGV itself")
 def test_faulthandler_still_reports_real_crashes_after_sampling():
     proc = run_py(r"""
 import ctypes, faulthandler, stackwatch

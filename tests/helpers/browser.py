@@ -94,6 +94,9 @@ def _run_chromium(args, timeout):
     profile = tempfile.mkdtemp(prefix="stackwatch-chromium-")
     cmd = [exe, *_BASE_FLAGS, "--user-data-dir=" + profile, *args]
     try:
+        # A sanitizer runtime preloaded for the tests (make asan) is not
+        # for the browser.
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
         proc = subprocess.run(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -101,6 +104,7 @@ def _run_chromium(args, timeout):
             stderr=subprocess.PIPE,
             timeout=timeout,
             check=False,
+            env=env,
         )
     except subprocess.TimeoutExpired as exc:
         raise BrowserError(
