@@ -11,8 +11,9 @@ enum sw_error {
     SW_EFAULT = -1, /* the range is not (entirely) readable */
     SW_EINVAL = -2, /* bad argument, or invalid data read */
     SW_ENOMEM = -3,
-    SW_ESYS = -4,  /* a system call failed; errno says why */
-    SW_EFULL = -5, /* a bounded table is full */
+    SW_ESYS = -4,        /* a system call failed; errno says why */
+    SW_EFULL = -5,       /* a bounded table is full */
+    SW_EFINALIZING = -6, /* the interpreter is finalizing: stop reading */
 };
 
 #endif

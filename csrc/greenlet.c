@@ -261,8 +261,8 @@ hook_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     /* Unpack args only for the events we know (greenlet's rule). */
     if (nargs == 2 && h->rec >= 0 &&
         atomic_load_explicit(&tracking, memory_order_relaxed) > 0 &&
-        is_transfer_event(args[0]) &&
-        PyTuple_Check(args[1]) && PyTuple_GET_SIZE(args[1]) == 2) {
+        is_transfer_event(args[0]) && PyTuple_Check(args[1]) &&
+        PyTuple_GET_SIZE(args[1]) == 2) {
         record_t *r = &records[h->rec];
         uint32_t id = greenlet_id(PyTuple_GET_ITEM(args[1], 1));
 

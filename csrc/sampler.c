@@ -236,8 +236,9 @@ store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass)
     return node != 0 ? (int64_t)node : -1;
 }
 
-/* One pass over every thread. */
-static void
+/* One pass over every thread.  Returns 0, or SW_EFINALIZING when the
+ * interpreter has started finalizing (the sampler then stops). */
+static int
 sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
 {
     const int mode = S.cfg.mode;
@@ -246,15 +247,21 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
     int n, i;
 
     n = sw_read_threads(&w->reader, w->threads, SW_MAX_THREADS);
+    if (n == SW_EFINALIZING) {
+        return n;
+    }
     for (i = 0; i < n; i++) {
-        const sw_thread_t *t = &w->threads[i];
+        sw_thread_t *t = &w->threads[i];
         uint64_t cpu = 0, delta = 0;
         uint32_t slot, greenlet, node = 0;
         sw_sthread_t *st;
         int created, cpu_known, nraw = 0, truncated = 0;
 
-        if (t->frame == 0 || sw_sampler_is_excluded(t->id)) {
-            continue; /* no Python code here, or one of our threads */
+        if (t->ident == 0 || sw_sampler_is_excluded(t->id)) {
+            /* A thread state not yet bound to its thread (3.12+ creates
+             * it in the thread that starts the new one), or one of
+             * stackwatch's own threads. */
+            continue;
         }
         if (mode == SW_MODE_GIL && !t->holds_gil) {
             continue;
@@ -267,8 +274,15 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         slot = sw_session_thread(s, t->id, t->ident, t->tid, t->interp_id,
                                  &created);
         st = &s->threads[slot];
-        if (created) {
+        if (created || st->ident != t->ident || st->tid == 0) {
+            /* Until a new thread boots, its thread state may carry the
+             * ids of the thread that created it: follow what it says. */
+            st->ident = t->ident;
             st->tid = sw_read_tid(&w->reader, t);
+            st->have_cpu = 0;
+            st->have_last = 0;
+        }
+        if (created) {
             sw_service_notify(SW_SVC_NAMES); /* to be named */
         }
         cpu_known = sw_thread_cpu_ns(st->tid, &cpu) == 0;
@@ -278,9 +292,12 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         {
             int skip = mode == SW_MODE_CPU &&
                        !(delta > 0 || (!cpu_known && t->holds_gil));
+            /* A thread that used no CPU time since the last pass ran no
+             * code: its stack is the one read then (and its frame field
+             * is unchanged, for good measure). */
             int reuse = slot != 0 && st->have_last && cpu_known &&
                         st->have_cpu && delta == 0 &&
-                        st->last_frame == t->frame &&
+                        st->last_frame == t->frame_field &&
                         st->last_greenlet == greenlet;
 
             st->have_cpu = cpu_known;
@@ -323,7 +340,7 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         pthread_mutex_lock(&s->mu);
         st = &s->threads[slot];
         st->last_node = node;
-        st->last_frame = t->frame;
+        st->last_frame = t->frame_field;
         st->last_greenlet = greenlet;
         st->have_last = slot != 0;
         sw_session_add(s, slot, greenlet, node, wall_ns, delta, t->holds_gil);
@@ -333,6 +350,7 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
     s->passes++;
     s->read_errors += w->reader.vm.faults - faults_before;
     pthread_mutex_unlock(&s->mu);
+    return 0;
 }
 
 static void *
@@ -340,7 +358,7 @@ sampler_main(void *arg)
 {
     sw_session_t *s = arg;
     const uint64_t base = (uint64_t)(1e9 / S.cfg.rate_hz);
-    uint64_t interval = base, next, last, start, cost_ewma = 0;
+    uint64_t interval = base, next, last, start, cost_ewma = 0, cpu_before;
     work_t w;
 
     if (work_alloc(&w) < 0) {
@@ -349,19 +367,16 @@ sampler_main(void *arg)
     }
     start = last = next = sw_now_ns();
     atomic_store(&S.first_ns, start);
+    cpu_before = sw_self_cpu_ns();
     for (;;) {
-        uint64_t now, cpu0, cpu1, wall;
+        uint64_t now, cpu, cost, wall;
 
         next += interval;
         now = sw_now_ns();
         if (next < now) {
             next = now; /* fell behind: skip missed ticks */
         }
-        cpu0 = sw_self_cpu_ns();
         if (sleep_until(next)) {
-            break;
-        }
-        if (sw_runtime_finalizing(&w.reader)) {
             break;
         }
         now = sw_now_ns();
@@ -371,15 +386,20 @@ sampler_main(void *arg)
         }
         wall = now - last;
         last = now;
-        sample_pass(&w, s, wall);
+        if (sample_pass(&w, s, wall) == SW_EFINALIZING) {
+            break;
+        }
         atomic_fetch_add(&S.passes, 1);
         atomic_store(&S.last_ns, now);
-        cpu1 = sw_self_cpu_ns();
+        /* The thread's CPU time for a whole cycle, wake-up included. */
+        cpu = sw_self_cpu_ns();
+        cost = cpu - cpu_before;
+        cpu_before = cpu;
         pthread_mutex_lock(&s->mu);
-        s->sampler_cpu_ns += cpu1 - cpu0;
+        s->sampler_cpu_ns += cost;
         pthread_mutex_unlock(&s->mu);
         if (S.cfg.budget > 0) {
-            uint64_t cost = cpu1 - cpu0, want;
+            uint64_t want;
 
             cost_ewma = cost_ewma ? (cost_ewma * 7 + cost) / 8 : cost;
             want = (uint64_t)((double)cost_ewma / S.cfg.budget);

@@ -128,7 +128,7 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
         goto done;
     }
     n = sw_read_threads(r, threads, SW_MAX_THREADS);
-    if (n < 0) {
+    if (n < 0) { /* unreadable, or finalizing */
         snap->error = 1;
         rc = n;
         goto done;
@@ -142,8 +142,9 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
         sw_snap_thread_t *st;
         int nraw, nres, k, truncated = 0;
 
-        if (only_id != 0 && threads[i].id != only_id) {
-            continue;
+        if ((only_id != 0 && threads[i].id != only_id) ||
+            threads[i].ident == 0) {
+            continue; /* not ours, or not yet bound to its thread */
         }
         st = &snap->threads[snap->nthreads++];
         st->t = threads[i];
@@ -153,7 +154,7 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
         }
         st->greenlet = sw_greenlet_current(threads[i].tstate, threads[i].id);
         st->first = snap->nframes;
-        if (threads[i].frame == 0) {
+        if (sw_thread_frame(r, &threads[i]) == 0) {
             continue;
         }
         nraw = sw_read_frames(r, &threads[i], raw, SW_MAX_DEPTH, &truncated);

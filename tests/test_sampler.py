@@ -163,3 +163,40 @@ def test_stats_report_what_happened():
     assert 80 < st["effective_rate"] < 110
     assert st["samples"] >= st["passes"]
     assert st["read_method"] in ("process_vm_readv", "pipe")
+
+
+def test_threads_caught_while_starting_keep_their_own_identity():
+    # A thread state exists before its thread runs (3.12+ creates it
+    # unbound; 3.9-3.11 with the creating thread's ids): samples must
+    # still carry the new thread's ident, native id and name.
+    proc = run_py(r"""
+import json, threading, time
+import stackwatch
+
+def work(i):
+    x = 0
+    for _ in range(20000):
+        x += i
+
+threads = []
+p = stackwatch.Profiler(rate=1000)
+with p:
+    for i in range(150):
+        t = threading.Thread(target=work, args=(i,), name="starter-%d" % i)
+        threads.append(t)
+        t.start()
+    for t in threads:
+        t.join()
+by_name = {t.name: (t.ident, t.native_id) for t in threads}
+bad = []
+for s in p.samples():
+    if s.thread == "MainThread":
+        continue
+    if s.thread not in by_name or by_name[s.thread] != (s.ident, s.tid):
+        bad.append((s.thread, s.ident, s.tid))
+print(json.dumps({"bad": bad, "named": len({s.thread for s in p.samples()})}))
+""")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["bad"] == [], out
+    assert out["named"] > 10

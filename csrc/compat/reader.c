@@ -16,7 +16,8 @@
 
 #define CHUNK_SCRATCH (1u << 20) /* bytes of data-stack chunks per walk */
 #define BATCH_SCRATCH (SW_CHECK_BATCH * HDR_BUF) /* code headers re-read */
-#define MAX_RANGES 16                            /* chunks copied per walk */
+#define KNOWN_TS 256  /* thread states read ahead, in one system call */
+#define MAX_RANGES 16 /* chunks copied per walk */
 #define MAX_INTERPS 256
 #define HDR_BUF 1024 /* thread state, code header, frame */
 
@@ -58,10 +59,12 @@ sw_reader_open(sw_reader_t *r)
     if (rc < 0) {
         return rc;
     }
-    r->scratch_cap = CHUNK_SCRATCH + SW_LINETABLE_MAX + BATCH_SCRATCH;
+    r->scratch_cap = CHUNK_SCRATCH + SW_LINETABLE_MAX + BATCH_SCRATCH +
+                     KNOWN_TS * L->ts_size;
     r->scratch = malloc(r->scratch_cap);
-    if (r->scratch == NULL) {
-        sw_vm_close(&r->vm);
+    r->known_ts = calloc(KNOWN_TS, sizeof(*r->known_ts));
+    if (r->scratch == NULL || r->known_ts == NULL) {
+        sw_reader_close(r);
         return SW_ENOMEM;
     }
     return 0;
@@ -72,40 +75,14 @@ sw_reader_close(sw_reader_t *r)
 {
     sw_vm_close(&r->vm);
     free(r->scratch);
+    free(r->known_ts);
     r->scratch = NULL;
-}
-
-int
-sw_runtime_finalizing(sw_reader_t *r)
-{
-    uintptr_t f = 0;
-
-    if (sw_vm_read_ptr(&r->vm, sw_layout.runtime + sw_layout.rt_finalizing,
-                       &f) < 0) {
-        return 1;
-    }
-    return f != 0;
-}
-
-static int
-read_gil(sw_reader_t *r, uintptr_t gil, int *locked, uintptr_t *holder)
-{
-    const sw_layout_t *L = &sw_layout;
-    char buf[HDR_BUF];
-
-    *locked = 0;
-    *holder = 0;
-    if (gil == 0 || sw_vm_read(&r->vm, gil, buf, L->gil_size) < 0) {
-        return -1;
-    }
-    *locked = int_at(buf, L->gil_locked) != 0;
-    *holder = ptr_at(buf, L->gil_last_holder);
-    return 0;
+    r->known_ts = NULL;
 }
 
 /* Fills one sw_thread_t from a thread state copied into ts. */
 static int
-thread_from(sw_reader_t *r, const char *ts, uintptr_t addr, uintptr_t interp,
+thread_from(const char *ts, uintptr_t addr, uintptr_t interp,
             int64_t interp_id, int gil_locked, uintptr_t gil_holder,
             sw_thread_t *t)
 {
@@ -124,14 +101,10 @@ thread_from(sw_reader_t *r, const char *ts, uintptr_t addr, uintptr_t interp,
         t->tid = (long)ptr_at(ts, L->ts_native_thread_id);
     }
     t->holds_gil = gil_locked && gil_holder == addr;
-    t->frame = ptr_at(ts, L->ts_frame);
-    if (L->frame_ref == SW_TSTATE_CFRAME && t->frame) {
-        uintptr_t cframe = t->frame;
-
-        if (sw_vm_read_ptr(&r->vm, cframe + L->cf_current_frame, &t->frame) <
-            0) {
-            t->frame = 0;
-        }
+    t->frame_field = ptr_at(ts, L->ts_frame);
+    if (L->frame_ref == SW_TSTATE_FRAME) {
+        t->frame = t->frame_field;
+        t->frame_resolved = 1;
     }
     if (L->ts_datastack_chunk) {
         t->chunk = ptr_at(ts, L->ts_datastack_chunk);
@@ -140,58 +113,178 @@ thread_from(sw_reader_t *r, const char *ts, uintptr_t addr, uintptr_t interp,
     return 0;
 }
 
-/* Reads the few interpreter fields we use, one word each: they lie far
- * apart (threads.head is at byte 7344 on 3.13). */
+uintptr_t
+sw_thread_frame(sw_reader_t *r, sw_thread_t *t)
+{
+    if (!t->frame_resolved) {
+        t->frame_resolved = 1;
+        if (t->frame_field == 0 ||
+            sw_vm_read_ptr(&r->vm, t->frame_field + sw_layout.cf_current_frame,
+                           &t->frame) < 0) {
+            t->frame = 0;
+        }
+    }
+    return t->frame;
+}
+
+/* The GIL struct remembered for interp, or 0. */
+static uintptr_t
+cached_gil(const sw_reader_t *r, uintptr_t interp)
+{
+    int i;
+
+    for (i = 0; i < SW_GIL_CACHE; i++) {
+        if (r->gil_interp[i] == interp) {
+            return r->gil_ptr[i];
+        }
+    }
+    return 0;
+}
+
+static void
+remember_gil(sw_reader_t *r, uintptr_t interp, uintptr_t gil)
+{
+    int i, slot = (int)((interp >> 4) % SW_GIL_CACHE);
+
+    for (i = 0; i < SW_GIL_CACHE; i++) {
+        if (r->gil_interp[i] == interp) {
+            slot = i;
+            break;
+        }
+    }
+    r->gil_interp[slot] = interp;
+    r->gil_ptr[slot] = gil;
+}
+
+/* Reads the interpreter fields we use (far apart: threads.head is at byte
+ * 7344 on 3.13) and, on 3.12+, its GIL state: in one read once the GIL
+ * struct is known from an earlier pass.  Returns 0 or -1. */
 static int
 read_interp(sw_reader_t *r, uintptr_t interp, uintptr_t *next,
-            uintptr_t *threads, int64_t *id, uintptr_t *gil)
+            uintptr_t *threads, int64_t *id, int *locked, uintptr_t *holder)
 {
     const sw_layout_t *L = &sw_layout;
-    uintptr_t raw_id;
+    uintptr_t raw_id = 0, gil = 0, guess = cached_gil(r, interp);
+    sw_vm_region_t rg[6];
+    char ok[6];
+    int n = 3;
 
-    *gil = 0;
-    if (sw_vm_read_ptr(&r->vm, interp + L->is_next, next) < 0 ||
-        sw_vm_read_ptr(&r->vm, interp + L->is_threads_head, threads) < 0 ||
-        sw_vm_read_ptr(&r->vm, interp + L->is_id, &raw_id) < 0) {
+    rg[0] = (sw_vm_region_t){interp + L->is_next, next, sizeof(*next)};
+    rg[1] = (sw_vm_region_t){interp + L->is_threads_head, threads,
+                             sizeof(*threads)};
+    rg[2] = (sw_vm_region_t){interp + L->is_id, &raw_id, sizeof(raw_id)};
+    if (L->gil_place == SW_GIL_INTERP) {
+        rg[n++] = (sw_vm_region_t){interp + L->is_gil_ptr, &gil, sizeof(gil)};
+        if (guess != 0) {
+            rg[n++] = (sw_vm_region_t){guess + L->gil_locked, locked,
+                                       sizeof(*locked)};
+            rg[n++] = (sw_vm_region_t){guess + L->gil_last_holder, holder,
+                                       sizeof(*holder)};
+        }
+    }
+    sw_vm_readv(&r->vm, rg, n, ok);
+    if (!ok[0] || !ok[1] || !ok[2]) {
         return -1;
     }
     *id = (int64_t)raw_id;
-    if (L->gil_place == SW_GIL_INTERP &&
-        sw_vm_read_ptr(&r->vm, interp + L->is_gil_ptr, gil) < 0) {
-        return -1;
+    if (L->gil_place != SW_GIL_INTERP) {
+        return 0;
+    }
+    if (!ok[3]) {
+        gil = 0;
+    }
+    if (gil != guess || n < 6 || !ok[4] || !ok[5]) {
+        /* First sight of this interpreter, or its GIL moved. */
+        *locked = 0;
+        *holder = 0;
+        if (gil != 0 &&
+            (sw_vm_read(&r->vm, gil + L->gil_locked, locked, sizeof(*locked)) <
+                 0 ||
+             sw_vm_read_ptr(&r->vm, gil + L->gil_last_holder, holder) < 0)) {
+            *locked = 0;
+        }
+        remember_gil(r, interp, gil);
     }
     return 0;
+}
+
+/* Reads ahead the thread states seen in the last pass (a thread list
+ * rarely changes between passes): one vectored read.  Returns the
+ * buffer; ok[i] says whether known_ts[i] was read into slot i. */
+static char *
+read_known(sw_reader_t *r, char *ok)
+{
+    const sw_layout_t *L = &sw_layout;
+    char *buf = r->scratch + CHUNK_SCRATCH + SW_LINETABLE_MAX + BATCH_SCRATCH;
+    sw_vm_region_t rg[KNOWN_TS];
+    int i;
+
+    for (i = 0; i < r->nknown; i++) {
+        rg[i] = (sw_vm_region_t){r->known_ts[i], buf + (size_t)i * L->ts_size,
+                                 L->ts_size};
+    }
+    if (r->nknown > 0) {
+        sw_vm_readv(&r->vm, rg, r->nknown, ok);
+    }
+    return buf;
 }
 
 int
 sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max)
 {
     const sw_layout_t *L = &sw_layout;
-    char ts[HDR_BUF];
-    uintptr_t interp, gil_holder = 0;
-    int gil_locked = 0, n = 0, ninterp = 0;
+    char own[HDR_BUF], ok[4], known_ok[KNOWN_TS];
+    const char *known, *ts = own;
+    uintptr_t interp = 0, finalizing = 0, gil_holder = 0;
+    int gil_locked = 0, n = 0, ninterp = 0, nr = 2;
+    sw_vm_region_t rg[4];
 
-    if (sw_vm_read_ptr(&r->vm, L->runtime + L->rt_interp_head, &interp) < 0) {
+    /* The runtime: interpreters, finalization and (up to 3.11) the GIL. */
+    rg[0] = (sw_vm_region_t){L->runtime + L->rt_interp_head, &interp,
+                             sizeof(interp)};
+    rg[1] = (sw_vm_region_t){L->runtime + L->rt_finalizing, &finalizing,
+                             sizeof(finalizing)};
+    if (L->gil_place == SW_GIL_RUNTIME) {
+        rg[nr++] = (sw_vm_region_t){L->gil_runtime + L->gil_locked,
+                                    &gil_locked, sizeof(gil_locked)};
+        rg[nr++] = (sw_vm_region_t){L->gil_runtime + L->gil_last_holder,
+                                    &gil_holder, sizeof(gil_holder)};
+    }
+    sw_vm_readv(&r->vm, rg, nr, ok);
+    if (!ok[0] || !ok[1]) {
         return SW_EFAULT;
     }
-    if (L->gil_place == SW_GIL_RUNTIME) {
-        read_gil(r, L->gil_runtime, &gil_locked, &gil_holder);
+    if (finalizing != 0) {
+        return SW_EFINALIZING;
     }
+    if (nr == 4 && (!ok[2] || !ok[3])) {
+        gil_locked = 0;
+    }
+    known = read_known(r, known_ok);
     while (interp != 0 && ninterp++ < MAX_INTERPS && n < max) {
-        uintptr_t t, prev = 0, next_interp, gil;
+        uintptr_t t, prev = 0, next_interp;
         int64_t interp_id;
 
-        if (read_interp(r, interp, &next_interp, &t, &interp_id, &gil) < 0) {
+        if (read_interp(r, interp, &next_interp, &t, &interp_id, &gil_locked,
+                        &gil_holder) < 0) {
             r->bad_threads++;
             break;
         }
-        if (L->gil_place == SW_GIL_INTERP) {
-            read_gil(r, gil, &gil_locked, &gil_holder);
-        }
         for (; t != 0 && n < max; t = ptr_at(ts, L->ts_next)) {
-            if (t == prev || sw_vm_read(&r->vm, t, ts, L->ts_size) < 0 ||
-                thread_from(r, ts, t, interp, interp_id, gil_locked,
-                            gil_holder, &out[n]) < 0) {
+            /* The copy read ahead if this is where the list still goes,
+             * else a read of its own. */
+            if (n < r->nknown && r->known_ts[n] == t && known_ok[n]) {
+                ts = known + (size_t)n * L->ts_size;
+            }
+            else {
+                ts = own;
+                if (t == prev || sw_vm_read(&r->vm, t, own, L->ts_size) < 0) {
+                    r->bad_threads++;
+                    break;
+                }
+            }
+            if (thread_from(ts, t, interp, interp_id, gil_locked, gil_holder,
+                            &out[n]) < 0) {
                 r->bad_threads++;
                 break;
             }
@@ -199,6 +292,10 @@ sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max)
             n++;
         }
         interp = next_interp;
+    }
+    r->nknown = n < KNOWN_TS ? n : KNOWN_TS;
+    for (int i = 0; i < r->nknown; i++) {
+        r->known_ts[i] = out[i].tstate;
     }
     return n;
 }
@@ -267,27 +364,33 @@ copy_chunk(sw_reader_t *r, uintptr_t chunk, uintptr_t end, copied_t *c,
     char hdr[64];
     size_t len;
 
-    if (L->chunk_data > sizeof(hdr) ||
-        sw_vm_read(&r->vm, chunk, hdr, L->chunk_data) < 0) {
+    if (L->chunk_data > sizeof(hdr)) {
         return -1;
     }
-    *previous = ptr_at(hdr, L->chunk_previous);
     if (end == 0) {
-        size_t top = ptr_at(hdr, L->chunk_top);
-
-        end = chunk + L->chunk_data + top * sizeof(void *);
+        /* An earlier chunk: its header says where its frames end. */
+        if (sw_vm_read(&r->vm, chunk, hdr, L->chunk_data) < 0) {
+            return -1;
+        }
+        end =
+            chunk + L->chunk_data + ptr_at(hdr, L->chunk_top) * sizeof(void *);
     }
-    if (end <= chunk) {
+    /* end and the sizes come from memory that may be torn: compare
+     * without overflow, before anything is copied. */
+    if (end <= chunk || end - chunk < L->chunk_data ||
+        end - chunk > CHUNK_SCRATCH - *used) {
         return -1;
     }
     len = end - chunk;
-    /* len comes from memory that may be torn: compare without overflow. */
-    if (len > ptr_at(hdr, L->chunk_size) || len > CHUNK_SCRATCH - *used) {
-        return -1;
-    }
     if (sw_vm_read(&r->vm, chunk, r->scratch + *used, len) < 0) {
         return -1;
     }
+    /* The header came with the data (the current chunk: one read). */
+    memcpy(hdr, r->scratch + *used, L->chunk_data);
+    if (len > ptr_at(hdr, L->chunk_size)) {
+        return -1;
+    }
+    *previous = ptr_at(hdr, L->chunk_previous);
     c->lo = chunk;
     c->hi = end;
     c->local = r->scratch + *used;
@@ -297,13 +400,13 @@ copy_chunk(sw_reader_t *r, uintptr_t chunk, uintptr_t end, copied_t *c,
 
 /* 3.11+: _PyInterpreterFrames linked by previous. */
 static int
-frames_interp(sw_reader_t *r, const sw_thread_t *t, sw_rawframe_t *out,
-              int max, int *truncated)
+frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
+              int *truncated)
 {
     const sw_layout_t *L = &sw_layout;
     copied_t c[MAX_RANGES];
     char buf[HDR_BUF];
-    uintptr_t f = t->frame, next_chunk = 0;
+    uintptr_t f = sw_thread_frame(r, t), next_chunk = 0;
     size_t used = 0;
     int nc = 0, n = 0, steps = 0;
 
@@ -364,12 +467,12 @@ frames_interp(sw_reader_t *r, const sw_thread_t *t, sw_rawframe_t *out,
 }
 
 int
-sw_read_frames(sw_reader_t *r, const sw_thread_t *t, sw_rawframe_t *out,
-               int max, int *truncated)
+sw_read_frames(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
+               int *truncated)
 {
     *truncated = 0;
     if (sw_layout.frame_model == SW_FRAMES_OBJECTS) {
-        return frames_objects(r, t->frame, out, max, truncated);
+        return frames_objects(r, sw_thread_frame(r, t), out, max, truncated);
     }
     return frames_interp(r, t, out, max, truncated);
 }
@@ -573,7 +676,7 @@ void
 sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids, int n,
                    char *same)
 {
-    uintptr_t addrs[SW_CHECK_BATCH] = {0};
+    sw_vm_region_t rg[SW_CHECK_BATCH] = {{0}};
     char ok[SW_CHECK_BATCH];
     char *hdrs = r->scratch + CHUNK_SCRATCH + SW_LINETABLE_MAX;
     size_t len = sw_layout.co_size;
@@ -583,9 +686,9 @@ sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids, int n,
         n = SW_CHECK_BATCH;
     }
     for (i = 0; i < n; i++) {
-        addrs[i] = ids[i]->addr;
+        rg[i] = (sw_vm_region_t){ids[i]->addr, hdrs + (size_t)i * len, len};
     }
-    sw_vm_readv(&r->vm, addrs, n, len, hdrs, ok);
+    sw_vm_readv(&r->vm, rg, n, ok);
     for (i = 0; i < n; i++) {
         const sw_code_ident_t *c = ids[i];
         sw_code_ident_t now;

@@ -35,8 +35,10 @@ typedef struct sw_thread {
     long tid;            /* kernel thread id, 0 if unknown */
     int64_t interp_id;
     int holds_gil;
-    uintptr_t frame; /* current frame as stored, 0 if none */
-    uintptr_t chunk; /* data-stack chunk and top (3.11+) */
+    uintptr_t frame_field; /* the thread state's frame (or cframe) field */
+    uintptr_t frame;       /* current frame, once resolved (0: none) */
+    int frame_resolved;    /* see sw_thread_frame() */
+    uintptr_t chunk;       /* data-stack chunk and top (3.11+) */
     uintptr_t chunk_top;
 } sw_thread_t;
 
@@ -68,8 +70,18 @@ typedef struct sw_code {
     uint32_t table_len;
 } sw_code_t;
 
+#define SW_GIL_CACHE 8
+
 typedef struct sw_reader {
     sw_vm_t vm;
+    /* interpreter -> its GIL struct, remembered between passes so that an
+     * interpreter's fields and its GIL state come in one read. */
+    uintptr_t gil_interp[SW_GIL_CACHE];
+    uintptr_t gil_ptr[SW_GIL_CACHE];
+    /* The thread states of the last pass, in list order: read together,
+     * in one system call, before the list is walked again. */
+    uintptr_t *known_ts;
+    int nknown;
     char *scratch; /* data-stack chunk copies and line tables */
     size_t scratch_cap;
     uint64_t bad_frames;  /* frames dropped by validation */
@@ -85,19 +97,26 @@ int sw_reader_open(sw_reader_t *r);
 /* Releases what sw_reader_open() took.  Safe on a zeroed reader. */
 void sw_reader_close(sw_reader_t *r);
 
-/* Reads every thread of every interpreter into out[0..max).
+/* Reads every thread of every interpreter into out[0..max): one read for
+ * the runtime, one per interpreter, one per thread state.
  * Context: no GIL needed.
  * Returns the number of threads read (a torn list ends early, counted in
- * bad_threads), or a negative SW_E* code if the runtime is unreadable. */
+ * bad_threads), SW_EFINALIZING once the interpreter is finalizing, or
+ * SW_EFAULT if the runtime is unreadable. */
 int sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max);
+
+/* The current frame of t (3.11 and 3.12 keep it behind a _PyCFrame: it
+ * is read on first use, so threads that are not walked cost no read).
+ * Returns 0 if the thread runs no Python code. */
+uintptr_t sw_thread_frame(sw_reader_t *r, sw_thread_t *t);
 
 /* Reads the frame chain of thread t, leaf first, into out[0..max), skipping
  * C-stack entry frames.  *truncated is set when the chain was longer.
  * Context: no GIL needed.
  * Returns the number of frames (0 for an idle thread), or SW_EFAULT when
  * the chain became unreadable midway (frames read so far are kept). */
-int sw_read_frames(sw_reader_t *r, const sw_thread_t *t, sw_rawframe_t *out,
-                   int max, int *truncated);
+int sw_read_frames(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
+                   int *truncated);
 
 /* Reads and validates the code object at addr, with its name, file name
  * and line table (which points into the reader's scratch until the next
@@ -121,10 +140,6 @@ int sw_code_line(int firstlineno, const uint8_t *table, uint32_t table_len,
 /* The kernel thread id of t: t->tid on 3.11+, else read through the
  * offset learned by sw_tid_offset_probe().  Returns 0 if unknown. */
 long sw_read_tid(sw_reader_t *r, const sw_thread_t *t);
-
-/* Whether the interpreter has started finalizing (then readers stop).
- * Context: no GIL needed. */
-int sw_runtime_finalizing(sw_reader_t *r);
 
 /* Learns where the C library keeps the kernel thread id inside a pthread_t
  * (3.9/3.10 thread states have no native id), by finding the calling

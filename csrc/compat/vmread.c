@@ -14,14 +14,14 @@ static _Atomic int chosen = SW_VM_NONE;
 #define PIPE_WANT (1u << 20)
 
 static int
-read_pvr(uintptr_t addr, void *dst, size_t len)
+read_pvr(int pid, uintptr_t addr, void *dst, size_t len)
 {
     struct iovec local = {dst, len};
     struct iovec remote = {(void *)addr, len};
     ssize_t n;
 
     do {
-        n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
     } while (n < 0 && errno == EINTR);
     return n == (ssize_t)len ? 0 : SW_EFAULT;
 }
@@ -86,7 +86,7 @@ sw_vm_read(sw_vm_t *vm, uintptr_t addr, void *dst, size_t len)
         return 0;
     }
     rc = vm->method == SW_VM_PIPE ? read_pipe(vm, addr, dst, len)
-                                  : read_pvr(addr, dst, len);
+                                  : read_pvr(vm->pid, addr, dst, len);
     if (rc == 0) {
         vm->reads++;
     }
@@ -100,8 +100,7 @@ sw_vm_read(sw_vm_t *vm, uintptr_t addr, void *dst, size_t len)
 #define VEC_MAX 64
 
 int
-sw_vm_readv(sw_vm_t *vm, const uintptr_t *addrs, int n, size_t len, char *dst,
-            char *ok)
+sw_vm_readv(sw_vm_t *vm, const sw_vm_region_t *regions, int n, char *ok)
 {
     int i = 0, done = 0;
 
@@ -111,29 +110,31 @@ sw_vm_readv(sw_vm_t *vm, const uintptr_t *addrs, int n, size_t len, char *dst,
         int k = 0, j;
         ssize_t got;
 
-        if (vm->method == SW_VM_PIPE || addrs[i] == 0) {
-            ok[i] = sw_vm_read(vm, addrs[i], dst + (size_t)i * len, len) == 0;
+        if (vm->method == SW_VM_PIPE || regions[i].addr == 0) {
+            ok[i] = sw_vm_read(vm, regions[i].addr, regions[i].dst,
+                               regions[i].len) == 0;
             done += ok[i];
             i++;
             continue;
         }
         /* A batch of consecutive non-null regions. */
-        while (i + k < n && k < VEC_MAX && addrs[i + k] != 0) {
-            local[k].iov_base = dst + (size_t)(i + k) * len;
-            local[k].iov_len = len;
-            remote[k].iov_base = (void *)addrs[i + k];
-            remote[k].iov_len = len;
+        while (i + k < n && k < VEC_MAX && regions[i + k].addr != 0) {
+            local[k].iov_base = regions[i + k].dst;
+            local[k].iov_len = regions[i + k].len;
+            remote[k].iov_base = (void *)regions[i + k].addr;
+            remote[k].iov_len = regions[i + k].len;
             k++;
         }
         do {
-            got = process_vm_readv(getpid(), local, (unsigned long)k, remote,
+            got = process_vm_readv(vm->pid, local, (unsigned long)k, remote,
                                    (unsigned long)k, 0);
         } while (got < 0 && errno == EINTR);
         /* The kernel stops at the first region it cannot read: the ones
          * before it are complete. */
-        for (j = 0; got > 0 && j < k && (size_t)got >= len; j++) {
+        for (j = 0; got > 0 && j < k && (size_t)got >= regions[i + j].len;
+             j++) {
             ok[i + j] = 1;
-            got -= (ssize_t)len;
+            got -= (ssize_t)regions[i + j].len;
             vm->reads++;
             done++;
         }
@@ -159,6 +160,7 @@ sw_vm_open(sw_vm_t *vm)
     int cap;
 
     memset(vm, 0, sizeof(*vm));
+    vm->pid = (int)getpid();
     vm->pipe_rd = vm->pipe_wr = -1;
     vm->method = atomic_load_explicit(&chosen, memory_order_acquire);
     if (vm->method == SW_VM_NONE) {

@@ -31,6 +31,7 @@ enum sw_vm_method {
  * keeps a pipe per context); counters are plain, read by the owner. */
 typedef struct sw_vm {
     int method;
+    int pid; /* getpid() is a system call: asked once, at open */
     int pipe_rd;
     int pipe_wr;
     size_t pipe_cap;
@@ -64,12 +65,17 @@ void sw_vm_close(sw_vm_t *vm);
  * or SW_EINVAL for a null address. */
 int sw_vm_read(sw_vm_t *vm, uintptr_t addr, void *dst, size_t len);
 
-/* Reads n regions of len bytes each, at addrs[i] into dst + i * len, with
- * as few system calls as the method allows (one for process_vm_readv,
- * unless a region fails).  ok[i] says whether region i was read.
- * Context: as sw_vm_read.  Returns the number of regions read. */
-int sw_vm_readv(sw_vm_t *vm, const uintptr_t *addrs, int n, size_t len,
-                char *dst, char *ok);
+/* A region to read: len bytes at addr into dst. */
+typedef struct sw_vm_region {
+    uintptr_t addr;
+    void *dst;
+    size_t len;
+} sw_vm_region_t;
+
+/* Reads n regions with as few system calls as the method allows (one for
+ * process_vm_readv, unless a region fails).  ok[i] says whether region i
+ * was read.  Context: as sw_vm_read.  Returns the number of regions read. */
+int sw_vm_readv(sw_vm_t *vm, const sw_vm_region_t *regions, int n, char *ok);
 
 /* Reads one pointer-sized word.  Returns as sw_vm_read. */
 int sw_vm_read_ptr(sw_vm_t *vm, uintptr_t addr, uintptr_t *out);

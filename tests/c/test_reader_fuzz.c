@@ -254,15 +254,18 @@ TEST(thread_lists_over_garbage_never_fault)
 {
     sw_reader_t r;
     sw_thread_t *threads = malloc(SW_MAX_THREADS * sizeof(*threads));
-    uintptr_t head;
+    struct {
+        uintptr_t head, finalizing;
+    } runtime = {0, 0};
     int i;
 
     setup();
     layout_312();
     ASSERT(threads != NULL);
     /* A fake runtime whose interpreter list starts somewhere random. */
-    sw_layout.runtime = (uintptr_t)&head - 64;
-    sw_layout.rt_interp_head = 64;
+    sw_layout.runtime = (uintptr_t)&runtime;
+    sw_layout.rt_interp_head = 0;
+    sw_layout.rt_finalizing = sizeof(uintptr_t);
     sw_layout.is_next = 0;
     sw_layout.is_threads_head = 16;
     sw_layout.is_id = 24;
@@ -275,9 +278,12 @@ TEST(thread_lists_over_garbage_never_fault)
     for (i = 0; i < 20000; i++) {
         int n;
 
-        head = plausible();
+        runtime.head = plausible();
         n = sw_read_threads(&r, threads, SW_MAX_THREADS);
         ASSERT(n <= SW_MAX_THREADS);
+        for (int k = 0; k < n && k < 8; k++) {
+            sw_thread_frame(&r, &threads[k]); /* lazily read frame fields */
+        }
         if (i % 1024 == 0) {
             salt_heap();
         }
