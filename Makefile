@@ -55,9 +55,11 @@ asan:
 		ASAN_OPTIONS=detect_leaks=0 PYTHONMALLOC=malloc \
 		$(VENV_DIR)/asan/$(ASAN_PYTHON)/bin/python -m pytest $(PYTEST_ARGS) tests
 
+# Its own virtual environment: a `make test` running meanwhile must not
+# swap the build being measured.  BENCH_ARGS: e.g. --quick, --rounds 21.
 bench:
-	@tools/venv.sh $(RUN_PYTHON) bench
-	$(VENV_DIR)/$(RUN_PYTHON)/bin/python bench/run.py
+	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist out src/*.egg-info .pytest_cache
