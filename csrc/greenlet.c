@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "clock.h"
 #include "greenlet.h"
 #include "hash.h"
 
@@ -25,9 +26,18 @@ typedef struct record {
     _Atomic uint64_t tstate_id;
     _Atomic uint32_t current;
     _Atomic uint64_t switches;
+    /* Switch timing for assert_switches; only the record's own thread
+     * touches these (with the GIL). */
+    int timing, hub_only;
+    uint32_t hub;
+    uint64_t last_ns, max_gap_ns, hub_entries;
 } record_t;
 
 static record_t records[MAX_RECORDS];
+
+/* One past the highest record ever claimed: readers scan only that far
+ * (usually one or two records; none when greenlets are not used). */
+static _Atomic int records_used;
 
 /* The hook's per-thread state, the `self` of the hook function. */
 typedef struct hook {
@@ -66,9 +76,9 @@ static PyObject *hook_func_new(hook_t *state);
 static record_t *
 find_record(uintptr_t tstate, uint64_t tstate_id)
 {
-    int i;
+    int i, used = atomic_load_explicit(&records_used, memory_order_acquire);
 
-    for (i = 0; i < MAX_RECORDS; i++) {
+    for (i = 0; i < used; i++) {
         record_t *r = &records[i];
 
         if (atomic_load_explicit(&r->state, memory_order_acquire) ==
@@ -242,6 +252,30 @@ greenlet_id(PyObject *g)
 
 /* ---- the hook --------------------------------------------------------- */
 
+/* assert_switches: the longest run without a switch, not counting time
+ * in the hub (with hub_only: the longest time between entries into the
+ * hub), and the entries into the hub. */
+static void
+time_switch(record_t *r, uint32_t from, uint32_t to)
+{
+    uint64_t now;
+
+    if (r->hub_only ? to != r->hub : from == r->hub) {
+        if (!r->hub_only) {
+            r->last_ns = sw_now_ns(); /* leaving the hub: the clock restarts */
+        }
+        return;
+    }
+    now = sw_now_ns();
+    if (now - r->last_ns > r->max_gap_ns) {
+        r->max_gap_ns = now - r->last_ns;
+    }
+    r->last_ns = now;
+    if (to == r->hub) {
+        r->hub_entries++;
+    }
+}
+
 static int
 is_transfer_event(PyObject *ev)
 {
@@ -266,6 +300,11 @@ hook_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         record_t *r = &records[h->rec];
         uint32_t id = greenlet_id(PyTuple_GET_ITEM(args[1], 1));
 
+        if (r->timing) {
+            time_switch(
+                r, atomic_load_explicit(&r->current, memory_order_relaxed),
+                id);
+        }
         atomic_store_explicit(&r->current, id, memory_order_relaxed);
         atomic_fetch_add_explicit(&r->switches, 1, memory_order_relaxed);
     }
@@ -331,7 +370,14 @@ claim_record(uintptr_t tstate, uint64_t tstate_id, uint32_t current)
                                   memory_order_relaxed);
             atomic_store_explicit(&r->current, current, memory_order_relaxed);
             atomic_store_explicit(&r->switches, 0, memory_order_relaxed);
+            r->timing = 0;
             atomic_store_explicit(&r->state, REC_READY, memory_order_release);
+            for (int used = atomic_load(&records_used); used < i + 1;) {
+                if (atomic_compare_exchange_weak(&records_used, &used,
+                                                 i + 1)) {
+                    break;
+                }
+            }
             return i;
         }
     }
@@ -518,4 +564,82 @@ sw_greenlet_init(PyObject *module)
     str_switch = PyUnicode_InternFromString("switch");
     str_throw = PyUnicode_InternFromString("throw");
     return (str_switch && str_throw) ? 0 : -1;
+}
+
+uint32_t
+sw_greenlet_id_of(PyObject *g)
+{
+    return greenlet_id(g);
+}
+
+/* The record of the calling thread, or NULL when it has no hook. */
+static record_t *
+own_record(void)
+{
+    PyThreadState *ts = PyThreadState_Get();
+
+    return find_record((uintptr_t)ts, PyThreadState_GetID(ts));
+}
+
+int
+sw_greenlet_timing_start(uint32_t hub, int hub_only,
+                         sw_greenlet_timing_t *saved)
+{
+    record_t *r = own_record();
+
+    if (r == NULL) {
+        return -1;
+    }
+    saved->timing = r->timing;
+    saved->hub_only = r->hub_only;
+    saved->hub = r->hub;
+    saved->last_ns = r->last_ns;
+    saved->max_gap_ns = r->max_gap_ns;
+    saved->hub_entries = r->hub_entries;
+    saved->switches = atomic_load(&r->switches);
+    r->timing = 1;
+    r->hub_only = hub_only;
+    r->hub = hub;
+    r->last_ns = sw_now_ns();
+    r->max_gap_ns = 0;
+    r->hub_entries = 0;
+    return 0;
+}
+
+int
+sw_greenlet_timing_stop(const sw_greenlet_timing_t *saved, uint64_t *switches,
+                        uint64_t *hub_entries, uint64_t *max_gap_ns)
+{
+    record_t *r = own_record();
+    uint64_t now = sw_now_ns();
+
+    if (r == NULL) {
+        return -1;
+    }
+    if (!r->hub_only && atomic_load(&r->current) == r->hub) {
+        now = r->last_ns; /* in the hub at the end: not blocking */
+    }
+    if (now - r->last_ns > r->max_gap_ns) {
+        r->max_gap_ns = now - r->last_ns;
+    }
+    *switches = atomic_load(&r->switches) - saved->switches;
+    *hub_entries = r->hub_entries;
+    *max_gap_ns = r->max_gap_ns;
+    /* An enclosing check goes on with what it saw plus this one. */
+    r->timing = saved->timing;
+    r->hub_only = saved->hub_only;
+    r->hub = saved->hub;
+    r->hub_entries += saved->hub_entries;
+    if (saved->max_gap_ns > r->max_gap_ns) {
+        r->max_gap_ns = saved->max_gap_ns;
+    }
+    return 0;
+}
+
+uint64_t
+sw_greenlet_own_switches(void)
+{
+    record_t *r = own_record();
+
+    return r ? atomic_load(&r->switches) : 0;
 }

@@ -51,6 +51,30 @@ PyObject *sw_greenlet_table(void);
  * Context: GIL held, in the child after fork (os.register_at_fork). */
 void sw_greenlet_after_fork_child(void);
 
+/* The id of greenlet g (given now if it had none; 0 on failure).
+ * Context: GIL held. */
+uint32_t sw_greenlet_id_of(PyObject *g);
+
+/* Switch timing on the calling thread, for assert_switches: between
+ * start and stop the hook measures the longest time without a switch
+ * (without a switch into greenlet `hub` when hub_only) and counts the
+ * switches into the hub.  Scopes nest: start saves the enclosing state,
+ * stop restores it.  Context: GIL held, the thread that started.
+ * Returns -1 when the thread has no hook. */
+typedef struct sw_greenlet_timing {
+    int timing, hub_only;
+    uint32_t hub;
+    uint64_t last_ns, max_gap_ns, hub_entries, switches;
+} sw_greenlet_timing_t;
+int sw_greenlet_timing_start(uint32_t hub, int hub_only,
+                             sw_greenlet_timing_t *saved);
+int sw_greenlet_timing_stop(const sw_greenlet_timing_t *saved,
+                            uint64_t *switches, uint64_t *hub_entries,
+                            uint64_t *max_gap_ns);
+
+/* Switches seen on the calling thread so far (0 without a hook). */
+uint64_t sw_greenlet_own_switches(void);
+
 /* Module glue: type readiness.  Context: GIL held, at import. */
 int sw_greenlet_init(PyObject *module);
 

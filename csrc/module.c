@@ -29,6 +29,8 @@
 #include "service.h"
 #include "snapshot.h"
 #include "stacks.h"
+#include "watchdog.h"
+#include "watchdog_py.h"
 #include "writers/writer.h"
 
 #define CODE_CACHE_ENTRIES 65536
@@ -861,7 +863,10 @@ after_fork_child_py(PyObject *m, PyObject *noargs)
 {
     (void)m;
     (void)noargs;
+    PyThreadState *ts = PyThreadState_Get();
+
     sw_greenlet_after_fork_child();
+    sw_wd_after_fork_child((uintptr_t)ts, PyThreadState_GetID(ts));
     Py_CLEAR(sampling_session);
     Py_RETURN_NONE;
 }
@@ -1030,6 +1035,7 @@ self_test(char *err, size_t errlen)
 static void
 atfork_prepare(void)
 {
+    sw_wd_atfork_prepare();
     sw_names_atfork_prepare();
     sw_service_atfork_prepare();
     sw_dump_atfork_prepare();
@@ -1043,6 +1049,7 @@ atfork_parent(void)
     sw_dump_atfork_parent();
     sw_service_atfork_parent();
     sw_names_atfork_parent();
+    sw_wd_atfork_parent();
 }
 
 static void
@@ -1052,6 +1059,7 @@ atfork_child(void)
     sw_dump_atfork_child();
     sw_service_atfork_child();
     sw_names_atfork_child();
+    sw_wd_atfork_child();
 }
 
 static PyMethodDef module_methods[] = {
@@ -1181,7 +1189,7 @@ PyInit__native(void)
     if (m == NULL) {
         return NULL;
     }
-    if (sw_greenlet_init(m) < 0 ||
+    if (sw_greenlet_init(m) < 0 || sw_wd_py_init(m, cache) < 0 ||
         PyModule_AddObject(m, "Session", newref((PyObject *)&Session_Type)) <
             0 ||
         PyModule_AddIntConstant(m, "SERVICE_NAMES", SW_SVC_NAMES) < 0 ||

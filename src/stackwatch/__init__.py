@@ -7,7 +7,10 @@ from a native thread without the GIL; this package is the API on top:
   formats (``stackwatch record`` on the command line);
 - :func:`dump` prints every thread's current stack;
 - :func:`enable_dump` makes the process answer ``stackwatch dump PID``
-  (without ptrace), even while a thread holds the GIL in a long C call.
+  (without ptrace), even while a thread holds the GIL in a long C call;
+- :mod:`stackwatch.monitor` (the watchdog) reports stalled gevent hubs,
+  asyncio loops and :class:`deadline` blocks while they stall, and
+  watches memory; :mod:`stackwatch.events` delivers what it sees.
 """
 
 import sys
@@ -37,5 +40,10 @@ _check_runtime()
 from stackwatch import _native  # noqa: E402  (checks the layout)
 from stackwatch.profiler import Profiler  # noqa: E402
 from stackwatch.dumping import dump, enable_dump, disable_dump  # noqa: E402
+from stackwatch import events, monitor  # noqa: E402
+from stackwatch.deadlines import (  # noqa: E402
+    FailedToSwitch, assert_switches, deadline)
 
-__all__ = ["Profiler", "dump", "enable_dump", "disable_dump", "__version__"]
+__all__ = ["Profiler", "dump", "enable_dump", "disable_dump", "monitor",
+           "events", "deadline", "assert_switches", "FailedToSwitch",
+           "__version__"]

@@ -70,6 +70,14 @@ def report(what: str) -> None:
         pass
 
 
+def report_line(text: str) -> None:
+    """Writes one line of stackwatch's own on stderr, never raising."""
+    try:
+        sys.stderr.write(text.rstrip("\n") + "\n")
+    except Exception:
+        pass
+
+
 class _Service:
     def __init__(self) -> None:
         self._lock = threading.Lock()

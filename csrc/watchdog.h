@@ -1,0 +1,141 @@
+/* The watchdog: a native monitor thread that reports stalls while they
+ * happen, and watches the process's memory.
+ *
+ * What it watches (each a "watch", bound to one thread state):
+ * - a gevent hub: stalled when the thread's greenlet switch counter (kept
+ *   by the greenlet hook, see greenlet.h) has not moved for the threshold
+ *   while a greenlet other than the hub runs.  Nothing is added per
+ *   switch: the hook already counts them.
+ * - an asyncio loop: the loop runs a heartbeat callback every period,
+ *   which stores the time (sw_wd_beat); stalled when the beat is late by
+ *   the threshold and the thread is still inside the loop's run_forever.
+ * - a deadline: stalled once the block has run longer than its limit.
+ *
+ * The thread polls its watches every few milliseconds while any hub or
+ * loop is watched (threshold / 20, between 1 and 10 ms) and sleeps until
+ * the next deadline or memory check otherwise.  When a stall crosses its
+ * threshold it reads the stalled thread's stack with the GIL-free reader,
+ * writes the report to the report descriptor at once (it never waits for
+ * the GIL), then a short update at growing intervals (1, 2, 4 ... 60 s)
+ * while the stall lasts, and one line when it ends.  Each report is also
+ * queued as an event for the Python side (sw_wd_take), which delivers it
+ * to subscribers with the GIL.
+ *
+ * Names that only the GIL side knows (a greenlet's name, the asyncio
+ * task) are asked for through the service channel with a short wait, and
+ * only when the stalled thread does not hold the GIL; otherwise the
+ * report gives the greenlet's id and the coroutine on the stack.
+ *
+ * Memory: RSS from /proc/self/statm every period; crossings of the
+ * threshold (upward, then back down) become events.
+ *
+ * Threads and locks: one mutex guards the watch table, the event queue
+ * and the settings.  The monitor thread never holds it while it reads a
+ * stack, writes a report or waits for an answer; callers hold the GIL
+ * and take the mutex only briefly.  No Python API on the monitor thread.
+ *
+ * Fork: the mutex is held across fork(); in the child the thread is gone
+ * and the Python layer restarts it (sw_wd_after_fork_child drops the
+ * watches of threads that do not exist there).
+ *
+ * Pure C; no Python.h. */
+#ifndef SW_WATCHDOG_H
+#define SW_WATCHDOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codecache.h"
+
+enum sw_wd_kind { SW_WD_HUB = 1, SW_WD_LOOP = 2, SW_WD_DEADLINE = 3 };
+
+enum sw_wd_event_kind {
+    SW_WDE_BLOCKED = 1,      /* a hub or loop stalled past its threshold */
+    SW_WDE_UNBLOCKED = 2,    /* ... and ran again */
+    SW_WDE_DEADLINE = 3,     /* a deadline was exceeded */
+    SW_WDE_DEADLINE_END = 4, /* ... and its block finished */
+    SW_WDE_MEM_OVER = 5,     /* RSS went above the threshold */
+    SW_WDE_MEM_UNDER = 6,    /* ... and back under it */
+};
+
+/* Question kinds the watchdog asks the GIL side (after dump.c's 1). */
+#define SW_WD_ASK_GREENLET 2u /* flags: greenlet id -> its label */
+#define SW_WD_ASK_TASK 3u     /* flags: watch slot -> the loop's task */
+
+/* One event for the Python side.  Strings are owned by the event. */
+typedef struct sw_wd_event {
+    int kind;
+    int watch_kind;
+    uint64_t watch_id;
+    char *name;   /* the watch's name */
+    char *report; /* the text written to the report stream */
+    char *stack;  /* "function\tfile\tline\n" per frame, leaf first */
+    char *label;  /* greenlet label or task, "" if unknown */
+    unsigned long ident;
+    long tid;
+    uint32_t greenlet;
+    int holds_gil;
+    double duration, threshold;
+    uint64_t mem[5]; /* rss, vms, shared, text, data (bytes) */
+    uint64_t mem_max, mem_peak;
+} sw_wd_event_t;
+
+void sw_wd_event_free(sw_wd_event_t *e);
+
+/* Settings; report_fd is dup'ed (-1: no stream).  Context: GIL held. */
+typedef struct sw_wd_settings {
+    int report_fd;
+    uint64_t mem_max;       /* bytes; 0: no threshold */
+    uint64_t mem_period_ns; /* 0: memory not watched */
+    uint64_t update_ns;     /* first update interval while stalled */
+    uint64_t name_wait_ns;  /* wait for names from the GIL side */
+} sw_wd_settings_t;
+
+/* Starts the thread (or applies new settings to the running one).
+ * Returns 0, or -1 with a message in err. */
+int sw_wd_start(const sw_wd_settings_t *s, sw_codecache_t *cache, char *err,
+                size_t errlen);
+
+/* Stops and joins the thread; watches and queued events are kept until
+ * sw_wd_clear().  Context: the caller must not hold the GIL (the thread
+ * may be writing) -- it never needs it, so holding it is only slower. */
+void sw_wd_stop(void);
+void sw_wd_clear(void);
+int sw_wd_running(void);
+
+/* Adds a watch on the thread (tstate, tstate_id, ident).  hub: the hub's
+ * greenlet id (SW_WD_HUB); period_ns: the beat period (SW_WD_LOOP).
+ * Returns the watch id (> 0), or 0 when the table is full. */
+uint64_t sw_wd_add(int kind, uintptr_t tstate, uint64_t tstate_id,
+                   unsigned long ident, long tid, uint32_t hub,
+                   uint64_t threshold_ns, uint64_t period_ns,
+                   const char *name);
+
+/* Removes a watch.  Returns how many times it stalled (a deadline: 1 if
+ * it was exceeded), or -1 if the id is unknown. */
+int sw_wd_remove(uint64_t id);
+
+/* The heartbeat of a loop watch.  Lock-free. */
+void sw_wd_beat(uint64_t id);
+
+/* Waits up to timeout_ns for events; moves up to cap of them to out.
+ * Returns how many.  Context: the GIL released. */
+int sw_wd_take(sw_wd_event_t *out, int cap, uint64_t timeout_ns);
+
+/* Wakes a sw_wd_take() waiter (the Python thread is stopping). */
+void sw_wd_interrupt(void);
+
+typedef struct sw_wd_stats {
+    uint64_t polls, reports, events_dropped, cpu_ns;
+    int watches;
+} sw_wd_stats_t;
+void sw_wd_get_stats(sw_wd_stats_t *st);
+
+/* Fork. */
+void sw_wd_atfork_prepare(void);
+void sw_wd_atfork_parent(void);
+void sw_wd_atfork_child(void);
+/* In the child, with the GIL: keep only the watches of this thread. */
+void sw_wd_after_fork_child(uintptr_t tstate, uint64_t tstate_id);
+
+#endif

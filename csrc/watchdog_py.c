@@ -1,0 +1,313 @@
+/* The Python functions of the watchdog (watchdog.h) and of the greenlet
+ * switch timing behind assert_switches.  Called with the GIL held. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <unistd.h>
+
+#include "greenlet.h"
+#include "watchdog.h"
+#include "watchdog_py.h"
+
+static sw_codecache_t *wd_cache;
+
+static int
+seconds_ns(double s, const char *what, uint64_t *out)
+{
+    if (!(s >= 0) || s > 1e9) {
+        PyErr_Format(PyExc_ValueError, "%s must be a number of seconds >= 0",
+                     what);
+        return -1;
+    }
+    *out = (uint64_t)(s * 1e9);
+    return 0;
+}
+
+static PyObject *
+wd_start_py(PyObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"report_fd", "mem_max",   "mem_period",
+                             "update",    "name_wait", NULL};
+    sw_wd_settings_t s = {.report_fd = -1};
+    unsigned long long mem_max = 0;
+    double mem_period = 0, update = 1.0, name_wait = 0.02;
+    char err[256];
+    int rc;
+    (void)m;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|iKddd:watchdog_start", kwlist,
+                                     &s.report_fd, &mem_max, &mem_period,
+                                     &update, &name_wait) ||
+        seconds_ns(mem_period, "mem_period", &s.mem_period_ns) < 0 ||
+        seconds_ns(update, "update", &s.update_ns) < 0 ||
+        seconds_ns(name_wait, "name_wait", &s.name_wait_ns) < 0) {
+        return NULL;
+    }
+    s.mem_max = mem_max;
+    Py_BEGIN_ALLOW_THREADS rc = sw_wd_start(&s, wd_cache, err, sizeof(err));
+    Py_END_ALLOW_THREADS if (rc < 0)
+    {
+        PyErr_SetString(PyExc_RuntimeError, err);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+wd_stop_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    Py_BEGIN_ALLOW_THREADS sw_wd_stop();
+    Py_END_ALLOW_THREADS Py_RETURN_NONE;
+}
+
+static PyObject *
+wd_clear_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    sw_wd_clear();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+wd_running_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    return PyBool_FromLong(sw_wd_running());
+}
+
+/* watchdog_add(kind, threshold, period, hub, name): a watch on the
+ * calling thread; returns its id. */
+static PyObject *
+wd_add_py(PyObject *m, PyObject *args)
+{
+    int kind;
+    double threshold, period;
+    unsigned int hub;
+    const char *name;
+    uint64_t th_ns, per_ns, id;
+    PyThreadState *ts = PyThreadState_Get();
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "iddIs:watchdog_add", &kind, &threshold,
+                          &period, &hub, &name) ||
+        seconds_ns(threshold, "threshold", &th_ns) < 0 ||
+        seconds_ns(period, "period", &per_ns) < 0) {
+        return NULL;
+    }
+    if (kind < SW_WD_HUB || kind > SW_WD_DEADLINE) {
+        PyErr_SetString(PyExc_ValueError, "unknown watch kind");
+        return NULL;
+    }
+    id = sw_wd_add(kind, (uintptr_t)ts, PyThreadState_GetID(ts),
+                   PyThread_get_thread_ident(), (long)gettid(), hub, th_ns,
+                   per_ns, name);
+    if (id == 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "too many watches (256 at most at a time)");
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong(id);
+}
+
+static PyObject *
+wd_remove_py(PyObject *m, PyObject *arg)
+{
+    unsigned long long id = PyLong_AsUnsignedLongLong(arg);
+    (void)m;
+
+    if (id == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromLong(sw_wd_remove(id));
+}
+
+static PyObject *
+wd_beat_py(PyObject *m, PyObject *arg)
+{
+    unsigned long long id = PyLong_AsUnsignedLongLong(arg);
+    (void)m;
+
+    if (id == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    sw_wd_beat(id);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+event_dict(const sw_wd_event_t *e)
+{
+    return Py_BuildValue(
+        "{si si sK ss ss ss ss sk sl sI sO sd sd s(KKKKK) sK sK}", "kind",
+        e->kind, "watch_kind", e->watch_kind, "watch_id",
+        (unsigned long long)e->watch_id, "name", e->name ? e->name : "",
+        "report", e->report ? e->report : "", "stack",
+        e->stack ? e->stack : "", "label", e->label ? e->label : "", "ident",
+        e->ident, "tid", e->tid, "greenlet", (unsigned int)e->greenlet,
+        "holds_gil", e->holds_gil ? Py_True : Py_False, "duration",
+        e->duration, "threshold", e->threshold, "mem",
+        (unsigned long long)e->mem[0], (unsigned long long)e->mem[1],
+        (unsigned long long)e->mem[2], (unsigned long long)e->mem[3],
+        (unsigned long long)e->mem[4], "mem_max",
+        (unsigned long long)e->mem_max, "mem_peak",
+        (unsigned long long)e->mem_peak);
+}
+
+/* watchdog_take(timeout): the queued events, as dicts, waiting up to
+ * timeout seconds (the GIL released) for the first. */
+static PyObject *
+wd_take_py(PyObject *m, PyObject *arg)
+{
+    sw_wd_event_t evs[32];
+    double timeout = PyFloat_AsDouble(arg);
+    uint64_t t_ns;
+    PyObject *list;
+    int n, i;
+    (void)m;
+
+    if (timeout == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (seconds_ns(timeout, "timeout", &t_ns) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS n = sw_wd_take(evs, 32, t_ns);
+    Py_END_ALLOW_THREADS list = PyList_New(0);
+    for (i = 0; i < n; i++) {
+        PyObject *d = list ? event_dict(&evs[i]) : NULL;
+
+        if (d == NULL || PyList_Append(list, d) < 0) {
+            Py_CLEAR(list);
+        }
+        Py_XDECREF(d);
+        sw_wd_event_free(&evs[i]);
+    }
+    return list;
+}
+
+static PyObject *
+wd_interrupt_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    sw_wd_interrupt();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+wd_stats_py(PyObject *m, PyObject *noargs)
+{
+    sw_wd_stats_t st;
+    (void)m;
+    (void)noargs;
+
+    sw_wd_get_stats(&st);
+    return Py_BuildValue("{sKsKsKsdsi}", "polls", (unsigned long long)st.polls,
+                         "reports", (unsigned long long)st.reports,
+                         "events_dropped",
+                         (unsigned long long)st.events_dropped, "cpu_seconds",
+                         st.cpu_ns / 1e9, "watches", st.watches);
+}
+
+/* ---- greenlets ---------------------------------------------------------- */
+
+static PyObject *
+greenlet_id_py(PyObject *m, PyObject *g)
+{
+    (void)m;
+    return PyLong_FromUnsignedLong(sw_greenlet_id_of(g));
+}
+
+static PyObject *
+greenlet_own_switches_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    return PyLong_FromUnsignedLongLong(sw_greenlet_own_switches());
+}
+
+/* greenlet_timing_start(hub, hub_only) -> token (None: no hook here). */
+static PyObject *
+greenlet_timing_start_py(PyObject *m, PyObject *args)
+{
+    unsigned int hub;
+    int hub_only;
+    sw_greenlet_timing_t saved;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "Ip:greenlet_timing_start", &hub, &hub_only)) {
+        return NULL;
+    }
+    if (sw_greenlet_timing_start(hub, hub_only, &saved) < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyBytes_FromStringAndSize((const char *)&saved, sizeof(saved));
+}
+
+/* greenlet_timing_stop(token) -> (switches, hub_entries, max_gap_s). */
+static PyObject *
+greenlet_timing_stop_py(PyObject *m, PyObject *token)
+{
+    sw_greenlet_timing_t saved;
+    uint64_t sw, hub, gap;
+    (void)m;
+
+    if (!PyBytes_Check(token) || PyBytes_GET_SIZE(token) != sizeof(saved)) {
+        PyErr_SetString(PyExc_TypeError, "not a timing token");
+        return NULL;
+    }
+    memcpy(&saved, PyBytes_AS_STRING(token), sizeof(saved));
+    if (sw_greenlet_timing_stop(&saved, &sw, &hub, &gap) < 0) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(KKd)", (unsigned long long)sw,
+                         (unsigned long long)hub, gap / 1e9);
+}
+
+static PyMethodDef wd_methods[] = {
+    {"watchdog_start", (PyCFunction)(void (*)(void))wd_start_py,
+     METH_VARARGS | METH_KEYWORDS,
+     "watchdog_start(report_fd, mem_max, mem_period, update, name_wait)"},
+    {"watchdog_stop", wd_stop_py, METH_NOARGS, NULL},
+    {"watchdog_clear", wd_clear_py, METH_NOARGS, NULL},
+    {"watchdog_running", wd_running_py, METH_NOARGS, NULL},
+    {"watchdog_add", wd_add_py, METH_VARARGS,
+     "watchdog_add(kind, threshold, period, hub, name) -> id"},
+    {"watchdog_remove", wd_remove_py, METH_O, NULL},
+    {"watchdog_beat", wd_beat_py, METH_O, NULL},
+    {"watchdog_take", wd_take_py, METH_O, NULL},
+    {"watchdog_interrupt", wd_interrupt_py, METH_NOARGS, NULL},
+    {"watchdog_stats", wd_stats_py, METH_NOARGS, NULL},
+    {"greenlet_id", greenlet_id_py, METH_O, NULL},
+    {"greenlet_own_switches", greenlet_own_switches_py, METH_NOARGS, NULL},
+    {"greenlet_timing_start", greenlet_timing_start_py, METH_VARARGS, NULL},
+    {"greenlet_timing_stop", greenlet_timing_stop_py, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+sw_wd_py_init(PyObject *m, sw_codecache_t *cache)
+{
+    wd_cache = cache;
+    if (PyModule_AddFunctions(m, wd_methods) < 0 ||
+        PyModule_AddIntConstant(m, "WD_HUB", SW_WD_HUB) < 0 ||
+        PyModule_AddIntConstant(m, "WD_LOOP", SW_WD_LOOP) < 0 ||
+        PyModule_AddIntConstant(m, "WD_DEADLINE", SW_WD_DEADLINE) < 0 ||
+        PyModule_AddIntConstant(m, "WDE_BLOCKED", SW_WDE_BLOCKED) < 0 ||
+        PyModule_AddIntConstant(m, "WDE_UNBLOCKED", SW_WDE_UNBLOCKED) < 0 ||
+        PyModule_AddIntConstant(m, "WDE_DEADLINE", SW_WDE_DEADLINE) < 0 ||
+        PyModule_AddIntConstant(m, "WDE_DEADLINE_END", SW_WDE_DEADLINE_END) <
+            0 ||
+        PyModule_AddIntConstant(m, "WDE_MEM_OVER", SW_WDE_MEM_OVER) < 0 ||
+        PyModule_AddIntConstant(m, "WDE_MEM_UNDER", SW_WDE_MEM_UNDER) < 0 ||
+        PyModule_AddIntConstant(m, "WD_ASK_GREENLET", SW_WD_ASK_GREENLET) <
+            0 ||
+        PyModule_AddIntConstant(m, "WD_ASK_TASK", SW_WD_ASK_TASK) < 0) {
+        return -1;
+    }
+    return 0;
+}
