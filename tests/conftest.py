@@ -21,7 +21,10 @@ sys.path.insert(0, HERE)  # tests/helpers
 
 def child_env(**extra: str) -> dict:
     env = dict(os.environ)
-    env.pop("STACKWATCH_DUMP", None)
+    for name in ("STACKWATCH_DUMP", "STACKWATCH_MONITOR",
+                 "STACKWATCH_MAX_BLOCKING_TIME", "STACKWATCH_MAX_MEMORY_USAGE",
+                 "STACKWATCH_MEMORY_MONITOR_PERIOD"):
+        env.pop(name, None)
     env["PYTHONFAULTHANDLER"] = "1"
     env.update(extra)
     return env

@@ -1,9 +1,13 @@
-"""Enables dumps at interpreter start when STACKWATCH_DUMP is set.
+"""Starts what the environment asks for at interpreter start:
+``STACKWATCH_DUMP=1`` enables dumps, ``STACKWATCH_MONITOR=1`` starts the
+watchdog (with ``STACKWATCH_MAX_BLOCKING_TIME``,
+``STACKWATCH_MAX_MEMORY_USAGE`` and ``STACKWATCH_MEMORY_MONITOR_PERIOD``;
+asyncio loops are watched too).
 
 Imported by the ``stackwatch-autostart.pth`` file that the package installs
-in site-packages (only when a STACKWATCH_DUMP variable exists), and by
-``import stackwatch``. Never raises: a process must start even when
-stackwatch cannot run in it.
+in site-packages (only when one of those two variables exists). Never
+raises: a process must start even when
+stackwatch cannot run in it; a bad setting is one line on stderr.
 """
 
 import os
@@ -12,17 +16,29 @@ import sys
 _FALSE = ("", "0", "no", "false", "off")
 
 
-def start() -> None:
-    if os.environ.get("STACKWATCH_DUMP", "").strip().lower() in _FALSE:
-        return
-    try:
-        import stackwatch
+def _wanted(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in _FALSE
 
-        if stackwatch.dumping._enabled is None:
-            stackwatch.enable_dump()
-    except Exception as e:  # a bad setting, an unsupported Python...
-        sys.stderr.write("stackwatch: STACKWATCH_DUMP is set but dumps "
-                         "cannot be enabled: %s\n" % e)
+
+def start() -> None:
+    if _wanted("STACKWATCH_DUMP"):
+        try:
+            import stackwatch
+
+            if stackwatch.dumping._enabled is None:
+                stackwatch.enable_dump()
+        except Exception as e:  # a bad setting, an unsupported Python...
+            sys.stderr.write("stackwatch: STACKWATCH_DUMP is set but dumps "
+                             "cannot be enabled: %s\n" % e)
+    if _wanted("STACKWATCH_MONITOR"):
+        try:
+            from stackwatch import monitor
+
+            if not monitor.is_running():
+                monitor.start(asyncio=True)
+        except Exception as e:
+            sys.stderr.write("stackwatch: STACKWATCH_MONITOR is set but the "
+                             "watchdog cannot start: %s\n" % e)
 
 
 start()

@@ -19,13 +19,18 @@ import threading
 from typing import List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
-from stackwatch import _native, _output, _runner, dumping, profiler
+from stackwatch import _native, _output, _runner, dumping, monitor, profiler
 
 PROG = "stackwatch"
 
-#: Options of `record` that take a value (to find where the target starts).
-_RECORD_VALUE_OPTS = {"-o", "--output", "-f", "--format", "-r", "--rate",
-                      "-d", "--duration", "--mode", "--budget", "--signal"}
+#: Options that take a value, per command (to find where the target
+#: starts).
+_VALUE_OPTS = {
+    "record": {"-o", "--output", "-f", "--format", "-r", "--rate",
+               "-d", "--duration", "--mode", "--budget", "--signal"},
+    "run": {"--max-blocking-time", "--max-memory", "--memory-period",
+            "--report", "--signal"},
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,6 +126,44 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("target", nargs="?", metavar="script.py",
                    help="the script to run")
 
+    w = sub.add_parser(
+        "run", help="run a script or module under the watchdog",
+        description=(
+            "Run a script (or -m module) in this interpreter, exactly as "
+            "python would, with the watchdog on: a gevent hub or asyncio "
+            "loop blocked longer than --max-blocking-time is reported at "
+            "once, with the blocking stack, even while the blocking code "
+            "holds the GIL; memory above --max-memory is reported. Settings "
+            "not given come from STACKWATCH_MAX_BLOCKING_TIME, "
+            "STACKWATCH_MAX_MEMORY_USAGE and "
+            "STACKWATCH_MEMORY_MONITOR_PERIOD."),
+        usage="%(prog)s [options] (script.py [args ...] | -m module "
+              "[args ...])")
+    w.add_argument("--max-blocking-time", metavar="S",
+                   help="seconds a loop may block before it is reported "
+                        "(default 0.1; 'off' to watch memory only)")
+    w.add_argument("--max-memory", metavar="SIZE",
+                   help="report when the RSS goes above SIZE (bytes, or "
+                        "500MB, 2GiB...)")
+    w.add_argument("--memory-period", metavar="S",
+                   help="seconds between memory checks (default 5)")
+    w.add_argument("--report", metavar="PATH",
+                   help="append reports to PATH (created 0600) instead of "
+                        "stderr")
+    w.add_argument("--format-run-info", action="store_true",
+                   help="after a stall report, also write every thread's "
+                        "and greenlet's stack once the GIL is free")
+    w.add_argument("--logging", action="store_true",
+                   help="also send reports to the 'stackwatch' logger")
+    w.add_argument("--no-asyncio", action="store_true",
+                   help="do not watch asyncio loops automatically")
+    w.add_argument("--signal", metavar="SIG",
+                   help="signal for `stackwatch dump` (default SIGRTMIN+6)")
+    w.add_argument("-m", dest="module", metavar="module",
+                   help="run a library module as a script")
+    w.add_argument("target", nargs="?", metavar="script.py",
+                   help="the script to run")
+
     d = sub.add_parser(
         "dump", help="print the stacks of a running Python process",
         description=(
@@ -139,9 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def split_target(args: Sequence[str]) -> Tuple[List[str], List[str]]:
-    """Splits `record`'s arguments into its own options and the target
+def split_target(args: Sequence[str], command: str = "record"
+                 ) -> Tuple[List[str], List[str]]:
+    """Splits a command's arguments into its own options and the target
     (script or -m module, and the target's arguments)."""
+    value_opts = _VALUE_OPTS[command]
     i = 0
     while i < len(args):
         a = args[i]
@@ -149,7 +194,7 @@ def split_target(args: Sequence[str]) -> Tuple[List[str], List[str]]:
             return list(args[:i]), list(args[i + 1:])
         if a == "-m":
             return list(args[:i + 2]), list(args[i + 2:])
-        if a in _RECORD_VALUE_OPTS:
+        if a in value_opts:
             i += 2
             continue
         if a.startswith("-") and a != "-":
@@ -162,10 +207,10 @@ def split_target(args: Sequence[str]) -> Tuple[List[str], List[str]]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv and argv[0] == "record":
-        own, rest = split_target(argv[1:])
-        ns = parser.parse_args(["record"] + own)
-        return record(ns, rest)
+    if argv and argv[0] in _VALUE_OPTS:
+        own, rest = split_target(argv[1:], argv[0])
+        ns = parser.parse_args([argv[0]] + own)
+        return record(ns, rest) if argv[0] == "record" else run(ns, rest)
     ns = parser.parse_args(argv)
     if ns.command == "dump":
         return dump(ns)
@@ -262,8 +307,9 @@ class _Recording:
                     note("  " + line)
 
 
-def record(ns: argparse.Namespace, target_args: List[str]) -> int:
-    prog = "%s record" % PROG
+def _target(ns: argparse.Namespace, target_args: List[str], prog: str
+            ) -> List[str]:
+    """Sets ns.target or ns.module and returns the target's arguments."""
     if ns.module is None:
         if ns.target is None:
             if not target_args:
@@ -272,6 +318,22 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     elif ns.target is not None:
         target_args = [ns.target] + target_args
         ns.target = None
+    return target_args
+
+
+def _check_target(ns: argparse.Namespace, prog: str) -> None:
+    try:
+        if ns.module is not None:
+            _runner.check_module(ns.module)
+        else:
+            _runner.check_script(ns.target)
+    except _runner.TargetError as e:
+        fail(str(e), prog)
+
+
+def record(ns: argparse.Namespace, target_args: List[str]) -> int:
+    prog = "%s record" % PROG
+    target_args = _target(ns, target_args, prog)
     try:
         rate = profiler.check_rate(ns.rate)
         budget = profiler.check_budget(ns.budget)
@@ -287,13 +349,7 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
         _output.check_writable(out)
     except _output.OutputError as e:
         fail(str(e), prog)
-    try:
-        if ns.module is not None:
-            _runner.check_module(ns.module)
-        else:
-            _runner.check_script(ns.target)
-    except _runner.TargetError as e:
-        fail(str(e), prog)
+    _check_target(ns, prog)
 
     prof = profiler.Profiler(rate=rate, mode=ns.mode, budget=budget,
                              threads=ns.threads, greenlets=ns.greenlets,
@@ -329,3 +385,61 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     if outcome.interrupted:
         return 130
     return outcome.status
+
+
+# -- run --------------------------------------------------------------------
+
+def run(ns: argparse.Namespace, target_args: List[str]) -> int:
+    prog = "%s run" % PROG
+    target_args = _target(ns, target_args, prog)
+    kw = {}
+    if ns.max_blocking_time is not None:
+        text = ns.max_blocking_time.strip().lower()
+        kw["max_blocking_time"] = None if text in monitor._OFF else text
+    if ns.max_memory is not None:
+        kw["max_memory_usage"] = ns.max_memory
+    if ns.memory_period is not None:
+        kw["memory_monitor_period"] = ns.memory_period
+    report_to = sys.stderr
+    if ns.report is not None:
+        report_to = os.path.abspath(ns.report)
+    try:
+        signum = dumping.parse_signal(ns.signal)
+        # Everything is checked before the target starts.
+        monitor._resolve(kw.get("max_blocking_time", monitor._UNSET),
+                         kw.get("max_memory_usage", monitor._UNSET),
+                         kw.get("memory_monitor_period", monitor._UNSET))
+    except ValueError as e:
+        msg = str(e)
+        if not msg.startswith("STACKWATCH_"):
+            msg = msg.replace("max_blocking_time", "--max-blocking-time") \
+                .replace("memory_monitor_period", "--memory-period")
+        fail(msg, prog)
+    _check_target(ns, prog)
+    try:
+        monitor.start(report_to=report_to, format_run_info=ns.format_run_info,
+                      log=ns.logging, asyncio=not ns.no_asyncio, **kw)
+    except ValueError as e:
+        fail(str(e), prog)
+    except RuntimeError as e:
+        fail(str(e), prog, status=1)
+    interrupted = [False]
+
+    def at_exit() -> None:
+        # After the target's own atexit handlers: exit as python does on
+        # an uncaught KeyboardInterrupt.
+        if interrupted[0]:
+            monitor.stop()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    atexit.register(at_exit)
+    try:
+        dumping.enable_dump(signum)
+    except (OSError, ValueError, RuntimeError, dumping.DumpError) as e:
+        note("stack dumps unavailable: %s" % e)
+    outcome = _runner.run(ns.target, ns.module, target_args)
+    interrupted[0] = outcome.interrupted
+    return 130 if outcome.interrupted else outcome.status
