@@ -73,9 +73,17 @@ static struct {
     uint64_t next_mem_ns, mem_peak;
     int mem_over;
     sw_wd_stats_t stats;
+    /* Report descriptors replaced while the monitor thread may be
+     * writing to them: it closes them at its next pass. */
+    int retired[8];
+    int nretired;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .set = {.report_fd = -1}};
 
 static pthread_once_t conds_once = PTHREAD_ONCE_INIT;
+
+/* The monitor thread's copy of the settings, taken under the lock at
+ * each pass, read while it works without the lock. */
+static sw_wd_settings_t cur_set;
 
 static void
 init_conds(void)
@@ -254,6 +262,15 @@ put_frame(sw_buf_t *out, const sw_snapshot_t *snap, const sw_snap_frame_t *f)
     }
 }
 
+/* Whether a frame is stackwatch's own (a wrapper around user code). */
+static int
+hidden(const sw_snapshot_t *snap, const sw_snap_frame_t *f)
+{
+    size_t n = strlen(cur_set.hide);
+
+    return n > 0 && strncmp(sw_snap_str(snap, f->file), cur_set.hide, n) == 0;
+}
+
 /* The stack, root first, as Python prints tracebacks. */
 static void
 put_stack(sw_buf_t *out, const sw_snapshot_t *snap, const sw_snap_thread_t *t)
@@ -267,6 +284,9 @@ put_stack(sw_buf_t *out, const sw_snapshot_t *snap, const sw_snap_thread_t *t)
     for (k = t->nframes; k-- > 0;) {
         const sw_snap_frame_t *f = &snap->frames[t->first + k];
 
+        if (hidden(snap, f)) {
+            continue;
+        }
         if (f->line >= 0) {
             sw_buf_printf(out, "    File \"%s\", line %d, in %s\n",
                           sw_snap_str(snap, f->file), f->line,
@@ -294,6 +314,9 @@ stack_data(const sw_snapshot_t *snap, const sw_snap_thread_t *t)
     for (k = 0; k < t->nframes; k++) {
         const sw_snap_frame_t *f = &snap->frames[t->first + k];
 
+        if (hidden(snap, f)) {
+            continue;
+        }
         sw_buf_printf(&b, "%s\t%s\t%d\n", sw_snap_str(snap, f->name),
                       sw_snap_str(snap, f->file), f->line);
     }
@@ -311,7 +334,7 @@ ask_label(const todo_t *td, int holds_gil, int slot, char *out, size_t cap)
     uint32_t kind = 0, flags = 0;
 
     out[0] = '\0';
-    if (holds_gil || W.set.name_wait_ns == 0 || !sw_service_alive()) {
+    if (holds_gil || cur_set.name_wait_ns == 0 || !sw_service_alive()) {
         return;
     }
     if (td->w.kind == SW_WD_HUB && td->greenlet != 0) {
@@ -326,7 +349,7 @@ ask_label(const todo_t *td, int holds_gil, int slot, char *out, size_t cap)
         return;
     }
     sw_buf_init(&reply);
-    if (sw_service_ask(kind, flags, W.set.name_wait_ns, &reply) &&
+    if (sw_service_ask(kind, flags, cur_set.name_wait_ns, &reply) &&
         reply.data != NULL && sw_buf_ok(&reply)) {
         snprintf(out, cap, "%.*s", (int)reply.len, reply.data);
     }
@@ -697,6 +720,9 @@ wd_main(void *arg)
         int ntodo = 0, fd, i;
 
         W.stats.polls++;
+        while (W.nretired > 0) {
+            close(W.retired[--W.nretired]);
+        }
         for (i = 0; i < MAX_WATCHES; i++) {
             watch_t *w = &W.watches[i];
             uint64_t at;
@@ -725,6 +751,7 @@ wd_main(void *arg)
             next = W.next_mem_ns;
         }
         fd = W.set.report_fd;
+        cur_set = W.set;
         if (ntodo > 0) {
             pthread_mutex_unlock(&W.mu);
             for (i = 0; i < ntodo; i++) {
@@ -780,7 +807,14 @@ sw_wd_start(const sw_wd_settings_t *s, sw_codecache_t *cache, char *err,
     }
     pthread_mutex_lock(&W.mu);
     if (W.set.report_fd >= 0) {
-        close(W.set.report_fd);
+        if (W.running && W.nretired < 8) {
+            W.retired[W.nretired++] = W.set.report_fd;
+        }
+        else if (!W.running) {
+            close(W.set.report_fd);
+        }
+        /* else: more than 8 reconfigurations within one pass; leak one
+         * descriptor rather than close one that may be in use. */
     }
     if (s->mem_max != W.set.mem_max) {
         W.mem_over = 0;
@@ -828,6 +862,9 @@ sw_wd_stop(void)
     if (W.set.report_fd >= 0) {
         close(W.set.report_fd);
         W.set.report_fd = -1;
+    }
+    while (W.nretired > 0) {
+        close(W.retired[--W.nretired]);
     }
     pthread_mutex_unlock(&W.mu);
 }

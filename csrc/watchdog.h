@@ -89,6 +89,8 @@ typedef struct sw_wd_settings {
     uint64_t mem_period_ns; /* 0: memory not watched */
     uint64_t update_ns;     /* first update interval while stalled */
     uint64_t name_wait_ns;  /* wait for names from the GIL side */
+    char hide[256];         /* frames in files under this prefix (our own
+                               package) are left out of reports */
 } sw_wd_settings_t;
 
 /* Starts the thread (or applies new settings to the running one).

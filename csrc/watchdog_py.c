@@ -26,24 +26,26 @@ seconds_ns(double s, const char *what, uint64_t *out)
 static PyObject *
 wd_start_py(PyObject *m, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"report_fd", "mem_max",   "mem_period",
-                             "update",    "name_wait", NULL};
+    static char *kwlist[] = {"report_fd", "mem_max", "mem_period", "update",
+                             "name_wait", "hide",    NULL};
     sw_wd_settings_t s = {.report_fd = -1};
     unsigned long long mem_max = 0;
     double mem_period = 0, update = 1.0, name_wait = 0.02;
+    const char *hide = "";
     char err[256];
     int rc;
     (void)m;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|iKddd:watchdog_start", kwlist,
-                                     &s.report_fd, &mem_max, &mem_period,
-                                     &update, &name_wait) ||
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kw, "|iKddds:watchdog_start", kwlist, &s.report_fd, &mem_max,
+            &mem_period, &update, &name_wait, &hide) ||
         seconds_ns(mem_period, "mem_period", &s.mem_period_ns) < 0 ||
         seconds_ns(update, "update", &s.update_ns) < 0 ||
         seconds_ns(name_wait, "name_wait", &s.name_wait_ns) < 0) {
         return NULL;
     }
     s.mem_max = mem_max;
+    snprintf(s.hide, sizeof(s.hide), "%s", hide);
     Py_BEGIN_ALLOW_THREADS rc = sw_wd_start(&s, wd_cache, err, sizeof(err));
     Py_END_ALLOW_THREADS if (rc < 0)
     {
@@ -271,7 +273,8 @@ greenlet_timing_stop_py(PyObject *m, PyObject *token)
 static PyMethodDef wd_methods[] = {
     {"watchdog_start", (PyCFunction)(void (*)(void))wd_start_py,
      METH_VARARGS | METH_KEYWORDS,
-     "watchdog_start(report_fd, mem_max, mem_period, update, name_wait)"},
+     "watchdog_start(report_fd, mem_max, mem_period, update, name_wait, "
+     "hide)"},
     {"watchdog_stop", wd_stop_py, METH_NOARGS, NULL},
     {"watchdog_clear", wd_clear_py, METH_NOARGS, NULL},
     {"watchdog_running", wd_running_py, METH_NOARGS, NULL},

@@ -48,6 +48,10 @@ NAME_WAIT = 0.02
 
 _UNSET: Any = object()
 
+#: Frames in our own files (wrappers around the user's code) are left out
+#: of reports.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
 _SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
 _UNITS = {
     "": 1, "b": 1,
@@ -209,7 +213,7 @@ def start(max_blocking_time: Any = _UNSET, max_memory_usage: Any = _UNSET,
             _native.watchdog_start(
                 report_fd=fd, mem_max=mem or 0,
                 mem_period=period if mem else 0.0, update=interval,
-                name_wait=NAME_WAIT)
+                name_wait=NAME_WAIT, hide=_PACKAGE_DIR + os.sep)
         finally:
             if close_fd:
                 os.close(fd)
