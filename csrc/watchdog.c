@@ -715,9 +715,13 @@ wd_main(void *arg)
     (void)arg;
 
     pthread_mutex_lock(&W.mu);
-    while (!W.stop) {
+    for (;;) {
         uint64_t now = sw_now_ns(), next = now + IDLE_SLEEP_NS;
         int ntodo = 0, fd, i;
+        /* Once told to stop, one last pass writes the end lines of stalls
+         * that ended meanwhile (a deadline block that just finished, a hub
+         * that switched), and nothing new. */
+        int last = W.stop;
 
         W.stats.polls++;
         while (W.nretired > 0) {
@@ -758,6 +762,9 @@ wd_main(void *arg)
                 if (todo[i].what == TODO_END) {
                     report_end(&todo[i], fd);
                 }
+                else if (last) {
+                    continue;
+                }
                 else if (report_stall(&todo[i], fd) == 1) {
                     /* Not a stall after all: a loop that stopped. */
                     pthread_mutex_lock(&W.mu);
@@ -775,7 +782,13 @@ wd_main(void *arg)
                 W.stats.reports++;
             }
             pthread_mutex_lock(&W.mu);
+            if (last) {
+                break;
+            }
             continue;
+        }
+        if (last) {
+            break;
         }
         if (!W.stop) {
             struct timespec ts = sw_timespec(next);

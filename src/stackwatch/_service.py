@@ -169,6 +169,15 @@ class _Service:
         and the lock may have been held by another thread at fork time."""
         self._lock = threading.Lock()
         self._thread = None
+        # threading keeps the parent's native id for the thread that
+        # forked (CPython 3.9-3.13); names are matched by ident and native
+        # id, so without this the child's reports could not name it.
+        try:
+            me = threading.current_thread()
+            if getattr(me, "_native_id", None) != threading.get_native_id():
+                me._native_id = threading.get_native_id()  # type: ignore
+        except Exception:
+            pass
 
     def forget_user_in_child(self) -> None:
         """A user that did not survive the fork (a running profiler)."""

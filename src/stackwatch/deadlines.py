@@ -43,7 +43,8 @@ class deadline:
     intervals while the block runs, and one line when it finishes; a
     :class:`stackwatch.events.DeadlineExceeded` event goes to subscribers.
     Nothing is raised in the block. Starts the monitor thread if needed.
-    After the block, ``exceeded`` says whether the limit passed.
+    After the block (or a call of the decorated function), ``exceeded``
+    says whether the limit passed.
     """
 
     def __init__(self, seconds: float, name: Optional[str] = None) -> None:
@@ -84,14 +85,20 @@ class deadline:
             async def awrapper(*args: Any, **kw: Any) -> Any:
                 # The report shows what the thread runs at the deadline,
                 # which may be another task of the same loop.
-                with limit:
-                    return await fn(*args, **kw)
+                try:
+                    with limit:
+                        return await fn(*args, **kw)
+                finally:
+                    self.exceeded = limit.exceeded
             return awrapper  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kw: Any) -> Any:
-            with limit:
-                return fn(*args, **kw)
+            try:
+                with limit:
+                    return fn(*args, **kw)
+            finally:
+                self.exceeded = limit.exceeded
         return wrapper  # type: ignore[return-value]
 
 
