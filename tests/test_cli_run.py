@@ -3,6 +3,7 @@ watchdog on; bad settings are refused before the target runs. Also the
 STACKWATCH_MONITOR=1 autostart of any program."""
 
 import os
+import re
 import stat
 import sys
 
@@ -150,3 +151,32 @@ def test_autostart_from_environment(script):
     assert bad.returncode == 0 and "started" in bad.stdout
     assert ("STACKWATCH_MONITOR is set but the watchdog cannot start: "
             "STACKWATCH_MAX_MEMORY_USAGE") in bad.stderr
+
+
+def test_run_format_run_info(script):
+    pytest.importorskip("gevent")
+    target = script("""
+import time
+import gevent
+
+def idle_one():
+    gevent.sleep(5)
+
+def blocker():
+    time.sleep(0.4)
+
+a = gevent.spawn(idle_one)
+gevent.spawn(blocker).join()
+gevent.sleep(0.1)
+""")
+    proc = run_cli("run", "--format-run-info", target)
+    assert proc.returncode == 0, proc.stderr
+    report, _, info = proc.stderr.partition(
+        "[stackwatch] run info after the stall report:")
+    assert "gevent hub blocked" in report and "in blocker" in report
+    # Every thread, then every greenlet with its state and stack.
+    assert 'Thread 0x' in info and '"MainThread"' in info
+    assert re.search(r"Greenlet #\d+ Greenlet-\d+ \(blocker\) \(running "
+                     r"in its thread\)", info), info
+    assert re.search(r"Greenlet #\d+ Greenlet-\d+ \(idle_one\) "
+                     r"\(suspended\)\n.*line 6, in idle_one", info, re.S), info

@@ -465,23 +465,27 @@ def _write_run_info() -> None:
 
     from stackwatch import dumping
 
+    from stackwatch import _service as service
+
+    service.refresh_names()
     parts = ["[stackwatch] run info after the stall report:\n",
-             dumping.dump(file=None)]
+             _native.dump_text()]
     greenlet = sys.modules.get("greenlet")
     if greenlet is not None:
         try:
+            me = greenlet.getcurrent()
             glets = [o for o in gc.get_objects()
-                     if isinstance(o, greenlet.greenlet)]
+                     if isinstance(o, greenlet.greenlet) and o is not me]
         except Exception:
             glets = []
         for g in glets:
-            state = ("dead" if g.dead else "running"
-                     if g is greenlet.getcurrent() else "suspended"
-                     if g else "not started")
+            frame = getattr(g, "gr_frame", None)
+            state = ("dead" if g.dead else "not started" if not g
+                     else "running in its thread" if frame is None
+                     else "suspended")
             gid = _native.greenlet_id(g)
             parts.append("\nGreenlet #%d %s (%s)\n" % (
                 gid, _greenlet_label(gid, g), state))
-            frame = getattr(g, "gr_frame", None)
             if frame is not None:
                 parts.append("".join(traceback.format_stack(frame)))
     text = "".join(parts)
