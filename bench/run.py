@@ -62,6 +62,15 @@ either blocked or polling, all ~10 frames deep) and samples them in
 process with stackwatch.Profiler at 100 and 1000 Hz for a few seconds;
 the table shows the sampler thread's CPU time per wall second, its
 effective rate and its CPU per sampling pass (medians of --repeats runs).
+
+Part 3: the watchdog
+--------------------
+bench/monitor.py (run as a child; ``--quick`` is passed on): the cost per
+greenlet switch of stackwatch's greenlet tracking and monitor beside
+gevent's monitor thread, the latency of stall reports after the threshold
+(pure-Python and GIL-held stalls), and the monitor thread's CPU while the
+program idles.  Its docstring says how; its tables are appended to this
+run's.
 """
 
 import argparse
@@ -85,6 +94,7 @@ ROOT = os.path.dirname(BENCH)
 WORKLOADS = os.path.join(BENCH, "workloads")
 TIMED = os.path.join(BENCH, "timed.py")
 SAMPLER_CPU = os.path.join(BENCH, "sampler_cpu.py")
+MONITOR = os.path.join(BENCH, "monitor.py")
 PYTHON = sys.executable
 
 #: Targets of the issue for stackwatch: median ratio at most this.
@@ -598,6 +608,27 @@ def sampler_cpu_table(log: List[dict], rates: Sequence[int]) -> str:
     return "\n".join(out) + "\n"
 
 
+# -- part 3: the watchdog ----------------------------------------------------
+
+def run_watchdog(quick: bool, tmp: str) -> dict:
+    """Runs bench/monitor.py; returns its report (with its Markdown), or
+    {"error": why}."""
+    path = os.path.join(tmp, "monitor.json")
+    argv = [PYTHON, MONITOR, "--json", path] + (["--quick"] if quick else [])
+    progress("watchdog: running bench/monitor.py")
+    # Its progress and errors go straight to our stderr.
+    try:
+        proc = subprocess.run(argv, cwd=ROOT, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, timeout=3600)
+    except subprocess.TimeoutExpired:
+        return {"error": "bench/monitor.py timed out"}
+    if proc.returncode != 0 or not os.path.exists(path):
+        return {"error": "bench/monitor.py failed (exit status %d; its "
+                "message is on stderr)" % proc.returncode}
+    with open(path) as f:
+        return json.load(f)
+
+
 # -- the whole run ----------------------------------------------------------
 
 def progress(message: str) -> None:
@@ -642,7 +673,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         description="Overhead of stackwatch, py-spy, austin and "
                     "pyinstrument on bench/workloads (wall-time ratio "
                     "profiled/unprofiled, alternating runs), and the "
-                    "stackwatch sampler's CPU with 1, 10 and 50 threads.")
+                    "stackwatch sampler's CPU with 1, 10 and 50 threads; "
+                    "then the watchdog's benchmarks (bench/monitor.py).")
     names = sorted(f[:-3] for f in os.listdir(WORKLOADS)
                    if f.endswith(".py") and not f.startswith("_"))
     p.add_argument("--rounds", type=int, default=11,
@@ -650,7 +682,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         "(default 11)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 1 round, 1-second sampler-CPU runs "
-                        "without repeats (a few minutes)")
+                        "without repeats, bench/monitor.py --quick (a few "
+                        "minutes)")
     p.add_argument("--workloads", default=",".join(names),
                    help="comma-separated, from: %s" % ", ".join(names))
     p.add_argument("--tools", default=",".join(TOOLS),
@@ -658,7 +691,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         % ", ".join(TOOLS))
     p.add_argument("--rates", default="100,1000",
                    help="sampling rates in Hz (default 100,1000)")
-    p.add_argument("--only", choices=("overhead", "sampler-cpu"),
+    p.add_argument("--only", choices=("overhead", "sampler-cpu", "watchdog"),
                    help="run one part only")
     p.add_argument("--repeats", type=int, default=3,
                    help="runs per sampler-CPU configuration (default 3)")
@@ -732,6 +765,12 @@ def render(report: dict) -> str:
     if report["sampler_cpu"]:
         blocks.append(sampler_cpu_table(report["sampler_cpu"],
                                         report["rates"]))
+    watchdog = report.get("watchdog")
+    if watchdog and "markdown" in watchdog:
+        blocks.append(watchdog["markdown"])
+    elif watchdog:
+        blocks.append("## Watchdog benchmarks (bench/monitor.py)\n\nNot run: "
+                      "%s" % watchdog.get("error", "?"))
     blocks.append("Load average at the end %.2f; the run took %.1f "
                   "minutes." % (m["loadavg_at_end"][0], report["minutes"]))
     return "\n\n".join(b.strip("\n") for b in blocks) + "\n"
@@ -753,7 +792,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "unavailable": {}, "overhead": [], "sampler_cpu": [],
               "stackwatch_builds": [stackwatch_build()]}
     with tempfile.TemporaryDirectory(prefix="stackwatch-bench-") as tmp:
-        if ns.only != "sampler-cpu":
+        if ns.only in (None, "overhead"):
             tools: Dict[str, Tool] = {}
             for name in ns.tools:
                 try:
@@ -767,9 +806,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 report["versions"][name] = tool_version(tool, tmp)
             run_overhead(ns.workloads, tools, ns.rates, ns.rounds, ns.seed,
                          tmp, report["overhead"])
-        if ns.only != "overhead":
+        if ns.only in (None, "sampler-cpu"):
             run_sampler_cpu(ns.rates, ns.seconds, ns.repeats, ns.seed, tmp,
                             report["sampler_cpu"])
+        if ns.only in (None, "watchdog"):
+            report["watchdog"] = run_watchdog(ns.quick, tmp)
     report["stackwatch_builds"].append(stackwatch_build())
     report["machine"]["loadavg_at_end"] = os.getloadavg()
     report["minutes"] = (datetime.datetime.now()
