@@ -41,7 +41,9 @@ typedef struct watch {
     char name[NAME_LEN];
     uint64_t threshold_ns, period_ns;
     uint64_t since_ns;        /* deadline: entered; hub: count first seen */
-    _Atomic uint64_t beat_ns; /* loop: last heartbeat */
+    _Atomic uint64_t beat_ns; /* loop: last heartbeat, or the last time the
+                                 loop entered or left its selector */
+    _Atomic int in_select;    /* loop (selector mode): waiting for I/O */
     uint64_t last_beat, switches;
     int stalled, stalls, dormant, removed;
     uint64_t stall_start_ns, next_update_ns, update_step_ns, end_ns;
@@ -644,6 +646,36 @@ check_watch(watch_t *w, uint64_t now, todo_t *td)
             td->greenlet = cur;
         }
         next = now + poll_ns(w->threshold_ns);
+        if (!w->stalled && cur != w->hub &&
+            w->since_ns + w->threshold_ns < next) {
+            next = w->since_ns + w->threshold_ns; /* no later than due */
+        }
+    }
+    else if (w->kind == SW_WD_LOOP && w->period_ns == 0) {
+        /* Selector mode: the loop marks when it enters and leaves its
+         * selector (sw_wd_select); it is blocked when it has been out of
+         * the selector for the threshold. */
+        uint64_t b = atomic_load_explicit(&w->beat_ns, memory_order_acquire);
+        int idle = atomic_load_explicit(&w->in_select, memory_order_relaxed);
+
+        if (b != w->last_beat) {
+            w->last_beat = b;
+            w->dormant = 0;
+            if (w->stalled) {
+                w->stalled = 0;
+                td->what = TODO_END;
+                td->duration_ns = b - w->stall_start_ns;
+            }
+        }
+        else if (!idle && !w->stalled && !w->dormant &&
+                 now - b >= w->threshold_ns) {
+            start_stall(w, now, b, td);
+        }
+        next = now + poll_ns(w->threshold_ns);
+        if (!idle && !w->stalled && b + w->threshold_ns > now &&
+            b + w->threshold_ns < next) {
+            next = b + w->threshold_ns;
+        }
     }
     else if (w->kind == SW_WD_LOOP) {
         uint64_t b = atomic_load_explicit(&w->beat_ns, memory_order_relaxed);
@@ -665,6 +697,10 @@ check_watch(watch_t *w, uint64_t now, todo_t *td)
             start_stall(w, now, due, td);
         }
         next = now + poll_ns(w->threshold_ns);
+        if (!w->stalled && due + w->threshold_ns > now &&
+            due + w->threshold_ns < next) {
+            next = due + w->threshold_ns;
+        }
     }
     else {
         uint64_t at = w->since_ns + w->threshold_ns;
@@ -976,6 +1012,17 @@ sw_wd_beat(uint64_t id)
 
     if (atomic_load_explicit(&w->id, memory_order_relaxed) == id) {
         atomic_store_explicit(&w->beat_ns, sw_now_ns(), memory_order_relaxed);
+    }
+}
+
+void
+sw_wd_select(uint64_t id, int entering)
+{
+    watch_t *w = &W.watches[id & 0xFF];
+
+    if (atomic_load_explicit(&w->id, memory_order_relaxed) == id) {
+        atomic_store_explicit(&w->in_select, entering, memory_order_relaxed);
+        atomic_store_explicit(&w->beat_ns, sw_now_ns(), memory_order_release);
     }
 }
 

@@ -6,9 +6,14 @@
  *   by the greenlet hook, see greenlet.h) has not moved for the threshold
  *   while a greenlet other than the hub runs.  Nothing is added per
  *   switch: the hook already counts them.
- * - an asyncio loop: the loop runs a heartbeat callback every period,
- *   which stores the time (sw_wd_beat); stalled when the beat is late by
- *   the threshold and the thread is still inside the loop's run_forever.
+ * - an asyncio loop: the loop's selector.select() is wrapped so that the
+ *   loop marks when it enters and leaves it (sw_wd_select): stalled when
+ *   it has been out of select() for the threshold -- the time since it
+ *   last polled for I/O, exact to the poll, at no cost while the loop is
+ *   idle.  Loops without a selector (uvloop) run a heartbeat callback
+ *   every period instead (sw_wd_beat): stalled when the beat is late by
+ *   the threshold.  Either way, only while the thread is still inside
+ *   the loop's run_forever.
  * - a deadline: stalled once the block has run longer than its limit.
  *
  * The thread polls its watches every few milliseconds while any hub or
@@ -117,8 +122,12 @@ uint64_t sw_wd_add(int kind, uintptr_t tstate, uint64_t tstate_id,
  * it was exceeded), or -1 if the id is unknown. */
 int sw_wd_remove(uint64_t id);
 
-/* The heartbeat of a loop watch.  Lock-free. */
+/* The heartbeat of a loop watch (period_ns > 0).  Lock-free. */
 void sw_wd_beat(uint64_t id);
+
+/* A loop watch with period_ns == 0 (selector mode): the loop enters
+ * (entering=1) or leaves its selector's select().  Lock-free. */
+void sw_wd_select(uint64_t id, int entering);
 
 /* Waits up to timeout_ns for events; moves up to cap of them to out.
  * Returns how many.  Context: the GIL released. */

@@ -270,9 +270,11 @@ def stop() -> None:
         _unpatch_asyncio()
         for ref, wid in list(_S.loops.values()):
             loop = ref()
-            handle = getattr(loop, "_stackwatch_beat", None)
-            if handle is not None:
-                handle.cancel()
+            if loop is not None:
+                try:
+                    unwatch_asyncio(loop)
+                except Exception:
+                    pass
         _S.loops.clear()
         _S.hubs.clear()
         _S.hub_watch.clear()
@@ -748,9 +750,15 @@ def _beat_period(threshold: float) -> float:
 def watch_asyncio(loop: Any = None, max_blocking_time: Optional[float] = None,
                   name: Optional[str] = None) -> None:
     """Watches an asyncio loop; call it from the loop's thread (inside
-    the loop, or before running it). The loop runs a heartbeat callback
-    every max_blocking_time / 20 (2 to 50 ms); a beat late by more than
-    max_blocking_time, while the loop is running, is a stall."""
+    the loop, or before running it).
+
+    The loop's selector.select() is wrapped (in C) so that the loop marks
+    when it goes back to waiting for I/O: a loop that has not been back
+    for max_blocking_time, while it runs, is blocked. This costs about
+    100 ns per loop iteration and nothing while the loop is idle. A loop
+    without a selector (uvloop) runs a heartbeat callback instead, every
+    max_blocking_time / 20 (2 to 50 ms), and is blocked when a beat is
+    late by max_blocking_time."""
     import asyncio as aio
 
     if loop is None:
@@ -764,22 +772,30 @@ def watch_asyncio(loop: Any = None, max_blocking_time: Optional[float] = None,
     mbt = _seconds(mbt, "max_blocking_time")
     assert mbt is not None
     unwatch_asyncio(loop)
-    period = _beat_period(mbt)
     label = name or "%s at 0x%x" % (type(loop).__name__, id(loop))
-    wid = _native.watchdog_add(_native.WD_LOOP, mbt, period, 0, label)
-    beat = _native.watchdog_beat
-    ref = weakref.ref(loop)
+    selector = getattr(loop, "_selector", None)
+    select = getattr(selector, "select", None)
+    if select is not None and callable(select):
+        wid = _native.watchdog_add(_native.WD_LOOP, mbt, 0.0, 0, label)
+        selector.select = _native.watchdog_select_hook(select, wid)
+        loop._stackwatch_wid = wid
+        loop._stackwatch_beat = None
+    else:
+        period = _beat_period(mbt)
+        wid = _native.watchdog_add(_native.WD_LOOP, mbt, period, 0, label)
+        beat = _native.watchdog_beat
+        ref = weakref.ref(loop)
 
-    def _beat() -> None:
-        beat(wid)
-        lp = ref()
-        if lp is not None and lp._stackwatch_wid == wid:
-            lp._stackwatch_beat = lp.call_later(period, _beat)
+        def _beat() -> None:
+            beat(wid)
+            lp = ref()
+            if lp is not None and lp._stackwatch_wid == wid:
+                lp._stackwatch_beat = lp.call_later(period, _beat)
 
-    loop._stackwatch_wid = wid
-    loop._stackwatch_beat = loop.call_later(period, _beat)
+        loop._stackwatch_wid = wid
+        loop._stackwatch_beat = loop.call_later(period, _beat)
     with _S.lock:
-        _S.loops[wid & 0xFF] = (ref, wid)
+        _S.loops[wid & 0xFF] = (weakref.ref(loop), wid)
 
 
 def unwatch_asyncio(loop: Any = None) -> None:
@@ -795,6 +811,10 @@ def unwatch_asyncio(loop: Any = None) -> None:
     handle = getattr(loop, "_stackwatch_beat", None)
     if handle is not None:
         handle.cancel()
+    selector = getattr(loop, "_selector", None)
+    hook = getattr(selector, "__dict__", {}).get("select")
+    if isinstance(hook, _native.SelectHook):
+        del selector.select
     _native.watchdog_remove(wid)
     with _S.lock:
         entry = _S.loops.get(wid & 0xFF)
