@@ -197,6 +197,18 @@ put_what(sw_buf_t *out, const watch_t *w)
     }
 }
 
+/* Starts a report line in out (initialised here): the time and the
+ * watch. */
+static void
+put_header(sw_buf_t *out, const watch_t *w)
+{
+    sw_buf_init(out);
+    sw_buf_puts(out, "[stackwatch ");
+    put_time(out);
+    sw_buf_puts(out, "] ");
+    put_what(out, w);
+}
+
 static void
 put_thread(sw_buf_t *out, const watch_t *w)
 {
@@ -399,11 +411,7 @@ report_stall(const todo_t *td, int fd)
                   sizeof(label));
     }
 
-    sw_buf_init(&out);
-    sw_buf_puts(&out, "[stackwatch ");
-    put_time(&out);
-    sw_buf_puts(&out, "] ");
-    put_what(&out, w);
+    put_header(&out, w);
     if (td->what == TODO_START) {
         if (w->kind == SW_WD_DEADLINE) {
             sw_buf_printf(&out,
@@ -490,11 +498,7 @@ report_end(const todo_t *td, int fd)
     sw_buf_t out;
     double dur = td->duration_ns / 1e9;
 
-    sw_buf_init(&out);
-    sw_buf_puts(&out, "[stackwatch ");
-    put_time(&out);
-    sw_buf_puts(&out, "] ");
-    put_what(&out, w);
+    put_header(&out, w);
     if (w->kind == SW_WD_DEADLINE) {
         sw_buf_printf(&out, " finished after %.3f s (limit %.3f s)", dur,
                       w->threshold_ns / 1e9);

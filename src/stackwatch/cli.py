@@ -331,6 +331,22 @@ def _check_target(ns: argparse.Namespace, prog: str) -> None:
         fail(str(e), prog)
 
 
+def _exit_by_sigint() -> None:
+    """Exits as python does on an uncaught KeyboardInterrupt."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _enable_dumps(signum: int) -> None:
+    """Lets `stackwatch dump PID` reach the target; a note if it cannot."""
+    try:
+        dumping.enable_dump(signum)
+    except (OSError, ValueError, RuntimeError, dumping.DumpError) as e:
+        note("stack dumps unavailable: %s" % e)
+
+
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     prog = "%s record" % PROG
     target_args = _target(ns, target_args, prog)
@@ -366,17 +382,10 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
             sys.stderr.flush()
             os._exit(1)
         if interrupted[0]:
-            # Exit as python does on an uncaught KeyboardInterrupt.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGINT)
+            _exit_by_sigint()
 
     atexit.register(at_exit)
-    try:
-        dumping.enable_dump(signum)
-    except (OSError, ValueError, RuntimeError, dumping.DumpError) as e:
-        note("stack dumps unavailable: %s" % e)
+    _enable_dumps(signum)
     prof.start()
     if ns.duration:
         _AfterDelay(ns.duration, rec.finish).start()
@@ -430,16 +439,10 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
         # an uncaught KeyboardInterrupt.
         if interrupted[0]:
             monitor.stop()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGINT)
+            _exit_by_sigint()
 
     atexit.register(at_exit)
-    try:
-        dumping.enable_dump(signum)
-    except (OSError, ValueError, RuntimeError, dumping.DumpError) as e:
-        note("stack dumps unavailable: %s" % e)
+    _enable_dumps(signum)
     outcome = _runner.run(ns.target, ns.module, target_args)
     interrupted[0] = outcome.interrupted
     return 130 if outcome.interrupted else outcome.status

@@ -4,12 +4,12 @@ let the gevent hub run)."""
 
 import functools
 import inspect
-import math
 import sys
 import threading
 from typing import Any, Callable, List, Optional, TypeVar
 
 from stackwatch import _greenlets, _native
+from stackwatch.monitor import _seconds
 
 __all__ = ["deadline", "assert_switches", "FailedToSwitch"]
 
@@ -17,14 +17,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _limit(seconds: Any, what: str) -> float:
-    try:
-        s = float(seconds)
-    except (TypeError, ValueError):
-        raise ValueError("%s must be a number of seconds, not %r"
-                         % (what, seconds)) from None
-    if not math.isfinite(s) or s <= 0:
-        raise ValueError("%s must be a positive number of seconds, not %r"
-                         % (what, seconds))
+    s = _seconds(seconds, what)
+    assert s is not None
     return s
 
 
