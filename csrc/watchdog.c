@@ -39,11 +39,11 @@ typedef struct watch {
     long tid;
     uint32_t hub;
     char name[NAME_LEN];
-    uint64_t threshold_ns, period_ns;
+    uint64_t threshold_ns;
     uint64_t since_ns;        /* deadline: entered; hub: count first seen */
-    _Atomic uint64_t beat_ns; /* loop: last heartbeat, or the last time the
-                                 loop entered or left its selector */
-    _Atomic int in_select;    /* loop (selector mode): waiting for I/O */
+    _Atomic uint64_t beat_ns; /* loop: when it last entered or left its
+                                 selector */
+    _Atomic int in_select;    /* loop: waiting for I/O */
     uint64_t last_beat, switches;
     int stalled, stalls, dormant, removed;
     uint64_t stall_start_ns, next_update_ns, update_step_ns, end_ns;
@@ -401,7 +401,7 @@ report_stall(const todo_t *td, int fd)
     }
     if (t != NULL && w->kind == SW_WD_LOOP && !in_loop(&snap, t)) {
         sw_snapshot_free(&snap);
-        return 1; /* the loop is not running: no beats expected */
+        return 1; /* the loop is not running: it cannot poll */
     }
     if (t != NULL && w->kind == SW_WD_LOOP) {
         tf = task_frame(&snap, t);
@@ -655,10 +655,10 @@ check_watch(watch_t *w, uint64_t now, todo_t *td)
             next = w->since_ns + w->threshold_ns; /* no later than due */
         }
     }
-    else if (w->kind == SW_WD_LOOP && w->period_ns == 0) {
-        /* Selector mode: the loop marks when it enters and leaves its
-         * selector (sw_wd_select); it is blocked when it has been out of
-         * the selector for the threshold. */
+    else if (w->kind == SW_WD_LOOP) {
+        /* The loop marks when it enters and leaves its selector
+         * (sw_wd_select); it is blocked when it has been out of the
+         * selector for the threshold. */
         uint64_t b = atomic_load_explicit(&w->beat_ns, memory_order_acquire);
         int idle = atomic_load_explicit(&w->in_select, memory_order_relaxed);
 
@@ -679,31 +679,6 @@ check_watch(watch_t *w, uint64_t now, todo_t *td)
         if (!idle && !w->stalled && b + w->threshold_ns > now &&
             b + w->threshold_ns < next) {
             next = b + w->threshold_ns;
-        }
-    }
-    else if (w->kind == SW_WD_LOOP) {
-        uint64_t b = atomic_load_explicit(&w->beat_ns, memory_order_relaxed);
-        uint64_t due = b + w->period_ns;
-
-        if (b != w->last_beat) {
-            w->last_beat = b;
-            w->dormant = 0;
-            if (w->stalled) {
-                w->stalled = 0;
-                td->what = TODO_END;
-                td->duration_ns = b > w->stall_start_ns
-                                      ? b - w->stall_start_ns
-                                      : now - w->stall_start_ns;
-            }
-        }
-        else if (!w->stalled && !w->dormant && now > due &&
-                 now - due >= w->threshold_ns) {
-            start_stall(w, now, due, td);
-        }
-        next = now + poll_ns(w->threshold_ns);
-        if (!w->stalled && due + w->threshold_ns > now &&
-            due + w->threshold_ns < next) {
-            next = due + w->threshold_ns;
         }
     }
     else {
@@ -950,8 +925,7 @@ sw_wd_running(void)
 
 uint64_t
 sw_wd_add(int kind, uintptr_t tstate, uint64_t tstate_id, unsigned long ident,
-          long tid, uint32_t hub, uint64_t threshold_ns, uint64_t period_ns,
-          const char *name)
+          long tid, uint32_t hub, uint64_t threshold_ns, const char *name)
 {
     uint64_t id = 0, now = sw_now_ns();
 
@@ -971,7 +945,6 @@ sw_wd_add(int kind, uintptr_t tstate, uint64_t tstate_id, unsigned long ident,
         w->hub = hub;
         snprintf(w->name, sizeof(w->name), "%s", name ? name : "");
         w->threshold_ns = threshold_ns;
-        w->period_ns = period_ns;
         w->since_ns = now;
         w->switches =
             kind == SW_WD_HUB ? sw_greenlet_switches(tstate, tstate_id) : 0;
@@ -1007,16 +980,6 @@ sw_wd_remove(uint64_t id)
     }
     pthread_mutex_unlock(&W.mu);
     return rc;
-}
-
-void
-sw_wd_beat(uint64_t id)
-{
-    watch_t *w = &W.watches[id & 0xFF];
-
-    if (atomic_load_explicit(&w->id, memory_order_relaxed) == id) {
-        atomic_store_explicit(&w->beat_ns, sw_now_ns(), memory_order_relaxed);
-    }
 }
 
 void

@@ -9,11 +9,9 @@
  * - an asyncio loop: the loop's selector.select() is wrapped so that the
  *   loop marks when it enters and leaves it (sw_wd_select): stalled when
  *   it has been out of select() for the threshold -- the time since it
- *   last polled for I/O, exact to the poll, at no cost while the loop is
- *   idle.  Loops without a selector (uvloop) run a heartbeat callback
- *   every period instead (sw_wd_beat): stalled when the beat is late by
- *   the threshold.  Either way, only while the thread is still inside
- *   the loop's run_forever.
+ *   last polled for I/O, exact to the iteration, at no cost while the
+ *   loop is idle; only while the thread is inside the loop's
+ *   run_forever.
  * - a deadline: stalled once the block has run longer than its limit.
  *
  * The thread polls its watches every few milliseconds while any hub or
@@ -111,22 +109,18 @@ void sw_wd_clear(void);
 int sw_wd_running(void);
 
 /* Adds a watch on the thread (tstate, tstate_id, ident).  hub: the hub's
- * greenlet id (SW_WD_HUB); period_ns: the beat period (SW_WD_LOOP).
- * Returns the watch id (> 0), or 0 when the table is full. */
+ * greenlet id (SW_WD_HUB).  Returns the watch id (> 0), or 0 when the
+ * table is full. */
 uint64_t sw_wd_add(int kind, uintptr_t tstate, uint64_t tstate_id,
                    unsigned long ident, long tid, uint32_t hub,
-                   uint64_t threshold_ns, uint64_t period_ns,
-                   const char *name);
+                   uint64_t threshold_ns, const char *name);
 
 /* Removes a watch.  Returns how many times it stalled (a deadline: 1 if
  * it was exceeded), or -1 if the id is unknown. */
 int sw_wd_remove(uint64_t id);
 
-/* The heartbeat of a loop watch (period_ns > 0).  Lock-free. */
-void sw_wd_beat(uint64_t id);
-
-/* A loop watch with period_ns == 0 (selector mode): the loop enters
- * (entering=1) or leaves its selector's select().  Lock-free. */
+/* A loop watch's loop enters (entering=1) or leaves its selector's
+ * select().  Lock-free. */
 void sw_wd_select(uint64_t id, int entering);
 
 /* Waits up to timeout_ns for events; moves up to cap of them to out.

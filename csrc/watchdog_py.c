@@ -81,23 +81,22 @@ wd_running_py(PyObject *m, PyObject *noargs)
     return PyBool_FromLong(sw_wd_running());
 }
 
-/* watchdog_add(kind, threshold, period, hub, name): a watch on the
- * calling thread; returns its id. */
+/* watchdog_add(kind, threshold, hub, name): a watch on the calling
+ * thread; returns its id. */
 static PyObject *
 wd_add_py(PyObject *m, PyObject *args)
 {
     int kind;
-    double threshold, period;
+    double threshold;
     unsigned int hub;
     const char *name;
-    uint64_t th_ns, per_ns, id;
+    uint64_t th_ns, id;
     PyThreadState *ts = PyThreadState_Get();
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "iddIs:watchdog_add", &kind, &threshold,
-                          &period, &hub, &name) ||
-        seconds_ns(threshold, "threshold", &th_ns) < 0 ||
-        seconds_ns(period, "period", &per_ns) < 0) {
+    if (!PyArg_ParseTuple(args, "idIs:watchdog_add", &kind, &threshold, &hub,
+                          &name) ||
+        seconds_ns(threshold, "threshold", &th_ns) < 0) {
         return NULL;
     }
     if (kind < SW_WD_HUB || kind > SW_WD_DEADLINE) {
@@ -106,7 +105,7 @@ wd_add_py(PyObject *m, PyObject *args)
     }
     id = sw_wd_add(kind, (uintptr_t)ts, PyThreadState_GetID(ts),
                    PyThread_get_thread_ident(), (long)gettid(), hub, th_ns,
-                   per_ns, name);
+                   name);
     if (id == 0) {
         PyErr_SetString(PyExc_RuntimeError,
                         "too many watches (256 at most at a time)");
@@ -125,19 +124,6 @@ wd_remove_py(PyObject *m, PyObject *arg)
         return NULL;
     }
     return PyLong_FromLong(sw_wd_remove(id));
-}
-
-static PyObject *
-wd_beat_py(PyObject *m, PyObject *arg)
-{
-    unsigned long long id = PyLong_AsUnsignedLongLong(arg);
-    (void)m;
-
-    if (id == (unsigned long long)-1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    sw_wd_beat(id);
-    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -359,9 +345,8 @@ static PyMethodDef wd_methods[] = {
     {"watchdog_clear", wd_clear_py, METH_NOARGS, NULL},
     {"watchdog_running", wd_running_py, METH_NOARGS, NULL},
     {"watchdog_add", wd_add_py, METH_VARARGS,
-     "watchdog_add(kind, threshold, period, hub, name) -> id"},
+     "watchdog_add(kind, threshold, hub, name) -> id"},
     {"watchdog_remove", wd_remove_py, METH_O, NULL},
-    {"watchdog_beat", wd_beat_py, METH_O, NULL},
     {"watchdog_select_hook", select_hook_py, METH_VARARGS,
      "watchdog_select_hook(select, id) -> a select() that marks the watch"},
     {"watchdog_take", wd_take_py, METH_O, NULL},

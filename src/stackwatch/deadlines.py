@@ -63,7 +63,7 @@ class deadline:
             name = "%s (%s:%d)" % (f.f_code.co_name, f.f_code.co_filename,
                                    f.f_lineno)
         self._stack().append(_native.watchdog_add(
-            _native.WD_DEADLINE, self.seconds, 0.0, 0, name))
+            _native.WD_DEADLINE, self.seconds, 0, name))
         return self
 
     def __exit__(self, *exc: Any) -> None:

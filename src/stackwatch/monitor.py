@@ -634,7 +634,7 @@ def _watch_hub(hub: Any) -> None:
         if old is not None:
             _native.watchdog_remove(old)
             _S.hubs.pop(old, None)
-        wid = _native.watchdog_add(_native.WD_HUB, mbt, 0.0, gid, "")
+        wid = _native.watchdog_add(_native.WD_HUB, mbt, gid, "")
         _S.hubs[wid] = weakref.ref(hub)
         _S.hub_watch[id(hub)] = wid
 
@@ -743,10 +743,6 @@ class _GeventHook(importlib.abc.MetaPathFinder):
 
 # ---- asyncio ----------------------------------------------------------------
 
-def _beat_period(threshold: float) -> float:
-    return min(max(threshold / 20.0, 0.002), 0.05)
-
-
 def watch_asyncio(loop: Any = None, max_blocking_time: Optional[float] = None,
                   name: Optional[str] = None) -> None:
     """Watches an asyncio loop; call it from the loop's thread (inside
@@ -755,10 +751,8 @@ def watch_asyncio(loop: Any = None, max_blocking_time: Optional[float] = None,
     The loop's selector.select() is wrapped (in C) so that the loop marks
     when it goes back to waiting for I/O: a loop that has not been back
     for max_blocking_time, while it runs, is blocked. This costs about
-    100 ns per loop iteration and nothing while the loop is idle. A loop
-    without a selector (uvloop) runs a heartbeat callback instead, every
-    max_blocking_time / 20 (2 to 50 ms), and is blocked when a beat is
-    late by max_blocking_time."""
+    100 ns per loop iteration and nothing while the loop is idle. Loops
+    without a selector (uvloop) cannot be watched yet: ValueError."""
     import asyncio as aio
 
     if loop is None:
@@ -771,29 +765,17 @@ def watch_asyncio(loop: Any = None, max_blocking_time: Optional[float] = None,
         mbt = _hub_threshold() or DEFAULT_MAX_BLOCKING_TIME
     mbt = _seconds(mbt, "max_blocking_time")
     assert mbt is not None
-    unwatch_asyncio(loop)
-    label = name or "%s at 0x%x" % (type(loop).__name__, id(loop))
     selector = getattr(loop, "_selector", None)
     select = getattr(selector, "select", None)
-    if select is not None and callable(select):
-        wid = _native.watchdog_add(_native.WD_LOOP, mbt, 0.0, 0, label)
-        selector.select = _native.watchdog_select_hook(select, wid)
-        loop._stackwatch_wid = wid
-        loop._stackwatch_beat = None
-    else:
-        period = _beat_period(mbt)
-        wid = _native.watchdog_add(_native.WD_LOOP, mbt, period, 0, label)
-        beat = _native.watchdog_beat
-        ref = weakref.ref(loop)
-
-        def _beat() -> None:
-            beat(wid)
-            lp = ref()
-            if lp is not None and lp._stackwatch_wid == wid:
-                lp._stackwatch_beat = lp.call_later(period, _beat)
-
-        loop._stackwatch_wid = wid
-        loop._stackwatch_beat = loop.call_later(period, _beat)
+    if select is None or not callable(select):
+        raise ValueError("cannot watch %s: it has no selector (only "
+                         "asyncio's selector event loops can be watched)"
+                         % type(loop).__name__)
+    unwatch_asyncio(loop)
+    label = name or "%s at 0x%x" % (type(loop).__name__, id(loop))
+    wid = _native.watchdog_add(_native.WD_LOOP, mbt, 0, label)
+    selector.select = _native.watchdog_select_hook(select, wid)
+    loop._stackwatch_wid = wid
     with _S.lock:
         _S.loops[wid & 0xFF] = (weakref.ref(loop), wid)
 
@@ -808,9 +790,6 @@ def unwatch_asyncio(loop: Any = None) -> None:
     if wid is None:
         return
     loop._stackwatch_wid = None
-    handle = getattr(loop, "_stackwatch_beat", None)
-    if handle is not None:
-        handle.cancel()
     selector = getattr(loop, "_selector", None)
     hook = getattr(selector, "__dict__", {}).get("select")
     if isinstance(hook, _native.SelectHook):
