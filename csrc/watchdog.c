@@ -960,6 +960,22 @@ sw_wd_add(int kind, uintptr_t tstate, uint64_t tstate_id, unsigned long ident,
 }
 
 int
+sw_wd_set_threshold(uint64_t id, uint64_t threshold_ns)
+{
+    int rc = -1;
+    watch_t *w = &W.watches[id & 0xFF];
+
+    pthread_mutex_lock(&W.mu);
+    if (id != 0 && atomic_load(&w->id) == id && !w->removed) {
+        w->threshold_ns = threshold_ns;
+        rc = 0;
+        pthread_cond_signal(&W.wake);
+    }
+    pthread_mutex_unlock(&W.mu);
+    return rc;
+}
+
+int
 sw_wd_remove(uint64_t id)
 {
     int rc = -1;

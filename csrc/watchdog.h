@@ -115,6 +115,9 @@ uint64_t sw_wd_add(int kind, uintptr_t tstate, uint64_t tstate_id,
                    unsigned long ident, long tid, uint32_t hub,
                    uint64_t threshold_ns, const char *name);
 
+/* Changes a watch's threshold.  Returns 0, or -1 if the id is unknown. */
+int sw_wd_set_threshold(uint64_t id, uint64_t threshold_ns);
+
 /* Removes a watch.  Returns how many times it stalled (a deadline: 1 if
  * it was exceeded), or -1 if the id is unknown. */
 int sw_wd_remove(uint64_t id);

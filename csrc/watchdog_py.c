@@ -127,6 +127,22 @@ wd_remove_py(PyObject *m, PyObject *arg)
 }
 
 static PyObject *
+wd_set_threshold_py(PyObject *m, PyObject *args)
+{
+    unsigned long long id;
+    double threshold;
+    uint64_t th_ns;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "Kd:watchdog_set_threshold", &id,
+                          &threshold) ||
+        seconds_ns(threshold, "threshold", &th_ns) < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(sw_wd_set_threshold(id, th_ns) == 0);
+}
+
+static PyObject *
 event_dict(const sw_wd_event_t *e)
 {
     return Py_BuildValue(
@@ -347,6 +363,8 @@ static PyMethodDef wd_methods[] = {
     {"watchdog_add", wd_add_py, METH_VARARGS,
      "watchdog_add(kind, threshold, hub, name) -> id"},
     {"watchdog_remove", wd_remove_py, METH_O, NULL},
+    {"watchdog_set_threshold", wd_set_threshold_py, METH_VARARGS,
+     "watchdog_set_threshold(id, seconds) -> whether the watch exists"},
     {"watchdog_select_hook", select_hook_py, METH_VARARGS,
      "watchdog_select_hook(select, id) -> a select() that marks the watch"},
     {"watchdog_take", wd_take_py, METH_O, NULL},

@@ -1399,3 +1399,48 @@ def test_report_to_none_logging_and_streams(children):
     assert ", in stall_to_stream\n" in stream
     assert "unblocked after" in stream
     assert "stall_logged" not in stream and "stall_silent" not in stream
+
+
+def test_new_threshold_applies_to_watched_hubs_and_loops():
+    """start() on a running monitor applies a new max_blocking_time to the
+    hubs and loops already watched; max_blocking_time=None stops watching
+    them (a loop with a threshold of its own keeps it)."""
+    from conftest import run_py
+
+    proc = run_py("""
+        import asyncio, sys, time
+        import gevent
+        import stackwatch.monitor as m
+
+        m.start(max_blocking_time=5.0)
+        gevent.sleep(0.01)                     # the hub runs: watched at 5 s
+        m.start(max_blocking_time=0.1)         # now 0.1 s
+        gevent.spawn(time.sleep, 0.3).join()   # reported
+        sys.stderr.write("@@ hub done\\n")
+        m.start(max_blocking_time=None)        # hubs no longer watched
+        gevent.spawn(time.sleep, 0.3).join()   # not reported
+        sys.stderr.write("@@ unwatched done\\n")
+
+        async def main():
+            m.start(max_blocking_time=5.0)
+            m.watch_asyncio()                          # the global 5 s
+            await asyncio.sleep(0.01)
+            m.start(max_blocking_time=0.1)
+            time.sleep(0.3)                            # reported
+            await asyncio.sleep(0.01)
+            sys.stderr.write("@@ loop done\\n")
+            m.watch_asyncio(max_blocking_time=5.0)     # its own threshold
+            m.start(max_blocking_time=0.1)
+            time.sleep(0.3)                            # not reported
+            await asyncio.sleep(0.01)
+        asyncio.run(main())
+        """, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr
+    hub_part, _, rest = err.partition("@@ hub done")
+    unwatched, _, rest = rest.partition("@@ unwatched done")
+    loop_part, _, own = rest.partition("@@ loop done")
+    assert "gevent hub blocked for" in hub_part, err
+    assert "blocked for" not in unwatched, err
+    assert "asyncio loop" in loop_part and "blocked for" in loop_part, err
+    assert "blocked for" not in own, err

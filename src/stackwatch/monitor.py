@@ -168,6 +168,7 @@ class _State:
         self.hubs: Dict[int, Any] = {}  # watch id -> weakref to hub
         self.hub_watch: Dict[int, int] = {}  # id(hub) -> watch id
         self.loops: Dict[int, Tuple[Any, int]] = {}  # slot -> (ref, wid)
+        self.explicit: set = set()  # loop watches with their own threshold
         self.tracking = False
 
 
@@ -229,7 +230,7 @@ def start(max_blocking_time: Any = _UNSET, max_memory_usage: Any = _UNSET,
             _S.running = True
             _acquire()
             _start_thread()
-        _retune_watches()
+        _retune_watches(mbt)
         if gevent and mbt is not None:
             _GeventHook.install()
         if asyncio and mbt is not None:
@@ -276,6 +277,7 @@ def stop() -> None:
                 except Exception:
                     pass
         _S.loops.clear()
+        _S.explicit.clear()
         _S.hubs.clear()
         _S.hub_watch.clear()
         thread, _S.thread = _S.thread, None
@@ -720,10 +722,7 @@ class _GeventHook(importlib.abc.MetaPathFinder):
 
         sys.meta_path.remove(self)
         type(self).installed = False
-        try:
-            spec = importlib.util.find_spec(fullname)
-        finally:
-            pass
+        spec = importlib.util.find_spec(fullname)
         if spec is None or spec.loader is None:
             return spec
         loader = spec.loader
@@ -760,6 +759,7 @@ def watch_asyncio(loop: Any = None, max_blocking_time: Optional[float] = None,
     if not _S.running:
         raise RuntimeError("the monitor is not running: call "
                            "stackwatch.monitor.start() first")
+    explicit = max_blocking_time is not None
     mbt = max_blocking_time
     if mbt is None:
         mbt = _hub_threshold() or DEFAULT_MAX_BLOCKING_TIME
@@ -778,6 +778,8 @@ def watch_asyncio(loop: Any = None, max_blocking_time: Optional[float] = None,
     loop._stackwatch_wid = wid
     with _S.lock:
         _S.loops[wid & 0xFF] = (weakref.ref(loop), wid)
+        if explicit:
+            _S.explicit.add(wid)
 
 
 def unwatch_asyncio(loop: Any = None) -> None:
@@ -799,6 +801,7 @@ def unwatch_asyncio(loop: Any = None) -> None:
         entry = _S.loops.get(wid & 0xFF)
         if entry is not None and entry[1] == wid:
             del _S.loops[wid & 0xFF]
+        _S.explicit.discard(wid)
 
 
 _aio_orig: Optional[Callable[..., Any]] = None
@@ -846,9 +849,31 @@ def _unpatch_asyncio() -> None:
     _aio_orig = None
 
 
-def _retune_watches() -> None:
-    """A new max_blocking_time applies to hubs watched from now on and
-    to loops when they are watched again."""
+def _retune_watches(mbt: Optional[float]) -> None:
+    """Applies a new max_blocking_time to the hubs and loops watched now
+    (not to loops watched with a threshold of their own); None stops
+    watching them."""
+    with _S.lock:
+        hubs = list(_S.hubs.items())
+        loops = [(ref, wid) for ref, wid in _S.loops.values()
+                 if wid not in _S.explicit]
+    if mbt is None:
+        for wid, ref in hubs:
+            hub = ref()
+            if hub is not None:
+                _unwatch_hub(hub)
+        for ref, wid in loops:
+            loop = ref()
+            if loop is not None:
+                try:
+                    unwatch_asyncio(loop)
+                except Exception:
+                    pass
+        return
+    for wid, _ in hubs:
+        _native.watchdog_set_threshold(wid, mbt)
+    for _, wid in loops:
+        _native.watchdog_set_threshold(wid, mbt)
 
 
 # ---- fork and exit --------------------------------------------------------
