@@ -269,13 +269,7 @@ def stop() -> None:
         _S.running = False
         _GeventHook.remove()
         _unpatch_asyncio()
-        for ref, wid in list(_S.loops.values()):
-            loop = ref()
-            if loop is not None:
-                try:
-                    unwatch_asyncio(loop)
-                except Exception:
-                    pass
+        _unwatch_loops(list(_S.loops.values()))
         _S.loops.clear()
         _S.explicit.clear()
         _S.hubs.clear()
@@ -849,6 +843,17 @@ def _unpatch_asyncio() -> None:
     _aio_orig = None
 
 
+def _unwatch_loops(loops: List[Tuple[Any, int]]) -> None:
+    """Stops watching the loops of (weak reference, watch id) pairs."""
+    for ref, _ in loops:
+        loop = ref()
+        if loop is not None:
+            try:
+                unwatch_asyncio(loop)
+            except Exception:
+                pass
+
+
 def _retune_watches(mbt: Optional[float]) -> None:
     """Applies a new max_blocking_time to the hubs and loops watched now
     (not to loops watched with a threshold of their own); None stops
@@ -862,13 +867,7 @@ def _retune_watches(mbt: Optional[float]) -> None:
             hub = ref()
             if hub is not None:
                 _unwatch_hub(hub)
-        for ref, wid in loops:
-            loop = ref()
-            if loop is not None:
-                try:
-                    unwatch_asyncio(loop)
-                except Exception:
-                    pass
+        _unwatch_loops(loops)
         return
     for wid, _ in hubs:
         _native.watchdog_set_threshold(wid, mbt)
