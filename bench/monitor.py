@@ -94,6 +94,8 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from common import git_commit
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 PYTHON = sys.executable
@@ -816,12 +818,7 @@ def environment() -> dict:
                          "and stackwatch: %s" % (
                              proc.stderr.strip().splitlines() or ["?"])[-1])
     gv, glv, native, mtime = proc.stdout.split()
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                                cwd=ROOT, capture_output=True, text=True,
-                                timeout=30).stdout.strip() or "?"
-    except (OSError, subprocess.TimeoutExpired):
-        commit = "?"
+    commit = git_commit(ROOT)
     return {"gevent": gv, "greenlet": glv, "native": native,
             "native_mtime": int(mtime), "commit": commit,
             "python": sys.version.split()[0], "cpus": os.cpu_count(),

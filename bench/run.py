@@ -89,6 +89,8 @@ import tempfile
 import time
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from common import git_commit
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 WORKLOADS = os.path.join(BENCH, "workloads")
@@ -646,12 +648,7 @@ def machine() -> dict:
                     break
     except OSError:
         pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                                cwd=ROOT, capture_output=True, text=True,
-                                timeout=30).stdout.strip() or "?"
-    except (OSError, subprocess.TimeoutExpired):
-        commit = "?"
+    commit = git_commit(ROOT)
     return {"cpus": os.cpu_count(), "cpu_model": model,
             "kernel": platform.release(), "python": sys.version.split()[0],
             "commit": commit, "loadavg_at_start": os.getloadavg()}

@@ -635,11 +635,3 @@ sw_greenlet_timing_stop(const sw_greenlet_timing_t *saved, uint64_t *switches,
     }
     return 0;
 }
-
-uint64_t
-sw_greenlet_own_switches(void)
-{
-    record_t *r = own_record();
-
-    return r ? atomic_load(&r->switches) : 0;
-}

@@ -72,9 +72,6 @@ int sw_greenlet_timing_stop(const sw_greenlet_timing_t *saved,
                             uint64_t *switches, uint64_t *hub_entries,
                             uint64_t *max_gap_ns);
 
-/* Switches seen on the calling thread so far (0 without a hook). */
-uint64_t sw_greenlet_own_switches(void);
-
 /* Module glue: type readiness.  Context: GIL held, at import. */
 int sw_greenlet_init(PyObject *module);
 

@@ -79,6 +79,9 @@ static struct {
      * writing to them: it closes them at its next pass. */
     int retired[8];
     int nretired;
+    /* CPU time of the monitor threads that ran before this one; the
+     * running thread adds its own at each pass (stats.cpu_ns). */
+    uint64_t cpu_base;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .set = {.report_fd = -1}};
 
 static pthread_once_t conds_once = PTHREAD_ONCE_INIT;
@@ -650,7 +653,8 @@ check_watch(watch_t *w, uint64_t now, todo_t *td)
             td->greenlet = cur;
         }
         next = now + poll_ns(w->threshold_ns);
-        if (!w->stalled && cur != w->hub &&
+        if (!w->stalled && cur != 0 && cur != w->hub &&
+            w->since_ns + w->threshold_ns > now &&
             w->since_ns + w->threshold_ns < next) {
             next = w->since_ns + w->threshold_ns; /* no later than due */
         }
@@ -739,6 +743,7 @@ wd_main(void *arg)
         int last = W.stop;
 
         W.stats.polls++;
+        W.stats.cpu_ns = W.cpu_base + sw_self_cpu_ns();
         while (W.nretired > 0) {
             close(W.retired[--W.nretired]);
         }
@@ -782,19 +787,20 @@ wd_main(void *arg)
                 }
                 else if (report_stall(&todo[i], fd) == 1) {
                     /* Not a stall after all: a loop that stopped. */
-                    pthread_mutex_lock(&W.mu);
-                    for (int k = 0; k < MAX_WATCHES; k++) {
-                        watch_t *w = &W.watches[k];
+                    watch_t *w = &W.watches[todo[i].w.id & 0xFF];
 
-                        if (atomic_load(&w->id) == todo[i].w.id) {
-                            w->stalled = 0;
-                            w->stalls--;
-                            w->dormant = 1;
-                        }
+                    pthread_mutex_lock(&W.mu);
+                    if (atomic_load(&w->id) == todo[i].w.id) {
+                        w->stalled = 0;
+                        w->stalls--;
+                        w->dormant = 1;
                     }
                     pthread_mutex_unlock(&W.mu);
+                    continue;
                 }
+                pthread_mutex_lock(&W.mu);
                 W.stats.reports++;
+                pthread_mutex_unlock(&W.mu);
             }
             pthread_mutex_lock(&W.mu);
             if (last) {
@@ -811,7 +817,8 @@ wd_main(void *arg)
             pthread_cond_timedwait(&W.wake, &W.mu, &ts);
         }
     }
-    W.stats.cpu_ns += sw_self_cpu_ns();
+    W.cpu_base += sw_self_cpu_ns();
+    W.stats.cpu_ns = W.cpu_base;
     pthread_mutex_unlock(&W.mu);
     return NULL;
 }
@@ -910,17 +917,6 @@ sw_wd_clear(void)
         W.ev_len--;
     }
     pthread_mutex_unlock(&W.mu);
-}
-
-int
-sw_wd_running(void)
-{
-    int r;
-
-    pthread_mutex_lock(&W.mu);
-    r = W.running;
-    pthread_mutex_unlock(&W.mu);
-    return r;
 }
 
 uint64_t
@@ -1053,17 +1049,6 @@ sw_wd_get_stats(sw_wd_stats_t *st)
         st->watches += atomic_load(&W.watches[i].id) != 0;
     }
     pthread_mutex_unlock(&W.mu);
-    if (W.running) {
-        uint64_t cpu = 0;
-        clockid_t clk;
-        struct timespec ts;
-
-        if (pthread_getcpuclockid(W.thread, &clk) == 0 &&
-            clock_gettime(clk, &ts) == 0) {
-            cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-        }
-        st->cpu_ns += cpu;
-    }
 }
 
 void
@@ -1088,6 +1073,7 @@ sw_wd_atfork_child(void)
     W.stop = 0;
     W.interrupted = 0;
     memset(&W.stats, 0, sizeof(W.stats));
+    W.cpu_base = 0;
 }
 
 void

@@ -106,7 +106,6 @@ int sw_wd_start(const sw_wd_settings_t *s, sw_codecache_t *cache, char *err,
  * may be writing) -- it never needs it, so holding it is only slower. */
 void sw_wd_stop(void);
 void sw_wd_clear(void);
-int sw_wd_running(void);
 
 /* Adds a watch on the thread (tstate, tstate_id, ident).  hub: the hub's
  * greenlet id (SW_WD_HUB).  Returns the watch id (> 0), or 0 when the
@@ -134,7 +133,8 @@ int sw_wd_take(sw_wd_event_t *out, int cap, uint64_t timeout_ns);
 void sw_wd_interrupt(void);
 
 typedef struct sw_wd_stats {
-    uint64_t polls, reports, events_dropped, cpu_ns;
+    uint64_t polls, reports, events_dropped;
+    uint64_t cpu_ns; /* the monitor thread's CPU time, as of its last pass */
     int watches;
 } sw_wd_stats_t;
 void sw_wd_get_stats(sw_wd_stats_t *st);

@@ -73,14 +73,6 @@ wd_clear_py(PyObject *m, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
-static PyObject *
-wd_running_py(PyObject *m, PyObject *noargs)
-{
-    (void)m;
-    (void)noargs;
-    return PyBool_FromLong(sw_wd_running());
-}
-
 /* watchdog_add(kind, threshold, hub, name): a watch on the calling
  * thread; returns its id. */
 static PyObject *
@@ -306,14 +298,6 @@ greenlet_id_py(PyObject *m, PyObject *g)
     return PyLong_FromUnsignedLong(sw_greenlet_id_of(g));
 }
 
-static PyObject *
-greenlet_own_switches_py(PyObject *m, PyObject *noargs)
-{
-    (void)m;
-    (void)noargs;
-    return PyLong_FromUnsignedLongLong(sw_greenlet_own_switches());
-}
-
 /* greenlet_timing_start(hub, hub_only) -> token (None: no hook here). */
 static PyObject *
 greenlet_timing_start_py(PyObject *m, PyObject *args)
@@ -359,7 +343,6 @@ static PyMethodDef wd_methods[] = {
      "hide)"},
     {"watchdog_stop", wd_stop_py, METH_NOARGS, NULL},
     {"watchdog_clear", wd_clear_py, METH_NOARGS, NULL},
-    {"watchdog_running", wd_running_py, METH_NOARGS, NULL},
     {"watchdog_add", wd_add_py, METH_VARARGS,
      "watchdog_add(kind, threshold, hub, name) -> id"},
     {"watchdog_remove", wd_remove_py, METH_O, NULL},
@@ -371,7 +354,6 @@ static PyMethodDef wd_methods[] = {
     {"watchdog_interrupt", wd_interrupt_py, METH_NOARGS, NULL},
     {"watchdog_stats", wd_stats_py, METH_NOARGS, NULL},
     {"greenlet_id", greenlet_id_py, METH_O, NULL},
-    {"greenlet_own_switches", greenlet_own_switches_py, METH_NOARGS, NULL},
     {"greenlet_timing_start", greenlet_timing_start_py, METH_VARARGS, NULL},
     {"greenlet_timing_stop", greenlet_timing_stop_py, METH_O, NULL},
     {NULL, NULL, 0, NULL},

@@ -1444,3 +1444,37 @@ def test_new_threshold_applies_to_watched_hubs_and_loops():
     assert "blocked for" not in unwatched, err
     assert "asyncio loop" in loop_part and "blocked for" in loop_part, err
     assert "blocked for" not in own, err
+
+
+def test_hub_whose_thread_ended_does_not_spin_the_monitor():
+    """A hub watched in a thread that then ends (its greenlet record goes
+    away, the watch stays) must not make the monitor thread spin: it
+    keeps polling at its usual pace (every 5 ms at a 0.1 s threshold)."""
+    from conftest import run_py
+
+    proc = run_py("""
+        import threading, time
+        import gevent
+        import stackwatch.monitor as m
+
+        m.start(max_blocking_time=0.1)
+
+        def in_thread():
+            gevent.sleep(0.01)          # this thread's hub runs: watched
+
+        t = threading.Thread(target=in_thread)
+        t.start()
+        t.join()
+        time.sleep(0.3)                 # past the threshold
+        before = m.stats()
+        time.sleep(1.0)
+        after = m.stats()
+        print(after["polls"] - before["polls"],
+              after["cpu_seconds"] - before["cpu_seconds"])
+        """, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    polls, cpu = proc.stdout.split()
+    # 5 ms polls make ~200 a second; a spinning thread makes 10^4 or more
+    # and uses most of a core.
+    assert int(polls) < 600, proc.stdout
+    assert float(cpu) < 0.2, proc.stdout

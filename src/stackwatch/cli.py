@@ -80,6 +80,16 @@ def _pid(text: str) -> int:
         raise argparse.ArgumentTypeError("not a process id: %r" % text)
 
 
+def _add_target_args(p: argparse.ArgumentParser) -> None:
+    """The options shared by the commands that run a target."""
+    p.add_argument("--signal", metavar="SIG",
+                   help="signal for `stackwatch dump` (default SIGRTMIN+6)")
+    p.add_argument("-m", dest="module", metavar="module",
+                   help="run a library module as a script")
+    p.add_argument("target", nargs="?", metavar="script.py",
+                   help="the script to run")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description=(
         "A sampling profiler, stack dumper and watchdog for Python "
@@ -119,12 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--budget", type=_number, metavar="FRACTION",
                    help="the share of one core the sampler may use "
                         "(e.g. 0.01); lowers the rate when needed")
-    r.add_argument("--signal", metavar="SIG",
-                   help="signal for `stackwatch dump` (default SIGRTMIN+6)")
-    r.add_argument("-m", dest="module", metavar="module",
-                   help="run a library module as a script")
-    r.add_argument("target", nargs="?", metavar="script.py",
-                   help="the script to run")
+    _add_target_args(r)
 
     w = sub.add_parser(
         "run", help="run a script or module under the watchdog",
@@ -157,12 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also send reports to the 'stackwatch' logger")
     w.add_argument("--no-asyncio", action="store_true",
                    help="do not watch asyncio loops automatically")
-    w.add_argument("--signal", metavar="SIG",
-                   help="signal for `stackwatch dump` (default SIGRTMIN+6)")
-    w.add_argument("-m", dest="module", metavar="module",
-                   help="run a library module as a script")
-    w.add_argument("target", nargs="?", metavar="script.py",
-                   help="the script to run")
+    _add_target_args(w)
 
     d = sub.add_parser(
         "dump", help="print the stacks of a running Python process",
