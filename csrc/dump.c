@@ -59,7 +59,21 @@ static struct {
     sw_codecache_t *cache;
     _Atomic uint64_t slots[SLOTS];
     _Atomic uint64_t dropped;
+    _Atomic unsigned long holder; /* GIL holder at the last capture */
 } D = {.pipe_wr = -1, .pipe_rd = -1};
+
+/* The slow-script log, written by the dump thread.  `lock` is held by the
+ * thread while it writes a snapshot and by the GIL side (with the GIL
+ * released) while it changes the settings, so the fd is never closed
+ * under a write. */
+static struct {
+    pthread_mutex_t lock;
+    _Atomic int active;
+    int fd;
+    uint32_t flags;
+    uint64_t interval_ns, gil_wait_ns, start_ns, next_ns;
+    _Atomic uint64_t count, errors;
+} L = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
 /* ---- the signal handler (async-signal-safe) --------------------------- */
 
@@ -124,13 +138,13 @@ header(sw_buf_t *out)
 
 /* The note written when the GIL side did not answer in time. */
 static void
-gil_note(const sw_snapshot_t *snap, sw_buf_t *out)
+gil_note(const sw_snapshot_t *snap, uint64_t gil_wait_ns, sw_buf_t *out)
 {
     const sw_snap_thread_t *h = sw_snapshot_gil_holder(snap);
     char name[64] = "";
 
     sw_buf_printf(out, "\nNote: the GIL was not released within %.1f s",
-                  D.gil_wait_ns / 1e9);
+                  gil_wait_ns / 1e9);
     if (h != NULL) {
         if (sw_names_get(h->t.ident, h->tid, name, sizeof(name))) {
             sw_buf_printf(out, "; thread %s (0x%lx) holds the GIL", name,
@@ -152,8 +166,9 @@ gil_note(const sw_snapshot_t *snap, sw_buf_t *out)
 
 /* Builds the answer to a request with the given flags. */
 static void
-compose(uint32_t flags, sw_buf_t *out)
+compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
 {
+    const sw_snap_thread_t *holder;
     sw_snapshot_t snap;
     sw_reader_t r;
     sw_buf_t extra;
@@ -168,7 +183,9 @@ compose(uint32_t flags, sw_buf_t *out)
      * the GIL side can give (names refreshed, greenlets, locals). */
     sw_snapshot_capture(&snap, &r, D.cache, 0);
     sw_reader_close(&r);
-    answered = sw_service_ask(ASK_RUN_INFO, flags, D.gil_wait_ns, &extra);
+    holder = sw_snapshot_gil_holder(&snap);
+    atomic_store(&D.holder, holder != NULL ? holder->t.ident : 0);
+    answered = sw_service_ask(ASK_RUN_INFO, flags, gil_wait_ns, &extra);
     if (flags & SW_DUMP_JSON) {
         sw_buf_printf(out, "{\"pid\": %d, \"python\": ", (int)getpid());
         sw_buf_json_str(out, sw_layout.version);
@@ -187,7 +204,7 @@ compose(uint32_t flags, sw_buf_t *out)
     }
     else {
         header(out);
-        sw_snapshot_format(&snap, out);
+        sw_snapshot_format_ex(&snap, out, (flags & SW_DUMP_SOURCE) != 0);
         if (answered) {
             if (extra.len > 0) {
                 sw_buf_putc(out, '\n');
@@ -195,7 +212,7 @@ compose(uint32_t flags, sw_buf_t *out)
             }
         }
         else {
-            gil_note(&snap, out);
+            gil_note(&snap, gil_wait_ns, out);
         }
     }
     sw_buf_free(&extra);
@@ -255,20 +272,89 @@ handle(uint64_t v)
 
     sw_buf_init(&text);
     if (v & SLOT_QUEUED) {
-        compose(value & ~SW_DUMP_NONCE_MASK, &text);
+        compose(value & ~SW_DUMP_NONCE_MASK, D.gil_wait_ns, &text);
         reply_socket(sender, value, &text);
     }
     else {
         /* A plain kill: write to our own stderr, as faulthandler does. */
         sw_buf_printf(&text, "stackwatch: dump requested by pid %d\n",
                       (int)sender);
-        compose(0, &text);
+        compose(0, D.gil_wait_ns, &text);
         if (text.data != NULL) {
             ssize_t rc = write(2, text.data, text.len);
             (void)rc;
         }
     }
     sw_buf_free(&text);
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes a log snapshot if one is due; returns the time until the next
+ * one in ms (-1: no log). */
+static int
+log_tick(void)
+{
+    uint64_t now = sw_now_ns(), left;
+    int ms;
+
+    pthread_mutex_lock(&L.lock);
+    if (!L.active) {
+        pthread_mutex_unlock(&L.lock);
+        return -1;
+    }
+    if (now >= L.next_ns) {
+        sw_buf_t text;
+        struct timespec wall;
+        struct tm tm;
+        char when[64] = "";
+        uint64_t n = atomic_fetch_add(&L.count, 1) + 1;
+
+        clock_gettime(CLOCK_REALTIME, &wall);
+        if (localtime_r(&wall.tv_sec, &tm) != NULL) {
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        }
+        sw_buf_init(&text);
+        sw_buf_printf(&text,
+                      "==== stackwatch snapshot %llu at %s.%03ld (%.3f s "
+                      "after start) ====\n",
+                      (unsigned long long)n, when, wall.tv_nsec / 1000000,
+                      (now - L.start_ns) / 1e9);
+        compose(L.flags, L.gil_wait_ns, &text);
+        sw_buf_putc(&text, '\n');
+        if (!sw_buf_ok(&text) || text.data == NULL ||
+            write_all(L.fd, text.data, text.len) < 0) {
+            atomic_fetch_add(&L.errors, 1);
+        }
+        sw_buf_free(&text);
+        now = sw_now_ns();
+        /* The next one an interval after this one was due; when a
+         * snapshot took longer than the interval, skip ahead. */
+        L.next_ns += L.interval_ns;
+        if (L.next_ns <= now) {
+            L.next_ns = now + L.interval_ns;
+        }
+    }
+    left = L.next_ns > now ? L.next_ns - now : 0;
+    pthread_mutex_unlock(&L.lock);
+    ms = (int)((left + 999999u) / 1000000u);
+    return ms;
 }
 
 static void *
@@ -282,7 +368,12 @@ dump_main(void *arg)
     p.fd = D.pipe_rd;
     p.events = POLLIN;
     while (!atomic_load(&D.stop)) {
-        if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+        int timeout = log_tick();
+
+        if (atomic_load(&D.stop)) {
+            break;
+        }
+        if (poll(&p, 1, timeout) < 0 && errno != EINTR) {
             break;
         }
         while (read(D.pipe_rd, sink, sizeof(sink)) > 0) {
@@ -315,13 +406,116 @@ open_pipe(char *err, size_t errlen)
     return 0;
 }
 
+/* Starts the dump thread if it is not running. */
+static int
+start_thread(char *err, size_t errlen)
+{
+    sigset_t all, old;
+    int rc;
+
+    if (D.running) {
+        return 0;
+    }
+    if (D.pipe_rd < 0 && open_pipe(err, errlen) < 0) {
+        return -1;
+    }
+    atomic_store(&D.stop, 0);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&D.thread, NULL, dump_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the dump thread: %s",
+                 strerror(rc));
+        return -1;
+    }
+    D.running = 1;
+    return 0;
+}
+
+/* Stops the dump thread when neither dumps nor the log need it. */
+static void
+stop_thread_if_idle(void)
+{
+    char byte = 'q';
+
+    if (D.running && D.signum == 0 && !atomic_load(&L.active)) {
+        ssize_t rc;
+
+        atomic_store(&D.stop, 1);
+        rc = write(atomic_load(&D.pipe_wr), &byte, 1);
+        (void)rc;
+        pthread_join(D.thread, NULL);
+        D.running = 0;
+    }
+}
+
+static void
+wake_thread(void)
+{
+    char byte = 'w';
+    ssize_t rc = write(atomic_load(&D.pipe_wr), &byte, 1);
+
+    (void)rc;
+}
+
+int
+sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
+                  uint32_t flags, sw_codecache_t *cache, char *err,
+                  size_t errlen)
+{
+    if (interval_ns < 1000000u) {
+        snprintf(err, errlen, "the interval must be at least 1 ms");
+        return -1;
+    }
+    if (D.cache == NULL) {
+        D.cache = cache;
+    }
+    pthread_mutex_lock(&L.lock);
+    L.fd = fd;
+    L.flags = flags;
+    L.interval_ns = interval_ns;
+    L.gil_wait_ns = gil_wait_ns;
+    L.start_ns = sw_now_ns();
+    L.next_ns = L.start_ns + interval_ns;
+    atomic_store(&L.count, 0);
+    atomic_store(&L.errors, 0);
+    L.active = 1;
+    pthread_mutex_unlock(&L.lock);
+    if (start_thread(err, errlen) < 0) {
+        pthread_mutex_lock(&L.lock);
+        L.active = 0;
+        L.fd = -1;
+        pthread_mutex_unlock(&L.lock);
+        return -1;
+    }
+    wake_thread();
+    return 0;
+}
+
+void
+sw_dump_log_stop(uint64_t *count, uint64_t *errors)
+{
+    pthread_mutex_lock(&L.lock);
+    L.active = 0;
+    L.fd = -1;
+    pthread_mutex_unlock(&L.lock);
+    *count = atomic_load(&L.count);
+    *errors = atomic_load(&L.errors);
+    stop_thread_if_idle();
+}
+
+unsigned long
+sw_dump_gil_holder(void)
+{
+    return atomic_load(&D.holder);
+}
+
 int
 sw_dump_enable(int signum, const char *dir, uint64_t gil_wait_ns,
                sw_codecache_t *cache, char *err, size_t errlen)
 {
     struct sigaction sa;
-    sigset_t all, old;
-    int rc;
 
     if (strlen(dir) + 40 >= sizeof(D.dir)) {
         snprintf(err, errlen, "the runtime directory path is too long: %s",
@@ -339,21 +533,8 @@ sw_dump_enable(int signum, const char *dir, uint64_t gil_wait_ns,
     snprintf(D.dir, sizeof(D.dir), "%s", dir);
     D.gil_wait_ns = gil_wait_ns;
     D.cache = cache;
-    if (!D.running) {
-        if (D.pipe_rd < 0 && open_pipe(err, errlen) < 0) {
-            return -1;
-        }
-        atomic_store(&D.stop, 0);
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        rc = pthread_create(&D.thread, NULL, dump_main, NULL);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (rc != 0) {
-            snprintf(err, errlen, "cannot start the dump thread: %s",
-                     strerror(rc));
-            return -1;
-        }
-        D.running = 1;
+    if (start_thread(err, errlen) < 0) {
+        return -1;
     }
     if (D.signum != signum) {
         memset(&sa, 0, sizeof(sa));
@@ -373,21 +554,11 @@ sw_dump_enable(int signum, const char *dir, uint64_t gil_wait_ns,
 int
 sw_dump_disable(void)
 {
-    char byte = 'q';
-
     if (D.signum != 0) {
         sigaction(D.signum, &D.old, NULL);
         D.signum = 0;
     }
-    if (D.running) {
-        ssize_t rc;
-
-        atomic_store(&D.stop, 1);
-        rc = write(atomic_load(&D.pipe_wr), &byte, 1);
-        (void)rc;
-        pthread_join(D.thread, NULL);
-        D.running = 0;
-    }
+    stop_thread_if_idle();
     return 0;
 }
 
@@ -416,6 +587,10 @@ sw_dump_atfork_child(void)
      * nobody reads until dumps are enabled again, so the parent's thread
      * never sees this process's requests. */
     D.running = 0;
+    /* The log is the parent's: the child does not write to it. */
+    pthread_mutex_init(&L.lock, NULL);
+    L.active = 0;
+    L.fd = -1;
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
         D.pipe_rd = fds[0];
         atomic_store(&D.pipe_wr, fds[1]);

@@ -23,6 +23,7 @@
 #define SW_DUMP_NONCE_MASK 0xFFFFFu
 #define SW_DUMP_JSON (1u << 20)
 #define SW_DUMP_LOCALS (1u << 21)
+#define SW_DUMP_SOURCE (1u << 22) /* text: each frame's source line */
 
 /* Starts answering dump requests on signal signum, with the private
  * directory dir, waiting up to gil_wait_ns for the GIL side.  Calling it
@@ -33,6 +34,22 @@ int sw_dump_enable(int signum, const char *dir, uint64_t gil_wait_ns,
 /* Stops answering: restores the previous signal action and joins the
  * dump thread.  Returns 0. */
 int sw_dump_disable(void);
+
+/* Starts the slow-script log: every interval_ns, the dump thread appends
+ * to fd a timestamped dump made with flags (the GIL side waited for up to
+ * gil_wait_ns).  The fd stays the caller's; it is not written to after
+ * sw_dump_log_stop returns.  Returns 0, or -1 with a reason in err. */
+int sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
+                      uint32_t flags, sw_codecache_t *cache, char *err,
+                      size_t errlen);
+
+/* Stops the log (waits for a snapshot being written: call without the
+ * GIL); gives the number of snapshots written and of failed writes. */
+void sw_dump_log_stop(uint64_t *count, uint64_t *errors);
+
+/* The ident of the thread that held the GIL when the last dump or log
+ * snapshot was captured (0: none).  Context: any. */
+unsigned long sw_dump_gil_holder(void);
 
 /* The signal dumps are answered on, or 0 if disabled.  Context: any. */
 int sw_dump_signal(void);

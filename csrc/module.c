@@ -767,6 +767,62 @@ dump_disable_py(PyObject *m, PyObject *noargs)
     Py_END_ALLOW_THREADS Py_RETURN_NONE;
 }
 
+/* dump_log_start(fd, interval_s, gil_wait_s, flags) */
+static PyObject *
+dump_log_start_py(PyObject *m, PyObject *args)
+{
+    int fd, rc;
+    double interval, gil_wait;
+    unsigned int flags;
+    char err[256];
+    PyThreadState *save;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "iddI:dump_log_start", &fd, &interval,
+                          &gil_wait, &flags)) {
+        return NULL;
+    }
+    if (!(interval >= 0.001 && interval <= 1e6) ||
+        !(gil_wait >= 0 && gil_wait <= 60)) {
+        PyErr_SetString(PyExc_ValueError, "interval or GIL wait out of range");
+        return NULL;
+    }
+    save = PyEval_SaveThread();
+    rc = sw_dump_log_start(fd, (uint64_t)(interval * 1e9),
+                           (uint64_t)(gil_wait * 1e9), flags, cache, err,
+                           sizeof(err));
+    PyEval_RestoreThread(save);
+    if (rc < 0) {
+        PyErr_SetString(PyExc_RuntimeError, err);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* dump_log_stop() -> (snapshots written, failed writes) */
+static PyObject *
+dump_log_stop_py(PyObject *m, PyObject *noargs)
+{
+    uint64_t count = 0, errors = 0;
+    PyThreadState *save;
+    (void)m;
+    (void)noargs;
+
+    save = PyEval_SaveThread();
+    sw_dump_log_stop(&count, &errors);
+    PyEval_RestoreThread(save);
+    return Py_BuildValue("(KK)", (unsigned long long)count,
+                         (unsigned long long)errors);
+}
+
+static PyObject *
+dump_gil_holder_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    return PyLong_FromUnsignedLong(sw_dump_gil_holder());
+}
+
 static PyObject *
 dump_signal_py(PyObject *m, PyObject *noargs)
 {
@@ -1091,6 +1147,10 @@ static PyMethodDef module_methods[] = {
      "dump_enable(signum, directory, gil_wait_seconds)"},
     {"dump_disable", dump_disable_py, METH_NOARGS, NULL},
     {"dump_signal", dump_signal_py, METH_NOARGS, NULL},
+    {"dump_log_start", dump_log_start_py, METH_VARARGS,
+     "dump_log_start(fd, interval_seconds, gil_wait_seconds, flags)"},
+    {"dump_log_stop", dump_log_stop_py, METH_NOARGS, NULL},
+    {"dump_gil_holder", dump_gil_holder_py, METH_NOARGS, NULL},
     {"sigqueue", sigqueue_py, METH_VARARGS, "sigqueue(pid, signal, value)"},
     {"service_take", service_take_py, METH_O, NULL},
     {"service_answer", service_answer_py, METH_VARARGS, NULL},
@@ -1197,6 +1257,7 @@ PyInit__native(void)
         PyModule_AddIntConstant(m, "SERVICE_STOP", SW_SVC_STOP) < 0 ||
         PyModule_AddIntConstant(m, "DUMP_JSON", SW_DUMP_JSON) < 0 ||
         PyModule_AddIntConstant(m, "DUMP_LOCALS", SW_DUMP_LOCALS) < 0 ||
+        PyModule_AddIntConstant(m, "DUMP_SOURCE", SW_DUMP_SOURCE) < 0 ||
         PyModule_AddIntConstant(m, "DUMP_NONCE_MASK", SW_DUMP_NONCE_MASK) <
             0) {
         Py_DECREF(m);

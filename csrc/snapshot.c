@@ -1,7 +1,10 @@
 /* Snapshots of every thread's stack; see snapshot.h. */
+#include <ctype.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "greenlet_read.h"
@@ -146,6 +149,9 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
             threads[i].ident == 0) {
             continue; /* not ours, or not yet bound to its thread */
         }
+        if (only_id == 0 && sw_sampler_is_excluded(threads[i].id)) {
+            continue; /* stackwatch's own (service, monitor) */
+        }
         st = &snap->threads[snap->nthreads++];
         st->t = threads[i];
         st->tid = sw_read_tid(r, &threads[i]);
@@ -216,10 +222,67 @@ sw_snapshot_gil_holder(const sw_snapshot_t *snap)
 
 /* ---- formatting -------------------------------------------------------- */
 
-void
-sw_snapshot_format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
-                          sw_buf_t *out)
+/* Line `line` (1-based) of the file at path, without its indentation or
+ * line break, into out.  Reads at most SOURCE_MAX bytes of the file, with
+ * plain read(2) (the dump thread's context: no Python, no stdio).  Returns
+ * 0, or -1 when the file or the line cannot be had. */
+#define SOURCE_LEN 160
+#define SOURCE_MAX (8u << 20)
+
+static int
+source_line(const char *path, int line, char *out, size_t cap)
 {
+    char chunk[16384];
+    size_t len = 0, total = 0;
+    int fd, cur = 1, skipping = 1;
+    ssize_t n;
+
+    if (path[0] != '/' && path[0] != '.' && !isalnum((unsigned char)path[0])) {
+        return -1; /* "<string>", "<frozen ...>" */
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        return -1;
+    }
+    while (cur <= line && total < SOURCE_MAX &&
+           (n = read(fd, chunk, sizeof(chunk))) > 0) {
+        total += (size_t)n;
+        for (ssize_t i = 0; i < n; i++) {
+            char c = chunk[i];
+
+            if (c == '\n') {
+                if (cur == line) {
+                    cur++;
+                    break;
+                }
+                cur++;
+                continue;
+            }
+            if (cur != line) {
+                continue;
+            }
+            if (skipping && (c == ' ' || c == '\t')) {
+                continue;
+            }
+            skipping = 0;
+            if (c != '\r' && len + 1 < cap) {
+                out[len++] = c == '\t' ? ' ' : c;
+            }
+        }
+    }
+    close(fd);
+    if (cur < line || len == 0) {
+        return -1;
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+static void
+format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
+              sw_buf_t *out, int source)
+{
+    char text[SOURCE_LEN];
     char name[NAME_LEN];
     uint32_t k;
 
@@ -255,6 +318,11 @@ sw_snapshot_format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
             sw_buf_printf(out, "    %s (%s)\n", sw_snap_str(snap, f->name),
                           sw_snap_str(snap, f->file));
         }
+        if (source && f->line > 0 &&
+            source_line(sw_snap_str(snap, f->file), f->line, text,
+                        sizeof(text)) == 0) {
+            sw_buf_printf(out, "        %s\n", text);
+        }
     }
     if (t->truncated) {
         sw_buf_puts(out, "    ... (more frames not shown)\n");
@@ -262,7 +330,20 @@ sw_snapshot_format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
 }
 
 void
+sw_snapshot_format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
+                          sw_buf_t *out)
+{
+    format_thread(snap, t, out, 0);
+}
+
+void
 sw_snapshot_format(const sw_snapshot_t *snap, sw_buf_t *out)
+{
+    sw_snapshot_format_ex(snap, out, 0);
+}
+
+void
+sw_snapshot_format_ex(const sw_snapshot_t *snap, sw_buf_t *out, int source)
 {
     uint32_t i;
 
@@ -275,7 +356,7 @@ sw_snapshot_format(const sw_snapshot_t *snap, sw_buf_t *out)
         if (i > 0) {
             sw_buf_putc(out, '\n');
         }
-        sw_snapshot_format_thread(snap, &snap->threads[i], out);
+        format_thread(snap, &snap->threads[i], out, source);
     }
 }
 

@@ -68,6 +68,11 @@ void sw_snapshot_format_thread(const sw_snapshot_t *snap,
 /* Appends the text form of the whole snapshot (every thread). */
 void sw_snapshot_format(const sw_snapshot_t *snap, sw_buf_t *out);
 
+/* The same, with source != 0: each frame followed by its source line, read
+ * from the file (plain read(2); not for signal handlers). */
+void sw_snapshot_format_ex(const sw_snapshot_t *snap, sw_buf_t *out,
+                           int source);
+
 /* The snapshot as JSON: {"threads": [{"ident", "tid", "name",
  * "holds_gil", "greenlet", "cpu_ns", "truncated", "frames": [{"name",
  * "file", "line"}]}]}. */

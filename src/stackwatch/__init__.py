@@ -8,6 +8,11 @@ from a native thread without the GIL; this package is the API on top:
 - :func:`dump` prints every thread's current stack;
 - :func:`enable_dump` makes the process answer ``stackwatch dump PID``
   (without ptrace), even while a thread holds the GIL in a long C call;
+- :func:`format_run_info` / :func:`print_run_info` / :class:`RunTree`
+  show every thread, every greenlet (a tree by spawner) and every asyncio
+  task (a tree of awaits), with locals on request;
+- :mod:`stackwatch.slowlog` appends such snapshots to a log every few
+  seconds (``stackwatch run``);
 - :mod:`stackwatch.monitor` (the watchdog) reports stalled gevent hubs,
   asyncio loops and :class:`deadline` blocks while they stall, and
   watches memory; :mod:`stackwatch.events` delivers what it sees.
@@ -40,10 +45,13 @@ _check_runtime()
 from stackwatch import _native  # noqa: E402  (checks the layout)
 from stackwatch.profiler import Profiler  # noqa: E402
 from stackwatch.dumping import dump, enable_dump, disable_dump  # noqa: E402
-from stackwatch import events, monitor  # noqa: E402
+from stackwatch import events, monitor, slowlog  # noqa: E402
+from stackwatch.runinfo import (  # noqa: E402
+    RunTree, format_run_info, print_run_info)
 from stackwatch.deadlines import (  # noqa: E402
     FailedToSwitch, assert_switches, deadline)
 
 __all__ = ["Profiler", "dump", "enable_dump", "disable_dump", "monitor",
            "events", "deadline", "assert_switches", "FailedToSwitch",
+           "RunTree", "format_run_info", "print_run_info", "slowlog",
            "__version__"]

@@ -3,8 +3,8 @@
 Every thread stackwatch starts is stopped before the interpreter finalizes,
 and every feature is reset (and restarted if it was on) in a forked child.
 The steps run in a fixed order, registered by each module at import:
-the profiler first (it uses the service), then the monitor, then dumps,
-then the service.
+the profiler first (it uses the service), then the monitor, the
+slow-script log, dumps, then the service.
 
 Exit steps run from one atexit handler registered when stackwatch is
 imported, so they run after the atexit handlers the application registers
@@ -22,7 +22,7 @@ _exit_steps: List[Tuple[int, Callable[[], None]]] = []
 _fork_steps: List[Tuple[int, Callable[[], None]]] = []
 
 #: Order of the steps (lowest first).
-PROFILER, MONITOR, DUMP, SERVICE = 10, 15, 20, 30
+PROFILER, MONITOR, SLOWLOG, DUMP, SERVICE = 10, 15, 18, 20, 30
 
 
 def on_exit(order: int, step: Callable[[], None]) -> None:

@@ -19,7 +19,8 @@ import threading
 from typing import List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
-from stackwatch import _native, _output, _runner, dumping, monitor, profiler
+from stackwatch import (_native, _output, _runner, dumping, monitor,
+                        profiler, slowlog)
 
 PROG = "stackwatch"
 
@@ -29,7 +30,7 @@ _VALUE_OPTS = {
     "record": {"-o", "--output", "-f", "--format", "-r", "--rate",
                "-d", "--duration", "--mode", "--budget", "--signal"},
     "run": {"--max-blocking-time", "--max-memory", "--memory-period",
-            "--report", "--signal"},
+            "--report", "--signal", "--interval", "--log", "--gil-wait"},
 }
 
 
@@ -132,16 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_args(r)
 
     w = sub.add_parser(
-        "run", help="run a script or module under the watchdog",
+        "run", help="run a script or module under the watchdog and the "
+                    "slow-script log",
         description=(
             "Run a script (or -m module) in this interpreter, exactly as "
             "python would, with the watchdog on: a gevent hub or asyncio "
             "loop blocked longer than --max-blocking-time is reported at "
             "once, with the blocking stack, even while the blocking code "
-            "holds the GIL; memory above --max-memory is reported. Settings "
-            "not given come from STACKWATCH_MAX_BLOCKING_TIME, "
-            "STACKWATCH_MAX_MEMORY_USAGE and "
-            "STACKWATCH_MEMORY_MONITOR_PERIOD."),
+            "holds the GIL; memory above --max-memory is reported. Every "
+            "--interval seconds a snapshot of every thread, greenlet and "
+            "asyncio task (stacks with source lines, then every frame's "
+            "arguments and local variables) is appended to the slow-script "
+            "log (--log, or a private temporary file). Settings not given "
+            "come from STACKWATCH_MAX_BLOCKING_TIME, "
+            "STACKWATCH_MAX_MEMORY_USAGE, STACKWATCH_MEMORY_MONITOR_PERIOD "
+            "and STACKWATCH_INTERVAL."),
         usage="%(prog)s [options] (script.py [args ...] | -m module "
               "[args ...])")
     w.add_argument("--max-blocking-time", metavar="S",
@@ -162,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also send reports to the 'stackwatch' logger")
     w.add_argument("--no-asyncio", action="store_true",
                    help="do not watch asyncio loops automatically")
+    w.add_argument("--interval", metavar="S",
+                   help="seconds between slow-script log snapshots "
+                        "(default 5, or STACKWATCH_INTERVAL; 'off' for no "
+                        "log)")
+    w.add_argument("--log", metavar="PATH",
+                   help="append the snapshots to PATH (created 0600; "
+                        "default: a new private temporary file)")
+    w.add_argument("--locals", action=argparse.BooleanOptionalAction,
+                   default=True,
+                   help="show every frame's arguments and local variables "
+                        "in the log (default; --no-locals: stacks only)")
+    w.add_argument("--gil-wait", metavar="S",
+                   help="seconds a snapshot waits for the GIL before it "
+                        "gives the stacks without locals (default 1)")
     _add_target_args(w)
 
     d = sub.add_parser(
@@ -174,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
             "the GIL in a long C call."))
     d.add_argument("pid", type=_pid, metavar="PID")
     d.add_argument("--json", action="store_true", help="print JSON")
+    d.add_argument("--locals", action="store_true",
+                   help="also every frame's arguments and local variables "
+                        "(redacted and cut), with greenlets and tasks")
     d.add_argument("--timeout", type=_positive, default=dumping.DEFAULT_TIMEOUT,
                    help="seconds to wait for the answer (default 5)")
     d.add_argument("--signal", metavar="SIG",
@@ -224,7 +247,7 @@ def dump(ns: argparse.Namespace) -> int:
     prog = "%s dump" % PROG
     try:
         text = dumping.request_dump(ns.pid, timeout=ns.timeout,
-                                    json_format=ns.json,
+                                    json_format=ns.json, locals=ns.locals,
                                     signal_spec=ns.signal)
     except ValueError as e:
         fail(str(e), prog)
@@ -412,19 +435,37 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
     report_to = sys.stderr
     if ns.report is not None:
         report_to = os.path.abspath(ns.report)
+    interval = None
     try:
         signum = dumping.parse_signal(ns.signal)
+        if ns.interval is None or ns.interval.strip().lower() not in \
+                monitor._OFF + ("0",):
+            interval = slowlog.interval_setting(
+                None if ns.interval is None else _number(ns.interval))
+        gil_wait = dumping.gil_wait_setting(
+            None if ns.gil_wait is None else _number(ns.gil_wait))
         # Everything is checked before the target starts.
         monitor._resolve(kw.get("max_blocking_time", monitor._UNSET),
                          kw.get("max_memory_usage", monitor._UNSET),
                          kw.get("memory_monitor_period", monitor._UNSET))
-    except ValueError as e:
+    except (ValueError, argparse.ArgumentTypeError) as e:
         msg = str(e)
         if not msg.startswith("STACKWATCH_"):
             msg = msg.replace("max_blocking_time", "--max-blocking-time") \
                 .replace("memory_monitor_period", "--memory-period")
         fail(msg, prog)
     _check_target(ns, prog)
+    log_path = None
+    if interval is not None:
+        try:
+            log_path = slowlog.start(ns.log, interval, ns.locals, gil_wait)
+        except OSError as e:
+            fail("cannot write the log %s: %s"
+                 % (ns.log, e.strerror or e), prog)
+        except RuntimeError as e:
+            fail(str(e), prog, status=1)
+        note("Sampling every %f seconds" % interval)
+        note("Writing output to: %s" % log_path)
     try:
         monitor.start(report_to=report_to, format_run_info=ns.format_run_info,
                       log=ns.logging, asyncio=not ns.no_asyncio, **kw)
@@ -437,12 +478,25 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
     def at_exit() -> None:
         # After the target's own atexit handlers: exit as python does on
         # an uncaught KeyboardInterrupt.
+        done = slowlog.stop()
+        if done is not None:
+            if done["snapshots"] == 0:
+                note("The script ended before the first snapshot (%f "
+                     "seconds); the log %s is empty"
+                     % (interval, done["path"]))
+            else:
+                note("%d snapshot%s written to %s%s" % (
+                    done["snapshots"], "s" if done["snapshots"] > 1 else "",
+                    done["path"], "; %d could not be written"
+                    % done["errors"] if done["errors"] else ""))
         if interrupted[0]:
             monitor.stop()
             _exit_by_sigint()
 
     atexit.register(at_exit)
     _enable_dumps(signum)
+    # Dumps and snapshots show the target's frames, not stackwatch's.
+    _native.sampler_set_roots(_runner.root_codes())
     outcome = _runner.run(ns.target, ns.module, target_args)
     interrupted[0] = outcome.interrupted
     return 130 if outcome.interrupted else outcome.status

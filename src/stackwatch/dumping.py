@@ -132,18 +132,34 @@ _state_lock = threading.Lock()
 _enabled: Optional[Dict[str, Any]] = None
 
 
+def gil_wait_setting(gil_wait: Optional[float] = None) -> float:
+    """gil_wait, else $STACKWATCH_DUMP_GIL_WAIT, else 1 s; checked."""
+    if gil_wait is None:
+        text = os.environ.get("STACKWATCH_DUMP_GIL_WAIT", "").strip()
+        try:
+            gil_wait = float(text) if text else DEFAULT_GIL_WAIT
+        except ValueError:
+            raise ValueError("STACKWATCH_DUMP_GIL_WAIT is not a number: %r"
+                             % text) from None
+    if not 0 <= float(gil_wait) <= 60:
+        raise ValueError("the GIL wait must be between 0 and 60 seconds, "
+                         "not %s" % gil_wait)
+    return float(gil_wait)
+
+
 def enable_dump(signal: Union[int, str, None] = None,
-                gil_wait: float = DEFAULT_GIL_WAIT) -> int:
+                gil_wait: Optional[float] = None) -> int:
     """Makes this process answer ``stackwatch dump PID`` (and a plain
     ``kill -SIG PID``, which dumps to stderr) on `signal` (default
     SIGRTMIN+6, or $STACKWATCH_DUMP_SIGNAL). The stacks are read at once
     without the GIL, even while a thread holds it in a long C call; names
     and run information are added when the GIL can be had within
-    `gil_wait` seconds. Returns the signal number."""
+    `gil_wait` seconds (default 1, or $STACKWATCH_DUMP_GIL_WAIT); when
+    it cannot, the dump says which thread holds the GIL, and where, and
+    still gives every stack. Returns the signal number."""
     global _enabled
     signum = parse_signal(signal)
-    if not 0 <= float(gil_wait) <= 60:
-        raise ValueError("gil_wait must be between 0 and 60 seconds")
+    gil_wait = gil_wait_setting(gil_wait)
     with _state_lock:
         directory = _private_dir(runtime_dir())
         _native.dump_enable(signum, directory, float(gil_wait))
