@@ -6,8 +6,10 @@ tests assert on its exit status and output.
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from typing import List, Optional
@@ -19,13 +21,26 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)  # tests/helpers
 
 
+#: The children's temporary directory (`stackwatch run` leaves its
+#: slow-script logs there); removed at the end of the session.
+CHILD_TMP = tempfile.mkdtemp(prefix="stackwatch-tests-")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _child_tmp():
+    yield
+    shutil.rmtree(CHILD_TMP, ignore_errors=True)
+
+
 def child_env(**extra: str) -> dict:
     env = dict(os.environ)
     for name in ("STACKWATCH_DUMP", "STACKWATCH_MONITOR",
                  "STACKWATCH_MAX_BLOCKING_TIME", "STACKWATCH_MAX_MEMORY_USAGE",
-                 "STACKWATCH_MEMORY_MONITOR_PERIOD"):
+                 "STACKWATCH_MEMORY_MONITOR_PERIOD", "STACKWATCH_INTERVAL",
+                 "STACKWATCH_REDACT", "STACKWATCH_DUMP_GIL_WAIT"):
         env.pop(name, None)
     env["PYTHONFAULTHANDLER"] = "1"
+    env["TMPDIR"] = CHILD_TMP
     env.update(extra)
     return env
 

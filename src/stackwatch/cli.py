@@ -455,24 +455,29 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
                 .replace("memory_monitor_period", "--memory-period")
         fail(msg, prog)
     _check_target(ns, prog)
-    log_path = None
+    opened = None
     if interval is not None:
         try:
-            log_path = slowlog.start(ns.log, interval, ns.locals, gil_wait)
+            opened = slowlog.open_log(ns.log)
         except OSError as e:
             fail("cannot write the log %s: %s"
-                 % (ns.log, e.strerror or e), prog)
-        except RuntimeError as e:
-            fail(str(e), prog, status=1)
-        note("Sampling every %f seconds" % interval)
-        note("Writing output to: %s" % log_path)
+                 % (ns.log or "file", e.strerror or e), prog)
     try:
         monitor.start(report_to=report_to, format_run_info=ns.format_run_info,
                       log=ns.logging, asyncio=not ns.no_asyncio, **kw)
-    except ValueError as e:
-        fail(str(e), prog)
-    except RuntimeError as e:
-        fail(str(e), prog, status=1)
+    except (ValueError, RuntimeError) as e:
+        if opened is not None:
+            os.close(opened[0])
+            if ns.log is None:
+                os.unlink(opened[1])  # our temporary file, still empty
+        fail(str(e), prog, status=2 if isinstance(e, ValueError) else 1)
+    if opened is not None:
+        try:
+            slowlog.start(None, interval, ns.locals, gil_wait, opened=opened)
+        except (RuntimeError, OSError) as e:
+            fail(str(e), prog, status=1)
+        note("Sampling every %f seconds" % interval)
+        note("Writing output to: %s" % opened[1])
     interrupted = [False]
 
     def at_exit() -> None:

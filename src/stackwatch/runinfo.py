@@ -267,6 +267,8 @@ class RunTree:
     # -- capture --
 
     def _threads(self, gil_holder: Optional[int]) -> None:
+        if gil_holder is None:  # the caller holds it
+            gil_holder = threading.get_ident()
         frames = sys._current_frames()
         by_ident = {t.ident: t for t in threading.enumerate()}
         me = threading.get_ident()
@@ -282,8 +284,7 @@ class RunTree:
             info = {"ident": ident,
                     "native_id": getattr(t, "native_id", None),
                     "daemon": t.daemon if t is not None else None}
-            if gil_holder is not None:
-                info["held_gil"] = ident == gil_holder
+            info["held_gil"] = ident == gil_holder
             self.threads.append(Node("thread", ident, name, "alive",
                                      self._cap.stack(frame), info))
         self.threads.sort(key=lambda n: (n.name != "MainThread", n.name))
@@ -874,8 +875,9 @@ def answer(flags: int) -> str:
     frames with their variables (the stacks without them came first, read
     without the GIL); greenlets and tasks always."""
     want_locals = bool(flags & _native.DUMP_LOCALS)
+    # The GIL holder when the dump's stacks were read (0: nobody).
     tree = RunTree(locals=want_locals, threads=want_locals,
-                   gil_holder=_native.dump_gil_holder() or None)
+                   gil_holder=_native.dump_gil_holder())
     if flags & _native.DUMP_JSON:
         return tree.to_json()
     title = "Full backtrace with local variables:" if want_locals else None

@@ -18,7 +18,7 @@ write to its parent's log.
 import os
 import tempfile
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from stackwatch import _lifecycle, _native, _service, dumping
 
@@ -44,7 +44,7 @@ def interval_setting(interval: Optional[float] = None) -> float:
     return interval
 
 
-def open_log(path: Optional[str] = None) -> "tuple[int, str]":
+def open_log(path: Optional[str] = None) -> Tuple[int, str]:
     """(fd, path) of the log: path opened for appending (created 0600), or
     a new private temporary file. Raises OSError."""
     if path is None:
@@ -56,21 +56,29 @@ def open_log(path: Optional[str] = None) -> "tuple[int, str]":
 
 
 def start(path: Optional[str] = None, interval: Optional[float] = None,
-          locals: bool = True, gil_wait: Optional[float] = None) -> str:
+          locals: bool = True, gil_wait: Optional[float] = None,
+          opened: Optional[Tuple[int, str]] = None) -> str:
     """Starts appending a snapshot every `interval` seconds (default 5, or
     $STACKWATCH_INTERVAL) to `path` (default: a new private temporary
     file); `locals` adds each frame's arguments and local variables;
     `gil_wait` bounds the wait for the GIL per snapshot (default 1 s or
     $STACKWATCH_DUMP_GIL_WAIT, at most the interval). Returns the log's
-    path. Raises ValueError (bad settings), OSError (the file)."""
+    path. `opened` is a log already opened by :func:`open_log` (then
+    path is ignored; the fd is the log's from now on, closed on failure).
+    Raises ValueError (bad settings), OSError (the file)."""
     global _state
-    interval = interval_setting(interval)
-    wait = min(dumping.gil_wait_setting(gil_wait), interval)
-    with _lock:
+    try:
+        interval = interval_setting(interval)
+        wait = min(dumping.gil_wait_setting(gil_wait), interval)
         if _state is not None:
             raise RuntimeError("the slow-script log is already running "
                                "(to %s)" % _state["path"])
-        fd, real_path = open_log(path)
+    except Exception:
+        if opened is not None:
+            os.close(opened[0])
+        raise
+    with _lock:
+        fd, real_path = opened if opened is not None else open_log(path)
         flags = _native.DUMP_SOURCE | (_native.DUMP_LOCALS if locals else 0)
         _service.service.acquire()
         try:

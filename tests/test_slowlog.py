@@ -1,0 +1,349 @@
+"""The slow-script log of `stackwatch run` and dumps with run information:
+snapshots while the target is blocked in I/O, stuck in a GIL-holding C
+call, or running greenlets; locals redacted; the target untouched (argv,
+exit status, traceback); bad settings refused before it starts."""
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import CHILD_TMP, child_env, run_cli, stackwatch_cmd, wait_for
+from test_dump import STUCK, target  # noqa: F401  (the fixture)
+
+# Blocks in sock.recv until a timer thread sends, 1.2 s later.
+RECV = """
+import socket, sys, threading
+
+def wait_for_data(sock, buffer_size):
+    password = "hunter2-do-not-show"
+    request_id = 4242
+    return sock.recv(buffer_size)
+
+a, b = socket.socketpair()
+threading.Timer(1.2, b.send, (b"payload",)).start()
+print("got", wait_for_data(a, 4096), sys.argv[1:])
+"""
+
+
+def log_path(stderr):
+    found = re.findall(r"^\[stackwatch\] Writing output to: (.+)$", stderr,
+                       re.M)
+    assert len(found) == 1, stderr
+    return found[0]
+
+
+def snapshots(text):
+    return [s for s in re.split(r"^==== stackwatch snapshot ", text,
+                                flags=re.M) if s.strip()]
+
+
+def test_log_of_a_script_blocked_in_recv(script):
+    target = script(RECV)
+    proc = run_cli("run", "--interval", "0.3", target, "arg1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "got b'payload' ['arg1']\n"
+    assert "[stackwatch] Sampling every 0.300000 seconds\n" in proc.stderr
+    path = log_path(proc.stderr)
+    assert path.startswith(CHILD_TMP + os.sep)  # a private temporary file
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path) as f:
+        snaps = snapshots(f.read())
+    assert len(snaps) >= 2, snaps
+    snap = snaps[1]
+    assert re.match(r"2 at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
+                    r"\(0\.6\d\d s after start\) ====", snap), snap[:120]
+    # First the stacks (read without the GIL), with source lines...
+    stacks, sep, full = snap.partition("Full backtrace with local "
+                                       "variables:")
+    assert sep, snap
+    assert "wait_for_data (%s:7)\n        return sock.recv(buffer_size)\n" \
+        % target in stacks
+    assert "<module> (%s:11)" % target in stacks
+    assert "_runner.py" not in stacks and "cli.py" not in stacks
+    assert "stackwatch-service" not in stacks
+    # ... then every frame's arguments and locals, the secret redacted.
+    assert 'File "%s", line 7, in wait_for_data' % target in full
+    assert "Arguments: wait_for_data(sock=<socket.socket" in full
+    assert "buffer_size=4096)" in full
+    assert "request_id = 4242" in full
+    assert "password = <redacted>" in full
+    assert "hunter2" not in full
+    assert re.search(r"^\[stackwatch\] [34] snapshots written to %s$"
+                     % re.escape(path), proc.stderr, re.M), proc.stderr
+
+
+def test_log_of_a_script_stuck_in_a_gil_holding_c_call(tmp_path, script):
+    target = script(STUCK + "stuck_in_c()\n")
+    log = tmp_path / "stuck.log"
+    proc = subprocess.Popen(
+        stackwatch_cmd("run", "--interval", "0.3", "--gil-wait", "0.2",
+                       "--log", str(log), target),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env())
+    try:
+        def two_snapshots():
+            return log.exists() and len(snapshots(log.read_text())) >= 2
+        wait_for(two_snapshots, timeout=30)
+        assert proc.poll() is None  # still stuck, not disturbed
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    snap = snapshots(log.read_text())[1]
+    main = [b for b in snap.split("\n\n") if '"MainThread"' in b]
+    assert len(main) == 1, snap
+    assert "holds the GIL)" in main[0]
+    assert "stuck_in_c (%s:4)\n" % target in main[0]
+    assert 're.match(r"(a+)+$", "a" * 40 + "b")' in main[0]
+    assert ("Note: the GIL was not released within 0.2 s; thread MainThread"
+            in snap)
+    assert "greenlets, tasks and locals unavailable" in snap
+    assert "Full backtrace" not in snap
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_log_shows_greenlet_tree_with_their_locals(script):
+    target = script("""
+    import gevent
+
+    def child(n):
+        child_local = n * 11
+        gevent.sleep(0.8)
+
+    def parent():
+        kids = [gevent.spawn(child, i) for i in (1, 2)]
+        gevent.joinall(kids)
+
+    p = gevent.spawn(parent)
+    p.name = "the-parent"
+    p.join()
+    """)
+    proc = run_cli("run", "--interval", "0.4", target)
+    assert proc.returncode == 0, proc.stderr
+    with open(log_path(proc.stderr)) as f:
+        snap = snapshots(f.read())[0]
+    assert "Greenlets, as a tree by spawner:" in snap
+    parent = re.search(r"^( *)\+-- the-parent #\d+: suspended", snap, re.M)
+    assert parent, snap
+    kids = re.findall(r"^%s    \+-- (Greenlet-\d+) #\d+: suspended"
+                      % parent.group(1), snap, re.M)
+    assert len(kids) == 2, snap
+    assert "child_local = 11" in snap and "child_local = 22" in snap
+    assert 'in child\n' in snap
+
+
+def test_no_locals_and_environment_interval(script):
+    target = script(RECV)
+    proc = run_cli("run", "--no-locals", target,
+                   env=child_env(STACKWATCH_INTERVAL="0.5"))
+    assert proc.returncode == 0, proc.stderr
+    assert "[stackwatch] Sampling every 0.500000 seconds\n" in proc.stderr
+    with open(log_path(proc.stderr)) as f:
+        text = f.read()
+    assert len(snapshots(text)) == 2, text
+    assert "return sock.recv(buffer_size)" in text
+    assert "Full backtrace" not in text and "request_id" not in text
+
+
+def test_script_ending_before_the_first_snapshot_leaves_an_empty_log(
+        script):
+    target = script("print('quick')\n")
+    proc = run_cli("run", target)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "quick\n"
+    path = log_path(proc.stderr)
+    assert os.path.getsize(path) == 0
+    assert ("[stackwatch] The script ended before the first snapshot "
+            "(5.000000 seconds); the log %s is empty\n" % path) in proc.stderr
+
+
+def test_exit_status_and_traceback_are_the_targets(script):
+    target = script("""
+    import time
+    def fail():
+        time.sleep(0.4)
+        raise KeyError("missing-key")
+    fail()
+    """)
+    proc = run_cli("run", "--interval", "0.2", target)
+    assert proc.returncode == 1
+    assert "Traceback (most recent call last):" in proc.stderr
+    assert 'line 5, in fail\n' in proc.stderr
+    assert "KeyError: 'missing-key'" in proc.stderr
+    assert "_runner" not in proc.stderr.split("Traceback")[1]
+    status = run_cli("run", "--interval", "0.2",
+                     script("import sys; sys.exit(7)\n", name="seven.py"))
+    assert status.returncode == 7, status.stderr
+
+
+def test_module_target_and_appending_to_a_given_log(tmp_path):
+    (tmp_path / "slowmod.py").write_text(textwrap.dedent("""
+        import sys, time
+        def work():
+            marker = "in-slowmod"
+            time.sleep(0.5)
+        print(__name__, sys.argv)
+        work()
+    """))
+    log = tmp_path / "given.log"
+    log.write_text("kept line\n")
+    os.chmod(str(log), 0o600)
+    proc = run_cli("run", "--interval", "0.2", "--log", str(log), "-m",
+                   "slowmod", "x", cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    # As python -m: argv[0] is the module's file.
+    assert proc.stdout == "__main__ [%r, 'x']\n" % str(tmp_path / "slowmod.py")
+    assert log_path(proc.stderr) == str(log)
+    text = log.read_text()
+    assert text.startswith("kept line\n==== stackwatch snapshot 1 at ")
+    assert "marker = 'in-slowmod'" in text
+    assert "work (%s:5)" % (tmp_path / "slowmod.py") in text
+    # A new log is created 0600.
+    new = tmp_path / "new.log"
+    proc = run_cli("run", "--interval", "0.2", "--log", str(new), "-m",
+                   "slowmod", cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--interval", "abc"], "not a number: 'abc'"),
+    (["--interval", "-1"], "the interval must be between 0.01 and 86400"),
+    (["--gil-wait", "99"], "the GIL wait must be between 0 and 60"),
+    (["--log", "/nonexistent-dir/x.log"],
+     "cannot write the log /nonexistent-dir/x.log: No such file or "
+     "directory"),
+])
+def test_bad_log_settings_are_one_line_and_nothing_runs(
+        tmp_path, script, args, message):
+    target = script("open(%r, 'w').close()\n" % str(tmp_path / "ran"))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = run_cli("run", *args, target, env=child_env(TMPDIR=str(tmp)))
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "stackwatch run: error: "), proc.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "ran").exists()
+    assert os.listdir(str(tmp)) == []  # no log left behind
+
+
+def test_missing_script_is_one_line_and_leaves_no_log(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = run_cli("run", str(tmp_path / "nope.py"),
+                   env=child_env(TMPDIR=str(tmp)))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "nope.py" in proc.stderr
+    assert os.listdir(str(tmp)) == []
+
+
+# ---- dumps with run information -------------------------------------------
+
+def test_dump_with_locals_of_a_live_process(target):  # noqa: F811
+    t = target("""
+    import os, stackwatch, threading, time
+    stackwatch.enable_dump()
+    def serve(port, api_key):
+        connections = ["c1", "c2"]
+        print("ready", flush=True)
+        time.sleep(60)
+    serve(8080, os.environ["THE_KEY"])
+    """, env=child_env(THE_KEY="k-123-secret"))
+    proc = run_cli("dump", "--locals", str(t.pid))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    stacks, sep, full = out.partition("Full backtrace with local variables:")
+    assert sep, out
+    assert "serve (<string>:7)" in stacks
+    assert "Arguments: serve(port=8080, api_key=<redacted>)" in full
+    assert "connections = ['c1', 'c2']" in full
+    assert "k-123-secret" not in out
+    # JSON: the stacks, and the run information as data.
+    proc = run_cli("dump", "--locals", "--json", str(t.pid))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["gil_answered"] is True
+    main = [th for th in doc["run_info"]["threads"]
+            if th["name"] == "MainThread"]
+    assert len(main) == 1
+    frame = main[0]["stack"][0]
+    assert frame["name"] == "serve" and frame["args"] == ["port", "api_key"]
+    assert frame["locals"]["connections"] == "['c1', 'c2']"
+    assert frame["locals"]["api_key"] == "<redacted>"
+    assert main[0]["info"]["held_gil"] is False
+    # Without --locals: no backtrace with locals.
+    proc = run_cli("dump", str(t.pid))
+    assert proc.returncode == 0, proc.stderr
+    assert "Full backtrace" not in proc.stdout
+    assert "serve (<string>:7)" in proc.stdout
+
+
+def test_dump_with_locals_while_the_gil_is_never_released(target):  # noqa
+    t = target(STUCK + """
+import stackwatch, time
+stackwatch.enable_dump()
+time.sleep(0.6)  # names refreshed
+print("ready", flush=True)
+stuck_in_c()
+""", env=child_env(STACKWATCH_DUMP_GIL_WAIT="0.3"))
+
+    def dump_in_c_call():
+        proc = run_cli("dump", "--locals", str(t.pid))
+        assert proc.returncode == 0, proc.stderr
+        return "    match (" in proc.stdout and proc.stdout
+
+    out = wait_for(dump_in_c_call, timeout=30)
+    assert "stuck_in_c (<string>:4)" in out
+    assert ("Note: the GIL was not released within 0.3 s; thread MainThread"
+            in out)
+    assert "holds the GIL in match (" in out
+    assert "greenlets, tasks and locals unavailable" in out
+    assert "Full backtrace" not in out
+    assert t.alive()
+
+
+def test_dump_shows_the_greenlet_tree_and_tasks(target):  # noqa: F811
+    t = target("""
+    import asyncio, gevent, stackwatch, threading
+    stackwatch.enable_dump()
+
+    def handler():
+        gevent.sleep(60)
+
+    def spawner():
+        gevent.spawn(handler).name = "the-handler"
+        gevent.sleep(60)
+
+    async def inner():
+        await asyncio.sleep(60)
+
+    async def outer():
+        await asyncio.create_task(inner(), name="inner-task")
+
+    threading.Thread(target=asyncio.run, args=(outer(),),
+                     daemon=True).start()
+    gevent.spawn(spawner).name = "the-spawner"
+    gevent.sleep(0.3)
+    print("ready", flush=True)
+    gevent.sleep(60)
+    """)
+    proc = run_cli("dump", str(t.pid))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    spawner = re.search(r"^( *)\+-- the-spawner #\d+: suspended", out, re.M)
+    assert spawner, out
+    assert re.search(r"^%s    \+-- the-handler #\d+: suspended"
+                     % spawner.group(1), out, re.M), out
+    outer = re.search(r"^( *)\+-- Task Task-1: pending \(coroutine outer\)",
+                      out, re.M)
+    assert outer, out
+    assert re.search(r"^%s    \+-- Task inner-task: pending \(coroutine "
+                     r"inner\)" % outer.group(1), out, re.M), out
