@@ -528,7 +528,9 @@ class _GreenletForest:
                 roots.append(node)
             else:
                 nodes[id(spawner)].children.append(node)
-        return roots
+        # A thread's main greenlet alone says nothing its stack does not.
+        return [n for n in roots
+                if n.children or not n.name.startswith("main greenlet")]
 
     def node(self, g: Any) -> Node:
         gid = _native.greenlet_id(g)
