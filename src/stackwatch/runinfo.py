@@ -246,10 +246,7 @@ class RunTree:
         self.with_locals = bool(locals)
         self._cap = _Capture(bool(locals), limit, redact_patterns(redact),
                              limits)
-        gc_objects = None
-        if greenlets and "greenlet" in sys.modules or tasks and \
-                "asyncio" in sys.modules:
-            gc_objects = _interesting_objects()
+        gc_objects = _interesting_objects(greenlets, tasks)
         if threads:
             self._part("threads", self._threads, gil_holder)
         if greenlets:
@@ -351,24 +348,35 @@ class RunTree:
 
 # ---- capture helpers -----------------------------------------------------------
 
-def _interesting_objects() -> Dict[str, list]:
-    """Greenlets and running asyncio loops, found in one pass over the
-    objects the garbage collector tracks (as gevent's run info does)."""
-    glet = sys.modules.get("greenlet")
-    aio = sys.modules.get("asyncio")
-    gtype = getattr(glet, "greenlet", None) if glet is not None else None
-    ltype = getattr(aio, "AbstractEventLoop", None) if aio is not None \
-        else None
+def _interesting_objects(greenlets: bool, tasks: bool) -> Dict[str, list]:
+    """Greenlets (found in one pass over the objects the garbage collector
+    tracks, as gevent's run info does; only when greenlet is imported) and
+    running asyncio loops (those of the tasks asyncio registers)."""
     found: Dict[str, list] = {"greenlets": [], "loops": []}
-    for ob in gc.get_objects():
-        if gtype is not None and isinstance(ob, gtype):
-            found["greenlets"].append(ob)
-        elif ltype is not None and isinstance(ob, ltype):
+    glet = sys.modules.get("greenlet") if greenlets else None
+    gtype = getattr(glet, "greenlet", None)
+    if gtype is not None:
+        found["greenlets"] = [ob for ob in gc.get_objects()
+                              if isinstance(ob, gtype)]
+    aio = sys.modules.get("asyncio") if tasks else None
+    if aio is not None:
+        registered: List[Any] = []
+        for name in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):
+            for _ in range(10):  # a WeakSet may change while copied
+                try:
+                    registered += list(getattr(aio.tasks, name, ()))
+                    break
+                except RuntimeError:
+                    continue
+        loops: Dict[int, Any] = {}
+        for task in registered:
             try:
-                if ob.is_running():
-                    found["loops"].append(ob)
+                loop = task.get_loop()
+                if loop.is_running():
+                    loops[id(loop)] = loop
             except Exception:
                 pass
+        found["loops"] = list(loops.values())
     return found
 
 
