@@ -56,10 +56,12 @@ asan:
 		$(VENV_DIR)/asan/$(ASAN_PYTHON)/bin/python -m pytest $(PYTEST_ARGS) tests
 
 # Its own virtual environment: a `make test` running meanwhile must not
-# swap the build being measured.  BENCH_ARGS: e.g. --quick, --rounds 21.
+# swap the build being measured.  BENCH_ARGS: e.g. --quick, --rounds 21;
+# SLOWLOG_ARGS: e.g. --rounds 11.
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/run.py $(BENCH_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 
 clean:
 	rm -rf build dist out src/*.egg-info .pytest_cache
