@@ -66,6 +66,8 @@ def redact_patterns(redact: Optional[Iterable[str]] = None
 
 
 def is_secret(name: Any, patterns: Sequence[str]) -> bool:
+    if isinstance(name, (bytes, bytearray)):
+        name = bytes(name[:200]).decode("latin-1")
     if not isinstance(name, str):
         return False
     key = name.lower().replace("-", "_")
@@ -107,16 +109,21 @@ def safe_repr(value: Any, limits: Limits = DEFAULT_LIMITS,
                 return _cut(repr(value[:limits.length]), n, limits.length,
                             "str" if t is str else "bytes")
             return repr(value)
-        if t in _CONTAINERS:
-            opening, closing = _CONTAINERS[t]
+        # Every dict, subclasses too (OrderedDict, defaultdict, a headers
+        # class...): their own repr would show secret keys' values.
+        is_dict = isinstance(value, dict)
+        if t in _CONTAINERS or is_dict:
+            opening, closing = _CONTAINERS[dict if is_dict else t]
+            if is_dict and t is not dict:
+                opening, closing = t.__name__ + "({", "})"
             n = len(value)
-            if n == 0:
+            if n == 0 and not is_dict:
                 return repr(value)
-            if _depth + 1 >= limits.depth:
+            if _depth >= limits.depth:
                 return "<%s of %d items>" % (t.__name__, n)
             parts = []
-            if t is dict:
-                for i, (k, v) in enumerate(list(value.items())):
+            if is_dict:
+                for i, (k, v) in enumerate(list(dict.items(value))):
                     if i >= limits.items:
                         break
                     shown = REDACTED if is_secret(k, patterns) else \
@@ -671,6 +678,7 @@ class _TaskTree:
         awaited: Dict[int, List[Any]] = {}
         for t in self.tasks:
             nodes[id(t)], awaited[id(t)] = self.node(t)
+        self._through_callbacks(awaited)
         parent_of: Dict[int, int] = {}
         for t in self.tasks:
             for child in awaited[id(t)]:
@@ -685,6 +693,35 @@ class _TaskTree:
                         nodes[id(t)].children.append(nodes[cid])
         roots = [nodes[id(t)] for t in self.tasks if id(t) not in parent_of]
         return sorted(roots, key=lambda n: n.name)
+
+    def _through_callbacks(self, awaited: Dict[int, List[Any]]) -> None:
+        """Adds the awaits that only a callback links: a task waiting on
+        a future (``shield``'s outer one, say) that one of another task's
+        done-callbacks completes."""
+        waiting_on: Dict[int, Any] = {}
+        for t in self.tasks:
+            waiter = getattr(t, "_fut_waiter", None)
+            if waiter is not None:
+                waiting_on[id(waiter)] = t
+        if not waiting_on:
+            return
+        for t in self.tasks:
+            try:
+                callbacks = list(getattr(t, "_callbacks", None) or ())
+            except Exception:
+                continue
+            for entry in callbacks:
+                cb = entry[0] if isinstance(entry, tuple) else entry
+                refs = [getattr(cb, "__self__", None)]
+                for cell in getattr(cb, "__closure__", None) or ():
+                    try:
+                        refs.append(cell.cell_contents)
+                    except ValueError:  # an empty cell
+                        pass
+                for ref in refs:
+                    waiter_task = waiting_on.get(id(ref))
+                    if waiter_task is not None and waiter_task is not t:
+                        awaited[id(waiter_task)].append(t)
 
     def _tasks_in(self, value: Any, out: List[Any]) -> None:
         if isinstance(value, self.aio.Task):
