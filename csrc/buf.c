@@ -1,7 +1,11 @@
 /* Growable buffers; see buf.h. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 
@@ -212,4 +216,47 @@ sw_buf_xml(sw_buf_t *b, const char *str)
         }
         s += n;
     }
+}
+
+void
+sw_buf_put_localtime(sw_buf_t *b)
+{
+    struct timespec ts;
+    struct tm tm;
+    char s[32] = "";
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (localtime_r(&ts.tv_sec, &tm) != NULL) {
+        strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S", &tm);
+    }
+    sw_buf_printf(b, "%s.%03ld", s, ts.tv_nsec / 1000000);
+}
+
+int
+sw_buf_write_fd(const sw_buf_t *b, int fd)
+{
+    const char *p = b->data;
+    size_t n = b->len;
+    int sock = 1;
+
+    if (!sw_buf_ok(b) || fd < 0) {
+        return -1;
+    }
+    while (n > 0) {
+        ssize_t w = sock ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
+
+        if (w < 0 && sock && errno == ENOTSOCK) {
+            sock = 0;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }

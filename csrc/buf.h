@@ -45,4 +45,13 @@ void sw_buf_json_str(sw_buf_t *b, const char *s);
  * carry them. */
 void sw_buf_xml(sw_buf_t *b, const char *s);
 
+/* Appends the local wall-clock time, "2026-11-22 10:00:00.123".  Not for
+ * signal handlers (localtime_r). */
+void sw_buf_put_localtime(sw_buf_t *b);
+
+/* Writes the whole buffer to fd: send(MSG_NOSIGNAL) on a socket (a gone
+ * peer must not raise SIGPIPE in the host), write(2) otherwise; retries
+ * on EINTR.  Returns 0, or -1 when the buffer failed or a write did. */
+int sw_buf_write_fd(const sw_buf_t *b, int fd);
+
 #endif

@@ -219,24 +219,6 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
     sw_snapshot_free(&snap);
 }
 
-static int
-send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Sends the answer to the requester's socket. */
 static void
 reply_socket(pid_t sender, uint32_t value, const sw_buf_t *text)
@@ -258,7 +240,7 @@ reply_socket(pid_t sender, uint32_t value, const sw_buf_t *text)
     }
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
-        send_all(fd, text->data ? text->data : "", text->len);
+        (void)sw_buf_write_fd(text, fd);
     }
     close(fd);
 }
@@ -280,30 +262,9 @@ handle(uint64_t v)
         sw_buf_printf(&text, "stackwatch: dump requested by pid %d\n",
                       (int)sender);
         compose(0, D.gil_wait_ns, &text);
-        if (text.data != NULL) {
-            ssize_t rc = write(2, text.data, text.len);
-            (void)rc;
-        }
+        (void)sw_buf_write_fd(&text, 2);
     }
     sw_buf_free(&text);
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Writes a log snapshot if one is due; returns the time until the next
@@ -321,25 +282,17 @@ log_tick(void)
     }
     if (now >= L.next_ns) {
         sw_buf_t text;
-        struct timespec wall;
-        struct tm tm;
-        char when[64] = "";
         uint64_t n = atomic_fetch_add(&L.count, 1) + 1;
 
-        clock_gettime(CLOCK_REALTIME, &wall);
-        if (localtime_r(&wall.tv_sec, &tm) != NULL) {
-            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-        }
         sw_buf_init(&text);
-        sw_buf_printf(&text,
-                      "==== stackwatch snapshot %llu at %s.%03ld (%.3f s "
-                      "after start) ====\n",
-                      (unsigned long long)n, when, wall.tv_nsec / 1000000,
+        sw_buf_printf(&text, "==== stackwatch snapshot %llu at ",
+                      (unsigned long long)n);
+        sw_buf_put_localtime(&text);
+        sw_buf_printf(&text, " (%.3f s after start) ====\n",
                       (now - L.start_ns) / 1e9);
         compose(L.flags, L.gil_wait_ns, &text);
         sw_buf_putc(&text, '\n');
-        if (!sw_buf_ok(&text) || text.data == NULL ||
-            write_all(L.fd, text.data, text.len) < 0) {
+        if (sw_buf_write_fd(&text, L.fd) < 0) {
             atomic_fetch_add(&L.errors, 1);
         }
         sw_buf_free(&text);

@@ -145,42 +145,9 @@ push_event(sw_wd_event_t *e)
 /* ---- output ------------------------------------------------------------- */
 
 static void
-write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-static void
 emit(int fd, const sw_buf_t *text)
 {
-    if (fd >= 0 && text->data != NULL && sw_buf_ok(text)) {
-        write_all(fd, text->data, text->len);
-    }
-}
-
-/* "2026-11-22 10:00:00.123" (local time). */
-static void
-put_time(sw_buf_t *out)
-{
-    struct timespec ts;
-    struct tm tm;
-    char s[32];
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S", &tm);
-    sw_buf_printf(out, "%s.%03ld", s, ts.tv_nsec / 1000000);
+    (void)sw_buf_write_fd(text, fd);
 }
 
 /* What the watch is, for a report line: 'gevent hub "x"', ... */
@@ -207,7 +174,7 @@ put_header(sw_buf_t *out, const watch_t *w)
 {
     sw_buf_init(out);
     sw_buf_puts(out, "[stackwatch ");
-    put_time(out);
+    sw_buf_put_localtime(out);
     sw_buf_puts(out, "] ");
     put_what(out, w);
 }

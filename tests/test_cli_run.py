@@ -5,7 +5,6 @@ STACKWATCH_MONITOR=1 autostart of any program."""
 import os
 import re
 import stat
-import sys
 
 import pytest
 
@@ -179,7 +178,8 @@ gevent.sleep(0.1)
     assert "gevent hub blocked" in report and "in blocker" in report
     # Every thread, then every greenlet with its state and stack.
     assert 'Thread 0x' in info and '"MainThread"' in info
-    assert re.search(r"Greenlet #\d+ Greenlet-\d+ \(blocker\) \(running "
-                     r"in its thread\)", info), info
-    assert re.search(r"Greenlet #\d+ Greenlet-\d+ \(idle_one\) "
-                     r"\(suspended\)\n.*line 6, in idle_one", info, re.S), info
+    assert re.search(r"\+-- Greenlet-\d+ #\d+: running \(minimal_ident "
+                     r"\d+, runs blocker\)", info), info
+    assert re.search(r"\+-- Greenlet-\d+ #\d+: suspended \(minimal_ident "
+                     r"\d+, runs idle_one\)\n.*line 6, in idle_one", info,
+                     re.S), info

@@ -12,53 +12,8 @@ import time
 
 import pytest
 
-from conftest import child_env, run_cli, run_py, stackwatch_cmd, wait_for
-
-# Holds the GIL in the regex engine for as long as it runs (2**40 steps).
-STUCK = r"""
-import re
-def stuck_in_c():
-    re.match(r"(a+)+$", "a" * 40 + "b")
-"""
-
-
-class Target:
-    """A child Python process that prints "ready" when it may be asked."""
-
-    def __init__(self, code, env=None, args=None, preexec_fn=None):
-        cmd = args or [sys.executable, "-c", textwrap.dedent(code)]
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env or child_env(), preexec_fn=preexec_fn)
-        line = self.proc.stdout.readline()
-        assert line.strip() == "ready", (line, self.proc.stderr.read()
-                                         if self.proc.poll() is not None
-                                         else "")
-        self.pid = self.proc.pid
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def close(self):
-        if self.alive():
-            self.proc.kill()
-        self.proc.wait(10)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-
-@pytest.fixture
-def target():
-    made = []
-
-    def make(code, **kw):
-        t = Target(code, **kw)
-        made.append(t)
-        return t
-    yield make
-    for t in made:
-        t.close()
-
+from conftest import (STUCK, child_env, run_cli, run_py, stackwatch_cmd,
+                      wait_for)
 
 def test_dump_of_a_process_stuck_in_a_gil_holding_c_call(target):
     t = target(STUCK + """

@@ -12,8 +12,6 @@ import json
 import re
 import sys
 
-import pytest
-
 from conftest import child_env, run_py
 
 #: Runs the script named by argv[1] as __main__, with its real file name.
@@ -631,10 +629,13 @@ def test_gevent_tree_by_spawner_with_details(script):
 
     text = doc["text"]
     assert "tok-HIDDEN" not in text and "sk-HIDDEN" not in text
-    assert re.search(r"^    \+-- Parent #%d: suspended \(minimal_ident %d\)$"
-                     % (parent["id"], doc["idents"]["parent"]), text, re.M)
+    assert re.search(r"^    \+-- Parent #%d: suspended \(minimal_ident %d, "
+                     r"runs parent\)$" % (parent["id"],
+                                           doc["idents"]["parent"]),
+                     text, re.M)
     for kid in kids:
-        assert re.search(r"^        \+-- %s: suspended \(minimal_ident %d\)$"
+        assert re.search(r"^        \+-- %s: suspended \(minimal_ident %d, "
+                         r"runs child\)$"
                          % (kid["name"], kid["info"]["minimal_ident"]),
                          text, re.M), text
     for words in ("Spawned at:", "Spawn tree locals:", "tenant = 'acme'",

@@ -8,14 +8,12 @@ import os
 import re
 import stat
 import subprocess
-import sys
 import textwrap
-import time
 
 import pytest
 
-from conftest import CHILD_TMP, child_env, run_cli, stackwatch_cmd, wait_for
-from test_dump import STUCK, target  # noqa: F401  (the fixture)
+from conftest import (CHILD_TMP, STUCK, child_env, run_cli, stackwatch_cmd,
+                      wait_for)
 
 # Blocks in sock.recv until a timer thread sends, 1.2 s later.
 RECV = """
@@ -45,8 +43,8 @@ def snapshots(text):
 
 
 def test_log_of_a_script_blocked_in_recv(script):
-    target = script(RECV)
-    proc = run_cli("run", "--interval", "0.3", target, "arg1")
+    script_file = script(RECV)
+    proc = run_cli("run", "--interval", "0.3", script_file, "arg1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "got b'payload' ['arg1']\n"
     assert "[stackwatch] Sampling every 0.300000 seconds\n" in proc.stderr
@@ -64,12 +62,12 @@ def test_log_of_a_script_blocked_in_recv(script):
                                        "variables:")
     assert sep, snap
     assert "wait_for_data (%s:7)\n        return sock.recv(buffer_size)\n" \
-        % target in stacks
-    assert "<module> (%s:11)" % target in stacks
+        % script_file in stacks
+    assert "<module> (%s:11)" % script_file in stacks
     assert "_runner.py" not in stacks and "cli.py" not in stacks
     assert "stackwatch-service" not in stacks
     # ... then every frame's arguments and locals, the secret redacted.
-    assert 'File "%s", line 7, in wait_for_data' % target in full
+    assert 'File "%s", line 7, in wait_for_data' % script_file in full
     assert "Arguments: wait_for_data(sock=<socket.socket" in full
     assert "buffer_size=4096)" in full
     assert "request_id = 4242" in full
@@ -80,11 +78,11 @@ def test_log_of_a_script_blocked_in_recv(script):
 
 
 def test_log_of_a_script_stuck_in_a_gil_holding_c_call(tmp_path, script):
-    target = script(STUCK + "stuck_in_c()\n")
+    script_file = script(STUCK + "stuck_in_c()\n")
     log = tmp_path / "stuck.log"
     proc = subprocess.Popen(
         stackwatch_cmd("run", "--interval", "0.3", "--gil-wait", "0.2",
-                       "--log", str(log), target),
+                       "--log", str(log), script_file),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=child_env())
     try:
@@ -99,7 +97,7 @@ def test_log_of_a_script_stuck_in_a_gil_holding_c_call(tmp_path, script):
     main = [b for b in snap.split("\n\n") if '"MainThread"' in b]
     assert len(main) == 1, snap
     assert "holds the GIL)" in main[0]
-    assert "stuck_in_c (%s:4)\n" % target in main[0]
+    assert "stuck_in_c (%s:4)\n" % script_file in main[0]
     assert 're.match(r"(a+)+$", "a" * 40 + "b")' in main[0]
     assert ("Note: the GIL was not released within 0.2 s; thread MainThread"
             in snap)
@@ -109,7 +107,7 @@ def test_log_of_a_script_stuck_in_a_gil_holding_c_call(tmp_path, script):
 
 
 def test_log_shows_greenlet_tree_with_their_locals(script):
-    target = script("""
+    script_file = script("""
     import gevent
 
     def child(n):
@@ -124,7 +122,7 @@ def test_log_shows_greenlet_tree_with_their_locals(script):
     p.name = "the-parent"
     p.join()
     """)
-    proc = run_cli("run", "--interval", "0.4", target)
+    proc = run_cli("run", "--interval", "0.4", script_file)
     assert proc.returncode == 0, proc.stderr
     with open(log_path(proc.stderr)) as f:
         snap = snapshots(f.read())[0]
@@ -139,8 +137,8 @@ def test_log_shows_greenlet_tree_with_their_locals(script):
 
 
 def test_no_locals_and_environment_interval(script):
-    target = script(RECV)
-    proc = run_cli("run", "--no-locals", target,
+    script_file = script(RECV)
+    proc = run_cli("run", "--no-locals", script_file,
                    env=child_env(STACKWATCH_INTERVAL="0.5"))
     assert proc.returncode == 0, proc.stderr
     assert "[stackwatch] Sampling every 0.500000 seconds\n" in proc.stderr
@@ -153,8 +151,8 @@ def test_no_locals_and_environment_interval(script):
 
 def test_script_ending_before_the_first_snapshot_leaves_an_empty_log(
         script):
-    target = script("print('quick')\n")
-    proc = run_cli("run", target)
+    script_file = script("print('quick')\n")
+    proc = run_cli("run", script_file)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "quick\n"
     path = log_path(proc.stderr)
@@ -164,14 +162,14 @@ def test_script_ending_before_the_first_snapshot_leaves_an_empty_log(
 
 
 def test_exit_status_and_traceback_are_the_targets(script):
-    target = script("""
+    script_file = script("""
     import time
     def fail():
         time.sleep(0.4)
         raise KeyError("missing-key")
     fail()
     """)
-    proc = run_cli("run", "--interval", "0.2", target)
+    proc = run_cli("run", "--interval", "0.2", script_file)
     assert proc.returncode == 1
     assert "Traceback (most recent call last):" in proc.stderr
     assert 'line 5, in fail\n' in proc.stderr
@@ -222,10 +220,10 @@ def test_module_target_and_appending_to_a_given_log(tmp_path):
 ])
 def test_bad_log_settings_are_one_line_and_nothing_runs(
         tmp_path, script, args, message):
-    target = script("open(%r, 'w').close()\n" % str(tmp_path / "ran"))
+    script_file = script("open(%r, 'w').close()\n" % str(tmp_path / "ran"))
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    proc = run_cli("run", *args, target, env=child_env(TMPDIR=str(tmp)))
+    proc = run_cli("run", *args, script_file, env=child_env(TMPDIR=str(tmp)))
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(
@@ -247,7 +245,7 @@ def test_missing_script_is_one_line_and_leaves_no_log(tmp_path):
 
 # ---- dumps with run information -------------------------------------------
 
-def test_dump_with_locals_of_a_live_process(target):  # noqa: F811
+def test_dump_with_locals_of_a_live_process(target):
     t = target("""
     import os, stackwatch, threading, time
     stackwatch.enable_dump()
@@ -286,7 +284,7 @@ def test_dump_with_locals_of_a_live_process(target):  # noqa: F811
     assert "serve (<string>:7)" in proc.stdout
 
 
-def test_dump_with_locals_while_the_gil_is_never_released(target):  # noqa
+def test_dump_with_locals_while_the_gil_is_never_released(target):
     t = target(STUCK + """
 import stackwatch, time
 stackwatch.enable_dump()
@@ -310,7 +308,7 @@ stuck_in_c()
     assert t.alive()
 
 
-def test_dump_shows_the_greenlet_tree_and_tasks(target):  # noqa: F811
+def test_dump_shows_the_greenlet_tree_and_tasks(target):
     t = target("""
     import asyncio, gevent, stackwatch, threading
     stackwatch.enable_dump()

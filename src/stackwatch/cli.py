@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "stderr")
     w.add_argument("--format-run-info", action="store_true",
                    help="after a stall report, also write every thread's "
-                        "and greenlet's stack once the GIL is free")
+                        "stack, the greenlet and asyncio task trees, once "
+                        "the GIL is free")
     w.add_argument("--logging", action="store_true",
                    help="also send reports to the 'stackwatch' logger")
     w.add_argument("--no-asyncio", action="store_true",
@@ -438,8 +439,8 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
     interval = None
     try:
         signum = dumping.parse_signal(ns.signal)
-        if ns.interval is None or ns.interval.strip().lower() not in \
-                monitor._OFF + ("0",):
+        if ns.interval is None or \
+                ns.interval.strip().lower() not in monitor._OFF:
             interval = slowlog.interval_setting(
                 None if ns.interval is None else _number(ns.interval))
         gil_wait = dumping.gil_wait_setting(

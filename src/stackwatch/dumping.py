@@ -132,19 +132,27 @@ _state_lock = threading.Lock()
 _enabled: Optional[Dict[str, Any]] = None
 
 
+def seconds_setting(value: Optional[float], env: str, default: float,
+                    low: float, high: float, what: str) -> float:
+    """value, else the environment variable env, else default, as seconds
+    between low and high; raises ValueError naming what is wrong."""
+    if value is None:
+        text = os.environ.get(env, "").strip()
+        try:
+            value = float(text) if text else default
+        except ValueError:
+            raise ValueError("%s is not a number: %r" % (env, text)) from None
+    value = float(value)
+    if not low <= value <= high:
+        raise ValueError("%s must be between %g and %g seconds, not %g"
+                         % (what, low, high, value))
+    return value
+
+
 def gil_wait_setting(gil_wait: Optional[float] = None) -> float:
     """gil_wait, else $STACKWATCH_DUMP_GIL_WAIT, else 1 s; checked."""
-    if gil_wait is None:
-        text = os.environ.get("STACKWATCH_DUMP_GIL_WAIT", "").strip()
-        try:
-            gil_wait = float(text) if text else DEFAULT_GIL_WAIT
-        except ValueError:
-            raise ValueError("STACKWATCH_DUMP_GIL_WAIT is not a number: %r"
-                             % text) from None
-    if not 0 <= float(gil_wait) <= 60:
-        raise ValueError("the GIL wait must be between 0 and 60 seconds, "
-                         "not %s" % gil_wait)
-    return float(gil_wait)
+    return seconds_setting(gil_wait, "STACKWATCH_DUMP_GIL_WAIT",
+                           DEFAULT_GIL_WAIT, 0, 60, "the GIL wait")
 
 
 def enable_dump(signal: Union[int, str, None] = None,

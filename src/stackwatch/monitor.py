@@ -16,7 +16,6 @@ Settings not given come from ``STACKWATCH_MAX_BLOCKING_TIME``,
 ``STACKWATCH_MAX_MEMORY_USAGE`` and ``STACKWATCH_MEMORY_MONITOR_PERIOD``.
 """
 
-import gc
 import importlib.abc
 import math
 import os
@@ -194,7 +193,8 @@ def start(max_blocking_time: Any = _UNSET, max_memory_usage: Any = _UNSET,
         without descriptor (written from the monitor's Python thread, so
         only when the GIL is free), or None (events and logging only).
     format_run_info: after a stall report, also write every thread's
-        stack and every greenlet's, once the GIL is free.
+        stack, the greenlet tree and the asyncio task tree, once the GIL
+        is free.
     log: also send reports to the ``stackwatch`` logger (WARNING).
     gevent: watch every gevent hub (found when it starts running).
     asyncio: watch every asyncio loop started from now on (run_forever,
@@ -458,35 +458,14 @@ def _deliver(e: Dict[str, Any]) -> None:
 
 
 def _write_run_info() -> None:
-    """The fuller report: every thread, then every greenlet's stack."""
-    import traceback
+    """The fuller report: every thread's stack (read natively), then every
+    greenlet and asyncio task (stackwatch.runinfo)."""
+    from stackwatch import runinfo
 
-    from stackwatch import dumping
-
-    from stackwatch import _service as service
-
-    service.refresh_names()
-    parts = ["[stackwatch] run info after the stall report:\n",
-             _native.dump_text()]
-    greenlet = sys.modules.get("greenlet")
-    if greenlet is not None:
-        try:
-            me = greenlet.getcurrent()
-            glets = [o for o in gc.get_objects()
-                     if isinstance(o, greenlet.greenlet) and o is not me]
-        except Exception:
-            glets = []
-        for g in glets:
-            frame = getattr(g, "gr_frame", None)
-            state = ("dead" if g.dead else "not started" if not g
-                     else "running in its thread" if frame is None
-                     else "suspended")
-            gid = _native.greenlet_id(g)
-            parts.append("\nGreenlet #%d %s (%s)\n" % (
-                gid, _greenlet_label(gid, g), state))
-            if frame is not None:
-                parts.append("".join(traceback.format_stack(frame)))
-    text = "".join(parts)
+    _service.refresh_names()
+    tree = runinfo.RunTree(threads=False)
+    text = "".join(["[stackwatch] run info after the stall report:\n",
+                    _native.dump_text(), "\n", tree.format()])
     target = _S.settings.get("report_to")
     try:
         if isinstance(target, (str, bytes, os.PathLike)):

@@ -253,13 +253,18 @@ class RunTree:
         self.with_locals = bool(locals)
         self._cap = _Capture(bool(locals), limit, redact_patterns(redact),
                              limits)
-        gc_objects = _interesting_objects(greenlets, tasks)
+        try:
+            found = _interesting_objects(greenlets, tasks)
+        except Exception as e:  # never let a dump fail as a whole
+            found = None
+            self.notes.append("greenlets and loops could not be found: "
+                              "%s: %s" % (type(e).__name__, e))
         if threads:
             self._part("threads", self._threads, gil_holder)
         if greenlets:
-            self._part("greenlets", self._greenlets, gc_objects)
+            self._part("greenlets", self._greenlets, found)
         if tasks:
-            self._part("asyncio tasks", self._tasks, gc_objects)
+            self._part("asyncio tasks", self._tasks, found)
 
     def _part(self, what: str, fn: Callable[[Any], None], arg: Any) -> None:
         try:
@@ -412,27 +417,22 @@ class _Capture:
         self.limits = limits
         self.roots = set(_runner.root_codes())
 
-    def stack(self, frame: Any, limit: Optional[int] = None) -> List[Frame]:
+    def stack(self, frame: Any, with_locals: bool = True) -> List[Frame]:
         """The frames from `frame` outwards (innermost first), down to
         the target's own when stackwatch runs it (not stackwatch's)."""
         out: List[Frame] = []
-        limit = self.limit if limit is None else limit
-        while frame is not None and len(out) < limit and \
+        while frame is not None and len(out) < self.limit and \
                 frame.f_code not in self.roots:
-            out.append(self.frame(frame))
+            out.append(self.frame(frame, with_locals))
             frame = frame.f_back
         return out
 
-    def frames(self, frames: Iterable[Any]) -> List[Frame]:
-        return [self.frame(f) for f in list(frames)[:self.limit]]
-
-    def frame(self, frame: Any, lineno: Optional[int] = None) -> Frame:
+    def frame(self, frame: Any, with_locals: bool = True) -> Frame:
         code = frame.f_code
-        if lineno is None:
-            lineno = frame.f_lineno or 0
+        lineno = frame.f_lineno or 0
         line = linecache.getline(code.co_filename, lineno).strip()
         args = locs = None
-        if self.with_locals:
+        if self.with_locals and with_locals:
             args, locs = self.variables(frame, code)
         return Frame(_code_name(code), code.co_filename, lineno, line, args,
                      locs)
@@ -592,27 +592,20 @@ class _GreenletForest:
     def _gevent_details(self, g: Any, info: Dict[str, Any]) -> None:
         info["minimal_ident"] = getattr(g, "minimal_ident", None)
         info["gevent_name"] = getattr(g, "name", None)
+        # gevent drops _run from the instance when the greenlet finishes.
+        run = g.__dict__.get("_run") if hasattr(g, "__dict__") else None
+        func = getattr(run, "__qualname__", None)
+        if func:
+            info["function"] = func
         spawning = getattr(g, "spawning_stack", None)
         if spawning is not None:
-            info["spawning_stack"] = self._spawning_stack(spawning)
+            # gevent's captured frames: code and line, no locals.
+            info["spawning_stack"] = self.cap.stack(spawning, False)
         tree_locals = getattr(g, "spawn_tree_locals", None)
         spawner = self._spawner(g)
         if tree_locals and tree_locals is not getattr(
                 spawner, "spawn_tree_locals", None):
             info["spawn_tree_locals"] = self.cap.dict_repr(tree_locals)
-
-    def _spawning_stack(self, frame: Any) -> List[Frame]:
-        # gevent's captured frames (gevent._tracer-free _Frame objects)
-        # carry f_code, f_lineno and f_back, not locals.
-        out = []
-        while frame is not None and len(out) < self.cap.limit:
-            code = frame.f_code
-            out.append(Frame(_code_name(code), code.co_filename,
-                             frame.f_lineno or 0,
-                             linecache.getline(code.co_filename,
-                                               frame.f_lineno or 0).strip()))
-            frame = frame.f_back
-        return out
 
     def _local_dicts(self, g: Any, info: Dict[str, Any]) -> None:
         if self.gevent is None:
@@ -773,10 +766,9 @@ class _TaskTree:
             info["awaiting"] = self.cap.repr(waiter)
         if state == "failed":
             info["exception"] = self.cap.repr(task.exception())
-        stack = [self.cap.frame(f) for f in reversed(frames)]
+        stack = [self.cap.frame(f) for f in frames[::-1][:self.cap.limit]]
         name = task.get_name() if hasattr(task, "get_name") else "Task"
-        return Node("task", id(task), name, state, stack[:self.cap.limit],
-                    info), awaited
+        return Node("task", id(task), name, state, stack, info), awaited
 
 
 # ---- text ------------------------------------------------------------------------

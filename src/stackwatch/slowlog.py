@@ -30,18 +30,9 @@ _state: Optional[Dict[str, Any]] = None
 
 def interval_setting(interval: Optional[float] = None) -> float:
     """interval, else $STACKWATCH_INTERVAL, else 5 s; checked."""
-    if interval is None:
-        text = os.environ.get("STACKWATCH_INTERVAL", "").strip()
-        try:
-            interval = float(text) if text else DEFAULT_INTERVAL
-        except ValueError:
-            raise ValueError("STACKWATCH_INTERVAL is not a number: %r"
-                             % text) from None
-    interval = float(interval)
-    if not 0.01 <= interval <= 86400:
-        raise ValueError("the interval must be between 0.01 and 86400 "
-                         "seconds, not %g" % interval)
-    return interval
+    return dumping.seconds_setting(interval, "STACKWATCH_INTERVAL",
+                                   DEFAULT_INTERVAL, 0.01, 86400,
+                                   "the interval")
 
 
 def open_log(path: Optional[str] = None) -> Tuple[int, str]:
