@@ -26,6 +26,7 @@ struct sw_codecache {
     uint64_t next_serial;
     uint64_t misses;
     uint64_t replaced;
+    uint64_t clears; /* times emptied: entries taken before are gone */
 };
 
 sw_codecache_t *
@@ -73,6 +74,7 @@ clear(sw_codecache_t *c)
         c->slots[i] = NULL;
     }
     c->count = 0;
+    c->clears++;
 }
 
 void
@@ -133,7 +135,26 @@ entry_fill(sw_codecache_t *c, sw_codeinfo_t *e, const sw_code_t *code,
     e->serial = c->next_serial++;
     e->checked_pass = pass;
     e->valid = 1;
+    for (int i = 0; i < SW_LINE_MEMO; i++) {
+        e->memo_addr[i] = INT32_MIN;
+    }
     return 0;
+}
+
+/* The line of the instruction at byte offset addr of e's code. */
+static int
+line_of(sw_codeinfo_t *e, int32_t addr)
+{
+    unsigned way = ((uint32_t)addr >> 1) % SW_LINE_MEMO;
+    int line;
+
+    if (e->memo_addr[way] == addr) {
+        return e->memo_line[way];
+    }
+    line = sw_code_line(e->id.firstlineno, e->table, e->table_len, addr);
+    e->memo_addr[way] = addr;
+    e->memo_line[way] = line;
+    return line;
 }
 
 /* Reads the code object at e's address into e (a new serial), or marks e
@@ -229,17 +250,32 @@ sw_codecache_resolve(sw_codecache_t *c, sw_reader_t *r,
                      uint64_t pass)
 {
     sw_codeinfo_t **entries = c->entries;
-    int i, k = 0;
+    uint64_t clears = c->clears;
+    int i, k = 0, again = 1;
 
     if (n > SW_MAX_DEPTH) {
         n = SW_MAX_DEPTH;
     }
     for (i = 0; i < n; i++) {
-        entries[i] = lookup(c, r, raw[i].code, pass);
+        /* Recursion: the same code as the frame before, the same entry. */
+        entries[i] = i > 0 && raw[i].code == raw[i - 1].code
+                         ? entries[i - 1]
+                         : lookup(c, r, raw[i].code, pass);
+        if (c->clears != clears) {
+            /* The cache was full and emptied: the entries taken so far
+             * are freed.  Once more from the start: a stack fits in the
+             * emptied cache (and if not, the stack is given up). */
+            if (!again) {
+                return 0;
+            }
+            clears = c->clears;
+            again = 0;
+            i = -1;
+        }
     }
     check_entries(c, r, entries, n, pass);
     for (i = 0; i < n; i++) {
-        const sw_codeinfo_t *e = entries[i];
+        sw_codeinfo_t *e = entries[i];
         int32_t addr = raw[i].addr;
 
         if (e == NULL || !e->valid || addr == INT32_MIN ||
@@ -248,11 +284,18 @@ sw_codecache_resolve(sw_codecache_t *c, sw_reader_t *r,
             continue;
         }
         if (raw[i].maybe_incomplete && addr < e->id.firsttraceable) {
-            continue; /* pushed but not started: not part of the stack */
+            /* Pushed but not started: not part of the stack.  Before
+             * 3.13 only the leaf can be such a frame; one below a running
+             * frame was read while the thread was calling again (a torn
+             * stack).  3.13 keeps the __init__ shim there. */
+            if (k > 0 && !sw_layout.shim_frames && !r->broken) {
+                r->bad_frames++;
+                r->broken = 1;
+            }
+            continue;
         }
         out[k].code = e;
-        out[k].line =
-            sw_code_line(e->id.firstlineno, e->table, e->table_len, addr);
+        out[k].line = line_of(e, addr);
         k++;
     }
     return k;

@@ -24,6 +24,8 @@
 
 #include "compat/reader.h"
 
+#define SW_LINE_MEMO 4
+
 typedef struct sw_codeinfo {
     uintptr_t addr;
     uint64_t serial;       /* unique for the process's lifetime */
@@ -34,6 +36,11 @@ typedef struct sw_codeinfo {
     char *file;
     uint8_t *table; /* the line table, owned; NULL if unknown */
     uint32_t table_len;
+    /* Lines already decoded from the table, by instruction offset: a
+     * frame waiting in a call is seen at the same offset pass after
+     * pass.  Direct-mapped; INT32_MIN marks an empty way. */
+    int32_t memo_addr[SW_LINE_MEMO];
+    int32_t memo_line[SW_LINE_MEMO];
 } sw_codeinfo_t;
 
 /* A frame after resolution. */
@@ -60,6 +67,8 @@ uint64_t sw_codecache_new_pass(void);
 /* Resolves raw frames (leaf first) to code entries and lines, in order,
  * dropping frames that have not started yet (3.11+ incomplete frames) and
  * frames whose code object does not validate (counted in r->bad_frames).
+ * Before 3.13, an incomplete frame under a complete one sets r->broken:
+ * the stack was read while it changed.
  * Context: caller holds the cache lock; no GIL needed.
  * Returns the number of frames written to out (at most n). */
 int sw_codecache_resolve(sw_codecache_t *c, sw_reader_t *r,

@@ -93,26 +93,29 @@ static PyObject *
 Session_stats(PyObject *op, PyObject *noargs)
 {
     sw_session_t *s = ((SessionObject *)op)->s;
-    uint64_t end;
+    uint64_t end, now, sampled;
     PyObject *d;
     (void)noargs;
 
     pthread_mutex_lock(&s->mu);
-    end = s->stop_ns ? s->stop_ns : (s->start_ns ? sw_now_ns() : 0);
-    d = Py_BuildValue(
-        "{sKsKsKsKsKsKsKsdsdsdsIsIsIsIsI}", "passes",
-        (unsigned long long)s->passes, "samples",
-        (unsigned long long)s->samples_taken, "dropped",
-        (unsigned long long)s->samples_dropped, "reused",
-        (unsigned long long)s->reused, "read_errors",
-        (unsigned long long)s->read_errors, "bad_frames",
-        (unsigned long long)s->bad_frames, "bad_threads",
-        (unsigned long long)s->bad_threads, "sampler_cpu_seconds",
-        s->sampler_cpu_ns / 1e9, "duration_seconds",
-        end > s->start_ns ? (end - s->start_ns) / 1e9 : 0.0, "start_time",
-        s->start_unix, "threads", s->nthreads - 1, "frames", s->nframes - 1,
-        "stacks", s->nnodes - 1, "sample_keys", s->nsamples - 1,
-        "string_bytes", s->strings_used);
+    now = sw_now_ns();
+    end = s->stop_ns ? s->stop_ns : (s->start_ns ? now : 0);
+    sampled = s->sampled_ns + (s->run_ns ? now - s->run_ns : 0);
+    d = Py_BuildValue("{sKsKsKsKsKsKsKsdsdsdsdsIsIsIsIsI}", "passes",
+                      (unsigned long long)s->passes, "samples",
+                      (unsigned long long)s->samples_taken, "dropped",
+                      (unsigned long long)s->samples_dropped, "reused",
+                      (unsigned long long)s->reused, "read_errors",
+                      (unsigned long long)s->read_errors, "bad_frames",
+                      (unsigned long long)s->bad_frames, "bad_threads",
+                      (unsigned long long)s->bad_threads,
+                      "sampler_cpu_seconds", s->sampler_cpu_ns / 1e9,
+                      "duration_seconds",
+                      end > s->start_ns ? (end - s->start_ns) / 1e9 : 0.0,
+                      "sampling_seconds", sampled / 1e9, "start_time",
+                      s->start_unix, "threads", s->nthreads - 1, "frames",
+                      s->nframes - 1, "stacks", s->nnodes - 1, "sample_keys",
+                      s->nsamples - 1, "string_bytes", s->strings_used);
     pthread_mutex_unlock(&s->mu);
     return d;
 }

@@ -172,6 +172,12 @@ typedef struct work {
     sw_rawframe_t *raw;
     sw_frameinfo_t *info;
     uint32_t *ids;
+    /* Per thread of a pass (index as in threads) */
+    struct todo {
+        uint32_t slot, greenlet, node;
+        uint64_t delta;
+    } * todo;
+    sw_thread_t **walk; /* the threads whose stacks are read this pass */
 } work_t;
 
 static void
@@ -182,6 +188,8 @@ work_free(work_t *w)
     free(w->raw);
     free(w->info);
     free(w->ids);
+    free(w->todo);
+    free(w->walk);
 }
 
 static int
@@ -195,7 +203,10 @@ work_alloc(work_t *w)
     w->raw = malloc(SW_MAX_DEPTH * sizeof(*w->raw));
     w->info = malloc(SW_MAX_DEPTH * sizeof(*w->info));
     w->ids = malloc((SW_MAX_DEPTH + 1) * sizeof(*w->ids));
-    if (!w->threads || !w->raw || !w->info || !w->ids) {
+    w->todo = malloc(SW_MAX_THREADS * sizeof(*w->todo));
+    w->walk = malloc(SW_MAX_THREADS * sizeof(*w->walk));
+    if (!w->threads || !w->raw || !w->info || !w->ids || !w->todo ||
+        !w->walk) {
         work_free(w);
         return -1;
     }
@@ -203,8 +214,9 @@ work_alloc(work_t *w)
 }
 
 /* Resolves and stores the stack of one thread; returns its leaf node, 0
- * if it has no valid Python frames, or -1 if a table is full (the sample
- * is then counted as dropped).  Caller holds the cache and the session. */
+ * if it has no valid Python frames or was read torn, or -1 if a table is
+ * full (the sample is then counted as dropped).  Caller holds the cache
+ * and the session. */
 static uint32_t
 store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass)
 {
@@ -212,10 +224,17 @@ store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass)
     int n, i, k = 0;
 
     n = sw_codecache_resolve(S.cache, &w->reader, w->raw, nraw, w->info, pass);
+    if (w->reader.broken) {
+        return 0; /* torn: no sample rather than a wrong one */
+    }
     for (i = 0; i < n; i++) {
         const sw_codeinfo_t *c = w->info[i].code;
-        uint32_t id =
-            sw_session_frame(s, c->serial, w->info[i].line, c->name, c->file);
+        /* Recursion: the same frame as the one before, the same id. */
+        uint32_t id = i > 0 && c == w->info[i - 1].code &&
+                              w->info[i].line == w->info[i - 1].line
+                          ? w->ids[k - 1]
+                          : sw_session_frame(s, c->serial, w->info[i].line,
+                                             c->name, c->file);
 
         if (id == 0) {
             return -1;
@@ -236,15 +255,18 @@ store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass)
     return node != 0 ? (int64_t)node : -1;
 }
 
-/* One pass over every thread.  Returns 0, or SW_EFINALIZING when the
- * interpreter has started finalizing (the sampler then stops). */
+/* One pass over every thread, in two rounds: first decide which threads
+ * need their stack read (a thread that ran no code since the last pass
+ * reuses its last stack), then read ahead for all of those together and
+ * walk them.  Returns 0, or SW_EFINALIZING when the interpreter has
+ * started finalizing (the sampler then stops). */
 static int
 sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
 {
     const int mode = S.cfg.mode;
     uint64_t pass = sw_codecache_new_pass();
     uint64_t faults_before = w->reader.vm.faults;
-    int n, i;
+    int n, i, nwalk = 0;
 
     n = sw_read_threads(&w->reader, w->threads, SW_MAX_THREADS);
     if (n == SW_EFINALIZING) {
@@ -252,11 +274,13 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
     }
     for (i = 0; i < n; i++) {
         sw_thread_t *t = &w->threads[i];
-        uint64_t cpu = 0, delta = 0;
-        uint32_t slot, greenlet, node = 0;
+        struct todo *td = &w->todo[i];
+        uint64_t cpu = 0;
         sw_sthread_t *st;
-        int created, cpu_known, nraw = 0, truncated = 0;
+        int created, cpu_known;
 
+        td->node = 0;
+        td->slot = UINT32_MAX; /* not sampled */
         if (t->ident == 0 || sw_sampler_is_excluded(t->id)) {
             /* A thread state not yet bound to its thread (3.12+ creates
              * it in the thread that starts the new one), or one of
@@ -266,14 +290,15 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         if (mode == SW_MODE_GIL && !t->holds_gil) {
             continue;
         }
-        greenlet = sw_greenlet_current(t->tstate, t->id);
+        td->greenlet = sw_greenlet_current(t->tstate, t->id);
+        td->delta = 0;
 
         /* Find the thread's slot (the session's only lookup that needs
          * no code) and decide whether its stack must be walked. */
         pthread_mutex_lock(&s->mu);
-        slot = sw_session_thread(s, t->id, t->ident, t->tid, t->interp_id,
-                                 &created);
-        st = &s->threads[slot];
+        td->slot = sw_session_thread(s, t->id, t->ident, t->tid, t->interp_id,
+                                     &created);
+        st = &s->threads[td->slot];
         if (created || st->ident != t->ident || st->tid == 0) {
             /* Until a new thread boots, its thread state may carry the
              * ids of the thread that created it: follow what it says. */
@@ -287,63 +312,81 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         }
         cpu_known = sw_thread_cpu_ns(st->tid, &cpu) == 0;
         if (cpu_known && st->have_cpu && cpu >= st->last_cpu_ns) {
-            delta = cpu - st->last_cpu_ns;
+            td->delta = cpu - st->last_cpu_ns;
         }
         {
             int skip = mode == SW_MODE_CPU &&
-                       !(delta > 0 || (!cpu_known && t->holds_gil));
+                       !(td->delta > 0 || (!cpu_known && t->holds_gil));
             /* A thread that used no CPU time since the last pass ran no
              * code: its stack is the one read then (and its frame field
              * is unchanged, for good measure). */
-            int reuse = slot != 0 && st->have_last && cpu_known &&
-                        st->have_cpu && delta == 0 &&
+            int reuse = td->slot != 0 && st->have_last && cpu_known &&
+                        st->have_cpu && td->delta == 0 &&
                         st->last_frame == t->frame_field &&
-                        st->last_greenlet == greenlet;
+                        st->last_greenlet == td->greenlet;
 
             st->have_cpu = cpu_known;
             st->last_cpu_ns = cpu;
             if (skip) {
-                pthread_mutex_unlock(&s->mu);
-                continue;
+                td->slot = UINT32_MAX;
             }
-            if (reuse) {
-                node = st->last_node;
+            else if (reuse) {
+                td->node = st->last_node;
                 s->reused++;
+            }
+            else {
+                w->walk[nwalk++] = t;
             }
         }
         pthread_mutex_unlock(&s->mu);
+    }
+    sw_prefetch_stacks(&w->reader, w->walk, nwalk);
+    for (i = 0; i < n; i++) {
+        sw_thread_t *t = &w->threads[i];
+        struct todo *td = &w->todo[i];
+        sw_sthread_t *st;
 
-        if (node == 0) {
-            int64_t stored;
-
-            nraw = sw_read_frames(&w->reader, t, w->raw, SW_MAX_DEPTH,
-                                  &truncated);
-            if (nraw > 0 && !truncated) {
-                nraw = sw_sampler_cut_at_roots(w->raw, nraw);
-            }
-            if (nraw <= 0) {
-                continue;
-            }
-            sw_codecache_lock(S.cache);
-            pthread_mutex_lock(&s->mu);
-            stored = store_stack(w, s, nraw, truncated, pass);
-            if (stored < 0) {
-                s->samples_dropped++;
-            }
-            pthread_mutex_unlock(&s->mu);
-            sw_codecache_unlock(S.cache);
-            node = stored > 0 ? (uint32_t)stored : 0;
-        }
-        if (node == 0) {
+        if (td->slot == UINT32_MAX) {
             continue;
         }
+        if (td->node == 0) {
+            int64_t stored;
+            int truncated = 0, nraw = sw_read_frames(&w->reader, t, w->raw,
+                                                     SW_MAX_DEPTH, &truncated);
+
+            /* A walk that met the stack changing under it (a frame
+             * freed, a chunk popped: reader.broken) gives no sample this
+             * pass rather than a stack without its root side. */
+            if (nraw > 0 && !truncated && !w->reader.broken) {
+                nraw = sw_sampler_cut_at_roots(w->raw, nraw);
+            }
+            if (nraw > 0 && !w->reader.broken) {
+                sw_codecache_lock(S.cache);
+                pthread_mutex_lock(&s->mu);
+                stored = store_stack(w, s, nraw, truncated, pass);
+                if (stored < 0) {
+                    s->samples_dropped++;
+                }
+                pthread_mutex_unlock(&s->mu);
+                sw_codecache_unlock(S.cache);
+                td->node = stored > 0 ? (uint32_t)stored : 0;
+            }
+        }
         pthread_mutex_lock(&s->mu);
-        st = &s->threads[slot];
-        st->last_node = node;
+        st = &s->threads[td->slot];
+        if (td->node == 0) {
+            /* The thread ran, but no stack was stored: the one stored
+             * before is no longer known to be its stack. */
+            st->have_last = 0;
+            pthread_mutex_unlock(&s->mu);
+            continue;
+        }
+        st->last_node = td->node;
         st->last_frame = t->frame_field;
-        st->last_greenlet = greenlet;
-        st->have_last = slot != 0;
-        sw_session_add(s, slot, greenlet, node, wall_ns, delta, t->holds_gil);
+        st->last_greenlet = td->greenlet;
+        st->have_last = td->slot != 0;
+        sw_session_add(s, td->slot, td->greenlet, td->node, wall_ns, td->delta,
+                       t->holds_gil);
         pthread_mutex_unlock(&s->mu);
     }
     pthread_mutex_lock(&s->mu);
@@ -351,6 +394,20 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
     s->read_errors += w->reader.vm.faults - faults_before;
     pthread_mutex_unlock(&s->mu);
     return 0;
+}
+
+/* Ends the session's current run, if any: stop time, time sampled.
+ * Idempotent.  Context: the caller holds s->mu or is alone (fork child). */
+static void
+session_stopped(sw_session_t *s)
+{
+    if (s->run_ns != 0) {
+        uint64_t now = sw_now_ns();
+
+        s->sampled_ns += now - s->run_ns;
+        s->run_ns = 0;
+        s->stop_ns = now;
+    }
 }
 
 static void *
@@ -409,7 +466,7 @@ sampler_main(void *arg)
     pthread_mutex_lock(&s->mu);
     s->bad_frames += w.reader.bad_frames;
     s->bad_threads += w.reader.bad_threads;
-    s->stop_ns = sw_now_ns();
+    session_stopped(s);
     pthread_mutex_unlock(&s->mu);
     work_free(&w);
     atomic_store(&S.running, 0);
@@ -457,6 +514,7 @@ sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
         s->start_unix = (double)ts.tv_sec + ts.tv_nsec / 1e9;
     }
     s->stop_ns = 0;
+    s->run_ns = sw_now_ns();
     /* The thread inherits this mask: it never takes the application's
      * signals. */
     sigfillset(&all);
@@ -488,8 +546,10 @@ sw_sampler_stop(void)
         pthread_join(S.thread, NULL);
         S.joinable = 0;
     }
-    if (S.session != NULL && S.session->stop_ns == 0) {
-        S.session->stop_ns = sw_now_ns();
+    if (S.session != NULL) {
+        pthread_mutex_lock(&S.session->mu);
+        session_stopped(S.session);
+        pthread_mutex_unlock(&S.session->mu);
     }
     atomic_store(&S.running, 0);
     S.session = NULL;
@@ -550,9 +610,7 @@ sw_sampler_atfork_child(void)
 {
     if (S.session != NULL) {
         pthread_mutex_unlock(&S.session->mu);
-        if (S.session->stop_ns == 0) {
-            S.session->stop_ns = sw_now_ns();
-        }
+        session_stopped(S.session);
     }
     if (S.cache != NULL) {
         sw_codecache_atfork_child(S.cache);

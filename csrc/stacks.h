@@ -118,7 +118,9 @@ typedef struct sw_session {
     uint64_t bad_frames;  /* frames dropped by validation */
     uint64_t bad_threads; /* thread states that did not validate */
     uint64_t sampler_cpu_ns;
-    uint64_t start_ns, stop_ns; /* monotonic */
+    uint64_t start_ns, stop_ns; /* monotonic: first start, last stop */
+    uint64_t run_ns;            /* start of the current run, 0 if stopped */
+    uint64_t sampled_ns;        /* sum of the finished runs' lengths */
     double start_unix;          /* wall clock at start */
 } sw_session_t;
 

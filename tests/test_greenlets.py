@@ -110,7 +110,8 @@ print(json.dumps({"light": counts.get("%s (worker)" % a.name, 0),
 """)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["light"] > 0.2, out  # CPU seconds
+    # Most of the light worker's CPU time is seen (it spins ~0.2 s in all).
+    assert out["light"] > 0.7 * out["truth"]["light"], out
     check_attribution(out["heavy"] / out["light"], out["truth"], out)
 
 

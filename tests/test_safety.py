@@ -73,7 +73,11 @@ print(json.dumps(st))
     assert st["duration_seconds"] >= STRESS_SECONDS
     # It kept sampling under the churn (1 kHz asked; two busy cores).
     assert st["passes"] > 0.3 * 1000 * STRESS_SECONDS, st
-    assert st["samples"] > st["passes"]
+    # Several threads per pass: each walk gave a sample, or met a stack
+    # changing under it and was dropped as torn (counted in bad_frames;
+    # 3.9/3.10 read frame objects one by one, so more of theirs tear).
+    assert st["samples"] + st["bad_frames"] > st["passes"], st
+    assert st["samples"] > 0.5 * st["passes"], st
 
 
 def test_fork_while_sampling_children_start_clean_and_profile():

@@ -140,10 +140,13 @@ fill(sw_layout_t *L)
     L->if_code = offsetof(_PyInterpreterFrame, f_code);
     L->if_instr = offsetof(_PyInterpreterFrame, prev_instr);
 #endif
+    L->shim_frames = PY_VERSION_HEX >= 0x030D0000;
 #if PY_VERSION_HEX >= 0x030C0000
     L->owner_cstack = FRAME_OWNED_BY_CSTACK;
+    L->if_is_entry = -1;
 #else
     L->owner_cstack = -1;
+    L->if_is_entry = (int)offsetof(_PyInterpreterFrame, is_entry);
 #endif
 #else
     L->frame_model = SW_FRAMES_OBJECTS;
@@ -185,6 +188,7 @@ fill(sw_layout_t *L)
 #endif
 
     L->ob_type = offsetof(PyObject, ob_type);
+    L->ob_refcnt = offsetof(PyObject, ob_refcnt);
     L->ob_size = offsetof(PyVarObject, ob_size);
     L->bytes_sval = offsetof(PyBytesObject, ob_sval);
     L->str_length = offsetof(PyASCIIObject, length);

@@ -111,6 +111,9 @@ typedef struct sw_layout {
     size_t if_owner;     /* char */
     int owner_generator; /* FRAME_OWNED_BY_GENERATOR */
     int owner_cstack;    /* FRAME_OWNED_BY_CSTACK, or -1 */
+    int if_is_entry;     /* 3.11: offset of the bool is_entry, else -1 */
+    int shim_frames;     /* 3.13+: frames that have not started (the
+                            __init__ shim) can sit under running ones */
 
     /* PyCodeObject */
     size_t co_size;    /* bytes to read for the header */
@@ -127,6 +130,7 @@ typedef struct sw_layout {
 
     /* PyObject, PyVarObject */
     size_t ob_type;
+    size_t ob_refcnt;
     size_t ob_size;
 
     /* PyBytesObject */

@@ -13,13 +13,17 @@
 
 #include "compat/linetable.h"
 #include "compat/reader.h"
+#include "hash.h"
 
 #define CHUNK_SCRATCH (1u << 20) /* bytes of data-stack chunks per walk */
 #define BATCH_SCRATCH (SW_CHECK_BATCH * HDR_BUF) /* code headers re-read */
 #define KNOWN_TS 256  /* thread states read ahead, in one system call */
 #define MAX_RANGES 16 /* chunks copied per walk */
 #define MAX_INTERPS 256
-#define HDR_BUF 1024 /* thread state, code header, frame */
+#define SEEN_WAYS 512 /* frame addresses remembered per 3.9/3.10 walk */
+#define HDR_BUF 1024  /* thread state, code header, frame */
+#define PRE_SCRATCH (512u * 1024u) /* sw_prefetch_stacks()'s copies */
+#define PRE_THREADS 256            /* threads per prefetch */
 
 /* Offset of the kernel tid inside a pthread_t, learned by the probe;
  * 0 if unknown or not needed. */
@@ -63,7 +67,10 @@ sw_reader_open(sw_reader_t *r)
                      KNOWN_TS * L->ts_size;
     r->scratch = malloc(r->scratch_cap);
     r->known_ts = calloc(KNOWN_TS, sizeof(*r->known_ts));
-    if (r->scratch == NULL || r->known_ts == NULL) {
+    r->pre = malloc(PRE_SCRATCH);
+    r->pre_rg = malloc(2 * PRE_THREADS * sizeof(*r->pre_rg));
+    if (r->scratch == NULL || r->known_ts == NULL || r->pre == NULL ||
+        r->pre_rg == NULL) {
         sw_reader_close(r);
         return SW_ENOMEM;
     }
@@ -76,8 +83,12 @@ sw_reader_close(sw_reader_t *r)
     sw_vm_close(&r->vm);
     free(r->scratch);
     free(r->known_ts);
+    free(r->pre);
+    free(r->pre_rg);
     r->scratch = NULL;
     r->known_ts = NULL;
+    r->pre = NULL;
+    r->pre_rg = NULL;
 }
 
 /* Fills one sw_thread_t from a thread state copied into ts. */
@@ -302,23 +313,44 @@ sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max)
 
 /* 3.9, 3.10: PyFrameObjects linked by f_back. */
 static int
-frames_objects(sw_reader_t *r, uintptr_t f, sw_rawframe_t *out, int max,
+frames_objects(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                int *truncated)
 {
     const sw_layout_t *L = &sw_layout;
     char buf[HDR_BUF];
+    uintptr_t f = sw_thread_frame(r, t), seen[SEEN_WAYS] = {0};
     int n = 0;
 
     while (f != 0) {
         int lasti;
+        size_t way = (size_t)(sw_mix64(f) % SEEN_WAYS);
 
         if (n >= max) {
             *truncated = 1;
             break;
         }
-        if (sw_vm_read(&r->vm, f, buf, L->fo_size) < 0 ||
-            ptr_at(buf, L->ob_type) != L->type_frame) {
+        /* Frame objects are read where they live, while the thread runs:
+         * one freed and reused during the walk can lead back into frames
+         * already walked.  Seeing an address twice means a torn walk. */
+        while (seen[way] != 0 && seen[way] != f) {
+            way = (way + 1) % SEEN_WAYS;
+        }
+        if (seen[way] == f && n > 0) {
             r->bad_frames++;
+            r->broken = 1;
+            return n;
+        }
+        if (n < SEEN_WAYS / 2) {
+            seen[way] = f;
+        }
+        /* A frame whose reference count is 0 was freed (it sits in the
+         * free list, or as its code's zombie frame): the thread returned
+         * past it since the walk began. */
+        if (sw_vm_read(&r->vm, f, buf, L->fo_size) < 0 ||
+            ptr_at(buf, L->ob_type) != L->type_frame ||
+            (intptr_t)ptr_at(buf, L->ob_refcnt) <= 0) {
+            r->bad_frames++;
+            r->broken = 1;
             return n > 0 ? n : SW_EFAULT;
         }
         lasti = int_at(buf, L->fo_lasti);
@@ -353,6 +385,37 @@ find_copied(const copied_t *c, int nc, uintptr_t f, size_t len)
     return NULL;
 }
 
+/* The bytes of [chunk, end) to copy, or 0 if end and chunk (read from
+ * memory that may be torn) do not make a used chunk of at most cap bytes.
+ * Compared without overflow. */
+static size_t
+chunk_span(uintptr_t chunk, uintptr_t end, size_t cap)
+{
+    if (end <= chunk || end - chunk < sw_layout.chunk_data ||
+        end - chunk > cap) {
+        return 0;
+    }
+    return end - chunk;
+}
+
+/* Accepts local, a copy of [chunk, chunk + len), as a copied range if its
+ * header agrees; the chunk before it goes to *previous.  Returns 0 or -1. */
+static int
+accept_chunk(const char *local, uintptr_t chunk, size_t len, copied_t *c,
+             uintptr_t *previous)
+{
+    const sw_layout_t *L = &sw_layout;
+
+    if (len > ptr_at(local, L->chunk_size)) {
+        return -1;
+    }
+    *previous = ptr_at(local, L->chunk_previous);
+    c->lo = chunk;
+    c->hi = chunk + len;
+    c->local = local;
+    return 0;
+}
+
 /* Copies the used part of chunk `chunk` (ending at `end`, or at its saved
  * top when end is 0) into the scratch.  Returns the chunk's previous
  * chunk through *previous.  Returns 0 or -1. */
@@ -375,27 +438,91 @@ copy_chunk(sw_reader_t *r, uintptr_t chunk, uintptr_t end, copied_t *c,
         end =
             chunk + L->chunk_data + ptr_at(hdr, L->chunk_top) * sizeof(void *);
     }
-    /* end and the sizes come from memory that may be torn: compare
-     * without overflow, before anything is copied. */
-    if (end <= chunk || end - chunk < L->chunk_data ||
-        end - chunk > CHUNK_SCRATCH - *used) {
+    len = chunk_span(chunk, end, CHUNK_SCRATCH - *used);
+    if (len == 0 || sw_vm_read(&r->vm, chunk, r->scratch + *used, len) < 0 ||
+        accept_chunk(r->scratch + *used, chunk, len, c, previous) < 0) {
         return -1;
     }
-    len = end - chunk;
-    if (sw_vm_read(&r->vm, chunk, r->scratch + *used, len) < 0) {
-        return -1;
-    }
-    /* The header came with the data (the current chunk: one read). */
-    memcpy(hdr, r->scratch + *used, L->chunk_data);
-    if (len > ptr_at(hdr, L->chunk_size)) {
-        return -1;
-    }
-    *previous = ptr_at(hdr, L->chunk_previous);
-    c->lo = chunk;
-    c->hi = end;
-    c->local = r->scratch + *used;
     *used += len;
     return 0;
+}
+
+void
+sw_prefetch_stacks(sw_reader_t *r, sw_thread_t *const *ts, int n)
+{
+    const sw_layout_t *L = &sw_layout;
+    sw_vm_region_t *rg = r->pre_rg;
+    char ok[2 * PRE_THREADS];
+    int want[PRE_THREADS]; /* per thread: bit 1 frame, bit 2 chunk */
+    size_t used = 0;
+    int i, k = 0;
+
+    if (n > PRE_THREADS) {
+        n = PRE_THREADS;
+    }
+    for (i = 0; i < n; i++) {
+        sw_thread_t *t = ts[i];
+        size_t len;
+
+        want[i] = 0;
+        t->pre = NULL;
+        if (!t->frame_resolved && t->frame_field != 0) {
+            rg[k++] = (sw_vm_region_t){t->frame_field + L->cf_current_frame,
+                                       &t->frame, sizeof(t->frame)};
+            want[i] |= 1;
+        }
+        len = L->frame_model == SW_FRAMES_INTERP
+                  ? chunk_span(t->chunk, t->chunk_top, PRE_SCRATCH - used)
+                  : 0;
+        if (len > 0) {
+            rg[k++] = (sw_vm_region_t){t->chunk, r->pre + used, len};
+            used += len;
+            want[i] |= 2;
+        }
+    }
+    if (k == 0) {
+        return;
+    }
+    sw_vm_readv(&r->vm, rg, k, ok);
+    for (i = 0, k = 0; i < n; i++) {
+        sw_thread_t *t = ts[i];
+
+        if (want[i] & 1) {
+            /* Resolved either way: a failed read means no frame, as in
+             * sw_thread_frame(). */
+            t->frame_resolved = 1;
+            if (!ok[k++]) {
+                t->frame = 0;
+            }
+        }
+        if (want[i] & 2) {
+            t->pre = ok[k] ? (const char *)rg[k].dst : NULL;
+            k++;
+        }
+    }
+}
+
+/* Reads t's data-stack chunk and top again and copies that chunk into
+ * *c.  Returns 0 or -1. */
+static int
+refresh_chunk(sw_reader_t *r, sw_thread_t *t, copied_t *c, size_t *used,
+              uintptr_t *previous)
+{
+    const sw_layout_t *L = &sw_layout;
+    uintptr_t chunk = 0, top = 0;
+    sw_vm_region_t rg[2] = {
+        {t->tstate + L->ts_datastack_chunk, &chunk, sizeof(chunk)},
+        {t->tstate + L->ts_datastack_top, &top, sizeof(top)}};
+    char ok[2];
+
+    if (!L->ts_datastack_chunk) {
+        return -1;
+    }
+    sw_vm_readv(&r->vm, rg, 2, ok);
+    if (!ok[0] || !ok[1] || (chunk == t->chunk && top == t->chunk_top)) {
+        return -1;
+    }
+    return copy_chunk(r, chunk, top, c, used, previous);
 }
 
 /* 3.11+: _PyInterpreterFrames linked by previous. */
@@ -408,21 +535,36 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
     char buf[HDR_BUF];
     uintptr_t f = sw_thread_frame(r, t), next_chunk = 0;
     size_t used = 0;
-    int nc = 0, n = 0, steps = 0;
+    int nc = 0, n = 0, steps = 0, refreshed = 0, owner = 0, entry = 0;
 
-    if (t->chunk && t->chunk_top > t->chunk &&
-        copy_chunk(r, t->chunk, t->chunk_top, &c[0], &used, &next_chunk) ==
-            0) {
+    if (t->pre != NULL) {
+        nc = accept_chunk(t->pre, t->chunk, t->chunk_top - t->chunk, &c[0],
+                          &next_chunk) == 0;
+        t->pre = NULL; /* the copy is for one walk */
+    }
+    else if (t->chunk && t->chunk_top > t->chunk &&
+             copy_chunk(r, t->chunk, t->chunk_top, &c[0], &used,
+                        &next_chunk) == 0) {
         nc = 1;
     }
     while (f != 0) {
         const char *hdr = find_copied(c, nc, f, L->if_size);
         uintptr_t code, instr;
-        int owner;
 
         if (n >= max || ++steps > 2 * SW_MAX_DEPTH) {
             *truncated = 1;
             break;
+        }
+        if (hdr == NULL && n == 0 && !refreshed) {
+            /* The leaf is outside the chunk read with the thread state:
+             * the thread called deeper (into a new chunk) since.  Read
+             * where its data stack is now, once, rather than every frame
+             * on its own. */
+            refreshed = 1;
+            if (refresh_chunk(r, t, &c[0], &used, &next_chunk) == 0) {
+                nc = 1;
+                hdr = find_copied(c, nc, f, L->if_size);
+            }
         }
         while (hdr == NULL && next_chunk != 0 && nc < MAX_RANGES) {
             /* Callers of a chunk's first frame live in the chunk before. */
@@ -441,15 +583,18 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         if (hdr == NULL) {
             if (sw_vm_read(&r->vm, f, buf, L->if_size) < 0) {
                 r->bad_frames++;
+                r->broken = 1;
                 return n > 0 ? n : SW_EFAULT;
             }
             hdr = buf;
         }
         owner = (unsigned char)hdr[L->if_owner];
+        entry = L->if_is_entry >= 0 && hdr[L->if_is_entry] != 0;
         code = ptr_at(hdr, L->if_code);
         instr = ptr_at(hdr, L->if_instr);
         if (owner > 3) {
             r->bad_frames++;
+            r->broken = 1;
             return n > 0 ? n : SW_EFAULT;
         }
         if (owner != L->owner_cstack) {
@@ -463,6 +608,16 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         }
         f = ptr_at(hdr, L->if_previous);
     }
+    if (n > 0 && !*truncated &&
+        (L->owner_cstack >= 0 ? owner != L->owner_cstack : !entry)) {
+        /* A whole stack ends at the thread's root: on 3.12+ the entry
+         * frame that the first _PyEval_EvalFrameDefault keeps on the C
+         * stack, on 3.11 a frame marked is_entry.  This one ended
+         * elsewhere: at a frame that was still being set up, or one read
+         * after the thread had returned and called again. */
+        r->bad_frames++;
+        r->broken = 1;
+    }
     return n;
 }
 
@@ -471,8 +626,9 @@ sw_read_frames(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                int *truncated)
 {
     *truncated = 0;
+    r->broken = 0;
     if (sw_layout.frame_model == SW_FRAMES_OBJECTS) {
-        return frames_objects(r, sw_thread_frame(r, t), out, max, truncated);
+        return frames_objects(r, t, out, max, truncated);
     }
     return frames_interp(r, t, out, max, truncated);
 }

@@ -40,6 +40,8 @@ typedef struct sw_thread {
     int frame_resolved;    /* see sw_thread_frame() */
     uintptr_t chunk;       /* data-stack chunk and top (3.11+) */
     uintptr_t chunk_top;
+    const char *pre; /* this pass's copy of [chunk, chunk_top) made by
+                        sw_prefetch_stacks(), or NULL */
 } sw_thread_t;
 
 /* One frame of a stack, leaf first, before code resolution. */
@@ -84,8 +86,13 @@ typedef struct sw_reader {
     int nknown;
     char *scratch; /* data-stack chunk copies and line tables */
     size_t scratch_cap;
-    uint64_t bad_frames;  /* frames dropped by validation */
-    uint64_t bad_threads; /* thread states that did not validate */
+    char *pre;              /* sw_prefetch_stacks()'s copies */
+    sw_vm_region_t *pre_rg; /* and its read's regions */
+    uint64_t bad_frames;    /* frames dropped by validation */
+    uint64_t bad_threads;   /* thread states that did not validate */
+    /* The last sw_read_frames() met a frame it could not read or
+     * validate: what it returned is the leaf side only. */
+    int broken;
 } sw_reader_t;
 
 /* Opens a reader for the calling thread.  sw_vm_select() and
@@ -110,11 +117,22 @@ int sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max);
  * Returns 0 if the thread runs no Python code. */
 uintptr_t sw_thread_frame(sw_reader_t *r, sw_thread_t *t);
 
+/* Reads ahead, for threads ts[0..n) that are about to be walked, each
+ * one's current frame (3.11 and 3.12: behind its _PyCFrame) and the used
+ * part of its current data-stack chunk (3.11+): one vectored read for all
+ * of them instead of two reads per thread.  A thread that does not fit
+ * the buffer, or whose read failed, is read by sw_read_frames() as
+ * before.  The copies stay valid until the next call.  Context: no GIL
+ * needed; the same thread as the walks. */
+void sw_prefetch_stacks(sw_reader_t *r, sw_thread_t *const *ts, int n);
+
 /* Reads the frame chain of thread t, leaf first, into out[0..max), skipping
  * C-stack entry frames.  *truncated is set when the chain was longer.
  * Context: no GIL needed.
  * Returns the number of frames (0 for an idle thread), or SW_EFAULT when
- * the chain became unreadable midway (frames read so far are kept). */
+ * the chain became unreadable midway; frames read before that are kept,
+ * and r->broken says so (a dump shows them; a profile drops them, since
+ * a stack without its root side would count as a stack of its own). */
 int sw_read_frames(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                    int *truncated);
 

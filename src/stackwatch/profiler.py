@@ -186,7 +186,10 @@ class Profiler:
 
     def stats(self) -> Dict[str, Any]:
         """Counters: samples taken and dropped, read errors, the effective
-        rate, the sampler's own CPU time, and the session's table sizes."""
+        rate, the sampler's own CPU time, and the session's table sizes.
+        duration_seconds runs from the first start to the last stop;
+        sampling_seconds counts only the time spent sampling (they differ
+        for a profiler stopped and started again)."""
         st = dict(self._session.stats())
         st["rate"] = self.rate
         st["mode"] = self.mode
