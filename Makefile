@@ -57,10 +57,11 @@ asan:
 
 # Its own virtual environment: a `make test` running meanwhile must not
 # swap the build being measured.  BENCH_ARGS: e.g. --quick, --rounds 21;
-# SLOWLOG_ARGS: e.g. --rounds 11.
+# PAIRED_ARGS: e.g. --quick, --cpu 1; SLOWLOG_ARGS: e.g. --rounds 11.
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/run.py $(BENCH_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/paired.py $(PAIRED_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 
 clean:

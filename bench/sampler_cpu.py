@@ -1,9 +1,10 @@
 """The sampler's own CPU cost with many threads: one measurement.
 
-Usage: ``python sampler_cpu.py THREADS RATE SECONDS IDLE``
+Usage: ``python sampler_cpu.py THREADS RATE SECONDS IDLE [DEPTH]``
 
 Runs THREADS Python threads in this process: the main thread busy in pure
-Python and THREADS-1 idle ones, every stack about DEPTH frames deep.  IDLE
+Python and THREADS-1 idle ones, every stack about DEPTH frames deep (10
+unless given).  IDLE
 says how the idle threads wait:
 
 - ``blocked``: on a threading.Event for the whole run.  They use no CPU
@@ -59,11 +60,15 @@ def busy(seconds):
 
 
 def main():
-    if len(sys.argv) != 5 or sys.argv[4] not in ("blocked", "polling"):
+    global DEPTH
+    if len(sys.argv) not in (5, 6) or sys.argv[4] not in ("blocked",
+                                                          "polling"):
         sys.exit("usage: sampler_cpu.py THREADS RATE SECONDS "
-                 "blocked|polling")
+                 "blocked|polling [DEPTH]")
     nthreads, rate = int(sys.argv[1]), float(sys.argv[2])
     seconds, idle = float(sys.argv[3]), sys.argv[4]
+    if len(sys.argv) == 6:
+        DEPTH = int(sys.argv[5])
     ready = threading.Barrier(nthreads)
     done = threading.Event()
     wait = blocked if idle == "blocked" else polling

@@ -41,5 +41,12 @@ def main():
     lists(70_000)
 
 
+def unit():
+    """A slice of main() (~1/20) for bench/paired.py."""
+    strings(17_500)
+    buffers(27_500)
+    lists(3_500)
+
+
 if __name__ == "__main__":
     main()

@@ -37,5 +37,11 @@ def main():
     dispatch(80_000)
 
 
+def unit():
+    """A slice of main() (~1/40) for bench/paired.py."""
+    fib(25)
+    dispatch(2_000)
+
+
 if __name__ == "__main__":
     main()

@@ -27,5 +27,11 @@ def main():
         descend(DEPTH, leaf)
 
 
+def unit():
+    """A slice of main() (1/17) for bench/paired.py."""
+    for _ in range(50):
+        descend(DEPTH, leaf)
+
+
 if __name__ == "__main__":
     main()

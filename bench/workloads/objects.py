@@ -59,11 +59,16 @@ def report(by_region):
             for region, items in by_region.items()}
 
 
+def unit():
+    """One third of main(); bench/paired.py times it alone."""
+    accounts, by_region = build(35_000)
+    simulate(accounts, 140_000)
+    report(by_region)
+
+
 def main():
     for _ in range(3):
-        accounts, by_region = build(35_000)
-        simulate(accounts, 140_000)
-        report(by_region)
+        unit()
 
 
 if __name__ == "__main__":

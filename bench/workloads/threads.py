@@ -28,14 +28,23 @@ def native_work(rounds):
         zlib.compress(data, 1)
 
 
-def main():
-    threads = [threading.Thread(target=python_work, args=(1_700_000,))
+def run(n, rounds):
+    threads = [threading.Thread(target=python_work, args=(n,))
                for _ in range(4)]
-    threads.append(threading.Thread(target=native_work, args=(30,)))
+    threads.append(threading.Thread(target=native_work, args=(rounds,)))
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+
+
+def main():
+    run(1_700_000, 30)
+
+
+def unit():
+    """A tenth of main() for bench/paired.py (threads started anew)."""
+    run(170_000, 3)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,327 @@
+"""Overhead measured finely: the sampler switched on and off inside one
+process, in short alternating segments.
+
+Why
+---
+bench/run.py times each workload in a fresh interpreter, about a second a
+run.  On this 2-core VM a run's time varies by 4-10% from one process to
+the next (memory layout, hash seed, the host), and the medians of 11
+rounds moved 0.958-1.041 for the no-profiler control: such a method
+cannot tell 1.005 from 1.02, so it cannot check targets of 1.01 and 1.03.
+Here the program stays in one process and the same code runs with the
+profiler on and off within a fraction of a second of each other, so
+layout and slow drift of the machine cancel, and hundreds of pairs fit in
+a few minutes.
+
+How
+---
+Each workload in bench/workloads/ has a ``unit()``, a slice of its
+``main()`` (30-240 ms).  A segment is as many units as make about
+--segment seconds (at least one).  For every workload, after a warm-up,
+each round runs the configurations in a new shuffled order (--seed), each
+as a B segment between two A segments of its own (profiler off), A B A,
+so that what one configuration leaves behind (pyinstrument's hooks, say)
+does not land in another's A:
+
+- ``control``: B is just another A: its ratio is the method's noise;
+- ``stackwatch R Hz``: ``stackwatch.Profiler(rate=R)`` (wall mode, every
+  thread) is started before the segment's clock starts and stopped after
+  it stops, so the sampler's thread start and stop are not counted but
+  everything it does meanwhile is;
+- ``pyinstrument R Hz`` (with ``--tools stackwatch,pyinstrument``):
+  pyinstrument's in-process
+  ``Profiler(interval=1/R)``, started and stopped the same way.  py-spy
+  and austin attach from another process, which cannot be done per
+  segment; they are compared in bench/run.py.
+
+Each B's ratio is its wall time (time.perf_counter) over the mean of the
+two A segments around it.  A cell reports the median ratio over the
+rounds, a 95% confidence interval for that median (percentile bootstrap,
+2000 resamples), the interquartile range and the number of pairs.  A
+target is "met" when the whole interval is at or under it, "missed" when
+the whole interval is above it, "unresolved" otherwise.
+
+The sampler's effective rate and its own CPU per second (from the
+profiler's stats over all its segments) are reported with it.  gc runs
+before every segment, outside the clock.  --cpu N pins the process (and so
+the sampler's thread) to one CPU: the sampler then takes its time from the
+program's core instead of the spare one.
+
+Usage::
+
+    python bench/paired.py [--quick] [--rounds N] [--cpu N] [--json F]
+"""
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import random
+import runpy
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+WORKLOADS = os.path.join(BENCH, "workloads")
+sys.path.insert(0, BENCH)
+
+from common import git_commit  # noqa: E402
+
+TARGETS = {100: 1.01, 1000: 1.03}
+BOOTSTRAP = 2000
+
+
+class Config:
+    """One B configuration: what is switched on around a segment."""
+
+    def __init__(self, tool: str, rate: int) -> None:
+        self.tool, self.rate = tool, rate
+        self.label = "control" if tool == "control" else \
+            "%s %d Hz" % (tool, rate)
+        self.prof = None
+        if tool == "stackwatch":
+            import stackwatch
+            self.prof = stackwatch.Profiler(rate=rate)
+        elif tool == "pyinstrument":
+            import pyinstrument
+            self.prof = pyinstrument.Profiler(interval=1.0 / rate)
+
+    def on(self) -> None:
+        if self.prof is not None:
+            self.prof.start()
+
+    def off(self) -> None:
+        if self.prof is not None:
+            self.prof.stop()
+
+    def sampler(self) -> Optional[dict]:
+        if self.tool != "stackwatch":
+            return None
+        st = self.prof.stats()
+        dur = st["sampling_seconds"] or float("nan")
+        return {"effective_rate": st["passes"] / dur,
+                "cpu_ms_per_s": 1000.0 * st["sampler_cpu_seconds"] / dur,
+                "us_per_pass": 1e6 * st["sampler_cpu_seconds"]
+                / max(1, st["passes"]),
+                "read_errors": st["read_errors"]}
+
+
+def load_unit(name: str) -> Callable[[], None]:
+    ns = runpy.run_path(os.path.join(WORKLOADS, name + ".py"),
+                        run_name="paired_" + name)
+    if "unit" not in ns:
+        raise SystemExit("paired.py: workload %s has no unit()" % name)
+    return ns["unit"]
+
+
+def segment(fn: Callable[[], None], units: int,
+            cfg: Optional[Config] = None) -> float:
+    gc.collect()
+    if cfg is not None:
+        cfg.on()
+    t0 = time.perf_counter()
+    for _ in range(units):
+        fn()
+    t = time.perf_counter() - t0
+    if cfg is not None:
+        cfg.off()
+    return t
+
+
+def measure(name: str, configs: List[Config], rounds: int, seg: float,
+            rng: random.Random) -> dict:
+    fn = load_unit(name)
+    fn()
+    t = min(segment(fn, 1) for _ in range(3))
+    units = max(1, round(seg / t))
+    deadline = time.perf_counter() + 1.0      # warm-up: about a second
+    while time.perf_counter() < deadline:
+        segment(fn, units)
+    ratios: Dict[str, List[float]] = {c.label: [] for c in configs}
+    a_times: List[float] = []
+    for _ in range(rounds):
+        order = configs[:]
+        rng.shuffle(order)
+        for cfg in order:
+            a1 = segment(fn, units)
+            b = segment(fn, units, cfg)
+            a2 = segment(fn, units)
+            a_times += [a1, a2]
+            ratios[cfg.label].append(b / ((a1 + a2) / 2))
+    return {"workload": name, "units": units, "unit_seconds": t,
+            "segment_seconds": statistics.median(a_times),
+            "ratios": ratios,
+            "sampler": {c.label: c.sampler() for c in configs
+                        if c.sampler()}}
+
+
+def median_ci(values: Sequence[float], rng: random.Random
+              ) -> Tuple[float, float, float, float, float]:
+    """Median, 95% bootstrap interval of the median, quartiles."""
+    xs = sorted(values)
+    n = len(xs)
+    meds = sorted(statistics.median(rng.choices(xs, k=n))
+                  for _ in range(BOOTSTRAP))
+    q = statistics.quantiles(xs, n=4) if n > 1 else [xs[0]] * 3
+    return (statistics.median(xs), meds[int(0.025 * BOOTSTRAP)],
+            meds[int(0.975 * BOOTSTRAP) - 1], q[0], q[2])
+
+
+def verdict(lo: float, hi: float, target: float) -> str:
+    if hi <= target:
+        return "met"
+    if lo > target:
+        return "missed"
+    return "unresolved"
+
+
+def tables(report: dict) -> str:
+    rng = random.Random(report["seed"])
+    labels = report["labels"]
+    names = [r["workload"] for r in report["results"]]
+    out = ["| configuration | " + " | ".join(names) + " |",
+           "|---|" + "---|" * len(names)]
+    out.append("| segment, s (units) | " + " | ".join(
+        "%.3f (%d)" % (r["segment_seconds"], r["units"])
+        for r in report["results"]) + " |")
+    verdicts = []
+    for label in labels:
+        cells = []
+        for r in report["results"]:
+            vals = r["ratios"][label]
+            med, lo, hi, q1, q3 = median_ci(vals, rng)
+            cell = "%.4f [%.4f–%.4f]" % (med, lo, hi)
+            rate = int(label.split()[1]) if label != "control" else None
+            if label.startswith("stackwatch") and rate in TARGETS:
+                v = verdict(lo, hi, TARGETS[rate])
+                verdicts.append((label, r["workload"], v))
+                cell = "**%s** %s" % (cell, v)
+            cells.append(cell)
+        out.append("| %s | %s |" % (label, " | ".join(cells)))
+    out.append("")
+    out.append("Median ratio B/A [95%% bootstrap interval of the median]; "
+               "%d rounds (pairs) per cell. Targets: ≤1.01 at 100 Hz, "
+               "≤1.03 at 1000 Hz." % report["rounds"])
+    out.append("")
+    out.append("| sampler | " + " | ".join(names) + " |")
+    out.append("|---|" + "---|" * len(names))
+    for label in labels:
+        if not label.startswith("stackwatch"):
+            continue
+        out.append("| %s: rate, CPU ms/s, µs/pass | %s |" % (label, " | ".join(
+            "%.0f, %.1f, %.1f" % (s["effective_rate"], s["cpu_ms_per_s"],
+                                  s["us_per_pass"])
+            for s in (r["sampler"][label] for r in report["results"]))))
+    out.append("")
+    out.append("Verdicts: " + ", ".join(
+        "%s/%s %s" % (w, lab.split()[1] + " Hz", v)
+        for lab, w, v in verdicts))
+    return "\n".join(out)
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    names = sorted(f[:-3] for f in os.listdir(WORKLOADS)
+                   if f.endswith(".py"))
+    p = argparse.ArgumentParser(
+        description="Sampler overhead, switched on and off in one process.")
+    p.add_argument("--rounds", type=int, default=120,
+                   help="pairs per cell (default 120)")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 15 rounds")
+    p.add_argument("--segment", type=float, default=0.1,
+                   help="seconds per segment, about (default 0.1)")
+    p.add_argument("--workloads", default=",".join(names))
+    p.add_argument("--rates", default="100,1000")
+    p.add_argument("--tools", default="stackwatch",
+                   help="in-process profilers, comma-separated: stackwatch, "
+                        "pyinstrument (default: stackwatch)")
+    p.add_argument("--cpu", type=int, metavar="N",
+                   help="pin the process to CPU N")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", metavar="FILE",
+                   help="also save the raw ratios (default: "
+                        "out/paired-<date>.json)")
+    p.add_argument("--report", metavar="JSON",
+                   help="print a saved run's tables and exit")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.rounds = 15
+    if a.rounds < 2 or a.segment <= 0:
+        p.error("--rounds must be at least 2 and --segment positive")
+    a.workloads = [w for w in a.workloads.split(",") if w]
+    unknown = set(a.workloads) - set(names)
+    if unknown:
+        p.error("unknown workload(s): %s" % ", ".join(sorted(unknown)))
+    try:
+        a.rates = [int(r) for r in a.rates.split(",") if r]
+    except ValueError:
+        p.error("--rates: comma-separated integers")
+    a.tools = [t for t in a.tools.split(",") if t]
+    bad = set(a.tools) - {"stackwatch", "pyinstrument"}
+    if bad:
+        p.error("unknown tool(s): %s" % ", ".join(sorted(bad)))
+    return a
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    a = parse_args(argv)
+    if a.report:
+        try:
+            with open(a.report) as f:
+                print(tables(json.load(f)))
+        except (OSError, ValueError, KeyError) as e:
+            sys.exit("paired.py: cannot read %s: %s" % (a.report, e))
+        return 0
+    if a.cpu is not None:
+        try:
+            os.sched_setaffinity(0, {a.cpu})
+        except OSError as e:
+            sys.exit("paired.py: --cpu %d: %s" % (a.cpu, e))
+    tools = []
+    for t in a.tools:
+        try:
+            __import__(t)
+            tools.append(t)
+        except ImportError:
+            print("paired.py: %s is not installed; left out" % t,
+                  file=sys.stderr)
+    configs = [Config("control", 0)] + [
+        Config(t, r) for t in tools for r in a.rates]
+    rng = random.Random(a.seed)
+    started = datetime.datetime.now()
+    report = {"seed": a.seed, "rounds": a.rounds, "segment": a.segment,
+              "cpu": a.cpu, "commit": git_commit(ROOT),
+              "python": platform.python_version(),
+              "started": started.isoformat(timespec="seconds"),
+              "load_start": os.getloadavg()[0],
+              "labels": [c.label for c in configs], "results": []}
+    for name in a.workloads:
+        print("paired.py: %s ..." % name, file=sys.stderr, flush=True)
+        report["results"].append(measure(name, configs, a.rounds,
+                                         a.segment, rng))
+    report["load_end"] = os.getloadavg()[0]
+    report["minutes"] = (datetime.datetime.now() - started
+                         ).total_seconds() / 60
+    path = a.json or os.path.join(
+        ROOT, "out", "paired-%s.json" % started.strftime("%Y%m%d-%H%M"))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f)
+    print("CPython %s, commit %s, %s; load %.2f at start, %.2f at end; "
+          "%.1f minutes; raw data in %s\n" % (
+              report["python"], report["commit"],
+              "pinned to CPU %d" % a.cpu if a.cpu is not None
+              else "2 CPUs free to use",
+              report["load_start"], report["load_end"], report["minutes"],
+              path))
+    print(tables(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
