@@ -14,11 +14,14 @@ if [ ! -x "$venv/bin/python" ]; then
     "$py" -m venv "$venv"
     $pip install --upgrade pip "setuptools>=77" wheel
 fi
-# The extras' dependencies, again whenever pyproject.toml changes.
+# The extras' dependencies, again whenever pyproject.toml changes.  Wheels
+# are preferred (the newest gevent has no wheel for 3.9: pip would build
+# it from source), and CFLAGS/LDFLAGS (CI's -Werror, make asan's
+# sanitizers) are for stackwatch's build only, never for a dependency's.
 stamp="$venv/.stackwatch-$extras"
 want=$(cksum < "$top/pyproject.toml")
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    $pip install --no-build-isolation "$top[$extras]"
+    env -u CFLAGS -u LDFLAGS $pip install --prefer-binary "$top[$extras]"
     echo "$want" > "$stamp"
 fi
 # Our package, rebuilt from source every time, without build isolation:
