@@ -16,7 +16,7 @@ a few minutes.
 How
 ---
 Each workload in bench/workloads/ has a ``unit()``, a slice of its
-``main()`` (30-240 ms).  A segment is as many units as make about
+``main()`` (3-15 ms).  A segment is as many units as make about
 --segment seconds (at least one).  For every workload, after a warm-up,
 each round runs the configurations in a new shuffled order (--seed), each
 as a B segment between two A segments of its own (profiler off), A B A,
@@ -33,6 +33,20 @@ does not land in another's A:
   ``Profiler(interval=1/R)``, started and stopped the same way.  py-spy
   and austin attach from another process, which cannot be done per
   segment; they are compared in bench/run.py.
+
+Segments are short (--segment, default 20 ms, at least one unit of a few
+ms): this VM's CPUs change speed by as much as 1.5x for stretches of 0.2
+to 2 s (the host's doing: a workload's own CPU time changes with it, and
+no time is stolen), so an A B A triple must fit inside one stretch.  The
+few triples that straddle a change are outliers the median ignores.
+
+Every segment, A or B, waits a random 0-10 ms (--seed) after being
+switched on and before its clock starts.  Without it a sampler's first
+tick would fall one interval after its start, and so at the same place
+in every segment: a 20 ms segment at 100 Hz would hold one pass instead
+of two on average.  With it the ticks fall anywhere in the clocked
+window, and a cell reports how many passes per second really landed
+there ("in-clock rate").
 
 Each B's ratio is its wall time (time.perf_counter) over the mean of the
 two A segments around it.  A cell reports the median ratio over the
@@ -84,6 +98,8 @@ class Config:
         self.label = "control" if tool == "control" else \
             "%s %d Hz" % (tool, rate)
         self.prof = None
+        self.clocked_passes = 0
+        self.clocked_seconds = 0.0
         if tool == "stackwatch":
             import stackwatch
             self.prof = stackwatch.Profiler(rate=rate)
@@ -99,12 +115,18 @@ class Config:
         if self.prof is not None:
             self.prof.stop()
 
+    def passes(self) -> int:
+        return self.prof.stats()["passes"] if self.tool == "stackwatch" \
+            else 0
+
     def sampler(self) -> Optional[dict]:
         if self.tool != "stackwatch":
             return None
         st = self.prof.stats()
         dur = st["sampling_seconds"] or float("nan")
         return {"effective_rate": st["passes"] / dur,
+                "clocked_rate": self.clocked_passes
+                / (self.clocked_seconds or float("nan")),
                 "cpu_ms_per_s": 1000.0 * st["sampler_cpu_seconds"] / dur,
                 "us_per_pass": 1e6 * st["sampler_cpu_seconds"]
                 / max(1, st["passes"]),
@@ -119,16 +141,23 @@ def load_unit(name: str) -> Callable[[], None]:
     return ns["unit"]
 
 
-def segment(fn: Callable[[], None], units: int,
+PHASE = 0.010  # the longest random wait before a segment's clock, s
+
+
+def segment(fn: Callable[[], None], units: int, rng: random.Random,
             cfg: Optional[Config] = None) -> float:
     gc.collect()
     if cfg is not None:
         cfg.on()
+    time.sleep(rng.random() * PHASE)
+    p0 = cfg.passes() if cfg is not None else 0
     t0 = time.perf_counter()
     for _ in range(units):
         fn()
     t = time.perf_counter() - t0
     if cfg is not None:
+        cfg.clocked_passes += cfg.passes() - p0
+        cfg.clocked_seconds += t
         cfg.off()
     return t
 
@@ -137,20 +166,20 @@ def measure(name: str, configs: List[Config], rounds: int, seg: float,
             rng: random.Random) -> dict:
     fn = load_unit(name)
     fn()
-    t = min(segment(fn, 1) for _ in range(3))
+    t = min(segment(fn, 1, rng) for _ in range(3))
     units = max(1, round(seg / t))
     deadline = time.perf_counter() + 1.0      # warm-up: about a second
     while time.perf_counter() < deadline:
-        segment(fn, units)
+        segment(fn, units, rng)
     ratios: Dict[str, List[float]] = {c.label: [] for c in configs}
     a_times: List[float] = []
     for _ in range(rounds):
         order = configs[:]
         rng.shuffle(order)
         for cfg in order:
-            a1 = segment(fn, units)
-            b = segment(fn, units, cfg)
-            a2 = segment(fn, units)
+            a1 = segment(fn, units, rng)
+            b = segment(fn, units, rng, cfg)
+            a2 = segment(fn, units, rng)
             a_times += [a1, a2]
             ratios[cfg.label].append(b / ((a1 + a2) / 2))
     return {"workload": name, "units": units, "unit_seconds": t,
@@ -213,9 +242,10 @@ def tables(report: dict) -> str:
     for label in labels:
         if not label.startswith("stackwatch"):
             continue
-        out.append("| %s: rate, CPU ms/s, µs/pass | %s |" % (label, " | ".join(
-            "%.0f, %.1f, %.1f" % (s["effective_rate"], s["cpu_ms_per_s"],
-                                  s["us_per_pass"])
+        out.append("| %s: in-clock rate, CPU ms/s, µs/pass | %s |" % (
+            label, " | ".join(
+            "%.0f, %.1f, %.1f" % (s.get("clocked_rate", float("nan")),
+                                  s["cpu_ms_per_s"], s["us_per_pass"])
             for s in (r["sampler"][label] for r in report["results"]))))
     out.append("")
     out.append("Verdicts: " + ", ".join(
@@ -229,12 +259,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    if f.endswith(".py"))
     p = argparse.ArgumentParser(
         description="Sampler overhead, switched on and off in one process.")
-    p.add_argument("--rounds", type=int, default=120,
-                   help="pairs per cell (default 120)")
+    p.add_argument("--rounds", type=int, default=400,
+                   help="pairs per cell (default 400)")
     p.add_argument("--quick", action="store_true",
-                   help="a smoke run: 15 rounds")
-    p.add_argument("--segment", type=float, default=0.1,
-                   help="seconds per segment, about (default 0.1)")
+                   help="a smoke run: 40 rounds")
+    p.add_argument("--segment", type=float, default=0.02,
+                   help="seconds per segment, about (default 0.02)")
     p.add_argument("--workloads", default=",".join(names))
     p.add_argument("--rates", default="100,1000")
     p.add_argument("--tools", default="stackwatch",
@@ -250,7 +280,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="print a saved run's tables and exit")
     a = p.parse_args(argv)
     if a.quick:
-        a.rounds = 15
+        a.rounds = 40
     if a.rounds < 2 or a.segment <= 0:
         p.error("--rounds must be at least 2 and --segment positive")
     a.workloads = [w for w in a.workloads.split(",") if w]
