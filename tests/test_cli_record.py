@@ -361,18 +361,60 @@ def test_link_to_stdout_is_written_through_when_stdout_is_a_file(
     check_collapsed(profile_after_output(out.read_text()))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="as root a failure would "
-                    "replace the system's /dev/stdout by a regular file")
+# As root, a stackwatch that replaced its output by a rename would replace
+# the system's /dev/stdout.  As root the test therefore runs in a mount
+# namespace of its own, on a /dev of its own (a tmpfs with the stdout link
+# and the few devices Python opens), where only that copy could be lost;
+# the script checks that the link is still a link after the run.
+PRIVATE_DEV = """set -e
+mount --bind /dev "$REALDEV"
+mount -t tmpfs -o mode=755 tmpfs /dev
+for d in null zero random urandom; do
+    touch /dev/$d
+    mount --bind "$REALDEV/$d" /dev/$d
+done
+ln -s /proc/self/fd/1 /dev/stdout
+set +e
+"$@"
+status=$?
+[ -L /dev/stdout ] || { echo "/dev/stdout was replaced" >&2; exit 99; }
+exit $status
+"""
+
+
+def private_dev(tmp_path, cmd):
+    """cmd as it is for a user other than root; for root, cmd wrapped to
+    run on a /dev of its own, or None if that cannot be set up here."""
+    if os.geteuid() != 0:
+        return cmd
+    realdev = tmp_path / "realdev"
+    realdev.mkdir()
+    wrap = ["unshare", "--mount", "--propagation", "private", "env",
+            "REALDEV=%s" % realdev, "sh", "-c", PRIVATE_DEV, "sh"]
+    try:
+        probe = subprocess.run(wrap + ["true"], capture_output=True,
+                               timeout=30)
+    except OSError:
+        return None
+    return wrap + cmd if probe.returncode == 0 else None
+
+
 def test_dev_stdout_is_written_through_when_stdout_is_a_file(
         tmp_path, script):
     """`stackwatch record -o /dev/stdout t.py > file`: the profile lands in
-    the file."""
+    the file, and /dev/stdout is still the link it was."""
     path = script(HOT)
     out = tmp_path / "captured.txt"
+    cmd = private_dev(tmp_path, stackwatch_cmd(
+        "record", *RATE, "-f", "collapsed", "-o", "/dev/stdout", path))
+    if cmd is None:
+        pytest.skip("root, and no private mount namespace (unshare) to "
+                    "keep the system's /dev/stdout safe")
     with open(out, "w") as f:
-        proc = record(*RATE, "-f", "collapsed", "-o", "/dev/stdout", path,
-                      stdout=f)
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE,
+                              text=True, timeout=60, env=child_env())
     assert proc.returncode == 0, proc.stderr
+    assert os.path.islink("/dev/stdout")
     check_collapsed(profile_after_output(out.read_text()))
 
 
