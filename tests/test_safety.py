@@ -124,6 +124,14 @@ print(json.dumps({"statuses": statuses, "samples": p.stats()["samples"]}))
     assert out["samples"] > 0
 
 
+# GCC 12's AddressSanitizer (Debian 12) does not hold its allocator's locks
+# across fork(): a child forked while another thread is inside malloc can
+# block for ever on the lock that thread held (seen: the child's dump
+# waiting in asan_malloc).  glibc's malloc takes its locks around fork, so
+# without ASan this cannot happen (60 runs of this test's script: none hung).
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer's allocator is not fork-safe "
+                    "here: a child can hang in malloc")
 def test_fork_from_a_thread_and_subprocesses_while_sampling_and_dumping():
     proc = run_py(r"""
 import os, subprocess, sys, threading
