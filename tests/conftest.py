@@ -23,6 +23,9 @@ sys.path.insert(0, HERE)  # tests/helpers
 
 #: The children's temporary directory (`stackwatch run` leaves its
 #: slow-script logs there); removed at the end of the session.
+# The suite runs under AddressSanitizer (make asan preloads its runtime,
+# and every child inherits it).
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 CHILD_TMP = tempfile.mkdtemp(prefix="stackwatch-tests-")
 
 

@@ -29,7 +29,7 @@ import textwrap
 import pytest
 
 import stackwatch
-from conftest import child_env
+from conftest import UNDER_ASAN, child_env
 from helpers.monitor_child import HELPERS, Child, line_of
 
 pytest.importorskip("gevent")
@@ -1040,7 +1040,7 @@ def test_gevent_switching_10k_per_second_is_not_reported(children):
 
 # ---- 5. memory --------------------------------------------------------------
 
-@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+@pytest.mark.skipif(UNDER_ASAN,
                     reason="AddressSanitizer's quarantine keeps freed memory "
                            "resident: the RSS never goes back down")
 @uses("memory")

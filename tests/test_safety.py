@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from conftest import run_py
+from conftest import UNDER_ASAN, run_py
 
 STRESS_SECONDS = float(os.environ.get("STACKWATCH_STRESS_SECONDS", "20"))
 
@@ -129,7 +129,7 @@ print(json.dumps({"statuses": statuses, "samples": p.stats()["samples"]}))
 # block for ever on the lock that thread held (seen: the child's dump
 # waiting in asan_malloc).  glibc's malloc takes its locks around fork, so
 # without ASan this cannot happen (60 runs of this test's script: none hung).
-@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+@pytest.mark.skipif(UNDER_ASAN,
                     reason="AddressSanitizer's allocator is not fork-safe "
                     "here: a child can hang in malloc")
 def test_fork_from_a_thread_and_subprocesses_while_sampling_and_dumping():
@@ -199,7 +199,7 @@ time.sleep(0.3)
         assert proc.stderr.rstrip().endswith("ValueError: boom")
 
 
-@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+@pytest.mark.skipif(UNDER_ASAN,
                     reason="AddressSanitizer handles SIGSEGV itself")
 def test_faulthandler_still_reports_real_crashes_after_sampling():
     proc = run_py(r"""
