@@ -19,6 +19,12 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)  # tests/helpers
+#: The children's programs: real scripts, one per scenario, each saying
+#: in its docstring what it does and what the test expects of it.
+TARGETS = os.path.join(HERE, "targets")
+#: Modules the targets share (a stuck workload, the watchdog children's
+#: prelude...); on the children's PYTHONPATH (child_env()).
+HELPERS = os.path.join(HERE, "helpers")
 
 
 #: The children's temporary directory (`stackwatch run` leaves its
@@ -44,8 +50,67 @@ def child_env(**extra: str) -> dict:
         env.pop(name, None)
     env["PYTHONFAULTHANDLER"] = "1"
     env["TMPDIR"] = CHILD_TMP
+    env["PYTHONPATH"] = os.pathsep.join(
+        [HELPERS] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     env.update(extra)
     return env
+
+
+def target_path(name: str) -> str:
+    """The path of tests/targets/<name> (".py" added when missing)."""
+    if not name.endswith(".py"):
+        name += ".py"
+    path = os.path.join(TARGETS, name)
+    assert os.path.isfile(path), path
+    return path
+
+
+def target_cmd(name: str, *args: str) -> List[str]:
+    """The command line that runs target `name` with `args` in a child
+    interpreter (this Python, faulthandler on)."""
+    return [sys.executable, "-X", "faulthandler", target_path(name)] + [
+        str(a) for a in args]
+
+
+def run_target(name: str, *args: str, timeout: float = 120,
+               env: Optional[dict] = None, cwd: Optional[str] = None,
+               check: bool = False, input: Optional[str] = None
+               ) -> subprocess.CompletedProcess:
+    """Runs target `name` with `args` in a child interpreter; returns the
+    result with text stdout and stderr (as run_py() does)."""
+    proc = subprocess.run(
+        target_cmd(name, *args), capture_output=True, text=True,
+        timeout=timeout, env=env or child_env(), cwd=cwd, input=input)
+    if check and proc.returncode != 0:
+        raise AssertionError("child %s failed (%d):\n%s\n%s"
+                             % (name, proc.returncode, proc.stdout,
+                                proc.stderr))
+    return proc
+
+
+def _lines(name_or_path: str) -> List[str]:
+    path = (name_or_path if os.path.isabs(name_or_path)
+            else target_path(name_or_path))
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def line_of(name_or_path: str, tag: str) -> int:
+    """The number of the one line of a target (name or path) that ends
+    with the comment `# <tag>`."""
+    hits = [i for i, line in enumerate(_lines(name_or_path), 1)
+            if line.rstrip().endswith("# " + tag)]
+    assert len(hits) == 1, (name_or_path, tag, hits)
+    return hits[0]
+
+
+def line_with(name_or_path: str, text: str) -> int:
+    """The number of the one line of a target (name or path) that
+    contains `text`."""
+    hits = [i for i, line in enumerate(_lines(name_or_path), 1)
+            if text in line]
+    assert len(hits) == 1, (name_or_path, text, hits)
+    return hits[0]
 
 
 def run_py(code: str, *args: str, timeout: float = 120, env: Optional[dict]
@@ -103,19 +168,20 @@ def script(tmp_path):
 
 # ---- long-running targets -------------------------------------------------
 
-# Holds the GIL in the regex engine for as long as it runs (2**40 steps).
-STUCK = r"""
-import re
-def stuck_in_c():
-    re.match(r"(a+)+$", "a" * 40 + "b")
-"""
+#: tests/helpers/stuck.py: stuck_in_c() holds the GIL in the regex engine
+#: for as long as it runs (2**40 steps).
+STUCK_PATH = os.path.join(HELPERS, "stuck.py")
 
 
 class Target:
     """A child Python process that prints "ready" when it may be asked."""
 
-    def __init__(self, code, env=None, args=None, preexec_fn=None):
-        cmd = args or [sys.executable, "-c", textwrap.dedent(code)]
+    def __init__(self, code=None, env=None, args=None, preexec_fn=None,
+                 name=None, name_args=()):
+        if name is not None:
+            cmd = target_cmd(name, *name_args)
+        else:
+            cmd = args or [sys.executable, "-c", textwrap.dedent(code)]
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=env or child_env(), preexec_fn=preexec_fn)
@@ -138,9 +204,12 @@ class Target:
 
 @pytest.fixture
 def target():
+    """target(code, env=..., args=...) or target(name="x", name_args=[...])
+    -> a started Target (tests/targets/x.py when named); all are closed
+    after the test."""
     made = []
 
-    def make(code, **kw):
+    def make(code=None, **kw):
         t = Target(code, **kw)
         made.append(t)
         return t

@@ -6,26 +6,25 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
 
-from conftest import (STUCK, child_env, run_cli, run_py, stackwatch_cmd,
-                      wait_for)
+from conftest import (STUCK_PATH, child_env, line_of, run_cli, run_target,
+                      stackwatch_cmd, target_cmd, target_path, wait_for)
+
+#: "stuck_in_c (<helpers/stuck.py>:<line>)", as a dump writes it.
+STUCK_FRAME = "stuck_in_c (%s:%d)" % (STUCK_PATH,
+                                      line_of(STUCK_PATH, "stuck-call"))
+
+
+def waiting_here_frame():
+    path = target_path("dump_sleeper")
+    return "waiting_here (%s:%d)" % (path, line_of(path, "waiting-here"))
+
 
 def test_dump_of_a_process_stuck_in_a_gil_holding_c_call(target):
-    t = target(STUCK + """
-import stackwatch, threading, time
-stackwatch.enable_dump()
-def idle():
-    time.sleep(60)
-threading.Thread(target=idle, name="idle-thread", daemon=True).start()
-time.sleep(1)  # the service refreshes thread names twice a second
-print("ready", flush=True)
-stuck_in_c()
-""")
+    t = target(name="dump_stuck", name_args=["idle"])
     def dump_in_c_call():
         # "ready" is printed just before the call: ask until it is in it.
         start = time.monotonic()
@@ -41,7 +40,7 @@ stuck_in_c()
     assert "holds the GIL" in main[0]
     first_frame = main[0].splitlines()[1].strip()
     assert first_frame.startswith("match ("), first_frame
-    assert "stuck_in_c (<string>:4)" in main[0]
+    assert STUCK_FRAME in main[0]
     assert '"idle-thread"' in out
     # The GIL side could not answer: said plainly, the stacks still there.
     assert "the GIL was not released within 1.0 s" in out
@@ -52,28 +51,16 @@ stuck_in_c()
 
 
 def test_dump_with_the_gil_available_has_names_and_no_note(target):
-    t = target("""
-import stackwatch, time
-stackwatch.enable_dump()
-def waiting_here():
-    print("ready", flush=True)
-    time.sleep(60)
-waiting_here()
-""")
+    t = target(name="dump_sleeper")
     proc = run_cli("dump", str(t.pid))
     assert proc.returncode == 0, proc.stderr
     assert '"MainThread"' in proc.stdout
-    assert "waiting_here (<string>:6)" in proc.stdout
+    assert waiting_here_frame() in proc.stdout
     assert "not released" not in proc.stdout
 
 
 def test_json_dump(target):
-    t = target(STUCK + """
-import stackwatch
-stackwatch.enable_dump()
-print("ready", flush=True)
-stuck_in_c()
-""")
+    t = target(name="dump_stuck")
     def dump_in_c_call():
         proc = run_cli("dump", "--json", str(t.pid))
         assert proc.returncode == 0, proc.stderr
@@ -103,11 +90,7 @@ def test_no_such_process():
 
 
 def test_process_without_stackwatch_is_refused_and_not_harmed(target):
-    t = target("""
-import time
-print("ready", flush=True)
-time.sleep(60)
-""")
+    t = target(name="dump_sleeper", name_args=["plain"])
     proc = run_cli("dump", str(t.pid))
     assert proc.returncode == 1
     assert proc.stderr.startswith(
@@ -119,13 +102,7 @@ time.sleep(60)
 
 
 def test_disabled_dumps_are_refused_and_the_process_not_harmed(target):
-    t = target("""
-import stackwatch, time
-stackwatch.enable_dump()
-stackwatch.disable_dump()
-print("ready", flush=True)
-time.sleep(60)
-""")
+    t = target(name="dump_sleeper", name_args=["disabled"])
     proc = run_cli("dump", str(t.pid))
     assert proc.returncode == 1
     assert "is not enabled in process %d" % t.pid in proc.stderr
@@ -135,22 +112,10 @@ time.sleep(60)
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch user")
 def test_permission_denied(target):
-    t = target("""
-import stackwatch, time
-stackwatch.enable_dump()
-print("ready", flush=True)
-time.sleep(60)
-""")
+    t = target(name="dump_sleeper")
     # The CLI as another user: imported as root (our interpreter lives
     # under /root), then switched to nobody before it does anything.
-    proc = run_py("""
-        import gettext, locale, os, sys
-        from stackwatch import cli
-        gettext.gettext("x")  # argparse's lazy imports, done while we can
-        os.setgid(65534)
-        os.setuid(65534)
-        sys.exit(cli.main(["dump", sys.argv[1]]))
-        """, str(t.pid))
+    proc = run_target("dump_as_nobody", str(t.pid))
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith(
         "stackwatch dump: error: permission denied")
@@ -159,12 +124,7 @@ time.sleep(60)
 
 
 def test_timeout_when_the_process_cannot_answer(target):
-    t = target("""
-import stackwatch, time
-stackwatch.enable_dump()
-print("ready", flush=True)
-time.sleep(60)
-""")
+    t = target(name="dump_sleeper")
     os.kill(t.pid, signal.SIGSTOP)
     try:
         proc = run_cli("dump", "--timeout", "1", str(t.pid))
@@ -187,55 +147,37 @@ def test_bad_pid_is_one_line(arg):
 
 
 def test_stackwatch_dump_env_enables_dumps_without_code_changes(target):
-    t = target("""
-import time
-def plain_program():
-    print("ready", flush=True)
-    time.sleep(60)
-plain_program()
-""", env=child_env(STACKWATCH_DUMP="1"))
+    t = target(name="dump_sleeper", name_args=["plain"],
+               env=child_env(STACKWATCH_DUMP="1"))
     proc = run_cli("dump", str(t.pid))
     assert proc.returncode == 0, proc.stderr
-    assert "plain_program (<string>:5)" in proc.stdout
+    assert waiting_here_frame() in proc.stdout
 
 
 def test_process_started_by_record_answers(target, tmp_path):
-    script = tmp_path / "served.py"
-    script.write_text(textwrap.dedent("""
-        import time
-        def serve_forever():
-            print("ready", flush=True)
-            time.sleep(60)
-        serve_forever()
-        """))
+    script = target_path("dump_served")
     t = target(None, args=stackwatch_cmd("record", "-o",
                                          str(tmp_path / "out.svg"),
-                                         str(script)))
+                                         script))
     proc = run_cli("dump", str(t.pid))
     assert proc.returncode == 0, proc.stderr
-    assert "serve_forever (%s:5)" % script in proc.stdout
+    assert "serve_forever (%s:%d)" % (
+        script, line_of(script, "serve-forever")) in proc.stdout
 
 
 def test_plain_kill_writes_the_dump_to_stderr(tmp_path):
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent("""
-                import stackwatch, time
-                stackwatch.enable_dump()
-                def sleeping_here():
-                    print("ready", flush=True)
-                    time.sleep(60)
-                sleeping_here()
-                """)], stdout=subprocess.PIPE, stderr=err, text=True,
-            env=child_env())
+            target_cmd("dump_sleeper"), stdout=subprocess.PIPE, stderr=err,
+            text=True, env=child_env())
     try:
         assert proc.stdout.readline().strip() == "ready"
         os.kill(proc.pid, signal.SIGRTMIN + 6)
-        text = wait_for(lambda: "sleeping_here (" in err_path.read_text()
+        text = wait_for(lambda: "waiting_here (" in err_path.read_text()
                         and err_path.read_text())
         assert "stackwatch: dump requested by pid %d" % os.getpid() in text
-        assert "sleeping_here (<string>:" in text
+        assert "waiting_here (%s:" % target_path("dump_sleeper") in text
         assert proc.poll() is None
     finally:
         proc.kill()
@@ -244,21 +186,7 @@ def test_plain_kill_writes_the_dump_to_stderr(tmp_path):
 
 
 def test_forked_child_answers_for_itself(target):
-    t = target("""
-import os, stackwatch, time
-stackwatch.enable_dump()
-def in_the_parent():
-    time.sleep(60)
-def in_the_child():
-    time.sleep(60)
-pid = os.fork()
-if pid == 0:
-    in_the_child()
-    os._exit(0)
-print("ready", flush=True)
-print(pid, flush=True)
-in_the_parent()
-""")
+    t = target(name="dump_fork")
     child = int(t.proc.stdout.readline())
     try:
         def answered(pid, text):
@@ -274,19 +202,9 @@ in_the_parent()
 
 
 def test_in_process_dump_function(tmp_path):
-    proc = run_py("""
-        import io, stackwatch, threading
-        ev = threading.Event()
-        t = threading.Thread(target=ev.wait, name="waiter")
-        t.start()
-        buf = io.StringIO()
-        def calling_dump():
-            return stackwatch.dump(file=buf)
-        text = calling_dump()
-        ev.set(); t.join()
-        assert buf.getvalue().rstrip("\\n") == text.rstrip("\\n")
-        print(text)
-        """)
+    proc = run_target("dump_in_process")
     assert proc.returncode == 0, proc.stderr
     assert '"waiter"' in proc.stdout
-    assert "calling_dump (<string>:" in proc.stdout
+    path = target_path("dump_in_process")
+    assert "calling_dump (%s:%d)" % (
+        path, line_of(path, "calling-dump")) in proc.stdout

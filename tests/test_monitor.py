@@ -11,7 +11,8 @@ test then waits for its own. A child writes marker lines ("@@ text") on
 stderr, the same pipe as the watchdog's reports: the order of the lines
 there is the order in which they were written, so "the report comes before
 the marker written right after the call returned" proves the report was
-written while the call was still running. Children use the helpers of
+written while the call was still running. The children are the scripts
+tests/targets/monitor_*.py, which use the helpers of
 tests/helpers/monitor_prelude.py; the parent side is
 tests/helpers/monitor_child.py.
 
@@ -24,13 +25,13 @@ import os
 import re
 import stat
 import sys
-import textwrap
 
 import pytest
 
 import stackwatch
-from conftest import UNDER_ASAN, child_env
-from helpers.monitor_child import HELPERS, Child, line_of
+from conftest import (UNDER_ASAN, child_env, line_of, run_target,
+                      target_path)
+from helpers.monitor_child import Child
 
 pytest.importorskip("gevent")
 
@@ -41,656 +42,33 @@ CHILD_TIMEOUT = 60.0
 #: Frames in stackwatch's own files are left out of reports.
 SW_DIR = os.path.dirname(os.path.abspath(stackwatch.__file__)) + os.sep
 
-PRELUDE = "from monitor_prelude import *  # noqa\n"
-
-# ---- the children -----------------------------------------------------------
-
-GEVENT_GIL = """
-import gevent
-
-def crunch_in_c(n):
-    return sum(range(n))  # crunch-line
-
-N = calibrate(2.2, crunch_in_c)
-monitor.start(max_blocking_time=0.1)
-
-def worker():
-    gevent.sleep(0.05)
-    t0 = time.monotonic()
-    crunch_in_c(N)  # worker-line
-    took = time.monotonic() - t0
-    mark("returned after %.3f s" % took)
-    gevent.sleep(0.05)
-    return took
-
-g = gevent.spawn(worker)
-took = g.get()
-wait_for(lambda: of_type("EventLoopUnblocked"), sleep=gevent.sleep)
-blocked = of_type("EventLoopBlocked")
-result({"took": took, "pid": os.getpid(), "events": all_events(),
-        "greenlet_is_worker": bool(blocked) and blocked[0].greenlet is g,
-        "loop_is_hub": bool(blocked) and blocked[0].loop is gevent.get_hub()})
-"""
-
-ASYNCIO = """
-import asyncio
-
-def crunch_in_c(n):
-    return sum(range(n))  # aio-crunch
-
-def napping(seconds):
-    time.sleep(seconds)  # aio-nap
-
-N = calibrate(1.2, crunch_in_c)
-MODE = sys.argv[1]
-if MODE == "auto":
-    monitor.start(max_blocking_time=0.1, asyncio=True)
-else:
-    monitor.start(max_blocking_time=0.1)
-
-async def handler():
-    await asyncio.sleep(0.05)
-    t0 = time.monotonic()
-    crunch_in_c(N)  # aio-handler-crunch
-    took_c = time.monotonic() - t0
-    mark("crunch returned after %.3f s" % took_c)
-    await asyncio.sleep(0.05)
-    t0 = time.monotonic()
-    napping(0.8)  # aio-handler-nap
-    took_nap = time.monotonic() - t0
-    mark("nap returned after %.3f s" % took_nap)
-    await asyncio.sleep(0.05)
-    return took_c, took_nap
-
-async def main():
-    if MODE == "watch":
-        monitor.watch_asyncio(name="my-loop", max_blocking_time=0.15)
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(handler(), name="the-handler")
-    took_c, took_nap = await task
-    end = time.monotonic() + 20
-    while (len(of_type("EventLoopUnblocked")) < 2
-           and time.monotonic() < end):
-        await asyncio.sleep(0.02)
-    blocked = of_type("EventLoopBlocked")
-    return {"took_crunch": took_c, "took_nap": took_nap,
-            "pid": os.getpid(), "events": all_events(),
-            "task_is_handler": [b.task is task for b in blocked],
-            "loop_is_ours": [b.loop is loop for b in blocked]}
-
-result(asyncio.run(main()))
-"""
-
-DEADLINE = """
-def crunch_in_c(n):
-    return sum(range(n))  # dl-crunch
-
-def slow_part(n):
-    crunch_in_c(n)  # dl-slow-part
-
-@stackwatch.deadline(0.2)
-def decorated_slow():
-    time.sleep(0.6)  # dl-decorated
-
-@stackwatch.deadline(2.0)
-def decorated_fast():
-    time.sleep(0.01)
-
-N = calibrate(1.0, crunch_in_c)
-out = {}
-
-def in_thread():
-    out["running_before"] = monitor.is_running()
-    t0 = time.monotonic()
-    with stackwatch.deadline(0.2, name="slow-block") as d:
-        slow_part(N)
-    out["slow_took"] = time.monotonic() - t0
-    mark("slow block done")
-    out["slow_exceeded"] = d.exceeded
-    with stackwatch.deadline(2.0, name="fast-block") as d2:
-        time.sleep(0.05)
-    out["fast_exceeded"] = d2.exceeded
-    decorated_slow()
-    mark("decorated_slow done")
-    decorated_fast()
-    out["ident"] = threading.get_ident()
-    out["native_id"] = threading.get_native_id()
-
-t = threading.Thread(target=in_thread, name="worker-thread")
-t.start()
-t.join()
-wait_for(lambda: len(of_type("DeadlineFinished")) >= 2)
-time.sleep(0.3)  # anything else would show up by now
-out["events"] = all_events()
-result(out)
-"""
-
-SWITCHING = """
-import gevent
-
-SECONDS = 5.0
-#: Round trips through the hub per second, all greenlets together: a
-#: greenlet ahead of the pace sleeps 1 ms, so that the hub also waits in
-#: epoll in between, as in a real server.
-PACE = 15_000
-monitor.start(max_blocking_time=0.1)
-total = [0]
-t0 = time.monotonic()
-#: The end of the last round trip, and the gaps of more than 0.1 s
-#: between two (the process starved by the machine, the GIL taken by
-#: another thread...): real stalls, which the monitor may report.
-last = [t0]
-gaps = []
-
-def spinner():
-    end = t0 + SECONDS
-    while True:
-        now = time.monotonic()
-        if now - last[0] > 0.1:
-            gaps.append(now - last[0])
-        last[0] = now
-        if now >= end:
-            break
-        if total[0] > PACE * (now - t0):
-            gevent.sleep(0.001)
-        else:
-            gevent.sleep(0)
-            total[0] += 1
-
-gevent.joinall([gevent.spawn(spinner) for i in range(6)])
-elapsed = time.monotonic() - t0
-rate = total[0] / elapsed
-print("round trips through the hub: %.0f per second" % rate, flush=True)
-watches = monitor.stats()["watches"]
-events_during = all_events()
-mark("switching done")
-
-# The control: the same monitor does report a real stall.
-def control_stall():
-    time.sleep(0.4)  # sw-control
-
-gevent.spawn(control_stall).join()
-wait_for(lambda: of_type("EventLoopUnblocked"), sleep=gevent.sleep)
-result({"rate": rate, "elapsed": elapsed, "watches": watches, "gaps": gaps,
-        "events_during": events_during, "events": all_events()})
-"""
-
-MEMORY = """
-import gc
-
-SIZE = 160 << 20
-base = rss()
-limit = base + (64 << 20)
-monitor.start(max_blocking_time=None, max_memory_usage=limit,
-              memory_monitor_period=0.05)
-time.sleep(0.3)
-quiet_before = all_events()
-buf = bytearray(SIZE)
-for i in range(0, SIZE, 4096):
-    buf[i] = 1  # every page resident
-peak = rss()
-exceeded = wait_for(lambda: of_type("MemoryUsageThresholdExceeded"), 10)
-time.sleep(0.3)  # a few more samples at the peak
-peak = max(peak, rss())
-del buf
-gc.collect()
-after = rss()
-under = wait_for(lambda: of_type("MemoryUsageUnderThreshold"), 10)
-time.sleep(0.5)  # no more events may come
-result({"base": base, "limit": limit, "peak": peak, "after": after,
-        "quiet_before": quiet_before, "events": all_events()})
-"""
-
-PERIODIC = """
-monitor.start(max_blocking_time=None)
-calls = []
-
-def tick():
-    calls.append((time.monotonic(), threading.current_thread().name))
-
-monitor.add_monitoring_function(tick, 0.1)
-t0 = time.monotonic()
-time.sleep(1.0)
-window = time.monotonic() - t0
-in_window = len(calls)
-monitor.add_monitoring_function(tick, None)
-time.sleep(0.2)  # a call in flight when it was removed ends
-after_removal = len(calls)
-time.sleep(0.6)
-later = len(calls)
-
-failures = []
-
-def always_fails():
-    failures.append(threading.current_thread().name)
-    raise RuntimeError("periodic-boom %d" % len(failures))
-
-monitor.add_monitoring_function(always_fails, 0.03)
-wait_for(lambda: len(failures) >= 10)
-time.sleep(0.6)  # 20 more periods: it must not be called again
-mark("failures=%d" % len(failures))
-
-flaky_calls = []
-
-def flaky():
-    flaky_calls.append(1)
-    if len(flaky_calls) % 5:  # fails 4 times out of 5, never 10 in a row
-        raise ValueError("flaky-boom")
-
-monitor.add_monitoring_function(flaky, 0.02)
-flaky_alive = wait_for(lambda: len(flaky_calls) >= 25)
-monitor.add_monitoring_function(flaky, None)
-result({"in_window": in_window, "window": window,
-        "after_removal": after_removal, "later": later,
-        "threads": sorted(set(name for _, name in calls)),
-        "failures": failures, "flaky_calls": len(flaky_calls),
-        "flaky_alive": flaky_alive, "running": monitor.is_running()})
-"""
-
-SUBSCRIBER_ERRORS = """
-import gevent
-
-got = []
-
-def bad_subscriber(ev):
-    raise RuntimeError("bad-subscriber-boom")
-
-def good_subscriber(ev):
-    got.append(type(ev).__name__)
-
-events.subscribe(bad_subscriber)
-events.subscribe(good_subscriber)
-monitor.start(max_blocking_time=0.1)
-
-def first_stall():
-    time.sleep(0.4)  # sub-first
-
-def second_stall():
-    time.sleep(0.4)  # sub-second
-
-gevent.spawn(first_stall).join()
-wait_for(lambda: len(got) >= 2, sleep=gevent.sleep)
-gevent.sleep(0.3)
-gevent.spawn(second_stall).join()
-wait_for(lambda: len(got) >= 4, sleep=gevent.sleep)
-gevent.sleep(0.2)
-result({"got": got, "recorded": [type(e).__name__ for e, _ in EVENTS]})
-"""
-
-FORK = """
-import gevent
-
-monitor.start(max_blocking_time=0.1)
-gevent.sleep(0.05)  # the hub runs, and is watched
-
-def child_stall():
-    time.sleep(0.4)  # fork-child
-
-def parent_stall():
-    time.sleep(0.4)  # fork-parent
-
-parent_pid = os.getpid()
-pid = os.fork()
-if pid == 0:
-    gevent.spawn(child_stall).join()
-    wait_for(lambda: of_type("EventLoopUnblocked"), 10, sleep=gevent.sleep)
-    mark("child %d running=%s events=%s" % (
-        os.getpid(), monitor.is_running(), json.dumps(
-            [[type(e).__name__, e.stack[-1].name if getattr(e, "stack", None)
-              else None] for e, _ in EVENTS])))
-    sys.exit(0)
-
-status = None
-end = time.monotonic() + 30
-while time.monotonic() < end:  # without blocking the hub
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        break
-    gevent.sleep(0.02)
-mark("parent saw the child exit")
-events_while_child = all_events()
-gevent.spawn(parent_stall).join()
-wait_for(lambda: of_type("EventLoopUnblocked"), 10, sleep=gevent.sleep)
-result({"child_pid": pid, "parent_pid": parent_pid,
-        "child_exit": None if status is None
-        else os.waitstatus_to_exitcode(status),
-        "events_while_child": events_while_child, "events": all_events()})
-"""
-
-EXIT_STALLED = """
-monitor.start(max_blocking_time=0.1)
-
-def deadline_forever():
-    with stackwatch.deadline(0.1, name="never-ends"):
-        time.sleep(60)  # exit-deadline
-
-def hub_forever():
-    import gevent
-
-    def stuck_greenlet():
-        time.sleep(60)  # exit-hub
-
-    gevent.spawn(stuck_greenlet).join()
-
-def tick():
-    pass
-
-threading.Thread(target=deadline_forever, daemon=True).start()
-threading.Thread(target=hub_forever, daemon=True).start()
-monitor.add_monitoring_function(tick, 0.05)
-ok = wait_for(lambda: of_type("DeadlineExceeded")
-              and of_type("EventLoopBlocked"))
-mark("exiting ok=%s" % ok)
-"""
-
-EXIT_PERIODIC = """
-monitor.start(max_blocking_time=0.1)
-calls = []
-
-def slow_tick():
-    calls.append(1)
-    time.sleep(0.2)
-
-monitor.add_monitoring_function(slow_tick, 0.05)
-ok = wait_for(lambda: len(calls) >= 3)
-time.sleep(0.1)  # most likely in the middle of a call now
-mark("exiting ok=%s" % ok)
-"""
-
-EXIT_RIGHT_AFTER_STALL = """
-kind = sys.argv[1]
-monitor.start(max_blocking_time=0.1)
-if kind == "deadline":
-    with stackwatch.deadline(0.1, name="ends-at-exit"):
-        time.sleep(0.4)
-else:
-    import gevent
-
-    def ends_at_exit():
-        time.sleep(0.4)
-
-    gevent.spawn(ends_at_exit).join()
-mark("last line")
-"""
-
-RESTART = """
-import gevent
-
-def stall_one():
-    time.sleep(0.3)
-
-def stall_while_stopped():
-    time.sleep(0.3)
-
-def stall_after_restart():
-    time.sleep(0.3)
-
-monitor.start(max_blocking_time=0.1)
-gevent.spawn(stall_one).join()
-wait_for(lambda: of_type("EventLoopUnblocked"), sleep=gevent.sleep)
-monitor.stop()
-out = {"running_after_stop": monitor.is_running(),
-       "settings_after_stop": monitor.settings()}
-gevent.spawn(stall_while_stopped).join()
-gevent.sleep(0.4)
-out["events_while_stopped"] = len(EVENTS) - 2
-mark("restarting")
-monitor.start(max_blocking_time=0.2)
-out["running_after_restart"] = monitor.is_running()
-gevent.spawn(stall_after_restart).join()
-wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 2, sleep=gevent.sleep)
-out["events"] = all_events()
-result(out)
-"""
-
-BAD_SETTINGS = """
-missing, directory = sys.argv[1], sys.argv[2]
-cases = {
-    "mbt_negative": dict(max_blocking_time=-1),
-    "mbt_text": dict(max_blocking_time="abc"),
-    "mbt_nan": dict(max_blocking_time=float("nan")),
-    "mem_lots": dict(max_memory_usage="lots"),
-    "period_zero": dict(memory_monitor_period=0),
-    "report_missing_dir": dict(report_to=missing),
-    "report_directory": dict(report_to=directory),
-}
-out = {}
-for name, kw in cases.items():
-    try:
-        monitor.start(**kw)
-        out[name] = ["no error", monitor.is_running()]
-        monitor.stop()
-    except Exception as e:
-        out[name] = [type(e).__name__, str(e), monitor.is_running()]
-# Nothing was left half started: good settings still work.
-monitor.start(max_blocking_time=0.1)
-out["good_after"] = monitor.is_running()
-# While it runs, bad settings change nothing.
-for name, kw in (("running_mbt", dict(max_blocking_time="abc")),
-                 ("running_report", dict(max_blocking_time=0.5,
-                                         report_to=missing))):
-    try:
-        monitor.start(**kw)
-        out[name] = ["no error"]
-    except Exception as e:
-        out[name] = [type(e).__name__, str(e), monitor.is_running(),
-                     monitor.settings()["max_blocking_time"]]
-monitor.stop()
-out["stopped"] = not monitor.is_running()
-result(out)
-"""
-
-BAD_ENV = """
-out = {}
-try:
-    monitor.start()
-    out["env"] = ["no error", monitor.is_running()]
-except Exception as e:
-    out["env"] = [type(e).__name__, str(e), monitor.is_running()]
-monitor.start(max_memory_usage="1GB")  # an argument wins over the variable
-out["explicit"] = monitor.settings()["max_memory_usage"]
-monitor.stop()
-# The other variables, read when start() is called.
-for var, value in (("STACKWATCH_MAX_BLOCKING_TIME", "abc"),
-                   ("STACKWATCH_MEMORY_MONITOR_PERIOD", "0")):
-    os.environ[var] = value
-    try:
-        monitor.start(max_memory_usage=None)
-        out[var] = ["no error", monitor.is_running()]
-        monitor.stop()
-    except Exception as e:
-        out[var] = [type(e).__name__, str(e), monitor.is_running()]
-    del os.environ[var]
-os.environ["STACKWATCH_MAX_MEMORY_USAGE"] = "2GiB"
-os.environ["STACKWATCH_MAX_BLOCKING_TIME"] = "0.25"
-os.environ["STACKWATCH_MEMORY_MONITOR_PERIOD"] = "0.5"
-monitor.start()
-st = monitor.settings()
-out["from_env"] = [st["max_blocking_time"], st["max_memory_usage"],
-                   st["memory_monitor_period"]]
-monitor.stop()
-result(out)
-"""
-
-ASSERT_SWITCHES = """
-import gevent
-import greenlet
-from stackwatch import FailedToSwitch, assert_switches
-
-def outcome(fn):
-    try:
-        fn()
-        return "passed"
-    except FailedToSwitch as e:
-        return "FailedToSwitch: %s" % e
-    except BaseException as e:
-        return "%s: %s" % (type(e).__name__, e)
-
-def other_greenlet():
-    greenlet.greenlet(lambda: None).switch()  # not the hub
-
-def sleep0():
-    with assert_switches():
-        gevent.sleep(0)
-
-def empty():
-    with assert_switches():
-        pass
-
-def blocking():
-    with assert_switches(max_blocking_time=0.05):
-        time.sleep(0.2)
-
-def blocking_then_switch():
-    with assert_switches(max_blocking_time=0.05):
-        time.sleep(0.2)
-        gevent.sleep(0)
-
-def frequent_switches():
-    with assert_switches(max_blocking_time=0.15):
-        for _ in range(15):
-            time.sleep(0.02)
-            gevent.sleep(0)
-
-def hub_only_frequent_hub():
-    with assert_switches(max_blocking_time=0.15, hub_only=True):
-        for _ in range(15):
-            time.sleep(0.02)
-            gevent.sleep(0)
-
-def hub_only_other_greenlets():
-    with assert_switches(max_blocking_time=0.15, hub_only=True):
-        for _ in range(15):
-            time.sleep(0.02)
-            other_greenlet()
-
-def any_switch_other_greenlets():
-    with assert_switches(max_blocking_time=0.15):
-        for _ in range(15):
-            time.sleep(0.02)
-            other_greenlet()
-
-def hub_only_without_time():
-    with assert_switches(hub_only=True):
-        other_greenlet()
-
-def hub_only_without_time_empty():
-    with assert_switches(hub_only=True):
-        pass
-
-def nested_inner_empty():
-    with assert_switches():
-        gevent.sleep(0)
-        with assert_switches():
-            pass
-
-ERR = KeyError("mine")
-
-def raises_inside():
-    with assert_switches():
-        raise ERR
-
-def raises_after_blocking():
-    with assert_switches(max_blocking_time=0.05):
-        time.sleep(0.2)
-        raise ValueError("after blocking")
-
-out = {}
-for fn in (sleep0, empty, blocking, blocking_then_switch, frequent_switches,
-           hub_only_frequent_hub, hub_only_other_greenlets,
-           any_switch_other_greenlets, hub_only_without_time,
-           hub_only_without_time_empty, nested_inner_empty,
-           raises_after_blocking):
-    out[fn.__name__] = outcome(fn)
-try:
-    raises_inside()
-    out["raises_inside_same"] = False
-except KeyError as e:
-    out["raises_inside_same"] = e is ERR
-out["is_assertion"] = issubclass(FailedToSwitch, AssertionError)
-out["monitor_running"] = monitor.is_running()
-result(out)
-"""
-
-REPORT_FILE = """
-import gevent
-
-new_path, old_path = sys.argv[1], sys.argv[2]
-monitor.start(max_blocking_time=0.1, report_to=new_path)
-
-def stall_to_new_file():
-    time.sleep(0.3)
-
-def stall_to_old_file():
-    time.sleep(0.3)
-
-gevent.spawn(stall_to_new_file).join()
-wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 1, sleep=gevent.sleep)
-import pathlib
-monitor.start(max_blocking_time=0.1, report_to=pathlib.Path(old_path))
-gevent.spawn(stall_to_old_file).join()
-wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 2, sleep=gevent.sleep)
-monitor.stop()
-result({"events": all_events()})
-"""
-
-REPORT_TARGETS = """
-import io
-import logging
-
-import gevent
-
-logging.basicConfig(stream=sys.stdout, level=logging.WARNING,
-                    format="LOG|%(name)s|%(levelname)s|%(message)s")
-
-def stall_silent():
-    time.sleep(0.3)
-
-def stall_logged():
-    time.sleep(0.3)
-
-def stall_to_stream():
-    time.sleep(0.3)
-
-monitor.start(max_blocking_time=0.1, report_to=None)
-gevent.spawn(stall_silent).join()
-wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 1, sleep=gevent.sleep)
-
-monitor.start(max_blocking_time=0.1, report_to=None, log=True)
-gevent.spawn(stall_logged).join()
-wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 2, sleep=gevent.sleep)
-
-stream = io.StringIO()  # no file descriptor: written by the Python side
-monitor.start(max_blocking_time=0.1, report_to=stream)
-gevent.spawn(stall_to_stream).join()
-wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 3, sleep=gevent.sleep)
-result({"events": all_events(), "stream": stream.getvalue()})
-"""
-
-#: name -> (code, arguments, extra environment); "{tmp}" in an argument is
-#: the children's temporary directory.
+#: name -> (target in tests/targets, arguments, extra environment); "{tmp}"
+#: in an argument is the children's temporary directory.
 CHILDREN = {
-    "gevent_gil": (GEVENT_GIL, [], {}),
-    "asyncio_auto": (ASYNCIO, ["auto"], {}),
-    "asyncio_watch": (ASYNCIO, ["watch"], {}),
-    "deadline": (DEADLINE, [], {}),
-    "switching": (SWITCHING, [], {}),
-    "memory": (MEMORY, [], {}),
-    "periodic": (PERIODIC, [], {}),
-    "subscriber_errors": (SUBSCRIBER_ERRORS, [], {}),
-    "fork": (FORK, [], {}),
-    "exit_stalled": (EXIT_STALLED, [], {}),
-    "exit_periodic": (EXIT_PERIODIC, [], {}),
-    "exit_after_deadline": (EXIT_RIGHT_AFTER_STALL, ["deadline"], {}),
-    "exit_after_gevent_stall": (EXIT_RIGHT_AFTER_STALL, ["gevent"], {}),
-    "restart": (RESTART, [], {}),
-    "bad_settings": (BAD_SETTINGS, ["{tmp}/no/such/dir/report.log", "{tmp}"],
-                     {}),
-    "bad_env": (BAD_ENV, [], {"STACKWATCH_MAX_MEMORY_USAGE": "lots"}),
-    "assert_switches": (ASSERT_SWITCHES, [], {}),
-    "report_file": (REPORT_FILE, ["{tmp}/new-report.log",
-                                  "{tmp}/old-report.log"], {}),
-    "report_targets": (REPORT_TARGETS, [], {}),
+    "gevent_gil": ("monitor_gevent_gil", [], {}),
+    "asyncio_auto": ("monitor_asyncio", ["auto"], {}),
+    "asyncio_watch": ("monitor_asyncio", ["watch"], {}),
+    "deadline": ("monitor_deadline", [], {}),
+    "switching": ("monitor_switching", [], {}),
+    "memory": ("monitor_memory", [], {}),
+    "periodic": ("monitor_periodic", [], {}),
+    "subscriber_errors": ("monitor_subscriber_errors", [], {}),
+    "fork": ("monitor_fork", [], {}),
+    "exit_stalled": ("monitor_exit_stalled", [], {}),
+    "exit_periodic": ("monitor_exit_periodic", [], {}),
+    "exit_after_deadline": ("monitor_exit_right_after_stall", ["deadline"],
+                            {}),
+    "exit_after_gevent_stall": ("monitor_exit_right_after_stall", ["gevent"],
+                                {}),
+    "restart": ("monitor_restart", [], {}),
+    "bad_settings": ("monitor_bad_settings",
+                     ["{tmp}/no/such/dir/report.log", "{tmp}"], {}),
+    "bad_env": ("monitor_bad_env", [],
+                {"STACKWATCH_MAX_MEMORY_USAGE": "lots"}),
+    "assert_switches": ("monitor_assert_switches", [], {}),
+    "report_file": ("monitor_report_file", ["{tmp}/new-report.log",
+                                            "{tmp}/old-report.log"], {}),
+    "report_targets": ("monitor_report_targets", [], {}),
 }
 
 OLD_REPORT_CONTENT = "an existing line\n"
@@ -720,16 +98,12 @@ def children(request, tmp_path_factory):
     old = tmp / "old-report.log"
     old.write_text(OLD_REPORT_CONTENT)
     old.chmod(0o644)
-    env_path = os.pathsep.join(
-        [HELPERS] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     started = {}
     try:
         for name in wanted:
-            code, args, extra = CHILDREN[name]
-            path = tmp / ("%s.py" % name)
-            path.write_text(PRELUDE + textwrap.dedent(code))
-            env = child_env(PYTHONPATH=env_path, **extra)
-            started[name] = Child(name, str(path), env,
+            target, args, extra = CHILDREN[name]
+            env = child_env(**extra)  # tests/helpers on PYTHONPATH
+            started[name] = Child(name, target_path(target), env,
                                   [a.replace("{tmp}", str(tmp))
                                    for a in args], cwd=str(tmp))
         started["tmp"] = tmp
@@ -1408,36 +782,7 @@ def test_new_threshold_applies_to_watched_hubs_and_loops():
     """start() on a running monitor applies a new max_blocking_time to the
     hubs and loops already watched; max_blocking_time=None stops watching
     them (a loop with a threshold of its own keeps it)."""
-    from conftest import run_py
-
-    proc = run_py("""
-        import asyncio, sys, time
-        import gevent
-        import stackwatch.monitor as m
-
-        m.start(max_blocking_time=5.0)
-        gevent.sleep(0.01)                     # the hub runs: watched at 5 s
-        m.start(max_blocking_time=0.1)         # now 0.1 s
-        gevent.spawn(time.sleep, 0.3).join()   # reported
-        sys.stderr.write("@@ hub done\\n")
-        m.start(max_blocking_time=None)        # hubs no longer watched
-        gevent.spawn(time.sleep, 0.3).join()   # not reported
-        sys.stderr.write("@@ unwatched done\\n")
-
-        async def main():
-            m.start(max_blocking_time=5.0)
-            m.watch_asyncio()                          # the global 5 s
-            await asyncio.sleep(0.01)
-            m.start(max_blocking_time=0.1)
-            time.sleep(0.3)                            # reported
-            await asyncio.sleep(0.01)
-            sys.stderr.write("@@ loop done\\n")
-            m.watch_asyncio(max_blocking_time=5.0)     # its own threshold
-            m.start(max_blocking_time=0.1)
-            time.sleep(0.3)                            # not reported
-            await asyncio.sleep(0.01)
-        asyncio.run(main())
-        """, timeout=60)
+    proc = run_target("monitor_new_threshold", timeout=60)
     assert proc.returncode == 0, proc.stderr
     err = proc.stderr
     hub_part, _, rest = err.partition("@@ hub done")
@@ -1453,28 +798,7 @@ def test_hub_whose_thread_ended_does_not_spin_the_monitor():
     """A hub watched in a thread that then ends (its greenlet record goes
     away, the watch stays) must not make the monitor thread spin: it
     keeps polling at its usual pace (every 5 ms at a 0.1 s threshold)."""
-    from conftest import run_py
-
-    proc = run_py("""
-        import threading, time
-        import gevent
-        import stackwatch.monitor as m
-
-        m.start(max_blocking_time=0.1)
-
-        def in_thread():
-            gevent.sleep(0.01)          # this thread's hub runs: watched
-
-        t = threading.Thread(target=in_thread)
-        t.start()
-        t.join()
-        time.sleep(0.3)                 # past the threshold
-        before = m.stats()
-        time.sleep(1.0)
-        after = m.stats()
-        print(after["polls"] - before["polls"],
-              after["cpu_seconds"] - before["cpu_seconds"])
-        """, timeout=60)
+    proc = run_target("monitor_ended_thread_hub", timeout=60)
     assert proc.returncode == 0, proc.stderr
     polls, cpu = proc.stdout.split()
     # 5 ms polls make ~200 a second; a spinning thread makes 10^4 or more

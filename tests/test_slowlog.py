@@ -8,26 +8,15 @@ import os
 import re
 import stat
 import subprocess
-import textwrap
 
 import pytest
 
-from conftest import (CHILD_TMP, STUCK, child_env, run_cli, stackwatch_cmd,
+from conftest import (CHILD_TMP, STUCK_PATH, TARGETS, child_env, line_of,
+                      line_with, run_cli, stackwatch_cmd, target_path,
                       wait_for)
 
-# Blocks in sock.recv until a timer thread sends, 1.2 s later.
-RECV = """
-import socket, sys, threading
-
-def wait_for_data(sock, buffer_size):
-    password = "hunter2-do-not-show"
-    request_id = 4242
-    return sock.recv(buffer_size)
-
-a, b = socket.socketpair()
-threading.Timer(1.2, b.send, (b"payload",)).start()
-print("got", wait_for_data(a, 4096), sys.argv[1:])
-"""
+#: Blocks in sock.recv until a timer thread sends, 1.2 s later.
+RECV = target_path("slowlog_recv")
 
 
 def log_path(stderr):
@@ -42,8 +31,9 @@ def snapshots(text):
                                 flags=re.M) if s.strip()]
 
 
-def test_log_of_a_script_blocked_in_recv(script):
-    script_file = script(RECV)
+def test_log_of_a_script_blocked_in_recv():
+    script_file = RECV
+    recv_line = line_with(RECV, "return sock.recv(buffer_size)")
     proc = run_cli("run", "--interval", "0.3", script_file, "arg1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "got b'payload' ['arg1']\n"
@@ -61,13 +51,15 @@ def test_log_of_a_script_blocked_in_recv(script):
     stacks, sep, full = snap.partition("Full backtrace with local "
                                        "variables:")
     assert sep, snap
-    assert "wait_for_data (%s:7)\n        return sock.recv(buffer_size)\n" \
-        % script_file in stacks
-    assert "<module> (%s:11)" % script_file in stacks
+    assert "wait_for_data (%s:%d)\n        return sock.recv(buffer_size)\n" \
+        % (script_file, recv_line) in stacks
+    assert "<module> (%s:%d)" % (script_file,
+                                 line_of(RECV, "print-got")) in stacks
     assert "_runner.py" not in stacks and "cli.py" not in stacks
     assert "stackwatch-service" not in stacks
     # ... then every frame's arguments and locals, the secret redacted.
-    assert 'File "%s", line 7, in wait_for_data' % script_file in full
+    assert 'File "%s", line %d, in wait_for_data' % (script_file,
+                                                      recv_line) in full
     assert "Arguments: wait_for_data(sock=<socket.socket" in full
     assert "buffer_size=4096)" in full
     assert "request_id = 4242" in full
@@ -77,8 +69,8 @@ def test_log_of_a_script_blocked_in_recv(script):
                      % re.escape(path), proc.stderr, re.M), proc.stderr
 
 
-def test_log_of_a_script_stuck_in_a_gil_holding_c_call(tmp_path, script):
-    script_file = script(STUCK + "stuck_in_c()\n")
+def test_log_of_a_script_stuck_in_a_gil_holding_c_call(tmp_path):
+    script_file = target_path("slowlog_stuck")
     log = tmp_path / "stuck.log"
     proc = subprocess.Popen(
         stackwatch_cmd("run", "--interval", "0.3", "--gil-wait", "0.2",
@@ -97,7 +89,9 @@ def test_log_of_a_script_stuck_in_a_gil_holding_c_call(tmp_path, script):
     main = [b for b in snap.split("\n\n") if '"MainThread"' in b]
     assert len(main) == 1, snap
     assert "holds the GIL)" in main[0]
-    assert "stuck_in_c (%s:4)\n" % script_file in main[0]
+    assert "stuck_in_c (%s:%d)\n" % (
+        STUCK_PATH, line_of(STUCK_PATH, "stuck-call")) in main[0]
+    assert "<module> (%s:" % script_file in main[0]
     assert 're.match(r"(a+)+$", "a" * 40 + "b")' in main[0]
     assert ("Note: the GIL was not released within 0.2 s; thread MainThread"
             in snap)
@@ -106,22 +100,8 @@ def test_log_of_a_script_stuck_in_a_gil_holding_c_call(tmp_path, script):
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
 
 
-def test_log_shows_greenlet_tree_with_their_locals(script):
-    script_file = script("""
-    import gevent
-
-    def child(n):
-        child_local = n * 11
-        gevent.sleep(0.8)
-
-    def parent():
-        kids = [gevent.spawn(child, i) for i in (1, 2)]
-        gevent.joinall(kids)
-
-    p = gevent.spawn(parent)
-    p.name = "the-parent"
-    p.join()
-    """)
+def test_log_shows_greenlet_tree_with_their_locals():
+    script_file = target_path("slowlog_greenlets")
     proc = run_cli("run", "--interval", "0.4", script_file)
     assert proc.returncode == 0, proc.stderr
     with open(log_path(proc.stderr)) as f:
@@ -136,8 +116,8 @@ def test_log_shows_greenlet_tree_with_their_locals(script):
     assert 'in child\n' in snap
 
 
-def test_no_locals_and_environment_interval(script):
-    script_file = script(RECV)
+def test_no_locals_and_environment_interval():
+    script_file = RECV
     proc = run_cli("run", "--no-locals", script_file,
                    env=child_env(STACKWATCH_INTERVAL="0.5"))
     assert proc.returncode == 0, proc.stderr
@@ -162,17 +142,12 @@ def test_script_ending_before_the_first_snapshot_leaves_an_empty_log(
 
 
 def test_exit_status_and_traceback_are_the_targets(script):
-    script_file = script("""
-    import time
-    def fail():
-        time.sleep(0.4)
-        raise KeyError("missing-key")
-    fail()
-    """)
+    script_file = target_path("slowlog_fail")
     proc = run_cli("run", "--interval", "0.2", script_file)
     assert proc.returncode == 1
     assert "Traceback (most recent call last):" in proc.stderr
-    assert 'line 5, in fail\n' in proc.stderr
+    assert 'line %d, in fail\n' % line_of(script_file,
+                                           "raise-missing-key") in proc.stderr
     assert "KeyError: 'missing-key'" in proc.stderr
     assert "_runner" not in proc.stderr.split("Traceback")[1]
     status = run_cli("run", "--interval", "0.2",
@@ -181,31 +156,24 @@ def test_exit_status_and_traceback_are_the_targets(script):
 
 
 def test_module_target_and_appending_to_a_given_log(tmp_path):
-    (tmp_path / "slowmod.py").write_text(textwrap.dedent("""
-        import sys, time
-        def work():
-            marker = "in-slowmod"
-            time.sleep(0.5)
-        print(__name__, sys.argv)
-        work()
-    """))
+    module = target_path("slowlog_module")
     log = tmp_path / "given.log"
     log.write_text("kept line\n")
     os.chmod(str(log), 0o600)
     proc = run_cli("run", "--interval", "0.2", "--log", str(log), "-m",
-                   "slowmod", "x", cwd=str(tmp_path))
+                   "slowlog_module", "x", cwd=TARGETS)
     assert proc.returncode == 0, proc.stderr
     # As python -m: argv[0] is the module's file.
-    assert proc.stdout == "__main__ [%r, 'x']\n" % str(tmp_path / "slowmod.py")
+    assert proc.stdout == "__main__ [%r, 'x']\n" % module
     assert log_path(proc.stderr) == str(log)
     text = log.read_text()
     assert text.startswith("kept line\n==== stackwatch snapshot 1 at ")
     assert "marker = 'in-slowmod'" in text
-    assert "work (%s:5)" % (tmp_path / "slowmod.py") in text
+    assert "work (%s:%d)" % (module, line_of(module, "slowmod-sleep")) in text
     # A new log is created 0600.
     new = tmp_path / "new.log"
     proc = run_cli("run", "--interval", "0.2", "--log", str(new), "-m",
-                   "slowmod", cwd=str(tmp_path))
+                   "slowlog_module", cwd=TARGETS)
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE(new.stat().st_mode) == 0o600
 
@@ -246,21 +214,16 @@ def test_missing_script_is_one_line_and_leaves_no_log(tmp_path):
 # ---- dumps with run information -------------------------------------------
 
 def test_dump_with_locals_of_a_live_process(target):
-    t = target("""
-    import os, stackwatch, threading, time
-    stackwatch.enable_dump()
-    def serve(port, api_key):
-        connections = ["c1", "c2"]
-        print("ready", flush=True)
-        time.sleep(60)
-    serve(8080, os.environ["THE_KEY"])
-    """, env=child_env(THE_KEY="k-123-secret"))
+    t = target(name="dump_serve_locals",
+               env=child_env(THE_KEY="k-123-secret"))
+    path = target_path("dump_serve_locals")
+    serve_frame = "serve (%s:%d)" % (path, line_of(path, "serve-sleep"))
     proc = run_cli("dump", "--locals", str(t.pid))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     stacks, sep, full = out.partition("Full backtrace with local variables:")
     assert sep, out
-    assert "serve (<string>:7)" in stacks
+    assert serve_frame in stacks
     assert "Arguments: serve(port=8080, api_key=<redacted>)" in full
     assert "connections = ['c1', 'c2']" in full
     assert "k-123-secret" not in out
@@ -281,17 +244,12 @@ def test_dump_with_locals_of_a_live_process(target):
     proc = run_cli("dump", str(t.pid))
     assert proc.returncode == 0, proc.stderr
     assert "Full backtrace" not in proc.stdout
-    assert "serve (<string>:7)" in proc.stdout
+    assert serve_frame in proc.stdout
 
 
 def test_dump_with_locals_while_the_gil_is_never_released(target):
-    t = target(STUCK + """
-import stackwatch, time
-stackwatch.enable_dump()
-time.sleep(0.6)  # names refreshed
-print("ready", flush=True)
-stuck_in_c()
-""", env=child_env(STACKWATCH_DUMP_GIL_WAIT="0.3"))
+    t = target(name="dump_stuck",
+               env=child_env(STACKWATCH_DUMP_GIL_WAIT="0.3"))
 
     def dump_in_c_call():
         proc = run_cli("dump", "--locals", str(t.pid))
@@ -299,7 +257,8 @@ stuck_in_c()
         return "    match (" in proc.stdout and proc.stdout
 
     out = wait_for(dump_in_c_call, timeout=30)
-    assert "stuck_in_c (<string>:4)" in out
+    assert "stuck_in_c (%s:%d)" % (
+        STUCK_PATH, line_of(STUCK_PATH, "stuck-call")) in out
     assert ("Note: the GIL was not released within 0.3 s; thread MainThread"
             in out)
     assert "holds the GIL in match (" in out
@@ -309,30 +268,7 @@ stuck_in_c()
 
 
 def test_dump_shows_the_greenlet_tree_and_tasks(target):
-    t = target("""
-    import asyncio, gevent, stackwatch, threading
-    stackwatch.enable_dump()
-
-    def handler():
-        gevent.sleep(60)
-
-    def spawner():
-        gevent.spawn(handler).name = "the-handler"
-        gevent.sleep(60)
-
-    async def inner():
-        await asyncio.sleep(60)
-
-    async def outer():
-        await asyncio.create_task(inner(), name="inner-task")
-
-    threading.Thread(target=asyncio.run, args=(outer(),),
-                     daemon=True).start()
-    gevent.spawn(spawner).name = "the-spawner"
-    gevent.sleep(0.3)
-    print("ready", flush=True)
-    gevent.sleep(60)
-    """)
+    t = target(name="dump_greenlets_and_tasks")
     proc = run_cli("dump", str(t.pid))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

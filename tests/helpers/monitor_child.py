@@ -5,15 +5,12 @@ reports and of the children's markers (tests/helpers/monitor_prelude.py).
 """
 
 import json
-import os
 import re
 import subprocess
 import sys
 import threading
 import time
 from typing import List, NamedTuple, Optional
-
-HELPERS = os.path.dirname(os.path.abspath(__file__))
 
 HEADER = re.compile(r"^\[stackwatch \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] "
                     r"(?P<what>.*)$")
@@ -170,12 +167,3 @@ class Child:
         assert "Fatal Python error" not in self.stderr, self.describe()
         return self
 
-
-def line_of(path: str, tag: str) -> int:
-    """The number of the line of the file that carries the comment
-    `# <tag>`."""
-    with open(path) as f:
-        hits = [i for i, line in enumerate(f, 1)
-                if line.rstrip().endswith("# " + tag)]
-    assert len(hits) == 1, (tag, hits)
-    return hits[0]

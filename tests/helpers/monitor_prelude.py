@@ -1,6 +1,7 @@
-"""Imported by the child processes of tests/test_monitor.py (never by the
-test process): records the watchdog's events, writes markers and the
-result, and calibrates a C call that holds the GIL.
+"""Imported by the child processes of tests/test_monitor.py
+(tests/targets/monitor_*.py; never by the test process): records the
+watchdog's events, writes markers and the result, and calibrates a C
+call that holds the GIL.
 
 Protocol with the parent:
 - stderr: the watchdog's reports, and marker lines "@@ text" written
@@ -15,8 +16,7 @@ import sys
 import threading
 import time
 
-import stackwatch
-from stackwatch import events, monitor  # noqa: F401  (used by the children)
+from stackwatch import events
 
 #: (event, name of the thread that delivered it), in order of delivery.
 EVENTS = []

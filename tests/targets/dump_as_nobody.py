@@ -1,0 +1,16 @@
+"""The `stackwatch dump` CLI run as user nobody (the interpreter imports
+stackwatch as root, then switches user before doing anything) against the
+pid in argv[1]. Exits with the CLI's status.
+
+The test expects exit status 1 and one line saying permission denied.
+"""
+import gettext
+import os
+import sys
+
+from stackwatch import cli
+
+gettext.gettext("x")  # argparse's lazy imports, done while we can
+os.setgid(65534)
+os.setuid(65534)
+sys.exit(cli.main(["dump", sys.argv[1]]))

@@ -1,0 +1,61 @@
+"""An asyncio task that blocks its loop twice: ~1.2 s in a C call that
+holds the GIL, then 0.8 s in time.sleep. argv[1] is "auto"
+(monitor.start(asyncio=True)) or "watch" (monitor.watch_asyncio with a
+threshold of its own). The test expects both stalls reported while they
+run, naming the task, the loop and the aio-* lines.
+"""
+import os
+import sys
+import time
+
+from stackwatch import monitor
+
+# Records the watchdog's events: imported before monitor.start().
+from monitor_prelude import all_events, calibrate, mark, of_type, result
+
+import asyncio
+
+def crunch_in_c(n):
+    return sum(range(n))  # aio-crunch
+
+def napping(seconds):
+    time.sleep(seconds)  # aio-nap
+
+N = calibrate(1.2, crunch_in_c)
+MODE = sys.argv[1]
+if MODE == "auto":
+    monitor.start(max_blocking_time=0.1, asyncio=True)
+else:
+    monitor.start(max_blocking_time=0.1)
+
+async def handler():
+    await asyncio.sleep(0.05)
+    t0 = time.monotonic()
+    crunch_in_c(N)  # aio-handler-crunch
+    took_c = time.monotonic() - t0
+    mark("crunch returned after %.3f s" % took_c)
+    await asyncio.sleep(0.05)
+    t0 = time.monotonic()
+    napping(0.8)  # aio-handler-nap
+    took_nap = time.monotonic() - t0
+    mark("nap returned after %.3f s" % took_nap)
+    await asyncio.sleep(0.05)
+    return took_c, took_nap
+
+async def main():
+    if MODE == "watch":
+        monitor.watch_asyncio(name="my-loop", max_blocking_time=0.15)
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(handler(), name="the-handler")
+    took_c, took_nap = await task
+    end = time.monotonic() + 20
+    while (len(of_type("EventLoopUnblocked")) < 2
+           and time.monotonic() < end):
+        await asyncio.sleep(0.02)
+    blocked = of_type("EventLoopBlocked")
+    return {"took_crunch": took_c, "took_nap": took_nap,
+            "pid": os.getpid(), "events": all_events(),
+            "task_is_handler": [b.task is task for b in blocked],
+            "loop_is_ours": [b.loop is loop for b in blocked]}
+
+result(asyncio.run(main()))

@@ -1,0 +1,42 @@
+"""Reports to None, to the "stackwatch" logger (log=True) and to a stream
+without a file descriptor; one stall each. The test expects each report
+where it was sent and nowhere else.
+"""
+import sys
+import time
+
+from stackwatch import monitor
+
+# Records the watchdog's events: imported before monitor.start().
+from monitor_prelude import all_events, of_type, result, wait_for
+
+import io
+import logging
+
+import gevent
+
+logging.basicConfig(stream=sys.stdout, level=logging.WARNING,
+                    format="LOG|%(name)s|%(levelname)s|%(message)s")
+
+def stall_silent():
+    time.sleep(0.3)
+
+def stall_logged():
+    time.sleep(0.3)
+
+def stall_to_stream():
+    time.sleep(0.3)
+
+monitor.start(max_blocking_time=0.1, report_to=None)
+gevent.spawn(stall_silent).join()
+wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 1, sleep=gevent.sleep)
+
+monitor.start(max_blocking_time=0.1, report_to=None, log=True)
+gevent.spawn(stall_logged).join()
+wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 2, sleep=gevent.sleep)
+
+stream = io.StringIO()  # no file descriptor: written by the Python side
+monitor.start(max_blocking_time=0.1, report_to=stream)
+gevent.spawn(stall_to_stream).join()
+wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 3, sleep=gevent.sleep)
+result({"events": all_events(), "stream": stream.getvalue()})
