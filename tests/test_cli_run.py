@@ -8,51 +8,22 @@ import stat
 
 import pytest
 
-from conftest import child_env, run_cli, run_py
+from conftest import (TARGETS, child_env, line_of, run_cli, run_py,
+                      run_target, target_path)
 
-# An asyncio program whose task blocks the loop in a GIL-holding C call,
-# then in time.sleep; exits with status 3.
-BLOCKING_ASYNCIO = """
-import asyncio, sys, time
-
-def crunch():
-    return sum(range(30_000_000))
-
-async def handler():
-    await asyncio.sleep(0.05)
-    crunch()
-    await asyncio.sleep(0.05)
-    time.sleep(0.4)
-
-async def main():
-    await asyncio.create_task(handler(), name="the-handler")
-
-print("argv=%r name=%s" % (sys.argv, __name__))
-asyncio.run(main())
-sys.exit(3)
-"""
-
-GEVENT_GIL_STALL = """
-import gevent
-
-def crunch():
-    return sum(range(30_000_000))
-
-def worker():
-    gevent.sleep(0.05)
-    crunch()
-
-gevent.joinall([gevent.spawn(worker)])
-print("done")
-"""
+#: An asyncio program whose task blocks the loop in a GIL-holding C call,
+#: then in time.sleep; exits with status 3.
+BLOCKING_ASYNCIO = target_path("run_blocking_asyncio")
+#: A greenlet that blocks the hub in a GIL-holding C call.
+GEVENT_GIL_STALL = target_path("run_gevent_gil_stall")
 
 
 def blocks(stderr):
     return [b for b in stderr.split("[stackwatch ")[1:] if "blocked for" in b]
 
 
-def test_run_reports_asyncio_stall_and_keeps_status(script):
-    target = script(BLOCKING_ASYNCIO)
+def test_run_reports_asyncio_stall_and_keeps_status():
+    target = BLOCKING_ASYNCIO
     proc = run_cli("run", "--max-blocking-time", "0.1", target, "x", "-y")
     assert proc.returncode == 3, proc.stderr
     assert "argv=[%r, 'x', '-y'] name=__main__" % target in proc.stdout
@@ -60,31 +31,31 @@ def test_run_reports_asyncio_stall_and_keeps_status(script):
     # Two stalls: crunch() (GIL held), then time.sleep (GIL released).
     assert len(reports) >= 2, proc.stderr
     assert "asyncio loop" in reports[0]
-    assert "line 5, in crunch" in reports[0]
+    assert "line %d, in crunch" % line_of(target, "crunch-line") in reports[0]
     assert "The thread holds the GIL." in reports[0]
-    assert "line 11, in handler" in reports[1]
+    assert "line %d, in handler" % line_of(target,
+                                           "handler-sleep") in reports[1]
     assert "running task the-handler" in reports[1]
     assert "unblocked after" in proc.stderr
 
 
-def test_run_gevent_stall_in_gil_held_call(script):
+def test_run_gevent_stall_in_gil_held_call():
     pytest.importorskip("gevent")
-    target = script(GEVENT_GIL_STALL)
+    target = GEVENT_GIL_STALL
     proc = run_cli("run", "--max-blocking-time", "0.1", target)
     assert proc.returncode == 0, proc.stderr
     reports = blocks(proc.stderr)
     assert len(reports) == 1, proc.stderr
     assert "gevent hub blocked" in reports[0]
-    assert 'line 5, in crunch' in reports[0]
+    assert 'line %d, in crunch' % line_of(target, "crunch-line") in reports[0]
     assert "The thread holds the GIL." in reports[0]
 
 
 def test_run_module_and_report_file(tmp_path):
-    (tmp_path / "blockmod.py").write_text(BLOCKING_ASYNCIO)
     report = tmp_path / "reports" / "watchdog.log"
     report.parent.mkdir()
-    proc = run_cli("run", "--report", str(report), "-m", "blockmod", "a",
-                   cwd=str(tmp_path))
+    proc = run_cli("run", "--report", str(report), "-m",
+                   "run_blocking_asyncio", "a", cwd=TARGETS)
     assert proc.returncode == 3, proc.stderr
     assert "name=__main__" in proc.stdout
     assert "[stackwatch " not in proc.stderr
@@ -93,16 +64,16 @@ def test_run_module_and_report_file(tmp_path):
     assert stat.S_IMODE(os.stat(report).st_mode) == 0o600
 
 
-def test_run_uncaught_exception_as_python(script):
-    target = script("def f():\n    raise KeyError('boom')\nf()\n")
+def test_run_uncaught_exception_as_python():
+    target = target_path("run_raises")
     proc = run_cli("run", target)
-    plain = run_py(open(target).read())
+    plain = run_target("run_raises")
     assert proc.returncode == plain.returncode == 1
     # The traceback as python shows it; stackwatch's own lines after it.
     theirs = [line for line in proc.stderr.splitlines()
               if not line.startswith("[stackwatch] ")]
     assert theirs[-1] == "KeyError: 'boom'"
-    assert "line 2, in f" in proc.stderr
+    assert "line %d, in f" % line_of(target, "raise-boom") in proc.stderr
 
 
 @pytest.mark.parametrize("args, env, message", [
@@ -140,11 +111,10 @@ def test_run_missing_target(tmp_path):
     assert "No module named no_such_module_here" in proc.stderr
 
 
-def test_autostart_from_environment(script):
-    target = script(BLOCKING_ASYNCIO)
+def test_autostart_from_environment():
     env = child_env(STACKWATCH_MONITOR="1",
                     STACKWATCH_MAX_BLOCKING_TIME="0.1")
-    proc = run_py(open(target).read(), env=env)
+    proc = run_target("run_blocking_asyncio", env=env)
     assert proc.returncode == 3
     assert len(blocks(proc.stderr)) >= 2, proc.stderr
     bad = run_py("print('started')",
@@ -155,22 +125,10 @@ def test_autostart_from_environment(script):
             "STACKWATCH_MAX_MEMORY_USAGE") in bad.stderr
 
 
-def test_run_format_run_info(script):
+def test_run_format_run_info():
     pytest.importorskip("gevent")
-    target = script("""
-import time
-import gevent
+    target = target_path("run_greenlet_stall")
 
-def idle_one():
-    gevent.sleep(5)
-
-def blocker():
-    time.sleep(0.4)
-
-a = gevent.spawn(idle_one)
-gevent.spawn(blocker).join()
-gevent.sleep(0.1)
-""")
     proc = run_cli("run", "--format-run-info", target)
     assert proc.returncode == 0, proc.stderr
     report, _, info = proc.stderr.partition(
@@ -181,5 +139,5 @@ gevent.sleep(0.1)
     assert re.search(r"\+-- Greenlet-\d+ #\d+: running \(minimal_ident "
                      r"\d+, runs blocker\)", info), info
     assert re.search(r"\+-- Greenlet-\d+ #\d+: suspended \(minimal_ident "
-                     r"\d+, runs idle_one\)\n.*line 6, in idle_one", info,
-                     re.S), info
+                     r"\d+, runs idle_one\)\n.*line %d, in idle_one"
+                     % line_of(target, "idle-sleep"), info, re.S), info

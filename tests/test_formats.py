@@ -9,56 +9,13 @@ import os
 
 import pytest
 
-from conftest import HERE, run_py
+from conftest import HERE, line_with, run_target, target_path
 from helpers import browser, check_svg
-
-PROFILE = r"""
-import json, os, sys, threading, time
-import stackwatch
-
-def spin(n):
-    x = 0
-    while x < n:
-        x += 1
-
-def busy_worker():
-    for _ in range(60):
-        spin(20000)
-
-def sleepy_worker():
-    time.sleep(0.6)
-
-def main():
-    ts = [threading.Thread(target=busy_worker, name="busy-1"),
-          threading.Thread(target=sleepy_worker, name="sleepy-1")]
-    for t in ts:
-        t.start()
-    spin(2_000_000)
-    for t in ts:
-        t.join()
-
-out = sys.argv[1]
-p = stackwatch.Profiler(rate=500, threads=True)
-with p:
-    main()
-for fmt, name in (("speedscope", "p.json"), ("collapsed", "p.txt"),
-                  ("svg", "p.svg")):
-    p.write(os.path.join(out, name), fmt)
-p.write(os.path.join(out, "flat.txt"), "collapsed", threads=False)
-# The same data from the Python side, to compare the writers with.
-rows = []
-for s in p.samples():
-    rows.append({"thread": s.thread, "tid": s.tid, "count": s.count,
-                 "wall": s.wall,
-                 "frames": [list(f) for f in s.frames]})
-print(json.dumps({"stats": p.stats(), "rows": rows}))
-"""
-
 
 @pytest.fixture(scope="module")
 def profile(tmp_path_factory):
     out = tmp_path_factory.mktemp("formats")
-    proc = run_py(PROFILE, str(out))
+    proc = run_target("formats_profile", str(out))
     assert proc.returncode == 0, proc.stderr
     return out, json.loads(proc.stdout)
 
@@ -99,8 +56,10 @@ def test_speedscope_matches_the_schema_and_the_samples(profile):
                                                       rel=1e-6)
     # The hot function is a frame with its file and line.
     spin = [f for f in frames if f["name"] == "spin"]
-    assert spin and all(f["file"] == "<string>" and f["line"] > 0
-                        for f in spin)
+    path = target_path("formats_profile")
+    first = line_with(path, "def spin(n):")
+    assert spin and all(f["file"] == path and first < f["line"] <= first + 3
+                        for f in spin), spin
 
 
 def parse_collapsed(path):
@@ -163,12 +122,7 @@ def test_svg_screenshot_is_not_blank(profile, tmp_path):
 
 
 def test_empty_profile_writes_valid_documents(tmp_path):
-    proc = run_py(r"""
-        import json, sys, stackwatch
-        p = stackwatch.Profiler()
-        for fmt in ("speedscope", "collapsed", "svg"):
-            p.write(sys.argv[1] + "/empty." + fmt, fmt)
-        """, str(tmp_path))
+    proc = run_target("formats_empty", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "empty.speedscope") as f:
         doc = json.load(f)

@@ -15,7 +15,7 @@ import pytest
 import stackwatch
 from stackwatch import _native
 
-from conftest import ROOT, run_py
+from conftest import ROOT, run_py, run_target
 
 
 def test_info_names_the_interpreter_and_the_read_method():
@@ -128,14 +128,8 @@ def test_threads_are_read_with_names_native_ids_and_the_gil():
 
 
 def test_fallback_read_method_works_too():
-    proc = run_py("""
-        import stackwatch
-        from stackwatch import _native
-        assert _native.info()["read_method"] == "pipe"
-        def f():
-            return _native.read_own_stack()
-        print(f()[0][0])
-        """, env=dict(os.environ, STACKWATCH_READ_METHOD="pipe"))
+    proc = run_target("reader_fallback",
+                      env=dict(os.environ, STACKWATCH_READ_METHOD="pipe"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "f"
 

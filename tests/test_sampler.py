@@ -7,78 +7,13 @@ import sys
 
 import pytest
 
-from conftest import run_py
-
-# A child that profiles a workload and prints, per thread name, the
-# samples and GIL samples of each innermost function.
-PROFILE_CHILD = r"""
-import json, re, socket, sys, threading, time
-import stackwatch
-
-def spin(n):
-    x = 0
-    while x < n:
-        x += 1
-    return x
-
-def tight_loop(seconds):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        spin(20000)
-
-def long_c_call(seconds):
-    # One C call that holds the GIL; grow it until it takes long enough.
-    n = 10 ** 6
-    while True:
-        t = time.monotonic()
-        sum(range(n))
-        if time.monotonic() - t > seconds:
-            return
-        n *= 4
-
-def regex_backtracking(seconds):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        re.match(r"(a+)+$", "a" * 22 + "b")
-
-def blocking_recv(sock):
-    sock.recv(1)  # blocks in the kernel, GIL released
-
-def run(workload, rate, mode, budget, extra_threads):
-    a, b = socket.socketpair()
-    blocker = threading.Thread(target=blocking_recv, args=(a,),
-                               name="blocker")
-    blocker.start()
-    idle = [threading.Event() for _ in range(extra_threads)]
-    idlers = [threading.Thread(target=e.wait, name="idle-%d" % i)
-              for i, e in enumerate(idle)]
-    for t in idlers:
-        t.start()
-    time.sleep(0.1)
-    p = stackwatch.Profiler(rate=rate, mode=mode, budget=budget)
-    with p:
-        globals()[workload](1.2)
-    b.send(b"x")
-    blocker.join()
-    for e in idle:
-        e.set()
-    out = {"threads": {}, "stats": p.stats()}
-    for s in p.samples():
-        leaf = s.frames[-1].name
-        row = out["threads"].setdefault(s.thread, {}).setdefault(leaf, [0, 0])
-        row[0] += s.count
-        row[1] += s.gil
-    print(json.dumps(out))
-
-run(sys.argv[1], float(sys.argv[2]), sys.argv[3],
-    None if sys.argv[4] == "none" else float(sys.argv[4]), int(sys.argv[5]))
-"""
+from conftest import run_target
 
 
 def profile(workload, rate=200, mode="wall", budget=None, extra_threads=0):
-    proc = run_py(PROFILE_CHILD, workload, str(rate), mode,
-                  "none" if budget is None else str(budget),
-                  str(extra_threads), timeout=120)
+    proc = run_target("sampler_workload", workload, str(rate), mode,
+                      "none" if budget is None else str(budget),
+                      str(extra_threads), timeout=120)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -153,48 +88,11 @@ def test_budget_lowers_the_rate_with_many_threads():
     assert st["effective_rate"] < 1000
 
 
-DEEP_CHILD = r"""
-import json, sys, threading, time
-import stackwatch
-
-DEPTH = 300  # past the first 16 KiB data-stack chunk on 3.11+
-# 3.9/3.10 walk frame objects one read each (~0.3 ms for this stack); a
-# stack that changes faster than that is never read whole there, and such
-# samples are dropped, so the leaf waits longer on those versions.
-SPIN = 0.0002 if sys.version_info >= (3, 11) else 0.002
-
-def spin():
-    end = time.perf_counter() + SPIN
-    while time.perf_counter() < end:
-        pass
-
-def descend(depth):
-    if depth == 0:
-        return spin()
-    return descend(depth - 1)
-
-def climber():
-    # Goes up and down the whole depth all the time, so the sampler often
-    # finds the stack grown or shrunk between its reads.
-    end = time.perf_counter() + 3
-    while time.perf_counter() < end:
-        descend(DEPTH)
-
-p = stackwatch.Profiler(rate=1000)
-t = threading.Thread(target=climber, name="climber")
-with p:
-    t.start(); t.join()
-rows = [([f.name for f in s.frames], s.count) for s in p.samples()
-        if s.thread == "climber"]
-print(json.dumps({"rows": rows, "stats": p.stats()}))
-"""
-
-
 def test_deep_stacks_changing_under_the_sampler_are_whole():
     """A thread recursing 300 deep and back, over and over: every sample
     taken in its leaf has every frame down to the thread's root, none
     doubled and none lost, whichever data-stack chunk each frame was in."""
-    proc = run_py(DEEP_CHILD, timeout=120)
+    proc = run_target("sampler_deep_stacks", timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     leaf = [(names, n) for names, n in out["rows"]
@@ -221,38 +119,10 @@ def test_deep_stacks_changing_under_the_sampler_are_whole():
     assert climber > 0.7 * out["stats"]["passes"], (climber, out["stats"])
 
 
-INIT_CHILD = r"""
-import json, time
-import stackwatch
-
-class Record:
-    def __init__(self):
-        end = time.perf_counter() + 0.001
-        while time.perf_counter() < end:
-            pass
-        self.total = helper()
-
-def helper():
-    return sum(i * i for i in range(2000))
-
-def main():
-    end = time.perf_counter() + 2
-    while time.perf_counter() < end:
-        Record()
-
-p = stackwatch.Profiler(rate=500)
-with p:
-    main()
-rows = [([f.name for f in s.frames], s.count) for s in p.samples()
-        if s.thread == "MainThread"]
-print(json.dumps(rows))
-"""
-
-
 def test_frames_under_init_are_kept():
     """3.13 runs __init__ above a shim frame that has not started yet; the
     checks that drop torn stacks must not drop these."""
-    proc = run_py(INIT_CHILD, timeout=60)
+    proc = run_target("sampler_under_init", timeout=60)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     total = sum(n for _, n in rows)
@@ -261,19 +131,8 @@ def test_frames_under_init_are_kept():
     assert total > 500 and inside > 0.9 * total, rows
 
 
-RESUMED_CHILD = r"""
-import json, time
-import stackwatch
-p = stackwatch.Profiler(rate=200)
-for _ in range(3):
-    p.start(); time.sleep(0.3); p.stop()
-    time.sleep(0.6)        # stopped: not sampling time
-print(json.dumps(p.stats()))
-"""
-
-
 def test_resumed_profiler_counts_only_sampling_time():
-    proc = run_py(RESUMED_CHILD, timeout=60)
+    proc = run_target("sampler_resumed", timeout=60)
     assert proc.returncode == 0, proc.stderr
     st = json.loads(proc.stdout)
     # Three runs of 0.3 s, separated by 0.6 s pauses.
@@ -299,33 +158,7 @@ def test_threads_caught_while_starting_keep_their_own_identity():
     # A thread state exists before its thread runs (3.12+ creates it
     # unbound; 3.9-3.11 with the creating thread's ids): samples must
     # still carry the new thread's ident, native id and name.
-    proc = run_py(r"""
-import json, threading, time
-import stackwatch
-
-def work(i):
-    x = 0
-    for _ in range(20000):
-        x += i
-
-threads = []
-p = stackwatch.Profiler(rate=1000)
-with p:
-    for i in range(150):
-        t = threading.Thread(target=work, args=(i,), name="starter-%d" % i)
-        threads.append(t)
-        t.start()
-    for t in threads:
-        t.join()
-by_name = {t.name: (t.ident, t.native_id) for t in threads}
-bad = []
-for s in p.samples():
-    if s.thread == "MainThread":
-        continue
-    if s.thread not in by_name or by_name[s.thread] != (s.ident, s.tid):
-        bad.append((s.thread, s.ident, s.tid))
-print(json.dumps({"bad": bad, "named": len({s.thread for s in p.samples()})}))
-""")
+    proc = run_target("sampler_starting_threads")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["bad"] == [], out
