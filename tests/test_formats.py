@@ -127,6 +127,8 @@ def test_empty_profile_writes_valid_documents(tmp_path):
     with open(tmp_path / "empty.speedscope") as f:
         doc = json.load(f)
     assert doc["profiles"] == []
+    # An empty document still is a speedscope document.
+    assert doc["$schema"].endswith("schema.json"), doc
     assert (tmp_path / "empty.collapsed").read_text() == ""
     root = check_svg.check_xml(str(tmp_path / "empty.svg"))
     assert "No samples" in "".join(root.itertext())

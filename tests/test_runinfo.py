@@ -175,6 +175,8 @@ def test_threads_without_locals_and_without_threads(script):
     assert frame["line"] == "stop.wait()"
     assert frame["args"] is None and frame["locals"] is None
     assert doc["none"]["threads"] == []
+    assert doc["plain"]["threads"], doc["plain"]
+    assert "blocked_here" in doc["text"], doc["text"]
     assert "Arguments:" not in doc["text"]
     assert "Local variables:" not in doc["text"]
 
@@ -291,8 +293,12 @@ def test_secret_keys_of_dict_subclasses_are_redacted(script):
         runinfo.safe_repr(collections.defaultdict(int, cookie="c0" + "0k")),
         runinfo.safe_repr(Headers(token="t0" + "k3n"))]))
     """)
-    for shown, secret in zip(doc, ("hunter2", "c00k", "t0k3n")):
+    assert len(doc) == 3, doc
+    for shown, key, secret in zip(doc, ("password", "cookie", "token"),
+                                  ("hunter2", "c00k", "t0k3n")):
         assert secret not in shown, shown
+        # The key is shown, its value replaced.
+        assert "'%s'" % key in shown and "<redacted>" in shown, shown
 
 
 # ---- 3. limits --------------------------------------------------------------
