@@ -43,6 +43,7 @@ def _check_runtime() -> None:
 _check_runtime()
 
 from stackwatch import _native  # noqa: E402  (checks the layout)
+from stackwatch._frame import Frame  # noqa: E402
 from stackwatch.profiler import Profiler  # noqa: E402
 from stackwatch.dumping import dump, enable_dump, disable_dump  # noqa: E402
 from stackwatch import events, monitor, slowlog  # noqa: E402
@@ -51,7 +52,7 @@ from stackwatch.runinfo import (  # noqa: E402
 from stackwatch.deadlines import (  # noqa: E402
     FailedToSwitch, assert_switches, deadline)
 
-__all__ = ["Profiler", "dump", "enable_dump", "disable_dump", "monitor",
+__all__ = ["Profiler", "Frame", "dump", "enable_dump", "disable_dump", "monitor",
            "events", "deadline", "assert_switches", "FailedToSwitch",
            "RunTree", "format_run_info", "print_run_info", "slowlog",
            "__version__"]

@@ -16,6 +16,7 @@ import threading
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from stackwatch import _greenlets, _lifecycle, _native, _output, _service
+from stackwatch._frame import Frame
 
 MODES = {"wall": 0, "cpu": 1, "gil": 2}
 FORMATS = ("speedscope", "collapsed", "svg")
@@ -27,12 +28,6 @@ _EXTENSIONS = {".svg": "svg", ".json": "speedscope", ".speedscope": "speedscope"
 #: The profiler whose sampler runs, if any (there is one sampler thread).
 _active: Optional["Profiler"] = None
 _active_lock = threading.Lock()
-
-
-class Frame(NamedTuple):
-    name: str
-    file: str
-    line: int
 
 
 class Sample(NamedTuple):
@@ -298,7 +293,7 @@ class Profiler:
             if not s.frames:
                 continue
             leaf = s.frames[-1]
-            key = (leaf.name, leaf.file)
+            key = (leaf.name, leaf.filename)
             count[key] += s.count
             wall[key] += s.wall
             cpu[key] += s.cpu
@@ -320,10 +315,10 @@ class Profiler:
 
 
 def _frame_text(f: Frame) -> str:
-    base = os.path.basename(f.file) if f.file else ""
+    base = os.path.basename(f.filename) if f.filename else ""
     if not base:
         return f.name
-    return "%s (%s:%d)" % (f.name, base, f.line) if f.line >= 0 else (
+    return "%s (%s:%d)" % (f.name, base, f.lineno) if f.lineno >= 0 else (
         "%s (%s)" % (f.name, base))
 
 
