@@ -5,7 +5,7 @@ import sys
 import threading
 from typing import Any, Dict, List
 
-from stackwatch import _native
+from stackwatch import _greenlets, _native
 from stackwatch._capture import Capture
 from stackwatch._node import Node
 from stackwatch._saferepr import type_name
@@ -80,7 +80,6 @@ class GreenletForest:
     def node(self, g: Any) -> Node:
         gid = _native.greenlet_id(g)
         info: Dict[str, Any] = {"type": type_name(g)}
-        is_main = getattr(g, "parent", 0) is None
         frame = getattr(g, "gr_frame", None)
         if g.dead:
             state = "dead"
@@ -90,29 +89,24 @@ class GreenletForest:
             state = "running"
         else:
             state = "suspended"
-        name = "greenlet #%d" % gid
+        who = _greenlets.identify(g, gid)
         gevent = self.gevent
-        if is_main:
-            name = "main greenlet #%d" % gid
+        name = "%s #%d" % (who.name, gid)
+        if who.function:
+            info["function"] = who.function
+        if who.kind == "main":
             thread = self.threads.get(id(g))
             if thread is not None:
                 info["thread"] = thread
                 name += " of thread %s" % thread
-        elif gevent is not None and isinstance(g, gevent.Greenlet):
+        elif who.kind == "gevent":
             self._gevent_details(g, info)
-            name = "%s #%d" % (g.name, gid)
             exc = getattr(g, "exception", None)
             if g.dead and exc is not None:
                 state = "failed"
                 info["exception"] = self.cap.repr(exc)
             elif g.dead and getattr(g, "value", None) is not None:
                 info["value"] = self.cap.repr(g.value)
-        else:
-            name = "%s #%d" % (type(g).__name__, gid)
-            run = getattr(g, "run", None)
-            func = getattr(run, "__qualname__", None)
-            if func and not g.dead:
-                info["function"] = func
         if gevent is not None and hasattr(g, "thread_ident"):
             info["hub_of_thread"] = g.thread_ident
         self._local_dicts(g, info)
@@ -122,11 +116,6 @@ class GreenletForest:
     def _gevent_details(self, g: Any, info: Dict[str, Any]) -> None:
         info["minimal_ident"] = getattr(g, "minimal_ident", None)
         info["gevent_name"] = getattr(g, "name", None)
-        # gevent drops _run from the instance when the greenlet finishes.
-        run = g.__dict__.get("_run") if hasattr(g, "__dict__") else None
-        func = getattr(run, "__qualname__", None)
-        if func:
-            info["function"] = func
         spawning = getattr(g, "spawning_stack", None)
         if spawning is not None:
             # gevent's captured frames: code and line, no locals.

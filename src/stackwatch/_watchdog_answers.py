@@ -30,9 +30,8 @@ def greenlet_label(gid: int, obj: Any = None) -> str:
     """The label of greenlet gid ("Greenlet-3 (handler)")."""
     if obj is None:
         obj = greenlet_object(gid)
-    if obj is None:
-        return "greenlet #%d" % gid
-    return _greenlets.label(gid, obj, type(obj).__name__)
+    typename = type(obj).__name__ if obj is not None else "greenlet"
+    return _greenlets.label(gid, obj, typename)
 
 
 def current_task(loop: Any) -> Any:

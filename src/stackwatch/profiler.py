@@ -272,7 +272,8 @@ class Profiler:
         out = []
         for slot, gid, stack, count, wall, cpu, gil in rows:
             ident, tid, name = threads.get(slot, (0, 0, None))
-            glabel = labels.get(gid, "greenlet #%d" % gid) if gid else None
+            glabel = (labels.get(gid) or _greenlets.label(gid, None, "greenlet")
+                      if gid else None)
             out.append(Sample(
                 thread=name or "Thread 0x%x" % ident, ident=ident, tid=tid,
                 greenlet=glabel, frames=tuple(Frame(*frames[i]) for i in stack),
