@@ -20,9 +20,12 @@ from a native thread without the GIL; this package is the API on top:
 
 import sys
 
+from stackwatch import _versions
+
 __version__ = "0.1.0"
 
-SUPPORTED = ((3, 9), (3, 13))
+#: The supported CPython range, ((major, minor), (major, minor)).
+SUPPORTED = (_versions.MIN, _versions.MAX)
 
 
 def _check_runtime() -> None:
@@ -33,8 +36,8 @@ def _check_runtime() -> None:
     if not sys.platform.startswith("linux"):
         raise RuntimeError("stackwatch supports Linux only, not %s"
                            % sys.platform)
-    lo, hi = SUPPORTED
-    if not lo <= sys.version_info[:2] <= hi:
+    if not _versions.supported(sys.version_info):
+        lo, hi = SUPPORTED
         raise RuntimeError(
             "stackwatch supports CPython %d.%d to %d.%d; this is CPython %s"
             % (lo + hi + (sys.version.split()[0],)))
