@@ -10,12 +10,16 @@ CI, never here.
 
 import glob
 import os
+import runpy
 import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
-SUPPORTED = (3, 9) <= sys.version_info[:2] <= (3, 13)
+# The supported range, from its one source, without importing the package.
+VERSIONS = runpy.run_path(os.path.join(os.path.dirname(__file__) or ".",
+                                       "src", "stackwatch", "_versions.py"))
+SUPPORTED = VERSIONS["supported"](sys.version_info)
 
 WARNINGS = [
     "-Wall", "-Wextra", "-Wshadow", "-Wstrict-prototypes",
@@ -42,7 +46,9 @@ if SUPPORTED:
         sources=sorted(glob.glob("csrc/*.c") + glob.glob("csrc/compat/*.c")
                        + glob.glob("csrc/writers/*.c")),
         include_dirs=["csrc"],
-        define_macros=[("_GNU_SOURCE", "1")],
+        define_macros=[("_GNU_SOURCE", "1"),
+                       ("SW_MIN_MINOR", str(VERSIONS["MIN"][1])),
+                       ("SW_MAX_MINOR", str(VERSIONS["MAX"][1]))],
         extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden",
                             "-fno-strict-aliasing"] + WARNINGS,
         extra_link_args=["-pthread"],

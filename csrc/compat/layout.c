@@ -25,8 +25,12 @@
 
 #include "compat/layout.h"
 
-#if PY_VERSION_HEX < 0x03090000 || PY_VERSION_HEX >= 0x030E0000
-#error "stackwatch supports CPython 3.9 to 3.13"
+/* The range comes from src/stackwatch/_versions.py, through setup.py. */
+#if !defined(SW_MIN_MINOR) || !defined(SW_MAX_MINOR)
+#error "SW_MIN_MINOR/SW_MAX_MINOR undefined: build with setup.py"
+#elif PY_MAJOR_VERSION != 3 || PY_MINOR_VERSION < SW_MIN_MINOR || \
+    PY_MINOR_VERSION > SW_MAX_MINOR
+#error "stackwatch does not support this CPython (src/stackwatch/_versions.py)"
 #endif
 
 #include "internal/pycore_interp.h"

@@ -20,9 +20,12 @@ from a native thread without the GIL; this package is the API on top:
 
 import sys
 
+from stackwatch import _versions
+
 __version__ = "0.1.0"
 
-SUPPORTED = ((3, 9), (3, 13))
+#: The supported CPython range, ((major, minor), (major, minor)).
+SUPPORTED = (_versions.MIN, _versions.MAX)
 
 
 def _check_runtime() -> None:
@@ -33,8 +36,8 @@ def _check_runtime() -> None:
     if not sys.platform.startswith("linux"):
         raise RuntimeError("stackwatch supports Linux only, not %s"
                            % sys.platform)
-    lo, hi = SUPPORTED
-    if not lo <= sys.version_info[:2] <= hi:
+    if not _versions.supported(sys.version_info):
+        lo, hi = SUPPORTED
         raise RuntimeError(
             "stackwatch supports CPython %d.%d to %d.%d; this is CPython %s"
             % (lo + hi + (sys.version.split()[0],)))
@@ -43,6 +46,7 @@ def _check_runtime() -> None:
 _check_runtime()
 
 from stackwatch import _native  # noqa: E402  (checks the layout)
+from stackwatch._frame import Frame  # noqa: E402
 from stackwatch.profiler import Profiler  # noqa: E402
 from stackwatch.dumping import dump, enable_dump, disable_dump  # noqa: E402
 from stackwatch import events, monitor, slowlog  # noqa: E402
@@ -51,7 +55,7 @@ from stackwatch.runinfo import (  # noqa: E402
 from stackwatch.deadlines import (  # noqa: E402
     FailedToSwitch, assert_switches, deadline)
 
-__all__ = ["Profiler", "dump", "enable_dump", "disable_dump", "monitor",
+__all__ = ["Profiler", "Frame", "dump", "enable_dump", "disable_dump", "monitor",
            "events", "deadline", "assert_switches", "FailedToSwitch",
            "RunTree", "format_run_info", "print_run_info", "slowlog",
            "__version__"]

@@ -10,18 +10,17 @@ raises: a process must start even when
 stackwatch cannot run in it; a bad setting is one line on stderr.
 """
 
-import os
 import sys
-
-_FALSE = ("", "0", "no", "false", "off")
-
-
-def _wanted(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in _FALSE
 
 
 def start() -> None:
-    if _wanted("STACKWATCH_DUMP"):
+    try:
+        from stackwatch import _config
+    except Exception as e:  # an unsupported Python...
+        sys.stderr.write("stackwatch: STACKWATCH_DUMP or STACKWATCH_MONITOR "
+                         "is set but stackwatch cannot run here: %s\n" % e)
+        return
+    if _config.flag("STACKWATCH_DUMP"):
         try:
             import stackwatch
 
@@ -30,7 +29,7 @@ def start() -> None:
         except Exception as e:  # a bad setting, an unsupported Python...
             sys.stderr.write("stackwatch: STACKWATCH_DUMP is set but dumps "
                              "cannot be enabled: %s\n" % e)
-    if _wanted("STACKWATCH_MONITOR"):
+    if _config.flag("STACKWATCH_MONITOR"):
         try:
             from stackwatch import monitor
 

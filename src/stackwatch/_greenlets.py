@@ -11,7 +11,7 @@ carry no greenlet.
 
 import sys
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from stackwatch import _native
 
@@ -68,34 +68,61 @@ def stop_tracking() -> None:
             _native.greenlet_uninstall()
 
 
+class Identity(NamedTuple):
+    """Who a greenlet is: the naming rules of every label stackwatch
+    shows (profiles, watchdog reports, run info)."""
+
+    gid: int  #: stackwatch's greenlet id
+    kind: str  #: "main" (a thread's main greenlet), "gevent" or "greenlet"
+    name: str  #: gevent's name ("Greenlet-3"), else the class name
+    function: Optional[str]  #: what it runs, when that can be told
+
+
+def identify(g: Any, gid: int, typename: str = "greenlet") -> Identity:
+    """The identity of greenlet g (None if it is gone: then only gid and
+    typename, its type's name, are known). Never raises.
+
+    A main greenlet is one without a parent. A gevent ``Greenlet`` is
+    named by gevent and runs its ``_run`` (which gevent drops when it
+    finishes). Any other greenlet is named by its class and runs its
+    ``run`` until it is dead (greenlet drops a ``run`` given to the
+    constructor once the greenlet starts; a subclass's method stays)."""
+    name = typename.rsplit(".", 1)[-1]
+    if g is None:
+        return Identity(gid, "greenlet", name, None)
+    try:
+        if getattr(g, "parent", False) is None:
+            return Identity(gid, "main", "main greenlet", None)
+        gevent = sys.modules.get("gevent")
+        if gevent is not None and isinstance(g, gevent.Greenlet):
+            run = g.__dict__.get("_run")
+            return Identity(gid, "gevent", str(g.name), _function(run))
+        run = None if g.dead else getattr(g, "run", None)
+        return Identity(gid, "greenlet", type(g).__name__, _function(run))
+    except Exception:
+        return Identity(gid, "greenlet", name, None)
+
+
+def _function(run: Any) -> Optional[str]:
+    return getattr(run, "__qualname__", None) or getattr(
+        run, "__name__", None) or None
+
+
 def label(gid: int, obj: Any, typename: str, root: Optional[str] = None
           ) -> str:
     """A label for greenlet `gid`: its gevent name or its class and id, and
     the function it runs ("Greenlet-3 (handle)", "greenlet #7 (worker)").
 
     obj is the greenlet if it still lives; typename its type's name; root
-    the name of its outermost sampled frame, which is the function it runs
-    (greenlet drops a greenlet's `run` attribute once it starts)."""
-    short = typename.rsplit(".", 1)[-1]
-    func = None
-    name = None
-    try:
-        if obj is not None:
-            if getattr(obj, "parent", False) is None:
-                return "main greenlet #%d" % gid
-            gevent = sys.modules.get("gevent")
-            if gevent is not None and isinstance(obj, gevent.Greenlet):
-                name = obj.name
-                # gevent drops _run from the instance when it finishes.
-                run = obj.__dict__.get("_run")
-                func = getattr(run, "__qualname__", None) or getattr(
-                    run, "__name__", None)
-            short = type(obj).__name__
-    except Exception:
-        pass
+    the name of its outermost sampled frame, which tells the function it
+    runs when :func:`identify` cannot."""
+    who = identify(obj, gid, typename)
+    if who.kind == "main":
+        return "main greenlet #%d" % gid
+    func = who.function
     if not func and root and root not in _GENERIC_ROOTS:
         func = root
-    text = name or "%s #%d" % (short, gid)
+    text = who.name if who.kind == "gevent" else "%s #%d" % (who.name, gid)
     if func:
         text += " (%s)" % func
     return text

@@ -21,7 +21,13 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from stackwatch import _lifecycle, _native
 
-#: Handlers for questions, by kind (see csrc/dump.c: 1 = run info).
+#: The question csrc/dump.c asks the GIL side for a dump's run information
+#: (stackwatch.dumping.answer_run_info answers it). The one Python copy of
+#: the protocol constant.
+ASK_RUN_INFO = 1  # = _native.SERVICE_ASK_RUN_INFO (h1)
+
+#: Handlers for questions, by kind (ASK_RUN_INFO, the watchdog's
+#: WD_ASK_GREENLET and WD_ASK_TASK).
 _answerers: Dict[int, Callable[[int], str]] = {}
 
 #: Callables run when native threads ask for names (new threads, greenlets).

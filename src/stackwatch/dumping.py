@@ -34,7 +34,7 @@ import threading
 import time
 from typing import Any, Dict, Optional, TextIO, Union
 
-from stackwatch import _lifecycle, _native, _service
+from stackwatch import _config, _lifecycle, _native, _service, runinfo
 
 DEFAULT_SIGNAL_NAME = "SIGRTMIN+6"
 DEFAULT_GIL_WAIT = 1.0
@@ -49,7 +49,7 @@ def parse_signal(spec: Union[int, str, None]) -> int:
     """A signal number from 40, "SIGRTMIN+6", "RTMIN+6", "SIGUSR2"...;
     None gives $STACKWATCH_DUMP_SIGNAL or the default."""
     if spec is None:
-        spec = os.environ.get("STACKWATCH_DUMP_SIGNAL") or DEFAULT_SIGNAL_NAME
+        spec = _config.text("STACKWATCH_DUMP_SIGNAL") or DEFAULT_SIGNAL_NAME
     if isinstance(spec, int):
         num = spec
     else:
@@ -73,7 +73,7 @@ def parse_signal(spec: Union[int, str, None]) -> int:
 
 def runtime_dir(uid: Optional[int] = None) -> str:
     """The directory of registrations and request sockets of user uid."""
-    base = os.environ.get("STACKWATCH_RUNTIME_DIR")
+    base = _config.text("STACKWATCH_RUNTIME_DIR")
     if base:
         return base
     return "/tmp/stackwatch-%d" % (os.getuid() if uid is None else uid)
@@ -137,7 +137,7 @@ def seconds_setting(value: Optional[float], env: str, default: float,
     """value, else the environment variable env, else default, as seconds
     between low and high; raises ValueError naming what is wrong."""
     if value is None:
-        text = os.environ.get(env, "").strip()
+        text = _config.text(env)
         try:
             value = float(text) if text else default
         except ValueError:
@@ -225,6 +225,26 @@ def _reenable_in_child() -> None:
 
 _lifecycle.on_exit(_lifecycle.DUMP, disable_dump)
 _lifecycle.on_fork_child(_lifecycle.DUMP, _reenable_in_child)
+
+
+def answer_run_info(flags: int) -> str:
+    """The GIL side's part of a dump or of a slow-script log snapshot
+    (csrc/dump.c asks _service.ASK_RUN_INFO with these flags): with
+    locals, every thread's frames with their variables (the stacks without
+    them came first, read without the GIL); greenlets and tasks always."""
+    want_locals = bool(flags & _native.DUMP_LOCALS)
+    # The GIL holder when the dump's stacks were read (0: nobody).
+    tree = runinfo.RunTree(locals=want_locals, threads=want_locals,
+                           gil_holder=_native.dump_gil_holder())
+    if flags & _native.DUMP_JSON:
+        return tree.to_json()
+    title = "Full backtrace with local variables:" if want_locals else None
+    if not (tree.threads or tree.greenlets or tree.tasks or tree.notes):
+        return ""
+    return tree.format(title)
+
+
+_service._answerers[_service.ASK_RUN_INFO] = answer_run_info
 
 
 # -- asking another process ------------------------------------------------------

@@ -15,20 +15,14 @@ comes back under it.
 import threading
 from typing import Any, Callable, List, NamedTuple, Optional
 
+from stackwatch._frame import Frame
+
 __all__ = [
     "Event", "EventLoopBlocked", "EventLoopUnblocked", "DeadlineExceeded",
     "DeadlineFinished", "MemoryUsageThresholdExceeded",
     "MemoryUsageUnderThreshold", "MemoryInfo", "Frame", "subscribe",
     "unsubscribe", "subscribers", "notify",
 ]
-
-
-class Frame(NamedTuple):
-    """One frame of a reported stack."""
-
-    name: str  #: function (qualified name on 3.11+)
-    filename: str
-    lineno: int  #: -1 when unknown
 
 
 class MemoryInfo(NamedTuple):

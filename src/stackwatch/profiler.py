@@ -16,6 +16,7 @@ import threading
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from stackwatch import _greenlets, _lifecycle, _native, _output, _service
+from stackwatch._frame import Frame
 
 MODES = {"wall": 0, "cpu": 1, "gil": 2}
 FORMATS = ("speedscope", "collapsed", "svg")
@@ -27,12 +28,6 @@ _EXTENSIONS = {".svg": "svg", ".json": "speedscope", ".speedscope": "speedscope"
 #: The profiler whose sampler runs, if any (there is one sampler thread).
 _active: Optional["Profiler"] = None
 _active_lock = threading.Lock()
-
-
-class Frame(NamedTuple):
-    name: str
-    file: str
-    line: int
 
 
 class Sample(NamedTuple):
@@ -277,7 +272,8 @@ class Profiler:
         out = []
         for slot, gid, stack, count, wall, cpu, gil in rows:
             ident, tid, name = threads.get(slot, (0, 0, None))
-            glabel = labels.get(gid, "greenlet #%d" % gid) if gid else None
+            glabel = (labels.get(gid) or _greenlets.label(gid, None, "greenlet")
+                      if gid else None)
             out.append(Sample(
                 thread=name or "Thread 0x%x" % ident, ident=ident, tid=tid,
                 greenlet=glabel, frames=tuple(Frame(*frames[i]) for i in stack),
@@ -298,7 +294,7 @@ class Profiler:
             if not s.frames:
                 continue
             leaf = s.frames[-1]
-            key = (leaf.name, leaf.file)
+            key = (leaf.name, leaf.filename)
             count[key] += s.count
             wall[key] += s.wall
             cpu[key] += s.cpu
@@ -320,10 +316,10 @@ class Profiler:
 
 
 def _frame_text(f: Frame) -> str:
-    base = os.path.basename(f.file) if f.file else ""
+    base = os.path.basename(f.filename) if f.filename else ""
     if not base:
         return f.name
-    return "%s (%s:%d)" % (f.name, base, f.line) if f.line >= 0 else (
+    return "%s (%s:%d)" % (f.name, base, f.lineno) if f.lineno >= 0 else (
         "%s (%s)" % (f.name, base))
 
 

@@ -1,0 +1,125 @@
+"""Run info's capture: finding the greenlets and running asyncio loops of
+the process, and turning interpreter frames into :class:`stackwatch.Frame`
+lists with the source line and, on request, arguments and locals as safe
+reprs (redacted, bounded).
+"""
+
+import gc
+import linecache
+import sys
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from stackwatch import _runner
+from stackwatch._frame import Frame
+from stackwatch._saferepr import REDACTED, Limits, is_secret, safe_repr
+
+
+def interesting_objects(greenlets: bool, tasks: bool) -> Dict[str, list]:
+    """Greenlets (found in one pass over the objects the garbage collector
+    tracks, as gevent's run info does; only when greenlet is imported) and
+    running asyncio loops (those of the tasks asyncio registers)."""
+    found: Dict[str, list] = {"greenlets": [], "loops": []}
+    glet = sys.modules.get("greenlet") if greenlets else None
+    gtype = getattr(glet, "greenlet", None)
+    if gtype is not None:
+        found["greenlets"] = [ob for ob in gc.get_objects()
+                              if isinstance(ob, gtype)]
+    aio = sys.modules.get("asyncio") if tasks else None
+    if aio is not None:
+        registered: List[Any] = []
+        for name in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):
+            for _ in range(10):  # a WeakSet may change while copied
+                try:
+                    registered += list(getattr(aio.tasks, name, ()))
+                    break
+                except RuntimeError:
+                    continue
+        loops: Dict[int, Any] = {}
+        for task in registered:
+            try:
+                loop = task.get_loop()
+                if loop.is_running():
+                    loops[id(loop)] = loop
+            except Exception:
+                pass
+        found["loops"] = list(loops.values())
+    return found
+
+
+def code_name(code: Any) -> str:
+    return getattr(code, "co_qualname", None) or code.co_name
+
+
+class Capture:
+    """Turns frames into :class:`Frame` lists with the tree's settings."""
+
+    def __init__(self, with_locals: bool, limit: Optional[int],
+                 patterns: Sequence[str], limits: Limits) -> None:
+        self.with_locals = with_locals
+        self.limit = limit if limit is not None and limit > 0 else 1000
+        self.patterns = patterns
+        self.limits = limits
+        self.roots = set(_runner.root_codes())
+
+    def stack(self, frame: Any, with_locals: bool = True) -> List[Frame]:
+        """The frames from `frame` outwards (innermost first), down to
+        the target's own when stackwatch runs it (not stackwatch's)."""
+        out: List[Frame] = []
+        while frame is not None and len(out) < self.limit and \
+                frame.f_code not in self.roots:
+            out.append(self.frame(frame, with_locals))
+            frame = frame.f_back
+        return out
+
+    def frame(self, frame: Any, with_locals: bool = True) -> Frame:
+        code = frame.f_code
+        lineno = frame.f_lineno or 0
+        line = linecache.getline(code.co_filename, lineno).strip()
+        args = locs = None
+        if self.with_locals and with_locals:
+            args, locs = self.variables(frame, code)
+        return Frame(code_name(code), code.co_filename, lineno, line, args,
+                     locs)
+
+    def variables(self, frame: Any, code: Any
+                  ) -> Tuple[List[str], Dict[str, str]]:
+        nargs = code.co_argcount + code.co_kwonlyargcount
+        flags = code.co_flags
+        nargs += bool(flags & 0x04) + bool(flags & 0x08)  # *args, **kwargs
+        args = list(code.co_varnames[:nargs])
+        try:
+            items = list(frame.f_locals.items())
+        except Exception as e:
+            return args, {"<locals>": "<unavailable: %s>" % type(e).__name__}
+        module_level = code.co_name == "<module>"
+        shown: Dict[str, str] = {}
+        skipped = 0
+        for name, value in items:
+            if module_level and (name.startswith("__") or
+                                 type(value).__name__ == "module"):
+                continue  # the module's globals: imports and dunders
+            if len(shown) >= self.limits.locals:
+                skipped += 1
+                continue
+            if is_secret(name, self.patterns):
+                shown[name] = REDACTED
+            else:
+                shown[name] = safe_repr(value, self.limits, self.patterns)
+        if skipped:
+            shown["..."] = "<%d more variables>" % skipped
+        return args, shown
+
+    def repr(self, value: Any) -> str:
+        return safe_repr(value, self.limits, self.patterns)
+
+    def dict_repr(self, d: Any) -> Dict[str, str]:
+        out: Dict[str, str] = {}
+        try:
+            items = list(d.items())
+        except Exception as e:
+            return {"<dict>": "<unavailable: %s>" % type(e).__name__}
+        for k, v in items[:self.limits.locals]:
+            key = k if isinstance(k, str) else safe_repr(k, self.limits)
+            out[key] = REDACTED if is_secret(k, self.patterns) \
+                else self.repr(v)
+        return out

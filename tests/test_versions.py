@@ -1,0 +1,54 @@
+"""The supported CPython range has one source (src/stackwatch/_versions.py);
+everything that repeats it is derived from it or checked here."""
+
+import os
+import re
+import runpy
+import sys
+
+import stackwatch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+V = runpy.run_path(os.path.join(ROOT, "src", "stackwatch", "_versions.py"))
+
+
+def read(*path):
+    with open(os.path.join(ROOT, *path)) as f:
+        return f.read()
+
+
+def test_the_range():
+    assert V["MIN"] <= V["MAX"] and V["MIN"][0] == V["MAX"][0] == 3
+    assert V["minors"]()[0] == "%d.%d" % V["MIN"]
+    assert V["minors"]()[-1] == "%d.%d" % V["MAX"]
+    assert V["supported"](V["MIN"] + (0,)) and V["supported"](V["MAX"])
+    assert not V["supported"]((3, V["MIN"][1] - 1))
+    assert not V["supported"]((3, V["MAX"][1] + 1))
+    assert V["supported"](sys.version_info)  # the suite runs on one
+
+
+def test_package_uses_it():
+    assert stackwatch.SUPPORTED == (V["MIN"], V["MAX"])
+
+
+def test_pyproject_matches():
+    text = read("pyproject.toml")
+    classifiers = re.findall(r'"Programming Language :: Python :: (3\.\d+)"',
+                             text)
+    assert classifiers == V["minors"](), classifiers
+    assert re.search(r'requires-python = ">=%d\.%d"' % V["MIN"], text)
+
+
+def test_makefile_pythons_match():
+    m = re.search(r"^PYTHONS \?= (.*)$", read("Makefile"), re.M)
+    assert m and m.group(1).split() == V["minors"](), m and m.group(1)
+
+
+def test_setup_and_layout_take_it_from_the_source():
+    setup = read("setup.py")
+    assert "_versions.py" in setup and "SW_MIN_MINOR" in setup
+    assert not re.search(r"\(3, *\d+\)", setup)
+    layout = read("csrc", "compat", "layout.c")
+    assert "PY_MINOR_VERSION < SW_MIN_MINOR" in layout
+    assert "PY_MINOR_VERSION > SW_MAX_MINOR" in layout
+    assert not re.search(r"#error.*3\.\d", layout)
