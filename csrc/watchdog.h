@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "codecache.h"
+#include "stackfmt.h"
 
 enum sw_wd_kind { SW_WD_HUB = 1, SW_WD_LOOP = 2, SW_WD_DEADLINE = 3 };
 
@@ -72,7 +73,12 @@ typedef struct sw_wd_event {
     uint64_t watch_id;
     char *name;   /* the watch's name */
     char *report; /* the text written to the report stream */
-    char *stack;  /* "function\tfile\tline\n" per frame, leaf first */
+    sw_fmt_frame_t *frames; /* the stack, outermost first, stackwatch's own
+                               frames left out; one allocation holding
+                               its strings too (sw_wd_report_frames) */
+    size_t nframes;
+    int task_frame; /* index in frames of the running asyncio task's
+                       coroutine (sw_wd_task_frame), -1 if none */
     char *label;  /* greenlet label or task, "" if unknown */
     unsigned long ident;
     long tid;

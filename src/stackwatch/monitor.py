@@ -373,17 +373,9 @@ def _run_functions() -> None:
                     "%d failures in a row" % (f.fn, MAX_FAILURES))
 
 
-def _stack(text: str) -> List[events.Frame]:
-    frames = []
-    for line in text.splitlines():
-        name, _, rest = line.partition("\t")
-        filename, _, lineno = rest.rpartition("\t")
-        try:
-            frames.append(events.Frame(name, filename, int(lineno)))
-        except ValueError:
-            continue
-    frames.reverse()  # outermost first, as in tracebacks
-    return frames
+def _stack(frames: List[Tuple[str, str, int]]) -> List[events.Frame]:
+    # (name, filename, lineno) tuples, outermost first, from the native side
+    return [events.Frame(*f) for f in frames]
 
 
 def _greenlet_object(gid: int) -> Any:
@@ -421,7 +413,7 @@ def _deliver(e: Dict[str, Any]) -> None:
             label = e["label"]
             stack = _stack(e["stack"])
             if loop_kind == "asyncio" and loop is not None:
-                task = _find_task(loop, stack)
+                task = _find_task(loop, stack, e["task_frame"])
             if greenlet is not None and not label:
                 label = _greenlet_label(e["greenlet"])
             ev = events.EventLoopBlocked(
@@ -504,16 +496,14 @@ def _current_task(loop: Any) -> Any:
         return None
 
 
-def _find_task(loop: Any, stack: List[events.Frame]) -> Any:
-    """The task whose coroutine is the outermost frame after asyncio's
-    Handle._run on the stack (the loop has moved on by the time the event
-    is delivered, so the current task is not necessarily the one)."""
-    coro_name = None
-    for i, f in enumerate(stack[:-1]):
-        if f.name in ("_run", "Handle._run") and "asyncio" in f.filename:
-            coro_name = stack[i + 1].name
-    if coro_name is None:
+def _find_task(loop: Any, stack: List[events.Frame], index: int) -> Any:
+    """The task whose coroutine is stack[index], the frame the native side
+    found after asyncio's Handle._run (csrc/wd_report.c; the loop has
+    moved on by the time the event is delivered, so the current task is
+    not necessarily the one)."""
+    if not 0 <= index < len(stack):
         return None
+    coro_name = stack[index].name
     aio = sys.modules.get("asyncio")
     try:
         tasks = list(aio.all_tasks(loop)) if aio is not None else []

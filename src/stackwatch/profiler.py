@@ -320,11 +320,9 @@ class Profiler:
 
 
 def _frame_text(f: Frame) -> str:
-    base = os.path.basename(f.file) if f.file else ""
-    if not base:
-        return f.name
-    return "%s (%s:%d)" % (f.name, base, f.line) if f.line >= 0 else (
-        "%s (%s)" % (f.name, base))
+    # "name (file:line)", the file by its base name: the native formatter
+    # that writes every other frame label.
+    return _native.format_frame(f.name, f.file, f.line, basename=True)
 
 
 def _name_active() -> None:
