@@ -13,8 +13,8 @@ sw_procmem_parse(const char *text, long page, sw_procmem_t *out)
     unsigned long long v[7] = {0};
     uint64_t p = page > 0 ? (uint64_t)page : 0;
 
-    if (sscanf(text, "%llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-               &v[2], &v[3], &v[4], &v[5], &v[6]) < 6) {
+    if (sscanf(text, "%llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+               &v[3], &v[4], &v[5], &v[6]) < 6) {
         return SW_EINVAL;
     }
     /* statm: size resident shared text lib data dt */

@@ -47,11 +47,11 @@ enum sw_fmt_style {
 
 /* How sw_stackfmt_stack writes a stack. */
 typedef struct sw_fmt_opts {
-    int style;          /* enum sw_fmt_style */
-    unsigned flags;     /* SW_FMT_* */
-    const char *indent; /* before each frame's line (NULL: none) */
+    int style;                 /* enum sw_fmt_style */
+    unsigned flags;            /* SW_FMT_* */
+    const char *indent;        /* before each frame's line (NULL: none) */
     const char *source_indent; /* before a source line (NULL: none) */
-    const char *hide;   /* frames whose file starts with this prefix are
+    const char *hide;          /* frames whose file starts with this prefix are
                            left out; NULL or "": none */
 } sw_fmt_opts_t;
 
@@ -89,7 +89,6 @@ size_t sw_stackfmt_stack(sw_buf_t *out, sw_fmt_get_fn get, const void *ctx,
  * cannot be read ("<string>", "<frozen ...>"), has no such line or the
  * line is empty.
  * Context: any thread; not for signal handlers (it may block on I/O). */
-int sw_stackfmt_source_line(const char *file, int line, char *out,
-                            size_t cap);
+int sw_stackfmt_source_line(const char *file, int line, char *out, size_t cap);
 
 #endif

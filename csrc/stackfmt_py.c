@@ -11,8 +11,8 @@
 static PyObject *
 format_frame_py(PyObject *m, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"name", "filename", "lineno", "traceback",
-                             "basename", NULL};
+    static char *kwlist[] = {"name",      "filename", "lineno",
+                             "traceback", "basename", NULL};
     sw_fmt_frame_t f = {NULL, NULL, -1};
     int traceback = 0, basename = 0;
     PyObject *res;

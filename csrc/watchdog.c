@@ -134,8 +134,7 @@ report_of(const todo_t *td, sw_wd_report_t *r, char *name, size_t cap)
     r->name = w->name;
     r->ident = w->ident;
     r->tid = w->tid;
-    r->thread_name =
-        sw_names_get(w->ident, w->tid, name, cap) ? name : NULL;
+    r->thread_name = sw_names_get(w->ident, w->tid, name, cap) ? name : NULL;
     r->threshold_ns = w->threshold_ns;
     r->duration_ns = td->duration_ns;
     r->greenlet = td->greenlet;

@@ -202,8 +202,8 @@ sw_wd_in_loop(const sw_snapshot_t *snap, const sw_snap_thread_t *t)
 
 int
 sw_wd_report_frames(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
-                    const char *hide, int task_frame,
-                    sw_fmt_frame_t **frames, size_t *n, int *task_index)
+                    const char *hide, int task_frame, sw_fmt_frame_t **frames,
+                    size_t *n, int *task_index)
 {
     size_t count = 0, bytes = 0, i;
     sw_fmt_frame_t *out;

@@ -28,12 +28,12 @@ typedef struct sw_wd_report {
     const char *thread_name; /* NULL: unknown */
     uint64_t threshold_ns;
     uint64_t duration_ns;
-    uint32_t greenlet;             /* a hub's running greenlet */
-    const char *label;             /* greenlet label or task; "" unknown */
-    const sw_snapshot_t *snap;     /* the stack read; NULL for END */
-    const sw_snap_thread_t *t;     /* the thread in snap; NULL: unread */
-    int task_frame;                /* sw_wd_task_frame(), or -1 */
-    const char *hide;              /* frames under it left out; "" none */
+    uint32_t greenlet;         /* a hub's running greenlet */
+    const char *label;         /* greenlet label or task; "" unknown */
+    const sw_snapshot_t *snap; /* the stack read; NULL for END */
+    const sw_snap_thread_t *t; /* the thread in snap; NULL: unread */
+    int task_frame;            /* sw_wd_task_frame(), or -1 */
+    const char *hide;          /* frames under it left out; "" none */
 } sw_wd_report_t;
 
 /* Appends the report r: for SW_WD_TODO_START the header line ("[stackwatch

@@ -13,8 +13,8 @@ sw_wd_poll_ns(uint64_t threshold_ns)
 }
 
 static void
-start_stall(sw_wd_watch_t *w, uint64_t now, uint64_t since,
-            uint64_t update_ns, sw_wd_todo_t *td)
+start_stall(sw_wd_watch_t *w, uint64_t now, uint64_t since, uint64_t update_ns,
+            sw_wd_todo_t *td)
 {
     w->stalled = 1;
     w->stalls++;

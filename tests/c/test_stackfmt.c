@@ -42,16 +42,15 @@ TEST(label_style)
 
 TEST(label_style_with_base_names)
 {
-    ASSERT_STR_EQ(fmt("work", "/app/pkg/lib.py", 20, SW_FMT_LABEL,
-                      SW_FMT_BASENAME),
-                  "work (lib.py:20)");
+    ASSERT_STR_EQ(
+        fmt("work", "/app/pkg/lib.py", 20, SW_FMT_LABEL, SW_FMT_BASENAME),
+        "work (lib.py:20)");
     ASSERT_STR_EQ(fmt("work", "lib.py", -1, SW_FMT_LABEL, SW_FMT_BASENAME),
                   "work (lib.py)");
     /* No base name: just the function, as the profiler's summary did. */
     ASSERT_STR_EQ(fmt("work", "/app/", 3, SW_FMT_LABEL, SW_FMT_BASENAME),
                   "work");
-    ASSERT_STR_EQ(fmt("work", NULL, 3, SW_FMT_LABEL, SW_FMT_BASENAME),
-                  "work");
+    ASSERT_STR_EQ(fmt("work", NULL, 3, SW_FMT_LABEL, SW_FMT_BASENAME), "work");
 }
 
 TEST(traceback_style)
@@ -60,9 +59,9 @@ TEST(traceback_style)
                   "File \"/app/a.py\", line 7, in main");
     ASSERT_STR_EQ(fmt("main", "/app/a.py", -1, SW_FMT_TRACEBACK, 0),
                   "File \"/app/a.py\", in main");
-    ASSERT_STR_EQ(fmt("main", "/app/a.py", 7, SW_FMT_TRACEBACK,
-                      SW_FMT_BASENAME),
-                  "File \"a.py\", line 7, in main");
+    ASSERT_STR_EQ(
+        fmt("main", "/app/a.py", 7, SW_FMT_TRACEBACK, SW_FMT_BASENAME),
+        "File \"a.py\", line 7, in main");
 }
 
 static const sw_fmt_frame_t stack3[] = {
@@ -167,11 +166,10 @@ TEST(source_lines)
     ASSERT_EQ(sw_stackfmt_source_line(path, 0, text, sizeof(text)), -1);
     ASSERT_EQ(sw_stackfmt_source_line(path, 4, small, sizeof(small)), 0);
     ASSERT_STR_EQ(small, "retu");
-    ASSERT_EQ(sw_stackfmt_source_line("<string>", 1, text, sizeof(text)),
-              -1);
-    ASSERT_EQ(sw_stackfmt_source_line("/no/such/file.py", 1, text,
-                                      sizeof(text)),
-              -1);
+    ASSERT_EQ(sw_stackfmt_source_line("<string>", 1, text, sizeof(text)), -1);
+    ASSERT_EQ(
+        sw_stackfmt_source_line("/no/such/file.py", 1, text, sizeof(text)),
+        -1);
 }
 
 TEST(stack_with_source_lines)

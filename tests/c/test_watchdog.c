@@ -40,8 +40,8 @@ static const sw_wd_hub_seen_t no_hub = {0, 0};
 TEST(poll_interval_is_a_twentieth_of_the_threshold_within_1_to_10_ms)
 {
     ASSERT_EQ(sw_wd_poll_ns(100 * MS), 5 * MS);
-    ASSERT_EQ(sw_wd_poll_ns(10 * MS), 1 * MS);  /* 0.5 ms, raised */
-    ASSERT_EQ(sw_wd_poll_ns(10 * S), 10 * MS);  /* 500 ms, lowered */
+    ASSERT_EQ(sw_wd_poll_ns(10 * MS), 1 * MS); /* 0.5 ms, raised */
+    ASSERT_EQ(sw_wd_poll_ns(10 * S), 10 * MS); /* 500 ms, lowered */
     ASSERT_EQ(sw_wd_poll_ns(0), 1 * MS);
 }
 
@@ -301,12 +301,18 @@ after_time(const sw_buf_t *b)
 }
 
 static const char *const loop_frames[] = {
-    "crunch", "/app/h.py",                        /* leaf */
-    "handler", "/app/h.py",                       /* the task's coroutine */
-    "Handle._run", "/usr/lib/python3.12/asyncio/events.py",
-    "wrapped", "/site/stackwatch/monitor.py",     /* hidden */
-    "BaseEventLoop.run_forever", "/usr/lib/python3.12/asyncio/base.py",
-    "<module>", "/app/main.py",
+    "crunch",
+    "/app/h.py", /* leaf */
+    "handler",
+    "/app/h.py", /* the task's coroutine */
+    "Handle._run",
+    "/usr/lib/python3.12/asyncio/events.py",
+    "wrapped",
+    "/site/stackwatch/monitor.py", /* hidden */
+    "BaseEventLoop.run_forever",
+    "/usr/lib/python3.12/asyncio/base.py",
+    "<module>",
+    "/app/main.py",
 };
 static const int loop_lines[] = {9, 5, 84, 300, 608, 2};
 
@@ -372,10 +378,10 @@ TEST(deadline_report_update_and_end_lines)
     sw_buf_t out;
     sw_wd_report_t r;
 
-    fake_init(&f, 0, 2,
-              (const char *const[]){"work", "/app/job.py", "<module>",
-                                    "<string>"},
-              (const int[]){-1, 1});
+    fake_init(
+        &f, 0, 2,
+        (const char *const[]){"work", "/app/job.py", "<module>", "<string>"},
+        (const int[]){-1, 1});
     memset(&r, 0, sizeof(r));
     r.what = SW_WD_TODO_START;
     r.kind = SW_WD_DEADLINE;
