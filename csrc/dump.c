@@ -154,10 +154,11 @@ gil_note(const sw_snapshot_t *snap, uint64_t gil_wait_ns, sw_buf_t *out)
             sw_buf_printf(out, "; thread 0x%lx holds the GIL", h->t.ident);
         }
         if (h->nframes > 0) {
-            const sw_snap_frame_t *f = &snap->frames[h->first];
+            sw_fmt_frame_t leaf;
 
-            sw_buf_printf(out, " in %s (%s:%d)", sw_snap_str(snap, f->name),
-                          sw_snap_str(snap, f->file), f->line);
+            sw_snap_fmt_frame(snap, &snap->frames[h->first], &leaf);
+            sw_buf_puts(out, " in ");
+            sw_stackfmt_frame(out, &leaf, SW_FMT_LABEL, 0);
         }
     }
     sw_buf_puts(out, "; greenlets, tasks and locals unavailable (thread "

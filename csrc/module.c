@@ -28,6 +28,7 @@
 #include "sampler.h"
 #include "service.h"
 #include "snapshot.h"
+#include "stackfmt_py.h"
 #include "stacks.h"
 #include "watchdog.h"
 #include "watchdog_py.h"
@@ -1253,6 +1254,7 @@ PyInit__native(void)
         return NULL;
     }
     if (sw_greenlet_init(m) < 0 || sw_wd_py_init(m, cache) < 0 ||
+        sw_stackfmt_py_init(m) < 0 ||
         PyModule_AddObject(m, "Session", newref((PyObject *)&Session_Type)) <
             0 ||
         PyModule_AddIntConstant(m, "SERVICE_NAMES", SW_SVC_NAMES) < 0 ||

@@ -1,6 +1,4 @@
 /* Snapshots of every thread's stack; see snapshot.h. */
-#include <ctype.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,69 +220,18 @@ sw_snapshot_gil_holder(const sw_snapshot_t *snap)
 
 /* ---- formatting -------------------------------------------------------- */
 
-/* Line `line` (1-based) of the file at path, without its indentation or
- * line break, into out.  Reads at most SOURCE_MAX bytes of the file, with
- * plain read(2) (the dump thread's context: no Python, no stdio).  Returns
- * 0, or -1 when the file or the line cannot be had. */
-#define SOURCE_LEN 160
-#define SOURCE_MAX (8u << 20)
-
-static int
-source_line(const char *path, int line, char *out, size_t cap)
-{
-    char chunk[16384];
-    size_t len = 0, total = 0;
-    int fd, cur = 1, skipping = 1;
-    ssize_t n;
-
-    if (path[0] != '/' && path[0] != '.' && !isalnum((unsigned char)path[0])) {
-        return -1; /* "<string>", "<frozen ...>" */
-    }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        return -1;
-    }
-    while (cur <= line && total < SOURCE_MAX &&
-           (n = read(fd, chunk, sizeof(chunk))) > 0) {
-        total += (size_t)n;
-        for (ssize_t i = 0; i < n; i++) {
-            char c = chunk[i];
-
-            if (c == '\n') {
-                if (cur == line) {
-                    cur++;
-                    break;
-                }
-                cur++;
-                continue;
-            }
-            if (cur != line) {
-                continue;
-            }
-            if (skipping && (c == ' ' || c == '\t')) {
-                continue;
-            }
-            skipping = 0;
-            if (c != '\r' && len + 1 < cap) {
-                out[len++] = c == '\t' ? ' ' : c;
-            }
-        }
-    }
-    close(fd);
-    if (cur < line || len == 0) {
-        return -1;
-    }
-    out[len] = '\0';
-    return 0;
-}
-
 static void
 format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
               sw_buf_t *out, int source)
 {
-    char text[SOURCE_LEN];
+    const sw_snap_stack_t st = {snap, t};
+    const sw_fmt_opts_t opts = {
+        .style = SW_FMT_LABEL,
+        .flags = source ? SW_FMT_SOURCE : 0,
+        .indent = "    ",
+        .source_indent = "        ",
+    };
     char name[NAME_LEN];
-    uint32_t k;
 
     sw_buf_printf(out, "Thread 0x%lx", t->t.ident);
     if (sw_names_get(t->t.ident, t->tid, name, sizeof(name))) {
@@ -307,23 +254,7 @@ format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
     if (t->nframes == 0) {
         sw_buf_puts(out, "    (no Python frames)\n");
     }
-    for (k = 0; k < t->nframes; k++) {
-        const sw_snap_frame_t *f = &snap->frames[t->first + k];
-
-        if (f->line >= 0) {
-            sw_buf_printf(out, "    %s (%s:%d)\n", sw_snap_str(snap, f->name),
-                          sw_snap_str(snap, f->file), f->line);
-        }
-        else {
-            sw_buf_printf(out, "    %s (%s)\n", sw_snap_str(snap, f->name),
-                          sw_snap_str(snap, f->file));
-        }
-        if (source && f->line > 0 &&
-            source_line(sw_snap_str(snap, f->file), f->line, text,
-                        sizeof(text)) == 0) {
-            sw_buf_printf(out, "        %s\n", text);
-        }
-    }
+    sw_stackfmt_stack(out, sw_snap_stack_get, &st, t->nframes, &opts);
     if (t->truncated) {
         sw_buf_puts(out, "    ... (more frames not shown)\n");
     }

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "codecache.h"
 #include "compat/reader.h"
+#include "stackfmt.h"
 
 typedef struct sw_snap_frame {
     uint32_t name; /* offsets in the snapshot's strings */
@@ -58,6 +59,34 @@ static inline const char *
 sw_snap_str(const sw_snapshot_t *snap, uint32_t off)
 {
     return snap->strings.data + off;
+}
+
+/* Frame f of snap as the formatter's frame (strings borrowed from snap).
+ * Context: any. */
+static inline void
+sw_snap_fmt_frame(const sw_snapshot_t *snap, const sw_snap_frame_t *f,
+                  sw_fmt_frame_t *out)
+{
+    out->name = sw_snap_str(snap, f->name);
+    out->file = sw_snap_str(snap, f->file);
+    out->line = f->line;
+}
+
+/* A thread's stack in a snapshot, for sw_stackfmt_stack: pass
+ * sw_snap_stack_get and a sw_snap_stack_t as its ctx. */
+typedef struct sw_snap_stack {
+    const sw_snapshot_t *snap;
+    const sw_snap_thread_t *t;
+} sw_snap_stack_t;
+
+/* sw_fmt_get_fn over a sw_snap_stack_t: frame i, 0 the leaf.
+ * Context: any. */
+static inline void
+sw_snap_stack_get(const void *ctx, size_t i, sw_fmt_frame_t *out)
+{
+    const sw_snap_stack_t *st = ctx;
+
+    sw_snap_fmt_frame(st->snap, &st->snap->frames[st->t->first + i], out);
 }
 
 /* Appends the text form of one thread: a header line, then its frames

@@ -18,46 +18,18 @@
 #include "clock.h"
 #include "greenlet_read.h"
 #include "service.h"
+#include "procmem.h"
 #include "snapshot.h"
 #include "watchdog.h"
+#include "wd_report.h"
+#include "wd_timing.h"
 
 #define MAX_WATCHES 256
 #define MAX_EVENTS 256
 #define MAX_TODO 32
-#define NAME_LEN 128
-#define UPDATE_MAX_NS (60 * 1000000000ull)
-#define IDLE_SLEEP_NS (1000000000ull)
-#define POLL_MIN_NS (1000000ull)
-#define POLL_MAX_NS (10000000ull)
 
-typedef struct watch {
-    _Atomic uint64_t id; /* 0: free; else (serial << 8) | slot */
-    int kind;
-    uintptr_t tstate;
-    uint64_t tstate_id;
-    unsigned long ident;
-    long tid;
-    uint32_t hub;
-    char name[NAME_LEN];
-    uint64_t threshold_ns;
-    uint64_t since_ns;        /* deadline: entered; hub: count first seen */
-    _Atomic uint64_t beat_ns; /* loop: when it last entered or left its
-                                 selector */
-    _Atomic int in_select;    /* loop: waiting for I/O */
-    uint64_t last_beat, switches;
-    int stalled, stalls, dormant, removed;
-    uint64_t stall_start_ns, next_update_ns, update_step_ns, end_ns;
-} watch_t;
-
-/* What the monitor thread does after dropping the lock. */
-enum { TODO_START = 1, TODO_UPDATE = 2, TODO_END = 3 };
-
-typedef struct todo {
-    int what;
-    watch_t w; /* a copy */
-    uint64_t duration_ns;
-    uint32_t greenlet;
-} todo_t;
+typedef sw_wd_watch_t watch_t;
+typedef sw_wd_todo_t todo_t;
 
 static struct {
     pthread_mutex_t mu;
@@ -72,8 +44,8 @@ static struct {
     sw_wd_event_t events[MAX_EVENTS];
     int ev_head, ev_len;
     /* memory */
-    uint64_t next_mem_ns, mem_peak;
-    int mem_over;
+    uint64_t next_mem_ns;
+    sw_wd_mem_state_t mem;
     sw_wd_stats_t stats;
     /* Report descriptors replaced while the monitor thread may be
      * writing to them: it closes them at its next pass. */
@@ -114,7 +86,7 @@ sw_wd_event_free(sw_wd_event_t *e)
 {
     free(e->name);
     free(e->report);
-    free(e->stack);
+    free(e->frames);
     free(e->label);
     memset(e, 0, sizeof(*e));
 }
@@ -142,7 +114,7 @@ push_event(sw_wd_event_t *e)
     pthread_mutex_unlock(&W.mu);
 }
 
-/* ---- output ------------------------------------------------------------- */
+/* ---- reports ----------------------------------------------------------- */
 
 static void
 emit(int fd, const sw_buf_t *text)
@@ -150,163 +122,25 @@ emit(int fd, const sw_buf_t *text)
     (void)sw_buf_write_fd(text, fd);
 }
 
-/* What the watch is, for a report line: 'gevent hub "x"', ... */
+/* The report's fields that come from the watch. */
 static void
-put_what(sw_buf_t *out, const watch_t *w)
+report_of(const todo_t *td, sw_wd_report_t *r, char *name, size_t cap)
 {
-    switch (w->kind) {
-    case SW_WD_HUB:
-        sw_buf_printf(out, "gevent hub%s%s", w->name[0] ? " " : "", w->name);
-        break;
-    case SW_WD_LOOP:
-        sw_buf_printf(out, "asyncio loop%s%s", w->name[0] ? " " : "", w->name);
-        break;
-    default:
-        sw_buf_printf(out, "deadline \"%s\"", w->name);
-        break;
-    }
-}
+    const watch_t *w = &td->w;
 
-/* Starts a report line in out (initialised here): the time and the
- * watch. */
-static void
-put_header(sw_buf_t *out, const watch_t *w)
-{
-    sw_buf_init(out);
-    sw_buf_puts(out, "[stackwatch ");
-    sw_buf_put_localtime(out);
-    sw_buf_puts(out, "] ");
-    put_what(out, w);
-}
-
-static void
-put_thread(sw_buf_t *out, const watch_t *w)
-{
-    char name[96];
-
-    if (sw_names_get(w->ident, w->tid, name, sizeof(name))) {
-        sw_buf_printf(out, "thread \"%s\"", name);
-    }
-    else {
-        sw_buf_printf(out, "thread 0x%lx", w->ident);
-    }
-    if (w->tid > 0) {
-        sw_buf_printf(out, " (tid %ld)", w->tid);
-    }
-}
-
-/* The frame after the asyncio machinery (Handle._run) toward the leaf:
- * the outermost coroutine of the running task.  -1 if none. */
-static int
-task_frame(const sw_snapshot_t *snap, const sw_snap_thread_t *t)
-{
-    uint32_t k;
-
-    for (k = t->nframes; k-- > 1;) {
-        const sw_snap_frame_t *f = &snap->frames[t->first + k];
-        const char *n = sw_snap_str(snap, f->name);
-
-        if ((strcmp(n, "_run") == 0 || strcmp(n, "Handle._run") == 0) &&
-            strstr(sw_snap_str(snap, f->file), "asyncio") != NULL) {
-            return (int)(k - 1);
-        }
-    }
-    return -1;
-}
-
-/* Whether the thread is inside an asyncio loop's run_forever. */
-static int
-in_loop(const sw_snapshot_t *snap, const sw_snap_thread_t *t)
-{
-    uint32_t k;
-
-    for (k = 0; k < t->nframes; k++) {
-        const sw_snap_frame_t *f = &snap->frames[t->first + k];
-        const char *n = sw_snap_str(snap, f->name);
-
-        if ((strcmp(n, "run_forever") == 0 ||
-             strcmp(n, "BaseEventLoop.run_forever") == 0) &&
-            strstr(sw_snap_str(snap, f->file), "asyncio") != NULL) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void
-put_frame(sw_buf_t *out, const sw_snapshot_t *snap, const sw_snap_frame_t *f)
-{
-    if (f->line >= 0) {
-        sw_buf_printf(out, "%s (%s:%d)", sw_snap_str(snap, f->name),
-                      sw_snap_str(snap, f->file), f->line);
-    }
-    else {
-        sw_buf_printf(out, "%s (%s)", sw_snap_str(snap, f->name),
-                      sw_snap_str(snap, f->file));
-    }
-}
-
-/* Whether a frame is stackwatch's own (a wrapper around user code). */
-static int
-hidden(const sw_snapshot_t *snap, const sw_snap_frame_t *f)
-{
-    size_t n = strlen(cur_set.hide);
-
-    return n > 0 && strncmp(sw_snap_str(snap, f->file), cur_set.hide, n) == 0;
-}
-
-/* The stack, root first, as Python prints tracebacks. */
-static void
-put_stack(sw_buf_t *out, const sw_snapshot_t *snap, const sw_snap_thread_t *t)
-{
-    uint32_t k;
-
-    sw_buf_puts(out, "  Stack (most recent call last):\n");
-    if (t->truncated) {
-        sw_buf_puts(out, "    ... (outer frames not shown)\n");
-    }
-    for (k = t->nframes; k-- > 0;) {
-        const sw_snap_frame_t *f = &snap->frames[t->first + k];
-
-        if (hidden(snap, f)) {
-            continue;
-        }
-        if (f->line >= 0) {
-            sw_buf_printf(out, "    File \"%s\", line %d, in %s\n",
-                          sw_snap_str(snap, f->file), f->line,
-                          sw_snap_str(snap, f->name));
-        }
-        else {
-            sw_buf_printf(out, "    File \"%s\", in %s\n",
-                          sw_snap_str(snap, f->file),
-                          sw_snap_str(snap, f->name));
-        }
-    }
-    if (t->nframes == 0) {
-        sw_buf_puts(out, "    (no Python frames)\n");
-    }
-}
-
-static char *
-stack_data(const sw_snapshot_t *snap, const sw_snap_thread_t *t)
-{
-    sw_buf_t b;
-    uint32_t k;
-    char *s;
-
-    sw_buf_init(&b);
-    for (k = 0; k < t->nframes; k++) {
-        const sw_snap_frame_t *f = &snap->frames[t->first + k];
-
-        if (hidden(snap, f)) {
-            continue;
-        }
-        sw_buf_printf(&b, "%s\t%s\t%d\n", sw_snap_str(snap, f->name),
-                      sw_snap_str(snap, f->file), f->line);
-    }
-    s = dupstr(b.data && sw_buf_ok(&b) ? b.data : "");
-    sw_buf_free(&b);
-    return s;
+    memset(r, 0, sizeof(*r));
+    r->what = td->what;
+    r->kind = w->kind;
+    r->name = w->name;
+    r->ident = w->ident;
+    r->tid = w->tid;
+    r->thread_name = sw_names_get(w->ident, w->tid, name, cap) ? name : NULL;
+    r->threshold_ns = w->threshold_ns;
+    r->duration_ns = td->duration_ns;
+    r->greenlet = td->greenlet;
+    r->label = "";
+    r->task_frame = -1;
+    r->hide = cur_set.hide;
 }
 
 /* A name from the GIL side, within the wait, when the thread does not
@@ -349,10 +183,11 @@ report_stall(const todo_t *td, int fd)
     sw_reader_t r;
     sw_buf_t out;
     sw_wd_event_t ev;
+    sw_wd_report_t rep;
     const sw_snap_thread_t *t = NULL;
     const watch_t *w = &td->w;
     char label[160] = "";
-    double dur = td->duration_ns / 1e9;
+    char name[96];
     int tf = -1;
 
     memset(&snap, 0, sizeof(snap));
@@ -365,82 +200,43 @@ report_stall(const todo_t *td, int fd)
             t = &snap.threads[i];
         }
     }
-    if (t == NULL && td->what == TODO_START && w->kind == SW_WD_LOOP) {
+    if (t == NULL && td->what == SW_WD_TODO_START && w->kind == SW_WD_LOOP) {
         sw_snapshot_free(&snap);
         return 1; /* the thread is gone */
     }
-    if (t != NULL && w->kind == SW_WD_LOOP && !in_loop(&snap, t)) {
+    if (t != NULL && w->kind == SW_WD_LOOP && !sw_wd_in_loop(&snap, t)) {
         sw_snapshot_free(&snap);
         return 1; /* the loop is not running: it cannot poll */
     }
     if (t != NULL && w->kind == SW_WD_LOOP) {
-        tf = task_frame(&snap, t);
+        tf = sw_wd_task_frame(&snap, t);
     }
-    if (td->what == TODO_START) {
+    if (td->what == SW_WD_TODO_START) {
         ask_label(td, t ? t->t.holds_gil : 0, (int)(w->id & 0xFF), label,
                   sizeof(label));
     }
 
-    put_header(&out, w);
-    if (td->what == TODO_START) {
-        if (w->kind == SW_WD_DEADLINE) {
-            sw_buf_printf(&out,
-                          " exceeded (limit %.3f s): still running "
-                          "after %.3f s in ",
-                          w->threshold_ns / 1e9, dur);
-        }
-        else {
-            sw_buf_printf(&out, " blocked for %.3f s (threshold %.3f s) in ",
-                          dur, w->threshold_ns / 1e9);
-        }
-        put_thread(&out, w);
-        sw_buf_putc(&out, '\n');
-        if (w->kind == SW_WD_HUB) {
-            sw_buf_printf(&out, "  running greenlet #%u", td->greenlet);
-            if (label[0]) {
-                sw_buf_printf(&out, ": %s", label);
-            }
-            sw_buf_puts(&out, "\n");
-        }
-        else if (w->kind == SW_WD_LOOP) {
-            if (label[0]) {
-                sw_buf_printf(&out, "  running task %s\n", label);
-            }
-            else if (tf >= 0) {
-                sw_buf_puts(&out, "  running the task of coroutine ");
-                put_frame(&out, &snap, &snap.frames[t->first + (uint32_t)tf]);
-                sw_buf_putc(&out, '\n');
-            }
-        }
-        if (t == NULL) {
-            sw_buf_puts(&out, "  (the thread's stack could not be read)\n");
-        }
-        else {
-            sw_buf_puts(&out, t->t.holds_gil
-                                  ? "  The thread holds the GIL.\n"
-                                  : "  The thread does not hold the GIL.\n");
-            put_stack(&out, &snap, t);
-        }
-    }
-    else {
-        sw_buf_printf(&out, " still %s after %.3f s",
-                      w->kind == SW_WD_DEADLINE ? "running" : "blocked", dur);
-        if (t != NULL && t->nframes > 0) {
-            sw_buf_puts(&out, ", in ");
-            put_frame(&out, &snap, &snap.frames[t->first]);
-        }
-        sw_buf_putc(&out, '\n');
-    }
+    report_of(td, &rep, name, sizeof(name));
+    rep.label = label;
+    rep.snap = &snap;
+    rep.t = t;
+    rep.task_frame = tf;
+    sw_buf_init(&out);
+    sw_wd_report_text(&out, &rep);
     emit(fd, &out);
 
-    if (td->what == TODO_START) {
+    if (td->what == SW_WD_TODO_START) {
         memset(&ev, 0, sizeof(ev));
         ev.kind = w->kind == SW_WD_DEADLINE ? SW_WDE_DEADLINE : SW_WDE_BLOCKED;
         ev.watch_kind = w->kind;
         ev.watch_id = w->id;
         ev.name = dupstr(w->name);
         ev.report = dupstr(out.data && sw_buf_ok(&out) ? out.data : "");
-        ev.stack = t ? stack_data(&snap, t) : dupstr("");
+        ev.task_frame = -1;
+        if (t != NULL) {
+            (void)sw_wd_report_frames(&snap, t, cur_set.hide, tf, &ev.frames,
+                                      &ev.nframes, &ev.task_frame);
+        }
         if (!label[0] && tf >= 0) {
             snprintf(
                 label, sizeof(label), "coroutine %s",
@@ -451,7 +247,7 @@ report_stall(const todo_t *td, int fd)
         ev.tid = w->tid;
         ev.greenlet = td->greenlet;
         ev.holds_gil = t ? t->t.holds_gil : 0;
-        ev.duration = dur;
+        ev.duration = td->duration_ns / 1e9;
         ev.threshold = w->threshold_ns / 1e9;
         push_event(&ev);
     }
@@ -465,20 +261,13 @@ report_end(const todo_t *td, int fd)
 {
     const watch_t *w = &td->w;
     sw_wd_event_t ev;
+    sw_wd_report_t rep;
     sw_buf_t out;
-    double dur = td->duration_ns / 1e9;
+    char name[96];
 
-    put_header(&out, w);
-    if (w->kind == SW_WD_DEADLINE) {
-        sw_buf_printf(&out, " finished after %.3f s (limit %.3f s)", dur,
-                      w->threshold_ns / 1e9);
-    }
-    else {
-        sw_buf_printf(&out, " unblocked after %.3f s", dur);
-    }
-    sw_buf_puts(&out, " in ");
-    put_thread(&out, w);
-    sw_buf_putc(&out, '\n');
+    report_of(td, &rep, name, sizeof(name));
+    sw_buf_init(&out);
+    sw_wd_report_text(&out, &rep);
     emit(fd, &out);
 
     memset(&ev, 0, sizeof(ev));
@@ -488,11 +277,11 @@ report_end(const todo_t *td, int fd)
     ev.watch_id = w->id;
     ev.name = dupstr(w->name);
     ev.report = dupstr(out.data && sw_buf_ok(&out) ? out.data : "");
-    ev.stack = dupstr("");
+    ev.task_frame = -1;
     ev.label = dupstr("");
     ev.ident = w->ident;
     ev.tid = w->tid;
-    ev.duration = dur;
+    ev.duration = td->duration_ns / 1e9;
     ev.threshold = w->threshold_ns / 1e9;
     push_event(&ev);
     sw_buf_free(&out);
@@ -500,191 +289,53 @@ report_end(const todo_t *td, int fd)
 
 /* ---- memory ------------------------------------------------------------ */
 
-static int
-read_statm(uint64_t mem[5])
-{
-    char buf[256];
-    unsigned long long v[7] = {0};
-    long page = sysconf(_SC_PAGESIZE);
-    ssize_t n;
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        return -1;
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0) {
-        return -1;
-    }
-    buf[n] = '\0';
-    if (sscanf(buf, "%llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
-               &v[3], &v[4], &v[5], &v[6]) < 6) {
-        return -1;
-    }
-    /* statm: size resident shared text lib data dt */
-    mem[0] = v[1] * (uint64_t)page; /* rss */
-    mem[1] = v[0] * (uint64_t)page; /* vms */
-    mem[2] = v[2] * (uint64_t)page; /* shared */
-    mem[3] = v[3] * (uint64_t)page; /* text */
-    mem[4] = v[5] * (uint64_t)page; /* data */
-    return 0;
-}
-
 /* Lock held. */
 static void
 check_memory_locked(uint64_t now)
 {
-    uint64_t mem[5];
+    sw_procmem_t mem;
     sw_wd_event_t ev;
 
     if (W.set.mem_period_ns == 0 || now < W.next_mem_ns) {
         return;
     }
     W.next_mem_ns = now + W.set.mem_period_ns;
-    if (W.set.mem_max == 0 || read_statm(mem) < 0) {
+    if (W.set.mem_max == 0 || sw_procmem_read(&mem) < 0) {
         return;
-    }
-    if (mem[0] > W.mem_peak) {
-        W.mem_peak = mem[0];
     }
     memset(&ev, 0, sizeof(ev));
-    if (!W.mem_over && mem[0] > W.set.mem_max) {
-        W.mem_over = 1;
-        W.mem_peak = mem[0];
-        ev.kind = SW_WDE_MEM_OVER;
-    }
-    else if (W.mem_over && mem[0] <= W.set.mem_max) {
-        W.mem_over = 0;
-        ev.kind = SW_WDE_MEM_UNDER;
-    }
-    else {
+    ev.kind = sw_wd_mem_step(&W.mem, mem.rss, W.set.mem_max);
+    if (ev.kind == 0) {
         return;
     }
-    memcpy(ev.mem, mem, sizeof(mem));
+    ev.mem[0] = mem.rss;
+    ev.mem[1] = mem.vms;
+    ev.mem[2] = mem.shared;
+    ev.mem[3] = mem.text;
+    ev.mem[4] = mem.data;
     ev.mem_max = W.set.mem_max;
-    ev.mem_peak = W.mem_peak;
+    ev.mem_peak = W.mem.peak;
     ev.name = dupstr("");
     ev.report = dupstr("");
-    ev.stack = dupstr("");
+    ev.task_frame = -1;
     ev.label = dupstr("");
     push_event_locked(&ev);
 }
 
 /* ---- the monitor thread ----------------------------------------------- */
 
-static uint64_t
-poll_ns(uint64_t threshold_ns)
-{
-    uint64_t p = threshold_ns / 20;
-
-    return p < POLL_MIN_NS ? POLL_MIN_NS : p > POLL_MAX_NS ? POLL_MAX_NS : p;
-}
-
-static void
-start_stall(watch_t *w, uint64_t now, uint64_t since, todo_t *td)
-{
-    w->stalled = 1;
-    w->stalls++;
-    w->stall_start_ns = since;
-    w->update_step_ns = W.set.update_ns;
-    w->next_update_ns = now + w->update_step_ns;
-    td->what = TODO_START;
-    td->duration_ns = now - since;
-}
-
-/* Checks one watch; fills td when there is something to report.
- * Returns the time by which it wants to be checked again. */
+/* Checks one watch: what its thread shows (a hub's switch counter),
+ * then the pure decision (wd_timing.c).  Lock held. */
 static uint64_t
 check_watch(watch_t *w, uint64_t now, todo_t *td)
 {
-    uint64_t next = now + IDLE_SLEEP_NS;
+    sw_wd_hub_seen_t seen = {0, 0};
 
-    td->what = 0;
     if (w->kind == SW_WD_HUB) {
-        uint64_t sw = sw_greenlet_switches(w->tstate, w->tstate_id);
-        uint32_t cur = sw_greenlet_current(w->tstate, w->tstate_id);
-
-        if (sw != w->switches) {
-            w->switches = sw;
-            w->since_ns = now;
-            if (w->stalled) {
-                w->stalled = 0;
-                td->what = TODO_END;
-                td->duration_ns = now - w->stall_start_ns;
-            }
-        }
-        else if (!w->stalled && cur != 0 && cur != w->hub &&
-                 now - w->since_ns >= w->threshold_ns) {
-            start_stall(w, now, w->since_ns, td);
-            td->greenlet = cur;
-        }
-        next = now + poll_ns(w->threshold_ns);
-        if (!w->stalled && cur != 0 && cur != w->hub &&
-            w->since_ns + w->threshold_ns > now &&
-            w->since_ns + w->threshold_ns < next) {
-            next = w->since_ns + w->threshold_ns; /* no later than due */
-        }
+        seen.switches = sw_greenlet_switches(w->tstate, w->tstate_id);
+        seen.current = sw_greenlet_current(w->tstate, w->tstate_id);
     }
-    else if (w->kind == SW_WD_LOOP) {
-        /* The loop marks when it enters and leaves its selector
-         * (sw_wd_select); it is blocked when it has been out of the
-         * selector for the threshold. */
-        uint64_t b = atomic_load_explicit(&w->beat_ns, memory_order_acquire);
-        int idle = atomic_load_explicit(&w->in_select, memory_order_relaxed);
-
-        if (b != w->last_beat) {
-            w->last_beat = b;
-            w->dormant = 0;
-            if (w->stalled) {
-                w->stalled = 0;
-                td->what = TODO_END;
-                td->duration_ns = b - w->stall_start_ns;
-            }
-        }
-        else if (!idle && !w->stalled && !w->dormant &&
-                 now - b >= w->threshold_ns) {
-            start_stall(w, now, b, td);
-        }
-        next = now + poll_ns(w->threshold_ns);
-        if (!idle && !w->stalled && b + w->threshold_ns > now &&
-            b + w->threshold_ns < next) {
-            next = b + w->threshold_ns;
-        }
-    }
-    else {
-        uint64_t at = w->since_ns + w->threshold_ns;
-
-        if (w->removed) {
-            if (w->stalled) {
-                w->stalled = 0;
-                td->what = TODO_END;
-                td->duration_ns = w->end_ns - w->since_ns;
-            }
-            return next;
-        }
-        if (!w->stalled) {
-            if (now >= at) {
-                start_stall(w, now, w->since_ns, td);
-            }
-            else {
-                next = at;
-            }
-        }
-    }
-    if (w->stalled && td->what == 0 && now >= w->next_update_ns) {
-        td->what = TODO_UPDATE;
-        td->duration_ns = now - w->stall_start_ns;
-        w->update_step_ns *= 2;
-        if (w->update_step_ns > UPDATE_MAX_NS) {
-            w->update_step_ns = UPDATE_MAX_NS;
-        }
-        w->next_update_ns = now + w->update_step_ns;
-    }
-    if (w->stalled && w->next_update_ns < next) {
-        next = w->next_update_ns;
-    }
-    return next;
+    return sw_wd_check(w, now, W.set.update_ns, &seen, td);
 }
 
 static void
@@ -702,7 +353,7 @@ wd_main(void *arg)
 
     pthread_mutex_lock(&W.mu);
     for (;;) {
-        uint64_t now = sw_now_ns(), next = now + IDLE_SLEEP_NS;
+        uint64_t now = sw_now_ns(), next = now + SW_WD_IDLE_SLEEP_NS;
         int ntodo = 0, fd, i;
         /* Once told to stop, one last pass writes the end lines of stalls
          * that ended meanwhile (a deadline block that just finished, a hub
@@ -746,7 +397,7 @@ wd_main(void *arg)
         if (ntodo > 0) {
             pthread_mutex_unlock(&W.mu);
             for (i = 0; i < ntodo; i++) {
-                if (todo[i].what == TODO_END) {
+                if (todo[i].what == SW_WD_TODO_END) {
                     report_end(&todo[i], fd);
                 }
                 else if (last) {
@@ -819,8 +470,8 @@ sw_wd_start(const sw_wd_settings_t *s, sw_codecache_t *cache, char *err,
          * descriptor rather than close one that may be in use. */
     }
     if (s->mem_max != W.set.mem_max) {
-        W.mem_over = 0;
-        W.mem_peak = 0;
+        W.mem.over = 0;
+        W.mem.peak = 0;
     }
     W.set = *s;
     W.set.report_fd = fd;

@@ -29,8 +29,8 @@
  * only when the stalled thread does not hold the GIL; otherwise the
  * report gives the greenlet's id and the coroutine on the stack.
  *
- * Memory: RSS from /proc/self/statm every period; crossings of the
- * threshold (upward, then back down) become events.
+ * Memory: RSS from /proc/self/statm (procmem.h) every period; crossings
+ * of the threshold (upward, then back down) become events.
  *
  * Threads and locks: one mutex guards the watch table, the event queue
  * and the settings.  The monitor thread never holds it while it reads a
@@ -41,6 +41,13 @@
  * and the Python layer restarts it (sw_wd_after_fork_child drops the
  * watches of threads that do not exist there).
  *
+ * Files: watchdog.c is the monitor thread, its watch table and event
+ * queue (this header); wd_timing.{c,h} the pure timing decisions (when a
+ * watch stalls, is updated, ends; tested with a fake clock);
+ * wd_report.{c,h} the report text, the asyncio rules that read a stack
+ * and the stack handed to Python; procmem.{c,h} the process's memory;
+ * watchdog_py.c the Python functions.
+ *
  * Pure C; no Python.h. */
 #ifndef SW_WATCHDOG_H
 #define SW_WATCHDOG_H
@@ -49,6 +56,7 @@
 #include <stdint.h>
 
 #include "codecache.h"
+#include "stackfmt.h"
 
 enum sw_wd_kind { SW_WD_HUB = 1, SW_WD_LOOP = 2, SW_WD_DEADLINE = 3 };
 
@@ -70,10 +78,15 @@ typedef struct sw_wd_event {
     int kind;
     int watch_kind;
     uint64_t watch_id;
-    char *name;   /* the watch's name */
-    char *report; /* the text written to the report stream */
-    char *stack;  /* "function\tfile\tline\n" per frame, leaf first */
-    char *label;  /* greenlet label or task, "" if unknown */
+    char *name;             /* the watch's name */
+    char *report;           /* the text written to the report stream */
+    sw_fmt_frame_t *frames; /* the stack, outermost first, stackwatch's own
+                               frames left out; one allocation holding
+                               its strings too (sw_wd_report_frames) */
+    size_t nframes;
+    int task_frame; /* index in frames of the running asyncio task's
+                       coroutine (sw_wd_task_frame), -1 if none */
+    char *label;    /* greenlet label or task, "" if unknown */
     unsigned long ident;
     long tid;
     uint32_t greenlet;

@@ -134,23 +134,49 @@ wd_set_threshold_py(PyObject *m, PyObject *args)
     return PyBool_FromLong(sw_wd_set_threshold(id, th_ns) == 0);
 }
 
+/* The event's stack as a list of (name, filename, lineno) tuples,
+ * outermost first.  New reference, or NULL with an exception set. */
+static PyObject *
+stack_list(const sw_wd_event_t *e)
+{
+    PyObject *list = PyList_New((Py_ssize_t)e->nframes);
+
+    for (size_t i = 0; list != NULL && i < e->nframes; i++) {
+        const sw_fmt_frame_t *f = &e->frames[i];
+        PyObject *t = Py_BuildValue("(ssi)", f->name, f->file, f->line);
+
+        if (t == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    return list;
+}
+
 static PyObject *
 event_dict(const sw_wd_event_t *e)
 {
-    return Py_BuildValue(
-        "{si si sK ss ss ss ss sk sl sI sO sd sd s(KKKKK) sK sK}", "kind",
+    PyObject *stack = stack_list(e), *d;
+
+    if (stack == NULL) {
+        return NULL;
+    }
+    d = Py_BuildValue(
+        "{si si sK ss ss sO si ss sk sl sI sO sd sd s(KKKKK) sK sK}", "kind",
         e->kind, "watch_kind", e->watch_kind, "watch_id",
         (unsigned long long)e->watch_id, "name", e->name ? e->name : "",
-        "report", e->report ? e->report : "", "stack",
-        e->stack ? e->stack : "", "label", e->label ? e->label : "", "ident",
-        e->ident, "tid", e->tid, "greenlet", (unsigned int)e->greenlet,
-        "holds_gil", e->holds_gil ? Py_True : Py_False, "duration",
-        e->duration, "threshold", e->threshold, "mem",
-        (unsigned long long)e->mem[0], (unsigned long long)e->mem[1],
-        (unsigned long long)e->mem[2], (unsigned long long)e->mem[3],
-        (unsigned long long)e->mem[4], "mem_max",
-        (unsigned long long)e->mem_max, "mem_peak",
+        "report", e->report ? e->report : "", "stack", stack, "task_frame",
+        e->task_frame, "label", e->label ? e->label : "", "ident", e->ident,
+        "tid", e->tid, "greenlet", (unsigned int)e->greenlet, "holds_gil",
+        e->holds_gil ? Py_True : Py_False, "duration", e->duration,
+        "threshold", e->threshold, "mem", (unsigned long long)e->mem[0],
+        (unsigned long long)e->mem[1], (unsigned long long)e->mem[2],
+        (unsigned long long)e->mem[3], (unsigned long long)e->mem[4],
+        "mem_max", (unsigned long long)e->mem_max, "mem_peak",
         (unsigned long long)e->mem_peak);
+    Py_DECREF(stack);
+    return d;
 }
 
 /* watchdog_take(timeout): the queued events, as dicts, waiting up to

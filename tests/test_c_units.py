@@ -22,7 +22,11 @@ FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-Wall", "-Wextra",
 
 #: The sources each test file is built with.
 SOURCES = {
-    "test_writers.c": ["csrc/stacks.c", "csrc/buf.c", "csrc/writers/*.c"],
+    "test_writers.c": ["csrc/stacks.c", "csrc/buf.c", "csrc/stackfmt.c",
+                       "csrc/writers/*.c"],
+    "test_stackfmt.c": ["csrc/stackfmt.c", "csrc/buf.c"],
+    "test_watchdog.c": ["csrc/wd_timing.c", "csrc/wd_report.c",
+                        "csrc/procmem.c", "csrc/stackfmt.c", "csrc/buf.c"],
     "test_core.c": ["csrc/stacks.c", "csrc/buf.c",
                     "csrc/compat/linetable.c", "csrc/compat/vmread.c"],
     "test_reader_fuzz.c": ["csrc/compat/reader.c", "csrc/compat/vmread.c",

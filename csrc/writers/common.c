@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stackfmt.h"
 #include "writers/writer.h"
 
 sw_writer_fn
@@ -60,17 +61,13 @@ void
 sw_label_frame(const sw_session_t *s, uint32_t frame, sw_buf_t *out)
 {
     const sw_sframe_t *f = &s->frames[frame];
+    const sw_fmt_frame_t ff = {
+        .name = sw_session_str(s, f->name),
+        .file = f->file != 0 ? sw_session_str(s, f->file) : NULL,
+        .line = f->line,
+    };
 
-    sw_buf_puts(out, sw_session_str(s, f->name));
-    if (f->file != 0) {
-        if (f->line >= 0) {
-            sw_buf_printf(out, " (%s:%d)", sw_session_str(s, f->file),
-                          f->line);
-        }
-        else {
-            sw_buf_printf(out, " (%s)", sw_session_str(s, f->file));
-        }
-    }
+    sw_stackfmt_frame(out, &ff, SW_FMT_LABEL, 0);
 }
 
 int

@@ -9,7 +9,7 @@ logger, the run info after a stall) and runs the periodic functions of
 import os
 import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from stackwatch import _native, _service, events
 from stackwatch._monitor_state import S
@@ -73,20 +73,10 @@ def run_functions() -> None:
                     "%d failures in a row" % (f.fn, MAX_FAILURES))
 
 
-def parse_stack(text: str) -> List[events.Frame]:
-    """A watchdog event's stack: the native side's text (one
-    "name<TAB>filename<TAB>lineno" line per frame, innermost first) as
-    frames, outermost first."""
-    frames = []
-    for line in text.splitlines():
-        name, _, rest = line.partition("\t")
-        filename, _, lineno = rest.rpartition("\t")
-        try:
-            frames.append(events.Frame(name, filename, int(lineno)))
-        except ValueError:
-            continue
-    frames.reverse()  # outermost first, as in tracebacks
-    return frames
+def parse_stack(frames: List[Tuple[str, str, int]]) -> List[events.Frame]:
+    """A watchdog event's stack: (name, filename, lineno) tuples from the
+    native side, outermost first, as frames."""
+    return [events.Frame(*f) for f in frames]
 
 
 def loop_of(watch_kind: int, wid: int) -> Any:
@@ -126,7 +116,7 @@ def deliver(e: Dict[str, Any]) -> None:
             label = e["label"]
             stack = parse_stack(e["stack"])
             if loop_kind == "asyncio" and loop is not None:
-                task = find_task(loop, stack)
+                task = find_task(loop, stack, e["task_frame"])
             if greenlet is not None and not label:
                 label = greenlet_label(e["greenlet"])
             ev = events.EventLoopBlocked(

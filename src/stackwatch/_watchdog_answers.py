@@ -43,16 +43,14 @@ def current_task(loop: Any) -> Any:
         return None
 
 
-def find_task(loop: Any, stack: List[events.Frame]) -> Any:
-    """The task whose coroutine is the outermost frame after asyncio's
-    Handle._run on the stack (the loop has moved on by the time the event
-    is delivered, so the current task is not necessarily the one)."""
-    coro_name = None
-    for i, f in enumerate(stack[:-1]):
-        if f.name in ("_run", "Handle._run") and "asyncio" in f.filename:
-            coro_name = stack[i + 1].name
-    if coro_name is None:
+def find_task(loop: Any, stack: List[events.Frame], index: int) -> Any:
+    """The task whose coroutine runs stack[index], the frame the native
+    side found after asyncio's Handle._run (csrc/wd_report.c; the loop has
+    moved on by the time the event is delivered, so the current task is not
+    necessarily the one); None when index is -1 or out of range."""
+    if not 0 <= index < len(stack):
         return None
+    coro_name = stack[index].name
     aio = sys.modules.get("asyncio")
     try:
         tasks = list(aio.all_tasks(loop)) if aio is not None else []

@@ -60,8 +60,8 @@ class deadline:
         name = self.name
         if name is None:
             f = sys._getframe(1)
-            name = "%s (%s:%d)" % (f.f_code.co_name, f.f_code.co_filename,
-                                   f.f_lineno)
+            name = _native.format_frame(f.f_code.co_name,
+                                        f.f_code.co_filename, f.f_lineno)
         self._stack().append(_native.watchdog_add(
             _native.WD_DEADLINE, self.seconds, 0, name))
         return self

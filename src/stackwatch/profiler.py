@@ -316,11 +316,9 @@ class Profiler:
 
 
 def _frame_text(f: Frame) -> str:
-    base = os.path.basename(f.filename) if f.filename else ""
-    if not base:
-        return f.name
-    return "%s (%s:%d)" % (f.name, base, f.lineno) if f.lineno >= 0 else (
-        "%s (%s)" % (f.name, base))
+    # "name (file:line)", the file by its base name: the native formatter
+    # that writes every other frame label.
+    return _native.format_frame(f.name, f.filename, f.lineno, basename=True)
 
 
 def _name_active() -> None:

@@ -1,0 +1,94 @@
+/* The one frame and stack formatter: every "name (file:line)" and every
+ * `File "f", line N, in name` that stackwatch writes comes from here --
+ * dumps and the slow-script log (snapshot.c, dump.c), the watchdog's
+ * reports (wd_report.c), the writers (writers/common.c) and, through
+ * _native.format_frame, the profiler's summary (profiler.py).
+ *
+ * Two styles:
+ * - label:     "name (file:line)", "name (file)" when the line is unknown
+ *              (< 0), "name" when there is no file;
+ * - traceback: `File "file", line N, in name`, `File "file", in name`
+ *              when the line is unknown, as Python's tracebacks and
+ *              faulthandler write them.
+ * Options for stacks: the order (innermost or outermost frame first), a
+ * source line after each frame, a prefix under which frames are left out
+ * (stackwatch's own package in watchdog reports), and files shown by base
+ * name (the profiler's summary).
+ *
+ * Context: any thread, no GIL, no Python API, no lock.  The output goes
+ * to a sw_buf_t, which grows with malloc: like every sw_buf user, not for
+ * signal handlers (stackwatch's signal handler only wakes the dump
+ * thread, which formats).  Source lines are read with open/read, no stdio.
+ *
+ * Pure C; no Python.h. */
+#ifndef SW_STACKFMT_H
+#define SW_STACKFMT_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+/* One frame to format; the strings are borrowed. */
+typedef struct sw_fmt_frame {
+    const char *name;
+    const char *file; /* NULL or "" : no file */
+    int line;         /* < 0: unknown */
+} sw_fmt_frame_t;
+
+enum sw_fmt_style {
+    SW_FMT_LABEL = 0,     /* name (file:line) */
+    SW_FMT_TRACEBACK = 1, /* File "file", line N, in name */
+};
+
+/* Flags for sw_stackfmt_frame and sw_fmt_opts_t.flags. */
+#define SW_FMT_BASENAME 0x1u    /* the file by its base name */
+#define SW_FMT_OUTER_FIRST 0x2u /* stacks: outermost frame first */
+#define SW_FMT_SOURCE 0x4u      /* stacks: each frame's source line */
+
+/* How sw_stackfmt_stack writes a stack. */
+typedef struct sw_fmt_opts {
+    int style;                 /* enum sw_fmt_style */
+    unsigned flags;            /* SW_FMT_* */
+    const char *indent;        /* before each frame's line (NULL: none) */
+    const char *source_indent; /* before a source line (NULL: none) */
+    const char *hide;          /* frames whose file starts with this prefix are
+                           left out; NULL or "": none */
+} sw_fmt_opts_t;
+
+/* Appends one frame, without a newline, in the style given (flags: only
+ * SW_FMT_BASENAME counts).  Context: any; see above. */
+void sw_stackfmt_frame(sw_buf_t *out, const sw_fmt_frame_t *f, int style,
+                       unsigned flags);
+
+/* Whether the frame's file is under the prefix hide (NULL or "": never).
+ * Context: any, async-signal-safe. */
+int sw_stackfmt_hidden(const sw_fmt_frame_t *f, const char *hide);
+
+/* Gives frame i (0: the innermost) of a stack held in ctx into *out.
+ * Lets a stack be formatted where it lives (a snapshot, a session, an
+ * array) without a copy. */
+typedef void (*sw_fmt_get_fn)(const void *ctx, size_t i, sw_fmt_frame_t *out);
+
+/* sw_fmt_get_fn for a plain array: ctx is a const sw_fmt_frame_t *. */
+void sw_stackfmt_array_get(const void *ctx, size_t i, sw_fmt_frame_t *out);
+
+/* Appends the n frames that get gives (from ctx), one line each: indent,
+ * the frame, a newline; with SW_FMT_SOURCE, the frame's source line
+ * (sw_stackfmt_source_line, for lines > 0) on the next line after
+ * source_indent when it can be read; innermost first unless
+ * SW_FMT_OUTER_FIRST; frames under opts->hide left out.  Allocates
+ * nothing itself.  Returns how many frames were written.
+ * Context: any; see above. */
+size_t sw_stackfmt_stack(sw_buf_t *out, sw_fmt_get_fn get, const void *ctx,
+                         size_t n, const sw_fmt_opts_t *opts);
+
+/* Copies line `line` (from 1) of the file into out (cap bytes), without
+ * its indentation or line break (tabs become spaces), cut at cap - 1
+ * bytes.  Reads at most the first 8 MiB of the file, with plain
+ * open/read: no stdio, no allocation.  Returns 0, or -1 when the file
+ * cannot be read ("<string>", "<frozen ...>"), has no such line or the
+ * line is empty.
+ * Context: any thread; not for signal handlers (it may block on I/O). */
+int sw_stackfmt_source_line(const char *file, int line, char *out, size_t cap);
+
+#endif
