@@ -12,7 +12,7 @@ export VENV_DIR
 
 C_SOURCES := $(shell find csrc tests/c -name '*.[ch]')
 
-.PHONY: run test lint deps bench asan clean
+.PHONY: run test lint lint-versions deps bench asan clean
 
 deps:
 	@tools/system-deps.sh
@@ -24,7 +24,17 @@ run:
 		-o out/demo.svg examples/demo.py
 	@echo "open out/demo.svg in a browser to explore the flame graph"
 
-lint: deps
+# Only csrc/compat/ may know CPython versions: any other C file that
+# mentions PY_VERSION_HEX or PY_MINOR_VERSION fails the lint, one line each.
+lint-versions:
+	@bad=$$(grep -rlE 'PY_VERSION_HEX|PY_MINOR_VERSION' --include='*.[ch]' \
+		csrc | grep -v '^csrc/compat/' || true); \
+	for f in $$bad; do \
+		echo "lint: $$f mentions PY_VERSION_HEX/PY_MINOR_VERSION outside csrc/compat/" >&2; \
+	done; \
+	test -z "$$bad"
+
+lint: deps lint-versions
 	@command -v clang-format >/dev/null || { \
 		echo "lint: clang-format is missing" >&2; exit 1; }
 	clang-format --style=file --dry-run --Werror $(C_SOURCES)

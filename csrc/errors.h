@@ -14,6 +14,12 @@ enum sw_error {
     SW_ESYS = -4,        /* a system call failed; errno says why */
     SW_EFULL = -5,       /* a bounded table is full */
     SW_EFINALIZING = -6, /* the interpreter is finalizing: stop reading */
+    SW_EBUSY = -7,       /* already running / in a state that forbids it */
 };
+
+/* At the Python edge (errors_py.c) these become: SW_EINVAL -> ValueError,
+ * SW_ENOMEM -> MemoryError, SW_ESYS -> OSError with errno, anything else
+ * (SW_EBUSY, SW_EFULL, SW_EFAULT, SW_EFINALIZING, a bare -1) ->
+ * RuntimeError. */
 
 #endif

@@ -24,6 +24,7 @@
 #include "compat/layout.h"
 #include "compat/reader.h"
 #include "dump.h"
+#include "errors_py.h"
 #include "greenlet.h"
 #include "sampler.h"
 #include "service.h"
@@ -117,6 +118,19 @@ Session_stats(PyObject *op, PyObject *noargs)
                       s->start_unix, "threads", s->nthreads - 1, "frames",
                       s->nframes - 1, "stacks", s->nnodes - 1, "sample_keys",
                       s->nsamples - 1, "string_bytes", s->strings_used);
+    if (d != NULL) {
+        PyObject *lost = PyLong_FromUnsignedLongLong(s->labels_dropped);
+        PyObject *error =
+            s->error ? PyUnicode_FromString(s->error_msg) : newref(Py_None);
+
+        if (lost == NULL || error == NULL ||
+            PyDict_SetItemString(d, "labels_dropped", lost) < 0 ||
+            PyDict_SetItemString(d, "error", error) < 0) {
+            Py_CLEAR(d);
+        }
+        Py_XDECREF(lost);
+        Py_XDECREF(error);
+    }
     pthread_mutex_unlock(&s->mu);
     return d;
 }
@@ -286,9 +300,7 @@ Session_greenlet_roots(PyObject *op, PyObject *noargs)
         if (e->greenlet == 0 || node == 0) {
             continue;
         }
-        while (s->nodes[node].parent != 0) {
-            node = s->nodes[node].parent;
-        }
+        node = sw_stack_root(s, node);
         key = Py_BuildValue("(II)", e->greenlet, s->nodes[node].frame);
         old = key ? PyDict_GetItemWithError(counts, key) : NULL;
         n = (old ? PyLong_AsUnsignedLongLong(old) : 0) + e->count;
@@ -514,8 +526,7 @@ sampler_start_py(PyObject *m, PyObject *args, PyObject *kwds)
     rc = sw_sampler_start(((SessionObject *)session)->s, cache, &cfg, err,
                           sizeof(err));
     if (rc < 0) {
-        PyErr_SetString(PyExc_RuntimeError, err);
-        return NULL;
+        return sw_py_raise(rc, err);
     }
     Py_XSETREF(sampling_session, newref(session));
     Py_RETURN_NONE;
@@ -524,10 +535,15 @@ sampler_start_py(PyObject *m, PyObject *args, PyObject *kwds)
 static PyObject *
 sampler_stop_py(PyObject *m, PyObject *noargs)
 {
+    char err[256];
+    int rc;
     (void)m;
     (void)noargs;
-    Py_BEGIN_ALLOW_THREADS sw_sampler_stop();
+    Py_BEGIN_ALLOW_THREADS rc = sw_sampler_stop(err, sizeof(err));
     Py_END_ALLOW_THREADS Py_CLEAR(sampling_session);
+    if (rc < 0) {
+        return sw_py_raise(rc, err); /* the sampler thread's sticky error */
+    }
     Py_RETURN_NONE;
 }
 
@@ -931,6 +947,17 @@ after_fork_child_py(PyObject *m, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
+/* _test_sampler_fail_next(): the next sampler thread fails its work
+ * buffer allocation (tests of the sticky error). */
+static PyObject *
+test_sampler_fail_next_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    sw_sampler_fail_next();
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 info_py(PyObject *m, PyObject *noargs)
 {
@@ -1162,6 +1189,8 @@ static PyMethodDef module_methods[] = {
     {"service_set_alive", service_set_alive_py, METH_O, NULL},
     {"after_fork_child", after_fork_child_py, METH_NOARGS, NULL},
     {"info", info_py, METH_NOARGS, "What the reader runs on."},
+    {"_test_sampler_fail_next", test_sampler_fail_next_py, METH_NOARGS,
+     "Test hook: the next sampler thread fails as if out of memory."},
     {"code_lines", code_lines_py, METH_O,
      "Lines of every instruction of a code object, decoded natively."},
     {"read_own_stack", read_own_stack_py, METH_NOARGS,

@@ -29,6 +29,12 @@
  * child handler releases them and marks the sampler stopped.  The child
  * may start its own.
  *
+ * Errors.  The thread cannot raise: when it fails (its work buffers cannot
+ * be allocated) it records a sticky error in S and in the session
+ * (s->error, shown by stats()), and the next sw_sampler_stop() returns it
+ * so that the Python layer raises it, as _lsprof does with its pending
+ * error.
+ *
  * Interpreter exit.  The Python layer stops the sampler from an atexit
  * handler, before finalization frees thread states.  As a second line,
  * each pass first checks _PyRuntime._finalizing and the thread stops by
@@ -61,6 +67,12 @@ static struct {
     sw_sampler_cfg_t cfg;
     _Atomic uint64_t passes;
     _Atomic uint64_t first_ns, last_ns;
+    /* The sticky error: set by the sampler thread when it fails (it
+     * cannot raise), taken by the next sw_sampler_stop().  Written before
+     * `running` drops to 0 (release), read after joining the thread. */
+    int error;
+    char error_msg[128];
+    _Atomic int fail_next; /* test hook: the next start's work alloc fails */
 } S = {
     .ctl = PTHREAD_MUTEX_INITIALIZER,
     .wake_mu = PTHREAD_MUTEX_INITIALIZER,
@@ -86,7 +98,7 @@ sw_sampler_exclude(uint64_t tstate_id, int on)
             return 0;
         }
     }
-    return -1;
+    return on ? SW_EFULL : SW_EINVAL;
 }
 
 /* Code objects where stacks are cut: a frame running one of them and
@@ -418,7 +430,18 @@ sampler_main(void *arg)
     uint64_t interval = base, next, last, start, cost_ewma = 0, cpu_before;
     work_t w;
 
-    if (work_alloc(&w) < 0) {
+    if (atomic_exchange(&S.fail_next, 0) || work_alloc(&w) < 0) {
+        static const char msg[] =
+            "the sampler thread could not allocate its work buffers "
+            "(out of memory): nothing was sampled";
+
+        S.error = SW_ENOMEM;
+        snprintf(S.error_msg, sizeof(S.error_msg), "%s", msg);
+        pthread_mutex_lock(&s->mu);
+        s->error = SW_ENOMEM;
+        snprintf(s->error_msg, sizeof(s->error_msg), "%s", msg);
+        session_stopped(s);
+        pthread_mutex_unlock(&s->mu);
         atomic_store(&S.running, 0);
         return NULL;
     }
@@ -481,8 +504,9 @@ sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
     int rc;
 
     if (cfg->rate_hz < 1 || cfg->rate_hz > 1000) {
-        snprintf(err, errlen, "rate must be between 1 and 1000 Hz");
-        return -1;
+        snprintf(err, errlen, "rate must be between 1 and 1000 Hz, not %g",
+                 cfg->rate_hz);
+        return SW_EINVAL;
     }
     pthread_mutex_lock(&S.ctl);
     if (atomic_load(&S.running)) {
@@ -490,7 +514,7 @@ sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
         snprintf(err, errlen,
                  "a profiler is already running in this "
                  "process");
-        return -1;
+        return SW_EBUSY;
     }
     if (S.joinable) {
         /* Stopped by itself (duration, finalization): reap it. */
@@ -502,6 +526,8 @@ sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
     }
     S.session = s;
     S.cache = cache;
+    S.error = 0;
+    S.error_msg[0] = '\0';
     S.cfg = *cfg;
     atomic_store(&S.stop, 0);
     atomic_store(&S.passes, 0);
@@ -527,7 +553,8 @@ sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
         pthread_mutex_unlock(&S.ctl);
         snprintf(err, errlen, "cannot start the sampler thread: %s",
                  strerror(rc));
-        return -1;
+        errno = rc;
+        return SW_ESYS;
     }
     S.joinable = 1;
     pthread_mutex_unlock(&S.ctl);
@@ -535,8 +562,10 @@ sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
 }
 
 int
-sw_sampler_stop(void)
+sw_sampler_stop(char *err, size_t errlen)
 {
+    int rc;
+
     pthread_mutex_lock(&S.ctl);
     if (S.joinable) {
         pthread_mutex_lock(&S.wake_mu);
@@ -553,8 +582,19 @@ sw_sampler_stop(void)
     }
     atomic_store(&S.running, 0);
     S.session = NULL;
+    rc = S.error;
+    if (rc != 0 && err != NULL) {
+        snprintf(err, errlen, "%s", S.error_msg);
+    }
+    S.error = 0;
     pthread_mutex_unlock(&S.ctl);
-    return 0;
+    return rc;
+}
+
+void
+sw_sampler_fail_next(void)
+{
+    atomic_store(&S.fail_next, 1);
 }
 
 sw_session_t *
@@ -620,6 +660,7 @@ sw_sampler_atfork_child(void)
     atomic_store(&S.stop, 0);
     S.joinable = 0;
     S.session = NULL;
+    S.error = 0;
     if (wake_ready) {
         pthread_mutex_init(&S.wake_mu, NULL);
         wake_init();

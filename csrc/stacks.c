@@ -462,6 +462,7 @@ sw_session_name_thread(sw_session_t *s, uint32_t slot, const char *name)
     }
     off = sw_session_string(s, name);
     if (off == 0 && *name) {
+        s->labels_dropped++;
         return SW_EFULL;
     }
     s->threads[slot].name = off;
@@ -518,6 +519,7 @@ sw_session_label_greenlet(sw_session_t *s, uint32_t id, const char *label)
     }
     off = sw_session_string(s, label);
     if (off == 0 && *label) {
+        s->labels_dropped++;
         return SW_EFULL;
     }
     s->greenlet_labels[id] = off;
@@ -538,4 +540,41 @@ void
 sw_session_atfork_child(sw_session_t *s)
 {
     pthread_mutex_init(&s->mu, NULL);
+}
+
+int
+sw_stack_frames(const sw_session_t *s, uint32_t node, uint32_t *out, int max)
+{
+    int n = 0, i;
+
+    for (; node != 0 && n < max; node = s->nodes[node].parent) {
+        out[n++] = s->nodes[node].frame;
+    }
+    for (i = 0; i < n / 2; i++) {
+        uint32_t t = out[i];
+
+        out[i] = out[n - 1 - i];
+        out[n - 1 - i] = t;
+    }
+    return n;
+}
+
+uint32_t
+sw_stack_depth(const sw_session_t *s, uint32_t node)
+{
+    uint32_t d = 0;
+
+    for (; node != 0; node = s->nodes[node].parent) {
+        d++;
+    }
+    return d;
+}
+
+uint32_t
+sw_stack_root(const sw_session_t *s, uint32_t node)
+{
+    while (node != 0 && s->nodes[node].parent != 0) {
+        node = s->nodes[node].parent;
+    }
+    return node;
 }

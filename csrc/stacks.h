@@ -122,6 +122,10 @@ typedef struct sw_session {
     uint64_t run_ns;            /* start of the current run, 0 if stopped */
     uint64_t sampled_ns;        /* sum of the finished runs' lengths */
     double start_unix;          /* wall clock at start */
+    uint64_t labels_dropped;    /* thread names / greenlet labels refused:
+                                   the string table was full */
+    int error;                  /* sticky SW_E* of the sampler thread, 0 */
+    char error_msg[128];        /* its message ("" when error is 0) */
 } sw_session_t;
 
 /* Creates a session with the given limits (zeros take defaults).
@@ -166,12 +170,18 @@ uint32_t sw_session_thread(sw_session_t *s, uint64_t tstate_id,
                            int *created);
 
 /* Adds one sample.  Context: caller holds s->mu.
- * Returns 0, or SW_EFULL (counted as dropped). */
+ * Returns 0, SW_EINVAL (node, thread out of range: nothing counted), or
+ * SW_EFULL (the sample table is full; counted in samples_dropped). */
 int sw_session_add(sw_session_t *s, uint32_t thread, uint32_t greenlet,
                    uint32_t node, uint64_t wall_ns, uint64_t cpu_ns, int gil);
 
 /* Names a thread slot / labels a greenlet id (copied).
- * Context: caller holds s->mu.  Returns 0 or SW_EFULL. */
+ * Context: caller holds s->mu.
+ * Returns 0; SW_EINVAL (no such slot; a greenlet id of 0 or above
+ * SW_MAX_GREENLET_ID); SW_ENOMEM (label_greenlet: the label table could
+ * not grow); SW_EFULL (the string table is full: the name is dropped and
+ * counted in s->labels_dropped, which stats() shows, so a caller may
+ * ignore it). */
 int sw_session_name_thread(sw_session_t *s, uint32_t slot, const char *name);
 int sw_session_label_greenlet(sw_session_t *s, uint32_t id, const char *label);
 
@@ -182,6 +192,24 @@ int sw_session_greenlet_seen(sw_session_t *s, uint32_t id);
 
 /* The label of a greenlet id, or NULL.  Context: caller holds s->mu. */
 const char *sw_session_greenlet_label(const sw_session_t *s, uint32_t id);
+
+/* ---- tree walks over interned stacks ---------------------------------
+ * A stack is a node id; nodes[node].parent leads to the root (node 0).
+ * Context of all three: caller holds s->mu (or owns s alone).  Pure C,
+ * no allocation, no errors. */
+
+/* Writes the frame ids of the stack ending at node into out[0..max),
+ * root first.  Returns the number written (the outermost max frames when
+ * the stack is deeper than max). */
+int sw_stack_frames(const sw_session_t *s, uint32_t node, uint32_t *out,
+                    int max);
+
+/* The number of frames of the stack ending at node (0 for node 0). */
+uint32_t sw_stack_depth(const sw_session_t *s, uint32_t node);
+
+/* The outermost node of the stack ending at node (its first frame); 0 for
+ * node 0. */
+uint32_t sw_stack_root(const sw_session_t *s, uint32_t node);
 
 /* Fork support, as for the code cache. */
 void sw_session_atfork_child(sw_session_t *s);

@@ -70,23 +70,6 @@ sw_label_frame(const sw_session_t *s, uint32_t frame, sw_buf_t *out)
     sw_stackfmt_frame(out, &ff, SW_FMT_LABEL, 0);
 }
 
-int
-sw_stack_frames(const sw_session_t *s, uint32_t node, uint32_t *out, int max)
-{
-    int n = 0, i;
-
-    for (; node != 0 && n < max; node = s->nodes[node].parent) {
-        out[n++] = s->nodes[node].frame;
-    }
-    for (i = 0; i < n / 2; i++) {
-        uint32_t t = out[i];
-
-        out[i] = out[n - 1 - i];
-        out[n - 1 - i] = t;
-    }
-    return n;
-}
-
 uint64_t
 sw_sample_weight(const sw_ssample_t *e, int weight)
 {
@@ -187,18 +170,6 @@ cmp_samples(const void *pa, const void *pb)
     return (a > b) - (a < b);
 }
 
-/* Depth of a node. */
-static uint32_t
-depth_of(const sw_session_t *s, uint32_t node)
-{
-    uint32_t d = 0;
-
-    for (; node != 0; node = s->nodes[node].parent) {
-        d++;
-    }
-    return d;
-}
-
 uint32_t *
 sw_sorted_samples(const sw_session_t *s, const sw_write_opts_t *o, uint32_t *n)
 {
@@ -216,7 +187,7 @@ sw_sorted_samples(const sw_session_t *s, const sw_write_opts_t *o, uint32_t *n)
         if (s->samples[i].count == 0) {
             continue;
         }
-        c.len[i] = depth_of(s, s->samples[i].node);
+        c.len[i] = sw_stack_depth(s, s->samples[i].node);
         c.start[i] = (uint32_t)total;
         total += c.len[i];
         idx[k++] = i;

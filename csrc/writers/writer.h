@@ -3,8 +3,9 @@
  * Every writer turns a profile session into a complete document in a
  * buffer (see buf.h for why in memory).  They share the helpers below for
  * what every format needs: labels of threads, greenlets and frames, the
- * frames of a stack root first, the split of samples into groups (by
- * thread and/or greenlet), and the weight of a sample.
+ * split of samples into groups (by thread and/or greenlet), and the
+ * weight of a sample.  Walks over the stack tree (frames of a stack root
+ * first, depth) are in stacks.h.
  *
  * Context of all functions: the caller holds the session's mutex (or owns
  * the session alone).  Pure C; no Python.h. */
@@ -62,11 +63,6 @@ void sw_label_greenlet(const sw_session_t *s, uint32_t id, sw_buf_t *out);
 
 /* Appends "function (path:line)" for a frame (markers: just the name). */
 void sw_label_frame(const sw_session_t *s, uint32_t frame, sw_buf_t *out);
-
-/* Writes the frames of the stack ending at node into out[0..max), root
- * first.  Returns the number of frames. */
-int sw_stack_frames(const sw_session_t *s, uint32_t node, uint32_t *out,
-                    int max);
 
 /* The weight of a sample entry. */
 uint64_t sw_sample_weight(const sw_ssample_t *e, int weight);

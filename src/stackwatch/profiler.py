@@ -151,14 +151,16 @@ class Profiler:
             if not self._running:
                 return self
             self._stopped_rate = _native.sampler_effective_rate()
-            _native.sampler_stop()
-            self._running = False
-            if _active is self:
-                _active = None
             try:
-                self.label()
+                _native.sampler_stop()  # raises the sampler's sticky error
             finally:
-                self._release()
+                self._running = False
+                if _active is self:
+                    _active = None
+                try:
+                    self.label()
+                finally:
+                    self._release()
         return self
 
     def _release(self) -> None:
