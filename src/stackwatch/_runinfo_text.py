@@ -3,6 +3,7 @@ task tree drawn with ``+--`` branches (``str(RunTree)``)."""
 
 from typing import TYPE_CHECKING, List, Optional
 
+from stackwatch import _native
 from stackwatch._frame import Frame
 from stackwatch._node import Node
 
@@ -57,8 +58,8 @@ class Formatter:
         if not frames:
             self.lines.append(pad + "(no Python frames)")
         for f in frames:
-            self.lines.append('%sFile "%s", line %d, in %s'
-                              % (pad, f.filename, f.lineno, f.name))
+            self.lines.append(pad + _native.format_frame(
+                f.name, f.filename, f.lineno, traceback=True))
             if f.line:
                 self.lines.append(pad + "    " + f.line)
             if f.locals is not None:
