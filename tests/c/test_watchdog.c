@@ -300,6 +300,18 @@ after_time(const sw_buf_t *b)
     return p + 2;
 }
 
+/* Formats r and checks the text after the header. */
+static void
+expect_report(const sw_wd_report_t *r, const char *text)
+{
+    sw_buf_t out;
+
+    sw_buf_init(&out);
+    sw_wd_report_text(&out, r);
+    ASSERT_STR_EQ(after_time(&out), text);
+    sw_buf_free(&out);
+}
+
 static const char *const loop_frames[] = {
     "crunch",
     "/app/h.py", /* leaf */
@@ -334,7 +346,6 @@ TEST(asyncio_rules_find_the_loop_and_the_task_frame)
 TEST(loop_stall_report_names_the_task_and_prints_a_traceback)
 {
     fake_t f;
-    sw_buf_t out;
     sw_wd_report_t r;
 
     fake_init(&f, 1, 6, loop_frames, loop_lines);
@@ -352,30 +363,25 @@ TEST(loop_stall_report_names_the_task_and_prints_a_traceback)
     r.t = &f.thread;
     r.task_frame = sw_wd_task_frame(&f.snap, &f.thread);
     r.hide = "/site/stackwatch/";
-    sw_buf_init(&out);
-    sw_wd_report_text(&out, &r);
-    ASSERT_STR_EQ(
-        after_time(&out),
-        "asyncio loop main blocked for 0.250 s (threshold 0.200 s) in "
-        "thread 0x1234 (tid 42)\n"
-        "  running the task of coroutine handler (/app/h.py:5)\n"
-        "  The thread holds the GIL.\n"
-        "  Stack (most recent call last):\n"
-        "    File \"/app/main.py\", line 2, in <module>\n"
-        "    File \"/usr/lib/python3.12/asyncio/base.py\", line 608, in "
-        "BaseEventLoop.run_forever\n"
-        "    File \"/usr/lib/python3.12/asyncio/events.py\", line 84, in "
-        "Handle._run\n"
-        "    File \"/app/h.py\", line 5, in handler\n"
-        "    File \"/app/h.py\", line 9, in crunch\n");
-    sw_buf_free(&out);
+    expect_report(
+        &r, "asyncio loop main blocked for 0.250 s (threshold 0.200 s) in "
+            "thread 0x1234 (tid 42)\n"
+            "  running the task of coroutine handler (/app/h.py:5)\n"
+            "  The thread holds the GIL.\n"
+            "  Stack (most recent call last):\n"
+            "    File \"/app/main.py\", line 2, in <module>\n"
+            "    File \"/usr/lib/python3.12/asyncio/base.py\", line 608, in "
+            "BaseEventLoop.run_forever\n"
+            "    File \"/usr/lib/python3.12/asyncio/events.py\", line 84, in "
+            "Handle._run\n"
+            "    File \"/app/h.py\", line 5, in handler\n"
+            "    File \"/app/h.py\", line 9, in crunch\n");
     sw_buf_free(&f.snap.strings);
 }
 
 TEST(deadline_report_update_and_end_lines)
 {
     fake_t f;
-    sw_buf_t out;
     sw_wd_report_t r;
 
     fake_init(
@@ -394,42 +400,30 @@ TEST(deadline_report_update_and_end_lines)
     r.t = &f.thread;
     r.task_frame = -1;
     f.thread.truncated = 1;
-    sw_buf_init(&out);
-    sw_wd_report_text(&out, &r);
-    ASSERT_STR_EQ(after_time(&out),
-                  "deadline \"nightly\" exceeded (limit 0.500 s): still "
-                  "running after 0.600 s in thread \"Worker-1\"\n"
-                  "  The thread does not hold the GIL.\n"
-                  "  Stack (most recent call last):\n"
-                  "    ... (outer frames not shown)\n"
-                  "    File \"<string>\", line 1, in <module>\n"
-                  "    File \"/app/job.py\", in work\n");
-    sw_buf_free(&out);
+    expect_report(&r, "deadline \"nightly\" exceeded (limit 0.500 s): still "
+                      "running after 0.600 s in thread \"Worker-1\"\n"
+                      "  The thread does not hold the GIL.\n"
+                      "  Stack (most recent call last):\n"
+                      "    ... (outer frames not shown)\n"
+                      "    File \"<string>\", line 1, in <module>\n"
+                      "    File \"/app/job.py\", in work\n");
 
     r.what = SW_WD_TODO_UPDATE;
     r.duration_ns = 1600 * MS;
-    sw_buf_init(&out);
-    sw_wd_report_text(&out, &r);
-    ASSERT_STR_EQ(after_time(&out), "deadline \"nightly\" still running "
-                                    "after 1.600 s, in work (/app/job.py)\n");
-    sw_buf_free(&out);
+    expect_report(&r, "deadline \"nightly\" still running "
+                      "after 1.600 s, in work (/app/job.py)\n");
 
     r.what = SW_WD_TODO_END;
     r.duration_ns = 2 * S;
     r.snap = NULL;
     r.t = NULL;
-    sw_buf_init(&out);
-    sw_wd_report_text(&out, &r);
-    ASSERT_STR_EQ(after_time(&out),
-                  "deadline \"nightly\" finished after 2.000 s (limit "
-                  "0.500 s) in thread \"Worker-1\"\n");
-    sw_buf_free(&out);
+    expect_report(&r, "deadline \"nightly\" finished after 2.000 s (limit "
+                      "0.500 s) in thread \"Worker-1\"\n");
     sw_buf_free(&f.snap.strings);
 }
 
 TEST(hub_report_with_greenlet_label_and_unreadable_stack)
 {
-    sw_buf_t out;
     sw_wd_report_t r;
 
     memset(&r, 0, sizeof(r));
@@ -442,22 +436,14 @@ TEST(hub_report_with_greenlet_label_and_unreadable_stack)
     r.threshold_ns = 100 * MS;
     r.duration_ns = 100 * MS;
     r.task_frame = -1;
-    sw_buf_init(&out);
-    sw_wd_report_text(&out, &r);
-    ASSERT_STR_EQ(after_time(&out),
-                  "gevent hub blocked for 0.100 s (threshold 0.100 s) in "
-                  "thread 0x10\n"
-                  "  running greenlet #7: Greenlet-3 (serve)\n"
-                  "  (the thread's stack could not be read)\n");
-    sw_buf_free(&out);
+    expect_report(&r, "gevent hub blocked for 0.100 s (threshold 0.100 s) in "
+                      "thread 0x10\n"
+                      "  running greenlet #7: Greenlet-3 (serve)\n"
+                      "  (the thread's stack could not be read)\n");
 
     r.what = SW_WD_TODO_END;
     r.duration_ns = 300 * MS;
-    sw_buf_init(&out);
-    sw_wd_report_text(&out, &r);
-    ASSERT_STR_EQ(after_time(&out),
-                  "gevent hub unblocked after 0.300 s in thread 0x10\n");
-    sw_buf_free(&out);
+    expect_report(&r, "gevent hub unblocked after 0.300 s in thread 0x10\n");
 }
 
 TEST(stack_for_python_is_outermost_first_without_hidden_frames)
