@@ -1,4 +1,6 @@
-/* Clocks: monotonic time and per-thread CPU time, in nanoseconds.
+/* Clocks: monotonic time and per-thread CPU time, in nanoseconds, and
+ * the helpers for absolute CLOCK_MONOTONIC deadlines on condition
+ * variables (every timed wait in stackwatch uses them).
  *
  * Pure C; no Python.h. */
 #ifndef SW_CLOCK_H
