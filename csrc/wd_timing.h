@@ -77,7 +77,8 @@ uint64_t sw_wd_poll_ns(uint64_t threshold_ns);
  * hub stalls only while a greenlet other than the hub runs).  A loop does
  * not stall while in its selector or dormant; a removed deadline ends its
  * stall.  Returns the time by which the watch wants to be checked again
- * (at most 1 s ahead).  No errors.  Context: the caller owns w (the
+ * (a hub or loop: within its poll interval; a deadline: its expiry or
+ * next update, else 1 s).  No errors.  Context: the caller owns w (the
  * watchdog's lock); pure otherwise. */
 uint64_t sw_wd_check(sw_wd_watch_t *w, uint64_t now, uint64_t update_ns,
                      const sw_wd_hub_seen_t *hub, sw_wd_todo_t *td);
