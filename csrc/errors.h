@@ -21,7 +21,8 @@ enum sw_error {
  * SW_ENOMEM -> MemoryError, SW_ESYS -> OSError with errno, anything else
  * (SW_EBUSY, SW_EFULL, SW_EFAULT, SW_EFINALIZING, a bare -1) ->
  * RuntimeError.  A function documented as returning a bare -1 (buf.h,
- * clock.h, sw_layout_init, sw_line_for) does not use these codes: its -1 is not SW_EFAULT
- * even though the values are equal. */
+ * clock.h, dump.h, watchdog.h, the writers, sw_layout_init, sw_line_for)
+ * does not use these codes: its -1 is not SW_EFAULT even though the
+ * values are equal. */
 
 #endif

@@ -131,8 +131,9 @@ uintptr_t sw_thread_frame(sw_reader_t *r, sw_thread_t *t);
  * part of its current data-stack chunk (3.11+): one vectored read for all
  * of them instead of two reads per thread.  A thread that does not fit
  * the buffer (or comes after the first 256), or whose read failed, is
- * read by sw_read_frames() as before.  No errors, no allocation.  The copies stay valid until the next call.  Context: no GIL
- * needed; the same thread as the walks. */
+ * read by sw_read_frames() as before.  The copies stay valid until the
+ * next call.  No errors, no allocation.  Context: no GIL needed; the
+ * same thread as the walks. */
 void sw_prefetch_stacks(sw_reader_t *r, sw_thread_t *const *ts, int n);
 
 /* Reads the frame chain of thread t, leaf first, into out[0..max), skipping
