@@ -27,6 +27,8 @@ typedef struct sw_sampler_cfg {
     int64_t duration_ns; /* stop by itself after this long; 0: never */
 } sw_sampler_cfg_t;
 
+/* ---- the sampler thread ------------------------------------------------- */
+
 /* Starts sampling into session s (which must outlive the sampling: the
  * caller keeps it until sw_sampler_stop() returned).  Reaps a previous
  * thread that stopped by itself and clears the sticky error it may have
@@ -68,6 +70,8 @@ int sw_sampler_running(void);
  * run; 0.0 before two passes.  Context: any, lock-free. */
 double sw_sampler_effective_rate(void);
 
+/* ---- excluded threads and root code objects ----------------------------- */
+
 /* Adds (on) or removes a thread state, by serial, from the set the
  * sampler and snapshots skip (stackwatch's own Python threads).  Adding
  * an id twice takes two slots.  Context: any (lock-free).  Returns 0, or
@@ -91,6 +95,8 @@ int sw_sampler_cut_at_roots(const sw_rawframe_t *raw, int n);
  * state, else 0.  Context: any thread, no GIL; lock-free,
  * async-signal-safe. */
 int sw_sampler_is_excluded(uint64_t tstate_id);
+
+/* ---- fork --------------------------------------------------------------- */
 
 /* Fork handlers (called from module.c's pthread_atfork handlers, last in
  * prepare): prepare takes ctl, the code cache (if a sampler ever

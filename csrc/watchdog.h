@@ -115,6 +115,8 @@ typedef struct sw_wd_settings {
                                package) are left out of reports */
 } sw_wd_settings_t;
 
+/* ---- the monitor thread ------------------------------------------------- */
+
 /* Starts the thread (or applies new settings to the running one), with
  * every signal blocked in it.  A replaced report descriptor is closed by
  * the monitor thread at its next pass.  Context: any thread, no GIL needed
@@ -137,6 +139,8 @@ void sw_wd_stop(void);
 /* Drops every watch and queued event.  Context: GIL held; takes the
  * mutex.  No errors. */
 void sw_wd_clear(void);
+
+/* ---- watches ------------------------------------------------------------ */
 
 /* Adds a watch on the thread (tstate, tstate_id, ident); name is copied
  * (cut at 127 bytes; NULL: "").  hub: the hub's greenlet id (SW_WD_HUB).
@@ -162,6 +166,8 @@ int sw_wd_remove(uint64_t id);
  * errors. */
 void sw_wd_select(uint64_t id, int entering);
 
+/* ---- events and statistics ---------------------------------------------- */
+
 /* Waits up to timeout_ns for events (or until sw_wd_interrupt); moves up
  * to cap of them to out, oldest first; the caller owns them and frees
  * each with sw_wd_event_free().  Context: the GIL released (it blocks);
@@ -182,6 +188,8 @@ typedef struct sw_wd_stats {
 /* Copies the statistics, counting the live watches.  Context: any
  * thread; takes the mutex. */
 void sw_wd_get_stats(sw_wd_stats_t *st);
+
+/* ---- fork --------------------------------------------------------------- */
 
 /* Fork (pthread_atfork, through module.c): prepare takes the mutex,
  * parent releases it; the child re-initialises the mutex and condition

@@ -97,6 +97,8 @@ typedef struct sw_reader {
     int broken;
 } sw_reader_t;
 
+/* ---- opening ------------------------------------------------------------ */
+
 /* Opens a reader for the calling thread: a vm context and about 2 MB
  * of scratch.  sw_vm_select() and sw_layout_init() must have succeeded.
  * Context: any thread, no GIL needed; allocates (never call from a signal
@@ -109,6 +111,8 @@ int sw_reader_open(sw_reader_t *r);
  * that opened: a zeroed one (or one whose open failed with SW_EINVAL)
  * has pipe fds 0 and closing it would close stdin. */
 void sw_reader_close(sw_reader_t *r);
+
+/* ---- threads and frames ------------------------------------------------- */
 
 /* Reads every thread of every interpreter into out[0..max): one read for
  * the runtime, one per interpreter, one per thread state (the thread
@@ -149,6 +153,8 @@ void sw_prefetch_stacks(sw_reader_t *r, sw_thread_t *const *ts, int n);
 int sw_read_frames(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                    int *truncated);
 
+/* ---- code objects ------------------------------------------------------- */
+
 /* Reads and validates the code object at addr, with its name, file name
  * and line table (which points into the reader's scratch until the next
  * call).  Context: the reader's thread; no GIL needed.
@@ -173,6 +179,8 @@ void sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids,
  * thread, no GIL. */
 int sw_code_line(int firstlineno, const uint8_t *table, uint32_t table_len,
                  int32_t addr);
+
+/* ---- kernel thread ids (3.9/3.10) --------------------------------------- */
 
 /* The kernel thread id of t: t->tid on 3.11+, else read through the
  * offset learned by sw_tid_offset_probe().  Context: the reader's
