@@ -1,4 +1,6 @@
-/* Clocks: monotonic time and per-thread CPU time, in nanoseconds.
+/* Clocks: monotonic time and per-thread CPU time, in nanoseconds, and
+ * the helpers for absolute CLOCK_MONOTONIC deadlines on condition
+ * variables (every timed wait in stackwatch uses them).
  *
  * Pure C; no Python.h. */
 #ifndef SW_CLOCK_H
@@ -8,7 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
-/* ns as a timespec (for absolute deadlines). */
+/* ns as a timespec (for absolute deadlines).  Pure; any context. */
 static inline struct timespec
 sw_timespec(uint64_t ns)
 {
@@ -20,7 +22,9 @@ sw_timespec(uint64_t ns)
 }
 
 /* Initialises a condition variable whose timed waits use CLOCK_MONOTONIC
- * (wall-clock jumps must not stretch or cut a wait). */
+ * (wall-clock jumps must not stretch or cut a wait).  The pthread
+ * calls' return codes are ignored (they fail only on bad arguments or
+ * ENOMEM).  Context: any thread, before the variable is used. */
 static inline void
 sw_cond_init_monotonic(pthread_cond_t *cv)
 {
@@ -42,7 +46,7 @@ sw_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* CPU time of the calling thread in ns.  Context: any. */
+/* CPU time of the calling thread in ns.  Context: any, async-signal-safe. */
 static inline uint64_t
 sw_self_cpu_ns(void)
 {
@@ -56,8 +60,10 @@ sw_self_cpu_ns(void)
  * glibc's pthread_getcpuclockid() would build: ((~tid) << 3) | 6
  * (CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED).  Built from the tid, not from a
  * pthread_t, so a thread that has exited gives EINVAL, not undefined
- * behaviour.  Context: any.
- * Returns 0 and sets *out, or -1 if the thread is gone or tid unknown. */
+ * behaviour.  Context: any thread, async-signal-safe.
+ * Returns 0 and sets *out, or -1 (errno EINVAL or ESRCH from
+ * clock_gettime, unchanged when tid <= 0) if the thread is gone or tid
+ * unknown; *out is untouched on error. */
 static inline int
 sw_thread_cpu_ns(long tid, uint64_t *out)
 {

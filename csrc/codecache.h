@@ -1,6 +1,7 @@
 /* The code cache: code object address -> function name, file name, first
  * line and line table, shared by every reader of stacks (sampler, dump
- * thread, stackwatch.dump()).
+ * thread, watchdog, stackwatch.dump()).  One cache per process, made at
+ * import (module.c) and never freed.
  *
  * An address is not an identity: a code object can be freed and another
  * allocated at the same address -- it happens all the time: a module's
@@ -52,37 +53,53 @@ typedef struct sw_frameinfo {
 typedef struct sw_codecache sw_codecache_t;
 
 /* Creates a cache of at most max_entries code objects (it is emptied
- * when full).  Context: any.  Returns NULL on allocation failure. */
+ * when full).  Context: any thread; allocates.  Returns NULL on
+ * allocation failure (no other error). */
 sw_codecache_t *sw_codecache_new(size_t max_entries);
 
-/* Frees the cache.  The caller ensures no thread uses it. */
+/* Frees the cache and its entries; NULL is allowed.  The caller ensures
+ * no thread uses it (nothing calls it today: the cache lives as long as
+ * the process). */
 void sw_codecache_free(sw_codecache_t *c);
 
+/* Take / release the cache's mutex (around sw_codecache_resolve() and
+ * any use of the entries it returned).  Context: any thread, no GIL
+ * needed; blocks; not in a signal handler.  Lock order: cache, then a
+ * session. */
 void sw_codecache_lock(sw_codecache_t *c);
 void sw_codecache_unlock(sw_codecache_t *c);
 
-/* A new pass id: entries are re-checked once per pass.  Context: any. */
+/* A new pass id, unique in the process (an atomic counter): entries are
+ * re-checked once per pass.  Context: any thread, lock-free. */
 uint64_t sw_codecache_new_pass(void);
 
 /* Resolves raw frames (leaf first) to code entries and lines, in order,
  * dropping frames that have not started yet (3.11+ incomplete frames) and
- * frames whose code object does not validate (counted in r->bad_frames).
+ * frames whose code object does not validate or could not be stored
+ * (counted in r->bad_frames: an allocation failure is not told apart).
  * Before 3.13, an incomplete frame under a complete one sets r->broken:
- * the stack was read while it changed.
- * Context: caller holds the cache lock; no GIL needed.
- * Returns the number of frames written to out (at most n). */
+ * the stack was read while it changed.  Only the first SW_MAX_DEPTH raw
+ * frames are looked at.
+ * Context: caller holds the cache lock, r is the caller's reader; no GIL
+ * needed; allocates on a miss (not for signal handlers).
+ * Returns the number of frames written to out (0..n; never negative).
+ * 0 also when the cache filled up twice while resolving this one stack
+ * (the stack is given up, not counted). */
 int sw_codecache_resolve(sw_codecache_t *c, sw_reader_t *r,
                          const sw_rawframe_t *raw, int n, sw_frameinfo_t *out,
                          uint64_t pass);
 
 /* Statistics: entries held, misses (code objects read), replacements
- * (an address that held another code object).  Caller holds the lock. */
+ * (entries whose check failed and were read again, whether or not the
+ * address still held a code object).  Caller holds the lock.  No
+ * errors. */
 void sw_codecache_stats(const sw_codecache_t *c, uint64_t *entries,
                         uint64_t *misses, uint64_t *replaced);
 
 /* Fork support: the child of a fork() made while another thread held the
  * lock must not inherit it held.  Prepare takes the lock; parent and
- * child release it.  Context: pthread_atfork handlers. */
+ * child release it.  Context: pthread_atfork handlers (called through
+ * sw_sampler_atfork_*, and only once the sampler has been started). */
 void sw_codecache_atfork_prepare(sw_codecache_t *c);
 void sw_codecache_atfork_parent(sw_codecache_t *c);
 void sw_codecache_atfork_child(sw_codecache_t *c);

@@ -8,8 +8,11 @@
  * state, waits on the pipe and answers requests one at a time; it holds no
  * lock while it waits for the GIL side, and it never takes the GIL.
  *
- * Lock order: the code cache (during capture only); the service channel's
- * own lock (while asking).  Neither is held across the other.
+ * Lock order: L.lock (the log's, held while a log snapshot is composed
+ * and written), then the code cache (during capture only) or the service
+ * channel's own lock (while asking); the cache and the service lock are
+ * never held together.  So the GIL side must not take L.lock with the GIL
+ * held: sw_dump_log_start/stop are called with it released.
  *
  * Fork.  The child gets a new pipe (an inherited one would be shared with
  * the parent's dump thread) and no dump thread; requests that arrive

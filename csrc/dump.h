@@ -9,9 +9,12 @@
  * snapshot, asks the GIL side (with a bounded wait) for thread names and
  * richer run information, formats the dump and connects to the
  * requester's socket <dir>/req-<sender pid>-<nonce>.sock, in the
- * directory private to this process's user.
+ * directory private to this process's user.  The same thread writes the
+ * slow-script log.  Threads, locks and fork: the top of dump.c.
  *
- * Context of the functions: GIL held, except where noted. */
+ * Context of the functions: GIL held, except where noted.  Errors are -1
+ * with a one-line reason in err (not SW_E* codes: the caller cannot tell
+ * a bad argument from a system failure). */
 #ifndef SW_DUMP_H
 #define SW_DUMP_H
 
@@ -26,37 +29,61 @@
 #define SW_DUMP_SOURCE (1u << 22) /* text: each frame's source line */
 
 /* Starts answering dump requests on signal signum, with the private
- * directory dir, waiting up to gil_wait_ns for the GIL side.  Calling it
- * again changes the settings.  Returns 0, or -1 with a reason in err. */
+ * directory dir, waiting up to gil_wait_ns for the GIL side: starts the
+ * dump thread if needed, then installs the SA_SIGINFO handler (saving the
+ * previous action).  Calling it again changes the settings; a different
+ * signal first disables the old one, which may join the dump thread
+ * (waiting out a request in flight, up to gil_wait_ns, with the GIL held).
+ * Context: GIL held; not thread-safe against sw_dump_disable().
+ * Returns 0, or -1 with a reason in err: dir too long, signal out of
+ * range or SIGKILL/SIGSTOP, pipe or thread creation failed, sigaction
+ * failed (the dump thread is then left running, the old signal, if any,
+ * restored). */
 int sw_dump_enable(int signum, const char *dir, uint64_t gil_wait_ns,
                    sw_codecache_t *cache, char *err, size_t errlen);
 
-/* Stops answering: restores the previous signal action and joins the
- * dump thread.  Returns 0. */
+/* Stops answering: restores the previous signal action and, unless the
+ * log still needs it, stops and joins the dump thread.  Context: GIL
+ * released (the join may wait for a request in flight).  Always returns
+ * 0. */
 int sw_dump_disable(void);
 
 /* Starts the slow-script log: every interval_ns, the dump thread appends
  * to fd a timestamped dump made with flags (the GIL side waited for up to
- * gil_wait_ns).  The fd stays the caller's; it is not written to after
- * sw_dump_log_stop returns.  Returns 0, or -1 with a reason in err. */
+ * gil_wait_ns).  Calling it again replaces the settings and restarts the
+ * counts.  The fd stays the caller's; it is not written to after
+ * sw_dump_log_stop returns.  Context: GIL released (takes the log lock,
+ * which the dump thread holds while it writes).
+ * Returns 0, or -1 with a reason in err: interval under 1 ms, or pipe or
+ * thread creation failed (the log is then inactive).  A failed write is
+ * not an error here: it is counted, see sw_dump_log_stop(). */
 int sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
                       uint32_t flags, sw_codecache_t *cache, char *err,
                       size_t errlen);
 
-/* Stops the log (waits for a snapshot being written: call without the
- * GIL); gives the number of snapshots written and of failed writes. */
+/* Stops the log (waits for a snapshot being written, and joins the dump
+ * thread if dumps are disabled); gives the number of snapshots attempted
+ * and of failed writes (a write error or a snapshot that could not be
+ * built, since sw_buf_write_fd() refuses a failed buffer).
+ * Context: GIL released.  No errors. */
 void sw_dump_log_stop(uint64_t *count, uint64_t *errors);
 
 /* The ident of the thread that held the GIL when the last dump or log
- * snapshot was captured (0: none).  Context: any. */
+ * snapshot was captured (0: none).  Context: any, lock-free. */
 unsigned long sw_dump_gil_holder(void);
 
-/* The signal dumps are answered on, or 0 if disabled.  Context: any. */
+/* The signal dumps are answered on, or 0 if disabled.  Context: any (a
+ * plain read; GIL held by its one caller). */
 int sw_dump_signal(void);
 
-/* Fork handlers.  The child has no dump thread; the handler stays
- * installed but requests are ignored until the Python layer enables
- * dumps again (with the child's own registration). */
+/* Fork handlers (pthread_atfork, through module.c).  Prepare and parent
+ * do nothing: they take no lock, so a fork made while the dump thread
+ * holds the code cache (capture) leaves it held in the child unless the
+ * sampler's handlers took it.  The child has no dump thread and no log;
+ * the handler stays installed with a fresh pipe nobody reads (no pipe if
+ * pipe2 fails: requests then only fill the slots), so requests are
+ * ignored until the Python layer enables dumps again (with the child's
+ * own registration). */
 void sw_dump_atfork_prepare(void);
 void sw_dump_atfork_parent(void);
 void sw_dump_atfork_child(void);

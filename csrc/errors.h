@@ -8,9 +8,9 @@
 
 enum sw_error {
     SW_OK = 0,
-    SW_EFAULT = -1, /* the range is not (entirely) readable */
-    SW_EINVAL = -2, /* bad argument, or invalid data read */
-    SW_ENOMEM = -3,
+    SW_EFAULT = -1,      /* the range is not (entirely) readable */
+    SW_EINVAL = -2,      /* bad argument, or invalid data read */
+    SW_ENOMEM = -3,      /* an allocation failed */
     SW_ESYS = -4,        /* a system call failed; errno says why */
     SW_EFULL = -5,       /* a bounded table is full */
     SW_EFINALIZING = -6, /* the interpreter is finalizing: stop reading */
@@ -20,6 +20,9 @@ enum sw_error {
 /* At the Python edge (errors_py.c) these become: SW_EINVAL -> ValueError,
  * SW_ENOMEM -> MemoryError, SW_ESYS -> OSError with errno, anything else
  * (SW_EBUSY, SW_EFULL, SW_EFAULT, SW_EFINALIZING, a bare -1) ->
- * RuntimeError. */
+ * RuntimeError.  A function documented as returning a bare -1 (buf.h,
+ * clock.h, dump.h, watchdog.h, the writers, sw_layout_init, sw_line_for)
+ * does not use these codes: its -1 is not SW_EFAULT even though the
+ * values are equal. */
 
 #endif

@@ -18,6 +18,8 @@
  * released when its hook object is freed.  A record names its thread
  * state by address and serial number (PyThreadState.id), so a record left
  * behind by a dead thread never matches a new thread at the same address.
+ * At most 1024 threads have records at once; the id table (GIL-guarded)
+ * gives at most ~1M ids per process, then 0.
  * Fork: records of threads that do not exist in the child are retired by
  * sw_greenlet_after_fork_child(). */
 #ifndef SW_GREENLET_H
@@ -28,31 +30,42 @@
 
 #include "greenlet_read.h"
 
-/* Installs the hook in the calling thread (idempotent).
- * Context: GIL held.  Returns 1 if installed (or already), 0 if greenlet
- * is not importable, -1 with an exception set. */
+/* Installs the hook in the calling thread (idempotent), chaining the
+ * trace function already set.  Context: GIL held; imports greenlet,
+ * allocates.  Returns 1 if installed (or already), 0 if greenlet is not
+ * importable (ImportError, cleared), -1 with an exception set (greenlet's
+ * gettrace/settrace/getcurrent failed, or no memory).  Also 1 when all
+ * 1024 thread records are taken: the hook is then installed but the
+ * thread's greenlets are never seen by GIL-free readers (silently). */
 int sw_greenlet_install(void);
 
 /* Adds (on) or removes a user of greenlet tracking.  With no user, hooks
- * pass events on without looking at them.  Context: GIL held. */
+ * pass events on without looking at them.  The count never goes below
+ * 0.  Context: any (an atomic); GIL held in practice.  No errors. */
 void sw_greenlet_track(int on);
 
 /* Removes the hook from the calling thread if it is still the thread's
  * trace function (restoring the one it replaced).  Context: GIL held.
- * Returns 0 or -1 with an exception set. */
+ * Returns 0 (also when greenlet cannot be imported, for any reason: the
+ * exception is cleared) or -1 with an exception set (gettrace/settrace
+ * raised). */
 int sw_greenlet_uninstall(void);
 
-/* A dict {id: (greenlet or None, default label)} of the greenlets with
- * ids, live ones by object, dead ones by the label taken at first sight.
- * Context: GIL held.  Returns a new reference or NULL. */
+/* A dict {id: (greenlet or None, type name)} of the greenlets with ids,
+ * live ones by object, dead ones by the type name taken at first sight.
+ * Context: GIL held.  Returns a new reference, or NULL with an exception
+ * set (no memory). */
 PyObject *sw_greenlet_table(void);
 
 /* Retires the records of threads other than the calling one.
- * Context: GIL held, in the child after fork (os.register_at_fork). */
+ * Context: GIL held, in the child after fork (os.register_at_fork).  No
+ * errors. */
 void sw_greenlet_after_fork_child(void);
 
-/* The id of greenlet g (given now if it had none; 0 on failure).
- * Context: GIL held. */
+/* The id of greenlet g (given now if it had none).  Context: GIL held;
+ * may allocate (a weak reference to g, table growth).  Never raises:
+ * returns 0 with no exception set when g cannot be weakly referenced, on
+ * allocation failure, or once ~1M ids have been given. */
 uint32_t sw_greenlet_id_of(PyObject *g);
 
 /* Switch timing on the calling thread, for assert_switches: between
@@ -60,7 +73,8 @@ uint32_t sw_greenlet_id_of(PyObject *g);
  * (without a switch into greenlet `hub` when hub_only) and counts the
  * switches into the hub.  Scopes nest: start saves the enclosing state,
  * stop restores it.  Context: GIL held, the thread that started.
- * Returns -1 when the thread has no hook. */
+ * Returns 0, or -1 (no exception set) when the thread has no hook
+ * record; *saved / the outputs are then untouched. */
 typedef struct sw_greenlet_timing {
     int timing, hub_only;
     uint32_t hub;
@@ -72,7 +86,8 @@ int sw_greenlet_timing_stop(const sw_greenlet_timing_t *saved,
                             uint64_t *switches, uint64_t *hub_entries,
                             uint64_t *max_gap_ns);
 
-/* Module glue: type readiness.  Context: GIL held, at import. */
+/* Module glue: readies the hook type and interns the event names.
+ * Context: GIL held, at import.  Returns 0, or -1 with an exception set. */
 int sw_greenlet_init(PyObject *module);
 
 #endif

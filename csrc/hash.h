@@ -1,5 +1,9 @@
-/* Hashing for the open-addressing tables (sessions, code cache, greenlet
- * ids) and for the flame graph's colours: deterministic, no seed.
+/* Hashing for the open-addressing tables (a session's interned strings,
+ * frames and stack nodes in stacks.c, the code cache, the greenlet id map,
+ * the reader's seen-frames cache) and for the flame graph's colours:
+ * deterministic, no seed, so the same input hashes the same in every run.
+ *
+ * Context: pure functions; any thread, no GIL, async-signal-safe.
  *
  * Pure C; no Python.h. */
 #ifndef SW_HASH_H

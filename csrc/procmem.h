@@ -3,7 +3,7 @@
  *
  * Context: any thread; no GIL, no Python API, no lock, no allocation
  * (open/read/close on a stack buffer; not for signal handlers only
- * because sscanf is not async-signal-safe).
+ * because sscanf and sysconf are not async-signal-safe).
  *
  * Pure C; no Python.h. */
 #ifndef SW_PROCMEM_H
@@ -22,12 +22,13 @@ typedef struct sw_procmem {
 
 /* Reads the calling process's memory into *out.  Returns 0; SW_ESYS
  * (errno set) when /proc/self/statm cannot be opened or read; SW_EINVAL
- * when its content cannot be parsed.  *out is left unchanged on error. */
+ * when it is empty or cannot be parsed.  *out is left unchanged on
+ * error. */
 int sw_procmem_read(sw_procmem_t *out);
 
 /* Parses the text of a statm file (page counts) with the page size given
- * into *out.  Returns 0, or SW_EINVAL when fewer than six numbers are
- * there. */
+ * into *out (page <= 0 gives zeros).  Returns 0, or SW_EINVAL when fewer
+ * than six numbers are there (*out unchanged). */
 int sw_procmem_parse(const char *text, long page, sw_procmem_t *out);
 
 #endif

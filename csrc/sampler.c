@@ -24,7 +24,8 @@
  * stays under budget x one core.
  *
  * Fork.  The child has no sampler thread.  The prepare handler takes ctl,
- * the cache and the active session, so the child never inherits a table
+ * the cache (once a sampler has started: S.cache is set by the first
+ * start) and the active session, so the child never inherits a table
  * half-updated or a lock held by a thread that does not exist there; the
  * child handler releases them and marks the sampler stopped.  The child
  * may start its own.

@@ -6,7 +6,11 @@
  *
  * Thread names live in Python objects that cannot be read without the
  * GIL; a small table (ident -> name) kept up to date by the GIL side
- * supplies them.  It has its own mutex, held only to copy a name.
+ * supplies them.  It has its own mutex, held only to copy names in or
+ * out; formatting a snapshot takes it once per thread.
+ *
+ * Context: any thread, no GIL needed; capture and formatting allocate,
+ * so nothing here is for signal handlers.
  *
  * Pure C; no Python.h. */
 #ifndef SW_SNAPSHOT_H
@@ -46,15 +50,25 @@ typedef struct sw_snapshot {
 } sw_snapshot_t;
 
 /* Reads every thread (or only the thread state with serial only_id, when
- * not 0) into snap, which must be zeroed or freed before.
- * Context: no GIL needed; takes the code cache lock while resolving.
- * Allocates: not for signal handlers.  Returns 0 or a negative SW_E*. */
+ * not 0) into snap.  snap is overwritten (memset): free an earlier one
+ * first.  Skipped: threads excluded from sampling (when only_id is 0) and
+ * thread states not yet bound to a thread.  A thread whose leaf frame is
+ * unreadable appears with no frames; a stack broken midway keeps its
+ * leaf side; a stack cut at a root (sw_sampler_set_roots) loses its root
+ * side.
+ * Context: no GIL needed; the caller's reader r; takes the code cache
+ * lock per thread while resolving.  Allocates.
+ * Returns 0; SW_EFAULT or SW_EFINALIZING (from sw_read_threads) with
+ * snap->error set and no threads; SW_ENOMEM with whatever was captured so
+ * far left in snap (threads may have fewer frames or "" names).  In every
+ * case the caller must sw_snapshot_free(snap). */
 int sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r,
                         sw_codecache_t *cache, uint64_t only_id);
 
+/* Frees snap's memory and zeroes it; safe on a zeroed snapshot. */
 void sw_snapshot_free(sw_snapshot_t *snap);
 
-/* The string at an offset of the snapshot. */
+/* The string at an offset of the snapshot (borrowed).  Context: any. */
 static inline const char *
 sw_snap_str(const sw_snapshot_t *snap, uint32_t off)
 {
@@ -89,12 +103,17 @@ sw_snap_stack_get(const void *ctx, size_t i, sw_fmt_frame_t *out)
     sw_snap_fmt_frame(st->snap, &st->snap->frames[st->t->first + i], out);
 }
 
-/* Appends the text form of one thread: a header line, then its frames
- * leaf first, each "    function (file:line)". */
+/* Appends the text form of one thread: a header line ("Thread 0x.. "name"
+ * (tid, cpu, greenlet, GIL state)"), then its frames leaf first, each
+ * "    function (file:line)", or "(no Python frames)", and a line when
+ * truncated.  Takes the name table's lock.  Errors: only through out's
+ * sticky failure (sw_buf_ok).  No caller outside snapshot.c today. */
 void sw_snapshot_format_thread(const sw_snapshot_t *snap,
                                const sw_snap_thread_t *t, sw_buf_t *out);
 
-/* Appends the text form of the whole snapshot (every thread). */
+/* Appends the text form of the whole snapshot (every thread, a blank line
+ * between), or one line saying the thread list could not be read when
+ * snap->error.  Errors: only through sw_buf_ok(out). */
 void sw_snapshot_format(const sw_snapshot_t *snap, sw_buf_t *out);
 
 /* The same, with source != 0: each frame followed by its source line, read
@@ -104,25 +123,35 @@ void sw_snapshot_format_ex(const sw_snapshot_t *snap, sw_buf_t *out,
 
 /* The snapshot as JSON: {"threads": [{"ident", "tid", "name",
  * "holds_gil", "greenlet", "cpu_ns", "truncated", "frames": [{"name",
- * "file", "line"}]}]}. */
+ * "file", "line"}]}]}.  "name" is null when unknown.  A snapshot with
+ * snap->error gives {"threads": []}: the JSON does not say it failed.
+ * Errors: only through sw_buf_ok(out). */
 void sw_snapshot_format_json(const sw_snapshot_t *snap, sw_buf_t *out);
 
-/* The thread holding the GIL in the snapshot, or NULL. */
+/* The thread holding the GIL in the snapshot (borrowed from snap), or
+ * NULL.  Context: any. */
 const sw_snap_thread_t *sw_snapshot_gil_holder(const sw_snapshot_t *snap);
 
 /* ---- the thread-name table ------------------------------------------- */
 
 /* Replaces the table with the given (ident, kernel tid, name) triples
- * (tid 0 when unknown).  Context: any thread (the GIL side calls it). */
+ * (tid 0 when unknown).  Silently keeps only the first 1024 threads and
+ * the first 63 bytes of each name (possibly cutting a UTF-8 sequence).
+ * Context: any thread (the GIL side calls it); takes the table's lock.
+ * No errors. */
 void sw_names_set(const unsigned long *idents, const long *tids,
                   const char *const *names, int n);
 
-/* Copies the name of the thread (ident, tid) into out (cap bytes).  Idents
- * are reused as soon as a thread ends: a known tid must match too.
- * Returns 1 if known, 0 if not.  Context: any thread. */
+/* Copies the name of the thread (ident, tid) into out (cap > 0 bytes,
+ * always terminated).  Idents are reused as soon as a thread ends: when
+ * both tids are known they must match too.  Returns 1 if known, 0 if not
+ * (out untouched).  Context: any thread; takes the table's lock, so not
+ * for signal handlers. */
 int sw_names_get(unsigned long ident, long tid, char *out, size_t cap);
 
-/* Fork: the child must not inherit the table's lock held. */
+/* Fork (pthread_atfork, through module.c): prepare takes the table's
+ * lock, parent and child release it, so the child never inherits it
+ * held.  The child keeps the parent's names. */
 void sw_names_atfork_prepare(void);
 void sw_names_atfork_parent(void);
 void sw_names_atfork_child(void);

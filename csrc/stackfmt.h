@@ -30,8 +30,10 @@
 
 /* One frame to format; the strings are borrowed. */
 typedef struct sw_fmt_frame {
-    const char *name;
-    const char *file; /* NULL or "" : no file */
+    const char *name; /* NULL is written as "" */
+    const char *file; /* NULL: no file.  "" is a file named "" (label:
+                         "name (:12)") unless SW_FMT_BASENAME, under
+                         which an empty base name means no file */
     int line;         /* < 0: unknown */
 } sw_fmt_frame_t;
 
@@ -56,11 +58,13 @@ typedef struct sw_fmt_opts {
 } sw_fmt_opts_t;
 
 /* Appends one frame, without a newline, in the style given (flags: only
- * SW_FMT_BASENAME counts).  Context: any; see above. */
+ * SW_FMT_BASENAME counts; a style other than SW_FMT_TRACEBACK is
+ * label).  Context: any; see above.  Errors: only through sw_buf_ok(). */
 void sw_stackfmt_frame(sw_buf_t *out, const sw_fmt_frame_t *f, int style,
                        unsigned flags);
 
-/* Whether the frame's file is under the prefix hide (NULL or "": never).
+/* 1 if the frame's file starts with the prefix hide (a plain string
+ * prefix, not a path test; NULL or "": never), else 0.
  * Context: any, async-signal-safe. */
 int sw_stackfmt_hidden(const sw_fmt_frame_t *f, const char *hide);
 
@@ -69,7 +73,8 @@ int sw_stackfmt_hidden(const sw_fmt_frame_t *f, const char *hide);
  * array) without a copy. */
 typedef void (*sw_fmt_get_fn)(const void *ctx, size_t i, sw_fmt_frame_t *out);
 
-/* sw_fmt_get_fn for a plain array: ctx is a const sw_fmt_frame_t *. */
+/* sw_fmt_get_fn for a plain array: ctx is a const sw_fmt_frame_t *.
+ * Context: any; no bounds check. */
 void sw_stackfmt_array_get(const void *ctx, size_t i, sw_fmt_frame_t *out);
 
 /* Appends the n frames that get gives (from ctx), one line each: indent,
@@ -77,17 +82,20 @@ void sw_stackfmt_array_get(const void *ctx, size_t i, sw_fmt_frame_t *out);
  * (sw_stackfmt_source_line, for lines > 0) on the next line after
  * source_indent when it can be read; innermost first unless
  * SW_FMT_OUTER_FIRST; frames under opts->hide left out.  Allocates
- * nothing itself.  Returns how many frames were written.
- * Context: any; see above. */
+ * nothing itself (out grows).  Returns how many frames were written
+ * (hidden ones not counted); an allocation failure shows only in
+ * sw_buf_ok(out).  Context: any; see above. */
 size_t sw_stackfmt_stack(sw_buf_t *out, sw_fmt_get_fn get, const void *ctx,
                          size_t n, const sw_fmt_opts_t *opts);
 
 /* Copies line `line` (from 1) of the file into out (cap bytes), without
- * its indentation or line break (tabs become spaces), cut at cap - 1
- * bytes.  Reads at most the first 8 MiB of the file, with plain
- * open/read: no stdio, no allocation.  Returns 0, or -1 when the file
- * cannot be read ("<string>", "<frozen ...>"), has no such line or the
- * line is empty.
+ * its indentation or line break (tabs become spaces, '\r' dropped), cut
+ * at cap - 1 bytes.  Reads about the first 8 MiB of the file at most,
+ * with plain open(O_NONBLOCK)/read: no stdio, no allocation.  Returns 0,
+ * or -1 (errno not meaningful) when line < 1 or cap is 0, the path does
+ * not start with '/', '.' or an alphanumeric ("<string>", "<frozen ...>"),
+ * the file cannot be opened, has no such line within the limit, or the
+ * line is blank.
  * Context: any thread; not for signal handlers (it may block on I/O). */
 int sw_stackfmt_source_line(const char *file, int line, char *out, size_t cap);
 

@@ -34,8 +34,12 @@
  *
  * Threads and locks: one mutex guards the watch table, the event queue
  * and the settings.  The monitor thread never holds it while it reads a
- * stack, writes a report or waits for an answer; callers hold the GIL
- * and take the mutex only briefly.  No Python API on the monitor thread.
+ * stack, writes a report or waits for an answer; callers take the mutex
+ * only briefly (with the GIL held, except sw_wd_start, sw_wd_stop and
+ * sw_wd_take, which the Python layer calls with the GIL released).  No
+ * Python API on the monitor thread; nothing here is async-signal-safe
+ * except sw_wd_select.  Limits: 256 watches, 256 queued events (the
+ * oldest is dropped and counted in events_dropped).
  *
  * Fork: the mutex is held across fork(); in the child the thread is gone
  * and the Python layer restarts it (sw_wd_after_fork_child drops the
@@ -96,9 +100,11 @@ typedef struct sw_wd_event {
     uint64_t mem_max, mem_peak;
 } sw_wd_event_t;
 
+/* Frees the event's strings and frames and zeroes it; safe on a zeroed
+ * event.  Context: any. */
 void sw_wd_event_free(sw_wd_event_t *e);
 
-/* Settings; report_fd is dup'ed (-1: no stream).  Context: GIL held. */
+/* Settings; report_fd is dup'ed by sw_wd_start (-1: no stream). */
 typedef struct sw_wd_settings {
     int report_fd;
     uint64_t mem_max;       /* bytes; 0: no threshold */
@@ -109,40 +115,69 @@ typedef struct sw_wd_settings {
                                package) are left out of reports */
 } sw_wd_settings_t;
 
-/* Starts the thread (or applies new settings to the running one).
- * Returns 0, or -1 with a message in err. */
+/* ---- the monitor thread ------------------------------------------------- */
+
+/* Starts the thread (or applies new settings to the running one), with
+ * every signal blocked in it.  A replaced report descriptor is closed by
+ * the monitor thread at its next pass.  Context: any thread, no GIL needed
+ * (called with it released); takes the mutex.
+ * Returns 0, or -1 (not an SW_E* code) with a message in err: report_fd
+ * could not be dup'ed (nothing changed), or the thread could not be
+ * created (the new settings and the dup'ed descriptor stay in place, so
+ * the descriptor is only closed by a later sw_wd_start). */
 int sw_wd_start(const sw_wd_settings_t *s, sw_codecache_t *cache, char *err,
                 size_t errlen);
 
-/* Stops and joins the thread; watches and queued events are kept until
- * sw_wd_clear().  Context: the caller must not hold the GIL (the thread
- * may be writing) -- it never needs it, so holding it is only slower. */
+/* Stops and joins the thread (after its last pass writes the end lines of
+ * stalls that ended) and closes the report descriptors; a no-op when not
+ * running.  Watches and queued events are kept until sw_wd_clear().
+ * Context: the caller should not hold the GIL (the join waits for a
+ * report being written and a question to the GIL side) -- the thread
+ * never needs it, so holding it is only slower.  No errors. */
 void sw_wd_stop(void);
+
+/* Drops every watch and queued event.  Context: GIL held; takes the
+ * mutex.  No errors. */
 void sw_wd_clear(void);
 
-/* Adds a watch on the thread (tstate, tstate_id, ident).  hub: the hub's
- * greenlet id (SW_WD_HUB).  Returns the watch id (> 0), or 0 when the
- * table is full. */
+/* ---- watches ------------------------------------------------------------ */
+
+/* Adds a watch on the thread (tstate, tstate_id, ident); name is copied
+ * (cut at 127 bytes; NULL: "").  hub: the hub's greenlet id (SW_WD_HUB).
+ * Context: GIL held; takes the mutex.  Returns the watch id (> 0), or 0
+ * when the table is full (256 watches). */
 uint64_t sw_wd_add(int kind, uintptr_t tstate, uint64_t tstate_id,
                    unsigned long ident, long tid, uint32_t hub,
                    uint64_t threshold_ns, const char *name);
 
-/* Changes a watch's threshold.  Returns 0, or -1 if the id is unknown. */
+/* Changes a watch's threshold.  Context: GIL held; takes the mutex.
+ * Returns 0, or -1 if the id is unknown or the watch is being removed. */
 int sw_wd_set_threshold(uint64_t id, uint64_t threshold_ns);
 
-/* Removes a watch.  Returns how many times it stalled (a deadline: 1 if
- * it was exceeded), or -1 if the id is unknown. */
+/* Removes a watch; a stalled one stays until the monitor thread has
+ * written its end line.  Context: GIL held; takes the mutex.  Returns how
+ * many times it stalled (a deadline: 1 if it was exceeded), or -1 if the
+ * id is unknown or already removed. */
 int sw_wd_remove(uint64_t id);
 
 /* A loop watch's loop enters (entering=1) or leaves its selector's
- * select().  Lock-free. */
+ * select(); an id that is no longer current is ignored.  Context: the
+ * loop's thread (GIL held in practice); lock-free, async-signal-safe.  No
+ * errors. */
 void sw_wd_select(uint64_t id, int entering);
 
-/* Waits up to timeout_ns for events; moves up to cap of them to out.
- * Returns how many.  Context: the GIL released. */
+/* ---- events and statistics ---------------------------------------------- */
+
+/* Waits up to timeout_ns for events (or until sw_wd_interrupt); moves up
+ * to cap of them to out, oldest first; the caller owns them and frees
+ * each with sw_wd_event_free().  Context: the GIL released (it blocks);
+ * takes the mutex.  Returns how many, 0..cap (0 on timeout or
+ * interrupt); no errors. */
 int sw_wd_take(sw_wd_event_t *out, int cap, uint64_t timeout_ns);
 
-/* Wakes a sw_wd_take() waiter (the Python thread is stopping). */
+/* Wakes a sw_wd_take() waiter (the Python thread is stopping); if none
+ * waits, the next sw_wd_take() returns at once.  Context: any thread;
+ * takes the mutex. */
 void sw_wd_interrupt(void);
 
 typedef struct sw_wd_stats {
@@ -150,13 +185,22 @@ typedef struct sw_wd_stats {
     uint64_t cpu_ns; /* the monitor thread's CPU time, as of its last pass */
     int watches;
 } sw_wd_stats_t;
+/* Copies the statistics, counting the live watches.  Context: any
+ * thread; takes the mutex. */
 void sw_wd_get_stats(sw_wd_stats_t *st);
 
-/* Fork. */
+/* ---- fork --------------------------------------------------------------- */
+
+/* Fork (pthread_atfork, through module.c): prepare takes the mutex,
+ * parent releases it; the child re-initialises the mutex and condition
+ * variables, marks the thread not running and zeroes the statistics
+ * (watches and events stay until sw_wd_after_fork_child). */
 void sw_wd_atfork_prepare(void);
 void sw_wd_atfork_parent(void);
 void sw_wd_atfork_child(void);
-/* In the child, with the GIL: keep only the watches of this thread. */
+/* In the child, with the GIL: keeps only the watches of this thread (their
+ * stalls forgotten, their tid updated) and drops queued events.  No
+ * errors. */
 void sw_wd_after_fork_child(uintptr_t tstate, uint64_t tstate_id);
 
 #endif

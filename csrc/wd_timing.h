@@ -66,14 +66,20 @@ typedef struct sw_wd_hub_seen {
 } sw_wd_hub_seen_t;
 
 /* How often a hub or loop with this threshold is polled: threshold / 20,
- * between 1 and 10 ms.  Context: any. */
+ * between 1 and 10 ms.  Context: any; pure. */
 uint64_t sw_wd_poll_ns(uint64_t threshold_ns);
 
-/* Checks one watch at time now: updates its state and fills td (td->what
- * 0: nothing to report).  update_ns: the first update interval of a
- * stall (the settings').  hub: what was seen of a hub's thread (only read
- * for SW_WD_HUB).  Returns the time by which the watch wants to be
- * checked again.  Context: the caller owns w (the watchdog's lock). */
+/* Checks one watch at time now: updates its state and fills td->what
+ * (0: nothing to report), td->duration_ns and, for a hub's START,
+ * td->greenlet; td->w is left to the caller.  update_ns: the first update
+ * interval of a stall (the settings'); each later one doubles, up to 60
+ * s.  hub: what was seen of a hub's thread (only read for SW_WD_HUB; a
+ * hub stalls only while a greenlet other than the hub runs).  A loop does
+ * not stall while in its selector or dormant; a removed deadline ends its
+ * stall.  Returns the time by which the watch wants to be checked again
+ * (a hub or loop: within its poll interval; a deadline: its expiry or
+ * next update, else 1 s).  No errors.  Context: the caller owns w (the
+ * watchdog's lock); pure otherwise. */
 uint64_t sw_wd_check(sw_wd_watch_t *w, uint64_t now, uint64_t update_ns,
                      const sw_wd_hub_seen_t *hub, sw_wd_todo_t *td);
 
@@ -85,9 +91,9 @@ typedef struct sw_wd_mem_state {
 } sw_wd_mem_state_t;
 
 /* One RSS reading against the threshold max (bytes, > 0): returns
- * SW_WDE_MEM_OVER when it goes above, SW_WDE_MEM_UNDER when it comes back
- * to or under it, 0 otherwise; keeps the peak.  Context: the caller owns
- * m. */
+ * SW_WDE_MEM_OVER when it goes above (the peak restarts there),
+ * SW_WDE_MEM_UNDER when it comes back to or under it, 0 otherwise; keeps
+ * the peak.  Never an error code.  Context: the caller owns m. */
 int sw_wd_mem_step(sw_wd_mem_state_t *m, uint64_t rss, uint64_t max);
 
 #endif

@@ -154,9 +154,12 @@ extern sw_layout_t sw_layout;
 /* Fills sw_layout for the running interpreter and checks it against what
  * the runtime says about itself (the version it reports, and on 3.13+ the
  * offsets in _PyRuntime.debug_offsets).
- * Context: GIL held, at import.
- * Returns 0, or -1 with a one-line reason in err (not a Python
- * exception: the caller raises). */
+ * Context: GIL held, at import, before any reader opens; no allocation.
+ * Returns 0, or -1 (not an SW_E* code) with a one-line reason in err and
+ * no Python exception set (the caller raises): the running minor version
+ * is not the one built for; on 3.13+ the debug offsets have no cookie,
+ * another version, a free-threaded build, or an offset that differs.
+ * sw_layout is filled even then, but must not be used. */
 int sw_layout_init(char *err, size_t errlen);
 
 #endif

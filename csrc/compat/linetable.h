@@ -13,9 +13,11 @@
  * sw_line_format) and its co_firstlineno.  A negative addr (a frame that
  * has not started) gives firstlineno.  An empty table (table may then be
  * NULL) is valid: on 3.9 it means "all on the first line".
- * Context: any; pure function.
+ * Context: any thread, no GIL; pure function, no allocation,
+ * async-signal-safe.
  * Returns the line, or -1 when the table says the instruction has no
- * line (or the table is malformed). */
+ * line, the table is malformed or truncated, or format is unknown (not
+ * an SW_E* code). */
 int sw_line_for(int format, const uint8_t *table, size_t len, int firstlineno,
                 int32_t addr);
 

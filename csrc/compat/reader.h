@@ -47,7 +47,9 @@ typedef struct sw_thread {
 /* One frame of a stack, leaf first, before code resolution. */
 typedef struct sw_rawframe {
     uintptr_t code; /* the code object (unvalidated) */
-    int32_t addr;   /* byte offset of the instruction, -1 if unknown */
+    int32_t addr;   /* byte offset of the instruction; negative if the
+                       frame has not started or it is unknown (3.11+:
+                       INT32_MIN when out of range) */
     uint8_t maybe_incomplete; /* 3.11+: not owned by a generator */
 } sw_rawframe_t;
 
@@ -95,75 +97,104 @@ typedef struct sw_reader {
     int broken;
 } sw_reader_t;
 
-/* Opens a reader for the calling thread.  sw_vm_select() and
- * sw_layout_init() must have succeeded.
- * Context: any thread; allocates (never call from a signal handler).
- * Returns 0 or a negative SW_E* code. */
+/* ---- opening ------------------------------------------------------------ */
+
+/* Opens a reader for the calling thread: a vm context and about 2 MB
+ * of scratch.  sw_vm_select() and sw_layout_init() must have succeeded.
+ * Context: any thread, no GIL needed; allocates (never call from a signal
+ * handler).  Returns 0; SW_EINVAL if the layout's objects exceed the
+ * reader's header buffer; SW_ESYS (errno set) from sw_vm_open(), e.g. no
+ * read method selected; SW_ENOMEM.  A failed open holds nothing. */
 int sw_reader_open(sw_reader_t *r);
 
-/* Releases what sw_reader_open() took.  Safe on a zeroed reader. */
+/* Releases what sw_reader_open() took; idempotent.  Only for a reader
+ * that opened: a zeroed one (or one whose open failed with SW_EINVAL)
+ * has pipe fds 0 and closing it would close stdin. */
 void sw_reader_close(sw_reader_t *r);
 
+/* ---- threads and frames ------------------------------------------------- */
+
 /* Reads every thread of every interpreter into out[0..max): one read for
- * the runtime, one per interpreter, one per thread state.
- * Context: no GIL needed.
- * Returns the number of threads read (a torn list ends early, counted in
- * bad_threads), SW_EFINALIZING once the interpreter is finalizing, or
- * SW_EFAULT if the runtime is unreadable. */
+ * the runtime, one per interpreter, one per thread state (the thread
+ * states of the last pass are read ahead in one system call).
+ * Context: the reader's thread; no GIL needed; no allocation.
+ * Returns the number of threads read, 0..max (a torn list or an
+ * unreadable interpreter ends early, counted in bad_threads),
+ * SW_EFINALIZING once the runtime is finalizing, or SW_EFAULT if the
+ * runtime's fields are unreadable. */
 int sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max);
 
 /* The current frame of t (3.11 and 3.12 keep it behind a _PyCFrame: it
  * is read on first use, so threads that are not walked cost no read).
- * Returns 0 if the thread runs no Python code. */
+ * Context: the reader's thread; no GIL needed.
+ * Returns 0 if the thread runs no Python code or the read failed. */
 uintptr_t sw_thread_frame(sw_reader_t *r, sw_thread_t *t);
 
 /* Reads ahead, for threads ts[0..n) that are about to be walked, each
  * one's current frame (3.11 and 3.12: behind its _PyCFrame) and the used
  * part of its current data-stack chunk (3.11+): one vectored read for all
  * of them instead of two reads per thread.  A thread that does not fit
- * the buffer, or whose read failed, is read by sw_read_frames() as
- * before.  The copies stay valid until the next call.  Context: no GIL
- * needed; the same thread as the walks. */
+ * the buffer (or comes after the first 256), or whose read failed, is
+ * read by sw_read_frames() as before.  The copies stay valid until the
+ * next call.  No errors, no allocation.  Context: no GIL needed; the
+ * same thread as the walks. */
 void sw_prefetch_stacks(sw_reader_t *r, sw_thread_t *const *ts, int n);
 
 /* Reads the frame chain of thread t, leaf first, into out[0..max), skipping
  * C-stack entry frames.  *truncated is set when the chain was longer.
- * Context: no GIL needed.
- * Returns the number of frames (0 for an idle thread), or SW_EFAULT when
- * the chain became unreadable midway; frames read before that are kept,
- * and r->broken says so (a dump shows them; a profile drops them, since
- * a stack without its root side would count as a stack of its own). */
+ * Context: the reader's thread; no GIL needed; no allocation.
+ * Returns the number of frames (0 for an idle thread).  A chain that
+ * became unreadable or invalid midway, or (3.11+) did not end at the
+ * thread's entry frame, still returns the frames read before that, > 0,
+ * with r->broken set (a dump shows them; a profile drops them, since a
+ * stack without its root side would count as a stack of its own).  Only
+ * when the leaf frame itself is unreadable or invalid: SW_EFAULT, with
+ * r->broken set. */
 int sw_read_frames(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                    int *truncated);
 
+/* ---- code objects ------------------------------------------------------- */
+
 /* Reads and validates the code object at addr, with its name, file name
  * and line table (which points into the reader's scratch until the next
- * call).  Context: no GIL needed.
- * Returns 0, SW_EFAULT, or SW_EINVAL if addr is not a code object. */
+ * call).  Context: the reader's thread; no GIL needed.
+ * Returns 0; SW_EFAULT if its header (3.9/3.10: or its co_code's) is
+ * unreadable; SW_EINVAL if addr is not a code object, its size is out of
+ * bounds, or its name or file name is not a readable str.  A line table
+ * that cannot be read is no error: table NULL, table_len 0. */
 int sw_read_code(sw_reader_t *r, uintptr_t addr, sw_code_t *out);
 
 /* Re-checks code objects read earlier (same type, strings, line table,
  * first line and version) with one vectored read for all of them:
- * same[i] is 1 if ids[i] still describes the object at its address.
- * At most SW_CHECK_BATCH at a time.  Context: no GIL needed. */
+ * same[i] is 1 if ids[i] still describes the object at its address, 0 if
+ * not or unreadable.  Only the first SW_CHECK_BATCH of n are checked (and
+ * written).  Context: the reader's thread; no GIL needed.  Uses a part of
+ * the scratch that sw_read_code()'s line table does not. */
 #define SW_CHECK_BATCH 64
 void sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids,
                         int n, char *same);
 
 /* The line of the instruction at byte offset addr, given the code's
- * first line and line table, or -1. */
+ * first line and line table, or -1 (see sw_line_for()).  Pure; any
+ * thread, no GIL. */
 int sw_code_line(int firstlineno, const uint8_t *table, uint32_t table_len,
                  int32_t addr);
 
+/* ---- kernel thread ids (3.9/3.10) --------------------------------------- */
+
 /* The kernel thread id of t: t->tid on 3.11+, else read through the
- * offset learned by sw_tid_offset_probe().  Returns 0 if unknown. */
+ * offset learned by sw_tid_offset_probe().  Context: the reader's
+ * thread; no GIL needed.  Returns 0 if unknown or unreadable. */
 long sw_read_tid(sw_reader_t *r, const sw_thread_t *t);
 
 /* Learns where the C library keeps the kernel thread id inside a pthread_t
  * (3.9/3.10 thread states have no native id), by finding the calling
  * thread's TID in its own descriptor and confirming the offset with a
- * short-lived second thread.  Context: any thread, not a signal handler.
- * Returns 0 (offset learned or not needed) or -1 (tids stay unknown). */
+ * short-lived second thread.  Context: module init, once, after
+ * sw_vm_select() and sw_layout_init() (it sets a plain static that
+ * readers use without a lock); starts and joins a thread; not a signal
+ * handler.  Returns 0 (offset learned or not needed) or -1 (no vm
+ * context, no thread, or not found: tids stay unknown). */
 int sw_tid_offset_probe(void);
 
 #endif

@@ -40,29 +40,44 @@ typedef struct sw_vm {
 } sw_vm_t;
 
 /* Chooses the method for the whole process: process_vm_readv if a probe
- * read of a known-good address works, else the pipe method.  `force` is
- * SW_VM_NONE to probe, or a method to use (tests exercise the fallback).
- * Context: any thread; call once before sw_vm_open().
- * Returns the method chosen, or SW_ESYS if none works. */
+ * read of a known-good address works (and a read of address 16 fails),
+ * else the pipe method.  `force` is SW_VM_NONE to probe, or a method to
+ * use (STACKWATCH_READ_METHOD; tests exercise the fallback).
+ * Context: module init (GIL held, no other reader running); call before
+ * sw_vm_open().  Not thread-safe against concurrent sw_vm_open().
+ * Returns the method chosen, or SW_ESYS if none works (errno is not
+ * meaningful; sw_vm_method() is then SW_VM_NONE). */
 int sw_vm_select(int force);
 
-/* The method chosen by sw_vm_select(), or SW_VM_NONE. */
+/* The method chosen by sw_vm_select(), or SW_VM_NONE.  Context: any. */
 int sw_vm_method(void);
 
-/* Name of a method for reports: "process_vm_readv" or "pipe". */
+/* Name of a method for reports: "process_vm_readv", "pipe", or "none"
+ * for anything else.  A static string; context: any. */
 const char *sw_vm_method_name(int method);
 
-/* Prepares a reading context for the calling thread.
- * Returns 0, or SW_ESYS (errno set). */
+/* Prepares a reading context for the calling thread (the pipe method
+ * opens a non-blocking pipe).  Context: any thread, no GIL; not
+ * async-signal-safe only because it may call pipe2/fcntl.
+ * Returns 0, or SW_ESYS with errno set: ENOSYS when no method was
+ * selected, else pipe2's errno.  The context is usable for
+ * sw_vm_close() either way. */
 int sw_vm_open(sw_vm_t *vm);
 
-/* Releases the context's resources.  Safe on a zeroed or closed context. */
+/* Releases the context's resources (the pipe's fds).  Safe on a closed
+ * context or one whose sw_vm_open() failed; a zeroed context has fds 0
+ * and would close stdin: only pass contexts that went through
+ * sw_vm_open(). */
 void sw_vm_close(sw_vm_t *vm);
 
 /* Copies len bytes at addr in this process into dst, or fails cleanly.
- * Context: no GIL needed; never faults; async-signal-safe.
- * Returns 0, SW_EFAULT if any byte is unreadable (dst is then undefined),
- * or SW_EINVAL for a null address. */
+ * Counts the outcome in vm->reads / vm->faults.
+ * Context: the thread that owns vm; no GIL needed; never faults; no
+ * allocation; async-signal-safe (system calls only).
+ * Returns 0 (also for len 0), SW_EFAULT if any byte is unreadable or the
+ * system call fails for another reason (dst is then undefined, possibly
+ * partly written), or SW_EINVAL for a null address or a range that wraps
+ * around the address space. */
 int sw_vm_read(sw_vm_t *vm, uintptr_t addr, void *dst, size_t len);
 
 /* A region to read: len bytes at addr into dst. */
@@ -72,12 +87,14 @@ typedef struct sw_vm_region {
     size_t len;
 } sw_vm_region_t;
 
-/* Reads n regions with as few system calls as the method allows (one for
- * process_vm_readv, unless a region fails).  ok[i] says whether region i
- * was read.  Context: as sw_vm_read.  Returns the number of regions read. */
+/* Reads n regions with as few system calls as the method allows (one per
+ * 64 regions for process_vm_readv, plus one more after each region that
+ * fails).  ok[] holds n bytes; ok[i] says whether region i was read (a
+ * null address fails).  Context: as sw_vm_read.  Returns the number of
+ * regions read, 0..n; never an error code, callers check ok[]. */
 int sw_vm_readv(sw_vm_t *vm, const sw_vm_region_t *regions, int n, char *ok);
 
-/* Reads one pointer-sized word.  Returns as sw_vm_read. */
+/* Reads one pointer-sized word.  Context and returns as sw_vm_read. */
 int sw_vm_read_ptr(sw_vm_t *vm, uintptr_t addr, uintptr_t *out);
 
 #endif

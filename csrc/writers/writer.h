@@ -7,8 +7,13 @@
  * weight of a sample.  Walks over the stack tree (frames of a stack root
  * first, depth) are in stacks.h.
  *
- * Context of all functions: the caller holds the session's mutex (or owns
- * the session alone).  Pure C; no Python.h. */
+ * Context of all functions: any thread, no GIL needed; the caller holds
+ * the session's mutex (or owns the session alone) -- module.c holds it,
+ * with the GIL, for the whole write, so the sampler waits meanwhile.
+ * They allocate (not for signal handlers).  Errors: the writers return 0
+ * or -1 (not an SW_E* code), and -1 means out of memory (a buffer or a
+ * working array; for SVG also a label table past 4 GiB): the caller
+ * raises MemoryError.  Pure C; no Python.h. */
 #ifndef SW_WRITERS_WRITER_H
 #define SW_WRITERS_WRITER_H
 
@@ -32,6 +37,8 @@ typedef struct sw_write_opts {
     const char *exporter; /* "stackwatch@0.1.0" */
 } sw_write_opts_t;
 
+/* A writer: appends the whole document to out.  Returns 0, or -1 when
+ * out of memory (out then holds a partial document; discard it). */
 typedef int (*sw_writer_fn)(const sw_session_t *s, const sw_write_opts_t *o,
                             sw_buf_t *out);
 
@@ -49,22 +56,27 @@ int sw_write_speedscope(const sw_session_t *s, const sw_write_opts_t *o,
 int sw_write_svg(const sw_session_t *s, const sw_write_opts_t *o,
                  sw_buf_t *out);
 
-/* The writer for a format name, or NULL. */
+/* The writer for a format name ("collapsed", "speedscope", "svg"), or
+ * NULL for any other.  Pure. */
 sw_writer_fn sw_writer_for(const char *format);
 
 /* ---- helpers shared by the writers ----------------------------------- */
 
-/* Appends the label of a thread slot: its name (or "Thread <ident>")
- * followed by " (tid N)" when the kernel id is known. */
+/* Appends the label of a thread slot: its name (or "Thread 0x<ident>")
+ * followed by " (tid N)" when the kernel id is known; slot 0 or out of
+ * range: "other threads". */
 void sw_label_thread(const sw_session_t *s, uint32_t slot, sw_buf_t *out);
 
-/* Appends the label of a greenlet id ("greenlet <label>"). */
+/* Appends the label of a greenlet id: "greenlet <label>", "greenlet #<id>"
+ * without a label, "greenlet ?" for id 0. */
 void sw_label_greenlet(const sw_session_t *s, uint32_t id, sw_buf_t *out);
 
-/* Appends "function (path:line)" for a frame (markers: just the name). */
+/* Appends "function (path:line)" for a frame (markers: just the name),
+ * through sw_stackfmt_frame().  frame is not bounds-checked. */
 void sw_label_frame(const sw_session_t *s, uint32_t frame, sw_buf_t *out);
 
-/* The weight of a sample entry. */
+/* The weight of a sample entry: its count, wall or CPU ns (an unknown
+ * weight counts samples). */
 uint64_t sw_sample_weight(const sw_ssample_t *e, int weight);
 
 /* The group a sample belongs to under the options: 0 when not split,
@@ -78,7 +90,10 @@ void sw_group_prefix(const sw_session_t *s, const sw_ssample_t *e,
 
 /* Sample indexes (1 .. nsamples-1) with count > 0, sorted by group then
  * by stack (frame labels root first, the order flame graphs draw in).
- * Returns a malloc'd array of *n indexes, or NULL when out of memory. */
+ * Uses qsort with a thread-local context, so writers may run on several
+ * threads at once.  Returns a malloc'd array (caller frees) of *n
+ * indexes (non-NULL even when *n is 0), or NULL when out of memory --
+ * *n is then NOT set. */
 uint32_t *sw_sorted_samples(const sw_session_t *s, const sw_write_opts_t *o,
                             uint32_t *n);
 
