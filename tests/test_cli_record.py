@@ -565,6 +565,16 @@ def test_bad_input_is_one_line_status_2_and_nothing_runs(
     assert not os.path.exists(unwritable)
 
 
+def test_the_bad_input_target_runs_with_good_input(tmp_path, script):
+    """The control of the bad-input test's "nothing runs": with good
+    arguments its target runs (and leaves its marker)."""
+    marker = tmp_path / "target-ran"
+    target = script("open(%r, 'w').close()\n" % str(marker))
+    proc = record("-o", str(tmp_path / "out.txt"), target, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert marker.exists()
+
+
 def test_boundary_values_are_accepted(script):
     path = script("print('ran')\n")
     proc = record("-r", "1000", "--budget", "1", "-d", "30", "--mode", "gil",

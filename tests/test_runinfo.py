@@ -165,7 +165,12 @@ def test_secret_looking_names_are_redacted():
         loc["session_id"] == loc["Authorization"] == "<redacted>"
     assert loc["user"] == "'bob'"
     assert loc["headers"] == "{'cookie': <redacted>, 'x': 1}"
+    assert loc["nested"] == "[{'Private-Key': <redacted>}, 'ok']"
     assert not any(v in json.dumps(frame) for v in SECRET_VALUES)
+    # ... and the values that are no secret are all there.
+    assert loc["plain"] == "'visible-value'"
+    assert loc["customer_email"] == "'alice@example.com'"
+    assert loc["billing_addr"] == "'1 Main Street'"
 
     session, nothing, default = doc["direct"]
     assert session == "{'Session': <redacted>, 'other': 2}"
@@ -183,6 +188,8 @@ def test_redact_argument_replaces_the_defaults():
         "Arguments: handler(token='tok-VALUE-5', user='bob')"
     assert text_line(text, "headers =") == \
         "headers = {'cookie': 's3cr3t', 'x': 1}"
+    assert text_line(text, "nested =") == \
+        "nested = [{'Private-Key': 'pk-VALUE-6'}, 'ok']"
     assert "<redacted>" not in text
 
 
@@ -411,6 +418,8 @@ def test_gevent_tree_by_spawner_with_details():
 
     text = doc["text"]
     assert "tok-HIDDEN" not in text and "sk-HIDDEN" not in text
+    # The secrets' names are shown, their values replaced.
+    assert "api_token = <redacted>" in text, text
     assert re.search(r"^    \+-- Parent #%d: suspended \(minimal_ident %d, "
                      r"runs parent\)$" % (parent["id"],
                                            doc["idents"]["parent"]),
