@@ -21,11 +21,11 @@ VERSIONS = runpy.run_path(os.path.join(os.path.dirname(__file__) or ".",
                                        "src", "stackwatch", "_versions.py"))
 SUPPORTED = VERSIONS["supported"](sys.version_info)
 
-WARNINGS = [
-    "-Wall", "-Wextra", "-Wshadow", "-Wstrict-prototypes",
-    "-Wmissing-prototypes", "-Wformat=2", "-Wundef", "-Wpointer-arith",
-    "-Wno-missing-field-initializers", "-Wno-cast-function-type",
-]
+# The warning flags, from their one list (shared with tests/test_c_units.py).
+with open(os.path.join(os.path.dirname(__file__) or ".", "tools",
+                       "cflags.txt")) as f:
+    WARNINGS = [line.strip() for line in f
+                if line.strip() and not line.lstrip().startswith("#")]
 
 
 class build_py_with_pth(build_py):

@@ -88,6 +88,17 @@ def run_target(name: str, *args: str, timeout: float = 120,
     return proc
 
 
+def copy_target(name: str, directory, as_name: Optional[str] = None) -> str:
+    """Copies target `name` into `directory` (as `as_name`, by default
+    under its own name) and returns the copy's path: for tests whose
+    target must sit in a directory of its own (next to a sibling module,
+    in the directory a command is started from)."""
+    src = target_path(name)
+    dest = os.path.join(str(directory), as_name or os.path.basename(src))
+    shutil.copyfile(src, dest)
+    return dest
+
+
 def _lines(name_or_path: str) -> List[str]:
     path = (name_or_path if os.path.isabs(name_or_path)
             else target_path(name_or_path))

@@ -15,10 +15,13 @@ import pytest
 
 from conftest import ROOT
 
-FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-Wall", "-Wextra",
-         "-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes",
-         "-Wformat=2", "-Wundef", "-Wpointer-arith",
-         "-Wno-missing-field-initializers"]
+#: The extension's warning flags: tools/cflags.txt, one flag a line, is
+#: their one list (setup.py reads it too).
+with open(os.path.join(ROOT, "tools", "cflags.txt")) as _f:
+    WARNINGS = [line.strip() for line in _f
+                if line.strip() and not line.lstrip().startswith("#")]
+
+FLAGS = ["-std=c11", "-D_GNU_SOURCE", "-O1", "-g"] + WARNINGS
 
 #: The sources each test file is built with.
 SOURCES = {

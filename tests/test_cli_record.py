@@ -3,8 +3,9 @@ then writes the profile where and how it was asked to; bad input is
 refused before the target runs.
 
 Every test runs `python -m stackwatch record ...` (or the console script)
-as a child process and, where "as python would" is the claim, runs the
-same target with plain python and compares the two.
+as a child process on a target under tests/targets/ (record_*.py) and,
+where "as python would" is the claim, runs the same target with plain
+python and compares the two.
 """
 
 import datetime
@@ -20,31 +21,13 @@ import time
 
 import pytest
 
-from conftest import child_env, run_cli, stackwatch_cmd, wait_for
+from conftest import (HELPERS, TARGETS, child_env, copy_target, line_of,
+                      run_cli, stackwatch_cmd, target_path, wait_for)
 
 RATE = ("-r", "200")
 
-# A target that spends its time in one function of its own.
-HOT = """
-import time
-
-def burn_cpu(seconds):
-    end = time.monotonic() + seconds
-    x = 0
-    while time.monotonic() < end:
-        x += 1
-    return x
-
-burn_cpu(0.5)
-print("target done")
-"""
-
-# Prints what python set up for the target, as JSON on stdout.
-WHOAMI = """
-import json, sys
-print(json.dumps({"argv": sys.argv, "name": __name__,
-                  "file": __file__, "path0": sys.path[0]}))
-"""
+#: Spends its time in one function of its own, burn_cpu.
+HOT = target_path("record_hot")
 
 
 def python(*args, cwd=None, timeout=60, **kw):
@@ -110,14 +93,13 @@ def reset_sigint():
 
 # -- the target runs as python would run it ----------------------------------
 
-def test_script_gets_argv_name_and_its_own_directory_on_sys_path(
-        tmp_path, script):
+def test_script_gets_argv_name_and_its_own_directory_on_sys_path(tmp_path):
     """Arguments after the script (even option-like ones, even ones that
     are record options) go to the script; __name__ is __main__; sys.path[0]
     is the script's directory, so a sibling module imports, whatever the
     current directory."""
     (tmp_path / "sibling.py").write_text("VALUE = 'from sibling'\n")
-    path = script(WHOAMI + "import sibling\nprint(sibling.VALUE)\n")
+    path = copy_target("record_whoami_sibling", tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     args = ["-x", "--flag", "-o", "out", "-m", "mod", "--", "value"]
@@ -133,11 +115,11 @@ def test_script_gets_argv_name_and_its_own_directory_on_sys_path(
 
 
 def test_script_run_by_relative_path_sees_what_plain_python_sets(
-        tmp_path, script):
+        tmp_path):
     """`record target.py a -b` from the script's directory: sys.argv,
     __name__, __file__ and sys.path[0] are what `python target.py a -b`
     gives (python 3.9+ makes __file__ of the main script absolute)."""
-    script(WHOAMI)
+    copy_target("record_whoami", tmp_path, "target.py")
     want = python("target.py", "a", "-b", cwd=str(tmp_path))
     assert want.returncode == 0, want.stderr
     got = record("-o", os.devnull, "target.py", "a", "-b", cwd=str(tmp_path))
@@ -163,18 +145,10 @@ def test_exit_status_is_the_targets(script, code, status, message):
     assert got.stdout == want.stdout
 
 
-def test_uncaught_exception_is_printed_as_python_prints_it(script):
+def test_uncaught_exception_is_printed_as_python_prints_it():
     """An uncaught exception: the same traceback text as `python script.py`
     (no stackwatch frames), status 1, and the profile is still written."""
-    path = script("""
-        def inner():
-            raise ValueError("boom")
-
-        def outer():
-            inner()
-
-        outer()
-        """)
+    path = target_path("record_raises")
     want = python(path)
     assert want.returncode == 1
     got = record("-o", os.devnull, path)
@@ -199,7 +173,7 @@ def test_module_target_runs_as_python_m(tmp_path):
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "mod.py").write_text(WHOAMI)
+    copy_target("record_whoami", pkg, "mod.py")
     args = ["a", "-x", "--flag", "-o", "out"]
     want = python("-m", "pkg.mod", *args, cwd=str(tmp_path))
     assert want.returncode == 0, want.stderr
@@ -211,32 +185,18 @@ def test_module_target_runs_as_python_m(tmp_path):
     assert seen["name"] == "__main__"
 
 
-PICKLER = """
-import pickle
-
-class Point:
-    def __init__(self, x):
-        self.x = x
-
-p = pickle.loads(pickle.dumps(Point(7)))
-print(type(p).__module__, type(p).__name__, p.x)
-"""
-
-
 @pytest.mark.parametrize("as_module", [False, True], ids=["script", "-m"])
-def test_class_defined_in_main_is_picklable(tmp_path, script, as_module):
-    script(PICKLER, name="pickler.py")
-    target = ["-m", "pickler"] if as_module else ["pickler.py"]
-    got = record("-o", os.devnull, *target, cwd=str(tmp_path))
+def test_class_defined_in_main_is_picklable(as_module):
+    target = ["-m", "record_pickler"] if as_module else ["record_pickler.py"]
+    got = record("-o", os.devnull, *target, cwd=TARGETS)
     assert got.returncode == 0, got.stderr
     assert got.stdout == "__main__ Point 7\n"
 
 
 # -- where and how the profile is written -------------------------------------
 
-def test_default_output_is_an_svg_named_after_target_and_date(
-        tmp_path, script):
-    script(HOT)
+def test_default_output_is_an_svg_named_after_target_and_date(tmp_path):
+    copy_target("record_hot", tmp_path, "target.py")
     before = datetime.datetime.now().replace(microsecond=0)
     proc = record(*RATE, "target.py", cwd=str(tmp_path))
     after = datetime.datetime.now()
@@ -272,8 +232,8 @@ def check_collapsed(data):
     ("out.json", check_speedscope),
     ("out.txt", check_collapsed),
 ])
-def test_format_follows_the_output_extension(tmp_path, script, name, check):
-    path = script(HOT)
+def test_format_follows_the_output_extension(tmp_path, name, check):
+    path = HOT
     out = tmp_path / name
     proc = record(*RATE, "-o", str(out), path)
     assert proc.returncode == 0, proc.stderr
@@ -284,16 +244,16 @@ def test_format_follows_the_output_extension(tmp_path, script, name, check):
     ("collapsed", check_collapsed),
     ("speedscope", check_speedscope),
 ])
-def test_format_option_wins_over_the_extension(tmp_path, script, fmt, check):
-    path = script(HOT)
+def test_format_option_wins_over_the_extension(tmp_path, fmt, check):
+    path = HOT
     out = tmp_path / "out.svg"
     proc = record(*RATE, "-f", fmt, "-o", str(out), path)
     assert proc.returncode == 0, proc.stderr
     check(out.read_text())
 
 
-def test_output_dash_puts_the_profile_on_stdout(tmp_path, script):
-    script(HOT)
+def test_output_dash_puts_the_profile_on_stdout(tmp_path):
+    copy_target("record_hot", tmp_path, "target.py")
     proc = record(*RATE, "-f", "collapsed", "-o", "-", "target.py",
                   cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -303,8 +263,8 @@ def test_output_dash_puts_the_profile_on_stdout(tmp_path, script):
     assert sorted(os.listdir(tmp_path)) == ["target.py"]
 
 
-def test_dev_null_is_written_in_place(script):
-    path = script(HOT)
+def test_dev_null_is_written_in_place():
+    path = HOT
     proc = record(*RATE, "-o", "/dev/null", path)
     assert proc.returncode == 0, proc.stderr
     assert "to /dev/null" in proc.stderr
@@ -313,8 +273,8 @@ def test_dev_null_is_written_in_place(script):
 
 
 def test_fifo_is_written_in_place_and_the_reader_gets_the_profile(
-        tmp_path, script):
-    path = script(HOT)
+        tmp_path):
+    path = HOT
     fifo = tmp_path / "profile.fifo"
     os.mkfifo(fifo)
     reader = subprocess.Popen(
@@ -331,11 +291,11 @@ def test_fifo_is_written_in_place_and_the_reader_gets_the_profile(
     assert proc.returncode == 0, proc.stderr
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     check_collapsed(data)
-    assert sorted(os.listdir(tmp_path)) == ["profile.fifo", "target.py"]
+    assert sorted(os.listdir(tmp_path)) == ["profile.fifo"]
 
 
-def test_dev_stdout_is_written_in_place_when_stdout_is_a_pipe(script):
-    path = script(HOT)
+def test_dev_stdout_is_written_in_place_when_stdout_is_a_pipe():
+    path = HOT
     proc = record(*RATE, "-f", "collapsed", "-o", "/dev/stdout", path)
     assert proc.returncode == 0, proc.stderr
     check_collapsed(profile_after_output(proc.stdout))
@@ -344,12 +304,12 @@ def test_dev_stdout_is_written_in_place_when_stdout_is_a_pipe(script):
 
 
 def test_link_to_stdout_is_written_through_when_stdout_is_a_file(
-        tmp_path, script):
+        tmp_path):
     """`-o LINK`, LINK -> /proc/self/fd/1 (which is what /dev/stdout is),
     with stdout redirected to a regular file: the profile goes to that
     file through the link, and the link is left alone (not replaced by a
     regular file through a rename)."""
-    path = script(HOT)
+    path = HOT
     link = tmp_path / "stdout-link"
     os.symlink("/proc/self/fd/1", link)
     out = tmp_path / "captured.txt"
@@ -363,23 +323,11 @@ def test_link_to_stdout_is_written_through_when_stdout_is_a_file(
 
 # As root, a stackwatch that replaced its output by a rename would replace
 # the system's /dev/stdout.  As root the test therefore runs in a mount
-# namespace of its own, on a /dev of its own (a tmpfs with the stdout link
-# and the few devices Python opens), where only that copy could be lost;
-# the script checks that the link is still a link after the run.
-PRIVATE_DEV = """set -e
-mount --bind /dev "$REALDEV"
-mount -t tmpfs -o mode=755 tmpfs /dev
-for d in null zero random urandom; do
-    touch /dev/$d
-    mount --bind "$REALDEV/$d" /dev/$d
-done
-ln -s /proc/self/fd/1 /dev/stdout
-set +e
-"$@"
-status=$?
-[ -L /dev/stdout ] || { echo "/dev/stdout was replaced" >&2; exit 99; }
-exit $status
-"""
+# namespace of its own, on a /dev of its own (tests/helpers/private_dev.sh:
+# a tmpfs with the stdout link and the few devices Python opens), where
+# only that copy could be lost; the script checks that the link is still a
+# link after the run.
+PRIVATE_DEV = os.path.join(HELPERS, "private_dev.sh")
 
 
 def private_dev(tmp_path, cmd):
@@ -390,7 +338,7 @@ def private_dev(tmp_path, cmd):
     realdev = tmp_path / "realdev"
     realdev.mkdir()
     wrap = ["unshare", "--mount", "--propagation", "private", "env",
-            "REALDEV=%s" % realdev, "sh", "-c", PRIVATE_DEV, "sh"]
+            "REALDEV=%s" % realdev, "sh", PRIVATE_DEV]
     try:
         probe = subprocess.run(wrap + ["true"], capture_output=True,
                                timeout=30)
@@ -400,10 +348,10 @@ def private_dev(tmp_path, cmd):
 
 
 def test_dev_stdout_is_written_through_when_stdout_is_a_file(
-        tmp_path, script):
+        tmp_path):
     """`stackwatch record -o /dev/stdout t.py > file`: the profile lands in
     the file, and /dev/stdout is still the link it was."""
-    path = script(HOT)
+    path = HOT
     out = tmp_path / "captured.txt"
     cmd = private_dev(tmp_path, stackwatch_cmd(
         "record", *RATE, "-f", "collapsed", "-o", "/dev/stdout", path))
@@ -418,9 +366,8 @@ def test_dev_stdout_is_written_through_when_stdout_is_a_file(
     check_collapsed(profile_after_output(out.read_text()))
 
 
-def test_existing_file_keeps_its_mode_and_gets_the_new_profile(
-        tmp_path, script):
-    path = script(HOT)
+def test_existing_file_keeps_its_mode_and_gets_the_new_profile(tmp_path):
+    path = HOT
     out = tmp_path / "out.txt"
     out.write_text("old profile\n")
     os.chmod(out, 0o640)
@@ -428,13 +375,13 @@ def test_existing_file_keeps_its_mode_and_gets_the_new_profile(
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
     check_collapsed(out.read_text())
-    assert sorted(os.listdir(tmp_path)) == ["out.txt", "target.py"]
+    assert sorted(os.listdir(tmp_path)) == ["out.txt"]
 
 
-def test_new_file_mode_follows_the_umask(tmp_path, script):
+def test_new_file_mode_follows_the_umask(tmp_path):
     """A new file gets 0666 & ~umask, like any file the shell creates (not
     the 0600 of a temporary file)."""
-    path = script(HOT)
+    path = HOT
     out = tmp_path / "out.txt"
     proc = record(*RATE, "-o", str(out), path,
                   preexec_fn=lambda: os.umask(0o027))
@@ -442,15 +389,11 @@ def test_new_file_mode_follows_the_umask(tmp_path, script):
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
 
 
-def test_failed_write_leaves_the_previous_file_intact(tmp_path, script):
+def test_failed_write_leaves_the_previous_file_intact(tmp_path):
     """The write fails at the end (the target limits the file size the
     process may write, which binds root too): the old content stays whole,
     no temporary file is left, one error line, status 1."""
-    path = script("""
-        import resource
-        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
-        print("limited")
-        """)
+    path = target_path("record_fsize_limit")
     out = tmp_path / "prev.svg"
     out.write_text("previous content\n")
     proc = record(*RATE, "-o", str(out), path)
@@ -460,7 +403,7 @@ def test_failed_write_leaves_the_previous_file_intact(tmp_path, script):
     assert len(errors) == 1 and "prev.svg" in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert out.read_text() == "previous content\n"
-    assert sorted(os.listdir(tmp_path)) == ["prev.svg", "target.py"]
+    assert sorted(os.listdir(tmp_path)) == ["prev.svg"]
 
 
 def test_relative_output_is_written_where_record_was_started(
@@ -478,21 +421,12 @@ def test_relative_output_is_written_where_record_was_started(
 # -- Ctrl-C and --duration ---------------------------------------------------
 
 def test_ctrl_c_stops_the_target_writes_the_profile_and_exits_by_sigint(
-        tmp_path, script):
+        tmp_path):
     started = tmp_path / "started"
-    path = script("""
-        import time
-
-        def wait_forever():
-            while True:
-                time.sleep(0.05)
-
-        open(%r, "w").close()
-        wait_forever()
-        """ % str(started))
+    path = target_path("record_wait_forever")
     out = tmp_path / "out.txt"
     child = subprocess.Popen(stackwatch_cmd("record", *RATE, "-o", str(out),
-                                            path),
+                                            path, str(started)),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=child_env(),
                              preexec_fn=reset_sigint)
@@ -512,24 +446,13 @@ def test_ctrl_c_stops_the_target_writes_the_profile_and_exits_by_sigint(
     assert leaf_share(collapsed(out), "wait_forever") > 0.5
 
 
-def test_duration_writes_the_profile_while_the_target_keeps_running(
-        tmp_path, script):
+def test_duration_writes_the_profile_while_the_target_keeps_running(tmp_path):
     finished = tmp_path / "finished"
-    path = script("""
-        import sys, time
-
-        def work():
-            end = time.monotonic() + 3
-            while time.monotonic() < end:
-                time.sleep(0.01)
-
-        work()
-        open(%r, "w").close()
-        sys.exit(5)
-        """ % str(finished))
+    path = target_path("record_work_then_exit")
     out = tmp_path / "out.txt"
     child = subprocess.Popen(stackwatch_cmd("record", *RATE, "-d", "1",
-                                            "-o", str(out), path),
+                                            "-o", str(out), path,
+                                            str(finished)),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=child_env())
     try:
@@ -642,6 +565,16 @@ def test_bad_input_is_one_line_status_2_and_nothing_runs(
     assert not os.path.exists(unwritable)
 
 
+def test_the_bad_input_target_runs_with_good_input(tmp_path, script):
+    """The control of the bad-input test's "nothing runs": with good
+    arguments its target runs (and leaves its marker)."""
+    marker = tmp_path / "target-ran"
+    target = script("open(%r, 'w').close()\n" % str(marker))
+    proc = record("-o", str(tmp_path / "out.txt"), target, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert marker.exists()
+
+
 def test_boundary_values_are_accepted(script):
     path = script("print('ran')\n")
     proc = record("-r", "1000", "--budget", "1", "-d", "30", "--mode", "gil",
@@ -679,10 +612,10 @@ def test_version():
         "stackwatch")
 
 
-def test_console_script_records_like_python_m(tmp_path, script):
+def test_console_script_records_like_python_m(tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "stackwatch")
     assert os.access(exe, os.X_OK), exe
-    path = script(HOT)
+    path = HOT
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     by_script = subprocess.run([exe, "record", *RATE, "-o", str(a), path],
                                capture_output=True, text=True, timeout=60,
@@ -698,25 +631,8 @@ def test_console_script_records_like_python_m(tmp_path, script):
 
 # -- what the profile says ------------------------------------------------
 
-THREADS = """
-import threading, time
-
-def spin(seconds):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        pass
-
-def nap(seconds):
-    time.sleep(seconds)
-
-workers = [threading.Thread(target=spin, args=(0.8,), name="worker-1"),
-           threading.Thread(target=nap, args=(0.8,), name="napper")]
-for t in workers:
-    t.start()
-spin(0.8)
-for t in workers:
-    t.join()
-"""
+#: Three threads: MainThread and worker-1 spin, napper sleeps.
+THREADS = target_path("record_threads")
 
 
 def thread_samples(out):
@@ -728,8 +644,8 @@ def thread_samples(out):
     return names
 
 
-def test_threads_option_puts_the_thread_name_first(tmp_path, script):
-    path = script(THREADS)
+def test_threads_option_puts_the_thread_name_first(tmp_path):
+    path = THREADS
     out = tmp_path / "out.txt"
     proc = record(*RATE, "--threads", "-o", str(out), path)
     assert proc.returncode == 0, proc.stderr
@@ -740,8 +656,8 @@ def test_threads_option_puts_the_thread_name_first(tmp_path, script):
     assert leaf_share(worker, "spin") > 0.8
 
 
-def test_cpu_mode_leaves_out_a_thread_that_only_sleeps(tmp_path, script):
-    path = script(THREADS)
+def test_cpu_mode_leaves_out_a_thread_that_only_sleeps(tmp_path):
+    path = THREADS
     wall, cpu = tmp_path / "wall.txt", tmp_path / "cpu.txt"
     for mode, out in (("wall", wall), ("cpu", cpu)):
         proc = record(*RATE, "--threads", "--mode", mode, "-o", str(out),
@@ -755,8 +671,8 @@ def test_cpu_mode_leaves_out_a_thread_that_only_sleeps(tmp_path, script):
     assert in_cpu.get("worker-1", 0) > 50, in_cpu
 
 
-def test_summary_on_stderr_names_the_hot_function(script):
-    path = script(HOT)
+def test_summary_on_stderr_names_the_hot_function():
+    path = HOT
     proc = record(*RATE, "-o", os.devnull, path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
@@ -764,43 +680,22 @@ def test_summary_on_stderr_names_the_hot_function(script):
             if "where the samples were" in line]
     assert head, proc.stderr
     top = lines[head[0] + 1]
-    assert re.search(r"burn_cpu \(target\.py:\d+\)", top), proc.stderr
+    assert re.search(r"burn_cpu \(record_hot\.py:\d+\)", top), proc.stderr
     share = float(re.search(r"(\d+\.\d)%", top).group(1))
     assert share > 50, top
 
 
-# Runs a module-level busy loop from one code object, frees it, then
-# compiles and runs a function whose code object may be allocated at the
-# address just freed (as the target's code is allocated right after
-# stackwatch's own lazy imports free theirs).
-REUSE = """
-BUSY = ("import time\\n"
-        "t = time.monotonic()\\n"
-        "while time.monotonic() - t < 0.15:\\n"
-        "    pass\\n")
-
-HOT = ("import time\\n"
-       "def burn_cpu(seconds):\\n"
-       "    end = time.monotonic() + seconds\\n"
-       "    while time.monotonic() < end:\\n"
-       "        pass\\n")
-
-for i in range(5):
-    exec(compile(BUSY, "busy_module.py", "exec"), {})
-    ns = {}
-    exec(compile(HOT, "hot_module.py", "exec"), ns)
-    ns["burn_cpu"](0.15)  # HOT CALL
-"""
+#: Runs code that may be allocated where code sampled just before was
+#: freed (its docstring says how).
+REUSE = target_path("record_code_reuse")
 
 
-def test_samples_name_the_running_function_after_code_address_reuse(
-        tmp_path, script):
+def test_samples_name_the_running_function_after_code_address_reuse(tmp_path):
     """Every sample taken during the call of burn_cpu names burn_cpu, even
     though a code object sampled just before was freed and its address may
     now hold burn_cpu's code."""
-    path = script(REUSE)
-    call_line = REUSE.splitlines().index(
-        '    ns["burn_cpu"](0.15)  # HOT CALL') + 1
+    path = REUSE
+    call_line = line_of(REUSE, "HOT CALL")
     out = tmp_path / "out.txt"
     proc = record(*RATE, "-o", str(out), path)
     assert proc.returncode == 0, proc.stderr

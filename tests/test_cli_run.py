@@ -101,6 +101,16 @@ def test_run_bad_settings(script, args, env, message):
     assert "Traceback" not in proc.stderr
 
 
+def test_run_good_settings_run_the_target(script):
+    """The control of test_run_bad_settings' "the target did not run":
+    with settings that are good, the same target runs and prints."""
+    target = script("print('target ran')\n")
+    proc = run_cli("run", "--max-blocking-time", "1", "--max-memory", "1G",
+                   "--memory-period", "1", target)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "target ran\n"
+
+
 def test_run_missing_target(tmp_path):
     proc = run_cli("run", str(tmp_path / "missing.py"))
     assert proc.returncode == 2

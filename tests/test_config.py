@@ -26,12 +26,13 @@ def test_every_variable_the_code_names_is_in_the_table():
 def test_only_config_reads_the_environment():
     readers = []
     for fn in sorted(os.listdir(SRC)):
-        if fn.endswith(".py") and fn != "_config.py":
+        if fn.endswith(".py"):
             with open(os.path.join(SRC, fn)) as f:
                 text = f.read()
             if re.search(r"os\.environ|getenv\(", text):
                 readers.append(fn)
-    assert readers == [], readers
+    # The pattern finds the one reader (so it would find another).
+    assert readers == ["_config.py"], readers
 
 
 def test_text_strips_and_blank_is_none(monkeypatch):

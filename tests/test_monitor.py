@@ -804,4 +804,6 @@ def test_hub_whose_thread_ended_does_not_spin_the_monitor():
     # 5 ms polls make ~200 a second; a spinning thread makes 10^4 or more
     # and uses most of a core.
     assert int(polls) < 600, proc.stdout
+    # ... and it still polls (a stopped monitor would pass the above).
+    assert int(polls) > 20, proc.stdout
     assert float(cpu) < 0.2, proc.stdout

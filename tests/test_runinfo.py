@@ -2,35 +2,29 @@
 and RunTree over real threads, raw greenlets, gevent and asyncio, with
 locals through the safe repr (redaction, cuts, failing reprs).
 
-Every scenario is a script run by a child interpreter (run_py starts it
-through a one-line bootstrap, so that its frames have a file and source
-lines); the child prints JSON on its last stdout line, and the test
-asserts on it.
+Every scenario is a script under tests/targets/ (runinfo_*.py) run by a
+child interpreter; the child prints JSON on its last stdout line, and the
+test asserts on it.
 """
 
 import json
 import re
 import sys
 
-from conftest import child_env, run_py
-
-#: Runs the script named by argv[1] as __main__, with its real file name.
-BOOT = ("import sys; p = sys.argv[1]; "
-        "exec(compile(open(p).read(), p, 'exec'), {'__name__': '__main__'})")
+from conftest import child_env, line_with, run_target
 
 
-def run_child(script, code, env=None):
-    """Runs code as a script; returns the completed child."""
-    path = script(code, name="child.py")
-    proc = run_py(BOOT, path, timeout=60, env=env)
+def run_child(name, env=None):
+    """Runs target `name`; returns the completed child."""
+    proc = run_target(name, timeout=60, env=env)
     assert proc.returncode == 0, "child failed:\n%s\n%s" % (proc.stdout,
                                                             proc.stderr)
     return proc
 
 
-def child_json(script, code, env=None):
-    """Runs code as a script; returns the JSON of its last stdout line."""
-    out = run_child(script, code, env).stdout
+def child_json(name, env=None):
+    """Runs target `name`; returns the JSON of its last stdout line."""
+    out = run_child(name, env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -60,7 +54,7 @@ def named(nodes, name):
     return only(nodes, lambda n: n["name"] == name, name)
 
 
-def line_of(text, start):
+def text_line(text, start):
     """The one line of text that starts with start after its indentation
     (spaces, and the '|' of a tree)."""
     found = [ln.lstrip(" |").rstrip() for ln in text.splitlines()
@@ -71,38 +65,8 @@ def line_of(text, start):
 
 # ---- 1. threads -------------------------------------------------------------
 
-THREADS = """
-import json, os, threading, stackwatch
-
-ready, stop = threading.Event(), threading.Event()
-
-def blocked_here(x):
-    count = x * 2
-    label = "hello"
-    ready.set()
-    stop.wait()
-
-t = threading.Thread(target=blocked_here, args=(21,), name="blocker",
-                     daemon=True)
-t.start()
-ready.wait()
-
-def caller():
-    tree = stackwatch.RunTree(locals=True)
-    text = stackwatch.format_run_info(locals=True)
-    return tree, text
-
-tree, text = caller()
-print(json.dumps({"tree": tree.to_dict(), "text": text,
-                  "pkg": os.path.dirname(os.path.abspath(stackwatch.__file__)),
-                  "native_id": t.native_id, "ident": t.ident,
-                  "main_ident": threading.main_thread().ident}))
-stop.set()
-"""
-
-
-def test_threads_names_daemon_ids_stacks_and_locals(script):
-    doc = child_json(script, THREADS)
+def test_threads_names_daemon_ids_stacks_and_locals():
+    doc = child_json("runinfo_threads")
     tree = doc["tree"]
     assert tree["notes"] == []
     assert tree["greenlets"] == [] and tree["tasks"] == []
@@ -127,8 +91,8 @@ def test_threads_names_daemon_ids_stacks_and_locals(script):
     assert names(blocker)[i + 1] == "run"  # Thread.run
     frame = stack[i]
     assert frame["line"] == "stop.wait()"
-    assert frame["filename"].endswith("child.py")
-    assert frame["lineno"] == THREADS.splitlines().index("    stop.wait()") + 1
+    assert frame["filename"].endswith("runinfo_threads.py")
+    assert frame["lineno"] == line_with("runinfo_threads", "stop.wait()")
     assert frame["args"] == ["x"]
     assert frame["locals"] == {"x": "21", "count": "42", "label": "'hello'"}
 
@@ -146,30 +110,16 @@ def test_threads_names_daemon_ids_stacks_and_locals(script):
                      % (doc["ident"], doc["native_id"]), text, re.M), text
     assert "Thread MainThread (ident %#x, native id " % doc["main_ident"] \
         in text
-    assert line_of(text, "Arguments: blocked_here(") == \
+    assert text_line(text, "Arguments: blocked_here(") == \
         "Arguments: blocked_here(x=21)"
-    assert line_of(text, "count =") == "count = 42"
-    assert line_of(text, "label =") == "label = 'hello'"
+    assert text_line(text, "count =") == "count = 42"
+    assert text_line(text, "label =") == "label = 'hello'"
     assert "text = stackwatch.format_run_info(locals=True)" in text
     assert pkg not in text  # no stackwatch frame in the caller's stack
 
 
-def test_threads_without_locals_and_without_threads(script):
-    doc = child_json(script, """
-    import json, threading, stackwatch
-    ready, stop = threading.Event(), threading.Event()
-    def blocked_here(x):
-        ready.set()
-        stop.wait()
-    threading.Thread(target=blocked_here, args=(1,), name="blocker",
-                     daemon=True).start()
-    ready.wait()
-    plain = stackwatch.RunTree()
-    print(json.dumps({"plain": plain.to_dict(),
-                      "none": stackwatch.RunTree(threads=False).to_dict(),
-                      "text": stackwatch.format_run_info()}))
-    stop.set()
-    """)
+def test_threads_without_locals_and_without_threads():
+    doc = child_json("runinfo_threads_plain")
     blocker = named(doc["plain"]["threads"], "blocker")
     frame = blocker["stack"][names(blocker).index("blocked_here")]
     assert frame["line"] == "stop.wait()"
@@ -183,57 +133,29 @@ def test_threads_without_locals_and_without_threads(script):
 
 # ---- 2. redaction -----------------------------------------------------------
 
-# The secret values are built at run time, so that they are in no source
-# line either: finding one in the output means a value was shown.
-SECRETS = """
-import json, stackwatch
-from stackwatch import runinfo
-
-def handler(token, user):
-    password = "pw-" + "VALUE-1"
-    api_key = "ak-" + "VALUE-2"
-    session_id = "sid-" + "VALUE-3"
-    Authorization = "Bearer " + "VALUE-4"
-    headers = {"cookie": "s3" + "cr3t", "x": 1}
-    nested = [{"Private-Key": "pk-" + "VALUE-6"}, "ok"]
-    customer_email = "alice@" + "example.com"
-    billing_addr = "1 Main " + "Street"
-    plain = "visible-value"
-    return {
-        "text": stackwatch.format_run_info(locals=True),
-        "replaced": stackwatch.format_run_info(locals=True, redact=["zzz"]),
-        "frame": stackwatch.RunTree(locals=True).find(
-            "MainThread").stack[0].to_dict(),
-        "direct": [runinfo.safe_repr({"Session": 1, "other": 2},
-                                     redact=("session",)),
-                   runinfo.safe_repr({"password": 1}, redact=()),
-                   runinfo.safe_repr({"password": "p"})],
-        "defaults": list(runinfo.DEFAULT_REDACT),
-    }
-
-print(json.dumps(handler("tok-" + "VALUE-5", "bob")))
-"""
-
+# runinfo_secrets.py's secret values. It builds them at run time, so that
+# they are in no source line either: finding one in the output means a
+# value was shown.
 SECRET_VALUES = ("pw-VALUE-1", "ak-VALUE-2", "sid-VALUE-3", "Bearer VALUE-4",
                  "tok-VALUE-5", "pk-VALUE-6", "s3cr3t")
 
 
-def test_secret_looking_names_are_redacted(script):
-    doc = child_json(script, SECRETS)
+def test_secret_looking_names_are_redacted():
+    doc = child_json("runinfo_secrets")
     text = doc["text"]
     for value in SECRET_VALUES:
         assert value not in text, (value, text)
-    assert line_of(text, "Arguments: handler(") == \
+    assert text_line(text, "Arguments: handler(") == \
         "Arguments: handler(token=<redacted>, user='bob')"
     for name in ("password", "api_key", "session_id", "Authorization"):
-        assert line_of(text, name + " =") == name + " = <redacted>"
-    assert line_of(text, "headers =") == \
+        assert text_line(text, name + " =") == name + " = <redacted>"
+    assert text_line(text, "headers =") == \
         "headers = {'cookie': <redacted>, 'x': 1}"
-    assert line_of(text, "nested =") == \
+    assert text_line(text, "nested =") == \
         "nested = [{'Private-Key': <redacted>}, 'ok']"
-    assert line_of(text, "plain =") == "plain = 'visible-value'"
+    assert text_line(text, "plain =") == "plain = 'visible-value'"
     # Not a default pattern.
-    assert line_of(text, "customer_email =") == \
+    assert text_line(text, "customer_email =") == \
         "customer_email = 'alice@example.com'"
 
     frame = doc["frame"]
@@ -243,7 +165,12 @@ def test_secret_looking_names_are_redacted(script):
         loc["session_id"] == loc["Authorization"] == "<redacted>"
     assert loc["user"] == "'bob'"
     assert loc["headers"] == "{'cookie': <redacted>, 'x': 1}"
+    assert loc["nested"] == "[{'Private-Key': <redacted>}, 'ok']"
     assert not any(v in json.dumps(frame) for v in SECRET_VALUES)
+    # ... and the values that are no secret are all there.
+    assert loc["plain"] == "'visible-value'"
+    assert loc["customer_email"] == "'alice@example.com'"
+    assert loc["billing_addr"] == "'1 Main Street'"
 
     session, nothing, default = doc["direct"]
     assert session == "{'Session': <redacted>, 'other': 2}"
@@ -254,45 +181,38 @@ def test_secret_looking_names_are_redacted(script):
         assert name in doc["defaults"]
 
 
-def test_redact_argument_replaces_the_defaults(script):
-    text = child_json(script, SECRETS)["replaced"]
-    assert line_of(text, "password =") == "password = 'pw-VALUE-1'"
-    assert line_of(text, "Arguments: handler(") == \
+def test_redact_argument_replaces_the_defaults():
+    text = child_json("runinfo_secrets")["replaced"]
+    assert text_line(text, "password =") == "password = 'pw-VALUE-1'"
+    assert text_line(text, "Arguments: handler(") == \
         "Arguments: handler(token='tok-VALUE-5', user='bob')"
-    assert line_of(text, "headers =") == \
+    assert text_line(text, "headers =") == \
         "headers = {'cookie': 's3cr3t', 'x': 1}"
+    assert text_line(text, "nested =") == \
+        "nested = [{'Private-Key': 'pk-VALUE-6'}, 'ok']"
     assert "<redacted>" not in text
 
 
-def test_stackwatch_redact_adds_patterns(script):
-    doc = child_json(script, SECRETS, env=child_env(
+def test_stackwatch_redact_adds_patterns():
+    doc = child_json("runinfo_secrets", env=child_env(
         STACKWATCH_REDACT="customer, Billing-Addr"))
     text = doc["text"]
-    assert line_of(text, "customer_email =") == "customer_email = <redacted>"
-    assert line_of(text, "billing_addr =") == "billing_addr = <redacted>"
+    assert text_line(text, "customer_email =") == "customer_email = <redacted>"
+    assert text_line(text, "billing_addr =") == "billing_addr = <redacted>"
     assert "alice@example.com" not in text and "1 Main Street" not in text
     # Added to the defaults, not instead of them.
-    assert line_of(text, "password =") == "password = <redacted>"
+    assert text_line(text, "password =") == "password = <redacted>"
     for value in SECRET_VALUES:
         assert value not in text
     assert doc["frame"]["locals"]["customer_email"] == "<redacted>"
-    assert line_of(text, "plain =") == "plain = 'visible-value'"
+    assert text_line(text, "plain =") == "plain = 'visible-value'"
     # An explicit redact= list wins over the variable too.
-    assert line_of(doc["replaced"], "customer_email =") == \
+    assert text_line(doc["replaced"], "customer_email =") == \
         "customer_email = 'alice@example.com'"
 
 
-def test_secret_keys_of_dict_subclasses_are_redacted(script):
-    doc = child_json(script, """
-    import collections, json
-    from stackwatch import runinfo
-    class Headers(dict):
-        pass
-    print(json.dumps([
-        runinfo.safe_repr(collections.OrderedDict(password="hunter" + "2")),
-        runinfo.safe_repr(collections.defaultdict(int, cookie="c0" + "0k")),
-        runinfo.safe_repr(Headers(token="t0" + "k3n"))]))
-    """)
+def test_secret_keys_of_dict_subclasses_are_redacted():
+    doc = child_json("runinfo_dict_subclasses")
     assert len(doc) == 3, doc
     for shown, key, secret in zip(doc, ("password", "cookie", "token"),
                                   ("hunter2", "c00k", "t0k3n")):
@@ -303,47 +223,8 @@ def test_secret_keys_of_dict_subclasses_are_redacted(script):
 
 # ---- 3. limits --------------------------------------------------------------
 
-LIMITS = """
-import json, stackwatch
-from stackwatch import runinfo
-
-class LongRepr:
-    def __repr__(self):
-        return "R" * 1000
-
-def hold():
-    big_text = "a" * 10_000_000
-    big_blob = b"b" * 10_000_000
-    numbers = list(range(1000))
-    deep = [[[[["bottom"]]]]]
-    long_repr = LongRepr()
-    text = stackwatch.format_run_info(locals=True)
-    L = runinfo.Limits()
-    few = stackwatch.RunTree(locals=True, limits=runinfo.Limits(locals=3))
-    return {
-        "text": text,
-        "few": few.find("MainThread").stack[0].locals,
-        "str": runinfo.safe_repr(big_text, L),
-        "bytes": runinfo.safe_repr(big_blob, L),
-        "bytearray": runinfo.safe_repr(bytearray(300), L),
-        "list": runinfo.safe_repr(numbers, L),
-        "dict": runinfo.safe_repr({i: i for i in range(30)}, L),
-        "deep": [runinfo.safe_repr(deep, runinfo.Limits(depth=d))
-                 for d in (2, 3, 4, 10)],
-        "repr": runinfo.safe_repr(long_repr, L),
-        "length16": runinfo.safe_repr("x" * 300, runinfo.Limits(length=1)),
-        "items2": runinfo.safe_repr(tuple(range(5)), runinfo.Limits(items=2)),
-        "small": [runinfo.safe_repr(v, L) for v in
-                  ((1,), [], {}, {1}, frozenset({2}), "s", b"b", None)],
-        "defaults": [L.length, L.items, L.depth, L.locals],
-    }
-
-print(json.dumps(hold()))
-"""
-
-
-def test_long_and_deep_values_are_cut(script):
-    doc = child_json(script, LIMITS)
+def test_long_and_deep_values_are_cut():
+    doc = child_json("runinfo_limits")
     text = doc["text"]
     assert len(text) < 20000, len(text)
     assert doc["defaults"] == [240, 20, 3, 100]
@@ -352,12 +233,12 @@ def test_long_and_deep_values_are_cut(script):
     big_bytes = repr(b"b" * 240) + "... <cut: bytes of 10000000 bytes>"
     many = "[%s, ... <980 more, 1000 in all>]" % ", ".join(
         str(i) for i in range(20))
-    assert line_of(text, "big_text =") == "big_text = " + big_str
-    assert line_of(text, "big_blob =") == "big_blob = " + big_bytes
-    assert line_of(text, "numbers =") == "numbers = " + many
-    deep_line = line_of(text, "deep =")
+    assert text_line(text, "big_text =") == "big_text = " + big_str
+    assert text_line(text, "big_blob =") == "big_blob = " + big_bytes
+    assert text_line(text, "numbers =") == "numbers = " + many
+    deep_line = text_line(text, "deep =")
     assert "bottom" not in deep_line and "<list of 1 items>" in deep_line
-    long_line = line_of(text, "long_repr =")
+    long_line = text_line(text, "long_repr =")
     assert long_line == "long_repr = " + "R" * 240 + \
         "... <cut: repr of 1000 characters>"
 
@@ -384,7 +265,7 @@ def test_long_and_deep_values_are_cut(script):
         assert "bottom" not in cut and cut.count("<list of 1 items>") == 1
     levels = [s.index("<") for s in (d2, d3, d4)]
     assert levels[1] == levels[0] + 1 and levels[2] == levels[1] + 1
-    assert d3 == line_of(text, "deep =")[len("deep = "):]
+    assert d3 == text_line(text, "deep =")[len("deep = "):]
 
     # At most `locals` variables a frame, the rest counted.
     few = doc["few"]
@@ -394,39 +275,8 @@ def test_long_and_deep_values_are_cut(script):
 
 # ---- 4. failing reprs -------------------------------------------------------
 
-FAILING = """
-import json, stackwatch
-from stackwatch import runinfo
-
-class Raises:
-    def __repr__(self):
-        raise ValueError("no repr for you")
-
-class NotStr:
-    def __repr__(self):
-        return 42
-
-def frame(arg):
-    before = 1
-    bad = Raises()
-    odd = NotStr()
-    inside = [1, bad]
-    mapping = {"k": odd}
-    after = "still shown"
-    tree = stackwatch.RunTree(locals=True)
-    return {"text": stackwatch.format_run_info(locals=True),
-            "locals": tree.find("MainThread").stack[0].locals,
-            "notes": tree.notes,
-            "direct": [runinfo.safe_repr(bad), runinfo.safe_repr(odd)],
-            "bad": "%#x" % id(bad), "odd": "%#x" % id(odd),
-            "arg": "%#x" % id(arg)}
-
-print(json.dumps(frame(Raises())))
-"""
-
-
-def test_failing_reprs_show_a_placeholder(script):
-    doc = child_json(script, FAILING)
+def test_failing_reprs_show_a_placeholder():
+    doc = child_json("runinfo_failing_reprs")
     bad = "<__main__.Raises object at %s; repr() failed: ValueError>" \
         % doc["bad"]
     odd = "<__main__.NotStr object at %s; repr() failed: TypeError>" \
@@ -440,45 +290,19 @@ def test_failing_reprs_show_a_placeholder(script):
     assert doc["notes"] == []
     assert doc["direct"] == [bad, odd]
     text = doc["text"]
-    assert line_of(text, "Arguments: frame(") == "Arguments: frame(arg=%s)" \
+    assert text_line(text, "Arguments: frame(") == "Arguments: frame(arg=%s)" \
         % arg
-    assert line_of(text, "bad =") == "bad = " + bad
-    assert line_of(text, "odd =") == "odd = " + odd
-    assert line_of(text, "before =") == "before = 1"
-    assert line_of(text, "after =") == "after = 'still shown'"
+    assert text_line(text, "bad =") == "bad = " + bad
+    assert text_line(text, "odd =") == "odd = " + odd
+    assert text_line(text, "before =") == "before = 1"
+    assert text_line(text, "after =") == "after = 'still shown'"
     assert "no repr for you" not in text
 
 
 # ---- 5. raw greenlets -------------------------------------------------------
 
-GREENLETS = """
-import json, threading, greenlet, stackwatch
-
-main = greenlet.getcurrent()
-
-def inner_work(n):
-    depth = n + 1
-    main.switch()
-
-def outer_work():
-    g2 = greenlet.greenlet(inner_work)
-    g2.switch(7)
-    main.switch()
-
-g1 = greenlet.greenlet(outer_work)
-g1.switch()
-finished = greenlet.greenlet(lambda: None)
-finished.switch()
-fresh = greenlet.greenlet(outer_work)
-
-tree = stackwatch.RunTree(locals=True)
-print(json.dumps({"tree": tree.to_dict(), "text": tree.format(),
-                  "dead": [g1.dead, finished.dead]}))
-"""
-
-
-def test_raw_greenlets_hang_under_their_parent(script):
-    doc = child_json(script, GREENLETS)
+def test_raw_greenlets_hang_under_their_parent():
+    doc = child_json("runinfo_greenlets")
     assert doc["dead"] == [False, True]
     roots = doc["tree"]["greenlets"]
     assert len(roots) == 1, [n["name"] for n in roots]
@@ -522,7 +346,7 @@ def test_raw_greenlets_hang_under_their_parent(script):
                      r"inner_work\))?$" % g2["id"], text, re.M), text
     assert re.search(r"^    \+-- greenlet #%d: not started \(runs "
                      r"outer_work\)$" % fresh["id"], text, re.M), text
-    assert line_of(text, "Arguments: inner_work(") == \
+    assert text_line(text, "Arguments: inner_work(") == \
         "Arguments: inner_work(n=7)"
     assert re.search(r"^    \+-- greenlet #%d: dead$" % dead["id"], text,
                      re.M), text
@@ -530,49 +354,8 @@ def test_raw_greenlets_hang_under_their_parent(script):
 
 # ---- 6. gevent --------------------------------------------------------------
 
-GEVENT = """
-import json, threading, gevent, gevent.local, stackwatch
-
-loc = gevent.local.local()
-
-def child(n):
-    loc.request_id = "req-%d" % n
-    loc.api_token = "tok-" + "HIDDEN"
-    gevent.sleep(5)
-
-def spawn_children():
-    a = gevent.spawn(child, 0)
-    b = gevent.spawn(child, 1)
-    return a, b
-
-def parent():
-    gevent.getcurrent().spawn_tree_locals["tenant"] = "acme"
-    gevent.getcurrent().spawn_tree_locals["session_key"] = "sk-" + "HIDDEN"
-    kids = spawn_children()
-    gevent.sleep(5)
-
-def boom():
-    raise ValueError("kaput")
-
-def fine():
-    return "ok"
-
-p = gevent.spawn(parent)
-p.name = "Parent"
-failed = gevent.spawn(boom)
-done = gevent.spawn(fine)
-gevent.sleep(0.05)
-tree = stackwatch.RunTree(locals=True)
-print(json.dumps({
-    "tree": tree.to_dict(), "text": tree.format(),
-    "idents": {"parent": p.minimal_ident, "failed": failed.minimal_ident,
-               "done": done.minimal_ident},
-    "thread": threading.get_ident()}))
-"""
-
-
-def test_gevent_tree_by_spawner_with_details(script):
-    doc = child_json(script, GEVENT)
+def test_gevent_tree_by_spawner_with_details():
+    doc = child_json("runinfo_gevent")
     roots = doc["tree"]["greenlets"]
     assert doc["tree"]["notes"] == []
     assert len(roots) == 1
@@ -592,7 +375,7 @@ def test_gevent_tree_by_spawner_with_details(script):
     spawned = parent["info"]["spawning_stack"]
     assert short(spawned[0]["name"]) == "<module>"
     assert spawned[0]["line"] == "p = gevent.spawn(parent)"
-    assert spawned[0]["filename"].endswith("child.py")
+    assert spawned[0]["filename"].endswith("runinfo_gevent.py")
     assert parent["info"]["spawn_tree_locals"] == {
         "tenant": "'acme'", "session_key": "<redacted>"}
 
@@ -635,6 +418,8 @@ def test_gevent_tree_by_spawner_with_details(script):
 
     text = doc["text"]
     assert "tok-HIDDEN" not in text and "sk-HIDDEN" not in text
+    # The secrets' names are shown, their values replaced.
+    assert "api_token = <redacted>" in text, text
     assert re.search(r"^    \+-- Parent #%d: suspended \(minimal_ident %d, "
                      r"runs parent\)$" % (parent["id"],
                                            doc["idents"]["parent"]),
@@ -654,59 +439,8 @@ def test_gevent_tree_by_spawner_with_details(script):
 
 # ---- 7. asyncio -------------------------------------------------------------
 
-ASYNCIO = """
-import asyncio, json, os, sys, threading, greenlet, stackwatch
-
-started = threading.Event()
-
-async def leaf(n):
-    await asyncio.sleep(30)
-
-async def middle():
-    a = asyncio.create_task(leaf(1), name="leaf-1")
-    b = asyncio.create_task(leaf(2), name="leaf-2")
-    await asyncio.gather(a, b)
-
-async def waiter(t):
-    await t
-
-async def in_group():
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(leaf(3), name="tg-leaf")
-
-async def main():
-    m = asyncio.create_task(middle(), name="middle")
-    asyncio.create_task(waiter(m), name="waiter")
-    if sys.version_info >= (3, 11):
-        asyncio.create_task(in_group(), name="group")
-    await asyncio.sleep(0.05)  # every task reaches its await
-    started.set()
-    await asyncio.sleep(30)
-
-# A suspended raw greenlet, for greenlets=False to leave out.
-glet = greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch())
-glet.switch()
-
-def look():
-    try:
-        started.wait(20)
-        tree = stackwatch.RunTree(locals=True)
-        out = {"all": tree.to_dict(), "text": tree.format(),
-               "no_tasks": stackwatch.RunTree(tasks=False).to_dict(),
-               "no_greenlets": stackwatch.RunTree(greenlets=False).to_dict(),
-               "text_no_tasks": stackwatch.format_run_info(tasks=False)}
-        print(json.dumps(out), flush=True)
-    finally:
-        sys.stdout.flush()
-        os._exit(0)
-
-threading.Thread(target=look, name="looker", daemon=True).start()
-asyncio.run(main())
-"""
-
-
-def test_asyncio_tasks_as_a_tree_of_awaits(script):
-    doc = child_json(script, ASYNCIO)
+def test_asyncio_tasks_as_a_tree_of_awaits():
+    doc = child_json("runinfo_asyncio")
     tree = doc["all"]
     assert tree["notes"] == []
     loops = tree["tasks"]
@@ -776,29 +510,8 @@ def test_asyncio_tasks_as_a_tree_of_awaits(script):
     assert doc["no_greenlets"]["tasks"] != []
 
 
-def test_asyncio_shield_is_followed(script):
-    doc = child_json(script, """
-    import asyncio, json, os, threading, stackwatch
-    started = threading.Event()
-    async def leaf():
-        await asyncio.sleep(30)
-    async def shielder():
-        t = asyncio.create_task(leaf(), name="shielded")
-        await asyncio.shield(t)
-    async def main():
-        asyncio.create_task(shielder(), name="shielder")
-        await asyncio.sleep(0.05)
-        started.set()
-        await asyncio.sleep(30)
-    def look():
-        try:
-            started.wait(20)
-            print(json.dumps(stackwatch.RunTree().to_dict()), flush=True)
-        finally:
-            os._exit(0)
-    threading.Thread(target=look, daemon=True).start()
-    asyncio.run(main())
-    """)
+def test_asyncio_shield_is_followed():
+    doc = child_json("runinfo_asyncio_shield")
     tasks = doc["tasks"][0]["children"]
     shielder = named(tasks, "shielder")
     assert [c["name"] for c in shielder["children"]] == ["shielded"]
@@ -806,72 +519,12 @@ def test_asyncio_shield_is_followed(script):
 
 # ---- 8. the API -------------------------------------------------------------
 
-API = """
-import io, json, sys, threading, greenlet, stackwatch
-
-ready = threading.Event()
-
-def a(): b()
-def b(): c()
-def c():
-    ready.set()
-    threading.Event().wait()
-
-t = threading.Thread(target=a, name="abc", daemon=True)
-t.start()
-ready.wait()
-
-main = greenlet.getcurrent()
-def g_a(): g_b()
-def g_b(): g_c()
-def g_c(): main.switch()
-glet = greenlet.greenlet(g_a)
-glet.switch()
-
-# Both on one line: the calling frame's line is the same in both texts.
-buf = io.StringIO(); stackwatch.print_run_info(file=buf, locals=True); text = stackwatch.format_run_info(locals=True)  # noqa: E501,E702
-err = io.StringIO()
-sys.stderr, saved = err, sys.stderr
-stackwatch.print_run_info(limit=1)
-sys.stderr = saved
-
-tree = stackwatch.RunTree(locals=True)
-short = stackwatch.RunTree(limit=2)
-node = tree.find("abc")
-daemons = tree.find_all(predicate=lambda n: n.info.get("daemon") is True)
-first = tree.find(kind="thread")
-glet_node = tree.find(kind="greenlet",
-                      predicate=lambda n: n.state == "suspended")
-print(json.dumps({
-    "same": buf.getvalue() == text, "printed": buf.getvalue(),
-    "stderr": err.getvalue(),
-    "node": [node.kind, node.name, node.id, node.state,
-             [f.name for f in node.stack]],
-    "frame": [type(node.stack[0]).__name__, node.stack[0].lineno,
-              node.stack[0].filename],
-    "by_id": tree.find(t.ident) is node,
-    "daemons": [n.name for n in daemons],
-    "first": [first.kind, first.name],
-    "glet": [glet_node.name, [f.name for f in glet_node.stack]],
-    "missing": [tree.find("nope") is None, tree.find_all(kind="task")],
-    "kinds": sorted({n.kind for n in tree}),
-    "count": [len(list(tree)), len(tree.find_all())],
-    "short": [[n.name, [f.name for f in n.stack]] for n in short],
-    "json": json.loads(tree.to_json()) == tree.to_dict(),
-    "indent": tree.to_json(indent=2).count("\\n") > 10,
-    "str": str(tree) == tree.format(),
-    "title": tree.format("Title line").startswith("Title line\\nThreads ("),
-    "dict": tree.to_dict(),
-}))
-"""
-
-
-def test_api_print_find_iterate_limit_and_json(script):
-    doc = child_json(script, API)
+def test_api_print_find_iterate_limit_and_json():
+    doc = child_json("runinfo_api")
     assert doc["same"] is True
     printed = doc["printed"]
     assert "Thread abc (ident 0x" in printed
-    assert line_of(printed, "Arguments: g_c(") == "Arguments: g_c()"
+    assert text_line(printed, "Arguments: g_c(") == "Arguments: g_c()"
     # print_run_info writes to sys.stderr by default, with the options.
     err = doc["stderr"]
     assert err.startswith("Threads (2), most recent call first:\n")
@@ -914,15 +567,8 @@ def test_api_print_find_iterate_limit_and_json(script):
                                         "locals", "name"]
 
 
-def test_default_depth_is_three_levels_and_bytes_keys_are_checked(script):
-    doc = child_json(script, """
-    import json
-    from stackwatch import runinfo
-    print(json.dumps([
-        runinfo.safe_repr([[[["bottom"]]]]),
-        runinfo.safe_repr({b"Authorization": b"Bearer " + b"xyz"}),
-        runinfo.safe_repr([1, 2, 3], runinfo.Limits(depth=1))]))
-    """)
+def test_default_depth_is_three_levels_and_bytes_keys_are_checked():
+    doc = child_json("runinfo_default_depth")
     deep, by_bytes, flat = doc
     assert deep == "[[[<list of 1 items>]]]"
     assert by_bytes == "{b'Authorization': <redacted>}"

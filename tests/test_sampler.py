@@ -66,6 +66,7 @@ def test_long_c_call_is_sampled_at_the_full_rate():
 
 def test_cpu_mode_skips_threads_that_do_not_run():
     out = profile("tight_loop", mode="cpu")
+    assert out["stats"]["mode"] == "cpu", out["stats"]
     assert "blocker" not in out["threads"]
     assert top(out["threads"]["MainThread"])[0] == "spin"
 

@@ -55,6 +55,9 @@ def test_log_of_a_script_blocked_in_recv():
         % (script_file, recv_line) in stacks
     assert "<module> (%s:%d)" % (script_file,
                                  line_of(RECV, "print-got")) in stacks
+    # The script's threads are there, stackwatch's own frames and thread
+    # are not.
+    assert '"MainThread"' in stacks, stacks
     assert "_runner.py" not in stacks and "cli.py" not in stacks
     assert "stackwatch-service" not in stacks
     # ... then every frame's arguments and locals, the secret redacted.
@@ -125,7 +128,10 @@ def test_no_locals_and_environment_interval():
     with open(log_path(proc.stderr)) as f:
         text = f.read()
     assert len(snapshots(text)) == 2, text
-    assert "return sock.recv(buffer_size)" in text
+    # The stacks with their source lines, and no locals.
+    assert "wait_for_data (%s:%d)\n        return sock.recv(buffer_size)\n" \
+        % (script_file, line_with(RECV, "return sock.recv(buffer_size)")) \
+        in text, text
     assert "Full backtrace" not in text and "request_id" not in text
 
 
@@ -178,6 +184,16 @@ def test_module_target_and_appending_to_a_given_log(tmp_path):
     assert stat.S_IMODE(new.stat().st_mode) == 0o600
 
 
+def good_run_logs_into(tmp, script_file):
+    """The control of the "no log left behind" checks: with good settings
+    the same `stackwatch run` leaves its log in `tmp` (its TMPDIR), so an
+    empty `tmp` after a refused run does mean no log was left."""
+    proc = run_cli("run", script_file, env=child_env(TMPDIR=str(tmp)))
+    assert proc.returncode == 0, proc.stderr
+    assert log_path(proc.stderr).startswith(str(tmp) + os.sep)
+    assert len(os.listdir(str(tmp))) == 1, os.listdir(str(tmp))
+
+
 @pytest.mark.parametrize("args, message", [
     (["--interval", "abc"], "not a number: 'abc'"),
     (["--interval", "-1"], "the interval must be between 0.01 and 86400"),
@@ -199,9 +215,11 @@ def test_bad_log_settings_are_one_line_and_nothing_runs(
     assert message in lines[0]
     assert not (tmp_path / "ran").exists()
     assert os.listdir(str(tmp)) == []  # no log left behind
+    good_run_logs_into(tmp, script_file)
+    assert (tmp_path / "ran").exists()
 
 
-def test_missing_script_is_one_line_and_leaves_no_log(tmp_path):
+def test_missing_script_is_one_line_and_leaves_no_log(tmp_path, script):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     proc = run_cli("run", str(tmp_path / "nope.py"),
@@ -209,6 +227,7 @@ def test_missing_script_is_one_line_and_leaves_no_log(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "nope.py" in proc.stderr
     assert os.listdir(str(tmp)) == []
+    good_run_logs_into(tmp, script("print('ran')\n"))
 
 
 # ---- dumps with run information -------------------------------------------

@@ -2,12 +2,12 @@
 layer sees it (the profiler's summary uses it), and the labels it writes
 being the ones in every native output (dumps, collapsed stacks)."""
 
-import os
 import subprocess
 import sys
 
 import pytest
 
+from conftest import line_of, target_path
 from stackwatch import _native, profiler
 
 
@@ -73,19 +73,16 @@ def test_profiler_summary_labels_come_from_the_formatter():
                                                -1)) == "spin (hot.py)"
 
 
-def test_dump_frames_are_written_by_the_same_formatter(tmp_path):
+def test_dump_frames_are_written_by_the_same_formatter():
     # A dump of this very thread: its frame lines are the formatter's
     # label for the frame, indented.
-    script = tmp_path / "prog.py"
-    script.write_text(
-        "import stackwatch._native as n\n"
-        "def inner():\n"
-        "    return n.dump_text()\n"
-        "print(inner())\n")
-    out = subprocess.run([sys.executable, str(script)], capture_output=True,
-                         text=True, timeout=60, cwd=str(tmp_path))
+    script = target_path("stackfmt_dump_self")
+    out = subprocess.run([sys.executable, script], capture_output=True,
+                         text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    want = "    " + _native.format_frame("inner", str(script), 3) + "\n"
+    want = "    " + _native.format_frame(
+        "inner", script, line_of(script, "dump-call")) + "\n"
     assert want in out.stdout, out.stdout
-    want = "    " + _native.format_frame("<module>", str(script), 4) + "\n"
+    want = "    " + _native.format_frame(
+        "<module>", script, line_of(script, "inner-call")) + "\n"
     assert want in out.stdout, out.stdout
