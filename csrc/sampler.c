@@ -72,6 +72,7 @@ static struct {
      * cannot raise), taken by the next sw_sampler_stop().  Written before
      * `running` drops to 0 (release), read after joining the thread. */
     int error;
+    int error_errno; /* errno behind an SW_ESYS error */
     char error_msg[128];
     _Atomic int fail_next; /* test hook: the next start's work alloc fails */
 } S = {
@@ -205,12 +206,16 @@ work_free(work_t *w)
     free(w->walk);
 }
 
+/* 0, or the SW_E* code of sw_reader_open() or SW_ENOMEM. */
 static int
 work_alloc(work_t *w)
 {
+    int rc;
+
     memset(w, 0, sizeof(*w));
-    if (sw_reader_open(&w->reader) < 0) {
-        return -1;
+    rc = sw_reader_open(&w->reader);
+    if (rc < 0) {
+        return rc;
     }
     w->threads = malloc(SW_MAX_THREADS * sizeof(*w->threads));
     w->raw = malloc(SW_MAX_DEPTH * sizeof(*w->raw));
@@ -221,7 +226,7 @@ work_alloc(work_t *w)
     if (!w->threads || !w->raw || !w->info || !w->ids || !w->todo ||
         !w->walk) {
         work_free(w);
-        return -1;
+        return SW_ENOMEM;
     }
     return 0;
 }
@@ -430,17 +435,18 @@ sampler_main(void *arg)
     const uint64_t base = (uint64_t)(1e9 / S.cfg.rate_hz);
     uint64_t interval = base, next, last, start, cost_ewma = 0, cpu_before;
     work_t w;
+    int rc = atomic_exchange(&S.fail_next, 0) ? SW_ENOMEM : work_alloc(&w);
 
-    if (atomic_exchange(&S.fail_next, 0) || work_alloc(&w) < 0) {
-        static const char msg[] =
-            "the sampler thread could not allocate its work buffers "
-            "(out of memory): nothing was sampled";
-
-        S.error = SW_ENOMEM;
-        snprintf(S.error_msg, sizeof(S.error_msg), "%s", msg);
+    if (rc < 0) {
+        S.error_errno = errno;
+        S.error = rc;
+        snprintf(S.error_msg, sizeof(S.error_msg),
+                 "the sampler thread could not %s: nothing was sampled",
+                 rc == SW_ENOMEM ? "allocate its work buffers (out of memory)"
+                                 : "open its memory reader");
         pthread_mutex_lock(&s->mu);
-        s->error = SW_ENOMEM;
-        snprintf(s->error_msg, sizeof(s->error_msg), "%s", msg);
+        s->error = rc;
+        snprintf(s->error_msg, sizeof(s->error_msg), "%s", S.error_msg);
         session_stopped(s);
         pthread_mutex_unlock(&s->mu);
         atomic_store(&S.running, 0);
@@ -586,6 +592,9 @@ sw_sampler_stop(char *err, size_t errlen)
     rc = S.error;
     if (rc != 0 && err != NULL) {
         snprintf(err, errlen, "%s", S.error_msg);
+    }
+    if (rc == SW_ESYS) {
+        errno = S.error_errno; /* for sw_py_raise's OSError */
     }
     S.error = 0;
     pthread_mutex_unlock(&S.ctl);

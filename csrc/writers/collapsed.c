@@ -94,12 +94,13 @@ sw_write_collapsed(const sw_session_t *s, const sw_write_opts_t *o,
 {
     sw_buf_t text, line;
     line_t *lines;
-    uint32_t *order, n, i, k = 0;
+    uint32_t *order, n = 0, i, k = 0;
     uint32_t *frames = malloc(((size_t)s->nnodes + 1) * sizeof(*frames));
     int rc = -1;
 
     order = sw_sorted_samples(s, o, &n);
-    lines = malloc(((size_t)n + 1) * sizeof(*lines));
+    /* n is set only when order is not NULL */
+    lines = order != NULL ? malloc(((size_t)n + 1) * sizeof(*lines)) : NULL;
     sw_buf_init(&text);
     sw_buf_init(&line);
     if (order == NULL || frames == NULL || lines == NULL) {
