@@ -488,6 +488,10 @@ sw_wd_start(const sw_wd_settings_t *s, sw_codecache_t *cache, char *err,
         if (rc != 0) {
             snprintf(err, errlen, "cannot start the monitor thread: %s",
                      strerror(rc));
+            if (W.set.report_fd >= 0) { /* no thread: sw_wd_stop won't */
+                close(W.set.report_fd);
+                W.set.report_fd = -1;
+            }
         }
         else {
             W.running = 1;

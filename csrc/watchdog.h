@@ -123,8 +123,8 @@ typedef struct sw_wd_settings {
  * (called with it released); takes the mutex.
  * Returns 0, or -1 (not an SW_E* code) with a message in err: report_fd
  * could not be dup'ed (nothing changed), or the thread could not be
- * created (the new settings and the dup'ed descriptor stay in place, so
- * the descriptor is only closed by a later sw_wd_start). */
+ * created (the new settings stay in place, without a report descriptor:
+ * the dup'ed one is closed). */
 int sw_wd_start(const sw_wd_settings_t *s, sw_codecache_t *cache, char *err,
                 size_t errlen);
 
