@@ -38,10 +38,14 @@ int sw_dump_disable(void);
 /* Starts the slow-script log: every interval_ns, the dump thread appends
  * to fd a timestamped dump made with flags (the GIL side waited for up to
  * gil_wait_ns).  The fd stays the caller's; it is not written to after
- * sw_dump_log_stop returns.  Returns 0, or -1 with a reason in err. */
+ * sw_dump_log_stop returns.  With max_bytes > 0, path is the log's
+ * absolute path (copied): a snapshot that would take a non-empty log
+ * past max_bytes first renames it to path.1 (one backup, replaced) and
+ * opens a new log at path on the same fd number.  Returns 0, or -1 with
+ * a reason in err. */
 int sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
-                      uint32_t flags, sw_codecache_t *cache, char *err,
-                      size_t errlen);
+                      uint32_t flags, const char *path, uint64_t max_bytes,
+                      sw_codecache_t *cache, char *err, size_t errlen);
 
 /* Stops the log (waits for a snapshot being written: call without the
  * GIL); gives the number of snapshots written and of failed writes. */
