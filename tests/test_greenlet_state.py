@@ -60,7 +60,8 @@ def test_dump_of_an_idle_gevent_server(target):
     # greenlet of spawn_later(30, ...) has not started.
     assert re.search(r"\+-- Hub #\d+: running", out), out
     main = re.search(r"\+-- main greenlet #\d+ of thread MainThread: "
-                     r"suspended\n(.*\n)*?.*in BaseServer.serve_forever", out)
+                     r"suspended\n(.*\n)*?.*in (BaseServer\.)?serve_forever\n",
+                     out)
     assert main, out
     later = re.search(r"\+-- Greenlet-\d+ #\d+: not started \(minimal_ident "
                       r"\d+, starts in (\d+\.\d) s, runs later_job\)", out)
