@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,13 +69,16 @@ static struct {
 /* The slow-script log, written by the dump thread.  `lock` is held by the
  * thread while it writes a snapshot and by the GIL side (with the GIL
  * released) while it changes the settings, so the fd is never closed
- * under a write. */
+ * under a write.  Rotation (max_bytes > 0) happens on the dump thread
+ * under `lock`: the log is renamed to path.1 and a new file opened at
+ * path is dup'ed onto fd, so fd stays the caller's to close. */
 static struct {
     pthread_mutex_t lock;
     _Atomic int active;
     int fd;
     uint32_t flags;
-    uint64_t interval_ns, gil_wait_ns, start_ns, next_ns;
+    uint64_t interval_ns, gil_wait_ns, start_ns, next_ns, max_bytes;
+    char path[4096], backup[4096 + 2];
     _Atomic uint64_t count, errors;
 } L = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
@@ -271,6 +275,36 @@ handle(uint64_t v)
     sw_buf_free(&text);
 }
 
+/* Makes room for `incoming` more bytes: when the log is not empty and
+ * would pass max_bytes, it becomes path.1 (replacing an older one) and
+ * a new empty log takes its place on the same fd.  On failure the
+ * snapshot goes to the old file and the error is counted.  Caller holds
+ * L.lock. */
+static void
+log_rotate_unlocked(size_t incoming)
+{
+    struct stat st;
+    int fd;
+
+    if (L.max_bytes == 0 || L.path[0] == '\0' || fstat(L.fd, &st) < 0 ||
+        st.st_size == 0 || (uint64_t)st.st_size + incoming <= L.max_bytes) {
+        return;
+    }
+    if (rename(L.path, L.backup) < 0) {
+        atomic_fetch_add(&L.errors, 1);
+        return;
+    }
+    fd = open(L.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        atomic_fetch_add(&L.errors, 1);
+        return;
+    }
+    if (dup3(fd, L.fd, O_CLOEXEC) < 0) {
+        atomic_fetch_add(&L.errors, 1);
+    }
+    close(fd);
+}
+
 /* Writes a log snapshot if one is due; returns the time until the next
  * one in ms (-1: no log). */
 static int
@@ -296,6 +330,7 @@ log_tick(void)
                       (now - L.start_ns) / 1e9);
         compose(L.flags, L.gil_wait_ns, &text);
         sw_buf_putc(&text, '\n');
+        log_rotate_unlocked(text.len);
         if (sw_buf_write_fd(&text, L.fd) < 0) {
             atomic_fetch_add(&L.errors, 1);
         }
@@ -418,11 +453,16 @@ wake_thread(void)
 
 int
 sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
-                  uint32_t flags, sw_codecache_t *cache, char *err,
-                  size_t errlen)
+                  uint32_t flags, const char *path, uint64_t max_bytes,
+                  sw_codecache_t *cache, char *err, size_t errlen)
 {
     if (interval_ns < 1000000u) {
         snprintf(err, errlen, "the interval must be at least 1 ms");
+        return -1;
+    }
+    if (max_bytes > 0 &&
+        (path == NULL || path[0] != '/' || strlen(path) >= sizeof(L.path))) {
+        snprintf(err, errlen, "a log with a size cap needs its absolute path");
         return -1;
     }
     if (D.cache == NULL) {
@@ -433,6 +473,12 @@ sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
     L.flags = flags;
     L.interval_ns = interval_ns;
     L.gil_wait_ns = gil_wait_ns;
+    L.max_bytes = max_bytes;
+    L.path[0] = '\0';
+    if (max_bytes > 0) {
+        snprintf(L.path, sizeof(L.path), "%s", path);
+        snprintf(L.backup, sizeof(L.backup), "%s.1", path);
+    }
     L.start_ns = sw_now_ns();
     L.next_ns = L.start_ns + interval_ns;
     atomic_store(&L.count, 0);

@@ -52,14 +52,18 @@ int sw_dump_disable(void);
  * to fd a timestamped dump made with flags (the GIL side waited for up to
  * gil_wait_ns).  Calling it again replaces the settings and restarts the
  * counts.  The fd stays the caller's; it is not written to after
- * sw_dump_log_stop returns.  Context: GIL released (takes the log lock,
- * which the dump thread holds while it writes).
+ * sw_dump_log_stop returns.  With max_bytes > 0, path is the log's
+ * absolute path (copied): a snapshot that would take a non-empty log past
+ * max_bytes first renames it to path.1 (one backup, replaced) and opens a
+ * new log at path on the same fd number (a failed rotation is counted as
+ * a failed write).  Context: GIL released (takes the log lock, which the
+ * dump thread holds while it writes).
  * Returns 0, or -1 with a reason in err: interval under 1 ms, or pipe or
  * thread creation failed (the log is then inactive).  A failed write is
  * not an error here: it is counted, see sw_dump_log_stop(). */
 int sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
-                      uint32_t flags, sw_codecache_t *cache, char *err,
-                      size_t errlen);
+                      uint32_t flags, const char *path, uint64_t max_bytes,
+                      sw_codecache_t *cache, char *err, size_t errlen);
 
 /* Stops the log (waits for a snapshot being written, and joins the dump
  * thread if dumps are disabled); gives the number of snapshots attempted

@@ -787,19 +787,22 @@ dump_disable_py(PyObject *m, PyObject *noargs)
     Py_END_ALLOW_THREADS Py_RETURN_NONE;
 }
 
-/* dump_log_start(fd, interval_s, gil_wait_s, flags) */
+/* dump_log_start(fd, interval_s, gil_wait_s, flags, max_bytes=0,
+ *                path=None) */
 static PyObject *
 dump_log_start_py(PyObject *m, PyObject *args)
 {
     int fd, rc;
     double interval, gil_wait;
     unsigned int flags;
+    unsigned long long max_bytes = 0;
+    const char *path = NULL;
     char err[256];
     PyThreadState *save;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "iddI:dump_log_start", &fd, &interval,
-                          &gil_wait, &flags)) {
+    if (!PyArg_ParseTuple(args, "iddI|Kz:dump_log_start", &fd, &interval,
+                          &gil_wait, &flags, &max_bytes, &path)) {
         return NULL;
     }
     if (!(interval >= 0.001 && interval <= 1e6) ||
@@ -809,8 +812,8 @@ dump_log_start_py(PyObject *m, PyObject *args)
     }
     save = PyEval_SaveThread();
     rc = sw_dump_log_start(fd, (uint64_t)(interval * 1e9),
-                           (uint64_t)(gil_wait * 1e9), flags, cache, err,
-                           sizeof(err));
+                           (uint64_t)(gil_wait * 1e9), flags, path,
+                           (uint64_t)max_bytes, cache, err, sizeof(err));
     PyEval_RestoreThread(save);
     if (rc < 0) {
         PyErr_SetString(PyExc_RuntimeError, err);
@@ -1179,7 +1182,8 @@ static PyMethodDef module_methods[] = {
     {"dump_disable", dump_disable_py, METH_NOARGS, NULL},
     {"dump_signal", dump_signal_py, METH_NOARGS, NULL},
     {"dump_log_start", dump_log_start_py, METH_VARARGS,
-     "dump_log_start(fd, interval_seconds, gil_wait_seconds, flags)"},
+     "dump_log_start(fd, interval_seconds, gil_wait_seconds, flags, "
+     "max_bytes=0, path=None)"},
     {"dump_log_stop", dump_log_stop_py, METH_NOARGS, NULL},
     {"dump_gil_holder", dump_gil_holder_py, METH_NOARGS, NULL},
     {"sigqueue", sigqueue_py, METH_VARARGS, "sigqueue(pid, signal, value)"},

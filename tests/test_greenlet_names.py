@@ -50,7 +50,8 @@ def test_profile_and_watchdog_labels_agree(names):
         % names["fresh"]["gid"]
     assert names["custom"]["label"] == "Custom #%d (Custom.run)" \
         % names["custom"]["gid"]
-    assert re.match(r"Greenlet-\d+ \(handler\)$", names["gevent"]["label"])
+    assert names["gevent"]["label"] == "%s #%d (handler)" % (
+        names["gevent"]["identity"][2], names["gevent"]["gid"])
     # The outermost sampled frame names a gone greenlet's function,
     # unless it is a generic one.
     assert names["gone"]["label"] == "Y #99 (serve)"

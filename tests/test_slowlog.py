@@ -135,16 +135,16 @@ def test_no_locals_and_environment_interval():
     assert "Full backtrace" not in text and "request_id" not in text
 
 
-def test_script_ending_before_the_first_snapshot_leaves_an_empty_log(
-        script):
+def test_script_ending_before_the_first_snapshot_leaves_no_log(script):
     script_file = script("print('quick')\n")
     proc = run_cli("run", script_file)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "quick\n"
     path = log_path(proc.stderr)
-    assert os.path.getsize(path) == 0
+    assert not os.path.exists(path)
     assert ("[stackwatch] The script ended before the first snapshot "
-            "(5.000000 seconds); the log %s is empty\n" % path) in proc.stderr
+            "(5.000000 seconds); the empty log %s was removed\n" % path
+            ) in proc.stderr
 
 
 def test_exit_status_and_traceback_are_the_targets(script):

@@ -1,9 +1,11 @@
 """Run info's greenlet forest: every greenlet as a tree by spawner, with
 gevent's details (name, spawning stack, spawn-tree locals, local dicts)."""
 
+import gc
 import sys
 import threading
-from typing import Any, Dict, List
+import time
+from typing import Any, Dict, List, Optional
 
 from stackwatch import _greenlets, _native
 from stackwatch._capture import Capture
@@ -81,14 +83,7 @@ class GreenletForest:
         gid = _native.greenlet_id(g)
         info: Dict[str, Any] = {"type": type_name(g)}
         frame = getattr(g, "gr_frame", None)
-        if g.dead:
-            state = "dead"
-        elif not g:
-            state = "not started"
-        elif frame is None:
-            state = "running"
-        else:
-            state = "suspended"
+        state = greenlet_state(g, frame)
         who = _greenlets.identify(g, gid)
         gevent = self.gevent
         name = "%s #%d" % (who.name, gid)
@@ -101,6 +96,8 @@ class GreenletForest:
                 name += " of thread %s" % thread
         elif who.kind == "gevent":
             self._gevent_details(g, info)
+            if state == "not started":
+                _start_details(g, info)
             exc = getattr(g, "exception", None)
             if g.dead and exc is not None:
                 state = "failed"
@@ -144,3 +141,67 @@ class GreenletForest:
                                      ident)] = self.cap.dict_repr(values)
         if dicts:
             info["local_dicts"] = dicts
+
+
+def greenlet_state(g: Any, frame: Any) -> str:
+    """"dead", "not started", "running" or "suspended", from greenlet's
+    own view of g: gevent's ``Greenlet.__bool__`` is true as soon as a
+    greenlet is scheduled (``spawn``, ``spawn_later``), long before it
+    runs. A started greenlet without a frame is the current one of its
+    thread: running."""
+    if g.dead:
+        return "dead"
+    try:
+        started = sys.modules["greenlet"].greenlet.__bool__(g)
+    except Exception:
+        started = bool(g)
+    if not started:
+        return "not started"
+    return "running" if frame is None else "suspended"
+
+
+def _start_details(g: Any, info: Dict[str, Any]) -> None:
+    """How a gevent Greenlet that has not started will start: "timer"
+    (``spawn_later``; `starts_in` seconds when the loop tells) or
+    "callback" (``spawn``: at the hub's next loop iteration). Nothing
+    for one never scheduled. Best effort: gevent keeps the start event
+    in a private attribute (a C field when compiled, seen by the
+    collector)."""
+    event = getattr(g, "_start_event", None)
+    candidates = [event] if event is not None else _referents(g)
+    for ob in candidates:
+        kind = type(ob).__name__
+        if kind not in ("timer", "callback") or \
+                not type(ob).__module__.startswith("gevent."):
+            continue
+        try:
+            if getattr(ob, "callback", None) != g.switch:
+                continue
+        except Exception:
+            continue
+        info["start"] = kind
+        left = _timer_left(ob) if kind == "timer" else None
+        if left is not None:
+            info["starts_in"] = left
+        return
+
+
+def _referents(g: Any) -> List[Any]:
+    try:
+        return gc.get_referents(g)
+    except Exception:
+        return []
+
+
+def _timer_left(timer: Any) -> Optional[float]:
+    """Seconds until a libev timer fires: libev keeps an active timer's
+    due time on the monotonic clock Python's time.monotonic() reads.
+    None for other loops (libuv's `at` means something else)."""
+    if "libev" not in type(timer).__module__:
+        return None
+    try:
+        if not timer.active:
+            return None
+        return max(0.0, round(float(timer.at) - time.monotonic(), 1))
+    except Exception:
+        return None

@@ -110,8 +110,10 @@ def _function(run: Any) -> Optional[str]:
 
 def label(gid: int, obj: Any, typename: str, root: Optional[str] = None
           ) -> str:
-    """A label for greenlet `gid`: its gevent name or its class and id, and
-    the function it runs ("Greenlet-3 (handle)", "greenlet #7 (worker)").
+    """A label for greenlet `gid`: its gevent name or its class, its id,
+    and the function it runs ("Greenlet-3 #12 (handle)", "greenlet #7
+    (worker)"). The id makes it unique: gevent gives a new greenlet the
+    name of a dead one (``minimal_ident`` is reused).
 
     obj is the greenlet if it still lives; typename its type's name; root
     the name of its outermost sampled frame, which tells the function it
@@ -122,7 +124,7 @@ def label(gid: int, obj: Any, typename: str, root: Optional[str] = None
     func = who.function
     if not func and root and root not in _GENERIC_ROOTS:
         func = root
-    text = who.name if who.kind == "gevent" else "%s #%d" % (who.name, gid)
+    text = "%s #%d" % (who.name, gid)
     if func:
         text += " (%s)" % func
     return text

@@ -88,6 +88,12 @@ class Formatter:
             extra.append("in thread %s" % i["thread"])
         if i.get("minimal_ident") is not None:
             extra.append("minimal_ident %s" % i["minimal_ident"])
+        if i.get("starts_in") is not None:
+            extra.append("starts in %.1f s" % i["starts_in"])
+        elif i.get("start") == "timer":
+            extra.append("starts on a timer")
+        elif i.get("start") == "callback":
+            extra.append("starts at the hub's next loop iteration")
         if i.get("coroutine"):
             extra.append("coroutine %s" % i["coroutine"])
         if i.get("function"):

@@ -27,7 +27,7 @@ def greenlet_object(gid: int) -> Any:
 
 
 def greenlet_label(gid: int, obj: Any = None) -> str:
-    """The label of greenlet gid ("Greenlet-3 (handler)")."""
+    """The label of greenlet gid ("Greenlet-3 #12 (handler)")."""
     if obj is None:
         obj = greenlet_object(gid)
     typename = type(obj).__name__ if obj is not None else "greenlet"

@@ -30,7 +30,8 @@ _VALUE_OPTS = {
     "record": {"-o", "--output", "-f", "--format", "-r", "--rate",
                "-d", "--duration", "--mode", "--budget", "--signal"},
     "run": {"--max-blocking-time", "--max-memory", "--memory-period",
-            "--report", "--signal", "--interval", "--log", "--gil-wait"},
+            "--report", "--signal", "--interval", "--log", "--log-max",
+            "--gil-wait"},
 }
 
 
@@ -175,7 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "log)")
     w.add_argument("--log", metavar="PATH",
                    help="append the snapshots to PATH (created 0600; "
-                        "default: a new private temporary file)")
+                        "default: a new private temporary file, removed "
+                        "at exit if empty)")
+    w.add_argument("--log-max", metavar="SIZE",
+                   help="cap the log at SIZE (bytes, or 512K, 10M...; "
+                        "default 10M; 0 or off: no cap): a snapshot that "
+                        "would pass it first renames the log to PATH.1, "
+                        "replacing an older one, and starts a new log")
     w.add_argument("--locals", action=argparse.BooleanOptionalAction,
                    default=True,
                    help="show every frame's arguments and local variables "
@@ -422,6 +429,22 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
 
 # -- run --------------------------------------------------------------------
 
+def _log_summary(done: dict, interval: Optional[float]) -> None:
+    """The slow-script log's last word (done: slowlog.stop()'s)."""
+    n, path = done["snapshots"], done["path"]
+    if n == 0:
+        note("The script ended before the first snapshot (%f seconds); %s"
+             % (interval, ("the empty log %s was removed" if done["removed"]
+                           else "the log %s is empty") % path))
+        return
+    text = "%d snapshot%s written to %s" % (n, "s" if n > 1 else "", path)
+    if done["backup"]:
+        text += " (the older ones to %s)" % done["backup"]
+    if done["errors"]:
+        text += "; %d could not be written" % done["errors"]
+    note(text)
+
+
 def run(ns: argparse.Namespace, target_args: List[str]) -> int:
     prog = "%s run" % PROG
     target_args = _target(ns, target_args, prog)
@@ -445,6 +468,7 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
                 None if ns.interval is None else _number(ns.interval))
         gil_wait = dumping.gil_wait_setting(
             None if ns.gil_wait is None else _number(ns.gil_wait))
+        log_max = slowlog.max_size_setting(ns.log_max, "--log-max")
         # Everything is checked before the target starts.
         monitor._resolve(kw.get("max_blocking_time", monitor._UNSET),
                          kw.get("max_memory_usage", monitor._UNSET),
@@ -474,7 +498,8 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
         fail(str(e), prog, status=2 if isinstance(e, ValueError) else 1)
     if opened is not None:
         try:
-            slowlog.start(None, interval, ns.locals, gil_wait, opened=opened)
+            slowlog.start(ns.log, interval, ns.locals, gil_wait,
+                          opened=opened, max_size=log_max)
         except (RuntimeError, OSError) as e:
             fail(str(e), prog, status=1)
         note("Sampling every %f seconds" % interval)
@@ -486,15 +511,7 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
         # an uncaught KeyboardInterrupt.
         done = slowlog.stop()
         if done is not None:
-            if done["snapshots"] == 0:
-                note("The script ended before the first snapshot (%f "
-                     "seconds); the log %s is empty"
-                     % (interval, done["path"]))
-            else:
-                note("%d snapshot%s written to %s%s" % (
-                    done["snapshots"], "s" if done["snapshots"] > 1 else "",
-                    done["path"], "; %d could not be written"
-                    % done["errors"] if done["errors"] else ""))
+            _log_summary(done, interval)
         if interrupted[0]:
             monitor.stop()
             _exit_by_sigint()

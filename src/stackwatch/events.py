@@ -70,7 +70,7 @@ class EventLoopBlocked(_Stall):
         self.greenlet: Any = kw.get("greenlet")
         #: The asyncio task that was running, if it could be found.
         self.task: Any = kw.get("task")
-        #: Its label: "Greenlet-3 (handler)", "Task-2", "coroutine main".
+        #: Its label: "Greenlet-3 #12 (handler)", "Task-2", "coroutine main".
         self.label: str = kw.get("label", "")
         #: Seconds the loop had been blocked when the report was made.
         self.blocking_time: float = kw["blocking_time"]

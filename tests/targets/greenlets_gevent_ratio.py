@@ -7,6 +7,7 @@ work.
 import json
 
 import stackwatch
+from stackwatch import _native
 from greenlet_work import ROUNDS, TRUTH, UNIT, by_greenlet, work
 
 
@@ -23,7 +24,13 @@ with p:
     b = gevent.spawn(worker, 3)
     gevent.joinall([a, b])
 counts = by_greenlet(p)
-print(json.dumps({"light": counts.get("%s (worker)" % a.name, 0),
-                  "heavy": counts.get("%s (worker)" % b.name, 0),
+
+
+def label(g):
+    return "%s #%d (worker)" % (g.name, _native.greenlet_id(g))
+
+
+print(json.dumps({"light": counts.get(label(a), 0),
+                  "heavy": counts.get(label(b), 0),
                   "all": counts,
                   "truth": {"light": TRUTH[1], "heavy": TRUTH[3]}}))
