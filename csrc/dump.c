@@ -43,9 +43,6 @@
 #define SLOT_VALID (1ull << 62)
 #define SLOT_QUEUED (1ull << 61)
 
-/* Question kinds for the GIL side. */
-#define ASK_RUN_INFO 1u
-
 static struct {
     int signum;
     struct sigaction old;
@@ -186,7 +183,8 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
     sw_reader_close(&r);
     holder = sw_snapshot_gil_holder(&snap);
     atomic_store(&D.holder, holder != NULL ? holder->t.ident : 0);
-    answered = sw_service_ask(ASK_RUN_INFO, flags, gil_wait_ns, &extra);
+    answered =
+        sw_service_ask(SW_SERVICE_ASK_RUN_INFO, flags, gil_wait_ns, &extra);
     if (flags & SW_DUMP_JSON) {
         sw_buf_printf(out, "{\"pid\": %d, \"python\": ", (int)getpid());
         sw_buf_json_str(out, sw_layout.version);
