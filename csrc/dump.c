@@ -40,15 +40,13 @@
 #include "clock.h"
 #include "compat/layout.h"
 #include "dump.h"
+#include "errors.h"
 #include "service.h"
 #include "snapshot.h"
 
 #define SLOTS 16
 #define SLOT_VALID (1ull << 62)
 #define SLOT_QUEUED (1ull << 61)
-
-/* Question kinds for the GIL side. */
-#define ASK_RUN_INFO 1u
 
 static struct {
     int signum;
@@ -193,7 +191,8 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
     sw_reader_close(&r);
     holder = sw_snapshot_gil_holder(&snap);
     atomic_store(&D.holder, holder != NULL ? holder->t.ident : 0);
-    answered = sw_service_ask(ASK_RUN_INFO, flags, gil_wait_ns, &extra);
+    answered =
+        sw_service_ask(SW_SERVICE_ASK_RUN_INFO, flags, gil_wait_ns, &extra);
     if (flags & SW_DUMP_JSON) {
         sw_buf_printf(out, "{\"pid\": %d, \"python\": ", (int)getpid());
         sw_buf_json_str(out, sw_layout.version);
@@ -391,7 +390,7 @@ open_pipe(char *err, size_t errlen)
 
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
         snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
-        return -1;
+        return SW_ESYS;
     }
     D.pipe_rd = fds[0];
     atomic_store(&D.pipe_wr, fds[1]);
@@ -408,8 +407,8 @@ start_thread(char *err, size_t errlen)
     if (D.running) {
         return 0;
     }
-    if (D.pipe_rd < 0 && open_pipe(err, errlen) < 0) {
-        return -1;
+    if (D.pipe_rd < 0 && (rc = open_pipe(err, errlen)) < 0) {
+        return rc;
     }
     atomic_store(&D.stop, 0);
     sigfillset(&all);
@@ -419,7 +418,8 @@ start_thread(char *err, size_t errlen)
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the dump thread: %s",
                  strerror(rc));
-        return -1;
+        errno = rc;
+        return SW_ESYS;
     }
     D.running = 1;
     return 0;
@@ -456,14 +456,16 @@ sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
                   uint32_t flags, const char *path, uint64_t max_bytes,
                   sw_codecache_t *cache, char *err, size_t errlen)
 {
+    int rc;
+
     if (interval_ns < 1000000u) {
         snprintf(err, errlen, "the interval must be at least 1 ms");
-        return -1;
+        return SW_EINVAL;
     }
     if (max_bytes > 0 &&
         (path == NULL || path[0] != '/' || strlen(path) >= sizeof(L.path))) {
         snprintf(err, errlen, "a log with a size cap needs its absolute path");
-        return -1;
+        return SW_EINVAL;
     }
     if (D.cache == NULL) {
         D.cache = cache;
@@ -485,12 +487,15 @@ sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
     atomic_store(&L.errors, 0);
     L.active = 1;
     pthread_mutex_unlock(&L.lock);
-    if (start_thread(err, errlen) < 0) {
+    if ((rc = start_thread(err, errlen)) < 0) {
+        int saved = errno;
+
         pthread_mutex_lock(&L.lock);
         L.active = 0;
         L.fd = -1;
         pthread_mutex_unlock(&L.lock);
-        return -1;
+        errno = saved;
+        return rc;
     }
     wake_thread();
     return 0;
@@ -519,16 +524,17 @@ sw_dump_enable(int signum, const char *dir, uint64_t gil_wait_ns,
                sw_codecache_t *cache, char *err, size_t errlen)
 {
     struct sigaction sa;
+    int rc;
 
     if (strlen(dir) + 40 >= sizeof(D.dir)) {
         snprintf(err, errlen, "the runtime directory path is too long: %s",
                  dir);
-        return -1;
+        return SW_EINVAL;
     }
     if (signum <= 0 || signum >= NSIG || signum == SIGKILL ||
         signum == SIGSTOP) {
         snprintf(err, errlen, "cannot use signal %d for dumps", signum);
-        return -1;
+        return SW_EINVAL;
     }
     if (D.signum != 0 && D.signum != signum) {
         sw_dump_disable();
@@ -536,8 +542,8 @@ sw_dump_enable(int signum, const char *dir, uint64_t gil_wait_ns,
     snprintf(D.dir, sizeof(D.dir), "%s", dir);
     D.gil_wait_ns = gil_wait_ns;
     D.cache = cache;
-    if (start_thread(err, errlen) < 0) {
-        return -1;
+    if ((rc = start_thread(err, errlen)) < 0) {
+        return rc;
     }
     if (D.signum != signum) {
         memset(&sa, 0, sizeof(sa));
@@ -547,7 +553,7 @@ sw_dump_enable(int signum, const char *dir, uint64_t gil_wait_ns,
         if (sigaction(signum, &sa, &D.old) < 0) {
             snprintf(err, errlen, "cannot install a handler for signal %d: %s",
                      signum, strerror(errno));
-            return -1;
+            return SW_ESYS;
         }
         D.signum = signum;
     }

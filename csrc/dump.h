@@ -35,10 +35,10 @@
  * signal first disables the old one, which may join the dump thread
  * (waiting out a request in flight, up to gil_wait_ns, with the GIL held).
  * Context: GIL held; not thread-safe against sw_dump_disable().
- * Returns 0, or -1 with a reason in err: dir too long, signal out of
- * range or SIGKILL/SIGSTOP, pipe or thread creation failed, sigaction
- * failed (the dump thread is then left running, the old signal, if any,
- * restored). */
+ * Returns 0, or with a reason in err: SW_EINVAL (dir too long, signal
+ * out of range or SIGKILL/SIGSTOP), SW_ESYS with errno (pipe or thread
+ * creation failed; sigaction failed: the dump thread is then left
+ * running, the old signal, if any, restored). */
 int sw_dump_enable(int signum, const char *dir, uint64_t gil_wait_ns,
                    sw_codecache_t *cache, char *err, size_t errlen);
 
@@ -58,8 +58,9 @@ int sw_dump_disable(void);
  * new log at path on the same fd number (a failed rotation is counted as
  * a failed write).  Context: GIL released (takes the log lock, which the
  * dump thread holds while it writes).
- * Returns 0, or -1 with a reason in err: interval under 1 ms, or pipe or
- * thread creation failed (the log is then inactive).  A failed write is
+ * Returns 0, or with a reason in err: SW_EINVAL (interval under 1 ms, a
+ * cap without an absolute path), SW_ESYS with errno (pipe or thread
+ * creation failed; the log is then inactive).  A failed write is
  * not an error here: it is counted, see sw_dump_log_stop(). */
 int sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
                       uint32_t flags, const char *path, uint64_t max_bytes,

@@ -1,4 +1,6 @@
-/* The one mapping from SW_E* codes (errors.h) to Python exceptions. */
+/* The one mapping from SW_E* codes (errors.h) to Python exceptions, used
+ * by every Python-facing file (module.c and the *_py.c files) when a C
+ * function returns a code. */
 #ifndef SW_ERRORS_PY_H
 #define SW_ERRORS_PY_H
 

@@ -28,7 +28,13 @@ enum sw_service_bits {
     SW_SVC_STOP = 4u,     /* the service thread should exit */
 };
 
-/* Creates the eventfd.  Context: GIL held, at import.  Returns 0 or -1. */
+/* Kinds of question (sw_service_ask's kind), shared with the Python side
+ * as _native.SERVICE_ASK_* (src/stackwatch/_service.py dispatches on
+ * them).  The watchdog's kinds are SW_WD_ASK_* in watchdog.h. */
+#define SW_SERVICE_ASK_RUN_INFO 1u /* a dump's run information */
+
+/* Creates the eventfd (once; later calls do nothing).  Context: GIL
+ * held, at import.  Returns 0, or -1 with errno set by eventfd(). */
 int sw_service_init(void);
 
 /* Posts bits to the service thread.  Context: any thread; lock-free,

@@ -132,11 +132,14 @@ typedef struct sw_session {
  * Context: any.  Returns NULL when out of memory. */
 sw_session_t *sw_session_new(const sw_limits_t *lim);
 
-/* Frees a session.  The caller ensures nobody else uses it. */
+/* Frees a session (NULL is allowed).  Context: any; the caller ensures
+ * nobody else uses it (the sampler stopped).  No errors. */
 void sw_session_free(sw_session_t *s);
 
 /* Interns a string (copied).  Context: caller holds s->mu.
- * Returns its offset (> 0), or 0 if the string table is full. */
+ * Returns its offset (> 0), or 0 when the string table is full (at
+ * max_string_bytes) or could not grow (out of memory); nothing is
+ * stored then. */
 uint32_t sw_session_string(sw_session_t *s, const char *str);
 
 /* The string at offset off ("" for 0).  Context: caller holds s->mu. */
@@ -148,30 +151,37 @@ sw_session_str(const sw_session_t *s, uint32_t off)
 
 /* The frame for (code serial, line), created from name and file on first
  * use.  Context: caller holds s->mu.
- * Returns the frame id (> 0), or 0 if a table is full. */
+ * Returns the frame id (> 0), or 0 when the frame or string table is
+ * full or could not grow (out of memory). */
 uint32_t sw_session_frame(sw_session_t *s, uint64_t code_serial, int line,
                           const char *name, const char *file);
 
 /* The frame for a name with no code object (markers such as
- * "[truncated]").  Returns as sw_session_frame(). */
+ * "[truncated]").  Context: caller holds s->mu.  Returns as
+ * sw_session_frame(). */
 uint32_t sw_session_marker(sw_session_t *s, const char *name);
 
 /* The leaf node of the stack frames[0..n), given leaf first.
  * Context: caller holds s->mu.
- * Returns the node id (> 0), or 0 if the stack is empty or a table is
- * full. */
+ * Returns the node id (> 0), or 0 if the stack is empty or the node
+ * table is full or could not grow (out of memory); nodes already added
+ * for the outer frames stay (they are valid prefixes). */
 uint32_t sw_session_stack(sw_session_t *s, const uint32_t *frames, int n);
 
-/* The slot of a thread, created on first sight.  Threads beyond
- * SW_MAX_SESSION_THREADS share slot 0.  Context: caller holds s->mu.
- * Returns the slot. */
+/* The slot of a thread, created on first sight (*created set to 1).
+ * Context: caller holds s->mu.
+ * Returns the slot; 0, the slot shared by "other threads", for threads
+ * beyond SW_MAX_SESSION_THREADS and when the thread table could not grow
+ * (out of memory).  Never fails otherwise. */
 uint32_t sw_session_thread(sw_session_t *s, uint64_t tstate_id,
                            unsigned long ident, long tid, int64_t interp_id,
                            int *created);
 
 /* Adds one sample.  Context: caller holds s->mu.
- * Returns 0, SW_EINVAL (node, thread out of range: nothing counted), or
- * SW_EFULL (the sample table is full; counted in samples_dropped). */
+ * Returns 0, SW_EINVAL (node or thread out of range: nothing counted), or
+ * SW_EFULL (the sample table is full at max_samples or could not grow
+ * for lack of memory: counted in samples_dropped, never stored
+ * partially).  Greenlet ids above SW_MAX_GREENLET_ID count as 0. */
 int sw_session_add(sw_session_t *s, uint32_t thread, uint32_t greenlet,
                    uint32_t node, uint64_t wall_ns, uint64_t cpu_ns, int gil);
 
@@ -187,7 +197,9 @@ int sw_session_label_greenlet(sw_session_t *s, uint32_t id, const char *label);
 
 /* Notes that greenlet id appeared in a sample.  Returns 1 the first time
  * (the caller then asks the GIL side for a label while the greenlet
- * lives), 0 afterwards.  Context: caller holds s->mu. */
+ * lives), 0 afterwards, and 0 for ids it cannot note (0, above
+ * SW_MAX_GREENLET_ID, or the label table could not grow).
+ * Context: caller holds s->mu. */
 int sw_session_greenlet_seen(sw_session_t *s, uint32_t id);
 
 /* The label of a greenlet id, or NULL.  Context: caller holds s->mu. */
@@ -211,7 +223,9 @@ uint32_t sw_stack_depth(const sw_session_t *s, uint32_t node);
  * node 0. */
 uint32_t sw_stack_root(const sw_session_t *s, uint32_t node);
 
-/* Fork support, as for the code cache. */
+/* Re-initializes the session's mutex in a forked child (the parent's
+ * sampler may have held it at fork time).  Context: the child after
+ * fork, before any other use.  No errors. */
 void sw_session_atfork_child(sw_session_t *s);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "errors.h"
 #include "greenlet_read.h"
 #include "service.h"
 #include "procmem.h"
@@ -455,7 +456,7 @@ sw_wd_start(const sw_wd_settings_t *s, sw_codecache_t *cache, char *err,
         if (fd < 0) {
             snprintf(err, errlen, "cannot use descriptor %d for reports: %s",
                      s->report_fd, strerror(errno));
-            return -1;
+            return SW_ESYS;
         }
     }
     pthread_mutex_lock(&W.mu);
@@ -499,7 +500,11 @@ sw_wd_start(const sw_wd_settings_t *s, sw_codecache_t *cache, char *err,
     }
     pthread_cond_signal(&W.wake);
     pthread_mutex_unlock(&W.mu);
-    return rc == 0 ? 0 : -1;
+    if (rc != 0) {
+        errno = rc;
+        return SW_ESYS;
+    }
+    return 0;
 }
 
 void

@@ -121,7 +121,7 @@ typedef struct sw_wd_settings {
  * every signal blocked in it.  A replaced report descriptor is closed by
  * the monitor thread at its next pass.  Context: any thread, no GIL needed
  * (called with it released); takes the mutex.
- * Returns 0, or -1 (not an SW_E* code) with a message in err: report_fd
+ * Returns 0, or SW_ESYS with errno and a message in err: report_fd
  * could not be dup'ed (nothing changed), or the thread could not be
  * created (the new settings stay in place, without a report descriptor:
  * the dup'ed one is closed). */

@@ -1,11 +1,17 @@
-/* The Python functions of the watchdog (watchdog.h) and of the greenlet
- * switch timing behind assert_switches.  Called with the GIL held. */
+/* The watchdog's Python edge (watchdog.h): starting and stopping the
+ * monitor thread, watches, the events it queues, and the selector hook.
+ *
+ * Called with the GIL held.  Errors from the C side go through
+ * sw_py_raise() (errors_py.h); a threshold or period that is not a number
+ * of seconds >= 0 is a ValueError.  No strong references are kept here
+ * (a SelectHook owns the select() it wraps). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <unistd.h>
 
-#include "greenlet.h"
+#include "errors.h"
+#include "errors_py.h"
 #include "watchdog.h"
 #include "watchdog_py.h"
 
@@ -15,8 +21,11 @@ static int
 seconds_ns(double s, const char *what, uint64_t *out)
 {
     if (!(s >= 0) || s > 1e9) {
-        PyErr_Format(PyExc_ValueError, "%s must be a number of seconds >= 0",
-                     what);
+        char msg[96];
+
+        snprintf(msg, sizeof(msg), "%s must be a number of seconds >= 0",
+                 what);
+        sw_py_raise(SW_EINVAL, msg);
         return -1;
     }
     *out = (uint64_t)(s * 1e9);
@@ -46,11 +55,11 @@ wd_start_py(PyObject *m, PyObject *args, PyObject *kw)
     }
     s.mem_max = mem_max;
     snprintf(s.hide, sizeof(s.hide), "%s", hide);
-    Py_BEGIN_ALLOW_THREADS rc = sw_wd_start(&s, wd_cache, err, sizeof(err));
-    Py_END_ALLOW_THREADS if (rc < 0)
-    {
-        PyErr_SetString(PyExc_RuntimeError, err);
-        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+        rc = sw_wd_start(&s, wd_cache, err, sizeof(err));
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        return sw_py_raise(rc, err);
     }
     Py_RETURN_NONE;
 }
@@ -60,8 +69,10 @@ wd_stop_py(PyObject *m, PyObject *noargs)
 {
     (void)m;
     (void)noargs;
-    Py_BEGIN_ALLOW_THREADS sw_wd_stop();
-    Py_END_ALLOW_THREADS Py_RETURN_NONE;
+    Py_BEGIN_ALLOW_THREADS
+        sw_wd_stop();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -92,16 +103,14 @@ wd_add_py(PyObject *m, PyObject *args)
         return NULL;
     }
     if (kind < SW_WD_HUB || kind > SW_WD_DEADLINE) {
-        PyErr_SetString(PyExc_ValueError, "unknown watch kind");
-        return NULL;
+        return sw_py_raise(SW_EINVAL, "unknown watch kind");
     }
     id = sw_wd_add(kind, (uintptr_t)ts, PyThreadState_GetID(ts),
                    PyThread_get_thread_ident(), (long)gettid(), hub, th_ns,
                    name);
     if (id == 0) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "too many watches (256 at most at a time)");
-        return NULL;
+        return sw_py_raise(SW_EFULL,
+                           "too many watches (256 at most at a time)");
     }
     return PyLong_FromUnsignedLongLong(id);
 }
@@ -197,8 +206,10 @@ wd_take_py(PyObject *m, PyObject *arg)
     if (seconds_ns(timeout, "timeout", &t_ns) < 0) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS n = sw_wd_take(evs, 32, t_ns);
-    Py_END_ALLOW_THREADS list = PyList_New(0);
+    Py_BEGIN_ALLOW_THREADS
+        n = sw_wd_take(evs, 32, t_ns);
+    Py_END_ALLOW_THREADS
+    list = PyList_New(0);
     for (i = 0; i < n; i++) {
         PyObject *d = list ? event_dict(&evs[i]) : NULL;
 
@@ -315,53 +326,6 @@ select_hook_py(PyObject *m, PyObject *args)
     return (PyObject *)h;
 }
 
-/* ---- greenlets ---------------------------------------------------------- */
-
-static PyObject *
-greenlet_id_py(PyObject *m, PyObject *g)
-{
-    (void)m;
-    return PyLong_FromUnsignedLong(sw_greenlet_id_of(g));
-}
-
-/* greenlet_timing_start(hub, hub_only) -> token (None: no hook here). */
-static PyObject *
-greenlet_timing_start_py(PyObject *m, PyObject *args)
-{
-    unsigned int hub;
-    int hub_only;
-    sw_greenlet_timing_t saved;
-    (void)m;
-
-    if (!PyArg_ParseTuple(args, "Ip:greenlet_timing_start", &hub, &hub_only)) {
-        return NULL;
-    }
-    if (sw_greenlet_timing_start(hub, hub_only, &saved) < 0) {
-        Py_RETURN_NONE;
-    }
-    return PyBytes_FromStringAndSize((const char *)&saved, sizeof(saved));
-}
-
-/* greenlet_timing_stop(token) -> (switches, hub_entries, max_gap_s). */
-static PyObject *
-greenlet_timing_stop_py(PyObject *m, PyObject *token)
-{
-    sw_greenlet_timing_t saved;
-    uint64_t sw, hub, gap;
-    (void)m;
-
-    if (!PyBytes_Check(token) || PyBytes_GET_SIZE(token) != sizeof(saved)) {
-        PyErr_SetString(PyExc_TypeError, "not a timing token");
-        return NULL;
-    }
-    memcpy(&saved, PyBytes_AS_STRING(token), sizeof(saved));
-    if (sw_greenlet_timing_stop(&saved, &sw, &hub, &gap) < 0) {
-        Py_RETURN_NONE;
-    }
-    return Py_BuildValue("(KKd)", (unsigned long long)sw,
-                         (unsigned long long)hub, gap / 1e9);
-}
-
 static PyMethodDef wd_methods[] = {
     {"watchdog_start", (PyCFunction)(void (*)(void))wd_start_py,
      METH_VARARGS | METH_KEYWORDS,
@@ -379,9 +343,6 @@ static PyMethodDef wd_methods[] = {
     {"watchdog_take", wd_take_py, METH_O, NULL},
     {"watchdog_interrupt", wd_interrupt_py, METH_NOARGS, NULL},
     {"watchdog_stats", wd_stats_py, METH_NOARGS, NULL},
-    {"greenlet_id", greenlet_id_py, METH_O, NULL},
-    {"greenlet_timing_start", greenlet_timing_start_py, METH_VARARGS, NULL},
-    {"greenlet_timing_stop", greenlet_timing_stop_py, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,6 +2,9 @@
 exceptions, and a failure of the sampler thread is a sticky error that
 the next stop raises and stats() shows."""
 
+import errno
+import os
+import signal
 import time
 
 import pytest
@@ -63,3 +66,71 @@ def test_thread_name_refused_by_a_full_string_table_is_counted():
     slot = s.threads()[0][0]
     s.name_thread(slot, "x" * 4096)
     assert s.stats()["labels_dropped"] == 1
+
+
+# ---- every *_py file raises through the one mapping ---------------------
+
+
+def test_watchdog_threshold_out_of_range_is_value_error():
+    with pytest.raises(ValueError, match="threshold must be a number"):
+        _native.watchdog_add(_native.WD_LOOP, -1.0, 0, "x")
+    with pytest.raises(ValueError, match="threshold must be a number"):
+        _native.watchdog_set_threshold(1, float("nan"))
+    with pytest.raises(ValueError, match="unknown watch kind"):
+        _native.watchdog_add(99, 1.0, 0, "x")
+
+
+def test_too_many_watches_is_runtime_error():
+    ids = []
+    try:
+        with pytest.raises(RuntimeError, match="too many watches"):
+            for _ in range(257):
+                ids.append(_native.watchdog_add(_native.WD_LOOP, 60.0, 0,
+                                                "x"))
+        assert 0 < len(ids) <= 256
+    finally:
+        for i in ids:
+            _native.watchdog_remove(i)
+
+
+def test_watchdog_report_descriptor_failure_is_os_error_with_errno():
+    r, w = os.pipe()
+    os.close(r)
+    os.close(w)  # w is now a closed descriptor
+    with pytest.raises(OSError) as info:
+        _native.watchdog_start(report_fd=w)
+    assert info.value.errno == errno.EBADF
+    assert "cannot use descriptor" in str(info.value)
+    _native.watchdog_stop()
+
+
+def test_dump_on_an_unusable_signal_is_value_error():
+    with pytest.raises(ValueError, match="cannot use signal"):
+        _native.dump_enable(signal.SIGKILL, "/tmp", 0.1)
+    assert _native.dump_signal() == 0
+
+
+def test_dump_directory_too_long_is_value_error():
+    with pytest.raises(ValueError, match="too long"):
+        _native.dump_enable(signal.SIGRTMIN, "/" + "d" * 200, 0.1)
+    assert _native.dump_signal() == 0
+
+
+def test_slow_script_log_interval_out_of_range_is_value_error():
+    with pytest.raises(ValueError, match="out of range"):
+        _native.dump_log_start(2, 0.0, 0.1, 0)
+
+
+def test_sigqueue_failure_is_os_error_with_errno():
+    # A pid that cannot exist (above pid_max's ceiling).
+    with pytest.raises(ProcessLookupError) as info:
+        _native.sigqueue(2 ** 22 + 1, signal.SIGUSR1, 0)
+    assert info.value.errno == errno.ESRCH
+
+
+def test_bad_greenlet_id_and_thread_slot_are_value_errors():
+    s = _native.Session()
+    with pytest.raises(ValueError, match="bad greenlet id 0"):
+        s.label_greenlet(0, "hub")
+    with pytest.raises(ValueError, match="no thread slot 7"):
+        s.name_thread(7, "worker")

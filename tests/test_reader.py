@@ -33,7 +33,7 @@ def middle():
 
 
 def inner():
-    return _native.read_own_stack(), traceback.extract_stack()
+    return _native._test_read_own_stack(), traceback.extract_stack()
 
 
 class Holder:
@@ -90,7 +90,7 @@ def test_line_numbers_of_every_instruction_match_the_interpreter():
         with open(mod.__file__) as f:
             top = compile(f.read(), mod.__file__, "exec")
         for code in all_code(top, set()):
-            native = _native.code_lines(code)
+            native = _native._test_code_lines(code)
             want = expected_lines(code)
             for i, line in enumerate(native):
                 if 2 * i in want:

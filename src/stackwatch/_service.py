@@ -22,9 +22,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 from stackwatch import _lifecycle, _native
 
 #: The question csrc/dump.c asks the GIL side for a dump's run information
-#: (stackwatch.dumping.answer_run_info answers it). The one Python copy of
-#: the protocol constant.
-ASK_RUN_INFO = 1  # = _native.SERVICE_ASK_RUN_INFO (h1)
+#: (stackwatch.dumping.answer_run_info answers it), defined once in
+#: csrc/service.h as SW_SERVICE_ASK_RUN_INFO.
+ASK_RUN_INFO = _native.SERVICE_ASK_RUN_INFO
 
 #: Handlers for questions, by kind (ASK_RUN_INFO, the watchdog's
 #: WD_ASK_GREENLET and WD_ASK_TASK).

@@ -11,7 +11,7 @@ assert _native.info()["read_method"] == "pipe"
 
 
 def f():
-    return _native.read_own_stack()
+    return _native._test_read_own_stack()
 
 
 print(f()[0][0])

@@ -1,0 +1,656 @@
+/* The sampler's Python edge: the Session type (a profile the sampler
+ * fills) and the sampler_* functions (sampler.h).
+ *
+ * Called with the GIL held.  Errors from the C side go through
+ * sw_py_raise() (errors_py.h); argument checks that only Python can make
+ * raise ValueError/TypeError directly.
+ *
+ * Strong references kept here: the session being filled (the sampler
+ * thread writes into it without the GIL, so it must stay alive until
+ * sampler_stop() returned) and the root code objects (the sampler
+ * compares their addresses).  The module's traverse visits both
+ * (sw_sampler_py_traverse). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdlib.h>
+
+#include "clock.h"
+#include "errors.h"
+#include "errors_py.h"
+#include "sampler.h"
+#include "sampler_py.h"
+#include "stacks.h"
+#include "writers/writer.h"
+
+static sw_codecache_t *sampler_cache;
+
+/* Strong: the session the sampler fills, while it runs. */
+static PyObject *sampling_session;
+
+/* Strong: the code objects where stacks are cut, kept alive while they
+ * are roots (a tuple, or NULL). */
+static PyObject *root_codes;
+
+/* ---- Session ---------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    sw_session_t *s;
+} SessionObject;
+
+static PyTypeObject Session_Type;
+
+static PyObject *
+Session_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"max_frames", "max_stacks", "max_samples",
+                             "max_string_bytes", NULL};
+    sw_limits_t lim = {0, 0, 0, 0};
+    SessionObject *self;
+
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "|IIII", kwlist, &lim.max_frames, &lim.max_nodes,
+            &lim.max_samples, &lim.max_string_bytes)) {
+        return NULL;
+    }
+    self = (SessionObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->s = sw_session_new(&lim);
+    if (self->s == NULL) {
+        Py_DECREF(self);
+        return sw_py_raise(SW_ENOMEM, NULL);
+    }
+    return (PyObject *)self;
+}
+
+static void
+Session_dealloc(PyObject *op)
+{
+    SessionObject *self = (SessionObject *)op;
+
+    sw_session_free(self->s);
+    Py_TYPE(op)->tp_free(op);
+}
+
+static PyObject *
+Session_stats(PyObject *op, PyObject *noargs)
+{
+    sw_session_t *s = ((SessionObject *)op)->s;
+    uint64_t end, now, sampled;
+    PyObject *d;
+    (void)noargs;
+
+    pthread_mutex_lock(&s->mu);
+    now = sw_now_ns();
+    end = s->stop_ns ? s->stop_ns : (s->start_ns ? now : 0);
+    sampled = s->sampled_ns + (s->run_ns ? now - s->run_ns : 0);
+    d = Py_BuildValue("{sKsKsKsKsKsKsKsdsdsdsdsIsIsIsIsI}", "passes",
+                      (unsigned long long)s->passes, "samples",
+                      (unsigned long long)s->samples_taken, "dropped",
+                      (unsigned long long)s->samples_dropped, "reused",
+                      (unsigned long long)s->reused, "read_errors",
+                      (unsigned long long)s->read_errors, "bad_frames",
+                      (unsigned long long)s->bad_frames, "bad_threads",
+                      (unsigned long long)s->bad_threads,
+                      "sampler_cpu_seconds", s->sampler_cpu_ns / 1e9,
+                      "duration_seconds",
+                      end > s->start_ns ? (end - s->start_ns) / 1e9 : 0.0,
+                      "sampling_seconds", sampled / 1e9, "start_time",
+                      s->start_unix, "threads", s->nthreads - 1, "frames",
+                      s->nframes - 1, "stacks", s->nnodes - 1, "sample_keys",
+                      s->nsamples - 1, "string_bytes", s->strings_used);
+    if (d != NULL) {
+        PyObject *lost = PyLong_FromUnsignedLongLong(s->labels_dropped);
+        PyObject *error = s->error ? PyUnicode_FromString(s->error_msg)
+                                   : (Py_INCREF(Py_None), Py_None);
+
+        if (lost == NULL || error == NULL ||
+            PyDict_SetItemString(d, "labels_dropped", lost) < 0 ||
+            PyDict_SetItemString(d, "error", error) < 0) {
+            Py_CLEAR(d);
+        }
+        Py_XDECREF(lost);
+        Py_XDECREF(error);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return d;
+}
+
+static PyObject *
+Session_threads(PyObject *op, PyObject *noargs)
+{
+    sw_session_t *s = ((SessionObject *)op)->s;
+    PyObject *list = PyList_New(0);
+    uint32_t i;
+    (void)noargs;
+
+    if (list == NULL) {
+        return NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    for (i = 1; i < s->nthreads; i++) {
+        const sw_sthread_t *t = &s->threads[i];
+        PyObject *name = t->name
+                             ? PyUnicode_FromString(sw_session_str(s, t->name))
+                             : (Py_INCREF(Py_None), Py_None);
+        PyObject *row =
+            name ? Py_BuildValue("(IklNK)", i, t->ident, t->tid, name,
+                                 (unsigned long long)t->samples)
+                 : NULL;
+
+        if (row == NULL || PyList_Append(list, row) < 0) {
+            Py_XDECREF(row);
+            pthread_mutex_unlock(&s->mu);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(row);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return list;
+}
+
+static PyObject *
+Session_name_thread(PyObject *op, PyObject *args)
+{
+    sw_session_t *s = ((SessionObject *)op)->s;
+    unsigned int slot;
+    const char *name;
+    int rc;
+
+    if (!PyArg_ParseTuple(args, "Is:name_thread", &slot, &name)) {
+        return NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    rc = sw_session_name_thread(s, slot, name);
+    pthread_mutex_unlock(&s->mu);
+    /* SW_EFULL: the name was dropped and counted in labels_dropped, which
+     * stats() shows; not an error of the caller's. */
+    if (rc < 0 && rc != SW_EFULL) {
+        char msg[64];
+
+        snprintf(msg, sizeof(msg), "no thread slot %u", slot);
+        return sw_py_raise(rc, msg);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Session_label_greenlet(PyObject *op, PyObject *args)
+{
+    sw_session_t *s = ((SessionObject *)op)->s;
+    unsigned int id;
+    const char *label;
+    int rc;
+
+    if (!PyArg_ParseTuple(args, "Is:label_greenlet", &id, &label)) {
+        return NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    rc = sw_session_label_greenlet(s, id, label);
+    pthread_mutex_unlock(&s->mu);
+    /* SW_EFULL: dropped and counted, as in name_thread. */
+    if (rc < 0 && rc != SW_EFULL) {
+        char msg[64];
+
+        snprintf(msg, sizeof(msg), "bad greenlet id %u", id);
+        return sw_py_raise(rc, rc == SW_EINVAL ? msg : NULL);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Session_greenlet_ids(PyObject *op, PyObject *noargs)
+{
+    sw_session_t *s = ((SessionObject *)op)->s;
+    PyObject *set = PySet_New(NULL);
+    uint32_t i;
+    (void)noargs;
+
+    if (set == NULL) {
+        return NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    for (i = 1; i < s->nsamples; i++) {
+        PyObject *id = PyLong_FromUnsignedLong(s->samples[i].greenlet);
+
+        if (id == NULL || PySet_Add(set, id) < 0) {
+            Py_XDECREF(id);
+            pthread_mutex_unlock(&s->mu);
+            Py_DECREF(set);
+            return NULL;
+        }
+        Py_DECREF(id);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return set;
+}
+
+static PyObject *
+Session_greenlet_labels(PyObject *op, PyObject *noargs)
+{
+    sw_session_t *s = ((SessionObject *)op)->s;
+    PyObject *d = PyDict_New();
+    uint32_t id;
+    (void)noargs;
+
+    if (d == NULL) {
+        return NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    for (id = 1; id < s->greenlet_labels_cap; id++) {
+        const char *label = sw_session_greenlet_label(s, id);
+        PyObject *k, *v;
+        int rc;
+
+        if (label == NULL) {
+            continue;
+        }
+        k = PyLong_FromUnsignedLong(id);
+        v = PyUnicode_FromString(label);
+        rc = (k && v) ? PyDict_SetItem(d, k, v) : -1;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (rc < 0) {
+            pthread_mutex_unlock(&s->mu);
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return d;
+}
+
+/* {greenlet id: name of the outermost frame with the most samples}: a
+ * greenlet's outermost frame is the function it runs (greenlet forgets
+ * its `run` attribute once started, and dead greenlets cannot be asked). */
+static PyObject *
+Session_greenlet_roots(PyObject *op, PyObject *noargs)
+{
+    sw_session_t *s = ((SessionObject *)op)->s;
+    PyObject *best = PyDict_New(), *counts = PyDict_New(), *res = NULL;
+    uint32_t i;
+    (void)noargs;
+
+    if (best == NULL || counts == NULL) {
+        goto done;
+    }
+    pthread_mutex_lock(&s->mu);
+    for (i = 1; i < s->nsamples; i++) {
+        const sw_ssample_t *e = &s->samples[i];
+        uint32_t node = e->node;
+        PyObject *key, *old, *now;
+        unsigned long long n;
+
+        if (e->greenlet == 0 || node == 0) {
+            continue;
+        }
+        node = sw_stack_root(s, node);
+        key = Py_BuildValue("(II)", e->greenlet, s->nodes[node].frame);
+        old = key ? PyDict_GetItemWithError(counts, key) : NULL;
+        n = (old ? PyLong_AsUnsignedLongLong(old) : 0) + e->count;
+        now = PyLong_FromUnsignedLongLong(n);
+        if (key == NULL || now == NULL || PyErr_Occurred() ||
+            PyDict_SetItem(counts, key, now) < 0) {
+            Py_XDECREF(key);
+            Py_XDECREF(now);
+            pthread_mutex_unlock(&s->mu);
+            goto done;
+        }
+        Py_DECREF(key);
+        Py_DECREF(now);
+    }
+    {
+        Py_ssize_t pos = 0;
+        PyObject *key, *val;
+        PyObject *top = PyDict_New(); /* gid -> best count */
+
+        while (top != NULL && PyDict_Next(counts, &pos, &key, &val)) {
+            PyObject *gid = PyTuple_GET_ITEM(key, 0);
+            PyObject *cur = PyDict_GetItemWithError(top, gid);
+            unsigned long frame =
+                PyLong_AsUnsignedLong(PyTuple_GET_ITEM(key, 1));
+
+            if (cur == NULL || PyObject_RichCompareBool(val, cur, Py_GT) > 0) {
+                PyObject *name = PyUnicode_FromString(
+                    sw_session_str(s, s->frames[frame].name));
+
+                if (name == NULL || PyDict_SetItem(top, gid, val) < 0 ||
+                    PyDict_SetItem(best, gid, name) < 0) {
+                    Py_XDECREF(name);
+                    Py_CLEAR(top);
+                    break;
+                }
+                Py_DECREF(name);
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (top == NULL) {
+            goto done;
+        }
+        Py_DECREF(top);
+    }
+    res = best;
+    best = NULL;
+done:
+    Py_XDECREF(best);
+    Py_XDECREF(counts);
+    return res;
+}
+
+static PyObject *
+Session_write(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"format", "by_thread", "by_greenlet", "weight",
+                             "title",  "subtitle",  "exporter",    NULL};
+    sw_session_t *s = ((SessionObject *)op)->s;
+    sw_write_opts_t o = {0, 0, 0, NULL, NULL, NULL};
+    const char *format;
+    sw_writer_fn fn;
+    sw_buf_t out;
+    PyObject *res;
+    int rc;
+
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "s|ppizzz:write", kwlist, &format, &o.by_thread,
+            &o.by_greenlet, &o.weight, &o.title, &o.subtitle, &o.exporter)) {
+        return NULL;
+    }
+    fn = sw_writer_for(format);
+    if (fn == NULL) {
+        PyErr_Format(PyExc_ValueError,
+                     "unknown format %R (choose from speedscope, collapsed, "
+                     "svg)",
+                     PyTuple_GET_ITEM(args, 0));
+        return NULL;
+    }
+    if (o.weight < SW_WEIGHT_SAMPLES || o.weight > SW_WEIGHT_CPU) {
+        PyErr_SetString(PyExc_ValueError, "bad weight");
+        return NULL;
+    }
+    sw_buf_init(&out);
+    pthread_mutex_lock(&s->mu);
+    rc = fn(s, &o, &out);
+    pthread_mutex_unlock(&s->mu);
+    if (rc < 0) {
+        sw_buf_free(&out);
+        return sw_py_raise(SW_ENOMEM, NULL);
+    }
+    res = PyBytes_FromStringAndSize(out.data ? out.data : "",
+                                    (Py_ssize_t)out.len);
+    sw_buf_free(&out);
+    return res;
+}
+
+/* Appends the frames of every sample to Python lists (for tests, the
+ * summary printed by the CLI and API users). */
+static PyObject *
+Session_export(PyObject *op, PyObject *noargs)
+{
+    sw_session_t *s = ((SessionObject *)op)->s;
+    PyObject *frames = NULL, *samples = NULL, *res = NULL;
+    uint32_t *path = NULL, i;
+    (void)noargs;
+
+    pthread_mutex_lock(&s->mu);
+    frames = PyList_New(0);
+    samples = PyList_New(0);
+    path = malloc(((size_t)s->nnodes + 1) * sizeof(*path));
+    if (frames == NULL || samples == NULL || path == NULL) {
+        goto done;
+    }
+    for (i = 1; i < s->nframes; i++) {
+        const sw_sframe_t *f = &s->frames[i];
+        PyObject *row = Py_BuildValue("(ssi)", sw_session_str(s, f->name),
+                                      sw_session_str(s, f->file), f->line);
+
+        if (row == NULL || PyList_Append(frames, row) < 0) {
+            Py_XDECREF(row);
+            goto done;
+        }
+        Py_DECREF(row);
+    }
+    for (i = 1; i < s->nsamples; i++) {
+        const sw_ssample_t *e = &s->samples[i];
+        int n = sw_stack_frames(s, e->node, path, (int)s->nnodes), k;
+        PyObject *stack = PyTuple_New(n), *row;
+
+        if (stack == NULL) {
+            goto done;
+        }
+        for (k = 0; k < n; k++) {
+            PyTuple_SET_ITEM(stack, k, PyLong_FromUnsignedLong(path[k] - 1));
+        }
+        row = Py_BuildValue("(IINKKKI)", e->thread, e->greenlet, stack,
+                            (unsigned long long)e->count,
+                            (unsigned long long)e->wall_ns,
+                            (unsigned long long)e->cpu_ns, e->gil);
+        if (row == NULL || PyList_Append(samples, row) < 0) {
+            Py_XDECREF(row);
+            goto done;
+        }
+        Py_DECREF(row);
+    }
+    res = PyTuple_Pack(2, frames, samples);
+done:
+    pthread_mutex_unlock(&s->mu);
+    free(path);
+    Py_XDECREF(frames);
+    Py_XDECREF(samples);
+    if (res == NULL && !PyErr_Occurred()) {
+        sw_py_raise(SW_ENOMEM, NULL);
+    }
+    return res;
+}
+
+static PyMethodDef Session_methods[] = {
+    {"stats", Session_stats, METH_NOARGS,
+     "Counters of the session (samples, dropped, read errors, ...)."},
+    {"threads", Session_threads, METH_NOARGS,
+     "[(slot, ident, tid, name or None, samples)] of the threads seen."},
+    {"name_thread", Session_name_thread, METH_VARARGS,
+     "name_thread(slot, name): set the label of a thread slot."},
+    {"label_greenlet", Session_label_greenlet, METH_VARARGS,
+     "label_greenlet(id, label): set the label of a greenlet id."},
+    {"greenlet_ids", Session_greenlet_ids, METH_NOARGS,
+     "The set of greenlet ids that appear in samples."},
+    {"greenlet_labels", Session_greenlet_labels, METH_NOARGS,
+     "{greenlet id: label} of the greenlets labelled so far."},
+    {"greenlet_roots", Session_greenlet_roots, METH_NOARGS,
+     "{greenlet id: name of its most sampled outermost frame}."},
+    {"write", (PyCFunction)(void (*)(void))Session_write,
+     METH_VARARGS | METH_KEYWORDS,
+     "write(format, by_thread=False, by_greenlet=False, weight=0, "
+     "title=None, subtitle=None, exporter=None) -> bytes"},
+    {"export", Session_export, METH_NOARGS,
+     "(frames, samples): frames [(name, file, line)], samples [(thread "
+     "slot, greenlet id, stack of frame indexes root first, count, "
+     "wall_ns, cpu_ns, gil_count)]."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject Session_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stackwatch._native.Session",
+    .tp_basicsize = sizeof(SessionObject),
+    .tp_dealloc = Session_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A profile: interned frames, stacks and aggregated samples.",
+    .tp_methods = Session_methods,
+    .tp_new = Session_new,
+};
+
+/* ---- sampler ------------------------------------------------------------ */
+
+static PyObject *
+sampler_start_py(PyObject *m, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"session", "rate",     "mode",
+                             "budget",  "duration", NULL};
+    sw_sampler_cfg_t cfg = {100.0, SW_MODE_WALL, 0.0, 0};
+    double duration = 0.0;
+    PyObject *session;
+    char err[256];
+    int rc;
+    (void)m;
+
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "O!|didd:sampler_start", kwlist, &Session_Type,
+            &session, &cfg.rate_hz, &cfg.mode, &cfg.budget, &duration)) {
+        return NULL;
+    }
+    if (cfg.mode < SW_MODE_WALL || cfg.mode > SW_MODE_GIL) {
+        PyErr_SetString(PyExc_ValueError, "mode must be 0 (wall), 1 (cpu) "
+                                          "or 2 (gil)");
+        return NULL;
+    }
+    if (cfg.budget < 0 || cfg.budget > 1) {
+        PyErr_SetString(PyExc_ValueError, "budget must be between 0 and 1");
+        return NULL;
+    }
+    cfg.duration_ns = duration > 0 ? (int64_t)(duration * 1e9) : 0;
+    rc = sw_sampler_start(((SessionObject *)session)->s, sampler_cache, &cfg,
+                          err, sizeof(err));
+    if (rc < 0) {
+        return sw_py_raise(rc, err);
+    }
+    Py_INCREF(session);
+    Py_XSETREF(sampling_session, session);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sampler_stop_py(PyObject *m, PyObject *noargs)
+{
+    char err[256];
+    int rc;
+    (void)m;
+    (void)noargs;
+    Py_BEGIN_ALLOW_THREADS
+        rc = sw_sampler_stop(err, sizeof(err));
+    Py_END_ALLOW_THREADS
+    Py_CLEAR(sampling_session);
+    if (rc < 0) {
+        return sw_py_raise(rc, err); /* the sampler thread's sticky error */
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sampler_running_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    return PyBool_FromLong(sw_sampler_running());
+}
+
+static PyObject *
+sampler_exclude_current_py(PyObject *m, PyObject *arg)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    int on = PyObject_IsTrue(arg), rc;
+    (void)m;
+
+    if (on < 0) {
+        return NULL;
+    }
+    rc = sw_sampler_exclude(PyThreadState_GetID(ts), on);
+    if (rc < 0 && on) {
+        return sw_py_raise(rc, "too many excluded threads"); /* SW_EFULL */
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sampler_set_roots_py(PyObject *m, PyObject *arg)
+{
+    PyObject *tuple = PySequence_Tuple(arg);
+    uintptr_t codes[4];
+    Py_ssize_t n, i;
+    (void)m;
+
+    if (tuple == NULL) {
+        return NULL;
+    }
+    n = PyTuple_GET_SIZE(tuple);
+    if (n > 4) {
+        Py_DECREF(tuple);
+        PyErr_SetString(PyExc_ValueError, "at most 4 root code objects");
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        if (!PyCode_Check(PyTuple_GET_ITEM(tuple, i))) {
+            Py_DECREF(tuple);
+            PyErr_SetString(PyExc_TypeError, "expected code objects");
+            return NULL;
+        }
+        codes[i] = (uintptr_t)PyTuple_GET_ITEM(tuple, i);
+    }
+    sw_sampler_set_roots(codes, (int)n);
+    Py_XSETREF(root_codes, tuple);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sampler_rate_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    return PyFloat_FromDouble(sw_sampler_effective_rate());
+}
+
+static PyMethodDef sampler_methods[] = {
+    {"sampler_start", (PyCFunction)(void (*)(void))sampler_start_py,
+     METH_VARARGS | METH_KEYWORDS,
+     "sampler_start(session, rate=100.0, mode=0, budget=0.0, duration=0.0)"},
+    {"sampler_stop", sampler_stop_py, METH_NOARGS, "Stop the sampler."},
+    {"sampler_running", sampler_running_py, METH_NOARGS, NULL},
+    {"sampler_effective_rate", sampler_rate_py, METH_NOARGS, NULL},
+    {"sampler_set_roots", sampler_set_roots_py, METH_O,
+     "sampler_set_roots(codes): cut sampled stacks at these code objects."},
+    {"sampler_exclude_current", sampler_exclude_current_py, METH_O,
+     "sampler_exclude_current(on): the sampler skips the calling thread."},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+sw_sampler_py_init(PyObject *m, sw_codecache_t *cache)
+{
+    sampler_cache = cache;
+    if (PyType_Ready(&Session_Type) < 0) {
+        return -1;
+    }
+    Py_INCREF(&Session_Type);
+    if (PyModule_AddObject(m, "Session", (PyObject *)&Session_Type) < 0) {
+        Py_DECREF(&Session_Type);
+        return -1;
+    }
+    return PyModule_AddFunctions(m, sampler_methods);
+}
+
+void
+sw_sampler_py_after_fork_child(void)
+{
+    Py_CLEAR(sampling_session);
+}
+
+int
+sw_sampler_py_traverse(visitproc visit, void *arg)
+{
+    Py_VISIT(sampling_session);
+    Py_VISIT(root_codes);
+    return 0;
+}
+
+void
+sw_sampler_py_clear(void)
+{
+    /* The session stays while the sampler thread may write into it. */
+    if (!sw_sampler_running()) {
+        Py_CLEAR(sampling_session);
+    }
+    sw_sampler_set_roots(NULL, 0);
+    Py_CLEAR(root_codes);
+}

@@ -1,0 +1,137 @@
+/* Functions that exist only for stackwatch's tests, named _test_* in
+ * stackwatch._native: fault injection into the sampler, and the native
+ * reader's view of the calling thread and of a code object, which tests
+ * compare with what the interpreter's API says.
+ *
+ * Called with the GIL held.  Errors go through sw_py_raise()
+ * (errors_py.h).  No strong references are kept here. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "codecache.h"
+#include "compat/layout.h"
+#include "compat/reader.h"
+#include "errors.h"
+#include "errors_py.h"
+#include "sampler.h"
+#include "snapshot.h"
+#include "testing_py.h"
+
+static sw_codecache_t *testing_cache;
+
+/* _test_sampler_fail_next(): the next sampler thread fails its work
+ * buffer allocation (tests of the sticky error). */
+static PyObject *
+test_sampler_fail_next_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    sw_sampler_fail_next();
+    Py_RETURN_NONE;
+}
+
+/* _test_read_own_stack(): the calling thread's stack as the native reader
+ * sees it: [(name, file, line)], leaf first.  Tests compare it with the
+ * API. */
+static PyObject *
+test_read_own_stack_py(PyObject *m, PyObject *noargs)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    sw_snapshot_t snap;
+    sw_reader_t r;
+    PyObject *list = NULL;
+    uint32_t k;
+    int rc;
+    (void)m;
+    (void)noargs;
+
+    if (sw_reader_open(&r) < 0) {
+        return sw_py_raise(SW_ENOMEM, NULL);
+    }
+    rc =
+        sw_snapshot_capture(&snap, &r, testing_cache, PyThreadState_GetID(ts));
+    if (rc < 0 || snap.nthreads != 1) {
+        sw_reader_close(&r);
+        sw_snapshot_free(&snap);
+        /* Out of memory as such; anything else: the read failed. */
+        return sw_py_raise(rc == SW_ENOMEM ? SW_ENOMEM : SW_EFAULT,
+                           "the calling thread could not be read");
+    }
+    sw_reader_close(&r);
+    list = PyList_New(0);
+    for (k = 0; list != NULL && k < snap.threads[0].nframes; k++) {
+        const sw_snap_frame_t *f = &snap.frames[snap.threads[0].first + k];
+        PyObject *row = Py_BuildValue("(ssi)", sw_snap_str(&snap, f->name),
+                                      sw_snap_str(&snap, f->file), f->line);
+
+        if (row == NULL || PyList_Append(list, row) < 0) {
+            Py_XDECREF(row);
+            Py_CLEAR(list);
+        }
+        else {
+            Py_DECREF(row);
+        }
+    }
+    sw_snapshot_free(&snap);
+    return list;
+}
+
+/* _test_code_lines(code): [line of the instruction at byte offset 0, 2,
+ * 4, ...] of a code object, read and decoded natively (tests compare it
+ * with co_lines()). */
+static PyObject *
+test_code_lines_py(PyObject *m, PyObject *code)
+{
+    sw_reader_t r;
+    sw_code_t *c;
+    PyObject *list = NULL;
+    int32_t addr;
+    (void)m;
+
+    if (!PyCode_Check(code)) {
+        PyErr_SetString(PyExc_TypeError, "expected a code object");
+        return NULL;
+    }
+    c = PyMem_Malloc(sizeof(*c));
+    if (c == NULL || sw_reader_open(&r) < 0) {
+        PyMem_Free(c);
+        return sw_py_raise(SW_ENOMEM, NULL);
+    }
+    if (sw_read_code(&r, (uintptr_t)code, c) < 0) {
+        /* SW_EFAULT or SW_EINVAL (not a code object as read): either way
+         * the reader failed on a real code object. */
+        sw_py_raise(SW_EFAULT, "the code object did not read");
+        goto done;
+    }
+    list = PyList_New(0);
+    for (addr = 0; list != NULL && addr < c->id.code_bytes; addr += 2) {
+        PyObject *v = PyLong_FromLong(
+            sw_code_line(c->id.firstlineno, c->table, c->table_len, addr));
+
+        if (v == NULL || PyList_Append(list, v) < 0) {
+            Py_CLEAR(list);
+        }
+        Py_XDECREF(v);
+    }
+done:
+    sw_reader_close(&r);
+    PyMem_Free(c);
+    return list;
+}
+
+static PyMethodDef testing_methods[] = {
+    {"_test_sampler_fail_next", test_sampler_fail_next_py, METH_NOARGS,
+     "Test hook: the next sampler thread fails as if out of memory."},
+    {"_test_code_lines", test_code_lines_py, METH_O,
+     "Lines of every instruction of a code object, decoded natively."},
+    {"_test_read_own_stack", test_read_own_stack_py, METH_NOARGS,
+     "The calling thread's stack read natively: [(name, file, line)]."},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+sw_testing_py_init(PyObject *m, sw_codecache_t *cache)
+{
+    testing_cache = cache;
+    return PyModule_AddFunctions(m, testing_methods);
+}
