@@ -56,7 +56,7 @@ def main():
     out["event"] = describe(stack[-1]) if stack else None
     out["event_names"] = [f.name for f in stack]
 
-    secret_local = 42  # noqa: F841  (shown by run info)
+    secret_local = "s3" + "cret"  # noqa: F841  (redacted by run info)
     tree = stackwatch.RunTree(locals=True)
     out["runinfo"] = describe(tree.find("MainThread").stack[0])
     json.dump(out, sys.stdout)
