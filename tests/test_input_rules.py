@@ -1,14 +1,16 @@
-"""Input rules of the command line and the API (issue 12, items 7, 8):
-an output name whose extension promises another format is refused
+"""Input rules of the command line and the API (issue 12, items 7, 8,
+11): an output name whose extension promises another format is refused
 unless the format is given; every bad option value, of every
-subcommand, is one line naming the option, exit status 2, nothing run."""
+subcommand, is one line naming the option, exit status 2, nothing run;
+the record summary says in words what the profile misses."""
 
 import json
 import os
+import re
 
 import pytest
 
-from conftest import child_env, run_cli, run_target
+from conftest import child_env, run_cli, run_target, target_path
 
 
 def _one_line_error(proc, command, *words):
@@ -178,3 +180,42 @@ def test_off_words_still_turn_settings_off(tmp_path, script):
     assert proc.stdout == "ran\n"
     assert proc.stderr == ""
     assert os.listdir(str(tmp)) == []
+
+
+# ---- 11. what the record summary says the profile misses ---------------------
+
+SUMMARY = re.compile(
+    r"^\[stackwatch\] (\d+) samples in [0-9.]+ s \([0-9.]+ Hz effective, "
+    r"wall mode, (\d+) threads\); (\d+) stacks? (?:\(([0-9.]+)%\) )?left "
+    r"out of the profile \(changed while being read\); sampler CPU "
+    r"[0-9.]+ s$", re.M)
+
+
+def test_record_summary_says_what_the_profile_misses(tmp_path):
+    proc = run_cli("record", "-r", "1000", "-o", os.devnull,
+                   target_path("input_threads_churn"), cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "read errors" not in proc.stderr
+    m = SUMMARY.search(proc.stderr)
+    assert m, proc.stderr
+    samples, threads, torn = int(m.group(1)), int(m.group(2)), \
+        int(m.group(3))
+    assert threads == 5 and samples > 100, m.group(0)
+    # Sensible: a few stacks of busy threads are torn, never most.
+    assert 0 <= torn < samples / 2, m.group(0)
+    if torn:
+        assert float(m.group(4)) == round(100.0 * torn / (torn + samples),
+                                          1), m.group(0)
+    else:
+        assert m.group(4) is None
+
+
+def test_summary_words_for_lost_samples():
+    from stackwatch.cli import _left_out
+    st = {"bad_frames": 1, "bad_threads": 0, "samples": 99, "dropped": 0}
+    assert _left_out(st) == ("1 stack (1.0%) left out of the profile "
+                             "(changed while being read)")
+    st.update(bad_frames=0, dropped=7)
+    assert _left_out(st) == ("0 stacks left out of the profile (changed "
+                             "while being read), 7 samples lost (the "
+                             "profile's tables are full)")

@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 import threading
-from typing import List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
 from stackwatch import (_native, _output, _runner, dumping, monitor,
@@ -329,6 +329,24 @@ class _AfterDelay(threading.Thread):
             _native.sampler_exclude_current(False)
 
 
+def _left_out(st: Dict[str, Any]) -> str:
+    """What the profile misses, in words: the stacks the sampler left out
+    because they changed while it read them (it never records a torn
+    stack: bad_frames and bad_threads count these), and the samples that
+    did not fit the session's tables (dropped). read_errors is not among
+    them: most failed reads are retried or harmless, and the others end
+    in a stack left out, counted here."""
+    torn = st["bad_frames"] + st["bad_threads"]
+    text = "%d stack%s%s left out of the profile (changed while being " \
+        "read)" % (torn, "" if torn == 1 else "s",
+                   " (%.1f%%)" % (100.0 * torn / (torn + st["samples"]))
+                   if torn else "")
+    if st["dropped"]:
+        text += ", %d sample%s lost (the profile's tables are full)" % (
+            st["dropped"], "" if st["dropped"] == 1 else "s")
+    return text
+
+
 class _Recording:
     """Stops the profiler and writes the profile once, whichever comes
     first: the --duration timer, the end of the target, interpreter exit."""
@@ -349,11 +367,10 @@ class _Recording:
             self.prof.stop()
             st = self.prof.stats()
             note("%d samples in %.1f s (%.1f Hz effective, %s mode, %d "
-                 "threads); %d dropped, %d read errors; sampler CPU %.2f s"
+                 "threads); %s; sampler CPU %.2f s"
                  % (st["samples"], st["duration_seconds"],
                     st["effective_rate"], st["mode"], st["threads"],
-                    st["dropped"], st["read_errors"],
-                    st["sampler_cpu_seconds"]))
+                    _left_out(st), st["sampler_cpu_seconds"]))
             try:
                 self.prof.write(self.out, self.fmt)
             except OSError as e:
