@@ -77,7 +77,7 @@ def test_profiler_write_refuses_an_extension_of_no_format(tmp_path):
     assert got["files"] == ["forced.pdf", "noext", "x.JSON", "x.folded"]
 
 
-# ---- 8. every bad option value: one line, status 2, its name -----------------
+# ---- 8. every bad option value: one line, status 2, its name ----------------
 
 BAD_VALUES = [
     # command, arguments (the target is added for record and run), the
@@ -182,7 +182,7 @@ def test_off_words_still_turn_settings_off(tmp_path, script):
     assert os.listdir(str(tmp)) == []
 
 
-# ---- 11. what the record summary says the profile misses ---------------------
+# ---- 11. what the record summary says the profile misses --------------------
 
 SUMMARY = re.compile(
     r"^\[stackwatch\] (\d+) samples in [0-9.]+ s \([0-9.]+ Hz effective, "

@@ -9,6 +9,7 @@ locks does so when it is shown.
 """
 
 import _thread
+import itertools
 import types
 from typing import Any, Iterable, Optional, Sequence, Tuple
 
@@ -96,8 +97,10 @@ def can_hold_secret(value: Any) -> bool:
             return type(v).__repr__ is not object.__repr__
         if depth >= _SECRET_CHECK_DEPTH:
             return True
-        for item in (list(dict.items(v)) if isinstance(v, dict)
-                     else list(v)):
+        # Never more than the budget is copied out of a big container.
+        for item in list(itertools.islice(
+                dict.items(v) if isinstance(v, dict) else v,
+                budget[0] + 1)):
             budget[0] -= 1
             if budget[0] < 0:
                 return True
