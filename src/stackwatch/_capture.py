@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from stackwatch import _runner
 from stackwatch._frame import Frame
-from stackwatch._saferepr import REDACTED, Limits, is_secret, safe_repr
+from stackwatch._saferepr import REDACTED, Limits, hides, safe_repr
 
 
 def interesting_objects(greenlets: bool, tasks: bool) -> Dict[str, list]:
@@ -101,7 +101,7 @@ class Capture:
             if len(shown) >= self.limits.locals:
                 skipped += 1
                 continue
-            if is_secret(name, self.patterns):
+            if hides(name, value, self.patterns):
                 shown[name] = REDACTED
             else:
                 shown[name] = safe_repr(value, self.limits, self.patterns)
@@ -120,6 +120,6 @@ class Capture:
             return {"<dict>": "<unavailable: %s>" % type(e).__name__}
         for k, v in items[:self.limits.locals]:
             key = k if isinstance(k, str) else safe_repr(k, self.limits)
-            out[key] = REDACTED if is_secret(k, self.patterns) \
+            out[key] = REDACTED if hides(k, v, self.patterns) \
                 else self.repr(v)
         return out

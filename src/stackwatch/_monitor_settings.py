@@ -16,6 +16,9 @@ DEFAULT_MAX_BLOCKING_TIME = 0.1
 DEFAULT_MEMORY_MONITOR_PERIOD = 5.0
 DEFAULT_REPORT_INTERVAL = 1.0
 
+#: The longest time a setting may give (the native watchdog's limit).
+MAX_SECONDS = 1e9
+
 #: A setting not given (then it comes from the environment or a default).
 UNSET: Any = object()
 
@@ -53,8 +56,8 @@ def parse_size(value: Union[int, float, str]) -> int:
 
 def seconds(value: Any, what: str, allow_none: bool = False
             ) -> Optional[float]:
-    """value as a positive, finite number of seconds (None passes when
-    allow_none); raises ValueError naming `what`."""
+    """value as a positive number of seconds, at most MAX_SECONDS (None
+    passes when allow_none); raises ValueError naming `what`."""
     if value is None and allow_none:
         return None
     try:
@@ -65,6 +68,9 @@ def seconds(value: Any, what: str, allow_none: bool = False
     if not math.isfinite(s) or s <= 0:
         raise ValueError("%s must be a positive number of seconds, not %r"
                          % (what, value))
+    if s > MAX_SECONDS:
+        raise ValueError("%s must be at most %g seconds, not %r"
+                         % (what, MAX_SECONDS, value))
     return s
 
 

@@ -8,13 +8,18 @@ object is its own code: an object whose ``__repr__`` does I/O or takes
 locks does so when it is shown.
 """
 
+import _thread
+import itertools
+import types
 from typing import Any, Iterable, Optional, Sequence, Tuple
 
 from stackwatch import _config
 
 #: Names whose values are never shown (matched case-insensitively as
-#: parts of a name, with '-' read as '_'). ``STACKWATCH_REDACT`` (comma
-#: separated) adds to them; the ``redact`` arguments replace them.
+#: parts of a name, with '-' read as '_'), unless the value cannot hold a
+#: secret (a number, None, a lock...: see can_hold_secret).
+#: ``STACKWATCH_REDACT`` (comma separated) adds to them; the ``redact``
+#: arguments replace them.
 DEFAULT_REDACT = ("password", "passwd", "passphrase", "secret", "token",
                   "api_key", "apikey", "authorization", "cookie", "session",
                   "credential", "private_key", "access_key", "csrf")
@@ -58,6 +63,66 @@ def is_secret(name: Any, patterns: Sequence[str]) -> bool:
     return any(p in key for p in patterns)
 
 
+#: Values that cannot hold a secret, shown even under a secret-looking
+#: name: numbers, booleans, None, and objects whose repr shows no value
+#: of theirs (a lock -- gevent's ``task_queue_cookie`` is one --, a
+#: function, a class, a module). Not bound methods: their repr has their
+#: object's.
+_PLAIN = (int, float, complex, type(None), type, types.FunctionType,
+          types.BuiltinFunctionType, types.ModuleType, types.CodeType,
+          type(_thread.allocate_lock()), type(_thread.RLock()))
+
+#: How far can_hold_secret() looks into containers before it gives up
+#: (and says yes).
+_SECRET_CHECK_ITEMS = 64
+_SECRET_CHECK_DEPTH = 3
+
+
+def can_hold_secret(value: Any) -> bool:
+    """Whether value could hold a secret, so that a secret-looking name
+    hides it. No for numbers, booleans, None, locks, functions, classes,
+    modules and objects with Python's default repr (``<T object at
+    0x...>``), and for lists, tuples, sets and dicts (subclasses too) that
+    hold only those, looked at to 3 levels and 64 values in all. Yes for
+    everything else: strings, bytes, containers holding them or too big
+    to look at, objects with a repr of their own (it could show anything:
+    ``<Cookie sessionid=... for .example.com/>``). Never raises (yes when
+    in doubt)."""
+    budget = [_SECRET_CHECK_ITEMS]
+
+    def walk(v: Any, depth: int) -> bool:
+        if isinstance(v, _PLAIN):
+            return False
+        if not isinstance(v, (list, tuple, set, frozenset, dict)):
+            return type(v).__repr__ is not object.__repr__
+        if depth >= _SECRET_CHECK_DEPTH:
+            return True
+        # Never more than the budget is copied out of a big container.
+        for item in list(itertools.islice(
+                dict.items(v) if isinstance(v, dict) else v,
+                budget[0] + 1)):
+            budget[0] -= 1
+            if budget[0] < 0:
+                return True
+            if isinstance(v, dict):
+                if walk(item[0], depth + 1) or walk(item[1], depth + 1):
+                    return True
+            elif walk(item, depth + 1):
+                return True
+        return False
+
+    try:
+        return walk(value, 0)
+    except Exception:
+        return True
+
+
+def hides(name: Any, value: Any, patterns: Sequence[str]) -> bool:
+    """Whether the value of name is redacted: the name looks secret (see
+    is_secret) and the value could hold a secret (see can_hold_secret)."""
+    return is_secret(name, patterns) and can_hold_secret(value)
+
+
 def _cut(text: str, total: int, limit: int, what: str) -> str:
     return "%s... <cut: %s of %d %s>" % (text, what, total,
                                         "bytes" if what == "bytes"
@@ -84,7 +149,8 @@ def safe_repr(value: Any, limits: Limits = DEFAULT_LIMITS,
     """A bounded repr of value that never raises. Strings and bytes are
     cut before their repr is made (a 10 MB string costs nothing); the
     builtin containers are walked with limits; dict entries whose key looks
-    secret show ``<redacted>``; anything else is its own repr, cut."""
+    secret show ``<redacted>`` (unless the value cannot hold a secret: see
+    can_hold_secret); anything else is its own repr, cut."""
     patterns = redact_patterns() if redact is None else redact
     try:
         t = type(value)
@@ -111,7 +177,7 @@ def safe_repr(value: Any, limits: Limits = DEFAULT_LIMITS,
                 for i, (k, v) in enumerate(list(dict.items(value))):
                     if i >= limits.items:
                         break
-                    shown = REDACTED if is_secret(k, patterns) else \
+                    shown = REDACTED if hides(k, v, patterns) else \
                         safe_repr(v, limits, patterns, _depth + 1)
                     parts.append("%s: %s" % (
                         safe_repr(k, limits, patterns, _depth + 1), shown))

@@ -1,11 +1,14 @@
 """The command line: ``stackwatch`` and ``python -m stackwatch``.
 
 Exit status: 0 on success; 1 when stackwatch itself fails while working
-(an output that cannot be written at the end, a dump that gets no answer);
-2 for bad input (an unknown option or format, a rate out of range, a
-missing script or module, an unwritable output path, an unknown PID's
-refusal to be found...). ``record`` otherwise exits with the target's own
-status, as ``python`` would. Every error is one line on stderr.
+(an output that cannot be written at the end, a dump that gets no answer,
+a process that does not exist); 2 for bad input, checked before anything
+runs (an unknown option, format or output extension; a value of any
+option that is not a number, out of range, 0 where it must be positive; a
+malformed PID; a missing script or module; an unwritable output path),
+on one line naming the option. ``record`` and ``run`` otherwise exit with
+the target's own status, as ``python`` would. Every error is one line on
+stderr.
 """
 
 import argparse
@@ -16,7 +19,7 @@ import os
 import signal
 import sys
 import threading
-from typing import List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
 from stackwatch import (_native, _output, _runner, dumping, monitor,
@@ -75,11 +78,47 @@ def _positive(text: str) -> float:
     return value
 
 
+#: The largest process id Linux can give (PID_MAX_LIMIT on 64-bit).
+PID_MAX = 1 << 22
+
+
 def _pid(text: str) -> int:
     try:
-        return int(text)
+        pid = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("not a process id: %r" % text)
+        pid = 0
+    if not 0 < pid <= PID_MAX:
+        raise argparse.ArgumentTypeError(
+            "not a process id: %r (a number from 1 to %d)" % (text, PID_MAX))
+    return pid
+
+
+def _off(text: Optional[str]) -> bool:
+    """Whether an option's value is a word that turns it off ("off",
+    "none", ...). A number never is: 0 is refused like any value out of
+    range, never read as "off"."""
+    if text is None:
+        return False
+    word = text.strip().lower()
+    return word in monitor._OFF and word != "0"
+
+
+def _option(prog: str, option: str, check, *args, hint: str = ""):
+    """check(*args), or exit 2 with one line naming the option (a message
+    that names a STACKWATCH_* variable, whose value was wrong, as is)."""
+    try:
+        return check(*args)
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        msg = str(e)
+        if not msg.startswith(("STACKWATCH_", option)):
+            msg = ("%s: %s" if option.startswith("STACKWATCH_") else
+                   "argument %s: %s") % (option, msg)
+        fail(msg + hint, prog)
+
+
+def _path_option(prog: str, option: str, path: Optional[str]) -> None:
+    if path is not None and not path.strip():
+        fail("argument %s: an empty path" % option, prog)
 
 
 def _add_target_args(p: argparse.ArgumentParser) -> None:
@@ -115,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "stackwatch-<target>-<date>.<ext> here)")
     r.add_argument("-f", "--format", choices=profiler.FORMATS,
                    help="speedscope, collapsed (folded stacks) or svg "
-                        "(default: from the output's extension, else svg)")
+                        "(default: from the output's extension: .json, "
+                        ".txt, .svg; svg when it has none; another "
+                        "extension needs -f)")
     r.add_argument("-r", "--rate", type=_number, default=100.0,
                    help="samples per second, 1-1000 (default 100)")
     r.add_argument("-d", "--duration", type=_positive, metavar="SECONDS",
@@ -245,14 +286,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ns = parser.parse_args(argv)
     if ns.command == "dump":
         return dump(ns)
-    parser.print_help(sys.stderr)
-    return 2
+    parser.error("no command: give record, run or dump")
 
 
 # -- dump -------------------------------------------------------------------
 
 def dump(ns: argparse.Namespace) -> int:
     prog = "%s dump" % PROG
+    if ns.signal is not None:
+        _option(prog, "--signal", dumping.parse_signal, ns.signal)
     try:
         text = dumping.request_dump(ns.pid, timeout=ns.timeout,
                                     json_format=ns.json, locals=ns.locals,
@@ -294,6 +336,24 @@ class _AfterDelay(threading.Thread):
             _native.sampler_exclude_current(False)
 
 
+def _left_out(st: Dict[str, Any]) -> str:
+    """What the profile misses, in words: the stacks the sampler left out
+    because they changed while it read them (it never records a torn
+    stack: bad_frames and bad_threads count these), and the samples that
+    did not fit the session's tables (dropped). read_errors is not among
+    them: most failed reads are retried or harmless, and the others end
+    in a stack left out, counted here."""
+    torn = st["bad_frames"] + st["bad_threads"]
+    text = "%d stack%s%s left out of the profile (changed while being " \
+        "read)" % (torn, "" if torn == 1 else "s",
+                   " (%.1f%%)" % (100.0 * torn / (torn + st["samples"]))
+                   if torn else "")
+    if st["dropped"]:
+        text += ", %d sample%s lost (the profile's tables are full)" % (
+            st["dropped"], "" if st["dropped"] == 1 else "s")
+    return text
+
+
 class _Recording:
     """Stops the profiler and writes the profile once, whichever comes
     first: the --duration timer, the end of the target, interpreter exit."""
@@ -314,11 +374,10 @@ class _Recording:
             self.prof.stop()
             st = self.prof.stats()
             note("%d samples in %.1f s (%.1f Hz effective, %s mode, %d "
-                 "threads); %d dropped, %d read errors; sampler CPU %.2f s"
+                 "threads); %s; sampler CPU %.2f s"
                  % (st["samples"], st["duration_seconds"],
                     st["effective_rate"], st["mode"], st["threads"],
-                    st["dropped"], st["read_errors"],
-                    st["sampler_cpu_seconds"]))
+                    _left_out(st), st["sampler_cpu_seconds"]))
             try:
                 self.prof.write(self.out, self.fmt)
             except OSError as e:
@@ -381,14 +440,16 @@ def _enable_dumps(signum: int) -> None:
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     prog = "%s record" % PROG
     target_args = _target(ns, target_args, prog)
+    rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
+    budget = _option(prog, "--budget", profiler.check_budget, ns.budget)
+    signum = _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    _path_option(prog, "-o/--output", ns.output)
     try:
-        rate = profiler.check_rate(ns.rate)
-        budget = profiler.check_budget(ns.budget)
-        signum = dumping.parse_signal(ns.signal)
+        # -f names the format: then any output name will do.
+        fmt = ns.format or (profiler.format_for_path(ns.output, "-f")
+                            if ns.output else "svg")
     except ValueError as e:
-        fail(str(e), prog)
-    fmt = ns.format or (profiler.format_for_path(ns.output) if ns.output
-                        else "svg")
+        fail("argument -o/--output: %s" % e, prog)
     out = ns.output or _default_output(ns, fmt)
     if out != "-":
         out = os.path.abspath(out)  # the target may change directory
@@ -448,37 +509,49 @@ def _log_summary(done: dict, interval: Optional[float]) -> None:
 def run(ns: argparse.Namespace, target_args: List[str]) -> int:
     prog = "%s run" % PROG
     target_args = _target(ns, target_args, prog)
+    # Every setting is checked before the target starts, each naming its
+    # option when it is wrong.
     kw = {}
     if ns.max_blocking_time is not None:
-        text = ns.max_blocking_time.strip().lower()
-        kw["max_blocking_time"] = None if text in monitor._OFF else text
+        kw["max_blocking_time"] = None if _off(ns.max_blocking_time) else \
+            _option(prog, "--max-blocking-time", monitor.seconds,
+                    ns.max_blocking_time, "--max-blocking-time",
+                    hint=" ('off' to watch memory only)")
     if ns.max_memory is not None:
-        kw["max_memory_usage"] = ns.max_memory
+        kw["max_memory_usage"] = _option(prog, "--max-memory",
+                                         monitor.parse_size, ns.max_memory)
     if ns.memory_period is not None:
-        kw["memory_monitor_period"] = ns.memory_period
+        kw["memory_monitor_period"] = _option(
+            prog, "--memory-period", monitor.seconds, ns.memory_period,
+            "--memory-period")
+    _path_option(prog, "--report", ns.report)
+    _path_option(prog, "--log", ns.log)
     report_to = sys.stderr
     if ns.report is not None:
         report_to = os.path.abspath(ns.report)
+    signum = _option(prog, "--signal", dumping.parse_signal, ns.signal)
     interval = None
+    if ns.interval is None:
+        interval = _option(prog, "STACKWATCH_INTERVAL",
+                           slowlog.interval_setting, None)
+    elif not _off(ns.interval):
+        interval = _option(prog, "--interval", slowlog.interval_setting,
+                           _option(prog, "--interval", _number, ns.interval),
+                           hint=" ('off' for no log)")
+    if ns.gil_wait is None:
+        gil_wait = _option(prog, "STACKWATCH_DUMP_GIL_WAIT",
+                           dumping.gil_wait_setting, None)
+    else:
+        gil_wait = _option(prog, "--gil-wait", dumping.gil_wait_setting,
+                           _option(prog, "--gil-wait", _number, ns.gil_wait))
     try:
-        signum = dumping.parse_signal(ns.signal)
-        if ns.interval is None or \
-                ns.interval.strip().lower() not in monitor._OFF:
-            interval = slowlog.interval_setting(
-                None if ns.interval is None else _number(ns.interval))
-        gil_wait = dumping.gil_wait_setting(
-            None if ns.gil_wait is None else _number(ns.gil_wait))
         log_max = slowlog.max_size_setting(ns.log_max, "--log-max")
-        # Everything is checked before the target starts.
+        # The watchdog's settings not given, from the environment.
         monitor._resolve(kw.get("max_blocking_time", monitor._UNSET),
                          kw.get("max_memory_usage", monitor._UNSET),
                          kw.get("memory_monitor_period", monitor._UNSET))
-    except (ValueError, argparse.ArgumentTypeError) as e:
-        msg = str(e)
-        if not msg.startswith("STACKWATCH_"):
-            msg = msg.replace("max_blocking_time", "--max-blocking-time") \
-                .replace("memory_monitor_period", "--memory-period")
-        fail(msg, prog)
+    except ValueError as e:
+        fail(str(e), prog)
     _check_target(ns, prog)
     opened = None
     if interval is not None:

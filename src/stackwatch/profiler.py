@@ -82,9 +82,22 @@ def check_format(fmt: Any) -> str:
     return fmt
 
 
-def format_for_path(path: str) -> str:
-    """The format an output path asks for by its extension (svg if none)."""
-    return _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "svg")
+def format_for_path(path: str, how: str = "format=") -> str:
+    """The format an output path asks for by its extension: one of
+    _EXTENSIONS, or svg for a name without one ("-", /dev/stdout, a
+    pipe...). Raises ValueError for any other extension (out.pdf): a
+    name that promises a format is never given another one silently.
+    `how` says, in the message, how to give the format explicitly."""
+    ext = os.path.splitext(os.fspath(path))[1]
+    if not ext:
+        return "svg"
+    try:
+        return _EXTENSIONS[ext.lower()]
+    except KeyError:
+        raise ValueError(
+            "unknown extension %r: use %s or %s, or give the format with %s"
+            % (ext, ", ".join(list(_EXTENSIONS)[:-1]),
+               list(_EXTENSIONS)[-1], how)) from None
 
 
 class Profiler:
@@ -251,10 +264,13 @@ class Profiler:
               greenlets: Optional[bool] = None,
               title: Optional[str] = None) -> str:
         """Writes the profile to `path` ("-" for stdout) in `format`
-        (default: by the extension, .svg, .json, .txt; else svg).
+        (default: by the extension: .svg; .json, .speedscope; .txt,
+        .folded, .collapsed; svg for a name without extension).
         A regular file is replaced atomically; never half-written.
         Returns the format written. Raises ValueError for an unknown
-        format and OSError when the path cannot be written."""
+        format, or an extension that is none of those when no format is
+        given (x.pdf), before anything is written; OSError when the
+        path cannot be written."""
         fmt = check_format(format or format_for_path(path))
         data = self.render(fmt, threads=threads, greenlets=greenlets,
                            title=title)

@@ -37,14 +37,15 @@ from stackwatch._greenlet_tree import GreenletForest
 from stackwatch._node import Node
 from stackwatch._runinfo_text import Formatter
 from stackwatch._saferepr import (DEFAULT_LIMITS, DEFAULT_REDACT, REDACTED,
-                                  Limits, is_secret, redact_patterns,
-                                  safe_repr)
+                                  Limits, can_hold_secret, is_secret,
+                                  redact_patterns, safe_repr)
 from stackwatch._service import ASK_RUN_INFO
 from stackwatch._task_tree import TaskTree, loop_thread
 
 __all__ = ["RunTree", "Node", "Frame", "Limits", "format_run_info",
            "print_run_info", "safe_repr", "redact_patterns", "is_secret",
-           "DEFAULT_REDACT", "DEFAULT_LIMITS", "REDACTED", "ASK_RUN_INFO"]
+           "can_hold_secret", "DEFAULT_REDACT", "DEFAULT_LIMITS", "REDACTED",
+           "ASK_RUN_INFO"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 

@@ -56,7 +56,7 @@ def main():
     out["event"] = describe(stack[-1]) if stack else None
     out["event_names"] = [f.name for f in stack]
 
-    secret_local = 42  # shown by run info, redacted
+    secret_local = "s3" + "cret"  # shown by run info, redacted
     assert secret_local
     tree = stackwatch.RunTree(locals=True)
     out["runinfo"] = describe(tree.find("MainThread").stack[0])

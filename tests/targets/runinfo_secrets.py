@@ -33,7 +33,7 @@ def handler(token, user):
         "replaced": stackwatch.format_run_info(locals=True, redact=["zzz"]),
         "frame": stackwatch.RunTree(locals=True).find(
             "MainThread").stack[0].to_dict(),
-        "direct": [runinfo.safe_repr({"Session": 1, "other": 2},
+        "direct": [runinfo.safe_repr({"Session": "s", "other": 2},
                                      redact=("session",)),
                    runinfo.safe_repr({"password": 1}, redact=()),
                    runinfo.safe_repr({"password": "p"})],
