@@ -16,7 +16,6 @@ target already wrote to, so it is appended to). "-" means standard output.
 import os
 import stat
 import sys
-import tempfile
 
 
 class OutputError(Exception):
@@ -82,6 +81,8 @@ def _probe_dir(path: str, real: str) -> None:
         raise OutputError("cannot write %s: directory %s does not exist"
                           % (path, d))
     try:
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".stackwatch-probe-")
     except OSError as e:
         raise OutputError("cannot write %s: %s" % (path, e.strerror or e)
@@ -123,6 +124,8 @@ def write_file(path: str, data: bytes) -> None:
 
 
 def _replace(path: str, data: bytes, st: "os.stat_result | None") -> None:
+    import tempfile
+
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".%s." % os.path.basename(path),
                                suffix=".tmp")
