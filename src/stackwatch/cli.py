@@ -10,7 +10,6 @@ status, as ``python`` would. Every error is one line on stderr.
 
 import argparse
 import atexit
-import datetime
 import math
 import os
 import signal
@@ -19,8 +18,7 @@ import threading
 from typing import List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
-from stackwatch import (_native, _output, _runner, dumping, monitor,
-                        profiler, slowlog)
+from stackwatch import _native, _output, _runner, dumping, profiler
 
 PROG = "stackwatch"
 
@@ -265,6 +263,8 @@ def _default_output(ns: argparse.Namespace, fmt: Optional[str]) -> str:
         ns.target.rstrip("/")))[0] or "target"
     ext = {"svg": "svg", "speedscope": "json", "collapsed": "txt"}[
         fmt or "svg"]
+    import datetime
+
     when = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return "stackwatch-%s-%s.%s" % (stem.replace(".", "_"), when, ext)
 
@@ -423,6 +423,8 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
 # -- run --------------------------------------------------------------------
 
 def run(ns: argparse.Namespace, target_args: List[str]) -> int:
+    from stackwatch import monitor, slowlog  # only `run` uses them
+
     prog = "%s run" % PROG
     target_args = _target(ns, target_args, prog)
     kw = {}
