@@ -22,6 +22,20 @@ class OutputError(Exception):
     """An output path that cannot be written; the message is one line."""
 
 
+def _mkstemp(d: str, prefix: str, suffix: str = "") -> "tuple[int, str]":
+    """A new file of ours in d, mode 0600, opened for writing: (fd, path).
+    (What tempfile.mkstemp does, without the cost of importing tempfile,
+    shutil and random on every command's start-up.)"""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        path = os.path.join(d, prefix + os.urandom(6).hex() + suffix)
+        try:
+            return os.open(path, flags, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError("no unused temporary name in %s" % d)
+
+
 def _umask() -> int:
     try:
         with open("/proc/self/status") as f:
@@ -81,9 +95,7 @@ def _probe_dir(path: str, real: str) -> None:
         raise OutputError("cannot write %s: directory %s does not exist"
                           % (path, d))
     try:
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".stackwatch-probe-")
+        fd, tmp = _mkstemp(d, ".stackwatch-probe-")
     except OSError as e:
         raise OutputError("cannot write %s: %s" % (path, e.strerror or e)
                           ) from None
@@ -124,11 +136,8 @@ def write_file(path: str, data: bytes) -> None:
 
 
 def _replace(path: str, data: bytes, st: "os.stat_result | None") -> None:
-    import tempfile
-
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".%s." % os.path.basename(path),
-                               suffix=".tmp")
+    fd, tmp = _mkstemp(d, ".%s." % os.path.basename(path), ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
