@@ -77,3 +77,33 @@ def test_monitor_autostart_loads_no_cli_or_file_modules(baseline):
     # asyncio loops needs.)
     assert sorted(new & {"tempfile", "zipfile", "argparse",
                          "importlib.resources", "datetime", "random"}) == []
+
+
+@pytest.mark.parametrize("kind", ["zip", "zip without __main__", "source"])
+def test_record_runs_a_zip_application_as_python_does(tmp_path, kind):
+    # The runner tells a zip application from a script with zipimport
+    # (loaded by every python) instead of importing zipfile.
+    import subprocess
+    import sys
+    import zipfile
+
+    from conftest import run_cli, target_path
+
+    app = tmp_path / "app.pyz"
+    if kind == "source":
+        app.write_text(open(target_path("zipapp_main")).read())
+    else:
+        with zipfile.ZipFile(str(app), "w") as z:
+            z.write(target_path("zipapp_main"), "__main__.py"
+                    if kind == "zip" else "other.py")
+    python = subprocess.run([sys.executable, str(app)], capture_output=True,
+                            text=True, env=child_env(), timeout=60)
+    out = tmp_path / "out.txt"
+    ours = run_cli("record", "-f", "collapsed", "-o", str(out), str(app))
+    assert ours.returncode == python.returncode
+    assert ours.stdout == python.stdout
+    if kind == "zip":
+        assert "ends with /app.pyz" in ours.stdout
+    if kind == "zip without __main__":
+        assert python.returncode == 1
+        assert "can't find '__main__' module" in ours.stderr
