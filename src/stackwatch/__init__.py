@@ -46,6 +46,9 @@ def _check_runtime() -> None:
 _check_runtime()
 
 from stackwatch import _native  # noqa: E402,F401  (checks the layout)
+# Registers the one atexit handler now, before the application's own
+# (see _lifecycle's docstring).
+from stackwatch import _lifecycle  # noqa: E402,F401
 
 # The public names are imported on first use (PEP 562): ``import
 # stackwatch`` (and every process that STACKWATCH_DUMP or

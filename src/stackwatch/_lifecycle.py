@@ -12,9 +12,14 @@ later (atexit is last in, first out), and after non-daemon threads are
 joined.
 """
 
+from __future__ import annotations
+
 import atexit
 import os
-from typing import Callable, List, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # imported by `import stackwatch`: typing costs too much
+    from typing import Callable, List, Tuple
 
 from stackwatch import _native
 
