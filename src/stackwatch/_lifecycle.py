@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import atexit
 import os
+# Before os.register_at_fork below: in a forked child, threading's own
+# after-fork step must run before ours (which starts threads).
+import threading  # noqa: F401
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported by `import stackwatch`: typing costs too much
