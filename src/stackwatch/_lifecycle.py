@@ -44,12 +44,14 @@ def on_fork_child(order: int, step: Callable[[], None]) -> None:
 
 
 def _run(steps: List[Tuple[int, Callable[[], None]]], what: str) -> None:
-    from stackwatch._service import report
-
     for _, step in steps:
         try:
             step()
         except Exception:
+            # (Imported only here: a process that imported stackwatch and
+            # started nothing must not load the service at exit.)
+            from stackwatch._service import report
+
             report(what)
 
 
