@@ -38,6 +38,10 @@ def test_import_stackwatch_loads_no_heavy_module(baseline):
         "stackwatch._lifecycle", "stackwatch._native", "stackwatch._versions"]
 
 
+def test_import_stackwatch_loads_nothing_more_at_exit():
+    assert "service loaded at exit: False" in loaded("import")
+
+
 def test_public_names_still_load_on_use(baseline):
     names = loaded("names")
     assert "dumping enabled: False" in names
