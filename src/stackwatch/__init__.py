@@ -45,15 +45,50 @@ def _check_runtime() -> None:
 
 _check_runtime()
 
-from stackwatch import _native  # noqa: E402  (checks the layout)
-from stackwatch._frame import Frame  # noqa: E402
-from stackwatch.profiler import Profiler  # noqa: E402
-from stackwatch.dumping import dump, enable_dump, disable_dump  # noqa: E402
-from stackwatch import events, monitor, slowlog  # noqa: E402
-from stackwatch.runinfo import (  # noqa: E402
-    RunTree, format_run_info, print_run_info)
-from stackwatch.deadlines import (  # noqa: E402
-    FailedToSwitch, assert_switches, deadline)
+from stackwatch import _native  # noqa: E402,F401  (checks the layout)
+# Registers the one atexit handler now, before the application's own
+# (see _lifecycle's docstring).
+from stackwatch import _lifecycle  # noqa: E402,F401
+
+# The public names are imported on first use (PEP 562): ``import
+# stackwatch`` (and every process that STACKWATCH_DUMP or
+# STACKWATCH_MONITOR starts) pays only for what it uses.
+_LAZY = {
+    "Frame": "_frame",
+    "Profiler": "profiler",
+    "dump": "dumping", "enable_dump": "dumping", "disable_dump": "dumping",
+    "RunTree": "runinfo", "format_run_info": "runinfo",
+    "print_run_info": "runinfo",
+    "FailedToSwitch": "deadlines", "assert_switches": "deadlines",
+    "deadline": "deadlines",
+}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module("stackwatch." + module), name)
+    elif name.startswith("__"):
+        raise AttributeError("module 'stackwatch' has no attribute %r" % name)
+    else:
+        # A submodule (stackwatch.monitor, .events, .slowlog...), as
+        # ``import stackwatch.monitor`` would give it.
+        try:
+            value = importlib.import_module("stackwatch." + name)
+        except ModuleNotFoundError as e:
+            if e.name != "stackwatch." + name:
+                raise
+            raise AttributeError("module 'stackwatch' has no attribute %r"
+                                 % name) from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> "list[str]":
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = ["Profiler", "Frame", "dump", "enable_dump", "disable_dump", "monitor",
            "events", "deadline", "assert_switches", "FailedToSwitch",

@@ -9,7 +9,6 @@ import linecache
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from stackwatch import _runner
 from stackwatch._frame import Frame
 from stackwatch._saferepr import REDACTED, Limits, hides, safe_repr
 
@@ -59,7 +58,10 @@ class Capture:
         self.limit = limit if limit is not None and limit > 0 else 1000
         self.patterns = patterns
         self.limits = limits
-        self.roots = set(_runner.root_codes())
+        # The runner's own frames, when it runs the target (it is imported
+        # only on the paths that run one: never import it here).
+        runner = sys.modules.get("stackwatch._runner")
+        self.roots = set(runner.root_codes()) if runner is not None else set()
 
     def stack(self, frame: Any, with_locals: bool = True) -> List[Frame]:
         """The frames from `frame` outwards (innermost first), down to

@@ -4,7 +4,6 @@ watched by the native watchdog from the moment it starts running, and
 forgotten when it is destroyed.
 """
 
-import importlib.abc
 import sys
 import weakref
 from typing import Any, Optional, Tuple
@@ -53,7 +52,7 @@ def unwatch_hub(hub: Any) -> None:
             S.hubs.pop(wid, None)
 
 
-class GeventHook(importlib.abc.MetaPathFinder):
+class GeventHook:  # a sys.meta_path finder (without importlib.abc's cost)
     """Patches gevent's Hub when gevent.hub is imported (or at once), so
     that every hub is watched from the moment it starts running: its
     run() calls start_periodic_monitoring_thread(), in the hub greenlet,

@@ -12,9 +12,17 @@ later (atexit is last in, first out), and after non-daemon threads are
 joined.
 """
 
+from __future__ import annotations
+
 import atexit
 import os
-from typing import Callable, List, Tuple
+# Before os.register_at_fork below: in a forked child, threading's own
+# after-fork step must run before ours (which starts threads).
+import threading  # noqa: F401
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # imported by `import stackwatch`: typing costs too much
+    from typing import Callable, List, Tuple
 
 from stackwatch import _native
 
@@ -36,12 +44,14 @@ def on_fork_child(order: int, step: Callable[[], None]) -> None:
 
 
 def _run(steps: List[Tuple[int, Callable[[], None]]], what: str) -> None:
-    from stackwatch._service import report
-
     for _, step in steps:
         try:
             step()
         except Exception:
+            # (Imported only here: a process that imported stackwatch and
+            # started nothing must not load the service at exit.)
+            from stackwatch._service import report
+
             report(what)
 
 

@@ -15,7 +15,7 @@ import os
 import runpy
 import sys
 import types
-import zipfile  # imported now: nothing is imported once sampling runs
+import zipimport  # loaded at start-up; nothing is imported while sampling
 from typing import List, NamedTuple, Optional
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -87,8 +87,17 @@ def _exit_status(code: object) -> int:
     return 1
 
 
+def _is_zip(path: str) -> bool:
+    # What python itself runs as a zip application: what zipimport opens.
+    try:
+        zipimport.zipimporter(path)
+    except (zipimport.ZipImportError, OSError):
+        return False
+    return True
+
+
 def _run_script(path: str) -> None:
-    if os.path.isdir(path) or zipfile.is_zipfile(path):
+    if os.path.isdir(path) or _is_zip(path):
         sys.path[0] = path
         runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore
         return

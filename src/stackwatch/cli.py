@@ -13,7 +13,6 @@ stderr.
 
 import argparse
 import atexit
-import datetime
 import math
 import os
 import signal
@@ -22,8 +21,7 @@ import threading
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
-from stackwatch import (_native, _output, _runner, dumping, monitor,
-                        profiler, slowlog)
+from stackwatch import _native, _output, _runner, dumping, profiler
 
 PROG = "stackwatch"
 
@@ -314,6 +312,8 @@ def _default_output(ns: argparse.Namespace, fmt: Optional[str]) -> str:
         ns.target.rstrip("/")))[0] or "target"
     ext = {"svg": "svg", "speedscope": "json", "collapsed": "txt"}[
         fmt or "svg"]
+    import datetime
+
     when = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return "stackwatch-%s-%s.%s" % (stem.replace(".", "_"), when, ext)
 
@@ -507,6 +507,8 @@ def _log_summary(done: dict, interval: Optional[float]) -> None:
 
 
 def run(ns: argparse.Namespace, target_args: List[str]) -> int:
+    from stackwatch import monitor, slowlog  # only `run` uses them
+
     prog = "%s run" % PROG
     target_args = _target(ns, target_args, prog)
     # Every setting is checked before the target starts, each naming its

@@ -3,7 +3,6 @@ while it runs) and :class:`assert_switches` (fail a block that does not
 let the gevent hub run)."""
 
 import functools
-import inspect
 import sys
 import threading
 from typing import Any, Callable, List, Optional, TypeVar
@@ -74,6 +73,8 @@ class deadline:
     def __call__(self, fn: F) -> F:
         limit = deadline(self.seconds, self.name or getattr(
             fn, "__qualname__", repr(fn)))
+        import inspect
+
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def awrapper(*args: Any, **kw: Any) -> Any:

@@ -22,13 +22,9 @@ The default signal is SIGRTMIN+6: gunicorn, uwsgi and celery use SIGUSR1
 and SIGUSR2 (and HUP, TTIN, TTOU, WINCH, ...), never real-time signals.
 """
 
-import json
 import os
-import random
 import signal
-import socket
 import stat
-import struct
 import sys
 import threading
 import time
@@ -194,6 +190,8 @@ def disable_dump() -> None:
 
 
 def _register(directory: str, signum: int) -> None:
+    import json
+
     path = os.path.join(directory, "%d.json" % os.getpid())
     info = {"pid": os.getpid(), "signal": signum,
             "start_time": _start_time("self"),
@@ -260,6 +258,8 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
                  signal_spec: Union[int, str, None] = None) -> str:
     """Asks process `pid` for a dump (see the module's docstring) and
     returns it. Raises DumpError with a one-line reason."""
+    import json
+
     if pid <= 0:
         raise DumpError("invalid process id: %d" % pid)
     if not os.path.exists("/proc/%d" % pid):
@@ -308,6 +308,10 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
 
 def _ask(pid: int, uid: int, directory: str, signum: int, timeout: float,
          flags: int) -> str:
+    import random
+    import socket
+    import struct
+
     nonce = random.SystemRandom().randrange(1, _native.DUMP_NONCE_MASK + 1)
     path = os.path.join(directory, "req-%d-%05x.sock" % (os.getpid(), nonce))
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -9,7 +9,6 @@ the output formats (the writers are C too).
 """
 
 import collections
-import datetime
 import os
 import sys
 import threading
@@ -243,6 +242,8 @@ class Profiler:
         check_format(format)
         self.label()
         st = self.stats()
+        import datetime
+
         when = datetime.datetime.fromtimestamp(st["start_time"] or 0)
         subtitle = ("%d samples of %d threads over %.1f s at %g Hz "
                     "(%.1f Hz effective), %s mode, Python %s, %s"

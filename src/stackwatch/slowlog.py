@@ -21,7 +21,6 @@ its parent's log.
 """
 
 import os
-import tempfile
 import threading
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -73,6 +72,8 @@ def open_log(path: Optional[str] = None) -> Tuple[int, str]:
     """(fd, path) of the log: path opened for appending (created 0600), or
     a new private temporary file. Raises OSError."""
     if path is None:
+        import tempfile
+
         fd, path = tempfile.mkstemp(prefix="stackwatch-slow-", suffix=".log")
         return fd, path
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,

@@ -8,6 +8,9 @@ import gettext
 import os
 import sys
 
+# What the CLI and argparse import only when used, imported while we can.
+import json, random, shutil, socket, struct  # noqa: E401,F401
+
 from stackwatch import cli
 
 gettext.gettext("x")  # argparse's lazy imports, done while we can

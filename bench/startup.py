@@ -1,0 +1,145 @@
+"""What stackwatch adds to a process's start-up, measured as whole processes.
+
+Four figures, each against plain python on the venv this runs in:
+
+- ``python -c "import stackwatch"`` against ``python -c pass``
+  (target: at most 10 ms more);
+- ``stackwatch record -o x.svg empty.py`` and ``stackwatch run empty.py``
+  against ``python empty.py`` (target: at most 25 ms more);
+- ``STACKWATCH_DUMP=1 python empty.py`` and ``STACKWATCH_MONITOR=1
+  python empty.py`` against ``python empty.py`` (every process of a
+  server started with these pays it: reported, no target).
+
+Each figure is N pairs of runs (--runs), the baseline and the command in
+turn (A B A B ...; which of the two goes first alternates from pair to
+pair), after a warm-up of each; a run's time is the wall time from
+starting the process to reaping it.  Reported: the median of each side
+and the median of the pairwise differences (what the verdict uses), in
+milliseconds.  On a shared 2-core VM single runs vary by several ms: quote
+medians.
+
+    python bench/startup.py [--runs 31] [--quick]
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from common import git_commit  # noqa: E402
+
+
+def stackwatch_command() -> List[str]:
+    """The venv's ``stackwatch`` script, as a user runs it."""
+    script = os.path.join(os.path.dirname(sys.executable), "stackwatch")
+    if os.path.exists(script):
+        return [script]
+    return [sys.executable, "-m", "stackwatch"]
+
+
+def timed(cmd: List[str], env: Dict[str, str], cwd: str) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit("bench/startup.py: %s exited %d: %s"
+                         % (" ".join(cmd), proc.returncode,
+                            proc.stderr.decode(errors="replace").strip()))
+    return elapsed
+
+
+def paired(base: List[str], cmd: List[str], env_b: Dict[str, str],
+           runs: int, cwd: str) -> Dict[str, float]:
+    env_a = dict(os.environ)
+    env_a.pop("STACKWATCH_DUMP", None)
+    env_a.pop("STACKWATCH_MONITOR", None)
+    timed(base, env_a, cwd)
+    timed(cmd, env_b, cwd)
+    a: List[float] = []
+    b: List[float] = []
+    for i in range(runs):
+        if i % 2:
+            b.append(timed(cmd, env_b, cwd))
+            a.append(timed(base, env_a, cwd))
+        else:
+            a.append(timed(base, env_a, cwd))
+            b.append(timed(cmd, env_b, cwd))
+    diffs = [y - x for x, y in zip(a, b)]
+    return {"base": statistics.median(a) * 1e3,
+            "cmd": statistics.median(b) * 1e3,
+            "diff": statistics.median(diffs) * 1e3,
+            "diff_min": min(diffs) * 1e3, "diff_max": max(diffs) * 1e3}
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=31,
+                   help="pairs of runs per figure (default 31)")
+    p.add_argument("--quick", action="store_true",
+                   help="11 pairs per figure")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    runs = 11 if args.quick else args.runs
+    py = sys.executable
+    sw = stackwatch_command()
+    work = tempfile.mkdtemp(prefix="stackwatch-bench-startup-")
+    try:
+        with open(os.path.join(work, "empty.py"), "w"):
+            pass
+        env = dict(os.environ)
+        env.pop("STACKWATCH_DUMP", None)
+        env.pop("STACKWATCH_MONITOR", None)
+        env["TMPDIR"] = work  # the slow-script log of `stackwatch run`
+        env["STACKWATCH_RUNTIME_DIR"] = os.path.join(work, "rt")
+        os.mkdir(env["STACKWATCH_RUNTIME_DIR"], 0o700)
+        cases = [
+            ("import stackwatch", [py, "-c", "pass"],
+             [py, "-c", "import stackwatch"], env, 10.0),
+            ("stackwatch record -o x.svg empty.py", [py, "empty.py"],
+             sw + ["record", "-o", "x.svg", "empty.py"], env, 25.0),
+            ("stackwatch run empty.py", [py, "empty.py"],
+             sw + ["run", "empty.py"], env, 25.0),
+            ("STACKWATCH_DUMP=1 python empty.py", [py, "empty.py"],
+             [py, "empty.py"], dict(env, STACKWATCH_DUMP="1"), None),
+            ("STACKWATCH_MONITOR=1 python empty.py", [py, "empty.py"],
+             [py, "empty.py"], dict(env, STACKWATCH_MONITOR="1"), None),
+        ]
+        print("# start-up: Python %s, stackwatch %s, %d pairs per figure, "
+              "%d CPUs" % (sys.version.split()[0], git_commit(
+                  os.path.dirname(HERE)), runs, os.cpu_count() or 0))
+        print()
+        print("| command | baseline | median (ms) | baseline median (ms) "
+              "| added, median of pairs (ms) | min..max | target |")
+        print("|---|---|---:|---:|---:|---|---|")
+        for name, base, cmd, env_b, target in cases:
+            r = paired(base, cmd, env_b, runs, work)
+            if target is None:
+                verdict = "(reported)"
+            elif r["diff"] <= target:
+                verdict = "<= %g ms: met" % target
+            else:
+                verdict = "<= %g ms: NOT met" % target
+            print("| `%s` | `python %s` | %.1f | %.1f | %+.1f | %+.1f..%+.1f "
+                  "| %s |" % (name, " ".join(base[1:]), r["cmd"], r["base"],
+                              r["diff"], r["diff_min"], r["diff_max"],
+                              verdict))
+            sys.stdout.flush()
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
