@@ -187,8 +187,14 @@ def test_module_target_and_appending_to_a_given_log(tmp_path):
 def good_run_logs_into(tmp, script_file):
     """The control of the "no log left behind" checks: with good settings
     the same `stackwatch run` leaves its log in `tmp` (its TMPDIR), so an
-    empty `tmp` after a refused run does mean no log was left."""
-    proc = run_cli("run", script_file, env=child_env(TMPDIR=str(tmp)))
+    empty `tmp` after a refused run does mean no log was left.  The run
+    lasts long enough for snapshots (an empty temporary log is removed)."""
+    control = os.path.join(os.path.dirname(script_file), "control.py")
+    with open(control, "w") as f:
+        f.write("import runpy, time\nrunpy.run_path(%r)\ntime.sleep(0.4)\n"
+                % script_file)
+    proc = run_cli("run", "--interval", "0.05", control,
+                   env=child_env(TMPDIR=str(tmp)))
     assert proc.returncode == 0, proc.stderr
     assert log_path(proc.stderr).startswith(str(tmp) + os.sep)
     assert len(os.listdir(str(tmp))) == 1, os.listdir(str(tmp))

@@ -21,7 +21,7 @@ import threading
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
-from stackwatch import _native, _output, _runner, dumping, profiler
+from stackwatch import _config, _native, _output, _runner, dumping, profiler
 
 PROG = "stackwatch"
 
@@ -98,7 +98,7 @@ def _off(text: Optional[str]) -> bool:
     if text is None:
         return False
     word = text.strip().lower()
-    return word in monitor._OFF and word != "0"
+    return word in _config.OFF and word != "0"
 
 
 def _option(prog: str, option: str, check, *args, hint: str = ""):
