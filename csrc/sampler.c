@@ -24,11 +24,10 @@
  * stays under budget x one core.
  *
  * Fork.  The child has no sampler thread.  The prepare handler takes ctl,
- * the cache (once a sampler has started: S.cache is set by the first
- * start) and the active session, so the child never inherits a table
- * half-updated or a lock held by a thread that does not exist there; the
- * child handler releases them and marks the sampler stopped.  The child
- * may start its own.
+ * the process's code cache (named at module init) and the active
+ * session, so the child never inherits a table half-updated or a lock
+ * held by a thread that does not exist there; the child handler releases
+ * them and marks the sampler stopped.  The child may start its own.
  *
  * Errors.  The thread cannot raise: when it fails (its work buffers cannot
  * be allocated) it records a sticky error in S and in the session
@@ -629,6 +628,14 @@ sw_sampler_effective_rate(void)
         return 0.0;
     }
     return (double)passes * 1e9 / (double)(last - first);
+}
+
+void
+sw_sampler_use_cache(sw_codecache_t *cache)
+{
+    pthread_mutex_lock(&S.ctl);
+    S.cache = cache;
+    pthread_mutex_unlock(&S.ctl);
 }
 
 void

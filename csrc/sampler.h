@@ -98,9 +98,16 @@ int sw_sampler_is_excluded(uint64_t tstate_id);
 
 /* ---- fork --------------------------------------------------------------- */
 
+/* Names the process's code cache, shared with the dump thread and the
+ * watchdog, before any start, so that the fork handlers take its lock
+ * even if no sampler ever started (a dump resolving code objects at fork
+ * time must not leave the child a locked cache).  Context: module init,
+ * GIL held.  No errors. */
+void sw_sampler_use_cache(sw_codecache_t *cache);
+
 /* Fork handlers (called from module.c's pthread_atfork handlers, last in
- * prepare): prepare takes ctl, the code cache (if a sampler ever
- * started) and the active session; parent releases them.  The child has
+ * prepare): prepare takes ctl, the code cache (see
+ * sw_sampler_use_cache) and the active session; parent releases them.  The child has
  * no sampler thread: it starts with none running, every lock free, the
  * active session marked stopped, and forgets a sticky error. */
 void sw_sampler_atfork_prepare(void);

@@ -619,6 +619,7 @@ int
 sw_sampler_py_init(PyObject *m, sw_codecache_t *cache)
 {
     sampler_cache = cache;
+    sw_sampler_use_cache(cache);
     if (PyType_Ready(&Session_Type) < 0) {
         return -1;
     }

@@ -86,3 +86,13 @@ def test_application_signal_handlers_keep_working():
     proc = run_target("safety_signals", timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "20"
+
+
+def test_fork_while_dumping_without_a_sampler_leaves_the_child_a_free_cache():
+    # Before the code cache was taken across fork() only once a sampler
+    # had started; a dump resolving code at fork time hung the child.
+    proc = run_target("safety_fork_while_dumping", "200", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    st = json.loads(proc.stdout)
+    assert st["dumps"] > 0, st
+    assert st["ok"] == st["forks"] == 200, st

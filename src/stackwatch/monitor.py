@@ -102,6 +102,13 @@ def start(max_blocking_time: Any = UNSET, max_memory_usage: Any = UNSET,
     if report_to is UNSET:
         report_to = sys.stderr
     fd, stream, close_fd = report_target(report_to)
+    # What the monitor's thread will need, imported here: an import made by
+    # our thread while the application forks would leave the child that
+    # module's import lock held by a thread it does not have.
+    if format_run_info:
+        import stackwatch.runinfo  # noqa: F401
+    if log:
+        import logging  # noqa: F401
     with S.lock:
         try:
             _native.watchdog_start(
