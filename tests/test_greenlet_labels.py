@@ -22,6 +22,8 @@ def test_greenlets_with_a_reused_gevent_name_get_distinct_labels(tmp_path):
     names = [p["name"] for p in json.loads(out.read_text())["profiles"]]
     spins = [n for n in names if n.endswith("(spin)")]
     assert len(spins) == 4, names
-    assert all(re.fullmatch(r"greenlet Greenlet-0 #\d+ \(spin\)", n)
+    # Named by gevent while it lived; one gone before the profile could
+    # ask (seen under ASan) is named by its type: "Greenlet #5 (spin)".
+    assert all(re.fullmatch(r"greenlet Greenlet(-0)? #\d+ \(spin\)", n)
                for n in spins), names
     assert len(set(names)) == len(names), names
