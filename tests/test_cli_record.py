@@ -446,6 +446,72 @@ def test_ctrl_c_stops_the_target_writes_the_profile_and_exits_by_sigint(
     assert leaf_share(collapsed(out), "wait_forever") > 0.5
 
 
+def reset_ending_signals():
+    # Default actions, as a service manager or a terminal would leave them
+    # (a test run under nohup would hand SIGHUP down ignored).
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_write_the_profile_then_end_as_the_signal(
+        tmp_path, signum):
+    started = tmp_path / "started"
+    out = tmp_path / "out.txt"
+    child = subprocess.Popen(stackwatch_cmd("record", *RATE, "-o", str(out),
+                                            target_path("record_wait_forever"),
+                                            str(started)),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=child_env(),
+                             preexec_fn=reset_ending_signals)
+    try:
+        wait_for(lambda: started.exists() or child.poll() is not None,
+                 timeout=30)
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.3)  # into wait_forever
+        child.send_signal(signum)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    # Ended by the signal itself (a shell sees 128 + N), after the profile.
+    assert child.returncode == -signum, stderr
+    assert "samples in" in stderr, stderr
+    assert leaf_share(collapsed(out), "wait_forever") > 0.5
+
+
+def test_an_ignored_sighup_stays_ignored(tmp_path):
+    # nohup: SIGHUP ignored before the start must not end the recording.
+    started = tmp_path / "started"
+    out = tmp_path / "out.txt"
+
+    def ignore_sighup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    child = subprocess.Popen(stackwatch_cmd("record", *RATE, "-o", str(out),
+                                            target_path("record_wait_forever"),
+                                            str(started)),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=child_env(),
+                             preexec_fn=ignore_sighup)
+    try:
+        wait_for(lambda: started.exists() or child.poll() is not None,
+                 timeout=30)
+        child.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert child.poll() is None, child.communicate()
+        assert not out.exists()
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == -signal.SIGTERM, stderr
+    assert leaf_share(collapsed(out), "wait_forever") > 0.5
+
+
 def test_duration_writes_the_profile_while_the_target_keeps_running(tmp_path):
     finished = tmp_path / "finished"
     path = target_path("record_work_then_exit")

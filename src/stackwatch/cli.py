@@ -421,12 +421,37 @@ def _check_target(ns: argparse.Namespace, prog: str) -> None:
         fail(str(e), prog)
 
 
-def _exit_by_sigint() -> None:
-    """Exits as python does on an uncaught KeyboardInterrupt."""
+def _exit_by_signal(signum: int = signal.SIGINT) -> None:
+    """Ends the process as signum's default action does (as python does on
+    an uncaught KeyboardInterrupt, for SIGINT)."""
     sys.stdout.flush()
     sys.stderr.flush()
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGINT)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+#: Signals that end a program by default and that `record` catches to
+#: write the profile first (SIGINT is KeyboardInterrupt already).
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _write_then_end_on_signals(rec: "_Recording") -> None:
+    """SIGTERM and SIGHUP (kill, systemd, docker stop, a closed terminal)
+    write the profile, then end the process as the signal would have.
+    Only where the signal has its default action: an ignored SIGHUP
+    (nohup) stays ignored, and a target that installs its own handler
+    decides for itself (the profile is then written at its exit)."""
+    def on_signal(signum: int, frame: object) -> None:
+        # Wait out a write in progress in another thread (--duration);
+        # finish() does nothing the second time.
+        if rec.lock.acquire(timeout=10):
+            rec.lock.release()
+            rec.finish()
+        _exit_by_signal(signum)
+
+    for signum in _ENDING_SIGNALS:
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, on_signal)
 
 
 def _enable_dumps(signum: int) -> None:
@@ -474,9 +499,10 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
             sys.stderr.flush()
             os._exit(1)
         if interrupted[0]:
-            _exit_by_sigint()
+            _exit_by_signal()
 
     atexit.register(at_exit)
+    _write_then_end_on_signals(rec)
     _enable_dumps(signum)
     prof.start()
     if ns.duration:
@@ -589,7 +615,7 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
             _log_summary(done, interval)
         if interrupted[0]:
             monitor.stop()
-            _exit_by_sigint()
+            _exit_by_signal()
 
     atexit.register(at_exit)
     _enable_dumps(signum)
