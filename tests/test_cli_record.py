@@ -420,27 +420,38 @@ def test_relative_output_is_written_where_record_was_started(
 
 # -- Ctrl-C and --duration ---------------------------------------------------
 
-def test_ctrl_c_stops_the_target_writes_the_profile_and_exits_by_sigint(
-        tmp_path):
+def record_then_signal(tmp_path, preexec_fn, *signals, still_running=None):
+    """Records record_wait_forever, sends each signal once it is inside
+    wait_forever (calling still_running(child, out) between two), and
+    returns (child, stderr, out)."""
     started = tmp_path / "started"
-    path = target_path("record_wait_forever")
     out = tmp_path / "out.txt"
     child = subprocess.Popen(stackwatch_cmd("record", *RATE, "-o", str(out),
-                                            path, str(started)),
+                                            target_path("record_wait_forever"),
+                                            str(started)),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=child_env(),
-                             preexec_fn=reset_sigint)
+                             text=True, env=child_env(), preexec_fn=preexec_fn)
     try:
         wait_for(lambda: started.exists() or child.poll() is not None,
                  timeout=30)
         assert child.poll() is None, child.communicate()
         time.sleep(0.3)  # into wait_forever
-        child.send_signal(signal.SIGINT)
+        for i, signum in enumerate(signals):
+            if i:
+                still_running(child, out)
+            child.send_signal(signum)
         _, stderr = child.communicate(timeout=30)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
+    return child, stderr, out
+
+
+def test_ctrl_c_stops_the_target_writes_the_profile_and_exits_by_sigint(
+        tmp_path):
+    child, stderr, out = record_then_signal(tmp_path, reset_sigint,
+                                            signal.SIGINT)
     assert child.returncode == -signal.SIGINT, stderr
     assert without_notes(stderr).splitlines()[-1] == "KeyboardInterrupt"
     assert leaf_share(collapsed(out), "wait_forever") > 0.5
@@ -456,58 +467,28 @@ def reset_ending_signals():
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_write_the_profile_then_end_as_the_signal(
         tmp_path, signum):
-    started = tmp_path / "started"
-    out = tmp_path / "out.txt"
-    child = subprocess.Popen(stackwatch_cmd("record", *RATE, "-o", str(out),
-                                            target_path("record_wait_forever"),
-                                            str(started)),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=child_env(),
-                             preexec_fn=reset_ending_signals)
-    try:
-        wait_for(lambda: started.exists() or child.poll() is not None,
-                 timeout=30)
-        assert child.poll() is None, child.communicate()
-        time.sleep(0.3)  # into wait_forever
-        child.send_signal(signum)
-        _, stderr = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    child, stderr, out = record_then_signal(tmp_path, reset_ending_signals,
+                                            signum)
     # Ended by the signal itself (a shell sees 128 + N), after the profile.
     assert child.returncode == -signum, stderr
     assert "samples in" in stderr, stderr
     assert leaf_share(collapsed(out), "wait_forever") > 0.5
 
 
+def ignore_sighup():
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
 def test_an_ignored_sighup_stays_ignored(tmp_path):
     # nohup: SIGHUP ignored before the start must not end the recording.
-    started = tmp_path / "started"
-    out = tmp_path / "out.txt"
-
-    def ignore_sighup():
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-
-    child = subprocess.Popen(stackwatch_cmd("record", *RATE, "-o", str(out),
-                                            target_path("record_wait_forever"),
-                                            str(started)),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=child_env(),
-                             preexec_fn=ignore_sighup)
-    try:
-        wait_for(lambda: started.exists() or child.poll() is not None,
-                 timeout=30)
-        child.send_signal(signal.SIGHUP)
+    def still_running(child, out):
         time.sleep(0.5)
         assert child.poll() is None, child.communicate()
         assert not out.exists()
-        child.send_signal(signal.SIGTERM)
-        _, stderr = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+
+    child, stderr, out = record_then_signal(
+        tmp_path, ignore_sighup, signal.SIGHUP, signal.SIGTERM,
+        still_running=still_running)
     assert child.returncode == -signal.SIGTERM, stderr
     assert leaf_share(collapsed(out), "wait_forever") > 0.5
 
