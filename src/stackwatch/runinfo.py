@@ -173,8 +173,11 @@ class RunTree:
     def to_json(self, indent: Optional[int] = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, default=str)
 
-    def format(self, title: Optional[str] = None) -> str:
-        return Formatter(self).text(title)
+    def format(self, title: Optional[str] = None, *,
+               full_paths: bool = False) -> str:
+        """As text; file names short (under no sys.path entry: as they
+        are) unless full_paths."""
+        return Formatter(self, full_paths).text(title)
 
     __str__ = format
 
