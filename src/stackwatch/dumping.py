@@ -238,6 +238,9 @@ def answer_run_info(flags: int) -> str:
     them came first, read without the GIL); greenlets and tasks always."""
     want_locals = bool(flags & _native.DUMP_LOCALS)
     full_paths = bool(flags & _native.DUMP_FULL_PATHS)
+    # The stacks' text is formatted after this answer: with sys.path as it
+    # is now (a script's directory is on it only once it runs).
+    _frame.use_sys_path()
     # The GIL holder when the dump's stacks were read (0: nobody).
     tree = runinfo.RunTree(locals=want_locals, threads=want_locals,
                            gil_holder=_native.dump_gil_holder())
