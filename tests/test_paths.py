@@ -175,5 +175,6 @@ def test_api_short_by_default_full_on_request():
     assert 'File "asyncio/base_events.py"' in parts["run info"]
     assert BASE_EVENTS not in parts["run info"]
     assert 'File "%s"' % BASE_EVENTS in parts["run info full"]
+    assert 'File "%s"' % BASE_EVENTS in parts["format_run_info full"]
     assert parts["frame"].split("\n")[:2] == ["asyncio/base_events.py",
                                                BASE_EVENTS]

@@ -26,6 +26,8 @@ async def main():
     print(tree.format())
     print("--- run info full")
     print(tree.format(full_paths=True))
+    print("--- format_run_info full")
+    print(runinfo.format_run_info(full_paths=True))
     print("--- frame")
     f = stackwatch.Frame("run_forever", asyncio.base_events.__file__, 1)
     print(f.short_filename)
