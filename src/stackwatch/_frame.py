@@ -31,7 +31,8 @@ def path_prefixes(path: Optional[Sequence[Any]] = None,
     `path` (default sys.path; `first` instead of its first entry, as the
     target will see it), "" as the current directory, then the current
     directory itself; each absolute and, when different, also resolved
-    (symbolic links). Only existing directories."""
+    (symbolic links). Only entries that exist (directories, or archives
+    such as python311.zip, whose files are "archive/name")."""
     entries = list(sys.path if path is None else path)
     if first is not None:
         entries[:1] = [first]
@@ -45,7 +46,7 @@ def path_prefixes(path: Optional[Sequence[Any]] = None,
             continue
         try:
             p = os.path.abspath(e or os.curdir)
-            if not os.path.isdir(p):
+            if not os.path.exists(p):
                 continue
             real = os.path.realpath(p)
         except (OSError, ValueError):
