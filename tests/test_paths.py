@@ -6,6 +6,7 @@ the run info, the watchdog's stall reports, the slow-script log and
 stackwatch.dump(); JSON and speedscope's "file" keep full paths; two files
 that would read the same keep their full paths in a profile's labels."""
 
+import asyncio
 import json
 import os
 import re
@@ -16,7 +17,6 @@ from conftest import (child_env, copy_target, line_of, run_cli, run_target,
                       target_path)
 
 gevent = pytest.importorskip("gevent")
-import asyncio  # noqa: E402
 
 #: Real files under real sys.path entries: gevent's hub (site-packages)
 #: and asyncio's event loop (the standard library).
@@ -34,7 +34,7 @@ def record(tmp_path, fmt, *args, options=()):
     return out.read_text()
 
 
-# -- profiles ------------------------------------------------------------------
+# -- profiles ----------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", ["collapsed", "svg"])
 def test_profile_labels_are_short(tmp_path, fmt):
@@ -83,7 +83,7 @@ def test_two_files_with_the_same_short_path_stay_apart(tmp_path):
     assert "(paths_twins.py:" in text
 
 
-# -- stackwatch dump PID ---------------------------------------------------------
+# -- stackwatch dump PID -----------------------------------------------------
 
 def dump_of(target, *options, kind="gevent"):
     t = target(name="paths_wait", name_args=[kind, "60"],
@@ -126,7 +126,7 @@ def test_dump_run_info_is_short(target):
     assert 'File "%s", line' % BASE_EVENTS in text, text
 
 
-# -- stackwatch run: stall reports, the slow-script log -------------------------
+# -- stackwatch run: stall reports, the slow-script log ----------------------
 
 BLOCKING = target_path("run_blocking_asyncio")
 
@@ -163,7 +163,7 @@ def test_slow_script_log(tmp_path, full):
         assert BASE_EVENTS not in text
 
 
-# -- the API ------------------------------------------------------------------------
+# -- the API -----------------------------------------------------------------
 
 def test_api_short_by_default_full_on_request():
     proc = run_target("paths_api", check=True)
