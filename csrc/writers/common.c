@@ -103,7 +103,8 @@ sw_write_profile(sw_writer_fn fn, const sw_session_t *s,
     uint32_t f, n = 0, i, j;
     int rc;
 
-    if (!o->full_paths && s->nframes > 1) {
+    /* speedscope has no labels with files: its "file" is the full path. */
+    if (!o->full_paths && fn != sw_write_speedscope && s->nframes > 1) {
         keep = calloc(s->nframes, 1);
         v = malloc((size_t)s->nframes * sizeof(*v));
         if (keep == NULL || v == NULL) {
