@@ -1118,12 +1118,13 @@ TEST(svg_labels_fit_their_boxes)
                    "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
                    "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9 (u.py:1)");
     ASSERT(w && nw && u);
-    ASSERT_STR_EQ(w->text, "a_rather_long..");
+    ASSERT_STR_EQ(w->text, "a_rather_long_\xE2\x80\xA6");
     ASSERT_STR_EQ(nw->text, "");
-    /* 11 characters and "..": cut between characters (code points),
-     * never inside one. */
+    /* 12 characters and an ellipsis: cut between characters (code
+     * points), never inside one. */
     ASSERT_STR_EQ(u->text, "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
-                           "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9 ..");
+                           "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9 ("
+                           "\xE2\x80\xA6");
     ASSERT_STR_EQ(find_frame(f, n, "z (z.py:1)")->text, "z (z.py:1)");
     free(out);
     sw_session_free(s);
@@ -1192,7 +1193,7 @@ TEST(svg_header_and_controls)
                     "Reset zoom</text>");
     ASSERT_HAS(out, ">Search</text>");
     ASSERT_HAS(out, "<script type=\"text/ecmascript\"><![CDATA[");
-    ASSERT_HAS(out, "width=\"1200\"");
+    ASSERT_HAS(out, "width=\"100%\"");
     free(out);
     o.subtitle = NULL;
     out = run(sw_write_svg, s, &o);
