@@ -635,6 +635,7 @@ static const char script[] =
     "        layer.removeChild(probe);\n"
     "        if (w > 0) {\n"
     "            charW = w;\n"
+    "            layer.setAttribute(\"data-charw\", w.toFixed(4));\n"
     "        }\n"
     "    }\n"
     "\n"
