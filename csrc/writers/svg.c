@@ -31,7 +31,8 @@
  * --------------------------
  * The samples, sorted by sw_sorted_samples() (group, then stack root
  * first), become the rows of a tree: each sample's keys (thread slot,
- * greenlet id, then frame ids root first) share a prefix with the previous
+ * greenlet key -- sw_greenlet_key(): its group's or its id --, then
+ * frame ids root first) share a prefix with the previous
  * sample's, and only the rest needs new boxes, so equal frames under the
  * same parent merge into one box whose count is the sum, as flamegraph.pl
  * merges equal lines.  Then every node's children are sorted by label
@@ -61,11 +62,12 @@
  * At load and on every resize the script lays the whole graph out again
  * for the document's real width (keeping the zoom), so labels show whole
  * wherever the window gives them room.  "Reset zoom" (or Escape) lays
- * the whole graph out again.  "Search" prompts for a regular expression, fills the
- * matching frames in a distinct colour and shows the share of samples
- * under them (the union of their ranges, so nested matches count once);
- * a second click clears.  window.stackwatchFlame exposes zoom, reset,
- * search and clearSearch for tests.
+ * the whole graph out again.  "Search" prompts for a regular expression,
+ * fills the matching frames in a distinct colour and shows the share of
+ * samples under them (the union of their ranges, so nested matches count
+ * once); a second click clears.  window.stackwatchFlame exposes zoom,
+ * reset, search, clearSearch, layout and width (the graph's, in px) for
+ * tests.
  *
  * Context: the caller holds the session's mutex.  Pure C; no Python.h. */
 #include <stdlib.h>
