@@ -178,3 +178,33 @@ def test_flame_graph_spans_the_window_with_whole_labels(flame_graph, width):
     if width == 1400:
         assert box["text"] == handler, box
     assert box["w"] > 0.3 * all_box["w"], (box, all_box)
+
+
+RESIZE_JS = r"""
+var layer = document.getElementById("sw-frames");
+var svg = layer.ownerSVGElement;
+function rootWidth() {
+  return Number(layer.querySelector("g.root rect").getAttribute("width"));
+}
+var res = {before: rootWidth(), page: svg.getBoundingClientRect().width};
+svg.style.width = "700px";
+window.dispatchEvent(new Event("resize"));
+res.after = rootWidth();
+var f = window.stackwatchFlame.frames.filter(function (f) {
+  return !f.root && f.count * 2 < layer.getAttribute("data-total");
+})[0];
+window.stackwatchFlame.zoom(f);
+svg.style.width = "1100px";
+window.dispatchEvent(new Event("resize"));
+res.zoomed = Number(f.rect.getAttribute("width"));
+out.textContent = JSON.stringify(res);
+"""
+
+
+def test_flame_graph_is_laid_out_again_on_resize(flame_graph):
+    out, _ = flame_graph
+    r = browser.run_in_page(out, RESIZE_JS)
+    assert abs(r["before"] - (r["page"] - 20)) < 1, r
+    assert abs(r["after"] - 680) < 1, r
+    # A zoomed frame stays zoomed, and fills the new width.
+    assert abs(r["zoomed"] - 1080) < 1, r
