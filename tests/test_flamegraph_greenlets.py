@@ -208,3 +208,16 @@ def test_flame_graph_is_laid_out_again_on_resize(flame_graph):
     assert abs(r["after"] - 680) < 1, r
     # A zoomed frame stays zoomed, and fills the new width.
     assert abs(r["zoomed"] - 1080) < 1, r
+
+
+def test_raw_greenlets_are_grouped_by_their_run_function():
+    proc = run_target("fg_raw_greenlets")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    grouped = {line.split(";")[0] for line in out["grouped"].splitlines()}
+    assert "greenlets running crunch (x4)" in grouped, grouped
+    assert "greenlets running other (x2)" in grouped, grouped
+    assert not [g for g in grouped if "#" in g and "main" not in g], grouped
+    each = {line.split(";")[0] for line in out["each"].splitlines()}
+    assert len([g for g in each if g.endswith("(crunch)")]) == 4, each
+    assert len([g for g in each if g.endswith("(other)")]) == 2, each
