@@ -41,11 +41,30 @@ sw_label_thread(const sw_session_t *s, uint32_t slot, sw_buf_t *out)
     }
 }
 
-void
-sw_label_greenlet(const sw_session_t *s, uint32_t id, sw_buf_t *out)
+uint32_t
+sw_greenlet_key(const sw_session_t *s, const sw_write_opts_t *o, uint32_t id)
 {
-    const char *label = sw_session_greenlet_label(s, id);
+    uint32_t g;
 
+    if (o->by_greenlet != SW_GREENLETS_GROUPED) {
+        return id;
+    }
+    g = sw_session_greenlet_group(s, id);
+    return g != 0 && g < SW_GREENLET_GROUP_BIT ? SW_GREENLET_GROUP_BIT | g
+                                               : id;
+}
+
+void
+sw_label_greenlet(const sw_session_t *s, uint32_t key, sw_buf_t *out)
+{
+    uint32_t id = key;
+    const char *label;
+
+    if (key & SW_GREENLET_GROUP_BIT) {
+        sw_buf_puts(out, sw_session_str(s, key & ~SW_GREENLET_GROUP_BIT));
+        return;
+    }
+    label = sw_session_greenlet_label(s, id);
     if (id == 0) {
         sw_buf_puts(out, "greenlet ?");
     }
@@ -157,15 +176,16 @@ sw_sample_weight(const sw_ssample_t *e, int weight)
 }
 
 uint64_t
-sw_sample_group(const sw_ssample_t *e, const sw_write_opts_t *o)
+sw_sample_group(const sw_session_t *s, const sw_ssample_t *e,
+                const sw_write_opts_t *o)
 {
     uint64_t g = 0;
 
     if (o->by_thread) {
-        g |= (uint64_t)(e->thread + 1) << 32;
+        g |= (uint64_t)(e->thread + 1) << 33;
     }
     if (o->by_greenlet) {
-        g |= (uint64_t)e->greenlet + 1;
+        g |= (uint64_t)sw_greenlet_key(s, o, e->greenlet) + 1;
     }
     return g;
 }
@@ -179,7 +199,7 @@ sw_group_prefix(const sw_session_t *s, const sw_ssample_t *e,
         sw_buf_puts(out, sep);
     }
     if (o->by_greenlet) {
-        sw_label_greenlet(s, e->greenlet, out);
+        sw_label_greenlet(s, sw_greenlet_key(s, o, e->greenlet), out);
         sw_buf_puts(out, sep);
     }
 }
@@ -221,8 +241,8 @@ cmp_samples(const void *pa, const void *pb)
 {
     const sort_ctx_t *c = the_ctx;
     uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
-    uint64_t ga = sw_sample_group(&c->s->samples[a], c->o);
-    uint64_t gb = sw_sample_group(&c->s->samples[b], c->o);
+    uint64_t ga = sw_sample_group(c->s, &c->s->samples[a], c->o);
+    uint64_t gb = sw_sample_group(c->s, &c->s->samples[b], c->o);
     uint32_t i, n;
 
     if (ga != gb) {

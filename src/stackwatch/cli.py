@@ -164,13 +164,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-d", "--duration", type=_positive, metavar="SECONDS",
                    help="stop sampling and write the profile after SECONDS "
                         "(the target keeps running)")
-    r.add_argument("--mode", choices=tuple(profiler.MODES), default="wall",
-                   help="wall: every thread at every tick (default); cpu: "
-                        "threads that used CPU; gil: the GIL holder")
+    r.add_argument("--mode", choices=tuple(profiler.MODES),
+                   help="wall: every thread at every tick, idle ones "
+                        "included (default); cpu: threads that used CPU; "
+                        "gil: the GIL holder")
+    idle = r.add_mutually_exclusive_group()
+    idle.add_argument("--idle", dest="idle", action="store_true",
+                      default=None,
+                      help="py-spy's spelling of --mode wall (our default: "
+                           "idle threads are sampled too)")
+    idle.add_argument("--no-idle", dest="idle", action="store_false",
+                      help="py-spy's default, our --mode cpu: only threads "
+                           "that run (with --mode gil: the GIL holder)")
+    r.add_argument("--function", action="store_true",
+                   help="merge the lines of each function: frames show "
+                        "the function's first line (as py-spy --function)")
+    r.add_argument("--nolineno", action="store_true",
+                   help="no line numbers in frame labels (the lines of a "
+                        "function merge; as py-spy --nolineno)")
     r.add_argument("--threads", action="store_true",
                    help="split the profile by thread")
-    r.add_argument("--greenlets", action="store_true",
-                   help="track greenlets and split the profile by greenlet")
+    r.add_argument("--greenlets", nargs="?", const="grouped", default=False,
+                   metavar="each",
+                   help="track greenlets and split the profile by what "
+                        "they run: one group per function ('greenlets "
+                        "running handle (x50)'); --greenlets=each: one "
+                        "per greenlet")
     r.add_argument("--budget", type=_number, metavar="FRACTION",
                    help="the share of one core the sampler may use "
                         "(e.g. 0.01); lowers the rate when needed")
@@ -486,6 +505,21 @@ def _paths_of_target(ns: argparse.Namespace) -> None:
         _frame.use_sys_path(first, pin=True)
 
 
+def _idle_mode(mode: Optional[str], idle: Optional[bool]) -> str:
+    if idle is None or mode is None or (mode == "wall") == idle:
+        return profiler.resolve_mode(mode, idle)
+    raise ValueError("%s contradicts --mode %s (%s)" % (
+        "--idle" if idle else "--no-idle", mode,
+        "--idle is --mode wall" if idle else "--no-idle is --mode cpu"))
+
+
+def _greenlets_option(value: Any) -> Any:
+    if value in (False, "grouped", "each"):
+        return value
+    raise ValueError("expected 'each' or 'grouped' (--greenlets=each), not "
+                     "%r" % (value,))
+
+
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     prog = "%s record" % PROG
     target_args = _target(ns, target_args, prog)
@@ -507,10 +541,14 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     except _output.OutputError as e:
         fail(str(e), prog)
     _check_target(ns, prog)
-    _paths_of_target(ns)
 
-    prof = profiler.Profiler(rate=rate, mode=ns.mode, budget=budget,
-                             threads=ns.threads, greenlets=ns.greenlets,
+    mode = _option(prog, "--idle/--no-idle", _idle_mode, ns.mode, ns.idle)
+    greenlets = _option(prog, "--greenlets", _greenlets_option,
+                        ns.greenlets)
+    _paths_of_target(ns)
+    prof = profiler.Profiler(rate=rate, mode=mode, budget=budget,
+                             threads=ns.threads, greenlets=greenlets,
+                             function=ns.function, lineno=not ns.nolineno,
                              _roots=_runner.root_codes())
     rec = _Recording(prof, out, fmt)
     rec.full_paths = ns.full_paths

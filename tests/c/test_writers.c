@@ -1157,12 +1157,13 @@ TEST(svg_labels_fit_their_boxes)
                    "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
                    "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9 (u.py:1)");
     ASSERT(w && nw && u);
-    ASSERT_STR_EQ(w->text, "a_rather_long..");
+    ASSERT_STR_EQ(w->text, "a_rather_long_\xE2\x80\xA6");
     ASSERT_STR_EQ(nw->text, "");
-    /* 11 characters and "..": cut between characters (code points),
-     * never inside one. */
+    /* 12 characters and an ellipsis: cut between characters (code
+     * points), never inside one. */
     ASSERT_STR_EQ(u->text, "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
-                           "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9 ..");
+                           "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9 ("
+                           "\xE2\x80\xA6");
     ASSERT_STR_EQ(find_frame(f, n, "z (z.py:1)")->text, "z (z.py:1)");
     free(out);
     sw_session_free(s);
@@ -1231,7 +1232,7 @@ TEST(svg_header_and_controls)
                     "Reset zoom</text>");
     ASSERT_HAS(out, ">Search</text>");
     ASSERT_HAS(out, "<script type=\"text/ecmascript\"><![CDATA[");
-    ASSERT_HAS(out, "width=\"1200\"");
+    ASSERT_HAS(out, "width=\"100%\"");
     free(out);
     o.subtitle = NULL;
     out = run(sw_write_svg, s, &o);
@@ -1343,3 +1344,52 @@ TEST(session_rejects_empty_stacks_and_keeps_limits)
 }
 
 RUNNER_MAIN()
+
+/* Greenlets with the same group label are one group when grouped
+ * (by_greenlet 1), in every format; each keeps its own with 2. */
+TEST(greenlet_groups)
+{
+    sw_session_t *s = new_session();
+    uint32_t f = frame(s, "run", "g.py", 5);
+    uint32_t node = stack(s, 1, f);
+    uint32_t t = thread(s, 1, 0xabc, 11, "MainThread");
+    const char *g = "greenlets running run (x2)";
+    sw_write_opts_t o = {0};
+    pframe_t fr[MAX_FRAMES];
+    const pframe_t *box;
+    char *out;
+    int n;
+
+    ASSERT_EQ(sw_session_group_greenlet(s, 3, g), 0);
+    ASSERT_EQ(sw_session_label_greenlet(s, 4, "G-1 #4 (run)"), 0);
+    ASSERT_EQ(sw_session_group_greenlet(s, 4, g), 0);
+    ASSERT_EQ(sw_session_greenlet_group(s, 5), 0u);
+    add(s, t, 3, node, 2);
+    add(s, t, 4, node, 3);
+    add(s, t, 5, node, 4);
+    o.by_greenlet = SW_GREENLETS_GROUPED;
+    out = run(sw_write_collapsed, s, &o);
+    ASSERT_STR_EQ(out, "greenlet #5;run (g.py:5) 4\n"
+                       "greenlets running run (x2);run (g.py:5) 5\n");
+    free(out);
+    out = run(sw_write_speedscope, s, &o);
+    ASSERT_EQ(count_of(out, "\"type\": \"sampled\""), 2);
+    ASSERT_HAS(out, "\"name\": \"greenlets running run (x2)\"");
+    free(out);
+    out = run(sw_write_svg, s, &o);
+    ASSERT_XML(out);
+    n = parse_frames(out, fr, MAX_FRAMES);
+    box = find_frame(fr, n, g);
+    ASSERT(box != NULL);
+    ASSERT_STR_EQ(box->cls, "frame group greenlet");
+    ASSERT_EQ(box->n, 5);
+    ASSERT_EQ(count_of(out, "frame group greenlet"), 2);
+    free(out);
+    o.by_greenlet = SW_GREENLETS_EACH;
+    out = run(sw_write_collapsed, s, &o);
+    ASSERT_STR_EQ(out, "greenlet #3;run (g.py:5) 2\n"
+                       "greenlet #5;run (g.py:5) 4\n"
+                       "greenlet G-1 #4 (run);run (g.py:5) 3\n");
+    free(out);
+    sw_session_free(s);
+}
