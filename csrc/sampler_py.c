@@ -355,19 +355,21 @@ done:
 static PyObject *
 Session_write(PyObject *op, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"format", "by_thread", "by_greenlet", "weight",
-                             "title",  "subtitle",  "exporter",    NULL};
+    static char *kwlist[] = {"format",   "by_thread",  "by_greenlet",
+                             "weight",   "title",      "subtitle",
+                             "exporter", "full_paths", NULL};
     sw_session_t *s = ((SessionObject *)op)->s;
-    sw_write_opts_t o = {0, 0, 0, NULL, NULL, NULL};
+    sw_write_opts_t o = {0};
     const char *format;
     sw_writer_fn fn;
     sw_buf_t out;
     PyObject *res;
     int rc;
 
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "s|piizzz:write", kwlist, &format, &o.by_thread,
-            &o.by_greenlet, &o.weight, &o.title, &o.subtitle, &o.exporter)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|piizzzp:write", kwlist,
+                                     &format, &o.by_thread, &o.by_greenlet,
+                                     &o.weight, &o.title, &o.subtitle,
+                                     &o.exporter, &o.full_paths)) {
         return NULL;
     }
     fn = sw_writer_for(format);
@@ -389,7 +391,7 @@ Session_write(PyObject *op, PyObject *args, PyObject *kwds)
     }
     sw_buf_init(&out);
     pthread_mutex_lock(&s->mu);
-    rc = fn(s, &o, &out);
+    rc = sw_write_profile(fn, s, &o, &out);
     pthread_mutex_unlock(&s->mu);
     if (rc < 0) {
         sw_buf_free(&out);

@@ -120,6 +120,7 @@ typedef struct flame {
     uint32_t *frame_label; /* frame id -> label offset, 0: not yet */
     uint32_t root_text;    /* label offset of "all (N samples)" */
     uint64_t total;        /* samples in the profile */
+    const sw_write_opts_t *o;
 } flame_t;
 
 /* A sibling while sorting children. */
@@ -170,7 +171,7 @@ make_label(flame_t *t, const sw_session_t *s, int kind, uint32_t key,
             *off = t->frame_label[key];
             return 0;
         }
-        sw_label_frame(s, key, &t->labels);
+        sw_label_frame(s, t->o, key, &t->labels);
         if (end_label(t, at, off) < 0) {
             return -1;
         }
@@ -248,6 +249,7 @@ build(flame_t *t, const sw_session_t *s, const sw_write_opts_t *o)
     uint32_t ngroups = (o->by_thread ? 1u : 0u) + (o->by_greenlet ? 1u : 0u);
     int rc = -1;
 
+    t->o = o;
     t->cap = 1024;
     t->nodes = calloc(t->cap, sizeof(*t->nodes));
     t->frame_label = calloc((size_t)s->nframes + 1, sizeof(*t->frame_label));

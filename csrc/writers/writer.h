@@ -46,6 +46,11 @@ typedef struct sw_write_opts {
     const char *title;    /* document title */
     const char *subtitle; /* one line of details, may be NULL */
     const char *exporter; /* "stackwatch@0.1.0" */
+    int full_paths;       /* labels with full paths, not short ones */
+    /* Set by sw_write_profile, not by its caller: by frame id, 1 where
+     * the label keeps the full path because another file has the same
+     * short one (NULL: none). */
+    const unsigned char *keep_full;
 } sw_write_opts_t;
 
 /* A writer: appends the whole document to out.  Returns 0, or -1 when
@@ -66,6 +71,14 @@ int sw_write_speedscope(const sw_session_t *s, const sw_write_opts_t *o,
 /* A self-contained interactive flame graph (SVG with inline script). */
 int sw_write_svg(const sw_session_t *s, const sw_write_opts_t *o,
                  sw_buf_t *out);
+
+/* Writes the document with fn: computes o->keep_full (the ambiguity
+ * guard: two files whose short paths are the same text keep their full
+ * paths in labels, so nothing reads them as one) unless o->full_paths,
+ * then calls fn.  Returns what fn returns; -1 also when out of memory
+ * for the guard. */
+int sw_write_profile(sw_writer_fn fn, const sw_session_t *s,
+                     const sw_write_opts_t *o, sw_buf_t *out);
 
 /* The writer for a format name ("collapsed", "speedscope", "svg"), or
  * NULL for any other.  Pure. */
@@ -91,8 +104,11 @@ uint32_t sw_greenlet_key(const sw_session_t *s, const sw_write_opts_t *o,
 void sw_label_greenlet(const sw_session_t *s, uint32_t key, sw_buf_t *out);
 
 /* Appends "function (path:line)" for a frame (markers: just the name),
- * through sw_stackfmt_frame().  frame is not bounds-checked. */
-void sw_label_frame(const sw_session_t *s, uint32_t frame, sw_buf_t *out);
+ * through sw_stackfmt_frame(), the path short (SW_FMT_SHORT) unless
+ * o->full_paths or o->keep_full[frame].  Frames stay keyed by their full
+ * path: only the label is short.  frame is not bounds-checked. */
+void sw_label_frame(const sw_session_t *s, const sw_write_opts_t *o,
+                    uint32_t frame, sw_buf_t *out);
 
 /* The weight of a sample entry: its count, wall or CPU ns (an unknown
  * weight counts samples). */

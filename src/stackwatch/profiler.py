@@ -14,7 +14,8 @@ import sys
 import threading
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from stackwatch import _greenlets, _lifecycle, _native, _output, _service
+from stackwatch import _frame, _greenlets, _lifecycle, _native, _output, \
+    _service
 from stackwatch._frame import Frame
 
 MODES = {"wall": 0, "cpu": 1, "gil": 2}
@@ -201,6 +202,7 @@ class Profiler:
                 self._tracking = _greenlets.start_tracking()
             _service.service.acquire()
             try:
+                _frame.use_sys_path()  # the prefixes labels leave out
                 _native.sampler_set_roots(self._roots)
                 _native.sampler_start(self._session, rate=self.rate,
                                       mode=MODES[self.mode],
@@ -304,10 +306,14 @@ class Profiler:
 
     def render(self, format: str = "svg", *, threads: Optional[bool] = None,
                greenlets: Any = None,
-               title: Optional[str] = None) -> bytes:
+               title: Optional[str] = None,
+               full_paths: bool = False) -> bytes:
         """The profile in `format` (speedscope, collapsed or svg);
         threads / greenlets (as in the constructor) override the
-        profiler's."""
+        profiler's. Labels show file names short (without their sys.path
+        entry) unless `full_paths`; frames stay keyed by the full path,
+        and two files that would look the same keep theirs; speedscope's
+        "file" is always the full path."""
         check_format(format)
         greenlets = check_greenlets(
             self.greenlets if greenlets is None else greenlets)
@@ -329,12 +335,14 @@ class Profiler:
             by_greenlet=GREENLETS[greenlets],
             weight=_WEIGHT[self.mode],
             title=title or "stackwatch: %s" % " ".join(sys.argv[:1]),
-            subtitle=subtitle, exporter="stackwatch@%s" % __version__)
+            subtitle=subtitle, exporter="stackwatch@%s" % __version__,
+            full_paths=full_paths)
 
     def write(self, path: str, format: Optional[str] = None, *,
               threads: Optional[bool] = None,
               greenlets: Any = None,
-              title: Optional[str] = None) -> str:
+              title: Optional[str] = None,
+              full_paths: bool = False) -> str:
         """Writes the profile to `path` ("-" for stdout) in `format`
         (default: by the extension: .svg; .json, .speedscope; .txt,
         .folded, .collapsed; svg for a name without extension).
@@ -345,7 +353,7 @@ class Profiler:
         path cannot be written."""
         fmt = check_format(format or format_for_path(path))
         data = self.render(fmt, threads=threads, greenlets=greenlets,
-                           title=title)
+                           title=title, full_paths=full_paths)
         try:
             _output.write_file(path, data)
         except _output.OutputError as e:

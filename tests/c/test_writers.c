@@ -17,6 +17,7 @@
 
 #include "runner.h"
 #include "stacks.h"
+#include "stackfmt.h"
 #include "writers/writer.h"
 
 #define EM_DASH "\xE2\x80\x94"
@@ -187,6 +188,44 @@ TEST(collapsed_merges_threads)
                        "<module> (app.py:3);main (app.py:9);"
                        "work (lib.py:20) 7\n");
     free(out);
+    sw_session_free(s);
+}
+
+/* Short paths in labels, and the ambiguity guard: two util.py under
+ * different prefixes would both read "util.py", so both keep their full
+ * paths (and stay two lines); full_paths shows every path in full. */
+TEST(collapsed_short_paths_and_the_guard)
+{
+    const char *const prefixes[] = {"/site", "/app", "/app/vendor"};
+    sw_session_t *s = new_session();
+    uint32_t t = thread(s, 1, 1, 1, NULL);
+    uint32_t mod = frame(s, "<module>", "/app/main.py", 1);
+    uint32_t hub = frame(s, "run", "/site/gevent/hub.py", 647);
+    uint32_t u1 = frame(s, "f", "/site/util.py", 2);
+    uint32_t u2 = frame(s, "f", "/app/vendor/util.py", 2);
+    sw_write_opts_t o = {0};
+    sw_buf_t b;
+
+    ASSERT_EQ(sw_stackfmt_set_prefixes(prefixes, 3), 0);
+    add(s, t, 0, stack(s, 2, mod, hub), 1);
+    add(s, t, 0, stack(s, 2, mod, u1), 2);
+    add(s, t, 0, stack(s, 2, mod, u2), 3);
+    sw_buf_init(&b);
+    ASSERT_EQ(sw_write_profile(sw_write_collapsed, s, &o, &b), 0);
+    sw_buf_putc(&b, '\0');
+    ASSERT(sw_buf_ok(&b));
+    ASSERT_STR_EQ(b.data, "<module> (main.py:1);f (/app/vendor/util.py:2) 3\n"
+                          "<module> (main.py:1);f (/site/util.py:2) 2\n"
+                          "<module> (main.py:1);run (gevent/hub.py:647) 1\n");
+    sw_buf_free(&b);
+    o.full_paths = 1;
+    sw_buf_init(&b);
+    ASSERT_EQ(sw_write_profile(sw_write_collapsed, s, &o, &b), 0);
+    sw_buf_putc(&b, '\0');
+    ASSERT(sw_buf_ok(&b));
+    ASSERT_EQ(count_of(b.data, "(/app/main.py:1)"), 3);
+    ASSERT_EQ(count_of(b.data, "(/site/gevent/hub.py:647)"), 1);
+    sw_buf_free(&b);
     sw_session_free(s);
 }
 
