@@ -6,6 +6,11 @@
 #   tools/pyroot.sh run 3.14 CMD...    run CMD in the root, in this checkout
 #                                      (bind-mounted at the same path);
 #                                      "-" for no particular version
+#   tools/pyroot.sh test 3.14 [ARGS]   in the root: .venv/root/3.14 made and
+#                                      updated by tools/venv.sh, then the
+#                                      suite (pytest ARGS tests) when
+#                                      src/stackwatch/_versions.py supports
+#                                      3.14, else only the refusal check
 #   tools/pyroot.sh check              can a root be made here? (prints why not)
 #   tools/pyroot.sh umount             unmount whatever is still mounted in it
 #   tools/pyroot.sh path               print the root's path
@@ -41,11 +46,18 @@ die() {
     exit 2
 }
 
-# Why a root cannot be made or entered here, or nothing when it can.
-why_not() {
-    [ "$(id -u)" = 0 ] || { echo "not running as root"; return; }
+# Why the root cannot be entered here, or nothing when it can.
+why_not_enter() {
+    [ "$(id -u)" = 0 ] || { echo "not running as root (mount, chroot)"; return; }
     command -v unshare >/dev/null 2>&1 || { echo "no unshare (util-linux)"; return; }
     command -v flock >/dev/null 2>&1 || { echo "no flock (util-linux)"; return; }
+    command -v chroot >/dev/null 2>&1 || { echo "no chroot (coreutils)"; return; }
+}
+
+# Why the root cannot be made or entered here, or nothing when it can.
+why_not() {
+    why=$(why_not_enter)
+    [ -z "$why" ] || { echo "$why"; return; }
     if complete; then return; fi
     command -v debootstrap >/dev/null 2>&1 ||
         { echo "no debootstrap (tools/system-deps.sh installs it)"; return; }
@@ -157,6 +169,8 @@ build() {
 # Holds the lock on fd 9: shared while the root is used, exclusive while
 # it is made.
 ensure() {
+    why=$(why_not_enter)
+    [ -z "$why" ] || die "cannot use the root: $why"
     mkdir -p "$(dirname "$LOCK")"
     exec 9>"$LOCK"
     flock -s 9
@@ -207,12 +221,49 @@ run() {
     return $status
 }
 
+# Inside the root: the venv, then the suite or, for a version stackwatch
+# does not support yet, what can be checked today.
+in_root_test() {
+    v=$1
+    shift
+    venv=$top/.venv/root/$v
+    VENV_DIR=$top/.venv/root "$top/tools/venv.sh" "$v" test ||
+        die "could not set up CPython $v in the root"
+    py=$venv/bin/python
+    if "$py" -c 'import runpy, sys
+v = runpy.run_path(sys.argv[1])
+sys.exit(0 if v["supported"](sys.version_info) else 1)' \
+        "$top/src/stackwatch/_versions.py"; then
+        exec "$py" -m pytest "$@" tests
+    fi
+    full=$("$py" -c 'import sys; print(sys.version.split()[0])')
+    echo "CPython $full is outside src/stackwatch/_versions.py's range:" \
+        "the suite is NOT run; checking only that the test dependencies" \
+        "and the package install and that import refuses in one line"
+    "$py" -c 'import greenlet, gevent, pytest, jsonschema' ||
+        die "CPython $v: the test dependencies do not import"
+    status=0
+    err=$("$py" -c 'import stackwatch' 2>&1 >/dev/null) || status=$?
+    last=$(printf '%s\n' "$err" | tail -n 1)
+    case "$status:$last" in
+        "1:RuntimeError: stackwatch supports CPython 3."*"; this is CPython $full") ;;
+        *) die "CPython $v: import stackwatch did not refuse as expected" \
+            "(status $status): $last" ;;
+    esac
+    echo "CPython $full: refusal checked ($last); the suite waits for support"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
     ensure) ensure ;;
     run) run "$@" ;;
     __inner) inner "$@" ;;
+    __test) in_root_test "$@" ;;
+    test)
+        [ $# -ge 1 ] || die "usage: tools/pyroot.sh test VERSION [PYTEST ARGS]"
+        run "$1" "$top/tools/pyroot.sh" __test "$@"
+        ;;
     check)
         why=$(why_not)
         if [ -n "$why" ]; then echo "$why"; exit 1; fi
