@@ -61,7 +61,6 @@ why_not() {
     if complete; then return; fi
     command -v debootstrap >/dev/null 2>&1 ||
         { echo "no debootstrap (tools/system-deps.sh installs it)"; return; }
-    [ -f "$SCRIPT" ] || { echo "no debootstrap script $SCRIPT"; return; }
     [ -n "$(mirror)" ] || { echo "no Debian mirror in /etc/apt/sources*"; return; }
 }
 
