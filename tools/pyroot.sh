@@ -188,6 +188,9 @@ inner() {
     trap 'exit 130' INT
     trap 'exit 143' TERM
     trap 'exit 129' HUP
+    # The root on itself: inside, / is then a mount point, as unshare
+    # (and the tests that use it) need.
+    mount --bind "$ROOT" "$ROOT"
     mount -t proc proc "$ROOT/proc"
     mount --rbind /dev "$ROOT/dev"
     mount --make-rslave "$ROOT/dev"
