@@ -223,6 +223,25 @@ run() {
     return $status
 }
 
+# Inside the root: what the suite needs besides Python (Debian's chromium
+# for the SVG checks, as tools/system-deps.sh installs on the host), once.
+# The mirror may be a frozen snapshot whose Release files have expired.
+TEST_PACKAGES=chromium
+test_packages() {
+    missing=""
+    for p in $TEST_PACKAGES; do
+        command -v "$p" >/dev/null 2>&1 || missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "pyroot: installing in the root:$missing"
+    apt="apt-get -qq -o Acquire::Check-Valid-Until=false -o DPkg::Lock::Timeout=600"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $apt update >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive $apt install -y \
+            --no-install-recommends $missing >/dev/null ||
+        die "apt-get could not install in the root:$missing"
+}
+
 # Inside the root: the venv, then the suite or, for a version stackwatch
 # does not support yet, what can be checked today.
 in_root_test() {
@@ -236,6 +255,7 @@ in_root_test() {
 v = runpy.run_path(sys.argv[1])
 sys.exit(0 if v["supported"](sys.version_info) else 1)' \
         "$top/src/stackwatch/_versions.py"; then
+        test_packages
         exec "$py" -m pytest "$@" tests
     fi
     full=$("$py" -c 'import sys; print(sys.version.split()[0])')
