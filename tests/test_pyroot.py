@@ -35,8 +35,47 @@ def _usable():
     return None
 
 
-pytestmark = pytest.mark.skipif(_usable() is not None,
+needs_root = pytest.mark.skipif(_usable() is not None,
                                 reason=str(_usable()))
+
+
+def codename():
+    with open("/etc/os-release") as f:
+        for line in f:
+            if line.startswith("VERSION_CODENAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    return "bookworm"
+
+
+@pytest.mark.parametrize("layout", ["deb822", "one-line"])
+def test_the_mirror_is_the_one_apt_uses_here(tmp_path, layout):
+    here = codename()
+    apt = tmp_path / "apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    if layout == "deb822":
+        (apt / "sources.list.d" / "a-other.sources").write_text(
+            "Types: deb\nURIs: https://packages.example.invalid/apt\n"
+            "Suites: nodistro\nComponents: main\n")
+        (apt / "sources.list.d" / "debian.sources").write_text(
+            "Types: deb-src\nURIs: http://src.invalid/debian\n"
+            "Suites: %(c)s\nComponents: main\n\n"
+            "Types: deb\n# http://snapshot.invalid/ in a comment\n"
+            "URIs: http://security.invalid/debian-security\n"
+            "Suites: %(c)s-security\nComponents: main\n\n"
+            "Types: deb\nURIs: http://mirror.invalid/debian\n"
+            "Suites: %(c)s %(c)s-updates\nComponents: main\n" % {"c": here})
+    else:
+        (apt / "sources.list").write_text(
+            "# deb http://old.invalid/debian %(c)s main\n"
+            "deb http://security.invalid/debian-security %(c)s-security main\n"
+            "deb [arch=amd64 signed-by=/k.gpg] http://mirror.invalid/debian "
+            "%(c)s main\n" % {"c": here})
+    env = dict(os.environ, STACKWATCH_APT_DIR=str(apt))
+    env.pop("STACKWATCH_MIRROR", None)
+    proc = subprocess.run([PYROOT, "mirror"], capture_output=True,
+                          text=True, env=env, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "http://mirror.invalid/debian\n"
 
 
 @pytest.fixture
@@ -89,6 +128,7 @@ def mounts_under(path):
     return found
 
 
+@needs_root
 def test_made_once_then_reused_and_runs_in_the_checkout(box):
     first = box.run("ensure")
     assert first.returncode == 0, first.stderr
@@ -112,6 +152,7 @@ def test_made_once_then_reused_and_runs_in_the_checkout(box):
     assert os.listdir(str(box.root / "proc")) == []
 
 
+@needs_root
 def test_a_half_made_root_is_made_again_never_through_a_mount(box, tmp_path):
     # An interrupted first attempt: debootstrap fails half-way.
     failed = box.run("ensure", FAKE_DEBOOTSTRAP_FAIL="1")
@@ -138,6 +179,7 @@ def test_a_half_made_root_is_made_again_never_through_a_mount(box, tmp_path):
     assert box.run("run", "-", "sh", "-c", ":").returncode == 0
 
 
+@needs_root
 def test_two_runs_make_it_once(box):
     cmd = [PYROOT, "ensure"]
     env = dict(box.env, FAKE_DEBOOTSTRAP_SLEEP="1")
@@ -149,6 +191,7 @@ def test_two_runs_make_it_once(box):
     assert len(box.calls()) == 1
 
 
+@needs_root
 def test_an_interrupted_run_leaves_nothing_mounted(box):
     assert box.run("ensure").returncode == 0
     ready = box.root / "tmp" / "ready"
@@ -175,6 +218,7 @@ def test_an_interrupted_run_leaves_nothing_mounted(box):
     assert os.listdir(str(box.root / "dev")) == []
 
 
+@needs_root
 def test_umount_clears_what_an_older_run_left(box):
     assert box.run("ensure").returncode == 0
     proc = box.run("umount", wrap=[
@@ -186,6 +230,7 @@ def test_umount_clears_what_an_older_run_left(box):
     assert proc.stdout.strip() == "0", proc.stderr
 
 
+@needs_root
 def test_not_root_is_refused_in_one_line_and_make_says_untested(box):
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     if shutil.which("setpriv") is None:

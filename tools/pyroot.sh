@@ -14,11 +14,13 @@
 #   tools/pyroot.sh check              can a root be made here? (prints why not)
 #   tools/pyroot.sh umount             unmount whatever is still mounted in it
 #   tools/pyroot.sh path               print the root's path
+#   tools/pyroot.sh mirror             print the mirror it would use
 #
 # STACKWATCH_CHECKOUT names another checkout to bind-mount and start in.
 # STACKWATCH_ROOT overrides the place (default ~/.cache/stackwatch/forky-root,
 # outside the checkout); STACKWATCH_MIRROR the Debian mirror, which is
-# otherwise read from this machine's apt sources (never written here).
+# otherwise read from this machine's apt sources (never written here;
+# STACKWATCH_APT_DIR: another directory than /etc/apt to read them from).
 #
 # Mounts (proc, /dev, the checkout) are made in a private mount namespace
 # (unshare) for each run, so concurrent runs do not share them and none
@@ -78,7 +80,8 @@ mirror() {
     fi
     codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
     [ -n "$codename" ] || codename=bookworm
-    for f in /etc/apt/sources.list.d/*.sources; do
+    apt=${STACKWATCH_APT_DIR:-/etc/apt}
+    for f in "$apt"/sources.list.d/*.sources; do
         [ -f "$f" ] || continue
         awk -v want="$codename" '
             function flush() {
@@ -94,7 +97,7 @@ mirror() {
             END { if (!found) flush() }
         ' "$f"
     done | head -n 1 | grep . && return
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    cat "$apt"/sources.list "$apt"/sources.list.d/*.list 2>/dev/null |
         awk -v want="$codename" '
             $1 == "deb" {
                 i = 2
@@ -295,5 +298,6 @@ case "$cmd" in
         umount_under "$ROOT.partial" || die "something under $ROOT.partial is still mounted"
         ;;
     path) echo "$ROOT" ;;
-    *) die "usage: tools/pyroot.sh ensure | run VERSION CMD... | check | umount | path" ;;
+    mirror) mirror ;;
+    *) die "usage: tools/pyroot.sh ensure | run VERSION CMD... | test VERSION [ARGS] | check | umount | path | mirror" ;;
 esac
