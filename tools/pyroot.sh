@@ -205,7 +205,7 @@ inner() {
     # nothing inside.
     env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV -u PYENV_VERSION \
         -u PIP_FIND_LINKS \
-        PATH="$path" LC_ALL=C.UTF-8 HOME=/root STACKWATCH_IN_ROOT="$v" \
+        PATH="$path" LC_ALL=C.UTF-8 HOME=/root \
         chroot "$ROOT" sh -c 'cd "$1" && shift && exec "$@"' sh "$top" "$@" ||
         status=$?
     exit $status
