@@ -148,7 +148,7 @@ build() {
         rm -rf --one-file-system "$d"
     done
     mkdir -p "$(dirname "$ROOT")"
-    echo "pyroot: making $ROOT ($SUITE, from the host's mirror; about a minute)"
+    echo "pyroot: making $ROOT ($SUITE, from the host's mirror; a minute or two)"
     start=$(date +%s)
     # debootstrap mounts proc and sys inside the target: in a namespace of
     # its own, they cannot outlive it even when it is killed.
