@@ -9,9 +9,15 @@ started with ``_thread.start_new_thread``, are not tracked: their samples
 carry no greenlet.
 """
 
+from __future__ import annotations
+
 import sys
 import threading
-from typing import Any, Callable, NamedTuple, Optional
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 from stackwatch import _native
 
@@ -68,14 +74,13 @@ def stop_tracking() -> None:
             _native.greenlet_uninstall()
 
 
-class Identity(NamedTuple):
-    """Who a greenlet is: the naming rules of every label stackwatch
-    shows (profiles, watchdog reports, run info)."""
-
-    gid: int  #: stackwatch's greenlet id
-    kind: str  #: "main" (a thread's main greenlet), "gevent" or "greenlet"
-    name: str  #: gevent's name ("Greenlet-3"), else the class name
-    function: Optional[str]  #: what it runs, when that can be told
+#: Who a greenlet is: the naming rules of every label stackwatch shows
+#: (profiles, watchdog reports, run info). gid: stackwatch's greenlet id;
+#: kind: "main" (a thread's main greenlet), "gevent" or "greenlet"; name:
+#: gevent's name ("Greenlet-3"), else the class name; function: what it
+#: runs, when that can be told, else None. (A namedtuple: typing's
+#: NamedTuple would import typing into every monitored program.)
+Identity = namedtuple("Identity", ["gid", "kind", "name", "function"])
 
 
 def identify(g: Any, gid: int, typename: str = "greenlet") -> Identity:
