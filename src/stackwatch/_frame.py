@@ -7,7 +7,11 @@ A frame is immutable. It compares, hashes, sorts and unpacks as the tuple
 ride along without taking part.
 """
 
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 
 class Frame:

@@ -5,10 +5,14 @@ the ones not passed to ``stackwatch.monitor.start()`` (read through
 Pure functions: nothing here touches the monitor's state.
 """
 
+from __future__ import annotations
+
 import math
 import os
 import re
-from typing import Any, Optional, Tuple, Union
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple, Union
 
 from stackwatch import _config
 

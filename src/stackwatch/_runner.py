@@ -8,6 +8,8 @@ the same inside this interpreter and returns what the exit should be, so
 that the caller can finish its work (write a profile) first.
 """
 
+from __future__ import annotations
+
 import builtins
 import importlib.machinery
 import importlib.util
@@ -16,7 +18,11 @@ import runpy
 import sys
 import types
 import zipimport  # loaded at start-up; nothing is imported while sampling
-from typing import List, NamedTuple, Optional
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -25,9 +31,11 @@ class TargetError(Exception):
     """The target cannot be started (missing script, unknown module)."""
 
 
-class Outcome(NamedTuple):
-    status: int               #: the exit status python would have
-    interrupted: bool = False  #: ended by KeyboardInterrupt (exit by SIGINT)
+class Outcome(namedtuple("Outcome", ["status", "interrupted"],
+                         defaults=(False,))):
+    """status: the exit status python would have; interrupted: ended by
+    KeyboardInterrupt (exit by SIGINT)."""
+    __slots__ = ()
 
 
 def check_script(path: str) -> None:

@@ -13,11 +13,15 @@ interpreter exit, and it is re-created in a forked child when still needed.
 The sampler skips it, so it never shows up in profiles.
 """
 
+from __future__ import annotations
+
 import sys
 import threading
 import time
 import traceback
-from typing import Callable, Dict, List, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
 
 from stackwatch import _lifecycle, _native
 

@@ -11,6 +11,8 @@ the target's own status, as ``python`` would. Every error is one line on
 stderr.
 """
 
+from __future__ import annotations
+
 import argparse
 import atexit
 import math
@@ -18,7 +20,9 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
 from stackwatch import _config, _native, _output, _runner, dumping, profiler

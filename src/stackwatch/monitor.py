@@ -27,10 +27,14 @@ and the monitor's fork and exit handling; the parts live in:
 - ``_asyncio_watch``: watching asyncio loops.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 import threading
-from typing import Any, Callable, Dict, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional
 
 from stackwatch import (_greenlets, _import_hooks, _lifecycle, _native,
                         _service)

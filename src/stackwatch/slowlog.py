@@ -20,10 +20,14 @@ snapshots never interrupt the script. A forked child does not write to
 its parent's log.
 """
 
+from __future__ import annotations
+
 import os
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
 
 from stackwatch import _lifecycle, _monitor_settings, _native, _service, \
     dumping
