@@ -76,13 +76,42 @@ def open_log(path: Optional[str] = None) -> Tuple[int, str]:
     """(fd, path) of the log: path opened for appending (created 0600), or
     a new private temporary file. Raises OSError."""
     if path is None:
-        import tempfile
-
-        fd, path = tempfile.mkstemp(prefix="stackwatch-slow-", suffix=".log")
-        return fd, path
+        return _make_temporary()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                  0o600)
     return fd, os.path.abspath(path)
+
+
+#: Where a temporary log may go, in tempfile.gettempdir()'s order.
+_TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
+_TEMP_DIRS = ("/tmp", "/var/tmp", "/usr/tmp")
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+
+def _make_temporary() -> Tuple[int, str]:
+    """A new file "stackwatch-slow-XXXXXXXX.log", created 0600 (O_EXCL) in
+    the first usable directory of $TMPDIR, $TEMP, $TMP, /tmp, /var/tmp,
+    /usr/tmp and the current directory, as tempfile.mkstemp() makes it
+    (without importing tempfile: start-up time). Raises OSError."""
+    dirs = [os.environ[v] for v in _TEMP_VARIABLES if os.environ.get(v)]
+    dirs += list(_TEMP_DIRS) + [os.getcwd()]
+    flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+             | os.O_CLOEXEC)
+    error: Optional[OSError] = None
+    for directory in dirs:
+        directory = os.path.abspath(directory)
+        for _ in range(100):
+            name = "".join(_NAME_CHARS[b % len(_NAME_CHARS)]
+                           for b in os.urandom(8))
+            path = os.path.join(directory, "stackwatch-slow-%s.log" % name)
+            try:
+                return os.open(path, flags, 0o600), path
+            except FileExistsError:
+                continue
+            except OSError as e:
+                error = error or e
+                break
+    raise error or FileExistsError("no new temporary file name found")
 
 
 def start(path: Optional[str] = None, interval: Optional[float] = None,
