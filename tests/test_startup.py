@@ -1,0 +1,115 @@
+"""Start-up cost of `stackwatch record` and `run` (issue 12, item 15): what
+they load before the target runs (not timing based: the figures are
+bench/startup.py's), and the quick parse of their command lines, which
+must give what argparse gives."""
+
+import sys
+
+import pytest
+
+from conftest import child_env, run_cli, run_target, target_path
+from stackwatch import cli
+
+#: Costly modules that neither command loads for a program that does not
+#: (argparse with gettext, locale and shutil; typing; tempfile with random;
+#: asyncio and greenlet are the program's to import: test_run_unchanged).
+NOT_LOADED = ["argparse", "gettext", "locale", "shutil", "typing",
+              "tempfile", "random", "asyncio", "greenlet", "datetime"]
+
+
+def loaded_under(*command: str, env=None):
+    proc = run_cli(*command, target_path("imports_loaded"), "nothing",
+                   env=env)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.splitlines())
+
+
+@pytest.mark.parametrize("command", [
+    ["record", "-f", "collapsed", "-o", "OUT"],
+    ["record", "--threads", "-r", "200", "-o", "OUT"],
+    ["run"],
+    ["run", "--max-blocking-time", "0.2", "--interval", "1", "--no-locals"],
+])
+def test_record_and_run_load_no_costly_module(tmp_path, command):
+    command = [str(tmp_path / "p.txt") if a == "OUT" else a for a in command]
+    names = loaded_under(*command, env=child_env(TMPDIR=str(tmp_path)))
+    assert "stackwatch.cli" in names and "dumping enabled: True" in names
+    assert sorted(names & set(NOT_LOADED)) == []
+
+
+def test_monitor_autostart_loads_no_costly_module():
+    proc = run_target("imports_loaded", "nothing",
+                      env=child_env(STACKWATCH_MONITOR="1"))
+    names = set(proc.stdout.splitlines())
+    assert "stackwatch.monitor" in names
+    assert sorted(names & set(NOT_LOADED)) == []
+
+
+def argparse_namespace(command, own):
+    return vars(cli.build_parser().parse_args([command] + own))
+
+
+#: Command lines (each command's own part, up to the target) that the
+#: quick parse takes.
+PLAIN = [
+    ("record", ["x.py"]),
+    ("record", ["-o", "out.svg", "x.py"]),
+    ("record", ["-o", "-", "-f", "collapsed", "x.py"]),
+    ("record", ["--output", "o.json", "--format", "speedscope", "-r", "250",
+                "-d", "1.5", "--mode", "cpu", "--threads", "--greenlets",
+                "--budget", "0.02", "--signal", "SIGUSR2", "x.py"]),
+    ("record", ["-r", "10", "-r", "20", "-m", "http.server"]),
+    ("record", ["--threads"]),
+    ("record", []),
+    ("run", ["x.py"]),
+    ("run", ["--max-blocking-time", "off", "--max-memory", "1G",
+             "--memory-period", "2", "--report", "r.log",
+             "--format-run-info", "--logging", "--no-asyncio",
+             "--interval", "0.5", "--log", "l.log", "--log-max", "1M",
+             "--no-locals", "--gil-wait", "0.1", "--signal", "40", "x.py"]),
+    ("run", ["--no-locals", "--locals", "-m", "pkg.mod"]),
+]
+
+#: Command lines the quick parse leaves to argparse (other spellings, and
+#: mistakes, whose messages are argparse's).
+OTHERS = [
+    ("record", ["--out", "x.svg", "x.py"]),    # an abbreviation
+    ("record", ["--output=x.svg", "x.py"]),
+    ("record", ["-ox.svg", "x.py"]),
+    ("record", ["-h"]),
+    ("record", ["--rate", "abc", "x.py"]),
+    ("record", ["-f", "pdf", "x.py"]),
+    ("record", ["-d", "-1", "x.py"]),
+    ("record", ["-o"]),
+    ("record", ["--nope", "x.py"]),
+    ("record", ["x.py", "y.py"]),
+    ("run", ["--interval", "-1", "x.py"]),
+    ("run", ["--help"]),
+]
+
+
+@pytest.mark.parametrize("command, own", PLAIN)
+def test_the_quick_parse_gives_what_argparse_gives(command, own):
+    quick = cli._quick_parse(command, own)
+    assert quick is not None
+    assert vars(quick) == argparse_namespace(command, own)
+
+
+@pytest.mark.parametrize("command, own", OTHERS)
+def test_other_command_lines_are_left_to_argparse(command, own):
+    assert cli._quick_parse(command, own) is None
+
+
+def test_record_and_run_messages_stay_argparses(tmp_path):
+    """A command line left to argparse is parsed, and refused, as before."""
+    proc = run_cli("record", "--rate", "abc", "x.py")
+    assert proc.returncode == 2
+    assert proc.stderr == ("stackwatch record: error: argument -r/--rate: "
+                           "not a number: 'abc' (see 'stackwatch record "
+                           "--help')\n")
+    proc = run_cli("run", "--out", "x.py")
+    assert proc.returncode == 2
+    assert proc.stderr == ("stackwatch: error: unrecognized arguments: "
+                           "--out (see 'stackwatch --help')\n")
+    assert "usage:" in run_cli("record", "--help").stdout
+    assert sys.modules.get("argparse") is not None  # (this test built one)
