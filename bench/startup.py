@@ -13,7 +13,8 @@ Four figures, each against plain python on the venv this runs in:
 Each figure is N pairs of runs (--runs), the baseline and the command in
 turn (A B A B ...; which of the two goes first alternates from pair to
 pair), after a warm-up of each; a run's time is the wall time from
-starting the process to reaping it.  Reported: the median of each side
+starting the process to reaping it (its CPU time, user and system of all
+its threads, is reported too: on a busy machine it moves less).  Reported: the median of each side
 and the median of the pairwise differences (what the verdict uses), in
 milliseconds.  On a shared 2-core VM single runs vary by several ms: quote
 medians.
@@ -27,6 +28,7 @@ under the same load.
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,16 +51,23 @@ def stackwatch_command(python: str = sys.executable) -> List[str]:
     return [python, "-m", "stackwatch"]
 
 
-def timed(cmd: List[str], env: Dict[str, str], cwd: str) -> float:
+def timed(cmd: List[str], env: Dict[str, str], cwd: str
+          ) -> Tuple[float, float]:
+    """(wall, CPU) seconds of one run: CPU is the process's user and
+    system time, all threads (less sensitive to a busy machine)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime
+                                                  - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit("bench/startup.py: %s exited %d: %s"
                          % (" ".join(cmd), proc.returncode,
                             proc.stderr.decode(errors="replace").strip()))
-    return elapsed
+    return elapsed, cpu
 
 
 def paired(base: List[str], cmds: List[Tuple[List[str], Dict[str, str]]],
@@ -69,7 +78,7 @@ def paired(base: List[str], cmds: List[Tuple[List[str], Dict[str, str]]],
     env_a.pop("STACKWATCH_DUMP", None)
     env_a.pop("STACKWATCH_MONITOR", None)
     todo = [(base, env_a)] + cmds
-    times: List[List[float]] = [[] for _ in todo]
+    times: List[List[Tuple[float, float]]] = [[] for _ in todo]
     for cmd, env in todo:
         timed(cmd, env, cwd)
     for i in range(runs):
@@ -78,12 +87,14 @@ def paired(base: List[str], cmds: List[Tuple[List[str], Dict[str, str]]],
             times[j].append(timed(todo[j][0], todo[j][1], cwd))
     out = []
     for b in times[1:]:
-        diffs = [y - x for x, y in zip(times[0], b)]
-        out.append({"base": statistics.median(times[0]) * 1e3,
-                    "cmd": statistics.median(b) * 1e3,
+        diffs = [y[0] - x[0] for x, y in zip(times[0], b)]
+        cpu = [y[1] - x[1] for x, y in zip(times[0], b)]
+        out.append({"base": statistics.median(t[0] for t in times[0]) * 1e3,
+                    "cmd": statistics.median(t[0] for t in b) * 1e3,
                     "diff": statistics.median(diffs) * 1e3,
                     "diff_min": min(diffs) * 1e3,
-                    "diff_max": max(diffs) * 1e3})
+                    "diff_max": max(diffs) * 1e3,
+                    "cpu": statistics.median(cpu) * 1e3})
     return out
 
 
@@ -143,10 +154,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   % args.compare)
         print()
         print("| command | baseline | median (ms) | baseline median (ms) "
-              "| added, median of pairs (ms) | min..max | target |"
-              + (" before: added (ms) |" if args.compare else ""))
-        print("|---|---|---:|---:|---:|---|---|"
-              + ("---:|" if args.compare else ""))
+              "| added, median of pairs (ms) | min..max | target "
+              "| added CPU (ms) |"
+              + (" before: added (ms) | before: added CPU (ms) |"
+                 if args.compare else ""))
+        print("|---|---|---:|---:|---:|---|---|---:|"
+              + ("---:|---:|" if args.compare else ""))
         for i, (name, base, target) in enumerate(cases):
             rs = paired(base, [c[i] for c in commands], runs, work)
             r = rs[0]
@@ -157,10 +170,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             else:
                 verdict = "<= %g ms: NOT met" % target
             print("| `%s` | `python %s` | %.1f | %.1f | %+.1f | %+.1f..%+.1f "
-                  "| %s |" % (name, " ".join(base[1:]), r["cmd"], r["base"],
-                              r["diff"], r["diff_min"], r["diff_max"],
-                              verdict)
-                  + (" %+.1f |" % rs[1]["diff"] if args.compare else ""))
+                  "| %s | %+.1f |" % (name, " ".join(base[1:]), r["cmd"],
+                                      r["base"], r["diff"], r["diff_min"],
+                                      r["diff_max"], verdict, r["cpu"])
+                  + (" %+.1f | %+.1f |" % (rs[1]["diff"], rs[1]["cpu"])
+                     if args.compare else ""))
             sys.stdout.flush()
         return 0
     finally:
