@@ -20,7 +20,7 @@ from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, Optional, Tuple
+    from typing import Dict, List, Optional, Tuple
 
 
 class Variable(namedtuple("Variable", [
@@ -102,6 +102,15 @@ def flag(name: str) -> bool:
 def is_off(value: Optional[str]) -> bool:
     """Whether a setting's text turns it off ("off", "0", "none"...)."""
     return value is not None and value.strip().lower() in OFF
+
+
+def temp_dirs() -> List[str]:
+    """Where a temporary file may go, in tempfile.gettempdir()'s order:
+    $TMPDIR, $TEMP, $TMP (the system's variables, not stackwatch's), then
+    /tmp, /var/tmp, /usr/tmp and the current directory."""
+    dirs = [os.environ[v] for v in ("TMPDIR", "TEMP", "TMP")
+            if os.environ.get(v)]
+    return dirs + ["/tmp", "/var/tmp", "/usr/tmp", os.getcwd()]
 
 
 def items(name: str) -> Tuple[str, ...]:

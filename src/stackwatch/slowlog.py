@@ -29,8 +29,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Optional, Tuple
 
-from stackwatch import _lifecycle, _monitor_settings, _native, _service, \
-    dumping
+from stackwatch import _config, _lifecycle, _monitor_settings, _native, \
+    _service, dumping
 
 DEFAULT_INTERVAL = 5.0
 #: The log's default size cap (bytes); 0 means none.
@@ -82,9 +82,6 @@ def open_log(path: Optional[str] = None) -> Tuple[int, str]:
     return fd, os.path.abspath(path)
 
 
-#: Where a temporary log may go, in tempfile.gettempdir()'s order.
-_TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
-_TEMP_DIRS = ("/tmp", "/var/tmp", "/usr/tmp")
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
 
@@ -93,12 +90,10 @@ def _make_temporary() -> Tuple[int, str]:
     the first usable directory of $TMPDIR, $TEMP, $TMP, /tmp, /var/tmp,
     /usr/tmp and the current directory, as tempfile.mkstemp() makes it
     (without importing tempfile: start-up time). Raises OSError."""
-    dirs = [os.environ[v] for v in _TEMP_VARIABLES if os.environ.get(v)]
-    dirs += list(_TEMP_DIRS) + [os.getcwd()]
     flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
              | os.O_CLOEXEC)
     error: Optional[OSError] = None
-    for directory in dirs:
+    for directory in _config.temp_dirs():
         directory = os.path.abspath(directory)
         for _ in range(100):
             name = "".join(_NAME_CHARS[b % len(_NAME_CHARS)]
