@@ -43,6 +43,10 @@ def test_monitor_autostart_loads_no_costly_module():
     names = set(proc.stdout.splitlines())
     assert "stackwatch.monitor" in names
     assert sorted(names & set(NOT_LOADED)) == []
+    # Nor what only dumps need (the run information's source lines:
+    # linecache, with tokenize and re), nor traceback.
+    assert sorted(names & {"re", "linecache", "tokenize", "traceback",
+                           "textwrap", "json"}) == []
 
 
 def argparse_namespace(command, own):
@@ -113,3 +117,38 @@ def test_record_and_run_messages_stay_argparses(tmp_path):
                            "--out (see 'stackwatch --help')\n")
     assert "usage:" in run_cli("record", "--help").stdout
     assert sys.modules.get("argparse") is not None  # (this test built one)
+
+
+class _Custom(Exception):
+    pass
+
+
+def _raise_chain():
+    try:
+        {}["key"]
+    except KeyError as e:
+        try:
+            raise _Custom("while handling") from e
+        except _Custom:
+            raise ValueError()
+
+
+def test_errors_of_ours_are_shown_as_traceback_shows_them():
+    """_service.format_exception (reports of stackwatch's own errors,
+    without importing traceback) gives traceback's text: chained
+    exceptions, qualified names, empty messages, source lines."""
+    import traceback
+
+    from stackwatch import _service
+
+    for raise_it in (_raise_chain, lambda: 1 / 0):
+        try:
+            raise_it()
+        except Exception as e:
+            exc = e
+        theirs = "".join(traceback.format_exception(type(exc), exc,
+                                                    exc.__traceback__))
+        # (3.11+ marks the failing expression with ^~~ lines: left out.)
+        theirs = "".join(line for line in theirs.splitlines(True)
+                         if line.strip(" ~^\n") or not line.strip())
+        assert _service.format_exception(exc) == theirs

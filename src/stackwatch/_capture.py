@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import linecache
 import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Sequence, Tuple

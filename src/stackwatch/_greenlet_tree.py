@@ -7,6 +7,7 @@ import gc
 import sys
 import threading
 import time
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Optional, Tuple

@@ -13,6 +13,7 @@ from __future__ import annotations
 import _thread
 import itertools
 import types
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Iterable, Optional, Sequence, Tuple

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple

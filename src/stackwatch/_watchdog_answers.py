@@ -11,6 +11,7 @@ a Python object, and finds the task a stall happened in.
 from __future__ import annotations
 
 import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, List

@@ -30,6 +30,7 @@ import stat
 import sys
 import threading
 import time
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Optional, TextIO, Union

@@ -14,6 +14,7 @@ import collections
 import os
 import sys
 import threading
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple

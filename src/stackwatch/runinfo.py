@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import threading
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, TextIO)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Optional, Tuple
