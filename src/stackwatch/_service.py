@@ -104,7 +104,9 @@ def format_exception(exc: Optional[BaseException]) -> str:
             exc, link = exc.__context__, _CONTEXT
         else:
             exc = None
-    linecache = sys.modules.get("linecache")
+    # (3.13's linecache imports tokenize on first use.)
+    linecache = sys.modules.get("linecache") if "tokenize" in sys.modules \
+        else None
     out = []
     for exc, link in reversed(chain):
         tb = exc.__traceback__
