@@ -34,7 +34,10 @@ def test_record_and_run_load_no_costly_module(tmp_path, command):
     command = [str(tmp_path / "p.txt") if a == "OUT" else a for a in command]
     names = loaded_under(*command, env=child_env(TMPDIR=str(tmp_path)))
     assert "stackwatch.cli" in names and "dumping enabled: True" in names
-    assert sorted(names & set(NOT_LOADED)) == []
+    # (On 3.9, runpy, which runs the target, imports typing itself.)
+    not_loaded = set(NOT_LOADED) - ({"typing"} if sys.version_info < (3, 10)
+                                    else set())
+    assert sorted(names & not_loaded) == []
 
 
 def test_monitor_autostart_loads_no_costly_module():
