@@ -155,3 +155,43 @@ def test_errors_of_ours_are_shown_as_traceback_shows_them():
         theirs = "".join(line for line in theirs.splitlines(True)
                          if line.strip(" ~^\n") or not line.strip())
         assert _service.format_exception(exc) == theirs
+
+
+@pytest.mark.parametrize("how", ["STACKWATCH_DUMP=1", "run"])
+def test_our_threads_import_nothing_while_the_program_runs(tmp_path, how):
+    """What the dump, service and monitor threads use is imported at
+    start: a dump with locals (text and JSON) and the slow-script log's
+    snapshots load no module (3.13's linecache imports tokenize on first
+    use: pre-imported)."""
+    import subprocess
+
+    from conftest import stackwatch_cmd, wait_for
+
+    done = tmp_path / "done"
+    target = [target_path("startup_no_lazy_imports"), str(done)]
+    if how == "run":
+        cmd = stackwatch_cmd("run", "--interval", "0.1",
+                             "--max-blocking-time", "0.1", *target)
+        env = child_env(TMPDIR=str(tmp_path))
+    else:
+        cmd = [sys.executable] + target
+        env = child_env(STACKWATCH_DUMP="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        for args in (["--locals"], ["--json", "--locals"], []):
+            dump = run_cli("dump", *args, str(proc.pid))
+            assert dump.returncode == 0, dump.stderr
+        if how == "run":  # two snapshots with locals
+            wait_for(lambda: sum(
+                log.read_text().count("Full backtrace with local variables")
+                for log in tmp_path.glob("stackwatch-slow-*.log")) >= 2)
+        done.write_text("")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out.split("new:\n", 1)[1] == "", out

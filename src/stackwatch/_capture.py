@@ -9,6 +9,9 @@ from __future__ import annotations
 import gc
 import linecache
 import sys
+# 3.13's linecache imports tokenize on first use: imported here, as our
+# threads (the service thread's run information) must not import.
+import tokenize  # noqa: F401
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
