@@ -13,6 +13,8 @@ from stackwatch import cli
 #: Costly modules that neither command loads for a program that does not
 #: (argparse with gettext, locale and shutil; typing; tempfile with random;
 #: asyncio and greenlet are the program's to import: test_run_unchanged).
+#: (runpy is not imported for a script either, but the tests run
+#: `python -m stackwatch`, and python's -m imports it.)
 NOT_LOADED = ["argparse", "gettext", "locale", "shutil", "typing",
               "tempfile", "random", "asyncio", "greenlet", "datetime"]
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import builtins
 import importlib.machinery
-import importlib.util
 import os
-import runpy
 import sys
 import types
 import zipimport  # loaded at start-up; nothing is imported while sampling
@@ -38,11 +36,20 @@ class Outcome(namedtuple("Outcome", ["status", "interrupted"],
     __slots__ = ()
 
 
+def _import_runpy() -> None:
+    """runpy (with importlib.util and contextlib), for the targets that
+    need it (-m, a directory, a zip application), imported before the
+    target runs: nothing is imported while sampling, and a plain script
+    does not pay for it."""
+    import runpy  # noqa: F401
+
+
 def check_script(path: str) -> None:
     """Raises TargetError if python could not open the script."""
     if os.path.isdir(path):
         if not os.path.exists(os.path.join(path, "__main__.py")):
             raise TargetError("can't find '__main__' module in %r" % path)
+        _import_runpy()
         return
     try:
         with open(path, "rb"):
@@ -51,12 +58,17 @@ def check_script(path: str) -> None:
         raise TargetError("can't open file %r: [Errno %d] %s"
                           % (os.path.abspath(path), e.errno, e.strerror)
                           ) from None
+    if _is_zip(path):
+        _import_runpy()
 
 
 def check_module(name: str) -> None:
     """Raises TargetError if ``python -m name`` would fail to find it."""
     if not name or name.startswith("."):
         raise TargetError("Relative module names not supported")
+    _import_runpy()
+    import importlib.util
+
     saved = sys.path[:]
     sys.path.insert(0, os.getcwd())
     try:
@@ -106,6 +118,8 @@ def _is_zip(path: str) -> bool:
 
 def _run_script(path: str) -> None:
     if os.path.isdir(path) or _is_zip(path):
+        import runpy  # (imported by check_script: no import here)
+
         sys.path[0] = path
         runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore
         return
@@ -139,6 +153,8 @@ def run(script: Optional[str], module: Optional[str], args: List[str]
     """Runs the target; returns the outcome python would have."""
     try:
         if module is not None:
+            import runpy  # (imported by check_module: no import here)
+
             sys.argv = [module] + list(args)
             sys.path[0] = os.getcwd()
             runpy._run_module_as_main(module, alter_argv=True)  # type: ignore
