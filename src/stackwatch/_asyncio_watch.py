@@ -1,12 +1,20 @@
 """Watching asyncio loops: the selector hook of one loop
-(:func:`watch_asyncio`), and the patch of ``BaseEventLoop.run_forever``
-that watches every loop while it runs (``monitor.start(asyncio=True)``).
+(:func:`watch_asyncio`), and the patch of
+``asyncio.events._set_running_loop`` that watches every loop while it
+runs (``monitor.start(asyncio=True)``), made when the program imports
+asyncio: stackwatch never imports it for a program that does not.
 """
 
-import weakref
-from typing import Any, Callable, List, Optional, Tuple
+from __future__ import annotations
 
-from stackwatch import _native, _service
+import os
+import weakref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
+
+from stackwatch import _import_hooks, _native, _service
 from stackwatch._monitor_settings import DEFAULT_MAX_BLOCKING_TIME, seconds
 from stackwatch._monitor_state import S, hub_threshold
 
@@ -73,49 +81,73 @@ def unwatch_asyncio(loop: Any = None) -> None:
         S.explicit.discard(wid)
 
 
-_aio_orig: Optional[Callable[..., Any]] = None
+#: (asyncio.events, its _set_running_loop) while patched.
+_patched: Optional[Tuple[Any, Any]] = None
 
 
 def patch_asyncio() -> None:
-    """Watches every loop for as long as its run_forever() runs."""
-    global _aio_orig
-    if _aio_orig is not None:
+    """Watches every loop while it runs, from the moment the program
+    imports asyncio (at once if it has)."""
+    _import_hooks.when_imported("asyncio.events", _patch_events)
+
+
+def _patch_events(events: Any) -> None:
+    """Wraps ``asyncio.events._set_running_loop``, which every loop's
+    run_forever() calls (as a module attribute, 3.9 to 3.13) as it starts
+    and as it ends: a call that returns at once, so no frame of ours stays
+    on the loop's stack. A loop already running in this thread (the
+    monitor started from inside it) is watched now."""
+    global _patched
+    if _patched is not None or not S.running:
         return
-    import asyncio.base_events as be
+    orig = events._set_running_loop
 
-    orig = be.BaseEventLoop.run_forever
+    def _set_running_loop(loop: Any) -> None:
+        if loop is None:
+            _loop_ends(events._get_running_loop())
+        orig(loop)
+        if loop is not None:
+            _loop_starts(loop)
 
-    def run_forever(self: Any) -> Any:
-        watched = False
-        if S.running and hub_threshold() is not None and getattr(
-                self, "_stackwatch_wid", None) is None:
-            try:
-                watch_asyncio(self)
-                watched = True
-            except Exception:
-                _service.report("watching an asyncio loop")
-        try:
-            return orig(self)
-        finally:
-            if watched:
-                try:
-                    unwatch_asyncio(self)
-                except Exception:
-                    pass
+    _set_running_loop.__wrapped__ = orig  # type: ignore[attr-defined]
+    events._set_running_loop = _set_running_loop
+    _patched = (events, orig)
+    _loop_starts(events._get_running_loop())
 
-    run_forever.__wrapped__ = orig  # type: ignore[attr-defined]
-    be.BaseEventLoop.run_forever = run_forever  # type: ignore
-    _aio_orig = orig
+
+def _loop_starts(loop: Any) -> None:
+    if loop is None or not S.running or hub_threshold() is None or getattr(
+            loop, "_stackwatch_wid", None) is not None:
+        return
+    try:
+        watch_asyncio(loop)
+        loop._stackwatch_auto = os.getpid()
+    except Exception:
+        _service.report("watching an asyncio loop")
+
+
+def _loop_ends(loop: Any) -> None:
+    # Only a loop watched here, by this process (asyncio ends the running
+    # loop in a forked child, 3.12+, before our own fork steps ran).
+    if loop is None or getattr(loop, "_stackwatch_auto", None) != \
+            os.getpid():
+        return
+    loop._stackwatch_auto = None
+    try:
+        unwatch_asyncio(loop)
+    except Exception:
+        pass
 
 
 def unpatch_asyncio() -> None:
-    global _aio_orig
-    if _aio_orig is None:
+    global _patched
+    _import_hooks.cancel("asyncio.events", _patch_events)
+    if _patched is None:
         return
-    import asyncio.base_events as be
-
-    be.BaseEventLoop.run_forever = _aio_orig  # type: ignore
-    _aio_orig = None
+    events, orig = _patched
+    if getattr(events._set_running_loop, "__wrapped__", None) is orig:
+        events._set_running_loop = orig
+    _patched = None
 
 
 def unwatch_loops(loops: List[Tuple[Any, int]]) -> None:

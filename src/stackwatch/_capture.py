@@ -4,10 +4,18 @@ lists with the source line and, on request, arguments and locals as safe
 reprs (redacted, bounded).
 """
 
+from __future__ import annotations
+
 import gc
 import linecache
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+# 3.13's linecache imports tokenize on first use: imported here, as our
+# threads (the service thread's run information) must not import.
+import tokenize  # noqa: F401
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from stackwatch._frame import Frame
 from stackwatch._saferepr import REDACTED, Limits, hides, safe_repr

@@ -13,17 +13,24 @@ csrc/module.c for STACKWATCH_READ_METHOD (read by the extension at import).
 Both are in the table.
 """
 
+from __future__ import annotations
+
 import os
-from typing import Dict, NamedTuple, Optional, Tuple
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 
-class Variable(NamedTuple):
+class Variable(namedtuple("Variable", [
+        "name",
+        "type",     # "flag", "seconds", "size", "signal", "path", "list", "text"
+        "default",  # as text; None when unset means "not used"
+        "doc",
+])):
     """One environment variable of stackwatch."""
-
-    name: str
-    type: str  #: "flag", "seconds", "size", "signal", "path", "list", "text"
-    default: Optional[str]  #: as text; None when unset means "not used"
-    doc: str
+    __slots__ = ()
 
 
 #: Every variable stackwatch reads, in the README's order.
@@ -95,6 +102,15 @@ def flag(name: str) -> bool:
 def is_off(value: Optional[str]) -> bool:
     """Whether a setting's text turns it off ("off", "0", "none"...)."""
     return value is not None and value.strip().lower() in OFF
+
+
+def temp_dirs() -> List[str]:
+    """Where a temporary file may go, in tempfile.gettempdir()'s order:
+    $TMPDIR, $TEMP, $TMP (the system's variables, not stackwatch's), then
+    /tmp, /var/tmp, /usr/tmp and the current directory."""
+    dirs = [os.environ[v] for v in ("TMPDIR", "TEMP", "TMP")
+            if os.environ.get(v)]
+    return dirs + ["/tmp", "/var/tmp", "/usr/tmp", os.getcwd()]
 
 
 def items(name: str) -> Tuple[str, ...]:

@@ -6,10 +6,15 @@ logger, the run info after a stall) and runs the periodic functions of
 ``add_monitoring_function()``.
 """
 
+from __future__ import annotations
+
 import os
 import threading
 import time
-from typing import Any, Dict, List, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Tuple
 
 from stackwatch import _native, _service, events
 from stackwatch._monitor_state import S

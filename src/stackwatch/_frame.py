@@ -14,11 +14,16 @@ recording or dumping starts (:func:`use_sys_path`) and kept in the C
 formatter (csrc/stackfmt.c), which applies the one rule for every text.
 """
 
+from __future__ import annotations
+
 import os
 import sys
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from stackwatch import _native
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 _resolved = False  # the prefix table was set in this process
 _pinned = False    # by the command line: starts of the API keep it

@@ -1,14 +1,18 @@
-"""Watching gevent hubs: an import hook that patches gevent's Hub when
-``gevent.hub`` is imported (or at once if it is), so that every hub is
+"""Watching gevent hubs: patching gevent's Hub when ``gevent.hub`` is
+imported (``_import_hooks``; at once if it is), so that every hub is
 watched by the native watchdog from the moment it starts running, and
 forgotten when it is destroyed.
 """
 
-import sys
-import weakref
-from typing import Any, Optional, Tuple
+from __future__ import annotations
 
-from stackwatch import _native, _service
+import weakref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
+
+from stackwatch import _import_hooks, _native, _service
 from stackwatch._monitor_state import S, hub_threshold
 
 
@@ -52,29 +56,21 @@ def unwatch_hub(hub: Any) -> None:
             S.hubs.pop(wid, None)
 
 
-class GeventHook:  # a sys.meta_path finder (without importlib.abc's cost)
+class GeventHook:
     """Patches gevent's Hub when gevent.hub is imported (or at once), so
     that every hub is watched from the moment it starts running: its
     run() calls start_periodic_monitoring_thread(), in the hub greenlet,
     in the hub's thread."""
 
-    installed = False
     patched: Optional[Tuple[Any, Any, Any]] = None
 
     @classmethod
     def install(cls) -> None:
-        hub_mod = sys.modules.get("gevent.hub")
-        if hub_mod is not None:
-            cls.patch(hub_mod)
-        elif not cls.installed:
-            sys.meta_path.insert(0, cls())
-            cls.installed = True
+        _import_hooks.when_imported("gevent.hub", _patch_when_running)
 
     @classmethod
     def remove(cls) -> None:
-        sys.meta_path[:] = [f for f in sys.meta_path
-                            if not isinstance(f, cls)]
-        cls.installed = False
+        _import_hooks.cancel("gevent.hub", _patch_when_running)
         if cls.patched is not None:
             hub_cls, start_orig, destroy_orig = cls.patched
             hub_cls.start_periodic_monitoring_thread = start_orig
@@ -117,27 +113,7 @@ class GeventHook:  # a sys.meta_path finder (without importlib.abc's cost)
         except Exception:
             pass
 
-    def find_spec(self, fullname: str, path: Any = None,
-                  target: Any = None) -> Any:
-        if fullname != "gevent.hub":
-            return None
-        import importlib.util
 
-        sys.meta_path.remove(self)
-        type(self).installed = False
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        loader = spec.loader
-        exec_orig = loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            exec_orig(module)
-            try:
-                if S.running:
-                    type(self).patch(module)
-            except Exception:
-                _service.report("patching gevent's hub")
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
+def _patch_when_running(hub_mod: Any) -> None:
+    if S.running:
+        GeventHook.patch(hub_mod)

@@ -9,11 +9,16 @@ started with ``_thread.start_new_thread``, are not tracked: their samples
 carry no greenlet.
 """
 
+from __future__ import annotations
+
 import collections
-import re
 import sys
 import threading
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional
 
 from stackwatch import _native
 
@@ -70,14 +75,13 @@ def stop_tracking() -> None:
             _native.greenlet_uninstall()
 
 
-class Identity(NamedTuple):
-    """Who a greenlet is: the naming rules of every label stackwatch
-    shows (profiles, watchdog reports, run info)."""
-
-    gid: int  #: stackwatch's greenlet id
-    kind: str  #: "main" (a thread's main greenlet), "gevent" or "greenlet"
-    name: str  #: gevent's name ("Greenlet-3"), else the class name
-    function: Optional[str]  #: what it runs, when that can be told
+#: Who a greenlet is: the naming rules of every label stackwatch shows
+#: (profiles, watchdog reports, run info). gid: stackwatch's greenlet id;
+#: kind: "main" (a thread's main greenlet), "gevent" or "greenlet"; name:
+#: gevent's name ("Greenlet-3"), else the class name; function: what it
+#: runs, when that can be told, else None. (A namedtuple: typing's
+#: NamedTuple would import typing into every monitored program.)
+Identity = namedtuple("Identity", ["gid", "kind", "name", "function"])
 
 
 def identify(g: Any, gid: int, typename: str = "greenlet") -> Identity:
@@ -167,7 +171,20 @@ def group(gid: int, obj: Any, typename: str, root: Optional[str] = None
     func = _runs(who, root)
     if func:
         return "running %s" % func
-    return re.sub(r"\d+", "N", who.name)
+    return _numbers_as_n(who.name)
+
+
+def _numbers_as_n(name: str) -> str:
+    """"Greenlet-18" -> "Greenlet-N": each run of digits becomes N (no re:
+    this module is imported on the watchdog's start-up path)."""
+    out = []
+    for ch in name:
+        if ch.isdigit():
+            if not out or out[-1] != "\0":
+                out.append("\0")
+        else:
+            out.append(ch)
+    return "".join(out).replace("\0", "N")
 
 
 def group_texts(groups: Dict[int, str], labels: Dict[int, str]

@@ -5,10 +5,14 @@ the ones not passed to ``stackwatch.monitor.start()`` (read through
 Pure functions: nothing here touches the monitor's state.
 """
 
+from __future__ import annotations
+
 import math
 import os
-import re
-from typing import Any, Optional, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple, Union
 
 from stackwatch import _config
 
@@ -25,7 +29,7 @@ UNSET: Any = object()
 #: Values that turn a setting off ("--max-blocking-time off").
 OFF = _config.OFF
 
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
+_SIZE_PATTERN = r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$"
 _UNITS = {
     "": 1, "b": 1,
     "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
@@ -42,7 +46,11 @@ def parse_size(value: Union[int, float, str]) -> int:
     if isinstance(value, (int, float)):
         number, mult = float(value), 1
     else:
-        m = _SIZE_RE.match(str(value))
+        # re only when a size is given as text: the watchdog's start-up
+        # (every process of STACKWATCH_MONITOR=1) does not load it.
+        import re
+
+        m = re.match(_SIZE_PATTERN, str(value))
         if not m or m.group(2).lower() not in _UNITS:
             raise ValueError("not a memory size: %r (use bytes, or a number "
                              "with KB, MB, GB, KiB, MiB, GiB...)" % (value,))

@@ -4,9 +4,14 @@ _asyncio_watch): the settings in force, the monitor's Python thread, the
 periodic functions and the hubs and loops watched. ``S.lock`` guards it.
 """
 
+from __future__ import annotations
+
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
 
 
 class Func:

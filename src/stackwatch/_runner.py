@@ -8,15 +8,19 @@ the same inside this interpreter and returns what the exit should be, so
 that the caller can finish its work (write a profile) first.
 """
 
+from __future__ import annotations
+
 import builtins
 import importlib.machinery
-import importlib.util
 import os
-import runpy
 import sys
 import types
 import zipimport  # loaded at start-up; nothing is imported while sampling
-from typing import List, NamedTuple, Optional
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -25,9 +29,19 @@ class TargetError(Exception):
     """The target cannot be started (missing script, unknown module)."""
 
 
-class Outcome(NamedTuple):
-    status: int               #: the exit status python would have
-    interrupted: bool = False  #: ended by KeyboardInterrupt (exit by SIGINT)
+class Outcome(namedtuple("Outcome", ["status", "interrupted"],
+                         defaults=(False,))):
+    """status: the exit status python would have; interrupted: ended by
+    KeyboardInterrupt (exit by SIGINT)."""
+    __slots__ = ()
+
+
+def _import_runpy() -> None:
+    """runpy (with importlib.util and contextlib), for the targets that
+    need it (-m, a directory, a zip application), imported before the
+    target runs: nothing is imported while sampling, and a plain script
+    does not pay for it."""
+    import runpy  # noqa: F401
 
 
 def check_script(path: str) -> None:
@@ -35,6 +49,7 @@ def check_script(path: str) -> None:
     if os.path.isdir(path):
         if not os.path.exists(os.path.join(path, "__main__.py")):
             raise TargetError("can't find '__main__' module in %r" % path)
+        _import_runpy()
         return
     try:
         with open(path, "rb"):
@@ -43,12 +58,17 @@ def check_script(path: str) -> None:
         raise TargetError("can't open file %r: [Errno %d] %s"
                           % (os.path.abspath(path), e.errno, e.strerror)
                           ) from None
+    if _is_zip(path):
+        _import_runpy()
 
 
 def check_module(name: str) -> None:
     """Raises TargetError if ``python -m name`` would fail to find it."""
     if not name or name.startswith("."):
         raise TargetError("Relative module names not supported")
+    _import_runpy()
+    import importlib.util
+
     saved = sys.path[:]
     sys.path.insert(0, os.getcwd())
     try:
@@ -98,6 +118,8 @@ def _is_zip(path: str) -> bool:
 
 def _run_script(path: str) -> None:
     if os.path.isdir(path) or _is_zip(path):
+        import runpy  # (imported by check_script: no import here)
+
         sys.path[0] = path
         runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore
         return
@@ -131,6 +153,8 @@ def run(script: Optional[str], module: Optional[str], args: List[str]
     """Runs the target; returns the outcome python would have."""
     try:
         if module is not None:
+            import runpy  # (imported by check_module: no import here)
+
             sys.argv = [module] + list(args)
             sys.path[0] = os.getcwd()
             runpy._run_module_as_main(module, alter_argv=True)  # type: ignore

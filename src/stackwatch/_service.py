@@ -13,11 +13,15 @@ interpreter exit, and it is re-created in a forked child when still needed.
 The sampler skips it, so it never shows up in profiles.
 """
 
+from __future__ import annotations
+
 import sys
 import threading
 import time
-import traceback
-from typing import Callable, Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
 
 from stackwatch import _lifecycle, _native
 
@@ -71,9 +75,62 @@ def report(what: str) -> None:
     without letting it escape into the application."""
     try:
         sys.stderr.write("stackwatch: error while %s:\n%s"
-                         % (what, traceback.format_exc()))
+                         % (what, format_exception(sys.exc_info()[1])))
     except Exception:
         pass
+
+
+_CAUSE = ("\nThe above exception was the direct cause of the following "
+          "exception:\n\n")
+_CONTEXT = ("\nDuring handling of the above exception, another exception "
+            "occurred:\n\n")
+
+
+def format_exception(exc: Optional[BaseException]) -> str:
+    """exc (and the exceptions it was raised from or while handling) as
+    traceback.format_exception() shows them, without importing traceback:
+    every process that stackwatch starts in would pay for it (with
+    textwrap, and linecache with tokenize and re); source lines are shown
+    when linecache is loaded. Never imports (our threads call it)."""
+    chain: List[Tuple[BaseException, str]] = []
+    seen = set()
+    link = ""
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append((exc, link))
+        if exc.__cause__ is not None:
+            exc, link = exc.__cause__, _CAUSE
+        elif exc.__context__ is not None and not exc.__suppress_context__:
+            exc, link = exc.__context__, _CONTEXT
+        else:
+            exc = None
+    # (3.13's linecache imports tokenize on first use.)
+    linecache = sys.modules.get("linecache") if "tokenize" in sys.modules \
+        else None
+    out = []
+    for exc, link in reversed(chain):
+        tb = exc.__traceback__
+        if tb is not None:
+            out.append("Traceback (most recent call last):\n")
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            out.append('  File "%s", line %d, in %s\n'
+                       % (code.co_filename, tb.tb_lineno, code.co_name))
+            if linecache is not None:
+                line = linecache.getline(code.co_filename, tb.tb_lineno)
+                if line.strip():
+                    out.append("    %s\n" % line.strip())
+            tb = tb.tb_next
+        name = type(exc).__qualname__
+        if type(exc).__module__ not in ("builtins", "__main__"):
+            name = "%s.%s" % (type(exc).__module__, name)
+        try:
+            text = str(exc)
+        except Exception:
+            text = "<exception str() failed>"
+        out.append("%s: %s\n" % (name, text) if text else name + "\n")
+        out.append(link)
+    return "".join(out)
 
 
 def report_line(text: str) -> None:

@@ -8,8 +8,13 @@ stalled thread does not hold the GIL); the delivery thread
 a Python object, and finds the task a stall happened in.
 """
 
+from __future__ import annotations
+
 import sys
-from typing import Any, List
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List
 
 from stackwatch import _greenlets, _native, _service, events
 from stackwatch._monitor_state import S

@@ -11,14 +11,20 @@ the target's own status, as ``python`` would. Every error is one line on
 stderr.
 """
 
-import argparse
+from __future__ import annotations
+
 import atexit
 import math
 import os
 import signal
 import sys
 import threading
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
+import types
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
 from stackwatch import _config, _frame, _native, _output, _runner, dumping, \
@@ -26,23 +32,17 @@ from stackwatch import _config, _frame, _native, _output, _runner, dumping, \
 
 PROG = "stackwatch"
 
-#: Options that take a value, per command (to find where the target
-#: starts).
-_VALUE_OPTS = {
-    "record": {"-o", "--output", "-f", "--format", "-r", "--rate",
-               "-d", "--duration", "--mode", "--budget", "--signal"},
-    "run": {"--max-blocking-time", "--max-memory", "--memory-period",
-            "--report", "--signal", "--interval", "--log", "--log-max",
-            "--gil-wait"},
-}
+def _parser_class() -> type:
+    """An ArgumentParser whose errors are one line (argparse is imported
+    only when a parser is built: see _quick_parse)."""
+    import argparse
 
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            fail(message, self.prog, status=2,
+                 hint="see '%s --help'" % self.prog)
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line."""
-
-    def error(self, message: str) -> NoReturn:
-        fail(message, self.prog, status=2,
-             hint="see '%s --help'" % self.prog)
+    return _Parser
 
 
 def fail(message: str, prog: str = PROG, status: int = 2,
@@ -58,22 +58,35 @@ def note(message: str) -> None:
     sys.stderr.write("[stackwatch] %s\n" % message)
 
 
+def _type_error(message: str) -> Exception:
+    """argparse's ArgumentTypeError (argparse is imported only on this
+    path, or when a parser is built)."""
+    import argparse
+
+    return argparse.ArgumentTypeError(message)
+
+
+def _is_type_error(e: BaseException) -> bool:
+    argparse = sys.modules.get("argparse")
+    return argparse is not None and isinstance(e, argparse.ArgumentTypeError)
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("not a number: %r" % text)
+        raise _type_error("not a number: %r" % text) from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError("not a finite number: %r" % text)
+        raise _type_error("not a finite number: %r" % text)
     return value
 
 
 def _positive(text: str) -> float:
     value = _number(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0, not %s" % text)
+        raise _type_error("must be more than 0, not %s" % text)
     if value > threading.TIMEOUT_MAX:
-        raise argparse.ArgumentTypeError("too large: %s" % text)
+        raise _type_error("too large: %s" % text)
     return value
 
 
@@ -87,7 +100,7 @@ def _pid(text: str) -> int:
     except ValueError:
         pid = 0
     if not 0 < pid <= PID_MAX:
-        raise argparse.ArgumentTypeError(
+        raise _type_error(
             "not a process id: %r (a number from 1 to %d)" % (text, PID_MAX))
     return pid
 
@@ -107,7 +120,9 @@ def _option(prog: str, option: str, check, *args, hint: str = ""):
     that names a STACKWATCH_* variable, whose value was wrong, as is)."""
     try:
         return check(*args)
-    except (ValueError, argparse.ArgumentTypeError) as e:
+    except Exception as e:
+        if not isinstance(e, ValueError) and not _is_type_error(e):
+            raise
         msg = str(e)
         if not msg.startswith(("STACKWATCH_", option)):
             msg = ("%s: %s" if option.startswith("STACKWATCH_") else
@@ -120,20 +135,146 @@ def _path_option(prog: str, option: str, path: Optional[str]) -> None:
         fail("argument %s: an empty path" % option, prog)
 
 
-def _add_target_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--full-paths", action="store_true",
-                   help="show files by their full paths (default: without "
-                        "the sys.path entry they are under)")
-    """The options shared by the commands that run a target."""
-    p.add_argument("--signal", metavar="SIG",
-                   help="signal for `stackwatch dump` (default SIGRTMIN+6)")
-    p.add_argument("-m", dest="module", metavar="module",
-                   help="run a library module as a script")
+def _arg(*flags: str, **kw: Any) -> Tuple[Tuple[str, ...], Dict[str, Any]]:
+    return flags, kw
+
+
+#: For argparse.BooleanOptionalAction (--x and --no-x) in the tables below.
+_BOOLEAN_OPTIONAL = "boolean optional"
+
+#: The options of `record` and of `run`, as add_argument()'s arguments:
+#: build_parser() adds them to the parser, _quick_parse() parses them
+#: without argparse.
+_RECORD_ARGS = [
+    _arg("-o", "--output", metavar="OUT",
+         help="output file ('-' for stdout; default: "
+              "stackwatch-<target>-<date>.<ext> here)"),
+    _arg("-f", "--format", choices=profiler.FORMATS,
+         help="speedscope, collapsed (folded stacks) or svg "
+              "(default: from the output's extension: .json, "
+              ".txt, .svg; svg when it has none; another "
+              "extension needs -f)"),
+    _arg("-r", "--rate", type=_number, default=100.0,
+         help="samples per second, 1-1000 (default 100)"),
+    _arg("-d", "--duration", type=_positive, metavar="SECONDS",
+         help="stop sampling and write the profile after SECONDS "
+              "(the target keeps running)"),
+    _arg("--mode", choices=tuple(profiler.MODES),
+         help="wall: every thread at every tick, idle ones "
+              "included (default); cpu: threads that used CPU; "
+              "gil: the GIL holder"),
+    _arg("--idle", dest="idle", action="store_true", default=None,
+         group="idle",
+         help="py-spy's spelling of --mode wall (our default: "
+              "idle threads are sampled too)"),
+    _arg("--no-idle", dest="idle", action="store_false", group="idle",
+         help="py-spy's default, our --mode cpu: only threads "
+              "that run (with --mode gil: the GIL holder)"),
+    _arg("--function", action="store_true",
+         help="merge the lines of each function: frames show "
+              "the function's first line (as py-spy --function)"),
+    _arg("--nolineno", action="store_true",
+         help="no line numbers in frame labels (the lines of a "
+              "function merge; as py-spy --nolineno)"),
+    _arg("--threads", action="store_true",
+         help="split the profile by thread"),
+    _arg("--greenlets", nargs="?", const="grouped", default=False,
+         metavar="each",
+         help="track greenlets and split the profile by what "
+              "they run: one group per function ('greenlets "
+              "running handle (x50)'); --greenlets=each: one "
+              "per greenlet"),
+    _arg("--budget", type=_number, metavar="FRACTION",
+         help="the share of one core the sampler may use "
+              "(e.g. 0.01); lowers the rate when needed"),
+]
+
+_RUN_ARGS = [
+    _arg("--max-blocking-time", metavar="S",
+         help="seconds a loop may block before it is reported "
+              "(default 0.1; 'off' to watch memory only)"),
+    _arg("--max-memory", metavar="SIZE",
+         help="report when the RSS goes above SIZE (bytes, or "
+              "500MB, 2GiB...)"),
+    _arg("--memory-period", metavar="S",
+         help="seconds between memory checks (default 5)"),
+    _arg("--report", metavar="PATH",
+         help="append reports to PATH (created 0600) instead of "
+              "stderr"),
+    _arg("--format-run-info", action="store_true",
+         help="after a stall report, also write every thread's "
+              "stack, the greenlet and asyncio task trees, once "
+              "the GIL is free"),
+    _arg("--logging", action="store_true",
+         help="also send reports to the 'stackwatch' logger"),
+    _arg("--no-asyncio", action="store_true",
+         help="do not watch asyncio loops automatically"),
+    _arg("--interval", metavar="S",
+         help="seconds between slow-script log snapshots "
+              "(default 5, or STACKWATCH_INTERVAL; 'off' for no "
+              "log)"),
+    _arg("--log", metavar="PATH",
+         help="append the snapshots to PATH (created 0600; "
+              "default: a new private temporary file, removed "
+              "at exit if empty)"),
+    _arg("--log-max", metavar="SIZE",
+         help="cap the log at SIZE (bytes, or 512K, 10M...; "
+              "default 10M; 0 or off: no cap): a snapshot that "
+              "would pass it first renames the log to PATH.1, "
+              "replacing an older one, and starts a new log"),
+    _arg("--locals", action=_BOOLEAN_OPTIONAL,
+         default=True,
+         help="show every frame's arguments and local variables "
+              "in the log (default; --no-locals: stacks only)"),
+    _arg("--gil-wait", metavar="S",
+         help="seconds a snapshot waits for the GIL before it "
+              "gives the stacks without locals (default 1)"),
+]
+
+#: The options shared by the commands that run a target (then the
+#: target, an optional positional argument).
+_TARGET_ARGS = [
+    _arg("--full-paths", action="store_true",
+         help="show files by their full paths (default: without "
+              "the sys.path entry they are under)"),
+    _arg("--signal", metavar="SIG",
+         help="signal for `stackwatch dump` (default SIGRTMIN+6)"),
+    _arg("-m", dest="module", metavar="module",
+         help="run a library module as a script"),
+]
+
+_ARGS = {"record": _RECORD_ARGS + _TARGET_ARGS,
+         "run": _RUN_ARGS + _TARGET_ARGS}
+
+#: Options that take a value, per command (to find where the target
+#: starts).
+_VALUE_OPTS = {command: {flag for flags, kw in args
+                         if "action" not in kw and "nargs" not in kw
+                         for flag in flags}
+               for command, args in _ARGS.items()}
+
+
+def _add_args(p: argparse.ArgumentParser, command: str) -> None:
+    import argparse
+
+    groups: Dict[str, Any] = {}
+    for flags, kw in _ARGS[command]:
+        if kw.get("action") == _BOOLEAN_OPTIONAL:
+            kw = dict(kw, action=argparse.BooleanOptionalAction)
+        where = p
+        if "group" in kw:
+            kw = dict(kw)
+            name = kw.pop("group")
+            if name not in groups:
+                groups[name] = p.add_mutually_exclusive_group()
+            where = groups[name]
+        where.add_argument(*flags, **kw)
     p.add_argument("target", nargs="?", metavar="script.py",
                    help="the script to run")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    _Parser = _parser_class()
     p = _Parser(prog=PROG, description=(
         "A sampling profiler, stack dumper and watchdog for Python "
         "processes. It reads every thread's stack without the GIL."))
@@ -151,49 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
             "still writes the profile."),
         usage="%(prog)s [options] (script.py [args ...] | -m module "
               "[args ...])")
-    r.add_argument("-o", "--output", metavar="OUT",
-                   help="output file ('-' for stdout; default: "
-                        "stackwatch-<target>-<date>.<ext> here)")
-    r.add_argument("-f", "--format", choices=profiler.FORMATS,
-                   help="speedscope, collapsed (folded stacks) or svg "
-                        "(default: from the output's extension: .json, "
-                        ".txt, .svg; svg when it has none; another "
-                        "extension needs -f)")
-    r.add_argument("-r", "--rate", type=_number, default=100.0,
-                   help="samples per second, 1-1000 (default 100)")
-    r.add_argument("-d", "--duration", type=_positive, metavar="SECONDS",
-                   help="stop sampling and write the profile after SECONDS "
-                        "(the target keeps running)")
-    r.add_argument("--mode", choices=tuple(profiler.MODES),
-                   help="wall: every thread at every tick, idle ones "
-                        "included (default); cpu: threads that used CPU; "
-                        "gil: the GIL holder")
-    idle = r.add_mutually_exclusive_group()
-    idle.add_argument("--idle", dest="idle", action="store_true",
-                      default=None,
-                      help="py-spy's spelling of --mode wall (our default: "
-                           "idle threads are sampled too)")
-    idle.add_argument("--no-idle", dest="idle", action="store_false",
-                      help="py-spy's default, our --mode cpu: only threads "
-                           "that run (with --mode gil: the GIL holder)")
-    r.add_argument("--function", action="store_true",
-                   help="merge the lines of each function: frames show "
-                        "the function's first line (as py-spy --function)")
-    r.add_argument("--nolineno", action="store_true",
-                   help="no line numbers in frame labels (the lines of a "
-                        "function merge; as py-spy --nolineno)")
-    r.add_argument("--threads", action="store_true",
-                   help="split the profile by thread")
-    r.add_argument("--greenlets", nargs="?", const="grouped", default=False,
-                   metavar="each",
-                   help="track greenlets and split the profile by what "
-                        "they run: one group per function ('greenlets "
-                        "running handle (x50)'); --greenlets=each: one "
-                        "per greenlet")
-    r.add_argument("--budget", type=_number, metavar="FRACTION",
-                   help="the share of one core the sampler may use "
-                        "(e.g. 0.01); lowers the rate when needed")
-    _add_target_args(r)
+    _add_args(r, "record")
 
     w = sub.add_parser(
         "run", help="run a script or module under the watchdog and the "
@@ -213,46 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
             "and STACKWATCH_INTERVAL."),
         usage="%(prog)s [options] (script.py [args ...] | -m module "
               "[args ...])")
-    w.add_argument("--max-blocking-time", metavar="S",
-                   help="seconds a loop may block before it is reported "
-                        "(default 0.1; 'off' to watch memory only)")
-    w.add_argument("--max-memory", metavar="SIZE",
-                   help="report when the RSS goes above SIZE (bytes, or "
-                        "500MB, 2GiB...)")
-    w.add_argument("--memory-period", metavar="S",
-                   help="seconds between memory checks (default 5)")
-    w.add_argument("--report", metavar="PATH",
-                   help="append reports to PATH (created 0600) instead of "
-                        "stderr")
-    w.add_argument("--format-run-info", action="store_true",
-                   help="after a stall report, also write every thread's "
-                        "stack, the greenlet and asyncio task trees, once "
-                        "the GIL is free")
-    w.add_argument("--logging", action="store_true",
-                   help="also send reports to the 'stackwatch' logger")
-    w.add_argument("--no-asyncio", action="store_true",
-                   help="do not watch asyncio loops automatically")
-    w.add_argument("--interval", metavar="S",
-                   help="seconds between slow-script log snapshots "
-                        "(default 5, or STACKWATCH_INTERVAL; 'off' for no "
-                        "log)")
-    w.add_argument("--log", metavar="PATH",
-                   help="append the snapshots to PATH (created 0600; "
-                        "default: a new private temporary file, removed "
-                        "at exit if empty)")
-    w.add_argument("--log-max", metavar="SIZE",
-                   help="cap the log at SIZE (bytes, or 512K, 10M...; "
-                        "default 10M; 0 or off: no cap): a snapshot that "
-                        "would pass it first renames the log to PATH.1, "
-                        "replacing an older one, and starts a new log")
-    w.add_argument("--locals", action=argparse.BooleanOptionalAction,
-                   default=True,
-                   help="show every frame's arguments and local variables "
-                        "in the log (default; --no-locals: stacks only)")
-    w.add_argument("--gil-wait", metavar="S",
-                   help="seconds a snapshot waits for the GIL before it "
-                        "gives the stacks without locals (default 1)")
-    _add_target_args(w)
+    _add_args(w, "run")
 
     d = sub.add_parser(
         "dump", help="print the stacks of a running Python process",
@@ -300,13 +360,95 @@ def split_target(args: Sequence[str], command: str = "record"
     return list(args), []
 
 
+def _dest(flags: Sequence[str], kw: Dict[str, Any]) -> str:
+    """The attribute an option sets, named as argparse names it."""
+    if "dest" in kw:
+        return kw["dest"]
+    long = [f for f in flags if f.startswith("--")]
+    return (long or list(flags))[0].lstrip("-").replace("-", "_")
+
+
+def _quick_parse(command: str, args: Sequence[str]
+                 ) -> Optional[types.SimpleNamespace]:
+    """What argparse makes of `command`'s own arguments (split_target's
+    first part), for the plain command lines that it parses the same way
+    (options spelt in full, values as separate words, at most one target),
+    without importing argparse or building a parser (start-up time);
+    None for any other (then argparse parses them, and says what is
+    wrong). tests/test_startup.py compares the two."""
+    ns: Dict[str, Any] = {"command": command}
+    flags_of: Dict[str, Tuple[str, Dict[str, Any], bool]] = {}
+    for flags, kw in _ARGS[command]:
+        dest = _dest(flags, kw)
+        action = kw.get("action")
+        # As argparse: the first option of a dest gives its default.
+        ns.setdefault(dest, kw.get("default", False if action == "store_true"
+                                   else True if action == "store_false"
+                                   else None))
+        for flag in flags:
+            flags_of[flag] = (dest, kw, True)
+            if action == _BOOLEAN_OPTIONAL and flag.startswith("--"):
+                flags_of["--no-" + flag[2:]] = (dest, kw, False)
+    ns["target"] = None
+    groups_seen: Dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        word = args[i]
+        i += 1
+        if not word.startswith("-"):
+            if ns["target"] is not None:
+                return None
+            ns["target"] = word
+            continue
+        if word not in flags_of:
+            return None
+        dest, kw, on = flags_of[word]
+        action = kw.get("action")
+        if "group" in kw:
+            if groups_seen.setdefault(kw["group"], word) != word:
+                return None  # argparse says which two conflict
+        if action in ("store_true", _BOOLEAN_OPTIONAL):
+            ns[dest] = on
+            continue
+        if action == "store_false":
+            ns[dest] = False
+            continue
+        if kw.get("nargs") == "?":
+            ns[dest] = kw["const"]  # --x=value goes to argparse
+            continue
+        if action is not None or i == len(args) or (
+                args[i].startswith("-") and args[i] != "-"):
+            return None
+        value: Any = args[i]
+        i += 1
+        if "type" in kw:
+            try:
+                value = kw["type"](value)
+            except Exception:
+                return None
+        if "choices" in kw and value not in kw["choices"]:
+            return None
+        ns[dest] = value
+    return types.SimpleNamespace(**ns)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     if argv and argv[0] in _VALUE_OPTS:
         own, rest = split_target(argv[1:], argv[0])
-        ns = parser.parse_args([argv[0]] + own)
+        # The parser is built only for a command line the quick parse is
+        # not sure of (--help, mistakes...): its messages stay argparse's.
+        ns = _quick_parse(argv[0], own)
+        if ns is None:
+            # The target word after "--": an option with an optional
+            # value (--greenlets) must not take it as its value.
+            if own and not own[-1].startswith("-") and \
+                    own[-2:-1] != ["-m"] and (
+                        len(own) < 2 or own[-2] not in _VALUE_OPTS[argv[0]]):
+                own = own[:-1] + ["--", own[-1]]
+            ns = build_parser().parse_args([argv[0]] + own)
         return record(ns, rest) if argv[0] == "record" else run(ns, rest)
+    parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command == "dump":
         return dump(ns)

@@ -12,8 +12,14 @@ goes above the limit and one :class:`MemoryUsageUnderThreshold` when it
 comes back under it.
 """
 
+from __future__ import annotations
+
 import threading
-from typing import Any, Callable, List, NamedTuple, Optional
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional
 
 from stackwatch._frame import Frame
 
@@ -25,14 +31,10 @@ __all__ = [
 ]
 
 
-class MemoryInfo(NamedTuple):
+class MemoryInfo(namedtuple("MemoryInfo",
+                            ["rss", "vms", "shared", "text", "data"])):
     """The process's memory, in bytes, from /proc/self/statm."""
-
-    rss: int
-    vms: int
-    shared: int
-    text: int
-    data: int
+    __slots__ = ()
 
 
 class Event:
@@ -153,7 +155,8 @@ class MemoryUsageUnderThreshold(Event):
         self.memory_info = memory_info
 
 
-Subscriber = Callable[[Event], Any]
+if TYPE_CHECKING:
+    Subscriber = Callable[[Event], Any]
 
 _lock = threading.Lock()
 #: The subscribers, in order of subscription (a new list on each change,

@@ -27,12 +27,18 @@ and the monitor's fork and exit handling; the parts live in:
 - ``_asyncio_watch``: watching asyncio loops.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 import threading
-from typing import Any, Callable, Dict, Optional
 
-from stackwatch import _frame, _greenlets, _lifecycle, _native, _service
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional
+
+from stackwatch import (_frame, _greenlets, _import_hooks, _lifecycle,
+                        _native, _service)
 from stackwatch._asyncio_watch import (patch_asyncio, unpatch_asyncio,
                                        unwatch_asyncio, unwatch_loops,
                                        watch_asyncio)
@@ -66,6 +72,10 @@ _resolve = resolve
 _seconds = seconds
 _S = S
 
+# Guards S.tracking's change only (never held while importing: greenlet's
+# import may be under way in another thread).
+_track_lock = threading.Lock()
+
 
 # ---- start / stop ---------------------------------------------------------
 
@@ -90,9 +100,10 @@ def start(max_blocking_time: Any = UNSET, max_memory_usage: Any = UNSET,
         is free.
     log: also send reports to the ``stackwatch`` logger (WARNING).
     gevent: watch every gevent hub (found when it starts running).
-    asyncio: watch every asyncio loop started from now on (run_forever,
-        and so asyncio.run); loops can also be watched one by one with
-        watch_asyncio().
+    asyncio: watch every asyncio loop while it runs (run_forever, and so
+        asyncio.run), from the moment the program imports asyncio (never
+        imported for it), the loop running in this thread now included;
+        loops can also be watched one by one with watch_asyncio().
     report_interval: first interval of the "still blocked" updates (they
         double, up to one a minute).
     """
@@ -187,10 +198,23 @@ def _ensure_native() -> None:
 
 def _acquire() -> None:
     _service.service.acquire()
-    S.tracking = _greenlets.start_tracking()
+    # Greenlets are tracked once the program imports greenlet (gevent
+    # does), never imported for it: from then on, in the importing thread
+    # and the threads started afterwards.
+    _import_hooks.when_imported("greenlet", _track_greenlets)
+
+
+def _track_greenlets(module: object) -> None:
+    with _track_lock:
+        if not S.running or S.tracking:
+            return
+        S.tracking = True
+    if not _greenlets.start_tracking():
+        S.tracking = False
 
 
 def _release() -> None:
+    _import_hooks.cancel("greenlet", _track_greenlets)
     if S.tracking:
         _greenlets.stop_tracking()
         S.tracking = False
@@ -247,7 +271,9 @@ def _reset_in_child() -> None:
     """First step in a forked child: our Python thread does not exist
     there; the service and tracking users we held are re-acquired by the
     restart."""
+    global _track_lock
     S.lock = threading.RLock()
+    _track_lock = threading.Lock()
     S.thread = None
     S.stopping = False
     if S.running:

@@ -8,11 +8,16 @@ threads and greenlets (which needs the GIL), and renders the session in
 the output formats (the writers are C too).
 """
 
+from __future__ import annotations
+
 import collections
 import os
 import sys
 import threading
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 from stackwatch import _frame, _greenlets, _lifecycle, _native, _output, \
     _service
@@ -30,17 +35,19 @@ _active: Optional["Profiler"] = None
 _active_lock = threading.Lock()
 
 
-class Sample(NamedTuple):
+class Sample(collections.namedtuple("Sample", [
+        "thread",    # thread label (str)
+        "ident",     # threading ident of the thread (int)
+        "tid",       # kernel thread id (0 if unknown)
+        "greenlet",  # greenlet label, None if not tracked
+        "frames",    # root first (a tuple of Frame)
+        "count",     # samples
+        "wall",      # seconds of wall-clock time
+        "cpu",       # seconds of thread CPU time
+        "gil",       # samples taken while the thread held the GIL
+])):
     """One aggregated stack of one thread (and greenlet)."""
-    thread: str           #: thread label
-    ident: int            #: threading ident of the thread
-    tid: int              #: kernel thread id (0 if unknown)
-    greenlet: Optional[str]  #: greenlet label, None if not tracked
-    frames: Tuple[Frame, ...]  #: root first
-    count: int            #: samples
-    wall: float           #: seconds of wall-clock time
-    cpu: float            #: seconds of thread CPU time
-    gil: int              #: samples taken while the thread held the GIL
+    __slots__ = ()
 
 
 def check_rate(rate: Any) -> float:

@@ -20,13 +20,18 @@ snapshots never interrupt the script. A forked child does not write to
 its parent's log.
 """
 
+from __future__ import annotations
+
 import os
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple
 
-from stackwatch import _frame, _lifecycle, _monitor_settings, _native, \
-    _service, dumping
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
+
+from stackwatch import _config, _frame, _lifecycle, _monitor_settings, \
+    _native, _service, dumping
 
 DEFAULT_INTERVAL = 5.0
 #: The log's default size cap (bytes); 0 means none.
@@ -72,13 +77,37 @@ def open_log(path: Optional[str] = None) -> Tuple[int, str]:
     """(fd, path) of the log: path opened for appending (created 0600), or
     a new private temporary file. Raises OSError."""
     if path is None:
-        import tempfile
-
-        fd, path = tempfile.mkstemp(prefix="stackwatch-slow-", suffix=".log")
-        return fd, path
+        return _make_temporary()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                  0o600)
     return fd, os.path.abspath(path)
+
+
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+
+def _make_temporary() -> Tuple[int, str]:
+    """A new file "stackwatch-slow-XXXXXXXX.log", created 0600 (O_EXCL) in
+    the first usable directory of $TMPDIR, $TEMP, $TMP, /tmp, /var/tmp,
+    /usr/tmp and the current directory, as tempfile.mkstemp() makes it
+    (without importing tempfile: start-up time). Raises OSError."""
+    flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+             | os.O_CLOEXEC)
+    error: Optional[OSError] = None
+    for directory in _config.temp_dirs():
+        directory = os.path.abspath(directory)
+        for _ in range(100):
+            name = "".join(_NAME_CHARS[b % len(_NAME_CHARS)]
+                           for b in os.urandom(8))
+            path = os.path.join(directory, "stackwatch-slow-%s.log" % name)
+            try:
+                return os.open(path, flags, 0o600), path
+            except FileExistsError:
+                continue
+            except OSError as e:
+                error = error or e
+                break
+    raise error or FileExistsError("no new temporary file name found")
 
 
 def start(path: Optional[str] = None, interval: Optional[float] = None,

@@ -9,7 +9,7 @@ import os
 import sys
 
 # What the CLI and argparse import only when used, imported while we can.
-import json, random, shutil, socket, struct  # noqa: E401,F401
+import argparse, json, random, shutil, socket, struct  # noqa: E401,F401
 
 from stackwatch import cli
 

@@ -1,0 +1,199 @@
+"""Start-up cost of `stackwatch record` and `run` (issue 12, item 15): what
+they load before the target runs (not timing based: the figures are
+bench/startup.py's), and the quick parse of their command lines, which
+must give what argparse gives."""
+
+import sys
+
+import pytest
+
+from conftest import child_env, run_cli, run_target, target_path
+from stackwatch import cli
+
+#: Costly modules that neither command loads for a program that does not
+#: (argparse with gettext, locale and shutil; typing; tempfile with random;
+#: asyncio and greenlet are the program's to import: test_run_unchanged).
+#: (runpy is not imported for a script either, but the tests run
+#: `python -m stackwatch`, and python's -m imports it.)
+NOT_LOADED = ["argparse", "gettext", "locale", "shutil", "typing",
+              "tempfile", "random", "asyncio", "greenlet", "datetime"]
+
+
+def loaded_under(*command: str, env=None):
+    proc = run_cli(*command, target_path("imports_loaded"), "nothing",
+                   env=env)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.splitlines())
+
+
+@pytest.mark.parametrize("command", [
+    ["record", "-f", "collapsed", "-o", "OUT"],
+    ["record", "--threads", "-r", "200", "-o", "OUT"],
+    ["run"],
+    ["run", "--max-blocking-time", "0.2", "--interval", "1", "--no-locals"],
+])
+def test_record_and_run_load_no_costly_module(tmp_path, command):
+    command = [str(tmp_path / "p.txt") if a == "OUT" else a for a in command]
+    names = loaded_under(*command, env=child_env(TMPDIR=str(tmp_path)))
+    assert "stackwatch.cli" in names and "dumping enabled: True" in names
+    # (On 3.9, runpy, which runs the target, imports typing itself.)
+    not_loaded = set(NOT_LOADED) - ({"typing"} if sys.version_info < (3, 10)
+                                    else set())
+    assert sorted(names & not_loaded) == []
+
+
+def test_monitor_autostart_loads_no_costly_module():
+    proc = run_target("imports_loaded", "nothing",
+                      env=child_env(STACKWATCH_MONITOR="1"))
+    names = set(proc.stdout.splitlines())
+    assert "stackwatch.monitor" in names
+    assert sorted(names & set(NOT_LOADED)) == []
+    # Nor what only dumps need (the run information's source lines:
+    # linecache, with tokenize and re), nor traceback.
+    assert sorted(names & {"re", "linecache", "tokenize", "traceback",
+                           "textwrap", "json"}) == []
+
+
+def argparse_namespace(command, own):
+    return vars(cli.build_parser().parse_args([command] + own))
+
+
+#: Command lines (each command's own part, up to the target) that the
+#: quick parse takes.
+PLAIN = [
+    ("record", ["x.py"]),
+    ("record", ["-o", "out.svg", "x.py"]),
+    ("record", ["-o", "-", "-f", "collapsed", "x.py"]),
+    ("record", ["--output", "o.json", "--format", "speedscope", "-r", "250",
+                "-d", "1.5", "--mode", "cpu", "--threads", "--greenlets",
+                "--budget", "0.02", "--signal", "SIGUSR2", "x.py"]),
+    ("record", ["-r", "10", "-r", "20", "-m", "http.server"]),
+    ("record", ["--threads"]),
+    ("record", []),
+    ("run", ["x.py"]),
+    ("run", ["--max-blocking-time", "off", "--max-memory", "1G",
+             "--memory-period", "2", "--report", "r.log",
+             "--format-run-info", "--logging", "--no-asyncio",
+             "--interval", "0.5", "--log", "l.log", "--log-max", "1M",
+             "--no-locals", "--gil-wait", "0.1", "--signal", "40", "x.py"]),
+    ("run", ["--no-locals", "--locals", "-m", "pkg.mod"]),
+]
+
+#: Command lines the quick parse leaves to argparse (other spellings, and
+#: mistakes, whose messages are argparse's).
+OTHERS = [
+    ("record", ["--out", "x.svg", "x.py"]),    # an abbreviation
+    ("record", ["--output=x.svg", "x.py"]),
+    ("record", ["-ox.svg", "x.py"]),
+    ("record", ["-h"]),
+    ("record", ["--rate", "abc", "x.py"]),
+    ("record", ["-f", "pdf", "x.py"]),
+    ("record", ["-d", "-1", "x.py"]),
+    ("record", ["-o"]),
+    ("record", ["--nope", "x.py"]),
+    ("record", ["x.py", "y.py"]),
+    ("run", ["--interval", "-1", "x.py"]),
+    ("run", ["--help"]),
+]
+
+
+@pytest.mark.parametrize("command, own", PLAIN)
+def test_the_quick_parse_gives_what_argparse_gives(command, own):
+    quick = cli._quick_parse(command, own)
+    assert quick is not None
+    assert vars(quick) == argparse_namespace(command, own)
+
+
+@pytest.mark.parametrize("command, own", OTHERS)
+def test_other_command_lines_are_left_to_argparse(command, own):
+    assert cli._quick_parse(command, own) is None
+
+
+def test_record_and_run_messages_stay_argparses(tmp_path):
+    """A command line left to argparse is parsed, and refused, as before."""
+    proc = run_cli("record", "--rate", "abc", "x.py")
+    assert proc.returncode == 2
+    assert proc.stderr == ("stackwatch record: error: argument -r/--rate: "
+                           "not a number: 'abc' (see 'stackwatch record "
+                           "--help')\n")
+    proc = run_cli("run", "--out", "x.py")
+    assert proc.returncode == 2
+    assert proc.stderr == ("stackwatch: error: unrecognized arguments: "
+                           "--out (see 'stackwatch --help')\n")
+    assert "usage:" in run_cli("record", "--help").stdout
+    assert sys.modules.get("argparse") is not None  # (this test built one)
+
+
+class _Custom(Exception):
+    pass
+
+
+def _raise_chain():
+    try:
+        {}["key"]
+    except KeyError as e:
+        try:
+            raise _Custom("while handling") from e
+        except _Custom:
+            raise ValueError()
+
+
+def test_errors_of_ours_are_shown_as_traceback_shows_them():
+    """_service.format_exception (reports of stackwatch's own errors,
+    without importing traceback) gives traceback's text: chained
+    exceptions, qualified names, empty messages, source lines."""
+    import traceback
+
+    from stackwatch import _service
+
+    for raise_it in (_raise_chain, lambda: 1 / 0):
+        try:
+            raise_it()
+        except Exception as e:
+            exc = e
+        theirs = "".join(traceback.format_exception(type(exc), exc,
+                                                    exc.__traceback__))
+        # (3.11+ marks the failing expression with ^~~ lines: left out.)
+        theirs = "".join(line for line in theirs.splitlines(True)
+                         if line.strip(" ~^\n") or not line.strip())
+        assert _service.format_exception(exc) == theirs
+
+
+@pytest.mark.parametrize("how", ["STACKWATCH_DUMP=1", "run"])
+def test_our_threads_import_nothing_while_the_program_runs(tmp_path, how):
+    """What the dump, service and monitor threads use is imported at
+    start: a dump with locals (text and JSON) and the slow-script log's
+    snapshots load no module (3.13's linecache imports tokenize on first
+    use: pre-imported)."""
+    import subprocess
+
+    from conftest import stackwatch_cmd, wait_for
+
+    done = tmp_path / "done"
+    target = [target_path("startup_no_lazy_imports"), str(done)]
+    if how == "run":
+        cmd = stackwatch_cmd("run", "--interval", "0.1",
+                             "--max-blocking-time", "0.1", *target)
+        env = child_env(TMPDIR=str(tmp_path))
+    else:
+        cmd = [sys.executable] + target
+        env = child_env(STACKWATCH_DUMP="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        for args in (["--locals"], ["--json", "--locals"], []):
+            dump = run_cli("dump", *args, str(proc.pid))
+            assert dump.returncode == 0, dump.stderr
+        if how == "run":  # two snapshots with locals
+            wait_for(lambda: sum(
+                log.read_text().count("Full backtrace with local variables")
+                for log in tmp_path.glob("stackwatch-slow-*.log")) >= 2)
+        done.write_text("")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out.split("new:\n", 1)[1] == "", out
