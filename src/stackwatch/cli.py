@@ -34,6 +34,8 @@ _VALUE_OPTS = {
             "--report", "--signal", "--interval", "--log", "--log-max",
             "--gil-wait"},
 }
+# Options whose value may be left out: (command, option) -> its values.
+_OPTIONAL_VALUE_OPTS = {("record", "--tasks"): ("running", "all")}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="split the profile by thread")
     r.add_argument("--greenlets", action="store_true",
                    help="track greenlets and split the profile by greenlet")
+    r.add_argument("--tasks", nargs="?", const="running",
+                   choices=("running", "all"),
+                   help="attribute each sample of a thread running an "
+                        "asyncio loop to the running task, under the tasks "
+                        "awaiting it; 'all' also counts every waiting task "
+                        "where it is suspended")
     r.add_argument("--budget", type=_number, metavar="FRACTION",
                    help="the share of one core the sampler may use "
                         "(e.g. 0.01); lowers the rate when needed")
@@ -257,9 +265,17 @@ def split_target(args: Sequence[str], command: str = "record"
     """Splits a command's arguments into its own options and the target
     (script or -m module, and the target's arguments)."""
     value_opts = _VALUE_OPTS[command]
+    args = list(args)
     i = 0
     while i < len(args):
         a = args[i]
+        values = _OPTIONAL_VALUE_OPTS.get((command, a))
+        if values is not None:
+            # "--tasks all" or a bare "--tasks": one word, so that the
+            # script after a bare one is not taken for its value.
+            given = i + 1 < len(args) and args[i + 1] in values
+            args[i:i + 1 + given] = ["%s=%s" % (a, args[i + 1] if given
+                                                else values[0])]
         if a == "--":
             return list(args[:i]), list(args[i + 1:])
         if a == "-m":
@@ -486,7 +502,7 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
 
     prof = profiler.Profiler(rate=rate, mode=ns.mode, budget=budget,
                              threads=ns.threads, greenlets=ns.greenlets,
-                             _roots=_runner.root_codes())
+                             tasks=ns.tasks, _roots=_runner.root_codes())
     rec = _Recording(prof, out, fmt)
     interrupted = [False]
 
@@ -504,7 +520,13 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     atexit.register(at_exit)
     _write_then_end_on_signals(rec)
     _enable_dumps(signum)
-    prof.start()
+    try:
+        prof.start()
+    except RuntimeError as e:
+        if not ns.tasks:
+            raise
+        atexit.unregister(at_exit)
+        fail(str(e), prog)  # --tasks cannot read this interpreter's tasks
     if ns.duration:
         _AfterDelay(ns.duration, rec.finish).start()
     outcome = _runner.run(ns.target, ns.module, target_args)

@@ -74,6 +74,18 @@ def check_budget(budget: Any) -> Optional[float]:
     return value
 
 
+def check_tasks(value: Any) -> Optional[str]:
+    """None (off), "running" or "all" from Profiler(tasks=...)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "running"
+    if value in ("running", "all"):
+        return value
+    raise ValueError("tasks must be True, False, 'running' or 'all', not %r"
+                     % (value,))
+
+
 def check_format(fmt: Any) -> str:
     if fmt not in FORMATS:
         raise ValueError("unknown format %r (choose from %s)"
@@ -109,6 +121,9 @@ class Profiler:
     the sampler may use (e.g. 0.01); the rate is lowered to stay within it.
     threads / greenlets: defaults for :meth:`write`, splitting the profile
     by thread / by greenlet. greenlets=True also tracks greenlets.
+    tasks: True (or "running") attributes each sample of a thread running
+    an asyncio loop to the running task, under the tasks awaiting it;
+    "all" also counts every waiting task where it is suspended.
 
     One profiler samples at a time per process. Use as a context manager,
     or call :meth:`start` and :meth:`stop`; then :meth:`write` a file.
@@ -116,13 +131,15 @@ class Profiler:
 
     def __init__(self, rate: float = 100, mode: str = "wall",
                  budget: Optional[float] = None, threads: bool = False,
-                 greenlets: bool = False, *,
+                 greenlets: bool = False, *, tasks: Any = False,
                  _roots: Tuple[Any, ...] = ()) -> None:
         self.rate = check_rate(rate)
         self.mode = check_mode(mode)
         self.budget = check_budget(budget)
         self.threads = bool(threads)
         self.greenlets = bool(greenlets)
+        self.tasks = check_tasks(tasks)
+        self._tasks: Any = None  # a _tasks.Refresher while sampling
         self._session = _native.Session()
         # Code objects where stacks are cut (stackwatch record's runner).
         self._roots = tuple(_roots)
@@ -131,6 +148,7 @@ class Profiler:
         self._tracking = False
         self._labelled: set = set()
         self._stopped_rate = 0.0
+        self._task_stats: Dict[str, Any] = {}
 
     # -- running -----------------------------------------------------------
 
@@ -145,10 +163,18 @@ class Profiler:
                 self._tracking = _greenlets.start_tracking()
             _service.service.acquire()
             try:
+                if self.tasks:
+                    from stackwatch import _tasks  # imports asyncio
+                    # RuntimeError when this interpreter's tasks cannot
+                    # be read (the pure-Python Task).
+                    self._tasks = _tasks.Refresher(self.tasks == "all")
+                    self._tasks.enable()
                 _native.sampler_set_roots(self._roots)
                 _native.sampler_start(self._session, rate=self.rate,
                                       mode=MODES[self.mode],
                                       budget=self.budget or 0.0)
+                if self._tasks is not None:
+                    self._tasks.start()
             except BaseException:
                 self._release()
                 raise
@@ -176,6 +202,11 @@ class Profiler:
         return self
 
     def _release(self) -> None:
+        if self._tasks is not None:
+            self._tasks.stop()
+            self._tasks.disable()
+            self._task_stats = self._tasks.stats()
+            self._tasks = None
         if self._tracking:
             _greenlets.stop_tracking()
             self._tracking = False
@@ -206,6 +237,10 @@ class Profiler:
         st["effective_rate"] = (_native.sampler_effective_rate()
                                 if self._running else self._stopped_rate)
         st["read_method"] = _native.info()["read_method"]
+        if self.tasks:
+            st["tasks"] = self.tasks
+            st.update(self._tasks.stats() if self._tasks is not None
+                      else self._task_stats)
         return st
 
     def label(self) -> None:
@@ -363,6 +398,9 @@ def _forget_active_in_child() -> None:
         p._lock = threading.Lock()
         p._running = False
         p._tracking = False
+        if p._tasks is not None:
+            p._tasks = None  # its thread does not exist here
+            _native.tasks_disable()
         _service.service.forget_user_in_child()
 
 

@@ -1,0 +1,302 @@
+/* asyncio tasks in profiles: see tasks.h for the design (which side
+ * finds what, the lock order).
+ *
+ * Threads.  The GIL side (enable, disable, install) runs on Python
+ * threads with the GIL held; the rest runs on the sampler thread.  The
+ * configuration is written only while the sampler is stopped; the table
+ * is swapped under T.mu and the old one freed after the swap. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tasks.h"
+
+#define MAX_RUNNING 64
+
+static struct {
+    pthread_mutex_t mu; /* the table */
+    _Atomic int on;
+    _Atomic int missed; /* a running task not in the table was sampled */
+    sw_tasks_cfg_t cfg;
+    sw_task_entry_t *table; /* sorted by task address */
+    int n;
+    /* Sampler thread only: this pass's running tasks. */
+    uintptr_t run_task[MAX_RUNNING];
+    uintptr_t run_coro[MAX_RUNNING];
+    int nrun;
+} T = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void
+sw_tasks_free(sw_task_entry_t *e, int n)
+{
+    int i, k;
+
+    for (i = 0; e != NULL && i < n; i++) {
+        free(e[i].label);
+        for (k = 0; k < e[i].nframes; k++) {
+            free(e[i].frames[k].name);
+            free(e[i].frames[k].file);
+        }
+        free(e[i].frames);
+    }
+    free(e);
+}
+
+static void
+swap_table(sw_task_entry_t *e, int n)
+{
+    sw_task_entry_t *old;
+    int oldn;
+
+    pthread_mutex_lock(&T.mu);
+    old = T.table;
+    oldn = T.n;
+    T.table = e;
+    T.n = n;
+    pthread_mutex_unlock(&T.mu);
+    sw_tasks_free(old, oldn);
+}
+
+void
+sw_tasks_enable(const sw_tasks_cfg_t *cfg)
+{
+    swap_table(NULL, 0);
+    T.cfg = *cfg;
+    T.nrun = 0;
+    atomic_store(&T.on, 1);
+}
+
+void
+sw_tasks_disable(void)
+{
+    atomic_store(&T.on, 0);
+    swap_table(NULL, 0);
+}
+
+static int
+by_task(const void *a, const void *b)
+{
+    uintptr_t x = ((const sw_task_entry_t *)a)->task;
+    uintptr_t y = ((const sw_task_entry_t *)b)->task;
+
+    return x < y ? -1 : x > y;
+}
+
+int
+sw_tasks_install(sw_task_entry_t *e, int n)
+{
+    if (n > 1) {
+        qsort(e, (size_t)n, sizeof(*e), by_task);
+    }
+    swap_table(e, n);
+    return 0;
+}
+
+int
+sw_tasks_take_missed(void)
+{
+    return atomic_exchange(&T.missed, 0);
+}
+
+int
+sw_tasks_on(void)
+{
+    return atomic_load_explicit(&T.on, memory_order_acquire);
+}
+
+/* The entry of task, or NULL.  Caller holds T.mu. */
+static sw_task_entry_t *
+lookup(uintptr_t task)
+{
+    int lo = 0, hi = T.n - 1;
+
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+
+        if (T.table[mid].task == task) {
+            return &T.table[mid];
+        }
+        if (T.table[mid].task < task) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid - 1;
+        }
+    }
+    return NULL;
+}
+
+void
+sw_tasks_pass_begin(sw_reader_t *r)
+{
+    uintptr_t vals[MAX_RUNNING];
+    int i, n = sw_read_dict_values(r, T.cfg.current_tasks, vals, MAX_RUNNING);
+
+    T.nrun = 0;
+    for (i = 0; i < n; i++) {
+        uintptr_t type, coro;
+
+        /* A value that is not a C Task of this process (a pure-Python
+         * task, a torn read) is left out. */
+        if (sw_vm_read_ptr(&r->vm, vals[i] + sw_layout.ob_type, &type) < 0 ||
+            type != T.cfg.task_type ||
+            sw_vm_read_ptr(&r->vm, vals[i] + T.cfg.off_coro, &coro) < 0 ||
+            coro == 0) {
+            continue;
+        }
+        T.run_task[T.nrun] = vals[i];
+        T.run_coro[T.nrun] = coro;
+        T.nrun++;
+    }
+}
+
+int
+sw_tasks_find(const sw_rawframe_t *raw, int n, uintptr_t *task)
+{
+    int i, k;
+
+    for (i = n - 1; i >= 0 && T.nrun > 0; i--) {
+        if (raw[i].gen == 0) {
+            continue;
+        }
+        for (k = 0; k < T.nrun; k++) {
+            if (raw[i].gen == T.run_coro[k]) {
+                *task = T.run_task[k];
+                return i;
+            }
+        }
+    }
+    return -1;
+}
+
+/* The label of a running task, read from the Task object. */
+static void
+running_label(sw_reader_t *r, uintptr_t task, const char *qualname, char *out,
+              size_t cap)
+{
+    char name[128];
+    uintptr_t obj;
+    long num;
+
+    if (sw_vm_read_ptr(&r->vm, task + T.cfg.off_name, &obj) < 0) {
+        snprintf(name, sizeof(name), "?");
+    }
+    else if (sw_read_small_int(r, obj, &num) == 0) {
+        /* 3.13+ names a task by its number until asked for the name. */
+        snprintf(name, sizeof(name), "Task-%ld", num);
+    }
+    else {
+        sw_read_str(r, obj, name, sizeof(name));
+    }
+    snprintf(out, cap, "[task] %s: %s", name, qualname);
+}
+
+/* Markers of the tasks awaiting e (its parent first).  Caller holds s->mu
+ * and T.mu. */
+static int
+chain(sw_session_t *s, const sw_task_entry_t *e, uint32_t *ids, int max)
+{
+    int k = 0;
+
+    while (e != NULL && e->parent != 0 && k < max && k < SW_TASK_CHAIN_MAX) {
+        const sw_task_entry_t *p = lookup(e->parent);
+        uint32_t id;
+
+        if (p == NULL) {
+            break;
+        }
+        id = sw_session_marker(s, p->label);
+        if (id == 0) {
+            break;
+        }
+        ids[k++] = id;
+        e = p;
+    }
+    return k;
+}
+
+int
+sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
+                 const char *qualname, uint32_t *ids, int max)
+{
+    char label[SW_TASK_LABEL_MAX];
+    uint32_t id;
+    int k = 0;
+
+    if (max <= 0) {
+        return 0;
+    }
+    running_label(r, task, qualname, label, sizeof(label));
+    id = sw_session_marker(s, label);
+    if (id == 0) {
+        return 0;
+    }
+    ids[k++] = id;
+    pthread_mutex_lock(&T.mu);
+    {
+        const sw_task_entry_t *e = lookup(task);
+
+        if (e == NULL) {
+            /* New since the last refresh: its awaiters are not known
+             * yet; ask for a refresh now rather than at the next tick. */
+            atomic_store_explicit(&T.missed, 1, memory_order_relaxed);
+        }
+        k += chain(s, e, ids + k, max - k);
+    }
+    pthread_mutex_unlock(&T.mu);
+    return k;
+}
+
+void
+sw_tasks_add_waiting(sw_session_t *s, uint32_t slot, unsigned long ident,
+                     uintptr_t running, uint64_t wall_ns)
+{
+    uint32_t ids[SW_MAX_DEPTH + SW_TASK_CHAIN_MAX + 1];
+    int i, j;
+
+    if (!T.cfg.all || ident == 0) {
+        return;
+    }
+    pthread_mutex_lock(&T.mu);
+    for (i = 0; i < T.n; i++) {
+        sw_task_entry_t *e = &T.table[i];
+
+        if (e->ident != ident || e->nframes == 0 || e->task == running) {
+            continue;
+        }
+        if (e->node == 0) {
+            int k = 0;
+
+            for (j = 0; j < e->nframes && j < SW_MAX_DEPTH; j++) {
+                uint32_t id = sw_session_frame_named(s, e->frames[j].name,
+                                                     e->frames[j].file,
+                                                     e->frames[j].line);
+
+                if (id == 0) {
+                    break;
+                }
+                ids[k++] = id;
+            }
+            if (k < e->nframes && k < SW_MAX_DEPTH) {
+                s->samples_dropped++;
+                continue;
+            }
+            ids[k] = sw_session_marker(s, e->label);
+            if (ids[k] == 0) {
+                s->samples_dropped++;
+                continue;
+            }
+            k++;
+            k += chain(s, e, ids + k, SW_TASK_CHAIN_MAX);
+            e->node = sw_session_stack(s, ids, k);
+            if (e->node == 0) {
+                s->samples_dropped++;
+                continue;
+            }
+        }
+        sw_session_add(s, slot, 0, e->node, wall_ns, 0, 0);
+    }
+    pthread_mutex_unlock(&T.mu);
+}
