@@ -53,7 +53,7 @@ async def b():
 
 
 async def main_gather():
-    await asyncio.gather(a(), b())  # main waits here
+    await asyncio.gather(a(), b())  # gather waits here
 
 
 async def main_taskgroup():
@@ -65,7 +65,7 @@ async def main_taskgroup():
 async def main_direct():
     child = asyncio.get_running_loop().create_task(b(), name="the-child")
     work_main()
-    await child  # main waits here
+    await child  # direct waits here
 
 
 def main():
