@@ -393,7 +393,7 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
             if (tasks && nraw > 0 && !w->reader.broken) {
                 /* The loop's own frames below the task's coroutine are
                  * left out: the task stands in their place. */
-                int at = sw_tasks_find(w->raw, nraw, &td->task);
+                int at = sw_tasks_find(&w->reader, w->raw, nraw, &td->task);
 
                 if (at >= 0) {
                     nraw = at + 1;

@@ -152,15 +152,16 @@ sw_tasks_pass_begin(sw_reader_t *r)
     }
 }
 
-int
-sw_tasks_find(const sw_rawframe_t *raw, int n, uintptr_t *task)
+static int
+find(const sw_rawframe_t *raw, int n, uintptr_t *task, int *any_gen)
 {
     int i, k;
 
-    for (i = n - 1; i >= 0 && T.nrun > 0; i--) {
+    for (i = n - 1; i >= 0; i--) {
         if (raw[i].gen == 0) {
             continue;
         }
+        *any_gen = 1;
         for (k = 0; k < T.nrun; k++) {
             if (raw[i].gen == T.run_coro[k]) {
                 *task = T.run_task[k];
@@ -169,6 +170,20 @@ sw_tasks_find(const sw_rawframe_t *raw, int n, uintptr_t *task)
         }
     }
     return -1;
+}
+
+int
+sw_tasks_find(sw_reader_t *r, const sw_rawframe_t *raw, int n, uintptr_t *task)
+{
+    int any_gen = 0, at = find(raw, n, task, &any_gen);
+
+    if (at < 0 && any_gen) {
+        /* The loop may have switched tasks between the pass's read of
+         * the running tasks and this stack's: read them again, once. */
+        sw_tasks_pass_begin(r);
+        at = find(raw, n, task, &any_gen);
+    }
+    return at;
 }
 
 /* The label of a running task, read from the Task object. */

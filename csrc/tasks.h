@@ -88,9 +88,12 @@ void sw_tasks_pass_begin(sw_reader_t *r);
 
 /* The running task of a stack read leaf first (raw[0..n)): the index of
  * the outermost frame run by a running task's coroutine, with *task set
- * to that task; -1 if none.  Context: sampler thread only, after
- * sw_tasks_pass_begin(). */
-int sw_tasks_find(const sw_rawframe_t *raw, int n, uintptr_t *task);
+ * to that task; -1 if none.  When the stack has generator frames but
+ * none matches, the running tasks are read again once (the loop may have
+ * switched tasks since sw_tasks_pass_begin()).  Context: sampler thread
+ * only, after sw_tasks_pass_begin(). */
+int sw_tasks_find(sw_reader_t *r, const sw_rawframe_t *raw, int n,
+                  uintptr_t *task);
 
 /* Appends to ids[0..max) the marker frames of task (named from the Task
  * object, qualname being its coroutine's) and of the tasks awaiting it,

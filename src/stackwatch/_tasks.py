@@ -9,8 +9,9 @@ and name fields, is probed here once, from real tasks (:func:`probe`).
 
 Which task awaits which is a question for the GIL: :class:`Refresher`, a
 thread of stackwatch's own (``stackwatch-tasks``, never sampled), looks at
-every task every ``INTERVAL`` seconds (and within ``POLL`` seconds of
-the sampler meeting a task the table lacks) and installs a table of links,
+every task every ``INTERVAL`` seconds (within ``POLL`` seconds of the
+sampler meeting a task the table lacks; less often when a refresh costs
+more than ``SHARE`` of the time) and installs a table of links,
 labels and (``--tasks all``) the suspension stacks of waiting tasks, that
 the sampler reads.
 """
@@ -29,6 +30,7 @@ from stackwatch._task_tree import coroutine_chain
 
 INTERVAL = 0.1  #: seconds between two refreshes of the table
 POLL = 0.01  #: seconds between two looks at whether the sampler missed one
+SHARE = 0.02  #: at most this share of the time is spent refreshing
 MAX_TASKS = 10000  #: tasks looked at per refresh
 MAX_WAITING_DEPTH = 256  #: frames kept of a waiting task's stack
 
@@ -151,18 +153,24 @@ def _tasks_in(value: Any, out: List[Any], depth: int = 0) -> None:
             _tasks_in(tasks, out, 0)
 
 
-def _awaited(task: Any, frames: List[Any], end: Any, aio_dir: str
-             ) -> List[Any]:
+# asyncio's functions whose locals hold the tasks a task waits for
+# (TaskGroup.__aexit__ and, 3.13+, _aexit hold the group; wait() its set).
+_HOLDERS = frozenset(("__aexit__", "_aexit", "wait", "_wait"))
+
+
+def _awaited(task: Any, frames: List[Any], end: Any, waiter: Any,
+             aio_dir: str) -> List[Any]:
     """The tasks that task waits for: the one it awaits, a gather's
-    children, a TaskGroup's tasks (its __aexit__ holds the group)."""
+    children, a TaskGroup's tasks, asyncio.wait's."""
     out: List[Any] = []
-    waiter = getattr(task, "_fut_waiter", None)
     if waiter is not None:
         _tasks_in(waiter, out)
     if end is not None and end is not waiter:
         _tasks_in(end, out)
     for f in frames:
-        if os.path.dirname(f.f_code.co_filename) == aio_dir:
+        code = f.f_code
+        if code.co_name in _HOLDERS and \
+                os.path.dirname(code.co_filename) == aio_dir:
             try:
                 for v in list(f.f_locals.values()):
                     _tasks_in(v, out)
@@ -171,48 +179,83 @@ def _awaited(task: Any, frames: List[Any], end: Any, aio_dir: str
     return out
 
 
-def build_table(all_tasks: bool) -> List[Tuple[Any, ...]]:
-    """The rows tasks_install() takes: (task, parent, loop thread ident,
-    label, suspension stack leaf first, [] unless all_tasks and the task
-    waits)."""
-    aio_dir = os.path.dirname(asyncio.__file__)
-    current = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
-    running = {id(t) for t in list(current.values())}
-    seen: Dict[int, Any] = {}
-    for t in _task_sets()[:MAX_TASKS]:
-        if isinstance(t, asyncio.Task) and not t.done():
-            seen[id(t)] = t
-    parent: Dict[int, int] = {}
-    chains: Dict[int, List[Any]] = {}
-    for tid, t in seen.items():
+class _Seen:
+    """What one refresh found about a task; reused by the next ones while
+    the task still waits on the same future (it has not run since)."""
+    __slots__ = ("waiter", "awaited", "label", "stack")
+
+    def __init__(self, waiter: int, awaited: List[int], label: str,
+                 stack: List[Tuple[str, str, int]]) -> None:
+        self.waiter = waiter
+        self.awaited = awaited
+        self.label = label
+        self.stack = stack
+
+
+class TableBuilder:
+    """Builds the rows tasks_install() takes: (task, parent, loop thread
+    ident, label, suspension stack leaf first: [] unless all_tasks and the
+    task waits). A task that waits on the same future as at the last
+    refresh has not run since: what was found about it is reused (all of
+    it is looked at again every FULL_EVERY refreshes)."""
+
+    FULL_EVERY = 10
+
+    def __init__(self, all_tasks: bool) -> None:
+        self.all = all_tasks
+        self.aio_dir = os.path.dirname(asyncio.__file__)
+        self.cache: Dict[int, _Seen] = {}
+        self.builds = 0
+
+    def _look(self, t: Any, waiter: Any, running: bool) -> _Seen:
         try:
             frames, end = coroutine_chain(t.get_coro())
         except Exception:
             frames, end = [], None
-        chains[tid] = frames
-        for child in _awaited(t, frames, end, aio_dir):
-            cid = id(child)
-            if cid in seen and cid != tid and cid not in parent:
-                p = tid  # no cycles: t must not be under child already
-                while p in parent and p != cid:
-                    p = parent[p]
-                if p != cid:
-                    parent[cid] = tid
-    rows = []
-    for tid, t in seen.items():
-        loop = t.get_loop()
-        ident = getattr(loop, "_thread_id", None) or 0
+        awaited = [id(c) for c in _awaited(t, frames, end, waiter,
+                                           self.aio_dir)]
         stack = []
-        if all_tasks and tid not in running:
-            for f in chains[tid][::-1][:MAX_WAITING_DEPTH]:
+        if self.all and not running:
+            for f in frames[::-1][:MAX_WAITING_DEPTH]:
                 stack.append((code_name(f.f_code), f.f_code.co_filename,
                               f.f_lineno or 0))
-        try:
-            text = label(t)
-        except Exception:
-            continue
-        rows.append((tid, parent.get(tid, 0), ident, text, stack))
-    return rows
+        return _Seen(id(waiter) if waiter is not None else 0, awaited,
+                     label(t), stack)
+
+    def build(self) -> List[Tuple[Any, ...]]:
+        current = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+        running = {id(t) for t in list(current.values())}
+        tasks: Dict[int, Any] = {}
+        for t in _task_sets()[:MAX_TASKS]:
+            if isinstance(t, asyncio.Task) and not t.done():
+                tasks[id(t)] = t
+        full = self.builds % self.FULL_EVERY == 0
+        self.builds += 1
+        old = {} if full else self.cache
+        self.cache = {}
+        for tid, t in tasks.items():
+            waiter = getattr(t, "_fut_waiter", None)
+            seen = old.get(tid)
+            if seen is None or waiter is None or tid in running or \
+                    seen.waiter != id(waiter):
+                seen = self._look(t, waiter, tid in running)
+            self.cache[tid] = seen
+        parent: Dict[int, int] = {}
+        for tid, seen in self.cache.items():
+            for cid in seen.awaited:
+                if cid in tasks and cid != tid and cid not in parent:
+                    p = tid  # no cycles: tid must not be under cid already
+                    while p in parent and p != cid:
+                        p = parent[p]
+                    if p != cid:
+                        parent[cid] = tid
+        rows = []
+        for tid, t in tasks.items():
+            seen = self.cache[tid]
+            ident = getattr(t.get_loop(), "_thread_id", None) or 0
+            rows.append((tid, parent.get(tid, 0), ident, seen.label,
+                         seen.stack))
+        return rows
 
 
 class Refresher:
@@ -222,6 +265,7 @@ class Refresher:
 
     def __init__(self, all_tasks: bool) -> None:
         self.all = all_tasks
+        self.builder = TableBuilder(all_tasks)
         self.refreshes = 0
         self.seconds = 0.0
         self.longest = 0.0
@@ -256,7 +300,7 @@ class Refresher:
     def refresh(self) -> None:
         t0 = time.perf_counter()
         try:
-            rows = build_table(self.all)
+            rows = self.builder.build()
         except Exception:
             rows = None  # a task set or a task changed under us: next time
         if rows is not None:
@@ -275,12 +319,17 @@ class Refresher:
         _native.sampler_exclude_current(True)
         try:
             last = time.monotonic()
+            cost = 0.0
             while not self._stop.wait(POLL):
-                # Every INTERVAL, and sooner when the sampler met a task
-                # the table does not hold yet (a task just created).
-                if _native.tasks_missed() or \
-                        time.monotonic() - last >= INTERVAL:
+                # Every INTERVAL, sooner when the sampler met a task the
+                # table does not hold yet (a task just created), later
+                # when refreshing costs more than SHARE of the time.
+                since = time.monotonic() - last
+                if since >= max(INTERVAL, cost / SHARE) or \
+                        (since >= cost / SHARE and _native.tasks_missed()):
+                    t0 = time.perf_counter()
                     self.refresh()
+                    cost = time.perf_counter() - t0
                     last = time.monotonic()
         finally:
             _native.sampler_exclude_current(False)
