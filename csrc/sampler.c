@@ -240,7 +240,7 @@ work_alloc(work_t *w)
  * holds the cache and the session. */
 static uint32_t
 store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass,
-            uintptr_t task)
+            uintptr_t task, unsigned long ident)
 {
     uint32_t node;
     int n, i, k = 0;
@@ -264,8 +264,9 @@ store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass,
         w->ids[k++] = id;
     }
     if (k > 0 && task != 0) {
-        k += sw_tasks_markers(&w->reader, s, task, w->info[n - 1].code->name,
-                              w->ids + k, SW_TASK_CHAIN_MAX + 1);
+        k += sw_tasks_markers(&w->reader, s, task, ident,
+                              w->info[n - 1].code->name, w->ids + k,
+                              SW_TASK_CHAIN_MAX + 1);
     }
     if (k > 0 && truncated) {
         uint32_t id = sw_session_marker(s, "[truncated]");
@@ -403,7 +404,8 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
             if (nraw > 0 && !w->reader.broken) {
                 sw_codecache_lock(S.cache);
                 pthread_mutex_lock(&s->mu);
-                stored = store_stack(w, s, nraw, truncated, pass, td->task);
+                stored = store_stack(w, s, nraw, truncated, pass, td->task,
+                                     t->ident);
                 if (stored < 0) {
                     s->samples_dropped++;
                 }
@@ -428,7 +430,8 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         sw_session_add(s, td->slot, td->greenlet, td->node, wall_ns, td->delta,
                        t->holds_gil);
         if (tasks) {
-            sw_tasks_add_waiting(s, td->slot, t->ident, td->task, wall_ns);
+            sw_tasks_add_waiting(&w->reader, s, td->slot, t->ident, td->task,
+                                 wall_ns);
         }
         pthread_mutex_unlock(&s->mu);
     }

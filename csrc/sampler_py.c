@@ -611,18 +611,20 @@ static PyObject *
 tasks_enable_py(PyObject *m, PyObject *args)
 {
     PyObject *dict, *type;
-    Py_ssize_t off_coro, off_name;
+    Py_ssize_t off_coro, off_name, off_waiter;
     int all;
     sw_tasks_cfg_t cfg;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "O!O!nnp:tasks_enable", &PyDict_Type, &dict,
-                          &PyType_Type, &type, &off_coro, &off_name, &all)) {
+    if (!PyArg_ParseTuple(args, "O!O!nnnp:tasks_enable", &PyDict_Type, &dict,
+                          &PyType_Type, &type, &off_coro, &off_name,
+                          &off_waiter, &all)) {
         return NULL;
     }
-    if (off_coro <= 0 || off_name <= 0 ||
+    if (off_coro <= 0 || off_name <= 0 || off_waiter <= 0 ||
         off_coro > ((PyTypeObject *)type)->tp_basicsize - 8 ||
-        off_name > ((PyTypeObject *)type)->tp_basicsize - 8) {
+        off_name > ((PyTypeObject *)type)->tp_basicsize - 8 ||
+        off_waiter > ((PyTypeObject *)type)->tp_basicsize - 8) {
         PyErr_SetString(PyExc_ValueError, "task field offsets out of range");
         return NULL;
     }
@@ -638,6 +640,7 @@ tasks_enable_py(PyObject *m, PyObject *args)
     cfg.task_type = (uintptr_t)type;
     cfg.off_coro = (size_t)off_coro;
     cfg.off_name = (size_t)off_name;
+    cfg.off_waiter = (size_t)off_waiter;
     cfg.all = all;
     sw_tasks_enable(&cfg);
     Py_RETURN_NONE;
@@ -680,20 +683,21 @@ dup_utf8(PyObject *str)
     return c;
 }
 
-/* One (task, parent, ident, label, frames) tuple into e. */
+/* One (task, coro, parent, ident, label, frames) tuple into e. */
 static int
 task_entry(PyObject *item, sw_task_entry_t *e)
 {
-    unsigned long long task, parent;
+    unsigned long long task, coro, parent;
     unsigned long ident;
     PyObject *label, *frames;
     Py_ssize_t i, n;
 
-    if (!PyArg_ParseTuple(item, "KKkUO!:tasks_install", &task, &parent, &ident,
-                          &label, &PyList_Type, &frames)) {
+    if (!PyArg_ParseTuple(item, "KKKkUO!:tasks_install", &task, &coro, &parent,
+                          &ident, &label, &PyList_Type, &frames)) {
         return -1;
     }
     e->task = (uintptr_t)task;
+    e->coro = (uintptr_t)coro;
     e->parent = (uintptr_t)parent;
     e->ident = ident;
     if ((e->label = dup_utf8(label)) == NULL) {
@@ -762,12 +766,14 @@ static PyMethodDef sampler_methods[] = {
     {"sampler_set_roots", sampler_set_roots_py, METH_O,
      "sampler_set_roots(codes): cut sampled stacks at these code objects."},
     {"tasks_enable", tasks_enable_py, METH_VARARGS,
-     "tasks_enable(current_tasks, task_type, off_coro, off_name, all)"},
+     "tasks_enable(current_tasks, task_type, off_coro, off_name, "
+     "off_waiter, all)"},
     {"tasks_disable", tasks_disable_py, METH_NOARGS, NULL},
     {"tasks_missed", tasks_missed_py, METH_NOARGS,
      "True if a running task the table lacks was sampled since last asked."},
     {"tasks_install", tasks_install_py, METH_O,
-     "tasks_install([(task, parent, ident, label, [(name, file, line)])])"},
+     "tasks_install([(task, coro, parent, ident, label, "
+     "[(name, file, line)])])"},
     {"sampler_exclude_current", sampler_exclude_current_py, METH_O,
      "sampler_exclude_current(on): the sampler skips the calling thread."},
     {NULL, NULL, 0, NULL},

@@ -208,10 +208,22 @@ running_label(sw_reader_t *r, uintptr_t task, const char *qualname, char *out,
     snprintf(out, cap, "[task] %s: %s", name, qualname);
 }
 
+/* 1 if the task at e->task still runs e->coro: the task the entry was
+ * made for, not another one at the same address. */
+static int
+still(sw_reader_t *r, const sw_task_entry_t *e)
+{
+    uintptr_t coro;
+
+    return sw_vm_read_ptr(&r->vm, e->task + T.cfg.off_coro, &coro) == 0 &&
+           coro == e->coro;
+}
+
 /* Markers of the tasks awaiting e (its parent first).  Caller holds s->mu
  * and T.mu. */
 static int
-chain(sw_session_t *s, const sw_task_entry_t *e, uint32_t *ids, int max)
+chain(sw_reader_t *r, sw_session_t *s, const sw_task_entry_t *e, uint32_t *ids,
+      int max)
 {
     int k = 0;
 
@@ -219,7 +231,7 @@ chain(sw_session_t *s, const sw_task_entry_t *e, uint32_t *ids, int max)
         const sw_task_entry_t *p = lookup(e->parent);
         uint32_t id;
 
-        if (p == NULL) {
+        if (p == NULL || !still(r, p)) {
             break;
         }
         id = sw_session_marker(s, p->label);
@@ -232,9 +244,50 @@ chain(sw_session_t *s, const sw_task_entry_t *e, uint32_t *ids, int max)
     return k;
 }
 
+/* A task of the table, on the loop of thread ident, whose waited future
+ * is task itself (it awaits task directly), or NULL.  Reads the field of
+ * up to SCAN_MAX such tasks, 64 to a system call.  Caller holds T.mu. */
+#define SCAN_MAX 256
+#define SCAN_BATCH 64
+
+static const sw_task_entry_t *
+waiting_for(sw_reader_t *r, uintptr_t task, unsigned long ident)
+{
+    sw_vm_region_t rg[SCAN_BATCH];
+    const sw_task_entry_t *who[SCAN_BATCH];
+    uintptr_t got[SCAN_BATCH];
+    char ok[SCAN_BATCH];
+    int i = 0, scanned = 0;
+
+    while (i < T.n && scanned < SCAN_MAX) {
+        int n = 0, k;
+
+        for (; i < T.n && n < SCAN_BATCH && scanned < SCAN_MAX; i++) {
+            const sw_task_entry_t *e = &T.table[i];
+
+            if (e->ident != ident || e->task == task) {
+                continue;
+            }
+            rg[n].addr = e->task + T.cfg.off_waiter;
+            rg[n].dst = &got[n];
+            rg[n].len = sizeof(got[n]);
+            who[n++] = e;
+            scanned++;
+        }
+        sw_vm_readv(&r->vm, rg, n, ok);
+        for (k = 0; k < n; k++) {
+            if (ok[k] && got[k] == task && still(r, who[k])) {
+                return who[k];
+            }
+        }
+    }
+    return NULL;
+}
+
 int
 sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
-                 const char *qualname, uint32_t *ids, int max)
+                 unsigned long ident, const char *qualname, uint32_t *ids,
+                 int max)
 {
     char label[SW_TASK_LABEL_MAX];
     uint32_t id;
@@ -253,20 +306,35 @@ sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
     {
         const sw_task_entry_t *e = lookup(task);
 
-        if (e == NULL) {
-            /* New since the last refresh: its awaiters are not known
-             * yet; ask for a refresh now rather than at the next tick. */
-            atomic_store_explicit(&T.missed, 1, memory_order_relaxed);
+        if (e != NULL && !still(r, e)) {
+            e = NULL; /* an entry for a task that ended at this address */
         }
-        k += chain(s, e, ids + k, max - k);
+        if (e == NULL) {
+            /* New since the last refresh: ask for a refresh now rather
+             * than at the next tick; meanwhile a known task that awaits
+             * it directly (aiohttp's connection task awaits each
+             * request's) stands for its awaiters. */
+            const sw_task_entry_t *p =
+                ident ? waiting_for(r, task, ident) : NULL;
+
+            atomic_store_explicit(&T.missed, 1, memory_order_relaxed);
+            if (p != NULL && k < max &&
+                (ids[k] = sw_session_marker(s, p->label)) != 0) {
+                k++;
+                k += chain(r, s, p, ids + k, max - k);
+            }
+        }
+        else {
+            k += chain(r, s, e, ids + k, max - k);
+        }
     }
     pthread_mutex_unlock(&T.mu);
     return k;
 }
 
 void
-sw_tasks_add_waiting(sw_session_t *s, uint32_t slot, unsigned long ident,
-                     uintptr_t running, uint64_t wall_ns)
+sw_tasks_add_waiting(sw_reader_t *r, sw_session_t *s, uint32_t slot,
+                     unsigned long ident, uintptr_t running, uint64_t wall_ns)
 {
     uint32_t ids[SW_MAX_DEPTH + SW_TASK_CHAIN_MAX + 1];
     int i, j;
@@ -304,7 +372,7 @@ sw_tasks_add_waiting(sw_session_t *s, uint32_t slot, unsigned long ident,
                 continue;
             }
             k++;
-            k += chain(s, e, ids + k, SW_TASK_CHAIN_MAX);
+            k += chain(r, s, e, ids + k, SW_TASK_CHAIN_MAX);
             e->node = sw_session_stack(s, ids, k);
             if (e->node == 0) {
                 s->samples_dropped++;

@@ -36,6 +36,7 @@ typedef struct sw_tasks_cfg {
     uintptr_t task_type;     /* the C Task type */
     size_t off_coro;         /* the Task's coroutine field */
     size_t off_name;         /* the Task's name field (a str or an int) */
+    size_t off_waiter;       /* the future the Task waits for */
     int all;                 /* --tasks all: count waiting tasks too */
 } sw_tasks_cfg_t;
 
@@ -48,6 +49,9 @@ typedef struct sw_task_frame {
 /* One task as the GIL side saw it. */
 typedef struct sw_task_entry {
     uintptr_t task;
+    uintptr_t coro;          /* its coroutine: an entry whose address now holds
+                       another task (the first ended, its memory reused)
+                       is not used */
     uintptr_t parent;        /* the task awaiting it, 0 for a root */
     unsigned long ident;     /* the thread running its loop, 0 if unknown */
     char *label;             /* "[task] NAME: QUALNAME", owned */
@@ -97,15 +101,20 @@ int sw_tasks_find(sw_reader_t *r, const sw_rawframe_t *raw, int n,
 
 /* Appends to ids[0..max) the marker frames of task (named from the Task
  * object, qualname being its coroutine's) and of the tasks awaiting it,
- * the outermost last.  Context: sampler thread; caller holds s->mu.
+ * the outermost last.  A task the table does not hold yet (created since
+ * the last refresh) is linked, without the GIL, to a task of the table
+ * on the same loop thread (ident) that waits for it directly.
+ * Context: sampler thread; caller holds s->mu.
  * Returns the number of ids written (0 when a table is full). */
 int sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
-                     const char *qualname, uint32_t *ids, int max);
+                     unsigned long ident, const char *qualname, uint32_t *ids,
+                     int max);
 
 /* --tasks all: adds one sample per waiting task of the loop that thread
  * ident runs (not the task running there), at its suspension stack under
  * its chain.  Context: sampler thread; caller holds s->mu. */
-void sw_tasks_add_waiting(sw_session_t *s, uint32_t slot, unsigned long ident,
-                          uintptr_t running, uint64_t wall_ns);
+void sw_tasks_add_waiting(sw_reader_t *r, sw_session_t *s, uint32_t slot,
+                          unsigned long ident, uintptr_t running,
+                          uint64_t wall_ns);
 
 #endif

@@ -13,10 +13,12 @@
  *    _Py_DebugOffsets is the runtime's own promise about its layout; a
  *    patch release that moved a field is refused instead of misread. */
 #define Py_BUILD_CORE 1
-/* CPython's internal headers (3.13's mimalloc ones) test undefined macros;
- * our -Wundef is for our code, not theirs. */
+/* CPython's internal headers (3.13's mimalloc ones) test undefined macros,
+ * and 3.13's pycore_object.h (through pycore_dict.h) has an unused
+ * parameter; our -Wundef and -Wunused-parameter are for our code. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wundef"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include <Python.h>
 #include <frameobject.h>
 

@@ -4,8 +4,9 @@ GIL side of csrc/tasks.c.
 The sampler finds the task a thread runs by itself, without the GIL: it
 reads asyncio's ``_current_tasks`` dict (loop -> running task) and matches
 each running task's coroutine with the generators that run the thread's
-frames. What it needs from a Task object, the offsets of its coroutine
-and name fields, is probed here once, from real tasks (:func:`probe`).
+frames. What it needs from a Task object, the offsets of its coroutine,
+name and waited-future fields, is probed here once, from real tasks
+(:func:`probe`).
 
 Which task awaits which is a question for the GIL: :class:`Refresher`, a
 thread of stackwatch's own (``stackwatch-tasks``, never sampled), looks at
@@ -55,25 +56,41 @@ def _words(obj: Any) -> Tuple[int, ...]:
     return struct.unpack("%dQ" % (size // 8), ctypes.string_at(id(obj), size))
 
 
-async def _probe_body() -> Tuple[int, ...]:
-    return _words(asyncio.current_task())
+async def _probe_body(fut: Any) -> None:
+    await fut
 
 
-def _probe_once(name: str) -> Tuple[Tuple[int, ...], int, int]:
+def _one_step(loop: Any) -> None:
+    # One iteration of the loop, creating no task: tasks without a name
+    # would take numbers (Task-N) from the application's.
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+def _probe_once(name: str) -> Tuple[Tuple[int, ...], int, int, int]:
+    """A Task's words while it waits for a future of its own, and the
+    addresses of its coroutine, name and that future. The task is named:
+    it takes no number from the application's tasks."""
     loop = asyncio.new_event_loop()
     try:
-        coro = _probe_body()
+        fut = loop.create_future()
+        coro = _probe_body(fut)
         task = loop.create_task(coro, name=name)
         name_obj = task.get_name()
-        words = loop.run_until_complete(task)
-        return words, id(coro), id(name_obj)
+        for _ in range(3):  # until it waits for fut
+            _one_step(loop)
+        words = _words(task)
+        fut.set_result(None)
+        while not task.done():
+            _one_step(loop)
+        return words, id(coro), id(name_obj), id(fut)
     finally:
         loop.close()
 
 
-def probe() -> Tuple[Dict[str, Any], int, int]:
-    """(the dict loop -> running task, the offsets of a Task's coroutine
-    and name), learned from two real tasks on a loop of their own, in a
+def probe() -> Tuple[Dict[str, Any], int, int, int]:
+    """(the dict loop -> running task, the offsets of a Task's coroutine,
+    name and waited future), learned from two real tasks on a loop of their own, in a
     thread of their own (the caller may be running a loop). Raises
     RuntimeError with one line saying why --tasks cannot work here."""
     aio_c = sys.modules.get("_asyncio")
@@ -108,9 +125,9 @@ def probe() -> Tuple[Dict[str, Any], int, int]:
     if not found or isinstance(found[0], BaseException):
         raise RuntimeError("--tasks could not probe asyncio's Task layout "
                            "(%s)" % (found[0] if found else "timed out"))
-    (w1, coro1, name1), (w2, coro2, name2) = found[0]
+    (w1, coro1, name1, fut1), (w2, coro2, name2, fut2) = found[0]
     offsets = []
-    for want1, want2 in ((coro1, coro2), (name1, name2)):
+    for want1, want2 in ((coro1, coro2), (name1, name2), (fut1, fut2)):
         hits = [i * 8 for i in range(1, len(w1))
                 if w1[i] == want1 and i < len(w2) and w2[i] == want2]
         if len(hits) != 1:
@@ -118,7 +135,7 @@ def probe() -> Tuple[Dict[str, Any], int, int]:
                                "layout (a field was found %d times)"
                                % len(hits))
         offsets.append(hits[0])
-    return current, offsets[0], offsets[1]
+    return current, offsets[0], offsets[1], offsets[2]
 
 
 # -- the table -----------------------------------------------------------------
@@ -193,9 +210,9 @@ class _Seen:
 
 
 class TableBuilder:
-    """Builds the rows tasks_install() takes: (task, parent, loop thread
-    ident, label, suspension stack leaf first: [] unless all_tasks and the
-    task waits). A task that waits on the same future as at the last
+    """Builds the rows tasks_install() takes: (task, its coroutine, parent,
+    loop thread ident, label, suspension stack leaf first: [] unless
+    all_tasks and the task waits). A task that waits on the same future as at the last
     refresh has not run since: what was found about it is reused (all of
     it is looked at again every FULL_EVERY refreshes)."""
 
@@ -253,8 +270,8 @@ class TableBuilder:
         for tid, t in tasks.items():
             seen = self.cache[tid]
             ident = getattr(t.get_loop(), "_thread_id", None) or 0
-            rows.append((tid, parent.get(tid, 0), ident, seen.label,
-                         seen.stack))
+            rows.append((tid, id(t.get_coro()), parent.get(tid, 0), ident,
+                         seen.label, seen.stack))
         return rows
 
 
@@ -276,9 +293,9 @@ class Refresher:
         """Probes (RuntimeError if --tasks cannot work here), turns the
         native side on and installs a first table. Before the sampler
         starts."""
-        current, off_coro, off_name = probe()
+        current, off_coro, off_name, off_waiter = probe()
         _native.tasks_enable(current, asyncio.Task, off_coro, off_name,
-                             self.all)
+                             off_waiter, self.all)
         self.refresh()
 
     def start(self) -> None:

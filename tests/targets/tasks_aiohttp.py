@@ -1,11 +1,12 @@
 """An aiohttp server under a local load, for tests/test_tasks.py: a
-thread of its own sends REQUESTS requests one after the other; the
-handler spends its time in crunch(), a CPU function of its own."""
+thread of its own sends REQUESTS requests one after the other on one
+keep-alive connection; the handler spends its time in crunch(), a CPU
+function of its own."""
 
 import asyncio
+import http.client
 import threading
 import time
-import urllib.request
 
 from aiohttp import web
 
@@ -25,12 +26,15 @@ async def handle(request):
 
 
 def load(port, done):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         for _ in range(REQUESTS):
-            with urllib.request.urlopen("http://127.0.0.1:%d/" % port,
-                                        timeout=30) as r:
-                r.read()
+            conn.request("GET", "/")
+            r = conn.getresponse()
+            assert r.status == 200, r.status
+            r.read()
     finally:
+        conn.close()
         done.set()
 
 
