@@ -238,9 +238,12 @@ work_alloc(work_t *w)
  * asyncio task whose coroutine runs the outermost of the nraw frames),
  * the task and the tasks awaiting it are added above as markers.  Caller
  * holds the cache and the session. */
+#define OUTER_MAX 16
+
 static uint32_t
 store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass,
-            uintptr_t task, unsigned long ident)
+            uintptr_t task, unsigned long ident, const uintptr_t *outer,
+            int nouter)
 {
     uint32_t node;
     int n, i, k = 0;
@@ -264,7 +267,7 @@ store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass,
         w->ids[k++] = id;
     }
     if (k > 0 && task != 0) {
-        k += sw_tasks_markers(&w->reader, s, task, ident,
+        k += sw_tasks_markers(&w->reader, s, task, ident, outer, nouter,
                               w->info[n - 1].code->name, w->ids + k,
                               SW_TASK_CHAIN_MAX + 1);
     }
@@ -382,6 +385,8 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         }
         if (td->node == 0) {
             int64_t stored;
+            uintptr_t outer[OUTER_MAX];
+            int nouter = 0;
             int truncated = 0, nraw = sw_read_frames(&w->reader, t, w->raw,
                                                      SW_MAX_DEPTH, &truncated);
 
@@ -395,7 +400,16 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
                 /* The loop's own frames below the task's coroutine are
                  * left out: the task stands in their place. */
                 int at = sw_tasks_find(&w->reader, w->raw, nraw, &td->task);
+                int j;
 
+                /* The generators outside it: a task that started it
+                 * eagerly runs one of them. */
+                for (j = at + 1; at >= 0 && j < nraw && nouter < OUTER_MAX;
+                     j++) {
+                    if (w->raw[j].gen != 0) {
+                        outer[nouter++] = w->raw[j].gen;
+                    }
+                }
                 if (at >= 0) {
                     nraw = at + 1;
                     truncated = 0;
@@ -405,7 +419,7 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
                 sw_codecache_lock(S.cache);
                 pthread_mutex_lock(&s->mu);
                 stored = store_stack(w, s, nraw, truncated, pass, td->task,
-                                     t->ident);
+                                     t->ident, outer, nouter);
                 if (stored < 0) {
                     s->samples_dropped++;
                 }

@@ -752,7 +752,9 @@ tasks_install_py(PyObject *m, PyObject *arg)
             return NULL;
         }
     }
-    sw_tasks_install(e, (int)n);
+    if (sw_tasks_install(e, (int)n) < 0) {
+        return PyErr_NoMemory(); /* e is freed */
+    }
     Py_RETURN_NONE;
 }
 

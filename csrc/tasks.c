@@ -22,6 +22,7 @@ static struct {
     sw_tasks_cfg_t cfg;
     sw_task_entry_t *table; /* sorted by task address */
     int n;
+    int *by_coro; /* indexes into table, sorted by coroutine address */
     /* Sampler thread only: this pass's running tasks. */
     uintptr_t run_task[MAX_RUNNING];
     uintptr_t run_coro[MAX_RUNNING];
@@ -45,24 +46,27 @@ sw_tasks_free(sw_task_entry_t *e, int n)
 }
 
 static void
-swap_table(sw_task_entry_t *e, int n)
+swap_table(sw_task_entry_t *e, int n, int *by_coro)
 {
     sw_task_entry_t *old;
-    int oldn;
+    int oldn, *old_by_coro;
 
     pthread_mutex_lock(&T.mu);
     old = T.table;
     oldn = T.n;
+    old_by_coro = T.by_coro;
     T.table = e;
     T.n = n;
+    T.by_coro = by_coro;
     pthread_mutex_unlock(&T.mu);
     sw_tasks_free(old, oldn);
+    free(old_by_coro);
 }
 
 void
 sw_tasks_enable(const sw_tasks_cfg_t *cfg)
 {
-    swap_table(NULL, 0);
+    swap_table(NULL, 0, NULL);
     T.cfg = *cfg;
     T.nrun = 0;
     atomic_store(&T.on, 1);
@@ -72,7 +76,7 @@ void
 sw_tasks_disable(void)
 {
     atomic_store(&T.on, 0);
-    swap_table(NULL, 0);
+    swap_table(NULL, 0, NULL);
 }
 
 static int
@@ -84,13 +88,39 @@ by_task(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* qsort has no context argument: the table being indexed. */
+static const sw_task_entry_t *sorting;
+
+static int
+by_coro_cmp(const void *a, const void *b)
+{
+    uintptr_t x = sorting[*(const int *)a].coro;
+    uintptr_t y = sorting[*(const int *)b].coro;
+
+    return x < y ? -1 : x > y;
+}
+
 int
 sw_tasks_install(sw_task_entry_t *e, int n)
 {
+    int *idx = malloc((size_t)(n > 0 ? n : 1) * sizeof(*idx));
+    int i;
+
+    if (idx == NULL) {
+        sw_tasks_free(e, n);
+        return SW_ENOMEM;
+    }
     if (n > 1) {
         qsort(e, (size_t)n, sizeof(*e), by_task);
     }
-    swap_table(e, n);
+    for (i = 0; i < n; i++) {
+        idx[i] = i;
+    }
+    sorting = e; /* with the GIL held: one install at a time */
+    if (n > 1) {
+        qsort(idx, (size_t)n, sizeof(*idx), by_coro_cmp);
+    }
+    swap_table(e, n, idx);
     return 0;
 }
 
@@ -208,6 +238,30 @@ running_label(sw_reader_t *r, uintptr_t task, const char *qualname, char *out,
     snprintf(out, cap, "[task] %s: %s", name, qualname);
 }
 
+/* The entry of the task whose coroutine is coro, or NULL.  Caller holds
+ * T.mu. */
+static const sw_task_entry_t *
+lookup_coro(uintptr_t coro)
+{
+    int lo = 0, hi = T.n - 1;
+
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        const sw_task_entry_t *e = &T.table[T.by_coro[mid]];
+
+        if (e->coro == coro) {
+            return e;
+        }
+        if (e->coro < coro) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid - 1;
+        }
+    }
+    return NULL;
+}
+
 /* 1 if the task at e->task still runs e->coro: the task the entry was
  * made for, not another one at the same address. */
 static int
@@ -284,10 +338,28 @@ waiting_for(sw_reader_t *r, uintptr_t task, unsigned long ident)
     return NULL;
 }
 
+/* The task of the table that runs one of the generators outer[0..nouter)
+ * (the frames outside the running task's coroutine, innermost first), or
+ * NULL.  Caller holds T.mu. */
+static const sw_task_entry_t *
+outer_task(sw_reader_t *r, const uintptr_t *outer, int nouter)
+{
+    int i;
+
+    for (i = 0; i < nouter; i++) {
+        const sw_task_entry_t *e = lookup_coro(outer[i]);
+
+        if (e != NULL && still(r, e)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
 int
 sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
-                 unsigned long ident, const char *qualname, uint32_t *ids,
-                 int max)
+                 unsigned long ident, const uintptr_t *outer, int nouter,
+                 const char *qualname, uint32_t *ids, int max)
 {
     char label[SW_TASK_LABEL_MAX];
     uint32_t id;
@@ -306,20 +378,29 @@ sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
     {
         const sw_task_entry_t *e = lookup(task);
 
+        const sw_task_entry_t *p = NULL;
+
         if (e != NULL && !still(r, e)) {
             e = NULL; /* an entry for a task that ended at this address */
         }
         if (e == NULL) {
             /* New since the last refresh: ask for a refresh now rather
-             * than at the next tick; meanwhile a known task that awaits
-             * it directly (aiohttp's connection task awaits each
-             * request's) stands for its awaiters. */
-            const sw_task_entry_t *p =
-                ident ? waiting_for(r, task, ident) : NULL;
-
+             * than at the next tick. */
             atomic_store_explicit(&T.missed, 1, memory_order_relaxed);
-            if (p != NULL && k < max &&
-                (ids[k] = sw_session_marker(s, p->label)) != 0) {
+        }
+        if (e == NULL || e->parent == 0) {
+            /* Not linked (yet): a task whose coroutine runs outside this
+             * one on the same stack started it eagerly (3.12+'s eager
+             * tasks: aiohttp's request tasks); else a known task that
+             * awaits it directly (aiohttp's connection task awaits each
+             * request's) stands for its awaiters. */
+            p = outer_task(r, outer, nouter);
+            if (p == NULL && e == NULL && ident != 0) {
+                p = waiting_for(r, task, ident);
+            }
+        }
+        if (p != NULL) {
+            if (k < max && (ids[k] = sw_session_marker(s, p->label)) != 0) {
                 k++;
                 k += chain(r, s, p, ids + k, max - k);
             }

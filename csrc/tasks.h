@@ -69,8 +69,9 @@ void sw_tasks_enable(const sw_tasks_cfg_t *cfg);
 void sw_tasks_disable(void);
 
 /* Replaces the table by entries[0..n) (ownership of the array and of
- * every string passes to the table; freed with it).  Context: GIL held.
- * Returns 0. */
+ * every string passes to the table; freed with it, or at once on
+ * failure).  Context: GIL held (one install at a time).
+ * Returns 0, or SW_ENOMEM (the old table stays). */
 int sw_tasks_install(sw_task_entry_t *entries, int n);
 
 /* Frees an array of entries (what sw_tasks_install() did not take).
@@ -101,14 +102,17 @@ int sw_tasks_find(sw_reader_t *r, const sw_rawframe_t *raw, int n,
 
 /* Appends to ids[0..max) the marker frames of task (named from the Task
  * object, qualname being its coroutine's) and of the tasks awaiting it,
- * the outermost last.  A task the table does not hold yet (created since
- * the last refresh) is linked, without the GIL, to a task of the table
- * on the same loop thread (ident) that waits for it directly.
+ * the outermost last.  A task the table does not link (created since the
+ * last refresh, or started eagerly) is linked without the GIL to a task
+ * of the table whose coroutine runs one of outer[0..nouter) (the
+ * generators of the frames outside the task's coroutine, innermost
+ * first: it started this one eagerly), else to one on the same loop
+ * thread (ident) that waits for it directly.
  * Context: sampler thread; caller holds s->mu.
  * Returns the number of ids written (0 when a table is full). */
 int sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
-                     unsigned long ident, const char *qualname, uint32_t *ids,
-                     int max);
+                     unsigned long ident, const uintptr_t *outer, int nouter,
+                     const char *qualname, uint32_t *ids, int max);
 
 /* --tasks all: adds one sample per waiting task of the loop that thread
  * ident runs (not the task running there), at its suspension stack under
