@@ -6,7 +6,7 @@ import asyncio
 import sys
 import time
 
-ROUNDS = 40
+ROUNDS = 100
 
 
 def spin(seconds):
