@@ -3,6 +3,7 @@ attributed to the running task, under the tasks awaiting it, with real
 asyncio (gather, TaskGroup, a task awaiting a task) and a real aiohttp
 server under a local load."""
 
+import json
 import sys
 
 import pytest
@@ -193,3 +194,17 @@ def test_pure_python_task_is_refused_in_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "C Task" in lines[0], proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("tasks", ["running", "all"])
+def test_profiler_api_started_inside_a_running_loop(tasks):
+    proc = run_target("tasks_api", tasks)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    # The probe's tasks took no number from the application's.
+    assert out["main"] == "Task-1" and out["child"] == "Task-2", out
+    assert out["tasks"] == tasks and out["refreshes"] >= 1, out
+    chains = out["chains"]
+    full = "[task] Task-1: main;[task] Task-2: child"
+    assert chains.get(full, 0) >= 0.6 * sum(chains.values()), chains
+    assert all(k.endswith("[task] Task-2: child") for k in chains), chains
