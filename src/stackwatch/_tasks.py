@@ -336,7 +336,7 @@ class Refresher:
         _native.sampler_exclude_current(True)
         try:
             last = time.monotonic()
-            cost = 0.0
+            cost = self.longest  # enable()'s first refresh
             while not self._stop.wait(POLL):
                 # Every INTERVAL, sooner when the sampler met a task the
                 # table does not hold yet (a task just created), later
