@@ -444,8 +444,8 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         sw_session_add(s, td->slot, td->greenlet, td->node, wall_ns, td->delta,
                        t->holds_gil);
         if (tasks) {
-            sw_tasks_add_waiting(&w->reader, s, td->slot, t->ident, td->task,
-                                 wall_ns);
+            sw_tasks_add_waiting(&w->reader, s, td->slot, td->greenlet,
+                                 t->ident, td->task, wall_ns);
         }
         pthread_mutex_unlock(&s->mu);
     }

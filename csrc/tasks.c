@@ -415,7 +415,8 @@ sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
 
 void
 sw_tasks_add_waiting(sw_reader_t *r, sw_session_t *s, uint32_t slot,
-                     unsigned long ident, uintptr_t running, uint64_t wall_ns)
+                     uint32_t greenlet, unsigned long ident, uintptr_t running,
+                     uint64_t wall_ns)
 {
     uint32_t ids[SW_MAX_DEPTH + SW_TASK_CHAIN_MAX + 1];
     int i, j;
@@ -460,7 +461,7 @@ sw_tasks_add_waiting(sw_reader_t *r, sw_session_t *s, uint32_t slot,
                 continue;
             }
         }
-        sw_session_add(s, slot, 0, e->node, wall_ns, 0, 0);
+        sw_session_add(s, slot, greenlet, e->node, wall_ns, 0, 0);
     }
     pthread_mutex_unlock(&T.mu);
 }

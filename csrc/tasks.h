@@ -116,9 +116,10 @@ int sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
 
 /* --tasks all: adds one sample per waiting task of the loop that thread
  * ident runs (not the task running there), at its suspension stack under
- * its chain.  Context: sampler thread; caller holds s->mu. */
+ * its chain, in the thread's slot and greenlet (the one running the
+ * loop).  Context: sampler thread; caller holds s->mu. */
 void sw_tasks_add_waiting(sw_reader_t *r, sw_session_t *s, uint32_t slot,
-                          unsigned long ident, uintptr_t running,
-                          uint64_t wall_ns);
+                          uint32_t greenlet, unsigned long ident,
+                          uintptr_t running, uint64_t wall_ns);
 
 #endif

@@ -154,9 +154,10 @@ def test_tasks_all_counts_waiting_tasks_where_they_wait(tmp_path):
     assert waiting(running) < waiting(every) / 4, running
 
 
-def test_tasks_with_threads_and_greenlets(tmp_path):
+@pytest.mark.parametrize("tasks", ["running", "all"])
+def test_tasks_with_threads_and_greenlets(tmp_path, tasks):
     pytest.importorskip("greenlet")
-    stacks = record(tmp_path, "--tasks", "--threads", "--greenlets",
+    stacks = record(tmp_path, "--tasks", tasks, "--threads", "--greenlets",
                     args=["gather"])
     hits = with_frame(stacks, "work_c")
     assert hits, stacks
@@ -166,6 +167,13 @@ def test_tasks_with_threads_and_greenlets(tmp_path):
         assert frames[2].startswith("[task] "), frames
     check_chain([(f[2:], n) for f, n in stacks], "work_c",
                 ["main_gather", "a", "c"])
+    # Waiting tasks are counted in the thread and greenlet of their loop.
+    waiting = [f for f, _ in stacks if markers(f) and
+               f[-1].startswith("main_gather (")]
+    assert bool(waiting) == (tasks == "all"), stacks
+    for frames in waiting:
+        assert frames[0].startswith("MainThread"), frames
+        assert frames[1].startswith("greenlet main greenlet"), frames
 
 
 @pytest.mark.parametrize("bad", ["--tasks=some", "--tasks=", "--tasks=ALL"])
