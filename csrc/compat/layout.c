@@ -4,7 +4,10 @@
  * headers: Py_BUILD_CORE must be defined before Python.h, and it changes
  * inline helpers for the whole translation unit, so nothing else lives
  * here.  Every value is an offsetof() or an address taken by the
- * compiler; nothing is typed in by hand.
+ * compiler; nothing is typed in by hand, except the dict keys header of
+ * 3.9 and 3.10 (sw_dictkeys310_t: Objects/dict-common.h is not
+ * installed), which --tasks uses only to read asyncio's _current_tasks,
+ * every value it finds being checked as a Task of this process.
  *
  * Checks made at import (sw_layout_init):
  *  - the running interpreter is the minor version this file was built for;
