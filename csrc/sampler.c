@@ -53,6 +53,7 @@
 #include "greenlet_read.h"
 #include "sampler.h"
 #include "service.h"
+#include "tasks.h"
 
 static struct {
     pthread_mutex_t ctl; /* start, stop and fork */
@@ -189,6 +190,7 @@ typedef struct work {
     struct todo {
         uint32_t slot, greenlet, node;
         uint64_t delta;
+        uintptr_t task; /* the asyncio task it runs (--tasks), 0 */
     } * todo;
     sw_thread_t **walk; /* the threads whose stacks are read this pass */
 } work_t;
@@ -219,7 +221,7 @@ work_alloc(work_t *w)
     w->threads = malloc(SW_MAX_THREADS * sizeof(*w->threads));
     w->raw = malloc(SW_MAX_DEPTH * sizeof(*w->raw));
     w->info = malloc(SW_MAX_DEPTH * sizeof(*w->info));
-    w->ids = malloc((SW_MAX_DEPTH + 1) * sizeof(*w->ids));
+    w->ids = malloc((SW_MAX_DEPTH + 2 + SW_TASK_CHAIN_MAX) * sizeof(*w->ids));
     w->todo = malloc(SW_MAX_THREADS * sizeof(*w->todo));
     w->walk = malloc(SW_MAX_THREADS * sizeof(*w->walk));
     if (!w->threads || !w->raw || !w->info || !w->ids || !w->todo ||
@@ -232,10 +234,16 @@ work_alloc(work_t *w)
 
 /* Resolves and stores the stack of one thread; returns its leaf node, 0
  * if it has no valid Python frames or was read torn, or -1 if a table is
- * full (the sample is then counted as dropped).  Caller holds the cache
- * and the session. */
+ * full (the sample is then counted as dropped).  With task (--tasks: the
+ * asyncio task whose coroutine runs the outermost of the nraw frames),
+ * the task and the tasks awaiting it are added above as markers.  Caller
+ * holds the cache and the session. */
+#define OUTER_MAX 16
+
 static uint32_t
-store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass)
+store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass,
+            uintptr_t task, unsigned long ident, const uintptr_t *outer,
+            int nouter)
 {
     uint32_t node;
     int n, i, k = 0;
@@ -260,6 +268,11 @@ store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass)
             return -1;
         }
         w->ids[k++] = id;
+    }
+    if (k > 0 && task != 0) {
+        k += sw_tasks_markers(&w->reader, s, task, ident, outer, nouter,
+                              w->info[n - 1].code->name, w->ids + k,
+                              SW_TASK_CHAIN_MAX + 1);
     }
     if (k > 0 && truncated) {
         uint32_t id = sw_session_marker(s, "[truncated]");
@@ -286,11 +299,14 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
     const int mode = S.cfg.mode;
     uint64_t pass = sw_codecache_new_pass();
     uint64_t faults_before = w->reader.vm.faults;
-    int n, i, nwalk = 0;
+    int n, i, nwalk = 0, tasks = sw_tasks_on();
 
     n = sw_read_threads(&w->reader, w->threads, SW_MAX_THREADS);
     if (n == SW_EFINALIZING) {
         return n;
+    }
+    if (tasks) {
+        sw_tasks_pass_begin(&w->reader);
     }
     for (i = 0; i < n; i++) {
         sw_thread_t *t = &w->threads[i];
@@ -300,6 +316,7 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         int created, cpu_known;
 
         td->node = 0;
+        td->task = 0;
         td->slot = UINT32_MAX; /* not sampled */
         if (t->ident == 0 || sw_sampler_is_excluded(t->id)) {
             /* A thread state not yet bound to its thread (3.12+ creates
@@ -371,6 +388,8 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         }
         if (td->node == 0) {
             int64_t stored;
+            uintptr_t outer[OUTER_MAX];
+            int nouter = 0;
             int truncated = 0, nraw = sw_read_frames(&w->reader, t, w->raw,
                                                      SW_MAX_DEPTH, &truncated);
 
@@ -380,10 +399,30 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
             if (nraw > 0 && !truncated && !w->reader.broken) {
                 nraw = sw_sampler_cut_at_roots(w->raw, nraw);
             }
+            if (tasks && nraw > 0 && !w->reader.broken) {
+                /* The loop's own frames below the task's coroutine are
+                 * left out: the task stands in their place. */
+                int at = sw_tasks_find(&w->reader, w->raw, nraw, &td->task);
+                int j;
+
+                /* The generators outside it: a task that started it
+                 * eagerly runs one of them. */
+                for (j = at + 1; at >= 0 && j < nraw && nouter < OUTER_MAX;
+                     j++) {
+                    if (w->raw[j].gen != 0) {
+                        outer[nouter++] = w->raw[j].gen;
+                    }
+                }
+                if (at >= 0) {
+                    nraw = at + 1;
+                    truncated = 0;
+                }
+            }
             if (nraw > 0 && !w->reader.broken) {
                 sw_codecache_lock(S.cache);
                 pthread_mutex_lock(&s->mu);
-                stored = store_stack(w, s, nraw, truncated, pass);
+                stored = store_stack(w, s, nraw, truncated, pass, td->task,
+                                     t->ident, outer, nouter);
                 if (stored < 0) {
                     s->samples_dropped++;
                 }
@@ -407,6 +446,10 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
         st->have_last = td->slot != 0;
         sw_session_add(s, td->slot, td->greenlet, td->node, wall_ns, td->delta,
                        t->holds_gil);
+        if (tasks) {
+            sw_tasks_add_waiting(&w->reader, s, td->slot, td->greenlet,
+                                 t->ident, td->task, wall_ns);
+        }
         pthread_mutex_unlock(&s->mu);
     }
     pthread_mutex_lock(&s->mu);

@@ -14,6 +14,7 @@
 #include <Python.h>
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "clock.h"
 #include "errors.h"
@@ -21,6 +22,7 @@
 #include "sampler.h"
 #include "sampler_py.h"
 #include "stacks.h"
+#include "tasks.h"
 #include "writers/writer.h"
 
 static sw_codecache_t *sampler_cache;
@@ -621,6 +623,161 @@ sampler_rate_py(PyObject *m, PyObject *noargs)
     return PyFloat_FromDouble(sw_sampler_effective_rate());
 }
 
+/* ---- asyncio tasks (--tasks): see tasks.h ------------------------------ */
+
+static PyObject *tasks_refs; /* (current_tasks dict, Task type), kept alive */
+
+static PyObject *
+tasks_enable_py(PyObject *m, PyObject *args)
+{
+    PyObject *dict, *type;
+    Py_ssize_t off_coro, off_name, off_waiter;
+    int all;
+    sw_tasks_cfg_t cfg;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "O!O!nnnp:tasks_enable", &PyDict_Type, &dict,
+                          &PyType_Type, &type, &off_coro, &off_name,
+                          &off_waiter, &all)) {
+        return NULL;
+    }
+    if (off_coro <= 0 || off_name <= 0 || off_waiter <= 0 ||
+        off_coro > ((PyTypeObject *)type)->tp_basicsize - 8 ||
+        off_name > ((PyTypeObject *)type)->tp_basicsize - 8 ||
+        off_waiter > ((PyTypeObject *)type)->tp_basicsize - 8) {
+        PyErr_SetString(PyExc_ValueError, "task field offsets out of range");
+        return NULL;
+    }
+    if (sw_sampler_running()) {
+        PyErr_SetString(PyExc_RuntimeError, "the sampler is running");
+        return NULL;
+    }
+    Py_XSETREF(tasks_refs, PyTuple_Pack(2, dict, type));
+    if (tasks_refs == NULL) {
+        return NULL;
+    }
+    cfg.current_tasks = (uintptr_t)dict;
+    cfg.task_type = (uintptr_t)type;
+    cfg.off_coro = (size_t)off_coro;
+    cfg.off_name = (size_t)off_name;
+    cfg.off_waiter = (size_t)off_waiter;
+    cfg.all = all;
+    sw_tasks_enable(&cfg);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tasks_disable_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    sw_tasks_disable();
+    Py_CLEAR(tasks_refs);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tasks_missed_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    return PyBool_FromLong(sw_tasks_take_missed());
+}
+
+static char *
+dup_utf8(PyObject *str)
+{
+    const char *u = PyUnicode_Check(str) ? PyUnicode_AsUTF8(str) : NULL;
+    char *c;
+
+    if (u == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "expected str");
+        }
+        return NULL;
+    }
+    c = strdup(u);
+    if (c == NULL) {
+        PyErr_NoMemory();
+    }
+    return c;
+}
+
+/* One (task, coro, parent, ident, label, frames) tuple into e. */
+static int
+task_entry(PyObject *item, sw_task_entry_t *e)
+{
+    unsigned long long task, coro, parent;
+    unsigned long ident;
+    PyObject *label, *frames;
+    Py_ssize_t i, n;
+
+    if (!PyArg_ParseTuple(item, "KKKkUO!:tasks_install", &task, &coro, &parent,
+                          &ident, &label, &PyList_Type, &frames)) {
+        return -1;
+    }
+    e->task = (uintptr_t)task;
+    e->coro = (uintptr_t)coro;
+    e->parent = (uintptr_t)parent;
+    e->ident = ident;
+    if ((e->label = dup_utf8(label)) == NULL) {
+        return -1;
+    }
+    n = PyList_GET_SIZE(frames);
+    if (n == 0) {
+        return 0;
+    }
+    e->frames = calloc((size_t)n, sizeof(*e->frames));
+    if (e->frames == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *name, *file;
+        int line;
+
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(frames, i), "UUi", &name, &file,
+                              &line)) {
+            return -1;
+        }
+        e->nframes = (int)i + 1;
+        if ((e->frames[i].name = dup_utf8(name)) == NULL ||
+            (e->frames[i].file = dup_utf8(file)) == NULL) {
+            return -1;
+        }
+        e->frames[i].line = line;
+    }
+    return 0;
+}
+
+static PyObject *
+tasks_install_py(PyObject *m, PyObject *arg)
+{
+    sw_task_entry_t *e;
+    Py_ssize_t n, i;
+    (void)m;
+
+    if (!PyList_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "expected a list");
+        return NULL;
+    }
+    n = PyList_GET_SIZE(arg);
+    e = calloc((size_t)(n > 0 ? n : 1), sizeof(*e));
+    if (e == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (i = 0; i < n; i++) {
+        if (task_entry(PyList_GET_ITEM(arg, i), &e[i]) < 0) {
+            sw_tasks_free(e, (int)n);
+            return NULL;
+        }
+    }
+    if (sw_tasks_install(e, (int)n) < 0) {
+        return PyErr_NoMemory(); /* e is freed */
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef sampler_methods[] = {
     {"sampler_start", (PyCFunction)(void (*)(void))sampler_start_py,
      METH_VARARGS | METH_KEYWORDS,
@@ -630,6 +787,15 @@ static PyMethodDef sampler_methods[] = {
     {"sampler_effective_rate", sampler_rate_py, METH_NOARGS, NULL},
     {"sampler_set_roots", sampler_set_roots_py, METH_O,
      "sampler_set_roots(codes): cut sampled stacks at these code objects."},
+    {"tasks_enable", tasks_enable_py, METH_VARARGS,
+     "tasks_enable(current_tasks, task_type, off_coro, off_name, "
+     "off_waiter, all)"},
+    {"tasks_disable", tasks_disable_py, METH_NOARGS, NULL},
+    {"tasks_missed", tasks_missed_py, METH_NOARGS,
+     "True if a running task the table lacks was sampled since last asked."},
+    {"tasks_install", tasks_install_py, METH_O,
+     "tasks_install([(task, coro, parent, ident, label, "
+     "[(name, file, line)])])"},
     {"sampler_exclude_current", sampler_exclude_current_py, METH_O,
      "sampler_exclude_current(on): the sampler skips the calling thread."},
     {NULL, NULL, 0, NULL},

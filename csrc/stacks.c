@@ -351,6 +351,18 @@ sw_session_marker(sw_session_t *s, const char *name)
 }
 
 uint32_t
+sw_session_frame_named(sw_session_t *s, const char *name, const char *file,
+                       int line)
+{
+    uint32_t n = sw_session_string(s, name), f = sw_session_string(s, file);
+
+    if ((n == 0 && *name) || (f == 0 && *file)) {
+        return 0;
+    }
+    return frame_by_name(s, n, f, line);
+}
+
+uint32_t
 sw_session_stack(sw_session_t *s, const uint32_t *frames, int n)
 {
     uint32_t node = 0;

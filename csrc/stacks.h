@@ -189,6 +189,13 @@ sw_session_line(const sw_session_t *s, int firstline, int line)
  * sw_session_frame(). */
 uint32_t sw_session_marker(sw_session_t *s, const char *name);
 
+/* The frame for (name, file, line) with no code object at hand (the
+ * frames of a waiting asyncio task, named by the GIL side); the same id
+ * as sw_session_frame() gives for the same three.  Context: caller holds
+ * s->mu.  Returns as sw_session_frame(). */
+uint32_t sw_session_frame_named(sw_session_t *s, const char *name,
+                                const char *file, int line);
+
 /* The leaf node of the stack frames[0..n), given leaf first.
  * Context: caller holds s->mu.
  * Returns the node id (> 0), or 0 if the stack is empty or the node

@@ -4,7 +4,10 @@
  * headers: Py_BUILD_CORE must be defined before Python.h, and it changes
  * inline helpers for the whole translation unit, so nothing else lives
  * here.  Every value is an offsetof() or an address taken by the
- * compiler; nothing is typed in by hand.
+ * compiler; nothing is typed in by hand, except the dict keys header of
+ * 3.9 and 3.10 (sw_dictkeys310_t: Objects/dict-common.h is not
+ * installed), which --tasks uses only to read asyncio's _current_tasks,
+ * every value it finds being checked as a Task of this process.
  *
  * Checks made at import (sw_layout_init):
  *  - the running interpreter is the minor version this file was built for;
@@ -13,10 +16,12 @@
  *    _Py_DebugOffsets is the runtime's own promise about its layout; a
  *    patch release that moved a field is refused instead of misread. */
 #define Py_BUILD_CORE 1
-/* CPython's internal headers (3.13's mimalloc ones) test undefined macros;
- * our -Wundef is for our code, not theirs. */
+/* CPython's internal headers (3.13's mimalloc ones) test undefined macros,
+ * and 3.13's pycore_object.h (through pycore_dict.h) has an unused
+ * parameter; our -Wundef and -Wunused-parameter are for our code. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wundef"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include <Python.h>
 #include <frameobject.h>
 
@@ -36,6 +41,7 @@
 #include "internal/pycore_interp.h"
 #include "internal/pycore_runtime.h"
 #if PY_VERSION_HEX >= 0x030B0000
+#include "internal/pycore_dict.h"
 #include "internal/pycore_frame.h"
 #endif
 #pragma GCC diagnostic pop
@@ -66,6 +72,65 @@ find_unicode_bits(sw_layout_t *L)
     memset(&o, 0, sizeof(o));
     o.state.ascii = 1;
     memcpy(&L->str_ascii_bit, (char *)&o + L->str_state, sizeof(w));
+}
+
+#if PY_VERSION_HEX < 0x030B0000
+/* 3.9, 3.10: Objects/dict-common.h is not installed; its keys header,
+ * unchanged from 3.6 to 3.10, is mirrored here. */
+typedef struct {
+    Py_ssize_t dk_refcnt;
+    Py_ssize_t dk_size;
+    void *dk_lookup;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+} sw_dictkeys310_t;
+
+typedef struct {
+    Py_hash_t me_hash;
+    PyObject *me_key;
+    PyObject *me_value;
+} sw_dictentry310_t;
+#endif
+
+/* What reading asyncio's tasks needs: generators, dicts, small ints. */
+static void
+fill_tasks(sw_layout_t *L)
+{
+    L->type_dict = (uintptr_t)&PyDict_Type;
+    L->type_long = (uintptr_t)&PyLong_Type;
+    L->dict_used = offsetof(PyDictObject, ma_used);
+    L->dict_keys = offsetof(PyDictObject, ma_keys);
+    L->dict_values = offsetof(PyDictObject, ma_values);
+#if PY_VERSION_HEX >= 0x030B0000
+    L->gen_iframe = offsetof(PyGenObject, gi_iframe);
+    L->dk_log2_index_bytes = offsetof(PyDictKeysObject, dk_log2_index_bytes);
+    L->dk_kind = offsetof(PyDictKeysObject, dk_kind);
+    L->dk_kind_general = DICT_KEYS_GENERAL;
+    L->dk_nentries = offsetof(PyDictKeysObject, dk_nentries);
+    L->dk_indices = offsetof(PyDictKeysObject, dk_indices);
+    L->dk_entry_size = sizeof(PyDictKeyEntry);
+    L->dk_entry_value = offsetof(PyDictKeyEntry, me_value);
+    L->dk_uentry_size = sizeof(PyDictUnicodeEntry);
+    L->dk_uentry_value = offsetof(PyDictUnicodeEntry, me_value);
+#else
+    L->fo_gen = offsetof(PyFrameObject, f_gen);
+    L->dk_size = offsetof(sw_dictkeys310_t, dk_size);
+    L->dk_kind_general = -1;
+    L->dk_nentries = offsetof(sw_dictkeys310_t, dk_nentries);
+    L->dk_indices = offsetof(sw_dictkeys310_t, dk_indices);
+    L->dk_entry_size = sizeof(sw_dictentry310_t);
+    L->dk_entry_value = offsetof(sw_dictentry310_t, me_value);
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+    L->long_digit0 = offsetof(PyLongObject, long_value.ob_digit);
+    L->long_tag = offsetof(PyLongObject, long_value.lv_tag);
+    L->long_tag_shift = 3; /* _PyLong_NON_SIZE_BITS */
+#else
+    L->long_digit0 = offsetof(PyLongObject, ob_digit);
+    L->long_tag = offsetof(PyVarObject, ob_size);
+    L->long_tag_shift = 0;
+#endif
 }
 
 static void
@@ -191,6 +256,7 @@ fill(sw_layout_t *L)
     L->co_version = offsetof(PyCodeObject, co_version);
 #endif
 
+    fill_tasks(L);
     L->ob_type = offsetof(PyObject, ob_type);
     L->ob_refcnt = offsetof(PyObject, ob_refcnt);
     L->ob_size = offsetof(PyVarObject, ob_size);

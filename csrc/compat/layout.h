@@ -128,6 +128,32 @@ typedef struct sw_layout {
     size_t co_firsttraceable; /* int (3.11+), else 0 */
     size_t co_version;        /* uint32_t (3.12+), else 0 */
 
+    /* Generators (the running asyncio task's coroutine, csrc/tasks.c) */
+    size_t fo_gen;     /* PyFrameObject.f_gen (3.9, 3.10), else 0 */
+    size_t gen_iframe; /* offsetof(PyGenObject, gi_iframe) (3.11+) */
+
+    /* PyDictObject and its keys (asyncio's _current_tasks) */
+    uintptr_t type_dict;        /* &PyDict_Type */
+    uintptr_t type_long;        /* &PyLong_Type */
+    size_t dict_used;           /* ma_used */
+    size_t dict_keys;           /* ma_keys */
+    size_t dict_values;         /* ma_values (split tables: not read) */
+    size_t dk_size;             /* Py_ssize_t dk_size (3.9, 3.10), else 0 */
+    size_t dk_log2_index_bytes; /* uint8_t (3.11+), else 0 */
+    size_t dk_kind;             /* uint8_t (3.11+), else 0 */
+    int dk_kind_general;        /* DICT_KEYS_GENERAL, or -1 */
+    size_t dk_nentries;
+    size_t dk_indices;
+    size_t dk_entry_size;   /* a general entry: hash, key, value */
+    size_t dk_entry_value;  /* the value's offset in a general entry */
+    size_t dk_uentry_size;  /* a unicode entry (3.11+): key, value */
+    size_t dk_uentry_value; /* its value's offset */
+
+    /* PyLongObject: the first digit and how the digit count is kept */
+    size_t long_digit0;
+    size_t long_tag;    /* ob_size (3.9-3.11) or lv_tag (3.12+) */
+    int long_tag_shift; /* digits = tag >> shift: 0, or 3 on 3.12+ */
+
     /* PyObject, PyVarObject */
     size_t ob_type;
     size_t ob_refcnt;

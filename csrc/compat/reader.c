@@ -357,6 +357,7 @@ frames_objects(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         out[n].code = ptr_at(buf, L->fo_code);
         out[n].addr = lasti < 0 ? -1 : lasti * L->lasti_scale;
         out[n].maybe_incomplete = 0;
+        out[n].gen = ptr_at(buf, L->fo_gen);
         n++;
         f = ptr_at(buf, L->fo_back);
     }
@@ -604,6 +605,7 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
             out[n].addr =
                 (addr >= -2 && addr < INT32_MAX) ? (int32_t)addr : INT32_MIN;
             out[n].maybe_incomplete = owner != L->owner_generator;
+            out[n].gen = owner == L->owner_generator ? f - L->gen_iframe : 0;
             n++;
         }
         f = ptr_at(hdr, L->if_previous);
@@ -725,6 +727,113 @@ read_str(sw_reader_t *r, uintptr_t addr, char *out, size_t cap)
     }
     out[n] = '\0';
     return 0;
+}
+
+int
+sw_read_str(sw_reader_t *r, uintptr_t addr, char *out, size_t cap)
+{
+    return read_str(r, addr, out, cap);
+}
+
+int
+sw_read_small_int(sw_reader_t *r, uintptr_t addr, long *out)
+{
+    const sw_layout_t *L = &sw_layout;
+    char hdr[64];
+    size_t len = L->long_digit0 + 4;
+    uint64_t tag;
+    uint32_t digit;
+
+    if (len > sizeof(hdr) || sw_vm_read(&r->vm, addr, hdr, len) < 0) {
+        return SW_EFAULT;
+    }
+    if (ptr_at(hdr, L->ob_type) != L->type_long) {
+        return SW_EINVAL;
+    }
+    memcpy(&tag, hdr + L->long_tag, sizeof(tag));
+    memcpy(&digit, hdr + L->long_digit0, sizeof(digit));
+    /* Positive with one digit; 3.12+ keeps the sign in the tag's low
+     * bits (0 for positive). */
+    if ((tag >> L->long_tag_shift) != 1 ||
+        (L->long_tag_shift && (tag & 3) != 0) || digit >= (1u << 30)) {
+        return SW_EINVAL;
+    }
+    *out = (long)digit;
+    return 0;
+}
+
+#define DICT_MAX_ENTRIES 64
+
+int
+sw_read_dict_values(sw_reader_t *r, uintptr_t addr, uintptr_t *out, int max)
+{
+    const sw_layout_t *L = &sw_layout;
+    char hdr[HDR_BUF];
+    char keys[64];
+    char entries[DICT_MAX_ENTRIES * 32];
+    uintptr_t k;
+    intptr_t used, nentries;
+    size_t index_bytes, esize, evalue, klen = L->dk_indices;
+    int i, n = 0;
+
+    if (sw_vm_read(&r->vm, addr, hdr, L->dict_values + sizeof(void *)) < 0) {
+        return SW_EFAULT;
+    }
+    if (ptr_at(hdr, L->ob_type) != L->type_dict ||
+        ptr_at(hdr, L->dict_values) != 0) {
+        return SW_EINVAL;
+    }
+    memcpy(&used, hdr + L->dict_used, sizeof(used));
+    k = ptr_at(hdr, L->dict_keys);
+    if (used < 0 || used > DICT_MAX_ENTRIES || klen > sizeof(keys) ||
+        sw_vm_read(&r->vm, k, keys, klen) < 0) {
+        return used == 0 ? 0 : SW_EINVAL;
+    }
+    memcpy(&nentries, keys + L->dk_nentries, sizeof(nentries));
+    esize = L->dk_entry_size;
+    evalue = L->dk_entry_value;
+    if (L->dk_size != 0) {
+        intptr_t size;
+
+        memcpy(&size, keys + L->dk_size, sizeof(size));
+        if (size <= 0 || size > (1 << 20)) {
+            return SW_EINVAL;
+        }
+        index_bytes = (size_t)size * (size <= 0xff     ? 1
+                                      : size <= 0xffff ? 2
+                                                       : 4);
+    }
+    else {
+        uint8_t log2 = (uint8_t)keys[L->dk_log2_index_bytes];
+
+        if (log2 > 24) {
+            return SW_EINVAL;
+        }
+        index_bytes = (size_t)1 << log2;
+        if ((unsigned char)keys[L->dk_kind] != L->dk_kind_general) {
+            esize = L->dk_uentry_size;
+            evalue = L->dk_uentry_value;
+        }
+    }
+    if (nentries < 0 || nentries > DICT_MAX_ENTRIES || nentries < used ||
+        esize * (size_t)nentries > sizeof(entries)) {
+        return SW_EINVAL;
+    }
+    if (nentries == 0) {
+        return 0;
+    }
+    if (sw_vm_read(&r->vm, k + klen + index_bytes, entries,
+                   esize * (size_t)nentries) < 0) {
+        return SW_EFAULT;
+    }
+    for (i = 0; i < nentries && n < max; i++) {
+        uintptr_t v = ptr_at(entries + (size_t)i * esize, evalue);
+
+        if (v != 0) {
+            out[n++] = v;
+        }
+    }
+    return n;
 }
 
 /* The fields of a code header, copied in hdr, that identify the code

@@ -51,6 +51,8 @@ typedef struct sw_rawframe {
                        frame has not started or it is unknown (3.11+:
                        INT32_MIN when out of range) */
     uint8_t maybe_incomplete; /* 3.11+: not owned by a generator */
+    uintptr_t gen; /* the generator or coroutine running this frame, 0 if
+                      none (unvalidated: compared, never dereferenced) */
 } sw_rawframe_t;
 
 /* What identifies a code object at an address, and its bytecode bounds. */
@@ -179,6 +181,28 @@ void sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids,
  * thread, no GIL. */
 int sw_code_line(int firstlineno, const uint8_t *table, uint32_t table_len,
                  int32_t addr);
+
+/* ---- objects: strings, small ints, dict values ------------------------ */
+
+/* Copies the str object at addr as UTF-8 into out (cap bytes, always
+ * terminated; "?" on failure).  Context: the reader's thread; no GIL
+ * needed.  Returns 0; SW_EFAULT (unreadable); SW_EINVAL (not a compact
+ * str). */
+int sw_read_str(sw_reader_t *r, uintptr_t addr, char *out, size_t cap);
+
+/* Reads the int object at addr into *out if it is an exact int of at
+ * most one digit (0 .. 2**30 - 1).  Context: as sw_read_str.  Returns
+ * 0; SW_EFAULT; SW_EINVAL (not an exact int, negative or too big). */
+int sw_read_small_int(sw_reader_t *r, uintptr_t addr, long *out);
+
+/* Reads the values of the exact dict at addr (a combined table, at most
+ * 64 entries in use) into out[0..max), in insertion order, skipping
+ * deleted entries.  The values are unvalidated addresses.  Context: as
+ * sw_read_str; no allocation.  Returns the number of values, SW_EFAULT
+ * (unreadable), or SW_EINVAL (not a dict, a split table, or sizes out of
+ * bounds: read while it changed). */
+int sw_read_dict_values(sw_reader_t *r, uintptr_t addr, uintptr_t *out,
+                        int max);
 
 /* ---- kernel thread ids (3.9/3.10) --------------------------------------- */
 

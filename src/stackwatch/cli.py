@@ -184,6 +184,11 @@ _RECORD_ARGS = [
               "they run: one group per function ('greenlets "
               "running handle (x50)'); --greenlets=each: one "
               "per greenlet"),
+    _arg("--tasks", nargs="?", const="running", choices=("running", "all"),
+         help="attribute each sample of a thread running an "
+              "asyncio loop to the running task, under the tasks "
+              "awaiting it; 'all' also counts every waiting task "
+              "where it is suspended"),
     _arg("--budget", type=_number, metavar="FRACTION",
          help="the share of one core the sampler may use "
               "(e.g. 0.01); lowers the rate when needed"),
@@ -252,6 +257,11 @@ _VALUE_OPTS = {command: {flag for flags, kw in args
                          if "action" not in kw and "nargs" not in kw
                          for flag in flags}
                for command, args in _ARGS.items()}
+
+
+# Options whose value may be left out: (command, option) -> its values
+# (split_target joins "--tasks all" into one word).
+_OPTIONAL_VALUE_OPTS = {("record", "--tasks"): ("running", "all")}
 
 
 def _add_args(p: argparse.ArgumentParser, command: str) -> None:
@@ -343,9 +353,17 @@ def split_target(args: Sequence[str], command: str = "record"
     """Splits a command's arguments into its own options and the target
     (script or -m module, and the target's arguments)."""
     value_opts = _VALUE_OPTS[command]
+    args = list(args)
     i = 0
     while i < len(args):
         a = args[i]
+        values = _OPTIONAL_VALUE_OPTS.get((command, a))
+        if values is not None:
+            # "--tasks all" or a bare "--tasks": one word, so that the
+            # script after a bare one is not taken for its value.
+            given = i + 1 < len(args) and args[i + 1] in values
+            args[i:i + 1 + given] = ["%s=%s" % (a, args[i + 1] if given
+                                                else values[0])]
         if a == "--":
             return list(args[:i]), list(args[i + 1:])
         if a == "-m":
@@ -691,6 +709,7 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     prof = profiler.Profiler(rate=rate, mode=mode, budget=budget,
                              threads=ns.threads, greenlets=greenlets,
                              function=ns.function, lineno=not ns.nolineno,
+                             tasks=ns.tasks,
                              _roots=_runner.root_codes())
     rec = _Recording(prof, out, fmt)
     rec.full_paths = ns.full_paths
@@ -710,7 +729,13 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     atexit.register(at_exit)
     _write_then_end_on_signals(rec)
     _enable_dumps(signum)
-    prof.start()
+    try:
+        prof.start()
+    except RuntimeError as e:
+        if not ns.tasks:
+            raise
+        atexit.unregister(at_exit)
+        fail(str(e), prog)  # --tasks cannot read this interpreter's tasks
     if ns.duration:
         _AfterDelay(ns.duration, rec.finish).start()
     outcome = _runner.run(ns.target, ns.module, target_args)

@@ -123,6 +123,18 @@ def check_budget(budget: Any) -> Optional[float]:
     return value
 
 
+def check_tasks(value: Any) -> Optional[str]:
+    """None (off), "running" or "all" from Profiler(tasks=...)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "running"
+    if value in ("running", "all"):
+        return value
+    raise ValueError("tasks must be True, False, 'running' or 'all', not %r"
+                     % (value,))
+
+
 def check_format(fmt: Any) -> str:
     if fmt not in FORMATS:
         raise ValueError("unknown format %r (choose from %s)"
@@ -166,6 +178,9 @@ class Profiler:
     so the lines of one function merge (py-spy's --function);
     lineno=False drops line numbers from frame labels (and merges the
     lines too: py-spy's --nolineno). Both are fixed at creation.
+    tasks: True (or "running") attributes each sample of a thread running
+    an asyncio loop to the running task, under the tasks awaiting it;
+    "all" also counts every waiting task where it is suspended.
 
     One profiler samples at a time per process. Use as a context manager,
     or call :meth:`start` and :meth:`stop`; then :meth:`write` a file.
@@ -175,6 +190,7 @@ class Profiler:
                  budget: Optional[float] = None, threads: bool = False,
                  greenlets: Any = False, *, idle: Optional[bool] = None,
                  function: bool = False, lineno: bool = True,
+                 tasks: Any = False,
                  _roots: Tuple[Any, ...] = ()) -> None:
         self.rate = check_rate(rate)
         self.mode = resolve_mode(mode, idle)
@@ -185,6 +201,8 @@ class Profiler:
         self.lineno = bool(lineno)
         self._session = _native.Session(lines=LINES[
             "none" if not lineno else "function" if function else "current"])
+        self.tasks = check_tasks(tasks)
+        self._tasks: Any = None  # a _tasks.Refresher while sampling
         # Code objects where stacks are cut (stackwatch record's runner).
         self._roots = tuple(_roots)
         self._lock = threading.Lock()
@@ -195,6 +213,7 @@ class Profiler:
         self._glabels: Dict[int, str] = {}  # gid -> its own label
         self._gtexts: Dict[int, str] = {}  # gid -> group text set in C
         self._stopped_rate = 0.0
+        self._task_stats: Dict[str, Any] = {}
 
     # -- running -----------------------------------------------------------
 
@@ -210,10 +229,18 @@ class Profiler:
             _service.service.acquire()
             try:
                 _frame.use_sys_path()  # the prefixes labels leave out
+                if self.tasks:
+                    from stackwatch import _tasks  # imports asyncio
+                    # RuntimeError when this interpreter's tasks cannot
+                    # be read (the pure-Python Task).
+                    self._tasks = _tasks.Refresher(self.tasks == "all")
+                    self._tasks.enable()
                 _native.sampler_set_roots(self._roots)
                 _native.sampler_start(self._session, rate=self.rate,
                                       mode=MODES[self.mode],
                                       budget=self.budget or 0.0)
+                if self._tasks is not None:
+                    self._tasks.start()
             except BaseException:
                 self._release()
                 raise
@@ -241,6 +268,11 @@ class Profiler:
         return self
 
     def _release(self) -> None:
+        if self._tasks is not None:
+            self._tasks.stop()
+            self._tasks.disable()
+            self._task_stats = self._tasks.stats()
+            self._tasks = None
         if self._tracking:
             _greenlets.stop_tracking()
             self._tracking = False
@@ -271,6 +303,10 @@ class Profiler:
         st["effective_rate"] = (_native.sampler_effective_rate()
                                 if self._running else self._stopped_rate)
         st["read_method"] = _native.info()["read_method"]
+        if self.tasks:
+            st["tasks"] = self.tasks
+            st.update(self._tasks.stats() if self._tasks is not None
+                      else self._task_stats)
         return st
 
     def label(self) -> None:
@@ -449,6 +485,9 @@ def _forget_active_in_child() -> None:
         p._lock = threading.Lock()
         p._running = False
         p._tracking = False
+        if p._tasks is not None:
+            p._tasks = None  # its thread does not exist here
+            _native.tasks_disable()
         _service.service.forget_user_in_child()
 
 

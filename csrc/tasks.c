@@ -1,0 +1,467 @@
+/* asyncio tasks in profiles: see tasks.h for the design (which side
+ * finds what, the lock order).
+ *
+ * Threads.  The GIL side (enable, disable, install) runs on Python
+ * threads with the GIL held; the rest runs on the sampler thread.  The
+ * configuration is written only while the sampler is stopped; the table
+ * is swapped under T.mu and the old one freed after the swap. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tasks.h"
+
+#define MAX_RUNNING 64
+
+static struct {
+    pthread_mutex_t mu; /* the table */
+    _Atomic int on;
+    _Atomic int missed; /* a running task not in the table was sampled */
+    sw_tasks_cfg_t cfg;
+    sw_task_entry_t *table; /* sorted by task address */
+    int n;
+    int *by_coro; /* indexes into table, sorted by coroutine address */
+    /* Sampler thread only: this pass's running tasks. */
+    uintptr_t run_task[MAX_RUNNING];
+    uintptr_t run_coro[MAX_RUNNING];
+    int nrun;
+} T = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void
+sw_tasks_free(sw_task_entry_t *e, int n)
+{
+    int i, k;
+
+    for (i = 0; e != NULL && i < n; i++) {
+        free(e[i].label);
+        for (k = 0; k < e[i].nframes; k++) {
+            free(e[i].frames[k].name);
+            free(e[i].frames[k].file);
+        }
+        free(e[i].frames);
+    }
+    free(e);
+}
+
+static void
+swap_table(sw_task_entry_t *e, int n, int *by_coro)
+{
+    sw_task_entry_t *old;
+    int oldn, *old_by_coro;
+
+    pthread_mutex_lock(&T.mu);
+    old = T.table;
+    oldn = T.n;
+    old_by_coro = T.by_coro;
+    T.table = e;
+    T.n = n;
+    T.by_coro = by_coro;
+    pthread_mutex_unlock(&T.mu);
+    sw_tasks_free(old, oldn);
+    free(old_by_coro);
+}
+
+void
+sw_tasks_enable(const sw_tasks_cfg_t *cfg)
+{
+    swap_table(NULL, 0, NULL);
+    T.cfg = *cfg;
+    T.nrun = 0;
+    atomic_store(&T.on, 1);
+}
+
+void
+sw_tasks_disable(void)
+{
+    atomic_store(&T.on, 0);
+    swap_table(NULL, 0, NULL);
+}
+
+static int
+by_task(const void *a, const void *b)
+{
+    uintptr_t x = ((const sw_task_entry_t *)a)->task;
+    uintptr_t y = ((const sw_task_entry_t *)b)->task;
+
+    return x < y ? -1 : x > y;
+}
+
+/* qsort has no context argument: the table being indexed. */
+static const sw_task_entry_t *sorting;
+
+static int
+by_coro_cmp(const void *a, const void *b)
+{
+    uintptr_t x = sorting[*(const int *)a].coro;
+    uintptr_t y = sorting[*(const int *)b].coro;
+
+    return x < y ? -1 : x > y;
+}
+
+int
+sw_tasks_install(sw_task_entry_t *e, int n)
+{
+    int *idx = malloc((size_t)(n > 0 ? n : 1) * sizeof(*idx));
+    int i;
+
+    if (idx == NULL) {
+        sw_tasks_free(e, n);
+        return SW_ENOMEM;
+    }
+    if (n > 1) {
+        qsort(e, (size_t)n, sizeof(*e), by_task);
+    }
+    for (i = 0; i < n; i++) {
+        idx[i] = i;
+    }
+    sorting = e; /* with the GIL held: one install at a time */
+    if (n > 1) {
+        qsort(idx, (size_t)n, sizeof(*idx), by_coro_cmp);
+    }
+    swap_table(e, n, idx);
+    return 0;
+}
+
+int
+sw_tasks_take_missed(void)
+{
+    return atomic_exchange(&T.missed, 0);
+}
+
+int
+sw_tasks_on(void)
+{
+    return atomic_load_explicit(&T.on, memory_order_acquire);
+}
+
+/* The entry of task, or NULL.  Caller holds T.mu. */
+static sw_task_entry_t *
+lookup(uintptr_t task)
+{
+    int lo = 0, hi = T.n - 1;
+
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+
+        if (T.table[mid].task == task) {
+            return &T.table[mid];
+        }
+        if (T.table[mid].task < task) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid - 1;
+        }
+    }
+    return NULL;
+}
+
+void
+sw_tasks_pass_begin(sw_reader_t *r)
+{
+    uintptr_t vals[MAX_RUNNING];
+    int i, n = sw_read_dict_values(r, T.cfg.current_tasks, vals, MAX_RUNNING);
+
+    T.nrun = 0;
+    for (i = 0; i < n; i++) {
+        uintptr_t type, coro;
+
+        /* A value that is not a C Task of this process (a pure-Python
+         * task, a torn read) is left out. */
+        if (sw_vm_read_ptr(&r->vm, vals[i] + sw_layout.ob_type, &type) < 0 ||
+            type != T.cfg.task_type ||
+            sw_vm_read_ptr(&r->vm, vals[i] + T.cfg.off_coro, &coro) < 0 ||
+            coro == 0) {
+            continue;
+        }
+        T.run_task[T.nrun] = vals[i];
+        T.run_coro[T.nrun] = coro;
+        T.nrun++;
+    }
+}
+
+static int
+find(const sw_rawframe_t *raw, int n, uintptr_t *task, int *any_gen)
+{
+    int i, k;
+
+    for (i = n - 1; i >= 0; i--) {
+        if (raw[i].gen == 0) {
+            continue;
+        }
+        *any_gen = 1;
+        for (k = 0; k < T.nrun; k++) {
+            if (raw[i].gen == T.run_coro[k]) {
+                *task = T.run_task[k];
+                return i;
+            }
+        }
+    }
+    return -1;
+}
+
+int
+sw_tasks_find(sw_reader_t *r, const sw_rawframe_t *raw, int n, uintptr_t *task)
+{
+    int any_gen = 0, at = find(raw, n, task, &any_gen);
+
+    if (at < 0 && any_gen) {
+        /* The loop may have switched tasks between the pass's read of
+         * the running tasks and this stack's: read them again, once. */
+        sw_tasks_pass_begin(r);
+        at = find(raw, n, task, &any_gen);
+    }
+    return at;
+}
+
+/* The label of a running task, read from the Task object. */
+static void
+running_label(sw_reader_t *r, uintptr_t task, const char *qualname, char *out,
+              size_t cap)
+{
+    char name[128];
+    uintptr_t obj;
+    long num;
+
+    if (sw_vm_read_ptr(&r->vm, task + T.cfg.off_name, &obj) < 0) {
+        snprintf(name, sizeof(name), "?");
+    }
+    else if (sw_read_small_int(r, obj, &num) == 0) {
+        /* 3.13+ names a task by its number until asked for the name. */
+        snprintf(name, sizeof(name), "Task-%ld", num);
+    }
+    else {
+        sw_read_str(r, obj, name, sizeof(name));
+    }
+    snprintf(out, cap, "[task] %s: %s", name, qualname);
+}
+
+/* The entry of the task whose coroutine is coro, or NULL.  Caller holds
+ * T.mu. */
+static const sw_task_entry_t *
+lookup_coro(uintptr_t coro)
+{
+    int lo = 0, hi = T.n - 1;
+
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        const sw_task_entry_t *e = &T.table[T.by_coro[mid]];
+
+        if (e->coro == coro) {
+            return e;
+        }
+        if (e->coro < coro) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid - 1;
+        }
+    }
+    return NULL;
+}
+
+/* 1 if the task at e->task still runs e->coro: the task the entry was
+ * made for, not another one at the same address. */
+static int
+still(sw_reader_t *r, const sw_task_entry_t *e)
+{
+    uintptr_t coro;
+
+    return sw_vm_read_ptr(&r->vm, e->task + T.cfg.off_coro, &coro) == 0 &&
+           coro == e->coro;
+}
+
+/* Markers of the tasks awaiting e (its parent first).  Caller holds s->mu
+ * and T.mu. */
+static int
+chain(sw_reader_t *r, sw_session_t *s, const sw_task_entry_t *e, uint32_t *ids,
+      int max)
+{
+    int k = 0;
+
+    while (e != NULL && e->parent != 0 && k < max && k < SW_TASK_CHAIN_MAX) {
+        const sw_task_entry_t *p = lookup(e->parent);
+        uint32_t id;
+
+        if (p == NULL || !still(r, p)) {
+            break;
+        }
+        id = sw_session_marker(s, p->label);
+        if (id == 0) {
+            break;
+        }
+        ids[k++] = id;
+        e = p;
+    }
+    return k;
+}
+
+/* A task of the table, on the loop of thread ident, whose waited future
+ * is task itself (it awaits task directly), or NULL.  Reads the field of
+ * up to SCAN_MAX such tasks, 64 to a system call.  Caller holds T.mu. */
+#define SCAN_MAX 256
+#define SCAN_BATCH 64
+
+static const sw_task_entry_t *
+waiting_for(sw_reader_t *r, uintptr_t task, unsigned long ident)
+{
+    sw_vm_region_t rg[SCAN_BATCH];
+    const sw_task_entry_t *who[SCAN_BATCH];
+    uintptr_t got[SCAN_BATCH];
+    char ok[SCAN_BATCH];
+    int i = 0, scanned = 0;
+
+    while (i < T.n && scanned < SCAN_MAX) {
+        int n = 0, k;
+
+        for (; i < T.n && n < SCAN_BATCH && scanned < SCAN_MAX; i++) {
+            const sw_task_entry_t *e = &T.table[i];
+
+            if (e->ident != ident || e->task == task) {
+                continue;
+            }
+            rg[n].addr = e->task + T.cfg.off_waiter;
+            rg[n].dst = &got[n];
+            rg[n].len = sizeof(got[n]);
+            who[n++] = e;
+            scanned++;
+        }
+        sw_vm_readv(&r->vm, rg, n, ok);
+        for (k = 0; k < n; k++) {
+            if (ok[k] && got[k] == task && still(r, who[k])) {
+                return who[k];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The task of the table that runs one of the generators outer[0..nouter)
+ * (the frames outside the running task's coroutine, innermost first), or
+ * NULL.  Caller holds T.mu. */
+static const sw_task_entry_t *
+outer_task(sw_reader_t *r, const uintptr_t *outer, int nouter)
+{
+    int i;
+
+    for (i = 0; i < nouter; i++) {
+        const sw_task_entry_t *e = lookup_coro(outer[i]);
+
+        if (e != NULL && still(r, e)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+int
+sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
+                 unsigned long ident, const uintptr_t *outer, int nouter,
+                 const char *qualname, uint32_t *ids, int max)
+{
+    char label[SW_TASK_LABEL_MAX];
+    uint32_t id;
+    int k = 0;
+
+    if (max <= 0) {
+        return 0;
+    }
+    running_label(r, task, qualname, label, sizeof(label));
+    id = sw_session_marker(s, label);
+    if (id == 0) {
+        return 0;
+    }
+    ids[k++] = id;
+    pthread_mutex_lock(&T.mu);
+    {
+        const sw_task_entry_t *e = lookup(task);
+
+        const sw_task_entry_t *p = NULL;
+
+        if (e != NULL && !still(r, e)) {
+            e = NULL; /* an entry for a task that ended at this address */
+        }
+        if (e == NULL) {
+            /* New since the last refresh: ask for a refresh now rather
+             * than at the next tick. */
+            atomic_store_explicit(&T.missed, 1, memory_order_relaxed);
+        }
+        if (e == NULL || e->parent == 0) {
+            /* Not linked (yet): a task whose coroutine runs outside this
+             * one on the same stack started it eagerly (3.12+'s eager
+             * tasks: aiohttp's request tasks); else a known task that
+             * awaits it directly (aiohttp's connection task awaits each
+             * request's) stands for its awaiters. */
+            p = outer_task(r, outer, nouter);
+            if (p == NULL && e == NULL && ident != 0) {
+                p = waiting_for(r, task, ident);
+            }
+        }
+        if (p != NULL) {
+            if (k < max && (ids[k] = sw_session_marker(s, p->label)) != 0) {
+                k++;
+                k += chain(r, s, p, ids + k, max - k);
+            }
+        }
+        else {
+            k += chain(r, s, e, ids + k, max - k);
+        }
+    }
+    pthread_mutex_unlock(&T.mu);
+    return k;
+}
+
+void
+sw_tasks_add_waiting(sw_reader_t *r, sw_session_t *s, uint32_t slot,
+                     uint32_t greenlet, unsigned long ident, uintptr_t running,
+                     uint64_t wall_ns)
+{
+    uint32_t ids[SW_MAX_DEPTH + SW_TASK_CHAIN_MAX + 1];
+    int i, j;
+
+    if (!T.cfg.all || ident == 0) {
+        return;
+    }
+    pthread_mutex_lock(&T.mu);
+    for (i = 0; i < T.n; i++) {
+        sw_task_entry_t *e = &T.table[i];
+
+        if (e->ident != ident || e->nframes == 0 || e->task == running) {
+            continue;
+        }
+        if (e->node == 0) {
+            int k = 0;
+
+            for (j = 0; j < e->nframes && j < SW_MAX_DEPTH; j++) {
+                uint32_t id = sw_session_frame_named(s, e->frames[j].name,
+                                                     e->frames[j].file,
+                                                     e->frames[j].line);
+
+                if (id == 0) {
+                    break;
+                }
+                ids[k++] = id;
+            }
+            if (k < e->nframes && k < SW_MAX_DEPTH) {
+                s->samples_dropped++;
+                continue;
+            }
+            ids[k] = sw_session_marker(s, e->label);
+            if (ids[k] == 0) {
+                s->samples_dropped++;
+                continue;
+            }
+            k++;
+            k += chain(r, s, e, ids + k, SW_TASK_CHAIN_MAX);
+            e->node = sw_session_stack(s, ids, k);
+            if (e->node == 0) {
+                s->samples_dropped++;
+                continue;
+            }
+        }
+        sw_session_add(s, slot, greenlet, e->node, wall_ns, 0, 0);
+    }
+    pthread_mutex_unlock(&T.mu);
+}

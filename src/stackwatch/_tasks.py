@@ -1,0 +1,352 @@
+"""asyncio tasks in profiles (``--tasks``, ``Profiler(tasks=...)``): the
+GIL side of csrc/tasks.c.
+
+The sampler finds the task a thread runs by itself, without the GIL: it
+reads asyncio's ``_current_tasks`` dict (loop -> running task) and matches
+each running task's coroutine with the generators that run the thread's
+frames. What it needs from a Task object, the offsets of its coroutine,
+name and waited-future fields, is probed here once, from real tasks
+(:func:`probe`).
+
+Which task awaits which is a question for the GIL: :class:`Refresher`, a
+thread of stackwatch's own (``stackwatch-tasks``, never sampled), looks at
+every task every ``INTERVAL`` seconds (within ``POLL`` seconds of the
+sampler meeting a task the table lacks; less often when a refresh costs
+more than ``SHARE`` of the time) and installs a table of links,
+labels and (``--tasks all``) the suspension stacks of waiting tasks, that
+the sampler reads.
+"""
+
+import asyncio
+import ctypes
+import os
+import struct
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from stackwatch import _native
+from stackwatch._task_tree import coroutine_chain
+
+INTERVAL = 0.1  #: seconds between two refreshes of the table
+POLL = 0.01  #: seconds between two looks at whether the sampler missed one
+SHARE = 0.02  #: at most this share of the time is spent refreshing
+MAX_TASKS = 10000  #: tasks looked at per refresh
+MAX_WAITING_DEPTH = 256  #: frames kept of a waiting task's stack
+
+
+def code_name(code: Any) -> str:
+    # The name the sampler reads from a code object: the qualified name
+    # where code objects have one (3.11+), else the name.
+    return getattr(code, "co_qualname", None) or code.co_name
+
+
+def label(task: Any) -> str:
+    coro = task.get_coro()
+    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+    what = code_name(code) if code is not None else type(coro).__name__
+    return "[task] %s: %s" % (task.get_name(), what)
+
+
+# -- the probe -----------------------------------------------------------------
+
+def _words(obj: Any) -> Tuple[int, ...]:
+    size = type(obj).__basicsize__ // 8 * 8
+    return struct.unpack("%dQ" % (size // 8), ctypes.string_at(id(obj), size))
+
+
+async def _probe_body(fut: Any) -> None:
+    await fut
+
+
+def _one_step(loop: Any) -> None:
+    # One iteration of the loop, creating no task: tasks without a name
+    # would take numbers (Task-N) from the application's.
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+def _probe_once(name: str) -> Tuple[Tuple[int, ...], int, int, int]:
+    """A Task's words while it waits for a future of its own, and the
+    addresses of its coroutine, name and that future. The task is named:
+    it takes no number from the application's tasks."""
+    loop = asyncio.new_event_loop()
+    try:
+        fut = loop.create_future()
+        coro = _probe_body(fut)
+        task = loop.create_task(coro, name=name)
+        name_obj = task.get_name()
+        for _ in range(3):  # until it waits for fut
+            _one_step(loop)
+        words = _words(task)
+        fut.set_result(None)
+        while not task.done():
+            _one_step(loop)
+        return words, id(coro), id(name_obj), id(fut)
+    finally:
+        loop.close()
+
+
+def probe() -> Tuple[Dict[str, Any], int, int, int]:
+    """(the dict loop -> running task, the offsets of a Task's coroutine,
+    name and waited future), learned from two real tasks on a loop of their own, in a
+    thread of their own (the caller may be running a loop). Raises
+    RuntimeError with one line saying why --tasks cannot work here."""
+    aio_c = sys.modules.get("_asyncio")
+    if aio_c is None:
+        try:
+            import _asyncio as aio_c  # type: ignore[no-redef]
+        except ImportError:
+            aio_c = None
+    current = getattr(asyncio.tasks, "_current_tasks", None)
+    if aio_c is None or asyncio.Task is not getattr(aio_c, "Task", None):
+        raise RuntimeError("--tasks needs asyncio's C Task (the _asyncio "
+                           "module); this interpreter uses the pure-Python "
+                           "one")
+    if not isinstance(current, dict) or \
+            current is not getattr(aio_c, "_current_tasks", current):
+        raise RuntimeError("--tasks cannot find asyncio's running tasks "
+                           "(asyncio.tasks._current_tasks is not _asyncio's "
+                           "dict)")
+    found: List[Any] = []
+
+    def run() -> None:
+        try:
+            found.append([_probe_once("stackwatch-probe-%d" % i)
+                          for i in (1, 2)])
+        except BaseException as e:  # reported below, in the caller
+            found.append(e)
+
+    t = threading.Thread(target=run, name="stackwatch-tasks-probe",
+                         daemon=True)
+    t.start()
+    t.join(10.0)
+    if not found or isinstance(found[0], BaseException):
+        raise RuntimeError("--tasks could not probe asyncio's Task layout "
+                           "(%s)" % (found[0] if found else "timed out"))
+    (w1, coro1, name1, fut1), (w2, coro2, name2, fut2) = found[0]
+    offsets = []
+    for want1, want2 in ((coro1, coro2), (name1, name2), (fut1, fut2)):
+        hits = [i * 8 for i in range(1, len(w1))
+                if w1[i] == want1 and i < len(w2) and w2[i] == want2]
+        if len(hits) != 1:
+            raise RuntimeError("--tasks could not probe asyncio's Task "
+                               "layout (a field was found %d times)"
+                               % len(hits))
+        offsets.append(hits[0])
+    return current, offsets[0], offsets[1], offsets[2]
+
+
+# -- the table -----------------------------------------------------------------
+
+def _task_sets() -> List[Any]:
+    out = []
+    for name in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):
+        s = getattr(asyncio.tasks, name, None)
+        if s is None:
+            continue
+        for _ in range(3):  # a WeakSet changed while copied: again
+            try:
+                out.extend(list(s))
+                break
+            except RuntimeError:
+                continue
+    return out
+
+
+def _tasks_in(value: Any, out: List[Any], depth: int = 0) -> None:
+    if isinstance(value, asyncio.Task):
+        out.append(value)
+    elif isinstance(value, (set, frozenset, list, tuple)) and depth == 0:
+        for v in list(value)[:1000]:
+            _tasks_in(v, out, 1)
+    elif depth == 0:
+        children = getattr(value, "_children", None)  # a gather
+        if isinstance(children, list):
+            _tasks_in(children, out, 0)
+        tasks = getattr(value, "_tasks", None)  # a TaskGroup
+        if isinstance(tasks, (set, list)):
+            _tasks_in(tasks, out, 0)
+
+
+# asyncio's functions whose locals hold the tasks a task waits for
+# (TaskGroup.__aexit__ and, 3.13+, _aexit hold the group; wait() its set).
+_HOLDERS = frozenset(("__aexit__", "_aexit", "wait", "_wait"))
+
+
+def _awaited(task: Any, frames: List[Any], end: Any, waiter: Any,
+             aio_dir: str) -> List[Any]:
+    """The tasks that task waits for: the one it awaits, a gather's
+    children, a TaskGroup's tasks, asyncio.wait's."""
+    out: List[Any] = []
+    if waiter is not None:
+        _tasks_in(waiter, out)
+    if end is not None and end is not waiter:
+        _tasks_in(end, out)
+    for f in frames:
+        code = f.f_code
+        if code.co_name in _HOLDERS and \
+                os.path.dirname(code.co_filename) == aio_dir:
+            try:
+                for v in list(f.f_locals.values()):
+                    _tasks_in(v, out)
+            except Exception:
+                pass
+    return out
+
+
+class _Seen:
+    """What one refresh found about a task; reused by the next ones while
+    the task still waits on the same future (it has not run since)."""
+    __slots__ = ("waiter", "awaited", "label", "stack")
+
+    def __init__(self, waiter: int, awaited: List[int], label: str,
+                 stack: List[Tuple[str, str, int]]) -> None:
+        self.waiter = waiter
+        self.awaited = awaited
+        self.label = label
+        self.stack = stack
+
+
+class TableBuilder:
+    """Builds the rows tasks_install() takes: (task, its coroutine, parent,
+    loop thread ident, label, suspension stack leaf first: [] unless
+    all_tasks and the task waits). A task that waits on the same future as at the last
+    refresh has not run since: what was found about it is reused (all of
+    it is looked at again every FULL_EVERY refreshes)."""
+
+    FULL_EVERY = 10
+
+    def __init__(self, all_tasks: bool) -> None:
+        self.all = all_tasks
+        self.aio_dir = os.path.dirname(asyncio.__file__)
+        self.cache: Dict[int, _Seen] = {}
+        self.builds = 0
+
+    def _look(self, t: Any, waiter: Any, running: bool) -> _Seen:
+        try:
+            frames, end = coroutine_chain(t.get_coro())
+        except Exception:
+            frames, end = [], None
+        awaited = [id(c) for c in _awaited(t, frames, end, waiter,
+                                           self.aio_dir)]
+        stack = []
+        if self.all and not running:
+            for f in frames[::-1][:MAX_WAITING_DEPTH]:
+                stack.append((code_name(f.f_code), f.f_code.co_filename,
+                              f.f_lineno or 0))
+        return _Seen(id(waiter) if waiter is not None else 0, awaited,
+                     label(t), stack)
+
+    def build(self) -> List[Tuple[Any, ...]]:
+        current = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+        running = {id(t) for t in list(current.values())}
+        tasks: Dict[int, Any] = {}
+        for t in _task_sets()[:MAX_TASKS]:
+            if isinstance(t, asyncio.Task) and not t.done():
+                tasks[id(t)] = t
+        full = self.builds % self.FULL_EVERY == 0
+        self.builds += 1
+        old = {} if full else self.cache
+        self.cache = {}
+        for tid, t in tasks.items():
+            waiter = getattr(t, "_fut_waiter", None)
+            seen = old.get(tid)
+            if seen is None or waiter is None or tid in running or \
+                    seen.waiter != id(waiter):
+                seen = self._look(t, waiter, tid in running)
+            self.cache[tid] = seen
+        parent: Dict[int, int] = {}
+        for tid, seen in self.cache.items():
+            for cid in seen.awaited:
+                if cid in tasks and cid != tid and cid not in parent:
+                    p = tid  # no cycles: tid must not be under cid already
+                    while p in parent and p != cid:
+                        p = parent[p]
+                    if p != cid:
+                        parent[cid] = tid
+        rows = []
+        for tid, t in tasks.items():
+            seen = self.cache[tid]
+            ident = getattr(t.get_loop(), "_thread_id", None) or 0
+            rows.append((tid, id(t.get_coro()), parent.get(tid, 0), ident,
+                         seen.label, seen.stack))
+        return rows
+
+
+class Refresher:
+    """The ``stackwatch-tasks`` thread: installs the table every INTERVAL
+    seconds while a profiler with tasks samples. Its cost is counted
+    (``stats()``: refreshes, seconds, the longest)."""
+
+    def __init__(self, all_tasks: bool) -> None:
+        self.all = all_tasks
+        self.builder = TableBuilder(all_tasks)
+        self.refreshes = 0
+        self.seconds = 0.0
+        self.longest = 0.0
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def enable(self) -> None:
+        """Probes (RuntimeError if --tasks cannot work here), turns the
+        native side on and installs a first table. Before the sampler
+        starts."""
+        current, off_coro, off_name, off_waiter = probe()
+        _native.tasks_enable(current, asyncio.Task, off_coro, off_name,
+                             off_waiter, self.all)
+        self.refresh()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run,
+                                        name="stackwatch-tasks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        t = self._thread
+        self._thread = None
+        if t is not None and t is not threading.current_thread():
+            t.join(5.0)
+
+    def disable(self) -> None:
+        _native.tasks_disable()
+
+    def refresh(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            rows = self.builder.build()
+        except Exception:
+            rows = None  # a task set or a task changed under us: next time
+        if rows is not None:
+            _native.tasks_install(rows)
+        dt = time.perf_counter() - t0
+        self.refreshes += 1
+        self.seconds += dt
+        self.longest = max(self.longest, dt)
+
+    def stats(self) -> Dict[str, Any]:
+        return {"task_refreshes": self.refreshes,
+                "task_refresh_seconds": self.seconds,
+                "task_refresh_longest": self.longest}
+
+    def _run(self) -> None:
+        _native.sampler_exclude_current(True)
+        try:
+            last = time.monotonic()
+            cost = self.longest  # enable()'s first refresh
+            while not self._stop.wait(POLL):
+                # Every INTERVAL, sooner when the sampler met a task the
+                # table does not hold yet (a task just created), later
+                # when refreshing costs more than SHARE of the time.
+                since = time.monotonic() - last
+                if since >= max(INTERVAL, cost / SHARE) or \
+                        (since >= cost / SHARE and _native.tasks_missed()):
+                    t0 = time.perf_counter()
+                    self.refresh()
+                    cost = time.perf_counter() - t0
+                    last = time.monotonic()
+        finally:
+            _native.sampler_exclude_current(False)
