@@ -185,6 +185,21 @@ uint32_t sw_session_thread(sw_session_t *s, uint64_t tstate_id,
 int sw_session_add(sw_session_t *s, uint32_t thread, uint32_t greenlet,
                    uint32_t node, uint64_t wall_ns, uint64_t cpu_ns, int gil);
 
+/* Adds `count` samples at once, with their summed times and the number
+ * of them taken while the thread held the GIL (a profile handed over by
+ * a forked child, merged into its parent's).  Context: caller holds
+ * s->mu.  Returns as sw_session_add(); a count of 0 adds nothing and
+ * returns SW_EINVAL. */
+int sw_session_add_n(sw_session_t *s, uint32_t thread, uint32_t greenlet,
+                     uint32_t node, uint64_t count, uint64_t wall_ns,
+                     uint64_t cpu_ns, uint64_t gil_count);
+
+/* The frame (name, file, line) with no code object behind it (a frame
+ * read back from a child's profile).  Context: caller holds s->mu.
+ * Returns as sw_session_frame(). */
+uint32_t sw_session_frame_named(sw_session_t *s, const char *name,
+                                const char *file, int line);
+
 /* Names a thread slot / labels a greenlet id (copied).
  * Context: caller holds s->mu.
  * Returns 0; SW_EINVAL (no such slot; a greenlet id of 0 or above
