@@ -371,12 +371,20 @@ class _Recording:
             if self.done:
                 return
             self.done = True
+            if self.prof._in_child():
+                # A forked child: its samples go to the parent's profile,
+                # or to a file of its own, never to the parent's path.
+                self.prof._end_in_child(self.out, self.fmt)
+                return
             self.prof.stop()
+            self.prof._close_forks()
             st = self.prof.stats()
             note("%d samples in %.1f s (%.1f Hz effective, %s mode, %d "
-                 "threads); %s; sampler CPU %.2f s"
+                 "threads%s); %s; sampler CPU %.2f s"
                  % (st["samples"], st["duration_seconds"],
                     st["effective_rate"], st["mode"], st["threads"],
+                    ", %d processes" % st["processes"]
+                    if st["processes"] > 1 else "",
                     _left_out(st), st["sampler_cpu_seconds"]))
             try:
                 self.prof.write(self.out, self.fmt)
