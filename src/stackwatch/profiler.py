@@ -324,8 +324,10 @@ class Profiler:
             _forks.warn("process %d (forked while recording): %s" % (pid, e))
             return None
         _forks.warn("process %d (forked while recording) ended after its "
-                    "parent's profile was written: wrote its own to %s"
-                    % (pid, own))
+                    "parent's profile was written: wrote its own to %s (%d "
+                    "samples in %.1f s, %.1f Hz effective)"
+                    % (pid, own, st["samples"], st["duration_seconds"],
+                       st["effective_rate"]))
         return own
 
     def label(self) -> None:
