@@ -45,20 +45,37 @@ sw_names_set(const unsigned long *idents, const long *tids,
 int
 sw_names_get(unsigned long ident, long tid, char *out, size_t cap)
 {
-    int i, found = 0;
+    int i, best = -1, rank = 0;
 
     pthread_mutex_lock(&names.mu);
-    for (i = 0; i < names.n; i++) {
-        if (names.ident[i] == ident &&
-            (tid <= 0 || names.tid[i] <= 0 || names.tid[i] == tid)) {
-            strncpy(out, names.name[i], cap - 1);
-            out[cap - 1] = '\0';
-            found = 1;
-            break;
+    for (i = 0; i < names.n && rank < 3; i++) {
+        int ident_ok = names.ident[i] == ident;
+        int tid_ok = tid > 0 && names.tid[i] == tid;
+        int r = 0;
+
+        if (ident_ok && tid_ok) {
+            r = 3;
+        }
+        else if (tid_ok) {
+            /* gevent's monkey patching gives a gunicorn worker's main
+             * thread the main greenlet's id as its threading ident; its
+             * kernel id still tells (unique among live threads). */
+            r = 2;
+        }
+        else if (ident_ok && (tid <= 0 || names.tid[i] <= 0)) {
+            r = 1; /* a kernel id unknown on one side */
+        }
+        if (r > rank) {
+            rank = r;
+            best = i;
         }
     }
+    if (best >= 0) {
+        strncpy(out, names.name[best], cap - 1);
+        out[cap - 1] = '\0';
+    }
     pthread_mutex_unlock(&names.mu);
-    return found;
+    return best >= 0;
 }
 
 void

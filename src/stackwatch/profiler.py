@@ -146,6 +146,7 @@ class Profiler:
         self._closed_parts: List[Tuple[Dict[str, Any], List[Any]]] = []
         self._out: Optional[Tuple[str, Optional[str]]] = None
         self._handed = False
+        self._ending = False
         self._mp_hooked = 0
 
     # -- running -----------------------------------------------------------
@@ -291,10 +292,18 @@ class Profiler:
         written its profile already, to path.<pid>.ext (path: the one
         given, else the last one written). Never the parent's path.
         Returns the file written, if any."""
+        self._ending = True
+        try:
+            return self._end_in_child_now(path, fmt)
+        finally:
+            self._ending = False
+
+    def _end_in_child_now(self, path: Optional[str], fmt: Optional[str]
+                          ) -> Optional[str]:
         self.stop()
         self.label()
         self._close_forks()
-        session, st = self._view()
+        st = self.stats()
         if not st["samples"]:
             return None
         if self._parent_spool is not None:
@@ -334,17 +343,18 @@ class Profiler:
         """Names the threads and labels the greenlets seen so far (needs
         the GIL; done for you when stopping and writing, and in the
         background while sampling)."""
+        if self._session_pid != os.getpid():
+            return  # the parent's samples, in a forked child
         by_ident: Dict[int, List[Tuple[int, str]]] = {}
+        by_tid: Dict[int, List[str]] = {}
         for ident, tid, tname in _service.known_threads():
             by_ident.setdefault(ident, []).append((tid, tname))
+            if tid:
+                by_tid.setdefault(tid, []).append(tname)
         for slot, ident, tid, name, _n in self._session.threads():
-            # The slot's thread is the one with its ident *and* kernel id
-            # (idents are reused as soon as a thread ends).
-            found = [n for t, n in by_ident.get(ident, ()) if t == tid]
-            if not found and tid == 0 and len(by_ident.get(ident, ())) == 1:
-                found = [by_ident[ident][0][1]]
-            if found and name != found[0]:
-                self._session.name_thread(slot, found[0])
+            found = _thread_name(by_ident.get(ident, ()), by_tid, tid)
+            if found is not None and name != found:
+                self._session.name_thread(slot, found)
         ids = self._session.greenlet_ids() - self._labelled
         ids.discard(0)
         if ids:
@@ -466,6 +476,44 @@ class Profiler:
         return out
 
 
+def _thread_name(mine: Any, by_tid: Dict[int, List[str]], tid: int
+                 ) -> Optional[str]:
+    """The name of the thread with kernel id tid, given the (tid, name)
+    known for its ident and every name by kernel id."""
+    # Its ident *and* kernel id (idents are reused as soon as a thread
+    # ends).
+    for t, n in mine:
+        if t == tid:
+            return n
+    if tid and len(by_tid.get(tid, ())) == 1:
+        # gevent's monkey patching gives the main thread the main
+        # greenlet's id as its ident (a gunicorn worker): the kernel id,
+        # unique among live threads, still tells.
+        return by_tid[tid][0]
+    if len(mine) == 1 and 0 in (tid, mine[0][0]):
+        if mine[0][0] == 0:
+            # Started without threading: the OS thread name, when the
+            # thread set one, says more than its function.
+            return _thread_comm(tid) or mine[0][1]
+        return mine[0][1]
+    return None
+
+
+def _thread_comm(tid: int) -> Optional[str]:
+    """The OS name of thread tid (/proc/self/task/TID/comm) when it was
+    set: not the process's own name, which a new thread inherits."""
+    if not tid:
+        return None
+    try:
+        with open("/proc/self/task/%d/comm" % tid) as f:
+            comm = f.read().strip()
+        with open("/proc/self/comm") as f:
+            own = f.read().strip()
+    except OSError:
+        return None
+    return comm if comm and comm != own else None
+
+
 def _frame_text(f: Frame) -> str:
     # "name (file:line)", the file by its base name: the native formatter
     # that writes every other frame label.
@@ -488,6 +536,8 @@ def _stop_active() -> None:
 #: samples the child now (restarted by _restart_in_child).
 _inherited: Optional["Profiler"] = None
 _restart: Optional["Profiler"] = None
+#: The profilers that made a spool in this process (removed at exit).
+_with_spools: List["Profiler"] = []
 
 
 def _before_fork() -> None:
@@ -501,6 +551,7 @@ def _before_fork() -> None:
         try:
             p._spool = _forks.make_spool()
             p._spool_pid = me
+            _with_spools.append(p)
         except OSError as e:
             _forks.warn("forked children's profiles will be written to "
                         "files of their own: %s" % e)
@@ -525,6 +576,7 @@ def _forget_active_in_child() -> None:
     # service thread is back (_restart_in_child).
     global _active, _active_lock, _inherited, _restart
     _active_lock = threading.Lock()
+    del _with_spools[:]  # the parent's
     p = _active
     _active = None
     if p is not None:
@@ -569,9 +621,8 @@ def _end_of_child() -> None:
 
 
 def _close_at_exit() -> None:
-    p = _active
-    if p is not None:
-        p._close_forks()
+    while _with_spools:
+        _with_spools.pop()._close_forks()
 
 
 _service._namers.append(_name_active)
