@@ -235,18 +235,32 @@ def _load(port, seconds, threads=4):
     return sum(done)
 
 
-def run_gunicorn(tmp_path, *extra):
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def run_gunicorn(tmp_path, *extra, pool=False):
     """Records gunicorn (2 gevent workers, the gunicorn_app target) under
-    load for 2 s, then SIGTERM to the master; returns (returncode,
-    stderr, profile path, worker pids, master pid)."""
+    load for 2 s (pool: with requests to /pool too), then SIGTERM to the
+    master; returns (returncode, stderr, profile path, worker pids,
+    master pid)."""
     pytest.importorskip("gunicorn")
     pytest.importorskip("gevent")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     out = tmp_path / "out.txt"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     child = subprocess.Popen(
         stackwatch_cmd("record", *RATE, *extra, "-o", str(out), "-m",
                        "gunicorn", "-k", "gevent", "-w", "2", "-b",
@@ -264,7 +278,13 @@ def run_gunicorn(tmp_path, *extra):
             time.sleep(0.05)
         assert child.poll() is None, "".join(lines)
         time.sleep(0.5)
+        pools = [threading.Thread(target=get, args=(port, "/pool"))
+                 for _ in range(2 if pool else 0)]
+        for t in pools:
+            t.start()
         assert _load(port, 2.0) > 10
+        for t in pools:
+            t.join()
         child.send_signal(signal.SIGTERM)
         child.wait(timeout=60)
     finally:
@@ -301,8 +321,9 @@ def test_gunicorn_profile_has_the_workers_handlers_and_is_written_once(
     assert os.listdir(str(tmp_path / "tmp")) == []
 
 
-def test_gunicorn_workers_main_thread_is_named_with_threads(tmp_path):
-    status, stderr, out, workers, master = run_gunicorn(tmp_path, "--threads")
+def test_gunicorn_workers_threads_are_named_with_threads(tmp_path):
+    status, stderr, out, workers, master = run_gunicorn(
+        tmp_path, "--threads", pool=True)
     assert status == 0, stderr
     stacks = collapsed(out)
     for pid in workers | {master}:
@@ -310,5 +331,107 @@ def test_gunicorn_workers_main_thread_is_named_with_threads(tmp_path):
         assert mine, pid
         labels = {s.split(";")[0] for s in mine}
         assert "MainThread (tid %d)" % pid in labels, labels
-        assert not any(l.startswith("thread 0x") or l.startswith("Thread 0x")
-                       for l in labels), labels
+        assert not any(l.startswith("Thread 0x") for l in labels), labels
+    # gevent's threadpool threads (started with _thread.start_new_thread)
+    # by the function at the bottom of their stacks.
+    pool = {s.split(";")[0] for s in stacks if "pool_work" in s}
+    assert pool and all(re.fullmatch(r"\S*_WorkerGreenlet.run \(tid \d+\)|"
+                                     r"run \(tid \d+\)", l)
+                        for l in pool), pool
+
+
+def start_gunicorn(tmp_path, **env):
+    """gunicorn with 1 gevent worker serving gunicorn_app, not recorded,
+    with `env` (STACKWATCH_DUMP=1...); returns (child, port, worker pid,
+    stderr lines so far, a list that keeps growing)."""
+    pytest.importorskip("gunicorn")
+    pytest.importorskip("gevent")
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b",
+         "127.0.0.1:%d" % port, "--chdir", TARGETS, "gunicorn_app:app"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=child_env(TMPDIR=str(tmp_path), **env))
+    lines = []
+    threading.Thread(target=lambda: lines.extend(child.stderr),
+                     daemon=True).start()
+    deadline = time.monotonic() + 60
+    worker = None
+    while worker is None and time.monotonic() < deadline:
+        assert child.poll() is None, "".join(lines)
+        found = re.findall(r"Booting worker with pid: (\d+)", "".join(lines))
+        worker = int(found[0]) if found else None
+        time.sleep(0.05)
+    assert worker, "".join(lines)
+    time.sleep(0.5)
+    return child, port, worker, lines
+
+
+def stop_gunicorn(child):
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def dump_threads(pid):
+    """[(the dump's thread header line, the functions of its stack)]."""
+    proc = subprocess.run(stackwatch_cmd("dump", str(pid)),
+                          capture_output=True, text=True, timeout=60,
+                          env=child_env())
+    assert proc.returncode == 0, proc.stderr
+    out = []
+    for block in proc.stdout.split("\n\n"):
+        lines = block.strip().splitlines()
+        if lines and lines[0].startswith("Thread 0x"):
+            out.append((lines[0], {l.strip().split(" (")[0]
+                                   for l in lines[1:]}))
+    return out
+
+
+def test_a_forked_gunicorn_workers_dump_names_its_threads(tmp_path):
+    child, port, worker, lines = start_gunicorn(tmp_path,
+                                                STACKWATCH_DUMP="1")
+    try:
+        req = threading.Thread(target=get, args=(port, "/pool"))
+        req.start()
+        # Names are refreshed twice a second: wait for the pool thread's.
+        threads = wait_for_named(worker, "pool_work")
+        req.join()
+    finally:
+        stop_gunicorn(child)
+    main = [h for h, _ in threads if "(tid %d," % worker in h]
+    assert main and '"MainThread"' in main[0], threads
+    pool = [h for h, functions in threads if "pool_work" in functions]
+    assert len(pool) == 1, threads
+    assert re.match(r'Thread 0x[0-9a-f]+ "\S*run" \(tid \d+', pool[0]), pool
+
+
+def wait_for_named(pid, function, timeout=20):
+    """The dump of pid once the thread running `function` is named (or
+    after timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        threads = dump_threads(pid)
+        if any('"' in h for h, functions in threads
+               if function in functions) or time.monotonic() > deadline:
+            return threads
+        time.sleep(0.2)
+
+
+def test_a_forked_gunicorn_workers_watchdog_report_names_main_thread(
+        tmp_path):
+    child, port, worker, lines = start_gunicorn(
+        tmp_path, STACKWATCH_MONITOR="1", STACKWATCH_MAX_BLOCKING_TIME="0.3")
+    try:
+        assert get(port, "/block") == b"blocked\n"
+        time.sleep(0.5)
+    finally:
+        stop_gunicorn(child)
+    text = "".join(lines)
+    blocked = [l for l in text.splitlines() if "hub blocked" in l]
+    assert blocked, text
+    assert 'in thread "MainThread" (tid %d)' % worker in blocked[0], text
