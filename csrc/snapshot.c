@@ -237,6 +237,31 @@ sw_snapshot_gil_holder(const sw_snapshot_t *snap)
 
 /* ---- formatting -------------------------------------------------------- */
 
+/* The thread's name (sw_names_get); for a thread threading does not know
+ * (started with _thread.start_new_thread: gevent's threadpool, C
+ * libraries), the function at the bottom of its stack, what it runs.
+ * Returns 1 if out was set. */
+static int
+thread_label(const sw_snapshot_t *snap, const sw_snap_thread_t *t, char *out,
+             size_t cap)
+{
+    const char *fn;
+
+    if (sw_names_get(t->t.ident, t->tid, out, cap)) {
+        return 1;
+    }
+    if (t->nframes == 0 || t->truncated) {
+        return 0;
+    }
+    fn = sw_snap_str(snap, snap->frames[t->first + t->nframes - 1].name);
+    if (*fn == '\0') {
+        return 0;
+    }
+    strncpy(out, fn, cap - 1);
+    out[cap - 1] = '\0';
+    return 1;
+}
+
 static void
 format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
               sw_buf_t *out, int source)
@@ -251,7 +276,7 @@ format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
     char name[NAME_LEN];
 
     sw_buf_printf(out, "Thread 0x%lx", t->t.ident);
-    if (sw_names_get(t->t.ident, t->tid, name, sizeof(name))) {
+    if (thread_label(snap, t, name, sizeof(name))) {
         sw_buf_puts(out, " \"");
         sw_buf_puts(out, name);
         sw_buf_putc(out, '"');
@@ -320,7 +345,7 @@ sw_snapshot_format_json(const sw_snapshot_t *snap, sw_buf_t *out)
 
         sw_buf_printf(out, "%s\n  {\"ident\": %lu, \"tid\": %ld, \"name\": ",
                       i ? "," : "", t->t.ident, t->tid);
-        if (sw_names_get(t->t.ident, t->tid, name, sizeof(name))) {
+        if (thread_label(snap, t, name, sizeof(name))) {
             sw_buf_json_str(out, name);
         }
         else {

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from stackwatch import _lifecycle, _native
 
@@ -53,27 +53,7 @@ def known_threads() -> List[Tuple[int, int, str]]:
     for t in threads:
         if t.ident is not None:
             seen[(t.ident, getattr(t, "native_id", None) or 0)] = t.name
-    idents = {ident for ident, _ in seen}
-    try:
-        frames = sys._current_frames()
-    except Exception:
-        frames = {}
-    for ident, frame in frames.items():
-        if ident not in idents:
-            # Started without threading (_thread.start_new_thread: gevent's
-            # threadpool, C libraries): named by the function at the
-            # bottom of its stack. (Kernel id unknown here: 0 matches any.)
-            seen[(ident, 0)] = bottom_function(frame)
     return [(ident, tid, name) for (ident, tid), name in seen.items()]
-
-
-def bottom_function(frame: Any) -> str:
-    """The qualified name of the outermost frame under `frame`: what a
-    thread started without threading runs (ThreadPool._worker)."""
-    while frame.f_back is not None:
-        frame = frame.f_back
-    code = frame.f_code
-    return getattr(code, "co_qualname", None) or code.co_name
 
 
 def refresh_names() -> None:

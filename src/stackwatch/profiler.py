@@ -155,6 +155,12 @@ class Profiler:
         """Starts (or resumes) sampling. Raises RuntimeError if another
         profiler is sampling in this process."""
         global _active
+        p = _active
+        if p is not None and p is not self and p is _inherited and \
+                p._in_child():
+            # A profiler started in a forked child takes over from the one
+            # inherited from the parent, which hands over what it sampled.
+            p._end_in_child()
         with self._lock, _active_lock:
             if self._running:
                 raise RuntimeError("this profiler is already running")
@@ -250,6 +256,8 @@ class Profiler:
 
     def _parts(self) -> List[Tuple[Dict[str, Any], List[Any]]]:
         """The forked children's parts that reached this process."""
+        if self._session_pid != os.getpid():
+            return []  # a forked child's copy of its parent's
         parts = list(self._closed_parts)
         if self._spool is not None and self._spool_pid == os.getpid():
             parts += _forks.read_parts(self._spool)
@@ -351,10 +359,15 @@ class Profiler:
             by_ident.setdefault(ident, []).append((tid, tname))
             if tid:
                 by_tid.setdefault(tid, []).append(tname)
+        unnamed = []
         for slot, ident, tid, name, _n in self._session.threads():
             found = _thread_name(by_ident.get(ident, ()), by_tid, tid)
             if found is not None and name != found:
                 self._session.name_thread(slot, found)
+            elif found is None and name is None:
+                unnamed.append((slot, tid))
+        if unnamed and not self._running:
+            self._name_unknown_threads(unnamed)
         ids = self._session.greenlet_ids() - self._labelled
         ids.discard(0)
         if ids:
@@ -366,6 +379,26 @@ class Profiler:
                     gid, _greenlets.label(gid, obj, typename, roots.get(gid)))
                 if obj is not None:
                     self._labelled.add(gid)
+
+    def _name_unknown_threads(self, unnamed: List[Tuple[int, int]]
+                              ) -> None:
+        """Names threads threading does not know (started with
+        _thread.start_new_thread: gevent's threadpool, C libraries) by
+        their OS name when they set one, else by the function at the
+        bottom of their stacks (the one most sampled)."""
+        frames, rows = self._session.export()
+        roots: Dict[int, Dict[int, int]] = {}
+        for slot, _gid, stack, count, _w, _c, _g in rows:
+            if stack:
+                by_root = roots.setdefault(slot, {})
+                by_root[stack[0]] = by_root.get(stack[0], 0) + count
+        for slot, tid in unnamed:
+            name = _thread_comm(tid)
+            if name is None and roots.get(slot):
+                best = max(roots[slot].items(), key=lambda kv: kv[1])[0]
+                name = frames[best][0]
+            if name:
+                self._session.name_thread(slot, name)
 
     def render(self, format: str = "svg", *, threads: Optional[bool] = None,
                greenlets: Optional[bool] = None,
@@ -491,10 +524,6 @@ def _thread_name(mine: Any, by_tid: Dict[int, List[str]], tid: int
         # unique among live threads, still tells.
         return by_tid[tid][0]
     if len(mine) == 1 and 0 in (tid, mine[0][0]):
-        if mine[0][0] == 0:
-            # Started without threading: the OS thread name, when the
-            # thread set one, says more than its function.
-            return _thread_comm(tid) or mine[0][1]
         return mine[0][1]
     return None
 
