@@ -247,7 +247,8 @@ class Profiler:
         out = []
         for slot, gid, stack, count, wall, cpu, gil in rows:
             ident, tid, name = threads.get(slot, (0, 0, None))
-            glabel = (labels.get(gid) or _greenlets.label(gid, None, "greenlet")
+            glabel = (labels.get(gid)
+                      or _greenlets.label(gid, None, "greenlet")
                       if gid else None)
             out.append((pid, slot, ident, tid, name, gid, glabel,
                         tuple(tuple(frames[i]) for i in stack), count, wall,
