@@ -34,9 +34,10 @@ if TYPE_CHECKING:
 
     #: (pid, thread key, ident, tid, thread name or None, greenlet id,
     #:  greenlet label or None, frames ((name, file, line) root first),
-    #:  count, wall ns, cpu ns, gil count)
+    #:  count, wall ns, cpu ns, gil count, greenlet group text or None)
     Row = Tuple[int, int, int, int, Optional[str], int, Optional[str],
-                Tuple[Tuple[str, str, int], ...], int, int, int, int]
+                Tuple[Tuple[str, str, int], ...], int, int, int, int,
+                Optional[str]]
 
 MAGIC = "stackwatch-fork-part 1"
 PART_SUFFIX = ".part"
@@ -75,10 +76,10 @@ def hand_over(spool: str, stats: "Dict[str, Any]", rows: "List[Row]"
     frames: "Dict[Tuple[str, str, int], int]" = {}
     out_rows = []
     for (pid, key, ident, tid, tname, gid, glabel, stack, count, wall, cpu,
-         gil) in rows:
+         gil, gtext) in rows:
         idx = [frames.setdefault(f, len(frames)) for f in stack]
         out_rows.append([pid, key, ident, tid, tname, gid, glabel, idx,
-                         count, wall, cpu, gil])
+                         count, wall, cpu, gil, gtext])
     doc = {"pid": os.getpid(),
            "stats": {k: stats.get(k, 0) for k in SUMMED},
            "frames": [list(f) for f in frames],
@@ -108,20 +109,20 @@ def hand_over(spool: str, stats: "Dict[str, Any]", rows: "List[Row]"
 
 def _check_row(row: "Any", nframes: int) -> "Row":
     (pid, key, ident, tid, tname, gid, glabel, idx, count, wall, cpu,
-     gil) = row
+     gil, gtext) = row
     ints = (pid, key, ident, tid, gid, count, wall, cpu, gil)
     if (not all(type(v) is int and 0 <= v < 1 << 64 for v in ints)
             or count == 0
             or gid > 0xFFFFF):
         raise ValueError("a bad number")
-    for text in (tname, glabel):
+    for text in (tname, glabel, gtext):
         if text is not None and type(text) is not str:
             raise ValueError("a bad label")
     if (type(idx) is not list or not idx
             or not all(type(i) is int and 0 <= i < nframes for i in idx)):
         raise ValueError("a bad stack")
     return (pid, key, ident, tid, tname, gid, glabel, tuple(idx), count,
-            wall, cpu, gil)
+            wall, cpu, gil, gtext)
 
 
 def read_part(path: str) -> "Optional[Tuple[Dict[str, Any], List[Row]]]":
@@ -206,8 +207,9 @@ def merge(rows: "List[Row]") -> "Any":
     several = len({r[0] for r in rows}) > 1
     keys: "Dict[Tuple[int, int], int]" = {}
     gids: "Dict[Tuple[int, int], int]" = {}
+    grouped = set()
     for (pid, key, ident, tid, tname, gid, glabel, stack, count, wall, cpu,
-         gil) in rows:
+         gil, gtext) in rows:
         tkey = keys.setdefault((pid, key), len(keys) + 1)
         new_gid = gids.setdefault((pid, gid), len(gids) + 1) if gid else 0
         if new_gid > 0xFFFFF:
@@ -216,6 +218,12 @@ def merge(rows: "List[Row]") -> "Any":
             stack = (("process %d" % pid, "", -1),) + tuple(stack)
         session.add_stack(tkey, ident, tid, tname, new_gid, glabel, stack,
                           count, wall, cpu, gil)
+        if new_gid and glabel is not None and gtext is not None and \
+                new_gid not in grouped:
+            # What --greenlets groups it under (its function, its gevent
+            # name pattern), as its own process grouped it.
+            session.label_greenlet(new_gid, glabel, gtext)
+            grouped.add(new_gid)
     return session
 
 
