@@ -466,6 +466,105 @@ done:
     return res;
 }
 
+#define ADDED_MAX_DEPTH 4096
+
+/* add_stack(): one aggregated stack read back from elsewhere (a forked
+ * child's profile), added to this session as `count` samples.  The
+ * thread slot is keyed by thread_key (the caller keeps keys unique per
+ * process and thread); frames are (name, file, line), root first. */
+static PyObject *
+Session_add_stack(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"thread_key",  "ident",    "tid",
+                             "thread_name", "greenlet", "greenlet_label",
+                             "frames",      "count",    "wall_ns",
+                             "cpu_ns",      "gil",      NULL};
+    sw_session_t *s = ((SessionObject *)op)->s;
+    unsigned long long key, count, wall_ns, cpu_ns, gil;
+    unsigned long ident;
+    long tid;
+    const char *tname, *glabel;
+    unsigned int greenlet;
+    PyObject *frames, *seq = NULL;
+    uint32_t *ids = NULL, slot, node;
+    Py_ssize_t n, i;
+    int created, rc = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "KklzIzOKKKK:add_stack",
+                                     kwlist, &key, &ident, &tid, &tname,
+                                     &greenlet, &glabel, &frames, &count,
+                                     &wall_ns, &cpu_ns, &gil)) {
+        return NULL;
+    }
+    if (greenlet > SW_MAX_GREENLET_ID) {
+        PyErr_Format(PyExc_ValueError, "bad greenlet id %u", greenlet);
+        return NULL;
+    }
+    seq = PySequence_Fast(frames, "frames must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n == 0 || n > ADDED_MAX_DEPTH || count == 0) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError,
+                        "a stack needs 1 to 4096 frames and a count");
+        return NULL;
+    }
+    ids = PyMem_Malloc((size_t)n * sizeof(*ids));
+    if (ids == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    pthread_mutex_lock(&s->mu);
+    for (i = 0; i < n && rc == 0; i++) {
+        const char *name, *file;
+        int line;
+
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "ssi:a frame",
+                              &name, &file, &line)) {
+            rc = -1;
+            break;
+        }
+        /* Leaf first, as sw_session_stack() wants. */
+        ids[n - 1 - i] = sw_session_frame_named(s, name, file, line);
+        if (ids[n - 1 - i] == 0) {
+            rc = SW_EFULL;
+        }
+    }
+    if (rc == 0) {
+        node = sw_session_stack(s, ids, (int)n);
+        slot = sw_session_thread(s, key, ident, tid, 0, &created);
+        if (node == 0) {
+            rc = SW_EFULL;
+        }
+        else if (slot != 0 && created && tname != NULL) {
+            (void)sw_session_name_thread(s, slot, tname);
+        }
+        if (rc == 0 && greenlet != 0 && glabel != NULL &&
+            sw_session_greenlet_label(s, greenlet) == NULL) {
+            (void)sw_session_label_greenlet(s, greenlet, glabel);
+        }
+        if (rc == 0) {
+            /* (Counts what the full sample table refuses itself.) */
+            (void)sw_session_add_n(s, slot, greenlet, node, count, wall_ns,
+                                   cpu_ns, gil);
+        }
+    }
+    if (rc == SW_EFULL) {
+        /* The frame or stack tables are full: the samples are counted as
+         * dropped, as the sampler counts its own. */
+        s->samples_dropped += count;
+    }
+    pthread_mutex_unlock(&s->mu);
+    PyMem_Free(ids);
+    Py_DECREF(seq);
+    if (rc == -1) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Session_methods[] = {
     {"stats", Session_stats, METH_NOARGS,
      "Counters of the session (samples, dropped, read errors, ...)."},
@@ -487,6 +586,11 @@ static PyMethodDef Session_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "write(format, by_thread=False, by_greenlet=0, weight=0, "
      "title=None, subtitle=None, exporter=None) -> bytes"},
+    {"add_stack", (PyCFunction)(void (*)(void))Session_add_stack,
+     METH_VARARGS | METH_KEYWORDS,
+     "add_stack(thread_key, ident, tid, thread_name, greenlet, "
+     "greenlet_label, frames, count, wall_ns, cpu_ns, gil): add count "
+     "samples of one stack (frames: (name, file, line), root first)."},
     {"export", Session_export, METH_NOARGS,
      "(frames, samples): frames [(name, file, line)], samples [(thread "
      "slot, greenlet id, stack of frame indexes root first, count, "

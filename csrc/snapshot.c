@@ -45,20 +45,37 @@ sw_names_set(const unsigned long *idents, const long *tids,
 int
 sw_names_get(unsigned long ident, long tid, char *out, size_t cap)
 {
-    int i, found = 0;
+    int i, best = -1, rank = 0;
 
     pthread_mutex_lock(&names.mu);
-    for (i = 0; i < names.n; i++) {
-        if (names.ident[i] == ident &&
-            (tid <= 0 || names.tid[i] <= 0 || names.tid[i] == tid)) {
-            strncpy(out, names.name[i], cap - 1);
-            out[cap - 1] = '\0';
-            found = 1;
-            break;
+    for (i = 0; i < names.n && rank < 3; i++) {
+        int ident_ok = names.ident[i] == ident;
+        int tid_ok = tid > 0 && names.tid[i] == tid;
+        int r = 0;
+
+        if (ident_ok && tid_ok) {
+            r = 3;
+        }
+        else if (tid_ok) {
+            /* gevent's monkey patching gives a gunicorn worker's main
+             * thread the main greenlet's id as its threading ident; its
+             * kernel id still tells (unique among live threads). */
+            r = 2;
+        }
+        else if (ident_ok && (tid <= 0 || names.tid[i] <= 0)) {
+            r = 1; /* a kernel id unknown on one side */
+        }
+        if (r > rank) {
+            rank = r;
+            best = i;
         }
     }
+    if (best >= 0) {
+        strncpy(out, names.name[best], cap - 1);
+        out[cap - 1] = '\0';
+    }
     pthread_mutex_unlock(&names.mu);
-    return found;
+    return best >= 0;
 }
 
 void
@@ -220,6 +237,31 @@ sw_snapshot_gil_holder(const sw_snapshot_t *snap)
 
 /* ---- formatting -------------------------------------------------------- */
 
+/* The thread's name (sw_names_get); for a thread threading does not know
+ * (started with _thread.start_new_thread: gevent's threadpool, C
+ * libraries), the function at the bottom of its stack, what it runs.
+ * Returns 1 if out was set. */
+static int
+thread_label(const sw_snapshot_t *snap, const sw_snap_thread_t *t, char *out,
+             size_t cap)
+{
+    const char *fn;
+
+    if (sw_names_get(t->t.ident, t->tid, out, cap)) {
+        return 1;
+    }
+    if (t->nframes == 0 || t->truncated) {
+        return 0;
+    }
+    fn = sw_snap_str(snap, snap->frames[t->first + t->nframes - 1].name);
+    if (*fn == '\0') {
+        return 0;
+    }
+    strncpy(out, fn, cap - 1);
+    out[cap - 1] = '\0';
+    return 1;
+}
+
 static void
 format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
               sw_buf_t *out, unsigned flags)
@@ -234,7 +276,7 @@ format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
     char name[NAME_LEN];
 
     sw_buf_printf(out, "Thread 0x%lx", t->t.ident);
-    if (sw_names_get(t->t.ident, t->tid, name, sizeof(name))) {
+    if (thread_label(snap, t, name, sizeof(name))) {
         sw_buf_puts(out, " \"");
         sw_buf_puts(out, name);
         sw_buf_putc(out, '"');
@@ -303,7 +345,7 @@ sw_snapshot_format_json(const sw_snapshot_t *snap, sw_buf_t *out)
 
         sw_buf_printf(out, "%s\n  {\"ident\": %lu, \"tid\": %ld, \"name\": ",
                       i ? "," : "", t->t.ident, t->tid);
-        if (sw_names_get(t->t.ident, t->tid, name, sizeof(name))) {
+        if (thread_label(snap, t, name, sizeof(name))) {
             sw_buf_json_str(out, name);
         }
         else {

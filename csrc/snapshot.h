@@ -145,7 +145,10 @@ void sw_names_set(const unsigned long *idents, const long *tids,
 
 /* Copies the name of the thread (ident, tid) into out (cap > 0 bytes,
  * always terminated).  Idents are reused as soon as a thread ends: when
- * both tids are known they must match too.  Returns 1 if known, 0 if not
+ * both tids are known they must match too.  Best first: ident and tid
+ * both match; the tid alone (a thread whose threading ident is not its
+ * pthread id, as gevent's patched main thread); the ident where a tid is
+ * unknown (threads started without threading).  Returns 1 if known, 0 if not
  * (out untouched).  Context: any thread; takes the table's lock, so not
  * for signal handlers. */
 int sw_names_get(unsigned long ident, long tid, char *out, size_t cap);

@@ -343,14 +343,6 @@ sw_session_frame(sw_session_t *s, uint64_t code_serial, int line,
 }
 
 uint32_t
-sw_session_marker(sw_session_t *s, const char *name)
-{
-    uint32_t n = sw_session_string(s, name);
-
-    return n ? frame_by_name(s, n, 0, -1) : 0;
-}
-
-uint32_t
 sw_session_frame_named(sw_session_t *s, const char *name, const char *file,
                        int line)
 {
@@ -360,6 +352,14 @@ sw_session_frame_named(sw_session_t *s, const char *name, const char *file,
         return 0;
     }
     return frame_by_name(s, n, f, line);
+}
+
+uint32_t
+sw_session_marker(sw_session_t *s, const char *name)
+{
+    uint32_t n = sw_session_string(s, name);
+
+    return n ? frame_by_name(s, n, 0, -1) : 0;
 }
 
 uint32_t
@@ -426,11 +426,21 @@ int
 sw_session_add(sw_session_t *s, uint32_t thread, uint32_t greenlet,
                uint32_t node, uint64_t wall_ns, uint64_t cpu_ns, int gil)
 {
+    return sw_session_add_n(s, thread, greenlet, node, 1, wall_ns, cpu_ns,
+                            gil ? 1 : 0);
+}
+
+int
+sw_session_add_n(sw_session_t *s, uint32_t thread, uint32_t greenlet,
+                 uint32_t node, uint64_t count, uint64_t wall_ns,
+                 uint64_t cpu_ns, uint64_t gil_count)
+{
     uint64_t key;
     uint32_t id;
     sw_ssample_t *e;
 
-    if (node == 0 || node >= s->nnodes || thread >= s->nthreads) {
+    if (node == 0 || node >= s->nnodes || thread >= s->nthreads ||
+        count == 0) {
         return SW_EINVAL;
     }
     if (greenlet > SW_MAX_GREENLET_ID) {
@@ -441,12 +451,12 @@ sw_session_add(sw_session_t *s, uint32_t thread, uint32_t greenlet,
     if (id == 0) {
         if (reserve((void **)&s->samples, &s->samples_cap, s->nsamples,
                     s->lim.max_samples, sizeof(*s->samples)) < 0) {
-            s->samples_dropped++;
+            s->samples_dropped += count;
             return SW_EFULL;
         }
         id = s->nsamples;
         if (map_put(&s->sample_ids, key, id) < 0) {
-            s->samples_dropped++;
+            s->samples_dropped += count;
             return SW_EFULL;
         }
         s->nsamples++;
@@ -456,12 +466,12 @@ sw_session_add(sw_session_t *s, uint32_t thread, uint32_t greenlet,
         e->node = node;
     }
     e = &s->samples[id];
-    e->count++;
+    e->count += count;
     e->wall_ns += wall_ns;
     e->cpu_ns += cpu_ns;
-    e->gil += gil ? 1 : 0;
-    s->threads[thread].samples++;
-    s->samples_taken++;
+    e->gil += (uint32_t)(gil_count < count ? gil_count : count);
+    s->threads[thread].samples += count;
+    s->samples_taken += count;
     return 0;
 }
 

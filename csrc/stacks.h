@@ -190,7 +190,8 @@ sw_session_line(const sw_session_t *s, int firstline, int line)
 uint32_t sw_session_marker(sw_session_t *s, const char *name);
 
 /* The frame for (name, file, line) with no code object at hand (the
- * frames of a waiting asyncio task, named by the GIL side); the same id
+ * frames of a waiting asyncio task, named by the GIL side; a frame read
+ * back from a forked child's profile); the same id
  * as sw_session_frame() gives for the same three.  Context: caller holds
  * s->mu.  Returns as sw_session_frame(). */
 uint32_t sw_session_frame_named(sw_session_t *s, const char *name,
@@ -219,6 +220,15 @@ uint32_t sw_session_thread(sw_session_t *s, uint64_t tstate_id,
  * partially).  Greenlet ids above SW_MAX_GREENLET_ID count as 0. */
 int sw_session_add(sw_session_t *s, uint32_t thread, uint32_t greenlet,
                    uint32_t node, uint64_t wall_ns, uint64_t cpu_ns, int gil);
+
+/* Adds `count` samples at once, with their summed times and the number
+ * of them taken while the thread held the GIL (a profile handed over by
+ * a forked child, merged into its parent's).  Context: caller holds
+ * s->mu.  Returns as sw_session_add(); a count of 0 adds nothing and
+ * returns SW_EINVAL. */
+int sw_session_add_n(sw_session_t *s, uint32_t thread, uint32_t greenlet,
+                     uint32_t node, uint64_t count, uint64_t wall_ns,
+                     uint64_t cpu_ns, uint64_t gil_count);
 
 /* Names a thread slot / labels a greenlet id (copied).
  * Context: caller holds s->mu.

@@ -28,9 +28,12 @@ from stackwatch import _native
 
 _exit_steps: List[Tuple[int, Callable[[], None]]] = []
 _fork_steps: List[Tuple[int, Callable[[], None]]] = []
+_before_fork_steps: List[Tuple[int, Callable[[], None]]] = []
 
-#: Order of the steps (lowest first).
+#: Order of the steps (lowest first). PROFILER_AGAIN: a profiler that was
+#: sampling at a fork samples the child too, once the service is back.
 PROFILER, MONITOR, SLOWLOG, DUMP, SERVICE = 10, 15, 18, 20, 30
+PROFILER_AGAIN = 40
 
 
 def on_exit(order: int, step: Callable[[], None]) -> None:
@@ -41,6 +44,14 @@ def on_exit(order: int, step: Callable[[], None]) -> None:
 def on_fork_child(order: int, step: Callable[[], None]) -> None:
     _fork_steps.append((order, step))
     _fork_steps.sort(key=lambda s: s[0])
+
+
+def on_fork_before(order: int, step: Callable[[], None]) -> None:
+    """step runs in the parent just before os.fork() (not before the
+    forks C code makes itself, such as subprocess's: those children exec
+    or exit without Python)."""
+    _before_fork_steps.append((order, step))
+    _before_fork_steps.sort(key=lambda s: s[0])
 
 
 def _run(steps: List[Tuple[int, Callable[[], None]]], what: str) -> None:
@@ -64,6 +75,11 @@ def _after_fork_in_child() -> None:
     _run(_fork_steps, "restarting in a forked child")
 
 
+def _before_fork() -> None:
+    _run(_before_fork_steps, "preparing a fork")
+
+
 atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork,
+                        after_in_child=_after_fork_in_child)

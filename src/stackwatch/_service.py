@@ -141,6 +141,17 @@ def report_line(text: str) -> None:
         pass
 
 
+class _ServiceThread(threading.Thread):
+    def _delete(self) -> None:
+        # A forked gevent worker (gunicorn -k gevent) monkey-patches
+        # threading after this thread started: threading.get_ident then
+        # returns the greenlet's id, and threading's own _delete would
+        # fail with KeyError ("Exception ignored in thread started by")
+        # when the thread ends. Its ident is what it was registered by.
+        with threading._active_limbo_lock:  # type: ignore[attr-defined]
+            threading._active.pop(self.ident, None)  # type: ignore
+
+
 class _Service:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -169,9 +180,9 @@ class _Service:
         if self._thread is not None and self._thread.is_alive():
             return
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,),
-                                        name="stackwatch-service",
-                                        daemon=True)
+        self._thread = _ServiceThread(target=self._run, args=(ready,),
+                                      name="stackwatch-service",
+                                      daemon=True)
         self._thread.start()
         ready.wait(5.0)
 

@@ -553,37 +553,58 @@ class _Recording:
         self.lock = threading.Lock()
         self.done = False
         self.failed = False
+        # The thread writing, and a signal that came meanwhile (it ends the
+        # process once the write is done: see _write_then_end_on_signals).
+        self.owner = 0
+        self.pending = 0
 
     def finish(self) -> None:
         with self.lock:
             if self.done:
                 return
             self.done = True
-            self.prof.stop()
-            st = self.prof.stats()
-            note("%d samples in %.1f s (%.1f Hz effective, %s mode, %d "
-                 "threads); %s; sampler CPU %.2f s"
-                 % (st["samples"], st["duration_seconds"],
-                    st["effective_rate"], st["mode"], st["threads"],
-                    _left_out(st), st["sampler_cpu_seconds"]))
+            self.owner = threading.get_ident()
             try:
-                self.prof.write(self.out, self.fmt,
-                                full_paths=self.full_paths)
-            except OSError as e:
-                self.failed = True
-                sys.stderr.write("%s record: error: %s\n" % (PROG, e))
-                return
-            where = "stdout" if self.out == "-" else self.out
-            note("wrote %s to %s" % ({"svg": "a flame graph (svg)",
-                                      "speedscope": "a speedscope profile",
-                                      "collapsed": "collapsed stacks"}[
-                                          self.fmt], where))
-            lines = self.prof.summary()
-            if lines:
-                note("where the samples were (share of samples, share of that "
-                     "time on CPU, function and callers):")
-                for line in lines:
-                    note("  " + line)
+                self._finish()
+            finally:
+                self.owner = 0
+        if self.pending:
+            _exit_by_signal(self.pending)
+
+    def _finish(self) -> None:
+        if self.prof._in_child():
+            # A forked child: its samples go to the parent's profile,
+            # or to a file of its own, never to the parent's path.
+            self.prof._end_in_child(self.out, self.fmt)
+            return
+        self.prof.stop()
+        self.prof._close_forks()
+        st = self.prof.stats()
+        note("%d samples in %.1f s (%.1f Hz effective, %s mode, %d "
+             "threads%s); %s; sampler CPU %.2f s"
+             % (st["samples"], st["duration_seconds"],
+                st["effective_rate"], st["mode"], st["threads"],
+                ", %d processes" % st["processes"]
+                if st["processes"] > 1 else "",
+                _left_out(st), st["sampler_cpu_seconds"]))
+        try:
+            self.prof.write(self.out, self.fmt,
+                            full_paths=self.full_paths)
+        except OSError as e:
+            self.failed = True
+            sys.stderr.write("%s record: error: %s\n" % (PROG, e))
+            return
+        where = "stdout" if self.out == "-" else self.out
+        note("wrote %s to %s" % ({"svg": "a flame graph (svg)",
+                                  "speedscope": "a speedscope profile",
+                                  "collapsed": "collapsed stacks"}[
+                                      self.fmt], where))
+        lines = self.prof.summary()
+        if lines:
+            note("where the samples were (share of samples, share of that "
+                 "time on CPU, function and callers):")
+            for line in lines:
+                note("  " + line)
 
 
 def _target(ns: argparse.Namespace, target_args: List[str], prog: str
@@ -631,6 +652,11 @@ def _write_then_end_on_signals(rec: "_Recording") -> None:
     (nohup) stays ignored, and a target that installs its own handler
     decides for itself (the profile is then written at its exit)."""
     def on_signal(signum: int, frame: object) -> None:
+        if rec.owner == threading.get_ident() or rec.prof._ending:
+            # The write under way was interrupted, in this very thread:
+            # it ends first (a forked child's hand-over included).
+            rec.pending = signum
+            return
         # Wait out a write in progress in another thread (--duration);
         # finish() does nothing the second time.
         if rec.lock.acquire(timeout=10):

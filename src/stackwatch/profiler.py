@@ -19,8 +19,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
-from stackwatch import _frame, _greenlets, _lifecycle, _native, _output, \
-    _service
+from stackwatch import (_forks, _frame, _greenlets, _lifecycle, _native,
+                        _output, _service)
 from stackwatch._frame import Frame
 
 MODES = {"wall": 0, "cpu": 1, "gil": 2}
@@ -199,8 +199,7 @@ class Profiler:
         self.greenlets = check_greenlets(greenlets)
         self.function = bool(function)
         self.lineno = bool(lineno)
-        self._session = _native.Session(lines=LINES[
-            "none" if not lineno else "function" if function else "current"])
+        self._session = self._new_session()
         self.tasks = check_tasks(tasks)
         self._tasks: Any = None  # a _tasks.Refresher while sampling
         # Code objects where stacks are cut (stackwatch record's runner).
@@ -214,6 +213,27 @@ class Profiler:
         self._gtexts: Dict[int, str] = {}  # gid -> group text set in C
         self._stopped_rate = 0.0
         self._task_stats: Dict[str, Any] = {}
+        # Forks (_forks.py). The process whose output this is; the one
+        # whose samples the session holds (a forked child starts a fresh
+        # session); the spool of this process's children and the process
+        # that made it; the parent's spool, in a forked child; the parts
+        # read when the spool closed; the last path written (a child that
+        # outlives its parent's profile writes next to it).
+        self._pid = os.getpid()
+        self._session_pid = self._pid
+        self._spool: Optional[str] = None
+        self._spool_pid = 0
+        self._parent_spool: Optional[str] = None
+        self._closed_parts: List[Tuple[Dict[str, Any], List[Any]]] = []
+        self._out: Optional[Tuple[str, Optional[str]]] = None
+        self._handed = False
+        self._ending = False
+        self._mp_hooked = 0
+
+    def _new_session(self) -> Any:
+        return _native.Session(lines=LINES[
+            "none" if not self.lineno else "function" if self.function
+            else "current"])
 
     # -- running -----------------------------------------------------------
 
@@ -221,6 +241,12 @@ class Profiler:
         """Starts (or resumes) sampling. Raises RuntimeError if another
         profiler is sampling in this process."""
         global _active
+        p = _active
+        if p is not None and p is not self and p is _inherited and \
+                p._in_child():
+            # A profiler started in a forked child takes over from the one
+            # inherited from the parent, which hands over what it sampled.
+            p._end_in_child()
         with self._lock, _active_lock:
             if self._running:
                 raise RuntimeError("this profiler is already running")
@@ -296,7 +322,7 @@ class Profiler:
         duration_seconds runs from the first start to the last stop;
         sampling_seconds counts only the time spent sampling (they differ
         for a profiler stopped and started again)."""
-        st = dict(self._session.stats())
+        st = self._view()[1]
         st["rate"] = self.rate
         st["mode"] = self.mode
         st["budget"] = self.budget
@@ -309,21 +335,144 @@ class Profiler:
                       else self._task_stats)
         return st
 
+    # -- forked children (_forks.py) ----------------------------------------
+
+    def _own_rows(self) -> List[Any]:
+        """This process's samples as rows of _forks (none in a forked
+        child whose profiler was not sampling: its session is the
+        parent's)."""
+        if self._session_pid != os.getpid():
+            return []
+        frames, rows = self._session.export()
+        threads = {slot: (ident, tid, name) for slot, ident, tid, name, _
+                   in self._session.threads()}
+        labels = self._session.greenlet_labels()
+        pid = os.getpid()
+        out = []
+        for slot, gid, stack, count, wall, cpu, gil in rows:
+            ident, tid, name = threads.get(slot, (0, 0, None))
+            glabel = (labels.get(gid)
+                      or _greenlets.label(gid, None, "greenlet")
+                      if gid else None)
+            out.append((pid, slot, ident, tid, name, gid, glabel,
+                        tuple(tuple(frames[i]) for i in stack), count, wall,
+                        cpu, gil, self._gtexts.get(gid) if gid else None))
+        return out
+
+    def _parts(self) -> List[Tuple[Dict[str, Any], List[Any]]]:
+        """The forked children's parts that reached this process."""
+        if self._session_pid != os.getpid():
+            return []  # a forked child's copy of its parent's
+        parts = list(self._closed_parts)
+        if self._spool is not None and self._spool_pid == os.getpid():
+            parts += _forks.read_parts(self._spool)
+        return parts
+
+    def _view(self) -> Tuple[Any, Dict[str, Any]]:
+        """(session, stats) to show: this process's own, or, when forked
+        children handed theirs over, a merged session with every
+        process's stacks under a `process <pid>` root."""
+        own = self._session.stats() if self._session_pid == os.getpid() \
+            else _native.Session().stats()
+        parts = self._parts()
+        if not parts:
+            st = dict(own)
+            st["processes"] = 1
+            return self._session, st
+        rows = self._own_rows()
+        for _st, part_rows in parts:
+            rows += part_rows
+        session = _forks.merge(rows)
+        st = _forks.total_stats(own, [p[0] for p in parts])
+        st["threads"] = len(session.threads())
+        st["processes"] = len({r[0] for r in rows})
+        return session, st
+
+    def _close_forks(self) -> None:
+        """Takes the children's parts and closes the spool: a child that
+        ends after this writes its own file."""
+        if self._spool is not None and self._spool_pid == os.getpid():
+            spool, self._spool = self._spool, None
+            self._closed_parts += _forks.close(spool)
+
+    def _in_child(self) -> bool:
+        return self._pid != os.getpid()
+
+    def _end_in_child(self, path: Optional[str] = None,
+                      fmt: Optional[str] = None) -> Optional[str]:
+        """A forked child's end of the profile: its samples (and its own
+        children's) go to the parent's spool, or, when the parent has
+        written its profile already, to path.<pid>.ext (path: the one
+        given, else the last one written). Never the parent's path.
+        Returns the file written, if any."""
+        self._ending = True
+        try:
+            return self._end_in_child_now(path, fmt)
+        finally:
+            self._ending = False
+
+    def _end_in_child_now(self, path: Optional[str], fmt: Optional[str]
+                          ) -> Optional[str]:
+        self.stop()
+        self.label()
+        self._close_forks()
+        st = self.stats()
+        if not st["samples"]:
+            return None
+        if self._parent_spool is not None:
+            rows = self._own_rows()
+            for _st, part_rows in self._closed_parts:
+                rows += part_rows
+            if _forks.hand_over(self._parent_spool, st, rows):
+                self._handed = True
+                return None
+        if path is None and self._out is not None:
+            path, fmt = self._out
+        pid = os.getpid()
+        if path is None or path == "-" or os.path.abspath(path).startswith(
+                ("/dev/", "/proc/")):
+            if path is not None:
+                _forks.warn("process %d (forked while recording) ended after "
+                            "its parent's profile was written; its %d samples "
+                            "are not written (the output is not a file)"
+                            % (pid, st["samples"]))
+            return None
+        own = _forks.own_path(path, pid)
+        self._handed = True
+        data = self.render(fmt or format_for_path(path))
+        try:
+            _output.write_file(own, data)
+        except _output.OutputError as e:
+            _forks.warn("process %d (forked while recording): %s" % (pid, e))
+            return None
+        _forks.warn("process %d (forked while recording) ended after its "
+                    "parent's profile was written: wrote its own to %s (%d "
+                    "samples in %.1f s, %.1f Hz effective)"
+                    % (pid, own, st["samples"], st["duration_seconds"],
+                       st["effective_rate"]))
+        return own
+
     def label(self) -> None:
         """Names the threads and labels the greenlets seen so far (needs
         the GIL; done for you when stopping and writing, and in the
         background while sampling)."""
+        if self._session_pid != os.getpid():
+            return  # the parent's samples, in a forked child
         by_ident: Dict[int, List[Tuple[int, str]]] = {}
+        by_tid: Dict[int, List[str]] = {}
         for ident, tid, tname in _service.known_threads():
             by_ident.setdefault(ident, []).append((tid, tname))
+            if tid:
+                by_tid.setdefault(tid, []).append(tname)
+        unnamed = []
         for slot, ident, tid, name, _n in self._session.threads():
-            # The slot's thread is the one with its ident *and* kernel id
-            # (idents are reused as soon as a thread ends).
-            found = [n for t, n in by_ident.get(ident, ()) if t == tid]
-            if not found and tid == 0 and len(by_ident.get(ident, ())) == 1:
-                found = [by_ident[ident][0][1]]
-            if found and name != found[0]:
-                self._session.name_thread(slot, found[0])
+            found = _thread_name(by_ident.get(ident, ()), by_tid, tid)
+            if found is not None and name != found:
+                self._session.name_thread(slot, found)
+            elif found is None and name is None:
+                unnamed.append((slot, tid))
+        if unnamed and not self._running:
+            self._name_unknown_threads(unnamed)
         ids = self._session.greenlet_ids() - self._labelled
         ids.discard(0)
         if ids:
@@ -347,6 +496,26 @@ class Profiler:
                 self._session.label_greenlet(gid, self._glabels[gid], text)
                 self._gtexts[gid] = text
 
+    def _name_unknown_threads(self, unnamed: List[Tuple[int, int]]
+                              ) -> None:
+        """Names threads threading does not know (started with
+        _thread.start_new_thread: gevent's threadpool, C libraries) by
+        their OS name when they set one, else by the function at the
+        bottom of their stacks (the one most sampled)."""
+        frames, rows = self._session.export()
+        roots: Dict[int, Dict[int, int]] = {}
+        for slot, _gid, stack, count, _w, _c, _g in rows:
+            if stack:
+                by_root = roots.setdefault(slot, {})
+                by_root[stack[0]] = by_root.get(stack[0], 0) + count
+        for slot, tid in unnamed:
+            name = _thread_comm(tid)
+            if name is None and roots.get(slot):
+                best = max(roots[slot].items(), key=lambda kv: kv[1])[0]
+                name = frames[best][0]
+            if name:
+                self._session.name_thread(slot, name)
+
     def render(self, format: str = "svg", *, threads: Optional[bool] = None,
                greenlets: Any = None,
                title: Optional[str] = None,
@@ -361,18 +530,22 @@ class Profiler:
         greenlets = check_greenlets(
             self.greenlets if greenlets is None else greenlets)
         self.label()
+        session = self._view()[0]
         st = self.stats()
         import datetime
 
         when = datetime.datetime.fromtimestamp(st["start_time"] or 0)
-        subtitle = ("%d samples of %d threads over %.1f s at %g Hz "
+        subtitle = ("%d samples of %d threads%s over %.1f s at %g Hz "
                     "(%.1f Hz effective), %s mode, Python %s, %s"
-                    % (st["samples"], st["threads"], st["duration_seconds"],
+                    % (st["samples"], st["threads"],
+                       " in %d processes" % st["processes"]
+                       if st["processes"] > 1 else "",
+                       st["duration_seconds"],
                        self.rate, st["effective_rate"], self.mode,
                        sys.version.split()[0],
                        when.strftime("%Y-%m-%d %H:%M:%S")))
         from stackwatch import __version__
-        return self._session.write(
+        return session.write(
             format,
             by_thread=self.threads if threads is None else threads,
             by_greenlet=GREENLETS[greenlets],
@@ -395,6 +568,11 @@ class Profiler:
         given (x.pdf), before anything is written; OSError when the
         path cannot be written."""
         fmt = check_format(format or format_for_path(path))
+        self._out = (path, format)
+        if self._in_child():
+            # A forked child never writes its parent's path.
+            self._end_in_child(path, fmt)
+            return fmt
         data = self.render(fmt, threads=threads, greenlets=greenlets,
                            title=title, full_paths=full_paths)
         try:
@@ -406,10 +584,11 @@ class Profiler:
     def samples(self) -> List[Sample]:
         """Every aggregated stack, with thread and greenlet labels."""
         self.label()
-        frames, rows = self._session.export()
+        session = self._view()[0]
+        frames, rows = session.export()
         threads = {slot: (ident, tid, name) for slot, ident, tid, name, _
-                   in self._session.threads()}
-        labels = self._session.greenlet_labels()
+                   in session.threads()}
+        labels = session.greenlet_labels()
         out = []
         for slot, gid, stack, count, wall, cpu, gil in rows:
             ident, tid, name = threads.get(slot, (0, 0, None))
@@ -456,6 +635,40 @@ class Profiler:
         return out
 
 
+def _thread_name(mine: Any, by_tid: Dict[int, List[str]], tid: int
+                 ) -> Optional[str]:
+    """The name of the thread with kernel id tid, given the (tid, name)
+    known for its ident and every name by kernel id."""
+    # Its ident *and* kernel id (idents are reused as soon as a thread
+    # ends).
+    for t, n in mine:
+        if t == tid:
+            return n
+    if tid and len(by_tid.get(tid, ())) == 1:
+        # gevent's monkey patching gives the main thread the main
+        # greenlet's id as its ident (a gunicorn worker): the kernel id,
+        # unique among live threads, still tells.
+        return by_tid[tid][0]
+    if len(mine) == 1 and 0 in (tid, mine[0][0]):
+        return mine[0][1]
+    return None
+
+
+def _thread_comm(tid: int) -> Optional[str]:
+    """The OS name of thread tid (/proc/self/task/TID/comm) when it was
+    set: not the process's own name, which a new thread inherits."""
+    if not tid:
+        return None
+    try:
+        with open("/proc/self/task/%d/comm" % tid) as f:
+            comm = f.read().strip()
+        with open("/proc/self/comm") as f:
+            own = f.read().strip()
+    except OSError:
+        return None
+    return comm if comm and comm != own else None
+
+
 def _frame_text(f: Frame) -> str:
     # "name (file:line)", the file by its base name: the native formatter
     # that writes every other frame label.
@@ -474,23 +687,106 @@ def _stop_active() -> None:
         p.stop()
 
 
+#: In a forked child: the profiler that was sampling at the fork, which
+#: samples the child now (restarted by _restart_in_child).
+_inherited: Optional["Profiler"] = None
+_restart: Optional["Profiler"] = None
+#: The profilers that made a spool in this process (removed at exit).
+_with_spools: List["Profiler"] = []
+
+
+def _before_fork() -> None:
+    # The spool the children hand their samples to, made by the first fork
+    # while sampling.
+    p = _active
+    if p is None:
+        return
+    me = os.getpid()
+    if p._spool is None or p._spool_pid != me:
+        try:
+            p._spool = _forks.make_spool()
+            p._spool_pid = me
+            _with_spools.append(p)
+        except OSError as e:
+            _forks.warn("forked children's profiles will be written to "
+                        "files of their own: %s" % e)
+    mp = sys.modules.get("multiprocessing.util")
+    if mp is not None and p._mp_hooked != me:
+        # A multiprocessing child ends with os._exit (no atexit): its
+        # finalizers are where it hands its samples over.
+        mp.register_after_fork(p, _mp_child_started)
+        p._mp_hooked = me
+
+
+def _mp_child_started(p: "Profiler") -> None:
+    import multiprocessing.util as mp
+
+    mp.Finalize(None, _end_of_child, exitpriority=100)
+
+
 def _forget_active_in_child() -> None:
-    # The sampler thread does not exist in a forked child; the profiler
-    # object of the parent keeps what it sampled and is stopped here.
-    global _active, _active_lock
+    # The sampler thread does not exist in a forked child. The profiler
+    # that was sampling goes on in the child, into a fresh session (the
+    # parent's samples are the parent's to write), restarted once the
+    # service thread is back (_restart_in_child).
+    global _active, _active_lock, _inherited, _restart
     _active_lock = threading.Lock()
+    del _with_spools[:]  # the parent's
     p = _active
     _active = None
     if p is not None:
         p._lock = threading.Lock()
+        was_running = p._running
         p._running = False
         p._tracking = False
         if p._tasks is not None:
             p._tasks = None  # its thread does not exist here
             _native.tasks_disable()
         _service.service.forget_user_in_child()
+        me = os.getpid()
+        if p._spool is not None and p._spool_pid == os.getppid():
+            p._parent_spool = p._spool
+        else:
+            p._parent_spool = None
+        p._spool = None
+        p._closed_parts = []
+        p._session = p._new_session()
+        p._session_pid = me
+        p._labelled = set()
+        p._stopped_rate = 0.0
+        p._handed = False
+        _inherited = p
+        _restart = p if was_running else None
+
+
+def _restart_in_child() -> None:
+    global _restart
+    p, _restart = _restart, None
+    if p is not None:
+        p.start()
+
+
+def _end_of_child() -> None:
+    """At the end of a forked child (exit, or a multiprocessing child's
+    finalizers): the inherited profiler hands its samples over, unless it
+    did so already and sampled nothing since."""
+    p = _inherited
+    if p is None or p._pid == os.getpid():
+        return
+    if p._handed and not p._running:
+        return
+    p._end_in_child()
+
+
+def _close_at_exit() -> None:
+    while _with_spools:
+        _with_spools.pop()._close_forks()
 
 
 _service._namers.append(_name_active)
+_lifecycle.on_exit(_lifecycle.PROFILER, _end_of_child)
 _lifecycle.on_exit(_lifecycle.PROFILER, _stop_active)
+_lifecycle.on_exit(_lifecycle.PROFILER, _close_at_exit)
+_lifecycle.on_fork_before(_lifecycle.PROFILER, _before_fork)
 _lifecycle.on_fork_child(_lifecycle.PROFILER, _forget_active_in_child)
+_lifecycle.on_fork_child(_lifecycle.PROFILER_AGAIN, _restart_in_child)
