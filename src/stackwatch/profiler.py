@@ -535,9 +535,10 @@ class Profiler:
         import datetime
 
         when = datetime.datetime.fromtimestamp(st["start_time"] or 0)
-        subtitle = ("%d samples of %d threads%s over %.1f s at %g Hz "
+        subtitle = ("%d samples of %d thread%s%s over %.1f s at %g Hz "
                     "(%.1f Hz effective), %s mode, Python %s, %s"
                     % (st["samples"], st["threads"],
+                       "" if st["threads"] == 1 else "s",
                        " in %d processes" % st["processes"]
                        if st["processes"] > 1 else "",
                        st["duration_seconds"],
