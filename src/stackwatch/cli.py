@@ -499,9 +499,9 @@ def _default_output(ns: argparse.Namespace, fmt: Optional[str]) -> str:
         ns.target.rstrip("/")))[0] or "target"
     ext = {"svg": "svg", "speedscope": "json", "collapsed": "txt"}[
         fmt or "svg"]
-    import datetime
+    import time  # built in: no datetime (start-up time)
 
-    when = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    when = time.strftime("%Y%m%d-%H%M%S")
     return "stackwatch-%s-%s.%s" % (stem.replace(".", "_"), when, ext)
 
 

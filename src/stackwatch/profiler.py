@@ -532,9 +532,10 @@ class Profiler:
         self.label()
         session = self._view()[0]
         st = self.stats()
-        import datetime
+        import time  # built in: no datetime (start-up time)
 
-        when = datetime.datetime.fromtimestamp(st["start_time"] or 0)
+        when = time.strftime("%Y-%m-%d %H:%M:%S",
+                             time.localtime(st["start_time"] or 0))
         subtitle = ("%d samples of %d thread%s%s over %.1f s at %g Hz "
                     "(%.1f Hz effective), %s mode, Python %s, %s"
                     % (st["samples"], st["threads"],
@@ -544,7 +545,7 @@ class Profiler:
                        st["duration_seconds"],
                        self.rate, st["effective_rate"], self.mode,
                        sys.version.split()[0],
-                       when.strftime("%Y-%m-%d %H:%M:%S")))
+                       when))
         from stackwatch import __version__
         return session.write(
             format,
