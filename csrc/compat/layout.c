@@ -145,11 +145,23 @@ fill(sw_layout_t *L)
     L->if_instr = offsetof(_PyInterpreterFrame, prev_instr);
 #endif
     L->shim_frames = PY_VERSION_HEX >= 0x030D0000;
-#if PY_VERSION_HEX >= 0x030C0000
-    L->owner_cstack = FRAME_OWNED_BY_CSTACK;
+    L->owner_max = 3;
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14: the entry frame is owned by the interpreter, and 3.15 has no
+     * FRAME_OWNED_BY_CSTACK left. */
+    L->owner_entry = FRAME_OWNED_BY_INTERPRETER;
+    L->owner_hidden = 1u << FRAME_OWNED_BY_INTERPRETER;
+    L->if_is_entry = -1;
+#ifdef SW_HAVE_OWNED_BY_CSTACK
+    L->owner_hidden |= 1u << FRAME_OWNED_BY_CSTACK;
+#endif
+#elif PY_VERSION_HEX >= 0x030C0000
+    L->owner_entry = FRAME_OWNED_BY_CSTACK;
+    L->owner_hidden = 1u << FRAME_OWNED_BY_CSTACK;
     L->if_is_entry = -1;
 #else
-    L->owner_cstack = -1;
+    L->owner_entry = -1;
+    L->owner_hidden = 0;
     L->if_is_entry = (int)offsetof(_PyInterpreterFrame, is_entry);
 #endif
 #else
@@ -221,6 +233,17 @@ check_debug_offsets(const sw_layout_t *L, char *err, size_t errlen)
          L->is_threads_head},
         {"interp.id", d->interpreter_state.id, L->is_id},
         {"interp.ceval_gil", d->interpreter_state.ceval_gil, L->is_gil_ptr},
+        /* Relative to the interpreter's own _gil; we read through the
+         * ceval.gil pointer, so compare the offsets inside the struct. */
+        {"interp.gil_runtime_state_locked",
+         d->interpreter_state.gil_runtime_state_locked -
+             d->interpreter_state.gil_runtime_state,
+         L->gil_locked},
+        {"interp.gil_runtime_state_holder",
+         d->interpreter_state.gil_runtime_state_holder -
+             d->interpreter_state.gil_runtime_state,
+         L->gil_last_holder},
+        {"tstate.size", d->thread_state.size, L->ts_size},
         {"tstate.next", d->thread_state.next, L->ts_next},
         {"tstate.interp", d->thread_state.interp, L->ts_interp},
         {"tstate.current_frame", d->thread_state.current_frame, L->ts_frame},

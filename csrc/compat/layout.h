@@ -106,13 +106,23 @@ typedef struct sw_layout {
     /* _PyInterpreterFrame (3.11+) */
     size_t if_size; /* header up to localsplus */
     size_t if_previous;
-    size_t if_code;      /* f_code / f_executable */
-    size_t if_instr;     /* prev_instr / instr_ptr */
-    size_t if_owner;     /* char */
-    int owner_generator; /* FRAME_OWNED_BY_GENERATOR */
-    int owner_cstack;    /* FRAME_OWNED_BY_CSTACK, or -1 */
-    int if_is_entry;     /* 3.11: offset of the bool is_entry, else -1 */
-    int shim_frames;     /* 3.13+: frames that have not started (the
+    size_t if_code;        /* f_code / f_executable */
+    uintptr_t if_code_tag; /* 3.14+: f_executable is a _PyStackRef whose
+                              low bits are tags: cleared; else 0 */
+    size_t if_instr;       /* prev_instr / instr_ptr */
+    size_t if_owner;       /* char */
+    int owner_generator;   /* FRAME_OWNED_BY_GENERATOR */
+    int owner_max;         /* the highest owner value there is */
+    int owner_entry; /* the owner of the frame the interpreter keeps on the
+                        C stack at each entry into the eval loop: a whole
+                        stack ends there (FRAME_OWNED_BY_CSTACK on 3.12
+                        and 3.13, FRAME_OWNED_BY_INTERPRETER from 3.14),
+                        or -1 (3.11: is_entry instead) */
+    uint32_t owner_hidden; /* 1u << owner for every owner whose frames
+                              are the interpreter's, not the program's
+                              (CSTACK, INTERPRETER): never reported */
+    int if_is_entry;       /* 3.11: offset of the bool is_entry, else -1 */
+    int shim_frames;       /* 3.13+: frames that have not started (the
                             __init__ shim) can sit under running ones */
 
     /* PyCodeObject */
