@@ -4,6 +4,7 @@ stacks, qualified names, line numbers of every instruction, versions."""
 import dis
 import glob
 import os
+import runpy
 import subprocess
 import sys
 import threading
@@ -16,6 +17,9 @@ import stackwatch
 from stackwatch import _native
 
 from conftest import ROOT, run_py, run_target
+
+VERSIONS = runpy.run_path(os.path.join(ROOT, "src", "stackwatch",
+                                       "_versions.py"))
 
 
 def test_info_names_the_interpreter_and_the_read_method():
@@ -161,5 +165,7 @@ def test_unsupported_version_raises_a_clear_runtime_error(version):
         env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src")))
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("RuntimeError: stackwatch supports CPython 3.9 "
-                           "to 3.13; this is CPython %s." % version), last
+    lo, hi = VERSIONS["MIN"], VERSIONS["MAX"]
+    assert last.startswith("RuntimeError: stackwatch supports CPython %d.%d "
+                           "to %d.%d; this is CPython %s."
+                           % (lo + hi + (version,))), last
