@@ -38,6 +38,10 @@
 #if PY_VERSION_HEX >= 0x030B0000
 #include "internal/pycore_frame.h"
 #endif
+#if PY_VERSION_HEX >= 0x030E0000
+#include "internal/pycore_interpframe.h"
+#include "internal/pycore_stackref.h"
+#endif
 #pragma GCC diagnostic pop
 
 sw_layout_t sw_layout;
@@ -147,23 +151,24 @@ fill(sw_layout_t *L)
     L->shim_frames = PY_VERSION_HEX >= 0x030D0000;
     L->owner_max = 3;
 #if PY_VERSION_HEX >= 0x030E0000
-    /* 3.14: the entry frame is owned by the interpreter, and 3.15 has no
-     * FRAME_OWNED_BY_CSTACK left. */
-    L->owner_entry = FRAME_OWNED_BY_INTERPRETER;
-    L->owner_hidden = 1u << FRAME_OWNED_BY_INTERPRETER;
+    /* 3.14 keeps interpreter-owned frames (the eval loop's entry frame)
+     * beside FRAME_OWNED_BY_CSTACK; 3.15 has only the former.  Both end a
+     * whole stack.  The executable is a tagged _PyStackRef. */
+    L->if_code_tag = (uintptr_t)Py_TAG_BITS;
+    L->owner_root = 1u << FRAME_OWNED_BY_INTERPRETER;
     L->if_is_entry = -1;
-#ifdef SW_HAVE_OWNED_BY_CSTACK
-    L->owner_hidden |= 1u << FRAME_OWNED_BY_CSTACK;
+#if PY_VERSION_HEX < 0x030F0000
+    L->owner_root |= 1u << FRAME_OWNED_BY_CSTACK;
+    L->owner_max = FRAME_OWNED_BY_CSTACK;
 #endif
 #elif PY_VERSION_HEX >= 0x030C0000
-    L->owner_entry = FRAME_OWNED_BY_CSTACK;
-    L->owner_hidden = 1u << FRAME_OWNED_BY_CSTACK;
+    L->owner_root = 1u << FRAME_OWNED_BY_CSTACK;
     L->if_is_entry = -1;
 #else
-    L->owner_entry = -1;
-    L->owner_hidden = 0;
+    L->owner_root = 0;
     L->if_is_entry = (int)offsetof(_PyInterpreterFrame, is_entry);
 #endif
+    L->owner_hidden = L->owner_root;
 #else
     L->frame_model = SW_FRAMES_OBJECTS;
     L->fo_size = offsetof(PyFrameObject, f_lasti) + sizeof(int);

@@ -113,11 +113,13 @@ typedef struct sw_layout {
     size_t if_owner;       /* char */
     int owner_generator;   /* FRAME_OWNED_BY_GENERATOR */
     int owner_max;         /* the highest owner value there is */
-    int owner_entry; /* the owner of the frame the interpreter keeps on the
-                        C stack at each entry into the eval loop: a whole
-                        stack ends there (FRAME_OWNED_BY_CSTACK on 3.12
-                        and 3.13, FRAME_OWNED_BY_INTERPRETER from 3.14),
-                        or -1 (3.11: is_entry instead) */
+    uint32_t owner_root;   /* 1u << owner for the owners of the frame the
+                              interpreter keeps on the C stack at each entry
+                              into the eval loop, where a whole stack ends
+                              (FRAME_OWNED_BY_CSTACK on 3.12 and 3.13,
+                              ..._INTERPRETER or ..._CSTACK on 3.14,
+                              ..._INTERPRETER on 3.15); 0 on 3.11, which
+                              marks that frame is_entry instead */
     uint32_t owner_hidden; /* 1u << owner for every owner whose frames
                               are the interpreter's, not the program's
                               (CSTACK, INTERPRETER): never reported */

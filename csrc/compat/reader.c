@@ -609,10 +609,10 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         f = ptr_at(hdr, L->if_previous);
     }
     if (n > 0 && !*truncated &&
-        (L->owner_entry >= 0 ? owner != L->owner_entry : !entry)) {
+        (L->owner_root ? !(L->owner_root & (1u << owner)) : !entry)) {
         /* A whole stack ends at the thread's root: on 3.12+ the entry
          * frame that the first _PyEval_EvalFrameDefault keeps on the C
-         * stack (owner_entry), on 3.11 a frame marked is_entry.  This
+         * stack (owner_root), on 3.11 a frame marked is_entry.  This
          * one ended elsewhere: at a frame that was still being set up, or
          * one read after the thread had returned and called again. */
         r->bad_frames++;
