@@ -123,6 +123,9 @@ fill(sw_layout_t *L)
     L->chunk_data = offsetof(_PyStackChunk, data);
 #endif
 
+#if PY_VERSION_HEX >= 0x030F0000
+    L->ts_base_frame = offsetof(PyThreadState, base_frame);
+#endif
 #if PY_VERSION_HEX >= 0x030D0000
     L->frame_ref = SW_TSTATE_FRAME;
     L->ts_frame = offsetof(PyThreadState, current_frame);
@@ -257,6 +260,9 @@ check_debug_offsets(const sw_layout_t *L, char *err, size_t errlen)
          L->ts_native_thread_id},
         {"tstate.datastack_chunk", d->thread_state.datastack_chunk,
          L->ts_datastack_chunk},
+#if PY_VERSION_HEX >= 0x030F0000
+        {"tstate.base_frame", d->thread_state.base_frame, L->ts_base_frame},
+#endif
         {"frame.previous", d->interpreter_frame.previous, L->if_previous},
         {"frame.executable", d->interpreter_frame.executable, L->if_code},
         {"frame.instr_ptr", d->interpreter_frame.instr_ptr, L->if_instr},

@@ -89,6 +89,7 @@ typedef struct sw_layout {
     size_t ts_id;               /* uint64_t serial number */
     size_t ts_datastack_chunk;  /* 0: absent */
     size_t ts_datastack_top;
+    size_t ts_base_frame; /* 3.15+: base_frame, else 0 */
 
     /* _PyStackChunk (3.11+) */
     size_t chunk_previous;

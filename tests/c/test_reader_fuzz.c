@@ -119,7 +119,8 @@ layout_312(void)
     L->if_instr = 56;
     L->if_owner = 70;
     L->owner_generator = 1;
-    L->owner_cstack = 3;
+    L->owner_max = 3;
+    L->owner_root = L->owner_hidden = 1u << 3; /* FRAME_OWNED_BY_CSTACK */
     L->chunk_previous = 0;
     L->chunk_size = 8;
     L->chunk_top = 16;
@@ -130,6 +131,18 @@ layout_312(void)
     L->co_code_adaptive = 192;
     L->co_firsttraceable = 176;
     L->co_version = 120;
+}
+
+/* 3.15: as 3.12, with a tagged executable (_PyStackRef), interpreter-owned
+ * entry frames and a base frame in the thread state. */
+static void
+layout_315(void)
+{
+    sw_layout_t *L = &sw_layout;
+
+    layout_312();
+    L->if_code_tag = 3;
+    L->ts_base_frame = 232;
 }
 
 /* 3.10: frame objects, PEP 626 tables, a separate co_code. */
@@ -188,6 +201,8 @@ walk_garbage(int rounds)
 
         memset(&t, 0, sizeof(t));
         t.frame = plausible();
+        t.frame_resolved = 1;
+        t.base_frame = (next() % 2) ? plausible() : 0;
         t.chunk = plausible();
         t.chunk_top = (next() % 2) ? t.chunk + (next() % 20000) : plausible();
         n = sw_read_frames(&r, &t, raw, SW_MAX_DEPTH, &truncated);
@@ -238,6 +253,14 @@ TEST(interpreter_frames_over_garbage_never_fault)
 {
     setup();
     layout_312();
+    plant_objects();
+    walk_garbage(50000);
+}
+
+TEST(tagged_interpreter_frames_over_garbage_never_fault)
+{
+    setup();
+    layout_315();
     plant_objects();
     walk_garbage(50000);
 }
