@@ -13,10 +13,12 @@
  *    _Py_DebugOffsets is the runtime's own promise about its layout; a
  *    patch release that moved a field is refused instead of misread. */
 #define Py_BUILD_CORE 1
-/* CPython's internal headers (3.13's mimalloc ones) test undefined macros;
- * our -Wundef is for our code, not theirs. */
+/* CPython's internal headers (3.13's mimalloc ones) test undefined macros,
+ * and 3.14's stackref inlines have unused parameters; our -Wundef and
+ * -Wunused-parameter are for our code, not theirs. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wundef"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include <Python.h>
 #include <frameobject.h>
 
@@ -123,9 +125,6 @@ fill(sw_layout_t *L)
     L->chunk_data = offsetof(_PyStackChunk, data);
 #endif
 
-#if PY_VERSION_HEX >= 0x030F0000
-    L->ts_base_frame = offsetof(PyThreadState, base_frame);
-#endif
 #if PY_VERSION_HEX >= 0x030D0000
     L->frame_ref = SW_TSTATE_FRAME;
     L->ts_frame = offsetof(PyThreadState, current_frame);
@@ -260,9 +259,6 @@ check_debug_offsets(const sw_layout_t *L, char *err, size_t errlen)
          L->ts_native_thread_id},
         {"tstate.datastack_chunk", d->thread_state.datastack_chunk,
          L->ts_datastack_chunk},
-#if PY_VERSION_HEX >= 0x030F0000
-        {"tstate.base_frame", d->thread_state.base_frame, L->ts_base_frame},
-#endif
         {"frame.previous", d->interpreter_frame.previous, L->if_previous},
         {"frame.executable", d->interpreter_frame.executable, L->if_code},
         {"frame.instr_ptr", d->interpreter_frame.instr_ptr, L->if_instr},

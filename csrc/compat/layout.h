@@ -10,6 +10,17 @@
  * those offsets and adds a model value only where the shape really
  * changed.
  *
+ * Free-threaded builds (3.13t, 3.14t; Py_GIL_DISABLED) are refused at
+ * import (debug_offsets.free_threaded).  What a reader for them would
+ * need, none of it written because no such build can be tested here:
+ * no GIL holder (on-CPU would come from each thread's CPU clock only);
+ * thread states allocated as _PyThreadStateImpl; f_executable tagged
+ * with Py_TAG_DEFERRED on more objects, and instr_ptr pointing into the
+ * thread's own copy of the bytecode (frame tlbc_index, code co_tlbc, both
+ * in debug_offsets) rather than co_code_adaptive; objects' ob_tid and
+ * split reference counts in place of ob_refcnt; code objects that may be
+ * shared and mutated by other threads while read.
+ *
  * This header does not include Python.h; pure-C units and tests use it. */
 #ifndef SW_COMPAT_LAYOUT_H
 #define SW_COMPAT_LAYOUT_H
@@ -89,7 +100,6 @@ typedef struct sw_layout {
     size_t ts_id;               /* uint64_t serial number */
     size_t ts_datastack_chunk;  /* 0: absent */
     size_t ts_datastack_top;
-    size_t ts_base_frame; /* 3.15+: base_frame, else 0 */
 
     /* _PyStackChunk (3.11+) */
     size_t chunk_previous;

@@ -121,9 +121,6 @@ thread_from(const char *ts, uintptr_t addr, uintptr_t interp,
         t->chunk = ptr_at(ts, L->ts_datastack_chunk);
         t->chunk_top = ptr_at(ts, L->ts_datastack_top);
     }
-    if (L->ts_base_frame) {
-        t->base_frame = ptr_at(ts, L->ts_base_frame);
-    }
     return 0;
 }
 
@@ -536,7 +533,7 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
     const sw_layout_t *L = &sw_layout;
     copied_t c[MAX_RANGES];
     char buf[HDR_BUF];
-    uintptr_t f = sw_thread_frame(r, t), next_chunk = 0, last = 0;
+    uintptr_t f = sw_thread_frame(r, t), next_chunk = 0;
     size_t used = 0;
     int nc = 0, n = 0, steps = 0, refreshed = 0, owner = 0, entry = 0;
 
@@ -609,17 +606,15 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
             out[n].maybe_incomplete = owner != L->owner_generator;
             n++;
         }
-        last = f;
         f = ptr_at(hdr, L->if_previous);
     }
     if (n > 0 && !*truncated &&
-        ((L->owner_root ? !(L->owner_root & (1u << owner)) : !entry) ||
-         (t->base_frame != 0 && last != t->base_frame))) {
+        (L->owner_root ? !(L->owner_root & (1u << owner)) : !entry)) {
         /* A whole stack ends at the thread's root: on 3.12+ the entry
          * frame that the first _PyEval_EvalFrameDefault keeps on the C
-         * stack (owner_root; from 3.15 the thread state's own base
-         * frame), on 3.11 a frame marked is_entry.  This
-         * one ended elsewhere: at a frame that was still being set up, or
+         * stack (owner_root), on 3.11 a frame marked is_entry.  (Not
+         * 3.15's tstate->base_frame: a greenlet's stack does not reach
+         * it.)  This one ended elsewhere: at a frame that was still being set up, or
          * one read after the thread had returned and called again. */
         r->bad_frames++;
         r->broken = 1;

@@ -40,9 +40,7 @@ typedef struct sw_thread {
     int frame_resolved;    /* see sw_thread_frame() */
     uintptr_t chunk;       /* data-stack chunk and top (3.11+) */
     uintptr_t chunk_top;
-    uintptr_t base_frame; /* 3.15+: the frame every whole stack ends at,
-                             inside the thread state; 0 if unknown */
-    const char *pre;      /* this pass's copy of [chunk, chunk_top) made by
+    const char *pre; /* this pass's copy of [chunk, chunk_top) made by
                         sw_prefetch_stacks(), or NULL */
 } sw_thread_t;
 

@@ -133,8 +133,7 @@ layout_312(void)
     L->co_version = 120;
 }
 
-/* 3.15: as 3.12, with a tagged executable (_PyStackRef), interpreter-owned
- * entry frames and a base frame in the thread state. */
+/* 3.15: as 3.12, with a tagged executable (_PyStackRef). */
 static void
 layout_315(void)
 {
@@ -142,7 +141,6 @@ layout_315(void)
 
     layout_312();
     L->if_code_tag = 3;
-    L->ts_base_frame = 232;
 }
 
 /* 3.10: frame objects, PEP 626 tables, a separate co_code. */
@@ -202,7 +200,6 @@ walk_garbage(int rounds)
         memset(&t, 0, sizeof(t));
         t.frame = plausible();
         t.frame_resolved = 1;
-        t.base_frame = (next() % 2) ? plausible() : 0;
         t.chunk = plausible();
         t.chunk_top = (next() % 2) ? t.chunk + (next() % 20000) : plausible();
         n = sw_read_frames(&r, &t, raw, SW_MAX_DEPTH, &truncated);
