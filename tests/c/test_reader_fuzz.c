@@ -262,6 +262,66 @@ TEST(tagged_interpreter_frames_over_garbage_never_fault)
     walk_garbage(50000);
 }
 
+/* Writes a 3.12-shaped interpreter frame header at f. */
+static void
+put_frame(char *f, uintptr_t executable, uintptr_t previous, char owner)
+{
+    memset(f, 0, 72);
+    memcpy(f + 0, &executable, sizeof(executable));
+    memcpy(f + 8, &previous, sizeof(previous));
+    f[70] = owner;
+}
+
+/* 3.14+: the executable is a _PyStackRef (the reader clears its tag
+ * bits); a frame owned by the interpreter ends a whole stack and is not
+ * one of the program's; on 3.14 so is FRAME_OWNED_BY_CSTACK (4). */
+TEST(tagged_executables_and_interpreter_frames)
+{
+    sw_reader_t r;
+    sw_rawframe_t raw[8];
+    sw_thread_t t;
+    char *f = malloc(4 * 128);
+    uintptr_t code = (uintptr_t)f + 3 * 128; /* 8-aligned */
+    int n, truncated;
+
+    ASSERT(f != NULL);
+    setup();
+    layout_315();
+    ASSERT_EQ(sw_reader_open(&r), 0);
+    /* leaf (tagged) -> caller (untagged) -> the interpreter's entry frame */
+    put_frame(f, code | 1, (uintptr_t)f + 128, 0);
+    put_frame(f + 128, code, (uintptr_t)f + 256, 1);
+    put_frame(f + 256, (uintptr_t)&r | 1, 0, 3);
+    memset(&t, 0, sizeof(t));
+    t.frame = (uintptr_t)f;
+    t.frame_resolved = 1;
+    n = sw_read_frames(&r, &t, raw, 8, &truncated);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(raw[0].code, code);
+    ASSERT_EQ(raw[1].code, code);
+    ASSERT_EQ(r.broken, 0);
+    /* A stack that ends at a program's frame is torn. */
+    put_frame(f + 128, code, 0, 0);
+    n = sw_read_frames(&r, &t, raw, 8, &truncated);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(r.broken, 1);
+    /* 3.14's C-stack owner ends a stack too; past the highest owner
+     * there is, a frame is garbage. */
+    sw_layout.owner_max = 4;
+    sw_layout.owner_root = sw_layout.owner_hidden = (1u << 3) | (1u << 4);
+    put_frame(f + 128, code, (uintptr_t)f + 256, 1);
+    put_frame(f + 256, 0, 0, 4);
+    n = sw_read_frames(&r, &t, raw, 8, &truncated);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(r.broken, 0);
+    put_frame(f + 256, 0, 0, 5);
+    n = sw_read_frames(&r, &t, raw, 8, &truncated);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(r.broken, 1);
+    sw_reader_close(&r);
+    free(f);
+}
+
 TEST(frame_objects_over_garbage_never_fault)
 {
     setup();
