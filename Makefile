@@ -1,10 +1,17 @@
 # stackwatch: the two commands of the README, and the checks behind them.
 #   make run    build, then profile the bundled example and show the result
-#   make test   lint, then the whole test suite on CPython 3.9 to 3.13
+#   make test   lint, then the whole test suite on CPython 3.9 to 3.13,
+#               then 3.14 and 3.15 in a Debian root (tools/pyroot.sh)
 #   make bench  overhead benchmarks against py-spy, austin, pyinstrument
 #   make lint   the C style check (clang-format) and the C warnings build
 
 PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
+# From a Debian forky root (tools/pyroot.sh; pyenv here stops at 3.13),
+# each in .venv/root/X.Y: the whole suite once src/stackwatch/_versions.py
+# includes the version (no edit here), until then only the refusal check.
+# Where no root can be made, one loud line says they were not tested,
+# unless PYROOT_REQUIRED is set (CI): then that fails.
+PYTHONS_ROOT ?= 3.14 3.15
 RUN_PYTHON ?= 3.11
 VENV_DIR ?= $(CURDIR)/.venv
 PYTEST_ARGS ?= -q
@@ -12,7 +19,7 @@ export VENV_DIR
 
 C_SOURCES := $(shell find csrc tests/c -name '*.[ch]')
 
-.PHONY: run test lint lint-versions deps bench asan clean
+.PHONY: run test test-root lint lint-versions deps bench asan clean
 
 deps:
 	@tools/system-deps.sh
@@ -49,7 +56,24 @@ test: lint
 			echo "could not set up CPython $$v" >&2; fail=1; \
 		fi; \
 	done; \
+	$(MAKE) --no-print-directory test-root || fail=1; \
 	if [ $$fail -ne 0 ]; then echo "FAILED on at least one Python" >&2; fi; \
+	exit $$fail
+
+# Only the Pythons of the Debian root (make test ends with this).
+test-root:
+	@test -z "$(PYTHONS_ROOT)" && exit 0; \
+	echo "===== the Debian root for CPython $(PYTHONS_ROOT)"; \
+	if ! why=$$(tools/pyroot.sh ensure 2>&1); then \
+		why=$$(printf '%s\n' "$$why" | tail -n 1); \
+		echo "!!!!! CPython $(PYTHONS_ROOT) NOT TESTED: $$why" >&2; \
+		test -z "$$PYROOT_REQUIRED"; exit; \
+	fi; \
+	if [ -n "$$why" ]; then echo "$$why"; fi; \
+	fail=0; for v in $(PYTHONS_ROOT); do \
+		echo "===== CPython $$v (Debian root)"; \
+		tools/pyroot.sh test $$v $(PYTEST_ARGS) || fail=1; \
+	done; \
 	exit $$fail
 
 # The suite against an extension built with AddressSanitizer and UBSan

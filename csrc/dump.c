@@ -143,7 +143,8 @@ header(sw_buf_t *out)
 
 /* The note written when the GIL side did not answer in time. */
 static void
-gil_note(const sw_snapshot_t *snap, uint64_t gil_wait_ns, sw_buf_t *out)
+gil_note(const sw_snapshot_t *snap, uint64_t gil_wait_ns, unsigned fmt,
+         sw_buf_t *out)
 {
     const sw_snap_thread_t *h = sw_snapshot_gil_holder(snap);
     char name[64] = "";
@@ -163,7 +164,7 @@ gil_note(const sw_snapshot_t *snap, uint64_t gil_wait_ns, sw_buf_t *out)
 
             sw_snap_fmt_frame(snap, &snap->frames[h->first], &leaf);
             sw_buf_puts(out, " in ");
-            sw_stackfmt_frame(out, &leaf, SW_FMT_LABEL, 0);
+            sw_stackfmt_frame(out, &leaf, SW_FMT_LABEL, fmt);
         }
     }
     sw_buf_puts(out, "; greenlets, tasks and locals unavailable (thread "
@@ -178,6 +179,8 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
     sw_snapshot_t snap;
     sw_reader_t r;
     sw_buf_t extra;
+    unsigned fmt = ((flags & SW_DUMP_SOURCE) ? SW_FMT_SOURCE : 0) |
+                   ((flags & SW_DUMP_FULL_PATHS) ? 0 : SW_FMT_SHORT);
     int answered;
 
     sw_buf_init(&extra);
@@ -211,7 +214,7 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
     }
     else {
         header(out);
-        sw_snapshot_format_ex(&snap, out, (flags & SW_DUMP_SOURCE) != 0);
+        sw_snapshot_format_ex(&snap, out, fmt);
         if (answered) {
             if (extra.len > 0) {
                 sw_buf_putc(out, '\n');
@@ -219,7 +222,7 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
             }
         }
         else {
-            gil_note(&snap, gil_wait_ns, out);
+            gil_note(&snap, gil_wait_ns, fmt & SW_FMT_SHORT, out);
         }
     }
     sw_buf_free(&extra);

@@ -26,7 +26,8 @@
 #define SW_DUMP_NONCE_MASK 0xFFFFFu
 #define SW_DUMP_JSON (1u << 20)
 #define SW_DUMP_LOCALS (1u << 21)
-#define SW_DUMP_SOURCE (1u << 22) /* text: each frame's source line */
+#define SW_DUMP_SOURCE (1u << 22)     /* text: each frame's source line */
+#define SW_DUMP_FULL_PATHS (1u << 23) /* text: full paths, not short ones */
 
 /* Starts answering dump requests on signal signum, with the private
  * directory dir, waiting up to gil_wait_ns for the GIL side: starts the

@@ -65,8 +65,8 @@ done:
 static PyObject *
 dump_text_py(PyObject *m, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"json", NULL};
-    int json = 0;
+    static char *kwlist[] = {"json", "full_paths", NULL};
+    int json = 0, full_paths = 0;
     sw_snapshot_t snap;
     sw_reader_t r;
     sw_buf_t out;
@@ -74,8 +74,8 @@ dump_text_py(PyObject *m, PyObject *args, PyObject *kwds)
     int rc;
     (void)m;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:dump_text", kwlist,
-                                     &json)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|pp:dump_text", kwlist,
+                                     &json, &full_paths)) {
         return NULL;
     }
     if (sw_reader_open(&r) < 0) {
@@ -92,7 +92,7 @@ dump_text_py(PyObject *m, PyObject *args, PyObject *kwds)
         sw_snapshot_format_json(&snap, &out);
     }
     else {
-        sw_snapshot_format(&snap, &out);
+        sw_snapshot_format_ex(&snap, &out, full_paths ? 0 : SW_FMT_SHORT);
     }
     sw_snapshot_free(&snap);
     if (!sw_buf_ok(&out)) {
@@ -246,6 +246,8 @@ sw_dump_py_init(PyObject *m, sw_codecache_t *cache)
         PyModule_AddIntConstant(m, "DUMP_JSON", SW_DUMP_JSON) < 0 ||
         PyModule_AddIntConstant(m, "DUMP_LOCALS", SW_DUMP_LOCALS) < 0 ||
         PyModule_AddIntConstant(m, "DUMP_SOURCE", SW_DUMP_SOURCE) < 0 ||
+        PyModule_AddIntConstant(m, "DUMP_FULL_PATHS", SW_DUMP_FULL_PATHS) <
+            0 ||
         PyModule_AddIntConstant(m, "DUMP_NONCE_MASK", SW_DUMP_NONCE_MASK) <
             0) {
         return -1;

@@ -247,11 +247,14 @@ store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass)
     for (i = 0; i < n; i++) {
         const sw_codeinfo_t *c = w->info[i].code;
         /* Recursion: the same frame as the one before, the same id. */
-        uint32_t id = i > 0 && c == w->info[i - 1].code &&
-                              w->info[i].line == w->info[i - 1].line
-                          ? w->ids[k - 1]
-                          : sw_session_frame(s, c->serial, w->info[i].line,
-                                             c->name, c->file);
+        uint32_t id =
+            i > 0 && c == w->info[i - 1].code &&
+                    w->info[i].line == w->info[i - 1].line
+                ? w->ids[k - 1]
+                : sw_session_frame(
+                      s, c->serial,
+                      sw_session_line(s, c->id.firstlineno, w->info[i].line),
+                      c->name, c->file);
 
         if (id == 0) {
             return -1;

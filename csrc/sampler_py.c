@@ -44,14 +44,19 @@ static PyTypeObject Session_Type;
 static PyObject *
 Session_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"max_frames", "max_stacks", "max_samples",
-                             "max_string_bytes", NULL};
+    static char *kwlist[] = {"max_frames",       "max_stacks", "max_samples",
+                             "max_string_bytes", "lines",      NULL};
     sw_limits_t lim = {0, 0, 0, 0};
+    int lines = SW_LINES_CURRENT;
     SessionObject *self;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "|IIII", kwlist, &lim.max_frames, &lim.max_nodes,
-            &lim.max_samples, &lim.max_string_bytes)) {
+            args, kwds, "|IIIIi", kwlist, &lim.max_frames, &lim.max_nodes,
+            &lim.max_samples, &lim.max_string_bytes, &lines)) {
+        return NULL;
+    }
+    if (lines < SW_LINES_CURRENT || lines > SW_LINES_NONE) {
+        PyErr_SetString(PyExc_ValueError, "bad lines");
         return NULL;
     }
     self = (SessionObject *)type->tp_alloc(type, 0);
@@ -63,6 +68,7 @@ Session_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return sw_py_raise(SW_ENOMEM, NULL);
     }
+    self->s->lines = lines;
     return (PyObject *)self;
 }
 
@@ -183,14 +189,19 @@ Session_label_greenlet(PyObject *op, PyObject *args)
 {
     sw_session_t *s = ((SessionObject *)op)->s;
     unsigned int id;
-    const char *label;
+    const char *label, *group = NULL;
     int rc;
 
-    if (!PyArg_ParseTuple(args, "Is:label_greenlet", &id, &label)) {
+    if (!PyArg_ParseTuple(args, "Is|z:label_greenlet", &id, &label, &group)) {
         return NULL;
     }
     pthread_mutex_lock(&s->mu);
     rc = sw_session_label_greenlet(s, id, label);
+    if ((rc == 0 || rc == SW_EFULL) && group != NULL) {
+        int rc2 = sw_session_group_greenlet(s, id, group);
+
+        rc = rc2 < 0 ? rc2 : rc;
+    }
     pthread_mutex_unlock(&s->mu);
     /* SW_EFULL: dropped and counted, as in name_thread. */
     if (rc < 0 && rc != SW_EFULL) {
@@ -344,19 +355,21 @@ done:
 static PyObject *
 Session_write(PyObject *op, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"format", "by_thread", "by_greenlet", "weight",
-                             "title",  "subtitle",  "exporter",    NULL};
+    static char *kwlist[] = {"format",   "by_thread",  "by_greenlet",
+                             "weight",   "title",      "subtitle",
+                             "exporter", "full_paths", NULL};
     sw_session_t *s = ((SessionObject *)op)->s;
-    sw_write_opts_t o = {0, 0, 0, NULL, NULL, NULL};
+    sw_write_opts_t o = {0};
     const char *format;
     sw_writer_fn fn;
     sw_buf_t out;
     PyObject *res;
     int rc;
 
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "s|ppizzz:write", kwlist, &format, &o.by_thread,
-            &o.by_greenlet, &o.weight, &o.title, &o.subtitle, &o.exporter)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|piizzzp:write", kwlist,
+                                     &format, &o.by_thread, &o.by_greenlet,
+                                     &o.weight, &o.title, &o.subtitle,
+                                     &o.exporter, &o.full_paths)) {
         return NULL;
     }
     fn = sw_writer_for(format);
@@ -367,13 +380,18 @@ Session_write(PyObject *op, PyObject *args, PyObject *kwds)
                      PyTuple_GET_ITEM(args, 0));
         return NULL;
     }
+    if (o.by_greenlet < SW_GREENLETS_NONE ||
+        o.by_greenlet > SW_GREENLETS_EACH) {
+        PyErr_SetString(PyExc_ValueError, "bad by_greenlet");
+        return NULL;
+    }
     if (o.weight < SW_WEIGHT_SAMPLES || o.weight > SW_WEIGHT_CPU) {
         PyErr_SetString(PyExc_ValueError, "bad weight");
         return NULL;
     }
     sw_buf_init(&out);
     pthread_mutex_lock(&s->mu);
-    rc = fn(s, &o, &out);
+    rc = sw_write_profile(fn, s, &o, &out);
     pthread_mutex_unlock(&s->mu);
     if (rc < 0) {
         sw_buf_free(&out);
@@ -454,7 +472,9 @@ static PyMethodDef Session_methods[] = {
     {"name_thread", Session_name_thread, METH_VARARGS,
      "name_thread(slot, name): set the label of a thread slot."},
     {"label_greenlet", Session_label_greenlet, METH_VARARGS,
-     "label_greenlet(id, label): set the label of a greenlet id."},
+     "label_greenlet(id, label, group=None): set the label of a greenlet "
+     "id, and its group label (greenlets with the same group label are "
+     "one group in write(by_greenlet=1))."},
     {"greenlet_ids", Session_greenlet_ids, METH_NOARGS,
      "The set of greenlet ids that appear in samples."},
     {"greenlet_labels", Session_greenlet_labels, METH_NOARGS,
@@ -463,7 +483,7 @@ static PyMethodDef Session_methods[] = {
      "{greenlet id: name of its most sampled outermost frame}."},
     {"write", (PyCFunction)(void (*)(void))Session_write,
      METH_VARARGS | METH_KEYWORDS,
-     "write(format, by_thread=False, by_greenlet=False, weight=0, "
+     "write(format, by_thread=False, by_greenlet=0, weight=0, "
      "title=None, subtitle=None, exporter=None) -> bytes"},
     {"export", Session_export, METH_NOARGS,
      "(frames, samples): frames [(name, file, line)], samples [(thread "

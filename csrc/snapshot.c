@@ -222,12 +222,12 @@ sw_snapshot_gil_holder(const sw_snapshot_t *snap)
 
 static void
 format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
-              sw_buf_t *out, int source)
+              sw_buf_t *out, unsigned flags)
 {
     const sw_snap_stack_t st = {snap, t};
     const sw_fmt_opts_t opts = {
         .style = SW_FMT_LABEL,
-        .flags = source ? SW_FMT_SOURCE : 0,
+        .flags = flags & (SW_FMT_SOURCE | SW_FMT_SHORT),
         .indent = "    ",
         .source_indent = "        ",
     };
@@ -264,17 +264,17 @@ void
 sw_snapshot_format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
                           sw_buf_t *out)
 {
-    format_thread(snap, t, out, 0);
+    format_thread(snap, t, out, SW_FMT_SHORT);
 }
 
 void
 sw_snapshot_format(const sw_snapshot_t *snap, sw_buf_t *out)
 {
-    sw_snapshot_format_ex(snap, out, 0);
+    sw_snapshot_format_ex(snap, out, SW_FMT_SHORT);
 }
 
 void
-sw_snapshot_format_ex(const sw_snapshot_t *snap, sw_buf_t *out, int source)
+sw_snapshot_format_ex(const sw_snapshot_t *snap, sw_buf_t *out, unsigned flags)
 {
     uint32_t i;
 
@@ -287,7 +287,7 @@ sw_snapshot_format_ex(const sw_snapshot_t *snap, sw_buf_t *out, int source)
         if (i > 0) {
             sw_buf_putc(out, '\n');
         }
-        format_thread(snap, &snap->threads[i], out, source);
+        format_thread(snap, &snap->threads[i], out, flags);
     }
 }
 

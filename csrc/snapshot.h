@@ -105,7 +105,7 @@ sw_snap_stack_get(const void *ctx, size_t i, sw_fmt_frame_t *out)
 
 /* Appends the text form of one thread: a header line ("Thread 0x.. "name"
  * (tid, cpu, greenlet, GIL state)"), then its frames leaf first, each
- * "    function (file:line)", or "(no Python frames)", and a line when
+ * "    function (file:line)" with short paths (SW_FMT_SHORT), or "(no Python frames)", and a line when
  * truncated.  Takes the name table's lock.  Errors: only through out's
  * sticky failure (sw_buf_ok).  No caller outside snapshot.c today. */
 void sw_snapshot_format_thread(const sw_snapshot_t *snap,
@@ -113,17 +113,18 @@ void sw_snapshot_format_thread(const sw_snapshot_t *snap,
 
 /* Appends the text form of the whole snapshot (every thread, a blank line
  * between), or one line saying the thread list could not be read when
- * snap->error.  Errors: only through sw_buf_ok(out). */
+ * snap->error; short paths.  Errors: only through sw_buf_ok(out). */
 void sw_snapshot_format(const sw_snapshot_t *snap, sw_buf_t *out);
 
-/* The same, with source != 0: each frame followed by its source line, read
- * from the file (plain read(2); not for signal handlers). */
+/* The same, with stackfmt flags: SW_FMT_SOURCE, each frame followed by
+ * its source line, read from the file (plain read(2); not for signal
+ * handlers); SW_FMT_SHORT, short paths (others ignored). */
 void sw_snapshot_format_ex(const sw_snapshot_t *snap, sw_buf_t *out,
-                           int source);
+                           unsigned flags);
 
 /* The snapshot as JSON: {"threads": [{"ident", "tid", "name",
  * "holds_gil", "greenlet", "cpu_ns", "truncated", "frames": [{"name",
- * "file", "line"}]}]}.  "name" is null when unknown.  A snapshot with
+ * "file", "line"}]}]}, "file" the full path (a program reads it).  "name" is null when unknown.  A snapshot with
  * snap->error gives {"threads": []}: the JSON does not say it failed.
  * Errors: only through sw_buf_ok(out). */
 void sw_snapshot_format_json(const sw_snapshot_t *snap, sw_buf_t *out);

@@ -1,9 +1,12 @@
 /* The frame and stack formatter; see stackfmt.h. */
 #include <ctype.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "stackfmt.h"
 
 #define SOURCE_LEN 160
@@ -17,6 +20,141 @@ base_name(const char *path)
     return slash != NULL ? slash + 1 : path;
 }
 
+/* ---- path prefixes ------------------------------------------------------ */
+
+/* An immutable table; older ones stay reachable through `older`. */
+typedef struct prefix_table {
+    struct prefix_table *older;
+    size_t n;
+    size_t *len; /* len[i]: strlen(v[i]) */
+    char **v;    /* longest first, each ending in '/' */
+} prefix_table_t;
+
+static _Atomic(prefix_table_t *) prefixes;
+
+static int
+cmp_longest_first(const void *pa, const void *pb)
+{
+    const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (la != lb) {
+        return la > lb ? -1 : 1;
+    }
+    return strcmp(a, b);
+}
+
+static void
+table_free(prefix_table_t *t)
+{
+    size_t i;
+
+    if (t == NULL) {
+        return;
+    }
+    for (i = 0; t->v != NULL && i < t->n; i++) {
+        free(t->v[i]);
+    }
+    free(t->v);
+    free(t->len);
+    free(t);
+}
+
+static int
+table_same(const prefix_table_t *a, const prefix_table_t *b)
+{
+    size_t i;
+
+    if (a == NULL || b == NULL || a->n != b->n) {
+        return 0;
+    }
+    for (i = 0; i < a->n; i++) {
+        if (strcmp(a->v[i], b->v[i]) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+sw_stackfmt_set_prefixes(const char *const *in, size_t n)
+{
+    prefix_table_t *t = calloc(1, sizeof(*t)), *cur;
+    size_t i, k = 0;
+
+    if (t == NULL) {
+        return SW_ENOMEM;
+    }
+    t->v = calloc(n ? n : 1, sizeof(*t->v));
+    t->len = calloc(n ? n : 1, sizeof(*t->len));
+    if (t->v == NULL || t->len == NULL) {
+        table_free(t);
+        return SW_ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        size_t len = in[i] != NULL ? strlen(in[i]) : 0;
+        int slash;
+        char *p;
+
+        if (len < 2 || in[i][0] != '/') {
+            continue; /* relative, empty or "/" */
+        }
+        slash = in[i][len - 1] == '/';
+        p = malloc(len + 2);
+        if (p == NULL) {
+            t->n = k;
+            table_free(t);
+            return SW_ENOMEM;
+        }
+        memcpy(p, in[i], len);
+        if (!slash) {
+            p[len++] = '/';
+        }
+        p[len] = '\0';
+        t->v[k++] = p;
+    }
+    t->n = k;
+    qsort(t->v, k, sizeof(*t->v), cmp_longest_first);
+    for (i = k = 0; i < t->n; i++) { /* without duplicates */
+        if (k > 0 && strcmp(t->v[k - 1], t->v[i]) == 0) {
+            free(t->v[i]);
+            continue;
+        }
+        t->v[k] = t->v[i];
+        t->len[k] = strlen(t->v[k]);
+        k++;
+    }
+    t->n = k;
+    cur = atomic_load(&prefixes);
+    if (table_same(cur, t)) {
+        table_free(t);
+        return 0;
+    }
+    t->older = cur;
+    atomic_store(&prefixes, t);
+    return 0;
+}
+
+const char *
+sw_stackfmt_short_path(const char *file)
+{
+    const prefix_table_t *t = atomic_load(&prefixes);
+    size_t i;
+
+    if (file == NULL || t == NULL || file[0] != '/') {
+        return file;
+    }
+    for (i = 0; i < t->n; i++) {
+        if (strncmp(file, t->v[i], t->len[i]) == 0 &&
+            file[t->len[i]] != '\0') {
+            return file + t->len[i];
+        }
+    }
+    return file;
+}
+
+/* ---- frames and stacks ---------------------------------------------------- */
+
 void
 sw_stackfmt_frame(sw_buf_t *out, const sw_fmt_frame_t *f, int style,
                   unsigned flags)
@@ -29,6 +167,9 @@ sw_stackfmt_frame(sw_buf_t *out, const sw_fmt_frame_t *f, int style,
         if (file[0] == '\0') {
             file = NULL;
         }
+    }
+    else if (file != NULL && (flags & SW_FMT_SHORT)) {
+        file = sw_stackfmt_short_path(file);
     }
     if (style == SW_FMT_TRACEBACK) {
         file = file != NULL ? file : "";

@@ -13,7 +13,16 @@
  * Options for stacks: the order (innermost or outermost frame first), a
  * source line after each frame, a prefix under which frames are left out
  * (stackwatch's own package in watchdog reports), and files shown by base
- * name (the profiler's summary).
+ * name (the profiler's summary) or short (SW_FMT_SHORT).
+ *
+ * Short paths: one rule, here.  The process's path prefixes (its sys.path
+ * entries and current directory, resolved by the Python layer when
+ * recording or dumping starts: _frame.use_sys_path) are kept as a table
+ * that GIL-free threads read; SW_FMT_SHORT removes from a file the
+ * longest prefix that is a directory of it ("/v/lib/python3.11/site-
+ * packages/gevent/hub.py" -> "gevent/hub.py").  A file under no prefix
+ * stays as it is, and so do "<frozen ...>" and "<string>" (no '/' first).
+ * Only the text is short: sessions, snapshots and JSON keep full paths.
  *
  * Context: any thread, no GIL, no Python API, no lock.  The output goes
  * to a sw_buf_t, which grows with malloc: like every sw_buf user, not for
@@ -46,6 +55,7 @@ enum sw_fmt_style {
 #define SW_FMT_BASENAME 0x1u    /* the file by its base name */
 #define SW_FMT_OUTER_FIRST 0x2u /* stacks: outermost frame first */
 #define SW_FMT_SOURCE 0x4u      /* stacks: each frame's source line */
+#define SW_FMT_SHORT 0x8u       /* the file without its path prefix */
 
 /* How sw_stackfmt_stack writes a stack. */
 typedef struct sw_fmt_opts {
@@ -58,10 +68,24 @@ typedef struct sw_fmt_opts {
 } sw_fmt_opts_t;
 
 /* Appends one frame, without a newline, in the style given (flags: only
- * SW_FMT_BASENAME counts; a style other than SW_FMT_TRACEBACK is
+ * SW_FMT_BASENAME and SW_FMT_SHORT count, the base name first; a style other than SW_FMT_TRACEBACK is
  * label).  Context: any; see above.  Errors: only through sw_buf_ok(). */
 void sw_stackfmt_frame(sw_buf_t *out, const sw_fmt_frame_t *f, int style,
                        unsigned flags);
+
+/* Replaces the path prefix table with n prefixes: absolute paths (others,
+ * and "/" itself, are skipped), a '/' added to those without one, kept
+ * longest first.  The table is published atomically and the previous one
+ * is kept (reachable, never freed: a GIL-free reader may be using it),
+ * so the same prefixes again change nothing and allocate nothing.
+ * Context: any thread but not concurrently with itself (callers hold the
+ * GIL); allocates.  Returns 0 or SW_ENOMEM (the table is then unchanged). */
+int sw_stackfmt_set_prefixes(const char *const *prefixes, size_t n);
+
+/* The file without the longest prefix of the table that it starts with
+ * and that leaves a non-empty rest (a pointer into file), else file
+ * itself (also for NULL).  Context: any, lock-free, no allocation. */
+const char *sw_stackfmt_short_path(const char *file);
 
 /* 1 if the frame's file starts with the prefix hide (a plain string
  * prefix, not a path test; NULL or "": never), else 0.

@@ -1,27 +1,30 @@
 /* _native.format_frame: the one frame formatter (stackfmt.h) for the
- * Python layer (the profiler's summary). */
+ * Python layer (the profiler's summary, run info); the path prefixes
+ * (set_path_prefixes, short_path). */
 #include "stackfmt_py.h"
+#include "errors_py.h"
 #include "stackfmt.h"
 
 /* format_frame(name, filename, lineno, *, traceback=False,
- *              basename=False) -> str
+ *              basename=False, short=False) -> str
  * "name (file:line)" (or `File "file", line N, in name` with traceback),
  * as every native report writes it; filename None or "": no file; lineno
- * < 0: unknown; basename: the file by its base name. */
+ * < 0: unknown; basename: the file by its base name; short: without its
+ * path prefix (stackfmt.h). */
 static PyObject *
 format_frame_py(PyObject *m, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"name",      "filename", "lineno",
-                             "traceback", "basename", NULL};
+    static char *kwlist[] = {"name",     "filename", "lineno", "traceback",
+                             "basename", "short",    NULL};
     sw_fmt_frame_t f = {NULL, NULL, -1};
-    int traceback = 0, basename = 0;
+    int traceback = 0, basename = 0, short_ = 0;
     PyObject *res;
     sw_buf_t out;
     (void)m;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "szi|$pp:format_frame",
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "szi|$ppp:format_frame",
                                      kwlist, &f.name, &f.file, &f.line,
-                                     &traceback, &basename)) {
+                                     &traceback, &basename, &short_)) {
         return NULL;
     }
     if (f.file != NULL && f.file[0] == '\0') {
@@ -29,7 +32,8 @@ format_frame_py(PyObject *m, PyObject *args, PyObject *kwargs)
     }
     sw_buf_init(&out);
     sw_stackfmt_frame(&out, &f, traceback ? SW_FMT_TRACEBACK : SW_FMT_LABEL,
-                      basename ? SW_FMT_BASENAME : 0);
+                      (basename ? SW_FMT_BASENAME : 0) |
+                          (short_ ? SW_FMT_SHORT : 0));
     if (!sw_buf_ok(&out)) {
         sw_buf_free(&out);
         return PyErr_NoMemory();
@@ -40,9 +44,79 @@ format_frame_py(PyObject *m, PyObject *args, PyObject *kwargs)
     return res;
 }
 
+/* set_path_prefixes(prefixes): replaces the prefix table (a sequence of
+ * str; see sw_stackfmt_set_prefixes for which are kept). */
+static PyObject *
+set_path_prefixes_py(PyObject *m, PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "prefixes must be a sequence");
+    const char **v = NULL;
+    Py_ssize_t n, i;
+    int rc;
+    (void)m;
+
+    if (seq == NULL) {
+        return NULL;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    v = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(*v));
+    if (v == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+
+        if (!PyUnicode_Check(item)) {
+            PyMem_Free(v);
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_TypeError, "prefixes must be str");
+            return NULL;
+        }
+        v[i] = PyUnicode_AsUTF8(item);
+        if (v[i] == NULL) {
+            PyErr_Clear(); /* not UTF-8 (surrogates): left out */
+        }
+    }
+    rc = sw_stackfmt_set_prefixes(v, (size_t)n);
+    PyMem_Free(v);
+    Py_DECREF(seq);
+    if (rc < 0) {
+        return sw_py_raise(rc, NULL);
+    }
+    Py_RETURN_NONE;
+}
+
+/* short_path(filename) -> str: the file without its path prefix. */
+static PyObject *
+short_path_py(PyObject *m, PyObject *arg)
+{
+    const char *file, *s;
+    (void)m;
+
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "short_path() needs a str");
+        return NULL;
+    }
+    file = PyUnicode_AsUTF8(arg);
+    if (file == NULL) {
+        PyErr_Clear(); /* not UTF-8 (surrogates): as it is */
+        Py_INCREF(arg);
+        return arg;
+    }
+    s = sw_stackfmt_short_path(file);
+    if (s == file) {
+        Py_INCREF(arg);
+        return arg;
+    }
+    return PyUnicode_FromString(s);
+}
+
 static PyMethodDef stackfmt_methods[] = {
     {"format_frame", (PyCFunction)(void (*)(void))format_frame_py,
      METH_VARARGS | METH_KEYWORDS, NULL},
+    {"set_path_prefixes", set_path_prefixes_py, METH_O, NULL},
+    {"short_path", short_path_py, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -233,6 +233,7 @@ sw_session_free(sw_session_t *s)
     free(s->samples);
     free(s->threads);
     free(s->greenlet_labels);
+    free(s->greenlet_groups);
     map_free(&s->string_ids);
     map_free(&s->frame_by_code);
     map_free(&s->frame_by_name);
@@ -476,7 +477,7 @@ static int
 grow_greenlet_labels(sw_session_t *s, uint32_t id)
 {
     uint32_t cap = s->greenlet_labels_cap ? s->greenlet_labels_cap : 64;
-    uint32_t *p;
+    uint32_t *p, *q;
 
     if (id < s->greenlet_labels_cap) {
         return 0;
@@ -488,9 +489,16 @@ grow_greenlet_labels(sw_session_t *s, uint32_t id)
     if (p == NULL) {
         return SW_ENOMEM;
     }
+    s->greenlet_labels = p;
+    q = realloc(s->greenlet_groups, (size_t)cap * sizeof(*q));
+    if (q == NULL) {
+        return SW_ENOMEM; /* p is bigger than the cap says: harmless */
+    }
+    s->greenlet_groups = q;
     memset(p + s->greenlet_labels_cap, 0,
            (size_t)(cap - s->greenlet_labels_cap) * sizeof(*p));
-    s->greenlet_labels = p;
+    memset(q + s->greenlet_labels_cap, 0,
+           (size_t)(cap - s->greenlet_labels_cap) * sizeof(*q));
     s->greenlet_labels_cap = cap;
     return 0;
 }
@@ -524,6 +532,35 @@ sw_session_label_greenlet(sw_session_t *s, uint32_t id, const char *label)
     }
     s->greenlet_labels[id] = off;
     return 0;
+}
+
+int
+sw_session_group_greenlet(sw_session_t *s, uint32_t id, const char *group)
+{
+    uint32_t off;
+
+    if (id == 0 || id > SW_MAX_GREENLET_ID) {
+        return SW_EINVAL;
+    }
+    if (grow_greenlet_labels(s, id) < 0) {
+        return SW_ENOMEM;
+    }
+    off = sw_session_string(s, group);
+    if (off == 0 && *group) {
+        s->labels_dropped++;
+        return SW_EFULL;
+    }
+    s->greenlet_groups[id] = off;
+    return 0;
+}
+
+uint32_t
+sw_session_greenlet_group(const sw_session_t *s, uint32_t id)
+{
+    if (id == 0 || id >= s->greenlet_labels_cap) {
+        return 0;
+    }
+    return s->greenlet_groups[id];
 }
 
 const char *

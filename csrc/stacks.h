@@ -29,6 +29,16 @@
 #define SW_MAX_SESSION_THREADS 4095 /* slot 0 is "other threads" */
 #define SW_MAX_GREENLET_ID 0xFFFFFu /* greenlet ids fit in 20 bits */
 
+/* What line a frame is keyed by (and shows): the line running (one box
+ * per line, the default), the function's first line (--function: the
+ * lines of one function merge), or none (--nolineno: the same, and
+ * labels show no line number). */
+enum sw_lines {
+    SW_LINES_CURRENT = 0,
+    SW_LINES_FUNCTION = 1,
+    SW_LINES_NONE = 2,
+};
+
 typedef struct sw_limits {
     uint32_t max_frames;  /* distinct (function, file, line) */
     uint32_t max_nodes;   /* stack tree nodes */
@@ -106,8 +116,10 @@ typedef struct sw_session {
     uint32_t nthreads, threads_cap;
     sw_idmap_t thread_ids;
 
-    uint32_t *greenlet_labels; /* id -> string offset, grown on demand */
-    uint32_t greenlet_labels_cap;
+    uint32_t *greenlet_labels;    /* id -> string offset, grown on demand */
+    uint32_t *greenlet_groups;    /* id -> group label offset, 0: none */
+    uint32_t greenlet_labels_cap; /* of both arrays */
+    int lines;                    /* enum sw_lines, fixed at creation */
 
     /* Statistics, written by the sampler under mu. */
     uint64_t passes;
@@ -155,6 +167,22 @@ sw_session_str(const sw_session_t *s, uint32_t off)
  * full or could not grow (out of memory). */
 uint32_t sw_session_frame(sw_session_t *s, uint64_t code_serial, int line,
                           const char *name, const char *file);
+
+/* The line a frame of a code object starting at firstline, running
+ * line, is keyed by under the session's s->lines (-1: none).
+ * Context: any.  Pure. */
+static inline int
+sw_session_line(const sw_session_t *s, int firstline, int line)
+{
+    switch (s->lines) {
+    case SW_LINES_FUNCTION:
+        return firstline > 0 ? firstline : line;
+    case SW_LINES_NONE:
+        return -1;
+    default:
+        return line;
+    }
+}
 
 /* The frame for a name with no code object (markers such as
  * "[truncated]").  Context: caller holds s->mu.  Returns as
@@ -204,6 +232,16 @@ int sw_session_greenlet_seen(sw_session_t *s, uint32_t id);
 
 /* The label of a greenlet id, or NULL.  Context: caller holds s->mu. */
 const char *sw_session_greenlet_label(const sw_session_t *s, uint32_t id);
+
+/* Sets the group label of a greenlet id (copied): greenlets with the same
+ * group label are one group when the writers group greenlets ("greenlets
+ * running handle (x50)"; see _greenlets.py for the naming rules).
+ * Context: caller holds s->mu.  Returns as sw_session_label_greenlet(). */
+int sw_session_group_greenlet(sw_session_t *s, uint32_t id, const char *group);
+
+/* The offset of the group label of a greenlet id in the string table, 0
+ * if it has none.  Context: caller holds s->mu. */
+uint32_t sw_session_greenlet_group(const sw_session_t *s, uint32_t id);
 
 /* ---- tree walks over interned stacks ---------------------------------
  * A stack is a node id; nodes[node].parent leads to the root (node 0).

@@ -56,7 +56,7 @@ put_frame(sw_buf_t *out, const sw_snapshot_t *snap, const sw_snap_frame_t *f)
     sw_fmt_frame_t ff;
 
     sw_snap_fmt_frame(snap, f, &ff);
-    sw_stackfmt_frame(out, &ff, SW_FMT_LABEL, 0);
+    sw_stackfmt_frame(out, &ff, SW_FMT_LABEL, SW_FMT_SHORT);
 }
 
 /* The stack, root first, as Python prints tracebacks. */
@@ -66,7 +66,7 @@ put_stack(sw_buf_t *out, const sw_wd_report_t *r)
     const sw_snap_stack_t st = {r->snap, r->t};
     const sw_fmt_opts_t opts = {
         .style = SW_FMT_TRACEBACK,
-        .flags = SW_FMT_OUTER_FIRST,
+        .flags = SW_FMT_OUTER_FIRST | SW_FMT_SHORT,
         .indent = "    ",
         .hide = r->hide,
     };

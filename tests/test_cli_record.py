@@ -747,6 +747,6 @@ def test_samples_name_the_running_function_after_code_address_reuse(tmp_path):
     proc = record(*RATE, "-o", str(out), path)
     assert proc.returncode == 0, proc.stderr
     during_call = {s: n for s, n in collapsed(out).items()
-                   if "(%s:%d);" % (path, call_line) in s}
+                   if "(record_code_reuse.py:%d);" % call_line in s}
     assert sum(during_call.values()) > 100, during_call
     assert leaf_share(during_call, "burn_cpu") > 0.95, during_call

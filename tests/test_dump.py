@@ -18,13 +18,14 @@ from conftest import (STUCK_PATH, child_env, line_of, run_cli, run_target,
 MATCH = re.match.__code__.co_name
 
 #: "stuck_in_c (<helpers/stuck.py>:<line>)", as a dump writes it.
-STUCK_FRAME = "stuck_in_c (%s:%d)" % (STUCK_PATH,
-                                      line_of(STUCK_PATH, "stuck-call"))
+# Files show short, without the sys.path entry they are under (helpers
+# and targets are each on sys.path: test_paths.py).
+STUCK_FRAME = "stuck_in_c (stuck.py:%d)" % line_of(STUCK_PATH, "stuck-call")
 
 
 def waiting_here_frame():
     path = target_path("dump_sleeper")
-    return "waiting_here (%s:%d)" % (path, line_of(path, "waiting-here"))
+    return "waiting_here (dump_sleeper.py:%d)" % line_of(path, "waiting-here")
 
 
 def test_dump_of_a_process_stuck_in_a_gil_holding_c_call(target):
@@ -165,8 +166,8 @@ def test_process_started_by_record_answers(target, tmp_path):
                                          script))
     proc = run_cli("dump", str(t.pid))
     assert proc.returncode == 0, proc.stderr
-    assert "serve_forever (%s:%d)" % (
-        script, line_of(script, "serve-forever")) in proc.stdout
+    assert "serve_forever (dump_served.py:%d)" % line_of(
+        script, "serve-forever") in proc.stdout
 
 
 def test_plain_kill_writes_the_dump_to_stderr(tmp_path):
@@ -181,7 +182,7 @@ def test_plain_kill_writes_the_dump_to_stderr(tmp_path):
         text = wait_for(lambda: "waiting_here (" in err_path.read_text()
                         and err_path.read_text())
         assert "stackwatch: dump requested by pid %d" % os.getpid() in text
-        assert "waiting_here (%s:" % target_path("dump_sleeper") in text
+        assert "waiting_here (dump_sleeper.py:" in text
         assert proc.poll() is None
     finally:
         proc.kill()
@@ -210,5 +211,5 @@ def test_in_process_dump_function(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert '"waiter"' in proc.stdout
     path = target_path("dump_in_process")
-    assert "calling_dump (%s:%d)" % (
-        path, line_of(path, "calling-dump")) in proc.stdout
+    assert "calling_dump (dump_in_process.py:%d)" % line_of(
+        path, "calling-dump") in proc.stdout

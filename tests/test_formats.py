@@ -80,7 +80,7 @@ def test_collapsed_parses_back_to_the_same_totals(profile):
     want = collections.Counter()
     for row in data["rows"]:
         thread = "%s (tid %d)" % (row["thread"], row["tid"])
-        key = ";".join([thread] + [frame_label(f) for f in row["frames"]])
+        key = ";".join([thread] + [frame_label(f) for f in row["shown"]])
         want[key] += row["count"]
     assert stacks == want
     # Without the thread split, identical stacks of different threads

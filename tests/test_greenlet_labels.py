@@ -1,6 +1,7 @@
-"""Greenlet labels are unique in a profile: gevent gives a new greenlet
-the name (minimal_ident) of a dead one, so the label also has
-stackwatch's greenlet id ("Greenlet-0 #3 (spin)")."""
+"""Greenlet labels are unique in a profile split per greenlet
+(--greenlets=each): gevent gives a new greenlet the name (minimal_ident)
+of a dead one, so the label also has stackwatch's greenlet id
+("Greenlet-0 #3 (spin)")."""
 
 import json
 import re
@@ -14,7 +15,7 @@ pytest.importorskip("gevent")
 
 def test_greenlets_with_a_reused_gevent_name_get_distinct_labels(tmp_path):
     out = tmp_path / "out.json"
-    proc = run_cli("record", "--greenlets", "-f", "speedscope", "-o",
+    proc = run_cli("record", "--greenlets=each", "-f", "speedscope", "-o",
                    str(out), target_path("gl_reused_idents"))
     assert proc.returncode == 0, proc.stderr
     # gevent named all four greenlets alike.

@@ -74,6 +74,12 @@ CHILDREN = {
 OLD_REPORT_CONTENT = "an existing line\n"
 
 
+def short(path):
+    """A target's file as reports show it: its directory is sys.path[0]
+    (test_paths.py)."""
+    return os.path.basename(path)
+
+
 def uses(*names):
     """Marks the children a test needs (started by the fixture)."""
     def mark(fn):
@@ -158,11 +164,12 @@ def test_gevent_stall_in_gil_holding_c_call_reported_while_it_runs(children):
     assert "  The thread holds the GIL." in blocked.body, blocked.full
     frames = blocked.frames()
     assert frames[-1] == 'File "%s", line %d, in crunch_in_c' % (
-        path, crunch_line), blocked.full
+        short(path), crunch_line), blocked.full
     assert frames[-2] == 'File "%s", line %d, in worker' % (
-        path, worker_line), blocked.full
+        short(path), worker_line), blocked.full
     # Our own wrappers (the gevent hook) are not shown.
     assert SW_DIR not in "\n".join(frames), blocked.full
+    assert 'File "stackwatch/' not in "\n".join(frames), blocked.full
 
     # The "still blocked" update at 1 s came while the call still ran.
     updates = [e for e in entries
@@ -170,7 +177,7 @@ def test_gevent_stall_in_gil_holding_c_call_reported_while_it_runs(children):
     assert updates and blocked.index < updates[0].index < marker.index, \
         c.describe()
     assert re.match(r"gevent hub still blocked after 1\.\d+ s, in crunch_in_c"
-                    r" \(%s:%d\)$" % (re.escape(path), crunch_line),
+                    r" \(%s:%d\)$" % (re.escape(short(path)), crunch_line),
                     updates[0].text), updates[0].text
 
     unblocked = one([e for e in entries
@@ -249,22 +256,25 @@ def test_asyncio_stalls_reported_while_they_run(children, mode):
         task_line = rep.body[0]
         if holds:
             assert task_line == ("  running the task of coroutine handler "
-                                 "(%s:%d)" % (path, line_of(path,
-                                                            handler_tag))), \
+                                 "(%s:%d)" % (short(path), line_of(
+                                     path, handler_tag))), \
                 rep.full
         else:
             assert task_line in (
                 "  running task the-handler (coroutine handler)",
                 "  running the task of coroutine handler (%s:%d)"
-                % (path, line_of(path, handler_tag))), rep.full
+                % (short(path), line_of(path, handler_tag))), rep.full
         assert ("  The thread holds the GIL." if holds else
                 "  The thread does not hold the GIL.") in rep.body, rep.full
         frames = rep.frames()
         assert frames[-1] == 'File "%s", line %d, in %s' % (
-            path, line_of(path, fn_tag), fn), rep.full
+            short(path), line_of(path, fn_tag), fn), rep.full
         assert frames[-2] == 'File "%s", line %d, in handler' % (
-            path, line_of(path, handler_tag)), rep.full
+            short(path), line_of(path, handler_tag)), rep.full
+        # stackwatch's own frames are left out (shown short, they would
+        # read "stackwatch/...").
         assert SW_DIR not in "\n".join(frames), rep.full
+        assert 'File "stackwatch/' not in "\n".join(frames), rep.full
         m = re.match(loop_re + r" unblocked after (\d+\.\d+) s in thread "
                      r'"MainThread"', end.text)
         assert m, end.text
@@ -321,9 +331,9 @@ def test_deadline_in_a_thread_reported_while_the_block_runs(children):
     assert "  The thread holds the GIL." in slow.body, slow.full
     frames = slow.frames()
     assert frames[-1] == 'File "%s", line %d, in crunch_in_c' % (
-        path, line_of(path, "dl-crunch")), slow.full
+        short(path), line_of(path, "dl-crunch")), slow.full
     assert frames[-2] == 'File "%s", line %d, in slow_part' % (
-        path, line_of(path, "dl-slow-part")), slow.full
+        short(path), line_of(path, "dl-slow-part")), slow.full
     fin = one([e for e in reports if "finished" in e.text
                and "slow-block" in e.text], c.describe())
     # (Written when the block ends, so before or after the marker.)
@@ -346,8 +356,9 @@ def test_deadline_in_a_thread_reported_while_the_block_runs(children):
     assert "  The thread does not hold the GIL." in deco.body, deco.full
     frames = deco.frames()
     assert frames[-1] == 'File "%s", line %d, in decorated_slow' % (
-        path, line_of(path, "dl-decorated")), deco.full
+        short(path), line_of(path, "dl-decorated")), deco.full
     assert SW_DIR not in "\n".join(frames), deco.full
+    assert 'File "stackwatch/' not in "\n".join(frames), deco.full
     deco_fin = one([e for e in reports if "finished" in e.text
                     and "decorated_slow" in e.text], c.describe())
     assert deco_fin.index > deco.index
@@ -529,7 +540,7 @@ def test_fork_with_the_monitor_running(children):
               and r.last_function() == "child_stall"], c.describe())
     assert cb.text.startswith("gevent hub blocked for"), c.describe()
     assert cb.last_frame() == 'File "%s", line %d, in child_stall' % (
-        c.path, line_of(c.path, "fork-child")), c.describe()
+        short(c.path), line_of(c.path, "fork-child")), c.describe()
     assert [r for r in in_child if "unblocked after" in r.text
             and r.index > cb.index], c.describe()
     assert cb.index < child_mark.index < seen.index
@@ -541,7 +552,7 @@ def test_fork_with_the_monitor_running(children):
               and r.last_function() == "parent_stall"], c.describe())
     assert pb.index > seen.index
     assert pb.last_frame() == 'File "%s", line %d, in parent_stall' % (
-        c.path, line_of(c.path, "fork-parent")), c.describe()
+        short(c.path), line_of(c.path, "fork-parent")), c.describe()
     later = res["events"][len(res["events_while_child"]):]
     ours = [e for e in later if e["type"] == "EventLoopBlocked"
             and e["stack"][-1][0] == "parent_stall"]

@@ -22,6 +22,12 @@ MATCH = re.match.__code__.co_name
 RECV = target_path("slowlog_recv")
 
 
+def short(path):
+    """A target's or helper's file as text shows it: its directory is on
+    sys.path (test_paths.py)."""
+    return os.path.basename(path)
+
+
 def log_path(stderr):
     found = re.findall(r"^\[stackwatch\] Writing output to: (.+)$", stderr,
                        re.M)
@@ -55,8 +61,8 @@ def test_log_of_a_script_blocked_in_recv():
                                        "variables:")
     assert sep, snap
     assert "wait_for_data (%s:%d)\n        return sock.recv(buffer_size)\n" \
-        % (script_file, recv_line) in stacks
-    assert "<module> (%s:%d)" % (script_file,
+        % (short(script_file), recv_line) in stacks
+    assert "<module> (%s:%d)" % (short(script_file),
                                  line_of(RECV, "print-got")) in stacks
     # The script's threads are there, stackwatch's own frames and thread
     # are not.
@@ -64,7 +70,7 @@ def test_log_of_a_script_blocked_in_recv():
     assert "_runner.py" not in stacks and "cli.py" not in stacks
     assert "stackwatch-service" not in stacks
     # ... then every frame's arguments and locals, the secret redacted.
-    assert 'File "%s", line %d, in wait_for_data' % (script_file,
+    assert 'File "%s", line %d, in wait_for_data' % (short(script_file),
                                                       recv_line) in full
     assert "Arguments: wait_for_data(sock=<socket.socket" in full
     assert "buffer_size=4096)" in full
@@ -96,8 +102,8 @@ def test_log_of_a_script_stuck_in_a_gil_holding_c_call(tmp_path):
     assert len(main) == 1, snap
     assert "holds the GIL)" in main[0]
     assert "stuck_in_c (%s:%d)\n" % (
-        STUCK_PATH, line_of(STUCK_PATH, "stuck-call")) in main[0]
-    assert "<module> (%s:" % script_file in main[0]
+        short(STUCK_PATH), line_of(STUCK_PATH, "stuck-call")) in main[0]
+    assert "<module> (%s:" % short(script_file) in main[0]
     assert 're.match(r"(a+)+$", "a" * 40 + "b")' in main[0]
     assert ("Note: the GIL was not released within 0.2 s; thread MainThread"
             in snap)
@@ -133,7 +139,8 @@ def test_no_locals_and_environment_interval():
     assert len(snapshots(text)) == 2, text
     # The stacks with their source lines, and no locals.
     assert "wait_for_data (%s:%d)\n        return sock.recv(buffer_size)\n" \
-        % (script_file, line_with(RECV, "return sock.recv(buffer_size)")) \
+        % (short(script_file),
+           line_with(RECV, "return sock.recv(buffer_size)")) \
         in text, text
     assert "Full backtrace" not in text and "request_id" not in text
 
@@ -178,7 +185,8 @@ def test_module_target_and_appending_to_a_given_log(tmp_path):
     text = log.read_text()
     assert text.startswith("kept line\n==== stackwatch snapshot 1 at ")
     assert "marker = 'in-slowmod'" in text
-    assert "work (%s:%d)" % (module, line_of(module, "slowmod-sleep")) in text
+    assert "work (%s:%d)" % (short(module),
+                             line_of(module, "slowmod-sleep")) in text
     # A new log is created 0600.
     new = tmp_path / "new.log"
     proc = run_cli("run", "--interval", "0.2", "--log", str(new), "-m",
@@ -245,7 +253,8 @@ def test_dump_with_locals_of_a_live_process(target):
     t = target(name="dump_serve_locals",
                env=child_env(THE_KEY="k-123-secret"))
     path = target_path("dump_serve_locals")
-    serve_frame = "serve (%s:%d)" % (path, line_of(path, "serve-sleep"))
+    serve_frame = "serve (%s:%d)" % (short(path),
+                                     line_of(path, "serve-sleep"))
     proc = run_cli("dump", "--locals", str(t.pid))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -286,7 +295,7 @@ def test_dump_with_locals_while_the_gil_is_never_released(target):
 
     out = wait_for(dump_in_c_call, timeout=30)
     assert "stuck_in_c (%s:%d)" % (
-        STUCK_PATH, line_of(STUCK_PATH, "stuck-call")) in out
+        short(STUCK_PATH), line_of(STUCK_PATH, "stuck-call")) in out
     assert ("Note: the GIL was not released within 0.3 s; thread MainThread"
             in out)
     assert "holds the GIL in %s (" % MATCH in out

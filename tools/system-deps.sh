@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the system packages the tests and lint need (Debian's chromium
-# for rendering SVG reports, clang-format for the C style check) when they
+# for rendering SVG reports, clang-format for the C style check; as root,
+# debootstrap for tools/pyroot.sh's CPython 3.14/3.15 root) when they
 # are missing and we can: as root with apt-get.  Otherwise it says what is
 # missing; the checks that need them then fail or skip with that reason.
 set -u
@@ -8,6 +9,11 @@ missing=""
 command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
+# Only root can make or enter that root: nobody else needs debootstrap.
+if [ "$(id -u)" = 0 ]; then
+    command -v debootstrap >/dev/null 2>&1 ||
+        [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"

@@ -46,7 +46,7 @@ stack_line(const sw_session_t *s, const sw_write_opts_t *o,
             sw_buf_putc(line, ';');
         }
         at = line->len;
-        sw_label_greenlet(s, e->greenlet, line);
+        sw_label_greenlet(s, sw_greenlet_key(s, o, e->greenlet), line);
         sanitize_from(line, at);
         first = 0;
     }
@@ -56,7 +56,7 @@ stack_line(const sw_session_t *s, const sw_write_opts_t *o,
             sw_buf_putc(line, ';');
         }
         at = line->len;
-        sw_label_frame(s, frames[i], line);
+        sw_label_frame(s, o, frames[i], line);
         sanitize_from(line, at);
         first = 0;
     }

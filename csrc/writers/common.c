@@ -41,11 +41,30 @@ sw_label_thread(const sw_session_t *s, uint32_t slot, sw_buf_t *out)
     }
 }
 
-void
-sw_label_greenlet(const sw_session_t *s, uint32_t id, sw_buf_t *out)
+uint32_t
+sw_greenlet_key(const sw_session_t *s, const sw_write_opts_t *o, uint32_t id)
 {
-    const char *label = sw_session_greenlet_label(s, id);
+    uint32_t g;
 
+    if (o->by_greenlet != SW_GREENLETS_GROUPED) {
+        return id;
+    }
+    g = sw_session_greenlet_group(s, id);
+    return g != 0 && g < SW_GREENLET_GROUP_BIT ? SW_GREENLET_GROUP_BIT | g
+                                               : id;
+}
+
+void
+sw_label_greenlet(const sw_session_t *s, uint32_t key, sw_buf_t *out)
+{
+    uint32_t id = key;
+    const char *label;
+
+    if (key & SW_GREENLET_GROUP_BIT) {
+        sw_buf_puts(out, sw_session_str(s, key & ~SW_GREENLET_GROUP_BIT));
+        return;
+    }
+    label = sw_session_greenlet_label(s, id);
     if (id == 0) {
         sw_buf_puts(out, "greenlet ?");
     }
@@ -58,7 +77,8 @@ sw_label_greenlet(const sw_session_t *s, uint32_t id, sw_buf_t *out)
 }
 
 void
-sw_label_frame(const sw_session_t *s, uint32_t frame, sw_buf_t *out)
+sw_label_frame(const sw_session_t *s, const sw_write_opts_t *o, uint32_t frame,
+               sw_buf_t *out)
 {
     const sw_sframe_t *f = &s->frames[frame];
     const sw_fmt_frame_t ff = {
@@ -67,7 +87,79 @@ sw_label_frame(const sw_session_t *s, uint32_t frame, sw_buf_t *out)
         .line = f->line,
     };
 
-    sw_stackfmt_frame(out, &ff, SW_FMT_LABEL, 0);
+    int full = o->full_paths || (o->keep_full != NULL && o->keep_full[frame]);
+
+    sw_stackfmt_frame(out, &ff, SW_FMT_LABEL, full ? 0 : SW_FMT_SHORT);
+}
+
+/* ---- the ambiguity guard ------------------------------------------------ */
+
+typedef struct shown {
+    const char *text; /* the file as a label shows it */
+    uint32_t file;    /* its string id: the full path */
+    uint32_t frame;
+} shown_t;
+
+static int
+cmp_shown(const void *pa, const void *pb)
+{
+    const shown_t *a = pa, *b = pb;
+    int c = strcmp(a->text, b->text);
+
+    if (c != 0) {
+        return c;
+    }
+    return (a->file > b->file) - (a->file < b->file);
+}
+
+int
+sw_write_profile(sw_writer_fn fn, const sw_session_t *s,
+                 const sw_write_opts_t *o, sw_buf_t *out)
+{
+    sw_write_opts_t mine = *o;
+    unsigned char *keep = NULL;
+    shown_t *v = NULL;
+    uint32_t f, n = 0, i, j;
+    int rc;
+
+    /* speedscope has no labels with files: its "file" is the full path. */
+    if (!o->full_paths && fn != sw_write_speedscope && s->nframes > 1) {
+        keep = calloc(s->nframes, 1);
+        v = malloc((size_t)s->nframes * sizeof(*v));
+        if (keep == NULL || v == NULL) {
+            free(keep);
+            free(v);
+            return -1;
+        }
+        for (f = 1; f < s->nframes; f++) {
+            const sw_sframe_t *fr = &s->frames[f];
+
+            if (fr->file != 0) {
+                const char *file = sw_session_str(s, fr->file);
+
+                v[n++] = (shown_t){sw_stackfmt_short_path(file), fr->file, f};
+            }
+        }
+        qsort(v, n, sizeof(*v), cmp_shown);
+        /* Runs of the same text: if they name more than one file, every
+         * frame of the run keeps its full path. */
+        for (i = 0; i < n; i = j) {
+            for (j = i + 1; j < n && strcmp(v[j].text, v[i].text) == 0; j++) {
+            }
+            if (v[j - 1].file != v[i].file) {
+                uint32_t k;
+
+                for (k = i; k < j; k++) {
+                    keep[v[k].frame] = 1;
+                }
+            }
+        }
+        free(v);
+        mine.keep_full = keep;
+    }
+    rc = fn(s, &mine, out);
+    free(keep);
+    return rc;
 }
 
 uint64_t
@@ -84,15 +176,16 @@ sw_sample_weight(const sw_ssample_t *e, int weight)
 }
 
 uint64_t
-sw_sample_group(const sw_ssample_t *e, const sw_write_opts_t *o)
+sw_sample_group(const sw_session_t *s, const sw_ssample_t *e,
+                const sw_write_opts_t *o)
 {
     uint64_t g = 0;
 
     if (o->by_thread) {
-        g |= (uint64_t)(e->thread + 1) << 32;
+        g |= (uint64_t)(e->thread + 1) << 33;
     }
     if (o->by_greenlet) {
-        g |= (uint64_t)e->greenlet + 1;
+        g |= (uint64_t)sw_greenlet_key(s, o, e->greenlet) + 1;
     }
     return g;
 }
@@ -106,7 +199,7 @@ sw_group_prefix(const sw_session_t *s, const sw_ssample_t *e,
         sw_buf_puts(out, sep);
     }
     if (o->by_greenlet) {
-        sw_label_greenlet(s, e->greenlet, out);
+        sw_label_greenlet(s, sw_greenlet_key(s, o, e->greenlet), out);
         sw_buf_puts(out, sep);
     }
 }
@@ -148,8 +241,8 @@ cmp_samples(const void *pa, const void *pb)
 {
     const sort_ctx_t *c = the_ctx;
     uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
-    uint64_t ga = sw_sample_group(&c->s->samples[a], c->o);
-    uint64_t gb = sw_sample_group(&c->s->samples[b], c->o);
+    uint64_t ga = sw_sample_group(c->s, &c->s->samples[a], c->o);
+    uint64_t gb = sw_sample_group(c->s, &c->s->samples[b], c->o);
     uint32_t i, n;
 
     if (ga != gb) {

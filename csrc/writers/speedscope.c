@@ -100,7 +100,8 @@ sw_write_speedscope(const sw_session_t *s, const sw_write_opts_t *o,
     sw_buf_puts(out, "]},\n \"profiles\": [");
     for (i = 0; i < n; i++) {
         const sw_ssample_t *e = &s->samples[order[i]];
-        uint64_t g = sw_sample_group(e, o), w = sw_sample_weight(e, o->weight);
+        uint64_t g = sw_sample_group(s, e, o),
+                 w = sw_sample_weight(e, o->weight);
         int k, depth;
 
         if (!open || g != group) {

@@ -2,7 +2,9 @@
  *
  * What the document looks like
  * ----------------------------
- * A 1200 px wide image: the title (and subtitle) at the top, a "Reset
+ * An image as wide as the window (width 100%; laid out for 1200 px in the
+ * file, and again by the script for the real width at load and on every
+ * resize): the title (and subtitle) at the top, a "Reset
  * zoom" control at the top left (hidden until zoomed) and a "Search"
  * control at the top right; then the flame graph, root at the bottom, one
  * 16 px row per stack depth; at the bottom a details line (what the mouse
@@ -16,7 +18,7 @@
  *
  *     <g class="frame func" data-label="f (a.py:3)" data-s="12" data-n="5"
  *        data-d="2"><title>f (a.py:3) — 5 samples (4.17%)</title>
- *       <rect .../><text ...>f (a.py..</text></g>
+ *       <rect .../><text ...>f (a.py…</text></g>
  *
  * data-s is the number of samples left of the box in its row, data-n its
  * samples and data-d its row (0 is "all"): in sample units the layout is
@@ -29,7 +31,8 @@
  * --------------------------
  * The samples, sorted by sw_sorted_samples() (group, then stack root
  * first), become the rows of a tree: each sample's keys (thread slot,
- * greenlet id, then frame ids root first) share a prefix with the previous
+ * greenlet key -- sw_greenlet_key(): its group's or its id --, then
+ * frame ids root first) share a prefix with the previous
  * sample's, and only the rest needs new boxes, so equal frames under the
  * same parent merge into one box whose count is the sum, as flamegraph.pl
  * merges equal lines.  Then every node's children are sorted by label
@@ -54,13 +57,17 @@
  * row, sample range inside Z's) is scaled so Z fills the width; a frame
  * whose range holds Z's in a lower row is an ancestor, drawn full width
  * and dimmed; every other frame is hidden.  Labels are re-cut to the new
- * widths with the same rule as here (the character width comes from a
- * data attribute).  "Reset zoom" (or Escape) restores the attributes
- * saved at load.  "Search" prompts for a regular expression, fills the
- * matching frames in a distinct colour and shows the share of samples
- * under them (the union of their ranges, so nested matches count once);
- * a second click clears.  window.stackwatchFlame exposes zoom, reset,
- * search and clearSearch for tests.
+ * widths with the same rule as here, with the width of a character
+ * measured in the font the browser really uses (data-charw until then).
+ * At load and on every resize the script lays the whole graph out again
+ * for the document's real width (keeping the zoom), so labels show whole
+ * wherever the window gives them room.  "Reset zoom" (or Escape) lays
+ * the whole graph out again.  "Search" prompts for a regular expression,
+ * fills the matching frames in a distinct colour and shows the share of
+ * samples under them (the union of their ranges, so nested matches count
+ * once); a second click clears.  window.stackwatchFlame exposes zoom,
+ * reset, search, clearSearch, layout and width (the graph's, in px) for
+ * tests.
  *
  * Context: the caller holds the session's mutex.  Pure C; no Python.h. */
 #include <stdlib.h>
@@ -113,6 +120,7 @@ typedef struct flame {
     uint32_t *frame_label; /* frame id -> label offset, 0: not yet */
     uint32_t root_text;    /* label offset of "all (N samples)" */
     uint64_t total;        /* samples in the profile */
+    const sw_write_opts_t *o;
 } flame_t;
 
 /* A sibling while sorting children. */
@@ -163,7 +171,7 @@ make_label(flame_t *t, const sw_session_t *s, int kind, uint32_t key,
             *off = t->frame_label[key];
             return 0;
         }
-        sw_label_frame(s, key, &t->labels);
+        sw_label_frame(s, t->o, key, &t->labels);
         if (end_label(t, at, off) < 0) {
             return -1;
         }
@@ -241,6 +249,7 @@ build(flame_t *t, const sw_session_t *s, const sw_write_opts_t *o)
     uint32_t ngroups = (o->by_thread ? 1u : 0u) + (o->by_greenlet ? 1u : 0u);
     int rc = -1;
 
+    t->o = o;
     t->cap = 1024;
     t->nodes = calloc(t->cap, sizeof(*t->nodes));
     t->frame_label = calloc((size_t)s->nframes + 1, sizeof(*t->frame_label));
@@ -265,7 +274,7 @@ build(flame_t *t, const sw_session_t *s, const sw_write_opts_t *o)
             keys[nkeys++] = e->thread;
         }
         if (o->by_greenlet) {
-            keys[nkeys++] = e->greenlet;
+            keys[nkeys++] = sw_greenlet_key(s, o, e->greenlet);
         }
         nkeys += (uint32_t)sw_stack_frames(s, e->node, keys + nkeys,
                                            (int)s->nnodes);
@@ -457,8 +466,10 @@ put_share(sw_buf_t *out, uint64_t count, uint64_t total)
 }
 
 /* Appends label, escaped, cut to fit a box w100 hundredths of a pixel
- * wide: whole if it fits, else its first characters and "..", nothing if
- * fewer than 3 characters fit.  Characters are UTF-8 code points. */
+ * wide: whole if it fits, else its first characters and an ellipsis,
+ * nothing if fewer than 3 characters fit.  Characters are UTF-8 code
+ * points.  (The script fits the labels again to the document's real
+ * width and font.) */
 static void
 put_fitted(sw_buf_t *out, const char *label, uint64_t w100)
 {
@@ -471,8 +482,8 @@ put_fitted(sw_buf_t *out, const char *label, uint64_t w100)
     }
     for (i = 0; label[i] != '\0'; i++) {
         if (((unsigned char)label[i] & 0xC0) != 0x80) {
-            if (chars == room - 2) {
-                cut = i; /* where ".." would go */
+            if (chars == room - 1) {
+                cut = i; /* where the ellipsis would go */
             }
             chars++;
         }
@@ -494,7 +505,7 @@ put_fitted(sw_buf_t *out, const char *label, uint64_t w100)
         sw_buf_xml(out, head);
         free(head);
     }
-    sw_buf_puts(out, "..");
+    sw_buf_puts(out, "\xE2\x80\xA6"); /* an ellipsis */
 }
 
 /* The class attribute's value for a kind of box. */
@@ -579,10 +590,12 @@ static const char script[] =
     "    var unzoomCtl = document.getElementById(\"sw-unzoom\");\n"
     "    var searchCtl = document.getElementById(\"sw-search\");\n"
     "    var matchedText = document.getElementById(\"sw-matched\");\n"
+    "    var svg = layer.ownerSVGElement || document.documentElement;\n"
     "    var total = Number(layer.getAttribute(\"data-total\"));\n"
     "    var left = Number(layer.getAttribute(\"data-left\"));\n"
     "    var inner = Number(layer.getAttribute(\"data-width\"));\n"
     "    var charW = Number(layer.getAttribute(\"data-charw\"));\n"
+
     "    var matchFill = \"rgb(222,60,230)\";\n"
     "    var frames = [];\n"
     "    var byElement = new Map();\n"
@@ -602,18 +615,39 @@ static const char script[] =
     "                count: Number(g.getAttribute(\"data-n\")),\n"
     "                depth: Number(g.getAttribute(\"data-d\")),\n"
     "                root: g.classList.contains(\"root\"),\n"
-    "                x: rect.getAttribute(\"x\"),\n"
-    "                w: rect.getAttribute(\"width\"),\n"
-    "                tx: text.getAttribute(\"x\"),\n"
+
     "                shown: text.textContent\n"
     "            };\n"
     "            frames.push(f);\n"
     "            byElement.set(g, f);\n"
     "        });\n"
     "\n"
-    "    /* The label cut to a box w px wide, as the writer cuts it. */\n"
+    "    /* The width of a character of the font the browser really\n"
+    "     * uses (monospace: every character has it), measured once. */\n"
+    "    function measureChar() {\n"
+    "        var probe = document.createElementNS(layer.namespaceURI,\n"
+    "                                             \"text\");\n"
+    "        var w = 0;\n"
+    "        probe.textContent = new Array(41).join(\"abcde\");\n"
+    "        layer.appendChild(probe);\n"
+    "        try {\n"
+    "            w = probe.getComputedTextLength() / 200;\n"
+    "        }\n"
+    "        catch (err) {\n"
+    "            w = 0;\n"
+    "        }\n"
+    "        layer.removeChild(probe);\n"
+    "        if (w > 0) {\n"
+    "            charW = w;\n"
+    "            layer.setAttribute(\"data-charw\", w.toFixed(4));\n"
+    "        }\n"
+    "    }\n"
+    "\n"
+    "    /* The label as it fits a box w px wide: whole when it fits, else\n"
+    "     * its first characters and an ellipsis, nothing when fewer than\n"
+    "     * 3 characters fit. */\n"
     "    function fitted(label, w) {\n"
-    "        var room = Math.floor((w - 6) / charW);\n"
+    "        var room = Math.floor((w - 6) / charW + 0.01);\n"
     "        var chars;\n"
     "        if (room < 3) {\n"
     "            return \"\";\n"
@@ -625,7 +659,7 @@ static const char script[] =
     "        if (chars.length <= room) {\n"
     "            return label;\n"
     "        }\n"
-    "        return chars.slice(0, room - 2).join(\"\") + \"..\";\n"
+    "        return chars.slice(0, room - 1).join(\"\") + \"\\u2026\";\n"
     "    }\n"
     "\n"
     "    function place(f, x, w) {\n"
@@ -636,12 +670,10 @@ static const char script[] =
     "    }\n"
     "\n"
     "    function reset() {\n"
+    "        var scale = inner / total;\n"
     "        frames.forEach(function (f) {\n"
     "            f.g.classList.remove(\"sw-hidden\", \"sw-ancestor\");\n"
-    "            f.rect.setAttribute(\"x\", f.x);\n"
-    "            f.rect.setAttribute(\"width\", f.w);\n"
-    "            f.text.setAttribute(\"x\", f.tx);\n"
-    "            f.text.textContent = f.shown;\n"
+    "            place(f, left + f.start * scale, f.count * scale);\n"
     "        });\n"
     "        zoomed = null;\n"
     "        unzoomCtl.classList.add(\"sw-hidden\");\n"
@@ -748,7 +780,26 @@ static const char script[] =
     "            zoom(f);\n"
     "        }\n"
     "    });\n"
+    "    /* Lays the graph out again for the width the document has now\n"
+    "     * (width 100%: the window's), keeping the zoom. */\n"
+    "    function layout() {\n"
+    "        var w = svg.getBoundingClientRect().width;\n"
+    "        if (!(w > 4 * left + 60)) {\n"
+    "            return;\n"
+    "        }\n"
+    "        inner = w - 2 * left;\n"
+    "        layer.setAttribute(\"data-width\", inner.toFixed(2));\n"
+
+    "        if (zoomed) {\n"
+    "            zoom(zoomed);\n"
+    "        }\n"
+    "        else {\n"
+    "            reset();\n"
+    "        }\n"
+    "    }\n"
+    "\n"
     "    unzoomCtl.addEventListener(\"click\", reset);\n"
+    "    window.addEventListener(\"resize\", layout);\n"
     "    searchCtl.addEventListener(\"click\", function () {\n"
     "        var pattern;\n"
     "        if (searching) {\n"
@@ -767,8 +818,12 @@ static const char script[] =
     "            clearSearch();\n"
     "        }\n"
     "    });\n"
+    "    measureChar();\n"
+    "    layout();\n"
     "    window.stackwatchFlame = {\n"
     "        frames: frames,\n"
+    "        layout: layout,\n"
+    "        width: function () { return inner; },\n"
     "        zoom: zoom,\n"
     "        reset: reset,\n"
     "        search: search,\n"
@@ -789,27 +844,23 @@ write_head(const sw_write_opts_t *o, unsigned height, sw_buf_t *out)
                      "standalone=\"yes\"?>\n");
     sw_buf_printf(out,
                   "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "
-                  "width=\"%d\" height=\"%u\" viewBox=\"0 0 %d %u\">\n",
-                  IMAGE_WIDTH, height, IMAGE_WIDTH, height);
+                  "width=\"100%%\" height=\"%u\">\n",
+                  height);
     sw_buf_puts(out, "<title>");
     sw_buf_xml(out, title);
     sw_buf_puts(out, "</title>\n");
     sw_buf_puts(out, style);
     sw_buf_printf(out,
-                  "<rect id=\"sw-background\" x=\"0\" y=\"0\" width=\"%d\" "
-                  "height=\"%u\" fill=\"#ffffff\"/>\n",
-                  IMAGE_WIDTH, height);
-    sw_buf_printf(out,
-                  "<text id=\"sw-title\" x=\"%d\" y=\"24\" "
-                  "text-anchor=\"middle\">",
-                  IMAGE_WIDTH / 2);
+                  "<rect id=\"sw-background\" x=\"0\" y=\"0\" "
+                  "width=\"100%%\" height=\"%u\" fill=\"#ffffff\"/>\n",
+                  height);
+    sw_buf_printf(out, "<text id=\"sw-title\" x=\"50%%\" y=\"24\" "
+                       "text-anchor=\"middle\">");
     sw_buf_xml(out, title);
     sw_buf_puts(out, "</text>\n");
     if (o->subtitle != NULL && o->subtitle[0] != '\0') {
-        sw_buf_printf(out,
-                      "<text id=\"sw-subtitle\" x=\"%d\" y=\"44\" "
-                      "text-anchor=\"middle\">",
-                      IMAGE_WIDTH / 2);
+        sw_buf_printf(out, "<text id=\"sw-subtitle\" x=\"50%%\" y=\"44\" "
+                           "text-anchor=\"middle\">");
         sw_buf_xml(out, o->subtitle);
         sw_buf_puts(out, "</text>\n");
     }
@@ -821,9 +872,9 @@ write_empty(const sw_write_opts_t *o, sw_buf_t *out)
 {
     write_head(o, EMPTY_HEIGHT, out);
     sw_buf_printf(out,
-                  "<text id=\"sw-empty\" x=\"%d\" y=\"%d\" "
+                  "<text id=\"sw-empty\" x=\"50%%\" y=\"%d\" "
                   "text-anchor=\"middle\">No samples</text>\n</svg>\n",
-                  IMAGE_WIDTH / 2, EMPTY_HEIGHT - 24);
+                  EMPTY_HEIGHT - 24);
 }
 
 /* Appends the whole document for a laid-out tree. */
@@ -850,16 +901,16 @@ write_graph(const flame_t *t, const sw_session_t *s, const sw_write_opts_t *o,
                   "x=\"%d\" y=\"24\">Reset zoom</text>\n",
                   PAD_X);
     sw_buf_printf(out,
-                  "<text id=\"sw-search\" class=\"sw-control\" x=\"%d\" "
-                  "y=\"24\" text-anchor=\"end\">Search</text>\n",
-                  IMAGE_WIDTH - PAD_X);
+                  "<text id=\"sw-search\" class=\"sw-control\" x=\"100%%\" "
+                  "dx=\"-%d\" y=\"24\" text-anchor=\"end\">Search</text>\n",
+                  PAD_X);
     sw_buf_printf(
         out, "<text id=\"sw-details\" x=\"%d\" y=\"%u\">\xC2\xA0</text>\n",
         PAD_X, height - 12);
     sw_buf_printf(out,
-                  "<text id=\"sw-matched\" x=\"%d\" y=\"%u\" "
-                  "text-anchor=\"end\"></text>\n",
-                  IMAGE_WIDTH - PAD_X, height - 12);
+                  "<text id=\"sw-matched\" x=\"100%%\" dx=\"-%d\" "
+                  "y=\"%u\" text-anchor=\"end\"></text>\n",
+                  PAD_X, height - 12);
     sw_buf_printf(out,
                   "<g id=\"sw-frames\" data-total=\"%llu\" data-left=\"%d\" "
                   "data-width=\"%d\" data-charw=\"",

@@ -28,13 +28,29 @@ enum sw_weight {
     SW_WEIGHT_CPU = 2,     /* thread CPU nanoseconds */
 };
 
+/* How samples are split by greenlet (sw_write_opts_t.by_greenlet). */
+enum sw_by_greenlet {
+    SW_GREENLETS_NONE = 0,
+    SW_GREENLETS_GROUPED = 1, /* a group per group label (what they run) */
+    SW_GREENLETS_EACH = 2,    /* a group per greenlet */
+};
+
+/* A greenlet key with this bit is a group: the rest is the offset of its
+ * group label (sw_session_greenlet_group); without it, a greenlet id. */
+#define SW_GREENLET_GROUP_BIT 0x80000000u
+
 typedef struct sw_write_opts {
     int by_thread;        /* a group (root frame / profile) per thread */
-    int by_greenlet;      /* a group per greenlet */
+    int by_greenlet;      /* enum sw_by_greenlet */
     int weight;           /* enum sw_weight; collapsed always counts samples */
     const char *title;    /* document title */
     const char *subtitle; /* one line of details, may be NULL */
     const char *exporter; /* "stackwatch@0.1.0" */
+    int full_paths;       /* labels with full paths, not short ones */
+    /* Set by sw_write_profile, not by its caller: by frame id, 1 where
+     * the label keeps the full path because another file has the same
+     * short one (NULL: none). */
+    const unsigned char *keep_full;
 } sw_write_opts_t;
 
 /* A writer: appends the whole document to out.  Returns 0, or -1 when
@@ -56,6 +72,14 @@ int sw_write_speedscope(const sw_session_t *s, const sw_write_opts_t *o,
 int sw_write_svg(const sw_session_t *s, const sw_write_opts_t *o,
                  sw_buf_t *out);
 
+/* Writes the document with fn: computes o->keep_full (the ambiguity
+ * guard: two files whose short paths are the same text keep their full
+ * paths in labels, so nothing reads them as one) unless o->full_paths,
+ * then calls fn.  Returns what fn returns; -1 also when out of memory
+ * for the guard. */
+int sw_write_profile(sw_writer_fn fn, const sw_session_t *s,
+                     const sw_write_opts_t *o, sw_buf_t *out);
+
 /* The writer for a format name ("collapsed", "speedscope", "svg"), or
  * NULL for any other.  Pure. */
 sw_writer_fn sw_writer_for(const char *format);
@@ -67,21 +91,33 @@ sw_writer_fn sw_writer_for(const char *format);
  * range: "other threads". */
 void sw_label_thread(const sw_session_t *s, uint32_t slot, sw_buf_t *out);
 
-/* Appends the label of a greenlet id: "greenlet <label>", "greenlet #<id>"
- * without a label, "greenlet ?" for id 0. */
-void sw_label_greenlet(const sw_session_t *s, uint32_t id, sw_buf_t *out);
+/* The key a sample of greenlet id is split by under o: with
+ * SW_GREENLETS_GROUPED and a group label, SW_GREENLET_GROUP_BIT | its
+ * offset (greenlets with the same group label share it); else id. */
+uint32_t sw_greenlet_key(const sw_session_t *s, const sw_write_opts_t *o,
+                         uint32_t id);
+
+/* Appends the label of a greenlet key (sw_greenlet_key): a group's label
+ * as set ("greenlets running handle (x50)"); for a greenlet id
+ * "greenlet <label>", "greenlet #<id>" without a label, "greenlet ?" for
+ * id 0. */
+void sw_label_greenlet(const sw_session_t *s, uint32_t key, sw_buf_t *out);
 
 /* Appends "function (path:line)" for a frame (markers: just the name),
- * through sw_stackfmt_frame().  frame is not bounds-checked. */
-void sw_label_frame(const sw_session_t *s, uint32_t frame, sw_buf_t *out);
+ * through sw_stackfmt_frame(), the path short (SW_FMT_SHORT) unless
+ * o->full_paths or o->keep_full[frame].  Frames stay keyed by their full
+ * path: only the label is short.  frame is not bounds-checked. */
+void sw_label_frame(const sw_session_t *s, const sw_write_opts_t *o,
+                    uint32_t frame, sw_buf_t *out);
 
 /* The weight of a sample entry: its count, wall or CPU ns (an unknown
  * weight counts samples). */
 uint64_t sw_sample_weight(const sw_ssample_t *e, int weight);
 
 /* The group a sample belongs to under the options: 0 when not split,
- * else a key combining thread slot and greenlet id. */
-uint64_t sw_sample_group(const sw_ssample_t *e, const sw_write_opts_t *o);
+ * else a key combining thread slot and greenlet key. */
+uint64_t sw_sample_group(const sw_session_t *s, const sw_ssample_t *e,
+                         const sw_write_opts_t *o);
 
 /* Appends the prefix labels of a group (thread, then greenlet) joined by
  * sep, with sep after each; nothing when not split. */

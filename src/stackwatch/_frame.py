@@ -5,16 +5,97 @@ A frame is immutable. It compares, hashes, sorts and unpacks as the tuple
 ``(name, filename, lineno)``, so ``name, filename, lineno = frame`` and
 ``frame == ("f", "a.py", 3)`` work; the source line, arguments and locals
 ride along without taking part.
+
+A frame carries the full file name (``filename``: what the code object
+says, what JSON and programs get); ``short_filename`` is how text shows it,
+without the longest path prefix it is under. The prefixes are the
+process's ``sys.path`` entries (and the current directory), resolved when
+recording or dumping starts (:func:`use_sys_path`) and kept in the C
+formatter (csrc/stackfmt.c), which applies the one rule for every text.
 """
 
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+import os
+import sys
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from stackwatch import _native
+
+_resolved = False  # the prefix table was set in this process
+_pinned = False    # by the command line: starts of the API keep it
+_full = False      # --full-paths: no prefixes at all
+
+
+def path_prefixes(path: Optional[Sequence[Any]] = None,
+                  first: Optional[str] = None) -> List[str]:
+    """The directories that text leaves out of file names: the entries of
+    `path` (default sys.path; `first` instead of its first entry, as the
+    target will see it), "" as the current directory, then the current
+    directory itself; each absolute and, when different, also resolved
+    (symbolic links). Only entries that exist (directories, or archives
+    such as python311.zip, whose files are "archive/name")."""
+    entries = list(sys.path if path is None else path)
+    if first is not None:
+        entries[:1] = [first]
+    try:
+        entries.append(os.getcwd())
+    except OSError:
+        pass
+    out: List[str] = []
+    for e in entries:
+        if not isinstance(e, str):
+            continue
+        try:
+            p = os.path.abspath(e or os.curdir)
+            if not os.path.exists(p):
+                continue
+            real = os.path.realpath(p)
+        except (OSError, ValueError):
+            continue
+        out.append(p)
+        if real != p:
+            out.append(real)
+    return out
+
+
+def use_sys_path(first: Optional[str] = None, pin: bool = False) -> None:
+    """Resolves the prefixes now (see path_prefixes) for every text this
+    process writes. The command line pins them (pin=True: the target's
+    sys.path, resolved before it runs); the API's starts then keep them."""
+    global _resolved, _pinned
+    if _full or (_pinned and not pin):
+        return
+    _native.set_path_prefixes(path_prefixes(first=first))
+    _resolved = True
+    _pinned = _pinned or pin
+
+
+def ensure_prefixes() -> None:
+    """Resolves the prefixes if nothing did yet in this process."""
+    if not _resolved:
+        use_sys_path()
+
+
+def set_full_paths() -> None:
+    """Every text of this process shows full paths (`--full-paths` of
+    `stackwatch run`: stall reports and the slow-script log included)."""
+    global _full, _resolved
+    _full = True
+    _resolved = True
+    _native.set_path_prefixes([])
+
+
+def short_path(filename: str) -> str:
+    """`filename` without its path prefix (the one rule, in C)."""
+    ensure_prefixes()
+    return _native.short_path(filename)
 
 
 class Frame:
     """One frame: `name` (the function, qualified on 3.11+), `filename`,
     `lineno` (-1 when unknown), `line` (the source line, "" when unknown
     or not read), `args` (the argument names) and `locals` (variable name
-    -> safe repr), both None when the variables were not captured."""
+    -> safe repr), both None when the variables were not captured.
+    `filename` is the full path; `short_filename` the one text shows."""
 
     __slots__ = ("name", "filename", "lineno", "line", "args", "locals")
 
@@ -96,6 +177,13 @@ class Frame:
         return NotImplemented if o is None else self._key() >= o
 
     # -- the rest --
+
+    @property
+    def short_filename(self) -> str:
+        """The file as stackwatch's text shows it: without the longest
+        sys.path entry (or current directory) it is under, e.g.
+        "gevent/hub.py"; a file under none as it is."""
+        return short_path(self.filename)
 
     def to_dict(self) -> Dict[str, Any]:
         return {"name": self.name, "filename": self.filename,

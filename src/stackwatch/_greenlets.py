@@ -9,9 +9,11 @@ started with ``_thread.start_new_thread``, are not tracked: their samples
 carry no greenlet.
 """
 
+import collections
+import re
 import sys
 import threading
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 from stackwatch import _native
 
@@ -96,6 +98,11 @@ def identify(g: Any, gid: int, typename: str = "greenlet") -> Identity:
         gevent = sys.modules.get("gevent")
         if gevent is not None and isinstance(g, gevent.Greenlet):
             run = g.__dict__.get("_run")
+            if getattr(run, "__name__", None) in _WRAPPERS:
+                # A server's connection greenlet runs its handler.
+                args = getattr(g, "args", ())
+                if args and callable(args[0]):
+                    run = args[0]
             return Identity(gid, "gevent", str(g.name), _function(run))
         run = None if g.dead else getattr(g, "run", None)
         return Identity(gid, "greenlet", type(g).__name__, _function(run))
@@ -106,6 +113,12 @@ def identify(g: Any, gid: int, typename: str = "greenlet") -> Identity:
 def _function(run: Any) -> Optional[str]:
     return getattr(run, "__qualname__", None) or getattr(
         run, "__name__", None) or None
+
+
+#: Functions gevent runs a server's handler through (their first
+#: argument is the handler): gevent.baseserver spawns every connection's
+#: greenlet on ``_handle_and_close_when_done(handle, close, args)``.
+_WRAPPERS = {"_handle_and_close_when_done"}
 
 
 def label(gid: int, obj: Any, typename: str, root: Optional[str] = None
@@ -121,9 +134,7 @@ def label(gid: int, obj: Any, typename: str, root: Optional[str] = None
     who = identify(obj, gid, typename)
     if who.kind == "main":
         return "main greenlet #%d" % gid
-    func = who.function
-    if not func and root and root not in _GENERIC_ROOTS:
-        func = root
+    func = _runs(who, root)
     text = "%s #%d" % (who.name, gid)
     if func:
         text += " (%s)" % func
@@ -132,3 +143,45 @@ def label(gid: int, obj: Any, typename: str, root: Optional[str] = None
 
 #: Outermost frames that say nothing about what a greenlet does.
 _GENERIC_ROOTS = {"Greenlet.run", "run", "Hub.run"}
+
+
+def _runs(who: Identity, root: Optional[str]) -> Optional[str]:
+    if who.function:
+        return who.function
+    if root and root not in _GENERIC_ROOTS:
+        return root
+    return None
+
+
+def group(gid: int, obj: Any, typename: str, root: Optional[str] = None
+          ) -> str:
+    """What greenlet `gid` is grouped by in a profile split by greenlet
+    (``--greenlets``, the default, as opposed to ``--greenlets=each``):
+    the function it runs ("running WSGIServer.handle": the 50 connection
+    greenlets of a server are one group); without one, its name with
+    every number as N ("Greenlet-N"); a thread's main greenlet: "main".
+    Arguments as for :func:`label`."""
+    who = identify(obj, gid, typename)
+    if who.kind == "main":
+        return "main"
+    func = _runs(who, root)
+    if func:
+        return "running %s" % func
+    return re.sub(r"\d+", "N", who.name)
+
+
+def group_texts(groups: Dict[int, str], labels: Dict[int, str]
+                ) -> Dict[int, str]:
+    """{gid: the text of its group in a profile}: "greenlets running
+    handle (x50)" for a group of several greenlets, the greenlet's own
+    label ("greenlet Greenlet-3 #12 (handle)") for a group of one.
+    groups: {gid: group (see :func:`group`)}; labels: {gid: label}."""
+    size = collections.Counter(groups.values())
+    out = {}
+    for gid, g in groups.items():
+        if size[g] > 1:
+            out[gid] = ("main greenlets (x%d)" % size[g] if g == "main"
+                        else "greenlets %s (x%d)" % (g, size[g]))
+        else:
+            out[gid] = "greenlet %s" % labels.get(gid, "#%d" % gid)
+    return out

@@ -4,7 +4,7 @@ task tree drawn with ``+--`` branches (``str(RunTree)``)."""
 from typing import TYPE_CHECKING, List, Optional
 
 from stackwatch import _native
-from stackwatch._frame import Frame
+from stackwatch._frame import Frame, ensure_prefixes
 from stackwatch._node import Node
 
 if TYPE_CHECKING:
@@ -12,9 +12,12 @@ if TYPE_CHECKING:
 
 
 class Formatter:
-    def __init__(self, tree: "RunTree") -> None:
+    def __init__(self, tree: "RunTree", full_paths: bool = False) -> None:
         self.tree = tree
         self.lines: List[str] = []
+        self.short = not full_paths
+        if self.short:
+            ensure_prefixes()
 
     def text(self, title: Optional[str]) -> str:
         t = self.tree
@@ -59,7 +62,8 @@ class Formatter:
             self.lines.append(pad + "(no Python frames)")
         for f in frames:
             self.lines.append(pad + _native.format_frame(
-                f.name, f.filename, f.lineno, traceback=True))
+                f.name, f.filename, f.lineno, traceback=True,
+                short=self.short))
             if f.line:
                 self.lines.append(pad + "    " + f.line)
             if f.locals is not None:

@@ -21,7 +21,8 @@ import threading
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import stackwatch
-from stackwatch import _config, _native, _output, _runner, dumping, profiler
+from stackwatch import _config, _frame, _native, _output, _runner, dumping, \
+    profiler
 
 PROG = "stackwatch"
 
@@ -120,6 +121,9 @@ def _path_option(prog: str, option: str, path: Optional[str]) -> None:
 
 
 def _add_target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--full-paths", action="store_true",
+                   help="show files by their full paths (default: without "
+                        "the sys.path entry they are under)")
     """The options shared by the commands that run a target."""
     p.add_argument("--signal", metavar="SIG",
                    help="signal for `stackwatch dump` (default SIGRTMIN+6)")
@@ -160,13 +164,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-d", "--duration", type=_positive, metavar="SECONDS",
                    help="stop sampling and write the profile after SECONDS "
                         "(the target keeps running)")
-    r.add_argument("--mode", choices=tuple(profiler.MODES), default="wall",
-                   help="wall: every thread at every tick (default); cpu: "
-                        "threads that used CPU; gil: the GIL holder")
+    r.add_argument("--mode", choices=tuple(profiler.MODES),
+                   help="wall: every thread at every tick, idle ones "
+                        "included (default); cpu: threads that used CPU; "
+                        "gil: the GIL holder")
+    idle = r.add_mutually_exclusive_group()
+    idle.add_argument("--idle", dest="idle", action="store_true",
+                      default=None,
+                      help="py-spy's spelling of --mode wall (our default: "
+                           "idle threads are sampled too)")
+    idle.add_argument("--no-idle", dest="idle", action="store_false",
+                      help="py-spy's default, our --mode cpu: only threads "
+                           "that run (with --mode gil: the GIL holder)")
+    r.add_argument("--function", action="store_true",
+                   help="merge the lines of each function: frames show "
+                        "the function's first line (as py-spy --function)")
+    r.add_argument("--nolineno", action="store_true",
+                   help="no line numbers in frame labels (the lines of a "
+                        "function merge; as py-spy --nolineno)")
     r.add_argument("--threads", action="store_true",
                    help="split the profile by thread")
-    r.add_argument("--greenlets", action="store_true",
-                   help="track greenlets and split the profile by greenlet")
+    r.add_argument("--greenlets", nargs="?", const="grouped", default=False,
+                   metavar="each",
+                   help="track greenlets and split the profile by what "
+                        "they run: one group per function ('greenlets "
+                        "running handle (x50)'); --greenlets=each: one "
+                        "per greenlet")
     r.add_argument("--budget", type=_number, metavar="FRACTION",
                    help="the share of one core the sampler may use "
                         "(e.g. 0.01); lowers the rate when needed")
@@ -244,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--locals", action="store_true",
                    help="also every frame's arguments and local variables "
                         "(redacted and cut), with greenlets and tasks")
+    d.add_argument("--full-paths", action="store_true",
+                   help="show files by their full paths (default: without "
+                        "the sys.path entry they are under)")
     d.add_argument("--timeout", type=_positive, default=dumping.DEFAULT_TIMEOUT,
                    help="seconds to wait for the answer (default 5)")
     d.add_argument("--signal", metavar="SIG",
@@ -296,7 +322,8 @@ def dump(ns: argparse.Namespace) -> int:
     try:
         text = dumping.request_dump(ns.pid, timeout=ns.timeout,
                                     json_format=ns.json, locals=ns.locals,
-                                    signal_spec=ns.signal)
+                                    signal_spec=ns.signal,
+                                    full_paths=ns.full_paths)
     except ValueError as e:
         fail(str(e), prog)
     except dumping.DumpError as e:
@@ -362,6 +389,7 @@ class _Recording:
         self.prof = prof
         self.out = out
         self.fmt = fmt
+        self.full_paths = False
         self.lock = threading.Lock()
         self.done = False
         self.failed = False
@@ -379,7 +407,8 @@ class _Recording:
                     st["effective_rate"], st["mode"], st["threads"],
                     _left_out(st), st["sampler_cpu_seconds"]))
             try:
-                self.prof.write(self.out, self.fmt)
+                self.prof.write(self.out, self.fmt,
+                                full_paths=self.full_paths)
             except OSError as e:
                 self.failed = True
                 sys.stderr.write("%s record: error: %s\n" % (PROG, e))
@@ -462,6 +491,35 @@ def _enable_dumps(signum: int) -> None:
         note("stack dumps unavailable: %s" % e)
 
 
+def _paths_of_target(ns: argparse.Namespace) -> None:
+    """The path prefixes text leaves out: the target's sys.path, its first
+    entry as _runner will set it; none with --full-paths."""
+    if ns.full_paths:
+        _frame.set_full_paths()
+    elif ns.module is not None:
+        _frame.use_sys_path(os.getcwd(), pin=True)
+    else:
+        first = ns.target
+        if not os.path.isdir(first):
+            first = os.path.dirname(os.path.realpath(first))
+        _frame.use_sys_path(first, pin=True)
+
+
+def _idle_mode(mode: Optional[str], idle: Optional[bool]) -> str:
+    if idle is None or mode is None or (mode == "wall") == idle:
+        return profiler.resolve_mode(mode, idle)
+    raise ValueError("%s contradicts --mode %s (%s)" % (
+        "--idle" if idle else "--no-idle", mode,
+        "--idle is --mode wall" if idle else "--no-idle is --mode cpu"))
+
+
+def _greenlets_option(value: Any) -> Any:
+    if value in (False, "grouped", "each"):
+        return value
+    raise ValueError("expected 'each' or 'grouped' (--greenlets=each), not "
+                     "%r" % (value,))
+
+
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     prog = "%s record" % PROG
     target_args = _target(ns, target_args, prog)
@@ -484,10 +542,16 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
         fail(str(e), prog)
     _check_target(ns, prog)
 
-    prof = profiler.Profiler(rate=rate, mode=ns.mode, budget=budget,
-                             threads=ns.threads, greenlets=ns.greenlets,
+    mode = _option(prog, "--idle/--no-idle", _idle_mode, ns.mode, ns.idle)
+    greenlets = _option(prog, "--greenlets", _greenlets_option,
+                        ns.greenlets)
+    _paths_of_target(ns)
+    prof = profiler.Profiler(rate=rate, mode=mode, budget=budget,
+                             threads=ns.threads, greenlets=greenlets,
+                             function=ns.function, lineno=not ns.nolineno,
                              _roots=_runner.root_codes())
     rec = _Recording(prof, out, fmt)
+    rec.full_paths = ns.full_paths
     interrupted = [False]
 
     def at_exit() -> None:
@@ -581,6 +645,7 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
     except ValueError as e:
         fail(str(e), prog)
     _check_target(ns, prog)
+    _paths_of_target(ns)
     opened = None
     if interval is not None:
         try:

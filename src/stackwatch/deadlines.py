@@ -60,7 +60,8 @@ class deadline:
         if name is None:
             f = sys._getframe(1)
             name = _native.format_frame(f.f_code.co_name,
-                                        f.f_code.co_filename, f.f_lineno)
+                                        f.f_code.co_filename, f.f_lineno,
+                                        short=True)
         self._stack().append(_native.watchdog_add(
             _native.WD_DEADLINE, self.seconds, 0, name))
         return self

@@ -30,7 +30,8 @@ import threading
 import time
 from typing import Any, Dict, Optional, TextIO, Union
 
-from stackwatch import _config, _lifecycle, _native, _service, runinfo
+from stackwatch import _config, _frame, _lifecycle, _native, _service, \
+    runinfo
 
 DEFAULT_SIGNAL_NAME = "SIGRTMIN+6"
 DEFAULT_GIL_WAIT = 1.0
@@ -109,13 +110,17 @@ def _start_time(pid: Union[int, str]) -> Optional[int]:
 
 # -- in this process ----------------------------------------------------------
 
-def dump(file: Optional[TextIO] = None, json_format: bool = False) -> str:
+def dump(file: Optional[TextIO] = None, json_format: bool = False, *,
+         full_paths: bool = False) -> str:
     """Prints every thread's current stack, read with the same native reader
     as the sampler: thread name and native id, whether it holds the GIL, the
     greenlet it runs (when tracked), then the frames, innermost first.
-    Returns the text. `file` defaults to sys.stderr."""
+    Returns the text. `file` defaults to sys.stderr. File names are short
+    (without their sys.path entry) unless full_paths; JSON keeps them
+    full."""
     _service.refresh_names()
-    text = _native.dump_text(json=json_format)
+    _frame.ensure_prefixes()
+    text = _native.dump_text(json=json_format, full_paths=full_paths)
     out = sys.stderr if file is None else file
     out.write(text if text.endswith("\n") else text + "\n")
     out.flush()
@@ -166,6 +171,7 @@ def enable_dump(signal: Union[int, str, None] = None,
     gil_wait = gil_wait_setting(gil_wait)
     with _state_lock:
         directory = _private_dir(runtime_dir())
+        _frame.use_sys_path()  # the prefixes that dumps leave out
         _native.dump_enable(signum, directory, float(gil_wait))
         first = _enabled is None
         _enabled = {"signal": signum, "gil_wait": float(gil_wait),
@@ -231,6 +237,10 @@ def answer_run_info(flags: int) -> str:
     locals, every thread's frames with their variables (the stacks without
     them came first, read without the GIL); greenlets and tasks always."""
     want_locals = bool(flags & _native.DUMP_LOCALS)
+    full_paths = bool(flags & _native.DUMP_FULL_PATHS)
+    # The stacks' text is formatted after this answer: with sys.path as it
+    # is now (a script's directory is on it only once it runs).
+    _frame.use_sys_path()
     # The GIL holder when the dump's stacks were read (0: nobody).
     tree = runinfo.RunTree(locals=want_locals, threads=want_locals,
                            gil_holder=_native.dump_gil_holder())
@@ -239,7 +249,7 @@ def answer_run_info(flags: int) -> str:
     title = "Full backtrace with local variables:" if want_locals else None
     if not (tree.threads or tree.greenlets or tree.tasks or tree.notes):
         return ""
-    return tree.format(title)
+    return tree.format(title, full_paths=full_paths)
 
 
 _service._answerers[_service.ASK_RUN_INFO] = answer_run_info
@@ -255,9 +265,11 @@ def _status(pid: int) -> Dict[str, str]:
 
 def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
                  json_format: bool = False, locals: bool = False,
-                 signal_spec: Union[int, str, None] = None) -> str:
+                 signal_spec: Union[int, str, None] = None,
+                 full_paths: bool = False) -> str:
     """Asks process `pid` for a dump (see the module's docstring) and
-    returns it. Raises DumpError with a one-line reason."""
+    returns it; the target shortens file names (by its own sys.path)
+    unless full_paths. Raises DumpError with a one-line reason."""
     import json
 
     if pid <= 0:
@@ -303,7 +315,8 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
         raise DumpError(not_enabled)
     return _ask(pid, uid, directory, signum, timeout,
                 (_native.DUMP_JSON if json_format else 0)
-                | (_native.DUMP_LOCALS if locals else 0))
+                | (_native.DUMP_LOCALS if locals else 0)
+                | (_native.DUMP_FULL_PATHS if full_paths else 0))
 
 
 def _ask(pid: int, uid: int, directory: str, signum: int, timeout: float,

@@ -32,7 +32,7 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional
 
-from stackwatch import _greenlets, _lifecycle, _native, _service
+from stackwatch import _frame, _greenlets, _lifecycle, _native, _service
 from stackwatch._asyncio_watch import (patch_asyncio, unpatch_asyncio,
                                        unwatch_asyncio, unwatch_loops,
                                        watch_asyncio)
@@ -109,6 +109,7 @@ def start(max_blocking_time: Any = UNSET, max_memory_usage: Any = UNSET,
         import stackwatch.runinfo  # noqa: F401
     if log:
         import logging  # noqa: F401
+    _frame.ensure_prefixes()  # reports show short paths (README)
     with S.lock:
         try:
             _native.watchdog_start(

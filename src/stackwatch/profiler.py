@@ -14,7 +14,8 @@ import sys
 import threading
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from stackwatch import _greenlets, _lifecycle, _native, _output, _service
+from stackwatch import _frame, _greenlets, _lifecycle, _native, _output, \
+    _service
 from stackwatch._frame import Frame
 
 MODES = {"wall": 0, "cpu": 1, "gil": 2}
@@ -60,6 +61,47 @@ def check_mode(mode: Any) -> str:
     return mode
 
 
+#: greenlets= values: how a profile is split by greenlet (the writers'
+#: by_greenlet): not at all, one group per function the greenlets run,
+#: or one per greenlet.
+GREENLETS = {False: 0, True: 1, "grouped": 1, "each": 2}
+
+
+def check_greenlets(greenlets: Any) -> Any:
+    """False, True (grouped by what they run: the default of
+    ``--greenlets``), "grouped" (the same) or "each" (one profile per
+    greenlet)."""
+    if greenlets is None or greenlets is False or greenlets is True:
+        return bool(greenlets)
+    if greenlets in ("grouped", "each"):
+        return greenlets
+    raise ValueError("greenlets must be True, False, 'grouped' or 'each', "
+                     "not %r" % (greenlets,))
+
+
+def resolve_mode(mode: Optional[str], idle: Optional[bool]) -> str:
+    """The sampling mode of mode= and idle= (py-spy's --idle): idle=True
+    is wall mode (every thread, idle ones included: the default);
+    idle=False is cpu mode (only threads that used CPU), or gil mode if
+    that is asked for. Raises ValueError when they contradict each other
+    (idle=True with mode cpu or gil, idle=False with mode wall)."""
+    if idle is None:
+        return check_mode("wall" if mode is None else mode)
+    if mode is None:
+        return "wall" if idle else "cpu"
+    check_mode(mode)
+    if bool(idle) != (mode == "wall"):
+        raise ValueError(
+            "idle=%s contradicts mode %r: %s" % (
+                bool(idle), mode,
+                "wall mode samples idle threads too; cpu and gil modes "
+                "only running ones"))
+    return mode
+
+
+LINES = {"current": 0, "function": 1, "none": 2}
+
+
 def check_budget(budget: Any) -> Optional[float]:
     if budget is None:
         return None
@@ -103,33 +145,48 @@ class Profiler:
     """Samples every thread's Python stack from a native thread, without
     the GIL, so threads stuck in long C calls or tight loops are seen too.
 
-    rate: samples per second (1-1000). mode: "wall" samples every thread
-    at every tick, "cpu" only threads that used CPU since the last tick,
-    "gil" only the thread holding the GIL. budget: the share of one core
-    the sampler may use (e.g. 0.01); the rate is lowered to stay within it.
-    threads / greenlets: defaults for :meth:`write`, splitting the profile
-    by thread / by greenlet. greenlets=True also tracks greenlets.
+    rate: samples per second (1-1000). mode: "wall" (the default) samples
+    every thread at every tick, idle ones included; "cpu" only threads
+    that used CPU since the last tick; "gil" only the thread holding the
+    GIL. idle: py-spy's spelling: True is wall mode, False cpu mode (a
+    contradiction with mode raises ValueError). budget: the share of one
+    core the sampler may use (e.g. 0.01); the rate is lowered to stay
+    within it. threads / greenlets: defaults for :meth:`write`, splitting
+    the profile by thread / by greenlet: greenlets=True groups greenlets
+    by the function they run ("greenlets running handle (x50)"),
+    greenlets="each" keeps one group per greenlet; either tracks
+    greenlets. function=True keys frames by their function's first line,
+    so the lines of one function merge (py-spy's --function);
+    lineno=False drops line numbers from frame labels (and merges the
+    lines too: py-spy's --nolineno). Both are fixed at creation.
 
     One profiler samples at a time per process. Use as a context manager,
     or call :meth:`start` and :meth:`stop`; then :meth:`write` a file.
     """
 
-    def __init__(self, rate: float = 100, mode: str = "wall",
+    def __init__(self, rate: float = 100, mode: Optional[str] = None,
                  budget: Optional[float] = None, threads: bool = False,
-                 greenlets: bool = False, *,
+                 greenlets: Any = False, *, idle: Optional[bool] = None,
+                 function: bool = False, lineno: bool = True,
                  _roots: Tuple[Any, ...] = ()) -> None:
         self.rate = check_rate(rate)
-        self.mode = check_mode(mode)
+        self.mode = resolve_mode(mode, idle)
         self.budget = check_budget(budget)
         self.threads = bool(threads)
-        self.greenlets = bool(greenlets)
-        self._session = _native.Session()
+        self.greenlets = check_greenlets(greenlets)
+        self.function = bool(function)
+        self.lineno = bool(lineno)
+        self._session = _native.Session(lines=LINES[
+            "none" if not lineno else "function" if function else "current"])
         # Code objects where stacks are cut (stackwatch record's runner).
         self._roots = tuple(_roots)
         self._lock = threading.Lock()
         self._running = False
         self._tracking = False
         self._labelled: set = set()
+        self._groups: Dict[int, str] = {}  # gid -> what it is grouped by
+        self._glabels: Dict[int, str] = {}  # gid -> its own label
+        self._gtexts: Dict[int, str] = {}  # gid -> group text set in C
         self._stopped_rate = 0.0
 
     # -- running -----------------------------------------------------------
@@ -145,6 +202,7 @@ class Profiler:
                 self._tracking = _greenlets.start_tracking()
             _service.service.acquire()
             try:
+                _frame.use_sys_path()  # the prefixes labels leave out
                 _native.sampler_set_roots(self._roots)
                 _native.sampler_start(self._session, rate=self.rate,
                                       mode=MODES[self.mode],
@@ -230,16 +288,35 @@ class Profiler:
             roots = self._session.greenlet_roots()
             for gid in ids:
                 obj, typename = table.get(gid, (None, "greenlet"))
-                self._session.label_greenlet(
-                    gid, _greenlets.label(gid, obj, typename, roots.get(gid)))
+                root = roots.get(gid)
+                self._glabels[gid] = _greenlets.label(gid, obj, typename,
+                                                      root)
+                self._groups[gid] = _greenlets.group(gid, obj, typename,
+                                                     root)
+                self._session.label_greenlet(gid, self._glabels[gid])
                 if obj is not None:
                     self._labelled.add(gid)
+        # Group texts count the group's greenlets, so they change as
+        # greenlets come: set the ones that changed.
+        texts = _greenlets.group_texts(self._groups, self._glabels)
+        for gid, text in texts.items():
+            if self._gtexts.get(gid) != text:
+                self._session.label_greenlet(gid, self._glabels[gid], text)
+                self._gtexts[gid] = text
 
     def render(self, format: str = "svg", *, threads: Optional[bool] = None,
-               greenlets: Optional[bool] = None,
-               title: Optional[str] = None) -> bytes:
-        """The profile in `format` (speedscope, collapsed or svg)."""
+               greenlets: Any = None,
+               title: Optional[str] = None,
+               full_paths: bool = False) -> bytes:
+        """The profile in `format` (speedscope, collapsed or svg);
+        threads / greenlets (as in the constructor) override the
+        profiler's. Labels show file names short (without their sys.path
+        entry) unless `full_paths`; frames stay keyed by the full path,
+        and two files that would look the same keep theirs; speedscope's
+        "file" is always the full path."""
         check_format(format)
+        greenlets = check_greenlets(
+            self.greenlets if greenlets is None else greenlets)
         self.label()
         st = self.stats()
         import datetime
@@ -255,15 +332,17 @@ class Profiler:
         return self._session.write(
             format,
             by_thread=self.threads if threads is None else threads,
-            by_greenlet=self.greenlets if greenlets is None else greenlets,
+            by_greenlet=GREENLETS[greenlets],
             weight=_WEIGHT[self.mode],
             title=title or "stackwatch: %s" % " ".join(sys.argv[:1]),
-            subtitle=subtitle, exporter="stackwatch@%s" % __version__)
+            subtitle=subtitle, exporter="stackwatch@%s" % __version__,
+            full_paths=full_paths)
 
     def write(self, path: str, format: Optional[str] = None, *,
               threads: Optional[bool] = None,
-              greenlets: Optional[bool] = None,
-              title: Optional[str] = None) -> str:
+              greenlets: Any = None,
+              title: Optional[str] = None,
+              full_paths: bool = False) -> str:
         """Writes the profile to `path` ("-" for stdout) in `format`
         (default: by the extension: .svg; .json, .speedscope; .txt,
         .folded, .collapsed; svg for a name without extension).
@@ -274,7 +353,7 @@ class Profiler:
         path cannot be written."""
         fmt = check_format(format or format_for_path(path))
         data = self.render(fmt, threads=threads, greenlets=greenlets,
-                           title=title)
+                           title=title, full_paths=full_paths)
         try:
             _output.write_file(path, data)
         except _output.OutputError as e:

@@ -173,29 +173,36 @@ class RunTree:
     def to_json(self, indent: Optional[int] = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, default=str)
 
-    def format(self, title: Optional[str] = None) -> str:
-        return Formatter(self).text(title)
+    def format(self, title: Optional[str] = None, *,
+               full_paths: bool = False) -> str:
+        """As text; file names short (under no sys.path entry: as they
+        are) unless full_paths."""
+        return Formatter(self, full_paths).text(title)
 
     __str__ = format
 
 
 def format_run_info(locals: bool = False, greenlets: bool = True,
                     tasks: bool = True, limit: Optional[int] = None,
-                    redact: Optional[Iterable[str]] = None) -> str:
+                    redact: Optional[Iterable[str]] = None, *,
+                    full_paths: bool = False) -> str:
     """Every thread's stack, every greenlet as a tree by spawner and every
     asyncio task as a tree of awaits, as text (see :class:`RunTree`).
     `locals` adds each frame's arguments and local variables (safe reprs,
-    secret-looking names redacted); `limit` caps the frames per stack."""
+    secret-looking names redacted); `limit` caps the frames per stack;
+    files are short (without their sys.path entry) unless `full_paths`."""
     return RunTree(locals=locals, greenlets=greenlets, tasks=tasks,
-                   limit=limit, redact=redact).format()
+                   limit=limit, redact=redact).format(full_paths=full_paths)
 
 
 def print_run_info(file: Optional[TextIO] = None, locals: bool = False,
                    greenlets: bool = True, tasks: bool = True,
                    limit: Optional[int] = None,
-                   redact: Optional[Iterable[str]] = None) -> None:
+                   redact: Optional[Iterable[str]] = None, *,
+                   full_paths: bool = False) -> None:
     """Prints :func:`format_run_info` to `file` (default sys.stderr)."""
-    text = format_run_info(locals, greenlets, tasks, limit, redact)
+    text = format_run_info(locals, greenlets, tasks, limit, redact,
+                           full_paths=full_paths)
     out = sys.stderr if file is None else file
     out.write(text)
     out.flush()

@@ -25,8 +25,8 @@ import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from stackwatch import _lifecycle, _monitor_settings, _native, _service, \
-    dumping
+from stackwatch import _frame, _lifecycle, _monitor_settings, _native, \
+    _service, dumping
 
 DEFAULT_INTERVAL = 5.0
 #: The log's default size cap (bytes); 0 means none.
@@ -84,14 +84,16 @@ def open_log(path: Optional[str] = None) -> Tuple[int, str]:
 def start(path: Optional[str] = None, interval: Optional[float] = None,
           locals: bool = True, gil_wait: Optional[float] = None,
           opened: Optional[Tuple[int, str]] = None,
-          max_size: Any = None) -> str:
+          max_size: Any = None, *, full_paths: bool = False) -> str:
     """Starts appending a snapshot every `interval` seconds (default 5, or
     $STACKWATCH_INTERVAL) to `path` (default: a new private temporary
     file, removed by :func:`stop` if still empty); `locals` adds each
     frame's arguments and local variables; `gil_wait` bounds the wait for
     the GIL per snapshot (default 1 s or $STACKWATCH_DUMP_GIL_WAIT, at
     most the interval); `max_size` caps the log's size (see
-    :func:`max_size_setting`; past it the log becomes ``<path>.1``).
+    :func:`max_size_setting`; past it the log becomes ``<path>.1``);
+    file names are short (without their sys.path entry) unless
+    `full_paths`.
     Returns the log's path. `opened` is a log already opened by
     :func:`open_log` (then path only tells whether it is the caller's,
     not None, or a temporary file; the fd is the log's from now on,
@@ -111,7 +113,10 @@ def start(path: Optional[str] = None, interval: Optional[float] = None,
         raise
     with _lock:
         fd, real_path = opened if opened is not None else open_log(path)
-        flags = _native.DUMP_SOURCE | (_native.DUMP_LOCALS if locals else 0)
+        flags = (_native.DUMP_SOURCE
+                 | (_native.DUMP_LOCALS if locals else 0)
+                 | (_native.DUMP_FULL_PATHS if full_paths else 0))
+        _frame.ensure_prefixes()
         _service.service.acquire()
         try:
             _native.dump_log_start(fd, interval, wait, flags, cap,

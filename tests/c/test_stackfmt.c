@@ -53,6 +53,56 @@ TEST(label_style_with_base_names)
     ASSERT_STR_EQ(fmt("work", NULL, 3, SW_FMT_LABEL, SW_FMT_BASENAME), "work");
 }
 
+TEST(label_style_with_short_paths)
+{
+    const char *const prefixes[] = {
+        "/v/lib/python3.11",
+        "/v/lib/python3.11/site-packages/",
+        "relative",
+        "/",
+        "/app",
+        "/v/lib/python3.11",
+    };
+
+    ASSERT_EQ(sw_stackfmt_set_prefixes(prefixes, 6), 0);
+    /* The longest prefix that is a directory of the file goes. */
+    ASSERT_STR_EQ(fmt("wait", "/v/lib/python3.11/site-packages/gevent/hub.py",
+                      647, SW_FMT_LABEL, SW_FMT_SHORT),
+                  "wait (gevent/hub.py:647)");
+    ASSERT_STR_EQ(fmt("run", "/v/lib/python3.11/asyncio/events.py", 80,
+                      SW_FMT_TRACEBACK, SW_FMT_SHORT),
+                  "File \"asyncio/events.py\", line 80, in run");
+    ASSERT_STR_EQ(fmt("f", "/app/a.py", 1, SW_FMT_LABEL, SW_FMT_SHORT),
+                  "f (a.py:1)");
+    /* Not a directory prefix, under none, not a path, the prefix itself:
+     * as they are.  Without the flag: full. */
+    ASSERT_STR_EQ(fmt("f", "/application/a.py", 1, SW_FMT_LABEL, SW_FMT_SHORT),
+                  "f (/application/a.py:1)");
+    ASSERT_STR_EQ(fmt("f", "/other/a.py", 1, SW_FMT_LABEL, SW_FMT_SHORT),
+                  "f (/other/a.py:1)");
+    ASSERT_STR_EQ(fmt("f", "<frozen os>", 1, SW_FMT_LABEL, SW_FMT_SHORT),
+                  "f (<frozen os>:1)");
+    ASSERT_STR_EQ(fmt("f", "relative/a.py", 1, SW_FMT_LABEL, SW_FMT_SHORT),
+                  "f (relative/a.py:1)");
+    ASSERT_STR_EQ(fmt("f", "/app/", 1, SW_FMT_LABEL, SW_FMT_SHORT),
+                  "f (/app/:1)");
+    ASSERT_STR_EQ(fmt("f", "/app/a.py", 1, SW_FMT_LABEL, 0),
+                  "f (/app/a.py:1)");
+    /* Base names win over short paths. */
+    ASSERT_STR_EQ(fmt("f", "/app/pkg/a.py", 1, SW_FMT_LABEL,
+                      SW_FMT_SHORT | SW_FMT_BASENAME),
+                  "f (a.py:1)");
+    /* A new table replaces the old one; the same one again is kept. */
+    ASSERT_EQ(sw_stackfmt_set_prefixes(prefixes + 4, 1), 0);
+    ASSERT_EQ(sw_stackfmt_set_prefixes(prefixes + 4, 1), 0);
+    ASSERT_STR_EQ(sw_stackfmt_short_path("/v/lib/python3.11/os.py"),
+                  "/v/lib/python3.11/os.py");
+    ASSERT_STR_EQ(sw_stackfmt_short_path("/app/pkg/a.py"), "pkg/a.py");
+    ASSERT_EQ(sw_stackfmt_set_prefixes(NULL, 0), 0);
+    ASSERT_STR_EQ(sw_stackfmt_short_path("/app/pkg/a.py"), "/app/pkg/a.py");
+    ASSERT(sw_stackfmt_short_path(NULL) == NULL);
+}
+
 TEST(traceback_style)
 {
     ASSERT_STR_EQ(fmt("main", "/app/a.py", 7, SW_FMT_TRACEBACK, 0),

@@ -17,6 +17,7 @@
 
 #include "runner.h"
 #include "stacks.h"
+#include "stackfmt.h"
 #include "writers/writer.h"
 
 #define EM_DASH "\xE2\x80\x94"
@@ -187,6 +188,44 @@ TEST(collapsed_merges_threads)
                        "<module> (app.py:3);main (app.py:9);"
                        "work (lib.py:20) 7\n");
     free(out);
+    sw_session_free(s);
+}
+
+/* Short paths in labels, and the ambiguity guard: two util.py under
+ * different prefixes would both read "util.py", so both keep their full
+ * paths (and stay two lines); full_paths shows every path in full. */
+TEST(collapsed_short_paths_and_the_guard)
+{
+    const char *const prefixes[] = {"/site", "/app", "/app/vendor"};
+    sw_session_t *s = new_session();
+    uint32_t t = thread(s, 1, 1, 1, NULL);
+    uint32_t mod = frame(s, "<module>", "/app/main.py", 1);
+    uint32_t hub = frame(s, "run", "/site/gevent/hub.py", 647);
+    uint32_t u1 = frame(s, "f", "/site/util.py", 2);
+    uint32_t u2 = frame(s, "f", "/app/vendor/util.py", 2);
+    sw_write_opts_t o = {0};
+    sw_buf_t b;
+
+    ASSERT_EQ(sw_stackfmt_set_prefixes(prefixes, 3), 0);
+    add(s, t, 0, stack(s, 2, mod, hub), 1);
+    add(s, t, 0, stack(s, 2, mod, u1), 2);
+    add(s, t, 0, stack(s, 2, mod, u2), 3);
+    sw_buf_init(&b);
+    ASSERT_EQ(sw_write_profile(sw_write_collapsed, s, &o, &b), 0);
+    sw_buf_putc(&b, '\0');
+    ASSERT(sw_buf_ok(&b));
+    ASSERT_STR_EQ(b.data, "<module> (main.py:1);f (/app/vendor/util.py:2) 3\n"
+                          "<module> (main.py:1);f (/site/util.py:2) 2\n"
+                          "<module> (main.py:1);run (gevent/hub.py:647) 1\n");
+    sw_buf_free(&b);
+    o.full_paths = 1;
+    sw_buf_init(&b);
+    ASSERT_EQ(sw_write_profile(sw_write_collapsed, s, &o, &b), 0);
+    sw_buf_putc(&b, '\0');
+    ASSERT(sw_buf_ok(&b));
+    ASSERT_EQ(count_of(b.data, "(/app/main.py:1)"), 3);
+    ASSERT_EQ(count_of(b.data, "(/site/gevent/hub.py:647)"), 1);
+    sw_buf_free(&b);
     sw_session_free(s);
 }
 
@@ -1118,12 +1157,13 @@ TEST(svg_labels_fit_their_boxes)
                    "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
                    "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9 (u.py:1)");
     ASSERT(w && nw && u);
-    ASSERT_STR_EQ(w->text, "a_rather_long..");
+    ASSERT_STR_EQ(w->text, "a_rather_long_\xE2\x80\xA6");
     ASSERT_STR_EQ(nw->text, "");
-    /* 11 characters and "..": cut between characters (code points),
-     * never inside one. */
+    /* 12 characters and an ellipsis: cut between characters (code
+     * points), never inside one. */
     ASSERT_STR_EQ(u->text, "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
-                           "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9 ..");
+                           "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9 ("
+                           "\xE2\x80\xA6");
     ASSERT_STR_EQ(find_frame(f, n, "z (z.py:1)")->text, "z (z.py:1)");
     free(out);
     sw_session_free(s);
@@ -1192,7 +1232,7 @@ TEST(svg_header_and_controls)
                     "Reset zoom</text>");
     ASSERT_HAS(out, ">Search</text>");
     ASSERT_HAS(out, "<script type=\"text/ecmascript\"><![CDATA[");
-    ASSERT_HAS(out, "width=\"1200\"");
+    ASSERT_HAS(out, "width=\"100%\"");
     free(out);
     o.subtitle = NULL;
     out = run(sw_write_svg, s, &o);
@@ -1304,3 +1344,52 @@ TEST(session_rejects_empty_stacks_and_keeps_limits)
 }
 
 RUNNER_MAIN()
+
+/* Greenlets with the same group label are one group when grouped
+ * (by_greenlet 1), in every format; each keeps its own with 2. */
+TEST(greenlet_groups)
+{
+    sw_session_t *s = new_session();
+    uint32_t f = frame(s, "run", "g.py", 5);
+    uint32_t node = stack(s, 1, f);
+    uint32_t t = thread(s, 1, 0xabc, 11, "MainThread");
+    const char *g = "greenlets running run (x2)";
+    sw_write_opts_t o = {0};
+    pframe_t fr[MAX_FRAMES];
+    const pframe_t *box;
+    char *out;
+    int n;
+
+    ASSERT_EQ(sw_session_group_greenlet(s, 3, g), 0);
+    ASSERT_EQ(sw_session_label_greenlet(s, 4, "G-1 #4 (run)"), 0);
+    ASSERT_EQ(sw_session_group_greenlet(s, 4, g), 0);
+    ASSERT_EQ(sw_session_greenlet_group(s, 5), 0u);
+    add(s, t, 3, node, 2);
+    add(s, t, 4, node, 3);
+    add(s, t, 5, node, 4);
+    o.by_greenlet = SW_GREENLETS_GROUPED;
+    out = run(sw_write_collapsed, s, &o);
+    ASSERT_STR_EQ(out, "greenlet #5;run (g.py:5) 4\n"
+                       "greenlets running run (x2);run (g.py:5) 5\n");
+    free(out);
+    out = run(sw_write_speedscope, s, &o);
+    ASSERT_EQ(count_of(out, "\"type\": \"sampled\""), 2);
+    ASSERT_HAS(out, "\"name\": \"greenlets running run (x2)\"");
+    free(out);
+    out = run(sw_write_svg, s, &o);
+    ASSERT_XML(out);
+    n = parse_frames(out, fr, MAX_FRAMES);
+    box = find_frame(fr, n, g);
+    ASSERT(box != NULL);
+    ASSERT_STR_EQ(box->cls, "frame group greenlet");
+    ASSERT_EQ(box->n, 5);
+    ASSERT_EQ(count_of(out, "frame group greenlet"), 2);
+    free(out);
+    o.by_greenlet = SW_GREENLETS_EACH;
+    out = run(sw_write_collapsed, s, &o);
+    ASSERT_STR_EQ(out, "greenlet #3;run (g.py:5) 2\n"
+                       "greenlet #5;run (g.py:5) 4\n"
+                       "greenlet G-1 #4 (run);run (g.py:5) 3\n");
+    free(out);
+    sw_session_free(s);
+}

@@ -36,7 +36,7 @@ else:
     from . import browser
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
-INNER_WIDTH = 1180.0  # image width minus the margins
+MARGINS = 20.0  # left and right, px: the graph spans the rest
 FULL_WIDTH_SLACK = 1.0  # px
 LABEL_RE = re.compile(r"^(?P<name>.*) \((?P<file>.*):(?P<line>-?\d+)\)$")
 DETAILS_RE = re.compile(
@@ -171,7 +171,13 @@ for (var i = 0; i < candidates.length && !target; i++) {
 if (!target) {
   target = candidates.length ? candidates[0] : all[0];
 }
+var rootBox = box(all.filter(function (g) {
+  return g.classList.contains("root");
+})[0]);
 var res = {frames: all.length, target: meta(target),
+           inner: rootBox.w, left: rootBox.x,
+           page: document.getElementById("sw-frames").ownerSVGElement
+             .getBoundingClientRect().width,
            total: num(layer, "data-total"),
            outside: outside ? meta(outside) : null,
            before: box(target), text_before: target.textContent};
@@ -267,12 +273,18 @@ def check_interactions(path):
     expect(r["details_hover"] != r["details_out"],
            "the details line does not change when the mouse leaves")
 
+    # The graph spans the document, which spans the window (width 100%).
+    inner = r["inner"]
+    expect(abs(inner + MARGINS - r["page"]) <= FULL_WIDTH_SLACK,
+           "the graph is %.2f px wide in a %.2f px wide document"
+           % (inner, r["page"]))
+
     # Zoom.
     expect(r["unzoom_hidden_before"], "'Reset zoom' is shown before zooming")
     expect(not r["target_hidden"], "the clicked frame is hidden")
-    expect(abs(r["zoomed"]["w"] - INNER_WIDTH) <= FULL_WIDTH_SLACK,
+    expect(abs(r["zoomed"]["w"] - inner) <= FULL_WIDTH_SLACK,
            "after a click on %r its width is %.2f px, not the full %.0f px"
-           % (t["label"], r["zoomed"]["w"], INNER_WIDTH))
+           % (t["label"], r["zoomed"]["w"], inner))
     expect(not r["unzoom_hidden_zoomed"], "'Reset zoom' is hidden when zoomed")
     if r["outside"] is not None:
         expect(r["outside_hidden"],
@@ -285,7 +297,7 @@ def check_interactions(path):
     right = left + r["zoomed"]["w"]
     for a in r["ancestors"]:
         expect(not a["hidden"] and
-               abs(a["w"] - INNER_WIDTH) <= FULL_WIDTH_SLACK,
+               abs(a["w"] - inner) <= FULL_WIDTH_SLACK,
                "ancestor %r is not drawn full width when zoomed (%.2f px)"
                % (a["label"], a["w"]))
     for d in r["inside"]:

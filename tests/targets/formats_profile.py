@@ -42,5 +42,8 @@ rows = []
 for s in p.samples():
     rows.append({"thread": s.thread, "tid": s.tid, "count": s.count,
                  "wall": s.wall,
-                 "frames": [list(f) for f in s.frames]})
+                 "frames": [list(f) for f in s.frames],
+                 # as labels show them: short paths (Frame.short_filename)
+                 "shown": [[f.name, f.short_filename, f.lineno]
+                           for f in s.frames]})
 print(json.dumps({"stats": p.stats(), "rows": rows}))

@@ -2,7 +2,7 @@
 spin() for 0.4 s of CPU and gone before the next is spawned, so gevent
 gives each the minimal_ident and name (Greenlet-0) of the one before.
 Prints their names. tests/test_greenlet_labels.py records it with
---greenlets: every greenlet must have its own label."""
+--greenlets=each: every greenlet must have its own label."""
 import time
 
 import gevent
