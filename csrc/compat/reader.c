@@ -600,6 +600,15 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         if (!(L->owner_hidden & (1u << owner))) {
             intptr_t addr = (intptr_t)(instr - code - L->co_code_adaptive);
 
+            if (code == 0) {
+                /* From 3.14 a frame's executable is cleared when it is
+                 * popped: the thread returned past this frame since its
+                 * thread state was read. */
+                r->bad_frames++;
+                r->broken = 1;
+                return n > 0 ? n : SW_EFAULT;
+            }
+
             out[n].code = code;
             out[n].addr =
                 (addr >= -2 && addr < INT32_MAX) ? (int32_t)addr : INT32_MIN;
