@@ -300,6 +300,13 @@ TEST(tagged_executables_and_interpreter_frames)
     ASSERT_EQ(raw[0].code, code);
     ASSERT_EQ(raw[1].code, code);
     ASSERT_EQ(r.broken, 0);
+    /* A program frame whose executable was cleared (PyStackRef_NULL: the
+     * tag bit alone) was popped while the walk ran: torn. */
+    put_frame(f + 128, 1, (uintptr_t)f + 256, 0);
+    n = sw_read_frames(&r, &t, raw, 8, &truncated);
+    ASSERT_EQ(r.broken, 1);
+    ASSERT(n <= 1);
+    put_frame(f + 128, code, (uintptr_t)f + 256, 1);
     /* A stack that ends at a program's frame is torn. */
     put_frame(f + 128, code, 0, 0);
     n = sw_read_frames(&r, &t, raw, 8, &truncated);
