@@ -4,6 +4,7 @@ stacks, qualified names, line numbers of every instruction, versions."""
 import dis
 import glob
 import os
+import runpy
 import subprocess
 import sys
 import threading
@@ -16,6 +17,9 @@ import stackwatch
 from stackwatch import _native
 
 from conftest import ROOT, run_py, run_target
+
+VERSIONS = runpy.run_path(os.path.join(ROOT, "src", "stackwatch",
+                                       "_versions.py"))
 
 
 def test_info_names_the_interpreter_and_the_read_method():
@@ -134,6 +138,23 @@ def test_fallback_read_method_works_too():
     assert proc.stdout.strip() == "f"
 
 
+@pytest.mark.skipif(sys.version_info < (3, 13),
+                    reason="_PyRuntime.debug_offsets exists from 3.13")
+@pytest.mark.parametrize("field, says", [
+    ("cookie", "_PyRuntime.debug_offsets has no valid cookie"),
+    ("version", "_PyRuntime.debug_offsets reports version 0x"),
+    ("interp.next", "internal layout differs from the one built for: "
+                    "interp.next is at "),
+])
+def test_interpreter_whose_debug_offsets_do_not_check_out_is_refused(
+        field, says):
+    proc = run_target("debug_offsets_tampered", field)
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: stackwatch cannot run on CPython "
+                           "%s: %s" % (sys.version.split()[0], says)), last
+
+
 def test_bad_read_method_setting_is_refused_clearly():
     proc = run_py("import stackwatch",
                   env=dict(os.environ, STACKWATCH_READ_METHOD="mmap"))
@@ -161,5 +182,7 @@ def test_unsupported_version_raises_a_clear_runtime_error(version):
         env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src")))
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("RuntimeError: stackwatch supports CPython 3.9 "
-                           "to 3.13; this is CPython %s." % version), last
+    lo, hi = VERSIONS["MIN"], VERSIONS["MAX"]
+    assert last.startswith("RuntimeError: stackwatch supports CPython %d.%d "
+                           "to %d.%d; this is CPython %s."
+                           % (lo + hi + (version,))), last

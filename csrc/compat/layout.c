@@ -13,10 +13,12 @@
  *    _Py_DebugOffsets is the runtime's own promise about its layout; a
  *    patch release that moved a field is refused instead of misread. */
 #define Py_BUILD_CORE 1
-/* CPython's internal headers (3.13's mimalloc ones) test undefined macros;
- * our -Wundef is for our code, not theirs. */
+/* CPython's internal headers (3.13's mimalloc ones) test undefined macros,
+ * and 3.14's stackref inlines have unused parameters; our -Wundef and
+ * -Wunused-parameter are for our code, not theirs. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wundef"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include <Python.h>
 #include <frameobject.h>
 
@@ -37,6 +39,10 @@
 #include "internal/pycore_runtime.h"
 #if PY_VERSION_HEX >= 0x030B0000
 #include "internal/pycore_frame.h"
+#endif
+#if PY_VERSION_HEX >= 0x030E0000
+#include "internal/pycore_interpframe.h"
+#include "internal/pycore_stackref.h"
 #endif
 #pragma GCC diagnostic pop
 
@@ -145,13 +151,26 @@ fill(sw_layout_t *L)
     L->if_instr = offsetof(_PyInterpreterFrame, prev_instr);
 #endif
     L->shim_frames = PY_VERSION_HEX >= 0x030D0000;
-#if PY_VERSION_HEX >= 0x030C0000
-    L->owner_cstack = FRAME_OWNED_BY_CSTACK;
+    L->owner_max = 3;
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14 keeps interpreter-owned frames (the eval loop's entry frame)
+     * beside FRAME_OWNED_BY_CSTACK; 3.15 has only the former.  Both end a
+     * whole stack.  The executable is a tagged _PyStackRef. */
+    L->if_code_tag = (uintptr_t)Py_TAG_BITS;
+    L->owner_root = 1u << FRAME_OWNED_BY_INTERPRETER;
+    L->if_is_entry = -1;
+#if PY_VERSION_HEX < 0x030F0000
+    L->owner_root |= 1u << FRAME_OWNED_BY_CSTACK;
+    L->owner_max = FRAME_OWNED_BY_CSTACK;
+#endif
+#elif PY_VERSION_HEX >= 0x030C0000
+    L->owner_root = 1u << FRAME_OWNED_BY_CSTACK;
     L->if_is_entry = -1;
 #else
-    L->owner_cstack = -1;
+    L->owner_root = 0;
     L->if_is_entry = (int)offsetof(_PyInterpreterFrame, is_entry);
 #endif
+    L->owner_hidden = L->owner_root;
 #else
     L->frame_model = SW_FRAMES_OBJECTS;
     L->fo_size = offsetof(PyFrameObject, f_lasti) + sizeof(int);
@@ -221,6 +240,17 @@ check_debug_offsets(const sw_layout_t *L, char *err, size_t errlen)
          L->is_threads_head},
         {"interp.id", d->interpreter_state.id, L->is_id},
         {"interp.ceval_gil", d->interpreter_state.ceval_gil, L->is_gil_ptr},
+        /* Relative to the interpreter's own _gil; we read through the
+         * ceval.gil pointer, so compare the offsets inside the struct. */
+        {"interp.gil_runtime_state_locked",
+         d->interpreter_state.gil_runtime_state_locked -
+             d->interpreter_state.gil_runtime_state,
+         L->gil_locked},
+        {"interp.gil_runtime_state_holder",
+         d->interpreter_state.gil_runtime_state_holder -
+             d->interpreter_state.gil_runtime_state,
+         L->gil_last_holder},
+        {"tstate.size", d->thread_state.size, L->ts_size},
         {"tstate.next", d->thread_state.next, L->ts_next},
         {"tstate.interp", d->thread_state.interp, L->ts_interp},
         {"tstate.current_frame", d->thread_state.current_frame, L->ts_frame},

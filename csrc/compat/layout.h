@@ -10,6 +10,17 @@
  * those offsets and adds a model value only where the shape really
  * changed.
  *
+ * Free-threaded builds (3.13t, 3.14t; Py_GIL_DISABLED) are refused at
+ * import (debug_offsets.free_threaded).  What a reader for them would
+ * need, none of it written because no such build can be tested here:
+ * no GIL holder (on-CPU would come from each thread's CPU clock only);
+ * thread states allocated as _PyThreadStateImpl; f_executable tagged
+ * with Py_TAG_DEFERRED on more objects, and instr_ptr pointing into the
+ * thread's own copy of the bytecode (frame tlbc_index, code co_tlbc, both
+ * in debug_offsets) rather than co_code_adaptive; objects' ob_tid and
+ * split reference counts in place of ob_refcnt; code objects that may be
+ * shared and mutated by other threads while read.
+ *
  * This header does not include Python.h; pure-C units and tests use it. */
 #ifndef SW_COMPAT_LAYOUT_H
 #define SW_COMPAT_LAYOUT_H
@@ -106,13 +117,25 @@ typedef struct sw_layout {
     /* _PyInterpreterFrame (3.11+) */
     size_t if_size; /* header up to localsplus */
     size_t if_previous;
-    size_t if_code;      /* f_code / f_executable */
-    size_t if_instr;     /* prev_instr / instr_ptr */
-    size_t if_owner;     /* char */
-    int owner_generator; /* FRAME_OWNED_BY_GENERATOR */
-    int owner_cstack;    /* FRAME_OWNED_BY_CSTACK, or -1 */
-    int if_is_entry;     /* 3.11: offset of the bool is_entry, else -1 */
-    int shim_frames;     /* 3.13+: frames that have not started (the
+    size_t if_code;        /* f_code / f_executable */
+    uintptr_t if_code_tag; /* 3.14+: f_executable is a _PyStackRef whose
+                              low bits are tags: cleared; else 0 */
+    size_t if_instr;       /* prev_instr / instr_ptr */
+    size_t if_owner;       /* char */
+    int owner_generator;   /* FRAME_OWNED_BY_GENERATOR */
+    int owner_max;         /* the highest owner value there is */
+    uint32_t owner_root;   /* 1u << owner for the owners of the frame the
+                              interpreter keeps on the C stack at each entry
+                              into the eval loop, where a whole stack ends
+                              (FRAME_OWNED_BY_CSTACK on 3.12 and 3.13,
+                              ..._INTERPRETER or ..._CSTACK on 3.14,
+                              ..._INTERPRETER on 3.15); 0 on 3.11, which
+                              marks that frame is_entry instead */
+    uint32_t owner_hidden; /* 1u << owner for every owner whose frames
+                              are the interpreter's, not the program's
+                              (CSTACK, INTERPRETER): never reported */
+    int if_is_entry;       /* 3.11: offset of the bool is_entry, else -1 */
+    int shim_frames;       /* 3.13+: frames that have not started (the
                             __init__ shim) can sit under running ones */
 
     /* PyCodeObject */

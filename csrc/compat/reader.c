@@ -590,14 +590,14 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         }
         owner = (unsigned char)hdr[L->if_owner];
         entry = L->if_is_entry >= 0 && hdr[L->if_is_entry] != 0;
-        code = ptr_at(hdr, L->if_code);
+        code = ptr_at(hdr, L->if_code) & ~L->if_code_tag;
         instr = ptr_at(hdr, L->if_instr);
-        if (owner > 3) {
+        if (owner > L->owner_max) {
             r->bad_frames++;
             r->broken = 1;
             return n > 0 ? n : SW_EFAULT;
         }
-        if (owner != L->owner_cstack) {
+        if (!(L->owner_hidden & (1u << owner))) {
             intptr_t addr = (intptr_t)(instr - code - L->co_code_adaptive);
 
             out[n].code = code;
@@ -609,12 +609,13 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         f = ptr_at(hdr, L->if_previous);
     }
     if (n > 0 && !*truncated &&
-        (L->owner_cstack >= 0 ? owner != L->owner_cstack : !entry)) {
+        (L->owner_root ? !(L->owner_root & (1u << owner)) : !entry)) {
         /* A whole stack ends at the thread's root: on 3.12+ the entry
          * frame that the first _PyEval_EvalFrameDefault keeps on the C
-         * stack, on 3.11 a frame marked is_entry.  This one ended
-         * elsewhere: at a frame that was still being set up, or one read
-         * after the thread had returned and called again. */
+         * stack (owner_root), on 3.11 a frame marked is_entry.  (Not
+         * 3.15's tstate->base_frame: a greenlet's stack does not reach
+         * it.)  This one ended elsewhere: at a frame that was still being set up, or
+         * one read after the thread had returned and called again. */
         r->bad_frames++;
         r->broken = 1;
     }

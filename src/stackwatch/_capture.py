@@ -33,16 +33,42 @@ def interesting_objects(greenlets: bool, tasks: bool) -> Dict[str, list]:
                     break
                 except RuntimeError:
                     continue
-        loops: Dict[int, Any] = {}
+        candidates = running_loops(aio)
         for task in registered:
             try:
-                loop = task.get_loop()
+                candidates.append(task.get_loop())
+            except Exception:
+                pass
+        loops: Dict[int, Any] = {}
+        for loop in candidates:
+            try:
                 if loop.is_running():
                     loops[id(loop)] = loop
             except Exception:
                 pass
         found["loops"] = list(loops.values())
     return found
+
+
+def running_loops(aio: Any) -> List[Any]:
+    """The loops whose run_forever() is on a thread's stack: from 3.14 the
+    C tasks are in lists of asyncio's own, not in the sets read above."""
+    base = getattr(getattr(aio, "base_events", None), "BaseEventLoop", None)
+    func = getattr(base, "run_forever", None)
+    codes = set()
+    for _ in range(4):  # and the original under the watchdog's wrapper
+        codes.add(getattr(func, "__code__", None))
+        func = getattr(func, "__wrapped__", None)
+    codes.discard(None)
+    loops: List[Any] = []
+    for frame in sys._current_frames().values() if codes else ():
+        while frame is not None:
+            if frame.f_code in codes:
+                loop = frame.f_locals.get("self")
+                if loop is not None:
+                    loops.append(loop)
+            frame = frame.f_back
+    return loops
 
 
 def code_name(code: Any) -> str:

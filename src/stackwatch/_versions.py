@@ -12,7 +12,7 @@ Plain Python of every version: no imports, no annotations.
 
 #: The oldest and newest supported CPython, as (major, minor).
 MIN = (3, 9)
-MAX = (3, 13)
+MAX = (3, 15)
 
 
 def supported(version):

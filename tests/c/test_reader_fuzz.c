@@ -119,7 +119,8 @@ layout_312(void)
     L->if_instr = 56;
     L->if_owner = 70;
     L->owner_generator = 1;
-    L->owner_cstack = 3;
+    L->owner_max = 3;
+    L->owner_root = L->owner_hidden = 1u << 3; /* FRAME_OWNED_BY_CSTACK */
     L->chunk_previous = 0;
     L->chunk_size = 8;
     L->chunk_top = 16;
@@ -130,6 +131,16 @@ layout_312(void)
     L->co_code_adaptive = 192;
     L->co_firsttraceable = 176;
     L->co_version = 120;
+}
+
+/* 3.15: as 3.12, with a tagged executable (_PyStackRef). */
+static void
+layout_315(void)
+{
+    sw_layout_t *L = &sw_layout;
+
+    layout_312();
+    L->if_code_tag = 3;
 }
 
 /* 3.10: frame objects, PEP 626 tables, a separate co_code. */
@@ -188,6 +199,7 @@ walk_garbage(int rounds)
 
         memset(&t, 0, sizeof(t));
         t.frame = plausible();
+        t.frame_resolved = 1;
         t.chunk = plausible();
         t.chunk_top = (next() % 2) ? t.chunk + (next() % 20000) : plausible();
         n = sw_read_frames(&r, &t, raw, SW_MAX_DEPTH, &truncated);
@@ -240,6 +252,74 @@ TEST(interpreter_frames_over_garbage_never_fault)
     layout_312();
     plant_objects();
     walk_garbage(50000);
+}
+
+TEST(tagged_interpreter_frames_over_garbage_never_fault)
+{
+    setup();
+    layout_315();
+    plant_objects();
+    walk_garbage(50000);
+}
+
+/* Writes a 3.12-shaped interpreter frame header at f. */
+static void
+put_frame(char *f, uintptr_t executable, uintptr_t previous, char owner)
+{
+    memset(f, 0, 72);
+    memcpy(f + 0, &executable, sizeof(executable));
+    memcpy(f + 8, &previous, sizeof(previous));
+    f[70] = owner;
+}
+
+/* 3.14+: the executable is a _PyStackRef (the reader clears its tag
+ * bits); a frame owned by the interpreter ends a whole stack and is not
+ * one of the program's; on 3.14 so is FRAME_OWNED_BY_CSTACK (4). */
+TEST(tagged_executables_and_interpreter_frames)
+{
+    sw_reader_t r;
+    sw_rawframe_t raw[8];
+    sw_thread_t t;
+    char *f = malloc(4 * 128);
+    uintptr_t code = (uintptr_t)f + 3 * 128; /* 8-aligned */
+    int n, truncated;
+
+    ASSERT(f != NULL);
+    setup();
+    layout_315();
+    ASSERT_EQ(sw_reader_open(&r), 0);
+    /* leaf (tagged) -> caller (untagged) -> the interpreter's entry frame */
+    put_frame(f, code | 1, (uintptr_t)f + 128, 0);
+    put_frame(f + 128, code, (uintptr_t)f + 256, 1);
+    put_frame(f + 256, (uintptr_t)&r | 1, 0, 3);
+    memset(&t, 0, sizeof(t));
+    t.frame = (uintptr_t)f;
+    t.frame_resolved = 1;
+    n = sw_read_frames(&r, &t, raw, 8, &truncated);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(raw[0].code, code);
+    ASSERT_EQ(raw[1].code, code);
+    ASSERT_EQ(r.broken, 0);
+    /* A stack that ends at a program's frame is torn. */
+    put_frame(f + 128, code, 0, 0);
+    n = sw_read_frames(&r, &t, raw, 8, &truncated);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(r.broken, 1);
+    /* 3.14's C-stack owner ends a stack too; past the highest owner
+     * there is, a frame is garbage. */
+    sw_layout.owner_max = 4;
+    sw_layout.owner_root = sw_layout.owner_hidden = (1u << 3) | (1u << 4);
+    put_frame(f + 128, code, (uintptr_t)f + 256, 1);
+    put_frame(f + 256, 0, 0, 4);
+    n = sw_read_frames(&r, &t, raw, 8, &truncated);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(r.broken, 0);
+    put_frame(f + 256, 0, 0, 5);
+    n = sw_read_frames(&r, &t, raw, 8, &truncated);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(r.broken, 1);
+    sw_reader_close(&r);
+    free(f);
 }
 
 TEST(frame_objects_over_garbage_never_fault)
