@@ -4,10 +4,15 @@ lists with the source line and, on request, arguments and locals as safe
 reprs (redacted, bounded).
 """
 
+from __future__ import annotations
+
 import gc
 import linecache
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from stackwatch._frame import Frame
 from stackwatch._saferepr import REDACTED, Limits, hides, safe_repr

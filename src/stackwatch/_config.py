@@ -13,17 +13,21 @@ csrc/module.c for STACKWATCH_READ_METHOD (read by the extension at import).
 Both are in the table.
 """
 
+from __future__ import annotations
+
 import os
-from typing import Dict, NamedTuple, Optional, Tuple
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import Dict, Optional, Tuple
 
 
-class Variable(NamedTuple):
-    """One environment variable of stackwatch."""
-
-    name: str
-    type: str  #: "flag", "seconds", "size", "signal", "path", "list", "text"
-    default: Optional[str]  #: as text; None when unset means "not used"
-    doc: str
+#: One environment variable of stackwatch: its name, type ("flag",
+#: "seconds", "size", "signal", "path", "list", "text"), default (as text;
+#: None when unset means "not used") and doc.  (A namedtuple, not a
+#: typing.NamedTuple: typing is not imported on the dump autostart path.)
+Variable = namedtuple("Variable", "name type default doc")
 
 
 #: Every variable stackwatch reads, in the README's order.

@@ -14,9 +14,14 @@ recording or dumping starts (:func:`use_sys_path`) and kept in the C
 formatter (csrc/stackfmt.c), which applies the one rule for every text.
 """
 
+from __future__ import annotations
+
 import os
 import sys
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from stackwatch import _native
 

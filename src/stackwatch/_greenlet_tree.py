@@ -1,11 +1,16 @@
 """Run info's greenlet forest: every greenlet as a tree by spawner, with
 gevent's details (name, spawning stack, spawn-tree locals, local dicts)."""
 
+from __future__ import annotations
+
 import gc
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import Any, Dict, List, Optional
 
 from stackwatch import _greenlets, _native
 from stackwatch._capture import Capture

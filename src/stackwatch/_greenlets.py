@@ -9,11 +9,16 @@ started with ``_thread.start_new_thread``, are not tracked: their samples
 carry no greenlet.
 """
 
+from __future__ import annotations
+
 import collections
 import re
 import sys
 import threading
-from typing import Any, Callable, Dict, NamedTuple, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import Any, Callable, Dict, Optional
 
 from stackwatch import _native
 
@@ -70,14 +75,13 @@ def stop_tracking() -> None:
             _native.greenlet_uninstall()
 
 
-class Identity(NamedTuple):
-    """Who a greenlet is: the naming rules of every label stackwatch
-    shows (profiles, watchdog reports, run info)."""
-
-    gid: int  #: stackwatch's greenlet id
-    kind: str  #: "main" (a thread's main greenlet), "gevent" or "greenlet"
-    name: str  #: gevent's name ("Greenlet-3"), else the class name
-    function: Optional[str]  #: what it runs, when that can be told
+#: Who a greenlet is: the naming rules of every label stackwatch shows
+#: (profiles, watchdog reports, run info): gid (stackwatch's greenlet id),
+#: kind ("main": a thread's main greenlet, "gevent" or "greenlet"), name
+#: (gevent's name, "Greenlet-3", else the class name) and function (what it
+#: runs, when that can be told, else None).  (A namedtuple: typing is not
+#: imported on the dump autostart path.)
+Identity = collections.namedtuple("Identity", "gid kind name function")
 
 
 def identify(g: Any, gid: int, typename: str = "greenlet") -> Identity:

@@ -3,7 +3,11 @@ loop or task, with its stack (:class:`stackwatch.Frame` objects) and its
 children. :class:`stackwatch.runinfo.RunTree` holds the roots.
 """
 
-from typing import Any, Dict, Iterator, List, Optional
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import Any, Dict, Iterator, List, Optional
 
 from stackwatch._frame import Frame
 

@@ -1,7 +1,11 @@
 """Run info as text: the thread stacks, then the greenlet tree and the
 task tree drawn with ``+--`` branches (``str(RunTree)``)."""
 
-from typing import TYPE_CHECKING, List, Optional
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import List, Optional
 
 from stackwatch import _native
 from stackwatch._frame import Frame, ensure_prefixes

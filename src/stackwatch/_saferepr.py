@@ -8,10 +8,15 @@ object is its own code: an object whose ``__repr__`` does I/O or takes
 locks does so when it is shown.
 """
 
+from __future__ import annotations
+
 import _thread
 import itertools
 import types
-from typing import Any, Iterable, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import Any, Iterable, Optional, Sequence, Tuple
 
 from stackwatch import _config
 

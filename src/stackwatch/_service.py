@@ -13,11 +13,15 @@ interpreter exit, and it is re-created in a forked child when still needed.
 The sampler skips it, so it never shows up in profiles.
 """
 
+from __future__ import annotations
+
 import sys
 import threading
 import time
-import traceback
-from typing import Callable, Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import Callable, Dict, List, Optional, Tuple
 
 from stackwatch import _lifecycle, _native
 
@@ -70,6 +74,8 @@ def report(what: str) -> None:
     """Reports an unexpected error of stackwatch's own code on stderr,
     without letting it escape into the application."""
     try:
+        import traceback  # only here: costly to import (3.14: inspect)
+
         sys.stderr.write("stackwatch: error while %s:\n%s"
                          % (what, traceback.format_exc()))
     except Exception:

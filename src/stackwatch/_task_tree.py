@@ -1,10 +1,15 @@
 """Run info's asyncio task tree: the tasks of a running loop as a tree of
 which task awaits which."""
 
+from __future__ import annotations
+
 import os
 import sys
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import Any, Dict, List, Optional, Tuple
 
 from stackwatch._capture import Capture
 from stackwatch._node import Node

@@ -22,13 +22,18 @@ The default signal is SIGRTMIN+6: gunicorn, uwsgi and celery use SIGUSR1
 and SIGUSR2 (and HUP, TTIN, TTOU, WINCH, ...), never real-time signals.
 """
 
+from __future__ import annotations
+
 import os
 import signal
 import stat
 import sys
 import threading
 import time
-from typing import Any, Dict, Optional, TextIO, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import Any, Dict, Optional, TextIO, Union
 
 from stackwatch import _config, _frame, _lifecycle, _native, _service, \
     runinfo

@@ -24,12 +24,17 @@ This module is the public API (:class:`RunTree`, :func:`format_run_info`,
 - ``_runinfo_text``: the text format.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys
 import threading
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
-                    TextIO)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import (Any, Callable, Dict, Iterable, Iterator, List,
+                        Optional, TextIO)
 
 from stackwatch._capture import Capture, interesting_objects
 from stackwatch._frame import Frame
