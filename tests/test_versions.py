@@ -1,12 +1,17 @@
 """The supported CPython range has one source (src/stackwatch/_versions.py);
 everything that repeats it is derived from it or checked here."""
 
+import glob
 import os
 import re
 import runpy
+import subprocess
 import sys
 
+import pytest
+
 import stackwatch
+from conftest import child_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 V = runpy.run_path(os.path.join(ROOT, "src", "stackwatch", "_versions.py"))
@@ -62,3 +67,51 @@ def test_setup_and_layout_take_it_from_the_source():
     assert "PY_MINOR_VERSION < SW_MIN_MINOR" in layout
     assert "PY_MINOR_VERSION > SW_MAX_MINOR" in layout
     assert not re.search(r"#error.*3\.\d", layout)
+
+
+def command_lines(python):
+    """The stackwatch command run by python: the installed script (the
+    one pip wrote next to the interpreter running the suite) and -m."""
+    script = os.path.join(os.path.dirname(sys.executable), "stackwatch")
+    assert os.path.exists(script), "stackwatch is not installed here"
+    return [[python, script, "--version"],
+            [python, "-m", "stackwatch", "--version"]]
+
+
+def assert_refused_in_one_line(cmd, env, says):
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode == 1, (cmd, proc.stderr)
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == ["stackwatch: error: " + says], (
+        cmd, proc.stderr)
+
+
+def test_the_command_refuses_where_stackwatch_cannot_run_in_one_line():
+    env = child_env(STACKWATCH_READ_METHOD="mmap")
+    err = subprocess.run([sys.executable, "-c", "import stackwatch"],
+                         capture_output=True, text=True, env=env).stderr
+    says = err.strip().splitlines()[-1]
+    assert says.startswith("RuntimeError: stackwatch cannot run on CPython")
+    for cmd in command_lines(sys.executable):
+        assert_refused_in_one_line(cmd, env, says[len("RuntimeError: "):])
+
+
+def test_the_command_refuses_an_unsupported_python_in_one_line():
+    """With the package's sources on the path of a CPython older than
+    the range (pyenv's, when there is one: the Debian root has none)."""
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    older = "%d.%d" % (V["MIN"][0], V["MIN"][1] - 1)
+    found = sorted(glob.glob(os.path.join(root, "versions", older + ".*",
+                                          "bin", "python" + older)))
+    if not found:
+        pytest.skip("CPython %s (outside the range) is not installed"
+                    % older)
+    full = subprocess.run([found[-1], "-c", "import sys; print(sys.version"
+                           ".split()[0])"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    env = child_env(PYTHONPATH=os.path.join(ROOT, "src"))
+    says = ("stackwatch supports CPython %d.%d to %d.%d; this is CPython %s"
+            % (V["MIN"] + V["MAX"] + (full,)))
+    for cmd in command_lines(found[-1]):
+        assert_refused_in_one_line(cmd, env, says)

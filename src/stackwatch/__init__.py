@@ -43,9 +43,23 @@ def _check_runtime() -> None:
             % (lo + hi + (sys.version.split()[0],)))
 
 
-_check_runtime()
+def _refuse_in_the_command(e: RuntimeError) -> None:
+    """When the ``stackwatch`` command is what imports the package (the
+    installed script, or ``python -m stackwatch`` while runpy finds it,
+    when sys.argv[0] is still "-m"), a refusal is one line and status 1;
+    a program importing stackwatch gets the RuntimeError."""
+    arg0 = sys.argv[0] if getattr(sys, "argv", None) else ""
+    if arg0 == "-m" or arg0.rsplit("/", 1)[-1] == "stackwatch":
+        sys.stderr.write("stackwatch: error: %s\n" % e)
+        raise SystemExit(1)
 
-from stackwatch import _native  # noqa: E402,F401  (checks the layout)
+
+try:
+    _check_runtime()
+    from stackwatch import _native  # noqa: E402,F401  (checks the layout)
+except RuntimeError as e:
+    _refuse_in_the_command(e)
+    raise
 # Registers the one atexit handler now, before the application's own
 # (see _lifecycle's docstring).
 from stackwatch import _lifecycle  # noqa: E402,F401

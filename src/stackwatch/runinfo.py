@@ -32,8 +32,9 @@ import sys
 import threading
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, TextIO)
+if TYPE_CHECKING:  # typing costs too much on the dump autostart path
+    from typing import (Any, Callable, Dict, Iterable, Iterator, List,
+                        Optional, TextIO)
 
 from stackwatch._capture import Capture, interesting_objects
 from stackwatch._frame import Frame
