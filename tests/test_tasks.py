@@ -219,3 +219,33 @@ def test_profiler_api_started_inside_a_running_loop(tasks):
     full = "[task] Task-1: main;[task] Task-2: child"
     assert chains.get(full, 0) >= 0.6 * sum(chains.values()), chains
     assert all(k.endswith("[task] Task-2: child") for k in chains), chains
+
+
+def test_thread_state_running_task_word_follows_the_running_task():
+    """3.14+ keeps asyncio's running task in the thread state: the word the
+    sampler reads there (layout data) is the task that runs, through task
+    switches, and 0 outside any task; before 3.14 there is none (the
+    sampler reads _current_tasks)."""
+    import asyncio
+
+    from stackwatch import _native
+
+    async def one(seen):
+        for _ in range(3):
+            seen.append((_native.tasks_running_here(),
+                         id(asyncio.current_task())))
+            await asyncio.sleep(0)
+
+    async def main():
+        a, b = [], []
+        await asyncio.gather(one(a), one(b))
+        return a + b
+
+    seen = asyncio.run(main())
+    if sys.version_info >= (3, 14):
+        assert len(seen) == 6 and len({t for _, t in seen}) == 2, seen
+        assert all(word == task for word, task in seen), seen
+        assert _native.tasks_running_here() == 0
+    else:
+        assert all(word is None for word, _ in seen), seen
+        assert _native.tasks_running_here() is None
