@@ -93,6 +93,13 @@ def probe() -> Tuple[Dict[str, Any], int, int, int]:
     name and waited future), learned from two real tasks on a loop of their own, in a
     thread of their own (the caller may be running a loop). Raises
     RuntimeError with one line saying why --tasks cannot work here."""
+    if sys.version_info >= (3, 14):
+        # 3.14 keeps the running task in the thread state and the tasks on
+        # a list of its own: _current_tasks and the task sets stay empty.
+        raise RuntimeError("--tasks does not read CPython %d.%d's asyncio "
+                           "yet (3.14 moved its running tasks into the "
+                           "thread state); it works on 3.9 to 3.13"
+                           % sys.version_info[:2])
     aio_c = sys.modules.get("_asyncio")
     if aio_c is None:
         try:
