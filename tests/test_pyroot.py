@@ -198,7 +198,11 @@ def test_an_interrupted_run_leaves_nothing_mounted(box):
     proc = subprocess.Popen(
         [PYROOT, "run", "-", "sh", "-c", "echo > /tmp/ready; exec sleep 60"],
         env=box.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True)
+        start_new_session=True,
+        # As at a terminal: a suite started in the background (nohup, a
+        # non-interactive shell's `&`) ignores SIGINT, and children
+        # inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 30
         while not ready.exists():
