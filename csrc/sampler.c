@@ -402,7 +402,8 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
             if (tasks && nraw > 0 && !w->reader.broken) {
                 /* The loop's own frames below the task's coroutine are
                  * left out: the task stands in their place. */
-                int at = sw_tasks_find(&w->reader, w->raw, nraw, &td->task);
+                int at = sw_tasks_find(&w->reader, t->tstate, w->raw, nraw,
+                                       &td->task);
                 int j;
 
                 /* The generators outside it: a task that started it

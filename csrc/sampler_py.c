@@ -740,9 +740,19 @@ tasks_enable_py(PyObject *m, PyObject *args)
     sw_tasks_cfg_t cfg;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "O!O!nnnp:tasks_enable", &PyDict_Type, &dict,
-                          &PyType_Type, &type, &off_coro, &off_name,
-                          &off_waiter, &all)) {
+    if (!PyArg_ParseTuple(args, "OO!nnnp:tasks_enable", &dict, &PyType_Type,
+                          &type, &off_coro, &off_name, &off_waiter, &all)) {
+        return NULL;
+    }
+    if (dict != Py_None && !PyDict_Check(dict)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "current_tasks must be a dict or None");
+        return NULL;
+    }
+    if (dict == Py_None && sw_layout.ts_running_task == 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "this CPython keeps no running task in its thread "
+                        "states: current_tasks is needed");
         return NULL;
     }
     if (off_coro <= 0 || off_name <= 0 || off_waiter <= 0 ||
@@ -760,7 +770,9 @@ tasks_enable_py(PyObject *m, PyObject *args)
     if (tasks_refs == NULL) {
         return NULL;
     }
-    cfg.current_tasks = (uintptr_t)dict;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.current_tasks = dict == Py_None ? 0 : (uintptr_t)dict;
+    cfg.from_tstate = dict == Py_None;
     cfg.task_type = (uintptr_t)type;
     cfg.off_coro = (size_t)off_coro;
     cfg.off_name = (size_t)off_name;
@@ -768,6 +780,38 @@ tasks_enable_py(PyObject *m, PyObject *args)
     cfg.all = all;
     sw_tasks_enable(&cfg);
     Py_RETURN_NONE;
+}
+
+/* The word the sampler reads as the calling thread's running asyncio task
+ * (sw_layout.ts_running_task), read through the safe read; None when this
+ * CPython keeps no running task in its thread states.  For the check at
+ * enable: inside a running task, it must be that task's address. */
+static PyObject *
+tasks_running_here_py(PyObject *m, PyObject *noargs)
+{
+    sw_vm_t vm;
+    uintptr_t word = 0;
+    int rc;
+    (void)m;
+    (void)noargs;
+
+    if (sw_layout.ts_running_task == 0) {
+        Py_RETURN_NONE;
+    }
+    if (sw_vm_open(&vm) < 0) {
+        sw_vm_close(&vm);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    rc = sw_vm_read_ptr(
+        &vm, (uintptr_t)PyThreadState_Get() + sw_layout.ts_running_task,
+        &word);
+    sw_vm_close(&vm);
+    if (rc < 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the thread state's running task is unreadable");
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong((unsigned long long)word);
 }
 
 static PyObject *
@@ -895,6 +939,9 @@ static PyMethodDef sampler_methods[] = {
      "tasks_enable(current_tasks, task_type, off_coro, off_name, "
      "off_waiter, all)"},
     {"tasks_disable", tasks_disable_py, METH_NOARGS, NULL},
+    {"tasks_running_here", tasks_running_here_py, METH_NOARGS,
+     "tasks_running_here() -> the calling thread state's running-task word, "
+     "or None"},
     {"tasks_missed", tasks_missed_py, METH_NOARGS,
      "True if a running task the table lacks was sampled since last asked."},
     {"tasks_install", tasks_install_py, METH_O,

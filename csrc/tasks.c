@@ -158,27 +158,61 @@ lookup(uintptr_t task)
     return NULL;
 }
 
+/* The coroutine of task if it is a C Task of this process (not a
+ * pure-Python task, not a torn read), else 0. */
+static uintptr_t
+task_coro(sw_reader_t *r, uintptr_t task)
+{
+    uintptr_t type, coro;
+
+    if (task == 0 ||
+        sw_vm_read_ptr(&r->vm, task + sw_layout.ob_type, &type) < 0 ||
+        type != T.cfg.task_type ||
+        sw_vm_read_ptr(&r->vm, task + T.cfg.off_coro, &coro) < 0) {
+        return 0;
+    }
+    return coro;
+}
+
 void
 sw_tasks_pass_begin(sw_reader_t *r)
 {
     uintptr_t vals[MAX_RUNNING];
-    int i, n = sw_read_dict_values(r, T.cfg.current_tasks, vals, MAX_RUNNING);
+    int i, n;
 
     T.nrun = 0;
+    if (T.cfg.from_tstate) {
+        return; /* read per thread, in sw_tasks_find() */
+    }
+    n = sw_read_dict_values(r, T.cfg.current_tasks, vals, MAX_RUNNING);
     for (i = 0; i < n; i++) {
-        uintptr_t type, coro;
+        uintptr_t coro = task_coro(r, vals[i]);
 
-        /* A value that is not a C Task of this process (a pure-Python
-         * task, a torn read) is left out. */
-        if (sw_vm_read_ptr(&r->vm, vals[i] + sw_layout.ob_type, &type) < 0 ||
-            type != T.cfg.task_type ||
-            sw_vm_read_ptr(&r->vm, vals[i] + T.cfg.off_coro, &coro) < 0 ||
-            coro == 0) {
-            continue;
+        if (coro != 0) {
+            T.run_task[T.nrun] = vals[i];
+            T.run_coro[T.nrun] = coro;
+            T.nrun++;
         }
-        T.run_task[T.nrun] = vals[i];
-        T.run_coro[T.nrun] = coro;
-        T.nrun++;
+    }
+}
+
+/* The running task of the thread state at tstate, if any, as this
+ * pass's only running task. */
+static void
+read_running(sw_reader_t *r, uintptr_t tstate)
+{
+    uintptr_t task, coro;
+
+    T.nrun = 0;
+    if (sw_vm_read_ptr(&r->vm, tstate + sw_layout.ts_running_task, &task) <
+        0) {
+        return;
+    }
+    coro = task_coro(r, task);
+    if (coro != 0) {
+        T.run_task[0] = task;
+        T.run_coro[0] = coro;
+        T.nrun = 1;
     }
 }
 
@@ -203,14 +237,24 @@ find(const sw_rawframe_t *raw, int n, uintptr_t *task, int *any_gen)
 }
 
 int
-sw_tasks_find(sw_reader_t *r, const sw_rawframe_t *raw, int n, uintptr_t *task)
+sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
+              int n, uintptr_t *task)
 {
-    int any_gen = 0, at = find(raw, n, task, &any_gen);
+    int any_gen = 0, at;
 
+    if (T.cfg.from_tstate) {
+        read_running(r, tstate);
+    }
+    at = find(raw, n, task, &any_gen);
     if (at < 0 && any_gen) {
-        /* The loop may have switched tasks between the pass's read of
-         * the running tasks and this stack's: read them again, once. */
-        sw_tasks_pass_begin(r);
+        /* The loop may have switched tasks between the read of the
+         * running tasks and this stack's: read them again, once. */
+        if (T.cfg.from_tstate) {
+            read_running(r, tstate);
+        }
+        else {
+            sw_tasks_pass_begin(r);
+        }
         at = find(raw, n, task, &any_gen);
     }
     return at;

@@ -4,7 +4,9 @@
  *
  * Two sides.  The sampler thread (no GIL) finds the running task of a
  * thread by itself: it reads asyncio's `_current_tasks` dict (loop ->
- * running task) through the safe read, and matches each running task's
+ * running task) through the safe read, or where asyncio keeps the running
+ * task in the thread state (3.14+), that thread state's field (its offset
+ * is layout data, checked at enable), and matches each running task's
  * coroutine against the generators that own the thread's frames; the
  * task's name is read from the Task object at offsets probed at start.
  * The GIL side (stackwatch's `stackwatch-tasks` thread, every 100 ms)
@@ -32,7 +34,9 @@
 #define SW_TASK_LABEL_MAX 320
 
 typedef struct sw_tasks_cfg {
-    uintptr_t current_tasks; /* the dict loop -> running task */
+    uintptr_t current_tasks; /* the dict loop -> running task; 0 when */
+    int from_tstate;         /* the running task is each thread state's
+                                (sw_layout.ts_running_task, 3.14+) */
     uintptr_t task_type;     /* the C Task type */
     size_t off_coro;         /* the Task's coroutine field */
     size_t off_name;         /* the Task's name field (a str or an int) */
@@ -86,19 +90,21 @@ int sw_tasks_take_missed(void);
 /* 1 when attribution is on.  Context: any, lock-free. */
 int sw_tasks_on(void);
 
-/* Reads, once per pass, every loop's running task and its coroutine.
+/* Reads, once per pass, every loop's running task and its coroutine (from
+ * the dict; nothing when the running tasks are the thread states').
  * Context: sampler thread only, no GIL.  No errors (an unreadable dict
  * reads as no task running). */
 void sw_tasks_pass_begin(sw_reader_t *r);
 
-/* The running task of a stack read leaf first (raw[0..n)): the index of
- * the outermost frame run by a running task's coroutine, with *task set
- * to that task; -1 if none.  When the stack has generator frames but
- * none matches, the running tasks are read again once (the loop may have
- * switched tasks since sw_tasks_pass_begin()).  Context: sampler thread
- * only, after sw_tasks_pass_begin(). */
-int sw_tasks_find(sw_reader_t *r, const sw_rawframe_t *raw, int n,
-                  uintptr_t *task);
+/* The running task of a stack read leaf first (raw[0..n)) from the
+ * thread state at tstate: the index of the outermost frame run by a
+ * running task's coroutine, with *task set to that task; -1 if none.
+ * When the stack has generator frames but none matches, the running
+ * tasks are read again once (the loop may have switched tasks since
+ * they were read).  Context: sampler thread only, after
+ * sw_tasks_pass_begin(). */
+int sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
+                  int n, uintptr_t *task);
 
 /* Appends to ids[0..max) the marker frames of task (named from the Task
  * object, qualname being its coroutine's) and of the tasks awaiting it,

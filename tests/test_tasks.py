@@ -13,13 +13,6 @@ from conftest import line_of, run_cli, run_target, target_path
 
 NESTED = "tasks_nested"
 
-#: --tasks reads the running task where 3.9-3.13 keep it; 3.14 moved it
-#: into the thread state, and --tasks refuses there in one line
-#: (test_tasks_refused_in_one_line_on_3_14_and_later).
-needs_tasks = pytest.mark.skipif(
-    sys.version_info >= (3, 14),
-    reason="--tasks does not read 3.14+'s asyncio yet (it refuses there)")
-
 
 def record(tmp_path, *options, target=NESTED, args=(), rate="200"):
     out = tmp_path / "out.txt"
@@ -76,7 +69,6 @@ def check_chain(stacks, leaf_fn, chain):
     assert full >= 0.6 * total, hits
 
 
-@needs_tasks
 def test_nested_gather_chain(tmp_path):
     stacks = record(tmp_path, "--tasks", args=["gather"])
     check_chain(stacks, "work_c", ["main_gather", "a", "c"])
@@ -84,7 +76,6 @@ def test_nested_gather_chain(tmp_path):
     check_chain(stacks, "work_b", ["main_gather", "b"])
 
 
-@needs_tasks
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup: 3.11+")
 def test_taskgroup_chain(tmp_path):
     stacks = record(tmp_path, "--tasks", args=["taskgroup"])
@@ -92,7 +83,6 @@ def test_taskgroup_chain(tmp_path):
     check_chain(stacks, "work_b", ["main_taskgroup", "b"])
 
 
-@needs_tasks
 def test_task_awaiting_a_task_directly(tmp_path):
     stacks = record(tmp_path, "--tasks", args=["direct"])
     check_chain(stacks, "work_b", ["main_direct", "b"])
@@ -101,7 +91,6 @@ def test_task_awaiting_a_task_directly(tmp_path):
     assert ("Task-1", "main_direct") in names, names
 
 
-@needs_tasks
 def test_aiohttp_handler_is_attributed_to_the_request_handler_task(
         tmp_path):
     pytest.importorskip("aiohttp")
@@ -140,7 +129,6 @@ def test_profile_without_tasks_is_unchanged(tmp_path):
         assert any("run_forever" in f for f in frames), frames
 
 
-@needs_tasks
 def test_tasks_without_a_loop(tmp_path):
     stacks = record(tmp_path, "--tasks", args=["noloop"])
     hits = with_frame(stacks, "work_b")
@@ -149,7 +137,6 @@ def test_tasks_without_a_loop(tmp_path):
     assert all(f[0].startswith("<module> (") for f, _ in hits), hits
 
 
-@needs_tasks
 def test_tasks_all_counts_waiting_tasks_where_they_wait(tmp_path):
     line = line_of(NESTED, "gather waits here")
     # The target's directory is sys.path[0]: its files show by base name.
@@ -170,7 +157,6 @@ def test_tasks_all_counts_waiting_tasks_where_they_wait(tmp_path):
     assert waiting(running) < waiting(every) / 4, running
 
 
-@needs_tasks
 @pytest.mark.parametrize("tasks", ["running", "all"])
 def test_tasks_with_threads_and_greenlets(tmp_path, tasks):
     pytest.importorskip("greenlet")
@@ -210,7 +196,6 @@ def test_profiler_refuses_a_bad_tasks_value():
         Profiler(tasks="some")
 
 
-@needs_tasks
 def test_pure_python_task_is_refused_in_one_line(tmp_path):
     out = tmp_path / "o.txt"
     proc = run_target("tasks_pure_python", "record", "--tasks", "-o",
@@ -222,7 +207,6 @@ def test_pure_python_task_is_refused_in_one_line(tmp_path):
     assert not out.exists()
 
 
-@needs_tasks
 @pytest.mark.parametrize("tasks", ["running", "all"])
 def test_profiler_api_started_inside_a_running_loop(tasks):
     proc = run_target("tasks_api", tasks)
@@ -237,12 +221,31 @@ def test_profiler_api_started_inside_a_running_loop(tasks):
     assert all(k.endswith("[task] Task-2: child") for k in chains), chains
 
 
-@pytest.mark.skipif(sys.version_info < (3, 14), reason="3.14+ only")
-def test_tasks_refused_in_one_line_on_3_14_and_later(tmp_path):
-    out = tmp_path / "out.txt"
-    proc = run_cli("record", "--tasks", "-o", str(out),
-                   target_path(NESTED), "gather")
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "3.9 to 3.13" in lines[0], proc.stderr
-    assert not out.exists()
+def test_thread_state_running_task_word_follows_the_running_task():
+    """3.14+ keeps asyncio's running task in the thread state: the word the
+    sampler reads there (layout data) is the task that runs, through task
+    switches, and 0 outside any task; before 3.14 there is none (the
+    sampler reads _current_tasks)."""
+    import asyncio
+
+    from stackwatch import _native
+
+    async def one(seen):
+        for _ in range(3):
+            seen.append((_native.tasks_running_here(),
+                         id(asyncio.current_task())))
+            await asyncio.sleep(0)
+
+    async def main():
+        a, b = [], []
+        await asyncio.gather(one(a), one(b))
+        return a + b
+
+    seen = asyncio.run(main())
+    if sys.version_info >= (3, 14):
+        assert len(seen) == 6 and len({t for _, t in seen}) == 2, seen
+        assert all(word == task for word, task in seen), seen
+        assert _native.tasks_running_here() == 0
+    else:
+        assert all(word is None for word, _ in seen), seen
+        assert _native.tasks_running_here() is None

@@ -183,6 +183,9 @@ fill(sw_layout_t *L)
     L->ts_native_thread_id = offsetof(PyThreadState, native_thread_id);
     L->ts_datastack_chunk = offsetof(PyThreadState, datastack_chunk);
     L->ts_datastack_top = offsetof(PyThreadState, datastack_top);
+#if PY_VERSION_HEX >= 0x030E0000
+    L->ts_running_task = offsetof(_PyThreadStateImpl, asyncio_running_task);
+#endif
     L->chunk_previous = offsetof(_PyStackChunk, previous);
     L->chunk_size = offsetof(_PyStackChunk, size);
     L->chunk_top = offsetof(_PyStackChunk, top);

@@ -100,6 +100,9 @@ typedef struct sw_layout {
     size_t ts_id;               /* uint64_t serial number */
     size_t ts_datastack_chunk;  /* 0: absent */
     size_t ts_datastack_top;
+    /* _PyThreadStateImpl.asyncio_running_task (3.14+: asyncio's running
+     * task is the thread's, --tasks reads it there), else 0 */
+    size_t ts_running_task;
 
     /* _PyStackChunk (3.11+) */
     size_t chunk_previous;

@@ -2,11 +2,13 @@
 GIL side of csrc/tasks.c.
 
 The sampler finds the task a thread runs by itself, without the GIL: it
-reads asyncio's ``_current_tasks`` dict (loop -> running task) and matches
-each running task's coroutine with the generators that run the thread's
-frames. What it needs from a Task object, the offsets of its coroutine,
-name and waited-future fields, is probed here once, from real tasks
-(:func:`probe`).
+reads asyncio's ``_current_tasks`` dict (loop -> running task) or, from
+CPython 3.14 (asyncio's bookkeeping in C: the dict stays empty), the
+running-task field of each thread state, and matches each running task's
+coroutine with the generators that run the thread's frames. What it needs
+from a Task object, the offsets of its coroutine, name and waited-future
+fields, is probed here once, from real tasks (:func:`probe`), which also
+checks the thread-state field against a running task.
 
 Which task awaits which is a question for the GIL: :class:`Refresher`, a
 thread of stackwatch's own (``stackwatch-tasks``, never sampled), looks at
@@ -27,6 +29,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from stackwatch import _native
+from stackwatch._capture import running_loops
 from stackwatch._task_tree import coroutine_chain
 
 INTERVAL = 0.1  #: seconds between two refreshes of the table
@@ -56,7 +59,10 @@ def _words(obj: Any) -> Tuple[int, ...]:
     return struct.unpack("%dQ" % (size // 8), ctypes.string_at(id(obj), size))
 
 
-async def _probe_body(fut: Any) -> None:
+async def _probe_body(fut: Any, seen: List[Any]) -> None:
+    # While this task runs: the word the sampler would read as the
+    # thread's running task (None where the dict is read instead).
+    seen.append(_native.tasks_running_here())
     await fut
 
 
@@ -67,14 +73,16 @@ def _one_step(loop: Any) -> None:
     loop.run_forever()
 
 
-def _probe_once(name: str) -> Tuple[Tuple[int, ...], int, int, int]:
-    """A Task's words while it waits for a future of its own, and the
-    addresses of its coroutine, name and that future. The task is named:
-    it takes no number from the application's tasks."""
+def _probe_once(name: str) -> Tuple[Tuple[int, ...], int, int, int, bool]:
+    """A Task's words while it waits for a future of its own, the
+    addresses of its coroutine, name and that future, and whether the
+    thread state's running-task word held the task while it ran. The task
+    is named: it takes no number from the application's tasks."""
     loop = asyncio.new_event_loop()
     try:
         fut = loop.create_future()
-        coro = _probe_body(fut)
+        seen: List[Any] = []
+        coro = _probe_body(fut, seen)
         task = loop.create_task(coro, name=name)
         name_obj = task.get_name()
         for _ in range(3):  # until it waits for fut
@@ -83,23 +91,19 @@ def _probe_once(name: str) -> Tuple[Tuple[int, ...], int, int, int]:
         fut.set_result(None)
         while not task.done():
             _one_step(loop)
-        return words, id(coro), id(name_obj), id(fut)
+        return words, id(coro), id(name_obj), id(fut), \
+            seen == [id(task)]
     finally:
         loop.close()
 
 
-def probe() -> Tuple[Dict[str, Any], int, int, int]:
-    """(the dict loop -> running task, the offsets of a Task's coroutine,
-    name and waited future), learned from two real tasks on a loop of their own, in a
-    thread of their own (the caller may be running a loop). Raises
-    RuntimeError with one line saying why --tasks cannot work here."""
-    if sys.version_info >= (3, 14):
-        # 3.14 keeps the running task in the thread state and the tasks on
-        # a list of its own: _current_tasks and the task sets stay empty.
-        raise RuntimeError("--tasks does not read CPython %d.%d's asyncio "
-                           "yet (3.14 moved its running tasks into the "
-                           "thread state); it works on 3.9 to 3.13"
-                           % sys.version_info[:2])
+def probe() -> Tuple[Optional[Dict[str, Any]], int, int, int]:
+    """(the dict loop -> running task, or None where the running task is
+    the thread state's (3.14+), the offsets of a Task's coroutine, name
+    and waited future), learned from two real tasks on a loop of their
+    own, in a thread of their own (the caller may be running a loop).
+    Raises RuntimeError with one line saying why --tasks cannot work
+    here."""
     aio_c = sys.modules.get("_asyncio")
     if aio_c is None:
         try:
@@ -111,7 +115,11 @@ def probe() -> Tuple[Dict[str, Any], int, int, int]:
         raise RuntimeError("--tasks needs asyncio's C Task (the _asyncio "
                            "module); this interpreter uses the pure-Python "
                            "one")
-    if not isinstance(current, dict) or \
+    in_tstate = _native.tasks_running_here() is not None and \
+        not hasattr(aio_c, "_current_tasks")
+    if in_tstate:
+        current = None
+    elif not isinstance(current, dict) or \
             current is not getattr(aio_c, "_current_tasks", current):
         raise RuntimeError("--tasks cannot find asyncio's running tasks "
                            "(asyncio.tasks._current_tasks is not _asyncio's "
@@ -132,7 +140,10 @@ def probe() -> Tuple[Dict[str, Any], int, int, int]:
     if not found or isinstance(found[0], BaseException):
         raise RuntimeError("--tasks could not probe asyncio's Task layout "
                            "(%s)" % (found[0] if found else "timed out"))
-    (w1, coro1, name1, fut1), (w2, coro2, name2, fut2) = found[0]
+    (w1, coro1, name1, fut1, ts1), (w2, coro2, name2, fut2, ts2) = found[0]
+    if in_tstate and not (ts1 and ts2):
+        raise RuntimeError("--tasks could not find asyncio's running task "
+                           "in the thread state")
     offsets = []
     for want1, want2 in ((coro1, coro2), (name1, name2), (fut1, fut2)):
         hits = [i * 8 for i in range(1, len(w1))
@@ -225,8 +236,10 @@ class TableBuilder:
 
     FULL_EVERY = 10
 
-    def __init__(self, all_tasks: bool) -> None:
+    def __init__(self, all_tasks: bool, from_tstate: bool = False) -> None:
         self.all = all_tasks
+        self.from_tstate = from_tstate
+        self.loops: Dict[int, Any] = {}  # from_tstate: the running loops
         self.aio_dir = os.path.dirname(asyncio.__file__)
         self.cache: Dict[int, _Seen] = {}
         self.builds = 0
@@ -246,11 +259,37 @@ class TableBuilder:
         return _Seen(id(waiter) if waiter is not None else 0, awaited,
                      label(t), stack)
 
+    def _loop_tasks(self) -> Tuple[List[Any], List[Any]]:
+        """3.14+: (the tasks of the running loops, the tasks they run).
+        asyncio keeps C tasks in lists of its own, out of the task sets:
+        asyncio.all_tasks() of each loop whose run_forever() is on a
+        thread's stack (or that a former refresh found still running)."""
+        for loop in running_loops(asyncio):
+            self.loops[id(loop)] = loop
+        tasks: List[Any] = []
+        running: List[Any] = []
+        for key, loop in list(self.loops.items()):
+            try:
+                if not loop.is_running():
+                    del self.loops[key]
+                    continue
+                tasks.extend(asyncio.all_tasks(loop))
+                running.append(asyncio.current_task(loop))
+            except Exception:
+                continue  # a loop closing under us: next time
+        return tasks, running
+
     def build(self) -> List[Tuple[Any, ...]]:
-        current = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
-        running = {id(t) for t in list(current.values())}
+        found = _task_sets()
+        if self.from_tstate:
+            more, now = self._loop_tasks()
+            found.extend(more)
+        else:
+            current = asyncio.tasks._current_tasks  # type: ignore
+            now = list(current.values())
+        running = {id(t) for t in now if t is not None}
         tasks: Dict[int, Any] = {}
-        for t in _task_sets()[:MAX_TASKS]:
+        for t in found[:MAX_TASKS]:
             if isinstance(t, asyncio.Task) and not t.done():
                 tasks[id(t)] = t
         full = self.builds % self.FULL_EVERY == 0
@@ -301,6 +340,7 @@ class Refresher:
         native side on and installs a first table. Before the sampler
         starts."""
         current, off_coro, off_name, off_waiter = probe()
+        self.builder.from_tstate = current is None
         _native.tasks_enable(current, asyncio.Task, off_coro, off_name,
                              off_waiter, self.all)
         self.refresh()
