@@ -19,7 +19,10 @@ from setuptools.command.build_py import build_py
 # The supported range, from its one source, without importing the package.
 VERSIONS = runpy.run_path(os.path.join(os.path.dirname(__file__) or ".",
                                        "src", "stackwatch", "_versions.py"))
-SUPPORTED = VERSIONS["supported"](sys.version_info)
+# A free-threaded build ("t" in abiflags) gets the package without the
+# extension; importing it says why (stackwatch/__init__.py).
+SUPPORTED = (VERSIONS["supported"](sys.version_info)
+             and "t" not in getattr(sys, "abiflags", ""))
 
 # The warning flags, from their one list (shared with tests/test_c_units.py).
 with open(os.path.join(os.path.dirname(__file__) or ".", "tools",

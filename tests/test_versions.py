@@ -115,3 +115,21 @@ def test_the_command_refuses_an_unsupported_python_in_one_line():
             % (V["MIN"] + V["MAX"] + (full,)))
     for cmd in command_lines(found[-1]):
         assert_refused_in_one_line(cmd, env, says)
+
+
+def test_a_free_threaded_build_is_refused_in_one_line():
+    """No free-threaded CPython is packaged here: the check is made to
+    look at a build that says it is one (sys.abiflags with "t", as
+    python3.14t has), before the package is imported."""
+    code = ("import sys; sys.abiflags += 't'\n"
+            "try:\n"
+            "    import stackwatch\n"
+            "except RuntimeError as e:\n"
+            "    print(e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, env=child_env())
+    version = sys.version.split()[0]
+    assert proc.stdout.splitlines() == [
+        "stackwatch supports CPython's GIL build only, not the "
+        "free-threaded cpython %st" % version], (proc.stdout, proc.stderr)
+    assert "stackwatch._native" not in proc.stderr

@@ -36,6 +36,10 @@ def _check_runtime() -> None:
     if not sys.platform.startswith("linux"):
         raise RuntimeError("stackwatch supports Linux only, not %s"
                            % sys.platform)
+    if "t" in getattr(sys, "abiflags", ""):
+        # No GIL holder, per-thread state elsewhere: see csrc/compat/layout.h.
+        raise RuntimeError("stackwatch supports CPython's GIL build only, "
+                           "not the free-threaded %st" % here)
     if not _versions.supported(sys.version_info):
         lo, hi = SUPPORTED
         raise RuntimeError(
