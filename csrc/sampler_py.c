@@ -736,12 +736,13 @@ tasks_enable_py(PyObject *m, PyObject *args)
 {
     PyObject *dict, *type;
     Py_ssize_t off_coro, off_name, off_waiter;
-    int all;
+    int all, each = 0;
     sw_tasks_cfg_t cfg;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "OO!nnnp:tasks_enable", &dict, &PyType_Type,
-                          &type, &off_coro, &off_name, &off_waiter, &all)) {
+    if (!PyArg_ParseTuple(args, "OO!nnnp|p:tasks_enable", &dict, &PyType_Type,
+                          &type, &off_coro, &off_name, &off_waiter, &all,
+                          &each)) {
         return NULL;
     }
     if (dict != Py_None && !PyDict_Check(dict)) {
@@ -778,6 +779,7 @@ tasks_enable_py(PyObject *m, PyObject *args)
     cfg.off_name = (size_t)off_name;
     cfg.off_waiter = (size_t)off_waiter;
     cfg.all = all;
+    cfg.each = each;
     sw_tasks_enable(&cfg);
     Py_RETURN_NONE;
 }
@@ -937,7 +939,7 @@ static PyMethodDef sampler_methods[] = {
      "sampler_set_roots(codes): cut sampled stacks at these code objects."},
     {"tasks_enable", tasks_enable_py, METH_VARARGS,
      "tasks_enable(current_tasks, task_type, off_coro, off_name, "
-     "off_waiter, all)"},
+     "off_waiter, all, each=False)"},
     {"tasks_disable", tasks_disable_py, METH_NOARGS, NULL},
     {"tasks_running_here", tasks_running_here_py, METH_NOARGS,
      "tasks_running_here() -> the calling thread state's running-task word, "

@@ -260,7 +260,25 @@ sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
     return at;
 }
 
-/* The label of a running task, read from the Task object. */
+int
+sw_tasks_default_name(const char *name)
+{
+    const char *p;
+
+    if (strncmp(name, "Task-", 5) != 0 || name[5] == '\0') {
+        return 0;
+    }
+    for (p = name + 5; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The label of a running task, read from the Task object: "[task] NAME:
+ * QUALNAME", or "[task] QUALNAME" for a task named by asyncio (all the
+ * tasks running one coroutine then share one label) unless cfg.each. */
 static void
 running_label(sw_reader_t *r, uintptr_t task, const char *qualname, char *out,
               size_t cap)
@@ -279,7 +297,12 @@ running_label(sw_reader_t *r, uintptr_t task, const char *qualname, char *out,
     else {
         sw_read_str(r, obj, name, sizeof(name));
     }
-    snprintf(out, cap, "[task] %s: %s", name, qualname);
+    if (!T.cfg.each && sw_tasks_default_name(name)) {
+        snprintf(out, cap, "[task] %s", qualname);
+    }
+    else {
+        snprintf(out, cap, "[task] %s: %s", name, qualname);
+    }
 }
 
 /* The entry of the task whose coroutine is coro, or NULL.  Caller holds

@@ -42,6 +42,8 @@ typedef struct sw_tasks_cfg {
     size_t off_name;         /* the Task's name field (a str or an int) */
     size_t off_waiter;       /* the future the Task waits for */
     int all;                 /* --tasks all: count waiting tasks too */
+    int each;                /* --tasks each: a label per task, even for
+                                tasks with asyncio's default name */
 } sw_tasks_cfg_t;
 
 typedef struct sw_task_frame {
@@ -58,7 +60,8 @@ typedef struct sw_task_entry {
                        is not used */
     uintptr_t parent;        /* the task awaiting it, 0 for a root */
     unsigned long ident;     /* the thread running its loop, 0 if unknown */
-    char *label;             /* "[task] NAME: QUALNAME", owned */
+    char *label;             /* "[task] NAME: QUALNAME", or "[task]
+                                QUALNAME" for a default name, owned */
     int nframes;             /* its suspension stack, leaf first; 0 when it */
     sw_task_frame_t *frames; /* runs, or outside --tasks all (owned) */
     uint32_t node;           /* the sampler's: its interned stack, 0 */
@@ -106,8 +109,14 @@ void sw_tasks_pass_begin(sw_reader_t *r);
 int sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
                   int n, uintptr_t *task);
 
+/* 1 if name is one asyncio gives a task it names itself: "Task-" and
+ * digits.  Context: any. */
+int sw_tasks_default_name(const char *name);
+
 /* Appends to ids[0..max) the marker frames of task (named from the Task
- * object, qualname being its coroutine's) and of the tasks awaiting it,
+ * object, qualname being its coroutine's: "[task] NAME: QUALNAME", or
+ * "[task] QUALNAME" when NAME is asyncio's default, unless cfg.each) and
+ * of the tasks awaiting it,
  * the outermost last.  A task the table does not link (created since the
  * last refresh, or started eagerly) is linked without the GIL to a task
  * of the table whose coroutine runs one of outer[0..nouter) (the

@@ -45,11 +45,24 @@ def code_name(code: Any) -> str:
     return getattr(code, "co_qualname", None) or code.co_name
 
 
-def label(task: Any) -> str:
+def default_name(name: str) -> bool:
+    """Whether name is one asyncio gives a task it names itself (Task-N);
+    as sw_tasks_default_name() in csrc/tasks.c."""
+    return name.startswith("Task-") and name[5:].isdigit() and \
+        name[5:].isascii()
+
+
+def label(task: Any, each: bool = False) -> str:
+    """"[task] NAME: QUALNAME", or "[task] QUALNAME" for a task asyncio
+    named (so that the tasks running one coroutine share one label)
+    unless each."""
     coro = task.get_coro()
     code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
     what = code_name(code) if code is not None else type(coro).__name__
-    return "[task] %s: %s" % (task.get_name(), what)
+    name = task.get_name()
+    if not each and default_name(name):
+        return "[task] %s" % what
+    return "[task] %s: %s" % (name, what)
 
 
 # -- the probe -----------------------------------------------------------------
@@ -236,8 +249,10 @@ class TableBuilder:
 
     FULL_EVERY = 10
 
-    def __init__(self, all_tasks: bool, from_tstate: bool = False) -> None:
+    def __init__(self, all_tasks: bool, from_tstate: bool = False,
+                 each: bool = False) -> None:
         self.all = all_tasks
+        self.each = each
         self.from_tstate = from_tstate
         self.loops: Dict[int, Any] = {}  # from_tstate: the running loops
         self.aio_dir = os.path.dirname(asyncio.__file__)
@@ -257,7 +272,7 @@ class TableBuilder:
                 stack.append((code_name(f.f_code), f.f_code.co_filename,
                               f.f_lineno or 0))
         return _Seen(id(waiter) if waiter is not None else 0, awaited,
-                     label(t), stack)
+                     label(t, self.each), stack)
 
     def _loop_tasks(self) -> Tuple[List[Any], List[Any]]:
         """3.14+: (the tasks of the running loops, the tasks they run).
@@ -326,9 +341,10 @@ class Refresher:
     seconds while a profiler with tasks samples. Its cost is counted
     (``stats()``: refreshes, seconds, the longest)."""
 
-    def __init__(self, all_tasks: bool) -> None:
+    def __init__(self, all_tasks: bool, each: bool = False) -> None:
         self.all = all_tasks
-        self.builder = TableBuilder(all_tasks)
+        self.each = each
+        self.builder = TableBuilder(all_tasks, each=each)
         self.refreshes = 0
         self.seconds = 0.0
         self.longest = 0.0
@@ -342,7 +358,7 @@ class Refresher:
         current, off_coro, off_name, off_waiter = probe()
         self.builder.from_tstate = current is None
         _native.tasks_enable(current, asyncio.Task, off_coro, off_name,
-                             off_waiter, self.all)
+                             off_waiter, self.all, self.each)
         self.refresh()
 
     def start(self) -> None:

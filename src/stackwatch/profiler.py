@@ -123,16 +123,22 @@ def check_budget(budget: Any) -> Optional[float]:
     return value
 
 
+#: tasks= values: which tasks are counted (the running one; all, waiting
+#: ones too), and whether each task has a label of its own ("each") or
+#: tasks asyncio named are grouped by their coroutine (the default).
+TASKS = ("running", "all", "each", "all,each")
+
+
 def check_tasks(value: Any) -> Optional[str]:
-    """None (off), "running" or "all" from Profiler(tasks=...)."""
+    """None (off), or one of TASKS from Profiler(tasks=...)."""
     if value is None or value is False:
         return None
     if value is True:
         return "running"
-    if value in ("running", "all"):
+    if value in TASKS:
         return value
-    raise ValueError("tasks must be True, False, 'running' or 'all', not %r"
-                     % (value,))
+    raise ValueError("tasks must be True, False, 'running', 'all', 'each' "
+                     "or 'all,each', not %r" % (value,))
 
 
 def check_format(fmt: Any) -> str:
@@ -180,7 +186,10 @@ class Profiler:
     lines too: py-spy's --nolineno). Both are fixed at creation.
     tasks: True (or "running") attributes each sample of a thread running
     an asyncio loop to the running task, under the tasks awaiting it;
-    "all" also counts every waiting task where it is suspended.
+    "all" also counts every waiting task where it is suspended. Tasks
+    that asyncio named (Task-N) are grouped by their coroutine ("[task]
+    handle"); "each" (or "all,each") labels every task by its name too
+    ("[task] Task-7: handle").
 
     One profiler samples at a time per process. Use as a context manager,
     or call :meth:`start` and :meth:`stop`; then :meth:`write` a file.
@@ -259,7 +268,9 @@ class Profiler:
                     from stackwatch import _tasks  # imports asyncio
                     # RuntimeError when this interpreter's tasks cannot
                     # be read (the pure-Python Task).
-                    self._tasks = _tasks.Refresher(self.tasks == "all")
+                    self._tasks = _tasks.Refresher(
+                        self.tasks.startswith("all"),
+                        self.tasks.endswith("each"))
                     self._tasks.enable()
                 _native.sampler_set_roots(self._roots)
                 _native.sampler_start(self._session, rate=self.rate,
