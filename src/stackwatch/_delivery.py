@@ -164,8 +164,10 @@ def write_run_info() -> None:
 
     _service.refresh_names()
     tree = runinfo.RunTree(threads=False)
+    full = bool(S.settings.get("full_paths"))
     text = "".join(["[stackwatch] run info after the stall report:\n",
-                    _native.dump_text(), "\n", tree.format()])
+                    _native.dump_text(full_paths=full), "\n",
+                    tree.format(full_paths=full)])
     target = S.settings.get("report_to")
     try:
         if isinstance(target, (str, bytes, os.PathLike)):

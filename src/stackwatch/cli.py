@@ -604,7 +604,7 @@ class _Recording:
                                   "speedscope": "a speedscope profile",
                                   "collapsed": "collapsed stacks"}[
                                       self.fmt], where))
-        lines = self.prof.summary()
+        lines = self.prof.summary(full_paths=self.full_paths)
         if lines:
             note("where the samples were (share of samples, share of that "
                  "time on CPU, function and callers):")
@@ -853,7 +853,8 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
                  % (ns.log or "file", e.strerror or e), prog)
     try:
         monitor.start(report_to=report_to, format_run_info=ns.format_run_info,
-                      log=ns.logging, asyncio=not ns.no_asyncio, **kw)
+                      log=ns.logging, asyncio=not ns.no_asyncio,
+                      full_paths=ns.full_paths, **kw)
     except (ValueError, RuntimeError) as e:
         if opened is not None:
             os.close(opened[0])

@@ -613,17 +613,22 @@ class Profiler:
                 count=count, wall=wall / 1e9, cpu=cpu / 1e9, gil=gil))
         return out
 
-    def summary(self, top: int = 5) -> List[str]:
+    def summary(self, top: int = 5, full_paths: bool = False) -> List[str]:
         """Lines on the functions seen most often at the top of stacks:
         their share of samples, how much of that time was spent on CPU,
-        the hottest line and its two most frequent callers."""
+        the hottest line and its two most frequent callers. Files are
+        shown as in the profile's labels: without their sys.path entry
+        (two files that would read the same keep their full paths) unless
+        full_paths."""
         count: Dict[Tuple[str, str], int] = collections.Counter()
         wall: Dict[Tuple[str, str], float] = collections.Counter()
         cpu: Dict[Tuple[str, str], float] = collections.Counter()
         lines: Dict[Tuple[str, str], Dict[Frame, int]] = {}
         callers: Dict[Tuple[str, str], Dict[Tuple[Frame, ...], int]] = {}
         total = 0
+        files = set()
         for s in self.samples():
+            files.update(f.filename for f in s.frames)
             if not s.frames:
                 continue
             leaf = s.frames[-1]
@@ -635,15 +640,16 @@ class Profiler:
             lines.setdefault(key, collections.Counter())[leaf] += s.count
             callers.setdefault(key, collections.Counter())[
                 s.frames[-3:-1][::-1]] += s.count
+        full = _ambiguous(files) if not full_paths else None
         out = []
         for key, n in count.most_common(top):
             leaf = lines[key].most_common(1)[0][0]
             text = "%5.1f%%  cpu %3.0f%%  %s" % (
                 100.0 * n / total,
                 100.0 * min(1.0, cpu[key] / wall[key]) if wall[key] else 0.0,
-                _frame_text(leaf))
+                _frame_text(leaf, full))
             for c in callers[key].most_common(1)[0][0]:
-                text += "  <- %s" % _frame_text(c)
+                text += "  <- %s" % _frame_text(c, full)
             out.append(text)
         return out
 
@@ -682,10 +688,24 @@ def _thread_comm(tid: int) -> Optional[str]:
     return comm if comm and comm != own else None
 
 
-def _frame_text(f: Frame) -> str:
-    # "name (file:line)", the file by its base name: the native formatter
-    # that writes every other frame label.
-    return _native.format_frame(f.name, f.filename, f.lineno, basename=True)
+def _ambiguous(files: Any) -> set:
+    """The files (full paths) that would read the same as another one when
+    shortened: they keep their full paths (the writers' rule,
+    sw_write_profile in csrc/writers/common.c)."""
+    by_short: Dict[str, set] = {}
+    for f in files:
+        if f:
+            by_short.setdefault(_native.short_path(f), set()).add(f)
+    return {f for same in by_short.values() if len(same) > 1 for f in same}
+
+
+def _frame_text(f: Frame, full: Optional[set]) -> str:
+    # "name (file:line)" by the native formatter that writes every other
+    # frame label: the file short (as the profile's labels), or full when
+    # full is None (full paths asked for) or holds it (ambiguous).
+    return _native.format_frame(f.name, f.filename, f.lineno,
+                                short=full is not None and
+                                f.filename not in full)
 
 
 def _name_active() -> None:
