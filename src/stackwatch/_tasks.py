@@ -27,11 +27,10 @@ import ctypes
 import os
 import struct
 import sys
-import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from stackwatch import _native
+from stackwatch import _native, _osthread
 from stackwatch._capture import running_loops
 from stackwatch._task_tree import coroutine_chain
 
@@ -247,8 +246,7 @@ def probe() -> Tuple[Optional[Dict[str, Any]], int, int, int,
         except BaseException as e:  # reported below, in the caller
             found.append(e)
 
-    t = threading.Thread(target=run, name="stackwatch-tasks-probe",
-                         daemon=True)
+    t = _osthread.Thread(run, "stackwatch-tasks-probe")
     t.start()
     t.join(10.0)
     if not found or isinstance(found[0], BaseException):
@@ -451,8 +449,8 @@ class Refresher:
         self.refreshes = 0
         self.seconds = 0.0
         self.longest = 0.0
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._stop = _osthread.Event()
+        self._thread: Optional[_osthread.Thread] = None
 
     def enable(self) -> None:
         """Probes (RuntimeError if --tasks cannot work here), turns the
@@ -467,15 +465,14 @@ class Refresher:
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run,
-                                        name="stackwatch-tasks", daemon=True)
+        self._thread = _osthread.Thread(self._run, "stackwatch-tasks")
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         t = self._thread
         self._thread = None
-        if t is not None and t is not threading.current_thread():
+        if t is not None and not t.is_current():
             t.join(5.0)
 
     def disable(self) -> None:

@@ -171,7 +171,7 @@ def stop() -> None:
         S.stopping = True
     _native.watchdog_stop()
     _native.watchdog_interrupt()
-    if thread is not None and thread is not threading.current_thread():
+    if thread is not None and not thread.is_current():
         thread.join(5.0)
     _native.watchdog_clear()
     with S.lock:
