@@ -35,8 +35,9 @@ def one_run():
                     continue
                 tasks = [x for x in frames if x.startswith("[task] ")]
                 total += int(n)
+                # (3.9 and 3.10 name coroutines without their class.)
                 if len(tasks) >= 2 and \
-                        tasks[0].endswith("RequestHandler.start") and \
+                        tasks[0].endswith((" start", ".start")) and \
                         tasks[-1].endswith("lookup"):
                     whole += int(n)
     return total, whole
