@@ -742,15 +742,16 @@ tasks_links(PyObject *links, sw_tasks_links_t *L)
     Py_ssize_t off[8], outer;
     int i;
 
-    if (!PyArg_ParseTuple(links, "nO!nO!OnnO!nnO!nO!n:links", &off[0],
+    if (!PyArg_ParseTuple(links, "nO!nO!OnnO!nnO!nO!nn:links", &off[0],
                           &PyType_Type, &wakeup, &off[1], &PyType_Type, &func,
                           &code, &off[2], &off[3], &PyType_Type, &tuple,
                           &off[4], &outer, &PyType_Type, &cell, &off[5],
-                          &PyType_Type, &gather, &off[6])) {
+                          &PyType_Type, &gather, &off[6], &off[7])) {
         return -1;
     }
-    for (i = 0; i < 7; i++) {
-        if (off[i] <= 0 || off[i] > 4096 || off[i] % 8 != 0) {
+    for (i = 0; i < 8; i++) {
+        /* (off[7], the awaited-by field, may be 0: none.) */
+        if (off[i] < (i == 7 ? 0 : 8) || off[i] > 4096 || off[i] % 8 != 0) {
             PyErr_SetString(PyExc_ValueError, "link offsets out of range");
             return -1;
         }
@@ -774,6 +775,7 @@ tasks_links(PyObject *links, sw_tasks_links_t *L)
     L->off_cell_ref = (size_t)off[5];
     L->gather_type = (uintptr_t)gather;
     L->off_coro_code = (size_t)off[6];
+    L->off_awaited_by = (size_t)off[7];
     return 0;
 }
 

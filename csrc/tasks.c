@@ -349,6 +349,15 @@ awaiter(sw_reader_t *r, uintptr_t task)
     uintptr_t fut = task, cb, type, w, waiter, code, clo, cell;
     int hop;
 
+    /* The awaited-by field, where there is one: a task that waits (for
+     * the gathering future) names it. */
+    if (L->off_awaited_by != 0 &&
+        sw_vm_read_ptr(&r->vm, task + L->off_awaited_by, &w) == 0 &&
+        type_of(r, w) == T.cfg.task_type &&
+        sw_vm_read_ptr(&r->vm, w + T.cfg.off_waiter, &waiter) == 0 &&
+        waiter != 0) {
+        return w;
+    }
     for (hop = 0; hop < 2; hop++) {
         if (sw_vm_read_ptr(&r->vm, fut + L->off_cb0, &cb) < 0 ||
             (type = type_of(r, cb)) == 0) {

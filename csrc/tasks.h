@@ -40,7 +40,8 @@
  * gather's future) is F's first done callback: W's wake-up callback,
  * which holds W, and W's waited future is F.  A task awaited through
  * gather() has gather's _done_callback first, a function whose closure
- * holds the gathering future. */
+ * holds the gathering future.  Where a task keeps the task that awaits
+ * it through gather() (an awaited-by field), that is read first. */
 typedef struct sw_tasks_links {
     int on;                  /* 0: links come from the table only */
     size_t off_cb0;          /* a Future's (a Task's) first done callback */
@@ -57,6 +58,8 @@ typedef struct sw_tasks_links {
     size_t off_cell_ref;   /* a cell's contents */
     uintptr_t gather_type; /* the type of gather's future */
     size_t off_coro_code;  /* a coroutine's code (low 3 bits: tags, masked) */
+    size_t off_awaited_by; /* a task's awaited-by field (the task that
+                              gathers it, where asyncio keeps one), 0 */
 } sw_tasks_links_t;
 
 typedef struct sw_tasks_cfg {

@@ -157,23 +157,31 @@ def _probe_links_once(name: str) -> Tuple[Any, ...]:
         try:
             done_cb = gathered._callbacks[0][0]
             outer = gathering._fut_waiter
-            wakeup = outer._callbacks[0][0]
-            direct = awaited._callbacks[0][0]
+            wakeup = awaited._callbacks[0][0]
             code = done_cb.__code__
             closure = done_cb.__closure__
             index = code.co_freevars.index("outer")
             cell = closure[index]
             if cell.cell_contents is not outer or \
-                    type(direct) is not type(wakeup) or \
                     awaiting._fut_waiter is not awaited:
                 raise LookupError("not the links looked for")
-            off_cb0 = _offset(gathered, done_cb)
-            if _offset(outer, wakeup) != off_cb0 or \
-                    _offset(awaited, direct) != off_cb0:
+            off_cb0 = _offset(awaited, wakeup)
+            if _offset(gathered, done_cb) != off_cb0:
                 raise LookupError("the first callback moved")
-            off_task = _offset(wakeup, gathering)
-            if _offset(direct, awaiting) != off_task:
-                raise LookupError("the wake-up's task moved")
+            off_task = _offset(wakeup, awaiting)
+            # The gathering future's own first callback is the gathering
+            # task's wake-up up to 3.13; from 3.14, gather() first adds
+            # one of its own, but the gathered task names the task that
+            # awaits it (its awaited-by field).
+            try:
+                off_by = _offset(gathered, gathering)
+            except LookupError:
+                off_by = 0
+            first = outer._callbacks[0][0]
+            if not off_by and (type(first) is not type(wakeup) or
+                               _offset(outer, first) != off_cb0 or
+                               _offset(first, gathering) != off_task):
+                raise LookupError("no link from a gathered task")
             coro = gathered.get_coro()
             links = (off_cb0, type(wakeup), off_task, type(done_cb), code,
                      _offset(done_cb, code), _offset(done_cb, closure),
@@ -182,7 +190,8 @@ def _probe_links_once(name: str) -> Tuple[Any, ...]:
                      index, type(cell), _offset(cell, outer), type(outer),
                      # (3.11 has the code in the coroutine and in its
                      # frame: either will do.)
-                     _offset(coro, coro.cr_code, mask=~7, first=True))
+                     _offset(coro, coro.cr_code, mask=~7, first=True),
+                     off_by)
         finally:
             fut.set_result(None)
             for _ in range(10):
