@@ -1,0 +1,868 @@
+/* The memory profiler's engine: counters, side table, writer thread.
+ *
+ * Threads.  Every thread that allocates while tracking is on (any thread:
+ * the RAW domain is called without the GIL) updates counters in a slot
+ * of its own, claimed at its first tracked allocation with one atomic
+ * increment and remembered in a thread-local variable (with the profile's
+ * generation, so that a new profile or a forked child claims again).  The
+ * counters are 64-bit atomics updated with relaxed fetch-adds: no lock,
+ * and a free made by another thread adds to the owner's "freed" counter
+ * without disturbing it.  The writer thread (native, never takes the GIL)
+ * reads them every interval and appends lines to the files; it alone
+ * touches the files and its per-slot state.
+ *
+ * The side table.  A block freed by another thread must be subtracted
+ * from the thread that allocated it, with its exact size, so the size
+ * and owner of every tracked block are kept: a hash table keyed by the
+ * block's address, split in 256 shards each behind a spinlock held for a
+ * few instructions (two threads meet on one only when both allocate at
+ * once in one shard; under the GIL almost never).  Chosen over a header
+ * in front of each block because a header makes the blocks allocated
+ * before enable() (no header) and those freed after disable() (with one)
+ * impossible to tell apart or to hand back to the previous allocator:
+ * with a table, a block allocated before enable() is simply not found
+ * when freed (not counted, as it was not counted when allocated), and
+ * after disable() the previous allocators are back exactly, every block
+ * theirs.  The cost: 16 bytes per live tracked block (at most 1/0.7 of
+ * it with the free slots), and a hash, a lock and a probe per call.  The
+ * shards' arrays come from mmap, never from an allocator we hook.
+ *
+ * An address is in the table at most once: the hooks insert after the
+ * allocator returned the block, and remove before they give it back, so
+ * no other thread can be handed the same address in between.
+ *
+ * Re-entrancy: a thread-local depth makes every hook that runs inside
+ * another (pymalloc falling back on PyMem_RawMalloc, a signal handler
+ * that interrupts the bookkeeping) pass through untracked, so a shard
+ * lock is never taken twice by one thread.
+ *
+ * Fork: the child resets the shard locks (another thread may have held
+ * one), stops counting, closes the parent's files without a byte and
+ * forgets the writer thread.  Interpreter exit: the Python layer stops
+ * the profile (memory.py) before the interpreter finalizes. */
+#include "memtrack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "errors.h"
+#include "procmem.h"
+#include "service.h"
+#include "snapshot.h"
+
+#define SLOT_OTHER (SW_MEM_MAX_THREADS - 1)
+
+/* A record: owner slot (16 bits), kind (1 bit), size (the rest). */
+#define REC_SLOT(r) ((uint32_t)((r)&0xffffu))
+#define REC_KIND(r) ((int)(((r) >> 16) & 1u))
+#define REC_SIZE(r) ((r) >> 18)
+#define REC_MAKE(size, slot, kind) \
+    (((uint64_t)(size) << 18) | ((uint64_t)(kind) << 16) | (uint64_t)(slot))
+
+typedef struct slot {
+    _Alignas(64) _Atomic uint64_t alloc[2]; /* by kind */
+    _Atomic uint64_t freed[2];
+    _Atomic long tid;
+    _Atomic unsigned long ident;
+    _Atomic int used;
+} slot_t;
+
+static slot_t slots[SW_MEM_MAX_THREADS];
+static _Atomic uint32_t nslots;
+static _Atomic uint32_t generation = 1;
+static _Atomic int tracking;
+
+typedef struct tl {
+    uint32_t gen;
+    uint32_t slot;
+    uint32_t depth;
+} tl_t;
+
+static _Thread_local tl_t tl;
+
+/* ---- the side table ---------------------------------------------------- */
+
+#define NSHARDS 256
+#define SHARD_MIN 512 /* entries */
+#define EMPTY ((uintptr_t)0)
+#define TOMB ((uintptr_t)1)
+
+typedef struct entry {
+    uintptr_t key;
+    uint64_t rec;
+} entry_t;
+
+typedef struct shard {
+    _Alignas(64) atomic_flag lock;
+    entry_t *e;
+    size_t cap;  /* a power of two, or 0 */
+    size_t live; /* keys */
+    size_t used; /* keys and tombstones */
+} shard_t;
+
+static shard_t shards[NSHARDS];
+static _Atomic uint64_t untracked;
+static _Atomic uint64_t table_bytes;
+static _Atomic uint64_t tracked;
+
+static inline uint64_t
+hash_ptr(uintptr_t p)
+{
+    uint64_t h = (uint64_t)p >> 4;
+
+    h ^= h >> 29;
+    h *= 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 32);
+}
+
+static inline void
+shard_lock(shard_t *s)
+{
+    unsigned spins = 0;
+
+    while (atomic_flag_test_and_set_explicit(&s->lock, memory_order_acquire)) {
+        if (++spins >= 64) {
+            sched_yield();
+            spins = 0;
+        }
+    }
+}
+
+static inline void
+shard_unlock(shard_t *s)
+{
+    atomic_flag_clear_explicit(&s->lock, memory_order_release);
+}
+
+static entry_t *
+map_entries(size_t cap)
+{
+    void *m = mmap(NULL, cap * sizeof(entry_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    return m == MAP_FAILED ? NULL : (entry_t *)m;
+}
+
+/* Rehashes s into cap entries.  Caller holds s's lock.  Returns 0, or -1
+ * (s unchanged) when mmap fails. */
+static int
+shard_resize(shard_t *s, size_t cap)
+{
+    entry_t *ne = map_entries(cap);
+    size_t i;
+
+    if (ne == NULL) {
+        return -1;
+    }
+    for (i = 0; i < s->cap; i++) {
+        uintptr_t k = s->e[i].key;
+        size_t j;
+
+        if (k == EMPTY || k == TOMB) {
+            continue;
+        }
+        j = (size_t)hash_ptr(k) & (cap - 1);
+        while (ne[j].key != EMPTY) {
+            j = (j + 1) & (cap - 1);
+        }
+        ne[j] = s->e[i];
+    }
+    if (s->e != NULL) {
+        munmap(s->e, s->cap * sizeof(entry_t));
+        atomic_fetch_sub_explicit(&table_bytes, s->cap * sizeof(entry_t),
+                                  memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&table_bytes, cap * sizeof(entry_t),
+                              memory_order_relaxed);
+    s->e = ne;
+    s->cap = cap;
+    s->used = s->live;
+    return 0;
+}
+
+/* Inserts (or replaces) key.  Returns 0, or -1 when the shard cannot
+ * grow. */
+static int
+table_put(uintptr_t key, uint64_t rec)
+{
+    uint64_t h = hash_ptr(key);
+    shard_t *s = &shards[h >> 56];
+    size_t j, tomb = (size_t)-1;
+    int rc = 0;
+
+    shard_lock(s);
+    if ((s->used + 1) * 10 >= s->cap * 7) {
+        size_t cap = s->cap ? s->cap : SHARD_MIN;
+
+        if ((s->live + 1) * 10 >= cap * 5) {
+            cap *= 2; /* more than half live: grow; else drop tombstones */
+        }
+        if (shard_resize(s, cap) < 0 && s->used + 1 >= s->cap) {
+            rc = -1;
+            goto done;
+        }
+    }
+    j = (size_t)h & (s->cap - 1);
+    for (;;) {
+        uintptr_t k = s->e[j].key;
+
+        if (k == key) {
+            s->e[j].rec = rec; /* a stale record (freed behind our back) */
+            goto done;
+        }
+        if (k == TOMB && tomb == (size_t)-1) {
+            tomb = j;
+        }
+        if (k == EMPTY) {
+            break;
+        }
+        j = (j + 1) & (s->cap - 1);
+    }
+    if (tomb != (size_t)-1) {
+        j = tomb;
+    }
+    else {
+        s->used++;
+    }
+    s->e[j].key = key;
+    s->e[j].rec = rec;
+    s->live++;
+    atomic_fetch_add_explicit(&tracked, 1, memory_order_relaxed);
+done:
+    shard_unlock(s);
+    return rc;
+}
+
+static int
+table_take(uintptr_t key, uint64_t *rec)
+{
+    uint64_t h = hash_ptr(key);
+    shard_t *s = &shards[h >> 56];
+    size_t j;
+    int found = 0;
+
+    shard_lock(s);
+    if (s->cap == 0) {
+        goto done;
+    }
+    j = (size_t)h & (s->cap - 1);
+    for (;;) {
+        uintptr_t k = s->e[j].key;
+
+        if (k == EMPTY) {
+            break;
+        }
+        if (k == key) {
+            *rec = s->e[j].rec;
+            s->e[j].key = TOMB;
+            s->live--;
+            found = 1;
+            atomic_fetch_sub_explicit(&tracked, 1, memory_order_relaxed);
+            break;
+        }
+        j = (j + 1) & (s->cap - 1);
+    }
+done:
+    shard_unlock(s);
+    return found;
+}
+
+/* Empties the table (keeps its memory, up to a shard's first size).
+ * Context: no hook tracks (tracking off). */
+static void
+table_clear(void)
+{
+    int i;
+
+    for (i = 0; i < NSHARDS; i++) {
+        shard_t *s = &shards[i];
+
+        shard_lock(s);
+        if (s->e != NULL) {
+            munmap(s->e, s->cap * sizeof(entry_t));
+            atomic_fetch_sub_explicit(&table_bytes, s->cap * sizeof(entry_t),
+                                      memory_order_relaxed);
+        }
+        s->e = NULL;
+        s->cap = s->live = s->used = 0;
+        shard_unlock(s);
+    }
+    atomic_store(&tracked, 0);
+    atomic_store(&untracked, 0);
+}
+
+/* ---- the hooks' side ---------------------------------------------------- */
+
+int
+sw_mem_enter(void)
+{
+    tl_t *t = &tl;
+
+    if (!atomic_load_explicit(&tracking, memory_order_relaxed) ||
+        t->depth != 0) {
+        return 0;
+    }
+    t->depth = 1;
+    return 1;
+}
+
+void
+sw_mem_leave(void)
+{
+    tl.depth = 0;
+}
+
+/* The calling thread's slot (claimed at its first tracked call). */
+static uint32_t
+my_slot(tl_t *t)
+{
+    uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+    uint32_t i;
+
+    if (t->gen == gen) {
+        return t->slot;
+    }
+    i = atomic_fetch_add_explicit(&nslots, 1, memory_order_relaxed);
+    if (i >= SLOT_OTHER) {
+        i = SLOT_OTHER;
+    }
+    else {
+        atomic_store_explicit(&slots[i].tid, (long)syscall(SYS_gettid),
+                              memory_order_relaxed);
+        atomic_store_explicit(&slots[i].ident, (unsigned long)pthread_self(),
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&slots[i].used, 1, memory_order_release);
+    t->gen = gen;
+    t->slot = i;
+    return i;
+}
+
+void
+sw_mem_alloced(void *p, size_t size, int kind)
+{
+    uint32_t i = my_slot(&tl);
+
+    if (table_put((uintptr_t)p, REC_MAKE(size, i, kind)) < 0) {
+        atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&slots[i].alloc[kind], size,
+                              memory_order_relaxed);
+}
+
+int
+sw_mem_forget(void *p, uint64_t *rec)
+{
+    return table_take((uintptr_t)p, rec);
+}
+
+void
+sw_mem_restore(void *p, uint64_t rec)
+{
+    if (table_put((uintptr_t)p, rec) < 0) {
+        /* The block stays but cannot be found when freed: count it freed
+         * now, so that live bytes do not grow forever. */
+        sw_mem_freed(rec);
+        atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
+    }
+}
+
+void
+sw_mem_freed(uint64_t rec)
+{
+    atomic_fetch_add_explicit(&slots[REC_SLOT(rec)].freed[REC_KIND(rec)],
+                              REC_SIZE(rec), memory_order_relaxed);
+}
+
+void
+sw_mem_set_tracking(int on)
+{
+    atomic_store(&tracking, on ? 1 : 0);
+}
+
+/* ---- the writer ---------------------------------------------------------
+ *
+ * One per profile.  Owns everything below (the files, their state); the
+ * GIL side only starts it (sw_mem_start) and stops it (sw_mem_stop). */
+
+/* How long a new thread's file waits for the thread's name (the service
+ * thread sends names); after that it is named after its native id. */
+#define NAME_WAIT_NS 1000000000ull
+#define NAME_MAX_LEN 200
+
+typedef struct wslot {
+    int fd;      /* -1: no file yet */
+    int waiting; /* named? 0 not seen, 1 waiting for a name, 2 has a file */
+    uint64_t seen_ns;
+    int has_line;
+    uint64_t last[4]; /* the counters of the last line written */
+    char name[NAME_MAX_LEN + 1];
+} wslot_t;
+
+typedef struct writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    int started;
+    uint64_t start_ns;
+    uint64_t interval_ns;
+    char dir[4096];
+    int pfd;        /* process.mem */
+    wslot_t *ws;    /* SW_MEM_MAX_THREADS */
+    char *line;     /* a line buffer */
+    uint64_t lines; /* written */
+    uint64_t write_errors;
+    int first_errno;
+} writer_t;
+
+static writer_t W = {.pfd = -1};
+static _Atomic int running;
+static _Atomic uint64_t lines_written;
+static _Atomic uint64_t write_errors;
+static _Atomic int write_errno;
+
+static void
+write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+
+        if (k < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (atomic_fetch_add(&write_errors, 1) == 0) {
+                atomic_store(&write_errno, errno);
+            }
+            return;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+static double
+secs(uint64_t now)
+{
+    return now > W.start_ns ? (double)(now - W.start_ns) / 1e9 : 0.0;
+}
+
+/* Letters, digits, '.', '_' and '-' stay; every other byte becomes '_';
+ * "" and names made of dots become "_". */
+static void
+safe_name(const char *in, char *out, size_t cap)
+{
+    size_t i, n = 0;
+    int only_dots = 1;
+
+    for (i = 0; in[i] != '\0' && n + 1 < cap; i++) {
+        unsigned char c = (unsigned char)in[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+
+        out[n++] = ok ? (char)c : '_';
+        if (c != '.') {
+            only_dots = 0;
+        }
+    }
+    out[n] = '\0';
+    if (n == 0 || only_dots) {
+        snprintf(out, cap, "_");
+    }
+}
+
+static int
+name_taken(const char *file)
+{
+    int i;
+
+    if (strcmp(file, "process") == 0) {
+        return 1;
+    }
+    for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
+        if (W.ws[i].waiting == 2 && strcmp(W.ws[i].name, file) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+open_file(const char *base)
+{
+    char path[4096 + NAME_MAX_LEN + 16];
+
+    snprintf(path, sizeof path, "%s/%s.mem", W.dir, base);
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+/* Gives slot i its file (named, or after its native id when no name
+ * came).  Returns 1 when the file exists now. */
+static int
+name_slot(int i, uint64_t now, int final)
+{
+    wslot_t *w = &W.ws[i];
+    long tid = atomic_load(&slots[i].tid);
+    unsigned long ident = atomic_load(&slots[i].ident);
+    char name[64], base[NAME_MAX_LEN + 1], hdr[512];
+    int named;
+
+    if (w->waiting == 2) {
+        return 1;
+    }
+    if (i == SLOT_OTHER) {
+        snprintf(name, sizeof name, "other-threads");
+        named = 1;
+        tid = 0;
+    }
+    else {
+        named = sw_names_get(ident, tid, name, sizeof name);
+    }
+    if (!named) {
+        if (w->waiting == 0) {
+            w->waiting = 1;
+            w->seen_ns = now;
+        }
+        if (!final && now - w->seen_ns < NAME_WAIT_NS) {
+            return 0;
+        }
+        snprintf(name, sizeof name, "thread-%ld", tid);
+    }
+    safe_name(name, base, sizeof base);
+    if (name_taken(base)) {
+        char other[NAME_MAX_LEN + 1];
+
+        snprintf(other, sizeof other, "%.150s-%ld", base, tid);
+        snprintf(base, sizeof base, "%s", other);
+        if (name_taken(base)) {
+            snprintf(other, sizeof other, "%.150s-%d", base, i);
+            snprintf(base, sizeof base, "%s", other);
+        }
+    }
+    w->fd = open_file(base);
+    if (w->fd < 0) {
+        if (atomic_fetch_add(&write_errors, 1) == 0) {
+            atomic_store(&write_errno, errno);
+        }
+    }
+    snprintf(w->name, sizeof w->name, "%s", base);
+    w->waiting = 2;
+    if (w->fd >= 0) {
+        int n;
+
+        /* The name as the thread has it, minus line breaks. */
+        for (n = 0; name[n] != '\0'; n++) {
+            if (name[n] == '\n' || name[n] == '\r') {
+                name[n] = ' ';
+            }
+        }
+        n = snprintf(hdr, sizeof hdr,
+                     "# stackwatch-mem 1 thread\n# name %s\n"
+                     "# native_id %ld\n# columns t py_live c_live py_alloc "
+                     "py_free c_alloc c_free\n",
+                     name, tid);
+        write_all(w->fd, hdr, (size_t)n);
+    }
+    return 1;
+}
+
+/* Appends "t live_py live_c alloc_py free_py alloc_c free_c" (c: py
+ * alloc, py free, c alloc, c free) to line at offset; returns the new
+ * length. */
+static int
+counters_text(char *line, size_t cap, int off, const uint64_t *c)
+{
+    /* live is alloc - free; a free counted before its alloc (the two
+     * counters are read one after the other) cannot make it negative. */
+    uint64_t py_live = c[0] >= c[1] ? c[0] - c[1] : 0;
+    uint64_t c_live = c[2] >= c[3] ? c[2] - c[3] : 0;
+
+    return off + snprintf(line + off, cap - (size_t)off,
+                          " %llu %llu %llu %llu %llu %llu\n",
+                          (unsigned long long)py_live,
+                          (unsigned long long)c_live, (unsigned long long)c[0],
+                          (unsigned long long)c[1], (unsigned long long)c[2],
+                          (unsigned long long)c[3]);
+}
+
+/* One pass: a line for process.mem, and one for every thread whose
+ * counters changed (every thread at the end). */
+static void
+tick(uint64_t now, int final)
+{
+    uint32_t n = atomic_load(&nslots);
+    uint64_t sum[4] = {0, 0, 0, 0};
+    double t = secs(now);
+    sw_procmem_t pm;
+    char line[256];
+    int len;
+    uint32_t i;
+
+    if (n > SLOT_OTHER) {
+        n = SLOT_OTHER;
+    }
+    for (i = 0; i <= SLOT_OTHER; i++) {
+        slot_t *s;
+        wslot_t *w;
+        uint64_t c[4];
+
+        if (i == n) {
+            i = SLOT_OTHER; /* skip the unused ones between */
+        }
+        s = &slots[i];
+        w = &W.ws[i];
+        if (!atomic_load_explicit(&s->used, memory_order_acquire)) {
+            continue;
+        }
+        c[0] = atomic_load_explicit(&s->alloc[0], memory_order_relaxed);
+        c[1] = atomic_load_explicit(&s->freed[0], memory_order_relaxed);
+        c[2] = atomic_load_explicit(&s->alloc[1], memory_order_relaxed);
+        c[3] = atomic_load_explicit(&s->freed[1], memory_order_relaxed);
+        sum[0] += c[0];
+        sum[1] += c[1];
+        sum[2] += c[2];
+        sum[3] += c[3];
+        if (!name_slot((int)i, now, final) || w->fd < 0) {
+            continue;
+        }
+        if (w->has_line && !final && memcmp(c, w->last, sizeof c) == 0) {
+            continue;
+        }
+        len = snprintf(line, sizeof line, "%.6f", t);
+        len = counters_text(line, sizeof line, len, c);
+        write_all(w->fd, line, (size_t)len);
+        memcpy(w->last, c, sizeof c);
+        w->has_line = 1;
+        atomic_fetch_add(&lines_written, 1);
+    }
+    if (W.pfd >= 0) {
+        if (sw_procmem_read(&pm) != 0) {
+            pm.rss = 0;
+        }
+        len = snprintf(line, sizeof line, "%.6f %llu", t,
+                       (unsigned long long)pm.rss);
+        len = counters_text(line, sizeof line, len, sum);
+        write_all(W.pfd, line, (size_t)len);
+        atomic_fetch_add(&lines_written, 1);
+    }
+}
+
+static void
+end_files(uint64_t now)
+{
+    char line[64];
+    int len = snprintf(line, sizeof line, "# end %.6f\n", secs(now));
+    int i;
+
+    for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
+        if (W.ws[i].fd >= 0) {
+            write_all(W.ws[i].fd, line, (size_t)len);
+            close(W.ws[i].fd);
+            W.ws[i].fd = -1;
+        }
+    }
+    if (W.pfd >= 0) {
+        write_all(W.pfd, line, (size_t)len);
+        close(W.pfd);
+        W.pfd = -1;
+    }
+}
+
+static void *
+writer_main(void *arg)
+{
+    uint64_t next;
+    int asked = 0;
+    (void)arg;
+
+    pthread_mutex_lock(&W.mu);
+    next = W.start_ns + W.interval_ns;
+    while (!W.stop) {
+        struct timespec ts = sw_timespec(next);
+        uint64_t now;
+        int i, waiting = 0;
+
+        pthread_cond_timedwait(&W.cv, &W.mu, &ts);
+        if (W.stop) {
+            break;
+        }
+        now = sw_now_ns();
+        if (now < next) {
+            continue;
+        }
+        pthread_mutex_unlock(&W.mu);
+        tick(now, 0);
+        for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
+            waiting |= W.ws[i].waiting == 1;
+        }
+        if (waiting && !asked) {
+            sw_service_notify(SW_SVC_NAMES); /* names for new threads */
+        }
+        asked = waiting;
+        pthread_mutex_lock(&W.mu);
+        next += W.interval_ns;
+        if (next <= now) {
+            next = now + W.interval_ns; /* late: no burst of lines */
+        }
+    }
+    pthread_mutex_unlock(&W.mu);
+    return NULL;
+}
+
+int
+sw_mem_running(void)
+{
+    return atomic_load(&running);
+}
+
+int
+sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
+{
+    char path[4096 + 32], hdr[1024];
+    struct timespec wall;
+    int n, i, rc;
+
+    if (atomic_load(&running)) {
+        snprintf(err, errlen, "a memory profile is already running");
+        return SW_EBUSY;
+    }
+    if (strlen(cfg->dir) >= sizeof W.dir) {
+        snprintf(err, errlen, "directory name too long");
+        return SW_EINVAL;
+    }
+    if (W.ws == NULL) {
+        W.ws = calloc(SW_MEM_MAX_THREADS, sizeof(wslot_t));
+        if (W.ws == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return SW_ENOMEM;
+        }
+    }
+    atomic_store(&tracking, 0);
+    table_clear();
+    for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
+        memset(&W.ws[i], 0, sizeof(wslot_t));
+        W.ws[i].fd = -1;
+        atomic_store(&slots[i].alloc[0], 0);
+        atomic_store(&slots[i].alloc[1], 0);
+        atomic_store(&slots[i].freed[0], 0);
+        atomic_store(&slots[i].freed[1], 0);
+        atomic_store(&slots[i].tid, 0);
+        atomic_store(&slots[i].ident, 0);
+        atomic_store(&slots[i].used, 0);
+    }
+    atomic_store(&nslots, 0);
+    atomic_fetch_add(&generation, 1);
+    atomic_store(&lines_written, 0);
+    atomic_store(&write_errors, 0);
+    atomic_store(&write_errno, 0);
+    snprintf(W.dir, sizeof W.dir, "%s", cfg->dir);
+    W.interval_ns = cfg->interval_ns;
+    W.stop = 0;
+    snprintf(path, sizeof path, "%s/process.mem", W.dir);
+    W.pfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (W.pfd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return SW_ESYS;
+    }
+    clock_gettime(CLOCK_REALTIME, &wall);
+    W.start_ns = sw_now_ns();
+    n = snprintf(hdr, sizeof hdr,
+                 "# stackwatch-mem 1 process\n# pid %ld\n"
+                 "# start_unix %lld.%06ld\n# interval %g\n# profile %s\n"
+                 "# columns t rss py_live c_live py_alloc py_free c_alloc "
+                 "c_free\n",
+                 cfg->pid, (long long)wall.tv_sec, wall.tv_nsec / 1000,
+                 (double)cfg->interval_ns / 1e9, cfg->profile);
+    write_all(W.pfd, hdr, (size_t)n);
+    pthread_mutex_init(&W.mu, NULL);
+    sw_cond_init_monotonic(&W.cv);
+    rc = pthread_create(&W.thread, NULL, writer_main, NULL);
+    if (rc != 0) {
+        close(W.pfd);
+        W.pfd = -1;
+        errno = rc;
+        snprintf(err, errlen, "cannot start the writer thread: %s",
+                 strerror(rc));
+        return SW_ESYS;
+    }
+    W.started = 1;
+    atomic_store(&running, 1);
+    return 0;
+}
+
+int
+sw_mem_stop(void)
+{
+    uint64_t now;
+
+    if (!atomic_load(&running)) {
+        return SW_EINVAL;
+    }
+    pthread_mutex_lock(&W.mu);
+    W.stop = 1;
+    pthread_cond_signal(&W.cv);
+    pthread_mutex_unlock(&W.mu);
+    pthread_join(W.thread, NULL);
+    W.started = 0;
+    now = sw_now_ns();
+    tick(now, 1);
+    end_files(now);
+    atomic_store(&running, 0);
+    return 0;
+}
+
+void
+sw_mem_get_stats(sw_mem_stats_t *out)
+{
+    uint32_t n = atomic_load(&nslots);
+
+    out->threads = n > SLOT_OTHER ? SLOT_OTHER + 1 : n;
+    out->tracked = atomic_load(&tracked);
+    out->untracked = atomic_load(&untracked);
+    out->table_bytes = atomic_load(&table_bytes);
+    out->lines = atomic_load(&lines_written);
+    out->write_errors = atomic_load(&write_errors);
+    out->errno_ = atomic_load(&write_errno);
+}
+
+void
+sw_mem_atfork_child(void)
+{
+    int i;
+
+    atomic_store(&tracking, 0);
+    for (i = 0; i < NSHARDS; i++) {
+        atomic_flag_clear(&shards[i].lock);
+    }
+    if (atomic_load(&running)) {
+        if (W.ws != NULL) {
+            for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
+                if (W.ws[i].fd >= 0) {
+                    close(W.ws[i].fd);
+                    W.ws[i].fd = -1;
+                }
+            }
+        }
+        if (W.pfd >= 0) {
+            close(W.pfd);
+            W.pfd = -1;
+        }
+        W.started = 0;
+        atomic_store(&running, 0);
+    }
+    /* A new profile in the child claims its slots again. */
+    atomic_fetch_add(&generation, 1);
+}

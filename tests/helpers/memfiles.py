@@ -1,0 +1,67 @@
+"""A strict reader of the memory profiler's files (docs/memory-format.md)
+for the tests: every line checked, the file required to be complete."""
+import os
+
+KINDS = {"process.mem": "process"}
+
+
+def read_mem(path, complete=True):
+    """(headers, rows) of a .mem file: headers a dict (key -> value
+    text), rows a list of dicts by the `# columns` names. Asserts the
+    format: version line, headers before the data, whole lines, numbers,
+    and (complete=True) `# end <t>` last."""
+    with open(path) as f:
+        text = f.read()
+    assert text.endswith("\n"), "%s: last line cut" % path
+    lines = text.split("\n")[:-1]
+    kind = "process" if os.path.basename(path) == "process.mem" else "thread"
+    assert lines[0] == "# stackwatch-mem 1 %s" % kind, (path, lines[0])
+    headers, rows, end = {}, [], None
+    for n, line in enumerate(lines[1:], 2):
+        assert end is None, "%s:%d: a line after # end" % (path, n)
+        if line.startswith("# "):
+            key, _, value = line[2:].partition(" ")
+            if key == "end":
+                end = float(value)
+                continue
+            assert not rows, "%s:%d: a header after data" % (path, n)
+            headers[key] = value
+            continue
+        cols = headers["columns"].split()
+        fields = line.split(" ")
+        assert len(fields) == len(cols), "%s:%d: %r" % (path, n, line)
+        row = {"t": float(fields[0])}
+        for c, v in zip(cols[1:], fields[1:]):
+            row[c] = int(v)
+        if rows:
+            assert row["t"] >= rows[-1]["t"], "%s:%d: time back" % (path, n)
+        assert row["py_live"] == row["py_alloc"] - row["py_free"], line
+        assert row["c_live"] == row["c_alloc"] - row["c_free"], line
+        rows.append(row)
+    if complete:
+        assert end is not None, "%s: no # end" % path
+        assert rows and end >= rows[-1]["t"], path
+    headers["end"] = end
+    return headers, rows
+
+
+def read_profile(directory, complete=True):
+    """{file name: (headers, rows)} of every .mem file in directory."""
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".mem"):
+            out[name] = read_mem(os.path.join(directory, name), complete)
+    return out
+
+
+def by_thread_name(profile):
+    """{the `# name` header: last row} of the thread files."""
+    return {h["name"]: rows[-1] for f, (h, rows) in profile.items()
+            if f != "process.mem"}
+
+
+def the_pid_dir(base):
+    """The one DIR/<pid> directory under base."""
+    dirs = [d for d in os.listdir(base) if d.isdigit()]
+    assert len(dirs) == 1, dirs
+    return os.path.join(base, dirs[0])
