@@ -221,7 +221,7 @@ mem_stats_py(PyObject *m, PyObject *noargs)
     }
     return Py_BuildValue("{sisKsKsKsKsKsKsisi}", "running", sw_mem_running(),
                          "threads", (unsigned long long)st.threads,
-                         "tracked_blocks", (unsigned long long)st.tracked,
+                         "table_blocks", (unsigned long long)st.tracked,
                          "untracked_blocks", (unsigned long long)st.untracked,
                          "table_bytes", (unsigned long long)st.table_bytes,
                          "lines", (unsigned long long)st.lines, "write_errors",

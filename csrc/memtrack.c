@@ -13,20 +13,23 @@
  *
  * The side table.  A block freed by another thread must be subtracted
  * from the thread that allocated it, with its exact size, so the size
- * and owner of every tracked block are kept: a hash table keyed by the
- * block's address, split in 256 shards each behind a spinlock held for a
- * few instructions (two threads meet on one only when both allocate at
- * once in one shard; under the GIL almost never).  Chosen over a header
- * in front of each block because a header makes the blocks allocated
- * before enable() (no header) and those freed after disable() (with one)
+ * and owner of every tracked block are kept, by address: small aligned
+ * blocks in the granule map (a 32-bit word per 16 bytes, found through a
+ * radix tree of pages, no lock: see below), the others (128 KiB and
+ * more, misaligned) in a hash table split in 256 shards, each behind a
+ * spinlock held for a few instructions.  Chosen over a header in front
+ * of each block because a header makes the blocks allocated before
+ * enable() (no header) and those freed after disable() (with one)
  * impossible to tell apart or to hand back to the previous allocator:
- * with a table, a block allocated before enable() is simply not found
- * when freed (not counted, as it was not counted when allocated), and
- * after disable() the previous allocators are back exactly, every block
- * theirs.  The cost: 16 bytes per live tracked block (at most 1/0.7 of
- * it with the free slots), and a hash, a lock and a probe per call.  The
- * shards' arrays come from mmap, never from an allocator we hook.
- *
+ * with a side table, a block allocated before enable() is simply not
+ * found when freed (not counted, as it was not counted when allocated),
+ * and after disable() the previous allocators are back exactly, every
+ * block theirs.  And the granule map over a hash table (the first
+ * version) because a hash table's random probes miss the cache on every
+ * call: 3.5 times slower on an allocation-heavy loop, against (see
+ * BENCHMARKS.md) for the map.  The side table's memory comes from mmap,
+ * never from an allocator we hook.
+
  * An address is in the table at most once: the hooks insert after the
  * allocator returned the block, and remove before they give it back, so
  * no other thread can be handed the same address in between.
@@ -71,8 +74,9 @@
     (((uint64_t)(size) << 18) | ((uint64_t)(kind) << 16) | (uint64_t)(slot))
 
 typedef struct slot {
-    _Alignas(64) _Atomic uint64_t alloc[2]; /* by kind */
-    _Atomic uint64_t freed[2];
+    _Alignas(64) _Atomic uint64_t alloc[2]; /* by kind; owner only */
+    _Atomic uint64_t freed_self[2];         /* by the owner */
+    _Atomic uint64_t freed[2];              /* by other threads */
     _Atomic long tid;
     _Atomic unsigned long ident;
     _Atomic int used;
@@ -83,20 +87,28 @@ static _Atomic uint32_t nslots;
 static _Atomic uint32_t generation = 1;
 static _Atomic int tracking;
 
+typedef _Atomic uint32_t gword_t;
+
 typedef struct tl {
     uint32_t gen;
     uint32_t slot;
     uint32_t depth;
+    uint32_t leaf_gen; /* the generation leaf_pg/leaf were found in */
+    uintptr_t leaf_pg; /* the last page looked up in the granule map */
+    uintptr_t leaf;    /* its granule words */
 } tl_t;
 
-static _Thread_local tl_t tl;
+/* initial-exec: no __tls_get_addr call on every allocation (40 bytes of
+ * the static TLS surplus glibc keeps for libraries loaded later). */
+static _Thread_local tl_t tl __attribute__((tls_model("initial-exec")));
+
+static gword_t *granule(uintptr_t p, int create);
 
 /* ---- the side table ---------------------------------------------------- */
 
 #define NSHARDS 256
 #define SHARD_MIN 512 /* entries */
 #define EMPTY ((uintptr_t)0)
-#define TOMB ((uintptr_t)1)
 
 typedef struct entry {
     uintptr_t key;
@@ -108,22 +120,24 @@ typedef struct shard {
     entry_t *e;
     size_t cap;  /* a power of two, or 0 */
     size_t live; /* keys */
-    size_t used; /* keys and tombstones */
 } shard_t;
 
 static shard_t shards[NSHARDS];
 static _Atomic uint64_t untracked;
 static _Atomic uint64_t table_bytes;
 static _Atomic uint64_t tracked;
+static _Atomic uint64_t table_used; /* entries in the hash table */
 
 static inline uint64_t
 hash_ptr(uintptr_t p)
 {
-    uint64_t h = (uint64_t)p >> 4;
+    uint64_t h = (uint64_t)p; /* murmur3's finalizer */
 
-    h ^= h >> 29;
-    h *= 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 32);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 static inline void
@@ -169,7 +183,7 @@ shard_resize(shard_t *s, size_t cap)
         uintptr_t k = s->e[i].key;
         size_t j;
 
-        if (k == EMPTY || k == TOMB) {
+        if (k == EMPTY) {
             continue;
         }
         j = (size_t)hash_ptr(k) & (cap - 1);
@@ -187,33 +201,30 @@ shard_resize(shard_t *s, size_t cap)
                               memory_order_relaxed);
     s->e = ne;
     s->cap = cap;
-    s->used = s->live;
     return 0;
 }
 
-/* Inserts (or replaces) key.  Returns 0, or -1 when the shard cannot
- * grow. */
+/* Inserts (or replaces) key.  Linear probing, at most half full, no
+ * tombstones (table_take shifts the entries after a removed one back).
+ * Returns 0, or -1 when the shard is full and cannot grow. */
 static int
 table_put(uintptr_t key, uint64_t rec)
 {
     uint64_t h = hash_ptr(key);
     shard_t *s = &shards[h >> 56];
-    size_t j, tomb = (size_t)-1;
+    size_t j, mask;
     int rc = 0;
 
     shard_lock(s);
-    if ((s->used + 1) * 10 >= s->cap * 7) {
-        size_t cap = s->cap ? s->cap : SHARD_MIN;
-
-        if ((s->live + 1) * 10 >= cap * 5) {
-            cap *= 2; /* more than half live: grow; else drop tombstones */
-        }
-        if (shard_resize(s, cap) < 0 && s->used + 1 >= s->cap) {
+    if ((s->live + 1) * 2 > s->cap) {
+        if (shard_resize(s, s->cap ? s->cap * 2 : SHARD_MIN) < 0 &&
+            s->live + 1 >= s->cap) {
             rc = -1;
             goto done;
         }
     }
-    j = (size_t)h & (s->cap - 1);
+    mask = s->cap - 1;
+    j = (size_t)h & mask;
     for (;;) {
         uintptr_t k = s->e[j].key;
 
@@ -221,19 +232,10 @@ table_put(uintptr_t key, uint64_t rec)
             s->e[j].rec = rec; /* a stale record (freed behind our back) */
             goto done;
         }
-        if (k == TOMB && tomb == (size_t)-1) {
-            tomb = j;
-        }
         if (k == EMPTY) {
             break;
         }
-        j = (j + 1) & (s->cap - 1);
-    }
-    if (tomb != (size_t)-1) {
-        j = tomb;
-    }
-    else {
-        s->used++;
+        j = (j + 1) & mask;
     }
     s->e[j].key = key;
     s->e[j].rec = rec;
@@ -249,30 +251,47 @@ table_take(uintptr_t key, uint64_t *rec)
 {
     uint64_t h = hash_ptr(key);
     shard_t *s = &shards[h >> 56];
-    size_t j;
+    size_t i, j, mask;
     int found = 0;
 
     shard_lock(s);
     if (s->cap == 0) {
         goto done;
     }
-    j = (size_t)h & (s->cap - 1);
+    mask = s->cap - 1;
+    i = (size_t)h & mask;
     for (;;) {
-        uintptr_t k = s->e[j].key;
+        uintptr_t k = s->e[i].key;
 
         if (k == EMPTY) {
-            break;
+            goto done;
         }
         if (k == key) {
-            *rec = s->e[j].rec;
-            s->e[j].key = TOMB;
-            s->live--;
-            found = 1;
-            atomic_fetch_sub_explicit(&tracked, 1, memory_order_relaxed);
             break;
         }
-        j = (j + 1) & (s->cap - 1);
+        i = (i + 1) & mask;
     }
+    *rec = s->e[i].rec;
+    found = 1;
+    s->live--;
+    atomic_fetch_sub_explicit(&tracked, 1, memory_order_relaxed);
+    /* Backward shift: every later entry of the run whose home is not
+     * between the hole and itself moves into the hole. */
+    j = i;
+    for (;;) {
+        size_t home;
+
+        j = (j + 1) & mask;
+        if (s->e[j].key == EMPTY) {
+            break;
+        }
+        home = (size_t)hash_ptr(s->e[j].key) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            s->e[i] = s->e[j];
+            i = j;
+        }
+    }
+    s->e[i].key = EMPTY;
 done:
     shard_unlock(s);
     return found;
@@ -295,11 +314,180 @@ table_clear(void)
                                       memory_order_relaxed);
         }
         s->e = NULL;
-        s->cap = s->live = s->used = 0;
+        s->cap = s->live = 0;
         shard_unlock(s);
     }
     atomic_store(&tracked, 0);
-    atomic_store(&untracked, 0);
+    atomic_store(&table_used, 0);
+}
+
+/* ---- the granule map ----------------------------------------------------
+ *
+ * Most blocks are small and 16-byte aligned (pymalloc's, glibc's): their
+ * record is a 32-bit word at a place computed from the address, one word
+ * per 16-byte granule of the pages that held tracked blocks, found
+ * through a three-level radix tree of pages (like pymalloc's own arena
+ * map).  No hashing and no probing: the words of blocks allocated one
+ * after the other are next to each other (the cache lines a hash table
+ * would miss), and no lock (two blocks never start in one granule; a
+ * block's record is written by the thread that allocated it and cleared
+ * by the one that frees it, after the program's own hand-over).  Nodes
+ * are created on first use, published with a compare-and-swap, and come
+ * from chunks mapped with mmap, never handed back while the process runs
+ * (a hook that is late by a whole profile still finds memory there):
+ * between profiles their pages are given back with MADV_DONTNEED, which
+ * leaves zeros.  Blocks of 128 KiB or more, misaligned blocks, and
+ * addresses above 2^47 go to the hash table above instead.  Cost: 4
+ * bytes per 16 bytes of the pages that held small tracked blocks (a
+ * quarter of pymalloc's heap at most). */
+
+#define G_VALID (1u << 31)
+#define G_KIND (1u << 30)
+#define G_SLOT_SHIFT 17
+#define G_SIZE_MAX ((1u << 17) - 1)
+
+#define L1_BITS 12 /* page number: 35 bits, 12 + 12 + 11 */
+#define L2_BITS 12
+#define L3_BITS 11
+#define PAGE_SHIFT_ 12
+
+#define CHUNK_SIZE ((size_t)8 << 20)
+#define MAX_CHUNKS 4096
+
+static _Atomic(uintptr_t) l1[1u << L1_BITS];
+static uintptr_t chunk_base[MAX_CHUNKS];
+static _Atomic int nchunks;        /* mapped */
+static _Atomic int chunk_cur = -1; /* the one being carved, or -1 */
+static _Atomic size_t chunk_off;   /* in it */
+static atomic_flag chunk_lock = ATOMIC_FLAG_INIT;
+static _Atomic uint64_t map_bytes;
+
+/* n zeroed bytes (a multiple of 64, at most CHUNK_SIZE), or NULL. */
+static void *
+arena_alloc(size_t n)
+{
+    for (;;) {
+        int cur = atomic_load_explicit(&chunk_cur, memory_order_acquire);
+
+        if (cur >= 0) {
+            size_t off = atomic_fetch_add(&chunk_off, n);
+
+            if (off + n <= CHUNK_SIZE) {
+                return (void *)(chunk_base[cur] + off);
+            }
+        }
+        while (atomic_flag_test_and_set_explicit(&chunk_lock,
+                                                 memory_order_acquire)) {
+            sched_yield();
+        }
+        if (atomic_load(&chunk_cur) == cur) {
+            int next = cur + 1;
+
+            if (next >= atomic_load(&nchunks)) {
+                void *m;
+
+                if (next >= MAX_CHUNKS) {
+                    atomic_flag_clear(&chunk_lock);
+                    return NULL;
+                }
+                m = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                if (m == MAP_FAILED) {
+                    atomic_flag_clear(&chunk_lock);
+                    return NULL;
+                }
+                chunk_base[next] = (uintptr_t)m;
+                atomic_store(&nchunks, next + 1);
+            }
+            atomic_store(&chunk_off, 0);
+            atomic_store_explicit(&chunk_cur, next, memory_order_release);
+        }
+        atomic_flag_clear_explicit(&chunk_lock, memory_order_release);
+    }
+}
+
+/* The child node in *slot, created (size bytes) when create is set. */
+static uintptr_t
+node_at(_Atomic(uintptr_t) *slot, size_t size, int create)
+{
+    uintptr_t n = atomic_load_explicit(slot, memory_order_acquire);
+    uintptr_t expected = 0;
+
+    if (n != 0 || !create) {
+        return n;
+    }
+    n = (uintptr_t)arena_alloc(size);
+    if (n == 0) {
+        return 0;
+    }
+    if (!atomic_compare_exchange_strong_explicit(
+            slot, &expected, n, memory_order_acq_rel, memory_order_acquire)) {
+        return expected; /* another thread's (ours is lost: rare) */
+    }
+    atomic_fetch_add_explicit(&map_bytes, size, memory_order_relaxed);
+    return n;
+}
+
+/* The word of the granule at p (16-aligned, below 2^47), or NULL.  The
+ * calling thread remembers the last page it looked up (most calls are
+ * for the page of the call before). */
+static gword_t *
+granule(uintptr_t p, int create)
+{
+    uintptr_t pg = p >> PAGE_SHIFT_;
+    uintptr_t n2, n3, g;
+    uint32_t gen = atomic_load_explicit(&generation, memory_order_relaxed);
+    tl_t *t = &tl;
+
+    if (t->leaf_pg == pg && t->leaf_gen == gen && t->leaf != 0) {
+        g = t->leaf;
+        goto found;
+    }
+    n2 = node_at(&l1[pg >> (L2_BITS + L3_BITS)], sizeof(uintptr_t) << L2_BITS,
+                 create);
+    if (n2 == 0) {
+        return NULL;
+    }
+    n3 = node_at(
+        &((_Atomic(uintptr_t) *)n2)[(pg >> L3_BITS) & ((1u << L2_BITS) - 1)],
+        sizeof(uintptr_t) << L3_BITS, create);
+    if (n3 == 0) {
+        return NULL;
+    }
+    g = node_at(&((_Atomic(uintptr_t) *)n3)[pg & ((1u << L3_BITS) - 1)],
+                sizeof(gword_t) << (PAGE_SHIFT_ - 4), create);
+    if (g == 0) {
+        return NULL;
+    }
+    t->leaf_pg = pg;
+    t->leaf_gen = gen;
+    t->leaf = g;
+found:
+    return &((gword_t *)g)[(p >> 4) & ((1u << (PAGE_SHIFT_ - 4)) - 1)];
+}
+
+static inline int
+in_map(uintptr_t p)
+{
+    return (p & 15u) == 0 && (p >> 47) == 0;
+}
+
+/* Gives every node's memory back (left mapped: zeros).  Context: no
+ * profile running. */
+static void
+map_clear(void)
+{
+    int i, n = atomic_load(&nchunks);
+
+    for (i = 0; i < (1 << L1_BITS); i++) {
+        atomic_store(&l1[i], 0);
+    }
+    for (i = 0; i < n; i++) {
+        madvise((void *)chunk_base[i], CHUNK_SIZE, MADV_DONTNEED);
+    }
+    atomic_store(&chunk_off, 0);
+    atomic_store(&chunk_cur, -1);
+    atomic_store(&map_bytes, 0);
 }
 
 /* ---- the hooks' side ---------------------------------------------------- */
@@ -349,29 +537,84 @@ my_slot(tl_t *t)
     return i;
 }
 
+/* Records rec (the 64-bit form) for p: in the granule map when it fits,
+ * else in the hash table.  Returns 0, or -1 when neither can take it. */
+static int
+put(uintptr_t p, uint64_t rec)
+{
+    if (in_map(p) && REC_SIZE(rec) <= G_SIZE_MAX) {
+        gword_t *g = granule(p, 1);
+
+        if (g != NULL) {
+            atomic_store_explicit(g,
+                                  G_VALID | (REC_KIND(rec) ? G_KIND : 0) |
+                                      (REC_SLOT(rec) << G_SLOT_SHIFT) |
+                                      (uint32_t)REC_SIZE(rec),
+                                  memory_order_relaxed);
+            return 0;
+        }
+    }
+    if (table_put(p, rec) < 0) {
+        return -1;
+    }
+    atomic_fetch_add_explicit(&table_used, 1, memory_order_relaxed);
+    return 0;
+}
+
 void
 sw_mem_alloced(void *p, size_t size, int kind)
 {
     uint32_t i = my_slot(&tl);
 
-    if (table_put((uintptr_t)p, REC_MAKE(size, i, kind)) < 0) {
+    if (put((uintptr_t)p, REC_MAKE(size, i, kind)) < 0) {
         atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
         return;
     }
-    atomic_fetch_add_explicit(&slots[i].alloc[kind], size,
-                              memory_order_relaxed);
+    /* One writer (the owner), except for the shared last slot. */
+    if (i == SLOT_OTHER) {
+        atomic_fetch_add_explicit(&slots[i].alloc[kind], size,
+                                  memory_order_relaxed);
+    }
+    else {
+        atomic_store_explicit(
+            &slots[i].alloc[kind],
+            atomic_load_explicit(&slots[i].alloc[kind], memory_order_relaxed) +
+                size,
+            memory_order_relaxed);
+    }
 }
 
 int
 sw_mem_forget(void *p, uint64_t *rec)
 {
-    return table_take((uintptr_t)p, rec);
+    uintptr_t a = (uintptr_t)p;
+
+    if (in_map(a)) {
+        gword_t *g = granule(a, 0);
+
+        if (g != NULL) {
+            uint32_t w = atomic_load_explicit(g, memory_order_relaxed);
+
+            if (w & G_VALID) {
+                atomic_store_explicit(g, 0, memory_order_relaxed);
+                *rec = REC_MAKE(w & G_SIZE_MAX, (w >> G_SLOT_SHIFT) & 0xfffu,
+                                (w & G_KIND) ? 1 : 0);
+                return 1;
+            }
+        }
+    }
+    if (atomic_load_explicit(&table_used, memory_order_relaxed) == 0 ||
+        !table_take(a, rec)) {
+        return 0;
+    }
+    atomic_fetch_sub_explicit(&table_used, 1, memory_order_relaxed);
+    return 1;
 }
 
 void
 sw_mem_restore(void *p, uint64_t rec)
 {
-    if (table_put((uintptr_t)p, rec) < 0) {
+    if (put((uintptr_t)p, rec) < 0) {
         /* The block stays but cannot be found when freed: count it freed
          * now, so that live bytes do not grow forever. */
         sw_mem_freed(rec);
@@ -382,8 +625,21 @@ sw_mem_restore(void *p, uint64_t rec)
 void
 sw_mem_freed(uint64_t rec)
 {
-    atomic_fetch_add_explicit(&slots[REC_SLOT(rec)].freed[REC_KIND(rec)],
-                              REC_SIZE(rec), memory_order_relaxed);
+    uint32_t owner = REC_SLOT(rec);
+    int kind = REC_KIND(rec);
+    tl_t *t = &tl;
+
+    if (owner != SLOT_OTHER && t->slot == owner &&
+        t->gen == atomic_load_explicit(&generation, memory_order_relaxed)) {
+        _Atomic uint64_t *c = &slots[owner].freed_self[kind];
+
+        atomic_store_explicit(
+            c, atomic_load_explicit(c, memory_order_relaxed) + REC_SIZE(rec),
+            memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&slots[owner].freed[kind], REC_SIZE(rec),
+                              memory_order_relaxed);
 }
 
 void
@@ -628,9 +884,11 @@ tick(uint64_t now, int final)
             continue;
         }
         c[0] = atomic_load_explicit(&s->alloc[0], memory_order_relaxed);
-        c[1] = atomic_load_explicit(&s->freed[0], memory_order_relaxed);
+        c[1] = atomic_load_explicit(&s->freed[0], memory_order_relaxed) +
+               atomic_load_explicit(&s->freed_self[0], memory_order_relaxed);
         c[2] = atomic_load_explicit(&s->alloc[1], memory_order_relaxed);
-        c[3] = atomic_load_explicit(&s->freed[1], memory_order_relaxed);
+        c[3] = atomic_load_explicit(&s->freed[1], memory_order_relaxed) +
+               atomic_load_explicit(&s->freed_self[1], memory_order_relaxed);
         sum[0] += c[0];
         sum[1] += c[1];
         sum[2] += c[2];
@@ -752,6 +1010,7 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
     }
     atomic_store(&tracking, 0);
     table_clear();
+    map_clear();
     for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
         memset(&W.ws[i], 0, sizeof(wslot_t));
         W.ws[i].fd = -1;
@@ -759,11 +1018,14 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
         atomic_store(&slots[i].alloc[1], 0);
         atomic_store(&slots[i].freed[0], 0);
         atomic_store(&slots[i].freed[1], 0);
+        atomic_store(&slots[i].freed_self[0], 0);
+        atomic_store(&slots[i].freed_self[1], 0);
         atomic_store(&slots[i].tid, 0);
         atomic_store(&slots[i].ident, 0);
         atomic_store(&slots[i].used, 0);
     }
     atomic_store(&nslots, 0);
+    atomic_store(&untracked, 0);
     atomic_fetch_add(&generation, 1);
     atomic_store(&lines_written, 0);
     atomic_store(&write_errors, 0);
@@ -820,6 +1082,10 @@ sw_mem_stop(void)
     now = sw_now_ns();
     tick(now, 1);
     end_files(now);
+    /* The side table's memory back (tracking is off: a hook that is
+     * still inside finds locked shards and zero pages, never a hole). */
+    table_clear();
+    map_clear();
     atomic_store(&running, 0);
     return 0;
 }
@@ -832,7 +1098,7 @@ sw_mem_get_stats(sw_mem_stats_t *out)
     out->threads = n > SLOT_OTHER ? SLOT_OTHER + 1 : n;
     out->tracked = atomic_load(&tracked);
     out->untracked = atomic_load(&untracked);
-    out->table_bytes = atomic_load(&table_bytes);
+    out->table_bytes = atomic_load(&table_bytes) + atomic_load(&map_bytes);
     out->lines = atomic_load(&lines_written);
     out->write_errors = atomic_load(&write_errors);
     out->errno_ = atomic_load(&write_errno);
@@ -847,6 +1113,7 @@ sw_mem_atfork_child(void)
     for (i = 0; i < NSHARDS; i++) {
         atomic_flag_clear(&shards[i].lock);
     }
+    atomic_flag_clear(&chunk_lock);
     if (atomic_load(&running)) {
         if (W.ws != NULL) {
             for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
