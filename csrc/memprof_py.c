@@ -42,79 +42,29 @@ static PyMemAllocatorEx ours[NDOMAINS];
 /* Ours is in the domain's chain (installed, or left under another). */
 static int in_chain[NDOMAINS];
 
-/* The hooks of one domain D. */
-#define SW_MEM_HOOKS(D)                                                \
-    static void *D##_malloc(void *ctx, size_t size)                    \
-    {                                                                  \
-        void *p;                                                       \
-        (void)ctx;                                                     \
-        if (!sw_mem_enter()) {                                         \
-            return prev[D].malloc(prev[D].ctx, size);                  \
-        }                                                              \
-        p = prev[D].malloc(prev[D].ctx, size);                         \
-        if (p != NULL) {                                               \
-            sw_mem_alloced(p, size, SW_MEM_PY);                        \
-        }                                                              \
-        sw_mem_leave();                                                \
-        return p;                                                      \
-    }                                                                  \
-    static void *D##_calloc(void *ctx, size_t nelem, size_t elsize)    \
-    {                                                                  \
-        void *p;                                                       \
-        (void)ctx;                                                     \
-        if (!sw_mem_enter()) {                                         \
-            return prev[D].calloc(prev[D].ctx, nelem, elsize);         \
-        }                                                              \
-        p = prev[D].calloc(prev[D].ctx, nelem, elsize);                \
-        if (p != NULL) {                                               \
-            /* The product did not overflow: the allocator checked. */ \
-            sw_mem_alloced(p, nelem *elsize, SW_MEM_PY);               \
-        }                                                              \
-        sw_mem_leave();                                                \
-        return p;                                                      \
-    }                                                                  \
-    static void *D##_realloc(void *ctx, void *ptr, size_t size)        \
-    {                                                                  \
-        uint64_t rec = 0;                                              \
-        int had = 0;                                                   \
-        void *p;                                                       \
-        (void)ctx;                                                     \
-        if (!sw_mem_enter()) {                                         \
-            return prev[D].realloc(prev[D].ctx, ptr, size);            \
-        }                                                              \
-        if (ptr != NULL) {                                             \
-            had = sw_mem_forget(ptr, &rec);                            \
-        }                                                              \
-        p = prev[D].realloc(prev[D].ctx, ptr, size);                   \
-        if (p == NULL) {                                               \
-            if (had) {                                                 \
-                sw_mem_restore(ptr, rec);                              \
-            }                                                          \
-        }                                                              \
-        else {                                                         \
-            if (had) {                                                 \
-                sw_mem_freed(rec);                                     \
-            }                                                          \
-            sw_mem_alloced(p, size, SW_MEM_PY);                        \
-        }                                                              \
-        sw_mem_leave();                                                \
-        return p;                                                      \
-    }                                                                  \
-    static void D##_free(void *ctx, void *ptr)                         \
-    {                                                                  \
-        uint64_t rec = 0;                                              \
-        int had;                                                       \
-        (void)ctx;                                                     \
-        if (ptr == NULL || !sw_mem_enter()) {                          \
-            prev[D].free(prev[D].ctx, ptr);                            \
-            return;                                                    \
-        }                                                              \
-        had = sw_mem_forget(ptr, &rec);                                \
-        prev[D].free(prev[D].ctx, ptr);                                \
-        if (had) {                                                     \
-            sw_mem_freed(rec);                                         \
-        }                                                              \
-        sw_mem_leave();                                                \
+/* The hooks of one domain D (their bodies: memtrack.c). */
+#define SW_MEM_HOOKS(D)                                                     \
+    static void *D##_malloc(void *ctx, size_t size)                         \
+    {                                                                       \
+        (void)ctx;                                                          \
+        return sw_mem_malloc(prev[D].malloc, prev[D].ctx, size, SW_MEM_PY); \
+    }                                                                       \
+    static void *D##_calloc(void *ctx, size_t nelem, size_t elsize)         \
+    {                                                                       \
+        (void)ctx;                                                          \
+        return sw_mem_calloc(prev[D].calloc, prev[D].ctx, nelem, elsize,    \
+                             SW_MEM_PY);                                    \
+    }                                                                       \
+    static void *D##_realloc(void *ctx, void *ptr, size_t size)             \
+    {                                                                       \
+        (void)ctx;                                                          \
+        return sw_mem_realloc(prev[D].realloc, prev[D].ctx, ptr, size,      \
+                              SW_MEM_PY);                                   \
+    }                                                                       \
+    static void D##_free(void *ctx, void *ptr)                              \
+    {                                                                       \
+        (void)ctx;                                                          \
+        sw_mem_free(prev[D].free, prev[D].ctx, ptr);                        \
     }
 
 SW_MEM_HOOKS(RAW)
@@ -161,18 +111,33 @@ uninstall(void)
     }
 }
 
-/* mem_start(dir, interval, profile) */
+/* The calling thread's thread state, for the stacks of sampled blocks:
+ * read from the thread's own storage, without the GIL, allocating
+ * nothing. */
+static uintptr_t
+this_tstate(void)
+{
+    return (uintptr_t)PyGILState_GetThisThreadState();
+}
+
+/* mem_start(dir, interval, profile, sample_interval) */
 static PyObject *
 mem_start_py(PyObject *m, PyObject *args)
 {
     const char *dir, *profile;
     double interval;
+    unsigned long long sample_interval = 0;
     sw_mem_config_t cfg;
     char err[256] = "";
     int rc;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "sds:mem_start", &dir, &interval, &profile)) {
+    if (!PyArg_ParseTuple(args, "sds|K:mem_start", &dir, &interval, &profile,
+                          &sample_interval)) {
+        return NULL;
+    }
+    if (sample_interval > ((unsigned long long)1 << 40)) {
+        PyErr_SetString(PyExc_ValueError, "sample_interval is too large");
         return NULL;
     }
     if (!(interval >= 0.001 && interval <= 3600.0)) {
@@ -184,6 +149,8 @@ mem_start_py(PyObject *m, PyObject *args)
     cfg.interval_ns = (uint64_t)(interval * 1e9);
     cfg.profile = profile;
     cfg.pid = (long)getpid();
+    cfg.sample_interval = (uint64_t)sample_interval;
+    cfg.tstate = this_tstate;
     rc = sw_mem_start(&cfg, err, sizeof err);
     if (rc < 0) {
         return sw_py_raise(rc, err);
@@ -239,7 +206,8 @@ sw_memprof_py_after_fork_child(void)
 
 static PyMethodDef methods[] = {
     {"mem_start", mem_start_py, METH_VARARGS,
-     "mem_start(dir, interval, profile): start the memory profile."},
+     "mem_start(dir, interval, profile, sample_interval=0): start the "
+     "memory profile (with stacks when sample_interval > 0)."},
     {"mem_stop", mem_stop_py, METH_NOARGS,
      "mem_stop(): end the memory profile (files complete)."},
     {"mem_stats", mem_stats_py, METH_NOARGS,

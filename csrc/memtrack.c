@@ -47,6 +47,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -60,6 +61,7 @@
 
 #include "clock.h"
 #include "errors.h"
+#include "memstacks.h"
 #include "procmem.h"
 #include "service.h"
 #include "snapshot.h"
@@ -69,7 +71,9 @@
 /* A record: owner slot (16 bits), kind (1 bit), size (the rest). */
 #define REC_SLOT(r) ((uint32_t)((r)&0xffffu))
 #define REC_KIND(r) ((int)(((r) >> 16) & 1u))
+#define REC_SAMPLED(r) ((int)(((r) >> 17) & 1u))
 #define REC_SIZE(r) ((r) >> 18)
+#define REC_SAMPLED_BIT ((uint64_t)1 << 17)
 #define REC_MAKE(size, slot, kind) \
     (((uint64_t)(size) << 18) | ((uint64_t)(kind) << 16) | (uint64_t)(slot))
 
@@ -86,6 +90,8 @@ static slot_t slots[SW_MEM_MAX_THREADS];
 static _Atomic uint32_t nslots;
 static _Atomic uint32_t generation = 1;
 static _Atomic int tracking;
+/* The mean of the sampling's intervals in bytes; 0: no stacks. */
+static _Atomic uint64_t sample_mean;
 
 typedef _Atomic uint32_t gword_t;
 
@@ -93,16 +99,19 @@ typedef struct tl {
     uint32_t gen;
     uint32_t slot;
     uint32_t depth;
-    uint32_t leaf_gen; /* the generation leaf_pg/leaf were found in */
-    uintptr_t leaf_pg; /* the last page looked up in the granule map */
-    uintptr_t leaf;    /* its granule words */
+    uint32_t leaf_gen[2]; /* the generation leaf_pg/leaf were found in */
+    uintptr_t leaf_pg[2]; /* the last page looked up in the granule map,
+                             for an allocation [0] and for a free [1] */
+    uintptr_t leaf[2];    /* its granule words */
+    int64_t countdown;    /* bytes to the next sampled block (stacks) */
+    uint64_t rng;         /* xorshift state */
 } tl_t;
 
-/* initial-exec: no __tls_get_addr call on every allocation (40 bytes of
+/* initial-exec: no __tls_get_addr call on every allocation (56 bytes of
  * the static TLS surplus glibc keeps for libraries loaded later). */
 static _Thread_local tl_t tl __attribute__((tls_model("initial-exec")));
 
-static gword_t *granule(uintptr_t p, int create);
+static inline gword_t *granule(uintptr_t p, int create);
 
 /* ---- the side table ---------------------------------------------------- */
 
@@ -343,6 +352,7 @@ table_clear(void)
 
 #define G_VALID (1u << 31)
 #define G_KIND (1u << 30)
+#define G_SAMPLED (1u << 29)
 #define G_SLOT_SHIFT 17
 #define G_SIZE_MAX ((1u << 17) - 1)
 
@@ -428,41 +438,53 @@ node_at(_Atomic(uintptr_t) *slot, size_t size, int create)
     return n;
 }
 
-/* The word of the granule at p (16-aligned, below 2^47), or NULL.  The
- * calling thread remembers the last page it looked up (most calls are
- * for the page of the call before). */
-static gword_t *
-granule(uintptr_t p, int create)
+/* The granule words of page pg, walking the tree (slow path of
+ * granule()). */
+static __attribute__((noinline)) uintptr_t
+leaf_of(uintptr_t pg, int create)
 {
-    uintptr_t pg = p >> PAGE_SHIFT_;
-    uintptr_t n2, n3, g;
-    uint32_t gen = atomic_load_explicit(&generation, memory_order_relaxed);
-    tl_t *t = &tl;
+    uintptr_t n2, n3;
 
-    if (t->leaf_pg == pg && t->leaf_gen == gen && t->leaf != 0) {
-        g = t->leaf;
-        goto found;
-    }
     n2 = node_at(&l1[pg >> (L2_BITS + L3_BITS)], sizeof(uintptr_t) << L2_BITS,
                  create);
     if (n2 == 0) {
-        return NULL;
+        return 0;
     }
     n3 = node_at(
         &((_Atomic(uintptr_t) *)n2)[(pg >> L3_BITS) & ((1u << L2_BITS) - 1)],
         sizeof(uintptr_t) << L3_BITS, create);
     if (n3 == 0) {
-        return NULL;
+        return 0;
     }
-    g = node_at(&((_Atomic(uintptr_t) *)n3)[pg & ((1u << L3_BITS) - 1)],
-                sizeof(gword_t) << (PAGE_SHIFT_ - 4), create);
-    if (g == 0) {
-        return NULL;
+    return node_at(&((_Atomic(uintptr_t) *)n3)[pg & ((1u << L3_BITS) - 1)],
+                   sizeof(gword_t) << (PAGE_SHIFT_ - 4), create);
+}
+
+/* The word of the granule at p (16-aligned, below 2^47), or NULL.  The
+ * calling thread remembers the last page it looked up to allocate
+ * (create set) and to free (most calls are for the page of the call
+ * before of their kind). */
+static inline gword_t *
+granule(uintptr_t p, int create)
+{
+    uintptr_t pg = p >> PAGE_SHIFT_;
+    uint32_t gen = atomic_load_explicit(&generation, memory_order_relaxed);
+    tl_t *t = &tl;
+    int c = create ? 0 : 1;
+    uintptr_t g;
+
+    if (t->leaf_pg[c] == pg && t->leaf_gen[c] == gen && t->leaf[c] != 0) {
+        g = t->leaf[c];
     }
-    t->leaf_pg = pg;
-    t->leaf_gen = gen;
-    t->leaf = g;
-found:
+    else {
+        g = leaf_of(pg, create);
+        if (g == 0) {
+            return NULL;
+        }
+        t->leaf_pg[c] = pg;
+        t->leaf_gen[c] = gen;
+        t->leaf[c] = g;
+    }
     return &((gword_t *)g)[(p >> 4) & ((1u << (PAGE_SHIFT_ - 4)) - 1)];
 }
 
@@ -492,8 +514,8 @@ map_clear(void)
 
 /* ---- the hooks' side ---------------------------------------------------- */
 
-int
-sw_mem_enter(void)
+static inline int
+mem_enter(void)
 {
     tl_t *t = &tl;
 
@@ -505,8 +527,8 @@ sw_mem_enter(void)
     return 1;
 }
 
-void
-sw_mem_leave(void)
+static inline void
+mem_leave(void)
 {
     tl.depth = 0;
 }
@@ -534,12 +556,13 @@ my_slot(tl_t *t)
     atomic_store_explicit(&slots[i].used, 1, memory_order_release);
     t->gen = gen;
     t->slot = i;
+    t->countdown = 0;
     return i;
 }
 
 /* Records rec (the 64-bit form) for p: in the granule map when it fits,
  * else in the hash table.  Returns 0, or -1 when neither can take it. */
-static int
+static inline int
 put(uintptr_t p, uint64_t rec)
 {
     if (in_map(p) && REC_SIZE(rec) <= G_SIZE_MAX) {
@@ -548,6 +571,7 @@ put(uintptr_t p, uint64_t rec)
         if (g != NULL) {
             atomic_store_explicit(g,
                                   G_VALID | (REC_KIND(rec) ? G_KIND : 0) |
+                                      (REC_SAMPLED(rec) ? G_SAMPLED : 0) |
                                       (REC_SLOT(rec) << G_SLOT_SHIFT) |
                                       (uint32_t)REC_SIZE(rec),
                                   memory_order_relaxed);
@@ -561,14 +585,58 @@ put(uintptr_t p, uint64_t rec)
     return 0;
 }
 
-void
-sw_mem_alloced(void *p, size_t size, int kind)
+/* An exponential draw of mean bytes (the gap to the next sampled
+ * byte), from the thread's own xorshift generator. */
+static int64_t
+draw(tl_t *t, uint64_t mean)
 {
-    uint32_t i = my_slot(&tl);
+    double u;
 
-    if (put((uintptr_t)p, REC_MAKE(size, i, kind)) < 0) {
+    if (t->rng == 0) {
+        t->rng = sw_now_ns() ^ ((uint64_t)(uintptr_t)t << 17) ^
+                 0x9e3779b97f4a7c15ull;
+    }
+    t->rng ^= t->rng << 13;
+    t->rng ^= t->rng >> 7;
+    t->rng ^= t->rng << 17;
+    u = ((double)(t->rng >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+    return (int64_t)(-log(u) * (double)mean) + 1;
+}
+
+static inline void
+mem_alloced(void *p, size_t size, int kind)
+{
+    tl_t *t = &tl;
+    uint32_t i = my_slot(t);
+    uint64_t mean = atomic_load_explicit(&sample_mean, memory_order_relaxed);
+    uint64_t rec = REC_MAKE(size, i, kind);
+    uint64_t weight = 0;
+
+    if (mean != 0) {
+        /* Poisson sampling by bytes: each byte is sampled with
+         * probability 1/mean, so a block of size bytes is with
+         * probability 1 - exp(-size/mean), and stands for
+         * size / (1 - exp(-size/mean)) bytes (unbiased). */
+        if (t->countdown == 0) {
+            t->countdown = draw(t, mean);
+        }
+        t->countdown -= (int64_t)size;
+        if (t->countdown <= 0) {
+            double q = -expm1(-(double)size / (double)mean);
+
+            while (t->countdown <= 0) {
+                t->countdown += draw(t, mean);
+            }
+            weight = q > 0 ? (uint64_t)((double)size / q + 0.5) : mean;
+            rec |= REC_SAMPLED_BIT;
+        }
+    }
+    if (put((uintptr_t)p, rec) < 0) {
         atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
         return;
+    }
+    if (weight != 0) {
+        sw_memstacks_alloced(p, i, weight);
     }
     /* One writer (the owner), except for the shared last slot. */
     if (i == SLOT_OTHER) {
@@ -584,8 +652,8 @@ sw_mem_alloced(void *p, size_t size, int kind)
     }
 }
 
-int
-sw_mem_forget(void *p, uint64_t *rec)
+static inline int
+mem_forget(void *p, uint64_t *rec)
 {
     uintptr_t a = (uintptr_t)p;
 
@@ -598,8 +666,9 @@ sw_mem_forget(void *p, uint64_t *rec)
             if (w & G_VALID) {
                 atomic_store_explicit(g, 0, memory_order_relaxed);
                 *rec = REC_MAKE(w & G_SIZE_MAX, (w >> G_SLOT_SHIFT) & 0xfffu,
-                                (w & G_KIND) ? 1 : 0);
-                return 1;
+                                (w & G_KIND) ? 1 : 0) |
+                       ((w & G_SAMPLED) ? REC_SAMPLED_BIT : 0);
+                goto found;
             }
         }
     }
@@ -608,22 +677,31 @@ sw_mem_forget(void *p, uint64_t *rec)
         return 0;
     }
     atomic_fetch_sub_explicit(&table_used, 1, memory_order_relaxed);
+found:
+    if (REC_SAMPLED(*rec)) {
+        /* Before the block is given back: its address may be handed out
+         * (and sampled) again at once. */
+        sw_memstacks_freed(p);
+        *rec &= ~REC_SAMPLED_BIT;
+    }
     return 1;
 }
 
-void
-sw_mem_restore(void *p, uint64_t rec)
+static inline void mem_freed(uint64_t rec);
+
+static void
+mem_restore(void *p, uint64_t rec)
 {
     if (put((uintptr_t)p, rec) < 0) {
         /* The block stays but cannot be found when freed: count it freed
          * now, so that live bytes do not grow forever. */
-        sw_mem_freed(rec);
+        mem_freed(rec);
         atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
     }
 }
 
-void
-sw_mem_freed(uint64_t rec)
+static inline void
+mem_freed(uint64_t rec)
 {
     uint32_t owner = REC_SLOT(rec);
     int kind = REC_KIND(rec);
@@ -640,6 +718,90 @@ sw_mem_freed(uint64_t rec)
     }
     atomic_fetch_add_explicit(&slots[owner].freed[kind], REC_SIZE(rec),
                               memory_order_relaxed);
+}
+
+/* ---- the hooks' bodies --------------------------------------------------
+ * Insert after the block is given, remove before it is given back. */
+
+void *
+sw_mem_malloc(sw_malloc_fn fn, void *ctx, size_t size, int kind)
+{
+    void *p;
+
+    if (!mem_enter()) {
+        return fn(ctx, size);
+    }
+    p = fn(ctx, size);
+    if (p != NULL) {
+        mem_alloced(p, size, kind);
+    }
+    mem_leave();
+    return p;
+}
+
+void *
+sw_mem_calloc(sw_calloc_fn fn, void *ctx, size_t nelem, size_t elsize,
+              int kind)
+{
+    void *p;
+
+    if (!mem_enter()) {
+        return fn(ctx, nelem, elsize);
+    }
+    p = fn(ctx, nelem, elsize);
+    if (p != NULL) {
+        /* The product did not overflow: the allocator checked. */
+        mem_alloced(p, nelem * elsize, kind);
+    }
+    mem_leave();
+    return p;
+}
+
+void *
+sw_mem_realloc(sw_realloc_fn fn, void *ctx, void *ptr, size_t size, int kind)
+{
+    uint64_t rec = 0;
+    int had = 0;
+    void *p;
+
+    if (!mem_enter()) {
+        return fn(ctx, ptr, size);
+    }
+    if (ptr != NULL) {
+        had = mem_forget(ptr, &rec);
+    }
+    p = fn(ctx, ptr, size);
+    if (p == NULL) {
+        if (had) {
+            mem_restore(ptr, rec); /* failed: the block is still there */
+        }
+    }
+    else {
+        if (had) {
+            mem_freed(rec);
+        }
+        mem_alloced(p, size, kind);
+    }
+    mem_leave();
+    return p;
+}
+
+void
+sw_mem_free(sw_free_fn fn, void *ctx, void *ptr)
+{
+    uint64_t rec = 0;
+    int had;
+
+    if (ptr == NULL || !mem_enter()) {
+        fn(ctx, ptr);
+        return;
+    }
+    had = mem_forget(ptr, &rec);
+    fn(ctx, ptr);
+    if (had) {
+        mem_freed(rec);
+    }
+    mem_leave();
 }
 
 void
@@ -659,7 +821,11 @@ sw_mem_set_tracking(int on)
 #define NAME_MAX_LEN 200
 
 typedef struct wslot {
-    int fd;      /* -1: no file yet */
+    int fd;             /* -1: no file yet */
+    int sfd;            /* the .stack file (stacks), -1: none yet */
+    sw_buf_t pending;   /* .stack lines before the file has its name */
+    uint8_t *defined;   /* bit per stack id: its "s" line was written */
+    size_t defined_cap; /* bytes */
     int waiting; /* named? 0 not seen, 1 waiting for a name, 2 has a file */
     uint64_t seen_ns;
     int has_line;
@@ -676,7 +842,11 @@ typedef struct writer {
     uint64_t start_ns;
     uint64_t interval_ns;
     char dir[4096];
-    int pfd;        /* process.mem */
+    int pfd;                  /* process.mem */
+    uint64_t sample_interval; /* 0: no stacks */
+    sw_memevent_t *ev;        /* drained events */
+    size_t evcap;
+    sw_buf_t sbuf;  /* a .stack record being made */
     wslot_t *ws;    /* SW_MEM_MAX_THREADS */
     char *line;     /* a line buffer */
     uint64_t lines; /* written */
@@ -832,7 +1002,93 @@ name_slot(int i, uint64_t now, int final)
                      name, tid);
         write_all(w->fd, hdr, (size_t)n);
     }
+    if (W.sample_interval != 0) {
+        char path[4096 + NAME_MAX_LEN + 16];
+
+        snprintf(path, sizeof path, "%s/%s.stack", W.dir, base);
+        w->sfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (w->sfd < 0) {
+            if (atomic_fetch_add(&write_errors, 1) == 0) {
+                atomic_store(&write_errno, errno);
+            }
+        }
+        else {
+            int n = snprintf(hdr, sizeof hdr,
+                             "# stackwatch-mem 1 stacks\n# name %s\n"
+                             "# native_id %ld\n# sample_interval %llu\n",
+                             name, tid, (unsigned long long)W.sample_interval);
+
+            write_all(w->sfd, hdr, (size_t)n);
+            write_all(w->sfd, w->pending.data, w->pending.len);
+        }
+        sw_buf_free(&w->pending);
+    }
     return 1;
+}
+
+/* Whether stack id's "s" line is in w's file already; marks it. */
+static int
+defined_before(wslot_t *w, uint32_t id)
+{
+    size_t byte = id / 8;
+
+    if (byte >= w->defined_cap) {
+        size_t cap = (byte + 1) * 2;
+        uint8_t *d = realloc(w->defined, cap);
+
+        if (d == NULL) {
+            return 0; /* defined again: readers take the last one */
+        }
+        memset(d + w->defined_cap, 0, cap - w->defined_cap);
+        w->defined = d;
+        w->defined_cap = cap;
+    }
+    if (w->defined[byte] & (1u << (id % 8))) {
+        return 1;
+    }
+    w->defined[byte] |= (uint8_t)(1u << (id % 8));
+    return 0;
+}
+
+/* Writes the drained events into their threads' .stack files (or keeps
+ * them until the thread's file has its name). */
+static void
+stack_events(void)
+{
+    size_t n = sw_memstacks_drain(&W.ev, &W.evcap), k;
+
+    for (k = 0; k < n; k++) {
+        const sw_memevent_t *e = &W.ev[k];
+        wslot_t *w = &W.ws[e->slot];
+        sw_buf_t *b = &W.sbuf;
+
+        b->len = 0;
+        if (e->kind == '+') {
+            if (!defined_before(w, e->stack)) {
+                sw_buf_printf(b, "s %u ", e->stack);
+                sw_memstacks_format(e->stack, b);
+                sw_buf_putc(b, '\n');
+            }
+            sw_buf_printf(b, "+ %.6f %llu %u %llu\n", secs(e->t_ns),
+                          (unsigned long long)e->block, e->stack,
+                          (unsigned long long)e->weight);
+        }
+        else {
+            sw_buf_printf(b, "- %.6f %llu\n", secs(e->t_ns),
+                          (unsigned long long)e->block);
+        }
+        if (!sw_buf_ok(b)) {
+            continue;
+        }
+        if (w->waiting == 2) {
+            if (w->sfd >= 0) {
+                write_all(w->sfd, b->data, b->len);
+            }
+        }
+        else {
+            sw_buf_put(&w->pending, b->data, b->len);
+        }
+    }
 }
 
 /* Appends "t live_py live_c alloc_py free_py alloc_c free_c" (c: py
@@ -870,6 +1126,9 @@ tick(uint64_t now, int final)
     if (n > SLOT_OTHER) {
         n = SLOT_OTHER;
     }
+    if (W.sample_interval != 0) {
+        stack_events();
+    }
     for (i = 0; i <= SLOT_OTHER; i++) {
         slot_t *s;
         wslot_t *w;
@@ -906,6 +1165,9 @@ tick(uint64_t now, int final)
         w->has_line = 1;
         atomic_fetch_add(&lines_written, 1);
     }
+    if (final && W.sample_interval != 0) {
+        stack_events(); /* every file is named now */
+    }
     if (W.pfd >= 0) {
         if (sw_procmem_read(&pm) != 0) {
             pm.rss = 0;
@@ -926,11 +1188,22 @@ end_files(uint64_t now)
     int i;
 
     for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
-        if (W.ws[i].fd >= 0) {
-            write_all(W.ws[i].fd, line, (size_t)len);
-            close(W.ws[i].fd);
-            W.ws[i].fd = -1;
+        wslot_t *w = &W.ws[i];
+
+        if (w->fd >= 0) {
+            write_all(w->fd, line, (size_t)len);
+            close(w->fd);
+            w->fd = -1;
         }
+        if (w->sfd >= 0) {
+            write_all(w->sfd, line, (size_t)len);
+            close(w->sfd);
+            w->sfd = -1;
+        }
+        sw_buf_free(&w->pending);
+        free(w->defined);
+        w->defined = NULL;
+        w->defined_cap = 0;
     }
     if (W.pfd >= 0) {
         write_all(W.pfd, line, (size_t)len);
@@ -1014,6 +1287,8 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
     for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
         memset(&W.ws[i], 0, sizeof(wslot_t));
         W.ws[i].fd = -1;
+        W.ws[i].sfd = -1;
+        sw_buf_init(&W.ws[i].pending);
         atomic_store(&slots[i].alloc[0], 0);
         atomic_store(&slots[i].alloc[1], 0);
         atomic_store(&slots[i].freed[0], 0);
@@ -1032,11 +1307,22 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
     atomic_store(&write_errno, 0);
     snprintf(W.dir, sizeof W.dir, "%s", cfg->dir);
     W.interval_ns = cfg->interval_ns;
+    W.sample_interval = cfg->sample_interval;
+    sw_buf_init(&W.sbuf);
+    if (cfg->sample_interval != 0) {
+        rc = sw_memstacks_start(cfg->tstate, err, errlen);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    atomic_store(&sample_mean, cfg->sample_interval);
     W.stop = 0;
     snprintf(path, sizeof path, "%s/process.mem", W.dir);
     W.pfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (W.pfd < 0) {
         snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        sw_memstacks_stop();
+        atomic_store(&sample_mean, 0);
         return SW_ESYS;
     }
     clock_gettime(CLOCK_REALTIME, &wall);
@@ -1055,6 +1341,8 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
     if (rc != 0) {
         close(W.pfd);
         W.pfd = -1;
+        sw_memstacks_stop();
+        atomic_store(&sample_mean, 0);
         errno = rc;
         snprintf(err, errlen, "cannot start the writer thread: %s",
                  strerror(rc));
@@ -1082,6 +1370,11 @@ sw_mem_stop(void)
     now = sw_now_ns();
     tick(now, 1);
     end_files(now);
+    if (W.sample_interval != 0) {
+        sw_memstacks_stop();
+        atomic_store(&sample_mean, 0);
+    }
+    sw_buf_free(&W.sbuf);
     /* The side table's memory back (tracking is off: a hook that is
      * still inside finds locked shards and zero pages, never a hole). */
     table_clear();
@@ -1114,12 +1407,18 @@ sw_mem_atfork_child(void)
         atomic_flag_clear(&shards[i].lock);
     }
     atomic_flag_clear(&chunk_lock);
+    atomic_store(&sample_mean, 0);
+    sw_memstacks_atfork_child();
     if (atomic_load(&running)) {
         if (W.ws != NULL) {
             for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
                 if (W.ws[i].fd >= 0) {
                     close(W.ws[i].fd);
                     W.ws[i].fd = -1;
+                }
+                if (W.ws[i].sfd >= 0) {
+                    close(W.ws[i].sfd);
+                    W.ws[i].sfd = -1;
                 }
             }
         }

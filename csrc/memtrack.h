@@ -4,9 +4,7 @@
  * profile's files (docs/memory-format.md).
  *
  * The allocator hooks themselves (PyMem_SetAllocator wrappers) are in
- * memprof_py.c; they call sw_mem_enter(), then the previous allocator,
- * then sw_mem_alloced() / sw_mem_forget() + sw_mem_freed(), then
- * sw_mem_leave().
+ * memprof_py.c; their bodies are sw_mem_malloc() and friends, here.
  *
  * Pure C; no Python.h. */
 #ifndef SW_MEMTRACK_H
@@ -14,6 +12,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "memstacks.h"
 
 /* Threads with counters of their own; the later ones share the last slot,
  * written as "other-threads". */
@@ -30,6 +30,9 @@ typedef struct sw_mem_config {
     uint64_t interval_ns; /* between two lines (> 0) */
     const char *profile;  /* "python", "c" or "both" (written in a header) */
     long pid;
+    uint64_t sample_interval;      /* stacks: mean bytes between samples; 0:
+                                 no stacks */
+    sw_memstacks_tstate_fn tstate; /* stacks: the caller's thread state */
 } sw_mem_config_t;
 
 /* Counters the Python layer can read (stats()). */
@@ -47,6 +50,8 @@ typedef struct sw_mem_stats {
  * dir/process.mem with its headers, starts the writer thread (one line
  * per interval).  Tracking stays off until sw_mem_set_tracking(1).
  * Context: GIL held (one caller at a time), no profile running.
+ * With a sample_interval, sampled blocks' stacks go to <thread>.stack
+ * (memstacks.h).
  * Returns 0; SW_EBUSY when one runs; SW_ESYS (errno set) when the file
  * cannot be created or the thread started; SW_ENOMEM.  err gets a
  * message on failure. */
@@ -71,34 +76,26 @@ void sw_mem_get_stats(sw_mem_stats_t *out);
 
 /* ---- the hooks' side ------------------------------------------------- */
 
-/* Enters the bookkeeping of an allocator call.  Returns 1 when the call
- * must be tracked (tracking is on and this thread is not already inside
- * a hook: the previous allocator calling another hooked one, a signal
- * handler interrupting the bookkeeping); the caller then calls
- * sw_mem_leave() when done.  Returns 0 otherwise (pass through, no
- * sw_mem_leave()).  Context: any thread, any allocator hook. */
-int sw_mem_enter(void);
-void sw_mem_leave(void);
+typedef void *(*sw_malloc_fn)(void *ctx, size_t size);
+typedef void *(*sw_calloc_fn)(void *ctx, size_t nelem, size_t elsize);
+typedef void *(*sw_realloc_fn)(void *ctx, void *ptr, size_t size);
+typedef void (*sw_free_fn)(void *ctx, void *ptr);
 
-/* Records a new block of size bytes at p, owned by the calling thread.
- * Context: between sw_mem_enter() and sw_mem_leave().  Lock: one shard
- * spinlock of the side table, for a few instructions; allocates nothing
- * from any allocator but mmap (when the shard grows). */
-void sw_mem_alloced(void *p, size_t size, int kind);
-
-/* Removes p from the side table before the block is given back (an
- * address can be handed out again as soon as it is freed).  Returns 1
- * and its record in *rec if p was tracked, else 0.  Context: as
- * sw_mem_alloced(). */
-int sw_mem_forget(void *p, uint64_t *rec);
-
-/* Puts a record taken by sw_mem_forget() back (a realloc() that failed:
- * the block is still there).  Context: as sw_mem_alloced(). */
-void sw_mem_restore(void *p, uint64_t rec);
-
-/* Counts the block of rec as freed, against the thread that allocated
- * it.  Context: as sw_mem_alloced(). */
-void sw_mem_freed(uint64_t rec);
+/* The bodies of the allocator hooks: call fn (the allocator that was
+ * installed before the hook) with ctx and the arguments, and track the
+ * block (kind: enum sw_mem_kind).  A call made inside another hook of
+ * the same thread (the previous allocator calling a hooked one, a signal
+ * handler interrupting the bookkeeping) or while tracking is off only
+ * passes through.  Context: any thread, any allocator hook.  Lock: at
+ * most one shard spinlock of the side table (big or misaligned blocks),
+ * and memstacks' mutex for a sampled block; allocates nothing from any
+ * allocator but mmap (and malloc for a sampled block's stack). */
+void *sw_mem_malloc(sw_malloc_fn fn, void *ctx, size_t size, int kind);
+void *sw_mem_calloc(sw_calloc_fn fn, void *ctx, size_t nelem, size_t elsize,
+                    int kind);
+void *sw_mem_realloc(sw_realloc_fn fn, void *ctx, void *ptr, size_t size,
+                     int kind);
+void sw_mem_free(sw_free_fn fn, void *ctx, void *ptr);
 
 /* Fork (pthread_atfork, through module.c): the child stops counting,
  * resets the side table's locks, closes the parent's files without

@@ -7,7 +7,8 @@ import subprocess
 import pytest
 
 from conftest import child_env, run_cli, stackwatch_cmd, target_path
-from helpers.memfiles import by_thread_name, read_profile, the_pid_dir
+from helpers.memfiles import by_thread_name, read_profile, read_stack, \
+    the_pid_dir
 
 MiB = 1024 * 1024
 
@@ -24,6 +25,22 @@ def test_mem_record_runs_the_script_with_its_arguments(tmp_path):
     assert prof["process.mem"][0]["interval"] == "0.05"
     worker = by_thread_name(prof)["worker"]
     assert abs(worker["py_live"] - 30 * MiB) < 0.05 * 30 * MiB, worker
+
+
+def test_mem_record_stacks(tmp_path):
+    out = tmp_path / "prof"
+    proc = run_cli("mem", "record", "-o", str(out), "--stacks",
+                   "--sample-interval", "65536", target_path("mem_alloc"),
+                   "0")
+    assert proc.returncode == 0, proc.stderr
+    h, stacks, live, _ = read_stack(os.path.join(the_pid_dir(out),
+                                                 "worker.stack"))
+    assert h["sample_interval"] == "65536"
+    assert any(any(f.startswith("work (") for f in frames)
+               for frames in stacks.values())
+    # 30 MiB in about 480 samples: the estimate within 20%.
+    estimate = sum(w for _, w in live.values())
+    assert 0.8 * 30 * MiB < estimate < 1.2 * 30 * MiB, estimate
 
 
 def test_mem_record_runs_a_module(tmp_path):
@@ -90,6 +107,9 @@ def test_mem_record_sigterm_leaves_complete_files(tmp_path):
                                          "choice"),
     (["-o", "{dir}", "--interval", "0"], "argument --interval"),
     (["-o", "{dir}", "--interval", "x"], "argument --interval"),
+    (["-o", "{dir}", "--sample-interval", "0"], "argument --sample-interval"),
+    (["-o", "{dir}", "--sample-interval", "1k"],
+     "argument --sample-interval"),
     (["-o", "{dir}"], "no target: give a script or -m module"),
 ])
 def test_mem_record_bad_input_is_one_line(tmp_path, args, message):

@@ -20,7 +20,8 @@ from stackwatch import _runner, cli, memory
 PROG = "%s mem record" % cli.PROG
 
 #: The options that take a value (the target starts after them).
-VALUE_OPTIONS = {"-o", "--output", "--profile", "--interval"}
+VALUE_OPTIONS = {"-o", "--output", "--profile", "--interval",
+                 "--sample-interval"}
 
 
 def configure(p: "argparse.ArgumentParser") -> None:
@@ -28,7 +29,8 @@ def configure(p: "argparse.ArgumentParser") -> None:
         "Run a script (or -m module) in this interpreter, exactly as python "
         "would, counting per thread the memory taken through Python's "
         "allocators; DIR/<pid>/process.mem and one <thread>.mem per thread "
-        "get a line every --interval seconds (docs/memory-format.md). "
+        "get a line every --interval seconds (docs/memory-format.md), and "
+        "with --stacks, <thread>.stack the sampled allocation stacks. "
         "Ctrl-C stops the target and still ends the files.")
     p.usage = ("%(prog)s -o DIR [options] (script.py [args ...] | -m module "
                "[args ...])")
@@ -41,10 +43,26 @@ def configure(p: "argparse.ArgumentParser") -> None:
     p.add_argument("--interval", type=cli._positive, default=0.02,
                    metavar="S",
                    help="seconds between two lines (default 0.02)")
+    p.add_argument("--stacks", action="store_true",
+                   help="also sample allocation stacks (one block per "
+                        "--sample-interval bytes on average) into "
+                        "<thread>.stack")
+    p.add_argument("--sample-interval", type=_bytes, metavar="BYTES",
+                   default=memory.SAMPLE_INTERVAL,
+                   help="mean bytes between two sampled blocks (default "
+                        "524288)")
     p.add_argument("-m", dest="module", metavar="module",
                    help="run a library module as a script")
     p.add_argument("target", nargs="?", metavar="script.py",
                    help="the script to run")
+
+
+def _bytes(text: str) -> int:
+    try:
+        return memory.check_sample_interval(int(text))
+    except ValueError:
+        raise cli._type_error("expected a number of bytes between 1 and "
+                              "2**40, not %r" % text) from None
 
 
 def _end_on_signals(prof: memory.MemoryProfiler) -> None:
@@ -79,7 +97,9 @@ def main(ns: "argparse.Namespace", target_args: List[str]) -> int:
         cli.fail("argument -o/--output: %s is not writable" % ns.output,
                  PROG)
 
-    prof = memory.MemoryProfiler(out, profile=profile, interval=interval)
+    prof = memory.MemoryProfiler(out, profile=profile, interval=interval,
+                                 stacks=ns.stacks,
+                                 sample_interval=ns.sample_interval)
     interrupted = [False]
 
     def at_exit() -> None:

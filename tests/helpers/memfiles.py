@@ -65,3 +65,52 @@ def the_pid_dir(base):
     dirs = [d for d in os.listdir(base) if d.isdigit()]
     assert len(dirs) == 1, dirs
     return os.path.join(base, dirs[0])
+
+
+def read_stack(path, complete=True):
+    """(headers, stacks, live, events) of a .stack file: stacks {id:
+    [frame label, ...] root first}, live {block id: (stack id, weight)}
+    of the blocks not freed at the end, events [(kind, t, block)].
+    Asserts the format: stacks defined once, before use; '-' only for a
+    block of this file; whole lines; `# end` last (complete=True)."""
+    with open(path) as f:
+        text = f.read()
+    assert text.endswith("\n"), "%s: last line cut" % path
+    lines = text.split("\n")[:-1]
+    assert lines[0] == "# stackwatch-mem 1 stacks", (path, lines[0])
+    headers, stacks, live, events, end = {}, {}, {}, [], None
+    seen = set()
+    for n, line in enumerate(lines[1:], 2):
+        where = "%s:%d: %r" % (path, n, line)
+        assert end is None, where
+        if line.startswith("# "):
+            key, _, value = line[2:].partition(" ")
+            if key == "end":
+                end = float(value)
+            else:
+                assert not stacks and not events, where
+                headers[key] = value
+            continue
+        kind, _, rest = line.partition(" ")
+        if kind == "s":
+            sid, _, frames = rest.partition(" ")
+            assert int(sid) not in stacks, where
+            stacks[int(sid)] = frames.split(";")
+        elif kind == "+":
+            t, block, sid, weight = rest.split(" ")
+            assert int(sid) in stacks, where
+            assert int(block) not in seen, where
+            seen.add(int(block))
+            live[int(block)] = (int(sid), int(weight))
+            events.append(("+", float(t), int(block)))
+        elif kind == "-":
+            t, block = rest.split(" ")
+            assert int(block) in live, where
+            del live[int(block)]
+            events.append(("-", float(t), int(block)))
+        else:
+            raise AssertionError(where)
+    if complete:
+        assert end is not None, "%s: no # end" % path
+    headers["end"] = end
+    return headers, stacks, live, events
