@@ -10,7 +10,7 @@ import pytest
 
 from conftest import child_env, run_target, target_cmd
 from helpers.memfiles import by_thread_name, read_mem, read_profile, \
-    the_pid_dir
+    read_stack, the_pid_dir
 
 MiB = 1024 * 1024
 
@@ -108,3 +108,53 @@ def test_allocators_put_back_exactly(tmp_path, mode):
         assert out["second_after"] == out["after"]
         second = by_thread_name(read_profile(out["second_dir"]))
         assert _within(second["MainThread"]["py_live"], MiB, 0.1)
+
+
+@pytest.mark.parametrize("follow", [True, False])
+def test_forked_child_gets_its_own_directory(tmp_path, follow):
+    proc = run_target("mem_fork", str(tmp_path),
+                      "follow" if follow else "nofollow", check=True)
+    pids = json.loads(proc.stdout)
+    parent = read_profile(os.path.join(str(tmp_path), str(pids["parent"])))
+    last = by_thread_name(parent)
+    # The parent's files are the parent's alone.
+    assert "child-worker" not in last
+    assert _within(last["parent-worker"]["py_live"], 10 * MiB)
+    assert parent["process.mem"][0]["pid"] == str(pids["parent"])
+    child_dir = os.path.join(str(tmp_path), str(pids["child"]))
+    if not follow:
+        assert not os.path.exists(child_dir)
+        return
+    child = read_profile(child_dir)  # complete: # end at the child's exit
+    assert child["process.mem"][0]["pid"] == str(pids["child"])
+    clast = by_thread_name(child)
+    assert _within(clast["child-worker"]["py_live"], 20 * MiB), clast
+    assert "parent-worker" not in clast
+    assert os.path.exists(os.path.join(child_dir, "child-worker.stack"))
+
+
+def test_threadgraph_spelling(tmp_path):
+    run_target("mem_seed", str(tmp_path), check=True)
+    d = the_pid_dir(tmp_path)
+    last = by_thread_name(read_profile(d))
+    assert _within(last["MainThread"]["py_live"], 30 * MiB)
+    _, stacks, live, _ = read_stack(os.path.join(d, "MainThread.stack"))
+    assert any("main (" in ";".join(stacks[sid]) for sid, _ in
+               live.values())
+
+
+def test_unfinished_options_are_refused_in_one_line(tmp_path):
+    from stackwatch.memory import MemoryProfiler, ProcessProfiler
+
+    for kw, what in [({"profile": "both"}, "profile 'both' is not "
+                      "available yet"),
+                     ({"filter": "/srv"}, "filter is not available yet"),
+                     ({"greenlets": True}, "greenlets=True is not "
+                      "available yet")]:
+        with pytest.raises(ValueError, match=what):
+            MemoryProfiler(str(tmp_path), **kw)
+    p = ProcessProfiler(default_log_path=str(tmp_path), profile="python")
+    p.setFilter("/srv")
+    with pytest.raises(ValueError, match="filter is not available yet"):
+        p.enable()
+    assert not os.listdir(str(tmp_path))

@@ -51,6 +51,9 @@ def configure(p: "argparse.ArgumentParser") -> None:
                    default=memory.SAMPLE_INTERVAL,
                    help="mean bytes between two sampled blocks (default "
                         "524288)")
+    p.add_argument("--follow-fork", action="store_true",
+                   help="profile the children the target forks too, each "
+                        "in DIR/<child pid>/")
     p.add_argument("-m", dest="module", metavar="module",
                    help="run a library module as a script")
     p.add_argument("target", nargs="?", metavar="script.py",
@@ -99,6 +102,7 @@ def main(ns: "argparse.Namespace", target_args: List[str]) -> int:
 
     prof = memory.MemoryProfiler(out, profile=profile, interval=interval,
                                  stacks=ns.stacks,
+                                 follow_fork=ns.follow_fork,
                                  sample_interval=ns.sample_interval)
     interrupted = [False]
 

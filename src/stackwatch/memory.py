@@ -107,8 +107,7 @@ class MemoryProfiler:
             raise _not_yet("filter")
         self.stacks = bool(stacks)
         self.sample_interval = check_sample_interval(sample_interval)
-        if follow_fork:
-            raise _not_yet("follow_fork=True")
+        self.follow_fork = bool(follow_fork)
         if greenlets:
             raise _not_yet("greenlets=True")
         self.directory: Optional[str] = None
@@ -119,7 +118,9 @@ class MemoryProfiler:
         return _active is self
 
     def enable(self) -> "MemoryProfiler":
-        """Starts counting; the files go to ``path/<pid>/`` (created).
+        """Starts counting; the files go to ``path/<pid>/`` (created);
+        with ``follow_fork``, a child forked with os.fork() (multiprocessing
+        and such) gets a profile of its own in ``path/<child pid>/``.
         Raises OSError when it cannot be created, RuntimeError when a
         memory profile already runs in this process."""
         global _active
@@ -222,14 +223,24 @@ def _stop_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """The child does not profile: the native side stopped counting and
-    closed the parent's files (untouched) at the fork."""
+    """The native side stopped counting and closed the parent's files
+    (untouched) at the fork; a profiler that follows forks starts again
+    here, into the child's own directory."""
     global _active
     profiler, _active = _active, None
-    if profiler is not None and profiler._service_held:
+    globals()["_active_lock"] = threading.Lock()
+    if profiler is None:
+        return
+    if profiler._service_held:
         profiler._service_held = False
         _service.service.forget_user_in_child()
-    globals()["_active_lock"] = threading.Lock()
+    if profiler.follow_fork:
+        try:
+            profiler.enable()
+        except Exception as e:
+            _service.report_line("stackwatch: the memory profile of forked "
+                                 "child %d could not start: %s"
+                                 % (os.getpid(), e))
 
 
 _lifecycle.on_exit(_lifecycle.PROFILER, _stop_at_exit)
