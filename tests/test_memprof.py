@@ -158,3 +158,25 @@ def test_unfinished_options_are_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match="filter is not available yet"):
         p.enable()
     assert not os.listdir(str(tmp_path))
+
+
+def test_raw_allocations_without_the_gil_from_many_threads(tmp_path):
+    proc = run_target("mem_raw", str(tmp_path), check=True)
+    assert proc.stdout.strip() == "ok"
+    d = the_pid_dir(tmp_path)
+    last = by_thread_name(read_profile(d))
+    for name in ("maker-1", "maker-2"):
+        m = last[name]
+        # 4000 blocks of 5000 bytes, half freed by the freer thread.
+        # (ctypes makes a few Python objects per call: within 2 MiB.)
+        assert 4000 * 5000 <= m["py_alloc"] < 4000 * 5000 + 2 * MiB, m
+        assert 2000 * 5000 <= m["py_free"] < 2000 * 5000 + 2 * MiB, m
+        assert _within(m["py_live"], 2000 * 5000), m
+    assert last["freer"]["py_free"] < MiB
+    churner = last["churner"]
+    assert churner["py_alloc"] >= 10000 * 3000
+    assert churner["py_live"] < MiB
+    # Stacks were taken without the GIL: the makers' name the function.
+    _, stacks, live, _ = read_stack(os.path.join(d, "maker-1.stack"))
+    assert any(any(f.startswith("maker (") for f in frames)
+               for frames in stacks.values()), stacks
