@@ -81,9 +81,11 @@ def test_ctrl_c_leaves_complete_files(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode == -signal.SIGINT, (proc.returncode, err)
-    prof = read_profile(the_pid_dir(tmp_path))
-    assert _within(by_thread_name(prof)["MainThread"]["py_live"], 30 * MiB,
-                   0.1)
+    prof = read_profile(the_pid_dir(tmp_path))  # every file has # end
+    # 30 MiB kept, and what the interpreter keeps of the KeyboardInterrupt
+    # (3.13+ import modules to print the traceback: a few MiB).
+    assert 30 * MiB <= by_thread_name(prof)["MainThread"]["py_live"] < \
+        40 * MiB
 
 
 @pytest.mark.parametrize("mode", ["under", "over"])

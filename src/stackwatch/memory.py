@@ -30,7 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Optional, Sequence, Union
 
-from stackwatch import _lifecycle, _native, _service
+from stackwatch import _lifecycle, _native
 
 PROFILES = ("python", "c", "both")
 
@@ -130,6 +130,8 @@ class MemoryProfiler:
             if _active is not None:
                 raise RuntimeError("a memory profile is already running in "
                                    "this process (%s)" % _active.directory)
+            from stackwatch import _service
+
             directory = os.path.join(self.path, str(os.getpid()))
             os.makedirs(directory, exist_ok=True)
             _service.service.acquire()  # names the threads
@@ -151,6 +153,8 @@ class MemoryProfiler:
         with _active_lock:
             if _active is not self:
                 return self
+            from stackwatch import _service
+
             try:
                 # Names of threads that started since the last refresh,
                 # before their files are named.
@@ -231,6 +235,8 @@ def _after_fork_in_child() -> None:
     globals()["_active_lock"] = threading.Lock()
     if profiler is None:
         return
+    from stackwatch import _service
+
     if profiler._service_held:
         profiler._service_held = False
         _service.service.forget_user_in_child()
