@@ -10,7 +10,15 @@ out). Reported: medians, the ratio to the plain run, and the size of the
 stackwatch profile's files per second of run.
 
     python bench/memprof.py [--rounds 3] [--workloads mem_alloc,...]
+                            [--server SECONDS]
+
+With --server, a server-like workload (bench/workloads/mem_server.py:
+eight threads, a shared bounded cache) runs SECONDS plain and profiled
+with stacks, and the profiler's own memory is reported: its side table
+(stats()["table_bytes"]), the process's RSS against the plain run's, and
+the size of the files per minute.
 """
+import ast
 
 import argparse
 import os
@@ -63,7 +71,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--server", type=float, metavar="SECONDS")
     args = ap.parse_args()
+    if args.server:
+        server(args.server)
+        return
     try:
         import memray  # noqa: F401
         have_memray = True
@@ -96,6 +108,29 @@ def main() -> None:
                                      1024 / med)
                 print("  %-24s %9.3f %7.2f %14s" % (label, med, med / base,
                                                     rate))
+
+
+def server(seconds: float) -> None:
+    script = os.path.join(HERE, "workloads", "mem_server.py")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, extra in (("plain", []), ("profiled", [tmp])):
+            proc = subprocess.run([sys.executable, script, str(seconds)] +
+                                  extra, capture_output=True, text=True,
+                                  timeout=seconds * 3 + 120)
+            line = [ln for ln in proc.stdout.splitlines()
+                    if ln.startswith("result ")]
+            if proc.returncode != 0 or not line:
+                raise SystemExit("%s failed:\n%s" % (label, proc.stderr))
+            results[label] = ast.literal_eval(line[0][len("result "):])
+    plain, prof = results["plain"], results["profiled"]
+    print("server-like workload, %g s, 8 threads: requests handled plain "
+          "%d, profiled %d" % (seconds, plain["handled"], prof["handled"]))
+    print("  side table: %.1f MiB; RSS: plain %.1f MiB, profiled %.1f MiB "
+          "(+%.1f); files: %.1f KiB per minute"
+          % (prof["table_bytes"] / 2**20, plain["rss"] / 2**20,
+             prof["rss"] / 2**20, (prof["rss"] - plain["rss"]) / 2**20,
+             prof["files"] / 1024 / (seconds / 60)))
 
 
 if __name__ == "__main__":
