@@ -350,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--signal", metavar="SIG",
                    help="the signal the process answers on, if not the "
                         "default")
+    from stackwatch import _memcli
+    _memcli.add_group(sub, _Parser)
     return p
 
 
@@ -471,11 +473,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 own = own[:-1] + ["--", own[-1]]
             ns = build_parser().parse_args([argv[0]] + own)
         return record(ns, rest) if argv[0] == "record" else run(ns, rest)
+    if argv and argv[0] == "mem":
+        from stackwatch import _memcli
+        return _memcli.main(argv[1:], build_parser)
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command == "dump":
         return dump(ns)
-    parser.error("no command: give record, run or dump")
+    parser.error("no command: give record, run, dump or mem")
 
 
 # -- dump -------------------------------------------------------------------
