@@ -1,0 +1,270 @@
+/* _native.mem_parse_rows / mem_downsample / mem_chart_svg: the C parts
+ * of `stackwatch mem graph|peaks|report` (src/stackwatch/_memread.py and
+ * _memview.py).  Arrays cross as bytes of native doubles (Python's
+ * array("d")). */
+#define PY_SSIZE_T_CLEAN
+#include "memview_py.h"
+#include "errors.h"
+#include "errors_py.h"
+#include "memfile.h"
+#include "writers/memchart.h"
+
+/* mem_parse_rows(data, start, end, ncols, want, sums=()) -> (columns, stop)
+ * Parses data[start:end] (memfile.h); columns is a list, one bytes of
+ * doubles per index in want, then one per pair (a, b) of sums: the sum
+ * of the a-th and b-th wanted columns (a thread's live bytes, python +
+ * c); stop is the offset (in data) of the first line that did not parse,
+ * end when every line did. */
+static PyObject *
+mem_parse_rows_py(PyObject *m, PyObject *args)
+{
+    Py_buffer data = {0};
+    Py_ssize_t start, end;
+    int ncols, nwant = 0, nsums = 0, k, want[SW_MEMFILE_MAX_COLS];
+    int sum_a[SW_MEMFILE_MAX_COLS], sum_b[SW_MEMFILE_MAX_COLS];
+    PyObject *want_obj, *sums_obj = NULL, *seq = NULL, *sums = NULL;
+    PyObject *cols = NULL, *res = NULL;
+    double *out[2 * SW_MEMFILE_MAX_COLS] = {0};
+    size_t nlines, nrows, stop = 0, r;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "y*nniO|O:mem_parse_rows", &data, &start, &end,
+                          &ncols, &want_obj, &sums_obj)) {
+        return NULL;
+    }
+    if (start < 0 || end < start || end > data.len || ncols < 2 ||
+        ncols > SW_MEMFILE_MAX_COLS) {
+        PyErr_SetString(PyExc_ValueError, "bad range or column count");
+        goto done;
+    }
+    seq = PySequence_Fast(want_obj, "want must be a sequence");
+    if (seq == NULL) {
+        goto done;
+    }
+    nwant = (int)PySequence_Fast_GET_SIZE(seq);
+    if (nwant > SW_MEMFILE_MAX_COLS) {
+        PyErr_SetString(PyExc_ValueError, "too many columns wanted");
+        goto done;
+    }
+    for (k = 0; k < nwant; k++) {
+        long c = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, k));
+
+        if (c == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (c < 0 || c >= ncols) {
+            PyErr_SetString(PyExc_ValueError, "wanted column out of range");
+            goto done;
+        }
+        want[k] = (int)c;
+    }
+    if (sums_obj != NULL) {
+        sums = PySequence_Fast(sums_obj, "sums must be a sequence");
+        if (sums == NULL) {
+            goto done;
+        }
+        nsums = (int)PySequence_Fast_GET_SIZE(sums);
+        if (nsums > SW_MEMFILE_MAX_COLS) {
+            PyErr_SetString(PyExc_ValueError, "too many sums");
+            goto done;
+        }
+        for (k = 0; k < nsums; k++) {
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(sums, k),
+                                  "ii:a sum", &sum_a[k], &sum_b[k])) {
+                goto done;
+            }
+            if (sum_a[k] < 0 || sum_a[k] >= nwant || sum_b[k] < 0 ||
+                sum_b[k] >= nwant) {
+                PyErr_SetString(PyExc_ValueError, "sum out of range");
+                goto done;
+            }
+        }
+    }
+    nlines = sw_memfile_count_lines((const char *)data.buf + start,
+                                    (size_t)(end - start));
+    for (k = 0; k < nwant + nsums; k++) {
+        out[k] = PyMem_RawMalloc((nlines ? nlines : 1) * sizeof(double));
+        if (out[k] == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+        nrows = sw_memfile_rows((const char *)data.buf + start,
+                                (size_t)(end - start), ncols, want, nwant, out,
+                                &stop);
+        for (k = 0; k < nsums; k++) {
+            for (r = 0; r < nrows; r++) {
+                out[nwant + k][r] = out[sum_a[k]][r] + out[sum_b[k]][r];
+            }
+        }
+    Py_END_ALLOW_THREADS
+    cols = PyList_New(nwant + nsums);
+    if (cols == NULL) {
+        goto done;
+    }
+    for (k = 0; k < nwant + nsums; k++) {
+        PyObject *b = PyBytes_FromStringAndSize(
+            (const char *)out[k], (Py_ssize_t)(nrows * sizeof(double)));
+
+        if (b == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(cols, k, b);
+    }
+    res = Py_BuildValue("(On)", cols, (Py_ssize_t)stop + start);
+done:
+    for (k = 0; k < 2 * SW_MEMFILE_MAX_COLS; k++) {
+        PyMem_RawFree(out[k]);
+    }
+    Py_XDECREF(cols);
+    Py_XDECREF(sums);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&data);
+    return res;
+}
+
+/* The doubles of a buffer: n set, or -1 with an exception set. */
+static int
+doubles_of(Py_buffer *b, size_t *n)
+{
+    if (b->len % (Py_ssize_t)sizeof(double) != 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "not a whole number of doubles (array('d'))");
+        return -1;
+    }
+    *n = (size_t)b->len / sizeof(double);
+    return 0;
+}
+
+/* mem_downsample(t, v, t0, t1, columns) -> (t, v)
+ * sw_memchart_downsample() over arrays of doubles of one length. */
+static PyObject *
+mem_downsample_py(PyObject *m, PyObject *args)
+{
+    Py_buffer t = {0}, v = {0};
+    double t0, t1, *ot = NULL, *ov = NULL;
+    int columns;
+    size_t n, nv, k;
+    PyObject *res = NULL;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "y*y*ddi:mem_downsample", &t, &v, &t0, &t1,
+                          &columns)) {
+        return NULL;
+    }
+    if (doubles_of(&t, &n) < 0 || doubles_of(&v, &nv) < 0) {
+        goto done;
+    }
+    if (n != nv || columns < 1 || columns > 100000) {
+        PyErr_SetString(PyExc_ValueError,
+                        "t and v differ in length, or bad columns");
+        goto done;
+    }
+    ot = PyMem_RawMalloc((4 * (size_t)columns + 4) * sizeof(double));
+    ov = PyMem_RawMalloc((4 * (size_t)columns + 4) * sizeof(double));
+    if (ot == NULL || ov == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    k = sw_memchart_downsample(t.buf, v.buf, n, t0, t1, columns, ot, ov);
+    res = Py_BuildValue("(y#y#)", (const char *)ot,
+                        (Py_ssize_t)(k * sizeof(double)), (const char *)ov,
+                        (Py_ssize_t)(k * sizeof(double)));
+done:
+    PyMem_RawFree(ot);
+    PyMem_RawFree(ov);
+    PyBuffer_Release(&t);
+    PyBuffer_Release(&v);
+    return res;
+}
+
+/* mem_chart_svg(lines, title, subtitle=None) -> bytes
+ * lines: a sequence of (name, t, v, is_process), t and v arrays of
+ * doubles of one length (seconds, bytes).  sw_write_memchart(). */
+static PyObject *
+mem_chart_svg_py(PyObject *m, PyObject *args)
+{
+    PyObject *lines, *seq = NULL, *res = NULL;
+    const char *title, *subtitle = NULL;
+    sw_memchart_series_t *series = NULL;
+    Py_buffer *bufs = NULL;
+    Py_ssize_t n = 0, got = 0, k;
+    sw_memchart_opts_t o;
+    sw_buf_t out;
+    (void)m;
+
+    sw_buf_init(&out);
+    if (!PyArg_ParseTuple(args, "Os|z:mem_chart_svg", &lines, &title,
+                          &subtitle)) {
+        return NULL;
+    }
+    seq = PySequence_Fast(lines, "lines must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    series = PyMem_Calloc((size_t)n + 1, sizeof(*series));
+    bufs = PyMem_Calloc(2 * (size_t)n + 1, sizeof(*bufs));
+    if (series == NULL || bufs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (k = 0; k < n; k++) {
+        size_t nt, nv;
+        int process;
+
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k),
+                              "sy*y*p:a line", &series[k].name, &bufs[2 * k],
+                              &bufs[2 * k + 1], &process)) {
+            goto done;
+        }
+        got = k + 1;
+        if (doubles_of(&bufs[2 * k], &nt) < 0 ||
+            doubles_of(&bufs[2 * k + 1], &nv) < 0) {
+            goto done;
+        }
+        if (nt != nv) {
+            PyErr_SetString(PyExc_ValueError, "t and v differ in length");
+            goto done;
+        }
+        series[k].t = bufs[2 * k].buf;
+        series[k].v = bufs[2 * k + 1].buf;
+        series[k].n = nt;
+        series[k].process = process;
+    }
+    o.title = title;
+    o.subtitle = subtitle;
+    if (sw_write_memchart(series, (size_t)n, &o, &out) < 0) {
+        sw_py_raise(SW_ENOMEM, NULL);
+        goto done;
+    }
+    res = PyBytes_FromStringAndSize(out.data ? out.data : "",
+                                    (Py_ssize_t)out.len);
+done:
+    for (k = 0; k < got; k++) {
+        PyBuffer_Release(&bufs[2 * k]);
+        PyBuffer_Release(&bufs[2 * k + 1]);
+    }
+    PyMem_Free(bufs);
+    PyMem_Free(series);
+    sw_buf_free(&out);
+    Py_DECREF(seq);
+    return res;
+}
+
+static PyMethodDef memview_methods[] = {
+    {"mem_parse_rows", mem_parse_rows_py, METH_VARARGS,
+     "Parse the data lines of a memory profile's .mem file."},
+    {"mem_downsample", mem_downsample_py, METH_VARARGS,
+     "A line reduced to a few points per chart column, extremes kept."},
+    {"mem_chart_svg", mem_chart_svg_py, METH_VARARGS,
+     "The memory chart (memg.svg) as SVG bytes."},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+sw_memview_py_init(PyObject *m)
+{
+    return PyModule_AddFunctions(m, memview_methods);
+}

@@ -1,0 +1,480 @@
+"""Reading a memory profile directory ``DIR/<pid>/`` (docs/memory-format.md).
+
+Strict: the first problem in a file is a MemFormatError whose message is
+one line naming the file and the line (``process.mem: line 7: ...``).
+With ``partial=True`` a file is kept up to the line before its first
+problem (a file whose version line is wrong is left out whole), and each
+such cut is reported through ``note`` instead. A file without its
+``# end`` line (the process was killed) is read whole, with a note.
+
+Speed: a ``.mem`` file's data lines are parsed in C (csrc/memfile.c:
+Python's own parsing took 17 s for a 10-minute profile of 100 threads at
+20 ms, bench/memread.py); only the line it stops at is looked at here, to
+say what is wrong with it. The ``.stack`` files, which hold sampled
+records only, are read line by line here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from array import array
+
+from stackwatch import _native
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
+
+VERSION = b"1"
+MAGIC = b"# stackwatch-mem "
+
+#: The columns a reader needs, per kind of .mem file (others are allowed).
+NEEDED = {
+    "process": ("t", "rss", "py_live", "c_live", "py_alloc", "c_alloc"),
+    "thread": ("t", "py_live", "c_live", "py_alloc", "c_alloc"),
+    "greenlet": ("t", "py_live", "c_live", "py_alloc", "c_alloc"),
+}
+
+#: The most columns a .mem file may have (csrc/memfile.h).
+MAX_COLS = 64
+
+_NUM_T = rb"\d+(?:\.\d+)?"
+_NUM_I = rb"-?\d+"
+_HEADER_KEY = re.compile(rb"# ([A-Za-z_][A-Za-z0-9_]*)(?: (.*))?\Z")
+_END = re.compile(rb"# end (\d+(?:\.\d+)?)\Z")
+
+
+class MemFormatError(Exception):
+    """A file of the profile that cannot be read; str() is one line."""
+
+
+def _show(raw: bytes, limit: int = 40) -> str:
+    text = raw.decode("utf-8", "replace")
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+class Series:
+    """One ``.mem`` file: its headers and its needed columns (NEEDED).
+
+    ``t`` holds the times (seconds), ``col(name)`` another needed column
+    (bytes; arrays of doubles, exact below 2**53). ``ended`` is the time of ``# end`` or None."""
+
+    def __init__(self, path: str, kind: str, headers: "Dict[str, str]",
+                 columns: "List[str]") -> None:
+        self.path = path
+        self.kind = kind
+        self.headers = headers
+        self.columns = columns
+        self.t: "array" = array("d")
+        self._cols: "Dict[str, array]" = {}
+        self.ended: "Optional[float]" = None
+        self.dropped = 0  # lines left out by --partial
+
+    @property
+    def name(self) -> str:
+        name = self.headers.get("name")
+        if name:
+            return name
+        return os.path.splitext(os.path.basename(self.path))[0]
+
+    def col(self, name: str) -> "array":
+        return self._cols[name]
+
+    def live(self) -> "array":
+        """py_live + c_live at each time."""
+        return self._cols["live"]
+
+    def last(self, name: str) -> float:
+        """The column's last value (0 when the file has no data line)."""
+        c = self._cols[name]
+        return c[-1] if len(c) else 0.0
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+class Block:
+    __slots__ = ("block", "stack", "weight", "t_alloc", "t_free")
+
+    def __init__(self, block: int, stack: int, weight: int,
+                 t_alloc: float) -> None:
+        self.block = block
+        self.stack = stack
+        self.weight = weight
+        self.t_alloc = t_alloc
+        self.t_free = float("inf")
+
+
+class Stacks:
+    """One ``.stack`` file: the stacks it defines (id -> frames, root
+    first, each ``name (file:line)``) and its sampled blocks."""
+
+    def __init__(self, path: str, headers: "Dict[str, str]") -> None:
+        self.path = path
+        self.headers = headers
+        self.stacks: "Dict[int, List[str]]" = {}
+        self.blocks: "List[Block]" = []
+        self.ended: "Optional[float]" = None
+        self.dropped = 0
+
+    @property
+    def name(self) -> str:
+        return self.headers.get("name") or os.path.splitext(
+            os.path.basename(self.path))[0]
+
+    def live_at(self, t: float) -> "Dict[int, int]":
+        """Estimated live bytes per stack id at time t."""
+        out: "Dict[int, int]" = {}
+        for b in self.blocks:
+            if b.t_alloc <= t < b.t_free:
+                out[b.stack] = out.get(b.stack, 0) + b.weight
+        return out
+
+    def allocated(self) -> "Dict[int, int]":
+        """Sampled bytes allocated per stack id over the whole run."""
+        out: "Dict[int, int]" = {}
+        for b in self.blocks:
+            out[b.stack] = out.get(b.stack, 0) + b.weight
+        return out
+
+
+class Profile:
+    """A profile directory: process.mem, thread and greenlet files, and
+    the .stack files (keyed by the file's stem, as its .mem file)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.process: "Optional[Series]" = None
+        self.threads: "List[Series]" = []
+        self.greenlets: "List[Series]" = []
+        self.stacks: "Dict[str, Stacks]" = {}
+
+    @property
+    def pid(self) -> str:
+        return (self.process.headers.get("pid") if self.process else None
+                ) or os.path.basename(os.path.normpath(self.path))
+
+    @property
+    def duration(self) -> float:
+        ends = [s.t[-1] for s in [self.process] + self.threads
+                + self.greenlets if s is not None and len(s)]
+        return max(ends) if ends else 0.0
+
+
+# -- files -------------------------------------------------------------------
+
+class _Cut(Exception):
+    """The first problem of a file: its line number and what it is."""
+
+    def __init__(self, lineno: int, problem: str) -> None:
+        super().__init__(problem)
+        self.lineno = lineno
+        self.problem = problem
+
+
+def _split_head(data: bytes, kinds: "Tuple[str, ...]"
+                ) -> "Tuple[str, Dict[str, str], int, int]":
+    """Checks the version line and reads the headers. Returns (kind,
+    headers, offset of the first line after them, its line number)."""
+    nl = data.find(b"\n")
+    first = data if nl < 0 else data[:nl]
+    if nl < 0 and not data:
+        raise _Cut(1, "empty file (no version line)")
+    want = "'# stackwatch-mem %s %s'" % (VERSION.decode(), "|".join(kinds))
+    if not first.startswith(MAGIC):
+        raise _Cut(1, "not a stackwatch memory file: version line %s, "
+                      "expected %s" % (_show(first), want))
+    words = first[len(MAGIC):].split(b" ")
+    if len(words) != 2 or words[0] != VERSION:
+        raise _Cut(1, "wrong version line %s, expected %s (format %s)"
+                   % (_show(first), want, VERSION.decode()))
+    kind = words[1].decode("ascii", "replace")
+    if kind not in kinds:
+        raise _Cut(1, "a '%s' file where a %s file was expected"
+                   % (kind, " or ".join(kinds)))
+    if nl < 0:
+        raise _Cut(1, "the version line is cut (no end of line)")
+    headers: "Dict[str, str]" = {}
+    pos, lineno = nl + 1, 2
+    while data.startswith(b"# ", pos) and not _END.match(
+            data, pos, _line_end(data, pos)):
+        end = data.find(b"\n", pos)
+        if end < 0:
+            raise _Cut(lineno, "the line is cut mid-way (no end of line)")
+        m = _HEADER_KEY.match(data, pos, end)
+        if m is None:
+            raise _Cut(lineno, "a header that is not '# <key> <value>': %s"
+                       % _show(data[pos:end]))
+        try:
+            headers[m.group(1).decode("ascii")] = (
+                m.group(2) or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Cut(lineno, "a header that is not UTF-8") from None
+        pos, lineno = end + 1, lineno + 1
+    return kind, headers, pos, lineno
+
+
+def _line_end(data: bytes, pos: int) -> int:
+    end = data.find(b"\n", pos)
+    return len(data) if end < 0 else end
+
+
+def _body_end(data: bytes, pos: int) -> "Tuple[int, Optional[float]]":
+    """Where the data lines end, and the time of '# end' if the file's
+    last line is one."""
+    if data.endswith(b"\n"):
+        start = data.rfind(b"\n", 0, len(data) - 1) + 1
+        if start >= pos:
+            m = _END.match(data, start, len(data) - 1)
+            if m is not None:
+                return start, float(m.group(1))
+    return len(data), None
+
+
+def _bad_line(data: bytes, pos: int, lineno: int, end: int, ncols: int,
+              what: str) -> _Cut:
+    """Says what is wrong with the line at pos (the first one the
+    pattern refused)."""
+    nl = data.find(b"\n", pos)
+    if nl < 0:
+        return _Cut(lineno, "the line is cut mid-way (no end of line): %s"
+                    % _show(data[pos:]))
+    line = data[pos:nl]
+    if line.startswith(b"# end"):
+        return _Cut(lineno, "'# end' is not the last line")
+    if line.startswith(b"#"):
+        return _Cut(lineno, "a header after the data lines: %s" % _show(line))
+    fields = line.split(b" ")
+    if len(fields) != ncols:
+        return _Cut(lineno, "%d fields, expected %d (%s): %s"
+                    % (len(fields), ncols, what, _show(line)))
+    for i, f in enumerate(fields):
+        pattern = _NUM_T if i == 0 else _NUM_I
+        if re.fullmatch(pattern, f) is None:
+            return _Cut(lineno, "field %d is not %s: %s" % (
+                i + 1, "a time in seconds" if i == 0 else "an integer",
+                _show(f)))
+        if len(f.lstrip(b"-").split(b".")[0]) > 18:
+            return _Cut(lineno, "field %d is too large: %s" % (i + 1,
+                                                               _show(f)))
+    return _Cut(lineno, "garbage: %s" % _show(line))
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise MemFormatError("%s: cannot read: %s" % (path, e.strerror or e)
+                             ) from None
+
+
+def read_series(path: str, kinds: "Tuple[str, ...]", partial: bool = False,
+                note: "Callable[[str], None]" = lambda s: None
+                ) -> "Optional[Series]":
+    """Reads one .mem file (see the module's docstring); None when
+    partial and the file is unreadable from its first lines."""
+    data = _read_bytes(path)
+    try:
+        kind, headers, pos, lineno = _split_head(data, kinds)
+        cols = headers.get("columns", "").split()
+        missing = [c for c in NEEDED[kind] if c not in cols]
+        if not cols:
+            raise _Cut(lineno, "no '# columns' header before the data")
+        if cols[0] != "t" or missing:
+            raise _Cut(lineno, "the '# columns' header lacks %s" % (
+                " ".join(missing) if missing else "'t' first"))
+    except _Cut as cut:
+        msg = "%s: line %d: %s" % (path, cut.lineno, cut.problem)
+        if not partial:
+            raise MemFormatError(msg) from None
+        note("%s; --partial: the file is left out" % msg)
+        return None
+    series = Series(path, kind, headers, cols)
+    ncols = len(cols)
+    if ncols > MAX_COLS:
+        msg = "%s: line %d: %d columns, at most %d" % (
+            path, lineno - 1, ncols, MAX_COLS)
+        if not partial:
+            raise MemFormatError(msg)
+        note("%s; --partial: the file is left out" % msg)
+        return None
+    end, ended = _body_end(data, pos)
+    want = [cols.index(name) for name in NEEDED[kind]]
+    live = (NEEDED[kind].index("py_live"), NEEDED[kind].index("c_live"))
+    parsed, stop = _native.mem_parse_rows(data, pos, end, ncols, want,
+                                          [live])
+    if stop < end:
+        bad_line = lineno + data.count(b"\n", pos, stop)
+        cut = _bad_line(data, stop, bad_line, end, ncols, " ".join(cols))
+        msg = "%s: line %d: %s" % (path, cut.lineno, cut.problem)
+        if not partial:
+            raise MemFormatError(msg)
+        series.dropped = data.count(b"\n", stop) + (
+            0 if data.endswith(b"\n") else 1)
+        note("%s; --partial: kept the %d lines before it, dropped %d"
+             % (msg, bad_line - 1, series.dropped))
+        ended = None
+    elif ended is None:
+        note("%s has no '# end' line (the process was stopped before it "
+             "closed the file): its %d data lines are used"
+             % (path, data.count(b"\n", pos, stop)))
+    series.ended = ended
+    for name, raw in zip(NEEDED[kind] + ("live",), parsed):
+        a = array("d")
+        a.frombytes(raw)
+        if name == "t":
+            series.t = a
+        else:
+            series._cols[name] = a
+    return series
+
+
+_STACK_DEF = re.compile(rb"s (\d+) (.+)\Z")
+_ALLOC = re.compile(rb"\+ (" + _NUM_T + rb") (\d+) (\d+) (\d+)\Z")
+_FREE = re.compile(rb"- (" + _NUM_T + rb") (\d+)\Z")
+
+
+def read_stacks(path: str, partial: bool = False,
+                note: "Callable[[str], None]" = lambda s: None
+                ) -> "Optional[Stacks]":
+    """Reads one .stack file (see the module's docstring)."""
+    data = _read_bytes(path)
+    try:
+        _, headers, pos, lineno = _split_head(data, ("stacks",))
+    except _Cut as cut:
+        msg = "%s: line %d: %s" % (path, cut.lineno, cut.problem)
+        if not partial:
+            raise MemFormatError(msg) from None
+        note("%s; --partial: the file is left out" % msg)
+        return None
+    st = Stacks(path, headers)
+    end, ended = _body_end(data, pos)
+    blocks: "Dict[int, Block]" = {}
+    first_bad: "Optional[_Cut]" = None
+    while pos < end:
+        nl = data.find(b"\n", pos, end)
+        if nl < 0:
+            first_bad = _Cut(lineno, "the line is cut mid-way (no end of "
+                                     "line): %s" % _show(data[pos:end]))
+            break
+        line = data[pos:nl]
+        kind = line[:1]
+        m = None
+        if kind == b"+":
+            m = _ALLOC.match(line)
+            if m is not None:
+                sid = int(m.group(3))
+                if sid not in st.stacks:
+                    first_bad = _Cut(lineno, "stack %d is used before it "
+                                             "is defined" % sid)
+                    break
+                b = Block(int(m.group(2)), sid, int(m.group(4)),
+                          float(m.group(1)))
+                blocks[b.block] = b
+                st.blocks.append(b)
+        elif kind == b"-":
+            m = _FREE.match(line)
+            if m is not None:
+                b = blocks.get(int(m.group(2)))
+                # A free whose allocation is not in this file (not
+                # sampled here) is left out.
+                if b is not None:
+                    b.t_free = float(m.group(1))
+        elif kind == b"s":
+            m = _STACK_DEF.match(line)
+            if m is not None:
+                try:
+                    frames = m.group(2).decode("utf-8").split(";")
+                except UnicodeDecodeError:
+                    m = None
+                else:
+                    st.stacks[int(m.group(1))] = frames
+        if m is None:
+            if line.startswith(b"# end"):
+                problem = "'# end' is not the last line"
+            elif line.startswith(b"#"):
+                problem = "a header after the records: %s" % _show(line)
+            else:
+                problem = ("not a record ('s <id> <frames>', '+ <t> <block> "
+                           "<stack> <weight>' or '- <t> <block>'): %s"
+                           % _show(line))
+            first_bad = _Cut(lineno, problem)
+            break
+        pos, lineno = nl + 1, lineno + 1
+    if first_bad is not None:
+        msg = "%s: line %d: %s" % (path, first_bad.lineno, first_bad.problem)
+        if not partial:
+            raise MemFormatError(msg)
+        st.dropped = data.count(b"\n", pos) + (
+            0 if data.endswith(b"\n") else 1)
+        note("%s; --partial: kept the %d lines before it, dropped %d"
+             % (msg, first_bad.lineno - 1, st.dropped))
+        ended = None
+    elif ended is None:
+        note("%s has no '# end' line (the process was stopped before it "
+             "closed the file): its records are used" % path)
+    st.ended = ended
+    return st
+
+
+# -- the directory -----------------------------------------------------------
+
+def _not_a_profile(path: str, why: str) -> MemFormatError:
+    hint = ""
+    try:
+        pids = sorted(
+            (d for d in os.listdir(path) if d.isdigit()
+             and os.path.isfile(os.path.join(path, d, "process.mem"))),
+            key=int)
+    except OSError:
+        pids = []
+    if pids:
+        hint = " (it holds the profiles of process%s %s: give %s)" % (
+            "es" if len(pids) > 1 else "", ", ".join(pids[:5]) + (
+                "..." if len(pids) > 5 else ""),
+            os.path.join(path, pids[0]))
+    return MemFormatError("%s is not a memory profile directory: %s%s"
+                          % (path, why, hint))
+
+
+def read_profile(path: str, partial: bool = False,
+                 note: "Callable[[str], None]" = lambda s: None) -> Profile:
+    """Reads the profile directory `path` (``DIR/<pid>``)."""
+    if not os.path.isdir(path):
+        if not os.path.exists(path):
+            raise MemFormatError("%s does not exist" % path)
+        raise MemFormatError("%s is not a memory profile directory: not a "
+                             "directory" % path)
+    proc = os.path.join(path, "process.mem")
+    if not os.path.isfile(proc):
+        raise _not_a_profile(path, "no process.mem")
+    prof = Profile(path)
+    prof.process = read_series(proc, ("process",), partial, note)
+    if prof.process is None:
+        raise MemFormatError("%s: nothing readable in process.mem" % path)
+    names = sorted(os.listdir(path))
+    for name in names:
+        full = os.path.join(path, name)
+        if name == "process.mem" or not os.path.isfile(full):
+            continue
+        if name.endswith(".mem"):
+            s = read_series(full, ("thread", "greenlet"), partial, note)
+            if s is not None:
+                (prof.greenlets if s.kind == "greenlet"
+                 else prof.threads).append(s)
+        elif name.endswith(".stack"):
+            st = read_stacks(full, partial, note)
+            if st is not None:
+                prof.stacks[name[:-len(".stack")]] = st
+    return prof
+
+
+def stack_label(frames: "List[str]", depth: int = 4) -> str:
+    """A stack on one line, the allocating frame first."""
+    leaf = list(reversed(frames))
+    text = " <- ".join(leaf[:depth])
+    if len(leaf) > depth:
+        text += " <- ... (%d more)" % (len(leaf) - depth)
+    return text
