@@ -345,6 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--signal", metavar="SIG",
                    help="the signal the process answers on, if not the "
                         "default")
+
+    mem = sub.add_parser(
+        "mem", help="the memory profiler's readers",
+        description="Read a memory profile directory (DIR/<pid>): chart "
+                    "it, find its peaks, write a report page.")
+    from stackwatch import _memview
+    _memview.add_parsers(mem.add_subparsers(
+        dest="mem_command", metavar="COMMAND", parser_class=_Parser,
+        required=True))
     return p
 
 
@@ -470,7 +479,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ns = parser.parse_args(argv)
     if ns.command == "dump":
         return dump(ns)
-    parser.error("no command: give record, run or dump")
+    if ns.command == "mem":
+        from stackwatch import _memview
+        return _memview.main(ns)
+    parser.error("no command: give record, run, dump or mem")
 
 
 # -- dump -------------------------------------------------------------------
