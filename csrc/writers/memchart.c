@@ -11,7 +11,6 @@
  * next to their circle. */
 #include "writers/memchart.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 #define PLOT_X 90
@@ -111,18 +110,38 @@ sw_memchart_downsample(const double *t, const double *v, size_t n, double t0,
 }
 
 /* A tick step of 1, 2 or 5 times a power of ten giving at most about
- * `want` ticks over span. */
+ * `want` ticks over span (without libm: the pure-C tests link none). */
 static double
 nice_step(double span, int want)
 {
-    double raw = span / want, p, f;
+    double raw = span / want, p = 1.0, f;
 
-    if (!(raw > 0)) {
+    if (!(raw > 0) || raw > 1e300) {
         return 1.0;
     }
-    p = pow(10.0, floor(log10(raw)));
+    while (p > raw) {
+        p /= 10.0;
+    }
+    while (p * 10.0 <= raw) {
+        p *= 10.0;
+    }
     f = raw / p;
     return (f <= 1.0 ? 1.0 : f <= 2.0 ? 2.0 : f <= 5.0 ? 5.0 : 10.0) * p;
+}
+
+/* The smallest multiple of step at or above x (x >= 0, step > 0). */
+static double
+up_to_step(double x, double step)
+{
+    double n = (double)(long long)(x / step - 1e-9);
+
+    return (n * step < x - step * 1e-9 ? n + 1 : n) * step;
+}
+
+static double
+absolute(double x)
+{
+    return x < 0 ? -x : x;
 }
 
 static void
@@ -130,10 +149,10 @@ put_mib(sw_buf_t *out, double bytes)
 {
     double mib = bytes / (1024.0 * 1024.0);
 
-    if (fabs(mib) >= 100.0) {
+    if (absolute(mib) >= 100.0) {
         sw_buf_printf(out, "%.0f MiB", mib);
     }
-    else if (fabs(mib) >= 1.0) {
+    else if (absolute(mib) >= 1.0) {
         sw_buf_printf(out, "%.1f MiB", mib);
     }
     else {
@@ -185,12 +204,12 @@ sw_write_memchart(const sw_memchart_series_t *series, size_t nseries,
         t1 = t0 + 1.0;
     }
     tstep = nice_step(t1 - t0, 10);
-    t1 = ceil(t1 / tstep - 1e-9) * tstep;
+    t1 = up_to_step(t1, tstep);
     if (v1 <= 0) {
         v1 = 1024.0 * 1024.0;
     }
     vstep = nice_step(v1 / (1024.0 * 1024.0), 8) * 1024.0 * 1024.0;
-    v1 = ceil(v1 / vstep - 1e-9) * vstep;
+    v1 = up_to_step(v1, vstep);
     rows = (nseries + LEGEND_COLS - 1) / LEGEND_COLS;
     doc_h = PLOT_Y + PLOT_H + 60 + rows * LEGEND_ROW + 10;
 
