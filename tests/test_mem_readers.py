@@ -251,7 +251,7 @@ def test_graph_of_many_points_keeps_the_peak_and_stays_small(tmp_path):
     line = root.findall(".//%spolyline" % SVG)[1]
     points = [tuple(map(float, p.split(","))) for p in
               line.get("points").split()]
-    assert len(points) < 4100
+    assert len(points) < 8200
     assert min(y for _, y in points) == pytest.approx(y_of, abs=0.1)
     assert os.path.getsize(str(tmp_path / "memg.svg")) < 200000
 
@@ -390,3 +390,42 @@ def test_engine_profile_read_by_the_readers(tmp_path):
     assert "fill_big" in big  # the allocating function, from .stack
     h = run_cli("mem", "report", d, "-o", str(tmp_path / "r.html"))
     assert h.returncode == 0, h.stderr
+
+
+def test_graph_holds_a_value_until_the_next_line(tmp_path):
+    # A line is written only when the counters changed: 64 MiB from 1 s
+    # until 9 s is a flat step, not a slope down to the 0 of 9 s.
+    rows = [(1.0, 64 * MiB, 0, 64 * MiB, 0), (9.0, 0, 0, 64 * MiB, 0),
+            (10.0, 0, 0, 64 * MiB, 0)]
+    d = mf.write_profile(tmp_path / "prof", 9, {"sparse": rows})
+    r = run_cli("mem", "graph", d, "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    root = ET.parse(str(tmp_path / "memg.svg")).getroot()
+    x0, x1 = float(root.get("data-x0")), float(root.get("data-x1"))
+    t1 = float(root.get("data-t1"))
+    line = root.findall(".//%spolyline" % SVG)[1]
+    points = [tuple(map(float, p.split(","))) for p in
+              line.get("points").split()]
+    top = min(y for _, y in points)
+    at_top = [x for x, y in points if y == top]
+    assert min(at_top) == pytest.approx(x0 + (x1 - x0) * 1.0 / t1, abs=0.1)
+    assert max(at_top) == pytest.approx(x0 + (x1 - x0) * 9.0 / t1, abs=0.1)
+
+
+def test_two_threads_with_one_name_are_told_apart(tmp_path):
+    d = mf.write_profile(tmp_path / "prof", 10, {
+        "worker": mf.ramp(8 * MiB, 1.0, 2.0),
+        "other": mf.ramp(4 * MiB, 1.0, 2.0)})
+    # The engine names the later one <name>-<native_id>.mem.
+    with open(os.path.join(d, "other.mem")) as f:
+        text = f.read().replace("# name other", "# name worker")
+    os.unlink(os.path.join(d, "other.mem"))
+    with open(os.path.join(d, "worker-1001.mem"), "w") as f:
+        f.write(text)
+    r = run_cli("mem", "graph", d, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "Processing data for thread worker (tid 1000)" in r.stdout
+    assert "Processing data for thread worker (tid 1001)" in r.stdout
+    rows = _memg_rows(tmp_path / "memg.txt")
+    assert rows["worker (tid 1000)"]["peak"] == 8 * MiB
+    assert rows["worker (tid 1001)"]["peak"] == 4 * MiB

@@ -4,8 +4,9 @@
  * with a time axis below it and a MiB axis on its left, "nice" ticks (1,
  * 2 or 5 times a power of ten) and a light grid; the legend under the
  * plot, three entries a row, each with its line's colour, name and peak.
- * Lines are downsampled to a few points per pixel column, keeping every
- * extreme, so a 10-minute profile of 100 threads stays a small document.
+ * Lines are drawn as steps (a file has a line only when its counters
+ * changed: a value holds until the next one), downsampled to a few
+ * points per pixel column, keeping every extreme, so a 10-minute profile of 100 threads stays a small document.
  * Each line's highest point has a circle (its tooltip says the value and
  * time); the process's peak and the highest thread's are also written
  * next to their circle. */
@@ -312,7 +313,12 @@ sw_write_memchart(const sw_memchart_series_t *series, size_t nseries,
                           "stroke=\"%s\" stroke-dasharray=\"%s\" points=\"",
                           s->process ? " sw-process" : "", k,
                           s->process ? "#888" : colour(k), dashes(k));
+            /* Steps: a value holds until the next line of the file
+             * (a line is written only when the counters changed). */
             for (i = 0; i < m; i++) {
+                if (i > 0 && dv[i] != dv[i - 1]) {
+                    sw_buf_printf(out, " %.1f,%.1f", X(dt[i]), Y(dv[i - 1]));
+                }
                 sw_buf_printf(out, "%s%.1f,%.1f", i ? " " : "", X(dt[i]),
                               Y(dv[i]));
             }

@@ -70,9 +70,12 @@ class Series:
         self._cols: "Dict[str, array]" = {}
         self.ended: "Optional[float]" = None
         self.dropped = 0  # lines left out by --partial
+        self.label: "Optional[str]" = None  # set when two share a name
 
     @property
     def name(self) -> str:
+        if self.label is not None:
+            return self.label
         name = self.headers.get("name")
         if name:
             return name
@@ -468,6 +471,14 @@ def read_profile(path: str, partial: bool = False,
             st = read_stacks(full, partial, note)
             if st is not None:
                 prof.stacks[name[:-len(".stack")]] = st
+    for group in (prof.threads, prof.greenlets):
+        names = [s.name for s in group]
+        for s in group:
+            if names.count(s.name) > 1:
+                # Two threads with one name: told apart by native id.
+                s.label = "%s (tid %s)" % (s.name, s.headers.get(
+                    "native_id") or s.headers.get("greenlet_id") or
+                    os.path.basename(s.path))
     return prof
 
 
