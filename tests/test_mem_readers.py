@@ -429,3 +429,19 @@ def test_two_threads_with_one_name_are_told_apart(tmp_path):
     rows = _memg_rows(tmp_path / "memg.txt")
     assert rows["worker (tid 1000)"]["peak"] == 8 * MiB
     assert rows["worker (tid 1001)"]["peak"] == 4 * MiB
+
+
+def test_greenlet_files_are_listed_not_drawn(tmp_path):
+    d = mf.write_profile(
+        tmp_path / "prof", 11, {"MainThread": mf.ramp(8 * MiB, 1.0, 2.0)},
+        greenlets={7: ("handle-7", mf.ramp(6 * MiB, 0.5, 2.0))})
+    r = run_cli("mem", "graph", d, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert _memg_rows(tmp_path / "memg.txt")["greenlet handle-7"][
+        "peak"] == 6 * MiB
+    root = ET.parse(str(tmp_path / "memg.svg")).getroot()
+    assert len(root.findall(".//%spolyline" % SVG)) == 2
+    r = run_cli("mem", "peaks", d)
+    assert r.returncode == 0, r.stderr
+    part = r.stdout[r.stdout.index("greenlet handle-7"):]
+    assert "6.0 MiB" in part and "0.500 s" in part

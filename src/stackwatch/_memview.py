@@ -263,17 +263,20 @@ def graph(ns: argparse.Namespace, prog: str) -> int:
 
 def _all_peaks(prof: Profile, n: int, k: int):
     """[(label, series or None, [(t, bytes, top stacks)])] for the
-    process and each thread."""
+    process, each thread and each greenlet (greenlet files: a profile
+    recorded with greenlets=True)."""
     assert prof.process is not None
     out = []
     p = prof.process
     out.append(("process (RSS)", None, [
         (t, b, top_stacks(prof, None, t, k))
         for t, b in find_peaks(p.t, p.col("rss"), n)]))
-    for s in prof.threads:
-        out.append(("thread %s" % s.name, s, [
-            (t, b, top_stacks(prof, s, t, k))
-            for t, b in find_peaks(s.t, s.live(), n)]))
+    for kind, group in (("thread", prof.threads),
+                        ("greenlet", prof.greenlets)):
+        for s in group:
+            out.append(("%s %s" % (kind, s.name), s, [
+                (t, b, top_stacks(prof, s, t, k))
+                for t, b in find_peaks(s.t, s.live(), n)]))
     return out
 
 

@@ -13,7 +13,9 @@ writes ``root/<pid>/`` and returns its path:
   base RSS of 20 MiB);
 - stacks: {thread name: (defs, records)}, defs {stack_id: [frames root
   first]}, records [("+", t, block, stack_id, weight) | ("-", t, block)];
-- end: write the ``# end`` lines.
+- end: write the ``# end`` lines;
+- greenlets: {greenlet id: (label, rows as threads')}, written as
+  ``greenlet-<id>.mem``.
 """
 
 import os
@@ -28,9 +30,14 @@ def safe_name(name):
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
-def thread_lines(name, rows, native_id=1000, end=True):
-    out = ["# stackwatch-mem 1 thread", "# name %s" % name,
-           "# native_id %d" % native_id, "# columns %s" % THREAD_COLUMNS]
+def thread_lines(name, rows, native_id=1000, end=True, greenlet_id=None):
+    if greenlet_id is None:
+        out = ["# stackwatch-mem 1 thread", "# name %s" % name,
+               "# native_id %d" % native_id]
+    else:
+        out = ["# stackwatch-mem 1 greenlet", "# name %s" % name,
+               "# greenlet_id %d" % greenlet_id]
+    out.append("# columns %s" % THREAD_COLUMNS)
     for t, py_live, c_live, py_alloc, c_alloc in rows:
         out.append("%.6f %d %d %d %d %d %d" % (
             t, py_live, c_live, py_alloc, py_alloc - py_live, c_alloc,
@@ -79,7 +86,8 @@ def stack_lines(name, defs, records, end=True):
     return "".join(line + "\n" for line in out)
 
 
-def write_profile(root, pid, threads, process=None, stacks=None, end=True):
+def write_profile(root, pid, threads, process=None, stacks=None, end=True,
+                  greenlets=None):
     d = os.path.join(str(root), str(pid))
     os.makedirs(d, exist_ok=True)
     if process is None:
@@ -97,6 +105,9 @@ def write_profile(root, pid, threads, process=None, stacks=None, end=True):
     for i, (name, rows) in enumerate(threads.items()):
         with open(os.path.join(d, safe_name(name) + ".mem"), "w") as f:
             f.write(thread_lines(name, rows, 1000 + i, end))
+    for gid, (name, rows) in (greenlets or {}).items():
+        with open(os.path.join(d, "greenlet-%d.mem" % gid), "w") as f:
+            f.write(thread_lines(name, rows, end=end, greenlet_id=gid))
     for name, (defs, records) in (stacks or {}).items():
         with open(os.path.join(d, safe_name(name) + ".stack"), "w") as f:
             f.write(stack_lines(name, defs, records, end))
