@@ -68,6 +68,14 @@ def _replace_line(n, new):
     return fn
 
 
+def _swap_lines(a, b):
+    def fn(text):
+        lines = text.split("\n")
+        lines[a - 1], lines[b - 1] = lines[b - 1], lines[a - 1]
+        return "\n".join(lines)
+    return fn
+
+
 BAD = {
     # name: (file, edit, words of the error)
     "wrong_version": ("process.mem", _replace_line(
@@ -90,6 +98,11 @@ BAD = {
     "stack_before_definition": ("MainThread.stack", lambda t: t.replace(
         "s 2 main", "s 9 main"), ["MainThread.stack", "line 8",
                                   "stack 2 is used before it is defined"]),
+    "stack_defined_after_its_use": ("MainThread.stack", _swap_lines(7, 8),
+                                    ["MainThread.stack", "line 7",
+                                     "stack 2 is used before it is defined"]),
+    "not_a_record": ("MainThread.stack", _replace_line(9, "x 3 a (b:1)"),
+                     ["MainThread.stack", "line 9", "not a record"]),
 }
 
 

@@ -10,12 +10,15 @@ such cut is reported through ``note`` instead. A file without its
 Speed: a ``.mem`` file's data lines are parsed in C (csrc/memfile.c:
 Python's own parsing took 17 s for a 10-minute profile of 100 threads at
 20 ms, bench/memread.py); only the line it stops at is looked at here, to
-say what is wrong with it. The ``.stack`` files, which hold sampled
-records only, are read line by line here.
+say what is wrong with it. A ``.stack`` file is checked whole by one
+regular expression and read column by column (line by line only to say
+where a bad one is wrong).
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import re
 from array import array
@@ -97,27 +100,21 @@ class Series:
         return len(self.t)
 
 
-class Block:
-    __slots__ = ("block", "stack", "weight", "t_alloc", "t_free")
-
-    def __init__(self, block: int, stack: int, weight: int,
-                 t_alloc: float) -> None:
-        self.block = block
-        self.stack = stack
-        self.weight = weight
-        self.t_alloc = t_alloc
-        self.t_free = float("inf")
-
-
 class Stacks:
     """One ``.stack`` file: the stacks it defines (id -> frames, root
-    first, each ``name (file:line)``) and its sampled blocks."""
+    first, each ``name (file:line)``) and its sampled blocks, in file
+    order: when each was allocated (``t_alloc``), its stack and weight,
+    and when it was freed (``t_free``, infinity when it was not)."""
 
     def __init__(self, path: str, headers: "Dict[str, str]") -> None:
         self.path = path
         self.headers = headers
         self.stacks: "Dict[int, List[str]]" = {}
-        self.blocks: "List[Block]" = []
+        self.t_alloc = array("d")
+        self.stack = array("q")
+        self.weight = array("q")
+        self.t_free = array("d")
+        self._blocks: "List[int]" = []  # block ids, in the same order
         self.ended: "Optional[float]" = None
         self.dropped = 0
 
@@ -128,18 +125,31 @@ class Stacks:
 
     def live_at(self, t: float) -> "Dict[int, int]":
         """Estimated live bytes per stack id at time t."""
+        live = map(operator.and_, map(t.__ge__, self.t_alloc),
+                   map(t.__lt__, self.t_free))
         out: "Dict[int, int]" = {}
-        for b in self.blocks:
-            if b.t_alloc <= t < b.t_free:
-                out[b.stack] = out.get(b.stack, 0) + b.weight
+        for sid, w in itertools.compress(zip(self.stack, self.weight),
+                                         live):
+            out[sid] = out.get(sid, 0) + w
         return out
 
     def allocated(self) -> "Dict[int, int]":
         """Sampled bytes allocated per stack id over the whole run."""
         out: "Dict[int, int]" = {}
-        for b in self.blocks:
-            out[b.stack] = out.get(b.stack, 0) + b.weight
+        for sid, w in zip(self.stack, self.weight):
+            out[sid] = out.get(sid, 0) + w
         return out
+
+    def _free(self, blocks: "List[int]", times: "List[float]") -> None:
+        """Sets t_free of the blocks freed (a free of a block this file
+        did not allocate is left out)."""
+        # The block ids of this file, in order (an id is unique within
+        # the process).
+        where = dict(zip(self._blocks, range(len(self._blocks))))
+        t_free = self.t_free
+        for i, t in zip(map(where.get, blocks), times):
+            if i is not None:
+                t_free[i] = t
 
 
 class Profile:
@@ -337,6 +347,50 @@ def read_series(path: str, kinds: "Tuple[str, ...]", partial: bool = False,
 _STACK_DEF = re.compile(rb"s (\d+) (.+)\Z")
 _ALLOC = re.compile(rb"\+ (" + _NUM_T + rb") (\d+) (\d+) (\d+)\Z")
 _FREE = re.compile(rb"- (" + _NUM_T + rb") (\d+)\Z")
+#: A whole body of good records (checked at C speed before the bulk read).
+_STACK_BODY = re.compile(rb"(?:s \d+ [^\n]+\n|\+ " + _NUM_T +
+                         rb" \d+ \d+ \d+\n|- " + _NUM_T + rb" \d+\n)*")
+_ALLOCS = re.compile(rb"^\+ (\S+) (\d+) (\d+) (\d+)$", re.M)
+_FREES = re.compile(rb"^- (\S+) (\d+)$", re.M)
+_DEFS = re.compile(rb"^s (\d+) (.*)$", re.M)
+INF = float("inf")
+
+
+def _stacks_in_bulk(st: Stacks, data: bytes, pos: int, end: int) -> bool:
+    """Reads the records of data[pos:end] (every line already known to be
+    a good record) column by column into st. False when a stack is used
+    before it is defined, or frames are not UTF-8: the caller then reads
+    line by line to say where."""
+    defs = [(m.start(), int(m.group(1)), m.group(2))
+            for m in _DEFS.finditer(data, pos, end)]
+    plus_before: "Dict[int, int]" = {}  # stack id -> '+' lines before it
+    count, prev = 0, pos - 1
+    try:
+        for at, sid, raw in defs:
+            count += data.count(b"\n+ ", prev, at + 1)
+            prev = at + 1
+            plus_before.setdefault(sid, count)
+            st.stacks.setdefault(sid, raw.decode("utf-8").split(";"))
+    except UnicodeDecodeError:
+        return False
+    allocs = _ALLOCS.findall(data, pos, end)
+    if allocs:
+        ts, blocks, sids, weights = zip(*allocs)
+        st.t_alloc = array("d", map(float, ts))
+        st.stack = array("q", map(int, sids))
+        st.weight = array("q", map(int, weights))
+        st._blocks = list(map(int, blocks))
+        st.t_free = array("d", [INF]) * len(allocs)
+        n = len(st.stack)
+        first_use = dict(zip(reversed(st.stack), range(n - 1, -1, -1)))
+        for sid, i in first_use.items():
+            if sid not in plus_before or i < plus_before[sid]:
+                return False
+    frees = _FREES.findall(data, pos, end)
+    if frees:
+        ts, blocks = zip(*frees)
+        st._free(list(map(int, blocks)), list(map(float, ts)))
+    return True
 
 
 def read_stacks(path: str, partial: bool = False,
@@ -354,7 +408,16 @@ def read_stacks(path: str, partial: bool = False,
         return None
     st = Stacks(path, headers)
     end, ended = _body_end(data, pos)
-    blocks: "Dict[int, Block]" = {}
+    if _STACK_BODY.fullmatch(data, pos, end) is not None and \
+            _stacks_in_bulk(st, data, pos, end):
+        if ended is None:
+            note("%s has no '# end' line (the process was stopped before "
+                 "it closed the file): its records are used" % path)
+        st.ended = ended
+        return st
+    # Line by line, to find the first bad line (and keep those before).
+    st = Stacks(path, headers)
+    blocks: "Dict[int, int]" = {}  # block id -> its index in st
     first_bad: "Optional[_Cut]" = None
     while pos < end:
         nl = data.find(b"\n", pos, end)
@@ -373,27 +436,29 @@ def read_stacks(path: str, partial: bool = False,
                     first_bad = _Cut(lineno, "stack %d is used before it "
                                              "is defined" % sid)
                     break
-                b = Block(int(m.group(2)), sid, int(m.group(4)),
-                          float(m.group(1)))
-                blocks[b.block] = b
-                st.blocks.append(b)
+                blocks[int(m.group(2))] = len(st.stack)
+                st._blocks.append(int(m.group(2)))
+                st.t_alloc.append(float(m.group(1)))
+                st.stack.append(sid)
+                st.weight.append(int(m.group(4)))
+                st.t_free.append(INF)
         elif kind == b"-":
             m = _FREE.match(line)
             if m is not None:
-                b = blocks.get(int(m.group(2)))
+                i = blocks.get(int(m.group(2)))
                 # A free whose allocation is not in this file (not
                 # sampled here) is left out.
-                if b is not None:
-                    b.t_free = float(m.group(1))
+                if i is not None:
+                    st.t_free[i] = float(m.group(1))
         elif kind == b"s":
             m = _STACK_DEF.match(line)
             if m is not None:
                 try:
                     frames = m.group(2).decode("utf-8").split(";")
                 except UnicodeDecodeError:
-                    m = None
-                else:
-                    st.stacks[int(m.group(1))] = frames
+                    first_bad = _Cut(lineno, "frames that are not UTF-8")
+                    break
+                st.stacks.setdefault(int(m.group(1)), frames)
         if m is None:
             if line.startswith(b"# end"):
                 problem = "'# end' is not the last line"

@@ -86,9 +86,11 @@ def main(ns: argparse.Namespace) -> int:
     from stackwatch import cli
 
     prog = "%s mem %s" % (cli.PROG, ns.mem_command)
-    if getattr(ns, "n", 1) < 1 or getattr(ns, "stacks", 1) < 0:
-        cli.fail("argument -n/--stacks: must be at least 1 (-n) or 0 "
-                 "(--stacks)", prog)
+    if getattr(ns, "n", 1) < 1:
+        cli.fail("argument -n: must be at least 1, not %d" % ns.n, prog)
+    if getattr(ns, "stacks", 0) < 0:
+        cli.fail("argument --stacks: must be at least 0, not %d"
+                 % ns.stacks, prog)
     return {"graph": graph, "peaks": peaks_command,
             "report": report}[ns.mem_command](ns, prog)
 

@@ -47,16 +47,29 @@ def thread_lines(name, rows, native_id=1000, end=True, greenlet_id=None):
     return "".join(line + "\n" for line in out)
 
 
+def _latest(threads, times):
+    """For each time (ascending), each thread's last row at or before it
+    (None before its first): one pass per thread."""
+    out = [[] for _ in times]
+    for trows in threads.values():
+        k = -1
+        for i, t in enumerate(times):
+            while k + 1 < len(trows) and trows[k + 1][0] <= t + 1e-9:
+                k += 1
+            out[i].append(trows[k] if k >= 0 else None)
+    return out
+
+
 def process_lines(pid, rows, threads, end=True):
     out = ["# stackwatch-mem 1 process", "# pid %d" % pid,
            "# start_unix 1765000000.000000", "# interval 0.02",
            "# profile both", "# columns %s" % PROCESS_COLUMNS]
-    for t, rss in rows:
+    latest = _latest(threads, [t for t, _ in rows])
+    for (t, rss), lasts in zip(rows, latest):
         sums = [0, 0, 0, 0, 0, 0]
-        for trows in threads.values():
-            last = [r for r in trows if r[0] <= t + 1e-9]
-            if last:
-                _, pl, cl, pa, ca = last[-1]
+        for last in lasts:
+            if last is not None:
+                _, pl, cl, pa, ca = last
                 for i, v in enumerate((pl, cl, pa, pa - pl, ca, ca - cl)):
                     sums[i] += v
         out.append("%.6f %d %d %d %d %d %d %d" % ((t, rss) + tuple(sums)))
@@ -92,14 +105,8 @@ def write_profile(root, pid, threads, process=None, stacks=None, end=True,
     os.makedirs(d, exist_ok=True)
     if process is None:
         times = sorted({r[0] for rows in threads.values() for r in rows})
-        process = []
-        for t in times:
-            live = 0
-            for rows in threads.values():
-                last = [r for r in rows if r[0] <= t + 1e-9]
-                if last:
-                    live += last[-1][1] + last[-1][2]
-            process.append((t, 20 * MiB + live))
+        process = [(t, 20 * MiB + sum(r[1] + r[2] for r in lasts if r))
+                   for t, lasts in zip(times, _latest(threads, times))]
     with open(os.path.join(d, "process.mem"), "w") as f:
         f.write(process_lines(pid, process, threads, end))
     for i, (name, rows) in enumerate(threads.items()):
