@@ -1,4 +1,5 @@
-/* _native.mem_parse_rows / mem_downsample / mem_chart_svg: the C parts
+/* _native.mem_parse_rows / mem_parse_stacks / mem_downsample /
+ * mem_chart_svg: the C parts
  * of `stackwatch mem graph|peaks|report` (src/stackwatch/_memread.py and
  * _memview.py).  Arrays cross as bytes of native doubles (Python's
  * array("d")). */
@@ -120,6 +121,92 @@ done:
     Py_XDECREF(cols);
     Py_XDECREF(sums);
     Py_XDECREF(seq);
+    PyBuffer_Release(&data);
+    return res;
+}
+
+/* mem_parse_stacks(data, start, end) -> (status, stop, allocs, frees,
+ * defs)
+ * Parses data[start:end] as .stack records (memfile.h): status is
+ * SW_MEMSTACK_OK, _BAD or _UNDEFINED, stop the offset (in data) where it
+ * stopped; allocs is (t, block, stack, weight), frees (t, block), bytes
+ * of doubles for times and of int64s for the others; defs a list of
+ * (stack id, offset of its frames in data, their length). */
+static PyObject *
+mem_parse_stacks_py(PyObject *m, PyObject *args)
+{
+    Py_buffer data = {0};
+    Py_ssize_t start, end;
+    sw_memstack_t st = {0};
+    PyObject *defs = NULL, *res = NULL;
+    size_t n, stop = 0, k;
+    int rc;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "y*nn:mem_parse_stacks", &data, &start,
+                          &end)) {
+        return NULL;
+    }
+    if (start < 0 || end < start || end > data.len) {
+        PyErr_SetString(PyExc_ValueError, "bad range");
+        goto done;
+    }
+    n = sw_memfile_count_lines((const char *)data.buf + start,
+                               (size_t)(end - start));
+    n = n ? n : 1;
+    st.a_t = PyMem_RawMalloc(n * sizeof(double));
+    st.a_block = PyMem_RawMalloc(n * sizeof(int64_t));
+    st.a_stack = PyMem_RawMalloc(n * sizeof(int64_t));
+    st.a_weight = PyMem_RawMalloc(n * sizeof(int64_t));
+    st.f_t = PyMem_RawMalloc(n * sizeof(double));
+    st.f_block = PyMem_RawMalloc(n * sizeof(int64_t));
+    st.d_id = PyMem_RawMalloc(n * sizeof(int64_t));
+    st.d_off = PyMem_RawMalloc(n * sizeof(size_t));
+    st.d_len = PyMem_RawMalloc(n * sizeof(size_t));
+    if (!st.a_t || !st.a_block || !st.a_stack || !st.a_weight || !st.f_t ||
+        !st.f_block || !st.d_id || !st.d_off || !st.d_len) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+        rc = sw_memfile_stack_records((const char *)data.buf + start,
+                                      (size_t)(end - start), &st, &stop);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    defs = PyList_New((Py_ssize_t)st.nd);
+    if (defs == NULL) {
+        goto done;
+    }
+    for (k = 0; k < st.nd; k++) {
+        PyObject *d = Py_BuildValue("(Lnn)", (long long)st.d_id[k],
+                                    (Py_ssize_t)st.d_off[k] + start,
+                                    (Py_ssize_t)st.d_len[k]);
+
+        if (d == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(defs, (Py_ssize_t)k, d);
+    }
+#define B(a, cnt) (const char *)(a), (Py_ssize_t)((cnt) * sizeof(*(a)))
+    res = Py_BuildValue("(in(y#y#y#y#)(y#y#)O)", rc, (Py_ssize_t)stop + start,
+                        B(st.a_t, st.na), B(st.a_block, st.na),
+                        B(st.a_stack, st.na), B(st.a_weight, st.na),
+                        B(st.f_t, st.nf), B(st.f_block, st.nf), defs);
+#undef B
+done:
+    PyMem_RawFree(st.a_t);
+    PyMem_RawFree(st.a_block);
+    PyMem_RawFree(st.a_stack);
+    PyMem_RawFree(st.a_weight);
+    PyMem_RawFree(st.f_t);
+    PyMem_RawFree(st.f_block);
+    PyMem_RawFree(st.d_id);
+    PyMem_RawFree(st.d_off);
+    PyMem_RawFree(st.d_len);
+    Py_XDECREF(defs);
     PyBuffer_Release(&data);
     return res;
 }
@@ -256,6 +343,8 @@ done:
 static PyMethodDef memview_methods[] = {
     {"mem_parse_rows", mem_parse_rows_py, METH_VARARGS,
      "Parse the data lines of a memory profile's .mem file."},
+    {"mem_parse_stacks", mem_parse_stacks_py, METH_VARARGS,
+     "Parse the records of a memory profile's .stack file."},
     {"mem_downsample", mem_downsample_py, METH_VARARGS,
      "A line reduced to a few points per chart column, extremes kept."},
     {"mem_chart_svg", mem_chart_svg_py, METH_VARARGS,

@@ -10,9 +10,9 @@ such cut is reported through ``note`` instead. A file without its
 Speed: a ``.mem`` file's data lines are parsed in C (csrc/memfile.c:
 Python's own parsing took 17 s for a 10-minute profile of 100 threads at
 20 ms, bench/memread.py); only the line it stops at is looked at here, to
-say what is wrong with it. A ``.stack`` file is checked whole by one
-regular expression and read column by column (line by line only to say
-where a bad one is wrong).
+say what is wrong with it. A ``.stack`` file's records are parsed in C
+too (its stacks' frames decoded here); line by line here only to say
+where a bad one is wrong.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class Stacks:
         self.stack = array("q")
         self.weight = array("q")
         self.t_free = array("d")
-        self._blocks: "List[int]" = []  # block ids, in the same order
+        self._blocks = array("q")  # block ids, in the same order
         self.ended: "Optional[float]" = None
         self.dropped = 0
 
@@ -140,7 +140,7 @@ class Stacks:
             out[sid] = out.get(sid, 0) + w
         return out
 
-    def _free(self, blocks: "List[int]", times: "List[float]") -> None:
+    def _free(self, blocks: "array", times: "array") -> None:
         """Sets t_free of the blocks freed (a free of a block this file
         did not allocate is left out)."""
         # The block ids of this file, in order (an id is unique within
@@ -344,52 +344,36 @@ def read_series(path: str, kinds: "Tuple[str, ...]", partial: bool = False,
     return series
 
 
-_STACK_DEF = re.compile(rb"s (\d+) (.+)\Z")
-_ALLOC = re.compile(rb"\+ (" + _NUM_T + rb") (\d+) (\d+) (\d+)\Z")
-_FREE = re.compile(rb"- (" + _NUM_T + rb") (\d+)\Z")
-#: A whole body of good records (checked at C speed before the bulk read).
-_STACK_BODY = re.compile(rb"(?:s \d+ [^\n]+\n|\+ " + _NUM_T +
-                         rb" \d+ \d+ \d+\n|- " + _NUM_T + rb" \d+\n)*")
-_ALLOCS = re.compile(rb"^\+ (\S+) (\d+) (\d+) (\d+)$", re.M)
-_FREES = re.compile(rb"^- (\S+) (\d+)$", re.M)
-_DEFS = re.compile(rb"^s (\d+) (.*)$", re.M)
+_ID = rb"\d{1,18}"
+_STACK_DEF = re.compile(rb"s (" + _ID + rb") (.+)\Z")
+_ALLOC = re.compile(rb"\+ (\d{1,18}(?:\.\d+)?) (" + _ID + rb") (" + _ID +
+                    rb") (" + _ID + rb")\Z")
+_FREE = re.compile(rb"- (\d{1,18}(?:\.\d+)?) (" + _ID + rb")\Z")
 INF = float("inf")
 
 
-def _stacks_in_bulk(st: Stacks, data: bytes, pos: int, end: int) -> bool:
-    """Reads the records of data[pos:end] (every line already known to be
-    a good record) column by column into st. False when a stack is used
-    before it is defined, or frames are not UTF-8: the caller then reads
-    line by line to say where."""
-    defs = [(m.start(), int(m.group(1)), m.group(2))
-            for m in _DEFS.finditer(data, pos, end)]
-    plus_before: "Dict[int, int]" = {}  # stack id -> '+' lines before it
-    count, prev = 0, pos - 1
+def _stacks_from_c(st: Stacks, data: bytes, allocs: "Tuple[bytes, ...]",
+                   frees: "Tuple[bytes, bytes]",
+                   defs: "List[Tuple[int, int, int]]") -> bool:
+    """Fills st from what _native.mem_parse_stacks read. False when the
+    frames of a stack are not UTF-8."""
     try:
-        for at, sid, raw in defs:
-            count += data.count(b"\n+ ", prev, at + 1)
-            prev = at + 1
-            plus_before.setdefault(sid, count)
-            st.stacks.setdefault(sid, raw.decode("utf-8").split(";"))
+        for sid, off, n in defs:
+            st.stacks.setdefault(
+                sid, data[off:off + n].decode("utf-8").split(";"))
     except UnicodeDecodeError:
         return False
-    allocs = _ALLOCS.findall(data, pos, end)
-    if allocs:
-        ts, blocks, sids, weights = zip(*allocs)
-        st.t_alloc = array("d", map(float, ts))
-        st.stack = array("q", map(int, sids))
-        st.weight = array("q", map(int, weights))
-        st._blocks = list(map(int, blocks))
-        st.t_free = array("d", [INF]) * len(allocs)
-        n = len(st.stack)
-        first_use = dict(zip(reversed(st.stack), range(n - 1, -1, -1)))
-        for sid, i in first_use.items():
-            if sid not in plus_before or i < plus_before[sid]:
-                return False
-    frees = _FREES.findall(data, pos, end)
-    if frees:
-        ts, blocks = zip(*frees)
-        st._free(list(map(int, blocks)), list(map(float, ts)))
+    t, blocks, sids, weights = allocs
+    st.t_alloc.frombytes(t)
+    st.stack.frombytes(sids)
+    st.weight.frombytes(weights)
+    st._blocks = array("q")
+    st._blocks.frombytes(blocks)
+    st.t_free = array("d", [INF]) * len(st.t_alloc)
+    ft, fb = array("d"), array("q")
+    ft.frombytes(frees[0])
+    fb.frombytes(frees[1])
+    st._free(fb, ft)
     return True
 
 
@@ -408,8 +392,9 @@ def read_stacks(path: str, partial: bool = False,
         return None
     st = Stacks(path, headers)
     end, ended = _body_end(data, pos)
-    if _STACK_BODY.fullmatch(data, pos, end) is not None and \
-            _stacks_in_bulk(st, data, pos, end):
+    status, stop, allocs, frees, defs = _native.mem_parse_stacks(
+        data, pos, end)
+    if status == 0 and _stacks_from_c(st, data, allocs, frees, defs):
         if ended is None:
             note("%s has no '# end' line (the process was stopped before "
                  "it closed the file): its records are used" % path)
@@ -471,6 +456,9 @@ def read_stacks(path: str, partial: bool = False,
             first_bad = _Cut(lineno, problem)
             break
         pos, lineno = nl + 1, lineno + 1
+    if first_bad is None and status != 0:
+        # (Not expected: the two readers refuse the same lines.)
+        first_bad = _Cut(lineno, "a record that does not parse")
     if first_bad is not None:
         msg = "%s: line %d: %s" % (path, first_bad.lineno, first_bad.problem)
         if not partial:

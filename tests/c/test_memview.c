@@ -121,4 +121,108 @@ TEST(chart_has_a_line_and_a_peak_per_series)
     sw_buf_free(&out);
 }
 
+TEST(times_are_read_as_python_reads_them)
+{
+    static const char data[] = "0.100000 1\n123.456789 2\n";
+    double t[2], v[2];
+    double *out[2] = {t, v};
+    int want[2] = {0, 1};
+    size_t stop;
+
+    ASSERT_EQ(sw_memfile_rows(S(data), 2, want, 2, out, &stop), 2);
+    ASSERT(t[0] == 0.1);
+    ASSERT(t[1] == 123.456789);
+}
+
+/* Room for n records of each kind. */
+#define STACK_ARRAYS(n)                                                  \
+    double a_t[n], f_t[n];                                               \
+    int64_t a_block[n], a_stack[n], a_weight[n], f_block[n], d_id[n];    \
+    size_t d_off[n], d_len[n];                                           \
+    sw_memstack_t st = {a_t,     a_block, a_stack, a_weight, 0,     f_t, \
+                        f_block, 0,       d_id,    d_off,    d_len, 0}
+
+TEST(stack_records_by_kind)
+{
+    static const char data[] = "s 7 main (a.py:1);f (a.py:2)\n"
+                               "+ 1.500000 91 7 524288\n"
+                               "- 3.000000 91\n"
+                               "s 8 g (b.py:3)\n"
+                               "+ 4.000000 92 8 1000\n";
+    size_t stop;
+    STACK_ARRAYS(8);
+
+    ASSERT_EQ(sw_memfile_stack_records(S(data), &st, &stop), SW_MEMSTACK_OK);
+    ASSERT_EQ(stop, sizeof(data) - 1);
+    ASSERT_EQ(st.na, 2);
+    ASSERT_EQ(st.nf, 1);
+    ASSERT_EQ(st.nd, 2);
+    ASSERT(a_t[0] == 1.5 && a_t[1] == 4.0 && f_t[0] == 3.0);
+    ASSERT_EQ(a_block[1], 92);
+    ASSERT_EQ(a_stack[1], 8);
+    ASSERT_EQ(a_weight[0], 524288);
+    ASSERT_EQ(f_block[0], 91);
+    ASSERT_EQ(d_id[1], 8);
+    ASSERT_EQ(d_off[0], 4);
+    ASSERT_EQ(d_len[0], 24);
+}
+
+TEST(stack_records_stop_at_a_bad_line_or_an_undefined_stack)
+{
+    static const char *const bad[] = {
+        "+ 1.0 2 3\n",     /* a field short */
+        "+ 1.0 2 1 4 5\n", /* a field too many */
+        "- 1.0\n",         /* no block */
+        "s 9\n",           /* no frames */
+        "s 9 \n",          /* empty frames */
+        "x 1.0 2\n",       /* no such record */
+        "+ 1.0 -2 1 4\n",  /* a negative id */
+        "- 1.0 2",         /* cut */
+        "+ 1.0 2 1 1234567890123456789\n",
+    };
+    size_t k, stop;
+
+    for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        char data[128];
+        size_t len =
+            (size_t)snprintf(data, sizeof(data), "s 1 f (a:1)\n%s", bad[k]);
+        STACK_ARRAYS(4);
+
+        if (sw_memfile_stack_records(data, len, &st, &stop) !=
+                SW_MEMSTACK_BAD ||
+            stop != 12) {
+            FAIL("case %zu (%s): stop %zu", k, bad[k], stop);
+        }
+    }
+    {
+        static const char data[] = "s 1 f (a:1)\n+ 1.0 5 2 10\ns 2 g (b:1)\n";
+        STACK_ARRAYS(4);
+
+        ASSERT_EQ(sw_memfile_stack_records(S(data), &st, &stop),
+                  SW_MEMSTACK_UNDEFINED);
+        ASSERT_EQ(stop, 12);
+    }
+}
+
+TEST(stack_records_many_stack_ids)
+{
+    /* The set of defined ids grows past its first size. */
+    static char data[200 * 60];
+    size_t len = 0, stop;
+    int i;
+    STACK_ARRAYS(400);
+
+    for (i = 0; i < 200; i++) {
+        len += (size_t)snprintf(data + len, sizeof(data) - len,
+                                "s %d f%d (a:1)\n", 1000003 * i, i);
+    }
+    for (i = 0; i < 200; i++) {
+        len += (size_t)snprintf(data + len, sizeof(data) - len,
+                                "+ 1.0 %d %d 8\n", i, 1000003 * i);
+    }
+    ASSERT_EQ(sw_memfile_stack_records(data, len, &st, &stop), SW_MEMSTACK_OK);
+    ASSERT_EQ(st.na, 200);
+    ASSERT_EQ(st.nd, 200);
+}
+
 RUNNER_MAIN()
