@@ -1,5 +1,5 @@
-/* _native.mem_parse_rows / mem_parse_stacks / mem_downsample /
- * mem_chart_svg: the C parts
+/* _native.mem_parse_rows / mem_parse_stacks / mem_live_at /
+ * mem_downsample / mem_chart_svg: the C parts
  * of `stackwatch mem graph|peaks|report` (src/stackwatch/_memread.py and
  * _memview.py).  Arrays cross as bytes of native doubles (Python's
  * array("d")). */
@@ -211,6 +211,75 @@ done:
     return res;
 }
 
+/* mem_live_at(t_alloc, t_free, stack, weight, t) -> {stack: bytes}
+ * The weights of the blocks live at t (t_alloc <= t < t_free), summed by
+ * stack id; t_alloc and t_free arrays of doubles, stack and weight of
+ * int64s, of one length. */
+static PyObject *
+mem_live_at_py(PyObject *m, PyObject *args)
+{
+    Py_buffer ta = {0}, tf = {0}, sid = {0}, w = {0};
+    PyObject *res = NULL, *out = NULL;
+    double t;
+    size_t n, i;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "y*y*y*y*d:mem_live_at", &ta, &tf, &sid, &w,
+                          &t)) {
+        return NULL;
+    }
+    n = (size_t)ta.len / sizeof(double);
+    if (ta.len % (Py_ssize_t)sizeof(double) != 0 || tf.len != ta.len ||
+        sid.len != (Py_ssize_t)(n * sizeof(int64_t)) || w.len != sid.len) {
+        PyErr_SetString(PyExc_ValueError, "arrays of different lengths");
+        goto done;
+    }
+    out = PyDict_New();
+    if (out == NULL) {
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        const double a = ((const double *)ta.buf)[i];
+        const double f = ((const double *)tf.buf)[i];
+        PyObject *key, *old, *sum;
+        long long prev = 0;
+
+        if (!(a <= t && t < f)) {
+            continue;
+        }
+        key = PyLong_FromLongLong((long long)((const int64_t *)sid.buf)[i]);
+        if (key == NULL) {
+            goto done;
+        }
+        old = PyDict_GetItemWithError(out, key);
+        if (old != NULL) {
+            prev = PyLong_AsLongLong(old);
+        }
+        if (PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto done;
+        }
+        sum =
+            PyLong_FromLongLong(prev + (long long)((const int64_t *)w.buf)[i]);
+        if (sum == NULL || PyDict_SetItem(out, key, sum) < 0) {
+            Py_XDECREF(sum);
+            Py_DECREF(key);
+            goto done;
+        }
+        Py_DECREF(sum);
+        Py_DECREF(key);
+    }
+    res = out;
+    out = NULL;
+done:
+    Py_XDECREF(out);
+    PyBuffer_Release(&ta);
+    PyBuffer_Release(&tf);
+    PyBuffer_Release(&sid);
+    PyBuffer_Release(&w);
+    return res;
+}
+
 /* The doubles of a buffer: n set, or -1 with an exception set. */
 static int
 doubles_of(Py_buffer *b, size_t *n)
@@ -345,6 +414,8 @@ static PyMethodDef memview_methods[] = {
      "Parse the data lines of a memory profile's .mem file."},
     {"mem_parse_stacks", mem_parse_stacks_py, METH_VARARGS,
      "Parse the records of a memory profile's .stack file."},
+    {"mem_live_at", mem_live_at_py, METH_VARARGS,
+     "Live bytes by stack id at a moment, from sampled blocks."},
     {"mem_downsample", mem_downsample_py, METH_VARARGS,
      "A line reduced to a few points per chart column, extremes kept."},
     {"mem_chart_svg", mem_chart_svg_py, METH_VARARGS,

@@ -17,8 +17,6 @@ where a bad one is wrong.
 
 from __future__ import annotations
 
-import itertools
-import operator
 import os
 import re
 from array import array
@@ -125,13 +123,8 @@ class Stacks:
 
     def live_at(self, t: float) -> "Dict[int, int]":
         """Estimated live bytes per stack id at time t."""
-        live = map(operator.and_, map(t.__ge__, self.t_alloc),
-                   map(t.__lt__, self.t_free))
-        out: "Dict[int, int]" = {}
-        for sid, w in itertools.compress(zip(self.stack, self.weight),
-                                         live):
-            out[sid] = out.get(sid, 0) + w
-        return out
+        return _native.mem_live_at(self.t_alloc, self.t_free, self.stack,
+                                   self.weight, t)
 
     def allocated(self) -> "Dict[int, int]":
         """Sampled bytes allocated per stack id over the whole run."""

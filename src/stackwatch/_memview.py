@@ -17,6 +17,7 @@ be read and says what was left out (docs/memory-format.md).
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import sys
@@ -147,22 +148,41 @@ def _peak(t: array, v: array) -> "Tuple[float, float]":
     return t[v.index(best)], best
 
 
+#: find_peaks: peaks are at least this share of the run apart.
+PEAK_GAP = 1 / 50.0
+
+
 def find_peaks(t: array, v: array, n: int) -> "List[Tuple[float, float]]":
-    """The n highest local maxima of (t, v) at least a fiftieth of the
-    run apart (and at least two points), highest first: [(t, bytes)]."""
+    """The n highest peaks of (t, v), highest first: [(t, bytes)]. The
+    run is cut in fiftieths; the highest point of each that is a local
+    maximum (no higher neighbour) is a candidate, and candidates are
+    taken from the highest down, each at least a fiftieth of the run
+    from those taken (t ascending, as in a .mem file)."""
     count = len(v)
     if not count:
         return []
-    gap = max((t[-1] - t[0]) / 50.0, (t[1] - t[0]) * 2 if count > 1 else 0)
+    t0, span = t[0], t[-1] - t[0]
+    gap = span * PEAK_GAP
+    cands = []
+    if span <= 0:
+        cuts = [0, count]
+    else:
+        cuts = [bisect.bisect_left(t, t0 + span * k * PEAK_GAP)
+                for k in range(int(round(1 / PEAK_GAP)))] + [count]
+    for a, b in zip(cuts, cuts[1:]):
+        if a >= b:
+            continue
+        part = v[a:b]
+        top = max(part)
+        i = a + part.index(top)
+        if (i > 0 and v[i - 1] > top) or (i + 1 < count and v[i + 1] > top):
+            continue
+        cands.append((top, -t[i], t[i]))
     taken: "List[Tuple[float, float]]" = []
-    for i in sorted(range(count), key=v.__getitem__, reverse=True):
-        x = v[i]
-        if (i > 0 and v[i - 1] > x) or (i + 1 < count and v[i + 1] > x):
+    for top, _, ti in sorted(cands, reverse=True):
+        if any(abs(ti - tj) < gap for tj, _ in taken):
             continue
-        ti = t[i]
-        if any(abs(ti - tj) <= gap for tj, _ in taken):
-            continue
-        taken.append((ti, x))
+        taken.append((ti, top))
         if len(taken) == n:
             break
     return taken
