@@ -458,3 +458,14 @@ def test_greenlet_files_are_listed_not_drawn(tmp_path):
     assert r.returncode == 0, r.stderr
     part = r.stdout[r.stdout.index("greenlet handle-7"):]
     assert "6.0 MiB" in part and "0.500 s" in part
+
+
+def test_threads_in_a_readable_order(tmp_path):
+    names = ["Thread-10", "Thread-2", "MainThread", "Thread-1", "alpha"]
+    d = mf.write_profile(tmp_path / "prof", 12, {
+        n: mf.ramp(MiB, 0.5, 1.0) for n in names})
+    r = run_cli("mem", "graph", d, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert [line.rsplit(" ", 1)[1] for line in r.stdout.splitlines()
+            if line.startswith("Processing data for thread")] == [
+        "MainThread", "Thread-1", "Thread-2", "Thread-10", "alpha"]

@@ -517,6 +517,12 @@ def read_profile(path: str, partial: bool = False,
             st = read_stacks(full, partial, note)
             if st is not None:
                 prof.stacks[name[:-len(".stack")]] = st
+    # MainThread first, then by name with numbers in numeric order
+    # (Thread-2 before Thread-10).
+    for group in (prof.threads, prof.greenlets):
+        group.sort(key=lambda s: (s.name != "MainThread", [
+            (0, int(w), "") if w.isdigit() else (1, 0, w)
+            for w in re.split(r"(\d+)", s.name)]))
     for group in (prof.threads, prof.greenlets):
         names = [s.name for s in group]
         for s in group:
