@@ -54,6 +54,7 @@
 #include "service.h"
 #include "service_py.h"
 #include "snapshot.h"
+#include "memview_py.h"
 #include "stackfmt_py.h"
 #include "testing_py.h"
 #include "watchdog.h"
@@ -320,7 +321,8 @@ PyInit__native(void)
     if (sw_service_py_init(m) < 0 || sw_sampler_py_init(m, cache) < 0 ||
         sw_dump_py_init(m, cache) < 0 || sw_greenlet_py_init(m) < 0 ||
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
-        sw_testing_py_init(m, cache) < 0 || sw_memprof_py_init(m) < 0) {
+        sw_testing_py_init(m, cache) < 0 || sw_memprof_py_init(m) < 0 ||
+        sw_memview_py_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
