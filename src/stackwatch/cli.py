@@ -16,7 +16,7 @@ from __future__ import annotations
 import atexit
 import math
 import os
-import signal
+import _signal as signal  # (the signal module loads enum: start-up time)
 import sys
 import threading
 import types
