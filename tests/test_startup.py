@@ -327,3 +327,55 @@ def test_source_lines_without_importing(tmp_path, monkeypatch):
     monkeypatch.setitem(linecache.cache, "<cell 1>",
                         (10, None, ["a = 1\n", "  b = 2\n"], "<cell 1>"))
     assert _capture.SourceLines().line("<cell 1>", 2) == "b = 2"
+
+
+@pytest.mark.parametrize("how", ["python", "record", "run"])
+def test_the_target_is_compiled_without_compiles_first_call_cost(tmp_path,
+                                                                  how):
+    """The builtin compile() builds the ast module's node types on its
+    first call (~10 M instructions): python does not to run a script, nor
+    do `stackwatch record` and `run` (csrc/runner_py.c)."""
+    target = target_path("startup_ast_types")
+    if how == "python":
+        proc = run_target("startup_ast_types", check=True)
+    elif how == "record":
+        proc = run_cli("record", "-f", "collapsed", "-o",
+                       str(tmp_path / "p.txt"), target)
+    else:
+        proc = run_cli("run", target, env=child_env(TMPDIR=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["before: False",
+                                        "after compile(): True"]
+
+
+#: Sources compile_file must compile as compile(source, path, "exec",
+#: dont_inherit=True) does: cookies, a BOM, future imports, CRLF.
+COMPILE_SOURCES = [
+    b"x = 1\ndef f(a, *, b=2):\n    return a + b\n",
+    "# -*- coding: latin-1 -*-\ns = 'caf\u00e9'\n".encode("latin-1"),
+    "\ufeffs = '\u2603'\n".encode("utf-8"),
+    b"from __future__ import annotations\ndef f(x: Undefined) -> 1: pass\n",
+    b"a = 1\r\nb = [a,\r\n  2]\r\n",
+    b"",
+]
+
+
+def test_compile_file_is_compile():
+    import marshal
+
+    from stackwatch import _native
+
+    for source in COMPILE_SOURCES:
+        ours = _native.compile_file(source, "/some/where/t.py")
+        theirs = compile(source, "/some/where/t.py", "exec",
+                         dont_inherit=True)
+        assert marshal.dumps(ours) == marshal.dumps(theirs), source
+    for bad in (b"x = (\n", b"def f(:\n    pass\n",
+                b"# coding: latin-1\n\xef\xbb\xbfx = 1\n", b"\xff = 1\n"):
+        with pytest.raises(SyntaxError) as ours:
+            _native.compile_file(bad, "t.py")
+        with pytest.raises(SyntaxError) as theirs:
+            compile(bad, "t.py", "exec", dont_inherit=True)
+        assert ours.value.args == theirs.value.args
+    # A NUL byte: the caller lets compile() say so in its own words.
+    assert _native.compile_file(b"x = 1\0\n", "t.py") is None

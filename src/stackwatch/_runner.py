@@ -18,6 +18,8 @@ import types
 import zipimport  # loaded at start-up; nothing is imported while sampling
 from collections import namedtuple
 
+from stackwatch import _native
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional
@@ -129,7 +131,10 @@ def _run_script(path: str) -> None:
     path = os.path.abspath(path)
     with open(path, "rb") as f:
         source = f.read()
-    code = compile(source, path, "exec", dont_inherit=True)
+    # As compile(source, path, "exec", dont_inherit=True), without its
+    # first call's cost (csrc/runner_py.c); compile() refuses NUL bytes.
+    code = _native.compile_file(source, path) or compile(
+        source, path, "exec", dont_inherit=True)
     main = types.ModuleType("__main__")
     main.__file__ = path
     main.__builtins__ = builtins  # type: ignore[attr-defined]
