@@ -59,6 +59,8 @@ def test_dump_autostart_loads_no_json_re_or_linecache():
     assert "dumping enabled: True" in names
     assert "stackwatch.runinfo" in names  # (loaded for our threads)
     assert sorted(names & set(DUMP_FREE + NOT_LOADED)) == []
+    # Nor importlib (with warnings): the public names load without it.
+    assert "importlib" not in names
 
 
 def test_monitor_autostart_loads_no_costly_module():
