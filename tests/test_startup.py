@@ -50,6 +50,8 @@ def test_record_and_run_load_no_costly_module(tmp_path, command):
                                     else set())
     assert sorted(names & not_loaded) == []
     assert sorted(names & set(DUMP_FREE)) == []
+    # `run` samples nothing: no profiler (nor its fork hand-over).
+    assert ("stackwatch.profiler" in names) == (command[0] == "record")
 
 
 def test_dump_autostart_loads_no_json_re_or_linecache():

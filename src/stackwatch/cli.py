@@ -26,9 +26,10 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
+    from stackwatch import profiler
+
 import stackwatch
-from stackwatch import _config, _frame, _native, _output, _runner, dumping, \
-    profiler
+from stackwatch import _config, _frame, _native, _output, _runner, dumping
 
 PROG = "stackwatch"
 
@@ -142,6 +143,29 @@ def _arg(*flags: str, **kw: Any) -> Tuple[Tuple[str, ...], Dict[str, Any]]:
 #: For argparse.BooleanOptionalAction (--x and --no-x) in the tables below.
 _BOOLEAN_OPTIONAL = "boolean optional"
 
+
+class _ProfilerChoices:
+    """The choices of an option of `record`: the names of a table of
+    stackwatch.profiler, read when first asked for (only `record` loads
+    the profiler: `run` starts without it)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def _names(self) -> Tuple[str, ...]:
+        from stackwatch import profiler
+
+        return tuple(getattr(profiler, self.table))
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Any:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
 #: The options of `record` and of `run`, as add_argument()'s arguments:
 #: build_parser() adds them to the parser, _quick_parse() parses them
 #: without argparse.
@@ -149,7 +173,7 @@ _RECORD_ARGS = [
     _arg("-o", "--output", metavar="OUT",
          help="output file ('-' for stdout; default: "
               "stackwatch-<target>-<date>.<ext> here)"),
-    _arg("-f", "--format", choices=profiler.FORMATS,
+    _arg("-f", "--format", choices=_ProfilerChoices("FORMATS"),
          help="speedscope, collapsed (folded stacks) or svg "
               "(default: from the output's extension: .json, "
               ".txt, .svg; svg when it has none; another "
@@ -159,7 +183,7 @@ _RECORD_ARGS = [
     _arg("-d", "--duration", type=_positive, metavar="SECONDS",
          help="stop sampling and write the profile after SECONDS "
               "(the target keeps running)"),
-    _arg("--mode", choices=tuple(profiler.MODES),
+    _arg("--mode", choices=_ProfilerChoices("MODES"),
          help="wall: every thread at every tick, idle ones "
               "included (default); cpu: threads that used CPU; "
               "gil: the GIL holder"),
@@ -693,6 +717,8 @@ def _paths_of_target(ns: argparse.Namespace) -> None:
 
 def _idle_mode(mode: Optional[str], idle: Optional[bool]) -> str:
     if idle is None or mode is None or (mode == "wall") == idle:
+        from stackwatch import profiler
+
         return profiler.resolve_mode(mode, idle)
     raise ValueError("%s contradicts --mode %s (%s)" % (
         "--idle" if idle else "--no-idle", mode,
@@ -707,6 +733,8 @@ def _greenlets_option(value: Any) -> Any:
 
 
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
+    from stackwatch import profiler  # only `record` uses it
+
     prog = "%s record" % PROG
     target_args = _target(ns, target_args, prog)
     rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
