@@ -16,7 +16,8 @@ from stackwatch import cli
 #: (runpy is not imported for a script either, but the tests run
 #: `python -m stackwatch`, and python's -m imports it.)
 NOT_LOADED = ["argparse", "gettext", "locale", "shutil", "typing",
-              "tempfile", "random", "asyncio", "greenlet", "datetime"]
+              "tempfile", "random", "asyncio", "greenlet", "datetime",
+              "weakref", "math"]
 
 #: What dumps used to load at start (and so did every command and process
 #: with dumps enabled): json with re and enum; linecache with tokenize;

@@ -14,7 +14,6 @@ stderr.
 from __future__ import annotations
 
 import atexit
-import math
 import os
 import _signal as signal  # (the signal module loads enum: start-up time)
 import sys
@@ -32,6 +31,10 @@ import stackwatch
 from stackwatch import _config, _frame, _native, _output, _runner, dumping
 
 PROG = "stackwatch"
+
+#: (math.isfinite without loading math: start-up time.)
+_INF = float("inf")
+
 
 def _parser_class() -> type:
     """An ArgumentParser whose errors are one line (argparse is imported
@@ -77,7 +80,7 @@ def _number(text: str) -> float:
         value = float(text)
     except ValueError:
         raise _type_error("not a number: %r" % text) from None
-    if not math.isfinite(value):
+    if not -_INF < value < _INF:  # (neither infinite nor NaN)
         raise _type_error("not a finite number: %r" % text)
     return value
 
