@@ -52,6 +52,7 @@
 #include "sampler.h"
 #include "sampler_py.h"
 #include "service.h"
+#include "runner_py.h"
 #include "service_py.h"
 #include "snapshot.h"
 #include "memview_py.h"
@@ -322,7 +323,7 @@ PyInit__native(void)
         sw_dump_py_init(m, cache) < 0 || sw_greenlet_py_init(m) < 0 ||
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
         sw_testing_py_init(m, cache) < 0 || sw_memprof_py_init(m) < 0 ||
-        sw_memview_py_init(m) < 0) {
+        sw_memview_py_init(m) < 0 || sw_runner_py_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

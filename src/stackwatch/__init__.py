@@ -83,19 +83,25 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    import importlib
+def _import(name: str) -> object:
+    # importlib.import_module's work, without importing importlib (with
+    # warnings): every process STACKWATCH_DUMP or STACKWATCH_MONITOR
+    # starts comes here.
+    __import__(name)
+    return sys.modules[name]
 
+
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is not None:
-        value = getattr(importlib.import_module("stackwatch." + module), name)
+        value = getattr(_import("stackwatch." + module), name)
     elif name.startswith("__"):
         raise AttributeError("module 'stackwatch' has no attribute %r" % name)
     else:
         # A submodule (stackwatch.monitor, .events, .slowlog...), as
         # ``import stackwatch.monitor`` would give it.
         try:
-            value = importlib.import_module("stackwatch." + name)
+            value = _import("stackwatch." + name)
         except ModuleNotFoundError as e:
             if e.name != "stackwatch." + name:
                 raise
