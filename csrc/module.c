@@ -46,6 +46,8 @@
 #include "errors_py.h"
 #include "greenlet.h"
 #include "greenlet_py.h"
+#include "http.h"
+#include "http_py.h"
 #include "sampler.h"
 #include "sampler_py.h"
 #include "service.h"
@@ -182,6 +184,7 @@ static void
 atfork_child(void)
 {
     sw_sampler_atfork_child();
+    sw_http_atfork_child();
     sw_dump_atfork_child();
     sw_service_atfork_child();
     sw_names_atfork_child();
@@ -315,7 +318,7 @@ PyInit__native(void)
     if (sw_service_py_init(m) < 0 || sw_sampler_py_init(m, cache) < 0 ||
         sw_dump_py_init(m, cache) < 0 || sw_greenlet_py_init(m) < 0 ||
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
-        sw_testing_py_init(m, cache) < 0) {
+        sw_testing_py_init(m, cache) < 0 || sw_http_py_init(m, cache) < 0) {
         Py_DECREF(m);
         return NULL;
     }

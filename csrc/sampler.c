@@ -75,6 +75,8 @@ static struct {
     int error_errno; /* errno behind an SW_ESYS error */
     char error_msg[128];
     _Atomic int fail_next; /* test hook: the next start's work alloc fails */
+    /* Since the process started, every run (for /metrics). */
+    _Atomic uint64_t tot_samples, tot_dropped, tot_errors, tot_cpu_ns;
 } S = {
     .ctl = PTHREAD_MUTEX_INITIALIZER,
     .wake_mu = PTHREAD_MUTEX_INITIALIZER,
@@ -480,6 +482,7 @@ sampler_main(void *arg)
     sw_session_t *s = arg;
     const uint64_t base = (uint64_t)(1e9 / S.cfg.rate_hz);
     uint64_t interval = base, next, last, start, cost_ewma = 0, cpu_before;
+    uint64_t seen_taken, seen_dropped, seen_errors;
     work_t w;
     int rc = atomic_exchange(&S.fail_next, 0) ? SW_ENOMEM : work_alloc(&w);
 
@@ -501,6 +504,11 @@ sampler_main(void *arg)
     start = last = next = sw_now_ns();
     atomic_store(&S.first_ns, start);
     cpu_before = sw_self_cpu_ns();
+    pthread_mutex_lock(&s->mu);
+    seen_taken = s->samples_taken;
+    seen_dropped = s->samples_dropped;
+    seen_errors = s->read_errors;
+    pthread_mutex_unlock(&s->mu);
     for (;;) {
         uint64_t now, cpu, cost, wall;
 
@@ -530,7 +538,19 @@ sampler_main(void *arg)
         cpu_before = cpu;
         pthread_mutex_lock(&s->mu);
         s->sampler_cpu_ns += cost;
+        atomic_fetch_add_explicit(&S.tot_samples,
+                                  s->samples_taken - seen_taken,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&S.tot_dropped,
+                                  s->samples_dropped - seen_dropped,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&S.tot_errors, s->read_errors - seen_errors,
+                                  memory_order_relaxed);
+        seen_taken = s->samples_taken;
+        seen_dropped = s->samples_dropped;
+        seen_errors = s->read_errors;
         pthread_mutex_unlock(&s->mu);
+        atomic_fetch_add_explicit(&S.tot_cpu_ns, cost, memory_order_relaxed);
         if (S.cfg.budget > 0) {
             uint64_t want;
 
@@ -663,6 +683,17 @@ int
 sw_sampler_running(void)
 {
     return atomic_load(&S.running);
+}
+
+void
+sw_sampler_get_totals(sw_sampler_totals_t *t)
+{
+    t->samples = atomic_load_explicit(&S.tot_samples, memory_order_relaxed);
+    t->dropped = atomic_load_explicit(&S.tot_dropped, memory_order_relaxed);
+    t->read_errors = atomic_load_explicit(&S.tot_errors, memory_order_relaxed);
+    t->cpu_ns = atomic_load_explicit(&S.tot_cpu_ns, memory_order_relaxed);
+    t->running = atomic_load(&S.running);
+    t->rate = sw_sampler_effective_rate();
 }
 
 double

@@ -70,6 +70,18 @@ int sw_sampler_running(void);
  * run; 0.0 before two passes.  Context: any, lock-free. */
 double sw_sampler_effective_rate(void);
 
+/* What /metrics shows of the sampler: totals over every run since the
+ * process started (samples stored, dropped, reads that failed cleanly,
+ * the sampler thread's CPU time), whether it runs and its effective
+ * rate.  Context: any, lock-free (relaxed atomics, updated once a
+ * pass). */
+typedef struct sw_sampler_totals {
+    uint64_t samples, dropped, read_errors, cpu_ns;
+    int running;
+    double rate;
+} sw_sampler_totals_t;
+void sw_sampler_get_totals(sw_sampler_totals_t *t);
+
 /* ---- excluded threads and root code objects ----------------------------- */
 
 /* Adds (on) or removes a thread state, by serial, from the set the

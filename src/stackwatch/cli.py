@@ -246,6 +246,10 @@ _TARGET_ARGS = [
          help="signal for `stackwatch dump` (default SIGRTMIN+6)"),
     _arg("-m", dest="module", metavar="module",
          help="run a library module as a script"),
+    _arg("--http", metavar="ADDR",
+         help="serve the HTTP endpoint (/threads, /metrics) on ADDR: "
+              "HOST:PORT or unix:/path; not loopback only with "
+              "STACKWATCH_HTTP_TOKEN set"),
 ]
 
 _ARGS = {"record": _RECORD_ARGS + _TARGET_ARGS,
@@ -669,6 +673,21 @@ def _write_then_end_on_signals(rec: "_Recording") -> None:
             signal.signal(signum, on_signal)
 
 
+def _serve_http(ns: argparse.Namespace, prog: str) -> None:
+    """--http ADDR: the endpoint, started before the target runs (a bad
+    address or a refused one is one line, status 2)."""
+    if ns.http is None:
+        return
+    from stackwatch import _config, _serve
+
+    try:
+        _serve.serve(ns.http, token=_config.text("STACKWATCH_HTTP_TOKEN"))
+    except ValueError as e:
+        fail("argument --http: %s" % e, prog)
+    except OSError as e:
+        fail("argument --http: %s" % (e.args[-1] if e.args else e), prog)
+
+
 def _enable_dumps(signum: int) -> None:
     """Lets `stackwatch dump PID` reach the target; a note if it cannot."""
     try:
@@ -732,6 +751,7 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     greenlets = _option(prog, "--greenlets", _greenlets_option,
                         ns.greenlets)
     _paths_of_target(ns)
+    _serve_http(ns, prog)
     prof = profiler.Profiler(rate=rate, mode=mode, budget=budget,
                              threads=ns.threads, greenlets=greenlets,
                              function=ns.function, lineno=not ns.nolineno,
@@ -839,6 +859,7 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
         fail(str(e), prog)
     _check_target(ns, prog)
     _paths_of_target(ns)
+    _serve_http(ns, prog)
     opened = None
     if interval is not None:
         try:

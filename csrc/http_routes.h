@@ -1,0 +1,24 @@
+/* The HTTP endpoint's endpoints (the handler sw_http_start is given):
+ * /, /threads (text, ?format=json) and /metrics, each answered on the
+ * server thread without the GIL (http.h).
+ *
+ * Pure C; no Python.h. */
+#ifndef SW_HTTP_ROUTES_H
+#define SW_HTTP_ROUTES_H
+
+#include "buf.h"
+#include "codecache.h"
+#include "http.h"
+
+/* Names the code cache the snapshots resolve code objects with (the
+ * process's one).  Context: module init, GIL held.  No errors. */
+void sw_http_routes_init(sw_codecache_t *cache);
+
+/* The handler (sw_http_handler_fn): 200 with the endpoint's answer, 400
+ * for a parameter it does not know or a bad value, 404 for an unknown
+ * path.  Context: the server thread (no GIL; reads the interpreter with
+ * its own reader). */
+int sw_http_routes_handle(const sw_http_req_t *req, sw_buf_t *body,
+                          const char **ctype, void *ctx);
+
+#endif
