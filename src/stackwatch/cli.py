@@ -150,10 +150,10 @@ _RECORD_ARGS = [
          help="output file ('-' for stdout; default: "
               "stackwatch-<target>-<date>.<ext> here)"),
     _arg("-f", "--format", choices=profiler.FORMATS,
-         help="speedscope, collapsed (folded stacks) or svg "
+         help="speedscope, collapsed (folded stacks), svg or pprof "
               "(default: from the output's extension: .json, "
-              ".txt, .svg; svg when it has none; another "
-              "extension needs -f)"),
+              ".txt, .svg, .pprof or .pb.gz; svg when it has none; "
+              "another extension needs -f)"),
     _arg("-r", "--rate", type=_number, default=100.0,
          help="samples per second, 1-1000 (default 100)"),
     _arg("-d", "--duration", type=_positive, metavar="SECONDS",
@@ -601,7 +601,8 @@ class _Recording:
         where = "stdout" if self.out == "-" else self.out
         note("wrote %s to %s" % ({"svg": "a flame graph (svg)",
                                   "speedscope": "a speedscope profile",
-                                  "collapsed": "collapsed stacks"}[
+                                  "collapsed": "collapsed stacks",
+                                  "pprof": "a pprof profile"}[
                                       self.fmt], where))
         lines = self.prof.summary()
         if lines:
