@@ -373,42 +373,50 @@ conn_close(conn_t *c)
     sw_buf_free(&c->out);
 }
 
-/* Makes c's answer: the status line, headers and body. */
-static void
-conn_answer(conn_t *c, int status, const char *ctype, const sw_buf_t *body)
+void
+sw_http_format_answer(sw_buf_t *out, int status, const char *ctype,
+                      const char *data, size_t len)
 {
     const char *reason = sw_http_reason(status);
-    const char *data = body != NULL ? body->data : NULL;
-    size_t len = body != NULL ? body->len : 0;
+    int nl = status >= 400;
 
-    if (status >= 400) {
-        count(&H.errors);
-    }
     if (len == 0 && status >= 400) {
         ctype = "text/plain; charset=utf-8";
         data = reason;
         len = strlen(reason);
     }
-    sw_buf_free(&c->out);
-    sw_buf_printf(&c->out,
+    sw_buf_printf(out,
                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                   "Content-Length: %zu\r\nConnection: close\r\n"
                   "Cache-Control: no-store\r\n"
                   "X-Content-Type-Options: nosniff\r\n",
-                  status, reason, ctype, len + (status >= 400 ? 1 : 0));
+                  status, reason, ctype, len + (size_t)nl);
     if (status == 401) {
-        sw_buf_puts(&c->out, "WWW-Authenticate: Bearer\r\n");
+        sw_buf_puts(out, "WWW-Authenticate: Bearer\r\n");
     }
     if (status == 405) {
-        sw_buf_puts(&c->out, "Allow: GET\r\n");
+        sw_buf_puts(out, "Allow: GET\r\n");
     }
-    sw_buf_puts(&c->out, "\r\n");
+    sw_buf_puts(out, "\r\n");
     if (len > 0) {
-        sw_buf_put(&c->out, data, len);
+        sw_buf_put(out, data, len);
     }
+    if (nl) {
+        sw_buf_putc(out, '\n');
+    }
+}
+
+/* Makes c's answer: the status line, headers and body. */
+static void
+conn_answer(conn_t *c, int status, const char *ctype, const sw_buf_t *body)
+{
     if (status >= 400) {
-        sw_buf_putc(&c->out, '\n');
+        count(&H.errors);
     }
+    sw_buf_free(&c->out);
+    sw_http_format_answer(&c->out, status, ctype,
+                          body != NULL ? body->data : NULL,
+                          body != NULL ? body->len : 0);
     c->writing = 1;
     c->outpos = 0;
     c->deadline_ns = sw_now_ns() + SW_HTTP_WRITE_NS;
@@ -441,7 +449,16 @@ conn_handle(conn_t *c, size_t end)
         return;
     }
     sw_buf_init(&body);
+    req.fd = c->fd;
     status = H.cfg.handler(&req, &body, &ctype, H.cfg.ctx);
+    if (status == SW_HTTP_TAKEN) {
+        /* The handler's now: not closed here. */
+        sw_buf_free(&body);
+        c->fd = -1;
+        atomic_fetch_sub_explicit(&H.open, 1, memory_order_relaxed);
+        conn_close(c);
+        return;
+    }
     if (!sw_buf_ok(&body)) {
         sw_buf_free(&body);
         status = 500;

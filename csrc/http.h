@@ -49,6 +49,7 @@ typedef struct sw_http_req {
     const char *path;  /* without the query */
     const char *query; /* after '?', "" if none */
     const char *auth;  /* the Authorization value, NULL if none */
+    int fd;            /* the connection (a handler may take it over) */
     int nparams;
     const char *keys[SW_HTTP_PARAMS_MAX]; /* percent-decoded */
     const char *values[SW_HTTP_PARAMS_MAX];
@@ -77,8 +78,20 @@ int sw_http_token_ok(const char *auth, const char *token);
 /* The reason phrase of a status code ("Not Found"...).  Context: any. */
 const char *sw_http_reason(int status);
 
+/* A handler's return value meaning "I took the connection over": the
+ * server forgets req->fd without closing it; the handler's owner answers
+ * (sw_http_format_answer), closes it, and counts for nothing here. */
+#define SW_HTTP_TAKEN 1
+
+/* Appends a whole answer (status line, the headers every answer has,
+ * then body[0..len)) to out; an error status with no body gets its
+ * reason phrase.  Context: any; pure. */
+void sw_http_format_answer(sw_buf_t *out, int status, const char *ctype,
+                           const char *body, size_t len);
+
 /* The handler: answers req by appending its body to body and returning
- * the status, with the content type in *ctype (static storage).  Called
+ * the status, with the content type in *ctype (static storage), or
+ * SW_HTTP_TAKEN.  Called
  * on the server thread only, one request at a time; it must not block
  * for long (it holds up every other connection).  A status >= 400 with
  * an empty body gets the reason phrase as its body. */

@@ -65,6 +65,7 @@ http_stop_py(PyObject *m, PyObject *noargs)
     (void)noargs;
     Py_BEGIN_ALLOW_THREADS
         sw_http_stop();
+        sw_http_routes_stop();
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }

@@ -2,7 +2,16 @@
  * on the server thread, which has no Python thread state: stacks come
  * from a GIL-free snapshot (snapshot.h), counters from lock-free or
  * briefly locked tables (sampler, watchdog, greenlet hook). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "compat/layout.h"
@@ -10,14 +19,35 @@
 #include "greenlet_read.h"
 #include "http_routes.h"
 #include "metrics.h"
+#include "ondemand.h"
 #include "procmem.h"
 #include "sampler.h"
 #include "snapshot.h"
 #include "watchdog.h"
+#include "writers/writer.h"
 
 #define MAX_THREADS 1024
 
 static sw_codecache_t *cache;
+
+/* The profile worker: one thread per on-demand profile (there is at most
+ * one at a time), which owns the connection it was handed, waits for the
+ * profile, renders it and writes the answer.  W.mu guards the fields;
+ * `active` is 1 from the start until the thread has closed its
+ * connection, then the next request (or sw_http_routes_stop) joins it. */
+static struct {
+    pthread_mutex_t mu;
+    int active, joinable;
+    pthread_t thread;
+    int fd;
+    char format[16];
+    int by_thread, by_greenlet;
+    double rate;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+#define PROFILE_MAX_SECONDS 600
+#define PROFILE_GIL_WAIT_NS (200 * 1000000ull)
+#define PROFILE_SEND_TIMEOUT_S 30
 
 void
 sw_http_routes_init(sw_codecache_t *c)
@@ -144,8 +174,293 @@ index_page(sw_buf_t *body, const char **ctype)
                 "<li><a href=\"threads\">/threads</a>: every thread's "
                 "stack now (<a href=\"threads?format=json\">JSON</a>)</li>\n"
                 "<li><a href=\"metrics\">/metrics</a>: Prometheus "
-                "metrics</li>\n</ul>\n</body></html>\n");
+                "metrics</li>\n"
+                "<li><a href=\"profile?seconds=10\">/profile</a>"
+                "?seconds=N&amp;rate=R&amp;format=svg|speedscope|"
+                "collapsed|pprof&amp;threads=1&amp;greenlets=1: a "
+                "profile taken now</li>\n"
+                "<li><a href=\"debug/pprof/\">/debug/pprof/</a>: Go's "
+                "pprof endpoints</li>\n"
+                "</ul>\n</body></html>\n");
     return 200;
+}
+
+/* Writes all of data to the (blocking, send-timed-out) socket fd. */
+static void
+send_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+/* 1 when the client closed its side or the connection broke. */
+static int
+client_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    char byte;
+
+    if (poll(&p, 1, 0) <= 0) {
+        return 0;
+    }
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) {
+        return 1;
+    }
+    /* Readable: more bytes (ignored) or the end of the stream. */
+    return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static const char *
+content_type(const char *format)
+{
+    if (strcmp(format, "svg") == 0) {
+        return "image/svg+xml";
+    }
+    if (strcmp(format, "speedscope") == 0) {
+        return "application/json";
+    }
+    if (strcmp(format, "pprof") == 0) {
+        return "application/octet-stream";
+    }
+    return "text/plain; charset=utf-8";
+}
+
+static void *
+profile_main(void *arg)
+{
+    sw_ondemand_result_t res;
+    sw_write_opts_t o;
+    sw_buf_t body, answer;
+    char err[256] = "", title[64], subtitle[256];
+    int fd, status = 200, flags;
+    struct timeval tv = {PROFILE_SEND_TIMEOUT_S, 0};
+    (void)arg;
+
+    pthread_mutex_lock(&W.mu);
+    fd = W.fd;
+    pthread_mutex_unlock(&W.mu);
+    /* A client that leaves ends the profile early (nobody to answer). */
+    while (!sw_ondemand_wait(100 * 1000000ull)) {
+        if (client_gone(fd)) {
+            sw_ondemand_cancel();
+        }
+    }
+    sw_buf_init(&body);
+    sw_buf_init(&answer);
+    memset(&res, 0, sizeof(res));
+    if (sw_ondemand_finish(&res, PROFILE_GIL_WAIT_NS, err, sizeof(err)) < 0 ||
+        res.session == NULL) {
+        status = 500;
+        sw_buf_puts(&body, err[0] ? err : "the profile was lost");
+    }
+    else if (res.error != 0) {
+        status = 500;
+        sw_buf_puts(&body, res.session->error_msg[0]
+                               ? res.session->error_msg
+                               : "the sampler failed: nothing was sampled");
+    }
+    else {
+        memset(&o, 0, sizeof(o));
+        o.by_thread = W.by_thread;
+        o.by_greenlet = W.by_greenlet;
+        o.weight = SW_WEIGHT_WALL;
+        snprintf(title, sizeof(title), "stackwatch: process %d",
+                 (int)getpid());
+        pthread_mutex_lock(&res.session->mu);
+        snprintf(subtitle, sizeof(subtitle),
+                 "%llu samples over %.1f s at %g Hz (%.1f Hz effective), "
+                 "wall mode, on demand%s",
+                 (unsigned long long)res.session->samples_taken, res.seconds,
+                 res.rate_hz, res.effective_rate,
+                 res.early ? ", ended early" : "");
+        o.title = title;
+        o.subtitle = subtitle;
+        o.exporter = "stackwatch";
+        if (sw_write_profile(sw_writer_for(W.format), res.session, &o, &body) <
+            0) {
+            status = 500;
+            sw_buf_free(&body);
+            sw_buf_puts(&body, "out of memory");
+        }
+        pthread_mutex_unlock(&res.session->mu);
+    }
+    if (res.session != NULL) {
+        sw_session_free(res.session);
+    }
+    sw_http_format_answer(&answer, status, content_type(W.format),
+                          status == 200 ? body.data : body.data, body.len);
+    if (sw_buf_ok(&answer) && sw_buf_ok(&body)) {
+        flags = fcntl(fd, F_GETFL);
+        if (flags >= 0) {
+            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        }
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        send_all(fd, answer.data, answer.len);
+        shutdown(fd, SHUT_WR);
+    }
+    sw_buf_free(&answer);
+    sw_buf_free(&body);
+    pthread_mutex_lock(&W.mu);
+    close(fd);
+    W.fd = -1;
+    W.active = 0;
+    pthread_mutex_unlock(&W.mu);
+    return NULL;
+}
+
+/* Parses an integer parameter within [lo, hi]; def when absent.  Returns
+ * 0, or -1 (not a number, or out of range). */
+static int
+int_param(const sw_http_req_t *req, const char *key, long def, long lo,
+          long hi, long *out)
+{
+    const char *v = sw_http_param(req, key);
+    char *end;
+    long n;
+
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || errno != 0 || n < lo || n > hi) {
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* /debug/pprof/profile (pprof, Go's defaults: 30 s) and /profile (any
+ * format; threads=1, greenlets=1 split it).  Validates, starts the
+ * on-demand profile and hands the connection to the worker; 409 when a
+ * profile is being taken. */
+static int
+profile_page(const sw_http_req_t *req, sw_buf_t *body, int go_style)
+{
+    static const char *const go_allowed[] = {"seconds", "rate", NULL};
+    static const char *const allowed[] = {"seconds", "rate",      "format",
+                                          "threads", "greenlets", NULL};
+    const char *format = go_style ? "pprof" : sw_http_param(req, "format");
+    long seconds, rate, threads, greenlets;
+    sw_ondemand_cfg_t cfg;
+    sigset_t all, old;
+    char err[256];
+    int rc;
+
+    if (!params_known(req, go_style ? go_allowed : allowed)) {
+        return bad(body, go_style ? "this endpoint takes seconds and rate"
+                                  : "/profile takes seconds, rate, format, "
+                                    "threads and greenlets");
+    }
+    if (int_param(req, "seconds", 30, 1, PROFILE_MAX_SECONDS, &seconds) < 0) {
+        sw_buf_printf(body, "seconds must be a whole number from 1 to %d",
+                      PROFILE_MAX_SECONDS);
+        return 400;
+    }
+    if (int_param(req, "rate", 100, 1, 1000, &rate) < 0) {
+        return bad(body, "rate must be a whole number from 1 to 1000 (Hz)");
+    }
+    if (int_param(req, "threads", 0, 0, 1, &threads) < 0 ||
+        int_param(req, "greenlets", 0, 0, 1, &greenlets) < 0) {
+        return bad(body, "threads and greenlets must be 0 or 1");
+    }
+    if (format == NULL) {
+        format = "svg";
+    }
+    if (sw_writer_for(format) == NULL) {
+        return bad(body, "format must be svg, speedscope, collapsed or pprof");
+    }
+    pthread_mutex_lock(&W.mu);
+    if (W.active) {
+        pthread_mutex_unlock(&W.mu);
+        sw_buf_puts(body, "busy: a profile is being taken; try again when "
+                          "it is done");
+        return 409;
+    }
+    if (W.joinable) {
+        pthread_join(W.thread, NULL); /* done: it has closed its socket */
+        W.joinable = 0;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.rate_hz = (double)rate;
+    cfg.mode = SW_MODE_WALL;
+    cfg.lines = SW_LINES_CURRENT;
+    cfg.duration_ns = (int64_t)seconds * (int64_t)SW_NS_PER_S;
+    rc = sw_ondemand_start(&cfg, err, sizeof(err));
+    if (rc < 0) {
+        pthread_mutex_unlock(&W.mu);
+        sw_buf_puts(body, err);
+        return rc == SW_EBUSY ? 409 : rc == SW_EINVAL ? 400 : 500;
+    }
+    W.fd = req->fd;
+    snprintf(W.format, sizeof(W.format), "%s", format);
+    W.by_thread = (int)threads;
+    W.by_greenlet = greenlets ? SW_GREENLETS_EACH : SW_GREENLETS_NONE;
+    W.rate = (double)rate;
+    W.active = 1;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&W.thread, NULL, profile_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        sw_ondemand_result_t res;
+
+        W.active = 0;
+        W.fd = -1;
+        pthread_mutex_unlock(&W.mu);
+        sw_ondemand_cancel();
+        if (sw_ondemand_finish(&res, 0, err, sizeof(err)) == 0 &&
+            res.session != NULL) {
+            sw_session_free(res.session);
+        }
+        sw_buf_puts(body, "cannot start a thread for the profile");
+        return 500;
+    }
+    W.joinable = 1;
+    pthread_mutex_unlock(&W.mu);
+    return SW_HTTP_TAKEN;
+}
+
+void
+sw_http_routes_stop(void)
+{
+    pthread_mutex_lock(&W.mu);
+    if (W.active) {
+        sw_ondemand_cancel();
+    }
+    if (W.joinable) {
+        pthread_t t = W.thread;
+
+        W.joinable = 0;
+        pthread_mutex_unlock(&W.mu);
+        pthread_join(t, NULL);
+        return;
+    }
+    pthread_mutex_unlock(&W.mu);
+}
+
+void
+sw_http_routes_atfork_child(void)
+{
+    /* No worker in the child; its copy of the connection is not ours. */
+    pthread_mutex_init(&W.mu, NULL);
+    if (W.fd >= 0) {
+        close(W.fd);
+    }
+    W.fd = -1;
+    W.active = 0;
+    W.joinable = 0;
 }
 
 int
@@ -158,6 +473,12 @@ sw_http_routes_handle(const sw_http_req_t *req, sw_buf_t *body,
     }
     if (strcmp(req->path, "/metrics") == 0) {
         return metrics_page(req, body, ctype);
+    }
+    if (strcmp(req->path, "/debug/pprof/profile") == 0) {
+        return profile_page(req, body, 1);
+    }
+    if (strcmp(req->path, "/profile") == 0) {
+        return profile_page(req, body, 0);
     }
     if (strcmp(req->path, "/") == 0) {
         return index_page(body, ctype);

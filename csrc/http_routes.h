@@ -1,6 +1,8 @@
 /* The HTTP endpoint's endpoints (the handler sw_http_start is given):
  * /, /threads (text, ?format=json) and /metrics, each answered on the
- * server thread without the GIL (http.h).
+ * server thread without the GIL (http.h); /debug/pprof/profile and
+ * /profile, taken by the on-demand sampler (ondemand.h) and answered by
+ * a worker thread of their own, which the connection is handed to.
  *
  * Pure C; no Python.h. */
 #ifndef SW_HTTP_ROUTES_H
@@ -13,6 +15,17 @@
 /* Names the code cache the snapshots resolve code objects with (the
  * process's one).  Context: module init, GIL held.  No errors. */
 void sw_http_routes_init(sw_codecache_t *cache);
+
+/* Ends a profile being taken for a request (its client gets what was
+ * sampled so far) and joins the worker thread that answers it.  Context:
+ * any thread but the server's, after sw_http_stop (no new request can
+ * start one); may wait for the GIL side up to 200 ms (the GIL
+ * released). */
+void sw_http_routes_stop(void);
+
+/* Fork, child side: no profile worker there; its connection closed.
+ * Context: pthread_atfork child handler. */
+void sw_http_routes_atfork_child(void);
 
 /* The handler (sw_http_handler_fn): 200 with the endpoint's answer, 400
  * for a parameter it does not know or a bad value, 404 for an unknown

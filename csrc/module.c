@@ -42,12 +42,14 @@
 #include "compat/reader.h"
 #include "dump.h"
 #include "dump_py.h"
+#include "ondemand.h"
 #include "errors.h"
 #include "errors_py.h"
 #include "greenlet.h"
 #include "greenlet_py.h"
 #include "http.h"
 #include "http_py.h"
+#include "http_routes.h"
 #include "sampler.h"
 #include "sampler_py.h"
 #include "service.h"
@@ -185,6 +187,8 @@ atfork_child(void)
 {
     sw_sampler_atfork_child();
     sw_http_atfork_child();
+    sw_http_routes_atfork_child();
+    sw_ondemand_atfork_child();
     sw_dump_atfork_child();
     sw_service_atfork_child();
     sw_names_atfork_child();
@@ -311,6 +315,7 @@ PyInit__native(void)
             return sw_py_raise(SW_ENOMEM, NULL);
         }
     }
+    sw_ondemand_use_cache(cache);
     m = PyModule_Create(&module_def);
     if (m == NULL) {
         return NULL;

@@ -137,6 +137,9 @@ def serve(address: str = "127.0.0.1:0", token: Optional[str] = None, *,
         raise RuntimeError("stackwatch is already serving on %s"
                            % _server.address)
     _frame.use_sys_path()  # the prefixes that text leaves out
+    # An on-demand profile asks the GIL side for greenlet labels: the
+    # answer is registered by dumping.
+    from stackwatch import dumping  # noqa: F401
     bound = _native.http_start(family, port, host, path, tok)
     _server = Server(bound)
     # Thread names (and, for /runinfo, answers) come from the service.
