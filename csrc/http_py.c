@@ -14,20 +14,25 @@
 #include "http_py.h"
 #include "http_routes.h"
 
-/* http_start(family, host, port, path, token) -> the bound address;
- * family is "inet", "inet6" or "unix". */
+/* http_start(family, port, host, path, token, locals, gil_wait) -> the
+ * bound address; family is "inet", "inet6" or "unix"; locals and
+ * gil_wait (seconds) are /runinfo's. */
 static PyObject *
 http_start_py(PyObject *m, PyObject *args)
 {
     const char *family, *host, *path, *token;
-    int port, rc;
+    int port, rc, locals = 0;
+    double gil_wait = 1.0;
     sw_http_cfg_t cfg;
     char addr[160], err[256] = "";
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "sisss:http_start", &family, &port, &host,
-                          &path, &token)) {
+    if (!PyArg_ParseTuple(args, "sisss|pd:http_start", &family, &port, &host,
+                          &path, &token, &locals, &gil_wait)) {
         return NULL;
+    }
+    if (!(gil_wait >= 0 && gil_wait <= 3600)) {
+        return sw_py_raise(SW_EINVAL, "gil_wait must be 0 to 3600 seconds");
     }
     memset(&cfg, 0, sizeof(cfg));
     if (strcmp(family, "inet") == 0) {
@@ -51,6 +56,9 @@ http_start_py(PyObject *m, PyObject *args)
     strcpy(cfg.token, token);
     cfg.port = port;
     cfg.handler = sw_http_routes_handle;
+    if (!sw_http_running()) {
+        sw_http_routes_configure(locals, (uint64_t)(gil_wait * 1e9));
+    }
     rc = sw_http_start(&cfg, addr, sizeof(addr), err, sizeof(err));
     if (rc < 0) {
         return sw_py_raise(rc, err);

@@ -16,6 +16,8 @@
 
 #include "compat/layout.h"
 #include "compat/reader.h"
+#include "dump.h"
+#include "clock.h"
 #include "greenlet_read.h"
 #include "http_routes.h"
 #include "metrics.h"
@@ -30,20 +32,31 @@
 
 static sw_codecache_t *cache;
 
-/* The profile worker: one thread per on-demand profile (there is at most
- * one at a time), which owns the connection it was handed, waits for the
- * profile, renders it and writes the answer.  W.mu guards the fields;
- * `active` is 1 from the start until the thread has closed its
- * connection, then the next request (or sw_http_routes_stop) joins it. */
-static struct {
-    pthread_mutex_t mu;
-    int active, joinable;
-    pthread_t thread;
+/* Workers: a request that takes time (a profile, /runinfo's wait for
+ * the GIL side) is handed to a detached thread of its own with its
+ * connection (a job), so the server thread goes on serving.  J.mu guards
+ * the counts: `live` workers (sw_http_routes_stop waits for none), and
+ * whether a profile is being taken or run information gathered (one of
+ * each at a time: another request meanwhile gets 409 or 503).  A worker
+ * clears its flag as soon as its work is done, before it writes the
+ * answer, so a client that asks again right after its answer is never
+ * told "busy". */
+typedef struct job {
     int fd;
     char format[16];
     int by_thread, by_greenlet;
-    double rate;
-} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+    uint32_t flags;
+} job_t;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t done;
+    int ready, live, profiling, gathering;
+} J = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Set by sw_http_routes_configure (before the server starts). */
+static int with_locals;
+static uint64_t gil_wait_ns = 1000000000ull;
 
 #define PROFILE_MAX_SECONDS 600
 #define PROFILE_GIL_WAIT_NS (200 * 1000000ull)
@@ -175,6 +188,9 @@ index_page(sw_buf_t *body, const char **ctype)
                 "stack now (<a href=\"threads?format=json\">JSON</a>)</li>\n"
                 "<li><a href=\"metrics\">/metrics</a>: Prometheus "
                 "metrics</li>\n"
+                "<li><a href=\"runinfo\">/runinfo</a>: greenlet and task "
+                "trees from the GIL side (<a href=\"runinfo?format=json\">"
+                "JSON</a>)</li>\n"
                 "<li><a href=\"profile?seconds=10\">/profile</a>"
                 "?seconds=N&amp;rate=R&amp;format=svg|speedscope|"
                 "collapsed|pprof&amp;threads=1&amp;greenlets=1: a "
@@ -220,6 +236,29 @@ client_gone(int fd)
     return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
+/* Writes the answer on the handed-over connection fd (made blocking,
+ * with a send timeout) and shuts its sending side.  Does not close it. */
+static void
+answer_on(int fd, int status, const char *ctype, const sw_buf_t *body)
+{
+    struct timeval tv = {PROFILE_SEND_TIMEOUT_S, 0};
+    sw_buf_t answer;
+    int flags;
+
+    sw_buf_init(&answer);
+    sw_http_format_answer(&answer, status, ctype, body->data, body->len);
+    if (sw_buf_ok(&answer) && sw_buf_ok(body)) {
+        flags = fcntl(fd, F_GETFL);
+        if (flags >= 0) {
+            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        }
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        send_all(fd, answer.data, answer.len);
+        shutdown(fd, SHUT_WR);
+    }
+    sw_buf_free(&answer);
+}
+
 static const char *
 content_type(const char *format)
 {
@@ -235,20 +274,64 @@ content_type(const char *format)
     return "text/plain; charset=utf-8";
 }
 
+/* Starts a detached worker on job (the caller has set its flag under
+ * J.mu, which it holds).  Returns 0, or -1 (no thread: job not taken). */
+static int
+job_start_locked(void *(*fn)(void *), job_t *job)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+    int rc;
+
+    if (!J.ready) {
+        sw_cond_init_monotonic(&J.done);
+        J.ready = 1;
+    }
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&t, &attr, fn, job);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        return -1;
+    }
+    J.live++;
+    return 0;
+}
+
+/* A worker's last step: closes its connection, frees its job. */
+static void
+job_end(job_t *job)
+{
+    close(job->fd);
+    free(job);
+    pthread_mutex_lock(&J.mu);
+    J.live--;
+    pthread_cond_broadcast(&J.done);
+    pthread_mutex_unlock(&J.mu);
+}
+
+static void
+job_flag_clear(int *flag)
+{
+    pthread_mutex_lock(&J.mu);
+    *flag = 0;
+    pthread_mutex_unlock(&J.mu);
+}
+
 static void *
 profile_main(void *arg)
 {
+    job_t *job = arg;
     sw_ondemand_result_t res;
     sw_write_opts_t o;
-    sw_buf_t body, answer;
+    sw_buf_t body;
     char err[256] = "", title[64], subtitle[256];
-    int fd, status = 200, flags;
-    struct timeval tv = {PROFILE_SEND_TIMEOUT_S, 0};
-    (void)arg;
+    int fd = job->fd, status = 200, rc;
 
-    pthread_mutex_lock(&W.mu);
-    fd = W.fd;
-    pthread_mutex_unlock(&W.mu);
     /* A client that leaves ends the profile early (nobody to answer). */
     while (!sw_ondemand_wait(100 * 1000000ull)) {
         if (client_gone(fd)) {
@@ -256,10 +339,10 @@ profile_main(void *arg)
         }
     }
     sw_buf_init(&body);
-    sw_buf_init(&answer);
     memset(&res, 0, sizeof(res));
-    if (sw_ondemand_finish(&res, PROFILE_GIL_WAIT_NS, err, sizeof(err)) < 0 ||
-        res.session == NULL) {
+    rc = sw_ondemand_finish(&res, PROFILE_GIL_WAIT_NS, err, sizeof(err));
+    job_flag_clear(&J.profiling); /* the on-demand slot is free again */
+    if (rc < 0 || res.session == NULL) {
         status = 500;
         sw_buf_puts(&body, err[0] ? err : "the profile was lost");
     }
@@ -271,8 +354,8 @@ profile_main(void *arg)
     }
     else {
         memset(&o, 0, sizeof(o));
-        o.by_thread = W.by_thread;
-        o.by_greenlet = W.by_greenlet;
+        o.by_thread = job->by_thread;
+        o.by_greenlet = job->by_greenlet;
         o.weight = SW_WEIGHT_WALL;
         snprintf(title, sizeof(title), "stackwatch: process %d",
                  (int)getpid());
@@ -286,8 +369,8 @@ profile_main(void *arg)
         o.title = title;
         o.subtitle = subtitle;
         o.exporter = "stackwatch";
-        if (sw_write_profile(sw_writer_for(W.format), res.session, &o, &body) <
-            0) {
+        if (sw_write_profile(sw_writer_for(job->format), res.session, &o,
+                             &body) < 0) {
             status = 500;
             sw_buf_free(&body);
             sw_buf_puts(&body, "out of memory");
@@ -297,24 +380,12 @@ profile_main(void *arg)
     if (res.session != NULL) {
         sw_session_free(res.session);
     }
-    sw_http_format_answer(&answer, status, content_type(W.format),
-                          status == 200 ? body.data : body.data, body.len);
-    if (sw_buf_ok(&answer) && sw_buf_ok(&body)) {
-        flags = fcntl(fd, F_GETFL);
-        if (flags >= 0) {
-            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-        }
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        send_all(fd, answer.data, answer.len);
-        shutdown(fd, SHUT_WR);
-    }
-    sw_buf_free(&answer);
+    answer_on(fd, status,
+              status == 200 ? content_type(job->format)
+                            : "text/plain; charset=utf-8",
+              &body);
     sw_buf_free(&body);
-    pthread_mutex_lock(&W.mu);
-    close(fd);
-    W.fd = -1;
-    W.active = 0;
-    pthread_mutex_unlock(&W.mu);
+    job_end(job);
     return NULL;
 }
 
@@ -354,7 +425,7 @@ profile_page(const sw_http_req_t *req, sw_buf_t *body, int go_style)
     const char *format = go_style ? "pprof" : sw_http_param(req, "format");
     long seconds, rate, threads, greenlets;
     sw_ondemand_cfg_t cfg;
-    sigset_t all, old;
+    job_t *job;
     char err[256];
     int rc;
 
@@ -381,16 +452,22 @@ profile_page(const sw_http_req_t *req, sw_buf_t *body, int go_style)
     if (sw_writer_for(format) == NULL) {
         return bad(body, "format must be svg, speedscope, collapsed or pprof");
     }
-    pthread_mutex_lock(&W.mu);
-    if (W.active) {
-        pthread_mutex_unlock(&W.mu);
+    job = calloc(1, sizeof(*job));
+    if (job == NULL) {
+        sw_buf_puts(body, "out of memory");
+        return 500;
+    }
+    job->fd = req->fd;
+    snprintf(job->format, sizeof(job->format), "%s", format);
+    job->by_thread = (int)threads;
+    job->by_greenlet = greenlets ? SW_GREENLETS_EACH : SW_GREENLETS_NONE;
+    pthread_mutex_lock(&J.mu);
+    if (J.profiling) {
+        pthread_mutex_unlock(&J.mu);
+        free(job);
         sw_buf_puts(body, "busy: a profile is being taken; try again when "
                           "it is done");
         return 409;
-    }
-    if (W.joinable) {
-        pthread_join(W.thread, NULL); /* done: it has closed its socket */
-        W.joinable = 0;
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.rate_hz = (double)rate;
@@ -399,26 +476,18 @@ profile_page(const sw_http_req_t *req, sw_buf_t *body, int go_style)
     cfg.duration_ns = (int64_t)seconds * (int64_t)SW_NS_PER_S;
     rc = sw_ondemand_start(&cfg, err, sizeof(err));
     if (rc < 0) {
-        pthread_mutex_unlock(&W.mu);
+        pthread_mutex_unlock(&J.mu);
+        free(job);
         sw_buf_puts(body, err);
         return rc == SW_EBUSY ? 409 : rc == SW_EINVAL ? 400 : 500;
     }
-    W.fd = req->fd;
-    snprintf(W.format, sizeof(W.format), "%s", format);
-    W.by_thread = (int)threads;
-    W.by_greenlet = greenlets ? SW_GREENLETS_EACH : SW_GREENLETS_NONE;
-    W.rate = (double)rate;
-    W.active = 1;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&W.thread, NULL, profile_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    J.profiling = 1;
+    if (job_start_locked(profile_main, job) < 0) {
         sw_ondemand_result_t res;
 
-        W.active = 0;
-        W.fd = -1;
-        pthread_mutex_unlock(&W.mu);
+        J.profiling = 0;
+        pthread_mutex_unlock(&J.mu);
+        free(job);
         sw_ondemand_cancel();
         if (sw_ondemand_finish(&res, 0, err, sizeof(err)) == 0 &&
             res.session != NULL) {
@@ -427,40 +496,135 @@ profile_page(const sw_http_req_t *req, sw_buf_t *body, int go_style)
         sw_buf_puts(body, "cannot start a thread for the profile");
         return 500;
     }
-    W.joinable = 1;
-    pthread_mutex_unlock(&W.mu);
+    pthread_mutex_unlock(&J.mu);
     return SW_HTTP_TAKEN;
+}
+
+static void *
+runinfo_main(void *arg)
+{
+    job_t *job = arg;
+    sw_buf_t body;
+
+    sw_buf_init(&body);
+    sw_dump_compose(job->flags, gil_wait_ns, cache, &body);
+    job_flag_clear(&J.gathering);
+    answer_on(job->fd, sw_buf_ok(&body) ? 200 : 500,
+              (job->flags & SW_DUMP_JSON) ? "application/json"
+                                          : "text/plain; charset=utf-8",
+              &body);
+    sw_buf_free(&body);
+    job_end(job);
+    return NULL;
+}
+
+/* /runinfo: the stacks at once, then greenlets, tasks (and locals when
+ * the server was started with them) from the GIL side within the bound,
+ * or the note that the GIL was not had.  Handed to a worker. */
+static int
+runinfo_page(const sw_http_req_t *req, sw_buf_t *body)
+{
+    static const char *const allowed[] = {"format", NULL};
+    const char *format = sw_http_param(req, "format");
+    uint32_t flags = with_locals ? SW_DUMP_LOCALS : 0;
+    job_t *job;
+
+    if (!params_known(req, allowed)) {
+        return bad(body, "/runinfo takes only format=text|json");
+    }
+    if (format != NULL && strcmp(format, "json") == 0) {
+        flags |= SW_DUMP_JSON;
+    }
+    else if (format != NULL && strcmp(format, "text") != 0) {
+        return bad(body, "format must be text or json");
+    }
+    job = calloc(1, sizeof(*job));
+    if (job == NULL) {
+        sw_buf_puts(body, "out of memory");
+        return 500;
+    }
+    job->fd = req->fd;
+    job->flags = flags;
+    pthread_mutex_lock(&J.mu);
+    if (J.gathering) {
+        pthread_mutex_unlock(&J.mu);
+        free(job);
+        sw_buf_puts(body, "busy: run information is being gathered for "
+                          "another request");
+        return 503;
+    }
+    J.gathering = 1;
+    if (job_start_locked(runinfo_main, job) < 0) {
+        J.gathering = 0;
+        pthread_mutex_unlock(&J.mu);
+        free(job);
+        sw_buf_puts(body, "cannot start a thread for run information");
+        return 500;
+    }
+    pthread_mutex_unlock(&J.mu);
+    return SW_HTTP_TAKEN;
+}
+
+void
+sw_http_routes_configure(int locals, uint64_t wait_ns)
+{
+    with_locals = locals;
+    gil_wait_ns = wait_ns;
 }
 
 void
 sw_http_routes_stop(void)
 {
-    pthread_mutex_lock(&W.mu);
-    if (W.active) {
+    pthread_mutex_lock(&J.mu);
+    if (J.profiling) {
         sw_ondemand_cancel();
     }
-    if (W.joinable) {
-        pthread_t t = W.thread;
-
-        W.joinable = 0;
-        pthread_mutex_unlock(&W.mu);
-        pthread_join(t, NULL);
-        return;
+    /* Each worker ends within its bounds: a cancelled profile, the GIL
+     * wait, a send timed out. */
+    while (J.live > 0) {
+        pthread_cond_wait(&J.done, &J.mu);
     }
-    pthread_mutex_unlock(&W.mu);
+    pthread_mutex_unlock(&J.mu);
 }
 
 void
 sw_http_routes_atfork_child(void)
 {
-    /* No worker in the child; its copy of the connection is not ours. */
-    pthread_mutex_init(&W.mu, NULL);
-    if (W.fd >= 0) {
-        close(W.fd);
+    /* No worker in the child (their connections' copies are left open
+     * there: the parent's shutdown still ends them for the client). */
+    pthread_mutex_init(&J.mu, NULL);
+    if (J.ready) {
+        sw_cond_init_monotonic(&J.done);
     }
-    W.fd = -1;
-    W.active = 0;
-    W.joinable = 0;
+    J.live = 0;
+    J.profiling = 0;
+    J.gathering = 0;
+}
+
+/* Go's /debug/pprof/ index: what this endpoint has of it. */
+static int
+pprof_index(sw_buf_t *body, const char **ctype)
+{
+    *ctype = "text/html; charset=utf-8";
+    sw_buf_puts(
+        body,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        "<title>/debug/pprof/</title></head><body>\n"
+        "<h1>/debug/pprof/</h1>\n"
+        "<p>Profiles of this Python process, taken without the GIL by "
+        "stackwatch.</p>\n<table>\n"
+        "<tr><td><a "
+        "href=\"/debug/pprof/profile?seconds=30\">profile</a></td><td>"
+        "a wall-clock profile of every thread: "
+        "?seconds=N (1-600, default 30), &amp;rate=R (1-1000 Hz, default "
+        "100); gzip-compressed profile.proto, for "
+        "<code>go tool pprof URL</code></td></tr>\n"
+        "</table>\n<p>Also: <a href=\"/threads\">/threads</a>, "
+        "<a href=\"/metrics\">/metrics</a>, "
+        "<a href=\"/runinfo\">/runinfo</a>, "
+        "<a href=\"/profile?seconds=10\">/profile</a> (svg, "
+        "speedscope, collapsed, pprof).</p>\n</body></html>\n");
+    return 200;
 }
 
 int
@@ -473,6 +637,13 @@ sw_http_routes_handle(const sw_http_req_t *req, sw_buf_t *body,
     }
     if (strcmp(req->path, "/metrics") == 0) {
         return metrics_page(req, body, ctype);
+    }
+    if (strcmp(req->path, "/runinfo") == 0) {
+        return runinfo_page(req, body);
+    }
+    if (strcmp(req->path, "/debug/pprof/") == 0 ||
+        strcmp(req->path, "/debug/pprof") == 0) {
+        return pprof_index(body, ctype);
     }
     if (strcmp(req->path, "/debug/pprof/profile") == 0) {
         return profile_page(req, body, 1);

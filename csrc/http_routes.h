@@ -2,7 +2,9 @@
  * /, /threads (text, ?format=json) and /metrics, each answered on the
  * server thread without the GIL (http.h); /debug/pprof/profile and
  * /profile, taken by the on-demand sampler (ondemand.h) and answered by
- * a worker thread of their own, which the connection is handed to.
+ * a worker thread of their own, which the connection is handed to;
+ * /runinfo (dump.h's answer: stacks at once, the GIL side's part within a
+ * bound) on a worker of its own; /debug/pprof/, an index.
  *
  * Pure C; no Python.h. */
 #ifndef SW_HTTP_ROUTES_H
@@ -15,6 +17,11 @@
 /* Names the code cache the snapshots resolve code objects with (the
  * process's one).  Context: module init, GIL held.  No errors. */
 void sw_http_routes_init(sw_codecache_t *cache);
+
+/* /runinfo's settings: locals included (redacted as elsewhere) or not,
+ * and how long it waits for the GIL side.  Context: before the server
+ * starts (GIL held).  No errors. */
+void sw_http_routes_configure(int locals, uint64_t gil_wait_ns);
 
 /* Ends a profile being taken for a request (its client gets what was
  * sampled so far) and joins the worker thread that answers it.  Context:

@@ -3,6 +3,7 @@ thread while the program holds the GIL in a long C call; /metrics read by
 promtool and by a real Prometheus; serve(), STACKWATCH_HTTP and --http."""
 
 import json
+import re
 import os
 import shutil
 import socket
@@ -260,3 +261,73 @@ def test_a_non_loopback_address_with_a_token(child):
     assert status == 401
     wait_for(lambda: get("127.0.0.1:" + port, "/threads",
                          token="s3cret-token")[2].count(b"sleeper_wait"))
+
+
+def test_runinfo_gives_the_greenlet_tree_then_says_the_gil_was_not_had(
+        child):
+    c = child(target_cmd("http_runinfo"), stdin=True)
+    address = c.ready()
+    status, headers, body = get(address, "/runinfo")
+    text = body.decode()
+    assert status == 200, text
+    assert text.count("park_here") >= 2, text
+    assert "hunter2" not in text and "api_token" not in text  # no locals
+    status, headers, body = get(address, "/runinfo?format=json")
+    doc = json.loads(body)
+    assert doc["gil_answered"] is True and doc["run_info"] is not None
+    c.proc.stdin.write("stuck\n")
+    c.proc.stdin.flush()
+    wait_for(lambda: b"stuck_in_c" in get(address, "/threads")[2])
+    t = time.monotonic()
+    status, headers, body = get(address, "/runinfo")
+    took = time.monotonic() - t
+    text = body.decode()
+    assert status == 200
+    assert "stuck_in_c (stuck.py:%d)" % line_of(STUCK, "stuck-call") in text
+    assert "the GIL was not released within 0.5 s" in text, text
+    assert took < 5, took  # the bound (0.5 s) and no more, give or take
+    status, headers, body = get(address, "/runinfo?format=json")
+    assert json.loads(body)["gil_answered"] is False
+    # Other endpoints are not held up meanwhile.
+    assert get(address, "/metrics")[0] == 200
+
+
+def test_runinfo_locals_only_when_served_with_them(child):
+    c = child(target_cmd("http_runinfo", "locals"), stdin=True)
+    address = c.ready()
+    status, _, body = get(address, "/runinfo")
+    text = body.decode()
+    assert status == 200 and "api_token" in text, text
+    assert "hunter2" not in text  # redacted as elsewhere
+
+
+def test_the_pprof_index_and_the_root_page(child, tmp_path):
+    c = child(target_cmd("http_stuck"))
+    address = c.ready()
+    for path in ("/", "/debug/pprof/", "/debug/pprof"):
+        status, headers, body = get(address, path)
+        assert status == 200 and headers["content-type"].startswith(
+            "text/html"), path
+        assert b"profile?seconds=" in body
+        # Every link leads to an endpoint that answers (profiles are
+        # test_http_profile's: only their 409-free start is not taken).
+        for href in re.findall(rb'href="([^"]+)"', body):
+            url = urllib.parse.urljoin("http://%s%s" % (address, path),
+                                       href.decode().replace("&amp;", "&"))
+            target = url.split(address, 1)[1]
+            if "profile" not in target:
+                assert get(address, target)[0] == 200, (path, target)
+            else:
+                assert target.split("?")[0] in ("/profile",
+                                                "/debug/pprof/profile")
+    from helpers import browser
+
+    if browser.find_chromium() is None:
+        return
+    # Opened in headless Chromium: it renders (text on a white page).
+    page = tmp_path / "index.html"
+    page.write_bytes(get(address, "/debug/pprof/")[2])
+    png = browser.screenshot(str(page), str(tmp_path / "index.png"),
+                             width=800, height=400)
+    colours, nonwhite = browser.png_colors(png)
+    assert colours > 1 and nonwhite > 0.001, (colours, nonwhite)

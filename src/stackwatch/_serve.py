@@ -1,6 +1,11 @@
 """The HTTP endpoint: ``serve()`` starts a native server thread that
-answers ``/threads`` and ``/metrics`` (Prometheus) without the GIL, so it
-still answers while the program is stuck in a long C call.
+answers ``/threads``, ``/metrics`` (Prometheus) and the profile endpoints
+without the GIL, so it still answers while the program is stuck in a long
+C call.
+
+``/runinfo`` (greenlet and task trees) needs the GIL side, with a
+bound; ``/debug/pprof/profile`` and ``/profile`` take a profile on demand
+(csrc/ondemand.c) without disturbing the program's own.
 
 The address is ``HOST:PORT`` (``127.0.0.1:6060``, ``[::1]:6060``,
 ``localhost:0`` for any free port, ``:6060`` for 127.0.0.1) or
@@ -118,10 +123,15 @@ def _is_loopback(family: str, host: str) -> bool:
 
 
 def serve(address: str = "127.0.0.1:0", token: Optional[str] = None, *,
+          locals: bool = False, gil_wait: Optional[float] = None,
           quiet: bool = False) -> Server:
     """Starts the HTTP endpoint on `address` and returns it (its
     ``.address`` is the bound one, the port filled in). Prints
     ``stackwatch: serving http://ADDRESS/`` on stderr unless `quiet`.
+    ``/runinfo`` shows every frame's locals (redacted as elsewhere) only
+    with `locals`, and waits up to `gil_wait` seconds for the GIL (default
+    1, or $STACKWATCH_DUMP_GIL_WAIT) before it answers without what
+    needs it, saying so.
 
     Raises ValueError for a bad address or token, or an address that is
     not loopback without a token; RuntimeError when a server already
@@ -139,8 +149,11 @@ def serve(address: str = "127.0.0.1:0", token: Optional[str] = None, *,
     _frame.use_sys_path()  # the prefixes that text leaves out
     # An on-demand profile asks the GIL side for greenlet labels: the
     # answer is registered by dumping.
-    from stackwatch import dumping  # noqa: F401
-    bound = _native.http_start(family, port, host, path, tok)
+    from stackwatch import dumping
+
+    wait = dumping.gil_wait_setting(gil_wait)
+    bound = _native.http_start(family, port, host, path, tok, bool(locals),
+                               float(wait))
     _server = Server(bound)
     # Thread names (and, for /runinfo, answers) come from the service.
     _service.service.acquire()
