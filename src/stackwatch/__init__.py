@@ -79,7 +79,7 @@ _LAZY = {
     "print_run_info": "runinfo",
     "FailedToSwitch": "deadlines", "assert_switches": "deadlines",
     "deadline": "deadlines",
-    "serve": "_serve",
+    "serve": "_serve", "continuous": "_serve",
 }
 
 
@@ -111,5 +111,5 @@ def __dir__() -> "list[str]":
 
 __all__ = ["Profiler", "Frame", "dump", "enable_dump", "disable_dump", "monitor",
            "events", "deadline", "assert_switches", "FailedToSwitch",
-           "RunTree", "format_run_info", "print_run_info", "slowlog", "serve",
+           "RunTree", "format_run_info", "print_run_info", "slowlog", "serve", "continuous",
            "__version__"]

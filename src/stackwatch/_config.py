@@ -68,6 +68,9 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("STACKWATCH_HTTP_TOKEN", "text", None,
              "the HTTP endpoint's bearer token (needed for an address that "
              "is not loopback)"),
+    Variable("STACKWATCH_PPROF_DIR", "path", None,
+             "write a rolling pprof file of the process there every minute "
+             "(stackwatch.continuous's defaults), in any program"),
     Variable("STACKWATCH_READ_METHOD", "text", None,
              "force the safe-read method: process_vm_readv or pipe (read "
              "by csrc/module.c)"),

@@ -21,13 +21,14 @@ serving). It is stopped at interpreter exit.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from typing import Optional, Tuple
 
 from stackwatch import _frame, _lifecycle, _native, _service
 
-__all__ = ["serve", "Server", "parse_address"]
+__all__ = ["serve", "Server", "parse_address", "continuous", "Continuous"]
 
 #: Exit order: before everything the endpoints read is stopped.
 _EXIT_ORDER = 5
@@ -183,3 +184,160 @@ def _forget_in_child() -> None:
 
 _lifecycle.on_exit(_EXIT_ORDER, _stop_at_exit)
 _lifecycle.on_fork_child(_EXIT_ORDER, _forget_in_child)
+
+
+# -- continuous profiles to files --------------------------------------------
+
+#: Exit order: before the profiler's own step stops every profiler.
+_CONTINUOUS_ORDER = 8
+
+_continuous: Optional["Continuous"] = None
+
+
+class Continuous:
+    """Rolling pprof files (what :func:`continuous` returns)."""
+
+    def __init__(self, directory: str, every: float, keep: int,
+                 max_bytes: int, rate: float, budget: float) -> None:
+        import threading
+
+        self.directory = directory
+        self.every = every
+        self.keep = keep
+        self.max_bytes = max_bytes
+        self.rate = rate
+        self.budget = budget
+        #: Files written so far, and periods that could not be.
+        self.written = 0
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run,
+                                        name="stackwatch-continuous",
+                                        daemon=True)
+
+    def _name(self, seq: int) -> str:
+        import time
+
+        return "stackwatch-%d-%s-%04d.pb.gz" % (
+            os.getpid(), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), seq)
+
+    def _prune(self) -> None:
+        """Keeps the newest `keep` files of this process, and no more
+        than max_bytes of them."""
+        prefix = "stackwatch-%d-" % os.getpid()
+        mine = []
+        for name in os.listdir(self.directory):
+            if name.startswith(prefix) and name.endswith(".pb.gz"):
+                path = os.path.join(self.directory, name)
+                try:
+                    mine.append((name, path, os.path.getsize(path)))
+                except OSError:
+                    pass
+        mine.sort()  # by time, then sequence: oldest first
+        total = sum(size for _, _, size in mine)
+        while mine and (len(mine) > self.keep or total > self.max_bytes):
+            _, path, size = mine.pop(0)
+            total -= size
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def _period(self, seq: int) -> bool:
+        """One profile: sampled for `every` seconds (or until stopped),
+        written, the old ones pruned. Returns False when it could not
+        sample (another profiler runs)."""
+        from stackwatch import _output
+        from stackwatch.profiler import Profiler
+
+        prof = Profiler(rate=self.rate, budget=self.budget)
+        try:
+            prof.start()
+        except RuntimeError:
+            self.errors += 1
+            return False
+        self._stop.wait(self.every)
+        prof.stop()
+        if prof.stats()["samples"] == 0:
+            return True
+        try:
+            _output.write_file(os.path.join(self.directory, self._name(seq)),
+                               prof.render("pprof"))
+            self.written += 1
+        except (_output.OutputError, OSError):
+            self.errors += 1
+        self._prune()
+        return True
+
+    def _run(self) -> None:
+        _native.sampler_exclude_current(True)
+        try:
+            seq = 0
+            while not self._stop.is_set():
+                if not self._period(seq):
+                    # The program records a profile of its own: wait for
+                    # it to end, period by period.
+                    self._stop.wait(self.every)
+                seq += 1
+        finally:
+            _native.sampler_exclude_current(False)
+
+    def stop(self) -> None:
+        """Ends the current period (its file is written) and stops."""
+        global _continuous
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if _continuous is self:
+            _continuous = None
+
+
+def continuous(directory: str, every: float = 60, keep: int = 60, *,
+               max_bytes: int = 256 * 1024 * 1024, rate: float = 10,
+               budget: float = 0.01) -> Continuous:
+    """Writes a pprof file of this process every `every` seconds into
+    `directory` (``stackwatch-PID-TIME-SEQ.pb.gz``, each put in place by
+    an atomic rename), keeping the newest `keep` and at most `max_bytes`
+    of them. The sampler runs at `rate` Hz within `budget` (a share of one
+    core). Stopped at interpreter exit (the last period written); a
+    forked child has none. Raises ValueError for a bad setting and
+    RuntimeError when it already runs."""
+    global _continuous
+    from stackwatch.profiler import check_budget, check_rate
+
+    if not isinstance(directory, str) or not os.path.isdir(directory):
+        raise ValueError("continuous profiles need an existing directory, "
+                         "not %r" % (directory,))
+    if not isinstance(every, (int, float)) or not 1 <= every <= 86400:
+        raise ValueError("every must be 1 to 86400 seconds, not %r"
+                         % (every,))
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise ValueError("keep must be a whole number >= 1, not %r"
+                         % (keep,))
+    if not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError("max_bytes must be a whole number >= 1, not %r"
+                         % (max_bytes,))
+    rate = check_rate(rate)
+    budget = check_budget(budget)
+    if _continuous is not None:
+        raise RuntimeError("continuous profiles are already being written "
+                           "to %s" % _continuous.directory)
+    c = Continuous(os.path.abspath(directory), float(every), keep,
+                   max_bytes, rate, budget)
+    _continuous = c
+    c._thread.start()
+    return c
+
+
+def _stop_continuous_at_exit() -> None:
+    if _continuous is not None:
+        _continuous.stop()
+
+
+def _forget_continuous_in_child() -> None:
+    global _continuous
+    _continuous = None
+
+
+_lifecycle.on_exit(_CONTINUOUS_ORDER, _stop_continuous_at_exit)
+_lifecycle.on_fork_child(_CONTINUOUS_ORDER, _forget_continuous_in_child)
