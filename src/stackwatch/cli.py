@@ -501,7 +501,8 @@ def dump(ns: argparse.Namespace) -> int:
 def _default_output(ns: argparse.Namespace, fmt: Optional[str]) -> str:
     stem = ns.module or os.path.splitext(os.path.basename(
         ns.target.rstrip("/")))[0] or "target"
-    ext = {"svg": "svg", "speedscope": "json", "collapsed": "txt"}[
+    ext = {"svg": "svg", "speedscope": "json", "collapsed": "txt",
+           "pprof": "pb.gz"}[
         fmt or "svg"]
     import time  # built in: no datetime (start-up time)
 
