@@ -131,3 +131,15 @@ def test_continuous_refuses_bad_settings(tmp_path):
                 print("refused:", e)
     """ % ((str(tmp_path),) * 3))
     assert proc.stdout.count("refused:") == 4, proc.stdout + proc.stderr
+
+
+def test_task_labels_with_tasks(tmp_path):
+    out = tmp_path / "tasks.pprof"
+    proc = run_cli("record", "-r", "200", "--tasks", "-o", str(out),
+                   target_path("tasks_nested"), "gather")
+    assert proc.returncode == 0, proc.stderr
+    tags = pprof(tmp_path, "-sample_index=samples", "-tags", str(out))
+    task_part = tags.split("task:", 1)[1].split("thread:", 1)[0]
+    # The running task of each sample, by its name and coroutine.
+    for name in ("a", "b", "c"):
+        assert re.search(r"Task-\d+: %s\b" % name, task_part), tags

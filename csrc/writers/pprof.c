@@ -5,8 +5,9 @@
  * The message: sample types samples/count and wall/nanoseconds (the
  * default), one Sample per distinct (thread, greenlet, stack) with its
  * location ids leaf first and labels "thread" (its label, as in the other
- * formats) and "greenlet" (when it ran in one); one Location per frame
- * (its line), one Function per (name, file), its start line when the
+ * formats), "greenlet" (when it ran in one) and "task" (with --tasks: the
+ * running task, from its marker frame); one Location per frame (its
+ * line), one Function per (name, file), its start line when the
  * session keys frames by their function's first line (--function)
  * and 0 ("unknown") otherwise; period type wall/nanoseconds with the mean
  * time between passes, time and duration from the session.  One mapping
@@ -26,6 +27,10 @@
 
 #include "clock.h"
 #include "writers/writer.h"
+
+/* How tasks.c names a task's marker frame (a frame with no file). */
+#define TASK_MARK "[task] "
+#define TASK_MARK_LEN 7
 
 /* ---- protobuf ----------------------------------------------------------- */
 
@@ -193,7 +198,7 @@ sw_write_pprof(const sw_session_t *s, const sw_write_opts_t *o, sw_buf_t *out)
     strtab_t st;
     sw_buf_t msg, sub, line, packed, label;
     uint32_t *fn = NULL, *frames = NULL, *first_frame = NULL, nfuncs = 0, i;
-    uint32_t s_samples, s_count, s_wall, s_ns, s_thread, s_greenlet;
+    uint32_t s_samples, s_count, s_wall, s_ns, s_thread, s_greenlet, s_task;
     /* The finished runs, and the current one so far. */
     uint64_t sampled =
         s->sampled_ns + (s->run_ns != 0 ? sw_now_ns() - s->run_ns : 0);
@@ -223,6 +228,7 @@ sw_write_pprof(const sw_session_t *s, const sw_write_opts_t *o, sw_buf_t *out)
     s_ns = str_lit(&st, "nanoseconds");
     s_thread = str_lit(&st, "thread");
     s_greenlet = str_lit(&st, "greenlet");
+    s_task = str_lit(&st, "task");
 
     /* sample_type (1): samples/count, wall/nanoseconds. */
     sub.len = 0;
@@ -270,6 +276,22 @@ sw_write_pprof(const sw_session_t *s, const sw_write_opts_t *o, sw_buf_t *out)
             field_int(&label, 2,
                       str_add(&st, line.data ? line.data : "", line.len));
             field_bytes(&sub, 3, label.data, label.len);
+        }
+        /* label (3): task, the innermost task marker of the stack
+         * (--tasks: "[task] NAME: coroutine", no file). */
+        for (k = n - 1; k >= 0; k--) {
+            const sw_sframe_t *f = &s->frames[frames[k]];
+            const char *name = s->strings + f->name;
+
+            if (f->file == 0 && strncmp(name, TASK_MARK, TASK_MARK_LEN) == 0) {
+                label.len = 0;
+                field_int(&label, 1, s_task);
+                field_int(&label, 2,
+                          str_add(&st, name + TASK_MARK_LEN,
+                                  strlen(name + TASK_MARK_LEN)));
+                field_bytes(&sub, 3, label.data, label.len);
+                break;
+            }
         }
         field_bytes(&msg, 2, sub.data, sub.len);
     }
