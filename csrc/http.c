@@ -687,6 +687,32 @@ bound_address(char *addr, size_t addrlen)
     }
 }
 
+/* A socket file left by a process that is gone (nobody accepts on it):
+ * removed, and 1 returned; anything else at path (a live socket, a
+ * regular file) is left alone, 0. */
+static int
+stale_socket(const char *path)
+{
+    struct sockaddr_un su;
+    struct stat st;
+    int fd, rc;
+
+    if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        return 0;
+    }
+    memset(&su, 0, sizeof(su));
+    su.sun_family = AF_UNIX;
+    memcpy(su.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return 0;
+    }
+    rc = connect(fd, (struct sockaddr *)&su, sizeof(su));
+    rc = rc < 0 && errno == ECONNREFUSED;
+    close(fd);
+    return rc && unlink(path) == 0;
+}
+
 static int
 open_listener(const sw_http_cfg_t *cfg, char *err, size_t errlen)
 {
@@ -755,6 +781,10 @@ open_listener(const sw_http_cfg_t *cfg, char *err, size_t errlen)
         int rc = bind(fd, (struct sockaddr *)&ss, sl);
         int e = errno;
 
+        if (rc < 0 && e == EADDRINUSE && stale_socket(cfg->path)) {
+            rc = bind(fd, (struct sockaddr *)&ss, sl);
+            e = errno;
+        }
         umask(old);
         if (rc < 0) {
             errno = e;

@@ -331,3 +331,33 @@ def test_the_pprof_index_and_the_root_page(child, tmp_path):
                              width=800, height=400)
     colours, nonwhite = browser.png_colors(png)
     assert colours > 1 and nonwhite > 0.001, (colours, nonwhite)
+
+
+def test_a_stale_unix_socket_is_replaced_a_live_one_or_a_file_is_not(
+        child, tmp_path):
+    # A socket file left by a process that died (nobody listens).
+    path = str(tmp_path / "stale.sock")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.close()
+    c = child(stackwatch_cmd("run", "--http", "unix:" + path,
+                             target_path("http_sleeper")))
+    assert c.serving() == "unix:" + path
+    assert c.line() == "ready\n"
+    assert get("unix:" + path, "/metrics")[0] == 200
+    # That one is alive now: a second process is refused, in one line.
+    proc = subprocess.run(
+        stackwatch_cmd("run", "--http", "unix:" + path,
+                       target_path("http_sleeper"), "0"),
+        capture_output=True, text=True, env=child_env(), timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, \
+        proc.stderr
+    assert "Address already in use" in proc.stderr
+    # A regular file is never removed.
+    other = tmp_path / "file"
+    other.write_text("keep me")
+    proc = subprocess.run(
+        stackwatch_cmd("run", "--http", "unix:%s" % other,
+                       target_path("http_sleeper"), "0"),
+        capture_output=True, text=True, env=child_env(), timeout=60)
+    assert proc.returncode == 2 and other.read_text() == "keep me"
