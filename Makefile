@@ -93,7 +93,8 @@ asan:
 # Its own virtual environment: a `make test` running meanwhile must not
 # swap the build being measured.  BENCH_ARGS: e.g. --quick, --rounds 21;
 # PAIRED_ARGS: e.g. --quick, --cpu 1; SLOWLOG_ARGS: e.g. --rounds 11;
-# STARTUP_ARGS: e.g. --quick, --runs 51; MEMREAD_ARGS: e.g. --rounds 5.
+# STARTUP_ARGS: e.g. --quick, --runs 51; MEMREAD_ARGS: e.g. --rounds 5;
+# HTTP_ARGS: e.g. --rounds 11.
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/run.py $(BENCH_ARGS)
@@ -102,6 +103,7 @@ bench:
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/startup.py $(STARTUP_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memprof.py $(MEMPROF_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memread.py $(MEMREAD_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/http.py $(HTTP_ARGS)
 	@$(MAKE) --no-print-directory bench-cpython
 
 # CPython 3.15's own sampler (python -m profiling.sampling) beside

@@ -173,7 +173,8 @@ gil_note(const sw_snapshot_t *snap, uint64_t gil_wait_ns, unsigned fmt,
 
 /* Builds the answer to a request with the given flags. */
 static void
-compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
+compose(uint32_t flags, uint64_t gil_wait_ns, sw_codecache_t *cache,
+        sw_buf_t *out)
 {
     const sw_snap_thread_t *holder;
     sw_snapshot_t snap;
@@ -190,7 +191,7 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
     }
     /* The stacks first, at once; then, within a bounded wait, what only
      * the GIL side can give (names refreshed, greenlets, locals). */
-    sw_snapshot_capture(&snap, &r, D.cache, 0);
+    sw_snapshot_capture(&snap, &r, cache, 0);
     sw_reader_close(&r);
     holder = sw_snapshot_gil_holder(&snap);
     atomic_store(&D.holder, holder != NULL ? holder->t.ident : 0);
@@ -264,14 +265,14 @@ handle(uint64_t v)
 
     sw_buf_init(&text);
     if (v & SLOT_QUEUED) {
-        compose(value & ~SW_DUMP_NONCE_MASK, D.gil_wait_ns, &text);
+        compose(value & ~SW_DUMP_NONCE_MASK, D.gil_wait_ns, D.cache, &text);
         reply_socket(sender, value, &text);
     }
     else {
         /* A plain kill: write to our own stderr, as faulthandler does. */
         sw_buf_printf(&text, "stackwatch: dump requested by pid %d\n",
                       (int)sender);
-        compose(0, D.gil_wait_ns, &text);
+        compose(0, D.gil_wait_ns, D.cache, &text);
         (void)sw_buf_write_fd(&text, 2);
     }
     sw_buf_free(&text);
@@ -330,7 +331,7 @@ log_tick(void)
         sw_buf_put_localtime(&text);
         sw_buf_printf(&text, " (%.3f s after start) ====\n",
                       (now - L.start_ns) / 1e9);
-        compose(L.flags, L.gil_wait_ns, &text);
+        compose(L.flags, L.gil_wait_ns, D.cache, &text);
         sw_buf_putc(&text, '\n');
         log_rotate_unlocked(text.len);
         if (sw_buf_write_fd(&text, L.fd) < 0) {
@@ -514,6 +515,13 @@ sw_dump_log_stop(uint64_t *count, uint64_t *errors)
     *count = atomic_load(&L.count);
     *errors = atomic_load(&L.errors);
     stop_thread_if_idle();
+}
+
+void
+sw_dump_compose(uint32_t flags, uint64_t gil_wait_ns, sw_codecache_t *cache,
+                sw_buf_t *out)
+{
+    compose(flags, gil_wait_ns, cache, out);
 }
 
 unsigned long

@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "buf.h"
 #include "codecache.h"
 
 /* Flags in the signal value (bits 20-30; bits 0-19 are the nonce). */
@@ -73,6 +74,17 @@ int sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
  * built, since sw_buf_write_fd() refuses a failed buffer).
  * Context: GIL released.  No errors. */
 void sw_dump_log_stop(uint64_t *count, uint64_t *errors);
+
+/* A dump's answer, as the dump thread gives it (flags: SW_DUMP_*): every
+ * stack read at once without the GIL, then what the GIL side adds (run
+ * information: greenlets, tasks, locals with SW_DUMP_LOCALS) when it
+ * answers within gil_wait_ns, else a note saying the GIL was not had and
+ * which thread holds it, where.  For the HTTP endpoint's /runinfo.
+ * Context: a native thread (never the GIL holder: it would wait for
+ * itself); resolves code objects with cache.  Errors: only through
+ * sw_buf_ok(out). */
+void sw_dump_compose(uint32_t flags, uint64_t gil_wait_ns,
+                     sw_codecache_t *cache, sw_buf_t *out);
 
 /* The ident of the thread that held the GIL when the last dump or log
  * snapshot was captured (0: none).  Context: any, lock-free. */

@@ -43,12 +43,16 @@
 #include "compat/reader.h"
 #include "dump.h"
 #include "dump_py.h"
+#include "ondemand.h"
 #include "errors.h"
 #include "errors_py.h"
 #include "greenlet.h"
 #include "greenlet_py.h"
 #include "memprof_py.h"
 #include "memtrack.h"
+#include "http.h"
+#include "http_py.h"
+#include "http_routes.h"
 #include "sampler.h"
 #include "sampler_py.h"
 #include "service.h"
@@ -188,6 +192,9 @@ static void
 atfork_child(void)
 {
     sw_sampler_atfork_child();
+    sw_http_atfork_child();
+    sw_http_routes_atfork_child();
+    sw_ondemand_atfork_child();
     sw_dump_atfork_child();
     sw_service_atfork_child();
     sw_names_atfork_child();
@@ -315,6 +322,7 @@ PyInit__native(void)
             return sw_py_raise(SW_ENOMEM, NULL);
         }
     }
+    sw_ondemand_use_cache(cache);
     m = PyModule_Create(&module_def);
     if (m == NULL) {
         return NULL;
@@ -323,7 +331,8 @@ PyInit__native(void)
         sw_dump_py_init(m, cache) < 0 || sw_greenlet_py_init(m) < 0 ||
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
         sw_testing_py_init(m, cache) < 0 || sw_memprof_py_init(m) < 0 ||
-        sw_memview_py_init(m) < 0 || sw_runner_py_init(m) < 0) {
+        sw_memview_py_init(m) < 0 || sw_runner_py_init(m) < 0 ||
+        sw_http_py_init(m, cache) < 0) {
         Py_DECREF(m);
         return NULL;
     }

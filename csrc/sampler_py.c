@@ -378,7 +378,7 @@ Session_write(PyObject *op, PyObject *args, PyObject *kwds)
     if (fn == NULL) {
         PyErr_Format(PyExc_ValueError,
                      "unknown format %R (choose from speedscope, collapsed, "
-                     "svg)",
+                     "svg, pprof)",
                      PyTuple_GET_ITEM(args, 0));
         return NULL;
     }

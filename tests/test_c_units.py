@@ -30,6 +30,7 @@ SOURCES = {
     "test_stackfmt.c": ["csrc/stackfmt.c", "csrc/buf.c"],
     "test_memview.c": ["csrc/memfile.c", "csrc/buf.c",
                        "csrc/writers/memchart.c"],
+    "test_http.c": ["csrc/http.c", "csrc/metrics.c", "csrc/buf.c"],
     "test_watchdog.c": ["csrc/wd_timing.c", "csrc/wd_report.c",
                         "csrc/procmem.c", "csrc/stackfmt.c", "csrc/buf.c"],
     "test_core.c": ["csrc/stacks.c", "csrc/buf.c",

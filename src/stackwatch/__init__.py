@@ -80,6 +80,7 @@ _LAZY = {
     "print_run_info": "runinfo",
     "FailedToSwitch": "deadlines", "assert_switches": "deadlines",
     "deadline": "deadlines",
+    "serve": "_serve", "continuous": "_serve",
 }
 
 
@@ -117,5 +118,5 @@ def __dir__() -> "list[str]":
 
 __all__ = ["Profiler", "MemoryProfiler", "Frame", "dump", "enable_dump", "disable_dump", "monitor",
            "events", "deadline", "assert_switches", "FailedToSwitch",
-           "RunTree", "format_run_info", "print_run_info", "slowlog",
+           "RunTree", "format_run_info", "print_run_info", "slowlog", "serve", "continuous",
            "__version__"]

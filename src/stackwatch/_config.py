@@ -69,6 +69,15 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("STACKWATCH_RUNTIME_DIR", "path", None,
              "where registrations and request sockets live (default "
              "/tmp/stackwatch-<uid>, mode 0700)"),
+    Variable("STACKWATCH_HTTP", "text", None,
+             "start the HTTP endpoint at interpreter start, in any program: "
+             "HOST:PORT or unix:/path (loopback unless a token is set)"),
+    Variable("STACKWATCH_HTTP_TOKEN", "text", None,
+             "the HTTP endpoint's bearer token (needed for an address that "
+             "is not loopback)"),
+    Variable("STACKWATCH_PPROF_DIR", "path", None,
+             "write a rolling pprof file of the process there every minute "
+             "(stackwatch.continuous's defaults), in any program"),
     Variable("STACKWATCH_READ_METHOD", "text", None,
              "force the safe-read method: process_vm_readv or pipe (read "
              "by csrc/module.c)"),

@@ -177,10 +177,10 @@ _RECORD_ARGS = [
          help="output file ('-' for stdout; default: "
               "stackwatch-<target>-<date>.<ext> here)"),
     _arg("-f", "--format", choices=_ProfilerChoices("FORMATS"),
-         help="speedscope, collapsed (folded stacks) or svg "
+         help="speedscope, collapsed (folded stacks), svg or pprof "
               "(default: from the output's extension: .json, "
-              ".txt, .svg; svg when it has none; another "
-              "extension needs -f)"),
+              ".txt, .svg, .pprof or .pb.gz; svg when it has none; "
+              "another extension needs -f)"),
     _arg("-r", "--rate", type=_number, default=100.0,
          help="samples per second, 1-1000 (default 100)"),
     _arg("-d", "--duration", type=_positive, metavar="SECONDS",
@@ -277,6 +277,10 @@ _TARGET_ARGS = [
          help="signal for `stackwatch dump` (default SIGRTMIN+6)"),
     _arg("-m", dest="module", metavar="module",
          help="run a library module as a script"),
+    _arg("--http", metavar="ADDR",
+         help="serve the HTTP endpoint (/threads, /metrics) on ADDR: "
+              "HOST:PORT or unix:/path; not loopback only with "
+              "STACKWATCH_HTTP_TOKEN set"),
 ]
 
 _ARGS = {"record": _RECORD_ARGS + _TARGET_ARGS,
@@ -534,7 +538,8 @@ def dump(ns: argparse.Namespace) -> int:
 def _default_output(ns: argparse.Namespace, fmt: Optional[str]) -> str:
     stem = ns.module or os.path.splitext(os.path.basename(
         ns.target.rstrip("/")))[0] or "target"
-    ext = {"svg": "svg", "speedscope": "json", "collapsed": "txt"}[
+    ext = {"svg": "svg", "speedscope": "json", "collapsed": "txt",
+           "pprof": "pb.gz"}[
         fmt or "svg"]
     import time  # built in: no datetime (start-up time)
 
@@ -634,7 +639,8 @@ class _Recording:
         where = "stdout" if self.out == "-" else self.out
         note("wrote %s to %s" % ({"svg": "a flame graph (svg)",
                                   "speedscope": "a speedscope profile",
-                                  "collapsed": "collapsed stacks"}[
+                                  "collapsed": "collapsed stacks",
+                                  "pprof": "a pprof profile"}[
                                       self.fmt], where))
         lines = self.prof.summary(full_paths=self.full_paths)
         if lines:
@@ -706,6 +712,21 @@ def _write_then_end_on_signals(rec: "_Recording") -> None:
             signal.signal(signum, on_signal)
 
 
+def _serve_http(ns: argparse.Namespace, prog: str) -> None:
+    """--http ADDR: the endpoint, started before the target runs (a bad
+    address or a refused one is one line, status 2)."""
+    if ns.http is None:
+        return
+    from stackwatch import _config, _serve
+
+    try:
+        _serve.serve(ns.http, token=_config.text("STACKWATCH_HTTP_TOKEN"))
+    except ValueError as e:
+        fail("argument --http: %s" % e, prog)
+    except OSError as e:
+        fail("argument --http: %s" % (e.args[-1] if e.args else e), prog)
+
+
 def _enable_dumps(signum: int) -> None:
     """Lets `stackwatch dump PID` reach the target; a note if it cannot."""
     try:
@@ -773,6 +794,7 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     greenlets = _option(prog, "--greenlets", _greenlets_option,
                         ns.greenlets)
     _paths_of_target(ns)
+    _serve_http(ns, prog)
     prof = profiler.Profiler(rate=rate, mode=mode, budget=budget,
                              threads=ns.threads, greenlets=greenlets,
                              function=ns.function, lineno=not ns.nolineno,
@@ -880,6 +902,7 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
         fail(str(e), prog)
     _check_target(ns, prog)
     _paths_of_target(ns)
+    _serve_http(ns, prog)
     opened = None
     if interval is not None:
         try:

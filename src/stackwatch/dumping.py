@@ -258,6 +258,17 @@ def answer_run_info(flags: int) -> str:
 _service._answerers[_service.ASK_RUN_INFO] = answer_run_info
 
 
+def answer_ondemand_labels(flags: int) -> str:
+    """The labels of the on-demand profile's greenlets (csrc/ondemand.c
+    asks when it ends): see _ondemand.labels."""
+    from stackwatch import _ondemand
+
+    return _ondemand.labels()
+
+
+_service._answerers[_native.SERVICE_ASK_OD_LABELS] = answer_ondemand_labels
+
+
 # -- asking another process ------------------------------------------------------
 
 def _status(pid: int) -> Dict[str, str]:
