@@ -312,7 +312,8 @@ sw_dump_py_init(PyObject *m, sw_codecache_t *cache)
         PyModule_AddIntConstant(m, "DUMP_FULL_PATHS", SW_DUMP_FULL_PATHS) <
             0 ||
         PyModule_AddIntConstant(m, "DUMP_NONCE_MASK", SW_DUMP_NONCE_MASK) <
-            0) {
+            0 ||
+        PyModule_AddIntConstant(m, "DUMP_PROFILE", SW_DUMP_PROFILE) < 0) {
         return -1;
     }
     return 0;

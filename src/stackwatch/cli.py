@@ -192,6 +192,11 @@ _RECORD_ARGS = [
     _arg("--budget", type=_number, metavar="FRACTION",
          help="the share of one core the sampler may use "
               "(e.g. 0.01); lowers the rate when needed"),
+    _arg("--pid", type=_pid, metavar="PID",
+         help="profile running process PID instead of a script: it must "
+              "have stackwatch enabled (as for `stackwatch dump`); it "
+              "samples itself for --duration seconds (default: until "
+              "Ctrl-C) and sends the profile back"),
 ]
 
 _RUN_ARGS = [
@@ -706,8 +711,43 @@ def _greenlets_option(value: Any) -> Any:
                      "%r" % (value,))
 
 
+def _record_pid(ns: argparse.Namespace, target_args: List[str],
+                prog: str) -> int:
+    """record --pid PID: the process profiles itself (_remote.py)."""
+    for given, what in ((ns.target or target_args or ns.module, "a target"),
+                        (ns.tasks, "--tasks"), (ns.budget, "--budget")):
+        if given:
+            fail("--pid cannot be combined with %s" % what, prog)
+    ns.rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
+    if ns.signal is not None:
+        _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    _path_option(prog, "-o/--output", ns.output)
+    try:
+        ns.fmt = ns.format or (profiler.format_for_path(ns.output, "-f")
+                               if ns.output else "svg")
+    except ValueError as e:
+        fail("argument -o/--output: %s" % e, prog)
+    import time  # built in: no datetime (start-up time)
+
+    ns.out = ns.output or "stackwatch-pid%d-%s.%s" % (
+        ns.pid, time.strftime("%Y%m%d-%H%M%S"),
+        {"svg": "svg", "speedscope": "json", "collapsed": "txt"}[ns.fmt])
+    try:
+        _output.check_writable(ns.out)
+    except _output.OutputError as e:
+        fail(str(e), prog)
+    ns.mode = _option(prog, "--idle/--no-idle", _idle_mode, ns.mode, ns.idle)
+    ns.greenlets = _option(prog, "--greenlets", _greenlets_option,
+                           ns.greenlets)
+    from stackwatch import _remote
+
+    return _remote.record_pid(ns, prog, fail)
+
+
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     prog = "%s record" % PROG
+    if ns.pid is not None:
+        return _record_pid(ns, target_args, prog)
     target_args = _target(ns, target_args, prog)
     rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
     budget = _option(prog, "--budget", profiler.check_budget, ns.budget)

@@ -1,0 +1,294 @@
+"""`stackwatch record --pid PID`: a profile of a running process that has
+stackwatch enabled, taken by the process itself.
+
+The request travels as a dump request does (dumping.py: registration,
+signal, the target connecting to our private socket), with the flag
+DUMP_PROFILE; then, on that socket (csrc/dump.h tells the exchange):
+we send the settings, the target answers "ok" (or "error <reason>", e.g.
+busy when another on-demand profile is being taken there), samples on a
+second sampler of its own (csrc/ondemand.c: its own profile, if it is
+recording one, is not disturbed) for the duration or until we send
+"stop" (Ctrl-C), and sends the aggregated profile in the part format of
+_forks.py, which is written here with the usual writers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
+
+from stackwatch import _forks, _frame, _native, _output, dumping, profiler
+
+#: Without -d: until Ctrl-C (the target's limit: one day).
+FOREVER = 86400.0
+
+#: Seconds for the target to answer the request and, after the end, to
+#: send its profile (it asks its GIL side for labels for up to its
+#: --gil-wait first).
+ANSWER_TIMEOUT = 5.0
+SEND_TIMEOUT = 30.0
+
+
+class RemoteError(Exception):
+    """A profile request that failed; the message is one line."""
+
+
+class Result:
+    def __init__(self, stats: "Dict[str, Any]", rows: "List[Any]",
+                 reason: str, asked: float) -> None:
+        self.stats = stats
+        self.rows = rows
+        self.reason = reason  # done, stopped, exit
+        self.asked = asked
+
+
+def _read_line(conn: "Any", deadline: float) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        conn.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = conn.recv(1)
+        except socket.timeout:
+            raise
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > 4096:
+            break
+    return data
+
+
+def _read_exact(conn: "Any", n: int, deadline: float) -> bytes:
+    chunks = []
+    while n > 0:
+        conn.settimeout(max(0.05, deadline - time.monotonic()))
+        chunk = conn.recv(min(n, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def parse_part(data: bytes) -> "Tuple[Dict[str, Any], List[Any]]":
+    """(stats, rows) of a profile in _forks' part format; ValueError when
+    it is not whole and well-formed."""
+    import json
+
+    head, sep, body = data.partition(b"\n")
+    if head.decode("ascii", "replace") != _forks.MAGIC or not sep:
+        raise ValueError("not a profile of this stackwatch")
+    doc = json.loads(body.decode("utf-8"))
+    if type(doc) is not dict or type(doc.get("stats")) is not dict:
+        raise ValueError("not a profile of this stackwatch")
+    frames = []
+    for f in doc["frames"]:
+        name, file, line = f
+        if type(name) is not str or type(file) is not str or \
+                type(line) is not int:
+            raise ValueError("a bad frame")
+        frames.append((name, file, line))
+    rows = []
+    for row in doc["rows"]:
+        r = _forks._check_row(row, len(frames))
+        rows.append(r[:7] + (tuple(frames[i] for i in r[7]),) + r[8:])
+    return doc["stats"], rows
+
+
+def take(pid: int, seconds: Optional[float], rate: float, mode: str,
+         lines: int, signal_spec: Optional[str] = None,
+         timeout: float = ANSWER_TIMEOUT) -> Result:
+    """Asks process pid for a profile of `seconds` (None: until Ctrl-C)
+    at `rate`; returns what it sent. Raises RemoteError (one line)."""
+    try:
+        uid, directory, signum = dumping.locate(pid, signal_spec)
+        conn = dumping.connect(pid, uid, directory, signum, timeout,
+                               _native.DUMP_PROFILE)
+    except dumping.DumpError as e:
+        raise RemoteError(str(e)) from None
+    asked = FOREVER if seconds is None else seconds
+    with conn:
+        try:
+            return _exchange(conn, pid, asked, rate, mode, lines, timeout)
+        except socket.timeout:
+            raise RemoteError("timeout: process %d did not answer within "
+                              "%g s" % (pid, timeout)) from None
+        except OSError as e:
+            raise RemoteError("process %d: %s" % (pid, e.strerror or e)
+                              ) from None
+
+
+def _exchange(conn: "Any", pid: int, asked: float, rate: float, mode: str,
+              lines: int, timeout: float) -> Result:
+    conn.settimeout(timeout)
+    conn.sendall(b"profile %r %r %d %d\n"
+                 % (float(rate), float(asked), profiler.MODES[mode], lines))
+    line = _read_line(conn, time.monotonic() + timeout)
+    if line.startswith(b"error "):
+        raise RemoteError("process %d: %s" % (
+            pid, line[6:].decode("utf-8", "replace").strip()))
+    if line != b"ok\n":
+        raise RemoteError("process %d did not take the request (an older "
+                          "stackwatch?)" % pid)
+    # Sampling there now. Ctrl-C (SIGINT) or SIGTERM: ask it to stop
+    # early and still write what it sampled.
+    stop = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if not stop:
+            stop.append(signum)
+            try:
+                conn.sendall(b"stop\n")
+            except OSError:
+                pass
+
+    old = {s: signal.signal(s, on_signal)
+           for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        end = time.monotonic() + asked
+        head = b""
+        while not head:
+            wait = end - time.monotonic() + SEND_TIMEOUT
+            try:
+                head = _read_line(conn, time.monotonic() + max(0.1, min(
+                    wait, 1.0)))
+            except socket.timeout:
+                if time.monotonic() > end + SEND_TIMEOUT:
+                    raise RemoteError(
+                        "timeout: process %d did not send its profile "
+                        "within %g s of its end" % (pid, SEND_TIMEOUT)
+                    ) from None
+                continue
+            if not head:
+                break
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    words = head.decode("ascii", "replace").split()
+    if len(words) != 3 or words[0] != "end" or not words[2].isdigit():
+        alive = _alive(pid)
+        raise RemoteError(
+            "process %d %s before sending its profile: nothing to write"
+            % (pid, "closed the connection" if alive else "ended"))
+    data = _read_exact(conn, int(words[2]), time.monotonic() + SEND_TIMEOUT)
+    try:
+        stats, rows = parse_part(data)
+    except (ValueError, KeyError, TypeError, UnicodeError) as e:
+        raise RemoteError("process %d sent a profile that does not read "
+                          "back whole (%s)" % (pid, e)) from None
+    return Result(stats, rows, words[1], asked)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return os.path.exists("/proc/%d" % pid)
+
+
+def _script_dir(pid: int) -> Optional[str]:
+    """The directory of the script process pid runs (its sys.path[0]),
+    from its command line and working directory; None if unknown."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().split(b"\0")
+        cwd = os.readlink("/proc/%d/cwd" % pid)
+    except OSError:
+        return None
+    words = iter(argv[1:])
+    for word in words:
+        text = word.decode("utf-8", "surrogateescape")
+        if text.startswith("-"):
+            if text in ("-m", "-c"):
+                return cwd
+            if text in ("-X", "-W"):
+                next(words, None)  # their value
+            continue
+        path = os.path.join(cwd, text)
+        return os.path.dirname(os.path.realpath(path)) if \
+            os.path.isfile(path) else cwd
+    return cwd
+
+
+def _command(pid: int) -> str:
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().rstrip(b"\0").split(b"\0")
+        return " ".join(a.decode("utf-8", "replace") for a in argv[:6])
+    except OSError:
+        return "process %d" % pid
+
+
+def render(res: Result, pid: int, fmt: str, threads: bool, greenlets: Any,
+           mode: str, full_paths: bool) -> bytes:
+    """The profile in fmt, with the usual writers."""
+    session = _forks.merge(res.rows)
+    st = res.stats
+    nthreads = len(session.threads())
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
+    subtitle = ("%d samples of %d thread%s over %.1f s at %g Hz (%.1f Hz "
+                "effective), %s mode, process %d, %s"
+                % (st.get("samples", 0), nthreads,
+                   "" if nthreads == 1 else "s", st.get("seconds", 0.0),
+                   st.get("rate", 0), st.get("effective_rate", 0.0), mode,
+                   pid, when))
+    from stackwatch import __version__
+    return session.write(
+        fmt, by_thread=threads,
+        by_greenlet=profiler.GREENLETS[greenlets],
+        weight=profiler._WEIGHT[mode],
+        title="stackwatch: %s" % _command(pid), subtitle=subtitle,
+        exporter="stackwatch@%s" % __version__, full_paths=full_paths)
+
+
+def _note(text: str) -> None:
+    sys.stderr.write("[stackwatch] %s\n" % text)
+
+
+def record_pid(ns: Any, prog: str, fail: Any) -> int:
+    """`stackwatch record --pid PID ...` (cli.record's options, checked
+    there: rate, mode, output, format)."""
+    pid = ns.pid
+    full_paths = bool(ns.full_paths)
+    lines = profiler.LINES["none" if ns.nolineno else "function"
+                           if ns.function else "current"]
+    try:
+        res = take(pid, ns.duration, ns.rate, ns.mode, lines, ns.signal)
+    except RemoteError as e:
+        fail(str(e), prog, status=1)
+    if full_paths:
+        _frame.set_full_paths()
+    else:
+        _frame.use_sys_path(_script_dir(pid), pin=True)
+    st = res.stats
+    ended = {"done": "",
+             "stopped": " (stopped early, as asked)",
+             "exit": " (process %d exited %.1f s into the %g s asked: "
+                     "what was sampled until then is written)"
+                     % (pid, st.get("seconds", 0.0), res.asked)}.get(
+                         res.reason, "")
+    _note("%d samples of process %d in %.1f s (%.1f Hz effective, %s mode)"
+          "%s" % (st.get("samples", 0), pid, st.get("seconds", 0.0),
+                  st.get("effective_rate", 0.0), ns.mode, ended))
+    if not res.rows:
+        _note("nothing was sampled: no profile written")
+        return 1
+    data = render(res, pid, ns.fmt, ns.threads, ns.greenlets, ns.mode,
+                  full_paths)
+    try:
+        _output.write_file(ns.out, data)
+    except _output.OutputError as e:
+        fail(str(e), prog, status=1)
+    _note("wrote %s to %s" % (ns.fmt, "stdout" if ns.out == "-"
+                              else ns.out))
+    return 0
