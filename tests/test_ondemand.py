@@ -289,3 +289,43 @@ def test_record_pid_refuses_a_target_too(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == ("stackwatch record: error: --pid cannot be "
                            "combined with a target\n")
+
+
+def test_record_pid_of_a_gevent_server_under_load(tmp_path):
+    pytest.importorskip("gevent")
+    # Dumps enabled and the watchdog on, as a gunicorn gevent worker runs
+    # (the watchdog tracks greenlets once gevent imports greenlet).
+    env = child_env(STACKWATCH_DUMP="1", STACKWATCH_MONITOR="1",
+                    STACKWATCH_MAX_BLOCKING_TIME="5")
+    server = subprocess.Popen(target_cmd("fg_gevent_server", "6"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    client = None
+    try:
+        port = server.stdout.readline().strip()
+        assert port.isdigit(), (port, server.stderr.read())
+        client = subprocess.Popen(target_cmd("fg_load_client", port, "20"),
+                                  stdout=subprocess.PIPE, text=True,
+                                  env=child_env())
+        time.sleep(0.5)
+        out = tmp_path / "p.json"
+        proc = run_cli("record", "--pid", str(server.pid), "-d", "2",
+                       "--greenlets", "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert server.poll() is None  # still serving
+        client.communicate(timeout=60)
+        _, err = server.communicate(timeout=60)
+        assert server.returncode == 0, err
+    finally:
+        for p in (client, server):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.communicate()
+    doc = json.loads(out.read_text())
+    names = [p["name"] for p in doc["profiles"]]
+    group = [n for n in names
+             if re.match(r"^greenlets running WSGIServer\.handle \(x\d+\)$",
+                         n)]
+    assert group, names
+    frames = [f["name"] for f in doc["shared"]["frames"]]
+    assert "handle_request" in frames and "fib" in frames, frames
