@@ -85,8 +85,9 @@ static struct {
  * one at a time).  Started and reaped by the dump thread; joined by
  * sw_dump_disable after cancelling the profile (exiting set first). */
 static struct {
-    int running; /* a thread to join */
-    int fd;      /* its client's socket */
+    int running;          /* a thread to join */
+    int fd;               /* its client's socket */
+    uint64_t interval_ns; /* send the profile so far this often; 0: never */
     pthread_t thread;
     _Atomic int done;    /* the thread is about to end */
     _Atomic int exiting; /* dumps are being disabled */
@@ -332,6 +333,7 @@ static void *
 profile_main(void *arg)
 {
     int fd = P.fd, gone = 0, stopped = 0;
+    uint64_t every = P.interval_ns, next = sw_now_ns() + every, n = 0;
     sw_ondemand_result_t res;
     sw_buf_t part, head;
     (void)arg;
@@ -340,6 +342,34 @@ profile_main(void *arg)
     while (!sw_ondemand_wait(100000000ull)) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
 
+        if (every > 0 && sw_now_ns() >= next) {
+            /* `stackwatch top`: the profile so far, every interval (the
+             * labels' wait kept short: the next one comes soon). */
+            sw_buf_init(&part);
+            sw_buf_init(&head);
+            if (sw_ondemand_snapshot(D.gil_wait_ns < 200000000ull
+                                         ? D.gil_wait_ns
+                                         : 200000000ull,
+                                     &part) == 0) {
+                sw_buf_printf(&head, "part %llu %zu\n",
+                              (unsigned long long)++n, part.len);
+                if (sw_buf_write_fd(&head, fd) < 0 ||
+                    sw_buf_write_fd(&part, fd) < 0) {
+                    gone = 1;
+                }
+            }
+            sw_buf_free(&part);
+            sw_buf_free(&head);
+            next += every;
+            if (next <= sw_now_ns()) {
+                next = sw_now_ns() + every;
+            }
+            if (gone) {
+                stopped = 1;
+                sw_ondemand_cancel();
+                break;
+            }
+        }
         if (poll(&p, 1, 0) > 0) {
             char buf[64];
             ssize_t got = read(fd, buf, sizeof(buf));
@@ -393,16 +423,18 @@ profile_request(pid_t sender, uint32_t value)
     sw_ondemand_cfg_t cfg;
     char line[160], err[256], msg[300];
     double rate, seconds;
-    int fd = connect_requester(sender, value), mode, lines, rc;
+    int fd = connect_requester(sender, value), mode, lines, rc, fields;
+    int interval_ms = 0;
     sigset_t all, old;
 
     if (fd < 0) {
         return;
     }
     if (read_line(fd, line, sizeof(line), 5000) < 0 ||
-        sscanf(line, "profile %lf %lf %d %d", &rate, &seconds, &mode,
-               &lines) != 4 ||
-        !(seconds > 0 && seconds <= 86400)) {
+        (fields = sscanf(line, "profile %lf %lf %d %d %d", &rate, &seconds,
+                         &mode, &lines, &interval_ms)) < 4 ||
+        !(seconds > 0 && seconds <= 86400) ||
+        !(interval_ms >= 0 && interval_ms <= 3600000)) {
         put_line(fd, "error a bad profile request\n");
         close(fd);
         return;
@@ -422,6 +454,7 @@ profile_request(pid_t sender, uint32_t value)
     }
     if (rc == 0) {
         P.fd = fd;
+        P.interval_ns = fields == 5 ? (uint64_t)interval_ms * 1000000u : 0;
         atomic_store(&P.done, 0);
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);

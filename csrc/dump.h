@@ -30,8 +30,11 @@
 #define SW_DUMP_FULL_PATHS (1u << 23) /* text: full paths, not short ones */
 /* Not a dump: an on-demand profile (`stackwatch record --pid`).  The
  * dump thread connects to the requester's socket as for a dump, then:
- *   client -> "profile <rate Hz> <seconds> <mode 0-2> <lines 0-2>\n"
+ *   client -> "profile <rate Hz> <seconds> <mode 0-2> <lines 0-2>
+ *             [<interval ms>]\n"
  *   target -> "ok\n", or "error <one line>\n" (busy, a bad request)
+ *   target -> with an interval, "part <k> <n>\n" and n bytes every
+ *             interval: the profile so far (`stackwatch top`)
  *   client -> "stop\n" at any time: the profile ends early
  *   target -> "end <reason> <n>\n" and n bytes: the profile in the part
  *             format of _forks.py; reason: done (its time was up),
