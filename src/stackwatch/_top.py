@@ -139,12 +139,14 @@ class Window:
         self.threads: "Dict[int, str]" = {}
         self.glabels: "Dict[Tuple[int, int], str]" = {}
         self.stats: "Dict[str, Any]" = {}
+        self.updates = 0  # profiles received
 
     def add(self, stats: "Dict[str, Any]", rows: "List[Any]",
             keep: bool = True) -> None:
         """Takes the profile so far; keep=False (paused): the view stays
         as it is, and the next delta starts from here."""
         if keep:
+            self.updates += 1
             self.stats = stats
         now: "Dict[Any, Tuple[int, int, int, int]]" = {}
         delta = []
@@ -268,9 +270,9 @@ def screen(pid: int, command: str, window: Window, view: View,
         view.thread if view.mode == "thread" else None)
     rows = sort_rows(rows, view.sort)
     head = [
-        ("stackwatch top - pid %d: %s%s" % (pid, command,
-                                            "  [paused]" if view.paused
-                                            else ""))[:width],
+        ("stackwatch top - update %d%s - pid %d: %s" % (
+            window.updates, " [paused]" if view.paused else "", pid,
+            command))[:width],
         ("rate %g Hz (%.1f effective)  dropped %d  samples %d in the last "
          "%.0f s  %d threads  view: %s  sort: %s"
          % (st.get("rate", 0), st.get("effective_rate", 0.0),
