@@ -34,7 +34,9 @@
  *             [<interval ms>]\n"
  *   target -> "ok\n", or "error <one line>\n" (busy, a bad request)
  *   target -> with an interval, "part <k> <n>\n" and n bytes every
- *             interval: the profile so far (`stackwatch top`)
+ *             interval: the profile so far (`stackwatch top` every
+ *             second; `record --pid` every 2 s, so that a target killed
+ *             mid-profile loses at most that much)
  *   client -> "stop\n" at any time: the profile ends early
  *   target -> "end <reason> <n>\n" and n bytes: the profile in the part
  *             format of _forks.py; reason: done (its time was up),

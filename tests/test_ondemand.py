@@ -329,3 +329,25 @@ def test_record_pid_of_a_gevent_server_under_load(tmp_path):
     assert group, names
     frames = [f["name"] for f in doc["shared"]["frames"]]
     assert "handle_request" in frames and "fib" in frames, frames
+
+
+def test_target_killed_mid_profile(running, tmp_path):
+    t = running("loop")
+    out = tmp_path / "p.txt"
+    cli = subprocess.Popen(
+        stackwatch_cmd("record", "--pid", str(t.pid), "-d", "30", "-o",
+                       str(out)),
+        stderr=subprocess.PIPE, text=True, env=child_env())
+    try:
+        # The target sends its profile so far every 2 s: kill it after
+        # the first one.
+        time.sleep(3.0)
+        t.proc.kill()
+        _, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 0, err
+    assert "process %d ended abruptly (killed?)" % t.pid in err
+    assert "od_spin" in leaves(out)

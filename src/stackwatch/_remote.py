@@ -35,6 +35,10 @@ FOREVER = 86400.0
 ANSWER_TIMEOUT = 5.0
 SEND_TIMEOUT = 30.0
 
+#: The target sends its profile so far this often: a target killed
+#: mid-profile loses at most this many seconds of it.
+PARTS_EVERY = 2.0
+
 
 class RemoteError(Exception):
     """A profile request that failed; the message is one line."""
@@ -49,32 +53,53 @@ class Result:
         self.asked = asked
 
 
+class Reader:
+    """Lines and counted blocks from a socket, keeping what was read
+    when a wait times out (socket.timeout), so nothing is lost."""
+
+    def __init__(self, conn: "Any") -> None:
+        self.conn = conn
+        self.buf = b""
+        self.eof = False
+
+    def _fill(self, deadline: float) -> None:
+        self.conn.settimeout(max(0.01, deadline - time.monotonic()))
+        data = self.conn.recv(1 << 20)
+        if not data:
+            self.eof = True
+        self.buf += data
+
+    def line(self, deadline: float) -> bytes:
+        """The next line (with its newline); b"" at the end."""
+        while b"\n" not in self.buf and not self.eof:
+            if len(self.buf) > 4096:
+                break
+            self._fill(deadline)
+        head, sep, rest = self.buf.partition(b"\n")
+        if not sep:
+            return b""
+        self.buf = rest
+        return head + sep
+
+    def exact(self, n: int, deadline: float) -> bytes:
+        """The next n bytes (fewer at the end)."""
+        while len(self.buf) < n and not self.eof:
+            self._fill(deadline)
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+
 def _read_line(conn: "Any", deadline: float) -> bytes:
+    """One line read byte by byte (the first answer: nothing follows it
+    until we speak again)."""
     data = b""
-    while not data.endswith(b"\n"):
+    while not data.endswith(b"\n") and len(data) <= 4096:
         conn.settimeout(max(0.05, deadline - time.monotonic()))
-        try:
-            chunk = conn.recv(1)
-        except socket.timeout:
-            raise
+        chunk = conn.recv(1)
         if not chunk:
             break
         data += chunk
-        if len(data) > 4096:
-            break
     return data
-
-
-def _read_exact(conn: "Any", n: int, deadline: float) -> bytes:
-    chunks = []
-    while n > 0:
-        conn.settimeout(max(0.05, deadline - time.monotonic()))
-        chunk = conn.recv(min(n, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
 
 
 def parse_part(data: bytes) -> "Tuple[Dict[str, Any], List[Any]]":
@@ -128,8 +153,9 @@ def take(pid: int, seconds: Optional[float], rate: float, mode: str,
 def _exchange(conn: "Any", pid: int, asked: float, rate: float, mode: str,
               lines: int, timeout: float) -> Result:
     conn.settimeout(timeout)
-    conn.sendall(b"profile %r %r %d %d\n"
-                 % (float(rate), float(asked), profiler.MODES[mode], lines))
+    conn.sendall(b"profile %r %r %d %d %d\n"
+                 % (float(rate), float(asked), profiler.MODES[mode], lines,
+                    int(PARTS_EVERY * 1000)))
     line = _read_line(conn, time.monotonic() + timeout)
     if line.startswith(b"error "):
         raise RemoteError("process %d: %s" % (
@@ -151,14 +177,14 @@ def _exchange(conn: "Any", pid: int, asked: float, rate: float, mode: str,
 
     old = {s: signal.signal(s, on_signal)
            for s in (signal.SIGINT, signal.SIGTERM)}
+    reader = Reader(conn)
+    end = time.monotonic() + asked
+    last: Optional[bytes] = None  # the latest profile so far
+    final: Optional[Tuple[str, bytes]] = None
     try:
-        end = time.monotonic() + asked
-        head = b""
-        while not head:
-            wait = end - time.monotonic() + SEND_TIMEOUT
+        while final is None:
             try:
-                head = _read_line(conn, time.monotonic() + max(0.1, min(
-                    wait, 1.0)))
+                head = reader.line(time.monotonic() + 1.0)
             except socket.timeout:
                 if time.monotonic() > end + SEND_TIMEOUT:
                     raise RemoteError(
@@ -166,34 +192,47 @@ def _exchange(conn: "Any", pid: int, asked: float, rate: float, mode: str,
                         "within %g s of its end" % (pid, SEND_TIMEOUT)
                     ) from None
                 continue
-            if not head:
+            words = head.decode("ascii", "replace").split()
+            if len(words) != 3 or words[0] not in ("part", "end") or \
+                    not words[2].isdigit():
+                break  # the end of the connection (or garbage)
+            data = reader.exact(int(words[2]),
+                                time.monotonic() + SEND_TIMEOUT)
+            if len(data) < int(words[2]):
                 break
+            if words[0] == "end":
+                final = (words[1], data)
+            else:
+                last = data
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    words = head.decode("ascii", "replace").split()
-    if len(words) != 3 or words[0] != "end" or not words[2].isdigit():
-        alive = _alive(pid)
-        raise RemoteError(
-            "process %d %s before sending its profile: nothing to write"
-            % (pid, "closed the connection" if alive else "ended"))
-    data = _read_exact(conn, int(words[2]), time.monotonic() + SEND_TIMEOUT)
+    if final is None:
+        if last is None:
+            raise RemoteError(
+                "process %d %s before sending its profile: nothing to write"
+                % (pid, "closed the connection" if _alive(pid)
+                   else "ended"))
+        # Killed (or its connection cut) mid-profile: what it had sent
+        # last, at most PARTS_EVERY seconds old.
+        final = ("killed" if not _alive(pid) else "cut", last)
     try:
-        stats, rows = parse_part(data)
+        stats, rows = parse_part(final[1])
     except (ValueError, KeyError, TypeError, UnicodeError) as e:
         raise RemoteError("process %d sent a profile that does not read "
                           "back whole (%s)" % (pid, e)) from None
-    return Result(stats, rows, words[1], asked)
+    return Result(stats, rows, final[0], asked)
 
 
 def _alive(pid: int) -> bool:
+    """Whether process pid still runs (a zombie does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read()
+    except OSError:
         return False
-    except PermissionError:
-        pass
-    return os.path.exists("/proc/%d" % pid)
+    state = data[data.rfind(b")") + 2:][:1]
+    return state not in (b"Z", b"X", b"")
 
 
 def _script_dir(pid: int) -> Optional[str]:
@@ -275,7 +314,13 @@ def record_pid(ns: Any, prog: str, fail: Any) -> int:
              "stopped": " (stopped early, as asked)",
              "exit": " (process %d exited %.1f s into the %g s asked: "
                      "what was sampled until then is written)"
-                     % (pid, st.get("seconds", 0.0), res.asked)}.get(
+                     % (pid, st.get("seconds", 0.0), res.asked),
+             "killed": " (process %d ended abruptly (killed?) after its "
+                       "profile of the first %.1f s was sent: that is what "
+                       "is written)" % (pid, st.get("seconds", 0.0)),
+             "cut": " (the connection to process %d was cut after its "
+                    "profile of the first %.1f s was sent: that is what "
+                    "is written)" % (pid, st.get("seconds", 0.0))}.get(
                          res.reason, "")
     _note("%d samples of process %d in %.1f s (%.1f Hz effective, %s mode)"
           "%s" % (st.get("samples", 0), pid, st.get("seconds", 0.0),
