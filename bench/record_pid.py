@@ -8,7 +8,10 @@ a warm-up) in each configuration, one fresh target per measurement:
 - plain: python, stackwatch not imported (the baseline);
 - idle: STACKWATCH_DUMP=1 (enabled, nobody asking): the cost of being
   reachable, expected zero (no thread runs: the dump thread waits on a
-  pipe, the service thread in a blocking read);
+  pipe, the service thread in a blocking read). Beside the ratio, the
+  proof: the CPU time the kernel counted for every thread but the main
+  one during the window, plain and enabled (the target's own threads are
+  blocked too, so both should be 0);
 - record R: the target started under `stackwatch record -r R`;
 - record --pid R: `stackwatch record --pid -r R -d SECONDS` during the
   window (the target samples itself on its on-demand sampler);
@@ -79,6 +82,24 @@ def throughput(p, t0, t1):
     return (b[1] - a[1]) / (b[0] - a[0])
 
 
+def other_threads_cpu(pid):
+    """CPU seconds (user + system) of every thread of pid but the main one
+    (the target's own idle threads, and stackwatch's dump and service
+    threads when enabled)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        if int(tid) == pid:
+            continue
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid), "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -93,6 +114,7 @@ def measure(config, rate, seconds, warmup):
     try:
         time.sleep(warmup)
         t0 = time.monotonic()
+        others0 = other_threads_cpu(p.pid)
         tmp = tempfile.mkdtemp()
         if config == "record --pid":
             extra = subprocess.Popen(
@@ -119,6 +141,8 @@ def measure(config, rate, seconds, warmup):
                 stderr=subprocess.DEVNULL)
         t1 = t0 + seconds
         ratio = throughput(p, t0, t1)
+        if config in ("plain", "idle"):
+            top_cpu = other_threads_cpu(p.pid) - others0
         if extra is not None:
             extra.wait(60)
             if config == "top":
@@ -131,7 +155,7 @@ def measure(config, rate, seconds, warmup):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-    return ratio, top_cpu
+    return ratio, top_cpu  # top_cpu: plain/idle: the other threads' CPU
 
 
 def main():
@@ -156,14 +180,18 @@ def main():
     rng = random.Random(ns.seed)
     ratios = {c: [] for c in configs}
     top_cpu = []
+    idle_cpu = {"plain": [], "idle": []}
     for rnd in range(ns.rounds):
         order = list(configs)
         rng.shuffle(order)
         for c in order:
-            base, _ = measure("plain", 100, ns.seconds, ns.warmup)
+            base, other = measure("plain", 100, ns.seconds, ns.warmup)
+            idle_cpu["plain"].append(other)
             got, cpu = measure(c[0], c[1], ns.seconds, ns.warmup)
             ratios[c].append(got / base)
-            if cpu is not None:
+            if c[0] == "idle":
+                idle_cpu["idle"].append(cpu)
+            elif cpu is not None:
                 top_cpu.append(cpu)
         sys.stderr.write("round %d/%d done\n" % (rnd + 1, ns.rounds))
     print("| configuration | rate | throughput vs plain (median) | min-max "
@@ -174,6 +202,11 @@ def main():
         print("| %s | %s | %.3f | %.3f-%.3f | %d |" % (
             c[0], "%d Hz" % c[1] if c[1] else "-", statistics.median(r),
             min(r), max(r), len(r)))
+    print("\nCPU of every thread but the main one during the %g s window "
+          "(kernel ticks, total over the runs): plain %.2f s in %d runs, "
+          "enabled and idle (STACKWATCH_DUMP=1) %.2f s in %d runs"
+          % (ns.seconds, sum(idle_cpu["plain"]), len(idle_cpu["plain"]),
+             sum(idle_cpu["idle"]), len(idle_cpu["idle"])))
     if top_cpu:
         print("\ntop's own CPU (user + system) per second: median %.3f s "
               "(%d runs)" % (statistics.median(top_cpu), len(top_cpu)))

@@ -339,9 +339,11 @@ def test_target_killed_mid_profile(running, tmp_path):
                        str(out)),
         stderr=subprocess.PIPE, text=True, env=child_env())
     try:
-        # The target sends its profile so far every 2 s: kill it after
-        # the first one.
-        time.sleep(3.0)
+        # The target sends its profile so far every 2 s from its start:
+        # kill it after the second one is due.
+        line = cli.stderr.readline()
+        assert "is sampling itself" in line, line
+        time.sleep(4.5)
         t.proc.kill()
         _, err = cli.communicate(timeout=60)
     finally:

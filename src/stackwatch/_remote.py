@@ -163,6 +163,11 @@ def _exchange(conn: "Any", pid: int, asked: float, rate: float, mode: str,
     if line != b"ok\n":
         raise RemoteError("process %d did not take the request (an older "
                           "stackwatch?)" % pid)
+    sys.stderr.write("[stackwatch] process %d is sampling itself at %g Hz "
+                     "%s\n" % (pid, rate, "until Ctrl-C" if asked == FOREVER
+                                else "for %g s (Ctrl-C stops it earlier)"
+                                % asked))
+    sys.stderr.flush()
     # Sampling there now. Ctrl-C (SIGINT) or SIGTERM: ask it to stop
     # early and still write what it sampled.
     stop = []
