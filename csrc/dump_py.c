@@ -227,11 +227,18 @@ dump_ondemand_greenlets_py(PyObject *m, PyObject *noargs)
 {
     PyObject *list, *text;
     sw_buf_t b;
+    int rc;
     (void)m;
     (void)noargs;
 
     sw_buf_init(&b);
-    if (sw_ondemand_greenlet_ids(&b) < 0) {
+    /* The session's lock may be held a while by its encoder: wait for it
+     * without the GIL. */
+    Py_BEGIN_ALLOW_THREADS
+        ;
+        rc = sw_ondemand_greenlet_ids(&b);
+    Py_END_ALLOW_THREADS;
+    if (rc < 0) {
         sw_buf_free(&b);
         return sw_py_raise(SW_ENOMEM, NULL);
     }

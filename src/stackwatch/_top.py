@@ -16,7 +16,6 @@ one plain snapshot per interval.
 
 from __future__ import annotations
 
-import os
 import select
 import signal
 import socket
@@ -299,10 +298,12 @@ def _command(pid: int) -> str:
 def _launch(target: Optional[str], module: Optional[str],
             args: "List[str]", quiet: bool) -> "subprocess.Popen[bytes]":
     """Starts script or -m module with stackwatch enabled."""
-    cmd = [sys.executable] + (["-m", module] if module else [target]) + args
-    env = dict(os.environ, STACKWATCH_DUMP="1")
+    # env(1) sets the variable and execs python (same pid): only _config
+    # touches this process's environment.
+    cmd = ["env", "STACKWATCH_DUMP=1", sys.executable] + (
+        ["-m", module] if module else [target]) + args
     out = subprocess.DEVNULL if quiet else sys.stderr
-    return subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
+    return subprocess.Popen(cmd, stdout=out, stderr=out)
 
 
 def _wait_enabled(child: "subprocess.Popen[bytes]", timeout: float = 30.0
