@@ -57,6 +57,15 @@ def test_top_of_a_script_to_a_pipe(tmp_path):
     assert "od_spin (ondemand_target.py)" in proc.stdout, proc.stdout
 
 
+def test_top_of_a_module_to_a_pipe():
+    targets = os.path.dirname(target_cmd("ondemand_target")[-1])
+    proc = run_cli("top", "-d", "2.5", "-m", "ondemand_target", "exit", "30",
+                   cwd=targets)
+    assert proc.returncode == 0, proc.stderr
+    assert "od_spin (ondemand_target.py)" in proc.stdout, proc.stdout
+    assert "-m ondemand_target exit 30" in proc.stdout.splitlines()[0]
+
+
 def test_top_refuses_a_dead_pid():
     dead = subprocess.Popen(["true"])
     dead.wait()

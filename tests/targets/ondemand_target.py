@@ -56,7 +56,9 @@ elif MODE == "own":
         "functions": sorted({s.frames[-1].name for s in p.samples()
                              if s.frames})}), flush=True)
 elif MODE == "exit":
-    threading.Timer(float(sys.argv[2]), done.set).start()
+    timer = threading.Timer(float(sys.argv[2]), done.set)
+    timer.daemon = True
+    timer.start()
     print("ready", flush=True)
     od_spin()
 else:
