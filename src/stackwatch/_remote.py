@@ -213,14 +213,16 @@ def _exchange(conn: "Any", pid: int, asked: float, rate: float, mode: str,
         for s, h in old.items():
             signal.signal(s, h)
     if final is None:
+        # The connection ended without the profile: the process may be
+        # exiting still (its files are closed before it is gone).
+        gone = _gone_soon(pid)
         if last is None:
             raise RemoteError(
                 "process %d %s before sending its profile: nothing to write"
-                % (pid, "closed the connection" if _alive(pid)
-                   else "ended"))
+                % (pid, "ended" if gone else "closed the connection"))
         # Killed (or its connection cut) mid-profile: what it had sent
         # last, at most PARTS_EVERY seconds old.
-        final = ("killed" if not _alive(pid) else "cut", last)
+        final = ("killed" if gone else "cut", last)
     try:
         stats, rows = parse_part(final[1])
     except (ValueError, KeyError, TypeError, UnicodeError) as e:
@@ -238,6 +240,16 @@ def _alive(pid: int) -> bool:
         return False
     state = data[data.rfind(b")") + 2:][:1]
     return state not in (b"Z", b"X", b"")
+
+
+def _gone_soon(pid: int, wait: float = 1.0) -> bool:
+    """Whether process pid ends within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _script_dir(pid: int) -> Optional[str]:
