@@ -359,3 +359,34 @@ def test_target_killed_mid_profile(running, tmp_path):
     assert cli.returncode == 0, err
     assert "process %d ended abruptly (killed?)" % t.pid in err
     assert "od_spin" in leaves(out)
+
+
+def test_a_second_ctrl_c_gives_up_on_a_target_that_does_not_answer(
+        running, tmp_path):
+    t = running("loop")
+    out = tmp_path / "p.txt"
+    cli = subprocess.Popen(
+        stackwatch_cmd("record", "--pid", str(t.pid), "-o", str(out)),
+        stderr=subprocess.PIPE, text=True, env=child_env())
+    try:
+        assert "is sampling itself" in cli.stderr.readline()
+        os.kill(t.pid, signal.SIGSTOP)  # it cannot answer now
+        cli.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=30)
+    finally:
+        os.kill(t.pid, signal.SIGCONT)
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 1
+    assert err == ("stackwatch record: error: interrupted while waiting for "
+                   "process %d's profile: nothing written\n" % t.pid)
+    assert not out.exists()
+    # The target goes on, and serves the next one.
+    time.sleep(0.3)
+    assert t.alive()
+    again = run_cli("record", "--pid", str(t.pid), "-d", "0.5", "-o",
+                    str(out))
+    assert again.returncode == 0, again.stderr

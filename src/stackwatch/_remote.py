@@ -169,21 +169,24 @@ def _exchange(conn: "Any", pid: int, asked: float, rate: float, mode: str,
                                 % asked))
     sys.stderr.flush()
     # Sampling there now. Ctrl-C (SIGINT) or SIGTERM: ask it to stop
-    # early and still write what it sampled.
+    # early and still write what it sampled; a second one gives up.
     stop = []
+    end = [time.monotonic() + asked]  # when the profile should come
 
     def on_signal(signum: int, frame: object) -> None:
-        if not stop:
-            stop.append(signum)
-            try:
-                conn.sendall(b"stop\n")
-            except OSError:
-                pass
+        if stop:
+            raise RemoteError("interrupted while waiting for process %d's "
+                              "profile: nothing written" % pid)
+        stop.append(signum)
+        end[0] = time.monotonic()
+        try:
+            conn.sendall(b"stop\n")
+        except OSError:
+            pass
 
     old = {s: signal.signal(s, on_signal)
            for s in (signal.SIGINT, signal.SIGTERM)}
     reader = Reader(conn)
-    end = time.monotonic() + asked
     last: Optional[bytes] = None  # the latest profile so far
     final: Optional[Tuple[str, bytes]] = None
     try:
@@ -191,7 +194,7 @@ def _exchange(conn: "Any", pid: int, asked: float, rate: float, mode: str,
             try:
                 head = reader.line(time.monotonic() + 1.0)
             except socket.timeout:
-                if time.monotonic() > end + SEND_TIMEOUT:
+                if time.monotonic() > end[0] + SEND_TIMEOUT:
                     raise RemoteError(
                         "timeout: process %d did not send its profile "
                         "within %g s of its end" % (pid, SEND_TIMEOUT)

@@ -376,13 +376,16 @@ def _pipe_loop(stream: Stream, window: Window, pid: int, command: str,
     stopping = []
 
     def on_signal(signum: int, frame: object) -> None:
-        if not stopping:
-            stopping.append(signum)
+        stopping.append(time.monotonic())
+        if len(stopping) == 1:
             stream.stop()
 
     old = signal.signal(signal.SIGINT, on_signal)
     try:
         while stream.ended is None:
+            if len(stopping) > 1 or (stopping and time.monotonic()
+                                     > stopping[0] + _remote.SEND_TIMEOUT):
+                return "stopped"  # a second Ctrl-C, or no answer: go
             select.select([stream], [], [], 0.5)
             for stats, rows in stream.poll():
                 window.add(stats, rows)
