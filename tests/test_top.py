@@ -4,7 +4,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import time
 import uuid
 
