@@ -390,3 +390,23 @@ def test_a_second_ctrl_c_gives_up_on_a_target_that_does_not_answer(
     again = run_cli("record", "--pid", str(t.pid), "-d", "0.5", "-o",
                     str(out))
     assert again.returncode == 0, again.stderr
+
+
+def test_record_pid_of_a_process_that_forks_meanwhile(running, tmp_path):
+    t = running("fork")
+    out = tmp_path / "p.txt"
+    proc = run_cli("record", "--pid", str(t.pid), "-d", "1.5", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    # The parent's own stacks (forking, waiting); the children's are not
+    # its (each forked child has no on-demand profile).
+    assert {"<module>", "wait_stdin"} <= functions(out)
+    assert "od_spin" not in functions(out)
+    # Its children (forked while it served the profile) ran and ended
+    # well, and it serves the next request.
+    again = run_cli("record", "--pid", str(t.pid), "-d", "0.5", "-o",
+                    str(tmp_path / "q.txt"))
+    assert again.returncode == 0, again.stderr
+    status, stdout, err = t.end()
+    assert status == 0, err
+    statuses = json.loads(stdout)["statuses"]
+    assert statuses and statuses == [0] * len(statuses)

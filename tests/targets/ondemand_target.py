@@ -7,7 +7,10 @@ Enables dumps (record --pid's way in), prints "ready", then, by argv[1]:
 - "own": records its own profile at 50 Hz (argv[2]) while spinning in
   od_spin(); when stdin closes, prints the own profile's figures as
   JSON and exits;
-- "exit": spins for argv[2] seconds, then exits normally.
+- "exit": spins for argv[2] seconds, then exits normally;
+- "fork": forks a child every 0.2 s (each spins 0.1 s in od_spin and
+  exits 0) until stdin closes, then prints the children's statuses as
+  JSON.
 """
 import json
 import sys
@@ -61,6 +64,21 @@ elif MODE == "exit":
     timer.start()
     print("ready", flush=True)
     od_spin()
+elif MODE == "fork":
+    import os
+
+    threading.Thread(target=wait_stdin, daemon=True).start()
+    print("ready", flush=True)
+    statuses = []
+    while not done.is_set():
+        pid = os.fork()
+        if pid == 0:
+            threading.Timer(0.1, done.set).start()
+            od_spin()
+            os._exit(0)
+        statuses.append(os.waitpid(pid, 0)[1])
+        time.sleep(0.1)
+    print(json.dumps({"statuses": statuses}), flush=True)
 else:
     threading.Thread(target=wait_stdin, daemon=True).start()
     print("ready", flush=True)
