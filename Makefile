@@ -3,6 +3,7 @@
 #   make test   lint, then the whole test suite on CPython 3.9 to 3.13,
 #               then 3.14 and 3.15 in a Debian root (tools/pyroot.sh)
 #   make bench  overhead benchmarks against py-spy, austin, pyinstrument
+#               (and the memory profiler against tracemalloc and memray)
 #   make lint   the C style check (clang-format) and the C warnings build
 
 PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
@@ -101,6 +102,7 @@ bench:
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/startup.py $(STARTUP_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/record_pid.py $(RECORD_PID_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memprof.py $(MEMPROF_ARGS)
 	@$(MAKE) --no-print-directory bench-cpython
 
 # CPython 3.15's own sampler (python -m profiling.sampling) beside

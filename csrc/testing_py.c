@@ -1,7 +1,7 @@
 /* Functions that exist only for stackwatch's tests, named _test_* in
  * stackwatch._native: fault injection into the sampler, and the native
  * reader's view of the calling thread and of a code object, which tests
- * compare with what the interpreter's API says.
+ * compare with what the interpreter's API says; the allocators installed.
  *
  * Called with the GIL held.  Errors go through sw_py_raise()
  * (errors_py.h).  No strong references are kept here. */
@@ -187,11 +187,48 @@ test_ondemand_finish_py(PyObject *m, PyObject *args)
     return text;
 }
 
+/* _test_mem_allocators(): the allocator installed in the RAW, MEM and
+ * OBJ domains, each as (ctx, malloc, calloc, realloc, free) addresses
+ * (tests check that the memory profiler puts them back exactly). */
+static PyObject *
+test_mem_allocators_py(PyObject *m, PyObject *noargs)
+{
+    static const PyMemAllocatorDomain domains[3] = {
+        PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
+    PyObject *out = PyList_New(3);
+    int d;
+    (void)m;
+    (void)noargs;
+
+    if (out == NULL) {
+        return NULL;
+    }
+    for (d = 0; d < 3; d++) {
+        PyMemAllocatorEx a;
+        PyObject *t;
+
+        PyMem_GetAllocator(domains[d], &a);
+        t = Py_BuildValue("(KKKKK)", (unsigned long long)(uintptr_t)a.ctx,
+                          (unsigned long long)(uintptr_t)a.malloc,
+                          (unsigned long long)(uintptr_t)a.calloc,
+                          (unsigned long long)(uintptr_t)a.realloc,
+                          (unsigned long long)(uintptr_t)a.free);
+        if (t == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, d, t);
+    }
+    return out;
+}
+
 static PyMethodDef testing_methods[] = {
     {"_test_ondemand_start", test_ondemand_start_py, METH_VARARGS,
      "Starts an on-demand profile: (seconds, rate, mode)."},
     {"_test_ondemand_finish", test_ondemand_finish_py, METH_VARARGS,
      "Ends the on-demand profile ((wait, gil_wait)); its part text."},
+    {"_test_mem_allocators", test_mem_allocators_py, METH_NOARGS,
+     "The allocators of the RAW, MEM and OBJ domains, as addresses."},
     {"_test_sampler_fail_next", test_sampler_fail_next_py, METH_NOARGS,
      "Test hook: the next sampler thread fails as if out of memory."},
     {"_test_code_lines", test_code_lines_py, METH_O,

@@ -74,6 +74,7 @@ from stackwatch import _lifecycle  # noqa: E402,F401
 _LAZY = {
     "Frame": "_frame",
     "Profiler": "profiler",
+    "MemoryProfiler": "memory",
     "dump": "dumping", "enable_dump": "dumping", "disable_dump": "dumping",
     "RunTree": "runinfo", "format_run_info": "runinfo",
     "print_run_info": "runinfo",
@@ -108,7 +109,7 @@ def __dir__() -> "list[str]":
     return sorted(set(globals()) | set(__all__))
 
 
-__all__ = ["Profiler", "Frame", "dump", "enable_dump", "disable_dump", "monitor",
+__all__ = ["Profiler", "MemoryProfiler", "Frame", "dump", "enable_dump", "disable_dump", "monitor",
            "events", "deadline", "assert_switches", "FailedToSwitch",
            "RunTree", "format_run_info", "print_run_info", "slowlog",
            "__version__"]

@@ -184,11 +184,15 @@ _RECORD_ARGS = [
               "they run: one group per function ('greenlets "
               "running handle (x50)'); --greenlets=each: one "
               "per greenlet"),
-    _arg("--tasks", nargs="?", const="running", choices=("running", "all"),
+    _arg("--tasks", nargs="?", const="running",
+         choices=("running", "all", "each", "all,each"),
+         metavar="all|each|all,each",
          help="attribute each sample of a thread running an "
               "asyncio loop to the running task, under the tasks "
-              "awaiting it; 'all' also counts every waiting task "
-              "where it is suspended"),
+              "awaiting it; tasks asyncio named (Task-N) are grouped "
+              "by their coroutine ('[task] handle'), 'each' gives "
+              "every task its own ('[task] Task-7: handle'); 'all' "
+              "also counts every waiting task where it is suspended"),
     _arg("--budget", type=_number, metavar="FRACTION",
          help="the share of one core the sampler may use "
               "(e.g. 0.01); lowers the rate when needed"),
@@ -284,7 +288,8 @@ _VALUE_OPTS = {command: {flag for flags, kw in args
 
 # Options whose value may be left out: (command, option) -> its values
 # (split_target joins "--tasks all" into one word).
-_OPTIONAL_VALUE_OPTS = {("record", "--tasks"): ("running", "all")}
+_OPTIONAL_VALUE_OPTS = {("record", "--tasks"): ("running", "all", "each",
+                                                 "all,each")}
 
 
 def _add_args(p: argparse.ArgumentParser, command: str) -> None:
@@ -384,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--signal", metavar="SIG",
                    help="the signal the process answers on, if not the "
                         "default")
+    from stackwatch import _memcli
+    _memcli.add_group(sub, _Parser)
     return p
 
 
@@ -507,11 +514,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if argv[0] == "top":
             return top(ns, rest)
         return record(ns, rest) if argv[0] == "record" else run(ns, rest)
+    if argv and argv[0] == "mem":
+        from stackwatch import _memcli
+        return _memcli.main(argv[1:], build_parser)
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command == "dump":
         return dump(ns)
-    parser.error("no command: give record, run or dump")
+    parser.error("no command: give record, run, dump or mem")
 
 
 # -- dump -------------------------------------------------------------------
@@ -640,7 +650,7 @@ class _Recording:
                                   "speedscope": "a speedscope profile",
                                   "collapsed": "collapsed stacks"}[
                                       self.fmt], where))
-        lines = self.prof.summary()
+        lines = self.prof.summary(full_paths=self.full_paths)
         if lines:
             note("where the samples were (share of samples, share of that "
                  "time on CPU, function and callers):")
@@ -952,7 +962,8 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
                  % (ns.log or "file", e.strerror or e), prog)
     try:
         monitor.start(report_to=report_to, format_run_info=ns.format_run_info,
-                      log=ns.logging, asyncio=not ns.no_asyncio, **kw)
+                      log=ns.logging, asyncio=not ns.no_asyncio,
+                      full_paths=ns.full_paths, **kw)
     except (ValueError, RuntimeError) as e:
         if opened is not None:
             os.close(opened[0])

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # typing costs too much on the dump autostart path
 from stackwatch._capture import Capture, interesting_objects
 from stackwatch._frame import Frame
 from stackwatch._greenlet_tree import GreenletForest
+from stackwatch import _osthread
 from stackwatch._node import Node
 from stackwatch._runinfo_text import Formatter
 from stackwatch._saferepr import (DEFAULT_LIMITS, DEFAULT_REDACT, REDACTED,
@@ -102,18 +103,22 @@ class RunTree:
     # -- capture --
 
     def _threads(self, gil_holder: Optional[int]) -> None:
+        # OS thread idents, as sys._current_frames() keys them (gevent's
+        # patched threading.get_ident gives a greenlet's).
         if gil_holder is None:  # the caller holds it
-            gil_holder = threading.get_ident()
+            gil_holder = _osthread.get_ident()
         frames = sys._current_frames()
         by_ident = {t.ident: t for t in threading.enumerate()}
-        me = threading.get_ident()
+        ours = _osthread.bare_threads()
+        me = _osthread.get_ident()
         for ident, frame in frames.items():
             if ident == me:  # without stackwatch's own frames
                 while frame is not None and os.path.dirname(
                         frame.f_code.co_filename) == _PACKAGE_DIR:
                     frame = frame.f_back
             t = by_ident.get(ident)
-            name = t.name if t is not None else "Thread-%#x" % ident
+            name = t.name if t is not None else \
+                ours.get(ident) or "Thread-%#x" % ident
             if name.startswith("stackwatch-"):
                 continue  # stackwatch's own
             info = {"ident": ident,
