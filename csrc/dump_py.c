@@ -227,11 +227,18 @@ dump_ondemand_greenlets_py(PyObject *m, PyObject *noargs)
 {
     PyObject *list, *text;
     sw_buf_t b;
+    int rc;
     (void)m;
     (void)noargs;
 
     sw_buf_init(&b);
-    if (sw_ondemand_greenlet_ids(&b) < 0) {
+    /* The session's lock may be held a while by its encoder: wait for it
+     * without the GIL. */
+    Py_BEGIN_ALLOW_THREADS
+        ;
+        rc = sw_ondemand_greenlet_ids(&b);
+    Py_END_ALLOW_THREADS;
+    if (rc < 0) {
         sw_buf_free(&b);
         return sw_py_raise(SW_ENOMEM, NULL);
     }
@@ -312,7 +319,8 @@ sw_dump_py_init(PyObject *m, sw_codecache_t *cache)
         PyModule_AddIntConstant(m, "DUMP_FULL_PATHS", SW_DUMP_FULL_PATHS) <
             0 ||
         PyModule_AddIntConstant(m, "DUMP_NONCE_MASK", SW_DUMP_NONCE_MASK) <
-            0) {
+            0 ||
+        PyModule_AddIntConstant(m, "DUMP_PROFILE", SW_DUMP_PROFILE) < 0) {
         return -1;
     }
     return 0;

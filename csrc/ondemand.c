@@ -237,6 +237,23 @@ has_greenlets(sw_session_t *s)
     return any;
 }
 
+/* Asks the GIL side for the greenlets' labels (up to gil_wait_ns). */
+static void
+label_greenlets(sw_session_t *s, uint64_t gil_wait_ns)
+{
+    sw_buf_t reply;
+
+    if (gil_wait_ns == 0 || !has_greenlets(s)) {
+        return;
+    }
+    sw_buf_init(&reply);
+    if (sw_service_ask(SW_SERVICE_ASK_OD_LABELS, 0, gil_wait_ns, &reply) &&
+        sw_buf_ok(&reply) && reply.len > 0) {
+        apply_labels(s, reply.data);
+    }
+    sw_buf_free(&reply);
+}
+
 int
 sw_ondemand_finish(sw_ondemand_result_t *res, uint64_t gil_wait_ns, char *err,
                    size_t errlen)
@@ -261,16 +278,7 @@ sw_ondemand_finish(sw_ondemand_result_t *res, uint64_t gil_wait_ns, char *err,
     rate = sw_sampler_effective_rate_in(SW_SAMPLER_ONDEMAND);
     rc = sw_sampler_stop_in(SW_SAMPLER_ONDEMAND, NULL, 0);
     name_threads(s);
-    if (gil_wait_ns > 0 && has_greenlets(s)) {
-        sw_buf_t reply;
-
-        sw_buf_init(&reply);
-        if (sw_service_ask(SW_SERVICE_ASK_OD_LABELS, 0, gil_wait_ns, &reply) &&
-            sw_buf_ok(&reply) && reply.len > 0) {
-            apply_labels(s, reply.data);
-        }
-        sw_buf_free(&reply);
-    }
+    label_greenlets(s, gil_wait_ns);
     pthread_mutex_lock(&O.mu);
     O.session = NULL;
     O.cancelled = 0;
@@ -285,6 +293,26 @@ sw_ondemand_finish(sw_ondemand_result_t *res, uint64_t gil_wait_ns, char *err,
     res->error = rc;
     atomic_store(&O.busy, 0);
     return 0;
+}
+
+int
+sw_ondemand_snapshot(uint64_t gil_wait_ns, sw_buf_t *out)
+{
+    sw_ondemand_result_t res;
+    sw_session_t *s = O.session;
+
+    if (!atomic_load(&O.busy) || s == NULL) {
+        return SW_EINVAL;
+    }
+    name_threads(s);
+    label_greenlets(s, gil_wait_ns);
+    memset(&res, 0, sizeof(res));
+    res.session = s;
+    res.rate_hz = O.cfg.rate_hz;
+    res.mode = O.cfg.mode;
+    res.effective_rate = sw_sampler_effective_rate_in(SW_SAMPLER_ONDEMAND);
+    res.seconds = (sw_now_ns() - O.start_ns) / 1e9;
+    return sw_ondemand_encode(&res, out);
 }
 
 static const char *const mode_names[] = {"wall", "cpu", "gil"};

@@ -116,6 +116,14 @@ int sw_ondemand_finish(sw_ondemand_result_t *res, uint64_t gil_wait_ns,
  * sticky failure). */
 int sw_ondemand_encode(const sw_ondemand_result_t *res, sw_buf_t *out);
 
+/* Appends the running profile as it is now, in the same format (early
+ * false, seconds so far; threads named and, within gil_wait_ns, greenlets
+ * labelled first): `stackwatch top` reads one every second.  Context:
+ * the thread that started the profile (or one that knows it runs),
+ * never holding the GIL.  Returns 0, SW_EINVAL (no profile runs),
+ * SW_ENOMEM. */
+int sw_ondemand_snapshot(uint64_t gil_wait_ns, sw_buf_t *out);
+
 /* For the GIL side's labelling answer: the greenlet ids seen so far in
  * the running on-demand profile, as decimal numbers, one a line (nothing
  * if none runs).  Context: any thread.  Returns 0 or SW_ENOMEM. */

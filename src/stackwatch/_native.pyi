@@ -17,6 +17,7 @@ DUMP_LOCALS: int
 DUMP_SOURCE: int
 DUMP_FULL_PATHS: int
 DUMP_NONCE_MASK: int
+DUMP_PROFILE: int
 
 # The sampler (csrc/sampler_py.c).
 class Session:
