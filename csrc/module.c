@@ -53,6 +53,7 @@
 #include "snapshot.h"
 #include "stackfmt_py.h"
 #include "testing_py.h"
+#include "tracer_py.h"
 #include "watchdog.h"
 #include "watchdog_py.h"
 
@@ -75,6 +76,7 @@ after_fork_child_py(PyObject *m, PyObject *noargs)
     sw_greenlet_after_fork_child();
     sw_wd_after_fork_child((uintptr_t)ts, PyThreadState_GetID(ts));
     sw_sampler_py_after_fork_child();
+    sw_tracer_py_after_fork_child();
     Py_RETURN_NONE;
 }
 
@@ -315,7 +317,7 @@ PyInit__native(void)
     if (sw_service_py_init(m) < 0 || sw_sampler_py_init(m, cache) < 0 ||
         sw_dump_py_init(m, cache) < 0 || sw_greenlet_py_init(m) < 0 ||
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
-        sw_testing_py_init(m, cache) < 0) {
+        sw_testing_py_init(m, cache) < 0 || sw_tracer_py_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -74,6 +74,7 @@ from stackwatch import _lifecycle  # noqa: E402,F401
 _LAZY = {
     "Frame": "_frame",
     "Profiler": "profiler",
+    "Tracer": "trace",
     "dump": "dumping", "enable_dump": "dumping", "disable_dump": "dumping",
     "RunTree": "runinfo", "format_run_info": "runinfo",
     "print_run_info": "runinfo",

@@ -236,6 +236,25 @@ _RUN_ARGS = [
               "gives the stacks without locals (default 1)"),
 ]
 
+#: The options of `trace`.
+_TRACE_ARGS = [
+    _arg("-o", "--output", metavar="OUT",
+         help="output file: Chrome trace-event JSON, gzipped when it "
+              "ends in .gz ('-' for stdout; default: "
+              "stackwatch-trace-<target>-<date>.json here)"),
+    _arg("--include", action="append", default=[], metavar="PREFIX",
+         help="trace only code under this path or module/package name "
+              "(repeatable)"),
+    _arg("--exclude", action="append", default=[], metavar="PREFIX",
+         help="do not trace code under this path or module/package "
+              "name (repeatable); it runs at nearly full speed"),
+    _arg("--max-depth", type=int, metavar="N",
+         help="record calls at most N deep (counting traced frames)"),
+    _arg("--buffer", metavar="SIZE",
+         help="bound on the trace buffers (default 256MiB; 512M, 1GiB...):"
+              " later events are dropped and counted"),
+]
+
 #: The options shared by the commands that run a target (then the
 #: target, an optional positional argument).
 _TARGET_ARGS = [
@@ -249,12 +268,14 @@ _TARGET_ARGS = [
 ]
 
 _ARGS = {"record": _RECORD_ARGS + _TARGET_ARGS,
-         "run": _RUN_ARGS + _TARGET_ARGS}
+         "run": _RUN_ARGS + _TARGET_ARGS,
+         "trace": _TRACE_ARGS + _TARGET_ARGS}
 
 #: Options that take a value, per command (to find where the target
 #: starts).
 _VALUE_OPTS = {command: {flag for flags, kw in args
-                         if "action" not in kw and "nargs" not in kw
+                         if kw.get("action") in (None, "append")
+                         and "nargs" not in kw
                          for flag in flags}
                for command, args in _ARGS.items()}
 
@@ -323,6 +344,18 @@ def build_parser() -> argparse.ArgumentParser:
         usage="%(prog)s [options] (script.py [args ...] | -m module "
               "[args ...])")
     _add_args(w, "run")
+
+    t = sub.add_parser(
+        "trace", help="run a script or module under the tracer",
+        description=(
+            "Run a script (or -m module) in this interpreter, exactly as "
+            "python would, recording every Python function's start and end "
+            "in every thread; write the trace (Chrome trace-event JSON, "
+            "for the Perfetto UI or chrome://tracing) when it ends. Ctrl-C "
+            "stops the target and still writes the trace."),
+        usage="%(prog)s [options] (script.py [args ...] | -m module "
+              "[args ...])")
+    _add_args(t, "trace")
 
     d = sub.add_parser(
         "dump", help="print the stacks of a running Python process",
@@ -465,12 +498,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         len(own) < 2 or own[-2] not in _VALUE_OPTS[argv[0]]):
                 own = own[:-1] + ["--", own[-1]]
             ns = build_parser().parse_args([argv[0]] + own)
-        return record(ns, rest) if argv[0] == "record" else run(ns, rest)
+        return {"record": record, "run": run, "trace": trace}[argv[0]](
+            ns, rest)
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command == "dump":
         return dump(ns)
-    parser.error("no command: give record, run or dump")
+    parser.error("no command: give record, run, trace or dump")
 
 
 # -- dump -------------------------------------------------------------------
@@ -765,6 +799,135 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     if ns.duration:
         _AfterDelay(ns.duration, rec.finish).start()
     outcome = _runner.run(ns.target, ns.module, target_args)
+    interrupted[0] = outcome.interrupted
+    if outcome.interrupted:
+        return 130
+    return outcome.status
+
+
+# -- trace ------------------------------------------------------------------
+
+class _Tracing:
+    """Stops the tracer and writes the trace once, at the end of the
+    target, at interpreter exit or on SIGTERM/SIGHUP (the fields
+    _write_then_end_on_signals reads are those of _Recording)."""
+
+    def __init__(self, tracer: Any, out: str) -> None:
+        self.prof = tracer
+        self.out = out
+        self.lock = threading.Lock()
+        self.done = False
+        self.failed = False
+        self.owner = 0
+        self.pending = 0
+
+    def finish(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+            self.owner = threading.get_ident()
+            try:
+                self._finish()
+            finally:
+                self.owner = 0
+        if self.pending:
+            _exit_by_signal(self.pending)
+
+    def _finish(self) -> None:
+        tracer = self.prof
+        if os.getpid() != tracer._pid:
+            return  # a forked child: the trace is the parent's
+        st = tracer.stop()
+        tracer._ending = True
+        try:
+            tracer.write(self.out)
+        except (OSError, _output.OutputError, MemoryError) as e:
+            self.failed = True
+            sys.stderr.write("%s trace: error: %s\n" % (PROG, e))
+            return
+        finally:
+            tracer._ending = False
+        note("%d events in %.2f s, %d thread%s, %d dropped%s (%s)"
+             % (st["events"], st["duration_seconds"], st["threads"],
+                "" if st["threads"] == 1 else "s", st["dropped"],
+                " (the buffer is full: raise --buffer)" if st["dropped"]
+                else "", st["engine"] + (" tool id %d" % st["tool_id"]
+                                         if st["tool_id"] >= 0 else "")))
+        for spec, hits in tracer.filter_hits().items():
+            if not hits:
+                note("warning: %s matched no code that ran" % spec)
+        where = "stdout" if self.out == "-" else self.out
+        note("wrote the trace to %s: open it in https://ui.perfetto.dev "
+             "(Open trace file) or chrome://tracing" % where)
+
+
+def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
+    from stackwatch import trace as tracing  # only `trace` uses it
+
+    prog = "%s trace" % PROG
+    target_args = _target(ns, target_args, prog)
+    size = tracing.DEFAULT_BUFFER
+    if ns.buffer is not None:
+        size = _option(prog, "--buffer", tracing.parse_size, ns.buffer)
+    if ns.max_depth is not None and ns.max_depth < 1:
+        fail("argument --max-depth: must be at least 1, not %d"
+             % ns.max_depth, prog)
+    signum = _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    _path_option(prog, "-o/--output", ns.output)
+    out = ns.output
+    if out is None:
+        stem = ns.module or os.path.splitext(os.path.basename(
+            ns.target.rstrip("/")))[0] or "target"
+        import time
+
+        out = "stackwatch-trace-%s-%s.json" % (
+            stem.replace(".", "_"), time.strftime("%Y%m%d-%H%M%S"))
+    if out != "-":
+        out = os.path.abspath(out)  # the target may change directory
+    try:
+        _output.check_writable(out)
+    except _output.OutputError as e:
+        fail(str(e), prog)
+    _check_target(ns, prog)
+    _paths_of_target(ns)
+    tracer = tracing.Tracer(out, buffer=size, include=ns.include,
+                            exclude=ns.exclude, max_depth=ns.max_depth,
+                            full_paths=ns.full_paths,
+                            # module names: along the target's sys.path
+                            search_path=[
+                                os.getcwd() if ns.module is not None
+                                else os.path.dirname(
+                                    os.path.realpath(ns.target))]
+                            + sys.path)
+    for spec in tracer.unmatched_filters():
+        note("warning: %s matches no file or module" % spec)
+    rec = _Tracing(tracer, out)
+    interrupted = [False]
+
+    def at_exit() -> None:
+        rec.finish()
+        if rec.failed:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        if interrupted[0]:
+            _exit_by_signal()
+
+    atexit.register(at_exit)
+    _write_then_end_on_signals(rec)
+    _enable_dumps(signum)
+    try:
+        # Filters and tool ids are checked before the target starts ...
+        tracer.start()
+        tracer.stop()
+        tracer.clear()
+    except (RuntimeError, ValueError) as e:
+        atexit.unregister(at_exit)
+        fail(str(e), prog)
+    # ... and tracing starts just before its code runs.
+    outcome = _runner.run(ns.target, ns.module, target_args,
+                          at_start=tracer.start)
     interrupted[0] = outcome.interrupted
     if outcome.interrupted:
         return 130

@@ -1,0 +1,1015 @@
+/* The tracer's hooks and its Python edge: trace_* of stackwatch._native.
+ *
+ * Engine.  On 3.12+ the hooks are sys.monitoring callbacks that are C
+ * functions (PyCFunction objects over METH_FASTCALL definitions) for
+ * PY_START, PY_RESUME and PY_THROW (a slice opens) and PY_RETURN,
+ * PY_YIELD and PY_UNWIND (it closes), under tool id PROFILER_ID when it
+ * is free, else the first free one.  Stopping turns our events off,
+ * unregisters our callbacks and frees our id; other tools' events are
+ * never touched (no restart_events).  Before 3.12 the hook is a C
+ * profile function set in every thread (compat/tracehook.c) and, for
+ * threads started later, by threading.setprofile with a C function that
+ * swaps itself for the profile function at the thread's first event.
+ *
+ * Filtering.  Each code object is interned once, at its first event:
+ * it gets a small id (records carry ids; names are read at write time)
+ * and a verdict from the --include/--exclude path prefixes (stackwatch's
+ * own package is always left out).  A local event of code left out
+ * returns sys.monitoring.DISABLE, so that location never calls us again:
+ * excluded code runs at nearly full speed.  PY_THROW and PY_UNWIND
+ * cannot be disabled; for them the verdict is looked up and nothing is
+ * recorded.
+ *
+ * Threads: the hooks run on application threads with the GIL held, and
+ * so does everything else here; the store (tracer.h) and the code table
+ * are guarded by the GIL alone.  Each thread finds its buffer through a
+ * thread-local pointer tagged with the session's generation, so a
+ * thread-local left from an earlier session is never used.  Fork: the
+ * child stops tracing and drops the parent's records
+ * (trace_after_fork_child, from _lifecycle): its trace is off, never a
+ * copy of the parent's. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "compat/tracehook.h"
+#include "errors.h"
+#include "errors_py.h"
+#include "hash.h"
+#include "stackfmt.h"
+#include "tracer.h"
+#include "tracer_py.h"
+#include "writers/chrome.h"
+
+enum { ENGINE_OFF = 0, ENGINE_MONITORING = 1, ENGINE_PROFILE = 2 };
+enum { VERDICT_TRACED = 1, VERDICT_SKIPPED = 2 };
+
+typedef struct code_entry {
+    PyObject *code; /* strong */
+    int verdict;
+} code_entry_t;
+
+typedef struct prefix {
+    char *text;
+    size_t len;
+    uint64_t hits; /* code objects it decided */
+    int internal;  /* stackwatch's own: not the user's */
+} prefix_t;
+
+static sw_trace_store_t store;
+static int engine;     /* ENGINE_*: the hooks in place */
+static int have_trace; /* store holds a session (until cleared) */
+static uint32_t gen;   /* bumped at every start */
+static int max_depth = INT_MAX;
+
+static _Thread_local sw_trace_thread_t *tl_thread;
+static _Thread_local uint32_t tl_gen;
+
+/* Code objects: ids are indexes in `codes`; ptr -> id+1 in the map. */
+static code_entry_t *codes;
+static uint32_t ncodes, codes_cap;
+static uintptr_t *map_keys;
+static uint32_t *map_vals; /* id + 1; 0: empty */
+static uint32_t map_mask;
+
+static prefix_t *includes, *excludes;
+static size_t nincludes, nexcludes;
+
+/* sys.monitoring: the module, DISABLE, our tool id, our callbacks. */
+static PyObject *monitoring, *disable_obj;
+static int tool_id = -1;
+static PyObject *callbacks[6];
+static const char *const event_names[6] = {
+    "PY_START", "PY_RESUME", "PY_THROW", "PY_RETURN", "PY_YIELD", "PY_UNWIND"};
+
+/* Before 3.12: the threading.setprofile hook. */
+static PyObject *thread_hook;
+
+static uint64_t lost_threads; /* events of threads with no buffer (OOM) */
+
+/* ---- code table -------------------------------------------------------- */
+
+static int
+map_grow(void)
+{
+    uint32_t cap = map_mask ? (map_mask + 1) * 2 : 1024, i;
+    uintptr_t *keys = calloc(cap, sizeof(*keys));
+    uint32_t *vals = calloc(cap, sizeof(*vals));
+
+    if (keys == NULL || vals == NULL) {
+        free(keys);
+        free(vals);
+        return -1;
+    }
+    for (i = 0; map_mask && i <= map_mask; i++) {
+        if (map_vals[i] != 0) {
+            uint32_t j = (uint32_t)sw_mix64(map_keys[i]) & (cap - 1);
+
+            while (vals[j] != 0) {
+                j = (j + 1) & (cap - 1);
+            }
+            keys[j] = map_keys[i];
+            vals[j] = map_vals[i];
+        }
+    }
+    free(map_keys);
+    free(map_vals);
+    map_keys = keys;
+    map_vals = vals;
+    map_mask = cap - 1;
+    return 0;
+}
+
+static int
+matches(const prefix_t *p, const char *file)
+{
+    return strncmp(file, p->text, p->len) == 0;
+}
+
+/* The verdict on a code object's file, counting the prefix that gave
+ * it. */
+static int
+judge(const char *file)
+{
+    size_t i;
+
+    for (i = 0; i < nexcludes; i++) {
+        if (matches(&excludes[i], file)) {
+            excludes[i].hits++;
+            return VERDICT_SKIPPED;
+        }
+    }
+    if (nincludes == 0) {
+        return VERDICT_TRACED;
+    }
+    for (i = 0; i < nincludes; i++) {
+        if (matches(&includes[i], file)) {
+            includes[i].hits++;
+            return VERDICT_TRACED;
+        }
+    }
+    return VERDICT_SKIPPED;
+}
+
+/* Interns code: its id, *verdict set.  UINT32_MAX when it cannot be
+ * interned (no memory; the event is then not recorded).  Never raises. */
+static uint32_t
+intern_slow(PyObject *code, int *verdict)
+{
+    uint32_t i;
+    PyObject *file;
+    const char *f = NULL;
+
+    if (ncodes == UINT32_MAX - 1 ||
+        ((ncodes + 1) * 2 > map_mask + 1 && map_grow() < 0)) {
+        return UINT32_MAX;
+    }
+    if (ncodes == codes_cap) {
+        uint32_t cap = codes_cap ? codes_cap * 2 : 1024;
+        code_entry_t *c = realloc(codes, cap * sizeof(*c));
+
+        if (c == NULL) {
+            return UINT32_MAX;
+        }
+        codes = c;
+        codes_cap = cap;
+    }
+    file = PyObject_GetAttrString(code, "co_filename");
+    if (file != NULL && PyUnicode_Check(file)) {
+        f = PyUnicode_AsUTF8(file);
+    }
+    PyErr_Clear();
+    codes[ncodes].verdict = judge(f ? f : "");
+    Py_XDECREF(file);
+    Py_INCREF(code);
+    codes[ncodes].code = code;
+    i = (uint32_t)sw_mix64((uintptr_t)code) & map_mask;
+    while (map_vals[i] != 0) {
+        i = (i + 1) & map_mask;
+    }
+    map_keys[i] = (uintptr_t)code;
+    map_vals[i] = ncodes + 1;
+    *verdict = codes[ncodes].verdict;
+    return ncodes++;
+}
+
+static inline uint32_t
+intern_code(PyObject *code, int *verdict)
+{
+    if (map_mask != 0) {
+        uint32_t i = (uint32_t)sw_mix64((uintptr_t)code) & map_mask;
+
+        while (map_vals[i] != 0) {
+            if (map_keys[i] == (uintptr_t)code) {
+                uint32_t id = map_vals[i] - 1;
+
+                *verdict = codes[id].verdict;
+                return id;
+            }
+            i = (i + 1) & map_mask;
+        }
+    }
+    return intern_slow(code, verdict);
+}
+
+static void
+codes_clear(void)
+{
+    uint32_t i;
+
+    for (i = 0; i < ncodes; i++) {
+        Py_DECREF(codes[i].code);
+    }
+    free(codes);
+    free(map_keys);
+    free(map_vals);
+    codes = NULL;
+    map_keys = NULL;
+    map_vals = NULL;
+    ncodes = codes_cap = map_mask = 0;
+}
+
+/* ---- the hot path ------------------------------------------------------ */
+
+static sw_trace_thread_t *
+thread_slow(void)
+{
+    sw_trace_thread_t *t =
+        sw_tracer_thread_new(&store, (uint64_t)PyThread_get_thread_ident(),
+                             (long)syscall(SYS_gettid));
+
+    if (t == NULL) {
+        lost_threads++;
+        return NULL;
+    }
+    tl_thread = t;
+    tl_gen = gen;
+    return t;
+}
+
+static inline sw_trace_thread_t *
+this_thread(void)
+{
+    if (tl_gen == gen && tl_thread != NULL) {
+        return tl_thread;
+    }
+    return thread_slow();
+}
+
+/* Records one event of code; returns the verdict (0 when not recorded
+ * for lack of memory or because tracing is off). */
+static inline int
+on_event(PyObject *code, uint32_t kind)
+{
+    int verdict;
+    uint32_t id;
+    sw_trace_thread_t *t;
+
+    if (engine == ENGINE_OFF) {
+        return 0;
+    }
+    id = intern_code(code, &verdict);
+    if (id == UINT32_MAX || verdict != VERDICT_TRACED) {
+        return id == UINT32_MAX ? 0 : verdict;
+    }
+    t = this_thread();
+    if (t == NULL) {
+        return verdict;
+    }
+    if (kind == SW_TR_ENTER) {
+        if (++t->depth > max_depth) {
+            return verdict;
+        }
+    }
+    else if (t->depth <= 0) {
+        return verdict; /* a frame entered before tracing started */
+    }
+    else if (t->depth-- > max_depth) {
+        return verdict;
+    }
+    sw_tracer_put(&store, t, sw_now_ns(), id, kind);
+    return verdict;
+}
+
+/* A local event's answer: DISABLE for code left out. */
+static inline PyObject *
+local_answer(int verdict)
+{
+    if (verdict == VERDICT_SKIPPED && disable_obj != NULL) {
+        Py_INCREF(disable_obj);
+        return disable_obj;
+    }
+    Py_INCREF(Py_None);
+    return Py_None;
+}
+
+static PyObject *
+cb_enter_local(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 1) {
+        Py_RETURN_NONE;
+    }
+    return local_answer(on_event(args[0], SW_TR_ENTER));
+}
+
+static PyObject *
+cb_exit_local(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 1) {
+        Py_RETURN_NONE;
+    }
+    return local_answer(on_event(args[0], SW_TR_EXIT));
+}
+
+/* PY_THROW and PY_UNWIND: cannot be disabled. */
+static PyObject *
+cb_enter_other(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs >= 1) {
+        on_event(args[0], SW_TR_ENTER);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cb_exit_other(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs >= 1) {
+        on_event(args[0], SW_TR_EXIT);
+    }
+    Py_RETURN_NONE;
+}
+
+/* In event_names' order. */
+static PyMethodDef callback_defs[6] = {
+    {"_trace_py_start", (PyCFunction)(void (*)(void))cb_enter_local,
+     METH_FASTCALL, NULL},
+    {"_trace_py_resume", (PyCFunction)(void (*)(void))cb_enter_local,
+     METH_FASTCALL, NULL},
+    {"_trace_py_throw", (PyCFunction)(void (*)(void))cb_enter_other,
+     METH_FASTCALL, NULL},
+    {"_trace_py_return", (PyCFunction)(void (*)(void))cb_exit_local,
+     METH_FASTCALL, NULL},
+    {"_trace_py_yield", (PyCFunction)(void (*)(void))cb_exit_local,
+     METH_FASTCALL, NULL},
+    {"_trace_py_unwind", (PyCFunction)(void (*)(void))cb_exit_other,
+     METH_FASTCALL, NULL},
+};
+
+/* Before 3.12: the C profile function.  A generator's resumption is a
+ * PyTrace_CALL, its yield a PyTrace_RETURN, as are exits by exception. */
+static int
+profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    PyCodeObject *code;
+    uint32_t kind;
+    (void)obj;
+    (void)arg;
+
+    if (what == PyTrace_CALL) {
+        kind = SW_TR_ENTER;
+    }
+    else if (what == PyTrace_RETURN) {
+        kind = SW_TR_EXIT;
+    }
+    else {
+        return 0;
+    }
+    code = PyFrame_GetCode(frame);
+    on_event((PyObject *)code, kind);
+    Py_DECREF(code);
+    return 0;
+}
+
+/* Gives the calling thread's record threading's name for the thread
+ * (read now: by the time the trace is written the thread may be gone
+ * and its ident reused).  Never raises. */
+static void
+name_this_thread(void)
+{
+    sw_trace_thread_t *t = this_thread();
+    PyObject *exc_type, *exc, *tb, *threading, *cur = NULL, *name = NULL;
+
+    if (t == NULL || t->name != NULL) {
+        return;
+    }
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    threading = PyImport_ImportModule("threading");
+    if (threading != NULL) {
+        cur = PyObject_CallMethod(threading, "current_thread", NULL);
+        Py_DECREF(threading);
+    }
+    if (cur != NULL) {
+        name = PyObject_GetAttrString(cur, "name");
+        Py_DECREF(cur);
+    }
+    if (name != NULL && PyUnicode_Check(name)) {
+        const char *s = PyUnicode_AsUTF8(name);
+
+        t->name = s ? strdup(s) : NULL;
+    }
+    Py_XDECREF(name);
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+}
+
+/* threading.setprofile's hook, called as a Python profile function at a
+ * new thread's first event (threading sets it once the thread is in
+ * threading's table): names the thread's record, then puts the C
+ * profile function in its place and passes the event on (before 3.12)
+ * or removes itself (sys.monitoring needs no per-thread hook). */
+static PyObject *
+thread_hook_func(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (engine != ENGINE_OFF) {
+        name_this_thread();
+    }
+    if (engine != ENGINE_PROFILE) {
+        PyEval_SetProfile(NULL, NULL);
+        Py_RETURN_NONE;
+    }
+    PyEval_SetProfile(profile_func, NULL);
+    if (nargs >= 2 && PyFrame_Check(args[0]) && PyUnicode_Check(args[1])) {
+        if (PyUnicode_CompareWithASCIIString(args[1], "call") == 0) {
+            profile_func(NULL, (PyFrameObject *)args[0], PyTrace_CALL, NULL);
+        }
+        else if (PyUnicode_CompareWithASCIIString(args[1], "return") == 0) {
+            profile_func(NULL, (PyFrameObject *)args[0], PyTrace_RETURN, NULL);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef thread_hook_def = {
+    "_trace_thread_hook", (PyCFunction)(void (*)(void))thread_hook_func,
+    METH_FASTCALL, NULL};
+
+/* ---- starting and stopping --------------------------------------------- */
+
+static void
+prefixes_free(prefix_t **a, size_t *n)
+{
+    size_t i;
+
+    for (i = 0; i < *n; i++) {
+        free((*a)[i].text);
+    }
+    free(*a);
+    *a = NULL;
+    *n = 0;
+}
+
+/* Copies a sequence of str into prefixes; the last `internal` of them
+ * are stackwatch's own.  Returns 0, or -1 with an exception set. */
+static int
+prefixes_from(PyObject *seq, Py_ssize_t internal, prefix_t **out, size_t *nout)
+{
+    PyObject *fast = PySequence_Fast(seq, "prefixes must be a sequence");
+    Py_ssize_t n, i;
+
+    if (fast == NULL) {
+        return -1;
+    }
+    n = PySequence_Fast_GET_SIZE(fast);
+    *out = calloc(n ? (size_t)n : 1, sizeof(prefix_t));
+    if (*out == NULL) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *s = PySequence_Fast_GET_ITEM(fast, i);
+        const char *text = PyUnicode_Check(s) ? PyUnicode_AsUTF8(s) : NULL;
+
+        if (text == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "prefixes must be str");
+            }
+            break;
+        }
+        (*out)[i].text = strdup(text);
+        if ((*out)[i].text == NULL) {
+            PyErr_NoMemory();
+            break;
+        }
+        (*out)[i].len = strlen(text);
+        (*out)[i].internal = i >= n - internal;
+        (*nout)++;
+    }
+    Py_DECREF(fast);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static void
+monitoring_release(void)
+{
+    int i;
+
+    if (tool_id >= 0 && monitoring != NULL) {
+        PyObject *exc_type, *exc, *tb;
+
+        PyErr_Fetch(&exc_type, &exc, &tb);
+        Py_XDECREF(
+            PyObject_CallMethod(monitoring, "set_events", "ii", tool_id, 0));
+        PyErr_Clear();
+        for (i = 0; i < 6; i++) {
+            PyObject *ev = NULL, *events;
+
+            events = PyObject_GetAttrString(monitoring, "events");
+            if (events != NULL) {
+                ev = PyObject_GetAttrString(events, event_names[i]);
+                Py_DECREF(events);
+            }
+            if (ev != NULL) {
+                Py_XDECREF(PyObject_CallMethod(monitoring, "register_callback",
+                                               "iOO", tool_id, ev, Py_None));
+                Py_DECREF(ev);
+            }
+            PyErr_Clear();
+        }
+        Py_XDECREF(
+            PyObject_CallMethod(monitoring, "free_tool_id", "i", tool_id));
+        PyErr_Clear();
+        PyErr_Restore(exc_type, exc, tb);
+    }
+    tool_id = -1;
+    for (i = 0; i < 6; i++) {
+        Py_CLEAR(callbacks[i]);
+    }
+    Py_CLEAR(disable_obj);
+    Py_CLEAR(monitoring);
+}
+
+/* Takes a tool id and registers the callbacks.  Returns 0, or -1 with an
+ * exception set (everything taken released). */
+static int
+monitoring_start(void)
+{
+    PyObject *sys = PyImport_ImportModule("sys"), *events = NULL, *r;
+    long preferred = 2, want[7];
+    unsigned long mask = 0;
+    int i, n = 0;
+
+    if (sys == NULL) {
+        return -1;
+    }
+    monitoring = PyObject_GetAttrString(sys, "monitoring");
+    Py_DECREF(sys);
+    if (monitoring == NULL) {
+        return -1;
+    }
+    disable_obj = PyObject_GetAttrString(monitoring, "DISABLE");
+    r = PyObject_GetAttrString(monitoring, "PROFILER_ID");
+    if (disable_obj == NULL || r == NULL) {
+        Py_XDECREF(r);
+        goto fail;
+    }
+    preferred = PyLong_AsLong(r);
+    Py_DECREF(r);
+    want[n++] = preferred;
+    for (i = 0; i < 6; i++) {
+        if (i != preferred) {
+            want[n++] = i;
+        }
+    }
+    for (i = 0; i < n && tool_id < 0; i++) {
+        PyObject *holder =
+            PyObject_CallMethod(monitoring, "get_tool", "l", want[i]);
+
+        if (holder == NULL) {
+            goto fail;
+        }
+        if (holder == Py_None) {
+            r = PyObject_CallMethod(monitoring, "use_tool_id", "ls", want[i],
+                                    "stackwatch");
+            if (r != NULL) {
+                tool_id = (int)want[i];
+                Py_DECREF(r);
+            }
+            else {
+                PyErr_Clear(); /* taken meanwhile: try the next */
+            }
+        }
+        Py_DECREF(holder);
+    }
+    if (tool_id < 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "every sys.monitoring tool id (0-5) is taken by "
+                        "other tools: the tracer needs one");
+        goto fail;
+    }
+    events = PyObject_GetAttrString(monitoring, "events");
+    if (events == NULL) {
+        goto fail;
+    }
+    for (i = 0; i < 6; i++) {
+        PyObject *ev = PyObject_GetAttrString(events, event_names[i]);
+
+        if (ev == NULL) {
+            goto fail;
+        }
+        mask |= PyLong_AsUnsignedLong(ev);
+        callbacks[i] = PyCFunction_New(&callback_defs[i], NULL);
+        r = callbacks[i]
+                ? PyObject_CallMethod(monitoring, "register_callback", "iOO",
+                                      tool_id, ev, callbacks[i])
+                : NULL;
+        Py_DECREF(ev);
+        if (r == NULL) {
+            goto fail;
+        }
+        Py_DECREF(r);
+    }
+    Py_CLEAR(events);
+    engine = ENGINE_MONITORING; /* before the first event can come */
+    r = PyObject_CallMethod(monitoring, "set_events", "ik", tool_id, mask);
+    if (r == NULL) {
+        engine = ENGINE_OFF;
+        goto fail;
+    }
+    Py_DECREF(r);
+    return 0;
+
+fail:
+    Py_XDECREF(events);
+    monitoring_release();
+    return -1;
+}
+
+static PyObject *
+threading_call(const char *name, PyObject *arg)
+{
+    PyObject *threading = PyImport_ImportModule("threading"), *r;
+
+    if (threading == NULL) {
+        return NULL;
+    }
+    r = PyObject_CallMethod(threading, name, "O", arg);
+    Py_DECREF(threading);
+    return r;
+}
+
+/* Sets threading.setprofile's hook for threads started from now on.
+ * Returns 0, or -1 with an exception set. */
+static int
+thread_hook_start(void)
+{
+    PyObject *r;
+
+    thread_hook = PyCFunction_New(&thread_hook_def, NULL);
+    if (thread_hook == NULL) {
+        return -1;
+    }
+    r = threading_call("setprofile", thread_hook);
+    if (r == NULL) {
+        Py_CLEAR(thread_hook);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+static void
+thread_hook_stop(void)
+{
+    PyObject *exc_type, *exc, *tb;
+
+    if (thread_hook == NULL) {
+        return;
+    }
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    Py_XDECREF(threading_call("setprofile", Py_None));
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+    Py_CLEAR(thread_hook);
+}
+
+static int
+profile_start(void)
+{
+    if (thread_hook_start() < 0) {
+        return -1;
+    }
+    engine = ENGINE_PROFILE;
+    if (sw_compat_set_profile_all(profile_func, NULL) < 0) {
+        engine = ENGINE_OFF;
+        thread_hook_stop();
+        return -1;
+    }
+    return 0;
+}
+
+static void
+profile_stop(void)
+{
+    PyObject *exc_type, *exc, *tb;
+
+    thread_hook_stop();
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    if (sw_compat_set_profile_all(NULL, NULL) < 0) {
+        PyErr_Clear();
+    }
+    PyErr_Restore(exc_type, exc, tb);
+}
+
+static void
+clear_session(void)
+{
+    sw_tracer_free(&store);
+    codes_clear();
+    prefixes_free(&includes, &nincludes);
+    prefixes_free(&excludes, &nexcludes);
+    lost_threads = 0;
+    have_trace = 0;
+}
+
+/* trace_start(buffer_bytes, include, exclude, internal_excludes,
+ * max_depth): starts tracing every thread.  The last internal_excludes
+ * of exclude are stackwatch's own (not reported as user filters). */
+static PyObject *
+trace_start_py(PyObject *m, PyObject *args)
+{
+    unsigned long long limit;
+    PyObject *inc, *exc;
+    Py_ssize_t internal;
+    int depth, rc;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "KOOni", &limit, &inc, &exc, &internal,
+                          &depth)) {
+        return NULL;
+    }
+    if (engine != ENGINE_OFF) {
+        return sw_py_raise(SW_EBUSY, "the tracer is already running");
+    }
+    clear_session();
+    if (prefixes_from(inc, 0, &includes, &nincludes) < 0 ||
+        prefixes_from(exc, internal, &excludes, &nexcludes) < 0) {
+        clear_session();
+        return NULL;
+    }
+    sw_tracer_init(&store, (size_t)limit);
+    max_depth = depth > 0 ? depth : INT_MAX;
+    gen++;
+    store.start_ns = sw_now_ns();
+    have_trace = 1;
+    if (sw_compat_trace_monitoring()) {
+        rc = monitoring_start();
+        if (rc == 0 && thread_hook_start() < 0) {
+            /* (only to name the threads started from now on) */
+            engine = ENGINE_OFF;
+            monitoring_release();
+            rc = -1;
+        }
+    }
+    else {
+        rc = profile_start();
+    }
+    if (rc < 0) {
+        clear_session();
+        return NULL;
+    }
+    return PyLong_FromLong(tool_id);
+}
+
+static void
+stop_hooks(void)
+{
+    if (engine == ENGINE_MONITORING) {
+        engine = ENGINE_OFF;
+        monitoring_release();
+        thread_hook_stop();
+    }
+    else if (engine == ENGINE_PROFILE) {
+        engine = ENGINE_OFF;
+        profile_stop();
+    }
+}
+
+/* trace_stop(): stops recording (the records stay, for trace_write). */
+static PyObject *
+trace_stop_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    if (engine == ENGINE_OFF) {
+        Py_RETURN_FALSE;
+    }
+    stop_hooks();
+    store.stop_ns = sw_now_ns();
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+trace_clear_py(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    stop_hooks();
+    clear_session();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+prefix_hits(const prefix_t *a, size_t n)
+{
+    PyObject *d = PyDict_New();
+    size_t i;
+
+    for (i = 0; d != NULL && i < n; i++) {
+        PyObject *v;
+
+        if (a[i].internal) {
+            continue;
+        }
+        v = PyLong_FromUnsignedLongLong(a[i].hits);
+        if (v == NULL || PyDict_SetItemString(d, a[i].text, v) < 0) {
+            Py_XDECREF(v);
+            Py_CLEAR(d);
+            break;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+static PyObject *
+trace_stats_py(PyObject *m, PyObject *noargs)
+{
+    uint64_t events, dropped;
+    size_t threads;
+    PyObject *inc, *exc, *r;
+    (void)m;
+    (void)noargs;
+
+    sw_tracer_totals(&store, &events, &dropped, &threads);
+    inc = prefix_hits(includes, nincludes);
+    exc = prefix_hits(excludes, nexcludes);
+    if (inc == NULL || exc == NULL) {
+        Py_XDECREF(inc);
+        Py_XDECREF(exc);
+        return NULL;
+    }
+    r = Py_BuildValue(
+        "{sKsKsnsIsnsnsisssOsOsisd}", "events", (unsigned long long)events,
+        "dropped", (unsigned long long)dropped, "threads", (Py_ssize_t)threads,
+        "codes", (unsigned int)ncodes, "buffer_used", (Py_ssize_t)store.used,
+        "buffer_limit", (Py_ssize_t)store.limit, "running",
+        engine != ENGINE_OFF, "engine",
+        sw_compat_trace_monitoring() ? "sys.monitoring" : "profile function",
+        "include_hits", inc, "exclude_hits", exc, "tool_id", tool_id,
+        "duration_seconds",
+        have_trace
+            ? (double)((engine != ENGINE_OFF ? sw_now_ns() : store.stop_ns) -
+                       store.start_ns) /
+                  1e9
+            : 0.0);
+    Py_DECREF(inc);
+    Py_DECREF(exc);
+    return r;
+}
+
+/* The UTF-8 of attribute name of o (borrowed from the code object, which
+ * the table holds), or fallback. */
+static const char *
+code_str(PyObject *code, const char *name, const char *fallback,
+         PyObject *keep)
+{
+    PyObject *v = PyObject_GetAttrString(code, name);
+    const char *s = NULL;
+
+    if (v != NULL && PyUnicode_Check(v)) {
+        s = PyUnicode_AsUTF8(v);
+        if (s != NULL && PyList_Append(keep, v) < 0) {
+            s = NULL;
+        }
+    }
+    Py_XDECREF(v);
+    PyErr_Clear();
+    return s ? s : fallback;
+}
+
+/* trace_write(fd, gzip, thread_names {ident: name}, process_name,
+ * full_paths): writes the trace as Chrome trace-event JSON to fd. */
+static PyObject *
+trace_write_py(PyObject *m, PyObject *args)
+{
+    int fd, gzip, full_paths, rc = 0;
+    PyObject *names, *keep = NULL, *key, *value;
+    const char *process_name;
+    sw_chrome_name_t *cn = NULL;
+    uint64_t *idents = NULL;
+    const char **tnames = NULL;
+    size_t nt = 0;
+    Py_ssize_t pos = 0;
+    uint32_t i;
+    sw_chrome_opts_t o;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "ipO!zp", &fd, &gzip, &PyDict_Type, &names,
+                          &process_name, &full_paths)) {
+        return NULL;
+    }
+    if (!have_trace) {
+        return sw_py_raise(SW_EINVAL, "there is no trace to write");
+    }
+    keep = PyList_New(0);
+    cn = calloc(ncodes ? ncodes : 1, sizeof(*cn));
+    idents = calloc((size_t)PyDict_Size(names) + 1, sizeof(*idents));
+    tnames = calloc((size_t)PyDict_Size(names) + 1, sizeof(*tnames));
+    if (keep == NULL || cn == NULL || idents == NULL || tnames == NULL) {
+        rc = SW_ENOMEM;
+        goto done;
+    }
+    for (i = 0; i < ncodes; i++) {
+        PyObject *line;
+        const char *name = code_str(codes[i].code, "co_qualname", NULL, keep);
+
+        cn[i].name =
+            name ? name : code_str(codes[i].code, "co_name", "?", keep);
+        cn[i].file = code_str(codes[i].code, "co_filename", "?", keep);
+        if (!full_paths) {
+            cn[i].file = sw_stackfmt_short_path(cn[i].file);
+        }
+        line = PyObject_GetAttrString(codes[i].code, "co_firstlineno");
+        cn[i].line = line ? (int)PyLong_AsLong(line) : 0;
+        Py_XDECREF(line);
+        PyErr_Clear();
+    }
+    while (PyDict_Next(names, &pos, &key, &value)) {
+        unsigned long long ident = PyLong_AsUnsignedLongLong(key);
+        const char *s =
+            PyUnicode_Check(value) ? PyUnicode_AsUTF8(value) : NULL;
+
+        if (PyErr_Occurred() || s == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        idents[nt] = ident;
+        tnames[nt++] = s;
+    }
+    memset(&o, 0, sizeof(o));
+    o.store = &store;
+    if (engine != ENGINE_OFF) {
+        store.stop_ns = sw_now_ns(); /* written while running: ends now */
+    }
+    o.codes = cn;
+    o.ncodes = ncodes;
+    o.thread_idents = idents;
+    o.thread_names = tnames;
+    o.nthread_names = nt;
+    o.pid = (long)getpid();
+    o.process_name = process_name;
+    o.gzip = gzip;
+    /* With the GIL held throughout: no hook appends while we read. */
+    rc = sw_chrome_write(&o, fd);
+
+done:
+    Py_XDECREF(keep);
+    free(cn);
+    free(idents);
+    free(tnames);
+    if (rc < 0) {
+        return sw_py_raise(rc, rc == SW_ESYS ? NULL : "writing the trace");
+    }
+    Py_RETURN_NONE;
+}
+
+void
+sw_tracer_py_after_fork_child(void)
+{
+    stop_hooks();
+    clear_session();
+}
+
+static PyMethodDef methods[] = {
+    {"trace_start", trace_start_py, METH_VARARGS,
+     "trace_start(buffer_bytes, include, exclude, internal_excludes, "
+     "max_depth) -> sys.monitoring tool id, or -1 for a profile function"},
+    {"trace_stop", trace_stop_py, METH_NOARGS,
+     "Stops tracing; True if it was running."},
+    {"trace_clear", trace_clear_py, METH_NOARGS,
+     "Stops tracing and forgets the records."},
+    {"trace_stats", trace_stats_py, METH_NOARGS, "The tracer's counters."},
+    {"trace_write", trace_write_py, METH_VARARGS,
+     "trace_write(fd, gzip, thread_names, process_name, full_paths)"},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+sw_tracer_py_init(PyObject *m)
+{
+    return PyModule_AddFunctions(m, methods);
+}

@@ -1,0 +1,207 @@
+"""The tracer: every call and return, on a timeline (``stackwatch trace``).
+
+``Tracer`` records each Python function's start and end (generator and
+coroutine resumptions and suspensions included) in every thread, in C:
+through ``sys.monitoring`` callbacks that are C functions on CPython
+3.12+, through a C profile function before. The records are kept in
+per-thread buffers bounded in total (``buffer``); events past the bound
+are dropped and counted, and the trace stays whole (each thread's slices
+are closed when it started dropping). ``write()`` streams the trace as
+Chrome trace-event JSON (gzip when the name ends in ``.gz``), which the
+Perfetto UI (https://ui.perfetto.dev) and ``chrome://tracing`` open.
+
+    with stackwatch.Tracer("out.json"):
+        work()
+
+``include``/``exclude`` take path prefixes or module names: code outside
+them is switched off at its first event (``sys.monitoring.DISABLE`` on
+3.12+), so it then runs at nearly full speed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+# A forked child stops tracing and drops the parent's records in C
+# (module.c's after_fork_child): its trace is off, never a copy.
+from stackwatch import _native, _output
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional
+
+#: The default bound on the tracer's buffers, in bytes.
+DEFAULT_BUFFER = 256 * 1024 * 1024
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def parse_size(value: "Any") -> int:
+    """Bytes from 1048576, "500MB", "256MiB", "2G"; raises ValueError."""
+    from stackwatch._monitor_settings import parse_size as parse
+
+    size = parse(value)
+    if size < 65536:
+        raise ValueError("a trace buffer must be at least 64KiB, not %r"
+                         % (value,))
+    return size
+
+
+def _as_path_prefixes(spec: str, where: "Iterable[str]") -> "List[str]":
+    """The file path prefixes a filter stands for: a path (anything with
+    a slash, ending in .py, or naming a file or directory that exists),
+    or a module or package name looked up along `where` (sys.path) without
+    importing it. Empty when it names nothing."""
+    out: List[str] = []
+
+    def add(path: str) -> None:
+        for p in (os.path.abspath(path), os.path.realpath(path)):
+            if os.path.isdir(p) and not p.endswith(os.sep):
+                p += os.sep
+            if p not in out:
+                out.append(p)
+
+    if os.sep in spec or spec.endswith(".py") or os.path.exists(spec):
+        if os.path.exists(spec):
+            add(spec)
+        return out
+    rel = spec.replace(".", os.sep)
+    for entry in where:
+        base = os.path.join(entry or os.getcwd(), rel)
+        if os.path.isdir(base):
+            add(base)
+        elif os.path.isfile(base + ".py"):
+            add(base + ".py")
+    return out
+
+
+def resolve_filters(specs: "Iterable[str]", where: "Optional[Iterable[str]]"
+                    = None) -> "Dict[str, List[str]]":
+    """{spec: its path prefixes} (see _as_path_prefixes); a spec that
+    names nothing maps to []."""
+    where = list(sys.path if where is None else where)
+    return {spec: _as_path_prefixes(spec, where) for spec in specs}
+
+
+class Tracer:
+    """Traces every thread between start() and stop(); write() puts the
+    trace in a file. One tracer runs at a time in a process."""
+
+    def __init__(self, output: "Optional[str]" = None, *,
+                 buffer: "Any" = DEFAULT_BUFFER,
+                 include: "Iterable[str]" = (),
+                 exclude: "Iterable[str]" = (),
+                 max_depth: "Optional[int]" = None,
+                 full_paths: bool = False,
+                 search_path: "Optional[Iterable[str]]" = None) -> None:
+        """search_path: where module names in include/exclude are looked
+        up (default: sys.path when the tracer starts)."""
+        self.output = output
+        self.search_path = None if search_path is None else \
+            list(search_path)
+        self.buffer = parse_size(buffer)
+        if max_depth is not None and (isinstance(max_depth, bool) or
+                                      not isinstance(max_depth, int) or
+                                      max_depth < 1):
+            raise ValueError("max_depth must be a positive integer, not %r"
+                             % (max_depth,))
+        self.max_depth = max_depth
+        self.full_paths = full_paths
+        self.include = list(include)
+        self.exclude = list(exclude)
+        self.tool_id: "Optional[int]" = None
+        self._pid = 0
+        self._started = False
+        self._names: Dict[int, str] = {}
+        # Set while the CLI writes the trace (its signal handlers read it).
+        self._ending = False
+
+    def _prefixes(self) -> "tuple[List[str], List[str], Dict[str, List[str]]]":
+        inc = resolve_filters(self.include, self.search_path)
+        exc = resolve_filters(self.exclude, self.search_path)
+        self._specs = {**{("include", k): v for k, v in inc.items()},
+                       **{("exclude", k): v for k, v in exc.items()}}
+        return ([p for v in inc.values() for p in v],
+                [p for v in exc.values() for p in v], self._specs)
+
+    def unmatched_filters(self) -> "List[str]":
+        """The --include/--exclude specs that name no file or module."""
+        self._prefixes()
+        return ["--%s %s" % k for k, v in self._specs.items() if not v]
+
+    def start(self) -> "Tracer":
+        inc, exc, _ = self._prefixes()
+        if self.include and not inc:
+            raise ValueError("--include matches no file or module: %s"
+                             % ", ".join(self.include))
+        self._names = {}
+        _remember_thread_names(self._names)
+        tool = _native.trace_start(self.buffer, inc, exc + [_PACKAGE_DIR],
+                                   1, self.max_depth or 0)
+        self.tool_id = tool if tool >= 0 else None
+        self._pid = os.getpid()
+        self._started = True
+        return self
+
+    def stop(self) -> "Dict[str, Any]":
+        """Stops tracing (the records stay for write()); the stats."""
+        if self._started and os.getpid() == self._pid:
+            _native.trace_stop()
+            _remember_thread_names(self._names)
+        return self.stats()
+
+    def stats(self) -> "Dict[str, Any]":
+        """events, dropped, threads, codes, buffer_used, engine, tool_id,
+        duration_seconds, and how often each filter decided."""
+        return _native.trace_stats()
+
+    def filter_hits(self) -> "Dict[str, int]":
+        """How many code objects each --include/--exclude spec decided."""
+        st = self.stats()
+        hits: Dict[str, int] = {}
+        for (kind, spec), prefixes in self._specs.items():
+            table = st["include_hits" if kind == "include" else
+                       "exclude_hits"]
+            hits["--%s %s" % (kind, spec)] = sum(table.get(p, 0)
+                                                 for p in prefixes)
+        return hits
+
+    def write(self, path: "Optional[str]" = None) -> str:
+        """Writes the trace to path (default: the output given) as Chrome
+        trace-event JSON, gzip when the name ends in .gz; never a
+        half-written file. Raises OutputError."""
+        path = path or self.output
+        if not path:
+            raise ValueError("no output file given")
+        if self._started and os.getpid() != self._pid:
+            raise RuntimeError("the trace belongs to process %d" % self._pid)
+        names = dict(self._names)
+        _remember_thread_names(names)
+        gz = path.endswith(".gz")
+        proc = " ".join(os.path.basename(a) for a in sys.argv[:1]) or \
+            "python"
+        _output.write_stream(path, lambda fd: _native.trace_write(
+            fd, gz, names, "%s (pid %d)" % (proc, os.getpid()),
+            self.full_paths))
+        return path
+
+    def clear(self) -> None:
+        """Stops tracing and forgets the records."""
+        _native.trace_clear()
+        self._started = False
+
+    def __enter__(self) -> "Tracer":
+        return self.start()
+
+    def __exit__(self, *exc: "Any") -> None:
+        self.stop()
+        if self.output:
+            self.write()
+
+
+def _remember_thread_names(names: "Dict[int, str]") -> None:
+    for t in threading.enumerate():
+        if t.ident is not None:
+            names[t.ident] = t.name

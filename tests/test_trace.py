@@ -1,0 +1,183 @@
+"""stackwatch trace: the tracer's engine and its Chrome trace output
+(issue 15), through the real CLI in child processes."""
+
+import os
+import signal
+import sys
+
+import pytest
+
+from conftest import child_env, run_cli, run_target, target_path
+from helpers.trace_check import all_slices, load, outline, thread_names, tracks
+
+CALLTREE = """\
+<module>
+  main
+    fib
+      fib
+        fib
+        fib
+      fib
+    outer_gen
+      gen
+    outer_gen
+      gen
+    outer_gen
+      gen
+    catch
+      fail_deep
+        fail_deep
+          fail_deep
+    run_coro
+      coro
+        leaf
+        leaf"""
+
+
+def _trace(tmp_path, *args, name="trace_calltree", out="out.json",
+           target_args=()):
+    path = str(tmp_path / out)
+    proc = run_cli("trace", "-o", path, *args, target_path(name),
+                   *target_args)
+    return proc, path
+
+
+def _main_track(doc):
+    roots = tracks(doc)
+    names = thread_names(doc)
+    main = [tid for tid, n in names.items() if n == "MainThread"]
+    assert len(main) == 1, names
+    return roots.get(main[0], [])
+
+
+def test_known_call_tree_gives_exactly_its_slices(tmp_path):
+    proc, path = _trace(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = load(path)
+    got = outline(_main_track(doc), "trace_calltree.py")
+    assert "\n".join(got) == CALLTREE
+    # Each slice names its file and first line.
+    fib = [s for s in all_slices(_main_track(doc)) if s.name == "fib"]
+    assert {s.args["line"] for s in fib} == {12}
+    assert "events" in proc.stderr and "0 dropped" in proc.stderr
+    assert "ui.perfetto.dev" in proc.stderr
+
+
+def test_gzip_output_when_the_name_ends_in_gz(tmp_path):
+    proc, path = _trace(tmp_path, out="out.json.gz")
+    assert proc.returncode == 0, proc.stderr
+    with open(path, "rb") as f:
+        assert f.read(2) == b"\x1f\x8b"
+    got = outline(_main_track(load(path)), "trace_calltree.py")
+    assert "\n".join(got) == CALLTREE
+
+
+@pytest.mark.parametrize("how,status", [("exit", 3),
+                                        ("interrupt", -signal.SIGINT)])
+def test_exit_and_ctrl_c_still_write_a_complete_trace(tmp_path, how,
+                                                      status):
+    proc, path = _trace(tmp_path, target_args=[how])
+    assert proc.returncode == status, proc.stderr
+    doc = load(path)  # tracks() checks the balance
+    got = outline(_main_track(doc), "trace_calltree.py")
+    assert "\n".join(got) == CALLTREE + "\n    end"
+
+
+def test_unwritable_output_is_one_line_and_status_2(tmp_path):
+    proc = run_cli("trace", "-o", str(tmp_path / "no" / "such" / "x.json"),
+                   target_path("trace_calltree"))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not exist" in lines[0], proc.stderr
+
+
+def test_a_buffer_that_is_not_a_size_is_one_line_and_status_2(tmp_path):
+    proc, _ = _trace(tmp_path, "--buffer", "lots")
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "--buffer" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_excluded_module_never_appears_and_includes_narrow(tmp_path):
+    proc, path = _trace(tmp_path, "--exclude", "trace_hot",
+                        name="trace_filters")
+    assert proc.returncode == 0, proc.stderr
+    names = {s.name for s in all_slices(_main_track(load(path)))}
+    assert "main" in names and "deep" in names
+    assert not names & {"hot_loop", "hot_leaf"}, names
+    assert "warning" not in proc.stderr
+    # Without the filter they are there (the test can fail).
+    proc, path = _trace(tmp_path, name="trace_filters")
+    names = {s.name for s in all_slices(_main_track(load(path)))}
+    assert {"hot_loop", "hot_leaf"} <= names
+    assert "dumps" in names  # the standard library is traced by default
+    # --include the target alone: nothing from json, nor from trace_hot.
+    proc, path = _trace(tmp_path, "--include",
+                        target_path("trace_filters"), name="trace_filters")
+    slices = all_slices(_main_track(load(path)))
+    assert {s.file for s in slices} == {
+        s.file for s in slices if s.file.endswith("trace_filters.py")}
+    assert {"main", "deep"} <= {s.name for s in slices}
+
+
+def test_a_filter_that_matches_nothing_is_a_warning(tmp_path):
+    proc, path = _trace(tmp_path, "--exclude", "no_such_module_here",
+                        name="trace_filters")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: --exclude no_such_module_here matches no file or " \
+        "module" in proc.stderr
+    proc, path = _trace(tmp_path, "--include", "no_such_module_here",
+                        name="trace_filters")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "stackwatch trace: error: --include matches no file or module")
+
+
+def test_max_depth_bounds_the_nesting(tmp_path):
+    proc, path = _trace(tmp_path, "--max-depth", "3", name="trace_filters")
+    assert proc.returncode == 0, proc.stderr
+    slices = all_slices(_main_track(load(path)))
+    # <module>, main, deep; and as deep after the script (threading's
+    # shutdown)
+    assert max(s.depth for s in slices) == 2
+    assert [s.name for s in slices if s.depth == 2].count("deep") == 1
+
+
+def test_threads_get_their_own_tracks(tmp_path):
+    out = str(tmp_path / "t.json")
+    proc = run_target("trace_threads", out)
+    assert proc.returncode == 0, proc.stderr
+    doc = load(out)
+    roots = tracks(doc)
+    by_name = {name: roots.get(tid, []) for tid, name in
+               thread_names(doc).items()}
+    early = {s.name for s in all_slices(by_name["early"])}
+    late = {s.name for s in all_slices(by_name["late"])}
+    assert "early_work" in early and "late_work" not in early
+    assert "late_work" in late and "early_work" not in late
+
+
+def test_forked_child_does_not_touch_the_parents_trace(tmp_path):
+    proc, path = _trace(tmp_path, name="trace_fork")
+    assert proc.returncode == 0, proc.stderr
+    doc = load(path)
+    names = {s.name for s in all_slices(_main_track(doc))}
+    assert "parent_work" in names and "child_work" not in names
+    assert {ev["pid"] for ev in doc["traceEvents"]} == {
+        int(doc["traceEvents"][0]["pid"])}
+    assert proc.stderr.count("wrote the trace") == 1, proc.stderr
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12),
+                    reason="sys.monitoring is 3.12+")
+def test_another_tool_on_profiler_id_keeps_working(tmp_path):
+    out = str(tmp_path / "t.json")
+    proc = run_target("trace_other_tool", out)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("tool ") and lines[0] != "tool 2", lines
+    assert lines[1] == "other-ok"
+    assert lines[2] == ("full: every sys.monitoring tool id (0-5) is taken "
+                        "by other tools: the tracer needs one"), lines
+    names = {s.name for s in all_slices(_main_track(load(out)))}
+    assert "work" in names
