@@ -85,6 +85,7 @@ static size_t nincludes, nexcludes;
 /* sys.monitoring: the module, DISABLE, our tool id, our callbacks. */
 static PyObject *monitoring, *disable_obj;
 static int tool_id = -1;
+static unsigned long local_mask; /* our local events (DISABLE-able) */
 static PyObject *callbacks[6];
 static const char *const event_names[6] = {
     "PY_START", "PY_RESUME", "PY_THROW", "PY_RETURN", "PY_YIELD", "PY_UNWIND"};
@@ -520,10 +521,31 @@ monitoring_release(void)
     if (tool_id >= 0 && monitoring != NULL) {
         PyObject *exc_type, *exc, *tb;
 
+        uint32_t k;
+
         PyErr_Fetch(&exc_type, &exc, &tb);
         Py_XDECREF(
             PyObject_CallMethod(monitoring, "set_events", "ii", tool_id, 0));
         PyErr_Clear();
+        /* CPython keeps a DISABLEd location disabled for the tool id
+         * across set_events(id, 0) and a later set_events(id, ...) when
+         * the code does not run in between (instrumentation is brought
+         * up to date lazily), so the next session would never see code
+         * this one left out.  Setting local events on the code and
+         * clearing them again brings its instrumentation up to date now
+         * (with our events off), which forgets the DISABLEs, without
+         * restart_events (which would re-enable other tools' too). */
+        for (k = 0; k < ncodes; k++) {
+            if (codes[k].verdict == VERDICT_SKIPPED) {
+                Py_XDECREF(PyObject_CallMethod(monitoring, "set_local_events",
+                                               "iOk", tool_id, codes[k].code,
+                                               local_mask));
+                Py_XDECREF(PyObject_CallMethod(monitoring, "set_local_events",
+                                               "iOi", tool_id, codes[k].code,
+                                               0));
+                PyErr_Clear();
+            }
+        }
         for (i = 0; i < 6; i++) {
             PyObject *ev = NULL, *events;
 
@@ -561,6 +583,8 @@ monitoring_start(void)
     long preferred = 2, want[7];
     unsigned long mask = 0;
     int i, n = 0;
+
+    local_mask = 0;
 
     if (sys == NULL) {
         return -1;
@@ -621,6 +645,12 @@ monitoring_start(void)
             goto fail;
         }
         mask |= PyLong_AsUnsignedLong(ev);
+        if (callback_defs[i].ml_meth ==
+                (PyCFunction)(void (*)(void))cb_enter_local ||
+            callback_defs[i].ml_meth ==
+                (PyCFunction)(void (*)(void))cb_exit_local) {
+            local_mask |= PyLong_AsUnsignedLong(ev);
+        }
         callbacks[i] = PyCFunction_New(&callback_defs[i], NULL);
         r = callbacks[i]
                 ? PyObject_CallMethod(monitoring, "register_callback", "iOO",
@@ -766,11 +796,11 @@ trace_start_py(PyObject *m, PyObject *args)
     store.start_ns = sw_now_ns();
     have_trace = 1;
     if (sw_compat_trace_monitoring()) {
-        rc = monitoring_start();
-        if (rc == 0 && thread_hook_start() < 0) {
-            /* (only to name the threads started from now on) */
-            engine = ENGINE_OFF;
-            monitoring_release();
+        /* The threading hook only names threads started from now on;
+         * set first, so that setting it is not traced. */
+        rc = thread_hook_start();
+        if (rc == 0 && monitoring_start() < 0) {
+            thread_hook_stop();
             rc = -1;
         }
     }

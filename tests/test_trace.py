@@ -181,3 +181,31 @@ def test_another_tool_on_profiler_id_keeps_working(tmp_path):
                         "by other tools: the tracer needs one"), lines
     names = {s.name for s in all_slices(_main_track(load(out)))}
     assert "work" in names
+
+
+def test_code_left_out_comes_back_in_the_next_session(tmp_path):
+    first, second = str(tmp_path / "1.json"), str(tmp_path / "2.json")
+    proc = run_target("trace_sessions", first, second)
+    assert proc.returncode == 0, proc.stderr
+    names = {s.name for s in all_slices(
+        [s for r in tracks(load(second)).values() for s in r])}
+    assert {"hot_loop", "hot_leaf"} <= names, names
+
+
+def test_a_full_buffer_drops_and_counts_and_the_trace_stays_whole(tmp_path):
+    first, second = str(tmp_path / "1.json"), str(tmp_path / "2.json")
+    proc = run_target("trace_sessions", first, second)
+    assert proc.returncode == 0, proc.stderr
+    events, dropped = map(int, proc.stdout.split())
+    # fib(18) makes 8361 calls: 16722 events, of which 4095 fit.
+    assert events == 4095 and events + dropped >= 16722, (events, dropped)
+    roots = tracks(load(first))  # balanced, monotonic
+    fibs = [s for r in roots.values() for s in all_slices(r)
+            if s.name == "fib"]
+    assert 2000 <= len(fibs) <= 4095
+
+
+def test_buffer_size_too_small_is_refused(tmp_path):
+    proc, _ = _trace(tmp_path, "--buffer", "1000")
+    assert proc.returncode == 2
+    assert "at least 64KiB" in proc.stderr
