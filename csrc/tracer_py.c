@@ -42,6 +42,7 @@
 #include "compat/tracehook.h"
 #include "errors.h"
 #include "errors_py.h"
+#include "greenlet.h"
 #include "hash.h"
 #include "stackfmt.h"
 #include "tracer.h"
@@ -90,8 +91,17 @@ static PyObject *callbacks[6];
 static const char *const event_names[6] = {
     "PY_START", "PY_RESUME", "PY_THROW", "PY_RETURN", "PY_YIELD", "PY_UNWIND"};
 
-/* Before 3.12: the threading.setprofile hook. */
-static PyObject *thread_hook;
+/* The threading.setprofile hook (names threads; before 3.12 it also
+ * sets the profile function) and the one it replaced (called first). */
+static PyObject *thread_hook, *thread_hook_prev;
+
+/* Greenlets: the Python function that labels a greenlet (NULL: greenlets
+ * are not traced) and its labels {id: str}. */
+static PyObject *greenlet_labeler, *greenlet_labels;
+
+/* Set while the tracer runs Python code of its own on this thread (a
+ * greenlet's label, a thread's name): its events are not recorded. */
+static _Thread_local int tl_quiet;
 
 static uint64_t lost_threads; /* events of threads with no buffer (OOM) */
 
@@ -239,6 +249,8 @@ codes_clear(void)
 
 /* ---- the hot path ------------------------------------------------------ */
 
+static void first_greenlet(sw_trace_thread_t *t);
+
 static sw_trace_thread_t *
 thread_slow(void)
 {
@@ -252,6 +264,9 @@ thread_slow(void)
     }
     tl_thread = t;
     tl_gen = gen;
+    if (greenlet_labeler != NULL) {
+        first_greenlet(t);
+    }
     return t;
 }
 
@@ -273,7 +288,7 @@ on_event(PyObject *code, uint32_t kind)
     uint32_t id;
     sw_trace_thread_t *t;
 
-    if (engine == ENGINE_OFF) {
+    if (engine == ENGINE_OFF || tl_quiet) {
         return 0;
     }
     id = intern_code(code, &verdict);
@@ -297,6 +312,80 @@ on_event(PyObject *code, uint32_t kind)
     }
     sw_tracer_put(&store, t, sw_now_ns(), id, kind);
     return verdict;
+}
+
+/* ---- greenlets --------------------------------------------------------- */
+
+/* Labels greenlet id (g: the greenlet, or NULL for the current one) once
+ * per session, through the Python labeler, quietly.  Never raises. */
+static void
+label_greenlet(uint32_t id, PyObject *g)
+{
+    PyObject *exc_type, *exc, *tb, *key, *label;
+
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    key = PyLong_FromUnsignedLong(id);
+    if (key != NULL && greenlet_labels != NULL &&
+        PyDict_Contains(greenlet_labels, key) == 0) {
+        tl_quiet++;
+        label =
+            PyObject_CallFunction(greenlet_labeler, "IO", id, g ? g : Py_None);
+        tl_quiet--;
+        if (label != NULL && PyUnicode_Check(label)) {
+            PyDict_SetItem(greenlet_labels, key, label);
+        }
+        Py_XDECREF(label);
+    }
+    Py_XDECREF(key);
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+}
+
+/* The greenlet hook's listener: the thread's track is now greenlet
+ * to_id's.  Context: GIL held, the switching thread. */
+static void
+on_switch(uint32_t to_id, PyObject *to)
+{
+    sw_trace_thread_t *t;
+
+    if (engine == ENGINE_OFF || tl_quiet || to_id == 0 ||
+        greenlet_labeler == NULL) {
+        return;
+    }
+    t = this_thread();
+    if (t == NULL) {
+        return;
+    }
+    sw_tracer_put(&store, t, sw_now_ns(), to_id, SW_TR_SWITCH);
+    label_greenlet(to_id, to);
+}
+
+/* A new thread record's first record: the greenlet running now (so that
+ * its calls land on its track from the start).  Never raises. */
+static void
+first_greenlet(sw_trace_thread_t *t)
+{
+    PyObject *exc_type, *exc, *tb, *mod, *g = NULL;
+    uint32_t id = 0;
+
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    tl_quiet++;
+    mod = PyImport_ImportModule("greenlet");
+    if (mod != NULL) {
+        g = PyObject_CallMethod(mod, "getcurrent", NULL);
+        Py_DECREF(mod);
+    }
+    tl_quiet--;
+    if (g != NULL) {
+        id = sw_greenlet_id_of(g);
+    }
+    if (id != 0) {
+        sw_tracer_put(&store, t, sw_now_ns(), id, SW_TR_SWITCH);
+        label_greenlet(id, g);
+    }
+    Py_XDECREF(g);
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
 }
 
 /* A local event's answer: DISABLE for code left out. */
@@ -434,8 +523,20 @@ static PyObject *
 thread_hook_func(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
+    if (thread_hook_prev != NULL) {
+        /* The hook we replaced (greenlet tracking's installs the
+         * greenlet hook in the thread) runs first: it may set the
+         * thread's profile function, which we then replace. */
+        PyObject *r =
+            PyObject_Vectorcall(thread_hook_prev, args, (size_t)nargs, NULL);
+
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
     if (engine != ENGINE_OFF) {
+        tl_quiet++;
         name_this_thread();
+        tl_quiet--;
     }
     if (engine != ENGINE_PROFILE) {
         PyEval_SetProfile(NULL, NULL);
@@ -696,15 +797,24 @@ threading_call(const char *name, PyObject *arg)
 static int
 thread_hook_start(void)
 {
-    PyObject *r;
+    PyObject *r, *threading = PyImport_ImportModule("threading");
 
-    thread_hook = PyCFunction_New(&thread_hook_def, NULL);
-    if (thread_hook == NULL) {
+    if (threading == NULL) {
         return -1;
     }
-    r = threading_call("setprofile", thread_hook);
+    thread_hook_prev = PyObject_GetAttrString(threading, "_profile_hook");
+    Py_DECREF(threading);
+    if (thread_hook_prev == NULL) {
+        PyErr_Clear();
+    }
+    else if (thread_hook_prev == Py_None) {
+        Py_CLEAR(thread_hook_prev);
+    }
+    thread_hook = PyCFunction_New(&thread_hook_def, NULL);
+    r = thread_hook ? threading_call("setprofile", thread_hook) : NULL;
     if (r == NULL) {
         Py_CLEAR(thread_hook);
+        Py_CLEAR(thread_hook_prev);
         return -1;
     }
     Py_DECREF(r);
@@ -714,16 +824,27 @@ thread_hook_start(void)
 static void
 thread_hook_stop(void)
 {
-    PyObject *exc_type, *exc, *tb;
+    PyObject *exc_type, *exc, *tb, *threading, *cur = NULL;
 
     if (thread_hook == NULL) {
         return;
     }
     PyErr_Fetch(&exc_type, &exc, &tb);
-    Py_XDECREF(threading_call("setprofile", Py_None));
+    threading = PyImport_ImportModule("threading");
+    if (threading != NULL) {
+        cur = PyObject_GetAttrString(threading, "_profile_hook");
+        Py_DECREF(threading);
+    }
+    /* Only if it is still ours: whoever replaced it decides. */
+    if (cur == NULL || cur == thread_hook) {
+        Py_XDECREF(threading_call(
+            "setprofile", thread_hook_prev ? thread_hook_prev : Py_None));
+    }
+    Py_XDECREF(cur);
     PyErr_Clear();
     PyErr_Restore(exc_type, exc, tb);
     Py_CLEAR(thread_hook);
+    Py_CLEAR(thread_hook_prev);
 }
 
 static int
@@ -757,6 +878,7 @@ profile_stop(void)
 static void
 clear_session(void)
 {
+    Py_CLEAR(greenlet_labels);
     sw_tracer_free(&store);
     codes_clear();
     prefixes_free(&includes, &nincludes);
@@ -772,13 +894,13 @@ static PyObject *
 trace_start_py(PyObject *m, PyObject *args)
 {
     unsigned long long limit;
-    PyObject *inc, *exc;
+    PyObject *inc, *exc, *labeler;
     Py_ssize_t internal;
     int depth, rc;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "KOOni", &limit, &inc, &exc, &internal,
-                          &depth)) {
+    if (!PyArg_ParseTuple(args, "KOOniO", &limit, &inc, &exc, &internal,
+                          &depth, &labeler)) {
         return NULL;
     }
     if (engine != ENGINE_OFF) {
@@ -789,6 +911,16 @@ trace_start_py(PyObject *m, PyObject *args)
         prefixes_from(exc, internal, &excludes, &nexcludes) < 0) {
         clear_session();
         return NULL;
+    }
+    if (labeler != Py_None) {
+        greenlet_labels = PyDict_New();
+        if (greenlet_labels == NULL) {
+            clear_session();
+            return NULL;
+        }
+        Py_INCREF(labeler);
+        greenlet_labeler = labeler;
+        sw_greenlet_set_listener(on_switch);
     }
     sw_tracer_init(&store, (size_t)limit);
     max_depth = depth > 0 ? depth : INT_MAX;
@@ -817,6 +949,8 @@ trace_start_py(PyObject *m, PyObject *args)
 static void
 stop_hooks(void)
 {
+    sw_greenlet_set_listener(NULL);
+    Py_CLEAR(greenlet_labeler);
     if (engine == ENGINE_MONITORING) {
         engine = ENGINE_OFF;
         monitoring_release();
@@ -941,7 +1075,7 @@ trace_write_py(PyObject *m, PyObject *args)
     const char *process_name;
     sw_chrome_name_t *cn = NULL;
     uint64_t *idents = NULL;
-    const char **tnames = NULL;
+    const char **tnames = NULL, **gnames = NULL;
     size_t nt = 0;
     Py_ssize_t pos = 0;
     uint32_t i;
@@ -1000,6 +1134,35 @@ trace_write_py(PyObject *m, PyObject *args)
     o.thread_idents = idents;
     o.thread_names = tnames;
     o.nthread_names = nt;
+    if (greenlet_labels != NULL && PyDict_Size(greenlet_labels) > 0) {
+        uint32_t top = 0;
+
+        pos = 0;
+        while (PyDict_Next(greenlet_labels, &pos, &key, &value)) {
+            unsigned long id = PyLong_AsUnsignedLong(key);
+
+            if (!PyErr_Occurred() && id < UINT32_MAX && id + 1 > top) {
+                top = (uint32_t)id + 1;
+            }
+            PyErr_Clear();
+        }
+        gnames = calloc(top ? top : 1, sizeof(*gnames));
+        if (gnames == NULL) {
+            rc = SW_ENOMEM;
+            goto done;
+        }
+        pos = 0;
+        while (PyDict_Next(greenlet_labels, &pos, &key, &value)) {
+            unsigned long id = PyLong_AsUnsignedLong(key);
+
+            if (!PyErr_Occurred() && id < top && PyUnicode_Check(value)) {
+                gnames[id] = PyUnicode_AsUTF8(value);
+            }
+            PyErr_Clear();
+        }
+        o.greenlet_names = gnames;
+        o.ngreenlets = top;
+    }
     o.pid = (long)getpid();
     o.process_name = process_name;
     o.gzip = gzip;
@@ -1011,6 +1174,7 @@ done:
     free(cn);
     free(idents);
     free(tnames);
+    free(gnames);
     if (rc < 0) {
         return sw_py_raise(rc, rc == SW_ESYS ? NULL : "writing the trace");
     }

@@ -166,7 +166,10 @@ sink_close(sink_t *k)
 /* ---- tracks ------------------------------------------------------------ */
 
 typedef struct track {
-    uint32_t gid; /* greenlet id, 0: the thread's own track */
+    uint32_t gid;  /* greenlet id, 0: the thread's own track */
+    int used;      /* a record was placed on it */
+    int adopted;   /* the thread's own track, taken by its first greenlet */
+    uint32_t root; /* the first code slice opened on it, or UINT32_MAX */
     uint64_t json_tid;
     uint32_t *stack; /* open slices: code ids, SPAN_BIT | span ids */
     size_t depth, cap;
@@ -282,6 +285,9 @@ open_slice(writer_t *w, track_t *tr, uint32_t entry, uint64_t ts)
         tr->cap = cap;
     }
     tr->stack[tr->depth++] = entry;
+    if (tr->root == UINT32_MAX && !(entry & SPAN_BIT)) {
+        tr->root = entry;
+    }
     if (ts < tr->last_ts) {
         ts = tr->last_ts;
     }
@@ -378,12 +384,10 @@ put_meta(writer_t *w, const char *what, uint64_t tid, const char *name,
 
 static track_t *
 track_for(writer_t *w, track_t **tracks, size_t *n, size_t *cap,
-          const sw_trace_thread_t *t, uint32_t gid, long *sort)
+          const sw_trace_thread_t *t, uint32_t gid)
 {
     size_t i;
     track_t *tr;
-    char label[64];
-    const char *name;
 
     for (i = 0; i < *n; i++) {
         if ((*tracks)[i].gid == gid) {
@@ -404,24 +408,62 @@ track_for(writer_t *w, track_t **tracks, size_t *n, size_t *cap,
     tr = &(*tracks)[(*n)++];
     memset(tr, 0, sizeof(*tr));
     tr->gid = gid;
-    if (gid == 0) {
-        tr->json_tid = (uint64_t)t->tid;
-        name = t->name ? t->name : thread_name(w->o, t->ident);
-        if (name == NULL) {
-            snprintf(label, sizeof(label), "Thread %ld", t->tid);
-            name = label;
-        }
-    }
-    else {
-        tr->json_tid = GREENLET_TID_BASE + gid;
-        name = gid < w->o->ngreenlets ? w->o->greenlet_names[gid] : NULL;
-        if (name == NULL) {
-            snprintf(label, sizeof(label), "greenlet %u", gid);
-            name = label;
-        }
-    }
-    put_meta(w, "thread_name", tr->json_tid, name, (*sort)++);
+    tr->root = UINT32_MAX;
+    tr->json_tid = gid == 0 ? (uint64_t)t->tid : GREENLET_TID_BASE + gid;
     return tr;
+}
+
+/* Names a track (metadata events may come anywhere in the file). */
+static void
+name_track(writer_t *w, const track_t *tr, const sw_trace_thread_t *t,
+           long *sort)
+{
+    char label[64];
+    const char *thread = NULL, *greenlet = NULL;
+    sw_buf_t both;
+
+    if (tr->gid == 0 || tr->adopted) {
+        thread = t->name ? t->name : thread_name(w->o, t->ident);
+        if (thread == NULL) {
+            snprintf(label, sizeof(label), "Thread %ld", t->tid);
+            thread = label;
+        }
+    }
+    if (tr->gid != 0) {
+        greenlet =
+            tr->gid < w->o->ngreenlets ? w->o->greenlet_names[tr->gid] : NULL;
+        if (greenlet == NULL && thread == NULL) {
+            snprintf(label, sizeof(label), "greenlet #%u", tr->gid);
+            greenlet = label;
+        }
+    }
+    sw_buf_init(&both);
+    if (greenlet != NULL && strstr(greenlet, "{root}") != NULL) {
+        /* What the greenlet runs, when its labeler could not tell. */
+        const char *at = strstr(greenlet, "{root}");
+
+        if (thread != NULL) {
+            sw_buf_printf(&both, "%s: ", thread);
+        }
+        sw_buf_put(&both, greenlet, (size_t)(at - greenlet));
+        sw_buf_puts(&both, tr->root < w->o->ncodes ? w->o->codes[tr->root].name
+                                                   : "?");
+        sw_buf_puts(&both, at + 6);
+        put_meta(w, "thread_name", tr->json_tid,
+                 sw_buf_ok(&both) ? both.data : greenlet, (*sort)++);
+        sw_buf_free(&both);
+        return;
+    }
+    if (thread != NULL && greenlet != NULL) {
+        sw_buf_printf(&both, "%s: %s", thread, greenlet);
+        put_meta(w, "thread_name", tr->json_tid,
+                 sw_buf_ok(&both) ? both.data : thread, (*sort)++);
+        sw_buf_free(&both);
+        return;
+    }
+    sw_buf_free(&both);
+    put_meta(w, "thread_name", tr->json_tid, thread ? thread : greenlet,
+             (*sort)++);
 }
 
 /* Replays one thread's records onto its tracks. */
@@ -433,13 +475,26 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
     const sw_trace_chunk_t *c;
     uint64_t end = t->full ? t->drop_ts : w->o->store->stop_ns;
 
-    cur = track_for(w, &tracks, &ntracks, &cap, t, 0, sort);
+    cur = track_for(w, &tracks, &ntracks, &cap, t, 0);
     for (c = t->head; c != NULL && cur != NULL && !w->oom; c = c->next) {
         uint32_t j;
 
         for (j = 0; j < c->n && cur != NULL && !w->oom; j++) {
             const sw_trace_rec_t *r = &c->recs[j];
 
+            if (r->kind == SW_TR_SWITCH) {
+                if (cur->gid == 0 && !cur->used && ntracks == 1) {
+                    /* The greenlet the thread ran when its first record
+                     * was taken: it owns the thread's track. */
+                    cur->gid = r->id;
+                    cur->adopted = 1;
+                }
+                else {
+                    cur = track_for(w, &tracks, &ntracks, &cap, t, r->id);
+                }
+                continue;
+            }
+            cur->used = 1;
             switch (r->kind) {
             case SW_TR_ENTER:
                 open_slice(w, cur, r->id, r->ts);
@@ -456,9 +511,6 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
             case SW_TR_MARK:
                 put_mark(w, cur, r->id, r->ts);
                 break;
-            case SW_TR_SWITCH:
-                cur = track_for(w, &tracks, &ntracks, &cap, t, r->id, sort);
-                break;
             default:
                 break;
             }
@@ -466,6 +518,7 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
     }
     for (i = 0; i < ntracks; i++) {
         close_slices(w, &tracks[i], UINT32_MAX, end);
+        name_track(w, &tracks[i], t, sort);
         free(tracks[i].stack);
     }
     free(tracks);

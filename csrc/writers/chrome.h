@@ -42,7 +42,8 @@ typedef struct sw_chrome_opts {
     const char *const *thread_names;
     size_t nthread_names;
     /* Greenlet track names by greenlet id (NULL entries, or ids past
-     * ngreenlets: "greenlet <id>"). */
+     * ngreenlets: "greenlet #<id>"); "{root}" in a name stands for the
+     * first function called on the track (what the greenlet runs). */
     const char *const *greenlet_names;
     uint32_t ngreenlets;
     long pid;

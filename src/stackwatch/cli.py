@@ -248,6 +248,10 @@ _TRACE_ARGS = [
     _arg("--exclude", action="append", default=[], metavar="PREFIX",
          help="do not trace code under this path or module/package "
               "name (repeatable); it runs at nearly full speed"),
+    _arg("--greenlets", action="store_true",
+         help="one track per greenlet: its calls stay open while it is "
+              "switched out (gevent greenlets named by name and "
+              "function)"),
     _arg("--max-depth", type=int, metavar="N",
          help="record calls at most N deep (counting traced frames)"),
     _arg("--buffer", metavar="SIZE",
@@ -894,6 +898,7 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
     tracer = tracing.Tracer(out, buffer=size, include=ns.include,
                             exclude=ns.exclude, max_depth=ns.max_depth,
                             full_paths=ns.full_paths,
+                            greenlets=ns.greenlets,
                             # module names: along the target's sys.path
                             search_path=[
                                 os.getcwd() if ns.module is not None

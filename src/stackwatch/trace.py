@@ -95,6 +95,7 @@ class Tracer:
                  exclude: "Iterable[str]" = (),
                  max_depth: "Optional[int]" = None,
                  full_paths: bool = False,
+                 greenlets: bool = False,
                  search_path: "Optional[Iterable[str]]" = None) -> None:
         """search_path: where module names in include/exclude are looked
         up (default: sys.path when the tracer starts)."""
@@ -109,6 +110,8 @@ class Tracer:
                              % (max_depth,))
         self.max_depth = max_depth
         self.full_paths = full_paths
+        self.greenlets = greenlets
+        self._tracking = False
         self.include = list(include)
         self.exclude = list(exclude)
         self.tool_id: "Optional[int]" = None
@@ -138,8 +141,23 @@ class Tracer:
                              % ", ".join(self.include))
         self._names = {}
         _remember_thread_names(self._names)
-        tool = _native.trace_start(self.buffer, inc, exc + [_PACKAGE_DIR],
-                                   1, self.max_depth or 0)
+        labeler = None
+        if self.greenlets:
+            from stackwatch import _greenlets
+
+            # Before the tracer: its threading hook runs greenlet's first.
+            if not _greenlets.start_tracking():
+                raise ValueError("greenlets cannot be traced: greenlet is "
+                                 "not installed")
+            self._tracking = True
+            labeler = _label_greenlet
+        try:
+            tool = _native.trace_start(self.buffer, inc,
+                                       exc + [_PACKAGE_DIR], 1,
+                                       self.max_depth or 0, labeler)
+        except BaseException:
+            self._stop_tracking()
+            raise
         self.tool_id = tool if tool >= 0 else None
         self._pid = os.getpid()
         self._started = True
@@ -150,7 +168,15 @@ class Tracer:
         if self._started and os.getpid() == self._pid:
             _native.trace_stop()
             _remember_thread_names(self._names)
+            self._stop_tracking()
         return self.stats()
+
+    def _stop_tracking(self) -> None:
+        if self._tracking:
+            from stackwatch import _greenlets
+
+            self._tracking = False
+            _greenlets.stop_tracking()
 
     def stats(self) -> "Dict[str, Any]":
         """events, dropped, threads, codes, buffer_used, engine, tool_id,
@@ -199,6 +225,25 @@ class Tracer:
         self.stop()
         if self.output:
             self.write()
+
+
+def _label_greenlet(gid: int, g: "Any") -> str:
+    """The track name of greenlet gid (g: the greenlet, None for the
+    current one): gevent's name and what it runs, as everywhere."""
+    from stackwatch import _greenlets
+
+    if g is None:
+        import greenlet
+
+        g = greenlet.getcurrent()
+    typename = type(g).__name__
+    text = _greenlets.label(gid, g, typename)
+    who = _greenlets.identify(g, gid, typename)
+    if who.kind != "main" and not who.function:
+        # greenlet drops the run it was given once it starts: the writer
+        # names it by the first function called on its track.
+        text += " ({root})"
+    return text
 
 
 def _remember_thread_names(names: "Dict[int, str]") -> None:
