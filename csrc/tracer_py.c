@@ -38,6 +38,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "compat/tracehook.h"
 #include "errors.h"
@@ -102,6 +103,12 @@ static PyObject *greenlet_labeler, *greenlet_labels;
 /* Set while the tracer runs Python code of its own on this thread (a
  * greenlet's label, a thread's name): its events are not recorded. */
 static _Thread_local int tl_quiet;
+
+/* User spans and marks: (name, args JSON) -> id in span_ids; span_keys
+ * the tuples by id.  At most MAX_SPAN_KEYS distinct ones; later ones
+ * keep their name and lose their args. */
+#define MAX_SPAN_KEYS 100000
+static PyObject *span_ids, *span_keys;
 
 static uint64_t lost_threads; /* events of threads with no buffer (OOM) */
 
@@ -878,6 +885,8 @@ profile_stop(void)
 static void
 clear_session(void)
 {
+    Py_CLEAR(span_ids);
+    Py_CLEAR(span_keys);
     Py_CLEAR(greenlet_labels);
     sw_tracer_free(&store);
     codes_clear();
@@ -1073,7 +1082,7 @@ trace_write_py(PyObject *m, PyObject *args)
     int fd, gzip, full_paths, rc = 0;
     PyObject *names, *keep = NULL, *key, *value;
     const char *process_name;
-    sw_chrome_name_t *cn = NULL;
+    sw_chrome_name_t *cn = NULL, *sn = NULL;
     uint64_t *idents = NULL;
     const char **tnames = NULL, **gnames = NULL;
     size_t nt = 0;
@@ -1131,6 +1140,29 @@ trace_write_py(PyObject *m, PyObject *args)
     }
     o.codes = cn;
     o.ncodes = ncodes;
+    if (span_keys != NULL && PyList_GET_SIZE(span_keys) > 0) {
+        Py_ssize_t k, n = PyList_GET_SIZE(span_keys);
+
+        sn = calloc((size_t)n, sizeof(*sn));
+        if (sn == NULL) {
+            rc = SW_ENOMEM;
+            goto done;
+        }
+        for (k = 0; k < n; k++) {
+            PyObject *sk = PyList_GET_ITEM(span_keys, k);
+            PyObject *a = PyTuple_GET_ITEM(sk, 1);
+
+            sn[k].name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(sk, 0));
+            sn[k].args_json = a == Py_None ? NULL : PyUnicode_AsUTF8(a);
+            if (sn[k].name == NULL) {
+                PyErr_Clear();
+                sn[k].name = "?";
+            }
+            PyErr_Clear();
+        }
+        o.spans = sn;
+        o.nspans = (uint32_t)n;
+    }
     o.thread_idents = idents;
     o.thread_names = tnames;
     o.nthread_names = nt;
@@ -1172,6 +1204,7 @@ trace_write_py(PyObject *m, PyObject *args)
 done:
     Py_XDECREF(keep);
     free(cn);
+    free(sn);
     free(idents);
     free(tnames);
     free(gnames);
@@ -1188,7 +1221,171 @@ sw_tracer_py_after_fork_child(void)
     clear_session();
 }
 
+/* The id of span (name, args_json), interned now.  Returns -1 with an
+ * exception set on failure. */
+static long
+span_id(PyObject *name, PyObject *args_json)
+{
+    PyObject *key, *id;
+    long r;
+
+    if (span_ids == NULL) {
+        span_ids = PyDict_New();
+        span_keys = PyList_New(0);
+        if (span_ids == NULL || span_keys == NULL) {
+            Py_CLEAR(span_ids);
+            Py_CLEAR(span_keys);
+            return -1;
+        }
+    }
+    if (PyList_GET_SIZE(span_keys) >= MAX_SPAN_KEYS) {
+        args_json = Py_None;
+    }
+    key = PyTuple_Pack(2, name, args_json);
+    if (key == NULL) {
+        return -1;
+    }
+    id = PyDict_GetItemWithError(span_ids, key); /* borrowed */
+    if (id != NULL) {
+        Py_DECREF(key);
+        return PyLong_AsLong(id);
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(key);
+        return -1;
+    }
+    r = (long)PyList_GET_SIZE(span_keys);
+    id = PyLong_FromLong(r);
+    if (id == NULL || PyDict_SetItem(span_ids, key, id) < 0 ||
+        PyList_Append(span_keys, key) < 0) {
+        Py_XDECREF(id);
+        Py_DECREF(key);
+        return -1;
+    }
+    Py_DECREF(id);
+    Py_DECREF(key);
+    return r;
+}
+
+/* A span's args as a JSON object: str, int, float, bool and None as
+ * themselves, anything else as its str(), computed quietly (its Python
+ * code is not traced).  A new reference, or NULL with an exception set;
+ * Py_None (new reference) for no args. */
+static PyObject *
+args_json(PyObject *args)
+{
+    PyObject *key, *value, *r = NULL;
+    Py_ssize_t pos = 0;
+    sw_buf_t b;
+    int first = 1;
+
+    if (args == Py_None || PyDict_Size(args) == 0) {
+        Py_RETURN_NONE;
+    }
+    sw_buf_init(&b);
+    sw_buf_putc(&b, '{');
+    while (PyDict_Next(args, &pos, &key, &value)) {
+        PyObject *text = NULL;
+        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+
+        if (k == NULL) {
+            goto done;
+        }
+        if (!first) {
+            sw_buf_putc(&b, ',');
+        }
+        first = 0;
+        sw_buf_json_str(&b, k);
+        sw_buf_putc(&b, ':');
+        if (value == Py_None) {
+            sw_buf_puts(&b, "null");
+        }
+        else if (PyBool_Check(value)) {
+            sw_buf_puts(&b, value == Py_True ? "true" : "false");
+        }
+        else if (PyLong_CheckExact(value) || PyFloat_CheckExact(value)) {
+            double d = PyFloat_Check(value) ? PyFloat_AS_DOUBLE(value) : 0.0;
+
+            if (PyFloat_Check(value) && (d != d || d - d != 0)) {
+                sw_buf_puts(&b, "null"); /* NaN, inf: not JSON */
+            }
+            else {
+                text = PyObject_Repr(value);
+                if (text == NULL) {
+                    goto done;
+                }
+                sw_buf_puts(&b, PyUnicode_AsUTF8(text));
+            }
+        }
+        else {
+            tl_quiet++;
+            text = PyUnicode_Check(value) ? (Py_INCREF(value), value)
+                                          : PyObject_Str(value);
+            tl_quiet--;
+            if (text == NULL) {
+                goto done;
+            }
+            sw_buf_json_str(&b, PyUnicode_AsUTF8(text));
+        }
+        Py_XDECREF(text);
+        if (PyErr_Occurred()) {
+            goto done;
+        }
+    }
+    sw_buf_putc(&b, '}');
+    if (!sw_buf_ok(&b)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    r = PyUnicode_FromStringAndSize(b.data, (Py_ssize_t)b.len);
+done:
+    sw_buf_free(&b);
+    return r;
+}
+
+/* trace_span(kind, name, args dict or None): 0 opens a user slice on the
+ * calling thread's track, 1 closes it, 2 is an instant mark.  False when
+ * the tracer is not running. */
+static PyObject *
+trace_span_py(PyObject *m, PyObject *args)
+{
+    static const uint32_t kinds[3] = {SW_TR_SPAN_B, SW_TR_SPAN_E, SW_TR_MARK};
+    int kind;
+    PyObject *name, *span_args, *json;
+    sw_trace_thread_t *t;
+    long id;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "iUO", &kind, &name, &span_args)) {
+        return NULL;
+    }
+    if (kind < 0 || kind > 2 ||
+        (span_args != Py_None && !PyDict_Check(span_args))) {
+        return sw_py_raise(SW_EINVAL, "trace_span(kind 0-2, str, dict)");
+    }
+    if (engine == ENGINE_OFF) {
+        Py_RETURN_FALSE;
+    }
+    json = args_json(span_args);
+    if (json == NULL) {
+        return NULL;
+    }
+    id = span_id(name, json);
+    Py_DECREF(json);
+    if (id < 0) {
+        return NULL;
+    }
+    t = this_thread();
+    if (t != NULL) {
+        sw_tracer_put(&store, t, sw_now_ns(), (uint32_t)id, kinds[kind]);
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
+    {"trace_span", trace_span_py, METH_VARARGS,
+     "trace_span(kind, name, args_json): a user slice (0 open, 1 close) "
+     "or mark (2) on this thread's track."},
     {"trace_start", trace_start_py, METH_VARARGS,
      "trace_start(buffer_bytes, include, exclude, internal_excludes, "
      "max_depth) -> sys.monitoring tool id, or -1 for a profile function"},

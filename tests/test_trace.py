@@ -209,3 +209,20 @@ def test_buffer_size_too_small_is_refused(tmp_path):
     proc, _ = _trace(tmp_path, "--buffer", "1000")
     assert proc.returncode == 2
     assert "at least 64KiB" in proc.stderr
+
+
+def test_spans_and_marks_nest_among_function_slices(tmp_path):
+    out = str(tmp_path / "s.json")
+    proc = run_target("trace_spans", out)
+    assert proc.returncode == 0, proc.stderr
+    doc = load(out)
+    got = outline(_main_track(doc), "")
+    assert got == ["request", "  handler", "    db query", "      lookup",
+                   "  handler", "    db query", "      lookup"], got
+    queries = [s for s in all_slices(_main_track(doc))
+               if s.name == "db query"]
+    assert [q.args for q in queries] == [{"table": "users", "row": 1},
+                                         {"table": "users", "row": 2}]
+    marks = [ev for ev in doc["traceEvents"] if ev["ph"] == "i"]
+    assert [(m["name"], m["args"]) for m in marks] == [
+        ("done", {"row": 1}), ("done", {"row": 2})]

@@ -205,6 +205,10 @@ put_frag(sw_buf_t *b, const sw_chrome_name_t *n, const char *cat)
         sw_buf_json_str(b, n->file);
         sw_buf_printf(b, ",\"line\":%d}", n->line);
     }
+    else if (n->args_json != NULL) {
+        sw_buf_puts(b, ",\"args\":");
+        sw_buf_puts(b, n->args_json);
+    }
 }
 
 static int

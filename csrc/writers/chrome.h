@@ -28,6 +28,7 @@ typedef struct sw_chrome_name {
     const char *name; /* UTF-8, not NULL */
     const char *file; /* NULL: none (user spans) */
     int line;
+    const char *args_json; /* a user span's args: a JSON object, or NULL */
 } sw_chrome_name_t;
 
 typedef struct sw_chrome_opts {

@@ -13,6 +13,9 @@ Perfetto UI (https://ui.perfetto.dev) and ``chrome://tracing`` open.
     with stackwatch.Tracer("out.json"):
         work()
 
+``span(name, **args)`` and ``mark(name, **args)`` add user slices and
+instants to the calling thread's track.
+
 ``include``/``exclude`` take path prefixes or module names: code outside
 them is switched off at its first event (``sys.monitoring.DISABLE`` on
 3.12+), so it then runs at nearly full speed.
@@ -250,3 +253,32 @@ def _remember_thread_names(names: "Dict[int, str]") -> None:
     for t in threading.enumerate():
         if t.ident is not None:
             names[t.ident] = t.name
+
+
+def mark(name: str, **args: "Any") -> bool:
+    """An instant event named `name` (with args) on the calling thread's
+    track of the running trace; False (and nothing) when none runs."""
+    return _native.trace_span(2, str(name), args or None)
+
+
+class span:
+    """A user slice on the calling thread's track while the block runs:
+
+        with stackwatch.trace.span("request", path="/x"):
+            handle()
+
+    Nothing when no trace runs. The slice nests among the function
+    slices; one left open when tracing stops is closed then."""
+
+    __slots__ = ("_name", "_args")
+
+    def __init__(self, name: str, **args: "Any") -> None:
+        self._name = str(name)
+        self._args = args or None
+
+    def __enter__(self) -> "span":
+        _native.trace_span(0, self._name, self._args)
+        return self
+
+    def __exit__(self, *exc: "Any") -> None:
+        _native.trace_span(1, self._name, self._args)
