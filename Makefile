@@ -19,7 +19,7 @@ export VENV_DIR
 
 C_SOURCES := $(shell find csrc tests/c -name '*.[ch]')
 
-.PHONY: run test test-root lint lint-versions deps bench asan clean
+.PHONY: run test test-root lint lint-versions deps bench bench-trace asan clean
 
 deps:
 	@tools/system-deps.sh
@@ -95,10 +95,19 @@ asan:
 # STARTUP_ARGS: e.g. --quick, --runs 51.
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
+	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(TRACE_PYTHON) bench
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/run.py $(BENCH_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/paired.py $(PAIRED_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/startup.py $(STARTUP_ARGS)
+	$(VENV_DIR)/bench/$(TRACE_PYTHON)/bin/python bench/trace.py $(TRACE_ARGS)
+
+# The tracer's benchmark runs on a Python with sys.monitoring (its engine
+# there); TRACE_ARGS: e.g. --rounds 11.
+TRACE_PYTHON ?= 3.12
+bench-trace:
+	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(TRACE_PYTHON) bench
+	$(VENV_DIR)/bench/$(TRACE_PYTHON)/bin/python bench/trace.py $(TRACE_ARGS)
 
 clean:
 	rm -rf build dist out src/*.egg-info .pytest_cache

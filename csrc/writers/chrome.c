@@ -170,6 +170,8 @@ typedef struct track {
     int used;      /* a record was placed on it */
     int adopted;   /* the thread's own track, taken by its first greenlet */
     uint32_t root; /* the first code slice opened on it, or UINT32_MAX */
+    char head_b[80], head_e[80]; /* ",\n{"ph":"B","pid":P,"tid":T,"ts":" */
+    size_t head_len;
     uint64_t json_tid;
     uint32_t *stack; /* open slices: code ids, SPAN_BIT | span ids */
     size_t depth, cap;
@@ -185,13 +187,24 @@ typedef struct writer {
     int oom;
 } writer_t;
 
+/* Appends ts - start in microseconds with three decimals ("12.345"),
+ * without printf (the writer's hot path). */
 static void
 put_ts(sw_buf_t *b, uint64_t ts, uint64_t start)
 {
-    uint64_t d = ts > start ? ts - start : 0;
+    uint64_t d = ts > start ? ts - start : 0, us = d / 1000;
+    unsigned ns = (unsigned)(d % 1000);
+    char text[32], *p = text + sizeof(text);
 
-    sw_buf_printf(b, "%llu.%03llu", (unsigned long long)(d / 1000),
-                  (unsigned long long)(d % 1000));
+    *--p = (char)('0' + ns % 10);
+    *--p = (char)('0' + ns / 10 % 10);
+    *--p = (char)('0' + ns / 100);
+    *--p = '.';
+    do {
+        *--p = (char)('0' + us % 10);
+        us /= 10;
+    } while (us != 0);
+    sw_buf_put(b, p, (size_t)(text + sizeof(text) - p));
 }
 
 static void
@@ -239,10 +252,16 @@ build_frags(writer_t *w)
 static void
 put_head(writer_t *w, const char *ph, const track_t *tr, uint64_t ts)
 {
-    sw_buf_printf(&w->k.buf,
-                  ",\n{\"ph\":\"%s\",\"pid\":%ld,\"tid\":%llu,"
-                  "\"ts\":",
-                  ph, w->o->pid, (unsigned long long)tr->json_tid);
+    if (ph[0] == 'B' || ph[0] == 'E') {
+        /* The track's own prefix, made once. */
+        sw_buf_put(&w->k.buf, ph[0] == 'B' ? tr->head_b : tr->head_e,
+                   tr->head_len);
+    }
+    else {
+        sw_buf_printf(&w->k.buf,
+                      ",\n{\"ph\":\"%s\",\"pid\":%ld,\"tid\":%llu,\"ts\":", ph,
+                      w->o->pid, (unsigned long long)tr->json_tid);
+    }
     put_ts(&w->k.buf, ts, w->o->store->start_ns);
 }
 
@@ -386,6 +405,18 @@ put_meta(writer_t *w, const char *what, uint64_t tid, const char *name,
     }
 }
 
+static void
+set_heads(const writer_t *w, track_t *tr)
+{
+    int n = snprintf(tr->head_b, sizeof(tr->head_b),
+                     ",\n{\"ph\":\"B\",\"pid\":%ld,\"tid\":%llu,\"ts\":",
+                     w->o->pid, (unsigned long long)tr->json_tid);
+
+    tr->head_len = n > 0 && (size_t)n < sizeof(tr->head_b) ? (size_t)n : 0;
+    memcpy(tr->head_e, tr->head_b, sizeof(tr->head_e));
+    tr->head_e[9] = 'E'; /* the B of ",\n{"ph":"B" */
+}
+
 static track_t *
 track_for(writer_t *w, track_t **tracks, size_t *n, size_t *cap,
           const sw_trace_thread_t *t, uint32_t gid)
@@ -414,6 +445,7 @@ track_for(writer_t *w, track_t **tracks, size_t *n, size_t *cap,
     tr->gid = gid;
     tr->root = UINT32_MAX;
     tr->json_tid = gid == 0 ? (uint64_t)t->tid : GREENLET_TID_BASE + gid;
+    set_heads(w, tr);
     return tr;
 }
 
