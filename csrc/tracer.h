@@ -61,6 +61,7 @@ typedef struct sw_trace_thread {
     uint64_t drop_ts; /* the first dropped event's time, 0 if none */
     int full;         /* sticky: every later event is dropped */
     int depth;        /* call depth seen by the hooks (--max-depth) */
+    int ignored;      /* stackwatch's own thread: nothing recorded */
 } sw_trace_thread_t;
 
 typedef struct sw_trace_store {

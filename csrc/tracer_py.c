@@ -45,6 +45,7 @@
 #include "errors_py.h"
 #include "greenlet.h"
 #include "hash.h"
+#include "sampler.h"
 #include "stackfmt.h"
 #include "tracer.h"
 #include "tracer_py.h"
@@ -53,8 +54,10 @@
 enum { ENGINE_OFF = 0, ENGINE_MONITORING = 1, ENGINE_PROFILE = 2 };
 enum { VERDICT_TRACED = 1, VERDICT_SKIPPED = 2 };
 
+/* A code object, or (code NULL) a C function with --c-calls. */
 typedef struct code_entry {
-    PyObject *code; /* strong */
+    PyObject *code; /* strong, or NULL */
+    PyObject *name; /* a C function's name (str, strong), or NULL */
     int verdict;
 } code_entry_t;
 
@@ -88,9 +91,13 @@ static size_t nincludes, nexcludes;
 static PyObject *monitoring, *disable_obj;
 static int tool_id = -1;
 static unsigned long local_mask; /* our local events (DISABLE-able) */
-static PyObject *callbacks[6];
-static const char *const event_names[6] = {
-    "PY_START", "PY_RESUME", "PY_THROW", "PY_RETURN", "PY_YIELD", "PY_UNWIND"};
+/* The events: the first 6 always, the last 3 with --c-calls. */
+#define NEVENTS 9
+static PyObject *callbacks[NEVENTS];
+static const char *const event_names[NEVENTS] = {
+    "PY_START",  "PY_RESUME", "PY_THROW", "PY_RETURN", "PY_YIELD",
+    "PY_UNWIND", "CALL",      "C_RETURN", "C_RAISE"};
+static int c_calls; /* --c-calls: C functions are slices too */
 
 /* The threading.setprofile hook (names threads; before 3.12 it also
  * sets the profile function) and the one it replaced (called first). */
@@ -208,6 +215,7 @@ intern_slow(PyObject *code, int *verdict)
     Py_XDECREF(file);
     Py_INCREF(code);
     codes[ncodes].code = code;
+    codes[ncodes].name = NULL;
     i = (uint32_t)sw_mix64((uintptr_t)code) & map_mask;
     while (map_vals[i] != 0) {
         i = (i + 1) & map_mask;
@@ -243,7 +251,8 @@ codes_clear(void)
     uint32_t i;
 
     for (i = 0; i < ncodes; i++) {
-        Py_DECREF(codes[i].code);
+        Py_XDECREF(codes[i].code);
+        Py_XDECREF(codes[i].name);
     }
     free(codes);
     free(map_keys);
@@ -271,7 +280,11 @@ thread_slow(void)
     }
     tl_thread = t;
     tl_gen = gen;
-    if (greenlet_labeler != NULL) {
+    /* stackwatch's own threads (the service, the monitor's delivery...)
+     * ask the sampler to skip them; the tracer skips them too. */
+    t->ignored =
+        sw_sampler_is_excluded(PyThreadState_GetID(PyThreadState_Get()));
+    if (greenlet_labeler != NULL && !t->ignored) {
         first_greenlet(t);
     }
     return t;
@@ -286,6 +299,30 @@ this_thread(void)
     return thread_slow();
 }
 
+/* Records an enter or exit of slice id on the calling thread, within
+ * --max-depth. */
+static inline void
+record(uint32_t id, uint32_t kind)
+{
+    sw_trace_thread_t *t = this_thread();
+
+    if (t == NULL || t->ignored) {
+        return;
+    }
+    if (kind == SW_TR_ENTER) {
+        if (++t->depth > max_depth) {
+            return;
+        }
+    }
+    else if (t->depth <= 0) {
+        return; /* a frame entered before tracing started */
+    }
+    else if (t->depth-- > max_depth) {
+        return;
+    }
+    sw_tracer_put(&store, t, sw_now_ns(), id, kind);
+}
+
 /* Records one event of code; returns the verdict (0 when not recorded
  * for lack of memory or because tracing is off). */
 static inline int
@@ -293,7 +330,6 @@ on_event(PyObject *code, uint32_t kind)
 {
     int verdict;
     uint32_t id;
-    sw_trace_thread_t *t;
 
     if (engine == ENGINE_OFF || tl_quiet) {
         return 0;
@@ -302,22 +338,132 @@ on_event(PyObject *code, uint32_t kind)
     if (id == UINT32_MAX || verdict != VERDICT_TRACED) {
         return id == UINT32_MAX ? 0 : verdict;
     }
-    t = this_thread();
-    if (t == NULL) {
-        return verdict;
+    record(id, kind);
+    return verdict;
+}
+
+/* ---- C functions (--c-calls) ------------------------------------------- */
+
+/* The name of callable c, quietly: "module.qualname" for functions of a
+ * module other than builtins, else its __qualname__ (or __name__, or its
+ * type's name).  A new reference, or NULL. */
+static PyObject *
+cfunc_name(PyObject *c)
+{
+    PyObject *qual, *mod = NULL, *r = NULL;
+
+    tl_quiet++;
+    qual = PyObject_GetAttrString(c, "__qualname__");
+    if (qual == NULL || !PyUnicode_Check(qual)) {
+        Py_XDECREF(qual);
+        PyErr_Clear();
+        qual = PyObject_GetAttrString(c, "__name__");
     }
-    if (kind == SW_TR_ENTER) {
-        if (++t->depth > max_depth) {
-            return verdict;
+    if (qual != NULL && PyUnicode_Check(qual) && PyCFunction_Check(c)) {
+        mod = PyObject_GetAttrString(c, "__module__");
+    }
+    tl_quiet--;
+    PyErr_Clear();
+    if (qual == NULL || !PyUnicode_Check(qual)) {
+        Py_XDECREF(qual);
+        return PyUnicode_FromString(Py_TYPE(c)->tp_name);
+    }
+    if (mod != NULL && PyUnicode_Check(mod) &&
+        PyUnicode_CompareWithASCIIString(mod, "builtins") != 0) {
+        r = PyUnicode_FromFormat("%U.%U", mod, qual);
+    }
+    else {
+        r = qual;
+        Py_INCREF(r);
+    }
+    Py_XDECREF(mod);
+    Py_DECREF(qual);
+    return r;
+}
+
+/* The id of C callable c, interned by something that lives as long as
+ * what it names: a builtin function's method table entry (bound ones are
+ * new objects at every call), a method descriptor's, a type itself, or
+ * for any other callable object its type (then named by the type).
+ * UINT32_MAX when it cannot be interned.  Never raises. */
+static uint32_t
+intern_cfunc(PyObject *c)
+{
+    uintptr_t key;
+    PyObject *named = c;
+    uint32_t i;
+
+    if (PyCFunction_Check(c)) {
+        key = (uintptr_t)((PyCFunctionObject *)c)->m_ml;
+    }
+    else if (Py_IS_TYPE(c, &PyMethodDescr_Type)) {
+        key = (uintptr_t)((PyMethodDescrObject *)c)->d_method;
+    }
+    else if (PyType_Check(c)) {
+        key = (uintptr_t)c;
+    }
+    else {
+        named = (PyObject *)Py_TYPE(c);
+        key = (uintptr_t)named | 1;
+    }
+    if (map_mask != 0) {
+        i = (uint32_t)sw_mix64(key) & map_mask;
+        while (map_vals[i] != 0) {
+            if (map_keys[i] == key) {
+                return map_vals[i] - 1;
+            }
+            i = (i + 1) & map_mask;
         }
     }
-    else if (t->depth <= 0) {
-        return verdict; /* a frame entered before tracing started */
+    if (ncodes == UINT32_MAX - 1 ||
+        ((ncodes + 1) * 2 > map_mask + 1 && map_grow() < 0)) {
+        return UINT32_MAX;
     }
-    else if (t->depth-- > max_depth) {
+    if (ncodes == codes_cap) {
+        uint32_t cap = codes_cap ? codes_cap * 2 : 1024;
+        code_entry_t *e = realloc(codes, cap * sizeof(*e));
+
+        if (e == NULL) {
+            return UINT32_MAX;
+        }
+        codes = e;
+        codes_cap = cap;
+    }
+    codes[ncodes].name = cfunc_name(named);
+    PyErr_Clear();
+    if (codes[ncodes].name == NULL) {
+        return UINT32_MAX;
+    }
+    codes[ncodes].code = NULL;
+    codes[ncodes].verdict = VERDICT_TRACED;
+    i = (uint32_t)sw_mix64(key) & map_mask;
+    while (map_vals[i] != 0) {
+        i = (i + 1) & map_mask;
+    }
+    map_keys[i] = key;
+    map_vals[i] = ncodes + 1;
+    return ncodes++;
+}
+
+/* A C call (kind ENTER) or its end (EXIT) made by code `caller`; returns
+ * the caller's verdict (0: not known). */
+static int
+on_c_event(PyObject *caller, PyObject *callable, uint32_t kind)
+{
+    int verdict = 0;
+    uint32_t id;
+
+    if (engine == ENGINE_OFF || tl_quiet || caller == NULL) {
+        return 0;
+    }
+    if (intern_code(caller, &verdict) == UINT32_MAX ||
+        verdict != VERDICT_TRACED) {
         return verdict;
     }
-    sw_tracer_put(&store, t, sw_now_ns(), id, kind);
+    id = intern_cfunc(callable);
+    if (id != UINT32_MAX) {
+        record(id, kind);
+    }
     return verdict;
 }
 
@@ -360,7 +506,7 @@ on_switch(uint32_t to_id, PyObject *to)
         return;
     }
     t = this_thread();
-    if (t == NULL) {
+    if (t == NULL || t->ignored) {
         return;
     }
     sw_tracer_put(&store, t, sw_now_ns(), to_id, SW_TR_SWITCH);
@@ -448,8 +594,39 @@ cb_exit_other(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* CALL (a local event): a call from code args[0] to args[2]; Python
+ * callables start their own slices (PY_START), so only others open one
+ * here.  A call site in code left out is disabled. */
+static PyObject *
+cb_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 3 || PyFunction_Check(args[2]) || PyMethod_Check(args[2])) {
+        if (nargs >= 1 && engine != ENGINE_OFF && !tl_quiet) {
+            int verdict;
+
+            if (intern_code(args[0], &verdict) != UINT32_MAX) {
+                return local_answer(verdict);
+            }
+        }
+        Py_RETURN_NONE;
+    }
+    return local_answer(on_c_event(args[0], args[2], SW_TR_ENTER));
+}
+
+/* C_RETURN, C_RAISE (ancillary: only where CALL is on). */
+static PyObject *
+cb_c_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs >= 3) {
+        on_c_event(args[0], args[2], SW_TR_EXIT);
+    }
+    Py_RETURN_NONE;
+}
+
 /* In event_names' order. */
-static PyMethodDef callback_defs[6] = {
+static PyMethodDef callback_defs[NEVENTS] = {
     {"_trace_py_start", (PyCFunction)(void (*)(void))cb_enter_local,
      METH_FASTCALL, NULL},
     {"_trace_py_resume", (PyCFunction)(void (*)(void))cb_enter_local,
@@ -462,6 +639,11 @@ static PyMethodDef callback_defs[6] = {
      METH_FASTCALL, NULL},
     {"_trace_py_unwind", (PyCFunction)(void (*)(void))cb_exit_other,
      METH_FASTCALL, NULL},
+    {"_trace_call", (PyCFunction)(void (*)(void))cb_call, METH_FASTCALL, NULL},
+    {"_trace_c_return", (PyCFunction)(void (*)(void))cb_c_exit, METH_FASTCALL,
+     NULL},
+    {"_trace_c_raise", (PyCFunction)(void (*)(void))cb_c_exit, METH_FASTCALL,
+     NULL},
 };
 
 /* Before 3.12: the C profile function.  A generator's resumption is a
@@ -479,6 +661,15 @@ profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     }
     else if (what == PyTrace_RETURN) {
         kind = SW_TR_EXIT;
+    }
+    else if (c_calls && arg != NULL &&
+             (what == PyTrace_C_CALL || what == PyTrace_C_RETURN ||
+              what == PyTrace_C_EXCEPTION)) {
+        code = PyFrame_GetCode(frame);
+        on_c_event((PyObject *)code, arg,
+                   what == PyTrace_C_CALL ? SW_TR_ENTER : SW_TR_EXIT);
+        Py_DECREF(code);
+        return 0;
     }
     else {
         return 0;
@@ -644,7 +835,7 @@ monitoring_release(void)
          * (with our events off), which forgets the DISABLEs, without
          * restart_events (which would re-enable other tools' too). */
         for (k = 0; k < ncodes; k++) {
-            if (codes[k].verdict == VERDICT_SKIPPED) {
+            if (codes[k].verdict == VERDICT_SKIPPED && codes[k].code != NULL) {
                 Py_XDECREF(PyObject_CallMethod(monitoring, "set_local_events",
                                                "iOk", tool_id, codes[k].code,
                                                local_mask));
@@ -654,7 +845,7 @@ monitoring_release(void)
                 PyErr_Clear();
             }
         }
-        for (i = 0; i < 6; i++) {
+        for (i = 0; i < NEVENTS; i++) {
             PyObject *ev = NULL, *events;
 
             events = PyObject_GetAttrString(monitoring, "events");
@@ -675,7 +866,7 @@ monitoring_release(void)
         PyErr_Restore(exc_type, exc, tb);
     }
     tool_id = -1;
-    for (i = 0; i < 6; i++) {
+    for (i = 0; i < NEVENTS; i++) {
         Py_CLEAR(callbacks[i]);
     }
     Py_CLEAR(disable_obj);
@@ -746,7 +937,7 @@ monitoring_start(void)
     if (events == NULL) {
         goto fail;
     }
-    for (i = 0; i < 6; i++) {
+    for (i = 0; i < (c_calls ? NEVENTS : 6); i++) {
         PyObject *ev = PyObject_GetAttrString(events, event_names[i]);
 
         if (ev == NULL) {
@@ -756,7 +947,8 @@ monitoring_start(void)
         if (callback_defs[i].ml_meth ==
                 (PyCFunction)(void (*)(void))cb_enter_local ||
             callback_defs[i].ml_meth ==
-                (PyCFunction)(void (*)(void))cb_exit_local) {
+                (PyCFunction)(void (*)(void))cb_exit_local ||
+            callback_defs[i].ml_meth == (PyCFunction)(void (*)(void))cb_call) {
             local_mask |= PyLong_AsUnsignedLong(ev);
         }
         callbacks[i] = PyCFunction_New(&callback_defs[i], NULL);
@@ -905,11 +1097,11 @@ trace_start_py(PyObject *m, PyObject *args)
     unsigned long long limit;
     PyObject *inc, *exc, *labeler;
     Py_ssize_t internal;
-    int depth, rc;
+    int depth, rc, want_c_calls;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "KOOniO", &limit, &inc, &exc, &internal,
-                          &depth, &labeler)) {
+    if (!PyArg_ParseTuple(args, "KOOniOp", &limit, &inc, &exc, &internal,
+                          &depth, &labeler, &want_c_calls)) {
         return NULL;
     }
     if (engine != ENGINE_OFF) {
@@ -933,6 +1125,7 @@ trace_start_py(PyObject *m, PyObject *args)
     }
     sw_tracer_init(&store, (size_t)limit);
     max_depth = depth > 0 ? depth : INT_MAX;
+    c_calls = want_c_calls;
     gen++;
     store.start_ns = sw_now_ns();
     have_trace = 1;
@@ -1108,7 +1301,18 @@ trace_write_py(PyObject *m, PyObject *args)
     }
     for (i = 0; i < ncodes; i++) {
         PyObject *line;
-        const char *name = code_str(codes[i].code, "co_qualname", NULL, keep);
+        const char *name;
+
+        if (codes[i].code == NULL) {
+            /* A C function: its name, no file. */
+            cn[i].name = PyUnicode_AsUTF8(codes[i].name);
+            if (cn[i].name == NULL) {
+                PyErr_Clear();
+                cn[i].name = "?";
+            }
+            continue;
+        }
+        name = code_str(codes[i].code, "co_qualname", NULL, keep);
 
         cn[i].name =
             name ? name : code_str(codes[i].code, "co_name", "?", keep);
@@ -1376,7 +1580,7 @@ trace_span_py(PyObject *m, PyObject *args)
         return NULL;
     }
     t = this_thread();
-    if (t != NULL) {
+    if (t != NULL && !t->ignored) {
         sw_tracer_put(&store, t, sw_now_ns(), (uint32_t)id, kinds[kind]);
     }
     Py_RETURN_TRUE;

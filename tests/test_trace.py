@@ -226,3 +226,21 @@ def test_spans_and_marks_nest_among_function_slices(tmp_path):
     marks = [ev for ev in doc["traceEvents"] if ev["ph"] == "i"]
     assert [(m["name"], m["args"]) for m in marks] == [
         ("done", {"row": 1}), ("done", {"row": 2})]
+
+
+def test_c_calls_are_slices_with_c_calls(tmp_path):
+    proc, path = _trace(tmp_path, "--c-calls", name="trace_c_calls")
+    assert proc.returncode == 0, proc.stderr
+    slices = _main_track(load(path))
+    main = [s for s in all_slices(slices) if s.name == "main"]
+    assert len(main) == 1
+    got = outline(main, "")
+    # Before 3.12 a profile function does not see types called (int()).
+    assert got == ["main", "  sorted", "    key", "    key", "    key"] + (
+        ["  int"] if sys.version_info >= (3, 12) else []) + [
+        "  list.append", "  time.sleep"], got
+    # Without the option, only Python functions.
+    proc, path = _trace(tmp_path, name="trace_c_calls")
+    main = [s for s in all_slices(_main_track(load(path)))
+            if s.name == "main"]
+    assert outline(main, "") == ["main", "  key", "  key", "  key"]

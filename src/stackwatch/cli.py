@@ -252,6 +252,9 @@ _TRACE_ARGS = [
          help="one track per greenlet: its calls stay open while it is "
               "switched out (gevent greenlets named by name and "
               "function)"),
+    _arg("--c-calls", action="store_true",
+         help="C functions and builtins (len, time.sleep, list.append...) "
+              "are slices too"),
     _arg("--max-depth", type=int, metavar="N",
          help="record calls at most N deep (counting traced frames)"),
     _arg("--buffer", metavar="SIZE",
@@ -898,7 +901,7 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
     tracer = tracing.Tracer(out, buffer=size, include=ns.include,
                             exclude=ns.exclude, max_depth=ns.max_depth,
                             full_paths=ns.full_paths,
-                            greenlets=ns.greenlets,
+                            greenlets=ns.greenlets, c_calls=ns.c_calls,
                             # module names: along the target's sys.path
                             search_path=[
                                 os.getcwd() if ns.module is not None

@@ -99,6 +99,7 @@ class Tracer:
                  max_depth: "Optional[int]" = None,
                  full_paths: bool = False,
                  greenlets: bool = False,
+                 c_calls: bool = False,
                  search_path: "Optional[Iterable[str]]" = None) -> None:
         """search_path: where module names in include/exclude are looked
         up (default: sys.path when the tracer starts)."""
@@ -114,6 +115,7 @@ class Tracer:
         self.max_depth = max_depth
         self.full_paths = full_paths
         self.greenlets = greenlets
+        self.c_calls = c_calls
         self._tracking = False
         self.include = list(include)
         self.exclude = list(exclude)
@@ -157,7 +159,8 @@ class Tracer:
         try:
             tool = _native.trace_start(self.buffer, inc,
                                        exc + [_PACKAGE_DIR], 1,
-                                       self.max_depth or 0, labeler)
+                                       self.max_depth or 0, labeler,
+                                       self.c_calls)
         except BaseException:
             self._stop_tracking()
             raise

