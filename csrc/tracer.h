@@ -58,6 +58,7 @@ typedef struct sw_trace_thread {
     char *name;                   /* threading's name, or NULL */
     sw_trace_chunk_t *head, *tail;
     uint64_t events, dropped;
+    uint64_t aged;    /* --ring: events recycled with their old chunk */
     uint64_t drop_ts; /* the first dropped event's time, 0 if none */
     int full;         /* sticky: every later event is dropped */
     int depth;        /* call depth seen by the hooks (--max-depth) */
@@ -68,6 +69,11 @@ typedef struct sw_trace_store {
     sw_trace_thread_t *threads;
     size_t limit, used; /* bytes of chunks */
     uint64_t start_ns, stop_ns;
+    /* --ring: 0 keeps the first events that fit; else a full budget
+     * recycles the oldest chunk (the thread's own, else the oldest of
+     * any thread), and the writer leaves out what is older than ring_ns
+     * before the end. */
+    uint64_t ring_ns;
 } sw_trace_store_t;
 
 /* Makes an empty store whose chunks may take `limit` bytes in all.
@@ -109,8 +115,9 @@ sw_tracer_put(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
     sw_tracer_put_slow(s, t, ts, id, kind);
 }
 
-/* Totals over every thread of s.  Context: GIL held. */
+/* Totals over every thread of s (aged: recycled by --ring).  Context:
+ * GIL held. */
 void sw_tracer_totals(const sw_trace_store_t *s, uint64_t *events,
-                      uint64_t *dropped, size_t *threads);
+                      uint64_t *dropped, uint64_t *aged, size_t *threads);
 
 #endif

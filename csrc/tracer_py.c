@@ -45,6 +45,7 @@
 #include "errors_py.h"
 #include "greenlet.h"
 #include "hash.h"
+#include "procmem.h"
 #include "sampler.h"
 #include "stackfmt.h"
 #include "tracer.h"
@@ -116,6 +117,10 @@ static _Thread_local int tl_quiet;
  * keep their name and lose their args. */
 #define MAX_SPAN_KEYS 100000
 static PyObject *span_ids, *span_keys;
+
+/* --memory: RSS samples (MiB), from the store's budget. */
+static sw_chrome_counter_t *rss;
+static size_t nrss, rss_cap;
 
 static uint64_t lost_threads; /* events of threads with no buffer (OOM) */
 
@@ -1077,6 +1082,9 @@ profile_stop(void)
 static void
 clear_session(void)
 {
+    free(rss);
+    rss = NULL;
+    nrss = rss_cap = 0;
     Py_CLEAR(span_ids);
     Py_CLEAR(span_keys);
     Py_CLEAR(greenlet_labels);
@@ -1098,10 +1106,11 @@ trace_start_py(PyObject *m, PyObject *args)
     PyObject *inc, *exc, *labeler;
     Py_ssize_t internal;
     int depth, rc, want_c_calls;
+    double ring_seconds;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "KOOniOp", &limit, &inc, &exc, &internal,
-                          &depth, &labeler, &want_c_calls)) {
+    if (!PyArg_ParseTuple(args, "KOOniOpd", &limit, &inc, &exc, &internal,
+                          &depth, &labeler, &want_c_calls, &ring_seconds)) {
         return NULL;
     }
     if (engine != ENGINE_OFF) {
@@ -1124,6 +1133,7 @@ trace_start_py(PyObject *m, PyObject *args)
         sw_greenlet_set_listener(on_switch);
     }
     sw_tracer_init(&store, (size_t)limit);
+    store.ring_ns = ring_seconds > 0 ? (uint64_t)(ring_seconds * 1e9) + 1 : 0;
     max_depth = depth > 0 ? depth : INT_MAX;
     c_calls = want_c_calls;
     gen++;
@@ -1214,13 +1224,13 @@ prefix_hits(const prefix_t *a, size_t n)
 static PyObject *
 trace_stats_py(PyObject *m, PyObject *noargs)
 {
-    uint64_t events, dropped;
+    uint64_t events, dropped, aged;
     size_t threads;
     PyObject *inc, *exc, *r;
     (void)m;
     (void)noargs;
 
-    sw_tracer_totals(&store, &events, &dropped, &threads);
+    sw_tracer_totals(&store, &events, &dropped, &aged, &threads);
     inc = prefix_hits(includes, nincludes);
     exc = prefix_hits(excludes, nexcludes);
     if (inc == NULL || exc == NULL) {
@@ -1229,9 +1239,10 @@ trace_stats_py(PyObject *m, PyObject *noargs)
         return NULL;
     }
     r = Py_BuildValue(
-        "{sKsKsnsIsnsnsisssOsOsisd}", "events", (unsigned long long)events,
-        "dropped", (unsigned long long)dropped, "threads", (Py_ssize_t)threads,
-        "codes", (unsigned int)ncodes, "buffer_used", (Py_ssize_t)store.used,
+        "{sKsKsKsnsIsnsnsisssOsOsisd}", "events", (unsigned long long)events,
+        "aged", (unsigned long long)aged, "dropped",
+        (unsigned long long)dropped, "threads", (Py_ssize_t)threads, "codes",
+        (unsigned int)ncodes, "buffer_used", (Py_ssize_t)store.used,
         "buffer_limit", (Py_ssize_t)store.limit, "running",
         engine != ENGINE_OFF, "engine",
         sw_compat_trace_monitoring() ? "sys.monitoring" : "profile function",
@@ -1399,6 +1410,10 @@ trace_write_py(PyObject *m, PyObject *args)
         o.greenlet_names = gnames;
         o.ngreenlets = top;
     }
+    o.counters = rss;
+    o.ncounters = nrss;
+    o.counter_name = "memory";
+    o.counter_unit = "RSS MiB";
     o.pid = (long)getpid();
     o.process_name = process_name;
     o.gzip = gzip;
@@ -1586,7 +1601,44 @@ trace_span_py(PyObject *m, PyObject *args)
     Py_RETURN_TRUE;
 }
 
+/* trace_memory_sample(): appends the process's RSS now to the memory
+ * counter track.  False when the tracer is not running or the sample
+ * did not fit the buffer. */
+static PyObject *
+trace_memory_sample_py(PyObject *m, PyObject *noargs)
+{
+    sw_procmem_t pm;
+    (void)m;
+    (void)noargs;
+
+    if (engine == ENGINE_OFF || sw_procmem_read(&pm) < 0) {
+        Py_RETURN_FALSE;
+    }
+    if (nrss == rss_cap) {
+        size_t cap = rss_cap ? rss_cap * 2 : 1024;
+        size_t more = (cap - rss_cap) * sizeof(*rss);
+        sw_chrome_counter_t *a;
+
+        if (store.used + more > store.limit) {
+            Py_RETURN_FALSE;
+        }
+        a = realloc(rss, cap * sizeof(*rss));
+        if (a == NULL) {
+            Py_RETURN_FALSE;
+        }
+        store.used += more;
+        rss = a;
+        rss_cap = cap;
+    }
+    rss[nrss].ts = sw_now_ns();
+    rss[nrss].value = (double)pm.rss / (1024.0 * 1024.0);
+    nrss++;
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
+    {"trace_memory_sample", trace_memory_sample_py, METH_NOARGS,
+     "Appends the RSS now to the trace's memory counter."},
     {"trace_span", trace_span_py, METH_VARARGS,
      "trace_span(kind, name, args_json): a user slice (0 open, 1 close) "
      "or mark (2) on this thread's track."},

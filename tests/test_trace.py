@@ -244,3 +244,53 @@ def test_c_calls_are_slices_with_c_calls(tmp_path):
     main = [s for s in all_slices(_main_track(load(path)))
             if s.name == "main"]
     assert outline(main, "") == ["main", "  key", "  key", "  key"]
+
+
+def test_memory_adds_an_rss_counter_track(tmp_path):
+    proc, path = _trace(tmp_path, "--memory=0.005", name="trace_memory")
+    assert proc.returncode == 0, proc.stderr
+    doc = load(path)
+    rss = [ev for ev in doc["traceEvents"] if ev["ph"] == "C"]
+    assert len(rss) >= 20, len(rss)
+    assert {ev["name"] for ev in rss} == {"memory"}
+    ts = [ev["ts"] for ev in rss]
+    assert ts == sorted(ts)
+    values = [ev["args"]["RSS MiB"] for ev in rss]
+    assert max(values) - values[0] > 40, values
+    assert max(values) - values[-1] > 40, values
+    # The sampling thread is stackwatch's: no track of its own.
+    assert not [n for n in thread_names(doc).values()
+                if n.startswith("stackwatch-")]
+    # Without --memory, no counter.
+    proc, path = _trace(tmp_path, name="trace_memory")
+    assert not [ev for ev in load(path)["traceEvents"] if ev["ph"] == "C"]
+
+
+def test_memory_period_out_of_range_is_one_line(tmp_path):
+    proc, _ = _trace(tmp_path, "--memory=100", name="trace_memory")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "stackwatch trace: error: argument --memory: the sampling period "
+        "must be between 0.001 and 60 seconds, not 100"]
+
+
+def test_ring_keeps_the_last_seconds(tmp_path):
+    proc, path = _trace(tmp_path, "--ring", "0.2", name="trace_ring")
+    assert proc.returncode == 0, proc.stderr
+    names = [s.name for s in all_slices(_main_track(load(path)))]
+    assert names.count("b") > 100 and "a" not in names, set(names)
+    # Without --ring: both.
+    proc, path = _trace(tmp_path, name="trace_ring")
+    names = {s.name for s in all_slices(_main_track(load(path)))}
+    assert {"a", "b"} <= names
+
+
+def test_ring_recycles_the_oldest_records_when_the_buffer_is_full(tmp_path):
+    proc, path = _trace(tmp_path, "--ring", "60", "--buffer", "256KiB",
+                        name="trace_ring")
+    assert proc.returncode == 0, proc.stderr
+    assert "older ones let go (--ring)" in proc.stderr
+    assert " 0 dropped" in proc.stderr
+    slices = all_slices(_main_track(load(path)))  # balanced, monotonic
+    names = [s.name for s in slices]
+    assert names.count("b") > 1000 and "a" not in names, set(names)

@@ -510,6 +510,11 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
     size_t ntracks = 0, cap = 0, i;
     const sw_trace_chunk_t *c;
     uint64_t end = t->full ? t->drop_ts : w->o->store->stop_ns;
+    uint64_t ring = w->o->store->ring_ns;
+    /* --ring: only the last ring_ns before the end of the trace. */
+    uint64_t from = ring != 0 && w->o->store->stop_ns > ring
+                        ? w->o->store->stop_ns - ring
+                        : 0;
 
     cur = track_for(w, &tracks, &ntracks, &cap, t, 0);
     for (c = t->head; c != NULL && cur != NULL && !w->oom; c = c->next) {
@@ -518,6 +523,9 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
         for (j = 0; j < c->n && cur != NULL && !w->oom; j++) {
             const sw_trace_rec_t *r = &c->recs[j];
 
+            if (r->ts < from && r->kind != SW_TR_SWITCH) {
+                continue; /* (its exit, if any, is then skipped too) */
+            }
             if (r->kind == SW_TR_SWITCH) {
                 if (cur->gid == 0 && !cur->used && ntracks == 1) {
                     /* The greenlet the thread ran when its first record
@@ -612,6 +620,17 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
             }
             free(order);
         }
+    }
+    for (size_t c = 0; c < o->ncounters && !w.oom; c++) {
+        sw_buf_printf(&w.k.buf,
+                      ",\n{\"ph\":\"C\",\"pid\":%ld,\"name\":", o->pid);
+        sw_buf_json_str(&w.k.buf, o->counter_name);
+        sw_buf_puts(&w.k.buf, ",\"ts\":");
+        put_ts(&w.k.buf, o->counters[c].ts, o->store->start_ns);
+        sw_buf_puts(&w.k.buf, ",\"args\":{");
+        sw_buf_json_str(&w.k.buf, o->counter_unit);
+        sw_buf_printf(&w.k.buf, ":%.3f}}", o->counters[c].value);
+        sink_maybe_flush(&w.k);
     }
     sw_buf_puts(&w.k.buf, "\n]}\n");
     rc = sink_close(&w.k);

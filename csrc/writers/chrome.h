@@ -31,6 +31,12 @@ typedef struct sw_chrome_name {
     const char *args_json; /* a user span's args: a JSON object, or NULL */
 } sw_chrome_name_t;
 
+/* A sample of a process-wide counter (--memory: the RSS). */
+typedef struct sw_chrome_counter {
+    uint64_t ts; /* CLOCK_MONOTONIC, ns */
+    double value;
+} sw_chrome_counter_t;
+
 typedef struct sw_chrome_opts {
     const sw_trace_store_t *store;
     const sw_chrome_name_t *codes; /* by code id (ENTER/EXIT) */
@@ -47,6 +53,11 @@ typedef struct sw_chrome_opts {
      * first function called on the track (what the greenlet runs). */
     const char *const *greenlet_names;
     uint32_t ngreenlets;
+    /* One counter track (name: counter_name, values in counter_unit),
+     * samples in time order; NULL/0: none. */
+    const sw_chrome_counter_t *counters;
+    size_t ncounters;
+    const char *counter_name, *counter_unit;
     long pid;
     const char *process_name; /* may be NULL */
     int gzip;

@@ -255,6 +255,12 @@ _TRACE_ARGS = [
     _arg("--c-calls", action="store_true",
          help="C functions and builtins (len, time.sleep, list.append...) "
               "are slices too"),
+    _arg("--memory", nargs="?", const="0.01", metavar="SECONDS",
+         help="a counter track of the process's RSS, sampled every "
+              "SECONDS (default 0.01)"),
+    _arg("--ring", type=_positive, metavar="SECONDS",
+         help="keep the last SECONDS before the end instead of the first "
+              "events that fit the buffer"),
     _arg("--max-depth", type=int, metavar="N",
          help="record calls at most N deep (counting traced frames)"),
     _arg("--buffer", metavar="SIZE",
@@ -855,9 +861,11 @@ class _Tracing:
             return
         finally:
             tracer._ending = False
-        note("%d events in %.2f s, %d thread%s, %d dropped%s (%s)"
+        note("%d events in %.2f s, %d thread%s, %d dropped%s%s (%s)"
              % (st["events"], st["duration_seconds"], st["threads"],
                 "" if st["threads"] == 1 else "s", st["dropped"],
+                ", %d older ones let go (--ring)" % st["aged"]
+                if st["aged"] else "",
                 " (the buffer is full: raise --buffer)" if st["dropped"]
                 else "", st["engine"] + (" tool id %d" % st["tool_id"]
                                          if st["tool_id"] >= 0 else "")))
@@ -880,6 +888,12 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
     if ns.max_depth is not None and ns.max_depth < 1:
         fail("argument --max-depth: must be at least 1, not %d"
              % ns.max_depth, prog)
+    memory = None
+    if ns.memory is not None:
+        memory = _option(prog, "--memory", _positive, ns.memory)
+        if not 0.001 <= memory <= 60:
+            fail("argument --memory: the sampling period must be between "
+                 "0.001 and 60 seconds, not %s" % ns.memory, prog)
     signum = _option(prog, "--signal", dumping.parse_signal, ns.signal)
     _path_option(prog, "-o/--output", ns.output)
     out = ns.output
@@ -902,6 +916,7 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
                             exclude=ns.exclude, max_depth=ns.max_depth,
                             full_paths=ns.full_paths,
                             greenlets=ns.greenlets, c_calls=ns.c_calls,
+                            memory=memory, ring=ns.ring,
                             # module names: along the target's sys.path
                             search_path=[
                                 os.getcwd() if ns.module is not None

@@ -100,6 +100,8 @@ class Tracer:
                  full_paths: bool = False,
                  greenlets: bool = False,
                  c_calls: bool = False,
+                 memory: "Optional[float]" = None,
+                 ring: "Optional[float]" = None,
                  search_path: "Optional[Iterable[str]]" = None) -> None:
         """search_path: where module names in include/exclude are looked
         up (default: sys.path when the tracer starts)."""
@@ -116,6 +118,19 @@ class Tracer:
         self.full_paths = full_paths
         self.greenlets = greenlets
         self.c_calls = c_calls
+        if memory is not None and (isinstance(memory, bool) or
+                                   not isinstance(memory, (int, float)) or
+                                   not 0.001 <= memory <= 60):
+            raise ValueError("memory: the seconds between RSS samples, "
+                             "0.001-60, not %r" % (memory,))
+        self.memory = memory
+        if ring is not None and (isinstance(ring, bool) or
+                                 not isinstance(ring, (int, float)) or
+                                 not 0 < ring <= 86400):
+            raise ValueError("ring: the seconds to keep, 0-86400, not %r"
+                             % (ring,))
+        self.ring = ring
+        self._memory_thread: "Optional[_MemorySampler]" = None
         self._tracking = False
         self.include = list(include)
         self.exclude = list(exclude)
@@ -160,17 +175,23 @@ class Tracer:
             tool = _native.trace_start(self.buffer, inc,
                                        exc + [_PACKAGE_DIR], 1,
                                        self.max_depth or 0, labeler,
-                                       self.c_calls)
+                                       self.c_calls, float(self.ring or 0))
         except BaseException:
             self._stop_tracking()
             raise
         self.tool_id = tool if tool >= 0 else None
         self._pid = os.getpid()
         self._started = True
+        if self.memory:
+            self._memory_thread = _MemorySampler(self.memory)
+            self._memory_thread.start()
         return self
 
     def stop(self) -> "Dict[str, Any]":
         """Stops tracing (the records stay for write()); the stats."""
+        if self._memory_thread is not None:
+            self._memory_thread.halt()
+            self._memory_thread = None
         if self._started and os.getpid() == self._pid:
             _native.trace_stop()
             _remember_thread_names(self._names)
@@ -231,6 +252,31 @@ class Tracer:
         self.stop()
         if self.output:
             self.write()
+
+
+class _MemorySampler(threading.Thread):
+    """--memory: the process's RSS every `period` seconds, as a counter
+    track (a thread of stackwatch's: not traced itself)."""
+
+    def __init__(self, period: float) -> None:
+        super().__init__(name="stackwatch-trace-memory", daemon=True)
+        self.period = period
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        _native.sampler_exclude_current(True)
+        try:
+            while True:
+                _native.trace_memory_sample()
+                if self._halt.wait(self.period):
+                    break
+        finally:
+            _native.sampler_exclude_current(False)
+
+    def halt(self) -> None:
+        self._halt.set()
+        if self is not threading.current_thread():
+            self.join(5)
 
 
 def _label_greenlet(gid: int, g: "Any") -> str:
