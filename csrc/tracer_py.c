@@ -1283,7 +1283,7 @@ code_str(PyObject *code, const char *name, const char *fallback,
 static PyObject *
 trace_write_py(PyObject *m, PyObject *args)
 {
-    int fd, gzip, full_paths, rc = 0;
+    int fd, gzip, full_paths, speedscope = 0, rc = 0;
     PyObject *names, *keep = NULL, *key, *value;
     const char *process_name;
     sw_chrome_name_t *cn = NULL, *sn = NULL;
@@ -1295,8 +1295,8 @@ trace_write_py(PyObject *m, PyObject *args)
     sw_chrome_opts_t o;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "ipO!zp", &fd, &gzip, &PyDict_Type, &names,
-                          &process_name, &full_paths)) {
+    if (!PyArg_ParseTuple(args, "ipO!zp|p", &fd, &gzip, &PyDict_Type, &names,
+                          &process_name, &full_paths, &speedscope)) {
         return NULL;
     }
     if (!have_trace) {
@@ -1417,6 +1417,7 @@ trace_write_py(PyObject *m, PyObject *args)
     o.pid = (long)getpid();
     o.process_name = process_name;
     o.gzip = gzip;
+    o.speedscope = speedscope;
     /* With the GIL held throughout: no hook appends while we read. */
     rc = sw_chrome_write(&o, fd);
 

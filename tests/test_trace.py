@@ -1,6 +1,7 @@
 """stackwatch trace: the tracer's engine and its Chrome trace output
 (issue 15), through the real CLI in child processes."""
 
+import json
 import os
 import signal
 import sys
@@ -294,3 +295,31 @@ def test_ring_recycles_the_oldest_records_when_the_buffer_is_full(tmp_path):
     slices = all_slices(_main_track(load(path)))  # balanced, monotonic
     names = [s.name for s in slices]
     assert names.count("b") > 1000 and "a" not in names, set(names)
+
+
+def test_speedscope_evented_output(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    proc, path = _trace(tmp_path, "-f", "speedscope", out="t.speedscope.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "speedscope.app" in proc.stderr
+    doc = load(path)
+    with open(os.path.join(os.path.dirname(__file__), "data",
+                           "speedscope.schema.json")) as f:
+        jsonschema.validate(doc, json.load(f))
+    frames = doc["shared"]["frames"]
+    main = [p for p in doc["profiles"] if p["name"] == "MainThread"]
+    assert len(main) == 1
+    # The same call tree as the Chrome trace, from the O/C events.
+    lines, depth, last = [], 0, 0
+    for ev in main[0]["events"]:
+        assert ev["at"] >= last
+        last = ev["at"]
+        frame = frames[ev["frame"]]
+        if ev["type"] == "O":
+            if frame.get("file", "").endswith("trace_calltree.py"):
+                lines.append("  " * depth + frame["name"])
+                depth += 1
+        elif frame.get("file", "").endswith("trace_calltree.py"):
+            depth -= 1
+    assert depth == 0
+    assert "\n".join(lines) == CALLTREE

@@ -176,6 +176,8 @@ typedef struct track {
     uint32_t *stack; /* open slices: code ids, SPAN_BIT | span ids */
     size_t depth, cap;
     uint64_t last_ts;
+    sw_buf_t ev;       /* speedscope: this track's events so far */
+    uint64_t first_ts; /* speedscope: its first event's time */
 } track_t;
 
 typedef struct writer {
@@ -185,6 +187,7 @@ typedef struct writer {
     size_t *code_frag; /* offsets into frags: [ncodes + 1] */
     size_t *span_frag; /* [nspans + 1] */
     int oom;
+    size_t nprofiles; /* speedscope: profiles written */
 } writer_t;
 
 /* Appends ts - start in microseconds with three decimals ("12.345"),
@@ -287,6 +290,28 @@ frag_of(const writer_t *w, uint32_t entry, const char **p, size_t *n)
     return 1;
 }
 
+/* speedscope: an open (O) or close (C) of the frame of stack entry on
+ * tr's profile. */
+static void
+ss_event(writer_t *w, track_t *tr, char type, uint32_t entry, uint64_t ts)
+{
+    uint32_t frame =
+        entry & SPAN_BIT ? w->o->ncodes + (entry & ~SPAN_BIT) : entry;
+    uint64_t at = ts > w->o->store->start_ns ? ts - w->o->store->start_ns : 0;
+
+    if (tr->ev.len == 0) {
+        tr->first_ts = at;
+    }
+    else {
+        sw_buf_putc(&tr->ev, ',');
+    }
+    sw_buf_printf(&tr->ev, "{\"type\":\"%c\",\"frame\":%u,\"at\":%llu}", type,
+                  frame, (unsigned long long)at);
+    if (!sw_buf_ok(&tr->ev)) {
+        w->oom = 1;
+    }
+}
+
 static void
 open_slice(writer_t *w, track_t *tr, uint32_t entry, uint64_t ts)
 {
@@ -315,6 +340,10 @@ open_slice(writer_t *w, track_t *tr, uint32_t entry, uint64_t ts)
         ts = tr->last_ts;
     }
     tr->last_ts = ts;
+    if (w->o->speedscope) {
+        ss_event(w, tr, 'O', entry, ts);
+        return;
+    }
     put_head(w, "B", tr, ts);
     sw_buf_putc(&w->k.buf, ',');
     sw_buf_put(&w->k.buf, p, n);
@@ -347,6 +376,10 @@ close_slices(writer_t *w, track_t *tr, uint32_t entry, uint64_t ts)
     tr->last_ts = ts;
     while (tr->depth > i) {
         tr->depth--;
+        if (w->o->speedscope) {
+            ss_event(w, tr, 'C', tr->stack[tr->depth], ts);
+            continue;
+        }
         put_head(w, "E", tr, ts);
         sw_buf_putc(&w->k.buf, '}');
         sink_maybe_flush(&w->k);
@@ -359,8 +392,8 @@ put_mark(writer_t *w, track_t *tr, uint32_t id, uint64_t ts)
     const char *p;
     size_t n;
 
-    if (!frag_of(w, id | SPAN_BIT, &p, &n)) {
-        return;
+    if (w->o->speedscope || !frag_of(w, id | SPAN_BIT, &p, &n)) {
+        return; /* (speedscope has no instants) */
     }
     if (ts < tr->last_ts) {
         ts = tr->last_ts;
@@ -445,11 +478,41 @@ track_for(writer_t *w, track_t **tracks, size_t *n, size_t *cap,
     tr->gid = gid;
     tr->root = UINT32_MAX;
     tr->json_tid = gid == 0 ? (uint64_t)t->tid : GREENLET_TID_BASE + gid;
+    sw_buf_init(&tr->ev);
     set_heads(w, tr);
     return tr;
 }
 
-/* Names a track (metadata events may come anywhere in the file). */
+/* Chrome: names a track (metadata events may come anywhere in the
+ * file).  speedscope: writes the track's profile, named so. */
+static void
+put_track_name(writer_t *w, const track_t *tr, const char *name, long *sort)
+{
+    sw_buf_t *b = &w->k.buf;
+
+    if (!w->o->speedscope) {
+        put_meta(w, "thread_name", tr->json_tid, name, (*sort)++);
+        return;
+    }
+    if (tr->ev.len == 0) {
+        return;
+    }
+    sw_buf_puts(b, w->nprofiles++ ? ",\n" : "\n");
+    sw_buf_puts(b, "{\"type\":\"evented\",\"name\":");
+    sw_buf_json_str(b, name);
+    sw_buf_printf(
+        b,
+        ",\"unit\":\"nanoseconds\",\"startValue\":%llu,"
+        "\"endValue\":%llu,\"events\":[",
+        (unsigned long long)tr->first_ts,
+        (unsigned long long)(tr->last_ts > w->o->store->start_ns
+                                 ? tr->last_ts - w->o->store->start_ns
+                                 : 0));
+    sw_buf_put(b, tr->ev.data, tr->ev.len);
+    sw_buf_puts(b, "]}");
+    sink_maybe_flush(&w->k);
+}
+
 static void
 name_track(writer_t *w, const track_t *tr, const sw_trace_thread_t *t,
            long *sort)
@@ -485,21 +548,18 @@ name_track(writer_t *w, const track_t *tr, const sw_trace_thread_t *t,
         sw_buf_puts(&both, tr->root < w->o->ncodes ? w->o->codes[tr->root].name
                                                    : "?");
         sw_buf_puts(&both, at + 6);
-        put_meta(w, "thread_name", tr->json_tid,
-                 sw_buf_ok(&both) ? both.data : greenlet, (*sort)++);
+        put_track_name(w, tr, sw_buf_ok(&both) ? both.data : greenlet, sort);
         sw_buf_free(&both);
         return;
     }
     if (thread != NULL && greenlet != NULL) {
         sw_buf_printf(&both, "%s: %s", thread, greenlet);
-        put_meta(w, "thread_name", tr->json_tid,
-                 sw_buf_ok(&both) ? both.data : thread, (*sort)++);
+        put_track_name(w, tr, sw_buf_ok(&both) ? both.data : thread, sort);
         sw_buf_free(&both);
         return;
     }
     sw_buf_free(&both);
-    put_meta(w, "thread_name", tr->json_tid, thread ? thread : greenlet,
-             (*sort)++);
+    put_track_name(w, tr, thread ? thread : greenlet, sort);
 }
 
 /* Replays one thread's records onto its tracks. */
@@ -564,8 +624,39 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
         close_slices(w, &tracks[i], UINT32_MAX, end);
         name_track(w, &tracks[i], t, sort);
         free(tracks[i].stack);
+        sw_buf_free(&tracks[i].ev);
     }
     free(tracks);
+}
+
+/* speedscope: the document's start and its frames (codes, then spans). */
+static void
+speedscope_head(writer_t *w)
+{
+    const sw_chrome_opts_t *o = w->o;
+    sw_buf_t *b = &w->k.buf;
+    uint32_t i;
+
+    sw_buf_puts(b, "{\"$schema\":"
+                   "\"https://www.speedscope.app/file-format-schema.json\","
+                   "\"exporter\":\"stackwatch trace\",\"name\":");
+    sw_buf_json_str(b, o->process_name ? o->process_name : "python");
+    sw_buf_puts(b, ",\"shared\":{\"frames\":[");
+    for (i = 0; i < o->ncodes + o->nspans; i++) {
+        const sw_chrome_name_t *n =
+            i < o->ncodes ? &o->codes[i] : &o->spans[i - o->ncodes];
+
+        sw_buf_puts(b, i ? ",\n{\"name\":" : "\n{\"name\":");
+        sw_buf_json_str(b, n->name);
+        if (n->file != NULL) {
+            sw_buf_puts(b, ",\"file\":");
+            sw_buf_json_str(b, n->file);
+            sw_buf_printf(b, ",\"line\":%d", n->line);
+        }
+        sw_buf_putc(b, '}');
+        sink_maybe_flush(&w->k);
+    }
+    sw_buf_puts(b, "]},\"profiles\":[");
 }
 
 int
@@ -582,13 +673,20 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
     if (build_frags(&w) < 0) {
         w.oom = 1;
     }
-    sw_buf_puts(&w.k.buf, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
-    sw_buf_printf(&w.k.buf,
-                  "{\"ph\":\"M\",\"pid\":%ld,\"tid\":0,\"name\":"
-                  "\"process_name\",\"args\":{\"name\":",
-                  o->pid);
-    sw_buf_json_str(&w.k.buf, o->process_name ? o->process_name : "python");
-    sw_buf_puts(&w.k.buf, "}}");
+    if (o->speedscope) {
+        speedscope_head(&w);
+    }
+    else {
+        sw_buf_puts(&w.k.buf,
+                    "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+        sw_buf_printf(&w.k.buf,
+                      "{\"ph\":\"M\",\"pid\":%ld,\"tid\":0,\"name\":"
+                      "\"process_name\",\"args\":{\"name\":",
+                      o->pid);
+        sw_buf_json_str(&w.k.buf,
+                        o->process_name ? o->process_name : "python");
+        sw_buf_puts(&w.k.buf, "}}");
+    }
     /* The list is newest first: the oldest thread (usually the main one)
      * is written, and sorted, first. */
     {
@@ -621,7 +719,7 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
             free(order);
         }
     }
-    for (size_t c = 0; c < o->ncounters && !w.oom; c++) {
+    for (size_t c = 0; c < o->ncounters && !w.oom && !o->speedscope; c++) {
         sw_buf_printf(&w.k.buf,
                       ",\n{\"ph\":\"C\",\"pid\":%ld,\"name\":", o->pid);
         sw_buf_json_str(&w.k.buf, o->counter_name);

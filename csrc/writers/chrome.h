@@ -61,6 +61,9 @@ typedef struct sw_chrome_opts {
     long pid;
     const char *process_name; /* may be NULL */
     int gzip;
+    /* speedscope's evented format instead: one profile per track, the
+     * same slices as O/C events (no marks, no counters). */
+    int speedscope;
 } sw_chrome_opts_t;
 
 /* Writes the whole trace to fd.  Returns 0; SW_ENOMEM; or SW_ESYS with

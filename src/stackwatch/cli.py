@@ -242,6 +242,11 @@ _TRACE_ARGS = [
          help="output file: Chrome trace-event JSON, gzipped when it "
               "ends in .gz ('-' for stdout; default: "
               "stackwatch-trace-<target>-<date>.json here)"),
+    _arg("-f", "--format", choices=("chrome", "speedscope"),
+         default="chrome",
+         help="chrome: trace-event JSON for Perfetto and chrome://tracing "
+              "(default); speedscope: its evented format, one profile "
+              "per track"),
     _arg("--include", action="append", default=[], metavar="PREFIX",
          help="trace only code under this path or module/package name "
               "(repeatable)"),
@@ -825,9 +830,10 @@ class _Tracing:
     target, at interpreter exit or on SIGTERM/SIGHUP (the fields
     _write_then_end_on_signals reads are those of _Recording)."""
 
-    def __init__(self, tracer: Any, out: str) -> None:
+    def __init__(self, tracer: Any, out: str, fmt: str = "chrome") -> None:
         self.prof = tracer
         self.out = out
+        self.fmt = fmt
         self.lock = threading.Lock()
         self.done = False
         self.failed = False
@@ -854,7 +860,7 @@ class _Tracing:
         st = tracer.stop()
         tracer._ending = True
         try:
-            tracer.write(self.out)
+            tracer.write(self.out, self.fmt)
         except (OSError, _output.OutputError, MemoryError) as e:
             self.failed = True
             sys.stderr.write("%s trace: error: %s\n" % (PROG, e))
@@ -873,8 +879,12 @@ class _Tracing:
             if not hits:
                 note("warning: %s matched no code that ran" % spec)
         where = "stdout" if self.out == "-" else self.out
-        note("wrote the trace to %s: open it in https://ui.perfetto.dev "
-             "(Open trace file) or chrome://tracing" % where)
+        if self.fmt == "speedscope":
+            note("wrote the trace to %s: open it in "
+                 "https://www.speedscope.app" % where)
+        else:
+            note("wrote the trace to %s: open it in https://ui.perfetto.dev "
+                 "(Open trace file) or chrome://tracing" % where)
 
 
 def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
@@ -925,7 +935,7 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
                             + sys.path)
     for spec in tracer.unmatched_filters():
         note("warning: %s matches no file or module" % spec)
-    rec = _Tracing(tracer, out)
+    rec = _Tracing(tracer, out, ns.format)
     interrupted = [False]
 
     def at_exit() -> None:

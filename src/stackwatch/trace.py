@@ -35,6 +35,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Optional
 
+#: The output formats of Tracer.write.
+FORMATS = ("chrome", "speedscope")
+
 #: The default bound on the tracer's buffers, in bytes.
 DEFAULT_BUFFER = 256 * 1024 * 1024
 
@@ -221,10 +224,15 @@ class Tracer:
                                                  for p in prefixes)
         return hits
 
-    def write(self, path: "Optional[str]" = None) -> str:
+    def write(self, path: "Optional[str]" = None,
+              format: str = "chrome") -> str:
         """Writes the trace to path (default: the output given) as Chrome
-        trace-event JSON, gzip when the name ends in .gz; never a
+        trace-event JSON (format "chrome") or speedscope's evented format
+        ("speedscope"), gzip when the name ends in .gz; never a
         half-written file. Raises OutputError."""
+        if format not in FORMATS:
+            raise ValueError("format must be one of %s, not %r"
+                             % (", ".join(FORMATS), format))
         path = path or self.output
         if not path:
             raise ValueError("no output file given")
@@ -237,7 +245,7 @@ class Tracer:
             "python"
         _output.write_stream(path, lambda fd: _native.trace_write(
             fd, gz, names, "%s (pid %d)" % (proc, os.getpid()),
-            self.full_paths))
+            self.full_paths, format == "speedscope"))
         return path
 
     def clear(self) -> None:
