@@ -43,7 +43,10 @@ def test_two_greenlets_switching_get_a_track_each(tmp_path):
     truth = json.loads(proc.stdout)
     for slices, name in ((ping_slices, "work_a"), (pong_slices, "work_b")):
         busy = sum(s.end - s.start for s in slices if s.name == name) / 1e6
-        assert truth[name] <= busy < truth[name] * 1.25 + 0.005, (
+        # (Loose at the top: a thread preempted between its clock and its
+        # return lengthens the slice only; the work of the other greenlet
+        # would double it.)
+        assert truth[name] <= busy < truth[name] * 1.5 + 0.02, (
             name, busy, truth)
     # The main greenlet keeps the thread's track, with main on it.
     main = [n for n in tracks_ if n.startswith("MainThread")]
