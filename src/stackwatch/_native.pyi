@@ -2,7 +2,8 @@
 file of each concern)."""
 
 from types import CodeType
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Set, Tuple)
 
 # The service channel (csrc/service_py.c).
 SERVICE_NAMES: int
