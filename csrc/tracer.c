@@ -47,6 +47,7 @@ sw_tracer_thread_new(sw_trace_store_t *s, uint64_t ident, long tid)
     }
     t->ident = ident;
     t->tid = tid;
+    t->task_depth = -1;
     t->next = s->threads;
     s->threads = t;
     return t;

@@ -25,7 +25,8 @@
 #include <stdint.h>
 
 /* What a record says.  ENTER/EXIT open and close a slice of code `id`
- * on the thread's current track; SWITCH makes greenlet `id` the
+ * on the thread's current track; SWITCH makes greenlet `id` (asyncio
+ * task id | SW_TRACE_TASK_BIT with --asyncio; 0: the thread's own) the
  * thread's current track; SPAN_B/SPAN_E/MARK are user slices and
  * instants (id: an interned name). */
 enum sw_trace_kind {
@@ -36,6 +37,8 @@ enum sw_trace_kind {
     SW_TR_SPAN_E = 5,
     SW_TR_MARK = 6,
 };
+
+#define SW_TRACE_TASK_BIT 0x40000000u
 
 typedef struct sw_trace_rec {
     uint64_t ts; /* CLOCK_MONOTONIC, ns */
@@ -63,6 +66,7 @@ typedef struct sw_trace_thread {
     int full;         /* sticky: every later event is dropped */
     int depth;        /* call depth seen by the hooks (--max-depth) */
     int ignored;      /* stackwatch's own thread: nothing recorded */
+    int task_depth;   /* --asyncio: depth the task track began at, or -1 */
 } sw_trace_thread_t;
 
 typedef struct sw_trace_store {

@@ -60,6 +60,7 @@ typedef struct code_entry {
     PyObject *code; /* strong, or NULL */
     PyObject *name; /* a C function's name (str, strong), or NULL */
     int verdict;
+    int coroutine; /* an async def's code (--asyncio) */
 } code_entry_t;
 
 typedef struct prefix {
@@ -217,6 +218,14 @@ intern_slow(PyObject *code, int *verdict)
     }
     PyErr_Clear();
     codes[ncodes].verdict = judge(f ? f : "");
+    {
+        PyObject *flags = PyObject_GetAttrString(code, "co_flags");
+        long fl = flags != NULL ? PyLong_AsLong(flags) : 0;
+
+        Py_XDECREF(flags);
+        PyErr_Clear();
+        codes[ncodes].coroutine = fl > 0 && (fl & CO_COROUTINE) != 0;
+    }
     Py_XDECREF(file);
     Py_INCREF(code);
     codes[ncodes].code = code;
@@ -328,6 +337,73 @@ record(uint32_t id, uint32_t kind)
     sw_tracer_put(&store, t, sw_now_ns(), id, kind);
 }
 
+/* --asyncio: the labeler of tasks (NULL: off; trace.py keeps their ids
+ * by weak reference) and their labels {id: str}. */
+static PyObject *task_labeler, *task_labels;
+
+/* The id of the asyncio task running on this thread (given on first
+ * sight, labelled then), or 0.  Quiet; never raises. */
+static uint32_t
+current_task_id(void)
+{
+    PyObject *exc_type, *exc, *tb, *r;
+    uint32_t id = 0;
+
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    tl_quiet++;
+    r = PyObject_CallNoArgs(task_labeler);
+    tl_quiet--;
+    /* The labeler answers (id, label or None), or None outside a task. */
+    if (r != NULL && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2) {
+        unsigned long v = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(r, 0));
+        PyObject *label = PyTuple_GET_ITEM(r, 1);
+
+        if (!PyErr_Occurred() && v > 0 && v < SW_TRACE_TASK_BIT) {
+            id = (uint32_t)v;
+            if (PyUnicode_Check(label) && task_labels != NULL) {
+                PyObject *key = PyLong_FromUnsignedLong(id);
+
+                if (key != NULL) {
+                    PyDict_SetItem(task_labels, key, label);
+                    Py_DECREF(key);
+                }
+            }
+        }
+    }
+    Py_XDECREF(r);
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+    return id;
+}
+
+/* --asyncio: a coroutine's start or resumption outside a task track
+ * moves the thread to its task's track; the end of that outermost
+ * coroutine step moves it back to the thread's own. */
+static void
+on_coroutine(uint32_t id, uint32_t kind)
+{
+    sw_trace_thread_t *t = this_thread();
+
+    if (t == NULL || t->ignored) {
+        return;
+    }
+    if (kind == SW_TR_ENTER && t->task_depth < 0) {
+        uint32_t task = current_task_id();
+
+        if (task != 0) {
+            sw_tracer_put(&store, t, sw_now_ns(), task | SW_TRACE_TASK_BIT,
+                          SW_TR_SWITCH);
+            t->task_depth = t->depth;
+        }
+    }
+    record(id, kind);
+    if (kind == SW_TR_EXIT && t->task_depth >= 0 &&
+        t->depth <= t->task_depth) {
+        sw_tracer_put(&store, t, sw_now_ns(), 0, SW_TR_SWITCH);
+        t->task_depth = -1;
+    }
+}
+
 /* Records one event of code; returns the verdict (0 when not recorded
  * for lack of memory or because tracing is off). */
 static inline int
@@ -342,6 +418,10 @@ on_event(PyObject *code, uint32_t kind)
     id = intern_code(code, &verdict);
     if (id == UINT32_MAX || verdict != VERDICT_TRACED) {
         return id == UINT32_MAX ? 0 : verdict;
+    }
+    if (task_labeler != NULL && codes[id].coroutine) {
+        on_coroutine(id, kind);
+        return verdict;
     }
     record(id, kind);
     return verdict;
@@ -441,6 +521,7 @@ intern_cfunc(PyObject *c)
     }
     codes[ncodes].code = NULL;
     codes[ncodes].verdict = VERDICT_TRACED;
+    codes[ncodes].coroutine = 0;
     i = (uint32_t)sw_mix64(key) & map_mask;
     while (map_vals[i] != 0) {
         i = (i + 1) & map_mask;
@@ -1082,6 +1163,7 @@ profile_stop(void)
 static void
 clear_session(void)
 {
+    Py_CLEAR(task_labels);
     free(rss);
     rss = NULL;
     nrss = rss_cap = 0;
@@ -1103,14 +1185,15 @@ static PyObject *
 trace_start_py(PyObject *m, PyObject *args)
 {
     unsigned long long limit;
-    PyObject *inc, *exc, *labeler;
+    PyObject *inc, *exc, *labeler, *tasks = Py_None;
     Py_ssize_t internal;
     int depth, rc, want_c_calls;
     double ring_seconds;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "KOOniOpd", &limit, &inc, &exc, &internal,
-                          &depth, &labeler, &want_c_calls, &ring_seconds)) {
+    if (!PyArg_ParseTuple(args, "KOOniOpd|O", &limit, &inc, &exc, &internal,
+                          &depth, &labeler, &want_c_calls, &ring_seconds,
+                          &tasks)) {
         return NULL;
     }
     if (engine != ENGINE_OFF) {
@@ -1121,6 +1204,15 @@ trace_start_py(PyObject *m, PyObject *args)
         prefixes_from(exc, internal, &excludes, &nexcludes) < 0) {
         clear_session();
         return NULL;
+    }
+    if (tasks != Py_None) {
+        task_labels = PyDict_New();
+        if (task_labels == NULL) {
+            clear_session();
+            return NULL;
+        }
+        Py_INCREF(tasks);
+        task_labeler = tasks;
     }
     if (labeler != Py_None) {
         greenlet_labels = PyDict_New();
@@ -1161,6 +1253,7 @@ trace_start_py(PyObject *m, PyObject *args)
 static void
 stop_hooks(void)
 {
+    Py_CLEAR(task_labeler);
     sw_greenlet_set_listener(NULL);
     Py_CLEAR(greenlet_labeler);
     if (engine == ENGINE_MONITORING) {
@@ -1288,7 +1381,7 @@ trace_write_py(PyObject *m, PyObject *args)
     const char *process_name;
     sw_chrome_name_t *cn = NULL, *sn = NULL;
     uint64_t *idents = NULL;
-    const char **tnames = NULL, **gnames = NULL;
+    const char **tnames = NULL, **gnames = NULL, **tnames2 = NULL;
     size_t nt = 0;
     Py_ssize_t pos = 0;
     uint32_t i;
@@ -1410,6 +1503,35 @@ trace_write_py(PyObject *m, PyObject *args)
         o.greenlet_names = gnames;
         o.ngreenlets = top;
     }
+    if (task_labels != NULL && PyDict_Size(task_labels) > 0) {
+        uint32_t top = 0;
+
+        pos = 0;
+        while (PyDict_Next(task_labels, &pos, &key, &value)) {
+            unsigned long id = PyLong_AsUnsignedLong(key);
+
+            if (!PyErr_Occurred() && id < SW_TRACE_TASK_BIT && id + 1 > top) {
+                top = (uint32_t)id + 1;
+            }
+            PyErr_Clear();
+        }
+        tnames2 = calloc(top ? top : 1, sizeof(*tnames2));
+        if (tnames2 == NULL) {
+            rc = SW_ENOMEM;
+            goto done;
+        }
+        pos = 0;
+        while (PyDict_Next(task_labels, &pos, &key, &value)) {
+            unsigned long id = PyLong_AsUnsignedLong(key);
+
+            if (!PyErr_Occurred() && id < top && PyUnicode_Check(value)) {
+                tnames2[id] = PyUnicode_AsUTF8(value);
+            }
+            PyErr_Clear();
+        }
+        o.task_names = tnames2;
+        o.ntasks = top;
+    }
     o.counters = rss;
     o.ncounters = nrss;
     o.counter_name = "memory";
@@ -1428,6 +1550,7 @@ done:
     free(idents);
     free(tnames);
     free(gnames);
+    free(tnames2);
     if (rc < 0) {
         return sw_py_raise(rc, rc == SW_ESYS ? NULL : "writing the trace");
     }

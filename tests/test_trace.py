@@ -323,3 +323,27 @@ def test_speedscope_evented_output(tmp_path):
             depth -= 1
     assert depth == 0
     assert "\n".join(lines) == CALLTREE
+
+
+def test_asyncio_tasks_get_their_own_tracks(tmp_path):
+    proc, path = _trace(tmp_path, "--asyncio", name="trace_asyncio")
+    assert proc.returncode == 0, proc.stderr
+    doc = load(path)
+    roots = tracks(doc)  # balanced, monotonic
+    by_name = {n: all_slices(roots.get(tid, []))
+               for tid, n in thread_names(doc).items()}
+    a = [n for n in by_name if n.startswith("A #") and "(worker_a)" in n]
+    b = [n for n in by_name if n.startswith("B #") and "(worker_b)" in n]
+    assert len(a) == 1 and len(b) == 1, list(by_name)
+    names_a = [s.name for s in by_name[a[0]]]
+    names_b = [s.name for s in by_name[b[0]]]
+    assert names_a.count("work_a") == 5 and "work_b" not in names_a
+    assert names_b.count("work_b") == 5 and "work_a" not in names_b
+    # One slice per step: the first and one per resumption.
+    assert names_a.count("worker_a") == 6, names_a
+    main = [s.name for s in by_name["MainThread"]]
+    assert not {"work_a", "work_b", "worker_a", "worker_b"} & set(main)
+    # Without --asyncio, all on the thread.
+    proc, path = _trace(tmp_path, name="trace_asyncio")
+    doc = load(path)
+    assert list(thread_names(doc).values()) == ["MainThread"]

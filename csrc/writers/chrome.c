@@ -528,7 +528,16 @@ name_track(writer_t *w, const track_t *tr, const sw_trace_thread_t *t,
             thread = label;
         }
     }
-    if (tr->gid != 0) {
+    if (tr->gid & SW_TRACE_TASK_BIT) {
+        uint32_t id = tr->gid & ~SW_TRACE_TASK_BIT;
+
+        greenlet = id < w->o->ntasks ? w->o->task_names[id] : NULL;
+        if (greenlet == NULL) {
+            snprintf(label, sizeof(label), "task #%u", id);
+            greenlet = label;
+        }
+    }
+    else if (tr->gid != 0) {
         greenlet =
             tr->gid < w->o->ngreenlets ? w->o->greenlet_names[tr->gid] : NULL;
         if (greenlet == NULL && thread == NULL) {
@@ -587,7 +596,8 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
                 continue; /* (its exit, if any, is then skipped too) */
             }
             if (r->kind == SW_TR_SWITCH) {
-                if (cur->gid == 0 && !cur->used && ntracks == 1) {
+                if (cur->gid == 0 && !cur->used && ntracks == 1 &&
+                    !(r->id & SW_TRACE_TASK_BIT)) {
                     /* The greenlet the thread ran when its first record
                      * was taken: it owns the thread's track. */
                     cur->gid = r->id;

@@ -53,6 +53,10 @@ typedef struct sw_chrome_opts {
      * first function called on the track (what the greenlet runs). */
     const char *const *greenlet_names;
     uint32_t ngreenlets;
+    /* asyncio task track names by task id (--asyncio; NULL entries, or
+     * ids past ntasks: "task #<id>"). */
+    const char *const *task_names;
+    uint32_t ntasks;
     /* One counter track (name: counter_name, values in counter_unit),
      * samples in time order; NULL/0: none. */
     const sw_chrome_counter_t *counters;

@@ -257,6 +257,9 @@ _TRACE_ARGS = [
          help="one track per greenlet: its calls stay open while it is "
               "switched out (gevent greenlets named by name and "
               "function)"),
+    _arg("--asyncio", action="store_true",
+         help="one track per asyncio task: its coroutines' steps move "
+              "from the loop's thread to the task's track"),
     _arg("--c-calls", action="store_true",
          help="C functions and builtins (len, time.sleep, list.append...) "
               "are slices too"),
@@ -927,6 +930,7 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
                             full_paths=ns.full_paths,
                             greenlets=ns.greenlets, c_calls=ns.c_calls,
                             memory=memory, ring=ns.ring,
+                            asyncio=ns.asyncio,
                             # module names: along the target's sys.path
                             search_path=[
                                 os.getcwd() if ns.module is not None

@@ -105,6 +105,7 @@ class Tracer:
                  c_calls: bool = False,
                  memory: "Optional[float]" = None,
                  ring: "Optional[float]" = None,
+                 asyncio: bool = False,
                  search_path: "Optional[Iterable[str]]" = None) -> None:
         """search_path: where module names in include/exclude are looked
         up (default: sys.path when the tracer starts)."""
@@ -133,6 +134,7 @@ class Tracer:
             raise ValueError("ring: the seconds to keep, 0-86400, not %r"
                              % (ring,))
         self.ring = ring
+        self.asyncio = asyncio
         self._memory_thread: "Optional[_MemorySampler]" = None
         self._tracking = False
         self.include = list(include)
@@ -178,7 +180,9 @@ class Tracer:
             tool = _native.trace_start(self.buffer, inc,
                                        exc + [_PACKAGE_DIR], 1,
                                        self.max_depth or 0, labeler,
-                                       self.c_calls, float(self.ring or 0))
+                                       self.c_calls, float(self.ring or 0),
+                                       _TaskLabeler() if self.asyncio
+                                       else None)
         except BaseException:
             self._stop_tracking()
             raise
@@ -260,6 +264,39 @@ class Tracer:
         self.stop()
         if self.output:
             self.write()
+
+
+class _TaskLabeler:
+    """--asyncio: called (quietly: not traced) when a coroutine starts or
+    resumes outside a task's track; answers (id, label on first sight,
+    else None) for the asyncio task running now, or None. Ids are small
+    integers by weak reference: a task is never kept alive."""
+
+    def __init__(self) -> None:
+        import weakref
+
+        self.ids: "weakref.WeakKeyDictionary[Any, int]" = \
+            weakref.WeakKeyDictionary()
+        self.next = 1
+
+    def __call__(self) -> "Any":
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is None:
+            return None  # (never imported for the program)
+        loop = asyncio.events._get_running_loop()
+        if loop is None:
+            return None
+        task = asyncio.current_task(loop)
+        if task is None:
+            return None
+        tid = self.ids.get(task)
+        if tid is not None:
+            return tid, None
+        tid = self.ids[task] = self.next
+        self.next += 1
+        coro = task.get_coro()
+        what = getattr(coro, "__qualname__", None) or type(coro).__name__
+        return tid, "%s #%d (%s)" % (task.get_name(), tid, what)
 
 
 class _MemorySampler(threading.Thread):
