@@ -20,7 +20,7 @@ export VENV_DIR
 
 C_SOURCES := $(shell find csrc tests/c -name '*.[ch]')
 
-.PHONY: bench-cpython run test test-root lint lint-versions deps bench asan clean
+.PHONY: bench-cpython bench-trace run test test-root lint lint-versions deps bench asan clean
 
 deps:
 	@tools/system-deps.sh
@@ -97,6 +97,7 @@ asan:
 # HTTP_ARGS: e.g. --rounds 11; RECORD_PID_ARGS: e.g. --quick, --rounds 9.
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
+	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(TRACE_PYTHON) bench
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/run.py $(BENCH_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/paired.py $(PAIRED_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
@@ -105,6 +106,7 @@ bench:
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memprof.py $(MEMPROF_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memread.py $(MEMREAD_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/http.py $(HTTP_ARGS)
+	$(VENV_DIR)/bench/$(TRACE_PYTHON)/bin/python bench/trace.py $(TRACE_ARGS)
 	@$(MAKE) --no-print-directory bench-cpython
 
 # CPython 3.15's own sampler (python -m profiling.sampling) beside
@@ -129,6 +131,13 @@ bench-cpython:
 		tools/pyroot.sh run $$v $(VENV_DIR)/root-bench/$$v/bin/python \
 			bench/paired.py $(PAIRED_ARGS) || exit 1; \
 	done
+
+# The tracer's benchmark runs on a Python with sys.monitoring (its engine
+# there); TRACE_ARGS: e.g. --rounds 11.
+TRACE_PYTHON ?= 3.12
+bench-trace:
+	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(TRACE_PYTHON) bench
+	$(VENV_DIR)/bench/$(TRACE_PYTHON)/bin/python bench/trace.py $(TRACE_ARGS)
 
 clean:
 	rm -rf build dist out src/*.egg-info .pytest_cache

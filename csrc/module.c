@@ -62,6 +62,7 @@
 #include "memview_py.h"
 #include "stackfmt_py.h"
 #include "testing_py.h"
+#include "tracer_py.h"
 #include "watchdog.h"
 #include "watchdog_py.h"
 
@@ -85,6 +86,7 @@ after_fork_child_py(PyObject *m, PyObject *noargs)
     sw_wd_after_fork_child((uintptr_t)ts, PyThreadState_GetID(ts));
     sw_sampler_py_after_fork_child();
     sw_memprof_py_after_fork_child();
+    sw_tracer_py_after_fork_child();
     Py_RETURN_NONE;
 }
 
@@ -332,7 +334,7 @@ PyInit__native(void)
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
         sw_testing_py_init(m, cache) < 0 || sw_memprof_py_init(m) < 0 ||
         sw_memview_py_init(m) < 0 || sw_runner_py_init(m) < 0 ||
-        sw_http_py_init(m, cache) < 0) {
+        sw_http_py_init(m, cache) < 0 || sw_tracer_py_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -75,6 +75,7 @@ _LAZY = {
     "Frame": "_frame",
     "Profiler": "profiler",
     "MemoryProfiler": "memory",
+    "Tracer": "trace",
     "dump": "dumping", "enable_dump": "dumping", "disable_dump": "dumping",
     "RunTree": "runinfo", "format_run_info": "runinfo",
     "print_run_info": "runinfo",

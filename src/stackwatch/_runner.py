@@ -23,7 +23,7 @@ from stackwatch import _native
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Optional
+    from typing import Callable, List, Optional
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -123,11 +123,14 @@ def _is_zip(path: str) -> bool:
     return True
 
 
-def _run_script(path: str) -> None:
+def _run_script(path: str, at_start: "Optional[Callable[[], None]]" = None
+                ) -> None:
     if os.path.isdir(path) or _is_zip(path):
         import runpy  # (imported by check_script: no import here)
 
         sys.path[0] = path
+        if at_start is not None:
+            at_start()
         runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore
         return
     sys.path[0] = os.path.dirname(os.path.realpath(path))
@@ -147,6 +150,8 @@ def _run_script(path: str) -> None:
     main.__spec__ = None
     main.__cached__ = None  # type: ignore[attr-defined]
     sys.modules["__main__"] = main
+    if at_start is not None:
+        at_start()
     exec(code, main.__dict__)
 
 
@@ -157,20 +162,24 @@ def root_codes() -> List[types.CodeType]:
     return [_run_script.__code__, run.__code__]
 
 
-def run(script: Optional[str], module: Optional[str], args: List[str]
-        ) -> Outcome:
-    """Runs the target; returns the outcome python would have."""
+def run(script: Optional[str], module: Optional[str], args: List[str],
+        at_start: "Optional[Callable[[], None]]" = None) -> Outcome:
+    """Runs the target; returns the outcome python would have.
+    at_start() is called just before the target's code runs (the tracer
+    starts there, so that it records the target, not its set-up)."""
     try:
         if module is not None:
             import runpy  # (imported by check_module: no import here)
 
             sys.argv = [module] + list(args)
             sys.path[0] = os.getcwd()
+            if at_start is not None:
+                at_start()
             runpy._run_module_as_main(module, alter_argv=True)  # type: ignore
         else:
             assert script is not None
             sys.argv = [script] + list(args)
-            _run_script(script)
+            _run_script(script, at_start)
     except SystemExit as e:
         return Outcome(_exit_status(e.code))
     except KeyboardInterrupt as e:

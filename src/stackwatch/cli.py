@@ -272,6 +272,46 @@ _RUN_ARGS = [
               "gives the stacks without locals (default 1)"),
 ]
 
+#: The options of `trace`.
+_TRACE_ARGS = [
+    _arg("-o", "--output", metavar="OUT",
+         help="output file: Chrome trace-event JSON, gzipped when it "
+              "ends in .gz ('-' for stdout; default: "
+              "stackwatch-trace-<target>-<date>.json here)"),
+    _arg("-f", "--format", choices=("chrome", "speedscope"),
+         default="chrome",
+         help="chrome: trace-event JSON for Perfetto and chrome://tracing "
+              "(default); speedscope: its evented format, one profile "
+              "per track"),
+    _arg("--include", action="append", default=[], metavar="PREFIX",
+         help="trace only code under this path or module/package name "
+              "(repeatable)"),
+    _arg("--exclude", action="append", default=[], metavar="PREFIX",
+         help="do not trace code under this path or module/package "
+              "name (repeatable); it runs at nearly full speed"),
+    _arg("--greenlets", action="store_true",
+         help="one track per greenlet: its calls stay open while it is "
+              "switched out (gevent greenlets named by name and "
+              "function)"),
+    _arg("--asyncio", action="store_true",
+         help="one track per asyncio task: its coroutines' steps move "
+              "from the loop's thread to the task's track"),
+    _arg("--c-calls", action="store_true",
+         help="C functions and builtins (len, time.sleep, list.append...) "
+              "are slices too"),
+    _arg("--memory", nargs="?", const="0.01", metavar="SECONDS",
+         help="a counter track of the process's RSS, sampled every "
+              "SECONDS (default 0.01)"),
+    _arg("--ring", type=_positive, metavar="SECONDS",
+         help="keep the last SECONDS before the end instead of the first "
+              "events that fit the buffer"),
+    _arg("--max-depth", type=int, metavar="N",
+         help="record calls at most N deep (counting traced frames)"),
+    _arg("--buffer", metavar="SIZE",
+         help="bound on the trace buffers (default 256MiB; 512M, 1GiB...):"
+              " later events are dropped and counted"),
+]
+
 #: The options shared by the commands that run a target (then the
 #: target, an optional positional argument).
 _TARGET_ARGS = [
@@ -307,12 +347,14 @@ _TOP_ARGS = [
 
 _ARGS = {"record": _RECORD_ARGS + _TARGET_ARGS,
          "run": _RUN_ARGS + _TARGET_ARGS,
-         "top": _TOP_ARGS + _TARGET_ARGS}
+         "top": _TOP_ARGS + _TARGET_ARGS,
+         "trace": _TRACE_ARGS + _TARGET_ARGS}
 
 #: Options that take a value, per command (to find where the target
 #: starts).
 _VALUE_OPTS = {command: {flag for flags, kw in args
-                         if "action" not in kw and "nargs" not in kw
+                         if kw.get("action") in (None, "append")
+                         and "nargs" not in kw
                          for flag in flags}
                for command, args in _ARGS.items()}
 
@@ -398,6 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
         usage="%(prog)s [options] (PID | script.py [args ...] | -m module "
               "[args ...])")
     _add_args(t, "top")
+
+    tr = sub.add_parser(
+        "trace", help="run a script or module under the tracer",
+        description=(
+            "Run a script (or -m module) in this interpreter, exactly as "
+            "python would, recording every Python function's start and end "
+            "in every thread; write the trace (Chrome trace-event JSON, "
+            "for the Perfetto UI or chrome://tracing) when it ends. Ctrl-C "
+            "stops the target and still writes the trace."),
+        usage="%(prog)s [options] (script.py [args ...] | -m module "
+              "[args ...])")
+    _add_args(tr, "trace")
 
     d = sub.add_parser(
         "dump", help="print the stacks of a running Python process",
@@ -544,7 +598,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ns = build_parser().parse_args([argv[0]] + own)
         if argv[0] == "top":
             return top(ns, rest)
-        return record(ns, rest) if argv[0] == "record" else run(ns, rest)
+        return {"record": record, "run": run, "trace": trace}[argv[0]](
+            ns, rest)
     if argv and argv[0] == "mem":
         from stackwatch import _memcli
         return _memcli.main(argv[1:], build_parser)
@@ -552,7 +607,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ns = parser.parse_args(argv)
     if ns.command == "dump":
         return dump(ns)
-    parser.error("no command: give record, run, dump or mem")
+    parser.error("no command: give record, run, trace, top, dump or mem")
 
 
 # -- dump -------------------------------------------------------------------
@@ -940,6 +995,151 @@ def top(ns: argparse.Namespace, target_args: List[str]) -> int:
     from stackwatch import _top
 
     return _top.run(ns, prog, fail)
+
+
+# -- trace ------------------------------------------------------------------
+
+class _Tracing:
+    """Stops the tracer and writes the trace once, at the end of the
+    target, at interpreter exit or on SIGTERM/SIGHUP (the fields
+    _write_then_end_on_signals reads are those of _Recording)."""
+
+    def __init__(self, tracer: Any, out: str, fmt: str = "chrome") -> None:
+        self.prof = tracer
+        self.out = out
+        self.fmt = fmt
+        self.lock = threading.Lock()
+        self.done = False
+        self.failed = False
+        self.owner = 0
+        self.pending = 0
+
+    def finish(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+            self.owner = threading.get_ident()
+            try:
+                self._finish()
+            finally:
+                self.owner = 0
+        if self.pending:
+            _exit_by_signal(self.pending)
+
+    def _finish(self) -> None:
+        tracer = self.prof
+        if os.getpid() != tracer._pid:
+            return  # a forked child: the trace is the parent's
+        st = tracer.stop()
+        tracer._ending = True
+        try:
+            tracer.write(self.out, self.fmt)
+        except (OSError, _output.OutputError, MemoryError) as e:
+            self.failed = True
+            sys.stderr.write("%s trace: error: %s\n" % (PROG, e))
+            return
+        finally:
+            tracer._ending = False
+        note("%d events in %.2f s, %d thread%s, %d dropped%s%s (%s)"
+             % (st["events"], st["duration_seconds"], st["threads"],
+                "" if st["threads"] == 1 else "s", st["dropped"],
+                ", %d older ones let go (--ring)" % st["aged"]
+                if st["aged"] else "",
+                " (the buffer is full: raise --buffer)" if st["dropped"]
+                else "", st["engine"] + (" tool id %d" % st["tool_id"]
+                                         if st["tool_id"] >= 0 else "")))
+        for spec, hits in tracer.filter_hits().items():
+            if not hits:
+                note("warning: %s matched no code that ran" % spec)
+        where = "stdout" if self.out == "-" else self.out
+        if self.fmt == "speedscope":
+            note("wrote the trace to %s: open it in "
+                 "https://www.speedscope.app" % where)
+        else:
+            note("wrote the trace to %s: open it in https://ui.perfetto.dev "
+                 "(Open trace file) or chrome://tracing" % where)
+
+
+def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
+    from stackwatch import trace as tracing  # only `trace` uses it
+
+    prog = "%s trace" % PROG
+    target_args = _target(ns, target_args, prog)
+    size = tracing.DEFAULT_BUFFER
+    if ns.buffer is not None:
+        size = _option(prog, "--buffer", tracing.parse_size, ns.buffer)
+    if ns.max_depth is not None and ns.max_depth < 1:
+        fail("argument --max-depth: must be at least 1, not %d"
+             % ns.max_depth, prog)
+    memory = None
+    if ns.memory is not None:
+        memory = _option(prog, "--memory", _positive, ns.memory)
+        if not 0.001 <= memory <= 60:
+            fail("argument --memory: the sampling period must be between "
+                 "0.001 and 60 seconds, not %s" % ns.memory, prog)
+    signum = _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    _path_option(prog, "-o/--output", ns.output)
+    out = ns.output
+    if out is None:
+        stem = ns.module or os.path.splitext(os.path.basename(
+            ns.target.rstrip("/")))[0] or "target"
+        import time
+
+        out = "stackwatch-trace-%s-%s.json" % (
+            stem.replace(".", "_"), time.strftime("%Y%m%d-%H%M%S"))
+    if out != "-":
+        out = os.path.abspath(out)  # the target may change directory
+    try:
+        _output.check_writable(out)
+    except _output.OutputError as e:
+        fail(str(e), prog)
+    _check_target(ns, prog)
+    _paths_of_target(ns)
+    tracer = tracing.Tracer(out, buffer=size, include=ns.include,
+                            exclude=ns.exclude, max_depth=ns.max_depth,
+                            full_paths=ns.full_paths,
+                            greenlets=ns.greenlets, c_calls=ns.c_calls,
+                            memory=memory, ring=ns.ring,
+                            asyncio=ns.asyncio,
+                            # module names: along the target's sys.path
+                            search_path=[
+                                os.getcwd() if ns.module is not None
+                                else os.path.dirname(
+                                    os.path.realpath(ns.target))]
+                            + sys.path)
+    for spec in tracer.unmatched_filters():
+        note("warning: %s matches no file or module" % spec)
+    rec = _Tracing(tracer, out, ns.format)
+    interrupted = [False]
+
+    def at_exit() -> None:
+        rec.finish()
+        if rec.failed:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        if interrupted[0]:
+            _exit_by_signal()
+
+    atexit.register(at_exit)
+    _write_then_end_on_signals(rec)
+    _enable_dumps(signum)
+    try:
+        # Filters and tool ids are checked before the target starts ...
+        tracer.start()
+        tracer.stop()
+        tracer.clear()
+    except (RuntimeError, ValueError) as e:
+        atexit.unregister(at_exit)
+        fail(str(e), prog)
+    # ... and tracing starts just before its code runs.
+    outcome = _runner.run(ns.target, ns.module, target_args,
+                          at_start=tracer.start)
+    interrupted[0] = outcome.interrupted
+    if outcome.interrupted:
+        return 130
+    return outcome.status
 
 
 # -- run --------------------------------------------------------------------
