@@ -46,6 +46,7 @@
 #include "errors_py.h"
 #include "greenlet.h"
 #include "greenlet_py.h"
+#include "outside_py.h"
 #include "sampler.h"
 #include "sampler_py.h"
 #include "service.h"
@@ -315,7 +316,7 @@ PyInit__native(void)
     if (sw_service_py_init(m) < 0 || sw_sampler_py_init(m, cache) < 0 ||
         sw_dump_py_init(m, cache) < 0 || sw_greenlet_py_init(m) < 0 ||
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
-        sw_testing_py_init(m, cache) < 0) {
+        sw_testing_py_init(m, cache) < 0 || sw_outside_py_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

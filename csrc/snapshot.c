@@ -1,5 +1,6 @@
 /* Snapshots of every thread's stack; see snapshot.h. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -128,6 +129,16 @@ reserve_frames(sw_snapshot_t *snap, uint32_t more)
     return 0;
 }
 
+/* Whether tid is a thread of process pid. */
+static int
+remote_task(int pid, long tid)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%ld", pid, tid);
+    return access(path, F_OK) == 0;
+}
+
 int
 sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
                     uint64_t only_id)
@@ -140,6 +151,7 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
 
     memset(snap, 0, sizeof(*snap));
     snap->when_ns = sw_now_ns();
+    snap->remote = r->remote;
     sw_buf_putc(&snap->strings, '\0');
     if (threads == NULL || raw == NULL || info == NULL) {
         rc = SW_ENOMEM;
@@ -164,16 +176,31 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
             threads[i].ident == 0) {
             continue; /* not ours, or not yet bound to its thread */
         }
-        if (only_id == 0 && sw_sampler_is_excluded(threads[i].id)) {
+        if (only_id == 0 && !r->remote &&
+            sw_sampler_is_excluded(threads[i].id)) {
             continue; /* stackwatch's own (service, monitor) */
         }
         st = &snap->threads[snap->nthreads++];
         st->t = threads[i];
         st->tid = sw_read_tid(r, &threads[i]);
-        if (sw_thread_cpu_ns(st->tid, &st->cpu_ns) < 0) {
+        if (r->remote) {
+            /* Another process's thread: no CPU clock of ours reads it, and
+             * a kernel id found through this process's pthread layout
+             * (3.9, 3.10) is kept only if it is one of the target's. */
+            if (threads[i].tid == 0 && st->tid > 0 &&
+                !remote_task(r->vm.pid, st->tid)) {
+                st->tid = 0;
+            }
             st->cpu_ns = 0;
+            st->greenlet = 0;
         }
-        st->greenlet = sw_greenlet_current(threads[i].tstate, threads[i].id);
+        else {
+            if (sw_thread_cpu_ns(st->tid, &st->cpu_ns) < 0) {
+                st->cpu_ns = 0;
+            }
+            st->greenlet =
+                sw_greenlet_current(threads[i].tstate, threads[i].id);
+        }
         st->first = snap->nframes;
         if (sw_thread_frame(r, &threads[i]) == 0) {
             continue;
@@ -183,7 +210,7 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
             continue;
         }
         st->truncated = truncated;
-        if (!truncated) {
+        if (!truncated && !r->remote) {
             nraw = sw_sampler_cut_at_roots(raw, nraw);
         }
         sw_codecache_lock(cache);
@@ -247,7 +274,7 @@ thread_label(const sw_snapshot_t *snap, const sw_snap_thread_t *t, char *out,
 {
     const char *fn;
 
-    if (sw_names_get(t->t.ident, t->tid, out, cap)) {
+    if (!snap->remote && sw_names_get(t->t.ident, t->tid, out, cap)) {
         return 1;
     }
     if (t->nframes == 0 || t->truncated) {

@@ -46,7 +46,10 @@ typedef struct sw_snapshot {
     uint32_t nframes, frames_cap;
     sw_buf_t strings; /* NUL-separated; offset 0 is "" */
     uint64_t when_ns;
-    int error; /* the runtime was unreadable */
+    int error;  /* the runtime was unreadable */
+    int remote; /* of another process (a reader from sw_reader_open_for):
+                   none of this process's tables (thread names, greenlets,
+                   excluded threads, roots) apply */
 } sw_snapshot_t;
 
 /* Reads every thread (or only the thread state with serial only_id, when

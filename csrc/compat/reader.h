@@ -80,6 +80,8 @@ typedef struct sw_code {
 
 typedef struct sw_reader {
     sw_vm_t vm;
+    const sw_layout_t *L; /* the layout of the interpreter read */
+    int remote;           /* reads another process (sw_reader_open_for) */
     /* interpreter -> its GIL struct, remembered between passes so that an
      * interpreter's fields and its GIL state come in one read. */
     uintptr_t gil_interp[SW_GIL_CACHE];
@@ -108,6 +110,14 @@ typedef struct sw_reader {
  * reader's header buffer; SW_ESYS (errno set) from sw_vm_open(), e.g. no
  * read method selected; SW_ENOMEM.  A failed open holds nothing. */
 int sw_reader_open(sw_reader_t *r);
+
+/* Opens a reader of the interpreter whose layout is L, in process pid
+ * (0: this process, as sw_reader_open(); else another process, read with
+ * process_vm_readv on its pid, L being the table compat/target.c made
+ * for it, which must outlive the reader).  Returns as sw_reader_open().
+ * Object types are checked against L's addresses, so a reader of another
+ * process never takes an object of ours for one of its own. */
+int sw_reader_open_for(sw_reader_t *r, const sw_layout_t *L, int pid);
 
 /* Releases what sw_reader_open() took; idempotent.  Only for a reader
  * that opened: a zeroed one (or one whose open failed with SW_EINVAL)
@@ -177,8 +187,9 @@ void sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids,
                         int n, char *same);
 
 /* The line of the instruction at byte offset addr, given the code's
- * first line and line table, or -1 (see sw_line_for()).  Pure; any
- * thread, no GIL. */
+ * first line and line table, or -1 (see sw_line_for()), for a code object
+ * of this process (a reader of another one: sw_line_for() with its
+ * layout's line_format).  Pure; any thread, no GIL. */
 int sw_code_line(int firstlineno, const uint8_t *table, uint32_t table_len,
                  int32_t addr);
 
