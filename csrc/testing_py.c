@@ -174,7 +174,19 @@ test_layout_table_diff_py(PyObject *m, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
+/* _test_outside_memory_only(on): the outside reader finds the target's
+ * symbols in its memory only, as when its files cannot be opened. */
+static PyObject *
+test_outside_memory_only_py(PyObject *m, PyObject *on)
+{
+    (void)m;
+    sw_target_test_memory_only(PyObject_IsTrue(on) == 1);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef testing_methods[] = {
+    {"_test_outside_memory_only", test_outside_memory_only_py, METH_O,
+     "Test hook: the outside reader reads symbols from memory only."},
     {"_test_layout_table_diff", test_layout_table_diff_py, METH_NOARGS,
      "Test hook: where the outside reader's table for this CPython differs "
      "from the in-process one (None: nowhere)."},

@@ -19,6 +19,14 @@
 
 #define MAX_FILES 16 /* candidate files (the executable, libpython) */
 
+static int memory_only; /* sw_target_test_memory_only() */
+
+void
+sw_target_test_memory_only(int on)
+{
+    memory_only = on;
+}
+
 const sw_layout_entry_t *
 sw_layout_table_for(int minor)
 {
@@ -319,6 +327,135 @@ file_symbols(int pid, const mapped_file_t *m, uintptr_t *addrs)
     return rc;
 }
 
+/* The wanted symbols of mapping m from the target's memory, where its
+ * file cannot be opened (a directory this user may not enter): the
+ * dynamic symbol table the loader mapped (.dynsym, which holds every
+ * symbol CPython exports), found through the ELF and program headers at
+ * the mapping's start and its PT_DYNAMIC.  The loader has relocated the
+ * table addresses in the dynamic section of a shared object, not always
+ * those of an executable: an address below the mapping gets the bias.
+ * Returns 0 if _PyRuntime is among them, 1 if not, SW_EFAULT if the
+ * memory could not be read (errno from the read). */
+#define MEM_MAX_DYN 512
+#define MEM_MAX_SYMS (1u << 18)
+#define MEM_MAX_STR (8u << 20)
+#define MEM_SYM_BATCH 1024
+
+static int
+mem_symbols(sw_vm_t *vm, const mapped_file_t *m, uintptr_t *addrs)
+{
+    Elf64_Ehdr h;
+    Elf64_Phdr ph[64];
+    Elf64_Dyn *dyn = NULL;
+    Elf64_Sym *syms = NULL;
+    char *strs = NULL;
+    uint64_t lowest = UINT64_MAX, dyn_addr = 0, dyn_size = 0;
+    uint64_t symtab = 0, strtab = 0, strsz = 0, nsyms, k, values[NWANTED];
+    uintptr_t bias;
+    size_t i, j, ndyn;
+    int rc = 1;
+
+    memset(values, 0, sizeof(values));
+    if (sw_vm_read(vm, m->base, &h, sizeof(h)) < 0) {
+        return SW_EFAULT;
+    }
+    if (memcmp(h.e_ident, ELFMAG, SELFMAG) != 0 ||
+        h.e_ident[EI_CLASS] != ELFCLASS64 || h.e_machine != EM_X86_64 ||
+        h.e_phentsize != sizeof(Elf64_Phdr) || h.e_phnum == 0 ||
+        h.e_phnum > 64 || h.e_phoff > m->end - m->base ||
+        sw_vm_read(vm, m->base + h.e_phoff, ph, h.e_phnum * sizeof(ph[0])) <
+            0) {
+        return 1;
+    }
+    for (i = 0; i < h.e_phnum; i++) {
+        if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr < lowest) {
+            lowest = ph[i].p_vaddr;
+        }
+        if (ph[i].p_type == PT_DYNAMIC) {
+            dyn_addr = ph[i].p_vaddr;
+            dyn_size = ph[i].p_memsz;
+        }
+    }
+    if (lowest == UINT64_MAX || dyn_size == 0) {
+        return 1;
+    }
+    bias = m->base - (uintptr_t)(lowest & ~(uint64_t)0xfff);
+    ndyn = (size_t)(dyn_size / sizeof(Elf64_Dyn));
+    if (ndyn > MEM_MAX_DYN) {
+        ndyn = MEM_MAX_DYN;
+    }
+    dyn = malloc(ndyn * sizeof(*dyn));
+    if (dyn == NULL ||
+        sw_vm_read(vm, bias + dyn_addr, dyn, ndyn * sizeof(*dyn)) < 0) {
+        free(dyn);
+        return 1;
+    }
+    for (i = 0; i < ndyn && dyn[i].d_tag != DT_NULL; i++) {
+        uint64_t v = dyn[i].d_un.d_ptr;
+
+        if (dyn[i].d_tag == DT_SYMTAB) {
+            symtab = v < m->base ? v + bias : v;
+        }
+        else if (dyn[i].d_tag == DT_STRTAB) {
+            strtab = v < m->base ? v + bias : v;
+        }
+        else if (dyn[i].d_tag == DT_STRSZ) {
+            strsz = v;
+        }
+    }
+    free(dyn);
+    /* The linkers put .dynstr right after .dynsym: the symbols are what
+     * lies between. */
+    if (symtab == 0 || strtab <= symtab || strsz == 0 || strsz > MEM_MAX_STR) {
+        return 1;
+    }
+    nsyms = (strtab - symtab) / sizeof(Elf64_Sym);
+    if (nsyms > MEM_MAX_SYMS) {
+        nsyms = MEM_MAX_SYMS;
+    }
+    strs = malloc(strsz + 1);
+    syms = malloc(MEM_SYM_BATCH * sizeof(*syms));
+    if (strs == NULL || syms == NULL ||
+        sw_vm_read(vm, strtab, strs, strsz) < 0) {
+        goto done;
+    }
+    strs[strsz] = '\0';
+    for (k = 0; k < nsyms; k += MEM_SYM_BATCH) {
+        size_t n =
+            nsyms - k < MEM_SYM_BATCH ? (size_t)(nsyms - k) : MEM_SYM_BATCH;
+
+        if (sw_vm_read(vm, symtab + k * sizeof(Elf64_Sym), syms,
+                       n * sizeof(*syms)) < 0) {
+            break;
+        }
+        for (i = 0; i < n; i++) {
+            const Elf64_Sym *sy = &syms[i];
+
+            if (sy->st_shndx == SHN_UNDEF || sy->st_value == 0 ||
+                sy->st_name >= strsz ||
+                ELF64_ST_TYPE(sy->st_info) != STT_OBJECT) {
+                continue;
+            }
+            for (j = 0; j < NWANTED; j++) {
+                if (values[j] == 0 &&
+                    strcmp(strs + sy->st_name, wanted[j]) == 0) {
+                    values[j] = sy->st_value;
+                }
+            }
+        }
+    }
+    if (values[SYM_RUNTIME] != 0) {
+        for (j = 0; j < NWANTED; j++) {
+            addrs[j] = values[j] ? (uintptr_t)values[j] + bias : 0;
+        }
+        rc = 0;
+    }
+done:
+    free(strs);
+    free(syms);
+    return rc;
+}
+
 /* ---- the version and the table ------------------------------------------ */
 
 /* The minor version in a file name: python3.X or libpython3.X..., or -1. */
@@ -544,9 +681,28 @@ sw_target_open(sw_target_t *t, int pid, char *err, size_t errlen)
         errno = saved;
         return SW_ESYS;
     }
+    if (sw_vm_open_pid(&vm, pid) < 0) {
+        free(files);
+        errno = ESRCH;
+        return SW_ESYS;
+    }
     rc = 1;
     for (i = 0; i < n && rc == 1; i++) {
-        rc = file_symbols(pid, &files[i], addrs);
+        if (memory_only) {
+            rc = SW_ESYS;
+            errno = EACCES;
+        }
+        else {
+            rc = file_symbols(pid, &files[i], addrs);
+        }
+        if (rc == SW_ESYS && errno != ESRCH) {
+            /* A file this user may not open: what the loader mapped of
+             * it tells the exported symbols just as well. */
+            rc = mem_symbols(&vm, &files[i], addrs);
+            if (rc == SW_EFAULT) {
+                rc = SW_ESYS; /* errno of the read: EPERM, ESRCH */
+            }
+        }
         if (rc == 0) {
             snprintf(t->binary, sizeof(t->binary), "%s", files[i].path);
         }
@@ -563,10 +719,6 @@ sw_target_open(sw_target_t *t, int pid, char *err, size_t errlen)
                  "no CPython interpreter found in it (no _PyRuntime symbol "
                  "in its executable or a libpython it maps)");
         return SW_EINVAL;
-    }
-    if (sw_vm_open_pid(&vm, pid) < 0) {
-        errno = ESRCH;
-        return SW_ESYS;
     }
     rc = find_version(t, &vm, addrs, &minor, err, errlen);
     if (rc == SW_EFAULT) {

@@ -64,6 +64,11 @@ enum {
  * read back as expected). */
 int sw_target_open(sw_target_t *t, int pid, char *err, size_t errlen);
 
+/* Tests: when on, sw_target_open() finds symbols only in the target's
+ * memory, as it does when a file cannot be opened.  Context: GIL held
+ * (a plain static, read by sw_target_open()). */
+void sw_target_test_memory_only(int on);
+
 /* The table compiled for CPython 3.minor, or NULL.  Context: any. */
 const sw_layout_entry_t *sw_layout_table_for(int minor);
 

@@ -47,6 +47,16 @@ class DumpError(Exception):
     """A dump request that failed; the message is one line."""
 
 
+class NotEnabled(DumpError):
+    """The process did not enable stackwatch (it may still be read from
+    outside: stackwatch._outside)."""
+
+
+class NotPermitted(DumpError):
+    """The process belongs to another user: it may not be asked (it may
+    still be read from outside, with CAP_SYS_PTRACE)."""
+
+
 def parse_signal(spec: Union[int, str, None]) -> int:
     """A signal number from 40, "SIGRTMIN+6", "RTMIN+6", "SIGUSR2"...;
     None gives $STACKWATCH_DUMP_SIGNAL or the default."""
@@ -286,8 +296,9 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
     except ProcessLookupError:
         raise DumpError("no such process: %d" % pid) from None
     except PermissionError:
-        raise DumpError("permission denied: process %d belongs to another "
-                        "user (run as that user or root)" % pid) from None
+        raise NotPermitted("permission denied: process %d belongs to "
+                           "another user (run as that user or root)"
+                           % pid) from None
     try:
         status = _status(pid)
         uid = int(status["Uid"].split()[1])
@@ -304,7 +315,7 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
         signum = int(reg["signal"])
         started = reg.get("start_time")
     except FileNotFoundError:
-        raise DumpError(not_enabled) from None
+        raise NotEnabled(not_enabled) from None
     except PermissionError:
         raise DumpError("permission denied: cannot read %s"
                         % directory) from None
@@ -317,7 +328,7 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
     if started != _start_time(pid) or not caught & (1 << (signum - 1)):
         # A stale registration (the pid was reused) or a handler removed:
         # the signal would not be caught, and could kill the process.
-        raise DumpError(not_enabled)
+        raise NotEnabled(not_enabled)
     return _ask(pid, uid, directory, signum, timeout,
                 (_native.DUMP_JSON if json_format else 0)
                 | (_native.DUMP_LOCALS if locals else 0)

@@ -1,0 +1,136 @@
+"""Reading a process that did not enable stackwatch, from outside: its
+stacks through ``process_vm_readv`` on its pid (``_native.outside_dump``,
+csrc/outside_py.c), where the operating system allows it, and exactly why
+not where it does not.
+
+The kernel lets one process read another's memory under the ptrace
+access rule (PTRACE_MODE_ATTACH): the same user (real, effective and
+saved ids), the target dumpable, and Yama's ``kernel.yama.ptrace_scope``
+0 (or 1 when the reader is an ancestor of the target); or
+``CAP_SYS_PTRACE``. Nothing is attached and the target is never stopped.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple
+
+from stackwatch import _native
+
+CAP_SYS_PTRACE = 19
+
+ENABLE = ("enable stackwatch in it (stackwatch.enable_dump(), "
+          "STACKWATCH_DUMP=1, or start it with stackwatch record)")
+
+
+class OutsideError(Exception):
+    """The process cannot be read from outside; the message is one line
+    saying why."""
+
+
+def _status(pid: int) -> Dict[str, str]:
+    with open("/proc/%d/status" % pid) as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f
+                    if ":\t" in line)
+
+
+def _ptrace_scope() -> Optional[int]:
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None  # no Yama
+
+
+def _has_cap_ptrace() -> bool:
+    try:
+        caps = int(_status(os.getpid())["CapEff"], 16)
+    except (OSError, KeyError, ValueError):
+        return False
+    return bool(caps & (1 << CAP_SYS_PTRACE))
+
+
+def _is_ancestor(pid: int) -> bool:
+    me, seen = os.getpid(), 0
+    while pid > 1 and seen < 4096:
+        try:
+            pid = int(_status(pid)["PPid"])
+        except (OSError, KeyError, ValueError):
+            return False
+        if pid == me:
+            return True
+        seen += 1
+    return False
+
+
+def why_not(pid: int) -> str:
+    """Why this process may not read process pid from outside (what the
+    kernel's ptrace access rule would refuse), as words for a message."""
+    scope = _ptrace_scope()
+    if scope == 3:
+        return ("kernel.yama.ptrace_scope is 3: no process may read "
+                "another's memory on this system")
+    if _has_cap_ptrace():
+        if scope is not None and scope >= 2:
+            return "kernel.yama.ptrace_scope is %d" % scope
+        return ("the system refused although this command has "
+                "CAP_SYS_PTRACE (a seccomp filter or a security module)")
+    try:
+        st = _status(pid)
+        uids = [int(u) for u in st["Uid"].split()[:3]]
+        gids = [int(g) for g in st["Gid"].split()[:3]]
+    except (OSError, KeyError, ValueError):
+        uids = gids = []
+    me = os.geteuid()
+    if uids and any(u != me for u in uids):
+        owner = uids[1] if uids[0] == uids[1] else uids[0]
+        return ("it runs as uid %d and this command as uid %d, without "
+                "CAP_SYS_PTRACE" % (owner, me))
+    if gids and any(g != os.getegid() for g in gids):
+        return ("it runs as gid %d and this command as gid %d, without "
+                "CAP_SYS_PTRACE" % (gids[1], os.getegid()))
+    if scope == 2:
+        return ("kernel.yama.ptrace_scope is 2: only processes with "
+                "CAP_SYS_PTRACE may read another's memory")
+    if scope == 1 and not _is_ancestor(pid):
+        return ("kernel.yama.ptrace_scope is 1: only its ancestors (or "
+                "CAP_SYS_PTRACE) may read its memory, and this command is "
+                "not one")
+    return ("it is not dumpable (it changed user, or called "
+            "prctl(PR_SET_DUMPABLE, 0)), or a seccomp filter or security "
+            "module refused; CAP_SYS_PTRACE would be needed")
+
+
+def how_to() -> str:
+    """How to be allowed, as words for a message."""
+    return ("run stackwatch dump as the process's user (with "
+            "kernel.yama.ptrace_scope 0), or with CAP_SYS_PTRACE "
+            "(root, or docker run --cap-add SYS_PTRACE)")
+
+
+def dump(pid: int, json_format: bool = False) -> Tuple[str, str]:
+    """Process pid's stacks read from outside, and a line saying how
+    (version and file of its interpreter). Raises OutsideError with the
+    reason in one line: not allowed (why_not), gone, or not a CPython
+    stackwatch knows."""
+    try:
+        res = _native.outside_dump(pid, json=json_format)
+    except OSError as e:
+        if e.errno in (errno.ESRCH, errno.ENOENT):
+            raise OutsideError("no such process: %d" % pid) from None
+        if e.errno in (errno.EPERM, errno.EACCES):
+            raise OutsideError("reading it from outside is not permitted: "
+                               "%s" % why_not(pid)) from None
+        raise OutsideError("it could not be read from outside: %s"
+                           % (e.strerror or e)) from None
+    except ValueError as e:
+        raise OutsideError("it could not be read from outside: %s"
+                           % e) from None
+    how = ("read from outside with process_vm_readv (CPython %s, %s); the "
+           "process was not stopped" % (res["python"], res["binary"]))
+    return res["text"], how
+
