@@ -298,6 +298,7 @@ sw_codecache_resolve(sw_codecache_t *c, sw_reader_t *r,
         }
         out[k].code = e;
         out[k].line = line_of(r, e, addr);
+        out[k].raw = i;
         k++;
     }
     return k;

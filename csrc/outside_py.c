@@ -23,8 +23,8 @@
 /* Reads the target and formats its stacks; no GIL.  Returns 0 or an SW_E*
  * code (SW_ESYS with errno, others with a reason in err). */
 static int
-outside_capture(sw_target_t *t, int pid, int json, sw_buf_t *out, char *err,
-                size_t errlen)
+outside_capture(sw_target_t *t, int pid, int json, int locals, sw_buf_t *out,
+                char *err, size_t errlen)
 {
     sw_codecache_t *cache = NULL;
     sw_snapshot_t snap;
@@ -46,7 +46,8 @@ outside_capture(sw_target_t *t, int pid, int json, sw_buf_t *out, char *err,
         return SW_ENOMEM;
     }
     errno = 0;
-    rc = sw_snapshot_capture(&snap, &r, cache, 0);
+    rc = sw_snapshot_capture_ex(&snap, &r, cache, 0,
+                                locals ? SW_SNAP_LOCALS : 0);
     saved = errno;
     sw_reader_close(&r);
     sw_codecache_free(cache);
@@ -70,31 +71,32 @@ outside_capture(sw_target_t *t, int pid, int json, sw_buf_t *out, char *err,
         sw_snapshot_format_json(&snap, out);
     }
     else {
-        sw_snapshot_format_ex(&snap, out, 0);
+        sw_snapshot_format_ex(&snap, out, locals ? SW_FMT_LOCALS : 0);
     }
     sw_snapshot_free(&snap);
     return sw_buf_ok(out) ? 0 : SW_ENOMEM;
 }
 
-/* outside_dump(pid, json=False) -> {"text", "python", "binary",
- * "version_from"}: every thread's stack of process pid, read from
- * outside, full file names (this process's sys.path says nothing about
- * the target's). */
+/* outside_dump(pid, json=False, locals=False) -> {"text", "python",
+ * "binary", "version_from"}: every thread's stack of process pid, read
+ * from outside, full file names (this process's sys.path says nothing
+ * about the target's); with locals, each frame's locals read natively
+ * (simple types; set_redact_patterns() first). */
 static PyObject *
 outside_dump_py(PyObject *m, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"pid", "json", NULL};
+    static char *kwlist[] = {"pid", "json", "locals", NULL};
     static const char *const from[] = {"", "_Py_DebugOffsets", "Py_Version",
                                        "file name"};
     sw_target_t *t;
     sw_buf_t out;
     char err[256] = "";
     PyObject *res = NULL;
-    int pid, json = 0, rc, saved;
+    int pid, json = 0, locals = 0, rc, saved;
     (void)m;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|p:outside_dump", kwlist,
-                                     &pid, &json)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|pp:outside_dump", kwlist,
+                                     &pid, &json, &locals)) {
         return NULL;
     }
     t = PyMem_RawMalloc(sizeof(*t));
@@ -103,7 +105,7 @@ outside_dump_py(PyObject *m, PyObject *args, PyObject *kwds)
     }
     sw_buf_init(&out);
     Py_BEGIN_ALLOW_THREADS
-        rc = outside_capture(t, pid, json, &out, err, sizeof(err));
+        rc = outside_capture(t, pid, json, locals, &out, err, sizeof(err));
         saved = errno;
     Py_END_ALLOW_THREADS
     if (rc < 0) {
@@ -126,7 +128,8 @@ outside_dump_py(PyObject *m, PyObject *args, PyObject *kwds)
 static PyMethodDef methods[] = {
     {"outside_dump", (PyCFunction)(void (*)(void))outside_dump_py,
      METH_VARARGS | METH_KEYWORDS,
-     "outside_dump(pid, json=False) -> dict: the stacks of a process that "
+     "outside_dump(pid, json=False, locals=False) -> dict: the stacks of a "
+     "process that "
      "did not enable stackwatch, read with process_vm_readv"},
     {NULL, NULL, 0, NULL},
 };

@@ -363,6 +363,7 @@ frames_objects(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         out[n].addr = lasti < 0 ? -1 : lasti * L->lasti_scale;
         out[n].maybe_incomplete = 0;
         out[n].gen = ptr_at(buf, L->fo_gen);
+        out[n].frame = f;
         n++;
         f = ptr_at(buf, L->fo_back);
     }
@@ -617,6 +618,7 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                 (addr >= -2 && addr < INT32_MAX) ? (int32_t)addr : INT32_MIN;
             out[n].maybe_incomplete = owner != L->owner_generator;
             out[n].gen = owner == L->owner_generator ? f - L->gen_iframe : 0;
+            out[n].frame = f;
             n++;
         }
         f = ptr_at(hdr, L->if_previous);

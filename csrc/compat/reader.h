@@ -51,8 +51,10 @@ typedef struct sw_rawframe {
                        frame has not started or it is unknown (3.11+:
                        INT32_MIN when out of range) */
     uint8_t maybe_incomplete; /* 3.11+: not owned by a generator */
-    uintptr_t gen; /* the generator or coroutine running this frame, 0 if
+    uintptr_t gen;   /* the generator or coroutine running this frame, 0 if
                       none (unvalidated: compared, never dereferenced) */
+    uintptr_t frame; /* the frame's address (a _PyInterpreterFrame, or a
+                        PyFrameObject on 3.9/3.10): its locals */
 } sw_rawframe_t;
 
 /* What identifies a code object at an address, and its bytecode bounds. */

@@ -112,13 +112,20 @@ def how_to() -> str:
             "(root, or docker run --cap-add SYS_PTRACE)")
 
 
-def dump(pid: int, json_format: bool = False) -> Tuple[str, str]:
+def dump(pid: int, json_format: bool = False, locals: bool = False
+         ) -> Tuple[str, str]:
     """Process pid's stacks read from outside, and a line saying how
-    (version and file of its interpreter). Raises OutsideError with the
-    reason in one line: not allowed (why_not), gone, or not a CPython
-    stackwatch knows."""
+    (version and file of its interpreter); with locals, each frame's
+    local variables read natively (simple types; the rest as their type
+    and address; secret-looking names redacted by _saferepr's patterns).
+    Raises OutsideError with the reason in one line: not allowed
+    (why_not), gone, or not a CPython stackwatch knows."""
+    if locals:
+        from stackwatch import _saferepr
+
+        _native.set_redact_patterns(_saferepr.redact_patterns())
     try:
-        res = _native.outside_dump(pid, json=json_format)
+        res = _native.outside_dump(pid, json=json_format, locals=locals)
     except OSError as e:
         if e.errno in (errno.ESRCH, errno.ENOENT):
             raise OutsideError("no such process: %d" % pid) from None

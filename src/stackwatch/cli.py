@@ -510,7 +510,8 @@ def _dump_outside(ns: argparse.Namespace, prog: str, asked: bool
     from stackwatch import _outside
 
     try:
-        text, how = _outside.dump(ns.pid, json_format=ns.json)
+        text, how = _outside.dump(ns.pid, json_format=ns.json,
+                                  locals=ns.locals)
     except _outside.OutsideError as e:
         if str(e).startswith("no such process"):
             fail(str(e), prog, status=1)

@@ -35,8 +35,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Optional, TextIO, Union
 
-from stackwatch import _config, _frame, _lifecycle, _native, _service, \
-    runinfo
+from stackwatch import _config, _frame, _lifecycle, _native, _saferepr, \
+    _service, runinfo
 
 DEFAULT_SIGNAL_NAME = "SIGRTMIN+6"
 DEFAULT_GIL_WAIT = 1.0
@@ -187,6 +187,9 @@ def enable_dump(signal: Union[int, str, None] = None,
     with _state_lock:
         directory = _private_dir(runtime_dir())
         _frame.use_sys_path()  # the prefixes that dumps leave out
+        # The names whose values --locals hides when it reads them
+        # without the GIL (the GIL side uses _saferepr itself).
+        _native.set_redact_patterns(_saferepr.redact_patterns())
         _native.dump_enable(signum, directory, float(gil_wait))
         first = _enabled is None
         _enabled = {"signal": signum, "gil_wait": float(gil_wait),
