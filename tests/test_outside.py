@@ -170,9 +170,14 @@ def test_outside_json(program):
     proc = run_cli("dump", "--json", str(p.pid), timeout=60)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    names = {f["name"] for t in doc["threads"] for f in t["frames"]}
+    # The in-process dump's shape, with what needs stackwatch inside
+    # absent.
+    assert doc["pid"] == p.pid and doc["python"].startswith("3.12.")
+    assert doc["outside"] is True and doc["run_info"] is None
+    threads = doc["stacks"]["threads"]
+    names = {f["name"] for t in threads for f in t["frames"]}
     assert {"work", "worker_loop", "<module>"} <= names
-    lines = {(f["name"], f["line"]) for t in doc["threads"]
+    lines = {(f["name"], f["line"]) for t in threads
              for f in t["frames"]}
     assert ("work", line_of(target_path("outside_target"), "main-sleep")) \
         in lines
@@ -259,6 +264,68 @@ def _ptrace_scope():
             return int(f.read())
     except OSError:
         return None
+
+
+def test_outside_option_reads_an_enabled_process_from_outside(target):
+    # --outside: not asked (no signal, no socket), read from outside.
+    t = target(name="dump_sleeper")
+    proc = run_cli("dump", "--outside", str(t.pid), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    path = target_path("dump_sleeper")
+    assert "waiting_here (%s:%d)" % (path, line_of(path, "waiting-here")) \
+        in proc.stdout
+    assert proc.stdout.startswith("Process %d: " % t.pid)
+    assert proc.stderr.startswith(
+        "[stackwatch] process %d: read from outside with process_vm_readv"
+        % t.pid)
+    assert t.alive()
+
+
+def test_outside_option_on_a_process_that_is_not_python(target):
+    p = subprocess.Popen(["sleep", "30"])
+    try:
+        proc = run_cli("dump", "--outside", str(p.pid), timeout=60)
+    finally:
+        p.kill()
+        p.wait()
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "stackwatch dump: error: process %d: it could not be read from "
+        "outside: no CPython interpreter found in it (no _PyRuntime symbol "
+        "in its executable or a libpython it maps)\n" % p.pid)
+
+
+@pytest.mark.parametrize("scope, uids, cap, ancestor, want", [
+    (3, (0, 0, 0), True, False,
+     "kernel.yama.ptrace_scope is 3: no process may read another's memory "
+     "on this system"),
+    (2, None, False, False,
+     "kernel.yama.ptrace_scope is 2: only processes with CAP_SYS_PTRACE "
+     "may read another's memory"),
+    (1, None, False, False,
+     "kernel.yama.ptrace_scope is 1: only its ancestors (or "
+     "CAP_SYS_PTRACE) may read its memory, and this command is not one"),
+    (1, (4242, 4242, 4242), False, False,
+     "it runs as uid 4242 and this command as uid %d, without "
+     "CAP_SYS_PTRACE" % os.geteuid()),
+    (0, None, True, False,
+     "the system refused although this command has CAP_SYS_PTRACE (a "
+     "seccomp filter or a security module)"),
+], ids=["scope3", "scope2", "scope1", "other-user", "seccomp"])
+def test_why_not_names_the_rule_that_refuses(monkeypatch, scope, uids, cap,
+                                             ancestor, want):
+    # The reasons the kernel's ptrace access rule gives, as the message
+    # says them (Yama is not on every kernel: its answers are given).
+    from stackwatch import _outside
+
+    me = os.geteuid(), os.getegid()
+    ids = uids or (me[0],) * 3
+    status = {"Uid": "\t".join(map(str, ids)),
+              "Gid": "\t".join([str(me[1])] * 3), "PPid": "1",
+              "CapEff": "%016x" % ((1 << 19) if cap else 0)}
+    monkeypatch.setattr(_outside, "_ptrace_scope", lambda: scope)
+    monkeypatch.setattr(_outside, "_status", lambda pid: status)
+    assert _outside.why_not(12345) == want
 
 
 def test_dead_process_after_the_registration_check(target):

@@ -29,7 +29,11 @@ ENABLE = ("enable stackwatch in it (stackwatch.enable_dump(), "
 
 class OutsideError(Exception):
     """The process cannot be read from outside; the message is one line
-    saying why."""
+    saying why. `denied`: the system does not permit it."""
+
+    def __init__(self, message: str, denied: bool = False) -> None:
+        super().__init__(message)
+        self.denied = denied
 
 
 def _status(pid: int) -> Dict[str, str]:
@@ -131,7 +135,7 @@ def dump(pid: int, json_format: bool = False, locals: bool = False
             raise OutsideError("no such process: %d" % pid) from None
         if e.errno in (errno.EPERM, errno.EACCES):
             raise OutsideError("reading it from outside is not permitted: "
-                               "%s" % why_not(pid)) from None
+                               "%s" % why_not(pid), denied=True) from None
         raise OutsideError("it could not be read from outside: %s"
                            % (e.strerror or e)) from None
     except ValueError as e:
@@ -139,5 +143,26 @@ def dump(pid: int, json_format: bool = False, locals: bool = False
                            % e) from None
     how = ("read from outside with process_vm_readv (CPython %s, %s); the "
            "process was not stopped" % (res["python"], res["binary"]))
-    return res["text"], how
+    if json_format:
+        # The shape of the in-process dump's JSON: what only stackwatch
+        # inside can give is absent.
+        import json
+
+        text = ('{"pid": %d, "python": %s, "gil_answered": false, '
+                '"outside": true,\n"stacks": %s,\n"run_info": null}\n'
+                % (pid, json.dumps(res["python"]), res["text"]))
+    else:
+        text = "Process %d: %s\nPython %s (read from outside)\n\n%s" % (
+            pid, _cmdline(pid), res["python"], res["text"])
+    return text, how
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            data = f.read(512)
+    except OSError:
+        return "?"
+    return data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8",
+                                                          "replace")
 
