@@ -99,6 +99,7 @@ bench:
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/paired.py $(PAIRED_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/startup.py $(STARTUP_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/outside_dump.py $(OUTSIDE_ARGS)
 
 clean:
 	rm -rf build dist out src/*.egg-info .pytest_cache

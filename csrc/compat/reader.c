@@ -1026,6 +1026,12 @@ tid_at(sw_vm_t *vm, unsigned long ident, size_t off, long want)
 int
 sw_tid_offset_probe(void)
 {
+    return sw_tid_offset_probe_for(&sw_layout);
+}
+
+int
+sw_tid_offset_probe_for(const sw_layout_t *L)
+{
     probe_arg_t a;
     pthread_t th;
     sw_vm_t vm;
@@ -1033,7 +1039,7 @@ sw_tid_offset_probe(void)
     long tid = (long)syscall(SYS_gettid);
     size_t off, found = 0;
 
-    if (sw_layout.ts_native_thread_id || tid_offset) {
+    if (L->ts_native_thread_id || tid_offset) {
         return 0;
     }
     if (sw_vm_open(&vm) < 0) {

@@ -234,4 +234,13 @@ long sw_read_tid(sw_reader_t *r, const sw_thread_t *t);
  * context, no thread, or not found: tids stay unknown). */
 int sw_tid_offset_probe(void);
 
+/* The same for reading an interpreter of layout L (the outside reader's
+ * target, 3.9/3.10, whose thread states have no kernel id while this
+ * one's may): learns the offset if L needs it and it is not known yet;
+ * ids read through it are checked against the target's tasks.  Context:
+ * GIL held (no reader of this process may read the static meanwhile: the
+ * sampler only reads it when this process is 3.9/3.10, when module init
+ * learned it already). */
+int sw_tid_offset_probe_for(const sw_layout_t *L);
+
 #endif

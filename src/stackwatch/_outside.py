@@ -166,3 +166,85 @@ def _cmdline(pid: int) -> str:
     return data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8",
                                                           "replace")
 
+
+
+#: Sampling modes, as profiler.MODES: the native mode number and the
+#: weight the writers give a sample.
+MODES = {"wall": (0, 1), "cpu": (1, 2), "gil": (2, 1)}
+
+
+class Recording:
+    """A profile of a process read from outside (record()): the session,
+    how it was read, and whether it ended early."""
+
+    def __init__(self, session, info, pid, rate, mode, seconds):
+        self.session = session
+        self.python = info["python"]
+        self.binary = info["binary"]
+        self.exited = info["exited"]
+        self.interrupted = info["interrupted"]
+        self.pid = pid
+        self.rate = rate
+        self.mode = mode
+        self.seconds = seconds
+
+    def render(self, fmt: str, threads: bool = False,
+               full_paths: bool = True) -> bytes:
+        """The profile in fmt (svg, speedscope, collapsed)."""
+        import time
+
+        from stackwatch import __version__
+
+        st = self.session.stats()
+        when = time.strftime("%Y-%m-%d %H:%M:%S",
+                             time.localtime(st["start_time"] or 0))
+        subtitle = ("%d samples of %d thread%s over %.1f s at %g Hz "
+                    "(%.1f Hz effective), %s mode, read from outside, "
+                    "Python %s, %s"
+                    % (st["samples"], st["threads"],
+                       "" if st["threads"] == 1 else "s",
+                       st["duration_seconds"], self.rate,
+                       st["passes"] / st["duration_seconds"]
+                       if st["duration_seconds"] else 0.0,
+                       self.mode, self.python, when))
+        return self.session.write(
+            fmt, by_thread=threads, by_greenlet=0,
+            weight=MODES[self.mode][1],
+            title="stackwatch: process %d: %s" % (self.pid,
+                                                 _cmdline(self.pid)),
+            subtitle=subtitle, exporter="stackwatch@%s" % __version__,
+            full_paths=full_paths)
+
+
+def record(pid: int, seconds: float, rate: float = 100, mode: str = "wall",
+           lines: str = "current") -> Recording:
+    """Profiles process pid from outside for `seconds` (0: until Ctrl-C)
+    at `rate` Hz: every thread (wall), the threads that ran (cpu), or the
+    thread holding the GIL (gil). Ctrl-C ends it early, keeping what was
+    sampled (Recording.interrupted); so does the process's exit
+    (Recording.exited). Raises OutsideError as dump() does, ValueError for
+    a bad rate, mode or duration."""
+    from stackwatch import profiler
+
+    profiler.check_rate(rate)
+    if mode not in MODES:
+        raise ValueError("mode must be one of wall, cpu, gil, not %r"
+                         % (mode,))
+    if not seconds >= 0:
+        raise ValueError("seconds must be 0 or more, not %r" % (seconds,))
+    session = _native.Session(lines=profiler.LINES[lines])
+    try:
+        info = _native.outside_record(pid, session, float(seconds),
+                                      float(rate), MODES[mode][0])
+    except OSError as e:
+        if e.errno in (errno.ESRCH, errno.ENOENT):
+            raise OutsideError("no such process: %d" % pid) from None
+        if e.errno in (errno.EPERM, errno.EACCES):
+            raise OutsideError("reading it from outside is not permitted: "
+                               "%s" % why_not(pid), denied=True) from None
+        raise OutsideError("it could not be read from outside: %s"
+                           % (e.strerror or e)) from None
+    except ValueError as e:
+        raise OutsideError("it could not be read from outside: %s"
+                           % e) from None
+    return Recording(session, info, pid, rate, mode, seconds)
