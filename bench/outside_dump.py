@@ -13,9 +13,10 @@ in a loop; the benchmark reads it R times in alternating rounds:
 - ``py-spy``: ``py-spy dump --pid`` (a process start included, and py-spy
   stops the target while it reads unless --nonblocking; both are shown);
 
-and reports the medians. Also the target's counter rate while it is read
-in a tight loop against undisturbed (it is never stopped: the ratio should
-be about 1 on a quiet machine).
+and reports the medians. Also the target's counter rate, against
+undisturbed, while it is read in a tight loop (a core busy reading it:
+on a machine with a core to spare the ratio should be about 1, the target
+is never stopped) and while it is profiled from outside at 100 Hz.
 
     python bench/outside_dump.py [--rounds 15] [--threads 1,10,50]
                                  [--depth 50] [--py-spy PATH]
@@ -152,6 +153,23 @@ def main():
                   "outside: %.3f of its undisturbed rate"
                   % (reads[0] / (time.perf_counter() - t0),
                      read_rate / quiet if quiet else 0))
+            # A profile from outside at 100 Hz (stackwatch._outside.record)
+            # against the undisturbed rate measured again right after.
+            from stackwatch import _outside
+
+            res = {}
+            th = threading.Thread(target=lambda: res.setdefault(
+                "rec", _outside.record(pid, 2.0, rate=100)))
+            th.start()
+            time.sleep(0.5)
+            recorded = rate(stamp, 1.0)
+            th.join()
+            quiet = rate(stamp, 1.0)
+            st = res["rec"].session.stats()
+            print("  target's loop while profiled from outside at 100 Hz: "
+                  "%.3f of its undisturbed rate (%d passes in %.1f s)"
+                  % (recorded / quiet if quiet else 0, st["passes"],
+                     st["duration_seconds"]))
         finally:
             proc.kill()
             proc.wait()
