@@ -170,7 +170,7 @@ outside_record_py(PyObject *m, PyObject *args, PyObject *kwds)
     if (s == NULL) {
         return NULL;
     }
-    if (!(rate >= 1 && rate <= 1000) || !(seconds >= 0) ||
+    if (!(rate >= 1 && rate <= 1000) || !(seconds >= 0 && seconds <= 1e7) ||
         mode < SW_OUTSIDE_WALL || mode > SW_OUTSIDE_GIL) {
         PyErr_SetString(PyExc_ValueError, "bad rate, seconds or mode");
         return NULL;

@@ -230,8 +230,9 @@ def record(pid: int, seconds: float, rate: float = 100, mode: str = "wall",
     if mode not in MODES:
         raise ValueError("mode must be one of wall, cpu, gil, not %r"
                          % (mode,))
-    if not seconds >= 0:
-        raise ValueError("seconds must be 0 or more, not %r" % (seconds,))
+    if not 0 <= seconds <= 1e7:
+        raise ValueError("seconds must be from 0 to 1e7, not %r"
+                         % (seconds,))
     session = _native.Session(lines=profiler.LINES[lines])
     try:
         info = _native.outside_record(pid, session, float(seconds),
