@@ -19,7 +19,7 @@ export VENV_DIR
 
 C_SOURCES := $(shell find csrc tests/c -name '*.[ch]')
 
-.PHONY: run test test-root lint lint-versions deps bench asan clean
+.PHONY: bench-cpython run test test-root lint lint-versions deps bench asan clean
 
 deps:
 	@tools/system-deps.sh
@@ -100,6 +100,30 @@ bench:
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/startup.py $(STARTUP_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/outside_dump.py $(OUTSIDE_ARGS)
+	@$(MAKE) --no-print-directory bench-cpython
+
+# CPython 3.15's own sampler (python -m profiling.sampling) beside
+# stackwatch on the same workloads, in the Debian root (issue 13), then
+# bench/paired.py's fine overhead measure on 3.14 and 3.15.
+# CPYTHON_BENCH_ARGS: e.g. --quick, --rounds 21.
+bench-cpython:
+	@if ! why=$$(tools/pyroot.sh ensure 2>&1); then \
+		echo "!!!!! profiling.sampling NOT COMPARED: $$(printf '%s\n' "$$why" | tail -n 1)" >&2; \
+		exit 0; \
+	fi; \
+	STACKWATCH_BENCH_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null); \
+	export STACKWATCH_BENCH_COMMIT; \
+	for v in 3.15 3.14; do \
+		tools/pyroot.sh run $$v env VENV_DIR=$(VENV_DIR)/root-bench \
+			tools/venv.sh $$v test || exit 1; \
+	done; \
+	tools/pyroot.sh run 3.15 $(VENV_DIR)/root-bench/3.15/bin/python bench/run.py \
+		--only overhead --tools stackwatch,profiling.sampling \
+		--out out/3.15 $(CPYTHON_BENCH_ARGS) || exit 1; \
+	for v in 3.14 3.15; do \
+		tools/pyroot.sh run $$v $(VENV_DIR)/root-bench/$$v/bin/python \
+			bench/paired.py $(PAIRED_ARGS) || exit 1; \
+	done
 
 clean:
 	rm -rf build dist out src/*.egg-info .pytest_cache

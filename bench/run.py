@@ -80,6 +80,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -103,6 +104,9 @@ PYTHON = sys.executable
 TARGETS = {100: 1.01, 1000: 1.03}
 THREAD_COUNTS = (1, 10, 50)
 IDLE_KINDS = ("blocked", "polling")
+#: Workloads whose time is all spent in one function: its name (the
+#: "right function" table counts the samples that land in it).
+RIGHT_FUNCTION = {"gilcall": "hold"}
 #: A run taking longer than this is killed and counted as failed.
 RUN_TIMEOUT = 120.0
 
@@ -140,6 +144,38 @@ class Tool:
         told."""
         raise NotImplementedError
 
+    def recorded_rate(self, out: str, output: str) -> Optional[float]:
+        """Samples written into the profile per second of sampling, when
+        the profiler says how long it sampled; None otherwise."""
+        return None
+
+    #: A frame of function NAME in a line of this tool's collapsed
+    #: output ("%s" is NAME); None: the tool writes no collapsed stacks.
+    frame_pattern: Optional[str] = None
+
+    def samples_in(self, out: str, name: str) -> Optional[int]:
+        """How many samples of the collapsed profile `out` have a frame of
+        function `name` on their stack."""
+        if self.frame_pattern is None:
+            return None
+        frame = re.compile(self.frame_pattern % re.escape(name))
+        count = 0
+        with open(out, errors="replace") as f:
+            for line in f:
+                stack, _, n = line.rstrip("\n").rpartition(" ")
+                if frame.search(stack):
+                    count += int(n)
+        return count
+
+
+def collapsed_total(out: str) -> int:
+    """The number of samples in a collapsed-stacks file."""
+    total = 0
+    with open(out, errors="replace") as f:
+        for line in f:
+            total += int(line.rstrip("\n").rpartition(" ")[2])
+    return total
+
 
 class Stackwatch(Tool):
     name = "stackwatch"
@@ -154,6 +190,15 @@ class Stackwatch(Tool):
                      ) -> Optional[float]:
         m = re.search(r"\(([\d.]+) Hz effective", output)
         return float(m.group(1)) if m else None
+
+    # "<name> (file.py:12)" at the start of the line or after a ";".
+    frame_pattern = r"(?:^|;)%s \("
+
+    def recorded_rate(self, out: str, output: str) -> Optional[float]:
+        m = re.search(r"\] (\d+) samples in ([\d.]+) s", output)
+        if not m or float(m.group(2)) <= 0:
+            return None
+        return collapsed_total(out) / float(m.group(2))
 
 
 class PySpy(Tool):
@@ -220,7 +265,35 @@ class Pyinstrument(Tool):
         return count / duration if duration and count is not None else None
 
 
-TOOL_CLASSES = {t.name: t for t in (Stackwatch, PySpy, Austin, Pyinstrument)}
+class ProfilingSampling(Tool):
+    name = "profiling.sampling"
+    counts = ("profiling.sampling (CPython 3.15's own sampler, run from "
+              "outside with -a, every thread): the samples it captured per "
+              "second, from its summary (errors included).")
+
+    def command(self, rate: int, out: str, target: List[str]) -> List[str]:
+        return self.exe + ["run", "-a", "-r", str(rate), "--collapsed",
+                           "-o", out] + target
+
+    def sampled_rate(self, out: str, output: str, wall: float
+                     ) -> Optional[float]:
+        m = re.search(r"Captured (\d+) samples in ([\d.]+) seconds", output)
+        if not m or float(m.group(2)) <= 0:
+            return None
+        return int(m.group(1)) / float(m.group(2))
+
+    # "file.py:<name>:12" at the start of the line or after a ";".
+    frame_pattern = r"(?:^|;)[^;]*:%s:\d+"
+
+    def recorded_rate(self, out: str, output: str) -> Optional[float]:
+        m = re.search(r"Captured \d+ samples in ([\d.]+) seconds", output)
+        if not m or float(m.group(1)) <= 0:
+            return None
+        return collapsed_total(out) / float(m.group(1))
+
+
+TOOL_CLASSES = {t.name: t for t in (Stackwatch, PySpy, Austin, Pyinstrument,
+                                    ProfilingSampling)}
 TOOLS = tuple(TOOL_CLASSES)
 
 
@@ -238,6 +311,12 @@ def make_tool(name: str, austin: Optional[str]) -> Tool:
         return Stackwatch([PYTHON, "-m", "stackwatch"])
     if name == "pyinstrument":
         return Pyinstrument([PYTHON, "-m", "pyinstrument"])
+    if name == "profiling.sampling":
+        if sys.version_info < (3, 15):
+            raise Unavailable("profiling.sampling is CPython 3.15's; this "
+                              "is %d.%d (make bench-cpython runs it on 3.15)"
+                              % sys.version_info[:2])
+        return ProfilingSampling([PYTHON, "-m", "profiling.sampling"])
     if name == "austin" and austin:
         exe: Optional[str] = os.path.abspath(austin)
     else:
@@ -257,6 +336,15 @@ class Run(NamedTuple):
     wall: float                   #: the whole command's wall time
     sampled_hz: Optional[float]   #: sampling rate achieved, if known
     error: Optional[str]          #: why it failed, None if it did not
+    #: CPU seconds of the whole command: the program, an in-process
+    #: sampler's thread, an outside profiler's process
+    tree_cpu: Optional[float] = None
+    #: samples written into the profile per second of sampling, if known
+    recorded_hz: Optional[float] = None
+    #: in a workload of RIGHT_FUNCTION: samples in that function, and the
+    #: number the rate asked for over the workload's time
+    in_function: Optional[int] = None
+    expected: Optional[float] = None
 
 
 def reason(output: str) -> str:
@@ -276,6 +364,13 @@ def reason(output: str) -> str:
     if last[0].startswith("Traceback"):
         return last[-1]
     return " ".join(last)
+
+
+def children_cpu() -> float:
+    """CPU seconds of every child process waited for so far (and of the
+    children they waited for)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def execute(argv: List[str], cwd: str, timeout: float = RUN_TIMEOUT
@@ -318,7 +413,9 @@ def measure(tool: Optional[Tool], rate: int, workload: str, tmp: str) -> Run:
     target = [TIMED, result, workload]
     argv = [PYTHON] + target if tool is None else tool.command(rate, out,
                                                                target)
+    cpu0 = children_cpu()
     status, output, wall = execute(argv, tmp)
+    tree_cpu = children_cpu() - cpu0
     error = None
     if status != 0:
         error = reason(output) or "exit status %d" % status
@@ -328,14 +425,22 @@ def measure(tool: Optional[Tool], rate: int, workload: str, tmp: str) -> Run:
         return Run(None, None, wall, None, error)
     with open(result) as f:
         timing = json.load(f)
-    sampled_hz = None
+    sampled_hz = recorded_hz = in_function = expected = None
     if tool is not None:
         try:
             sampled_hz = tool.sampled_rate(out, output, wall)
+            recorded_hz = tool.recorded_rate(out, output)
         except (OSError, ValueError):
             pass  # shown as "?": the profile could not be read
+        name = RIGHT_FUNCTION.get(os.path.basename(workload)[:-3])
+        if name is not None:
+            try:
+                in_function = tool.samples_in(out, name)
+            except (OSError, ValueError):
+                pass
+            expected = rate * timing["seconds"]
     return Run(timing["seconds"], timing["cpu_seconds"], wall, sampled_hz,
-               None)
+               None, tree_cpu, recorded_hz, in_function, expected)
 
 
 def probe(tool: Tool, rates: Sequence[int], tmp: str) -> None:
@@ -355,6 +460,8 @@ def probe(tool: Tool, rates: Sequence[int], tmp: str) -> None:
 
 def tool_version(tool: Tool, tmp: str) -> str:
     """The version `tool --version` prints, "?" if it prints none."""
+    if isinstance(tool, ProfilingSampling):
+        return platform.python_version()  # it is part of CPython
     try:
         proc = subprocess.run(tool.exe + ["--version"], cwd=tmp,
                               capture_output=True, text=True, timeout=30)
@@ -431,7 +538,16 @@ def pair_ratios(log: List[dict]) -> Dict[Tuple[str, Config], List[dict]]:
             else:
                 base = (a0["seconds"] + a1["seconds"]) / 2
                 entry = {"ratio": b["seconds"] / base,
-                         "sampled_hz": b["sampled_hz"]}
+                         "sampled_hz": b["sampled_hz"],
+                         "recorded_hz": b.get("recorded_hz")}
+                cpus = [r.get("tree_cpu") for r in (a0, b, a1)]
+                if None not in cpus and b["wall"] > 0:
+                    # The profiler's own CPU: the whole command's CPU
+                    # beyond the unprofiled runs', per second of the run.
+                    entry["own_cpu_ms"] = 1000 * (
+                        cpus[1] - (cpus[0] + cpus[2]) / 2) / b["wall"]
+                if b.get("in_function") is not None and b.get("expected"):
+                    entry["right_share"] = b["in_function"] / b["expected"]
             cells.setdefault((wl, cfg), []).append(entry)
     return cells
 
@@ -540,6 +656,90 @@ def overhead_tables(log: List[dict], workloads: List[str],
             ""] + rate_lines + ["", "What each rate counts, and what "
                                 "failed:", ""] + ["- " + n for n in notes]
     return "\n".join(out) + "\n"
+
+
+def median_cell(entries: List[dict], key: str, fmt: str) -> str:
+    values = [e[key] for e in entries if e.get(key) is not None]
+    return fmt % statistics.median(values) if values else "?"
+
+
+def more_tables(log: List[dict], workloads: List[str],
+                measured: Sequence[str], rates: Sequence[int]) -> str:
+    """The Markdown of part 1's other measures: samples recorded per
+    second, the profiler's own CPU, samples in the right function during a
+    GIL-held C call; and, when CPython's profiling.sampling ran, how
+    stackwatch compares with it."""
+    cells = pair_ratios(log)
+    tools = [t for t in TOOLS if t in measured]
+    rows = [Config(t, r) for t in tools for r in rates]
+    head = "| configuration | " + " | ".join(workloads) + " |"
+    rule = "|---|" + "---|" * len(workloads)
+
+    def table(key: str, fmt: str, only: Sequence[str]) -> List[str]:
+        lines = []
+        for cfg in rows:
+            cols = [median_cell(cells.get((wl, cfg), []), key, fmt)
+                    for wl in only]
+            if all(c == "?" for c in cols):
+                continue
+            lines.append("| %s | %s |" % (cfg.label, " | ".join(cols)))
+        return lines
+
+    out = []
+    rec = table("recorded_hz", "%.0f", workloads)
+    if rec:
+        out += ["### Samples recorded per second (median)", "",
+                "Samples written into the profile (one per thread per "
+                "pass) per second of sampling, for the profilers that say "
+                "how long they sampled.", "", head, rule] + rec + [""]
+    cpu = table("own_cpu_ms", "%.0f", workloads)
+    if cpu:
+        out += ["### The profiler's own CPU (ms per second, median)", "",
+                "CPU of the whole command (program, in-process sampler "
+                "thread, outside profiler process, its start-up included) "
+                "beyond the mean of the two unprofiled runs beside it, per "
+                "second of the profiled run's wall time.", "", head, rule
+                ] + cpu + [""]
+    right = [w for w in workloads if w in RIGHT_FUNCTION]
+    if right:
+        r_lines = table("right_share", "%.3f", right)
+        if r_lines:
+            out += ["### Samples in the right function during a GIL-held C "
+                    "call (median share)", "",
+                    "Samples with `%s` on the stack over the number the "
+                    "rate asks for in the workload's time (1.000: every "
+                    "sample where it should be)." % ", ".join(
+                        RIGHT_FUNCTION[w] for w in right), "",
+                    "| configuration | " + " | ".join(right) + " |",
+                    "|---|" + "---|" * len(right)] + r_lines + [""]
+    if "stackwatch" in tools and "profiling.sampling" in tools:
+        out += ["### stackwatch beside CPython's profiling.sampling", ""]
+        for rate in rates:
+            sw, ps = Config("stackwatch", rate), Config("profiling.sampling",
+                                                        rate)
+            worse_ratio, fewer = [], []
+            for wl in workloads:
+                a, b = cells.get((wl, sw), []), cells.get((wl, ps), [])
+                ra = [e["ratio"] for e in a if "ratio" in e]
+                rb = [e["ratio"] for e in b if "ratio" in e]
+                if ra and rb and statistics.median(ra) > statistics.median(rb):
+                    worse_ratio.append("%s %.3f > %.3f" % (
+                        wl, statistics.median(ra), statistics.median(rb)))
+                ha = [e["recorded_hz"] for e in a if e.get("recorded_hz")]
+                hb = [e["recorded_hz"] for e in b if e.get("recorded_hz")]
+                if ha and hb and statistics.median(ha) < statistics.median(hb):
+                    fewer.append("%s %.0f < %.0f" % (
+                        wl, statistics.median(ha), statistics.median(hb)))
+            out.append("- %d Hz, overhead at or below profiling.sampling's "
+                       "on every workload: %s" % (rate, "**missed** on " +
+                                                  ", ".join(worse_ratio)
+                                                  if worse_ratio else "**met**"))
+            out.append("- %d Hz, samples recorded at or above "
+                       "profiling.sampling's on every workload: %s" % (
+                           rate, "**missed** on " + ", ".join(fewer)
+                           if fewer else "**met**"))
+        out.append("")
+    return "\n".join(out)
 
 
 # -- part 2: the sampler's CPU with many threads ---------------------------
@@ -683,7 +883,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         "minutes)")
     p.add_argument("--workloads", default=",".join(names),
                    help="comma-separated, from: %s" % ", ".join(names))
-    p.add_argument("--tools", default=",".join(TOOLS),
+    p.add_argument("--tools", default=",".join(
+                       t for t in TOOLS if t != "profiling.sampling"
+                       or sys.version_info >= (3, 15)),
                    help="comma-separated profilers to compare, from: %s"
                         % ", ".join(TOOLS))
     p.add_argument("--rates", default="100,1000",
@@ -758,7 +960,9 @@ def render(report: dict) -> str:
                 report["rounds"], report["seed"]),
             overhead_tables(report["overhead"], report["workloads"],
                             list(report["versions"]), report["unavailable"],
-                            report["rates"])]
+                            report["rates"]),
+            more_tables(report["overhead"], report["workloads"],
+                        list(report["versions"]), report["rates"])]
     if report["sampler_cpu"]:
         blocks.append(sampler_cpu_table(report["sampler_cpu"],
                                         report["rates"]))

@@ -634,7 +634,7 @@ class _Recording:
         self.prof.stop()
         self.prof._close_forks()
         st = self.prof.stats()
-        note("%d samples in %.1f s (%.1f Hz effective, %s mode, %d "
+        note("%d samples in %.2f s (%.1f Hz effective, %s mode, %d "
              "threads%s); %s; sampler CPU %.2f s"
              % (st["samples"], st["duration_seconds"],
                 st["effective_rate"], st["mode"], st["threads"],
