@@ -92,7 +92,8 @@ asan:
 # Its own virtual environment: a `make test` running meanwhile must not
 # swap the build being measured.  BENCH_ARGS: e.g. --quick, --rounds 21;
 # PAIRED_ARGS: e.g. --quick, --cpu 1; SLOWLOG_ARGS: e.g. --rounds 11;
-# STARTUP_ARGS: e.g. --quick, --runs 51.
+# STARTUP_ARGS: e.g. --quick, --runs 51; OUTSIDE_ARGS: e.g. --rounds 9
+# --threads 1,10 --py-spy PATH (bench/outside_dump.py).
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/run.py $(BENCH_ARGS)
