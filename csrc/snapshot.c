@@ -222,6 +222,7 @@ sw_snapshot_capture_ex(sw_snapshot_t *snap, sw_reader_t *r,
     }
     snap->when_ns = sw_now_ns();
     snap->remote = r->remote;
+    snap->remote_pid = r->remote ? r->vm.pid : 0;
     sw_buf_putc(&snap->strings, '\0');
     if (threads == NULL || raw == NULL || info == NULL) {
         rc = SW_ENOMEM;
@@ -352,6 +353,10 @@ thread_label(const sw_snapshot_t *snap, const sw_snap_thread_t *t, char *out,
     const char *fn;
 
     if (!snap->remote && sw_names_get(t->t.ident, t->tid, out, cap)) {
+        return 1;
+    }
+    if (snap->remote && t->tid > 0 && t->tid == snap->remote_pid) {
+        snprintf(out, cap, "MainThread"); /* the process's first thread */
         return 1;
     }
     if (t->nframes == 0 || t->truncated) {

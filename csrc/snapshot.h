@@ -66,7 +66,9 @@ typedef struct sw_snapshot {
     int error;  /* the runtime was unreadable */
     int remote; /* of another process (a reader from sw_reader_open_for):
                    none of this process's tables (thread names, greenlets,
-                   excluded threads, roots) apply */
+                   excluded threads, roots) apply; its thread whose kernel
+                   id is the process id is named "MainThread" */
+    int remote_pid;
 } sw_snapshot_t;
 
 /* Reads every thread (or only the thread state with serial only_id, when

@@ -132,6 +132,12 @@ def test_dump_of_a_process_that_did_not_enable_stackwatch(program, version):
     assert frame("<module>", "main-call") in text, text
     assert frame("worker_loop", "worker-wait") in text, text
     assert len(re.findall(r"^Thread 0x[0-9a-f]+", text, re.M)) == 3, text
+    # The process's first thread (kernel id = pid) is MainThread, the
+    # others are named by what they run.
+    main = [b for b in text.split("\n\n") if frame("work", "main-sleep") in b]
+    assert len(main) == 1, text
+    assert main[0].splitlines()[0].startswith(
+        "Thread 0x") and ' "MainThread" (tid %d, ' % p.pid in main[0], main
     # The path is named, with the version it found.
     note = proc.stderr.strip().splitlines()
     assert len(note) == 1, proc.stderr
