@@ -3,6 +3,7 @@
 #   make test   lint, then the whole test suite on CPython 3.9 to 3.13,
 #               then 3.14 and 3.15 in a Debian root (tools/pyroot.sh)
 #   make bench  overhead benchmarks against py-spy, austin, pyinstrument
+#               (and the memory profiler against tracemalloc and memray)
 #   make lint   the C style check (clang-format) and the C warnings build
 
 PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
@@ -92,8 +93,9 @@ asan:
 # Its own virtual environment: a `make test` running meanwhile must not
 # swap the build being measured.  BENCH_ARGS: e.g. --quick, --rounds 21;
 # PAIRED_ARGS: e.g. --quick, --cpu 1; SLOWLOG_ARGS: e.g. --rounds 11;
-# STARTUP_ARGS: e.g. --quick, --runs 51; OUTSIDE_ARGS: e.g. --rounds 9
-# --threads 1,10 --py-spy PATH (bench/outside_dump.py).
+# STARTUP_ARGS: e.g. --quick, --runs 51; MEMREAD_ARGS: e.g. --rounds 5;
+# OUTSIDE_ARGS: e.g. --rounds 9 --threads 1,10 --py-spy PATH
+# (bench/outside_dump.py).
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/run.py $(BENCH_ARGS)
@@ -101,6 +103,8 @@ bench:
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/startup.py $(STARTUP_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/outside_dump.py $(OUTSIDE_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memprof.py $(MEMPROF_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memread.py $(MEMREAD_ARGS)
 	@$(MAKE) --no-print-directory bench-cpython
 
 # CPython 3.15's own sampler (python -m profiling.sampling) beside

@@ -2,7 +2,8 @@
  * each concern's Python functions live in their own *_py.c file with one
  * init function (sampler_py: the Session type and sampler_*; dump_py:
  * dump_*, set_thread_names, sigqueue; greenlet_py: greenlet_*;
- * service_py: service_*; watchdog_py: watchdog_*; stackfmt_py:
+ * service_py: service_*; watchdog_py: watchdog_*; memprof_py: mem_*
+ * and the allocator hooks; stackfmt_py:
  * format_frame; testing_py: the _test_* hooks).  What stays here: module
  * init, the fork hooks, info() about what init chose, the choice of the
  * safe-read method and the import-time self-test.
@@ -46,12 +47,16 @@
 #include "errors_py.h"
 #include "greenlet.h"
 #include "greenlet_py.h"
+#include "memprof_py.h"
+#include "memtrack.h"
 #include "outside_py.h"
 #include "sampler.h"
 #include "sampler_py.h"
 #include "service.h"
+#include "runner_py.h"
 #include "service_py.h"
 #include "snapshot.h"
+#include "memview_py.h"
 #include "stackfmt_py.h"
 #include "testing_py.h"
 #include "watchdog.h"
@@ -76,6 +81,7 @@ after_fork_child_py(PyObject *m, PyObject *noargs)
     sw_greenlet_after_fork_child();
     sw_wd_after_fork_child((uintptr_t)ts, PyThreadState_GetID(ts));
     sw_sampler_py_after_fork_child();
+    sw_memprof_py_after_fork_child();
     Py_RETURN_NONE;
 }
 
@@ -187,6 +193,7 @@ atfork_child(void)
     sw_service_atfork_child();
     sw_names_atfork_child();
     sw_wd_atfork_child();
+    sw_mem_atfork_child();
 }
 
 static PyMethodDef module_methods[] = {
@@ -316,7 +323,9 @@ PyInit__native(void)
     if (sw_service_py_init(m) < 0 || sw_sampler_py_init(m, cache) < 0 ||
         sw_dump_py_init(m, cache) < 0 || sw_greenlet_py_init(m) < 0 ||
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
-        sw_testing_py_init(m, cache) < 0 || sw_outside_py_init(m) < 0) {
+        sw_testing_py_init(m, cache) < 0 || sw_memprof_py_init(m) < 0 ||
+        sw_memview_py_init(m) < 0 || sw_runner_py_init(m) < 0 ||
+        sw_outside_py_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

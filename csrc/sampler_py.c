@@ -739,19 +739,72 @@ sampler_rate_py(PyObject *m, PyObject *noargs)
 
 /* ---- asyncio tasks (--tasks): see tasks.h ------------------------------ */
 
-static PyObject *tasks_refs; /* (current_tasks dict, Task type), kept alive */
+static PyObject *tasks_refs; /* (current_tasks dict, Task type, links),
+                               kept alive */
+
+/* Fills *L from links, the tuple _tasks.probe_links() makes (the types
+ * and code object it names are kept alive by tasks_refs).  Returns 0, or
+ * -1 with an exception set. */
+static int
+tasks_links(PyObject *links, sw_tasks_links_t *L)
+{
+    PyObject *wakeup, *func, *code, *tuple, *cell, *gather;
+    Py_ssize_t off[8], outer;
+    int i;
+
+    if (!PyArg_ParseTuple(links, "nO!nO!OnnO!nnO!nO!nn:links", &off[0],
+                          &PyType_Type, &wakeup, &off[1], &PyType_Type, &func,
+                          &code, &off[2], &off[3], &PyType_Type, &tuple,
+                          &off[4], &outer, &PyType_Type, &cell, &off[5],
+                          &PyType_Type, &gather, &off[6], &off[7])) {
+        return -1;
+    }
+    for (i = 0; i < 8; i++) {
+        /* (off[7], the awaited-by field, may be 0: none.) */
+        if (off[i] < (i == 7 ? 0 : 8) || off[i] > 4096 || off[i] % 8 != 0) {
+            PyErr_SetString(PyExc_ValueError, "link offsets out of range");
+            return -1;
+        }
+    }
+    if (!PyCode_Check(code) || outer < 0 || outer > 64) {
+        PyErr_SetString(PyExc_ValueError, "bad gather callback");
+        return -1;
+    }
+    L->on = 1;
+    L->off_cb0 = (size_t)off[0];
+    L->wakeup_type = (uintptr_t)wakeup;
+    L->off_wakeup_task = (size_t)off[1];
+    L->func_type = (uintptr_t)func;
+    L->done_code = (uintptr_t)code;
+    L->off_func_code = (size_t)off[2];
+    L->off_func_closure = (size_t)off[3];
+    L->tuple_type = (uintptr_t)tuple;
+    L->off_tuple_items = (size_t)off[4];
+    L->outer_index = (size_t)outer;
+    L->cell_type = (uintptr_t)cell;
+    L->off_cell_ref = (size_t)off[5];
+    L->gather_type = (uintptr_t)gather;
+    L->off_coro_code = (size_t)off[6];
+    L->off_awaited_by = (size_t)off[7];
+    return 0;
+}
 
 static PyObject *
 tasks_enable_py(PyObject *m, PyObject *args)
 {
-    PyObject *dict, *type;
+    PyObject *dict, *type, *links = Py_None;
     Py_ssize_t off_coro, off_name, off_waiter;
-    int all;
+    int all, each = 0;
     sw_tasks_cfg_t cfg;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "OO!nnnp:tasks_enable", &dict, &PyType_Type,
-                          &type, &off_coro, &off_name, &off_waiter, &all)) {
+    if (!PyArg_ParseTuple(args, "OO!nnnp|pO:tasks_enable", &dict, &PyType_Type,
+                          &type, &off_coro, &off_name, &off_waiter, &all,
+                          &each, &links)) {
+        return NULL;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    if (links != Py_None && tasks_links(links, &cfg.links) < 0) {
         return NULL;
     }
     if (dict != Py_None && !PyDict_Check(dict)) {
@@ -776,11 +829,10 @@ tasks_enable_py(PyObject *m, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "the sampler is running");
         return NULL;
     }
-    Py_XSETREF(tasks_refs, PyTuple_Pack(2, dict, type));
+    Py_XSETREF(tasks_refs, PyTuple_Pack(3, dict, type, links));
     if (tasks_refs == NULL) {
         return NULL;
     }
-    memset(&cfg, 0, sizeof(cfg));
     cfg.current_tasks = dict == Py_None ? 0 : (uintptr_t)dict;
     cfg.from_tstate = dict == Py_None;
     cfg.task_type = (uintptr_t)type;
@@ -788,6 +840,7 @@ tasks_enable_py(PyObject *m, PyObject *args)
     cfg.off_name = (size_t)off_name;
     cfg.off_waiter = (size_t)off_waiter;
     cfg.all = all;
+    cfg.each = each;
     sw_tasks_enable(&cfg);
     Py_RETURN_NONE;
 }
@@ -947,7 +1000,7 @@ static PyMethodDef sampler_methods[] = {
      "sampler_set_roots(codes): cut sampled stacks at these code objects."},
     {"tasks_enable", tasks_enable_py, METH_VARARGS,
      "tasks_enable(current_tasks, task_type, off_coro, off_name, "
-     "off_waiter, all)"},
+     "off_waiter, all, each=False, links=None)"},
     {"tasks_disable", tasks_disable_py, METH_NOARGS, NULL},
     {"tasks_running_here", tasks_running_here_py, METH_NOARGS,
      "tasks_running_here() -> the calling thread state's running-task word, "

@@ -260,10 +260,28 @@ sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
     return at;
 }
 
-/* The label of a running task, read from the Task object. */
+int
+sw_tasks_default_name(const char *name)
+{
+    const char *p;
+
+    if (strncmp(name, "Task-", 5) != 0 || name[5] == '\0') {
+        return 0;
+    }
+    for (p = name + 5; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The label of a task, its name read from the Task object: "[task] NAME:
+ * QUALNAME", or "[task] QUALNAME" for a task named by asyncio (all the
+ * tasks running one coroutine then share one label) unless cfg.each. */
 static void
-running_label(sw_reader_t *r, uintptr_t task, const char *qualname, char *out,
-              size_t cap)
+task_label(sw_reader_t *r, uintptr_t task, const char *qualname, char *out,
+           size_t cap)
 {
     char name[128];
     uintptr_t obj;
@@ -279,7 +297,98 @@ running_label(sw_reader_t *r, uintptr_t task, const char *qualname, char *out,
     else {
         sw_read_str(r, obj, name, sizeof(name));
     }
-    snprintf(out, cap, "[task] %s: %s", name, qualname);
+    if (!T.cfg.each && sw_tasks_default_name(name)) {
+        snprintf(out, cap, "[task] %s", qualname);
+    }
+    else {
+        snprintf(out, cap, "[task] %s: %s", name, qualname);
+    }
+}
+
+/* The label of a task that is not running (not on the stack: its
+ * coroutine's name is read from its code object).  Returns 0, or -1 when
+ * the task or its coroutine's code does not read or validate. */
+static int
+object_label(sw_reader_t *r, uintptr_t task, char *out, size_t cap)
+{
+    sw_code_t code;
+    uintptr_t coro = task_coro(r, task), addr;
+
+    if (coro == 0 ||
+        sw_vm_read_ptr(&r->vm, coro + T.cfg.links.off_coro_code, &addr) < 0 ||
+        sw_read_code(r, addr & ~(uintptr_t)7, &code) < 0) {
+        return -1;
+    }
+    task_label(r, task, code.name, out, cap);
+    return 0;
+}
+
+/* The type of the object at addr, or 0 when unreadable. */
+static uintptr_t
+type_of(sw_reader_t *r, uintptr_t addr)
+{
+    uintptr_t type;
+
+    if (addr == 0 ||
+        sw_vm_read_ptr(&r->vm, addr + sw_layout.ob_type, &type) < 0) {
+        return 0;
+    }
+    return type;
+}
+
+/* The task that awaits task, read without the GIL from task's first done
+ * callback (see sw_tasks_links_t): the awaiting task's wake-up, or
+ * gather's callback, whose gathering future's first callback is then the
+ * awaiting task's wake-up.  Every object is checked for its type, and the
+ * task found must wait for the future it was found through.  Returns
+ * the task, or 0. */
+static uintptr_t
+awaiter(sw_reader_t *r, uintptr_t task)
+{
+    const sw_tasks_links_t *L = &T.cfg.links;
+    uintptr_t fut = task, cb, type, w, waiter, code, clo, cell;
+    int hop;
+
+    /* The awaited-by field, where there is one: a task that waits (for
+     * the gathering future) names it. */
+    if (L->off_awaited_by != 0 &&
+        sw_vm_read_ptr(&r->vm, task + L->off_awaited_by, &w) == 0 &&
+        type_of(r, w) == T.cfg.task_type &&
+        sw_vm_read_ptr(&r->vm, w + T.cfg.off_waiter, &waiter) == 0 &&
+        waiter != 0) {
+        return w;
+    }
+    for (hop = 0; hop < 2; hop++) {
+        if (sw_vm_read_ptr(&r->vm, fut + L->off_cb0, &cb) < 0 ||
+            (type = type_of(r, cb)) == 0) {
+            return 0;
+        }
+        if (type == L->wakeup_type) {
+            if (sw_vm_read_ptr(&r->vm, cb + L->off_wakeup_task, &w) < 0 ||
+                type_of(r, w) != T.cfg.task_type ||
+                sw_vm_read_ptr(&r->vm, w + T.cfg.off_waiter, &waiter) < 0 ||
+                waiter != fut) {
+                return 0;
+            }
+            return w;
+        }
+        /* gather's _done_callback on a child: its closure's future. */
+        if (hop > 0 || type != L->func_type ||
+            sw_vm_read_ptr(&r->vm, cb + L->off_func_code, &code) < 0 ||
+            code != L->done_code ||
+            sw_vm_read_ptr(&r->vm, cb + L->off_func_closure, &clo) < 0 ||
+            type_of(r, clo) != L->tuple_type ||
+            sw_vm_read_ptr(&r->vm,
+                           clo + L->off_tuple_items +
+                               L->outer_index * sizeof(uintptr_t),
+                           &cell) < 0 ||
+            type_of(r, cell) != L->cell_type ||
+            sw_vm_read_ptr(&r->vm, cell + L->off_cell_ref, &fut) < 0 ||
+            type_of(r, fut) != L->gather_type) {
+            return 0;
+        }
+    }
+    return 0;
 }
 
 /* The entry of the task whose coroutine is coro, or NULL.  Caller holds
@@ -338,6 +447,46 @@ chain(sw_reader_t *r, sw_session_t *s, const sw_task_entry_t *e, uint32_t *ids,
         }
         ids[k++] = id;
         e = p;
+    }
+    return k;
+}
+
+/* Markers of the tasks awaiting task, found without the GIL (awaiter()),
+ * up to the first the table holds, then the table's chain above it.
+ * Caller holds s->mu and T.mu. */
+static int
+walk(sw_reader_t *r, sw_session_t *s, uintptr_t task, uint32_t *ids, int max)
+{
+    char label[SW_TASK_LABEL_MAX];
+    int k = 0;
+
+    while (k < max && k < SW_TASK_CHAIN_MAX) {
+        uintptr_t w = awaiter(r, task);
+        const sw_task_entry_t *e;
+        uint32_t id;
+
+        if (w == 0) {
+            break;
+        }
+        e = lookup(w);
+        if (e != NULL && still(r, e)) {
+            if ((id = sw_session_marker(s, e->label)) == 0) {
+                break;
+            }
+            ids[k++] = id;
+            if (e->parent != 0) {
+                k += chain(r, s, e, ids + k, max - k);
+                break;
+            }
+        }
+        else {
+            if (object_label(r, w, label, sizeof(label)) < 0 ||
+                (id = sw_session_marker(s, label)) == 0) {
+                break;
+            }
+            ids[k++] = id;
+        }
+        task = w;
     }
     return k;
 }
@@ -412,7 +561,7 @@ sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
     if (max <= 0) {
         return 0;
     }
-    running_label(r, task, qualname, label, sizeof(label));
+    task_label(r, task, qualname, label, sizeof(label));
     id = sw_session_marker(s, label);
     if (id == 0) {
         return 0;
@@ -435,13 +584,11 @@ sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
         if (e == NULL || e->parent == 0) {
             /* Not linked (yet): a task whose coroutine runs outside this
              * one on the same stack started it eagerly (3.12+'s eager
-             * tasks: aiohttp's request tasks); else a known task that
-             * awaits it directly (aiohttp's connection task awaits each
-             * request's) stands for its awaiters. */
+             * tasks: aiohttp's request tasks); else the tasks awaiting
+             * it are read from its done callbacks (walk), else a known
+             * task that awaits it directly (aiohttp's connection task
+             * awaits each request's) stands for its awaiters. */
             p = outer_task(r, outer, nouter);
-            if (p == NULL && e == NULL && ident != 0) {
-                p = waiting_for(r, task, ident);
-            }
         }
         if (p != NULL) {
             if (k < max && (ids[k] = sw_session_marker(s, p->label)) != 0) {
@@ -449,8 +596,20 @@ sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,
                 k += chain(r, s, p, ids + k, max - k);
             }
         }
-        else {
+        else if (e != NULL && e->parent != 0) {
             k += chain(r, s, e, ids + k, max - k);
+        }
+        else {
+            int walked =
+                T.cfg.links.on ? walk(r, s, task, ids + k, max - k) : 0;
+
+            k += walked;
+            if (walked == 0 && e == NULL && ident != 0 &&
+                (p = waiting_for(r, task, ident)) != NULL && k < max &&
+                (ids[k] = sw_session_marker(s, p->label)) != 0) {
+                k++;
+                k += chain(r, s, p, ids + k, max - k);
+            }
         }
     }
     pthread_mutex_unlock(&T.mu);

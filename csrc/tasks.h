@@ -33,6 +33,35 @@
 #define SW_TASK_CHAIN_MAX 32 /* awaiting tasks shown above a task */
 #define SW_TASK_LABEL_MAX 320
 
+/* What the sampler needs to find, without the GIL, the task that awaits a
+ * task the table does not link (a task younger than the table): probed
+ * at enable from real tasks (the words of real objects), so no CPython
+ * version is known here.  A task W awaiting a future F (a task, or a
+ * gather's future) is F's first done callback: W's wake-up callback,
+ * which holds W, and W's waited future is F.  A task awaited through
+ * gather() has gather's _done_callback first, a function whose closure
+ * holds the gathering future.  Where a task keeps the task that awaits
+ * it through gather() (an awaited-by field), that is read first. */
+typedef struct sw_tasks_links {
+    int on;                  /* 0: links come from the table only */
+    size_t off_cb0;          /* a Future's (a Task's) first done callback */
+    uintptr_t wakeup_type;   /* the type of a task's wake-up callback */
+    size_t off_wakeup_task;  /* the task in it */
+    uintptr_t func_type;     /* the function type */
+    uintptr_t done_code;     /* gather's _done_callback's code object */
+    size_t off_func_code;    /* a function's code */
+    size_t off_func_closure; /* a function's closure (a tuple of cells) */
+    uintptr_t tuple_type;
+    size_t off_tuple_items; /* a tuple's first item */
+    size_t outer_index;     /* the gathering future's cell in the closure */
+    uintptr_t cell_type;
+    size_t off_cell_ref;   /* a cell's contents */
+    uintptr_t gather_type; /* the type of gather's future */
+    size_t off_coro_code;  /* a coroutine's code (low 3 bits: tags, masked) */
+    size_t off_awaited_by; /* a task's awaited-by field (the task that
+                              gathers it, where asyncio keeps one), 0 */
+} sw_tasks_links_t;
+
 typedef struct sw_tasks_cfg {
     uintptr_t current_tasks; /* the dict loop -> running task; 0 when */
     int from_tstate;         /* the running task is each thread state's
@@ -42,6 +71,9 @@ typedef struct sw_tasks_cfg {
     size_t off_name;         /* the Task's name field (a str or an int) */
     size_t off_waiter;       /* the future the Task waits for */
     int all;                 /* --tasks all: count waiting tasks too */
+    int each;                /* --tasks each: a label per task, even for
+                                tasks with asyncio's default name */
+    sw_tasks_links_t links;  /* links found without the GIL */
 } sw_tasks_cfg_t;
 
 typedef struct sw_task_frame {
@@ -58,7 +90,8 @@ typedef struct sw_task_entry {
                        is not used */
     uintptr_t parent;        /* the task awaiting it, 0 for a root */
     unsigned long ident;     /* the thread running its loop, 0 if unknown */
-    char *label;             /* "[task] NAME: QUALNAME", owned */
+    char *label;             /* "[task] NAME: QUALNAME", or "[task]
+                                QUALNAME" for a default name, owned */
     int nframes;             /* its suspension stack, leaf first; 0 when it */
     sw_task_frame_t *frames; /* runs, or outside --tasks all (owned) */
     uint32_t node;           /* the sampler's: its interned stack, 0 */
@@ -106,14 +139,23 @@ void sw_tasks_pass_begin(sw_reader_t *r);
 int sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
                   int n, uintptr_t *task);
 
+/* 1 if name is one asyncio gives a task it names itself: "Task-" and
+ * digits.  Context: any. */
+int sw_tasks_default_name(const char *name);
+
 /* Appends to ids[0..max) the marker frames of task (named from the Task
- * object, qualname being its coroutine's) and of the tasks awaiting it,
+ * object, qualname being its coroutine's: "[task] NAME: QUALNAME", or
+ * "[task] QUALNAME" when NAME is asyncio's default, unless cfg.each) and
+ * of the tasks awaiting it,
  * the outermost last.  A task the table does not link (created since the
  * last refresh, or started eagerly) is linked without the GIL to a task
  * of the table whose coroutine runs one of outer[0..nouter) (the
  * generators of the frames outside the task's coroutine, innermost
- * first: it started this one eagerly), else to one on the same loop
- * thread (ident) that waits for it directly.
+ * first: it started this one eagerly), else (cfg.links) to the task that
+ * awaits it directly or through gather(), read from its done callback,
+ * and so on up (a task the table lacks labelled from its objects; the
+ * table's links from the first task it has), else to a task of the table
+ * on the same loop thread (ident) that waits for it directly.
  * Context: sampler thread; caller holds s->mu.
  * Returns the number of ids written (0 when a table is full). */
 int sw_tasks_markers(sw_reader_t *r, sw_session_t *s, uintptr_t task,

@@ -1,7 +1,7 @@
 /* Functions that exist only for stackwatch's tests, named _test_* in
  * stackwatch._native: fault injection into the sampler, and the native
  * reader's view of the calling thread and of a code object, which tests
- * compare with what the interpreter's API says.
+ * compare with what the interpreter's API says; the allocators installed.
  *
  * Called with the GIL held.  Errors go through sw_py_raise()
  * (errors_py.h).  No strong references are kept here. */
@@ -184,7 +184,44 @@ test_outside_memory_only_py(PyObject *m, PyObject *on)
     Py_RETURN_NONE;
 }
 
+/* _test_mem_allocators(): the allocator installed in the RAW, MEM and
+ * OBJ domains, each as (ctx, malloc, calloc, realloc, free) addresses
+ * (tests check that the memory profiler puts them back exactly). */
+static PyObject *
+test_mem_allocators_py(PyObject *m, PyObject *noargs)
+{
+    static const PyMemAllocatorDomain domains[3] = {
+        PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
+    PyObject *out = PyList_New(3);
+    int d;
+    (void)m;
+    (void)noargs;
+
+    if (out == NULL) {
+        return NULL;
+    }
+    for (d = 0; d < 3; d++) {
+        PyMemAllocatorEx a;
+        PyObject *t;
+
+        PyMem_GetAllocator(domains[d], &a);
+        t = Py_BuildValue("(KKKKK)", (unsigned long long)(uintptr_t)a.ctx,
+                          (unsigned long long)(uintptr_t)a.malloc,
+                          (unsigned long long)(uintptr_t)a.calloc,
+                          (unsigned long long)(uintptr_t)a.realloc,
+                          (unsigned long long)(uintptr_t)a.free);
+        if (t == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, d, t);
+    }
+    return out;
+}
+
 static PyMethodDef testing_methods[] = {
+    {"_test_mem_allocators", test_mem_allocators_py, METH_NOARGS,
+     "The allocators of the RAW, MEM and OBJ domains, as addresses."},
     {"_test_outside_memory_only", test_outside_memory_only_py, METH_O,
      "Test hook: the outside reader reads symbols from memory only."},
     {"_test_layout_table_diff", test_layout_table_diff_py, METH_NOARGS,

@@ -142,6 +142,7 @@ report_of(const todo_t *td, sw_wd_report_t *r, char *name, size_t cap)
     r->label = "";
     r->task_frame = -1;
     r->hide = cur_set.hide;
+    r->full_paths = cur_set.full_paths;
 }
 
 /* A name from the GIL side, within the wait, when the thread does not

@@ -113,6 +113,7 @@ typedef struct sw_wd_settings {
     uint64_t name_wait_ns;  /* wait for names from the GIL side */
     char hide[256];         /* frames in files under this prefix (our own
                                package) are left out of reports */
+    int full_paths;         /* reports show files by their full paths */
 } sw_wd_settings_t;
 
 /* ---- the monitor thread ------------------------------------------------- */

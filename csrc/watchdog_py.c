@@ -36,7 +36,7 @@ static PyObject *
 wd_start_py(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"report_fd", "mem_max", "mem_period", "update",
-                             "name_wait", "hide",    NULL};
+                             "name_wait", "hide",    "full_paths", NULL};
     sw_wd_settings_t s = {.report_fd = -1};
     unsigned long long mem_max = 0;
     double mem_period = 0, update = 1.0, name_wait = 0.02;
@@ -45,9 +45,10 @@ wd_start_py(PyObject *m, PyObject *args, PyObject *kw)
     int rc;
     (void)m;
 
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "|iKddds:watchdog_start", kwlist, &s.report_fd, &mem_max,
-            &mem_period, &update, &name_wait, &hide) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|iKdddsp:watchdog_start",
+                                     kwlist, &s.report_fd, &mem_max,
+                                     &mem_period, &update, &name_wait, &hide,
+                                     &s.full_paths) ||
         seconds_ns(mem_period, "mem_period", &s.mem_period_ns) < 0 ||
         seconds_ns(update, "update", &s.update_ns) < 0 ||
         seconds_ns(name_wait, "name_wait", &s.name_wait_ns) < 0) {
@@ -330,7 +331,7 @@ static PyMethodDef wd_methods[] = {
     {"watchdog_start", (PyCFunction)(void (*)(void))wd_start_py,
      METH_VARARGS | METH_KEYWORDS,
      "watchdog_start(report_fd, mem_max, mem_period, update, name_wait, "
-     "hide)"},
+     "hide, full_paths)"},
     {"watchdog_stop", wd_stop_py, METH_NOARGS, NULL},
     {"watchdog_clear", wd_clear_py, METH_NOARGS, NULL},
     {"watchdog_add", wd_add_py, METH_VARARGS,

@@ -51,12 +51,13 @@ put_thread(sw_buf_t *out, const sw_wd_report_t *r)
 }
 
 static void
-put_frame(sw_buf_t *out, const sw_snapshot_t *snap, const sw_snap_frame_t *f)
+put_frame(sw_buf_t *out, const sw_wd_report_t *r, const sw_snap_frame_t *f)
 {
     sw_fmt_frame_t ff;
 
-    sw_snap_fmt_frame(snap, f, &ff);
-    sw_stackfmt_frame(out, &ff, SW_FMT_LABEL, SW_FMT_SHORT);
+    sw_snap_fmt_frame(r->snap, f, &ff);
+    sw_stackfmt_frame(out, &ff, SW_FMT_LABEL,
+                      r->full_paths ? 0u : SW_FMT_SHORT);
 }
 
 /* The stack, root first, as Python prints tracebacks. */
@@ -66,7 +67,7 @@ put_stack(sw_buf_t *out, const sw_wd_report_t *r)
     const sw_snap_stack_t st = {r->snap, r->t};
     const sw_fmt_opts_t opts = {
         .style = SW_FMT_TRACEBACK,
-        .flags = SW_FMT_OUTER_FIRST | SW_FMT_SHORT,
+        .flags = SW_FMT_OUTER_FIRST | (r->full_paths ? 0u : SW_FMT_SHORT),
         .indent = "    ",
         .hide = r->hide,
     };
@@ -112,7 +113,7 @@ put_start(sw_buf_t *out, const sw_wd_report_t *r)
         }
         else if (r->t != NULL && r->task_frame >= 0) {
             sw_buf_puts(out, "  running the task of coroutine ");
-            put_frame(out, r->snap,
+            put_frame(out, r,
                       &r->snap->frames[r->t->first + (uint32_t)r->task_frame]);
             sw_buf_putc(out, '\n');
         }
@@ -142,7 +143,7 @@ sw_wd_report_text(sw_buf_t *out, const sw_wd_report_t *r)
                       r->kind == SW_WD_DEADLINE ? "running" : "blocked", dur);
         if (r->t != NULL && r->t->nframes > 0) {
             sw_buf_puts(out, ", in ");
-            put_frame(out, r->snap, &r->snap->frames[r->t->first]);
+            put_frame(out, r, &r->snap->frames[r->t->first]);
         }
         sw_buf_putc(out, '\n');
     }

@@ -36,6 +36,7 @@ typedef struct sw_wd_report {
     const sw_snap_thread_t *t; /* the thread in snap; NULL: unread */
     int task_frame;            /* sw_wd_task_frame(), or -1 */
     const char *hide;          /* frames under it left out; "" none */
+    int full_paths;            /* files by their full paths, not short */
 } sw_wd_report_t;
 
 /* Appends the report r: for SW_WD_TODO_START the header line ("[stackwatch

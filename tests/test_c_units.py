@@ -28,6 +28,8 @@ SOURCES = {
     "test_writers.c": ["csrc/stacks.c", "csrc/buf.c", "csrc/stackfmt.c",
                        "csrc/writers/*.c"],
     "test_stackfmt.c": ["csrc/stackfmt.c", "csrc/buf.c"],
+    "test_memview.c": ["csrc/memfile.c", "csrc/buf.c",
+                       "csrc/writers/memchart.c"],
     "test_watchdog.c": ["csrc/wd_timing.c", "csrc/wd_report.c",
                         "csrc/procmem.c", "csrc/stackfmt.c", "csrc/buf.c"],
     "test_core.c": ["csrc/stacks.c", "csrc/buf.c",

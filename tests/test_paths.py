@@ -166,6 +166,55 @@ def test_slow_script_log(tmp_path, full):
         assert 'File "%s"' % BASE_EVENTS not in text, text
 
 
+@pytest.mark.parametrize("full", [False, True])
+def test_monitor_start_full_paths(full):
+    # monitor.start(full_paths=) as `run --full-paths`: the stall report.
+    target = target_path("monitor_full_paths")
+    proc = run_target("monitor_full_paths", "full" if full else "short")
+    assert proc.returncode == 0, proc.stderr
+    assert "blocked" in proc.stderr, proc.stderr
+    line = line_of(target, "block-line")
+    if full:
+        assert 'File "%s", line' % BASE_EVENTS in proc.stderr, proc.stderr
+        assert 'File "%s", line %d, in sleep_here' % (
+            target, line) in proc.stderr, proc.stderr
+    else:
+        assert 'File "asyncio/base_events.py", line' in proc.stderr, \
+            proc.stderr
+        assert BASE_EVENTS not in proc.stderr, proc.stderr
+        assert 'File "monitor_full_paths.py", line %d, in sleep_here' % (
+            line) in proc.stderr, proc.stderr
+
+
+def summary_of(stderr):
+    lines = stderr.splitlines()
+    head = [i for i, line in enumerate(lines)
+            if "where the samples were" in line]
+    assert head, stderr
+    return "\n".join(lines[head[0] + 1:])
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_record_summary_has_the_profiles_paths(tmp_path, full):
+    # The stderr summary names files as the profile's labels do: the loop
+    # waits in selectors, called from asyncio/base_events.py.
+    out = tmp_path / "out.txt"
+    proc = run_cli("record", "-r", "200", "-o", str(out),
+                   *(["--full-paths"] if full else []), WAIT, "asyncio",
+                   "0.5")
+    assert proc.returncode == 0, proc.stderr
+    summary = summary_of(proc.stderr)
+    if full:
+        assert "(%s:" % BASE_EVENTS in summary, summary
+    else:
+        assert "(asyncio/base_events.py:" in summary, summary
+        assert BASE_EVENTS not in summary, summary
+        # Every file of the summary reads as in the profile's labels.
+        labels = set(re.findall(r"\(([^()]+\.py):\d+\)", out.read_text()))
+        shown = set(re.findall(r"\(([^()]+\.py):\d+\)", summary))
+        assert shown and shown <= labels, (shown, labels)
+
+
 # -- the API -----------------------------------------------------------------
 
 def test_api_short_by_default_full_on_request():

@@ -66,11 +66,18 @@ def test_bad_arguments_raise_type_error(args, kwargs):
 
 
 def test_profiler_summary_labels_come_from_the_formatter():
+    # Short (full=set(): no file kept full) as the profile's labels, or
+    # full (full=None: full paths asked for).
     f = profiler.Frame("spin", "/app/hot.py", 12)
-    assert profiler._frame_text(f) == "spin (hot.py:12)"
-    assert profiler._frame_text(profiler.Frame("spin", "", 12)) == "spin"
-    assert profiler._frame_text(profiler.Frame("spin", "/app/hot.py",
-                                               -1)) == "spin (hot.py)"
+    assert profiler._frame_text(f, set()) == _native.format_frame(
+        "spin", "/app/hot.py", 12, short=True)
+    assert profiler._frame_text(f, None) == "spin (/app/hot.py:12)"
+    assert profiler._frame_text(f, {"/app/hot.py"}) == \
+        "spin (/app/hot.py:12)"
+    assert profiler._frame_text(profiler.Frame("spin", "", 12),
+                                set()) == "spin"
+    assert profiler._frame_text(profiler.Frame("spin", "/app/hot.py", -1),
+                                None) == "spin (/app/hot.py)"
 
 
 def test_dump_frames_are_written_by_the_same_formatter():

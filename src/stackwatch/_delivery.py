@@ -9,14 +9,13 @@ logger, the run info after a stall) and runs the periodic functions of
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Tuple
 
-from stackwatch import _native, _service, events
+from stackwatch import _native, _osthread, _service, events
 from stackwatch._monitor_state import S
 from stackwatch._watchdog_answers import (find_task, greenlet_label,
                                           greenlet_object)
@@ -27,7 +26,7 @@ MAX_FAILURES = 10
 
 def start_thread() -> None:
     """Starts the thread (the caller holds S.lock)."""
-    t = threading.Thread(target=_run, name="stackwatch-monitor", daemon=True)
+    t = _osthread.Thread(_run, "stackwatch-monitor")
     S.thread = t
     t.start()
 
@@ -37,7 +36,8 @@ def _run() -> None:
     try:
         while True:
             with S.lock:
-                if S.stopping or S.thread is not threading.current_thread():
+                if S.stopping or S.thread is None or \
+                        not S.thread.is_current():
                     break
                 funcs = list(S.funcs.values())
             now = time.monotonic()
@@ -164,8 +164,10 @@ def write_run_info() -> None:
 
     _service.refresh_names()
     tree = runinfo.RunTree(threads=False)
+    full = bool(S.settings.get("full_paths"))
     text = "".join(["[stackwatch] run info after the stall report:\n",
-                    _native.dump_text(), "\n", tree.format()])
+                    _native.dump_text(full_paths=full), "\n",
+                    tree.format(full_paths=full)])
     target = S.settings.get("report_to")
     try:
         if isinstance(target, (str, bytes, os.PathLike)):

@@ -31,7 +31,7 @@ class State:
         self.lock = threading.RLock()
         self.running = False
         self.settings: Dict[str, Any] = {}
-        self.thread: Optional[threading.Thread] = None
+        self.thread: Optional[Any] = None  # an _osthread.Thread
         self.stopping = False
         self.stream: Any = None  # a stream the native side cannot write
         self.funcs: Dict[Any, Func] = {}

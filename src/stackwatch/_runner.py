@@ -11,12 +11,15 @@ that the caller can finish its work (write a profile) first.
 from __future__ import annotations
 
 import builtins
-import importlib.machinery
 import os
 import sys
 import types
 import zipimport  # loaded at start-up; nothing is imported while sampling
-from collections import namedtuple
+# importlib.machinery's SourceFileLoader is this module's (importlib, with
+# warnings, costs 1 ms of start-up; this one is loaded by every python).
+from _frozen_importlib_external import SourceFileLoader
+
+from stackwatch import _native
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,11 +32,15 @@ class TargetError(Exception):
     """The target cannot be started (missing script, unknown module)."""
 
 
-class Outcome(namedtuple("Outcome", ["status", "interrupted"],
-                         defaults=(False,))):
+class Outcome:
     """status: the exit status python would have; interrupted: ended by
-    KeyboardInterrupt (exit by SIGINT)."""
-    __slots__ = ()
+    KeyboardInterrupt (exit by SIGINT). (A plain class: a namedtuple
+    costs a quarter of a millisecond of start-up.)"""
+    __slots__ = ("status", "interrupted")
+
+    def __init__(self, status: int, interrupted: bool = False) -> None:
+        self.status = status
+        self.interrupted = interrupted
 
 
 def _import_runpy() -> None:
@@ -129,12 +136,14 @@ def _run_script(path: str) -> None:
     path = os.path.abspath(path)
     with open(path, "rb") as f:
         source = f.read()
-    code = compile(source, path, "exec", dont_inherit=True)
+    # As compile(source, path, "exec", dont_inherit=True), without its
+    # first call's cost (csrc/runner_py.c); compile() refuses NUL bytes.
+    code = _native.compile_file(source, path) or compile(
+        source, path, "exec", dont_inherit=True)
     main = types.ModuleType("__main__")
     main.__file__ = path
     main.__builtins__ = builtins  # type: ignore[attr-defined]
-    main.__loader__ = importlib.machinery.SourceFileLoader(  # type: ignore
-        "__main__", path)
+    main.__loader__ = SourceFileLoader("__main__", path)  # type: ignore
     main.__spec__ = None
     main.__cached__ = None  # type: ignore[attr-defined]
     sys.modules["__main__"] = main

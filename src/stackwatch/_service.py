@@ -23,7 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional, Tuple
 
-from stackwatch import _lifecycle, _native
+from stackwatch import _lifecycle, _native, _osthread
 
 #: The question csrc/dump.c asks the GIL side for a dump's run information
 #: (stackwatch.dumping.answer_run_info answers it), defined once in
@@ -57,6 +57,8 @@ def known_threads() -> List[Tuple[int, int, str]]:
     for t in threads:
         if t.ident is not None:
             seen[(t.ident, getattr(t, "native_id", None) or 0)] = t.name
+    for ident, name in _osthread.bare_threads().items():
+        seen.setdefault((ident, 0), name)  # ours, once gevent patched
     return [(ident, tid, name) for (ident, tid), name in seen.items()]
 
 
@@ -155,7 +157,7 @@ class _ServiceThread(threading.Thread):
 class _Service:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: Optional[_osthread.Thread] = None
         self._users = 0
 
     def acquire(self) -> None:
@@ -179,10 +181,10 @@ class _Service:
     def _start_unlocked(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        ready = threading.Event()
-        self._thread = _ServiceThread(target=self._run, args=(ready,),
-                                      name="stackwatch-service",
-                                      daemon=True)
+        ready = _osthread.Event()
+        self._thread = _osthread.Thread(lambda: self._run(ready),
+                                        "stackwatch-service",
+                                        thread_class=_ServiceThread)
         self._thread.start()
         ready.wait(5.0)
 
@@ -191,10 +193,10 @@ class _Service:
         if thread is None or not thread.is_alive():
             return
         _native.service_notify(_native.SERVICE_STOP)
-        if thread is not threading.current_thread():
+        if not thread.is_current():
             thread.join(5.0)
 
-    def _run(self, ready: threading.Event) -> None:
+    def _run(self, ready: _osthread.Event) -> None:
         _native.sampler_exclude_current(True)
         _native.service_set_alive(True)
         try:
@@ -218,7 +220,7 @@ class _Service:
                         # a dump made while the GIL is stuck uses them.
                         wait = last_names + NAMES_INTERVAL - now
                         if wait > 0:
-                            time.sleep(wait)
+                            _osthread.sleep(wait)
                         refresh_names()
                         last_names = time.monotonic()
                 except Exception:

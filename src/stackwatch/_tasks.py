@@ -16,7 +16,10 @@ every task every ``INTERVAL`` seconds (within ``POLL`` seconds of the
 sampler meeting a task the table lacks; less often when a refresh costs
 more than ``SHARE`` of the time) and installs a table of links,
 labels and (``--tasks all``) the suspension stacks of waiting tasks, that
-the sampler reads.
+the sampler reads. For a task younger than the table (a request's tasks,
+shorter-lived than a refresh), the sampler finds the tasks awaiting it by
+itself, through its done callbacks (:func:`probe_links` learns where they
+are), up to the first task the table holds.
 """
 
 import asyncio
@@ -24,11 +27,10 @@ import ctypes
 import os
 import struct
 import sys
-import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from stackwatch import _native
+from stackwatch import _native, _osthread
 from stackwatch._capture import running_loops
 from stackwatch._task_tree import coroutine_chain
 
@@ -45,18 +47,46 @@ def code_name(code: Any) -> str:
     return getattr(code, "co_qualname", None) or code.co_name
 
 
-def label(task: Any) -> str:
+def default_name(name: str) -> bool:
+    """Whether name is one asyncio gives a task it names itself (Task-N);
+    as sw_tasks_default_name() in csrc/tasks.c."""
+    return name.startswith("Task-") and name[5:].isdigit() and \
+        name[5:].isascii()
+
+
+def label(task: Any, each: bool = False) -> str:
+    """"[task] NAME: QUALNAME", or "[task] QUALNAME" for a task asyncio
+    named (so that the tasks running one coroutine share one label)
+    unless each."""
     coro = task.get_coro()
     code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
     what = code_name(code) if code is not None else type(coro).__name__
-    return "[task] %s: %s" % (task.get_name(), what)
+    name = task.get_name()
+    if not each and default_name(name):
+        return "[task] %s" % what
+    return "[task] %s: %s" % (name, what)
 
 
 # -- the probe -----------------------------------------------------------------
 
-def _words(obj: Any) -> Tuple[int, ...]:
-    size = type(obj).__basicsize__ // 8 * 8
+def _words(obj: Any, items: int = 0) -> Tuple[int, ...]:
+    size = (type(obj).__basicsize__ + items * type(obj).__itemsize__) \
+        // 8 * 8
     return struct.unpack("%dQ" % (size // 8), ctypes.string_at(id(obj), size))
+
+
+def _offset(obj: Any, want: Any, items: int = 0, mask: int = ~0,
+            first: bool = False) -> int:
+    """The one offset in obj's words (its header past the reference count)
+    that holds id(want) (tag bits under mask ignored), or the first of
+    several if first; LookupError if there is not exactly one (none)."""
+    hits = [i * 8 for i, w in enumerate(_words(obj, items))
+            if i > 0 and w & mask == id(want)]
+    if first:
+        hits = hits[:1]
+    if len(hits) != 1:
+        raise LookupError("found %d times" % len(hits))
+    return hits[0]
 
 
 async def _probe_body(fut: Any, seen: List[Any]) -> None:
@@ -97,11 +127,102 @@ def _probe_once(name: str) -> Tuple[Tuple[int, ...], int, int, int, bool]:
         loop.close()
 
 
-def probe() -> Tuple[Optional[Dict[str, Any]], int, int, int]:
+async def _probe_waiter(fut: Any) -> None:
+    await fut
+
+
+async def _probe_gather(child: Any) -> None:
+    await asyncio.gather(child)
+
+
+async def _probe_direct(child: Any) -> None:
+    await child
+
+
+def _probe_links_once(name: str) -> Tuple[Any, ...]:
+    """The links csrc/tasks.c reads without the GIL (sw_tasks_links_t),
+    from real tasks waiting on a loop of their own: a task gathered by
+    another and a task awaited directly by another. Raises LookupError
+    (or another exception) when one is not where it is looked for."""
+    loop = asyncio.new_event_loop()
+    try:
+        fut = loop.create_future()
+        gathered = loop.create_task(_probe_waiter(fut), name=name + "-g")
+        gathering = loop.create_task(_probe_gather(gathered),
+                                     name=name + "-gp")
+        awaited = loop.create_task(_probe_waiter(fut), name=name + "-a")
+        awaiting = loop.create_task(_probe_direct(awaited), name=name + "-ap")
+        for _ in range(3):  # until all of them wait
+            _one_step(loop)
+        try:
+            done_cb = gathered._callbacks[0][0]
+            outer = gathering._fut_waiter
+            wakeup = awaited._callbacks[0][0]
+            code = done_cb.__code__
+            closure = done_cb.__closure__
+            index = code.co_freevars.index("outer")
+            cell = closure[index]
+            if cell.cell_contents is not outer or \
+                    awaiting._fut_waiter is not awaited:
+                raise LookupError("not the links looked for")
+            off_cb0 = _offset(awaited, wakeup)
+            if _offset(gathered, done_cb) != off_cb0:
+                raise LookupError("the first callback moved")
+            off_task = _offset(wakeup, awaiting)
+            # The gathering future's own first callback is the gathering
+            # task's wake-up up to 3.13; from 3.14, gather() first adds
+            # one of its own, but the gathered task names the task that
+            # awaits it (its awaited-by field).
+            try:
+                off_by = _offset(gathered, gathering)
+            except LookupError:
+                off_by = 0
+            first = outer._callbacks[0][0]
+            if not off_by and (type(first) is not type(wakeup) or
+                               _offset(outer, first) != off_cb0 or
+                               _offset(first, gathering) != off_task):
+                raise LookupError("no link from a gathered task")
+            coro = gathered.get_coro()
+            links = (off_cb0, type(wakeup), off_task, type(done_cb), code,
+                     _offset(done_cb, code), _offset(done_cb, closure),
+                     tuple,
+                     _offset(closure, cell, len(closure)) - 8 * index,
+                     index, type(cell), _offset(cell, outer), type(outer),
+                     # (3.11 has the code in the coroutine and in its
+                     # frame: either will do.)
+                     _offset(coro, coro.cr_code, mask=~7, first=True),
+                     off_by)
+        finally:
+            fut.set_result(None)
+            for _ in range(10):
+                if awaiting.done() and gathering.done():
+                    break
+                _one_step(loop)
+        return links
+    finally:
+        loop.close()
+
+
+def probe_links() -> Optional[Tuple[Any, ...]]:
+    """The links for tasks_enable() (see _probe_links_once), the same from
+    two probes, or None when they cannot be found here (then the awaiting
+    chains of tasks younger than the table wait for its next refresh).
+    Run in a thread without a running loop."""
+    try:
+        one = _probe_links_once("stackwatch-probe-l1")
+        two = _probe_links_once("stackwatch-probe-l2")
+    except Exception:
+        return None
+    return one if one == two else None
+
+
+def probe() -> Tuple[Optional[Dict[str, Any]], int, int, int,
+                     Optional[Tuple[Any, ...]]]:
     """(the dict loop -> running task, or None where the running task is
     the thread state's (3.14+), the offsets of a Task's coroutine, name
-    and waited future), learned from two real tasks on a loop of their
-    own, in a thread of their own (the caller may be running a loop).
+    and waited future, the links (probe_links(), None when not found)),
+    learned from real tasks on a loop of their own, in a thread of their
+    own (the caller may be running a loop).
     Raises RuntimeError with one line saying why --tasks cannot work
     here."""
     aio_c = sys.modules.get("_asyncio")
@@ -130,11 +251,11 @@ def probe() -> Tuple[Optional[Dict[str, Any]], int, int, int]:
         try:
             found.append([_probe_once("stackwatch-probe-%d" % i)
                           for i in (1, 2)])
+            found.append(probe_links())
         except BaseException as e:  # reported below, in the caller
             found.append(e)
 
-    t = threading.Thread(target=run, name="stackwatch-tasks-probe",
-                         daemon=True)
+    t = _osthread.Thread(run, "stackwatch-tasks-probe")
     t.start()
     t.join(10.0)
     if not found or isinstance(found[0], BaseException):
@@ -153,7 +274,8 @@ def probe() -> Tuple[Optional[Dict[str, Any]], int, int, int]:
                                "layout (a field was found %d times)"
                                % len(hits))
         offsets.append(hits[0])
-    return current, offsets[0], offsets[1], offsets[2]
+    links = found[1] if len(found) > 1 else None
+    return current, offsets[0], offsets[1], offsets[2], links
 
 
 # -- the table -----------------------------------------------------------------
@@ -236,8 +358,10 @@ class TableBuilder:
 
     FULL_EVERY = 10
 
-    def __init__(self, all_tasks: bool, from_tstate: bool = False) -> None:
+    def __init__(self, all_tasks: bool, from_tstate: bool = False,
+                 each: bool = False) -> None:
         self.all = all_tasks
+        self.each = each
         self.from_tstate = from_tstate
         self.loops: Dict[int, Any] = {}  # from_tstate: the running loops
         self.aio_dir = os.path.dirname(asyncio.__file__)
@@ -257,7 +381,7 @@ class TableBuilder:
                 stack.append((code_name(f.f_code), f.f_code.co_filename,
                               f.f_lineno or 0))
         return _Seen(id(waiter) if waiter is not None else 0, awaited,
-                     label(t), stack)
+                     label(t, self.each), stack)
 
     def _loop_tasks(self) -> Tuple[List[Any], List[Any]]:
         """3.14+: (the tasks of the running loops, the tasks they run).
@@ -326,36 +450,38 @@ class Refresher:
     seconds while a profiler with tasks samples. Its cost is counted
     (``stats()``: refreshes, seconds, the longest)."""
 
-    def __init__(self, all_tasks: bool) -> None:
+    def __init__(self, all_tasks: bool, each: bool = False) -> None:
         self.all = all_tasks
-        self.builder = TableBuilder(all_tasks)
+        self.each = each
+        self.builder = TableBuilder(all_tasks, each=each)
+        self.links = False  # links found without the GIL (probe_links)
         self.refreshes = 0
         self.seconds = 0.0
         self.longest = 0.0
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._stop = _osthread.Event()
+        self._thread: Optional[_osthread.Thread] = None
 
     def enable(self) -> None:
         """Probes (RuntimeError if --tasks cannot work here), turns the
         native side on and installs a first table. Before the sampler
         starts."""
-        current, off_coro, off_name, off_waiter = probe()
+        current, off_coro, off_name, off_waiter, links = probe()
         self.builder.from_tstate = current is None
+        self.links = links is not None
         _native.tasks_enable(current, asyncio.Task, off_coro, off_name,
-                             off_waiter, self.all)
+                             off_waiter, self.all, self.each, links)
         self.refresh()
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run,
-                                        name="stackwatch-tasks", daemon=True)
+        self._thread = _osthread.Thread(self._run, "stackwatch-tasks")
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         t = self._thread
         self._thread = None
-        if t is not None and t is not threading.current_thread():
+        if t is not None and not t.is_current():
             t.join(5.0)
 
     def disable(self) -> None:
@@ -375,7 +501,8 @@ class Refresher:
         self.longest = max(self.longest, dt)
 
     def stats(self) -> Dict[str, Any]:
-        return {"task_refreshes": self.refreshes,
+        return {"task_links": self.links,
+                "task_refreshes": self.refreshes,
                 "task_refresh_seconds": self.seconds,
                 "task_refresh_longest": self.longest}
 

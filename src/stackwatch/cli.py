@@ -14,9 +14,8 @@ stderr.
 from __future__ import annotations
 
 import atexit
-import math
 import os
-import signal
+import _signal as signal  # (the signal module loads enum: start-up time)
 import sys
 import threading
 import types
@@ -26,11 +25,16 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
+    from stackwatch import profiler
+
 import stackwatch
-from stackwatch import _config, _frame, _native, _output, _runner, dumping, \
-    profiler
+from stackwatch import _config, _frame, _native, _output, _runner, dumping
 
 PROG = "stackwatch"
+
+#: (math.isfinite without loading math: start-up time.)
+_INF = float("inf")
+
 
 def _parser_class() -> type:
     """An ArgumentParser whose errors are one line (argparse is imported
@@ -76,7 +80,7 @@ def _number(text: str) -> float:
         value = float(text)
     except ValueError:
         raise _type_error("not a number: %r" % text) from None
-    if not math.isfinite(value):
+    if not -_INF < value < _INF:  # (neither infinite nor NaN)
         raise _type_error("not a finite number: %r" % text)
     return value
 
@@ -142,6 +146,29 @@ def _arg(*flags: str, **kw: Any) -> Tuple[Tuple[str, ...], Dict[str, Any]]:
 #: For argparse.BooleanOptionalAction (--x and --no-x) in the tables below.
 _BOOLEAN_OPTIONAL = "boolean optional"
 
+
+class _ProfilerChoices:
+    """The choices of an option of `record`: the names of a table of
+    stackwatch.profiler, read when first asked for (only `record` loads
+    the profiler: `run` starts without it)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def _names(self) -> Tuple[str, ...]:
+        from stackwatch import profiler
+
+        return tuple(getattr(profiler, self.table))
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Any:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
 #: The options of `record` and of `run`, as add_argument()'s arguments:
 #: build_parser() adds them to the parser, _quick_parse() parses them
 #: without argparse.
@@ -149,7 +176,7 @@ _RECORD_ARGS = [
     _arg("-o", "--output", metavar="OUT",
          help="output file ('-' for stdout; default: "
               "stackwatch-<target>-<date>.<ext> here)"),
-    _arg("-f", "--format", choices=profiler.FORMATS,
+    _arg("-f", "--format", choices=_ProfilerChoices("FORMATS"),
          help="speedscope, collapsed (folded stacks) or svg "
               "(default: from the output's extension: .json, "
               ".txt, .svg; svg when it has none; another "
@@ -159,7 +186,7 @@ _RECORD_ARGS = [
     _arg("-d", "--duration", type=_positive, metavar="SECONDS",
          help="stop sampling and write the profile after SECONDS "
               "(the target keeps running)"),
-    _arg("--mode", choices=tuple(profiler.MODES),
+    _arg("--mode", choices=_ProfilerChoices("MODES"),
          help="wall: every thread at every tick, idle ones "
               "included (default); cpu: threads that used CPU; "
               "gil: the GIL holder"),
@@ -184,11 +211,15 @@ _RECORD_ARGS = [
               "they run: one group per function ('greenlets "
               "running handle (x50)'); --greenlets=each: one "
               "per greenlet"),
-    _arg("--tasks", nargs="?", const="running", choices=("running", "all"),
+    _arg("--tasks", nargs="?", const="running",
+         choices=("running", "all", "each", "all,each"),
+         metavar="all|each|all,each",
          help="attribute each sample of a thread running an "
               "asyncio loop to the running task, under the tasks "
-              "awaiting it; 'all' also counts every waiting task "
-              "where it is suspended"),
+              "awaiting it; tasks asyncio named (Task-N) are grouped "
+              "by their coroutine ('[task] handle'), 'each' gives "
+              "every task its own ('[task] Task-7: handle'); 'all' "
+              "also counts every waiting task where it is suspended"),
     _arg("--budget", type=_number, metavar="FRACTION",
          help="the share of one core the sampler may use "
               "(e.g. 0.01); lowers the rate when needed"),
@@ -261,7 +292,8 @@ _VALUE_OPTS = {command: {flag for flags, kw in args
 
 # Options whose value may be left out: (command, option) -> its values
 # (split_target joins "--tasks all" into one word).
-_OPTIONAL_VALUE_OPTS = {("record", "--tasks"): ("running", "all")}
+_OPTIONAL_VALUE_OPTS = {("record", "--tasks"): ("running", "all", "each",
+                                                 "all,each")}
 
 
 def _add_args(p: argparse.ArgumentParser, command: str) -> None:
@@ -353,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--signal", metavar="SIG",
                    help="the signal the process answers on, if not the "
                         "default")
+    from stackwatch import _memcli
+    _memcli.add_group(sub, _Parser)
     return p
 
 
@@ -474,11 +508,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 own = own[:-1] + ["--", own[-1]]
             ns = build_parser().parse_args([argv[0]] + own)
         return record(ns, rest) if argv[0] == "record" else run(ns, rest)
+    if argv and argv[0] == "mem":
+        from stackwatch import _memcli
+        return _memcli.main(argv[1:], build_parser)
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command == "dump":
         return dump(ns)
-    parser.error("no command: give record, run or dump")
+    parser.error("no command: give record, run, dump or mem")
 
 
 # -- dump -------------------------------------------------------------------
@@ -653,7 +690,7 @@ class _Recording:
                                   "speedscope": "a speedscope profile",
                                   "collapsed": "collapsed stacks"}[
                                       self.fmt], where))
-        lines = self.prof.summary()
+        lines = self.prof.summary(full_paths=self.full_paths)
         if lines:
             note("where the samples were (share of samples, share of that "
                  "time on CPU, function and callers):")
@@ -747,6 +784,8 @@ def _paths_of_target(ns: argparse.Namespace) -> None:
 
 def _idle_mode(mode: Optional[str], idle: Optional[bool]) -> str:
     if idle is None or mode is None or (mode == "wall") == idle:
+        from stackwatch import profiler
+
         return profiler.resolve_mode(mode, idle)
     raise ValueError("%s contradicts --mode %s (%s)" % (
         "--idle" if idle else "--no-idle", mode,
@@ -761,6 +800,8 @@ def _greenlets_option(value: Any) -> Any:
 
 
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
+    from stackwatch import profiler  # only `record` uses it
+
     prog = "%s record" % PROG
     target_args = _target(ns, target_args, prog)
     rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
@@ -902,7 +943,8 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
                  % (ns.log or "file", e.strerror or e), prog)
     try:
         monitor.start(report_to=report_to, format_run_info=ns.format_run_info,
-                      log=ns.logging, asyncio=not ns.no_asyncio, **kw)
+                      log=ns.logging, asyncio=not ns.no_asyncio,
+                      full_paths=ns.full_paths, **kw)
     except (ValueError, RuntimeError) as e:
         if opened is not None:
             os.close(opened[0])

@@ -25,7 +25,7 @@ and SIGUSR2 (and HUP, TTIN, TTOU, WINCH, ...), never real-time signals.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # (the signal module loads enum: start-up time)
 import stat
 import sys
 import threading
@@ -35,8 +35,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Optional, TextIO, Union
 
-from stackwatch import _config, _frame, _lifecycle, _native, _saferepr, \
-    _service, runinfo
+from stackwatch import _config, _frame, _jsonout, _lifecycle, _native, \
+    _saferepr, _service, runinfo
 
 DEFAULT_SIGNAL_NAME = "SIGRTMIN+6"
 DEFAULT_GIL_WAIT = 1.0
@@ -214,8 +214,6 @@ def disable_dump() -> None:
 
 
 def _register(directory: str, signum: int) -> None:
-    import json
-
     path = os.path.join(directory, "%d.json" % os.getpid())
     info = {"pid": os.getpid(), "signal": signum,
             "start_time": _start_time("self"),
@@ -224,7 +222,7 @@ def _register(directory: str, signum: int) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
                  0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(info, f)
+        f.write(_jsonout.dumps(info))  # (json loads re: start-up time)
     os.replace(tmp, path)
 
 

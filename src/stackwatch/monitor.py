@@ -83,7 +83,8 @@ def start(max_blocking_time: Any = UNSET, max_memory_usage: Any = UNSET,
           memory_monitor_period: Any = UNSET, report_to: Any = UNSET,
           format_run_info: bool = False, log: bool = False,
           gevent: bool = True, asyncio: bool = False,
-          report_interval: float = DEFAULT_REPORT_INTERVAL) -> None:
+          report_interval: float = DEFAULT_REPORT_INTERVAL,
+          full_paths: bool = False) -> None:
     """Starts the monitor thread, or applies new settings to it.
 
     max_blocking_time: seconds a gevent hub or asyncio loop may be blocked
@@ -106,6 +107,9 @@ def start(max_blocking_time: Any = UNSET, max_memory_usage: Any = UNSET,
         loops can also be watched one by one with watch_asyncio().
     report_interval: first interval of the "still blocked" updates (they
         double, up to one a minute).
+    full_paths: reports (and format_run_info's text) show files by their
+        full paths; by default without the sys.path entry they are under
+        ("asyncio/base_events.py"), as profiles and dumps show them.
     """
     mbt, mem, period = resolve(max_blocking_time, max_memory_usage,
                                memory_monitor_period)
@@ -126,7 +130,8 @@ def start(max_blocking_time: Any = UNSET, max_memory_usage: Any = UNSET,
             _native.watchdog_start(
                 report_fd=fd, mem_max=mem or 0,
                 mem_period=period if mem else 0.0, update=interval,
-                name_wait=NAME_WAIT, hide=_PACKAGE_DIR + os.sep)
+                name_wait=NAME_WAIT, hide=_PACKAGE_DIR + os.sep,
+                full_paths=bool(full_paths))
         finally:
             if close_fd:
                 os.close(fd)
@@ -135,7 +140,7 @@ def start(max_blocking_time: Any = UNSET, max_memory_usage: Any = UNSET,
             "memory_monitor_period": period, "report_to": report_to,
             "format_run_info": bool(format_run_info), "log": bool(log),
             "gevent": bool(gevent), "asyncio": bool(asyncio),
-            "report_interval": interval,
+            "report_interval": interval, "full_paths": bool(full_paths),
         }
         S.stream = stream
         if not S.running:
@@ -166,7 +171,7 @@ def stop() -> None:
         S.stopping = True
     _native.watchdog_stop()
     _native.watchdog_interrupt()
-    if thread is not None and thread is not threading.current_thread():
+    if thread is not None and not thread.is_current():
         thread.join(5.0)
     _native.watchdog_clear()
     with S.lock:
@@ -296,7 +301,8 @@ def _restart_in_child() -> None:
           memory_monitor_period=s["memory_monitor_period"],
           report_to=s["report_to"], format_run_info=s["format_run_info"],
           log=s["log"], gevent=s["gevent"], asyncio=s["asyncio"],
-          report_interval=s["report_interval"])
+          report_interval=s["report_interval"],
+          full_paths=s["full_paths"])
 
 
 _lifecycle.on_exit(_lifecycle.MONITOR, stop)

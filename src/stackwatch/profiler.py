@@ -123,16 +123,22 @@ def check_budget(budget: Any) -> Optional[float]:
     return value
 
 
+#: tasks= values: which tasks are counted (the running one; all, waiting
+#: ones too), and whether each task has a label of its own ("each") or
+#: tasks asyncio named are grouped by their coroutine (the default).
+TASKS = ("running", "all", "each", "all,each")
+
+
 def check_tasks(value: Any) -> Optional[str]:
-    """None (off), "running" or "all" from Profiler(tasks=...)."""
+    """None (off), or one of TASKS from Profiler(tasks=...)."""
     if value is None or value is False:
         return None
     if value is True:
         return "running"
-    if value in ("running", "all"):
+    if value in TASKS:
         return value
-    raise ValueError("tasks must be True, False, 'running' or 'all', not %r"
-                     % (value,))
+    raise ValueError("tasks must be True, False, 'running', 'all', 'each' "
+                     "or 'all,each', not %r" % (value,))
 
 
 def check_format(fmt: Any) -> str:
@@ -180,7 +186,10 @@ class Profiler:
     lines too: py-spy's --nolineno). Both are fixed at creation.
     tasks: True (or "running") attributes each sample of a thread running
     an asyncio loop to the running task, under the tasks awaiting it;
-    "all" also counts every waiting task where it is suspended.
+    "all" also counts every waiting task where it is suspended. Tasks
+    that asyncio named (Task-N) are grouped by their coroutine ("[task]
+    handle"); "each" (or "all,each") labels every task by its name too
+    ("[task] Task-7: handle").
 
     One profiler samples at a time per process. Use as a context manager,
     or call :meth:`start` and :meth:`stop`; then :meth:`write` a file.
@@ -259,7 +268,9 @@ class Profiler:
                     from stackwatch import _tasks  # imports asyncio
                     # RuntimeError when this interpreter's tasks cannot
                     # be read (the pure-Python Task).
-                    self._tasks = _tasks.Refresher(self.tasks == "all")
+                    self._tasks = _tasks.Refresher(
+                        self.tasks.startswith("all"),
+                        self.tasks.endswith("each"))
                     self._tasks.enable()
                 _native.sampler_set_roots(self._roots)
                 _native.sampler_start(self._session, rate=self.rate,
@@ -602,17 +613,22 @@ class Profiler:
                 count=count, wall=wall / 1e9, cpu=cpu / 1e9, gil=gil))
         return out
 
-    def summary(self, top: int = 5) -> List[str]:
+    def summary(self, top: int = 5, full_paths: bool = False) -> List[str]:
         """Lines on the functions seen most often at the top of stacks:
         their share of samples, how much of that time was spent on CPU,
-        the hottest line and its two most frequent callers."""
+        the hottest line and its two most frequent callers. Files are
+        shown as in the profile's labels: without their sys.path entry
+        (two files that would read the same keep their full paths) unless
+        full_paths."""
         count: Dict[Tuple[str, str], int] = collections.Counter()
         wall: Dict[Tuple[str, str], float] = collections.Counter()
         cpu: Dict[Tuple[str, str], float] = collections.Counter()
         lines: Dict[Tuple[str, str], Dict[Frame, int]] = {}
         callers: Dict[Tuple[str, str], Dict[Tuple[Frame, ...], int]] = {}
         total = 0
+        files = set()
         for s in self.samples():
+            files.update(f.filename for f in s.frames)
             if not s.frames:
                 continue
             leaf = s.frames[-1]
@@ -624,15 +640,16 @@ class Profiler:
             lines.setdefault(key, collections.Counter())[leaf] += s.count
             callers.setdefault(key, collections.Counter())[
                 s.frames[-3:-1][::-1]] += s.count
+        full = _ambiguous(files) if not full_paths else None
         out = []
         for key, n in count.most_common(top):
             leaf = lines[key].most_common(1)[0][0]
             text = "%5.1f%%  cpu %3.0f%%  %s" % (
                 100.0 * n / total,
                 100.0 * min(1.0, cpu[key] / wall[key]) if wall[key] else 0.0,
-                _frame_text(leaf))
+                _frame_text(leaf, full))
             for c in callers[key].most_common(1)[0][0]:
-                text += "  <- %s" % _frame_text(c)
+                text += "  <- %s" % _frame_text(c, full)
             out.append(text)
         return out
 
@@ -671,10 +688,24 @@ def _thread_comm(tid: int) -> Optional[str]:
     return comm if comm and comm != own else None
 
 
-def _frame_text(f: Frame) -> str:
-    # "name (file:line)", the file by its base name: the native formatter
-    # that writes every other frame label.
-    return _native.format_frame(f.name, f.filename, f.lineno, basename=True)
+def _ambiguous(files: Any) -> set:
+    """The files (full paths) that would read the same as another one when
+    shortened: they keep their full paths (the writers' rule,
+    sw_write_profile in csrc/writers/common.c)."""
+    by_short: Dict[str, set] = {}
+    for f in files:
+        if f:
+            by_short.setdefault(_native.short_path(f), set()).add(f)
+    return {f for same in by_short.values() if len(same) > 1 for f in same}
+
+
+def _frame_text(f: Frame, full: Optional[set]) -> str:
+    # "name (file:line)" by the native formatter that writes every other
+    # frame label: the file short (as the profile's labels), or full when
+    # full is None (full paths asked for) or holds it (ambiguous).
+    return _native.format_frame(f.name, f.filename, f.lineno,
+                                short=full is not None and
+                                f.filename not in full)
 
 
 def _name_active() -> None:

@@ -26,7 +26,6 @@ This module is the public API (:class:`RunTree`, :func:`format_run_info`,
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -39,6 +38,8 @@ if TYPE_CHECKING:  # typing costs too much on the dump autostart path
 from stackwatch._capture import Capture, interesting_objects
 from stackwatch._frame import Frame
 from stackwatch._greenlet_tree import GreenletForest
+from stackwatch import _osthread
+from stackwatch._jsonout import dumps as _json_dumps
 from stackwatch._node import Node
 from stackwatch._runinfo_text import Formatter
 from stackwatch._saferepr import (DEFAULT_LIMITS, DEFAULT_REDACT, REDACTED,
@@ -102,18 +103,22 @@ class RunTree:
     # -- capture --
 
     def _threads(self, gil_holder: Optional[int]) -> None:
+        # OS thread idents, as sys._current_frames() keys them (gevent's
+        # patched threading.get_ident gives a greenlet's).
         if gil_holder is None:  # the caller holds it
-            gil_holder = threading.get_ident()
+            gil_holder = _osthread.get_ident()
         frames = sys._current_frames()
         by_ident = {t.ident: t for t in threading.enumerate()}
-        me = threading.get_ident()
+        ours = _osthread.bare_threads()
+        me = _osthread.get_ident()
         for ident, frame in frames.items():
             if ident == me:  # without stackwatch's own frames
                 while frame is not None and os.path.dirname(
                         frame.f_code.co_filename) == _PACKAGE_DIR:
                     frame = frame.f_back
             t = by_ident.get(ident)
-            name = t.name if t is not None else "Thread-%#x" % ident
+            name = t.name if t is not None else \
+                ours.get(ident) or "Thread-%#x" % ident
             if name.startswith("stackwatch-"):
                 continue  # stackwatch's own
             info = {"ident": ident,
@@ -176,7 +181,9 @@ class RunTree:
                 "notes": list(self.notes)}
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent, default=str)
+        # (json.dumps(..., default=str)'s text, without loading json: the
+        # service thread answers `dump --json` and must not import.)
+        return _json_dumps(self.to_dict(), indent=indent)
 
     def format(self, title: Optional[str] = None, *,
                full_paths: bool = False) -> str:

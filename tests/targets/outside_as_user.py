@@ -23,6 +23,7 @@ if sys.argv[2:3] == ["dump"]:
     from stackwatch import _outside, cli  # noqa: F401
 
     gettext.gettext("x")  # argparse's lazy imports, done while we can
+    cli.build_parser()  # and what building the parser imports
     os.setgid(uid)
     os.setuid(uid)
     sys.exit(cli.main(sys.argv[2:]))

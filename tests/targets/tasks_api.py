@@ -39,6 +39,7 @@ async def main():
     print(json.dumps({"chains": chains, "child": task.get_name(),
                       "main": asyncio.current_task().get_name(),
                       "refreshes": st["task_refreshes"],
+                      "links": st["task_links"],
                       "tasks": st["tasks"]}))
 
 

@@ -1,0 +1,1434 @@
+/* The memory profiler's engine: counters, side table, writer thread.
+ *
+ * Threads.  Every thread that allocates while tracking is on (any thread:
+ * the RAW domain is called without the GIL) updates counters in a slot
+ * of its own, claimed at its first tracked allocation with one atomic
+ * increment and remembered in a thread-local variable (with the profile's
+ * generation, so that a new profile or a forked child claims again).  The
+ * counters are 64-bit atomics updated with relaxed fetch-adds: no lock,
+ * and a free made by another thread adds to the owner's "freed" counter
+ * without disturbing it.  The writer thread (native, never takes the GIL)
+ * reads them every interval and appends lines to the files; it alone
+ * touches the files and its per-slot state.
+ *
+ * The side table.  A block freed by another thread must be subtracted
+ * from the thread that allocated it, with its exact size, so the size
+ * and owner of every tracked block are kept, by address: small aligned
+ * blocks in the granule map (a 32-bit word per 16 bytes, found through a
+ * radix tree of pages, no lock: see below), the others (128 KiB and
+ * more, misaligned) in a hash table split in 256 shards, each behind a
+ * spinlock held for a few instructions.  Chosen over a header in front
+ * of each block because a header makes the blocks allocated before
+ * enable() (no header) and those freed after disable() (with one)
+ * impossible to tell apart or to hand back to the previous allocator:
+ * with a side table, a block allocated before enable() is simply not
+ * found when freed (not counted, as it was not counted when allocated),
+ * and after disable() the previous allocators are back exactly, every
+ * block theirs.  And the granule map over a hash table (the first
+ * version) because a hash table's random probes miss the cache on every
+ * call: 3.5 times slower on an allocation-heavy loop, against (see
+ * BENCHMARKS.md) for the map.  The side table's memory comes from mmap,
+ * never from an allocator we hook.
+
+ * An address is in the table at most once: the hooks insert after the
+ * allocator returned the block, and remove before they give it back, so
+ * no other thread can be handed the same address in between.
+ *
+ * Re-entrancy: a thread-local depth makes every hook that runs inside
+ * another (pymalloc falling back on PyMem_RawMalloc, a signal handler
+ * that interrupts the bookkeeping) pass through untracked, so a shard
+ * lock is never taken twice by one thread.
+ *
+ * Fork: the child resets the shard locks (another thread may have held
+ * one), stops counting, closes the parent's files without a byte and
+ * forgets the writer thread.  Interpreter exit: the Python layer stops
+ * the profile (memory.py) before the interpreter finalizes. */
+#include "memtrack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "errors.h"
+#include "memstacks.h"
+#include "procmem.h"
+#include "service.h"
+#include "snapshot.h"
+
+#define SLOT_OTHER (SW_MEM_MAX_THREADS - 1)
+
+/* A record: owner slot (16 bits), kind (1 bit), size (the rest). */
+#define REC_SLOT(r) ((uint32_t)((r)&0xffffu))
+#define REC_KIND(r) ((int)(((r) >> 16) & 1u))
+#define REC_SAMPLED(r) ((int)(((r) >> 17) & 1u))
+#define REC_SIZE(r) ((r) >> 18)
+#define REC_SAMPLED_BIT ((uint64_t)1 << 17)
+#define REC_MAKE(size, slot, kind) \
+    (((uint64_t)(size) << 18) | ((uint64_t)(kind) << 16) | (uint64_t)(slot))
+
+typedef struct slot {
+    _Alignas(64) _Atomic uint64_t alloc[2]; /* by kind; owner only */
+    _Atomic uint64_t freed_self[2];         /* by the owner */
+    _Atomic uint64_t freed[2];              /* by other threads */
+    _Atomic long tid;
+    _Atomic unsigned long ident;
+    _Atomic int used;
+} slot_t;
+
+static slot_t slots[SW_MEM_MAX_THREADS];
+static _Atomic uint32_t nslots;
+static _Atomic uint32_t generation = 1;
+static _Atomic int tracking;
+/* The mean of the sampling's intervals in bytes; 0: no stacks. */
+static _Atomic uint64_t sample_mean;
+
+typedef _Atomic uint32_t gword_t;
+
+typedef struct tl {
+    uint32_t gen;
+    uint32_t slot;
+    uint32_t depth;
+    uint32_t leaf_gen[2]; /* the generation leaf_pg/leaf were found in */
+    uintptr_t leaf_pg[2]; /* the last page looked up in the granule map,
+                             for an allocation [0] and for a free [1] */
+    uintptr_t leaf[2];    /* its granule words */
+    int64_t countdown;    /* bytes to the next sampled block (stacks) */
+    uint64_t rng;         /* xorshift state */
+} tl_t;
+
+/* initial-exec: no __tls_get_addr call on every allocation (56 bytes of
+ * the static TLS surplus glibc keeps for libraries loaded later). */
+static _Thread_local tl_t tl __attribute__((tls_model("initial-exec")));
+
+static inline gword_t *granule(uintptr_t p, int create);
+
+/* ---- the side table ---------------------------------------------------- */
+
+#define NSHARDS 256
+#define SHARD_MIN 512 /* entries */
+#define EMPTY ((uintptr_t)0)
+
+typedef struct entry {
+    uintptr_t key;
+    uint64_t rec;
+} entry_t;
+
+typedef struct shard {
+    _Alignas(64) atomic_flag lock;
+    entry_t *e;
+    size_t cap;  /* a power of two, or 0 */
+    size_t live; /* keys */
+} shard_t;
+
+static shard_t shards[NSHARDS];
+static _Atomic uint64_t untracked;
+static _Atomic uint64_t table_bytes;
+static _Atomic uint64_t tracked;
+static _Atomic uint64_t table_used; /* entries in the hash table */
+
+static inline uint64_t
+hash_ptr(uintptr_t p)
+{
+    uint64_t h = (uint64_t)p; /* murmur3's finalizer */
+
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+}
+
+static inline void
+shard_lock(shard_t *s)
+{
+    unsigned spins = 0;
+
+    while (atomic_flag_test_and_set_explicit(&s->lock, memory_order_acquire)) {
+        if (++spins >= 64) {
+            sched_yield();
+            spins = 0;
+        }
+    }
+}
+
+static inline void
+shard_unlock(shard_t *s)
+{
+    atomic_flag_clear_explicit(&s->lock, memory_order_release);
+}
+
+static entry_t *
+map_entries(size_t cap)
+{
+    void *m = mmap(NULL, cap * sizeof(entry_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    return m == MAP_FAILED ? NULL : (entry_t *)m;
+}
+
+/* Rehashes s into cap entries.  Caller holds s's lock.  Returns 0, or -1
+ * (s unchanged) when mmap fails. */
+static int
+shard_resize(shard_t *s, size_t cap)
+{
+    entry_t *ne = map_entries(cap);
+    size_t i;
+
+    if (ne == NULL) {
+        return -1;
+    }
+    for (i = 0; i < s->cap; i++) {
+        uintptr_t k = s->e[i].key;
+        size_t j;
+
+        if (k == EMPTY) {
+            continue;
+        }
+        j = (size_t)hash_ptr(k) & (cap - 1);
+        while (ne[j].key != EMPTY) {
+            j = (j + 1) & (cap - 1);
+        }
+        ne[j] = s->e[i];
+    }
+    if (s->e != NULL) {
+        munmap(s->e, s->cap * sizeof(entry_t));
+        atomic_fetch_sub_explicit(&table_bytes, s->cap * sizeof(entry_t),
+                                  memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&table_bytes, cap * sizeof(entry_t),
+                              memory_order_relaxed);
+    s->e = ne;
+    s->cap = cap;
+    return 0;
+}
+
+/* Inserts (or replaces) key.  Linear probing, at most half full, no
+ * tombstones (table_take shifts the entries after a removed one back).
+ * Returns 0, or -1 when the shard is full and cannot grow. */
+static int
+table_put(uintptr_t key, uint64_t rec)
+{
+    uint64_t h = hash_ptr(key);
+    shard_t *s = &shards[h >> 56];
+    size_t j, mask;
+    int rc = 0;
+
+    shard_lock(s);
+    if ((s->live + 1) * 2 > s->cap) {
+        if (shard_resize(s, s->cap ? s->cap * 2 : SHARD_MIN) < 0 &&
+            s->live + 1 >= s->cap) {
+            rc = -1;
+            goto done;
+        }
+    }
+    mask = s->cap - 1;
+    j = (size_t)h & mask;
+    for (;;) {
+        uintptr_t k = s->e[j].key;
+
+        if (k == key) {
+            s->e[j].rec = rec; /* a stale record (freed behind our back) */
+            goto done;
+        }
+        if (k == EMPTY) {
+            break;
+        }
+        j = (j + 1) & mask;
+    }
+    s->e[j].key = key;
+    s->e[j].rec = rec;
+    s->live++;
+    atomic_fetch_add_explicit(&tracked, 1, memory_order_relaxed);
+done:
+    shard_unlock(s);
+    return rc;
+}
+
+static int
+table_take(uintptr_t key, uint64_t *rec)
+{
+    uint64_t h = hash_ptr(key);
+    shard_t *s = &shards[h >> 56];
+    size_t i, j, mask;
+    int found = 0;
+
+    shard_lock(s);
+    if (s->cap == 0) {
+        goto done;
+    }
+    mask = s->cap - 1;
+    i = (size_t)h & mask;
+    for (;;) {
+        uintptr_t k = s->e[i].key;
+
+        if (k == EMPTY) {
+            goto done;
+        }
+        if (k == key) {
+            break;
+        }
+        i = (i + 1) & mask;
+    }
+    *rec = s->e[i].rec;
+    found = 1;
+    s->live--;
+    atomic_fetch_sub_explicit(&tracked, 1, memory_order_relaxed);
+    /* Backward shift: every later entry of the run whose home is not
+     * between the hole and itself moves into the hole. */
+    j = i;
+    for (;;) {
+        size_t home;
+
+        j = (j + 1) & mask;
+        if (s->e[j].key == EMPTY) {
+            break;
+        }
+        home = (size_t)hash_ptr(s->e[j].key) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            s->e[i] = s->e[j];
+            i = j;
+        }
+    }
+    s->e[i].key = EMPTY;
+done:
+    shard_unlock(s);
+    return found;
+}
+
+/* Empties the table (keeps its memory, up to a shard's first size).
+ * Context: no hook tracks (tracking off). */
+static void
+table_clear(void)
+{
+    int i;
+
+    for (i = 0; i < NSHARDS; i++) {
+        shard_t *s = &shards[i];
+
+        shard_lock(s);
+        if (s->e != NULL) {
+            munmap(s->e, s->cap * sizeof(entry_t));
+            atomic_fetch_sub_explicit(&table_bytes, s->cap * sizeof(entry_t),
+                                      memory_order_relaxed);
+        }
+        s->e = NULL;
+        s->cap = s->live = 0;
+        shard_unlock(s);
+    }
+    atomic_store(&tracked, 0);
+    atomic_store(&table_used, 0);
+}
+
+/* ---- the granule map ----------------------------------------------------
+ *
+ * Most blocks are small and 16-byte aligned (pymalloc's, glibc's): their
+ * record is a 32-bit word at a place computed from the address, one word
+ * per 16-byte granule of the pages that held tracked blocks, found
+ * through a three-level radix tree of pages (like pymalloc's own arena
+ * map).  No hashing and no probing: the words of blocks allocated one
+ * after the other are next to each other (the cache lines a hash table
+ * would miss), and no lock (two blocks never start in one granule; a
+ * block's record is written by the thread that allocated it and cleared
+ * by the one that frees it, after the program's own hand-over).  Nodes
+ * are created on first use, published with a compare-and-swap, and come
+ * from chunks mapped with mmap, never handed back while the process runs
+ * (a hook that is late by a whole profile still finds memory there):
+ * between profiles their pages are given back with MADV_DONTNEED, which
+ * leaves zeros.  Blocks of 128 KiB or more, misaligned blocks, and
+ * addresses above 2^47 go to the hash table above instead.  Cost: 4
+ * bytes per 16 bytes of the pages that held small tracked blocks (a
+ * quarter of pymalloc's heap at most). */
+
+#define G_VALID (1u << 31)
+#define G_KIND (1u << 30)
+#define G_SAMPLED (1u << 29)
+#define G_SLOT_SHIFT 17
+#define G_SIZE_MAX ((1u << 17) - 1)
+
+#define L1_BITS 12 /* page number: 35 bits, 12 + 12 + 11 */
+#define L2_BITS 12
+#define L3_BITS 11
+#define PAGE_SHIFT_ 12
+
+#define CHUNK_SIZE ((size_t)8 << 20)
+#define MAX_CHUNKS 4096
+
+static _Atomic(uintptr_t) l1[1u << L1_BITS];
+static uintptr_t chunk_base[MAX_CHUNKS];
+static _Atomic int nchunks;        /* mapped */
+static _Atomic int chunk_cur = -1; /* the one being carved, or -1 */
+static _Atomic size_t chunk_off;   /* in it */
+static atomic_flag chunk_lock = ATOMIC_FLAG_INIT;
+static _Atomic uint64_t map_bytes;
+
+/* n zeroed bytes (a multiple of 64, at most CHUNK_SIZE), or NULL. */
+static void *
+arena_alloc(size_t n)
+{
+    for (;;) {
+        int cur = atomic_load_explicit(&chunk_cur, memory_order_acquire);
+
+        if (cur >= 0) {
+            size_t off = atomic_fetch_add(&chunk_off, n);
+
+            if (off + n <= CHUNK_SIZE) {
+                return (void *)(chunk_base[cur] + off);
+            }
+        }
+        while (atomic_flag_test_and_set_explicit(&chunk_lock,
+                                                 memory_order_acquire)) {
+            sched_yield();
+        }
+        if (atomic_load(&chunk_cur) == cur) {
+            int next = cur + 1;
+
+            if (next >= atomic_load(&nchunks)) {
+                void *m;
+
+                if (next >= MAX_CHUNKS) {
+                    atomic_flag_clear(&chunk_lock);
+                    return NULL;
+                }
+                m = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                if (m == MAP_FAILED) {
+                    atomic_flag_clear(&chunk_lock);
+                    return NULL;
+                }
+                chunk_base[next] = (uintptr_t)m;
+                atomic_store(&nchunks, next + 1);
+            }
+            atomic_store(&chunk_off, 0);
+            atomic_store_explicit(&chunk_cur, next, memory_order_release);
+        }
+        atomic_flag_clear_explicit(&chunk_lock, memory_order_release);
+    }
+}
+
+/* The child node in *slot, created (size bytes) when create is set. */
+static uintptr_t
+node_at(_Atomic(uintptr_t) *slot, size_t size, int create)
+{
+    uintptr_t n = atomic_load_explicit(slot, memory_order_acquire);
+    uintptr_t expected = 0;
+
+    if (n != 0 || !create) {
+        return n;
+    }
+    n = (uintptr_t)arena_alloc(size);
+    if (n == 0) {
+        return 0;
+    }
+    if (!atomic_compare_exchange_strong_explicit(
+            slot, &expected, n, memory_order_acq_rel, memory_order_acquire)) {
+        return expected; /* another thread's (ours is lost: rare) */
+    }
+    atomic_fetch_add_explicit(&map_bytes, size, memory_order_relaxed);
+    return n;
+}
+
+/* The granule words of page pg, walking the tree (slow path of
+ * granule()). */
+static __attribute__((noinline)) uintptr_t
+leaf_of(uintptr_t pg, int create)
+{
+    uintptr_t n2, n3;
+
+    n2 = node_at(&l1[pg >> (L2_BITS + L3_BITS)], sizeof(uintptr_t) << L2_BITS,
+                 create);
+    if (n2 == 0) {
+        return 0;
+    }
+    n3 = node_at(
+        &((_Atomic(uintptr_t) *)n2)[(pg >> L3_BITS) & ((1u << L2_BITS) - 1)],
+        sizeof(uintptr_t) << L3_BITS, create);
+    if (n3 == 0) {
+        return 0;
+    }
+    return node_at(&((_Atomic(uintptr_t) *)n3)[pg & ((1u << L3_BITS) - 1)],
+                   sizeof(gword_t) << (PAGE_SHIFT_ - 4), create);
+}
+
+/* The word of the granule at p (16-aligned, below 2^47), or NULL.  The
+ * calling thread remembers the last page it looked up to allocate
+ * (create set) and to free (most calls are for the page of the call
+ * before of their kind). */
+static inline gword_t *
+granule(uintptr_t p, int create)
+{
+    uintptr_t pg = p >> PAGE_SHIFT_;
+    uint32_t gen = atomic_load_explicit(&generation, memory_order_relaxed);
+    tl_t *t = &tl;
+    int c = create ? 0 : 1;
+    uintptr_t g;
+
+    if (t->leaf_pg[c] == pg && t->leaf_gen[c] == gen && t->leaf[c] != 0) {
+        g = t->leaf[c];
+    }
+    else {
+        g = leaf_of(pg, create);
+        if (g == 0) {
+            return NULL;
+        }
+        t->leaf_pg[c] = pg;
+        t->leaf_gen[c] = gen;
+        t->leaf[c] = g;
+    }
+    return &((gword_t *)g)[(p >> 4) & ((1u << (PAGE_SHIFT_ - 4)) - 1)];
+}
+
+static inline int
+in_map(uintptr_t p)
+{
+    return (p & 15u) == 0 && (p >> 47) == 0;
+}
+
+/* Gives every node's memory back (left mapped: zeros).  Context: no
+ * profile running. */
+static void
+map_clear(void)
+{
+    int i, n = atomic_load(&nchunks);
+
+    for (i = 0; i < (1 << L1_BITS); i++) {
+        atomic_store(&l1[i], 0);
+    }
+    for (i = 0; i < n; i++) {
+        madvise((void *)chunk_base[i], CHUNK_SIZE, MADV_DONTNEED);
+    }
+    atomic_store(&chunk_off, 0);
+    atomic_store(&chunk_cur, -1);
+    atomic_store(&map_bytes, 0);
+}
+
+/* ---- the hooks' side ---------------------------------------------------- */
+
+static inline int
+mem_enter(void)
+{
+    tl_t *t = &tl;
+
+    if (!atomic_load_explicit(&tracking, memory_order_relaxed) ||
+        t->depth != 0) {
+        return 0;
+    }
+    t->depth = 1;
+    return 1;
+}
+
+static inline void
+mem_leave(void)
+{
+    tl.depth = 0;
+}
+
+/* The calling thread's slot (claimed at its first tracked call). */
+static uint32_t
+my_slot(tl_t *t)
+{
+    uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+    uint32_t i;
+
+    if (t->gen == gen) {
+        return t->slot;
+    }
+    i = atomic_fetch_add_explicit(&nslots, 1, memory_order_relaxed);
+    if (i >= SLOT_OTHER) {
+        i = SLOT_OTHER;
+    }
+    else {
+        atomic_store_explicit(&slots[i].tid, (long)syscall(SYS_gettid),
+                              memory_order_relaxed);
+        atomic_store_explicit(&slots[i].ident, (unsigned long)pthread_self(),
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&slots[i].used, 1, memory_order_release);
+    t->gen = gen;
+    t->slot = i;
+    t->countdown = 0;
+    return i;
+}
+
+/* Records rec (the 64-bit form) for p: in the granule map when it fits,
+ * else in the hash table.  Returns 0, or -1 when neither can take it. */
+static inline int
+put(uintptr_t p, uint64_t rec)
+{
+    if (in_map(p) && REC_SIZE(rec) <= G_SIZE_MAX) {
+        gword_t *g = granule(p, 1);
+
+        if (g != NULL) {
+            atomic_store_explicit(g,
+                                  G_VALID | (REC_KIND(rec) ? G_KIND : 0) |
+                                      (REC_SAMPLED(rec) ? G_SAMPLED : 0) |
+                                      (REC_SLOT(rec) << G_SLOT_SHIFT) |
+                                      (uint32_t)REC_SIZE(rec),
+                                  memory_order_relaxed);
+            return 0;
+        }
+    }
+    if (table_put(p, rec) < 0) {
+        return -1;
+    }
+    atomic_fetch_add_explicit(&table_used, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* An exponential draw of mean bytes (the gap to the next sampled
+ * byte), from the thread's own xorshift generator. */
+static int64_t
+draw(tl_t *t, uint64_t mean)
+{
+    double u;
+
+    if (t->rng == 0) {
+        t->rng = sw_now_ns() ^ ((uint64_t)(uintptr_t)t << 17) ^
+                 0x9e3779b97f4a7c15ull;
+    }
+    t->rng ^= t->rng << 13;
+    t->rng ^= t->rng >> 7;
+    t->rng ^= t->rng << 17;
+    u = ((double)(t->rng >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+    return (int64_t)(-log(u) * (double)mean) + 1;
+}
+
+static inline void
+mem_alloced(void *p, size_t size, int kind)
+{
+    tl_t *t = &tl;
+    uint32_t i = my_slot(t);
+    uint64_t mean = atomic_load_explicit(&sample_mean, memory_order_relaxed);
+    uint64_t rec = REC_MAKE(size, i, kind);
+    uint64_t weight = 0;
+
+    if (mean != 0) {
+        /* Poisson sampling by bytes: each byte is sampled with
+         * probability 1/mean, so a block of size bytes is with
+         * probability 1 - exp(-size/mean), and stands for
+         * size / (1 - exp(-size/mean)) bytes (unbiased). */
+        if (t->countdown == 0) {
+            t->countdown = draw(t, mean);
+        }
+        t->countdown -= (int64_t)size;
+        if (t->countdown <= 0) {
+            double q = -expm1(-(double)size / (double)mean);
+
+            while (t->countdown <= 0) {
+                t->countdown += draw(t, mean);
+            }
+            weight = q > 0 ? (uint64_t)((double)size / q + 0.5) : mean;
+            rec |= REC_SAMPLED_BIT;
+        }
+    }
+    if (put((uintptr_t)p, rec) < 0) {
+        atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
+        return;
+    }
+    if (weight != 0) {
+        sw_memstacks_alloced(p, i, weight);
+    }
+    /* One writer (the owner), except for the shared last slot. */
+    if (i == SLOT_OTHER) {
+        atomic_fetch_add_explicit(&slots[i].alloc[kind], size,
+                                  memory_order_relaxed);
+    }
+    else {
+        atomic_store_explicit(
+            &slots[i].alloc[kind],
+            atomic_load_explicit(&slots[i].alloc[kind], memory_order_relaxed) +
+                size,
+            memory_order_relaxed);
+    }
+}
+
+static inline int
+mem_forget(void *p, uint64_t *rec)
+{
+    uintptr_t a = (uintptr_t)p;
+
+    if (in_map(a)) {
+        gword_t *g = granule(a, 0);
+
+        if (g != NULL) {
+            uint32_t w = atomic_load_explicit(g, memory_order_relaxed);
+
+            if (w & G_VALID) {
+                atomic_store_explicit(g, 0, memory_order_relaxed);
+                *rec = REC_MAKE(w & G_SIZE_MAX, (w >> G_SLOT_SHIFT) & 0xfffu,
+                                (w & G_KIND) ? 1 : 0) |
+                       ((w & G_SAMPLED) ? REC_SAMPLED_BIT : 0);
+                goto found;
+            }
+        }
+    }
+    if (atomic_load_explicit(&table_used, memory_order_relaxed) == 0 ||
+        !table_take(a, rec)) {
+        return 0;
+    }
+    atomic_fetch_sub_explicit(&table_used, 1, memory_order_relaxed);
+found:
+    if (REC_SAMPLED(*rec)) {
+        /* Before the block is given back: its address may be handed out
+         * (and sampled) again at once. */
+        sw_memstacks_freed(p);
+        *rec &= ~REC_SAMPLED_BIT;
+    }
+    return 1;
+}
+
+static inline void mem_freed(uint64_t rec);
+
+static void
+mem_restore(void *p, uint64_t rec)
+{
+    if (put((uintptr_t)p, rec) < 0) {
+        /* The block stays but cannot be found when freed: count it freed
+         * now, so that live bytes do not grow forever. */
+        mem_freed(rec);
+        atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
+    }
+}
+
+static inline void
+mem_freed(uint64_t rec)
+{
+    uint32_t owner = REC_SLOT(rec);
+    int kind = REC_KIND(rec);
+    tl_t *t = &tl;
+
+    if (owner != SLOT_OTHER && t->slot == owner &&
+        t->gen == atomic_load_explicit(&generation, memory_order_relaxed)) {
+        _Atomic uint64_t *c = &slots[owner].freed_self[kind];
+
+        atomic_store_explicit(
+            c, atomic_load_explicit(c, memory_order_relaxed) + REC_SIZE(rec),
+            memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&slots[owner].freed[kind], REC_SIZE(rec),
+                              memory_order_relaxed);
+}
+
+/* ---- the hooks' bodies --------------------------------------------------
+ * Insert after the block is given, remove before it is given back. */
+
+void *
+sw_mem_malloc(sw_malloc_fn fn, void *ctx, size_t size, int kind)
+{
+    void *p;
+
+    if (!mem_enter()) {
+        return fn(ctx, size);
+    }
+    p = fn(ctx, size);
+    if (p != NULL) {
+        mem_alloced(p, size, kind);
+    }
+    mem_leave();
+    return p;
+}
+
+void *
+sw_mem_calloc(sw_calloc_fn fn, void *ctx, size_t nelem, size_t elsize,
+              int kind)
+{
+    void *p;
+
+    if (!mem_enter()) {
+        return fn(ctx, nelem, elsize);
+    }
+    p = fn(ctx, nelem, elsize);
+    if (p != NULL) {
+        /* The product did not overflow: the allocator checked. */
+        mem_alloced(p, nelem * elsize, kind);
+    }
+    mem_leave();
+    return p;
+}
+
+void *
+sw_mem_realloc(sw_realloc_fn fn, void *ctx, void *ptr, size_t size, int kind)
+{
+    uint64_t rec = 0;
+    int had = 0;
+    void *p;
+
+    if (!mem_enter()) {
+        return fn(ctx, ptr, size);
+    }
+    if (ptr != NULL) {
+        had = mem_forget(ptr, &rec);
+    }
+    p = fn(ctx, ptr, size);
+    if (p == NULL) {
+        if (had) {
+            mem_restore(ptr, rec); /* failed: the block is still there */
+        }
+    }
+    else {
+        if (had) {
+            mem_freed(rec);
+        }
+        mem_alloced(p, size, kind);
+    }
+    mem_leave();
+    return p;
+}
+
+void
+sw_mem_free(sw_free_fn fn, void *ctx, void *ptr)
+{
+    uint64_t rec = 0;
+    int had;
+
+    if (ptr == NULL || !mem_enter()) {
+        fn(ctx, ptr);
+        return;
+    }
+    had = mem_forget(ptr, &rec);
+    fn(ctx, ptr);
+    if (had) {
+        mem_freed(rec);
+    }
+    mem_leave();
+}
+
+void
+sw_mem_set_tracking(int on)
+{
+    atomic_store(&tracking, on ? 1 : 0);
+}
+
+/* ---- the writer ---------------------------------------------------------
+ *
+ * One per profile.  Owns everything below (the files, their state); the
+ * GIL side only starts it (sw_mem_start) and stops it (sw_mem_stop). */
+
+/* How long a new thread's file waits for the thread's name (the service
+ * thread sends names); after that it is named after its native id. */
+#define NAME_WAIT_NS 1000000000ull
+#define NAME_MAX_LEN 200
+
+typedef struct wslot {
+    int fd;             /* -1: no file yet */
+    int sfd;            /* the .stack file (stacks), -1: none yet */
+    sw_buf_t pending;   /* .stack lines before the file has its name */
+    uint8_t *defined;   /* bit per stack id: its "s" line was written */
+    size_t defined_cap; /* bytes */
+    int waiting; /* named? 0 not seen, 1 waiting for a name, 2 has a file */
+    uint64_t seen_ns;
+    int has_line;
+    uint64_t last[4]; /* the counters of the last line written */
+    char name[NAME_MAX_LEN + 1];
+} wslot_t;
+
+typedef struct writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    int started;
+    uint64_t start_ns;
+    uint64_t interval_ns;
+    char dir[4096];
+    int pfd;                  /* process.mem */
+    uint64_t sample_interval; /* 0: no stacks */
+    sw_memevent_t *ev;        /* drained events */
+    size_t evcap;
+    sw_buf_t sbuf;  /* a .stack record being made */
+    wslot_t *ws;    /* SW_MEM_MAX_THREADS */
+    char *line;     /* a line buffer */
+    uint64_t lines; /* written */
+    uint64_t write_errors;
+    int first_errno;
+} writer_t;
+
+static writer_t W = {.pfd = -1};
+static _Atomic int running;
+static _Atomic uint64_t lines_written;
+static _Atomic uint64_t write_errors;
+static _Atomic int write_errno;
+
+static void
+write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+
+        if (k < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (atomic_fetch_add(&write_errors, 1) == 0) {
+                atomic_store(&write_errno, errno);
+            }
+            return;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+static double
+secs(uint64_t now)
+{
+    return now > W.start_ns ? (double)(now - W.start_ns) / 1e9 : 0.0;
+}
+
+/* Letters, digits, '.', '_' and '-' stay; every other byte becomes '_';
+ * "" and names made of dots become "_". */
+static void
+safe_name(const char *in, char *out, size_t cap)
+{
+    size_t i, n = 0;
+    int only_dots = 1;
+
+    for (i = 0; in[i] != '\0' && n + 1 < cap; i++) {
+        unsigned char c = (unsigned char)in[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+
+        out[n++] = ok ? (char)c : '_';
+        if (c != '.') {
+            only_dots = 0;
+        }
+    }
+    out[n] = '\0';
+    if (n == 0 || only_dots) {
+        snprintf(out, cap, "_");
+    }
+}
+
+static int
+name_taken(const char *file)
+{
+    int i;
+
+    if (strcmp(file, "process") == 0) {
+        return 1;
+    }
+    for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
+        if (W.ws[i].waiting == 2 && strcmp(W.ws[i].name, file) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+open_file(const char *base)
+{
+    char path[4096 + NAME_MAX_LEN + 16];
+
+    snprintf(path, sizeof path, "%s/%s.mem", W.dir, base);
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+/* Gives slot i its file (named, or after its native id when no name
+ * came).  Returns 1 when the file exists now. */
+static int
+name_slot(int i, uint64_t now, int final)
+{
+    wslot_t *w = &W.ws[i];
+    long tid = atomic_load(&slots[i].tid);
+    unsigned long ident = atomic_load(&slots[i].ident);
+    char name[64], base[NAME_MAX_LEN + 1], hdr[512];
+    int named;
+
+    if (w->waiting == 2) {
+        return 1;
+    }
+    if (i == SLOT_OTHER) {
+        snprintf(name, sizeof name, "other-threads");
+        named = 1;
+        tid = 0;
+    }
+    else {
+        named = sw_names_get(ident, tid, name, sizeof name);
+    }
+    if (!named) {
+        if (w->waiting == 0) {
+            w->waiting = 1;
+            w->seen_ns = now;
+        }
+        if (!final && now - w->seen_ns < NAME_WAIT_NS) {
+            return 0;
+        }
+        snprintf(name, sizeof name, "thread-%ld", tid);
+    }
+    safe_name(name, base, sizeof base);
+    if (name_taken(base)) {
+        char other[NAME_MAX_LEN + 1];
+
+        snprintf(other, sizeof other, "%.150s-%ld", base, tid);
+        snprintf(base, sizeof base, "%s", other);
+        if (name_taken(base)) {
+            snprintf(other, sizeof other, "%.150s-%d", base, i);
+            snprintf(base, sizeof base, "%s", other);
+        }
+    }
+    w->fd = open_file(base);
+    if (w->fd < 0) {
+        if (atomic_fetch_add(&write_errors, 1) == 0) {
+            atomic_store(&write_errno, errno);
+        }
+    }
+    snprintf(w->name, sizeof w->name, "%s", base);
+    w->waiting = 2;
+    if (w->fd >= 0) {
+        int n;
+
+        /* The name as the thread has it, minus line breaks. */
+        for (n = 0; name[n] != '\0'; n++) {
+            if (name[n] == '\n' || name[n] == '\r') {
+                name[n] = ' ';
+            }
+        }
+        n = snprintf(hdr, sizeof hdr,
+                     "# stackwatch-mem 1 thread\n# name %s\n"
+                     "# native_id %ld\n# columns t py_live c_live py_alloc "
+                     "py_free c_alloc c_free\n",
+                     name, tid);
+        write_all(w->fd, hdr, (size_t)n);
+    }
+    if (W.sample_interval != 0) {
+        char path[4096 + NAME_MAX_LEN + 16];
+
+        snprintf(path, sizeof path, "%s/%s.stack", W.dir, base);
+        w->sfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (w->sfd < 0) {
+            if (atomic_fetch_add(&write_errors, 1) == 0) {
+                atomic_store(&write_errno, errno);
+            }
+        }
+        else {
+            int n = snprintf(hdr, sizeof hdr,
+                             "# stackwatch-mem 1 stacks\n# name %s\n"
+                             "# native_id %ld\n# sample_interval %llu\n",
+                             name, tid, (unsigned long long)W.sample_interval);
+
+            write_all(w->sfd, hdr, (size_t)n);
+            write_all(w->sfd, w->pending.data, w->pending.len);
+        }
+        sw_buf_free(&w->pending);
+    }
+    return 1;
+}
+
+/* Whether stack id's "s" line is in w's file already; marks it. */
+static int
+defined_before(wslot_t *w, uint32_t id)
+{
+    size_t byte = id / 8;
+
+    if (byte >= w->defined_cap) {
+        size_t cap = (byte + 1) * 2;
+        uint8_t *d = realloc(w->defined, cap);
+
+        if (d == NULL) {
+            return 0; /* defined again: readers take the last one */
+        }
+        memset(d + w->defined_cap, 0, cap - w->defined_cap);
+        w->defined = d;
+        w->defined_cap = cap;
+    }
+    if (w->defined[byte] & (1u << (id % 8))) {
+        return 1;
+    }
+    w->defined[byte] |= (uint8_t)(1u << (id % 8));
+    return 0;
+}
+
+/* Writes the drained events into their threads' .stack files (or keeps
+ * them until the thread's file has its name). */
+static void
+stack_events(void)
+{
+    size_t n = sw_memstacks_drain(&W.ev, &W.evcap), k;
+
+    for (k = 0; k < n; k++) {
+        const sw_memevent_t *e = &W.ev[k];
+        wslot_t *w = &W.ws[e->slot];
+        sw_buf_t *b = &W.sbuf;
+
+        b->len = 0;
+        if (e->kind == '+') {
+            if (!defined_before(w, e->stack)) {
+                sw_buf_printf(b, "s %u ", e->stack);
+                sw_memstacks_format(e->stack, b);
+                sw_buf_putc(b, '\n');
+            }
+            sw_buf_printf(b, "+ %.6f %llu %u %llu\n", secs(e->t_ns),
+                          (unsigned long long)e->block, e->stack,
+                          (unsigned long long)e->weight);
+        }
+        else {
+            sw_buf_printf(b, "- %.6f %llu\n", secs(e->t_ns),
+                          (unsigned long long)e->block);
+        }
+        if (!sw_buf_ok(b)) {
+            continue;
+        }
+        if (w->waiting == 2) {
+            if (w->sfd >= 0) {
+                write_all(w->sfd, b->data, b->len);
+            }
+        }
+        else {
+            sw_buf_put(&w->pending, b->data, b->len);
+        }
+    }
+}
+
+/* Appends "t live_py live_c alloc_py free_py alloc_c free_c" (c: py
+ * alloc, py free, c alloc, c free) to line at offset; returns the new
+ * length. */
+static int
+counters_text(char *line, size_t cap, int off, const uint64_t *c)
+{
+    /* live is alloc - free; a free counted before its alloc (the two
+     * counters are read one after the other) cannot make it negative. */
+    uint64_t py_live = c[0] >= c[1] ? c[0] - c[1] : 0;
+    uint64_t c_live = c[2] >= c[3] ? c[2] - c[3] : 0;
+
+    return off + snprintf(line + off, cap - (size_t)off,
+                          " %llu %llu %llu %llu %llu %llu\n",
+                          (unsigned long long)py_live,
+                          (unsigned long long)c_live, (unsigned long long)c[0],
+                          (unsigned long long)c[1], (unsigned long long)c[2],
+                          (unsigned long long)c[3]);
+}
+
+/* One pass: a line for process.mem, and one for every thread whose
+ * counters changed (every thread at the end). */
+static void
+tick(uint64_t now, int final)
+{
+    uint32_t n = atomic_load(&nslots);
+    uint64_t sum[4] = {0, 0, 0, 0};
+    double t = secs(now);
+    sw_procmem_t pm;
+    char line[256];
+    int len;
+    uint32_t i;
+
+    if (n > SLOT_OTHER) {
+        n = SLOT_OTHER;
+    }
+    if (W.sample_interval != 0) {
+        stack_events();
+    }
+    for (i = 0; i <= SLOT_OTHER; i++) {
+        slot_t *s;
+        wslot_t *w;
+        uint64_t c[4];
+
+        if (i == n) {
+            i = SLOT_OTHER; /* skip the unused ones between */
+        }
+        s = &slots[i];
+        w = &W.ws[i];
+        if (!atomic_load_explicit(&s->used, memory_order_acquire)) {
+            continue;
+        }
+        c[0] = atomic_load_explicit(&s->alloc[0], memory_order_relaxed);
+        c[1] = atomic_load_explicit(&s->freed[0], memory_order_relaxed) +
+               atomic_load_explicit(&s->freed_self[0], memory_order_relaxed);
+        c[2] = atomic_load_explicit(&s->alloc[1], memory_order_relaxed);
+        c[3] = atomic_load_explicit(&s->freed[1], memory_order_relaxed) +
+               atomic_load_explicit(&s->freed_self[1], memory_order_relaxed);
+        sum[0] += c[0];
+        sum[1] += c[1];
+        sum[2] += c[2];
+        sum[3] += c[3];
+        if (!name_slot((int)i, now, final) || w->fd < 0) {
+            continue;
+        }
+        if (w->has_line && !final && memcmp(c, w->last, sizeof c) == 0) {
+            continue;
+        }
+        len = snprintf(line, sizeof line, "%.6f", t);
+        len = counters_text(line, sizeof line, len, c);
+        write_all(w->fd, line, (size_t)len);
+        memcpy(w->last, c, sizeof c);
+        w->has_line = 1;
+        atomic_fetch_add(&lines_written, 1);
+    }
+    if (final && W.sample_interval != 0) {
+        stack_events(); /* every file is named now */
+    }
+    if (W.pfd >= 0) {
+        if (sw_procmem_read(&pm) != 0) {
+            pm.rss = 0;
+        }
+        len = snprintf(line, sizeof line, "%.6f %llu", t,
+                       (unsigned long long)pm.rss);
+        len = counters_text(line, sizeof line, len, sum);
+        write_all(W.pfd, line, (size_t)len);
+        atomic_fetch_add(&lines_written, 1);
+    }
+}
+
+static void
+end_files(uint64_t now)
+{
+    char line[64];
+    int len = snprintf(line, sizeof line, "# end %.6f\n", secs(now));
+    int i;
+
+    for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
+        wslot_t *w = &W.ws[i];
+
+        if (w->fd >= 0) {
+            write_all(w->fd, line, (size_t)len);
+            close(w->fd);
+            w->fd = -1;
+        }
+        if (w->sfd >= 0) {
+            write_all(w->sfd, line, (size_t)len);
+            close(w->sfd);
+            w->sfd = -1;
+        }
+        sw_buf_free(&w->pending);
+        free(w->defined);
+        w->defined = NULL;
+        w->defined_cap = 0;
+    }
+    if (W.pfd >= 0) {
+        write_all(W.pfd, line, (size_t)len);
+        close(W.pfd);
+        W.pfd = -1;
+    }
+}
+
+static void *
+writer_main(void *arg)
+{
+    uint64_t next;
+    int asked = 0;
+    (void)arg;
+
+    pthread_mutex_lock(&W.mu);
+    next = W.start_ns + W.interval_ns;
+    while (!W.stop) {
+        struct timespec ts = sw_timespec(next);
+        uint64_t now;
+        int i, waiting = 0;
+
+        pthread_cond_timedwait(&W.cv, &W.mu, &ts);
+        if (W.stop) {
+            break;
+        }
+        now = sw_now_ns();
+        if (now < next) {
+            continue;
+        }
+        pthread_mutex_unlock(&W.mu);
+        tick(now, 0);
+        for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
+            waiting |= W.ws[i].waiting == 1;
+        }
+        if (waiting && !asked) {
+            sw_service_notify(SW_SVC_NAMES); /* names for new threads */
+        }
+        asked = waiting;
+        pthread_mutex_lock(&W.mu);
+        next += W.interval_ns;
+        if (next <= now) {
+            next = now + W.interval_ns; /* late: no burst of lines */
+        }
+    }
+    pthread_mutex_unlock(&W.mu);
+    return NULL;
+}
+
+int
+sw_mem_running(void)
+{
+    return atomic_load(&running);
+}
+
+int
+sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
+{
+    char path[4096 + 32], hdr[1024];
+    struct timespec wall;
+    int n, i, rc;
+
+    if (atomic_load(&running)) {
+        snprintf(err, errlen, "a memory profile is already running");
+        return SW_EBUSY;
+    }
+    if (strlen(cfg->dir) >= sizeof W.dir) {
+        snprintf(err, errlen, "directory name too long");
+        return SW_EINVAL;
+    }
+    if (W.ws == NULL) {
+        W.ws = calloc(SW_MEM_MAX_THREADS, sizeof(wslot_t));
+        if (W.ws == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return SW_ENOMEM;
+        }
+    }
+    atomic_store(&tracking, 0);
+    table_clear();
+    map_clear();
+    for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
+        memset(&W.ws[i], 0, sizeof(wslot_t));
+        W.ws[i].fd = -1;
+        W.ws[i].sfd = -1;
+        sw_buf_init(&W.ws[i].pending);
+        atomic_store(&slots[i].alloc[0], 0);
+        atomic_store(&slots[i].alloc[1], 0);
+        atomic_store(&slots[i].freed[0], 0);
+        atomic_store(&slots[i].freed[1], 0);
+        atomic_store(&slots[i].freed_self[0], 0);
+        atomic_store(&slots[i].freed_self[1], 0);
+        atomic_store(&slots[i].tid, 0);
+        atomic_store(&slots[i].ident, 0);
+        atomic_store(&slots[i].used, 0);
+    }
+    atomic_store(&nslots, 0);
+    atomic_store(&untracked, 0);
+    atomic_fetch_add(&generation, 1);
+    atomic_store(&lines_written, 0);
+    atomic_store(&write_errors, 0);
+    atomic_store(&write_errno, 0);
+    snprintf(W.dir, sizeof W.dir, "%s", cfg->dir);
+    W.interval_ns = cfg->interval_ns;
+    W.sample_interval = cfg->sample_interval;
+    sw_buf_init(&W.sbuf);
+    if (cfg->sample_interval != 0) {
+        rc = sw_memstacks_start(cfg->tstate, err, errlen);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    atomic_store(&sample_mean, cfg->sample_interval);
+    W.stop = 0;
+    snprintf(path, sizeof path, "%s/process.mem", W.dir);
+    W.pfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (W.pfd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        sw_memstacks_stop();
+        atomic_store(&sample_mean, 0);
+        return SW_ESYS;
+    }
+    clock_gettime(CLOCK_REALTIME, &wall);
+    W.start_ns = sw_now_ns();
+    n = snprintf(hdr, sizeof hdr,
+                 "# stackwatch-mem 1 process\n# pid %ld\n"
+                 "# start_unix %lld.%06ld\n# interval %g\n# profile %s\n"
+                 "# columns t rss py_live c_live py_alloc py_free c_alloc "
+                 "c_free\n",
+                 cfg->pid, (long long)wall.tv_sec, wall.tv_nsec / 1000,
+                 (double)cfg->interval_ns / 1e9, cfg->profile);
+    write_all(W.pfd, hdr, (size_t)n);
+    pthread_mutex_init(&W.mu, NULL);
+    sw_cond_init_monotonic(&W.cv);
+    rc = pthread_create(&W.thread, NULL, writer_main, NULL);
+    if (rc != 0) {
+        close(W.pfd);
+        W.pfd = -1;
+        sw_memstacks_stop();
+        atomic_store(&sample_mean, 0);
+        errno = rc;
+        snprintf(err, errlen, "cannot start the writer thread: %s",
+                 strerror(rc));
+        return SW_ESYS;
+    }
+    W.started = 1;
+    atomic_store(&running, 1);
+    return 0;
+}
+
+int
+sw_mem_stop(void)
+{
+    uint64_t now;
+
+    if (!atomic_load(&running)) {
+        return SW_EINVAL;
+    }
+    pthread_mutex_lock(&W.mu);
+    W.stop = 1;
+    pthread_cond_signal(&W.cv);
+    pthread_mutex_unlock(&W.mu);
+    pthread_join(W.thread, NULL);
+    W.started = 0;
+    now = sw_now_ns();
+    tick(now, 1);
+    end_files(now);
+    if (W.sample_interval != 0) {
+        sw_memstacks_stop();
+        atomic_store(&sample_mean, 0);
+    }
+    sw_buf_free(&W.sbuf);
+    /* The side table's memory back (tracking is off: a hook that is
+     * still inside finds locked shards and zero pages, never a hole). */
+    table_clear();
+    map_clear();
+    atomic_store(&running, 0);
+    return 0;
+}
+
+void
+sw_mem_get_stats(sw_mem_stats_t *out)
+{
+    uint32_t n = atomic_load(&nslots);
+
+    out->threads = n > SLOT_OTHER ? SLOT_OTHER + 1 : n;
+    out->tracked = atomic_load(&tracked);
+    out->untracked = atomic_load(&untracked);
+    out->table_bytes = atomic_load(&table_bytes) + atomic_load(&map_bytes);
+    out->lines = atomic_load(&lines_written);
+    out->write_errors = atomic_load(&write_errors);
+    out->errno_ = atomic_load(&write_errno);
+}
+
+void
+sw_mem_atfork_child(void)
+{
+    int i;
+
+    atomic_store(&tracking, 0);
+    for (i = 0; i < NSHARDS; i++) {
+        atomic_flag_clear(&shards[i].lock);
+    }
+    atomic_flag_clear(&chunk_lock);
+    atomic_store(&sample_mean, 0);
+    sw_memstacks_atfork_child();
+    if (atomic_load(&running)) {
+        if (W.ws != NULL) {
+            for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
+                if (W.ws[i].fd >= 0) {
+                    close(W.ws[i].fd);
+                    W.ws[i].fd = -1;
+                }
+                if (W.ws[i].sfd >= 0) {
+                    close(W.ws[i].sfd);
+                    W.ws[i].sfd = -1;
+                }
+            }
+        }
+        if (W.pfd >= 0) {
+            close(W.pfd);
+            W.pfd = -1;
+        }
+        W.started = 0;
+        atomic_store(&running, 0);
+    }
+    /* A new profile in the child claims its slots again. */
+    atomic_fetch_add(&generation, 1);
+}

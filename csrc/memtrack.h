@@ -1,0 +1,106 @@
+/* The memory profiler's engine (issue 14): per-thread allocation
+ * counters, the side table that remembers each tracked block's size and
+ * owner, and the native writer thread that appends the counters to the
+ * profile's files (docs/memory-format.md).
+ *
+ * The allocator hooks themselves (PyMem_SetAllocator wrappers) are in
+ * memprof_py.c; their bodies are sw_mem_malloc() and friends, here.
+ *
+ * Pure C; no Python.h. */
+#ifndef SW_MEMTRACK_H
+#define SW_MEMTRACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memstacks.h"
+
+/* Threads with counters of their own; the later ones share the last slot,
+ * written as "other-threads". */
+#define SW_MEM_MAX_THREADS 4096
+
+/* What a block was taken through (the columns it is counted in). */
+enum sw_mem_kind {
+    SW_MEM_PY = 0, /* Python's allocators (RAW, MEM, OBJ) */
+    SW_MEM_C = 1,  /* the C library, directly */
+};
+
+typedef struct sw_mem_config {
+    const char *dir;      /* DIR/<pid>, which exists */
+    uint64_t interval_ns; /* between two lines (> 0) */
+    const char *profile;  /* "python", "c" or "both" (written in a header) */
+    long pid;
+    uint64_t sample_interval;      /* stacks: mean bytes between samples; 0:
+                                 no stacks */
+    sw_memstacks_tstate_fn tstate; /* stacks: the caller's thread state */
+} sw_mem_config_t;
+
+/* Counters the Python layer can read (stats()). */
+typedef struct sw_mem_stats {
+    uint64_t threads;      /* slots in use */
+    uint64_t tracked;      /* blocks in the hash table (big, misaligned) */
+    uint64_t untracked;    /* blocks the table could not take (no memory) */
+    uint64_t table_bytes;  /* the side table's own memory (mapped) */
+    uint64_t lines;        /* data lines written */
+    uint64_t write_errors; /* failed writes (the first errno in errno_) */
+    int errno_;
+} sw_mem_stats_t;
+
+/* Starts a profile: clears the counters and the side table, creates
+ * dir/process.mem with its headers, starts the writer thread (one line
+ * per interval).  Tracking stays off until sw_mem_set_tracking(1).
+ * Context: GIL held (one caller at a time), no profile running.
+ * With a sample_interval, sampled blocks' stacks go to <thread>.stack
+ * (memstacks.h).
+ * Returns 0; SW_EBUSY when one runs; SW_ESYS (errno set) when the file
+ * cannot be created or the thread started; SW_ENOMEM.  err gets a
+ * message on failure. */
+int sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen);
+
+/* Turns the counting on or off (the hooks pass through when it is off).
+ * Context: any thread.  No errors. */
+void sw_mem_set_tracking(int on);
+
+/* Ends the profile: a last line for every file (counters frozen: the
+ * caller turned tracking off first), `# end <t>`, files closed, the
+ * writer joined.  Context: GIL held, not the writer.  Returns 0, or
+ * SW_EINVAL when no profile runs. */
+int sw_mem_stop(void);
+
+/* Whether a profile is running (started and not stopped).  Context: any
+ * thread. */
+int sw_mem_running(void);
+
+/* Fills *out.  Context: any thread.  No errors. */
+void sw_mem_get_stats(sw_mem_stats_t *out);
+
+/* ---- the hooks' side ------------------------------------------------- */
+
+typedef void *(*sw_malloc_fn)(void *ctx, size_t size);
+typedef void *(*sw_calloc_fn)(void *ctx, size_t nelem, size_t elsize);
+typedef void *(*sw_realloc_fn)(void *ctx, void *ptr, size_t size);
+typedef void (*sw_free_fn)(void *ctx, void *ptr);
+
+/* The bodies of the allocator hooks: call fn (the allocator that was
+ * installed before the hook) with ctx and the arguments, and track the
+ * block (kind: enum sw_mem_kind).  A call made inside another hook of
+ * the same thread (the previous allocator calling a hooked one, a signal
+ * handler interrupting the bookkeeping) or while tracking is off only
+ * passes through.  Context: any thread, any allocator hook.  Lock: at
+ * most one shard spinlock of the side table (big or misaligned blocks),
+ * and memstacks' mutex for a sampled block; allocates nothing from any
+ * allocator but mmap (and malloc for a sampled block's stack). */
+void *sw_mem_malloc(sw_malloc_fn fn, void *ctx, size_t size, int kind);
+void *sw_mem_calloc(sw_calloc_fn fn, void *ctx, size_t nelem, size_t elsize,
+                    int kind);
+void *sw_mem_realloc(sw_realloc_fn fn, void *ctx, void *ptr, size_t size,
+                     int kind);
+void sw_mem_free(sw_free_fn fn, void *ctx, void *ptr);
+
+/* Fork (pthread_atfork, through module.c): the child stops counting,
+ * resets the side table's locks, closes the parent's files without
+ * writing to them and forgets the writer thread (it does not exist
+ * there).  Async-signal-safe. */
+void sw_mem_atfork_child(void);
+
+#endif

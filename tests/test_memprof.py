@@ -1,0 +1,184 @@
+"""The memory profiler's engine and API (issue 14): per-thread counters
+through Python's allocators, blocks freed by another thread, complete
+files at disable/exit/Ctrl-C, the allocators put back exactly."""
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import child_env, run_target, target_cmd
+from helpers.memfiles import by_thread_name, read_mem, read_profile, \
+    read_stack, the_pid_dir
+
+MiB = 1024 * 1024
+
+
+def _within(value, expected, share=0.05):
+    return abs(value - expected) <= expected * share
+
+
+@pytest.mark.parametrize("how", ["disable", "exit"])
+def test_threads_counted_within_5_percent(tmp_path, how):
+    proc = run_target("mem_threads", str(tmp_path), how, check=True)
+    assert "ready" in proc.stdout
+    prof = read_profile(the_pid_dir(tmp_path))
+    last = by_thread_name(prof)
+    assert _within(last["big"]["py_live"], 100 * MiB), last["big"]
+    assert _within(last["small"]["py_live"], 10 * MiB), last["small"]
+    assert _within(last["big"]["py_alloc"], 100 * MiB), last["big"]
+    # The process's columns are the sums of the threads'.
+    h, rows = prof["process.mem"]
+    assert h["pid"] == os.path.basename(the_pid_dir(tmp_path))
+    assert h["profile"] == "python"
+    for col in ("py_alloc", "py_free"):
+        assert rows[-1][col] == sum(r[col] for r in last.values())
+    assert rows[-1]["rss"] > 100 * MiB
+    assert all(r["c_alloc"] == 0 for r in last.values())
+
+
+def test_block_freed_by_another_thread_counts_for_its_allocator(tmp_path):
+    run_target("mem_threads", str(tmp_path), "disable", check=True)
+    last = by_thread_name(read_profile(the_pid_dir(tmp_path)))
+    producer, consumer = last["producer"], last["consumer"]
+    # 20 MiB allocated by the producer, freed by the consumer.
+    assert _within(producer["py_alloc"], 20 * MiB), producer
+    assert _within(producer["py_free"], 20 * MiB), producer
+    assert producer["py_live"] < MiB // 4, producer
+    assert consumer["py_free"] < MiB // 4, consumer
+    assert consumer["py_alloc"] < MiB // 4, consumer
+
+
+def test_thread_files_have_their_headers(tmp_path):
+    run_target("mem_threads", str(tmp_path), "disable", check=True)
+    d = the_pid_dir(tmp_path)
+    h, rows = read_mem(os.path.join(d, "big.mem"))
+    assert h["name"] == "big" and int(h["native_id"]) > 0
+    assert h["columns"] == ("t py_live c_live py_alloc py_free c_alloc "
+                            "c_free")
+    assert len(rows) >= 2  # the first line and the last at least
+
+
+def test_keyboard_interrupt_leaves_complete_files(tmp_path):
+    proc = run_target("mem_threads", str(tmp_path), "interrupt")
+    assert proc.returncode != 0
+    assert "KeyboardInterrupt" in proc.stderr
+    prof = read_profile(the_pid_dir(tmp_path))  # every file has # end
+    assert _within(by_thread_name(prof)["big"]["py_live"], 100 * MiB)
+
+
+def test_ctrl_c_leaves_complete_files(tmp_path):
+    proc = subprocess.Popen(target_cmd("mem_sleeper", str(tmp_path)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=child_env())
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGINT, (proc.returncode, err)
+    prof = read_profile(the_pid_dir(tmp_path))  # every file has # end
+    # 30 MiB kept, and what the interpreter keeps of the KeyboardInterrupt
+    # (3.13+ import modules to print the traceback: a few MiB).
+    assert 30 * MiB <= by_thread_name(prof)["MainThread"]["py_live"] < \
+        40 * MiB
+
+
+@pytest.mark.parametrize("mode", ["under", "over"])
+def test_allocators_put_back_exactly(tmp_path, mode):
+    proc = run_target("mem_uninstall", str(tmp_path), mode, check=True)
+    out = json.loads(proc.stdout)
+    assert out["during"] != out["before"]  # ours in front
+    assert out["tracemalloc_grew"] >= 256 * 4096  # tracemalloc still counts
+    last = by_thread_name(read_profile(the_pid_dir(tmp_path)))["MainThread"]
+    # 10 MiB allocated before enable() and freed during the profile are
+    # not counted as freed; the 5 MiB allocated during it are live.
+    assert last["py_free"] < MiB, last
+    assert _within(last["py_live"], 5 * MiB), last
+    if mode == "under":
+        assert out["after"] == out["before"]
+        assert out["stats"]["hooked"] == 0
+    else:
+        # tracemalloc went on top of ours: ours stays under it, passing
+        # through, and the next profile uses it again (not twice).
+        assert out["stats"]["hooked"] == 3
+        assert out["second_during"] == out["after"]
+        assert out["second_after"] == out["after"]
+        second = by_thread_name(read_profile(out["second_dir"]))
+        assert _within(second["MainThread"]["py_live"], MiB, 0.1)
+
+
+@pytest.mark.parametrize("follow", [True, False])
+def test_forked_child_gets_its_own_directory(tmp_path, follow):
+    proc = run_target("mem_fork", str(tmp_path),
+                      "follow" if follow else "nofollow", check=True)
+    pids = json.loads(proc.stdout)
+    parent = read_profile(os.path.join(str(tmp_path), str(pids["parent"])))
+    last = by_thread_name(parent)
+    # The parent's files are the parent's alone.
+    assert "child-worker" not in last
+    assert _within(last["parent-worker"]["py_live"], 10 * MiB)
+    assert parent["process.mem"][0]["pid"] == str(pids["parent"])
+    child_dir = os.path.join(str(tmp_path), str(pids["child"]))
+    if not follow:
+        assert not os.path.exists(child_dir)
+        return
+    child = read_profile(child_dir)  # complete: # end at the child's exit
+    assert child["process.mem"][0]["pid"] == str(pids["child"])
+    clast = by_thread_name(child)
+    assert _within(clast["child-worker"]["py_live"], 20 * MiB), clast
+    assert "parent-worker" not in clast
+    assert os.path.exists(os.path.join(child_dir, "child-worker.stack"))
+
+
+def test_threadgraph_spelling(tmp_path):
+    run_target("mem_seed", str(tmp_path), check=True)
+    d = the_pid_dir(tmp_path)
+    last = by_thread_name(read_profile(d))
+    assert _within(last["MainThread"]["py_live"], 30 * MiB)
+    _, stacks, live, _ = read_stack(os.path.join(d, "MainThread.stack"))
+    assert any("main (" in ";".join(stacks[sid]) for sid, _ in
+               live.values())
+
+
+def test_unfinished_options_are_refused_in_one_line(tmp_path):
+    from stackwatch.memory import MemoryProfiler, ProcessProfiler
+
+    for kw, what in [({"profile": "both"}, "profile 'both' is not "
+                      "available yet"),
+                     ({"filter": "/srv"}, "filter is not available yet"),
+                     ({"greenlets": True}, "greenlets=True is not "
+                      "available yet")]:
+        with pytest.raises(ValueError, match=what):
+            MemoryProfiler(str(tmp_path), **kw)
+    p = ProcessProfiler(default_log_path=str(tmp_path), profile="python")
+    p.setFilter("/srv")
+    with pytest.raises(ValueError, match="filter is not available yet"):
+        p.enable()
+    assert not os.listdir(str(tmp_path))
+
+
+def test_raw_allocations_without_the_gil_from_many_threads(tmp_path):
+    proc = run_target("mem_raw", str(tmp_path), check=True)
+    assert proc.stdout.strip() == "ok"
+    d = the_pid_dir(tmp_path)
+    last = by_thread_name(read_profile(d))
+    for name in ("maker-1", "maker-2"):
+        m = last[name]
+        # 4000 blocks of 5000 bytes, half freed by the freer thread.
+        # (ctypes makes a few Python objects per call: within 2 MiB.)
+        assert 4000 * 5000 <= m["py_alloc"] < 4000 * 5000 + 2 * MiB, m
+        assert 2000 * 5000 <= m["py_free"] < 2000 * 5000 + 2 * MiB, m
+        assert _within(m["py_live"], 2000 * 5000), m
+    assert last["freer"]["py_free"] < MiB
+    churner = last["churner"]
+    assert churner["py_alloc"] >= 10000 * 3000
+    assert churner["py_live"] < MiB
+    # Stacks were taken without the GIL: the makers' name the function.
+    _, stacks, live, _ = read_stack(os.path.join(d, "maker-1.stack"))
+    assert any(any(f.startswith("maker (") for f in frames)
+               for frames in stacks.values()), stacks
