@@ -76,7 +76,8 @@ def test_gil_and_cpu_profiles_name_the_thread_holding_the_gil(program,
     assert st and all(hog in s for s in st), st
     # cpu: only threads that ran since the last pass, with the CPU time
     # they used: the worker wakes (for its 50 ms timeout, and every 5 ms
-    # to ask for the GIL) and uses a little, the regex nearly all the rest (most of it under load).
+    # to ask for the GIL) and uses a little, the regex nearly all the
+    # rest.
     rec = _outside.record(p.pid, 1.0, rate=100, mode="cpu")
     frames, rows = rec.session.export()
     cpu = {}
