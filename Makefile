@@ -94,7 +94,9 @@ asan:
 # swap the build being measured.  BENCH_ARGS: e.g. --quick, --rounds 21;
 # PAIRED_ARGS: e.g. --quick, --cpu 1; SLOWLOG_ARGS: e.g. --rounds 11;
 # STARTUP_ARGS: e.g. --quick, --runs 51; MEMREAD_ARGS: e.g. --rounds 5;
-# HTTP_ARGS: e.g. --rounds 11; RECORD_PID_ARGS: e.g. --quick, --rounds 9.
+# HTTP_ARGS: e.g. --rounds 11; RECORD_PID_ARGS: e.g. --quick, --rounds 9;
+# OUTSIDE_ARGS: e.g. --rounds 9 --threads 1,10 --py-spy PATH
+# (bench/outside_dump.py).
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(TRACE_PYTHON) bench
@@ -103,6 +105,7 @@ bench:
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/startup.py $(STARTUP_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/record_pid.py $(RECORD_PID_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/outside_dump.py $(OUTSIDE_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memprof.py $(MEMPROF_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memread.py $(MEMREAD_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/http.py $(HTTP_ARGS)

@@ -180,8 +180,11 @@ gil_note(const sw_snapshot_t *snap, uint64_t gil_wait_ns, unsigned fmt,
             sw_stackfmt_frame(out, &leaf, SW_FMT_LABEL, fmt);
         }
     }
-    sw_buf_puts(out, "; greenlets, tasks and locals unavailable (thread "
-                     "names as last seen)\n");
+    sw_buf_puts(out, snap->with_locals
+                         ? "; greenlets and tasks unavailable, locals of "
+                           "simple types only (thread names as last seen)\n"
+                         : "; greenlets, tasks and locals unavailable (thread "
+                           "names as last seen)\n");
 }
 
 /* Builds the answer to a request with the given flags. */
@@ -204,7 +207,10 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_codecache_t *cache,
     }
     /* The stacks first, at once; then, within a bounded wait, what only
      * the GIL side can give (names refreshed, greenlets, locals). */
-    sw_snapshot_capture(&snap, &r, cache, 0);
+    /* With --locals, every frame's locals too, read natively: shown only
+     * if the GIL side cannot answer with its full safe reprs. */
+    sw_snapshot_capture_ex(&snap, &r, cache, 0,
+                           (flags & SW_DUMP_LOCALS) ? SW_SNAP_LOCALS : 0);
     sw_reader_close(&r);
     holder = sw_snapshot_gil_holder(&snap);
     atomic_store(&D.holder, holder != NULL ? holder->t.ident : 0);
@@ -228,7 +234,10 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_codecache_t *cache,
     }
     else {
         header(out);
-        sw_snapshot_format_ex(&snap, out, fmt);
+        /* Without the GIL side's answer, --locals' locals are the ones
+         * read natively, under each frame. */
+        sw_snapshot_format_ex(&snap, out,
+                              answered ? fmt : fmt | SW_FMT_LOCALS);
         if (answered) {
             if (extra.len > 0) {
                 sw_buf_putc(out, '\n');

@@ -53,6 +53,7 @@
 #include "http.h"
 #include "http_py.h"
 #include "http_routes.h"
+#include "outside_py.h"
 #include "sampler.h"
 #include "sampler_py.h"
 #include "service.h"
@@ -334,7 +335,8 @@ PyInit__native(void)
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
         sw_testing_py_init(m, cache) < 0 || sw_memprof_py_init(m) < 0 ||
         sw_memview_py_init(m) < 0 || sw_runner_py_init(m) < 0 ||
-        sw_http_py_init(m, cache) < 0 || sw_tracer_py_init(m) < 0) {
+        sw_http_py_init(m, cache) < 0 || sw_tracer_py_init(m) < 0 ||
+        sw_outside_py_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

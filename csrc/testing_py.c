@@ -8,9 +8,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <string.h>
+
 #include "codecache.h"
 #include "compat/layout.h"
 #include "compat/reader.h"
+#include "compat/target.h"
 #include "errors.h"
 #include "errors_py.h"
 #include "ondemand.h"
@@ -118,6 +121,68 @@ done:
     sw_reader_close(&r);
     PyMem_Free(c);
     return list;
+}
+
+/* _test_layout_table_diff(): None if the outside reader's table for this
+ * CPython (compat/layouts.c) equals the in-process one, addresses apart;
+ * else the first byte offset where they differ (a field
+ * tools/gen_layouts.py did not write, or a stale table). */
+static PyObject *
+test_layout_table_diff_py(PyObject *m, PyObject *noargs)
+{
+    const sw_layout_entry_t *e;
+    sw_layout_t here;
+    sw_debug_check_t checks[SW_DEBUG_CHECKS_MAX];
+    const unsigned char *a, *b;
+    unsigned minor = (sw_layout.version_hex >> 16) & 0xff;
+    size_t i;
+    int n;
+    (void)m;
+    (void)noargs;
+
+    e = sw_layout_table_for((int)minor);
+    if (e == NULL) {
+        return PyLong_FromLong(-1);
+    }
+    memcpy(&here, &sw_layout, sizeof(here));
+    if (here.gil_place == SW_GIL_RUNTIME) {
+        here.gil_runtime -= here.runtime;
+    }
+    here.runtime = here.type_code = here.type_unicode = here.type_bytes = 0;
+    here.type_frame = here.type_dict = here.type_long = here.type_float = 0;
+    here.type_bool = here.type_list = here.type_tuple = here.type_set = 0;
+    here.type_frozenset = here.obj_none = here.obj_true = here.obj_false = 0;
+    memcpy(here.version, e->layout->version, sizeof(here.version));
+    a = (const unsigned char *)&here;
+    b = (const unsigned char *)e->layout;
+    for (i = 0; i < sizeof(here); i++) {
+        if (a[i] != b[i]) {
+            return PyLong_FromSize_t(i);
+        }
+    }
+    n = sw_layout_debug_checks(checks);
+    if (n != e->nchecks) {
+        return PyLong_FromLong(-2);
+    }
+    for (i = 0; i < (size_t)n; i++) {
+        if (strcmp(checks[i].what, e->checks[i].what) != 0 ||
+            checks[i].at != e->checks[i].at ||
+            checks[i].minus != e->checks[i].minus ||
+            checks[i].value != e->checks[i].value) {
+            return PyLong_FromLong(-3);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* _test_outside_memory_only(on): the outside reader finds the target's
+ * symbols in its memory only, as when its files cannot be opened. */
+static PyObject *
+test_outside_memory_only_py(PyObject *m, PyObject *on)
+{
+    (void)m;
+    sw_target_test_memory_only(PyObject_IsTrue(on) == 1);
+    Py_RETURN_NONE;
 }
 
 /* _test_mem_allocators(): the allocator installed in the RAW, MEM and
@@ -229,6 +294,11 @@ static PyMethodDef testing_methods[] = {
      "Starts an on-demand profile: (seconds, rate, mode)."},
     {"_test_ondemand_finish", test_ondemand_finish_py, METH_VARARGS,
      "Ends the on-demand profile ((wait, gil_wait)); its part text."},
+    {"_test_outside_memory_only", test_outside_memory_only_py, METH_O,
+     "Test hook: the outside reader reads symbols from memory only."},
+    {"_test_layout_table_diff", test_layout_table_diff_py, METH_NOARGS,
+     "Test hook: where the outside reader's table for this CPython differs "
+     "from the in-process one (None: nowhere)."},
     {"_test_sampler_fail_next", test_sampler_fail_next_py, METH_NOARGS,
      "Test hook: the next sampler thread fails as if out of memory."},
     {"_test_code_lines", test_code_lines_py, METH_O,

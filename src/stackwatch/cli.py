@@ -459,8 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Print the current stack of every thread of process PID, read "
             "without ptrace by stackwatch inside that process (it must have "
             "called stackwatch.enable_dump(), run with STACKWATCH_DUMP=1, or "
-            "been started by stackwatch record). Works while a thread holds "
-            "the GIL in a long C call."))
+            "been started by stackwatch record). A process that did not "
+            "enable stackwatch is read from outside instead, where the "
+            "system allows it (same user, or CAP_SYS_PTRACE), without "
+            "stopping it (--outside: even one that did). Works while a "
+            "thread holds the GIL in a long C call; a line on stderr says "
+            "which way the stacks were read."))
     d.add_argument("pid", type=_pid, metavar="PID")
     d.add_argument("--json", action="store_true", help="print JSON")
     d.add_argument("--locals", action="store_true",
@@ -469,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--full-paths", action="store_true",
                    help="show files by their full paths (default: without "
                         "the sys.path entry they are under)")
+    d.add_argument("--outside", action="store_true",
+                   help="read the process from outside (process_vm_readv: "
+                        "the same user, or CAP_SYS_PTRACE) even if it "
+                        "enabled stackwatch; it is never stopped")
     d.add_argument("--timeout", type=_positive, default=dumping.DEFAULT_TIMEOUT,
                    help="seconds to wait for the answer (default 5)")
     d.add_argument("--signal", metavar="SIG",
@@ -616,17 +624,63 @@ def dump(ns: argparse.Namespace) -> int:
     prog = "%s dump" % PROG
     if ns.signal is not None:
         _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    if ns.outside:
+        text, how = _dump_outside(ns, prog, asked=None)
+        note(how)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
     try:
         text = dumping.request_dump(ns.pid, timeout=ns.timeout,
                                     json_format=ns.json, locals=ns.locals,
                                     signal_spec=ns.signal,
                                     full_paths=ns.full_paths)
+        how = "answered by stackwatch inside process %d" % ns.pid
     except ValueError as e:
         fail(str(e), prog)
+    except dumping.NotEnabled:
+        text, how = _dump_outside(ns, prog, asked=True)
+    except dumping.NotPermitted:
+        text, how = _dump_outside(ns, prog, asked=False)
     except dumping.DumpError as e:
         fail(str(e), prog, status=1)
+    note(how)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def _dump_outside(ns: argparse.Namespace, prog: str, asked: Optional[bool]
+                  ) -> Tuple[str, str]:
+    """The dump of a process that did not enable stackwatch (asked), or
+    that may not be asked (another user's: asked False), or that --outside
+    wants read so (asked None), read from outside where the system allows
+    it; else fails saying why (and how to enable either path)."""
+    from stackwatch import _outside
+
+    if asked is None and not os.path.exists("/proc/%d" % ns.pid):
+        fail("no such process: %d" % ns.pid, prog, status=1)
+    try:
+        text, how = _outside.dump(ns.pid, json_format=ns.json,
+                                  locals=ns.locals)
+    except _outside.OutsideError as e:
+        if str(e).startswith("no such process"):
+            fail(str(e), prog, status=1)
+        if asked is None:
+            fail("process %d: %s%s" % (
+                ns.pid, e, "; " + _outside.how_to() if e.denied else ""),
+                prog, status=1)
+        if asked:
+            fail("stackwatch is not enabled in process %d, and %s; either "
+                 "%s, or %s" % (ns.pid, e, _outside.ENABLE,
+                                _outside.how_to()), prog, status=1)
+        fail("permission denied: process %d belongs to another user, whose "
+             "processes this command may not ask for a dump, and %s; %s"
+             % (ns.pid, e, _outside.how_to()), prog, status=1)
+    if asked is None:
+        return text, "process %d: %s" % (ns.pid, how)
+    if asked:
+        return text, "process %d did not enable stackwatch: %s" % (ns.pid,
+                                                                  how)
+    return text, "process %d belongs to another user: %s" % (ns.pid, how)
 
 
 # -- record -----------------------------------------------------------------

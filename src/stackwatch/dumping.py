@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, Optional, TextIO, Tuple, Union
 
 from stackwatch import _config, _frame, _jsonout, _lifecycle, _native, \
-    _service, runinfo
+    _saferepr, _service, runinfo
 
 DEFAULT_SIGNAL_NAME = "SIGRTMIN+6"
 DEFAULT_GIL_WAIT = 1.0
@@ -45,6 +45,16 @@ DEFAULT_TIMEOUT = 5.0
 
 class DumpError(Exception):
     """A dump request that failed; the message is one line."""
+
+
+class NotEnabled(DumpError):
+    """The process did not enable stackwatch (it may still be read from
+    outside: stackwatch._outside)."""
+
+
+class NotPermitted(DumpError):
+    """The process belongs to another user: it may not be asked (it may
+    still be read from outside, with CAP_SYS_PTRACE)."""
 
 
 def parse_signal(spec: Union[int, str, None]) -> int:
@@ -177,6 +187,9 @@ def enable_dump(signal: Union[int, str, None] = None,
     with _state_lock:
         directory = _private_dir(runtime_dir())
         _frame.use_sys_path()  # the prefixes that dumps leave out
+        # The names whose values --locals hides when it reads them
+        # without the GIL (the GIL side uses _saferepr itself).
+        _native.set_redact_patterns(_saferepr.redact_patterns())
         _native.dump_enable(signum, directory, float(gil_wait))
         first = _enabled is None
         _enabled = {"signal": signum, "gil_wait": float(gil_wait),
@@ -307,8 +320,9 @@ def locate(pid: int, signal_spec: Union[int, str, None] = None
     except ProcessLookupError:
         raise DumpError("no such process: %d" % pid) from None
     except PermissionError:
-        raise DumpError("permission denied: process %d belongs to another "
-                        "user (run as that user or root)" % pid) from None
+        raise NotPermitted("permission denied: process %d belongs to "
+                           "another user (run as that user or root)"
+                           % pid) from None
     try:
         status = _status(pid)
         uid = int(status["Uid"].split()[1])
@@ -325,7 +339,7 @@ def locate(pid: int, signal_spec: Union[int, str, None] = None
         signum = int(reg["signal"])
         started = reg.get("start_time")
     except FileNotFoundError:
-        raise DumpError(not_enabled) from None
+        raise NotEnabled(not_enabled) from None
     except PermissionError:
         raise DumpError("permission denied: cannot read %s"
                         % directory) from None
@@ -338,7 +352,7 @@ def locate(pid: int, signal_spec: Union[int, str, None] = None
     if started != _start_time(pid) or not caught & (1 << (signum - 1)):
         # A stale registration (the pid was reused) or a handler removed:
         # the signal would not be caught, and could kill the process.
-        raise DumpError(not_enabled)
+        raise NotEnabled(not_enabled)
     return uid, directory, signum
 
 
