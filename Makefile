@@ -92,13 +92,15 @@ asan:
 # Its own virtual environment: a `make test` running meanwhile must not
 # swap the build being measured.  BENCH_ARGS: e.g. --quick, --rounds 21;
 # PAIRED_ARGS: e.g. --quick, --cpu 1; SLOWLOG_ARGS: e.g. --rounds 11;
-# STARTUP_ARGS: e.g. --quick, --runs 51.
+# STARTUP_ARGS: e.g. --quick, --runs 51; RECORD_PID_ARGS: e.g. --quick,
+# --rounds 9.
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/run.py $(BENCH_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/paired.py $(PAIRED_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/startup.py $(STARTUP_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/record_pid.py $(RECORD_PID_ARGS)
 	@$(MAKE) --no-print-directory bench-cpython
 
 # CPython 3.15's own sampler (python -m profiling.sampling) beside

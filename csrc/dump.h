@@ -28,6 +28,22 @@
 #define SW_DUMP_LOCALS (1u << 21)
 #define SW_DUMP_SOURCE (1u << 22)     /* text: each frame's source line */
 #define SW_DUMP_FULL_PATHS (1u << 23) /* text: full paths, not short ones */
+/* Not a dump: an on-demand profile (`stackwatch record --pid`).  The
+ * dump thread connects to the requester's socket as for a dump, then:
+ *   client -> "profile <rate Hz> <seconds> <mode 0-2> <lines 0-2>
+ *             [<interval ms>]\n"
+ *   target -> "ok\n", or "error <one line>\n" (busy, a bad request)
+ *   target -> with an interval, "part <k> <n>\n" and n bytes every
+ *             interval: the profile so far (`stackwatch top` every
+ *             second; `record --pid` every 2 s, so that a target killed
+ *             mid-profile loses at most that much)
+ *   client -> "stop\n" at any time: the profile ends early
+ *   target -> "end <reason> <n>\n" and n bytes: the profile in the part
+ *             format of _forks.py; reason: done (its time was up),
+ *             stopped (asked), exit (the target is exiting).
+ * A profile is served by a thread of its own (ondemand.h's engine), so
+ * dumps keep being answered meanwhile; it ends when the client goes. */
+#define SW_DUMP_PROFILE (1u << 24)
 
 /* Starts answering dump requests on signal signum, with the private
  * directory dir, waiting up to gil_wait_ns for the GIL side: starts the

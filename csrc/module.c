@@ -42,6 +42,7 @@
 #include "compat/reader.h"
 #include "dump.h"
 #include "dump_py.h"
+#include "ondemand.h"
 #include "errors.h"
 #include "errors_py.h"
 #include "greenlet.h"
@@ -182,6 +183,7 @@ static void
 atfork_child(void)
 {
     sw_sampler_atfork_child();
+    sw_ondemand_atfork_child();
     sw_dump_atfork_child();
     sw_service_atfork_child();
     sw_names_atfork_child();
@@ -308,6 +310,7 @@ PyInit__native(void)
             return sw_py_raise(SW_ENOMEM, NULL);
         }
     }
+    sw_ondemand_use_cache(cache);
     m = PyModule_Create(&module_def);
     if (m == NULL) {
         return NULL;

@@ -13,6 +13,7 @@
 #include "compat/reader.h"
 #include "errors.h"
 #include "errors_py.h"
+#include "ondemand.h"
 #include "sampler.h"
 #include "snapshot.h"
 #include "testing_py.h"
@@ -119,7 +120,78 @@ done:
     return list;
 }
 
+/* _test_ondemand_start(seconds, rate, mode): starts an on-demand profile
+ * (ondemand.h) the way the dump thread does, from this thread. */
+static PyObject *
+test_ondemand_start_py(PyObject *m, PyObject *args)
+{
+    sw_ondemand_cfg_t cfg = {0};
+    double seconds;
+    char err[256] = "";
+    int rc;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "ddi", &seconds, &cfg.rate_hz, &cfg.mode)) {
+        return NULL;
+    }
+    cfg.duration_ns = (int64_t)(seconds * 1e9);
+    cfg.lines = SW_LINES_CURRENT;
+    Py_BEGIN_ALLOW_THREADS
+        ;
+        rc = sw_ondemand_start(&cfg, err, sizeof(err));
+    Py_END_ALLOW_THREADS;
+    if (rc < 0) {
+        return sw_py_raise(rc, err);
+    }
+    Py_RETURN_NONE;
+}
+
+/* _test_ondemand_finish(wait, gil_wait): with wait, waits (GIL released)
+ * until the profile is over, else stops it now; then finishes it and
+ * returns its part text (the format of _forks.py). */
+static PyObject *
+test_ondemand_finish_py(PyObject *m, PyObject *args)
+{
+    sw_ondemand_result_t res;
+    double gil_wait;
+    int wait, rc;
+    char err[256] = "";
+    sw_buf_t b;
+    PyObject *text;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "pd", &wait, &gil_wait)) {
+        return NULL;
+    }
+    sw_buf_init(&b);
+    Py_BEGIN_ALLOW_THREADS
+        ;
+        while (wait && !sw_ondemand_wait(100000000ull)) {
+        }
+        if (!wait) {
+            sw_ondemand_cancel();
+        }
+        rc = sw_ondemand_finish(&res, (uint64_t)(gil_wait * 1e9), err,
+                                sizeof(err));
+        if (rc == 0) {
+            rc = sw_ondemand_encode(&res, &b);
+            sw_session_free(res.session);
+        }
+    Py_END_ALLOW_THREADS;
+    if (rc < 0) {
+        sw_buf_free(&b);
+        return sw_py_raise(rc, err[0] ? err : NULL);
+    }
+    text = PyUnicode_DecodeUTF8(b.data, (Py_ssize_t)b.len, "replace");
+    sw_buf_free(&b);
+    return text;
+}
+
 static PyMethodDef testing_methods[] = {
+    {"_test_ondemand_start", test_ondemand_start_py, METH_VARARGS,
+     "Starts an on-demand profile: (seconds, rate, mode)."},
+    {"_test_ondemand_finish", test_ondemand_finish_py, METH_VARARGS,
+     "Ends the on-demand profile ((wait, gil_wait)); its part text."},
     {"_test_sampler_fail_next", test_sampler_fail_next_py, METH_NOARGS,
      "Test hook: the next sampler thread fails as if out of memory."},
     {"_test_code_lines", test_code_lines_py, METH_O,

@@ -196,6 +196,11 @@ _RECORD_ARGS = [
     _arg("--budget", type=_number, metavar="FRACTION",
          help="the share of one core the sampler may use "
               "(e.g. 0.01); lowers the rate when needed"),
+    _arg("--pid", type=_pid, metavar="PID",
+         help="profile running process PID instead of a script: it must "
+              "have stackwatch enabled (as for `stackwatch dump`); it "
+              "samples itself for --duration seconds (default: until "
+              "Ctrl-C) and sends the profile back"),
 ]
 
 _RUN_ARGS = [
@@ -252,8 +257,26 @@ _TARGET_ARGS = [
          help="run a library module as a script"),
 ]
 
+_TOP_ARGS = [
+    _arg("-r", "--rate", type=_number, default=100.0,
+         help="samples per second, 1-1000 (default 100)"),
+    _arg("-i", "--interval", type=_positive, default=1.0, metavar="S",
+         help="seconds between refreshes (default 1)"),
+    _arg("-w", "--window", type=_positive, default=10.0, metavar="S",
+         help="the functions' shares are over the last S seconds "
+              "(default 10)"),
+    _arg("-n", "--rows", type=_positive, default=20, metavar="N",
+         help="functions per snapshot when the output is not a terminal "
+              "(default 20)"),
+    _arg("-d", "--duration", type=_positive, metavar="SECONDS",
+         help="stop after SECONDS (default: until q or Ctrl-C)"),
+    _arg("--mode", choices=tuple(profiler.MODES),
+         help="wall (default), cpu or gil, as for record"),
+]
+
 _ARGS = {"record": _RECORD_ARGS + _TARGET_ARGS,
-         "run": _RUN_ARGS + _TARGET_ARGS}
+         "run": _RUN_ARGS + _TARGET_ARGS,
+         "top": _TOP_ARGS + _TARGET_ARGS}
 
 #: Options that take a value, per command (to find where the target
 #: starts).
@@ -328,6 +351,22 @@ def build_parser() -> argparse.ArgumentParser:
         usage="%(prog)s [options] (script.py [args ...] | -m module "
               "[args ...])")
     _add_args(w, "run")
+
+    t = sub.add_parser(
+        "top", help="a live view of where a running process spends its "
+                    "time",
+        description=(
+            "Show, refreshed every second, the functions a process spends "
+            "its time in (share of samples over a sliding window: own and "
+            "total, with the share taken holding the GIL and the share on "
+            "CPU). PID: a running process with stackwatch enabled (as for "
+            "dump); or a script (-m module) started here with stackwatch "
+            "enabled. Keys: o/t/G/c sort, a all threads, n next thread, g "
+            "greenlets, p pause, q quit. To a pipe: a plain snapshot per "
+            "interval."),
+        usage="%(prog)s [options] (PID | script.py [args ...] | -m module "
+              "[args ...])")
+    _add_args(t, "top")
 
     d = sub.add_parser(
         "dump", help="print the stacks of a running Python process",
@@ -470,6 +509,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         len(own) < 2 or own[-2] not in _VALUE_OPTS[argv[0]]):
                 own = own[:-1] + ["--", own[-1]]
             ns = build_parser().parse_args([argv[0]] + own)
+        if argv[0] == "top":
+            return top(ns, rest)
         return record(ns, rest) if argv[0] == "record" else run(ns, rest)
     parser = build_parser()
     ns = parser.parse_args(argv)
@@ -711,8 +752,43 @@ def _greenlets_option(value: Any) -> Any:
                      "%r" % (value,))
 
 
+def _record_pid(ns: argparse.Namespace, target_args: List[str],
+                prog: str) -> int:
+    """record --pid PID: the process profiles itself (_remote.py)."""
+    for given, what in ((ns.target or target_args or ns.module, "a target"),
+                        (ns.tasks, "--tasks"), (ns.budget, "--budget")):
+        if given:
+            fail("--pid cannot be combined with %s" % what, prog)
+    ns.rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
+    if ns.signal is not None:
+        _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    _path_option(prog, "-o/--output", ns.output)
+    try:
+        ns.fmt = ns.format or (profiler.format_for_path(ns.output, "-f")
+                               if ns.output else "svg")
+    except ValueError as e:
+        fail("argument -o/--output: %s" % e, prog)
+    import time  # built in: no datetime (start-up time)
+
+    ns.out = ns.output or "stackwatch-pid%d-%s.%s" % (
+        ns.pid, time.strftime("%Y%m%d-%H%M%S"),
+        {"svg": "svg", "speedscope": "json", "collapsed": "txt"}[ns.fmt])
+    try:
+        _output.check_writable(ns.out)
+    except _output.OutputError as e:
+        fail(str(e), prog)
+    ns.mode = _option(prog, "--idle/--no-idle", _idle_mode, ns.mode, ns.idle)
+    ns.greenlets = _option(prog, "--greenlets", _greenlets_option,
+                           ns.greenlets)
+    from stackwatch import _remote
+
+    return _remote.record_pid(ns, prog, fail)
+
+
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     prog = "%s record" % PROG
+    if ns.pid is not None:
+        return _record_pid(ns, target_args, prog)
     target_args = _target(ns, target_args, prog)
     rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
     budget = _option(prog, "--budget", profiler.check_budget, ns.budget)
@@ -774,6 +850,34 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     if outcome.interrupted:
         return 130
     return outcome.status
+
+
+# -- top --------------------------------------------------------------------
+
+def top(ns: argparse.Namespace, target_args: List[str]) -> int:
+    prog = "%s top" % PROG
+    ns.pid = None
+    if ns.module is None and not target_args and ns.target is not None \
+            and ns.target.isdigit():
+        ns.pid = _option(prog, "PID", _pid, ns.target)
+        ns.args = []
+    else:
+        ns.args = _target(ns, target_args, prog)
+        _check_target(ns, prog)
+    ns.rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
+    if ns.signal is not None:
+        _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    if ns.interval < 0.1:
+        fail("argument -i/--interval: at least 0.1 s, not %g" % ns.interval,
+             prog)
+    if ns.window < ns.interval:
+        fail("argument -w/--window: at least the interval (%g s), not %g"
+             % (ns.interval, ns.window), prog)
+    ns.rows = int(ns.rows)
+    ns.mode = ns.mode or "wall"
+    from stackwatch import _top
+
+    return _top.run(ns, prog, fail)
 
 
 # -- run --------------------------------------------------------------------

@@ -33,7 +33,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Optional, TextIO, Union
+    from typing import Any, Dict, Optional, TextIO, Tuple, Union
 
 from stackwatch import _config, _frame, _lifecycle, _native, _service, \
     runinfo
@@ -260,6 +260,17 @@ def answer_run_info(flags: int) -> str:
 _service._answerers[_service.ASK_RUN_INFO] = answer_run_info
 
 
+def answer_ondemand_labels(flags: int) -> str:
+    """The labels of the on-demand profile's greenlets (csrc/ondemand.c
+    asks when it ends): see _ondemand.labels."""
+    from stackwatch import _ondemand
+
+    return _ondemand.labels()
+
+
+_service._answerers[_native.SERVICE_ASK_OD_LABELS] = answer_ondemand_labels
+
+
 # -- asking another process ------------------------------------------------------
 
 def _status(pid: int) -> Dict[str, str]:
@@ -275,6 +286,18 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
     """Asks process `pid` for a dump (see the module's docstring) and
     returns it; the target shortens file names (by its own sys.path)
     unless full_paths. Raises DumpError with a one-line reason."""
+    uid, directory, signum = locate(pid, signal_spec)
+    return _ask(pid, uid, directory, signum, timeout,
+                (_native.DUMP_JSON if json_format else 0)
+                | (_native.DUMP_LOCALS if locals else 0)
+                | (_native.DUMP_FULL_PATHS if full_paths else 0))
+
+
+def locate(pid: int, signal_spec: Union[int, str, None] = None
+           ) -> "Tuple[int, str, int]":
+    """(uid, runtime directory, signal) of process `pid`, which has
+    stackwatch enabled; raises DumpError with a one-line reason (no such
+    process, permission denied, not enabled)."""
     import json
 
     if pid <= 0:
@@ -318,14 +341,35 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
         # A stale registration (the pid was reused) or a handler removed:
         # the signal would not be caught, and could kill the process.
         raise DumpError(not_enabled)
-    return _ask(pid, uid, directory, signum, timeout,
-                (_native.DUMP_JSON if json_format else 0)
-                | (_native.DUMP_LOCALS if locals else 0)
-                | (_native.DUMP_FULL_PATHS if full_paths else 0))
+    return uid, directory, signum
 
 
 def _ask(pid: int, uid: int, directory: str, signum: int, timeout: float,
          flags: int) -> str:
+    """Sends a dump request and returns the answer."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    with connect(pid, uid, directory, signum, timeout, flags) as conn:
+        conn.settimeout(max(1.0, deadline - time.monotonic()))
+        chunks = []
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+        except socket.timeout:
+            raise DumpError("timeout: process %d did not finish its "
+                            "answer within %g s" % (pid, timeout)) from None
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def connect(pid: int, uid: int, directory: str, signum: int, timeout: float,
+            flags: int) -> "Any":
+    """Sends a request (signal value: a nonce and flags) to process pid
+    and returns the socket it connected to us with (checked to be its),
+    within timeout; raises DumpError."""
     import random
     import socket
     import struct
@@ -366,19 +410,7 @@ def _ask(pid: int, uid: int, directory: str, signum: int, timeout: float,
                 break
             conn.close()  # not the process we asked
             srv.settimeout(max(0.01, deadline - time.monotonic()))
-        with conn:
-            conn.settimeout(max(1.0, deadline - time.monotonic()))
-            chunks = []
-            try:
-                while True:
-                    data = conn.recv(65536)
-                    if not data:
-                        break
-                    chunks.append(data)
-            except socket.timeout:
-                raise DumpError("timeout: process %d did not finish its "
-                                "answer within %g s" % (pid, timeout)) from None
-        return b"".join(chunks).decode("utf-8", "replace")
+        return conn
     finally:
         srv.close()
         try:
