@@ -201,6 +201,13 @@ _RECORD_ARGS = [
               "have stackwatch enabled (as for `stackwatch dump`); it "
               "samples itself for --duration seconds (default: until "
               "Ctrl-C) and sends the profile back"),
+    _arg("--subprocesses", action="store_true",
+         help="also every Python process the script starts (subprocesses, "
+              "forks, multiprocessing): one profile, a root frame per "
+              "process (as `record -- COMMAND`)"),
+    _arg("--per-process", action="store_true",
+         help="with --subprocesses or -- COMMAND: one file per process "
+              "(OUT.<pid>.ext) instead of one profile"),
 ]
 
 _RUN_ARGS = [
@@ -329,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
             "when it ends (or after --duration). Ctrl-C stops the target and "
             "still writes the profile."),
         usage="%(prog)s [options] (script.py [args ...] | -m module "
-              "[args ...])")
+              "[args ...] | --pid PID | -- COMMAND [args ...])")
     _add_args(r, "record")
 
     w = sub.add_parser(
@@ -511,6 +518,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ns = build_parser().parse_args([argv[0]] + own)
         if argv[0] == "top":
             return top(ns, rest)
+        args = argv[1:]
+        # `record [options] -- COMMAND`: a process tree (_tree.py).
+        ns.command_line = (rest if argv[0] == "record" and
+                           len(args) > len(rest) and
+                           args[len(args) - len(rest) - 1] == "--"
+                           else None)
         return record(ns, rest) if argv[0] == "record" else run(ns, rest)
     parser = build_parser()
     ns = parser.parse_args(argv)
@@ -785,8 +798,113 @@ def _record_pid(ns: argparse.Namespace, target_args: List[str],
     return _remote.record_pid(ns, prog, fail)
 
 
+def _record_tree(ns: argparse.Namespace, target_args: List[str],
+                 prog: str) -> int:
+    """record -- COMMAND and record --subprocesses: every Python process
+    of the tree samples itself (_tree.py)."""
+    if ns.pid is not None:
+        fail("--pid cannot be combined with %s" % (
+            "a command" if ns.command_line is not None
+            else "--subprocesses"), prog)
+    if ns.command_line is not None:
+        if ns.target is not None or ns.module is not None:
+            fail("give a script, -m module or -- COMMAND, not two", prog)
+        command = list(ns.command_line)
+        if not command:
+            fail("no command after --", prog)
+        stem = os.path.basename(command[0]) or "command"
+    else:
+        target_args = _target(ns, target_args, prog)
+        _check_target(ns, prog)
+        command = [sys.executable] + (
+            ["-m", ns.module] if ns.module is not None
+            else [ns.target]) + target_args
+        stem = ns.module or os.path.splitext(os.path.basename(
+            ns.target.rstrip("/")))[0] or "target"
+    rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
+    if ns.budget is not None:
+        fail("--budget cannot be combined with %s" % (
+            "a command" if ns.command_line is not None
+            else "--subprocesses"), prog)
+    if ns.signal is not None:
+        _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    _path_option(prog, "-o/--output", ns.output)
+    try:
+        fmt = ns.format or (profiler.format_for_path(ns.output, "-f")
+                            if ns.output else "svg")
+    except ValueError as e:
+        fail("argument -o/--output: %s" % e, prog)
+    if ns.output is None:
+        ns.module, ns.target = None, stem
+        out = _default_output(ns, fmt)
+    else:
+        out = ns.output
+    if out != "-":
+        out = os.path.abspath(out)
+    if ns.per_process and (out == "-" or out.startswith(("/dev/",
+                                                         "/proc/"))):
+        fail("--per-process needs an output file name (-o OUT)", prog)
+    try:
+        _output.check_writable(out)
+    except _output.OutputError as e:
+        fail(str(e), prog)
+    mode = _option(prog, "--idle/--no-idle", _idle_mode, ns.mode, ns.idle)
+    greenlets = _option(prog, "--greenlets", _greenlets_option,
+                        ns.greenlets)
+    from stackwatch import _forks, _tree
+
+    try:
+        spool = _forks.make_spool()
+    except OSError as e:
+        fail("cannot make the spool directory: %s" % e, prog, status=1)
+    env = _tree.environment(spool, ns, rate, mode, greenlets, ns.signal)
+    try:
+        try:
+            status, interrupted, seconds, start = _tree.run(
+                command, env, ns.duration, note)
+        except OSError as e:
+            fail("cannot run %s: %s" % (command[0], e.strerror or e), prog)
+        parts = _forks.close(spool)
+    finally:
+        _forks.remove(spool)
+        _forks.remove(spool + ".closed")
+    if ns.full_paths:
+        _frame.set_full_paths()
+    else:
+        _frame.use_sys_path(os.getcwd(), pin=True)
+    kw = dict(rate=rate, mode=mode, threads=ns.threads, greenlets=greenlets,
+              function=ns.function, lineno=not ns.nolineno)
+    if not parts:
+        note("no Python process of the command sent samples (is stackwatch "
+             "installed in the Python it runs?)")
+    groups = [parts]
+    if ns.per_process:
+        groups = [[p] for p in parts]
+    failed = False
+    for group in groups:
+        merged = _tree.Merged(group, seconds, start, **kw)
+        path = out
+        if ns.per_process:
+            path = _forks.own_path(out, group[0][1][0][0])
+        rec = _Recording(merged, path, fmt)
+        rec.full_paths = ns.full_paths
+        rec._finish()
+        failed = failed or rec.failed
+    if failed:
+        return 1
+    if interrupted:
+        return 130
+    return status if status >= 0 else 128 - status
+
+
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     prog = "%s record" % PROG
+    if getattr(ns, "command_line", None) is not None or ns.subprocesses:
+        if getattr(ns, "command_line", None) is None:
+            ns.command_line = None
+        return _record_tree(ns, target_args, prog)
+    if ns.per_process:
+        fail("--per-process needs --subprocesses or -- COMMAND", prog)
     if ns.pid is not None:
         return _record_pid(ns, target_args, prog)
     target_args = _target(ns, target_args, prog)
