@@ -211,3 +211,29 @@ def test_gunicorn_gevent_master_and_both_workers(tmp_path):
     assert all("gunicorn" in titles[p] for p in procs), titles
     assert child.returncode == 130, stderr
     assert_clean(tmp_path, stderr, tracebacks=True)
+
+
+def test_killed_child_loses_at_most_its_last_second(tmp_path):
+    child, out, lines, reader = _start(
+        tmp_path, "--", sys.executable, target_path("tree_killed.py"))
+    try:
+        victim = int(child.stdout.readline())
+        time.sleep(2.5)
+        os.kill(victim, signal.SIGKILL)
+        assert child.stdout.readline().strip() == "parent done"
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        reader.join(10)
+        child.stdout.close()
+    stderr = "".join(lines)
+    assert child.returncode == 0, stderr
+    procs, _ = by_pid(collapsed(out))
+    assert victim in procs, (sorted(procs), victim)
+    doomed = sum(n for s, n in procs[victim].items() if "doomed_work" in s)
+    # 2.5 s at 200 Hz is ~500 samples; a part every second keeps all but
+    # the last second's (loosely: a loaded machine samples less).
+    assert doomed >= 150, doomed
+    assert_clean(tmp_path, stderr)
