@@ -237,3 +237,55 @@ def test_killed_child_loses_at_most_its_last_second(tmp_path):
     # the last second's (loosely: a loaded machine samples less).
     assert doomed >= 150, doomed
     assert_clean(tmp_path, stderr)
+
+
+def test_dump_tree_dumps_every_enabled_process_of_the_tree(tmp_path):
+    child, out, lines, reader = _start(
+        tmp_path, "--", sys.executable, target_path("tree_forever.py"))
+    try:
+        ready = [child.stdout.readline() for _ in range(2)]
+        assert all(r.startswith("ready") for r in ready), ready
+        pids = [int(r.split()[1]) for r in ready]
+        # From the CLI down: the CLI itself is not enabled, both Python
+        # processes under it are.
+        dump = subprocess.run(
+            stackwatch_cmd("dump", "--tree", str(child.pid)),
+            capture_output=True, text=True, timeout=60, env=child_env())
+        as_json = subprocess.run(
+            stackwatch_cmd("dump", "--tree", "--json", str(pids[0])),
+            capture_output=True, text=True, timeout=60, env=child_env())
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        reader.join(10)
+        child.stdout.close()
+    assert dump.returncode == 0, dump.stderr
+    headers = re.findall(r"^== pid (\d+) (.*) ==$", dump.stdout, re.M)
+    assert sorted(int(p) for p, _ in headers) == sorted(pids), dump.stdout
+    for part in dump.stdout.split("== pid ")[1:]:
+        assert "spin_forever" in part, part
+    assert "2 processes dumped; 1 passed over" in dump.stderr, dump.stderr
+    assert as_json.returncode == 0, as_json.stderr
+    import json
+
+    got = json.loads(as_json.stdout)
+    assert sorted(d["pid"] for d in got) == sorted(pids)
+    assert all("tree_forever.py" in d["title"] for d in got)
+
+
+def test_dump_tree_with_nothing_enabled_is_one_line(tmp_path):
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        dump = subprocess.run(
+            stackwatch_cmd("dump", "--tree", str(proc.pid)),
+            capture_output=True, text=True, timeout=60, env=child_env())
+    finally:
+        proc.kill()
+        proc.wait()
+    assert dump.returncode == 1, dump.stderr
+    assert dump.stderr.count("\n") == 1, dump.stderr
+    assert "no process of the tree" in dump.stderr
+    assert dump.stdout == ""

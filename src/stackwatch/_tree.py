@@ -61,6 +61,28 @@ def title(pid: int) -> str:
     return text[:117] + "..." if len(text) > 120 else text
 
 
+def descendants(pid: int) -> List[int]:
+    """pid and every process below it (from /proc), parents first."""
+    children: Dict[int, List[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                stat = f.read()
+            # pid (comm) state ppid ...: comm may hold blanks and ")".
+            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+        children.setdefault(ppid, []).append(int(name))
+    out = [pid]
+    i = 0
+    while i < len(out):
+        out += sorted(children.get(out[i], ()))
+        i += 1
+    return out
+
+
 # -- in each process of the tree --------------------------------------------
 
 class _Here:

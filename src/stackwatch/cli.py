@@ -385,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
             "the GIL in a long C call."))
     d.add_argument("pid", type=_pid, metavar="PID")
     d.add_argument("--json", action="store_true", help="print JSON")
+    d.add_argument("--tree", action="store_true",
+                   help="also every descendant of PID that has stackwatch "
+                        "enabled (found in /proc), each under a header "
+                        "line '== pid N TITLE ==' (--json: a list)")
     d.add_argument("--locals", action="store_true",
                    help="also every frame's arguments and local variables "
                         "(redacted and cut), with greenlets and tasks")
@@ -538,6 +542,8 @@ def dump(ns: argparse.Namespace) -> int:
     prog = "%s dump" % PROG
     if ns.signal is not None:
         _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    if ns.tree:
+        return _dump_tree(ns, prog)
     try:
         text = dumping.request_dump(ns.pid, timeout=ns.timeout,
                                     json_format=ns.json, locals=ns.locals,
@@ -549,6 +555,58 @@ def dump(ns: argparse.Namespace) -> int:
         fail(str(e), prog, status=1)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def _dump_tree(ns: argparse.Namespace, prog: str) -> int:
+    """dump --tree PID: the process and every descendant that has
+    stackwatch enabled, each under a header line (--json: one list)."""
+    import json
+
+    from stackwatch import _tree
+
+    try:
+        dumping.locate(ns.pid)
+    except dumping.DumpError as e:
+        if not str(e).startswith("stackwatch is not enabled"):
+            fail(str(e), prog, status=1)  # no such process...
+    out = []
+    passed = errors = 0
+    for pid in _tree.descendants(ns.pid):
+        try:
+            dumping.locate(pid, ns.signal)
+        except dumping.DumpError:
+            passed += 1  # not enabled (a shell, a non-Python program), gone
+            continue
+        title = _tree.title(pid)
+        try:
+            text = dumping.request_dump(pid, timeout=ns.timeout,
+                                        json_format=ns.json,
+                                        locals=ns.locals,
+                                        signal_spec=ns.signal,
+                                        full_paths=ns.full_paths)
+        except (ValueError, dumping.DumpError) as e:
+            note("process %d (%s): %s" % (pid, title, e))
+            errors += 1
+            continue
+        if ns.json:
+            out.append({"pid": pid, "title": title,
+                        "dump": json.loads(text)})
+        else:
+            sys.stdout.write("%s== pid %d %s ==\n%s" % (
+                "\n" if out else "", pid, title,
+                text if text.endswith("\n") else text + "\n"))
+            out.append(pid)
+        sys.stdout.flush()
+    if ns.json and out:
+        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+    if not out and not errors:
+        fail("no process of the tree of %d has stackwatch enabled (enable "
+             "it with STACKWATCH_DUMP=1, or start the tree with stackwatch "
+             "record -- COMMAND)" % ns.pid, prog, status=1)
+    note("%d process%s dumped; %d passed over (not enabled)%s" % (
+        len(out), "" if len(out) == 1 else "es", passed,
+        "; %d failed" % errors if errors else ""))
+    return 1 if errors else 0
 
 
 # -- record -----------------------------------------------------------------
