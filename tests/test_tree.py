@@ -289,3 +289,4 @@ def test_dump_tree_with_nothing_enabled_is_one_line(tmp_path):
     assert dump.stderr.count("\n") == 1, dump.stderr
     assert "no process of the tree" in dump.stderr
     assert dump.stdout == ""
+

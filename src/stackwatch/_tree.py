@@ -38,6 +38,10 @@ from stackwatch import profiler
 #: Seconds between a process's parts.
 FLUSH = 1.0
 
+#: Seconds the CLI waits, once the command ended, for the processes it
+#: left behind (workers still handing over, a resource tracker).
+LINGER = 5.0
+
 #: The options a process of the tree samples with (the CLI's), as
 #: STACKWATCH_RECORD_OPTIONS' "name=value" items.
 OPTIONS = ("rate", "mode", "greenlets", "function", "lineno", "tasks")
@@ -134,6 +138,11 @@ def start_here() -> None:
         _here.stop.set()
         raise
     _here.prof = prof
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        # A process ended by SIGTERM (multiprocessing's Pool.terminate(),
+        # a supervisor) hands its samples over first; a program that
+        # installs its own handler decides for itself.
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _start_flusher() -> None:
@@ -155,14 +164,28 @@ def _flush_loop() -> None:
         _native.sampler_exclude_current(False)
 
 
-def flush(final: bool = False) -> bool:
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # (No _here.stop.set(): the signal may have interrupted it, in this
+    # thread, holding its lock. The final flush stops the flushes.)
+    try:
+        # (Bounded: the signal may come while this thread flushes.)
+        flush(final=True, wait=2.0)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def flush(final: bool = False, wait: float = -1) -> bool:
     """Replaces this process's part in the spool with its samples so far
     (final: the last time; no flush after it). False when the spool is
-    closed or gone."""
+    closed or gone. wait: seconds to wait for a flush under way (-1:
+    as long as it takes)."""
     p = _here.prof
     if p is None:
         return False
-    with _here.lock:
+    if not _here.lock.acquire(True, wait):
+        return False
+    with _Held(_here.lock):
         if _here.done:
             return False
         if final:
@@ -176,24 +199,34 @@ def flush(final: bool = False) -> bool:
         return _forks.hand_over(_here.spool, st, p._own_rows())
 
 
-def stop_flushing() -> None:
-    """No more flushes by the thread (the process's end hands over)."""
-    _here.stop.set()
-    with _here.lock:
-        _here.done = True
+class _Held:
+    """Releases a lock taken already, at the end of a with block."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        self.lock.release()
 
 
 def _at_exit() -> None:
     p = _here.prof
     if p is None:
         return
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        # From here a SIGTERM ends the process at once (the handler would
+        # wait for this very thread's flush).
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # No join (in a gevent worker it would run the hub): a flush under
     # way holds the lock that the final one waits for, and none follows.
     _here.stop.set()
     if not p._in_child():
         flush(final=True)
     # A forked child's end is the fork handling's (_end_of_child), which
-    # calls stop_flushing() first.
+    # calls flush(final=True) too.
 
 
 def _in_forked_child() -> None:
@@ -281,6 +314,9 @@ def run(command: List[str], env: Dict[str, str], duration: Optional[float],
         kw["preexec_fn"] = os.setpgrp
     start = time.time()
     t0 = time.monotonic()
+    # Orphans of the command become our children (a pool's workers that
+    # end after it, daemons): we wait for them a while (LINGER).
+    reaper = _subreaper()
     child = subprocess.Popen(command, env=env, **kw)
     got: List[int] = []
 
@@ -307,7 +343,38 @@ def run(command: List[str], env: Dict[str, str], duration: Optional[float],
                 on_signal(signal.SIGINT, None)
                 got.pop()
                 duration = None
+        if reaper:
+            _reap(note)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
     return status, bool(got), time.monotonic() - t0, start
+
+
+def _subreaper() -> bool:
+    """Makes this process the reaper of its descendants' orphans
+    (prctl PR_SET_CHILD_SUBREAPER); False when that fails."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _reap(note: Any) -> None:
+    """Waits up to LINGER seconds for the command's remaining processes."""
+    end = time.monotonic() + LINGER
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # none left
+        if pid:
+            continue
+        if time.monotonic() >= end:
+            note("processes of the command still run after it ended; their "
+                 "samples until now are written")
+            return
+        time.sleep(0.05)
