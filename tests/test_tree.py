@@ -174,14 +174,26 @@ def test_ctrl_c_stops_the_tree_and_writes_the_profile(tmp_path):
     assert_clean(tmp_path, stderr)
 
 
-def test_gunicorn_gevent_master_and_both_workers(tmp_path):
+def run_gunicorn_tree(tmp_path, worker, *options, **env):
+    """record [options] -- gunicorn -k WORKER -w 2 (the gunicorn_app
+    target) under a local load for 3 s, then Ctrl-C (SIGINT) to the CLI;
+    returns ({pid: stacks}, {pid: title}, workers, master, stderr)."""
     pytest.importorskip("gunicorn")
-    pytest.importorskip("gevent")
+    if worker == "gevent":
+        pytest.importorskip("gevent")
     port = free_port()
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    child, out, lines, reader = _start(
-        tmp_path, "--", gunicorn, "-k", "gevent", "-w", "2", "-b",
-        "127.0.0.1:%d" % port, "--chdir", TARGETS, "gunicorn_app:app")
+    out = tmp_path / "out.txt"
+    child = subprocess.Popen(
+        stackwatch_cmd("record", *RATE, "-o", str(out), *options, "--",
+                       gunicorn, "-k", worker, "-w", "2", "-b",
+                       "127.0.0.1:%d" % port, "--chdir", TARGETS,
+                       "gunicorn_app:app"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(tree_env(tmp_path), **env), cwd=str(tmp_path))
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(child.stderr))
+    reader.start()
     try:
         deadline = time.monotonic() + 60
         while (sum("Booting worker" in l for l in list(lines)) < 2
@@ -202,17 +214,23 @@ def test_gunicorn_gevent_master_and_both_workers(tmp_path):
     workers = {int(m) for m in
                re.findall(r"Booting worker with pid: (\d+)", stderr)}
     assert len(workers) == 2, stderr
-    m = re.search(r"Listening at: \S+ \((\d+)\)", stderr)
-    master = int(m.group(1))
-    procs, titles = by_pid(collapsed(out))
+    master = int(re.search(r"Listening at: \S+ \((\d+)\)", stderr).group(1))
+    assert child.returncode == 130, stderr
+    assert_clean(tmp_path, stderr, tracebacks=True)
+    stacks = collapsed(out)
+    return stacks, workers, master, stderr
+
+
+@pytest.mark.parametrize("worker", ["gevent", "sync"])
+def test_gunicorn_master_and_both_workers(tmp_path, worker):
+    stacks, workers, master, stderr = run_gunicorn_tree(tmp_path, worker)
+    procs, titles = by_pid(stacks)
     assert set(procs) == workers | {master}, (set(procs), workers, master)
     for pid in workers:
         assert "fib_handler" in functions(procs[pid]), pid
     assert "fib_handler" not in functions(procs[master])
     assert any("gunicorn/arbiter.py:" in s for s in procs[master])
     assert all("gunicorn" in titles[p] for p in procs), titles
-    assert child.returncode == 130, stderr
-    assert_clean(tmp_path, stderr, tracebacks=True)
 
 
 def test_killed_child_loses_at_most_its_last_second(tmp_path):
