@@ -4,10 +4,12 @@ watchdog (with ``STACKWATCH_MAX_BLOCKING_TIME``,
 ``STACKWATCH_MAX_MEMORY_USAGE`` and ``STACKWATCH_MEMORY_MONITOR_PERIOD``;
 asyncio loops are watched too), ``STACKWATCH_HTTP=ADDR`` starts the HTTP
 endpoint (with ``STACKWATCH_HTTP_TOKEN``), ``STACKWATCH_PPROF_DIR=DIR``
-writes rolling pprof files there.
+writes rolling pprof files there; ``STACKWATCH_RECORD_SPOOL`` (set by
+``stackwatch record -- COMMAND``) starts sampling this process for the
+command's profile (_tree.py).
 
 Imported by the ``stackwatch-autostart.pth`` file that the package installs
-in site-packages (only when one of those two variables exists). Never
+in site-packages (only when one of those variables exists). Never
 raises: a process must start even when
 stackwatch cannot run in it; a bad setting is one line on stderr.
 """
@@ -40,6 +42,15 @@ def start() -> None:
         except Exception as e:
             sys.stderr.write("stackwatch: STACKWATCH_MONITOR is set but the "
                              "watchdog cannot start: %s\n" % e)
+    if _config.text("STACKWATCH_RECORD_SPOOL") is not None:
+        try:
+            from stackwatch import _tree
+
+            _tree.start_here()
+        except Exception as e:
+            sys.stderr.write("stackwatch: this process (%d) is not "
+                             "recorded: %s\n" % (__import__("os").getpid(),
+                                                  e))
 
     address = _config.text("STACKWATCH_HTTP")
     if address is not None:

@@ -7,8 +7,8 @@ memory size, a signal) is checked by the module that uses it, which names
 the variable in its error.
 
 Two readers live outside this module because they cannot import it: the
-``stackwatch-autostart.pth`` line (it only tests whether STACKWATCH_DUMP or
-STACKWATCH_MONITOR exist, before anything of stackwatch is imported) and
+``stackwatch-autostart.pth`` line (it only tests whether STACKWATCH_DUMP,
+STACKWATCH_MONITOR or STACKWATCH_RECORD_SPOOL exist, before anything of stackwatch is imported) and
 csrc/module.c for STACKWATCH_READ_METHOD (read by the extension at import).
 Both are in the table.
 """
@@ -78,6 +78,13 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("STACKWATCH_PPROF_DIR", "path", None,
              "write a rolling pprof file of the process there every minute "
              "(stackwatch.continuous's defaults), in any program"),
+    Variable("STACKWATCH_RECORD_SPOOL", "path", None,
+             "set by `stackwatch record -- COMMAND` (--subprocesses): every "
+             "Python process samples itself and hands its samples to this "
+             "directory (via the installed stackwatch-autostart.pth)"),
+    Variable("STACKWATCH_RECORD_OPTIONS", "text", None,
+             "set by `stackwatch record -- COMMAND`: how its processes "
+             "sample (rate=,mode=,greenlets=,function=,lineno=,tasks=)"),
     Variable("STACKWATCH_READ_METHOD", "text", None,
              "force the safe-read method: process_vm_readv or pipe (read "
              "by csrc/module.c)"),
@@ -133,3 +140,17 @@ def items(name: str) -> Tuple[str, ...]:
     """A comma-separated variable's items (blanks dropped)."""
     value = text(name) or ""
     return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+def child_environment(settings: Dict[str, str],
+                      defaults: Dict[str, str]) -> Dict[str, str]:
+    """This process's environment for a command it starts, with
+    `settings` set and `defaults` set where not set already (stackwatch's
+    variables only)."""
+    for name in list(settings) + list(defaults):
+        _known(name)
+    env = dict(os.environ)
+    env.update(settings)
+    for name, value in defaults.items():
+        env.setdefault(name, value)
+    return env

@@ -84,6 +84,9 @@ def hand_over(spool: str, stats: "Dict[str, Any]", rows: "List[Row]"
            "stats": {k: stats.get(k, 0) for k in SUMMED},
            "frames": [list(f) for f in frames],
            "rows": out_rows}
+    if stats.get("title") is not None:
+        # The process's title (_tree.py: a process of `record --`).
+        doc["titles"] = {str(os.getpid()): stats["title"]}
     data = (MAGIC + "\n" + json.dumps(doc, separators=(",", ":"))
             + "\n").encode()
     me = os.getpid()
@@ -154,7 +157,15 @@ def read_part(path: str) -> "Optional[Tuple[Dict[str, Any], List[Row]]]":
         if type(stats) is not dict or not all(
                 type(stats.get(k, 0)) in (int, float) for k in SUMMED):
             raise ValueError("bad totals")
-        return {k: stats.get(k, 0) for k in SUMMED}, rows
+        titles = doc.get("titles", {})
+        if type(titles) is not dict or not all(
+                type(k) is str and k.isdigit() and type(v) is str
+                for k, v in titles.items()):
+            raise ValueError("bad titles")
+        out = {k: stats.get(k, 0) for k in SUMMED}
+        if titles:
+            out["titles"] = {int(k): v for k, v in titles.items()}
+        return out, rows
     except (OSError, ValueError, KeyError, TypeError, UnicodeError) as e:
         warn("skipped a forked child's profile that did not read back whole "
              "(%s: %s)" % (os.path.basename(path), e))
@@ -196,15 +207,17 @@ def remove(spool: str) -> None:
     shutil.rmtree(spool, ignore_errors=True)
 
 
-def merge(rows: "List[Row]") -> "Any":
+def merge(rows: "List[Row]", titles: "Optional[Dict[int, str]]" = None
+          ) -> "Any":
     """A new native session holding the rows; each stack under a root
-    frame ``process <pid>`` when more than one process contributed.
-    Thread and greenlet labels are kept (greenlet ids are renumbered:
-    each process numbers its own)."""
+    frame ``process <pid>`` when more than one process contributed, or,
+    given titles (a process tree's: _tree.py), always under ``pid <pid>
+    <title>``. Thread and greenlet labels are kept (greenlet ids are
+    renumbered: each process numbers its own)."""
     from stackwatch import _native
 
     session = _native.Session()
-    several = len({r[0] for r in rows}) > 1
+    several = len({r[0] for r in rows}) > 1 or titles is not None
     keys: "Dict[Tuple[int, int], int]" = {}
     gids: "Dict[Tuple[int, int], int]" = {}
     grouped = set()
@@ -214,7 +227,10 @@ def merge(rows: "List[Row]") -> "Any":
         new_gid = gids.setdefault((pid, gid), len(gids) + 1) if gid else 0
         if new_gid > 0xFFFFF:
             new_gid = 0
-        if several:
+        if titles is not None:
+            root = ("pid %d %s" % (pid, titles.get(pid, ""))).rstrip()
+            stack = ((root, "", -1),) + tuple(stack)
+        elif several:
             stack = (("process %d" % pid, "", -1),) + tuple(stack)
         session.add_stack(tkey, ident, tid, tname, new_gid, glabel, stack,
                           count, wall, cpu, gil)

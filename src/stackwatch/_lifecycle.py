@@ -58,6 +58,11 @@ def _run(steps: List[Tuple[int, Callable[[], None]]], what: str) -> None:
     for _, step in steps:
         try:
             step()
+        except SystemExit:
+            # The process ends already: a SystemExit raised in a step (a
+            # gevent worker's second quit signal, run by the hub while a
+            # step waits) must not skip the steps after it.
+            pass
         except Exception:
             # (Imported only here: a process that imported stackwatch and
             # started nothing must not load the service at exit.)

@@ -228,6 +228,13 @@ _RECORD_ARGS = [
               "have stackwatch enabled (as for `stackwatch dump`); it "
               "samples itself for --duration seconds (default: until "
               "Ctrl-C) and sends the profile back"),
+    _arg("--subprocesses", action="store_true",
+         help="also every Python process the script starts (subprocesses, "
+              "forks, multiprocessing): one profile, a root frame per "
+              "process (as `record -- COMMAND`)"),
+    _arg("--per-process", action="store_true",
+         help="with --subprocesses or -- COMMAND: one file per process "
+              "(OUT.<pid>.ext) instead of one profile"),
 ]
 
 _RUN_ARGS = [
@@ -402,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
             "when it ends (or after --duration). Ctrl-C stops the target and "
             "still writes the profile."),
         usage="%(prog)s [options] (script.py [args ...] | -m module "
-              "[args ...])")
+              "[args ...] | --pid PID | -- COMMAND [args ...])")
     _add_args(r, "record")
 
     w = sub.add_parser(
@@ -467,6 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
             "which way the stacks were read."))
     d.add_argument("pid", type=_pid, metavar="PID")
     d.add_argument("--json", action="store_true", help="print JSON")
+    d.add_argument("--tree", action="store_true",
+                   help="also every descendant of PID that has stackwatch "
+                        "enabled (found in /proc), each under a header "
+                        "line '== pid N TITLE ==' (--json: a list)")
     d.add_argument("--locals", action="store_true",
                    help="also every frame's arguments and local variables "
                         "(redacted and cut), with greenlets and tasks")
@@ -606,6 +617,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ns = build_parser().parse_args([argv[0]] + own)
         if argv[0] == "top":
             return top(ns, rest)
+        args = argv[1:]
+        # `record [options] -- COMMAND`: a process tree (_tree.py).
+        ns.command_line = (rest if argv[0] == "record" and
+                           len(args) > len(rest) and
+                           args[len(args) - len(rest) - 1] == "--"
+                           else None)
         return {"record": record, "run": run, "trace": trace}[argv[0]](
             ns, rest)
     if argv and argv[0] == "mem":
@@ -624,6 +641,8 @@ def dump(ns: argparse.Namespace) -> int:
     prog = "%s dump" % PROG
     if ns.signal is not None:
         _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    if ns.tree:
+        return _dump_tree(ns, prog)
     if ns.outside:
         text, how = _dump_outside(ns, prog, asked=None)
         note(how)
@@ -681,6 +700,58 @@ def _dump_outside(ns: argparse.Namespace, prog: str, asked: Optional[bool]
         return text, "process %d did not enable stackwatch: %s" % (ns.pid,
                                                                   how)
     return text, "process %d belongs to another user: %s" % (ns.pid, how)
+
+
+def _dump_tree(ns: argparse.Namespace, prog: str) -> int:
+    """dump --tree PID: the process and every descendant that has
+    stackwatch enabled, each under a header line (--json: one list)."""
+    import json
+
+    from stackwatch import _tree
+
+    try:
+        dumping.locate(ns.pid)
+    except dumping.DumpError as e:
+        if not str(e).startswith("stackwatch is not enabled"):
+            fail(str(e), prog, status=1)  # no such process...
+    out = []
+    passed = errors = 0
+    for pid in _tree.descendants(ns.pid):
+        try:
+            dumping.locate(pid, ns.signal)
+        except dumping.DumpError:
+            passed += 1  # not enabled (a shell, a non-Python program), gone
+            continue
+        title = _tree.title(pid)
+        try:
+            text = dumping.request_dump(pid, timeout=ns.timeout,
+                                        json_format=ns.json,
+                                        locals=ns.locals,
+                                        signal_spec=ns.signal,
+                                        full_paths=ns.full_paths)
+        except (ValueError, dumping.DumpError) as e:
+            note("process %d (%s): %s" % (pid, title, e))
+            errors += 1
+            continue
+        if ns.json:
+            out.append({"pid": pid, "title": title,
+                        "dump": json.loads(text)})
+        else:
+            sys.stdout.write("%s== pid %d %s ==\n%s" % (
+                "\n" if out else "", pid, title,
+                text if text.endswith("\n") else text + "\n"))
+            out.append(pid)
+        sys.stdout.flush()
+    if ns.json and out:
+        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+    if not out and not errors:
+        fail("no process of the tree of %d has stackwatch enabled (enable "
+             "it with STACKWATCH_DUMP=1, or start the tree with stackwatch "
+             "record -- COMMAND)" % ns.pid, prog, status=1)
+    note("%d process%s dumped; %d passed over (not enabled)%s" % (
+        len(out), "" if len(out) == 1 else "es", passed,
+        "; %d failed" % errors if errors else ""))
+    return 1 if errors else 0
 
 
 # -- record -----------------------------------------------------------------
@@ -951,10 +1022,117 @@ def _record_pid(ns: argparse.Namespace, target_args: List[str],
     return _remote.record_pid(ns, prog, fail)
 
 
+def _record_tree(ns: argparse.Namespace, target_args: List[str],
+                 prog: str) -> int:
+    """record -- COMMAND and record --subprocesses: every Python process
+    of the tree samples itself (_tree.py)."""
+    from stackwatch import profiler
+
+    if ns.pid is not None:
+        fail("--pid cannot be combined with %s" % (
+            "a command" if ns.command_line is not None
+            else "--subprocesses"), prog)
+    if ns.command_line is not None:
+        if ns.target is not None or ns.module is not None:
+            fail("give a script, -m module or -- COMMAND, not two", prog)
+        command = list(ns.command_line)
+        if not command:
+            fail("no command after --", prog)
+        stem = os.path.basename(command[0]) or "command"
+    else:
+        target_args = _target(ns, target_args, prog)
+        _check_target(ns, prog)
+        command = [sys.executable] + (
+            ["-m", ns.module] if ns.module is not None
+            else [ns.target]) + target_args
+        stem = ns.module or os.path.splitext(os.path.basename(
+            ns.target.rstrip("/")))[0] or "target"
+    rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
+    if ns.budget is not None:
+        fail("--budget cannot be combined with %s" % (
+            "a command" if ns.command_line is not None
+            else "--subprocesses"), prog)
+    if ns.signal is not None:
+        _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    _path_option(prog, "-o/--output", ns.output)
+    try:
+        fmt = ns.format or (profiler.format_for_path(ns.output, "-f")
+                            if ns.output else "svg")
+    except ValueError as e:
+        fail("argument -o/--output: %s" % e, prog)
+    if ns.output is None:
+        ns.module, ns.target = None, stem
+        out = _default_output(ns, fmt)
+    else:
+        out = ns.output
+    if out != "-":
+        out = os.path.abspath(out)
+    if ns.per_process and (out == "-" or out.startswith(("/dev/",
+                                                         "/proc/"))):
+        fail("--per-process needs an output file name (-o OUT)", prog)
+    try:
+        _output.check_writable(out)
+    except _output.OutputError as e:
+        fail(str(e), prog)
+    mode = _option(prog, "--idle/--no-idle", _idle_mode, ns.mode, ns.idle)
+    greenlets = _option(prog, "--greenlets", _greenlets_option,
+                        ns.greenlets)
+    from stackwatch import _forks, _tree
+
+    try:
+        spool = _forks.make_spool()
+    except OSError as e:
+        fail("cannot make the spool directory: %s" % e, prog, status=1)
+    env = _tree.environment(spool, ns, rate, mode, greenlets, ns.signal)
+    try:
+        try:
+            status, interrupted, seconds, start = _tree.run(
+                command, env, ns.duration, note)
+        except OSError as e:
+            fail("cannot run %s: %s" % (command[0], e.strerror or e), prog)
+        parts = _forks.close(spool)
+    finally:
+        _forks.remove(spool)
+        _forks.remove(spool + ".closed")
+    if ns.full_paths:
+        _frame.set_full_paths()
+    else:
+        _frame.use_sys_path(os.getcwd(), pin=True)
+    kw = dict(rate=rate, mode=mode, threads=ns.threads, greenlets=greenlets,
+              function=ns.function, lineno=not ns.nolineno)
+    if not parts:
+        note("no Python process of the command sent samples (is stackwatch "
+             "installed in the Python it runs?)")
+    groups = [parts]
+    if ns.per_process:
+        groups = [[p] for p in parts]
+    failed = False
+    for group in groups:
+        merged = _tree.Merged(group, seconds, start, **kw)
+        path = out
+        if ns.per_process:
+            path = _forks.own_path(out, group[0][1][0][0])
+        rec = _Recording(merged, path, fmt)
+        rec.full_paths = ns.full_paths
+        rec._finish()
+        failed = failed or rec.failed
+    if failed:
+        return 1
+    if interrupted:
+        return 130
+    return status if status >= 0 else 128 - status
+
+
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     from stackwatch import profiler  # only `record` uses it
 
     prog = "%s record" % PROG
+    if getattr(ns, "command_line", None) is not None or ns.subprocesses:
+        if getattr(ns, "command_line", None) is None:
+            ns.command_line = None
+        return _record_tree(ns, target_args, prog)
+    if ns.per_process:
+        fail("--per-process needs --subprocesses or -- COMMAND", prog)
     if ns.pid is not None:
         return _record_pid(ns, target_args, prog)
     target_args = _target(ns, target_args, prog)

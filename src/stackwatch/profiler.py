@@ -239,6 +239,9 @@ class Profiler:
         self._handed = False
         self._ending = False
         self._mp_hooked = 0
+        # The spool of `record -- COMMAND` (_tree.py) this process and its
+        # forked children hand their parts to, if it is one of its.
+        self._tree: Optional[str] = None
 
     def _new_session(self) -> Any:
         return _native.Session(lines=LINES[
@@ -425,6 +428,12 @@ class Profiler:
 
     def _end_in_child_now(self, path: Optional[str], fmt: Optional[str]
                           ) -> Optional[str]:
+        if self._tree is not None:
+            from stackwatch import _tree
+
+            _tree.flush(final=True)
+            self._handed = True
+            return None
         self.stop()
         self.label()
         self._close_forks()
@@ -738,7 +747,9 @@ def _before_fork() -> None:
     if p is None:
         return
     me = os.getpid()
-    if p._spool is None or p._spool_pid != me:
+    if p._tree is not None:
+        pass  # the children hand their parts to the tree's spool
+    elif p._spool is None or p._spool_pid != me:
         try:
             p._spool = _forks.make_spool()
             p._spool_pid = me
@@ -780,7 +791,9 @@ def _forget_active_in_child() -> None:
             _native.tasks_disable()
         _service.service.forget_user_in_child()
         me = os.getpid()
-        if p._spool is not None and p._spool_pid == os.getppid():
+        if p._tree is not None:
+            p._parent_spool = p._tree
+        elif p._spool is not None and p._spool_pid == os.getppid():
             p._parent_spool = p._spool
         else:
             p._parent_spool = None

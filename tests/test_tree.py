@@ -1,0 +1,312 @@
+"""Whole process trees: `stackwatch record -- COMMAND` and `record
+--subprocesses`. Every Python process of the command samples itself
+(started through the installed .pth hook) and the CLI writes one profile
+with a root frame `pid <pid> <title>` per process, or one file per
+process. Real gunicorn with gevent workers, a real multiprocessing pool,
+a real shell script.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import TARGETS, child_env, stackwatch_cmd, target_path
+from test_fork_profiles import _load, collapsed, free_port, functions
+
+RATE = ("-r", "200")
+
+
+def tree_env(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir(exist_ok=True)
+    # The command's `python` is this interpreter (stackwatch installed).
+    path = os.path.dirname(sys.executable) + os.pathsep + \
+        os.environ.get("PATH", "")
+    return child_env(TMPDIR=str(tmp), PATH=path)
+
+
+def by_pid(stacks):
+    """{pid: {stack without its process frame: count}}; {title by pid}."""
+    out, titles = {}, {}
+    for stack, n in stacks.items():
+        root, _, rest = stack.partition(";")
+        m = re.fullmatch(r"pid (\d+)(?: (.*))?", root)
+        assert m, stack
+        pid = int(m.group(1))
+        titles[pid] = m.group(2) or ""
+        out.setdefault(pid, {})[rest] = n
+    return out, titles
+
+
+def record(tmp_path, *args, timeout=120):
+    out = tmp_path / "out.txt"
+    proc = subprocess.run(
+        stackwatch_cmd("record", *RATE, "-o", str(out), *args),
+        capture_output=True, text=True, timeout=timeout,
+        env=tree_env(tmp_path), cwd=str(tmp_path))
+    return proc, out
+
+
+def assert_clean(tmp_path, stderr, tracebacks=False):
+    """No error of ours, no spool left behind. tracebacks: the command
+    prints its own (gunicorn's gevent workers on a process group's
+    SIGINT, as on a terminal's Ctrl-C without stackwatch): none of them
+    in stackwatch's code."""
+    if tracebacks:
+        # (gevent's threading shutdown prints "Exception ignored" on 3.13
+        # for the worker's second quit signal: not ours.)
+        assert "/stackwatch/" not in stderr, stderr
+    else:
+        assert "Traceback" not in stderr, stderr
+        assert "Exception ignored" not in stderr, stderr
+    assert os.listdir(str(tmp_path / "tmp")) == [], "spool left behind"
+
+
+def test_shell_script_running_python_twice(tmp_path):
+    proc, out = record(tmp_path, "--", "sh", os.path.join(TARGETS, "tree_twice.sh"))
+    assert proc.returncode == 0, proc.stderr
+    pids = [int(p) for p in proc.stdout.split()]
+    assert len(pids) == 2, proc.stdout
+    procs, titles = by_pid(collapsed(out))
+    assert set(procs) == set(pids), (procs.keys(), pids)
+    for pid in pids:
+        assert "step_work" in functions(procs[pid]), pid
+        assert titles[pid].endswith("tree_step.py 0.5"), titles[pid]
+        assert titles[pid].startswith("python"), titles[pid]
+    assert "2 processes" in proc.stderr, proc.stderr
+    assert_clean(tmp_path, proc.stderr)
+
+
+def test_per_process_writes_one_file_per_process(tmp_path):
+    proc, out = record(tmp_path, "--per-process", "--", "sh",
+                       os.path.join(TARGETS, "tree_twice.sh"))
+    assert proc.returncode == 0, proc.stderr
+    pids = [int(p) for p in proc.stdout.split()]
+    assert not out.exists()
+    for pid in pids:
+        own = tmp_path / ("out.%d.txt" % pid)
+        procs, _ = by_pid(collapsed(own))
+        assert set(procs) == {pid}
+        assert "step_work" in functions(procs[pid])
+    assert_clean(tmp_path, proc.stderr)
+
+
+def test_pool_of_4_gives_5_processes(tmp_path):
+    proc, out = record(tmp_path, "--subprocesses",
+                       target_path("tree_pool.py"))
+    assert proc.returncode == 0, proc.stderr
+    workers = {int(p) for p in proc.stdout.split()}
+    assert len(workers) == 4, proc.stdout
+    procs, _ = by_pid(collapsed(out))
+    assert len(procs) == 5, (sorted(procs), workers)
+    assert workers < set(procs)
+    for pid in workers:
+        assert "tree_task" in functions(procs[pid]), pid
+    (parent,) = set(procs) - workers
+    assert "tree_task" not in functions(procs[parent])
+    assert_clean(tmp_path, proc.stderr)
+
+
+def test_child_that_execs_bin_true_breaks_nothing(tmp_path):
+    proc, out = record(tmp_path, "--subprocesses",
+                       target_path("tree_exec_true.py"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
+    procs, _ = by_pid(collapsed(out))
+    # The forked child that exec'd /bin/true sampled little or nothing;
+    # the script's own process has both sides of the exec.
+    (me,) = [p for p, s in procs.items() if "before_exec" in functions(s)]
+    assert "after_exec" in functions(procs[me])
+    assert_clean(tmp_path, proc.stderr)
+
+
+def test_command_not_found_is_one_line(tmp_path):
+    proc, out = record(tmp_path, "--", "no-such-command-here")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "no-such-command-here" in proc.stderr
+    assert not out.exists()
+    assert_clean(tmp_path, proc.stderr)
+
+
+def _start(tmp_path, *args):
+    out = tmp_path / "out.txt"
+    child = subprocess.Popen(
+        stackwatch_cmd("record", *RATE, "-o", str(out), *args),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=tree_env(tmp_path), cwd=str(tmp_path))
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(child.stderr))
+    reader.start()
+    return child, out, lines, reader
+
+
+def test_ctrl_c_stops_the_tree_and_writes_the_profile(tmp_path):
+    child, out, lines, reader = _start(
+        tmp_path, "--", sys.executable, target_path("tree_forever.py"))
+    try:
+        ready = [child.stdout.readline() for _ in range(2)]
+        assert all(r.startswith("ready") for r in ready), ready
+        pids = {int(r.split()[1]) for r in ready}
+        time.sleep(1.5)  # past a flush
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        reader.join(10)
+        child.stdout.close()
+    stderr = "".join(lines)
+    assert child.returncode == 130, stderr
+    procs, _ = by_pid(collapsed(out))
+    assert set(procs) == pids, (set(procs), pids)
+    for pid in pids:
+        assert "spin_forever" in functions(procs[pid])
+        # Both ran to their end (KeyboardInterrupt), not killed.
+        assert not any(os.path.exists("/proc/%d" % p) for p in pids)
+    assert_clean(tmp_path, stderr)
+
+
+def run_gunicorn_tree(tmp_path, worker, *options, **env):
+    """record [options] -- gunicorn -k WORKER -w 2 (the gunicorn_app
+    target) under a local load for 3 s, then Ctrl-C (SIGINT) to the CLI;
+    returns ({pid: stacks}, {pid: title}, workers, master, stderr)."""
+    pytest.importorskip("gunicorn")
+    if worker == "gevent":
+        pytest.importorskip("gevent")
+    port = free_port()
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    out = tmp_path / "out.txt"
+    child = subprocess.Popen(
+        stackwatch_cmd("record", *RATE, "-o", str(out), *options, "--",
+                       gunicorn, "-k", worker, "-w", "2", "-b",
+                       "127.0.0.1:%d" % port, "--chdir", TARGETS,
+                       "gunicorn_app:app"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(tree_env(tmp_path), **env), cwd=str(tmp_path))
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(child.stderr))
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while (sum("Booting worker" in l for l in list(lines)) < 2
+               and time.monotonic() < deadline and child.poll() is None):
+            time.sleep(0.05)
+        assert child.poll() is None, "".join(lines)
+        time.sleep(0.5)
+        assert _load(port, 3.0) > 10
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        reader.join(10)
+        child.stdout.close()
+    stderr = "".join(lines)
+    workers = {int(m) for m in
+               re.findall(r"Booting worker with pid: (\d+)", stderr)}
+    assert len(workers) == 2, stderr
+    master = int(re.search(r"Listening at: \S+ \((\d+)\)", stderr).group(1))
+    assert child.returncode == 130, stderr
+    assert_clean(tmp_path, stderr, tracebacks=True)
+    stacks = collapsed(out)
+    return stacks, workers, master, stderr
+
+
+@pytest.mark.parametrize("worker", ["gevent", "sync"])
+def test_gunicorn_master_and_both_workers(tmp_path, worker):
+    stacks, workers, master, stderr = run_gunicorn_tree(tmp_path, worker)
+    procs, titles = by_pid(stacks)
+    assert set(procs) == workers | {master}, (set(procs), workers, master)
+    for pid in workers:
+        assert "fib_handler" in functions(procs[pid]), pid
+    assert "fib_handler" not in functions(procs[master])
+    assert any("gunicorn/arbiter.py:" in s for s in procs[master])
+    assert all("gunicorn" in titles[p] for p in procs), titles
+
+
+def test_killed_child_loses_at_most_its_last_second(tmp_path):
+    child, out, lines, reader = _start(
+        tmp_path, "--", sys.executable, target_path("tree_killed.py"))
+    try:
+        victim = int(child.stdout.readline())
+        time.sleep(2.5)
+        os.kill(victim, signal.SIGKILL)
+        assert child.stdout.readline().strip() == "parent done"
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        reader.join(10)
+        child.stdout.close()
+    stderr = "".join(lines)
+    assert child.returncode == 0, stderr
+    procs, _ = by_pid(collapsed(out))
+    assert victim in procs, (sorted(procs), victim)
+    doomed = sum(n for s, n in procs[victim].items() if "doomed_work" in s)
+    # 2.5 s at 200 Hz is ~500 samples; a part every second keeps all but
+    # the last second's (loosely: a loaded machine samples less).
+    assert doomed >= 150, doomed
+    assert_clean(tmp_path, stderr)
+
+
+def test_dump_tree_dumps_every_enabled_process_of_the_tree(tmp_path):
+    child, out, lines, reader = _start(
+        tmp_path, "--", sys.executable, target_path("tree_forever.py"))
+    try:
+        ready = [child.stdout.readline() for _ in range(2)]
+        assert all(r.startswith("ready") for r in ready), ready
+        pids = [int(r.split()[1]) for r in ready]
+        # From the CLI down: the CLI itself is not enabled, both Python
+        # processes under it are.
+        dump = subprocess.run(
+            stackwatch_cmd("dump", "--tree", str(child.pid)),
+            capture_output=True, text=True, timeout=60, env=child_env())
+        as_json = subprocess.run(
+            stackwatch_cmd("dump", "--tree", "--json", str(pids[0])),
+            capture_output=True, text=True, timeout=60, env=child_env())
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        reader.join(10)
+        child.stdout.close()
+    assert dump.returncode == 0, dump.stderr
+    headers = re.findall(r"^== pid (\d+) (.*) ==$", dump.stdout, re.M)
+    assert sorted(int(p) for p, _ in headers) == sorted(pids), dump.stdout
+    for part in dump.stdout.split("== pid ")[1:]:
+        assert "spin_forever" in part, part
+    assert "2 processes dumped; 1 passed over" in dump.stderr, dump.stderr
+    assert as_json.returncode == 0, as_json.stderr
+    import json
+
+    got = json.loads(as_json.stdout)
+    assert sorted(d["pid"] for d in got) == sorted(pids)
+    assert all("tree_forever.py" in d["title"] for d in got)
+
+
+def test_dump_tree_with_nothing_enabled_is_one_line(tmp_path):
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        dump = subprocess.run(
+            stackwatch_cmd("dump", "--tree", str(proc.pid)),
+            capture_output=True, text=True, timeout=60, env=child_env())
+    finally:
+        proc.kill()
+        proc.wait()
+    assert dump.returncode == 1, dump.stderr
+    assert dump.stderr.count("\n") == 1, dump.stderr
+    assert "no process of the tree" in dump.stderr
+    assert dump.stdout == ""
+
