@@ -163,11 +163,6 @@ def _exchange(conn: "Any", pid: int, asked: float, rate: float, mode: str,
     if line != b"ok\n":
         raise RemoteError("process %d did not take the request (an older "
                           "stackwatch?)" % pid)
-    sys.stderr.write("[stackwatch] process %d is sampling itself at %g Hz "
-                     "%s\n" % (pid, rate, "until Ctrl-C" if asked == FOREVER
-                                else "for %g s (Ctrl-C stops it earlier)"
-                                % asked))
-    sys.stderr.flush()
     # Sampling there now. Ctrl-C (SIGINT) or SIGTERM: ask it to stop
     # early and still write what it sampled; a second one gives up.
     stop = []
@@ -186,6 +181,12 @@ def _exchange(conn: "Any", pid: int, asked: float, rate: float, mode: str,
 
     old = {s: signal.signal(s, on_signal)
            for s in (signal.SIGINT, signal.SIGTERM)}
+    # Said once Ctrl-C is ours (a Ctrl-C right after it must stop early).
+    sys.stderr.write("[stackwatch] process %d is sampling itself at %g Hz "
+                     "%s\n" % (pid, rate, "until Ctrl-C" if asked == FOREVER
+                                else "for %g s (Ctrl-C stops it earlier)"
+                                % asked))
+    sys.stderr.flush()
     reader = Reader(conn)
     last: Optional[bytes] = None  # the latest profile so far
     final: Optional[Tuple[str, bytes]] = None
