@@ -3,15 +3,20 @@ named "MODULE:QUALNAME": a thread records only while such a function
 runs in it, in a real child interpreter."""
 
 import json
+import sys
 
-from conftest import run_target
+import pytest
+
+from conftest import run_cli, run_target, target_path
 from helpers.trace_check import load, outline, thread_names, tracks
 
 MAIN = """\
 handler
+  global_events
   helper
   helper
 handler
+  global_events
   helper
   helper
 fact
@@ -41,12 +46,19 @@ def test_only_the_traced_functions_and_what_they_call(tmp_path):
     assert "\n".join(outline(threads["MainThread"],
                              "trace_scoped.py")) == MAIN
     assert "\n".join(outline(threads["worker"], "trace_scoped.py")) == \
-        "handler\n  helper\n  helper"
+        "handler\n  global_events\n  helper\n  helper"
     # The hot loop (200 calls, and the ones between the generator's
-    # steps) and main() never appear: only the 16 + 3 slices do.
-    assert stats["events"] == 2 * (16 + 3), stats
+    # steps) and main() never appear: only the 18 + 4 slices do.
+    assert stats["events"] == 2 * (18 + 4), stats
     names = {e.get("name") for e in doc["traceEvents"] if e.get("ph") == "B"}
     assert "hot" not in names and "main" not in names
+    # 3.12+: the tool's global events are on only inside a traced function.
+    ev = stats["global_events"]
+    if hasattr(sys, "monitoring"):
+        assert ev["before"] == 0 and ev["after"] == 0, ev
+        assert ev["inside"] != 0, ev
+    else:
+        assert ev == {}
 
 
 def test_a_function_named_by_module_and_qualname_imported_later(tmp_path):
@@ -67,3 +79,35 @@ def test_a_function_that_names_nothing_is_reported(tmp_path):
                       check=True)
     stats = json.loads(proc.stdout.splitlines()[-1])
     assert stats["unmatched"] == ["trace_scoped_mod:nothing_here"]
+
+
+def test_cli_function_traces_only_that_function(tmp_path):
+    out = str(tmp_path / "out.json")
+    proc = run_cli("trace", "-o", out, "--function",
+                   "trace_scoped_mod:Handler.handle",
+                   target_path("trace_scoped_cli"))
+    assert proc.returncode == 0, proc.stderr
+    threads = _by_thread(load(out))
+    got = [ln for t in threads.values()
+           for ln in outline(t, "trace_scoped_mod.py")]
+    assert got == ["Handler.handle", "  inner"] * 2, got
+    assert "named no function" not in proc.stderr
+
+
+def test_cli_function_that_names_nothing_is_a_warning(tmp_path):
+    out = str(tmp_path / "out.json")
+    proc = run_cli("trace", "-o", out, "--function", "trace_scoped_mod:nope",
+                   target_path("trace_scoped_cli"))
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: --function trace_scoped_mod:nope named no function" \
+        in proc.stderr
+
+
+@pytest.mark.parametrize("spec", ["no_colon", "__main__:main", "mod:"])
+def test_cli_bad_function_is_one_line_and_status_2(tmp_path, spec):
+    proc = run_cli("trace", "-o", str(tmp_path / "out.json"), "--function",
+                   spec, target_path("trace_scoped_cli"))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "--function" in proc.stderr

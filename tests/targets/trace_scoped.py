@@ -21,8 +21,23 @@ def helper(n):
     return n + 1
 
 
+# sys.monitoring's global events of the tracer's tool id, seen inside
+# a traced function and outside (3.12+; empty before).
+EVENTS = {}
+
+
+def global_events(where):
+    mon = getattr(sys, "monitoring", None)
+    if mon is not None and TOOL[0] is not None:
+        EVENTS.setdefault(where, mon.get_events(TOOL[0]))
+
+
+TOOL = [None]
+
+
 @traced
 def handler(n):
+    global_events("inside")
     return helper(n) + helper(n)
 
 
@@ -50,6 +65,8 @@ def worker():
 def main(out, by_name):
     functions = [by_name] if by_name else []
     with stackwatch.Tracer(out, scoped=True, functions=functions) as tr:
+        TOOL[0] = tr.tool_id
+        global_events("before")
         for _ in range(200):
             hot()
         handler(1)
@@ -64,6 +81,7 @@ def main(out, by_name):
             fails()
         except ValueError:
             hot()
+        global_events("after")
         if by_name:
             import trace_scoped_mod
 
@@ -71,6 +89,7 @@ def main(out, by_name):
             trace_scoped_mod.Handler().handle()
     stats = tr.stats()
     stats["unmatched"] = tr.unmatched_functions()
+    stats["global_events"] = EVENTS
     print(json.dumps(stats))
 
 
