@@ -69,7 +69,9 @@ def test_a_function_named_by_module_and_qualname_imported_later(tmp_path):
     assert stats["unmatched"] == []
     threads = _by_thread(load(out))
     got = outline(threads["MainThread"], "trace_scoped_mod.py")
-    assert [g.strip() for g in got] == ["Handler.handle", "inner"], got
+    # (Slices are named by co_qualname where the code has one, 3.11+.)
+    assert [g.strip() for g in got] in (["Handler.handle", "inner"],
+                                        ["handle", "inner"]), got
     assert got[1].startswith("  ")
 
 
@@ -90,7 +92,8 @@ def test_cli_function_traces_only_that_function(tmp_path):
     threads = _by_thread(load(out))
     got = [ln for t in threads.values()
            for ln in outline(t, "trace_scoped_mod.py")]
-    assert got == ["Handler.handle", "  inner"] * 2, got
+    assert got in (["Handler.handle", "  inner"] * 2,
+                   ["handle", "  inner"] * 2), got
     assert "named no function" not in proc.stderr
 
 
