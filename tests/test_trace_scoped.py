@@ -106,11 +106,14 @@ def test_cli_function_that_names_nothing_is_a_warning(tmp_path):
         in proc.stderr
 
 
-@pytest.mark.parametrize("spec", ["no_colon", "__main__:main", "mod:"])
-def test_cli_bad_function_is_one_line_and_status_2(tmp_path, spec):
+@pytest.mark.parametrize("spec,says", [
+    ("no_colon", "wants MODULE:QUALNAME"),
+    ("__main__:main", "@stackwatch.trace.traced"),
+    ("mod:", "wants MODULE:QUALNAME")])
+def test_cli_bad_function_is_one_line_and_status_2(tmp_path, spec, says):
     proc = run_cli("trace", "-o", str(tmp_path / "out.json"), "--function",
                    spec, target_path("trace_scoped_cli"))
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert "--function" in proc.stderr
+    assert "--function" in proc.stderr and says in proc.stderr
