@@ -11,6 +11,10 @@ Configurations (each round runs them all in a new shuffled order):
   (``exclude=[its path]``): its code is switched off at its first event
   (sys.monitoring DISABLE on 3.12+; before, the profile function still
   runs and returns at once);
+- ``stackwatch, scoped elsewhere``: scoped tracing (``functions=[f]``)
+  of a function called once before the loop: the loop runs outside the
+  scope (3.12+: no global events then; before, the profile function's
+  check per call);
 - ``viztracer``: ``viztracer -o out.json`` (its default: a ring of the
   last 1M entries);
 - ``cProfile``: ``python -m cProfile -o out.prof``;
@@ -57,6 +61,8 @@ def configs(tools):
         out.append(("stackwatch", ["--stackwatch"]))
         out.append(("stackwatch, hot module excluded", ["--stackwatch",
                                                         "HOT"]))
+        out.append(("stackwatch, scoped elsewhere", ["--stackwatch",
+                                                     "--scoped"]))
     if "viztracer" in tools and _has("viztracer"):
         out.append(("viztracer", ["@viztracer"]))
     if "cProfile" in tools:

@@ -3,13 +3,15 @@ unit() --repeat times and prints, as JSON, the loop's wall time (start-up
 and output writing are left out: every tool pays those differently).
 
     python bench/trace_driver.py WORKLOAD REPEAT [--stackwatch [EXCLUDE]]
-                                 [--pymon]
+                                 [--scoped] [--pymon]
 
 --stackwatch traces the loop with stackwatch.Tracer (EXCLUDE: a path
 prefix left out), then writes the trace and reports how long that took
 and how many events it held; --pymon traces it with a Python-level
 sys.monitoring tracer (Python callbacks appending to a list), the
-baseline a C tracer is for.
+baseline a C tracer is for. --scoped (with --stackwatch) traces only
+inside elsewhere(), called once before the loop (scoped tracing: the
+loop runs outside the scope).
 """
 
 import importlib
@@ -47,6 +49,11 @@ def pymon_start():
     return events
 
 
+def elsewhere():
+    """The scoped configuration's traced function (not the workload)."""
+    return sum(range(10))
+
+
 def main(argv):
     name, repeat = argv[0], int(argv[1])
     mod = importlib.import_module(name)
@@ -60,8 +67,12 @@ def main(argv):
         i = argv.index("--stackwatch")
         exclude = argv[i + 1:i + 2] if len(argv) > i + 1 and \
             not argv[i + 1].startswith("--") else []
-        tracer = stackwatch.Tracer(exclude=exclude, buffer="1GiB")
+        scoped = [elsewhere] if "--scoped" in argv else []
+        tracer = stackwatch.Tracer(exclude=exclude, buffer="1GiB",
+                                   functions=scoped)
         tracer.start()
+        if scoped:
+            elsewhere()
     elif "--pymon" in argv:
         pymon_start()
     t = time.perf_counter()

@@ -67,6 +67,7 @@ typedef struct sw_trace_thread {
     int depth;        /* call depth seen by the hooks (--max-depth) */
     int ignored;      /* stackwatch's own thread: nothing recorded */
     int task_depth;   /* --asyncio: depth the task track began at, or -1 */
+    int scope_depth;  /* scoped tracing: traced-function frames open */
 } sw_trace_thread_t;
 
 typedef struct sw_trace_store {

@@ -61,6 +61,7 @@ typedef struct code_entry {
     PyObject *name; /* a C function's name (str, strong), or NULL */
     int verdict;
     int coroutine; /* an async def's code (--asyncio) */
+    int scope;     /* a traced function's code (scoped tracing) */
 } code_entry_t;
 
 typedef struct prefix {
@@ -124,6 +125,17 @@ static sw_chrome_counter_t *rss;
 static size_t nrss, rss_cap;
 
 static uint64_t lost_threads; /* events of threads with no buffer (OOM) */
+
+/* Scoped tracing (--function, @traced): when `scoped`, a thread records
+ * only while one of the code objects of scope_set (strong refs) has a
+ * frame open in it (t->scope_depth > 0).  On 3.12+ only those code
+ * objects have events (local ones, scope_local_mask) while no thread is
+ * inside one; the first thread to enter one turns the global events
+ * (global_mask) on, the last to leave turns them off again. */
+static int scoped;
+static PyObject *scope_set;
+static unsigned long global_mask, scope_local_mask;
+static int scope_threads; /* threads with scope_depth > 0 */
 
 /* ---- code table -------------------------------------------------------- */
 
@@ -227,6 +239,12 @@ intern_slow(PyObject *code, int *verdict)
         codes[ncodes].coroutine = fl > 0 && (fl & CO_COROUTINE) != 0;
     }
     Py_XDECREF(file);
+    codes[ncodes].scope =
+        scope_set != NULL && PySet_Contains(scope_set, code) == 1;
+    PyErr_Clear();
+    if (codes[ncodes].scope) {
+        codes[ncodes].verdict = VERDICT_TRACED; /* never DISABLEd */
+    }
     Py_INCREF(code);
     codes[ncodes].code = code;
     codes[ncodes].name = NULL;
@@ -320,7 +338,7 @@ record(uint32_t id, uint32_t kind)
 {
     sw_trace_thread_t *t = this_thread();
 
-    if (t == NULL || t->ignored) {
+    if (t == NULL || t->ignored || (scoped && t->scope_depth <= 0)) {
         return;
     }
     if (kind == SW_TR_ENTER) {
@@ -404,6 +422,61 @@ on_coroutine(uint32_t id, uint32_t kind)
     }
 }
 
+/* Scoped tracing, 3.12+: the global events on (first thread in a
+ * traced function) or off (last one out).  Quiet; never raises. */
+static void
+scope_global_events(unsigned long mask)
+{
+    PyObject *exc_type, *exc, *tb;
+
+    if (engine != ENGINE_MONITORING || tool_id < 0) {
+        return;
+    }
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    Py_XDECREF(
+        PyObject_CallMethod(monitoring, "set_events", "ik", tool_id, mask));
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+}
+
+static void on_event_record(uint32_t id, uint32_t kind);
+
+/* Scoped tracing: an event of code `id` on this thread.  A traced
+ * function's entry opens the scope before its slice, its exit closes it
+ * after; other code is recorded only inside the scope. */
+static void
+on_scoped_event(uint32_t id, uint32_t kind)
+{
+    sw_trace_thread_t *t = this_thread();
+
+    if (t == NULL || t->ignored) {
+        return;
+    }
+    if (!codes[id].scope) {
+        if (t->scope_depth > 0) {
+            on_event_record(id, kind);
+        }
+        return;
+    }
+    if (kind == SW_TR_ENTER) {
+        if (t->scope_depth++ == 0) {
+            t->depth = 0;
+            if (scope_threads++ == 0) {
+                scope_global_events(global_mask);
+            }
+        }
+        on_event_record(id, kind);
+        return;
+    }
+    if (t->scope_depth <= 0) {
+        return; /* a frame entered before tracing started */
+    }
+    on_event_record(id, kind);
+    if (--t->scope_depth == 0 && --scope_threads == 0) {
+        scope_global_events(0);
+    }
+}
+
 /* Records one event of code; returns the verdict (0 when not recorded
  * for lack of memory or because tracing is off). */
 static inline int
@@ -419,12 +492,22 @@ on_event(PyObject *code, uint32_t kind)
     if (id == UINT32_MAX || verdict != VERDICT_TRACED) {
         return id == UINT32_MAX ? 0 : verdict;
     }
-    if (task_labeler != NULL && codes[id].coroutine) {
-        on_coroutine(id, kind);
+    if (scoped) {
+        on_scoped_event(id, kind);
         return verdict;
     }
-    record(id, kind);
+    on_event_record(id, kind);
     return verdict;
+}
+
+static void
+on_event_record(uint32_t id, uint32_t kind)
+{
+    if (task_labeler != NULL && codes[id].coroutine) {
+        on_coroutine(id, kind);
+        return;
+    }
+    record(id, kind);
 }
 
 /* ---- C functions (--c-calls) ------------------------------------------- */
@@ -921,7 +1004,8 @@ monitoring_release(void)
          * (with our events off), which forgets the DISABLEs, without
          * restart_events (which would re-enable other tools' too). */
         for (k = 0; k < ncodes; k++) {
-            if (codes[k].verdict == VERDICT_SKIPPED && codes[k].code != NULL) {
+            if ((codes[k].verdict == VERDICT_SKIPPED || codes[k].scope) &&
+                codes[k].code != NULL) {
                 Py_XDECREF(PyObject_CallMethod(monitoring, "set_local_events",
                                                "iOk", tool_id, codes[k].code,
                                                local_mask));
@@ -930,6 +1014,18 @@ monitoring_release(void)
                                                0));
                 PyErr_Clear();
             }
+        }
+        if (scope_set != NULL) {
+            PyObject *it = PyObject_GetIter(scope_set), *c;
+
+            while (it != NULL && (c = PyIter_Next(it)) != NULL) {
+                Py_XDECREF(PyObject_CallMethod(monitoring, "set_local_events",
+                                               "iOi", tool_id, c, 0));
+                Py_DECREF(c);
+                PyErr_Clear();
+            }
+            Py_XDECREF(it);
+            PyErr_Clear();
         }
         for (i = 0; i < NEVENTS; i++) {
             PyObject *ev = NULL, *events;
@@ -959,6 +1055,18 @@ monitoring_release(void)
     Py_CLEAR(monitoring);
 }
 
+/* Scoped tracing, 3.12+: turns on code's local events.  Returns 0, or
+ * -1 with an exception set. */
+static int
+scope_local_events(PyObject *code)
+{
+    PyObject *r = PyObject_CallMethod(monitoring, "set_local_events", "iOk",
+                                      tool_id, code, scope_local_mask);
+
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
 /* Takes a tool id and registers the callbacks.  Returns 0, or -1 with an
  * exception set (everything taken released). */
 static int
@@ -970,6 +1078,7 @@ monitoring_start(void)
     int i, n = 0;
 
     local_mask = 0;
+    scope_local_mask = 0;
 
     if (sys == NULL) {
         return -1;
@@ -1030,6 +1139,10 @@ monitoring_start(void)
             goto fail;
         }
         mask |= PyLong_AsUnsignedLong(ev);
+        if (i == 0 || i == 1 || i == 3 || i == 4) {
+            /* PY_START, PY_RESUME, PY_RETURN, PY_YIELD */
+            scope_local_mask |= PyLong_AsUnsignedLong(ev);
+        }
         if (callback_defs[i].ml_meth ==
                 (PyCFunction)(void (*)(void))cb_enter_local ||
             callback_defs[i].ml_meth ==
@@ -1049,7 +1162,26 @@ monitoring_start(void)
         Py_DECREF(r);
     }
     Py_CLEAR(events);
+    global_mask = mask;
     engine = ENGINE_MONITORING; /* before the first event can come */
+    if (scoped) {
+        /* Only the traced functions' own events until one runs. */
+        PyObject *it = PyObject_GetIter(scope_set), *c;
+
+        while (it != NULL && (c = PyIter_Next(it)) != NULL) {
+            if (scope_local_events(c) < 0) {
+                Py_DECREF(c);
+                break;
+            }
+            Py_DECREF(c);
+        }
+        Py_XDECREF(it);
+        if (PyErr_Occurred()) {
+            engine = ENGINE_OFF;
+            goto fail;
+        }
+        return 0;
+    }
     r = PyObject_CallMethod(monitoring, "set_events", "ik", tool_id, mask);
     if (r == NULL) {
         engine = ENGINE_OFF;
@@ -1176,6 +1308,9 @@ clear_session(void)
     prefixes_free(&excludes, &nexcludes);
     lost_threads = 0;
     have_trace = 0;
+    scoped = 0;
+    scope_threads = 0;
+    Py_CLEAR(scope_set);
 }
 
 /* trace_start(buffer_bytes, include, exclude, internal_excludes,
@@ -1185,15 +1320,15 @@ static PyObject *
 trace_start_py(PyObject *m, PyObject *args)
 {
     unsigned long long limit;
-    PyObject *inc, *exc, *labeler, *tasks = Py_None;
+    PyObject *inc, *exc, *labeler, *tasks = Py_None, *scope = Py_None;
     Py_ssize_t internal;
     int depth, rc, want_c_calls;
     double ring_seconds;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "KOOniOpd|O", &limit, &inc, &exc, &internal,
+    if (!PyArg_ParseTuple(args, "KOOniOpd|OO", &limit, &inc, &exc, &internal,
                           &depth, &labeler, &want_c_calls, &ring_seconds,
-                          &tasks)) {
+                          &tasks, &scope)) {
         return NULL;
     }
     if (engine != ENGINE_OFF) {
@@ -1204,6 +1339,16 @@ trace_start_py(PyObject *m, PyObject *args)
         prefixes_from(exc, internal, &excludes, &nexcludes) < 0) {
         clear_session();
         return NULL;
+    }
+    if (scope != Py_None) {
+        /* Scoped: only inside these code objects (and those added by
+         * trace_scope_add). */
+        scope_set = PySet_New(scope);
+        if (scope_set == NULL) {
+            clear_session();
+            return NULL;
+        }
+        scoped = 1;
     }
     if (tasks != Py_None) {
         task_labels = PyDict_New();
@@ -1265,6 +1410,37 @@ stop_hooks(void)
         engine = ENGINE_OFF;
         profile_stop();
     }
+}
+
+/* trace_scope_add(code): with a scoped session running, code becomes a
+ * traced function's too.  Returns True, or False when no scoped session
+ * runs. */
+static PyObject *
+trace_scope_add_py(PyObject *m, PyObject *code)
+{
+    uint32_t i;
+    (void)m;
+
+    if (!PyCode_Check(code)) {
+        PyErr_SetString(PyExc_TypeError, "a code object is needed");
+        return NULL;
+    }
+    if (engine == ENGINE_OFF || !scoped || scope_set == NULL) {
+        Py_RETURN_FALSE;
+    }
+    if (PySet_Add(scope_set, code) < 0) {
+        return NULL;
+    }
+    for (i = 0; map_mask != 0 && i <= map_mask; i++) {
+        if (map_vals[i] != 0 && map_keys[i] == (uintptr_t)code) {
+            codes[map_vals[i] - 1].scope = 1;
+            codes[map_vals[i] - 1].verdict = VERDICT_TRACED;
+        }
+    }
+    if (engine == ENGINE_MONITORING && scope_local_events(code) < 0) {
+        return NULL;
+    }
+    Py_RETURN_TRUE;
 }
 
 /* trace_stop(): stops recording (the records stay, for trace_write). */
@@ -1769,6 +1945,8 @@ static PyMethodDef methods[] = {
     {"trace_start", trace_start_py, METH_VARARGS,
      "trace_start(buffer_bytes, include, exclude, internal_excludes, "
      "max_depth) -> sys.monitoring tool id, or -1 for a profile function"},
+    {"trace_scope_add", trace_scope_add_py, METH_O,
+     "With a scoped trace running, code's function is traced too."},
     {"trace_stop", trace_stop_py, METH_NOARGS,
      "Stops tracing; True if it was running."},
     {"trace_clear", trace_clear_py, METH_NOARGS,

@@ -300,6 +300,13 @@ _TRACE_ARGS = [
          help="one track per greenlet: its calls stay open while it is "
               "switched out (gevent greenlets named by name and "
               "function)"),
+    _arg("--function", action="append", default=[],
+         metavar="MODULE:QUALNAME",
+         help="trace only while this function runs in a thread "
+              "(repeatable; with the @stackwatch.trace.traced ones)"),
+    _arg("--scoped", action="store_true",
+         help="trace only while a @stackwatch.trace.traced function runs "
+              "in a thread"),
     _arg("--asyncio", action="store_true",
          help="one track per asyncio task: its coroutines' steps move "
               "from the loop's thread to the task's track"),
@@ -1284,6 +1291,8 @@ class _Tracing:
         for spec, hits in tracer.filter_hits().items():
             if not hits:
                 note("warning: %s matched no code that ran" % spec)
+        for spec in tracer.unmatched_functions():
+            note("warning: --function %s named no function" % spec)
         where = "stdout" if self.out == "-" else self.out
         if self.fmt == "speedscope":
             note("wrote the trace to %s: open it in "
@@ -1328,18 +1337,22 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
         fail(str(e), prog)
     _check_target(ns, prog)
     _paths_of_target(ns)
-    tracer = tracing.Tracer(out, buffer=size, include=ns.include,
-                            exclude=ns.exclude, max_depth=ns.max_depth,
-                            full_paths=ns.full_paths,
-                            greenlets=ns.greenlets, c_calls=ns.c_calls,
-                            memory=memory, ring=ns.ring,
-                            asyncio=ns.asyncio,
-                            # module names: along the target's sys.path
-                            search_path=[
-                                os.getcwd() if ns.module is not None
-                                else os.path.dirname(
-                                    os.path.realpath(ns.target))]
-                            + sys.path)
+    try:
+        tracer = tracing.Tracer(out, buffer=size, include=ns.include,
+                                exclude=ns.exclude, max_depth=ns.max_depth,
+                                full_paths=ns.full_paths,
+                                greenlets=ns.greenlets, c_calls=ns.c_calls,
+                                memory=memory, ring=ns.ring,
+                                asyncio=ns.asyncio,
+                                functions=ns.function, scoped=ns.scoped,
+                                # module names: along the target's sys.path
+                                search_path=[
+                                    os.getcwd() if ns.module is not None
+                                    else os.path.dirname(
+                                        os.path.realpath(ns.target))]
+                                + sys.path)
+    except ValueError as e:
+        fail(str(e), prog)
     for spec in tracer.unmatched_filters():
         note("warning: %s matches no file or module" % spec)
     rec = _Tracing(tracer, out, ns.format)

@@ -19,6 +19,12 @@ instants to the calling thread's track.
 ``include``/``exclude`` take path prefixes or module names: code outside
 them is switched off at its first event (``sys.monitoring.DISABLE`` on
 3.12+), so it then runs at nearly full speed.
+
+Scoped tracing (``functions``, ``scoped``, ``@traced``): a thread records
+only while a traced function runs in it (that function and what it
+calls). On 3.12+ only the traced functions' code objects have (local)
+events while none of them runs anywhere; the first thread to enter one
+turns the other events on, the last to leave turns them off.
 """
 
 from __future__ import annotations
@@ -106,9 +112,14 @@ class Tracer:
                  memory: "Optional[float]" = None,
                  ring: "Optional[float]" = None,
                  asyncio: bool = False,
-                 search_path: "Optional[Iterable[str]]" = None) -> None:
+                 search_path: "Optional[Iterable[str]]" = None,
+                 functions: "Iterable[Any]" = (),
+                 scoped: bool = False) -> None:
         """search_path: where module names in include/exclude are looked
-        up (default: sys.path when the tracer starts)."""
+        up (default: sys.path when the tracer starts). functions:
+        functions or "MODULE:QUALNAME" strings to trace only inside
+        (scoped tracing, as scoped=True, which also takes every
+        @traced function)."""
         self.output = output
         self.search_path = None if search_path is None else \
             list(search_path)
@@ -139,6 +150,11 @@ class Tracer:
         self._tracking = False
         self.include = list(include)
         self.exclude = list(exclude)
+        self.functions = list(functions)
+        self.scoped = bool(scoped or self.functions)
+        self._scope: "Optional[_Scope]" = None
+        if self.scoped:
+            self._scope = _Scope(self.functions)
         self.tool_id: "Optional[int]" = None
         self._pid = 0
         self._started = False
@@ -176,16 +192,21 @@ class Tracer:
                                  "not installed")
             self._tracking = True
             labeler = _label_greenlet
+        codes = None
+        if self._scope is not None:
+            codes = self._scope.codes_now()
         try:
             tool = _native.trace_start(self.buffer, inc,
                                        exc + [_PACKAGE_DIR], 1,
                                        self.max_depth or 0, labeler,
                                        self.c_calls, float(self.ring or 0),
                                        _TaskLabeler() if self.asyncio
-                                       else None)
+                                       else None, codes)
         except BaseException:
             self._stop_tracking()
             raise
+        if self._scope is not None:
+            self._scope.watch_imports()
         self.tool_id = tool if tool >= 0 else None
         self._pid = os.getpid()
         self._started = True
@@ -199,6 +220,8 @@ class Tracer:
         if self._memory_thread is not None:
             self._memory_thread.halt()
             self._memory_thread = None
+        if self._scope is not None:
+            self._scope.unwatch_imports()
         if self._started and os.getpid() == self._pid:
             _native.trace_stop()
             _remember_thread_names(self._names)
@@ -211,6 +234,10 @@ class Tracer:
 
             self._tracking = False
             _greenlets.stop_tracking()
+
+    def unmatched_functions(self) -> "List[str]":
+        """The functions specs that named no function (so far)."""
+        return self._scope.unmatched() if self._scope is not None else []
 
     def stats(self) -> "Dict[str, Any]":
         """events, dropped, threads, codes, buffer_used, engine, tool_id,
@@ -376,3 +403,147 @@ class span:
 
     def __exit__(self, *exc: "Any") -> None:
         _native.trace_span(1, self._name, self._args)
+
+
+#: The code objects of @traced functions (scoped tracing).
+_traced_codes: "List[Any]" = []
+
+
+def _code_of(obj: "Any") -> "Any":
+    """The code object of a function, method, staticmethod, classmethod
+    or functools.wraps wrapper's wrapped function; ValueError if none."""
+    seen = 0
+    while seen < 20:
+        seen += 1
+        if isinstance(obj, (staticmethod, classmethod)):
+            obj = obj.__func__
+            continue
+        code = getattr(obj, "__code__", None)
+        if code is not None and type(code).__name__ == "code":
+            return code
+        inner = getattr(obj, "__func__", None) or \
+            getattr(obj, "__wrapped__", None)
+        if inner is None:
+            break
+        obj = inner
+    raise ValueError("not a Python function: %r" % (obj,))
+
+
+def traced(func: "Any") -> "Any":
+    """Decorator: a scoped trace (``stackwatch trace --scoped`` or
+    ``--function``, ``Tracer(scoped=True)``) records only while such a
+    function runs in a thread. Returns func itself (no wrapper: no cost
+    when no trace runs)."""
+    code = _code_of(func)
+    _traced_codes.append(code)
+    _native.trace_scope_add(code)
+    return func
+
+
+class _Scope:
+    """The functions of a scoped trace: given as objects or
+    "MODULE:QUALNAME" strings, the latter resolved at start when the
+    module is imported, else right after its import (a sys.meta_path
+    finder wraps the module's loader)."""
+
+    def __init__(self, functions: "Iterable[Any]") -> None:
+        self.codes: "List[Any]" = []
+        self.pending: "Dict[str, List[str]]" = {}
+        self.unresolved: "List[str]" = []
+        for f in functions:
+            if isinstance(f, str):
+                module, sep, qual = f.partition(":")
+                if not sep or not module or not qual:
+                    raise ValueError("--function wants MODULE:QUALNAME, "
+                                     "not %r" % f)
+                if module == "__main__":
+                    raise ValueError("--function %s: the script's own "
+                                     "functions are traced with "
+                                     "@stackwatch.trace.traced" % f)
+                self.pending.setdefault(module, []).append(qual)
+            else:
+                self.codes.append(_code_of(f))
+        self._finder: "Optional[_ScopeFinder]" = None
+
+    def codes_now(self) -> "List[Any]":
+        for module in list(self.pending):
+            if module in sys.modules:
+                self.resolve(module, sys.modules[module])
+        return self.codes + _traced_codes
+
+    def resolve(self, module: str, mod: "Any") -> None:
+        """Finds module's pending functions in mod (quietly)."""
+        for qual in self.pending.pop(module, []):
+            obj = mod
+            try:
+                for part in qual.split("."):
+                    obj = getattr(obj, part)
+                code = _code_of(obj)
+            except (AttributeError, ValueError):
+                self.unresolved.append("%s:%s" % (module, qual))
+                continue
+            self.codes.append(code)
+            _native.trace_scope_add(code)
+
+    def watch_imports(self) -> None:
+        if self.pending:
+            self._finder = _ScopeFinder(self)
+            sys.meta_path.insert(0, self._finder)
+
+    def unwatch_imports(self) -> None:
+        if self._finder is not None:
+            try:
+                sys.meta_path.remove(self._finder)
+            except ValueError:
+                pass
+            self._finder = None
+
+    def unmatched(self) -> "List[str]":
+        return self.unresolved + ["%s:%s" % (m, q)
+                                  for m, quals in self.pending.items()
+                                  for q in quals]
+
+
+class _ScopeFinder:
+    """A sys.meta_path entry that finds nothing itself: for a module a
+    scoped trace waits for, it asks the finders after it and wraps the
+    loader they give so that the functions are resolved once the module
+    has run."""
+
+    def __init__(self, scope: _Scope) -> None:
+        self.scope = scope
+
+    def find_spec(self, name: str, path: "Any" = None,
+                  target: "Any" = None) -> "Any":
+        if name not in self.scope.pending:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and \
+                        hasattr(spec.loader, "exec_module"):
+                    spec.loader = _ScopeLoader(spec.loader, self.scope, name)
+                return spec
+        return None
+
+
+class _ScopeLoader:
+    """Delegates to the module's loader; resolves the scope's functions
+    after exec_module."""
+
+    def __init__(self, loader: "Any", scope: _Scope, name: str) -> None:
+        self._loader = loader
+        self._scope = scope
+        self._name = name
+
+    def __getattr__(self, attr: str) -> "Any":
+        return getattr(self._loader, attr)
+
+    def create_module(self, spec: "Any") -> "Any":
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: "Any") -> None:
+        self._loader.exec_module(module)
+        self._scope.resolve(self._name, module)
