@@ -224,10 +224,14 @@ _RECORD_ARGS = [
          help="the share of one core the sampler may use "
               "(e.g. 0.01); lowers the rate when needed"),
     _arg("--pid", type=_pid, metavar="PID",
-         help="profile running process PID instead of a script: it must "
-              "have stackwatch enabled (as for `stackwatch dump`); it "
+         help="profile running process PID instead of a script: if it "
+              "has stackwatch enabled (as for `stackwatch dump`), it "
               "samples itself for --duration seconds (default: until "
-              "Ctrl-C) and sends the profile back"),
+              "Ctrl-C) and sends the profile back; if not, it is read "
+              "from outside where the system allows it (as dump)"),
+    _arg("--outside", action="store_true",
+         help="with --pid: read the process from outside "
+              "(process_vm_readv) even if it enabled stackwatch"),
 ]
 
 _RUN_ARGS = [
@@ -957,6 +961,8 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     prog = "%s record" % PROG
     if ns.pid is not None:
         return _record_pid(ns, target_args, prog)
+    if ns.outside:
+        fail("--outside needs --pid", prog)
     target_args = _target(ns, target_args, prog)
     rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
     budget = _option(prog, "--budget", profiler.check_budget, ns.budget)
