@@ -9,6 +9,7 @@ says why and how to enable either. An enabled process is still asked
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -18,6 +19,7 @@ from conftest import (child_env, line_of, run_cli, run_target,
 from test_outside import pyenv_python
 
 LOOP = target_path("outside_loop")
+HERE = "%d.%d" % sys.version_info[:2]
 
 
 def collapsed(path):
@@ -67,7 +69,7 @@ def test_record_pid_of_an_unprepared_loop(target, tmp_path, version):
         "outside with process_vm_readv at 100 Hz for 1 s (Ctrl-C stops it "
         "earlier); the process is not stopped" % t.pid), proc.stderr
     assert "samples of process %d in" % t.pid in lines[1]
-    assert "read from outside (CPython %s" % (version or "3.11") in lines[1]
+    assert "read from outside (CPython %s" % (version or HERE) in lines[1]
     assert lines[2] == "[stackwatch] wrote collapsed to %s" % out
     # Nearly every sample of the main thread is in the loop.
     total = sum(collapsed(out).values())
@@ -195,6 +197,50 @@ def test_not_enabled_and_not_permitted_says_how_to_enable_either(target):
         "; either enable stackwatch in it (stackwatch.enable_dump(), "
         "STACKWATCH_DUMP=1, or start it with stackwatch record), or run "
         "stackwatch record --pid as the process's user (with "
+        "kernel.yama.ptrace_scope 0), or with CAP_SYS_PTRACE (root, or "
+        "docker run --cap-add SYS_PTRACE)\n"), proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    assert t.alive()
+
+
+
+def test_top_of_an_unprepared_process_to_a_pipe(target):
+    from test_top import snapshots
+
+    t = target(name="outside_loop")
+    proc = run_cli("top", "-d", "3", "-n", "5", str(t.pid), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith(
+        "[stackwatch] process %d did not enable stackwatch: read from "
+        "outside with process_vm_readv (CPython %s" % (t.pid, HERE)), proc.stderr
+    snaps = snapshots(proc.stdout)
+    assert len(snaps) >= 2, proc.stdout
+    # The hot function by the second refresh, at the top.
+    first = [lines for n, lines in snaps if n <= 2]
+    assert any(lines[4].endswith("spin_here (outside_loop.py)")
+               for lines in first), proc.stdout
+    row = snaps[-1][1][4]
+    own, total = map(float, row.split()[:2])
+    assert 80 <= own <= total <= 100, row
+    assert "rate 100 Hz" in snaps[-1][1][1]
+    assert t.alive()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_top_when_neither_path_works(target):
+    t = target(name="outside_as_user", name_args=["65534", "nodump"])
+    proc = run_target("outside_as_user", "65534", "top", "-d", "1",
+                      str(t.pid))
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(
+        "stackwatch top: error: stackwatch is not enabled in process %d, "
+        "and reading it from outside is not permitted: it is not dumpable "
+        % t.pid), proc.stderr
+    assert proc.stderr.endswith(
+        "; either enable stackwatch in it (stackwatch.enable_dump(), "
+        "STACKWATCH_DUMP=1, or start it with stackwatch record), or run "
+        "stackwatch top as the process's user (with "
         "kernel.yama.ptrace_scope 0), or with CAP_SYS_PTRACE (root, or "
         "docker run --cap-add SYS_PTRACE)\n"), proc.stderr
     assert len(proc.stderr.splitlines()) == 1

@@ -347,6 +347,9 @@ _TOP_ARGS = [
          help="stop after SECONDS (default: until q or Ctrl-C)"),
     _arg("--mode", choices=_ProfilerChoices("MODES"),
          help="wall (default), cpu or gil, as for record"),
+    _arg("--outside", action="store_true",
+         help="with a PID: read the process from outside "
+              "(process_vm_readv) even if it enabled stackwatch"),
 ]
 
 _ARGS = {"record": _RECORD_ARGS + _TARGET_ARGS,
@@ -1039,6 +1042,8 @@ def top(ns: argparse.Namespace, target_args: List[str]) -> int:
         ns.pid = _option(prog, "PID", _pid, ns.target)
         ns.args = []
     else:
+        if ns.outside:
+            fail("--outside needs a PID", prog)
         ns.args = _target(ns, target_args, prog)
         _check_target(ns, prog)
     ns.rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)

@@ -8,8 +8,8 @@ imports what it needs, then switches to uid/gid argv[1]:
   changed user is), prints "ready" and sleeps in sleeping();
 - `outside_as_user.py UID dump PID`: the `stackwatch dump` CLI as that
   user; exits with its status;
-- `outside_as_user.py UID record --pid PID ...`: `stackwatch record` as
-  that user, likewise.
+- `outside_as_user.py UID record --pid PID ...` (or `top ...`):
+  `stackwatch record` (or `top`) as that user, likewise.
 """
 import ctypes
 import gettext
@@ -21,8 +21,9 @@ import time
 import argparse, errno, json, random, shutil, socket, struct  # noqa: E401,F401
 
 uid = int(sys.argv[1])
-if sys.argv[2:3] in (["dump"], ["record"]):
+if sys.argv[2:3] in (["dump"], ["record"], ["top"]):
     from stackwatch import _frame, _output, _outside, _remote  # noqa: F401
+    from stackwatch import _top  # noqa: F401
     from stackwatch import cli, profiler  # noqa: F401
 
     gettext.gettext("x")  # argparse's lazy imports, done while we can
