@@ -268,14 +268,16 @@ def test_record_pid_of_a_dead_pid(tmp_path):
 
 
 def test_record_pid_not_enabled(target, tmp_path):
+    # Read from outside instead (tests/test_record_pid_outside.py; there
+    # too: when the system does not permit it).
     t = target(name="dump_sleeper", name_args=["plain"])
     proc = run_cli("record", "--pid", str(t.pid), "-d", "1", "-o",
                    str(tmp_path / "p.txt"))
-    assert proc.returncode == 1
+    assert proc.returncode == 0, proc.stderr
     assert proc.stderr.startswith(
-        "stackwatch record: error: stackwatch is not enabled in process %d"
-        % t.pid)
-    assert len(proc.stderr.splitlines()) == 1
+        "[stackwatch] process %d did not enable stackwatch: reading it "
+        "from outside" % t.pid), proc.stderr
+    assert "waiting_here" in functions(tmp_path / "p.txt")
     assert t.alive()
 
 

@@ -109,11 +109,11 @@ def why_not(pid: int) -> str:
             "module refused; CAP_SYS_PTRACE would be needed")
 
 
-def how_to() -> str:
+def how_to(command: str = "dump") -> str:
     """How to be allowed, as words for a message."""
-    return ("run stackwatch dump as the process's user (with "
+    return ("run stackwatch %s as the process's user (with "
             "kernel.yama.ptrace_scope 0), or with CAP_SYS_PTRACE "
-            "(root, or docker run --cap-add SYS_PTRACE)")
+            "(root, or docker run --cap-add SYS_PTRACE)" % command)
 
 
 def dump(pid: int, json_format: bool = False, locals: bool = False

@@ -136,6 +136,8 @@ def take(pid: int, seconds: Optional[float], rate: float, mode: str,
         uid, directory, signum = dumping.locate(pid, signal_spec)
         conn = dumping.connect(pid, uid, directory, signum, timeout,
                                _native.DUMP_PROFILE)
+    except (dumping.NotEnabled, dumping.NotPermitted):
+        raise  # record_pid reads such a process from outside
     except dumping.DumpError as e:
         raise RemoteError(str(e)) from None
     asked = FOREVER if seconds is None else seconds
@@ -322,10 +324,16 @@ def record_pid(ns: Any, prog: str, fail: Any) -> int:
     full_paths = bool(ns.full_paths)
     lines = profiler.LINES["none" if ns.nolineno else "function"
                            if ns.function else "current"]
+    if ns.outside:
+        return _record_outside(ns, prog, fail, None)
     try:
         res = take(pid, ns.duration, ns.rate, ns.mode, lines, ns.signal)
     except RemoteError as e:
         fail(str(e), prog, status=1)
+    except dumping.NotEnabled:
+        return _record_outside(ns, prog, fail, True)
+    except dumping.NotPermitted:
+        return _record_outside(ns, prog, fail, False)
     if full_paths:
         _frame.set_full_paths()
     else:
@@ -351,6 +359,93 @@ def record_pid(ns: Any, prog: str, fail: Any) -> int:
         return 1
     data = render(res, pid, ns.fmt, ns.threads, ns.greenlets, ns.mode,
                   full_paths)
+    try:
+        _output.write_file(ns.out, data)
+    except _output.OutputError as e:
+        fail(str(e), prog, status=1)
+    _note("wrote %s to %s" % (ns.fmt, "stdout" if ns.out == "-"
+                              else ns.out))
+    return 0
+
+
+def _record_outside(ns: Any, prog: str, fail: Any, asked: Optional[bool]
+                    ) -> int:
+    """record --pid of a process that did not enable stackwatch (asked),
+    that may not be asked (another user's: asked False), or that
+    --outside wants read so (asked None): sampled from outside
+    (_outside.record) where the system allows it, else one line saying
+    why and how to enable either path (status 1)."""
+    from stackwatch import _outside
+
+    pid = ns.pid
+    if not _alive(pid):
+        fail("no such process: %d" % pid, prog, status=1)
+    lines = "none" if ns.nolineno else "function" if ns.function \
+        else "current"
+    seconds = ns.duration or 0.0
+    why = {None: "process %d: " % pid,
+           True: "process %d did not enable stackwatch: " % pid,
+           False: "process %d belongs to another user: " % pid}[asked]
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM ends the profile as Ctrl-C does (the reader looks at
+    # signals every 100 ms), keeping what was sampled.
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        # One read first, so that a process that cannot be read gets one
+        # line saying why, and the first line names its interpreter.
+        _outside.dump(pid)
+        _note("%sreading it from outside with process_vm_readv at %g Hz "
+              "%s; the process is not stopped%s"
+              % (why, ns.rate, "until Ctrl-C" if not seconds else
+                 "for %g s (Ctrl-C stops it earlier)" % seconds,
+                 "; --greenlets needs stackwatch enabled in it: not "
+                 "tracked" if ns.greenlets else ""))
+        sys.stderr.flush()
+        rec = _outside.record(pid, seconds, ns.rate, ns.mode, lines)
+    except KeyboardInterrupt:
+        fail("interrupted before process %d could be read: nothing "
+             "written" % pid, prog, status=1)
+    except ValueError as e:
+        fail(str(e), prog)
+    except _outside.OutsideError as e:
+        if str(e).startswith("no such process"):
+            fail(str(e), prog, status=1)
+        how = _outside.how_to("record --pid")
+        if asked is None:
+            fail("process %d: %s%s" % (pid, e, "; " + how if e.denied
+                                       else ""), prog, status=1)
+        if asked:
+            fail("stackwatch is not enabled in process %d, and %s; either "
+                 "%s, or %s" % (pid, e, _outside.ENABLE, how), prog,
+                 status=1)
+        fail("permission denied: process %d belongs to another user, whose "
+             "processes this command may not ask for a profile, and %s; %s"
+             % (pid, e, how), prog, status=1)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    st = rec.session.stats()
+    took = st["duration_seconds"]
+    ended = (" (process %d exited %.1f s into the profile: what was "
+             "sampled until then is written)" % (pid, took) if rec.exited
+             else " (stopped early by Ctrl-C: what was sampled until then "
+             "is written)" if rec.interrupted else "")
+    _note("%d samples of process %d in %.1f s (%.1f Hz effective, %s mode), "
+          "read from outside (CPython %s, %s)%s"
+          % (st["samples"], pid, took,
+             st["passes"] / took if took else 0.0, ns.mode, rec.python,
+             rec.binary, ended))
+    if not st["samples"]:
+        _note("nothing was sampled: no profile written")
+        return 1
+    full_paths = bool(ns.full_paths)
+    if full_paths:
+        _frame.set_full_paths()
+    else:
+        _frame.use_sys_path(_script_dir(pid), pin=True)
+    data = rec.render(ns.fmt, threads=ns.threads, full_paths=full_paths)
     try:
         _output.write_file(ns.out, data)
     except _output.OutputError as e:

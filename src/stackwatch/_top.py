@@ -126,6 +126,121 @@ class Stream:
         self.conn.close()
 
 
+class OutsideStream:
+    """The profile so far of a process that did not enable stackwatch,
+    every interval, read from outside (_outside.record, one interval at
+    a time on a thread of ours; the process is never stopped). The same
+    interface as Stream."""
+
+    def __init__(self, pid: int, rate: float, mode: str, interval: float,
+                 seconds: Optional[float]) -> None:
+        import os
+        import threading
+
+        from stackwatch import _outside
+
+        self.pid = pid
+        try:
+            self.how = _outside.dump(pid)[1]  # readable at all?
+        except _outside.OutsideError as e:
+            raise _OutsideRefused(e) from None
+        self.ended: Optional[str] = None
+        self._final: Optional[str] = None  # how the reading thread ended
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._ready: "List[Tuple[Dict[str, Any], List[Any]]]" = []
+        self._rfd, self._wfd = os.pipe()
+        self._args = (rate, mode, interval, seconds)
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="stackwatch-top-outside")
+        self._thread.start()
+
+    def _run(self) -> None:
+        import os
+
+        from stackwatch import _outside
+
+        rate, mode, interval, seconds = self._args
+        cumulative: "Dict[Any, List[Any]]" = {}
+        slots: "Dict[int, int]" = {}  # tid -> a slot stable across reads
+        took = samples = passes = 0.0
+        ended = "done"
+        while not self._stopping.is_set():
+            step = interval if seconds is None else min(interval,
+                                                        seconds - took)
+            if step <= 0:
+                break
+            try:
+                rec = _outside.record(self.pid, step, rate, mode)
+            except (_outside.OutsideError, ValueError):
+                ended = "gone"
+                break
+            st = rec.session.stats()
+            took += st["duration_seconds"]
+            samples += st["samples"]
+            passes += st["passes"]
+            threads = {slot: (ident, tid, name) for slot, ident, tid, name, _
+                       in rec.session.threads()}
+            frames, rows = rec.session.export()
+            for slot, gid, stack, count, wall, cpu, gil in rows:
+                ident, tid, name = threads.get(slot, (0, 0, None))
+                stable = slots.setdefault(tid or ident, len(slots) + 1)
+                labels = tuple(frames[i] for i in stack)
+                key = (stable, gid, labels)
+                row = cumulative.setdefault(
+                    key, [self.pid, stable, ident, tid, name, gid, None,
+                          labels, 0, 0, 0, 0, None])
+                row[4] = name or row[4]
+                row[8] += count
+                row[9] += wall
+                row[10] += cpu
+                row[11] += gil
+            stats = {"rate": rate, "samples": int(samples), "seconds": took,
+                     "effective_rate": passes / took if took else 0.0,
+                     "dropped": 0}
+            with self._lock:
+                self._ready.append((stats, [tuple(r) for r in
+                                            cumulative.values()]))
+            os.write(self._wfd, b"x")
+            if rec.exited:
+                ended = "exit"
+                break
+        with self._lock:
+            self._final = "stopped" if self._stopping.is_set() and \
+                ended == "done" else ended
+        os.write(self._wfd, b"x")
+
+    def fileno(self) -> int:
+        return self._rfd
+
+    def poll(self) -> "List[Tuple[Dict[str, Any], List[Any]]]":
+        import os
+
+        import select as select_
+
+        while select_.select([self._rfd], [], [], 0)[0]:
+            os.read(self._rfd, 4096)
+        with self._lock:
+            out, self._ready = self._ready, []
+            self.ended = self._final
+        return out
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def close(self) -> None:
+        import os
+
+        self._stopping.set()
+        self._thread.join(30)
+        os.close(self._rfd)
+        os.close(self._wfd)
+
+
+class _OutsideRefused(Exception):
+    """The process cannot be read from outside: the OutsideError."""
+
+
 Key = "Tuple[int, int, Tuple[Tuple[str, str, int], ...]]"
 
 
@@ -323,6 +438,53 @@ def _wait_enabled(child: "subprocess.Popen[bytes]", timeout: float = 30.0
             time.sleep(0.05)
 
 
+def _open(pid: int, ns: Any) -> "Any":
+    """The stream of process pid's profiles: asked of the process when it
+    enabled stackwatch, read from outside when it did not (or may not be
+    asked, or --outside says so) and the system allows it; TopError
+    otherwise, saying why and how to enable either path."""
+    from stackwatch import _outside
+
+    asked: Optional[bool] = None
+    if not getattr(ns, "outside", False):
+        try:
+            dumping.locate(pid, ns.signal)
+        except dumping.NotEnabled:
+            asked = True
+        except dumping.NotPermitted:
+            asked = False
+        except dumping.DumpError as e:
+            raise TopError(str(e)) from None
+        else:
+            return Stream(pid, ns.rate, ns.mode, ns.interval, ns.duration,
+                          ns.signal)
+    elif not _remote._alive(pid):
+        raise TopError("no such process: %d" % pid)
+    try:
+        stream = OutsideStream(pid, ns.rate, ns.mode, ns.interval,
+                               ns.duration)
+    except _OutsideRefused as refused:
+        e = refused.args[0]
+        if str(e).startswith("no such process"):
+            raise TopError(str(e)) from None
+        how = _outside.how_to("top")
+        if asked is None:
+            raise TopError("process %d: %s%s" % (
+                pid, e, "; " + how if e.denied else "")) from None
+        if asked:
+            raise TopError("stackwatch is not enabled in process %d, and "
+                           "%s; either %s, or %s" % (
+                               pid, e, _outside.ENABLE, how)) from None
+        raise TopError("permission denied: process %d belongs to another "
+                       "user, whose processes this command may not ask for "
+                       "a profile, and %s; %s" % (pid, e, how)) from None
+    sys.stderr.write("[stackwatch] process %d%s: %s\n" % (
+        pid, {None: "", True: " did not enable stackwatch",
+              False: " belongs to another user"}[asked], stream.how))
+    sys.stderr.flush()
+    return stream
+
+
 def run(ns: Any, prog: str, fail: Any) -> int:
     """`stackwatch top`: ns has pid (or target / module and args), rate,
     mode, interval, window, rows, duration, signal, full_paths."""
@@ -336,8 +498,7 @@ def run(ns: Any, prog: str, fail: Any) -> int:
         try:
             if child is not None:
                 _wait_enabled(child)
-            stream = Stream(pid, ns.rate, ns.mode, ns.interval, ns.duration,
-                            ns.signal)
+            stream = _open(pid, ns)
         except TopError as e:
             fail(str(e), prog, status=1)
         if ns.full_paths:

@@ -224,10 +224,11 @@ _RECORD_ARGS = [
          help="the share of one core the sampler may use "
               "(e.g. 0.01); lowers the rate when needed"),
     _arg("--pid", type=_pid, metavar="PID",
-         help="profile running process PID instead of a script: it must "
-              "have stackwatch enabled (as for `stackwatch dump`); it "
+         help="profile running process PID instead of a script: if it "
+              "has stackwatch enabled (as for `stackwatch dump`), it "
               "samples itself for --duration seconds (default: until "
-              "Ctrl-C) and sends the profile back"),
+              "Ctrl-C) and sends the profile back; if not, it is read "
+              "from outside where the system allows it (as dump)"),
     _arg("--subprocesses", action="store_true",
          help="also every Python process the script starts (subprocesses, "
               "forks, multiprocessing): one profile, a root frame per "
@@ -235,6 +236,9 @@ _RECORD_ARGS = [
     _arg("--per-process", action="store_true",
          help="with --subprocesses or -- COMMAND: one file per process "
               "(OUT.<pid>.ext) instead of one profile"),
+    _arg("--outside", action="store_true",
+         help="with --pid: read the process from outside "
+              "(process_vm_readv) even if it enabled stackwatch"),
 ]
 
 _RUN_ARGS = [
@@ -357,6 +361,9 @@ _TOP_ARGS = [
          help="stop after SECONDS (default: until q or Ctrl-C)"),
     _arg("--mode", choices=_ProfilerChoices("MODES"),
          help="wall (default), cpu or gil, as for record"),
+    _arg("--outside", action="store_true",
+         help="with a PID: read the process from outside "
+              "(process_vm_readv) even if it enabled stackwatch"),
 ]
 
 _ARGS = {"record": _RECORD_ARGS + _TARGET_ARGS,
@@ -1142,6 +1149,8 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
         fail("--per-process needs --subprocesses or -- COMMAND", prog)
     if ns.pid is not None:
         return _record_pid(ns, target_args, prog)
+    if ns.outside:
+        fail("--outside needs --pid", prog)
     target_args = _target(ns, target_args, prog)
     rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
     budget = _option(prog, "--budget", profiler.check_budget, ns.budget)
@@ -1218,6 +1227,8 @@ def top(ns: argparse.Namespace, target_args: List[str]) -> int:
         ns.pid = _option(prog, "PID", _pid, ns.target)
         ns.args = []
     else:
+        if ns.outside:
+            fail("--outside needs a PID", prog)
         ns.args = _target(ns, target_args, prog)
         _check_target(ns, prog)
     ns.rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)

@@ -7,7 +7,9 @@ imports what it needs, then switches to uid/gid argv[1]:
   that user is; with "nodump", left not dumpable, as a process that
   changed user is), prints "ready" and sleeps in sleeping();
 - `outside_as_user.py UID dump PID`: the `stackwatch dump` CLI as that
-  user; exits with its status.
+  user; exits with its status;
+- `outside_as_user.py UID record --pid PID ...` (or `top ...`):
+  `stackwatch record` (or `top`) as that user, likewise.
 """
 import ctypes
 import gettext
@@ -19,8 +21,10 @@ import time
 import argparse, errno, json, random, shutil, socket, struct  # noqa: E401,F401
 
 uid = int(sys.argv[1])
-if sys.argv[2:3] == ["dump"]:
-    from stackwatch import _outside, cli  # noqa: F401
+if sys.argv[2:3] in (["dump"], ["record"], ["top"]):
+    from stackwatch import _frame, _output, _outside, _remote  # noqa: F401
+    from stackwatch import _top  # noqa: F401
+    from stackwatch import cli, profiler  # noqa: F401
 
     gettext.gettext("x")  # argparse's lazy imports, done while we can
     cli.build_parser()  # and what building the parser imports

@@ -11,7 +11,7 @@ import sys
 # What the CLI and argparse import only when used, imported while we can.
 import argparse, json, random, shutil, socket, struct  # noqa: E401,F401
 
-from stackwatch import _remote, cli  # noqa: F401
+from stackwatch import _outside, _remote, cli  # noqa: F401
 
 gettext.gettext("x")  # argparse's lazy imports, done while we can
 cli.build_parser()  # and the subcommands' modules it loads
