@@ -97,6 +97,22 @@ def test_cli_function_traces_only_that_function(tmp_path):
     assert "named no function" not in proc.stderr
 
 
+@pytest.mark.parametrize("module", ["trace_scoped_cli", "__main__"])
+def test_cli_function_of_the_script_itself(tmp_path, module):
+    # The script is run as __main__ and its functions do not exist yet
+    # when tracing starts: they are found in its compiled code, by the
+    # script's own name (what a user types for app.py) or __main__.
+    out = str(tmp_path / "out.json")
+    proc = run_cli("trace", "-o", out, "--function", module + ":Local.work",
+                   target_path("trace_scoped_cli"))
+    assert proc.returncode == 0, proc.stderr
+    assert "named no function" not in proc.stderr
+    threads = _by_thread(load(out))
+    got = [ln for t in threads.values()
+           for ln in outline(t, "trace_scoped_cli.py")]
+    assert got in (["Local.work", "  busy"], ["work", "  busy"]), got
+
+
 def test_cli_function_that_names_nothing_is_a_warning(tmp_path):
     out = str(tmp_path / "out.json")
     proc = run_cli("trace", "-o", out, "--function", "trace_scoped_mod:nope",
@@ -108,7 +124,6 @@ def test_cli_function_that_names_nothing_is_a_warning(tmp_path):
 
 @pytest.mark.parametrize("spec,says", [
     ("no_colon", "wants MODULE:QUALNAME"),
-    ("__main__:main", "@stackwatch.trace.traced"),
     ("mod:", "wants MODULE:QUALNAME")])
 def test_cli_bad_function_is_one_line_and_status_2(tmp_path, spec, says):
     proc = run_cli("trace", "-o", str(tmp_path / "out.json"), "--function",

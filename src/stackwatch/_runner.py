@@ -123,6 +123,10 @@ def _is_zip(path: str) -> bool:
     return True
 
 
+#: The script's code while at_start runs (before the code does).
+main_code = None
+
+
 def _run_script(path: str, at_start: "Optional[Callable[[], None]]" = None
                 ) -> None:
     if os.path.isdir(path) or _is_zip(path):
@@ -151,7 +155,12 @@ def _run_script(path: str, at_start: "Optional[Callable[[], None]]" = None
     main.__cached__ = None  # type: ignore[attr-defined]
     sys.modules["__main__"] = main
     if at_start is not None:
-        at_start()
+        global main_code
+        main_code = code  # for at_start (the tracer's --function)
+        try:
+            at_start()
+        finally:
+            main_code = None
     exec(code, main.__dict__)
 
 

@@ -456,20 +456,39 @@ class _Scope:
                 if not sep or not module or not qual:
                     raise ValueError("--function wants MODULE:QUALNAME, "
                                      "not %r" % f)
-                if module == "__main__":
-                    raise ValueError("--function %s: the script's own "
-                                     "functions are traced with "
-                                     "@stackwatch.trace.traced" % f)
                 self.pending.setdefault(module, []).append(qual)
             else:
                 self.codes.append(_code_of(f))
         self._finder: "Optional[_ScopeFinder]" = None
 
     def codes_now(self) -> "List[Any]":
+        runner = sys.modules.get("stackwatch._runner")
+        if runner is not None and runner.main_code is not None:
+            self._resolve_script(runner.main_code)
         for module in list(self.pending):
-            if module in sys.modules:
+            # Under `stackwatch trace`, sys.modules' "__main__" is the CLI's
+            # until the script runs: the script is found above.
+            if module in sys.modules and not (
+                    runner is not None and module == "__main__"):
                 self.resolve(module, sys.modules[module])
         return self.codes + _traced_codes
+
+    def _resolve_script(self, code: "Any") -> None:
+        """The script `stackwatch trace` is about to run (code: compiled,
+        not run yet, so its functions do not exist) is named `__main__` or
+        by its file's name (`app` for app.py): its pending functions are
+        found among the code objects its code holds."""
+        stem = os.path.splitext(os.path.basename(code.co_filename))[0]
+        quals = self.pending.pop("__main__", [])
+        if stem in self.pending and stem not in sys.modules:
+            quals += self.pending.pop(stem)
+        found = _code_qualnames(code) if quals else {}
+        for qual in quals:
+            if not found.get(qual):
+                self.unresolved.append("%s:%s" % (stem, qual))
+            for c in found.get(qual, ()):
+                self.codes.append(c)
+                _native.trace_scope_add(c)
 
     def resolve(self, module: str, mod: "Any") -> None:
         """Finds module's pending functions in mod (quietly)."""
@@ -502,6 +521,26 @@ class _Scope:
         return self.unresolved + ["%s:%s" % (m, q)
                                   for m, quals in self.pending.items()
                                   for q in quals]
+
+
+def _code_qualnames(code: "Any") -> "Dict[str, List[Any]]":
+    """Qualified name -> the code objects nested in a module's code (its
+    functions, methods, nested functions), before the module runs."""
+    out: "Dict[str, List[Any]]" = {}
+    new_locals = 0x0002  # CO_NEWLOCALS: a function's code, not a class's
+
+    def walk(parent: "Any", prefix: str) -> None:
+        for const in parent.co_consts:
+            if not isinstance(const, type(code)):
+                continue
+            qual = getattr(const, "co_qualname", None) or prefix + \
+                const.co_name
+            out.setdefault(qual, []).append(const)
+            walk(const, qual + (".<locals>." if const.co_flags & new_locals
+                                else "."))
+
+    walk(code, "")
+    return out
 
 
 class _ScopeFinder:
