@@ -19,6 +19,12 @@
  * frees are passed through uncounted; blocks freed after it go straight
  * to the allocator that gave them.
  *
+ * The `c` and `both` profiles also patch the loaded objects' GOTs
+ * (memgot.c); Python's hooks are installed in every profile, since it is
+ * their depth that keeps what Python's allocators take from the C
+ * library out of the `c` columns (in the `c` profile they count
+ * nothing).
+ *
  * Called with the GIL held. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,6 +34,7 @@
 
 #include "errors.h"
 #include "errors_py.h"
+#include "memgot.h"
 #include "memprof_py.h"
 #include "memtrack.h"
 
@@ -136,6 +143,12 @@ mem_start_py(PyObject *m, PyObject *args)
                           &sample_interval)) {
         return NULL;
     }
+    if (strcmp(profile, "python") != 0 && strcmp(profile, "c") != 0 &&
+        strcmp(profile, "both") != 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "profile must be 'python', 'c' or 'both'");
+        return NULL;
+    }
     if (sample_interval > ((unsigned long long)1 << 40)) {
         PyErr_SetString(PyExc_ValueError, "sample_interval is too large");
         return NULL;
@@ -156,6 +169,9 @@ mem_start_py(PyObject *m, PyObject *args)
         return sw_py_raise(rc, err);
     }
     install();
+    if (strcmp(profile, "python") != 0) {
+        sw_memgot_install();
+    }
     sw_mem_set_tracking(1);
     Py_RETURN_NONE;
 }
@@ -167,6 +183,7 @@ mem_stop_py(PyObject *m, PyObject *noargs)
     (void)m;
     (void)noargs;
     sw_mem_set_tracking(0);
+    sw_memgot_uninstall();
     uninstall();
     if (sw_mem_stop() < 0) {
         Py_RETURN_FALSE;
@@ -178,29 +195,36 @@ static PyObject *
 mem_stats_py(PyObject *m, PyObject *noargs)
 {
     sw_mem_stats_t st;
+    sw_memgot_stats_t got;
     int d, n = 0;
     (void)m;
     (void)noargs;
 
     sw_mem_get_stats(&st);
+    sw_memgot_get_stats(&got);
     for (d = 0; d < NDOMAINS; d++) {
         n += in_chain[d];
     }
-    return Py_BuildValue("{sisKsKsKsKsKsKsisi}", "running", sw_mem_running(),
-                         "threads", (unsigned long long)st.threads,
-                         "table_blocks", (unsigned long long)st.tracked,
-                         "untracked_blocks", (unsigned long long)st.untracked,
-                         "table_bytes", (unsigned long long)st.table_bytes,
-                         "lines", (unsigned long long)st.lines, "write_errors",
-                         (unsigned long long)st.write_errors, "write_errno",
-                         st.errno_, "hooked", n);
+    return Py_BuildValue(
+        "{sisKsKsKsKsKsKsisisKsKsK}", "running", sw_mem_running(), "threads",
+        (unsigned long long)st.threads, "table_blocks",
+        (unsigned long long)st.tracked, "untracked_blocks",
+        (unsigned long long)st.untracked, "table_bytes",
+        (unsigned long long)st.table_bytes, "lines",
+        (unsigned long long)st.lines, "write_errors",
+        (unsigned long long)st.write_errors, "write_errno", st.errno_,
+        "hooked", n, "got_objects", (unsigned long long)got.objects,
+        "got_entries", (unsigned long long)got.slots, "got_failed",
+        (unsigned long long)got.failed);
 }
 
 void
 sw_memprof_py_after_fork_child(void)
 {
     /* memtrack's atfork handler stopped the counting and closed the
-     * parent's files; here the allocators go back where they can. */
+     * parent's files; here the allocators go back where they can (a
+     * profile that follows forks installs them again). */
+    sw_memgot_uninstall();
     uninstall();
 }
 

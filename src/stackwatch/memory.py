@@ -16,9 +16,13 @@ average, Poisson) picks the block it is in; the block's stack is read from
 the allocating thread's own frames by the native reader and written to
 ``<thread>.stack`` with its weight, and its free too.
 
-Not there yet (refused in one line rather than half done): the ``c`` and
-``both`` profiles (memory C code takes from the C library), the path
-filter, forked children, per-greenlet counters.
+The ``c`` and ``both`` profiles also count memory C code takes from the
+C library directly (``malloc`` and friends, anonymous ``mmap``), by
+patching the loaded objects' GOTs at ``enable()`` (csrc/memgot.c) and
+putting them back at ``disable()``.
+
+Not there yet (refused in one line rather than half done): the path
+filter, per-greenlet counters.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ from stackwatch import _lifecycle, _native
 PROFILES = ("python", "c", "both")
 
 #: What this version can count.
-AVAILABLE_PROFILES = ("python",)
 
 #: The profile running in this process, if any (the counters are
 #: process-wide).
@@ -71,10 +74,6 @@ def check_profile(profile: Any) -> str:
     if profile not in PROFILES:
         raise ValueError("profile must be 'python', 'c' or 'both', not %r"
                          % (profile,))
-    if profile not in AVAILABLE_PROFILES:
-        raise ValueError("profile %r is not available yet: this version "
-                         "counts Python's allocators only (profile="
-                         "'python')" % profile)
     return profile
 
 
