@@ -37,9 +37,10 @@ def configure(p: "argparse.ArgumentParser") -> None:
     p.add_argument("-o", "--output", metavar="DIR", required=True,
                    help="the directory the profile goes to (DIR/<pid>/; "
                         "created)")
-    p.add_argument("--profile", choices=memory.PROFILES, default="python",
-                   help="what to count: python (Python's allocators; the "
-                        "only one available yet), c, both")
+    p.add_argument("--profile", choices=memory.PROFILES, default="both",
+                   help="what to count: python (Python's allocators), c "
+                        "(what C code takes from the C library directly), "
+                        "both (the default)")
     p.add_argument("--interval", type=cli._positive, default=0.02,
                    metavar="S",
                    help="seconds between two lines (default 0.02)")

@@ -91,7 +91,7 @@ class MemoryProfiler:
     ends the files (also done at interpreter exit); usable as a context
     manager. One memory profile runs in a process at a time."""
 
-    def __init__(self, path: str, profile: str = "python",
+    def __init__(self, path: str, profile: str = "both",
                  filter: Union[None, str, Sequence[str]] = None,
                  stacks: bool = False, follow_fork: bool = False,
                  greenlets: bool = False, interval: float = 0.02,
@@ -186,7 +186,7 @@ class ProcessProfiler:
     profile=...)``, then ``setFilter(prefix)``, ``trackStack()``,
     ``enableForkedProfile()`` and ``enable()``."""
 
-    def __init__(self, default_log_path: str, profile: str = "python",
+    def __init__(self, default_log_path: str, profile: str = "both",
                  interval: float = 0.02) -> None:
         check_profile(profile)
         self._path = default_log_path
