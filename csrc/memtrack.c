@@ -94,6 +94,8 @@ static _Atomic int tracking;
  * SW_MEM_PY, `c` only SW_MEM_C (Python's hooks are installed all the
  * same, so that what they call is not counted as C), `both` both. */
 static _Atomic int counted = 1 << SW_MEM_PY;
+/* The filter (sw_mem_config_t.keep), or NULL. */
+static int (*_Atomic keep_fn)(void);
 /* The mean of the sampling's intervals in bytes; 0: no stacks. */
 static _Atomic uint64_t sample_mean;
 
@@ -613,9 +615,11 @@ mem_alloced(void *p, size_t size, int kind)
     tl_t *t = &tl;
     uint32_t i;
     uint64_t mean, rec, weight = 0;
+    int (*keep)(void) = atomic_load_explicit(&keep_fn, memory_order_relaxed);
 
     if (!(atomic_load_explicit(&counted, memory_order_relaxed) &
-          (1 << kind))) {
+          (1 << kind)) ||
+        (keep != NULL && !keep())) {
         return;
     }
     i = my_slot(t);
@@ -1294,6 +1298,7 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
     atomic_store(&counted, strcmp(cfg->profile, "python") == 0 ? 1 << SW_MEM_PY
                            : strcmp(cfg->profile, "c") == 0    ? 1 << SW_MEM_C
                                                                : 3);
+    atomic_store(&keep_fn, cfg->keep);
     table_clear();
     map_clear();
     for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
