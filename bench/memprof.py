@@ -4,7 +4,8 @@ Each workload (bench/workloads/mem_*.py: one thread allocating, four
 threads with a producer/consumer pair, zlib through the raw allocator,
 libsqlite3 through malloc) runs plain, under ``-X tracemalloc=1`` and
 ``=25``, under ``stackwatch mem record`` (per-thread counters of the
-``python`` profile; then ``--stacks``; then ``--profile both --stacks``),
+``python`` profile; then ``--stacks``; then ``--profile both --stacks``;
+then a ``--filter`` that keeps nothing, its worst case),
 and under ``memray
 run`` (and ``--native``) when memray is installed, in alternating rounds;
 each run times itself from its first line to its last (start-up left
@@ -48,7 +49,11 @@ def settings(have_memray: bool):
            ("stackwatch counters", sw + ["--profile", "python"]),
            ("stackwatch --stacks", sw + ["--profile", "python", "--stacks"]),
            ("stackwatch both --stacks", sw + ["--profile", "both",
-                                              "--stacks"])]
+                                              "--stacks"]),
+           # The filter's worst case: no frame is kept, so every
+           # allocation walks its whole stack.
+           ("stackwatch --filter (none kept)",
+            sw + ["--profile", "python", "--filter", "/nonexistent/"])]
     if have_memray:
         mr = py + ["-m", "memray", "run", "-q", "-o", "{out}/memray.bin"]
         out += [("memray run", mr), ("memray run --native",

@@ -104,7 +104,25 @@ hk_calloc(size_t nelem, size_t elsize)
 static void *
 hk_realloc(void *p, size_t n)
 {
+    if (p != NULL && n == 0) {
+        /* glibc frees the block and returns NULL: a free, not a failed
+         * realloc (which leaves the block where it was). */
+        sw_mem_free(c_free, NULL, p);
+        return NULL;
+    }
     return sw_mem_realloc(c_realloc, NULL, p, n, SW_MEM_C);
+}
+
+static void *
+hk_reallocarray(void *p, size_t nelem, size_t elsize)
+{
+    size_t n;
+
+    if (__builtin_mul_overflow(nelem, elsize, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hk_realloc(p, n);
 }
 
 static void
@@ -254,6 +272,7 @@ static hook_t hooks[] = {
     {"malloc", (void *)hk_malloc, (void *)malloc},
     {"calloc", (void *)hk_calloc, (void *)calloc},
     {"realloc", (void *)hk_realloc, (void *)realloc},
+    {"reallocarray", (void *)hk_reallocarray, (void *)reallocarray},
     {"free", (void *)hk_free, (void *)free},
     {"posix_memalign", (void *)hk_posix_memalign, (void *)posix_memalign},
     {"aligned_alloc", (void *)hk_aligned_alloc, (void *)aligned_alloc},
@@ -309,7 +328,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static saved_t saved[MAX_SAVED]; /* under mu */
 static size_t nsaved;            /* under mu */
 static _Atomic int installed;
-static _Atomic uint64_t st_objects, st_slots, st_failed;
+static _Atomic uint64_t st_objects, st_slots, st_failed, st_foreign;
 static uintptr_t self_base; /* our own object's load address */
 
 /* ---- walking the objects ----------------------------------------------- */
@@ -384,7 +403,7 @@ saved_value(uintptr_t slot, const hook_t *h)
 static int
 do_relocs(walk_t *w, uintptr_t base, const ElfW(Rela) * r, size_t n,
           const ElfW(Sym) * syms, const char *strtab, uintptr_t lo,
-          uintptr_t hi)
+          uintptr_t hi, uintptr_t olo, uintptr_t ohi)
 {
     size_t i;
     int touched = 0;
@@ -411,6 +430,16 @@ do_relocs(walk_t *w, uintptr_t base, const ElfW(Rela) * r, size_t n,
                                    memory_order_relaxed);
         if (w->mode == PATCH) {
             if (is_hook(cur)) {
+                continue;
+            }
+            if (cur != (uintptr_t)h->real && !(cur >= olo && cur < ohi)) {
+                /* Bound to another definition than the one the hooks
+                 * call (an allocator of its own through RTLD_DEEPBIND,
+                 * another namespace's C library, another tool's hook):
+                 * left alone, since blocks of one allocator must not be
+                 * freed by another.  (An entry that points into its own
+                 * object is a lazy binding's PLT stub, not bound yet.) */
+                atomic_fetch_add(&st_foreign, 1);
                 continue;
             }
             if (nsaved == MAX_SAVED ||
@@ -440,7 +469,7 @@ static int
 visit(struct dl_phdr_info *info, size_t size, void *data)
 {
     walk_t *w = data;
-    uintptr_t base = info->dlpi_addr, lo = 0, hi = 0;
+    uintptr_t base = info->dlpi_addr, lo = 0, hi = 0, olo = 0, ohi = 0;
     const ElfW(Dyn) *dyn = NULL;
     const ElfW(Sym) *syms = NULL;
     const char *strtab = NULL;
@@ -456,7 +485,13 @@ visit(struct dl_phdr_info *info, size_t size, void *data)
     for (i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 
-        if (ph->p_type == PT_DYNAMIC) {
+        if (ph->p_type == PT_LOAD) {
+            uintptr_t a = base + ph->p_vaddr, e = a + ph->p_memsz;
+
+            olo = (olo == 0 || a < olo) ? a : olo;
+            ohi = e > ohi ? e : ohi;
+        }
+        else if (ph->p_type == PT_DYNAMIC) {
             dyn = (const ElfW(Dyn) *)(base + ph->p_vaddr);
         }
         else if (ph->p_type == PT_GNU_RELRO) {
@@ -505,11 +540,11 @@ visit(struct dl_phdr_info *info, size_t size, void *data)
     }
     if (jmprel != NULL && pltrel == DT_RELA) {
         touched |= do_relocs(w, base, jmprel, jmpsz / sizeof(ElfW(Rela)), syms,
-                             strtab, lo, hi);
+                             strtab, lo, hi, olo, ohi);
     }
     if (rela != NULL) {
         touched |= do_relocs(w, base, rela, relasz / sizeof(ElfW(Rela)), syms,
-                             strtab, lo, hi);
+                             strtab, lo, hi, olo, ohi);
     }
     if (touched && w->mode == PATCH) {
         atomic_fetch_add(&st_objects, 1);
@@ -583,6 +618,7 @@ sw_memgot_get_stats(sw_memgot_stats_t *out)
     out->objects = atomic_load(&st_objects);
     out->slots = atomic_load(&st_slots);
     out->failed = atomic_load(&st_failed);
+    out->foreign = atomic_load(&st_foreign);
 }
 
 void

@@ -14,10 +14,13 @@ typedef struct sw_memgot_stats {
     uint64_t slots;   /* GOT entries patched (and not yet restored) */
     uint64_t failed;  /* entries that could not be patched (mprotect,
                          the record table full) */
+    uint64_t foreign; /* entries left alone: bound to another definition
+                         than the C library's (see memgot.c) */
 } sw_memgot_stats_t;
 
 /* Points the GOT entries (JUMP_SLOT and GLOB_DAT relocations of
- * undefined symbols) of malloc, calloc, realloc, free, posix_memalign,
+ * undefined symbols) of malloc, calloc, realloc, reallocarray, free,
+ * posix_memalign,
  * aligned_alloc, memalign, valloc, mmap, mmap64, munmap and dlopen in
  * every loaded object -- but the C library, the dynamic loader, the vDSO
  * and stackwatch itself -- at hooks that count through memtrack.h (kind

@@ -359,7 +359,7 @@ mem_stats_py(PyObject *m, PyObject *noargs)
         n += in_chain[d];
     }
     return Py_BuildValue(
-        "{sisKsKsKsKsKsKsisisKsKsK}", "running", sw_mem_running(), "threads",
+        "{sisKsKsKsKsKsKsisisKsKsKsK}", "running", sw_mem_running(), "threads",
         (unsigned long long)st.threads, "table_blocks",
         (unsigned long long)st.tracked, "untracked_blocks",
         (unsigned long long)st.untracked, "table_bytes",
@@ -368,7 +368,8 @@ mem_stats_py(PyObject *m, PyObject *noargs)
         (unsigned long long)st.write_errors, "write_errno", st.errno_,
         "hooked", n, "got_objects", (unsigned long long)got.objects,
         "got_entries", (unsigned long long)got.slots, "got_failed",
-        (unsigned long long)got.failed);
+        (unsigned long long)got.failed, "got_foreign",
+        (unsigned long long)got.foreign);
 }
 
 void

@@ -48,10 +48,11 @@ def test_c_memory_counted_in_the_c_columns_of_its_thread(tmp_path, libs):
     assert prof["process.mem"][0]["profile"] == "both"
     last = by_thread_name(prof)
     cgrab = last["cgrab"]
-    # malloc 30 + calloc 2 + 1 realloc'ed to 3 + posix_memalign 4 +
-    # mmap 8 = 48 MiB; freed: 10 + the realloc'ed 1 + munmap 4.
-    assert _near(cgrab["c_alloc"], 48 * MiB), cgrab
-    assert _near(cgrab["c_free"], 15 * MiB), cgrab
+    # malloc 30 + calloc 2 + 1 realloc'ed to 3 + 1 realloc'ed to 0 +
+    # posix_memalign 4 + mmap 8 = 49 MiB; freed: 10 + the realloc'ed 1
+    # + the 1 realloc'ed to 0 + munmap 4.
+    assert _near(cgrab["c_alloc"], 49 * MiB), cgrab
+    assert _near(cgrab["c_free"], 16 * MiB), cgrab
     assert _near(cgrab["c_live"], 33 * MiB), cgrab
     assert cgrab["py_alloc"] < MiB, cgrab
     # A library dlopen'ed after enable() is covered.
@@ -85,10 +86,12 @@ def test_c_profile_counts_c_memory_only(tmp_path, libs):
     _, prof, _ = _run(tmp_path, libs, "c")
     last = by_thread_name(prof)
     assert all(r["py_alloc"] == 0 for r in last.values()), last
-    assert _near(last["cgrab"]["c_alloc"], 48 * MiB)
+    assert _near(last["cgrab"]["c_alloc"], 49 * MiB)
     # Python's 20 MiB went through Python's allocators (passed through,
-    # uncounted), not into the c columns.
-    assert last["pyonly"]["c_alloc"] < MiB // 4, last["pyonly"]
+    # uncounted), not into the c columns (the thread may have no file:
+    # nothing counted).
+    if "pyonly" in last:
+        assert last["pyonly"]["c_alloc"] < MiB // 4, last["pyonly"]
 
 
 def test_disable_puts_every_got_entry_back(tmp_path, libs):

@@ -29,6 +29,13 @@ grow(void *p, size_t n)
     return realloc(p, n);
 }
 
+/* realloc(p, 0): glibc frees p and returns NULL. */
+void *
+shrink_to_nothing(void *p)
+{
+    return realloc(p, 0);
+}
+
 void *
 grab_aligned(size_t n)
 {

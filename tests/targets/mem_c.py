@@ -4,8 +4,8 @@ stackwatch.MemoryProfiler(DIR, profile=PROFILE, stacks=True).
 
 argv: DIR PROFILE LIB_BEFORE LIB_AFTER LIB_LATE.  Threads:
 - cgrab: through LIB_BEFORE (loaded before enable()): malloc 30 x 1 MiB
-  (10 freed), calloc 2 MiB, realloc 1 -> 3 MiB, posix_memalign 4 x 1 MiB,
-  mmap 2 x 4 MiB (one unmapped): 47 MiB taken, 15 given back;
+  (10 freed), calloc 2 MiB, realloc 1 -> 3 MiB, 1 MiB realloc'ed to 0
+  (freed), posix_memalign 4 x 1 MiB, mmap 2 x 4 MiB (one unmapped);
 - cdlopen: loads LIB_AFTER (dlopen after enable()), malloc 12 x 1 MiB;
 - pyonly: 20 MiB of Python bytes objects, nothing from C code;
 - csqlite: 16 MiB of blobs in an in-memory sqlite3 database (libsqlite3
@@ -33,7 +33,8 @@ def load(path):
         getattr(lib, name).restype = ctypes.c_void_p
     lib.grab.argtypes = lib.grab_zeroed.argtypes = [ctypes.c_size_t]
     lib.grab_aligned.argtypes = lib.grab_mapped.argtypes = [ctypes.c_size_t]
-    lib.grow.restype = ctypes.c_void_p
+    lib.grow.restype = lib.shrink_to_nothing.restype = ctypes.c_void_p
+    lib.shrink_to_nothing.argtypes = [ctypes.c_void_p]
     lib.grow.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     lib.drop.argtypes = [ctypes.c_void_p]
     lib.drop_mapped.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
@@ -51,6 +52,7 @@ def grab_c_memory():
     kept["malloc"] = blocks[10:]
     kept["calloc"] = lib_before.grab_zeroed(2 * MiB)
     kept["realloc"] = lib_before.grow(lib_before.grab(MiB), 3 * MiB)
+    assert lib_before.shrink_to_nothing(lib_before.grab(MiB)) is None
     kept["aligned"] = [lib_before.grab_aligned(MiB) for _ in range(4)]
     maps = [lib_before.grab_mapped(4 * MiB) for _ in range(2)]
     assert lib_before.drop_mapped(maps[0], 4 * MiB) == 0
