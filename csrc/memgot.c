@@ -330,6 +330,9 @@ static size_t nsaved;            /* under mu */
 static _Atomic int installed;
 static _Atomic uint64_t st_objects, st_slots, st_failed, st_foreign;
 static uintptr_t self_base; /* our own object's load address */
+/* The first C library's mapped range (the base namespace's), found at
+ * each walk; under mu. */
+static uintptr_t libc_lo, libc_hi;
 
 /* ---- walking the objects ----------------------------------------------- */
 
@@ -350,6 +353,15 @@ dyn_addr(uintptr_t base, uintptr_t v)
 }
 
 static int
+is_libc(const char *name)
+{
+    const char *b = strrchr(name, '/');
+
+    b = b ? b + 1 : name;
+    return strncmp(b, "libc.so", 7) == 0 || strncmp(b, "libc-", 5) == 0;
+}
+
+static int
 skipped(const struct dl_phdr_info *info)
 {
     const char *name = info->dlpi_name ? info->dlpi_name : "";
@@ -359,8 +371,8 @@ skipped(const struct dl_phdr_info *info)
     if (info->dlpi_addr == self_base && self_base != 0) {
         return 1;
     }
-    return strncmp(b, "libc.so", 7) == 0 || strncmp(b, "libc-", 5) == 0 ||
-           strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "ld64.so", 7) == 0 ||
+    return is_libc(name) || strncmp(b, "ld-linux", 8) == 0 ||
+           strncmp(b, "ld64.so", 7) == 0 ||
            strncmp(b, "linux-vdso", 10) == 0 ||
            strncmp(b, "linux-gate", 10) == 0;
 }
@@ -432,13 +444,19 @@ do_relocs(walk_t *w, uintptr_t base, const ElfW(Rela) * r, size_t n,
             if (is_hook(cur)) {
                 continue;
             }
-            if (cur != (uintptr_t)h->real && !(cur >= olo && cur < ohi)) {
+            if (cur != (uintptr_t)h->real && !(cur >= olo && cur < ohi) &&
+                !(cur >= libc_lo && cur < libc_hi)) {
                 /* Bound to another definition than the one the hooks
                  * call (an allocator of its own through RTLD_DEEPBIND,
                  * another namespace's C library, another tool's hook):
                  * left alone, since blocks of one allocator must not be
-                 * freed by another.  (An entry that points into its own
-                 * object is a lazy binding's PLT stub, not bound yet.) */
+                 * freed by another.  An entry that points into its own
+                 * object is a lazy binding's PLT stub, not bound yet;
+                 * one into the C library is the function itself, when
+                 * h->real is not (a non-PIE executable that takes
+                 * malloc's address makes its own PLT entry the address
+                 * of malloc everywhere, GLOB_DAT entries included, while
+                 * JUMP_SLOT entries still bind to the C library). */
                 atomic_fetch_add(&st_foreign, 1);
                 continue;
             }
@@ -553,6 +571,29 @@ visit(struct dl_phdr_info *info, size_t size, void *data)
 }
 
 static int
+find_libc(struct dl_phdr_info *info, size_t size, void *data)
+{
+    int i;
+    (void)size;
+    (void)data;
+
+    if (info->dlpi_name == NULL || !is_libc(info->dlpi_name)) {
+        return 0;
+    }
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+        if (ph->p_type == PT_LOAD) {
+            uintptr_t a = info->dlpi_addr + ph->p_vaddr, e = a + ph->p_memsz;
+
+            libc_lo = (libc_lo == 0 || a < libc_lo) ? a : libc_lo;
+            libc_hi = e > libc_hi ? e : libc_hi;
+        }
+    }
+    return 1; /* the first one only */
+}
+
+static int
 walk_all(int mode)
 {
     walk_t w = {mode, 0, sysconf(_SC_PAGESIZE)};
@@ -564,6 +605,8 @@ walk_all(int mode)
             self_base = (uintptr_t)di.dli_fbase;
         }
     }
+    libc_lo = libc_hi = 0;
+    dl_iterate_phdr(find_libc, NULL);
     dl_iterate_phdr(visit, &w);
     return w.patched;
 }
