@@ -20,7 +20,7 @@ export VENV_DIR
 
 C_SOURCES := $(shell find csrc tests/c -name '*.[ch]')
 
-.PHONY: bench-cpython run test test-root lint lint-versions deps bench asan clean
+.PHONY: bench-cpython bench-trace run test test-root lint lint-versions deps bench asan clean
 
 deps:
 	@tools/system-deps.sh
@@ -93,14 +93,23 @@ asan:
 # Its own virtual environment: a `make test` running meanwhile must not
 # swap the build being measured.  BENCH_ARGS: e.g. --quick, --rounds 21;
 # PAIRED_ARGS: e.g. --quick, --cpu 1; SLOWLOG_ARGS: e.g. --rounds 11;
-# STARTUP_ARGS: e.g. --quick, --runs 51.
+# STARTUP_ARGS: e.g. --quick, --runs 51; MEMREAD_ARGS: e.g. --rounds 5;
+# HTTP_ARGS: e.g. --rounds 11; RECORD_PID_ARGS: e.g. --quick, --rounds 9;
+# OUTSIDE_ARGS: e.g. --rounds 9 --threads 1,10 --py-spy PATH
+# (bench/outside_dump.py).
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
+	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(TRACE_PYTHON) bench
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/run.py $(BENCH_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/paired.py $(PAIRED_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/startup.py $(STARTUP_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/record_pid.py $(RECORD_PID_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/outside_dump.py $(OUTSIDE_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memprof.py $(MEMPROF_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memread.py $(MEMREAD_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/http.py $(HTTP_ARGS)
+	$(VENV_DIR)/bench/$(TRACE_PYTHON)/bin/python bench/trace.py $(TRACE_ARGS)
 	@$(MAKE) --no-print-directory bench-cpython
 
 # CPython 3.15's own sampler (python -m profiling.sampling) beside
@@ -125,6 +134,13 @@ bench-cpython:
 		tools/pyroot.sh run $$v $(VENV_DIR)/root-bench/$$v/bin/python \
 			bench/paired.py $(PAIRED_ARGS) || exit 1; \
 	done
+
+# The tracer's benchmark runs on a Python with sys.monitoring (its engine
+# there); TRACE_ARGS: e.g. --rounds 11.
+TRACE_PYTHON ?= 3.12
+bench-trace:
+	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(TRACE_PYTHON) bench
+	$(VENV_DIR)/bench/$(TRACE_PYTHON)/bin/python bench/trace.py $(TRACE_ARGS)
 
 clean:
 	rm -rf build dist out src/*.egg-info .pytest_cache

@@ -20,6 +20,13 @@ milliseconds.  On a shared 2-core VM single runs vary by several ms: quote
 medians.
 
     python bench/startup.py [--runs 31] [--quick] [--compare PYTHON]
+                            [--instructions]
+
+``--instructions`` adds each figure as instructions executed (all
+threads, counted by valgrind's callgrind, one run of each side): unlike
+time, the same on a busy machine, so a change can be judged while the
+machine is shared (on the quiet 3.11 machine of BENCHMARKS.md's third
+pass, 1 M instructions of start-up took ~0.46 ms).
 
 ``--compare`` times a second venv's stackwatch (e.g. an older build's) in
 the same rounds: its "added" figure is then a before to this one's after
@@ -70,6 +77,28 @@ def timed(cmd: List[str], env: Dict[str, str], cwd: str
     return elapsed, cpu
 
 
+def instructions(cmd: List[str], env: Dict[str, str], cwd: str) -> int:
+    """Instructions one run of cmd executes, all threads (valgrind's
+    callgrind)."""
+    out = os.path.join(cwd, "callgrind.out")
+    proc = subprocess.run(["valgrind", "--tool=callgrind",
+                           "--callgrind-out-file=" + out] + cmd, env=env,
+                          cwd=cwd, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        raise SystemExit("bench/startup.py: valgrind %s exited %d: %s"
+                         % (" ".join(cmd), proc.returncode,
+                            proc.stderr.decode(errors="replace").strip()))
+    try:
+        with open(out) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1])
+    finally:
+        os.unlink(out)
+    raise SystemExit("bench/startup.py: no total in callgrind's output")
+
+
 def paired(base: List[str], cmds: List[Tuple[List[str], Dict[str, str]]],
            runs: int, cwd: str) -> List[Dict[str, float]]:
     """Each of cmds against base: `runs` rounds of base and every command
@@ -108,6 +137,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="also time another venv's stackwatch (its python, "
                         "e.g. of an older build), interleaved with this "
                         "one's: each figure is then before and after")
+    p.add_argument("--instructions", action="store_true",
+                   help="also count the instructions each figure adds "
+                        "(valgrind's callgrind; the same under load)")
     return p.parse_args(argv)
 
 
@@ -176,9 +208,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   + (" %+.1f | %+.1f |" % (rs[1]["diff"], rs[1]["cpu"])
                      if args.compare else ""))
             sys.stdout.flush()
+        if args.instructions:
+            print_instructions(cases, commands, work)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def print_instructions(cases: List[Tuple[str, List[str], Optional[float]]],
+                       commands: List[List[Tuple[List[str],
+                                                 Dict[str, str]]]],
+                       cwd: str) -> None:
+    """The second table: instructions added over the baseline, millions
+    (and the --compare venv's)."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("bench/startup.py: --instructions needs valgrind")
+    env = dict(os.environ)
+    env.pop("STACKWATCH_DUMP", None)
+    env.pop("STACKWATCH_MONITOR", None)
+    print()
+    print("| command | baseline | added instructions (M) |"
+          + (" before: added (M) |" if len(commands) > 1 else ""))
+    print("|---|---|---:|" + ("---:|" if len(commands) > 1 else ""))
+    for i, (name, base, _) in enumerate(cases):
+        base_n = instructions(base, env, cwd)
+        added = [instructions(c[i][0], c[i][1], cwd) - base_n
+                 for c in commands]
+        print("| `%s` | `python %s` | %+.1f |" % (name, " ".join(base[1:]),
+                                                  added[0] / 1e6)
+              + "".join(" %+.1f |" % (n / 1e6) for n in added[1:]))
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "codecache.h"
+#include "compat/linetable.h"
 #include "hash.h"
 
 static _Atomic uint64_t last_pass;
@@ -143,7 +144,7 @@ entry_fill(sw_codecache_t *c, sw_codeinfo_t *e, const sw_code_t *code,
 
 /* The line of the instruction at byte offset addr of e's code. */
 static int
-line_of(sw_codeinfo_t *e, int32_t addr)
+line_of(const sw_reader_t *r, sw_codeinfo_t *e, int32_t addr)
 {
     unsigned way = ((uint32_t)addr >> 1) % SW_LINE_MEMO;
     int line;
@@ -151,7 +152,8 @@ line_of(sw_codeinfo_t *e, int32_t addr)
     if (e->memo_addr[way] == addr) {
         return e->memo_line[way];
     }
-    line = sw_code_line(e->id.firstlineno, e->table, e->table_len, addr);
+    line = sw_line_for(r->L->line_format, e->table, e->table_len,
+                       e->id.firstlineno, addr);
     e->memo_addr[way] = addr;
     e->memo_line[way] = line;
     return line;
@@ -288,14 +290,15 @@ sw_codecache_resolve(sw_codecache_t *c, sw_reader_t *r,
              * 3.13 only the leaf can be such a frame; one below a running
              * frame was read while the thread was calling again (a torn
              * stack).  3.13 keeps the __init__ shim there. */
-            if (k > 0 && !sw_layout.shim_frames && !r->broken) {
+            if (k > 0 && !r->L->shim_frames && !r->broken) {
                 r->bad_frames++;
                 r->broken = 1;
             }
             continue;
         }
         out[k].code = e;
-        out[k].line = line_of(e, addr);
+        out[k].line = line_of(r, e, addr);
+        out[k].raw = i;
         k++;
     }
     return k;

@@ -48,6 +48,7 @@ typedef struct sw_codeinfo {
 typedef struct sw_frameinfo {
     const sw_codeinfo_t *code;
     int line; /* -1 if unknown */
+    int raw;  /* its index in the raw frames resolved */
 } sw_frameinfo_t;
 
 typedef struct sw_codecache sw_codecache_t;

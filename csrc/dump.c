@@ -40,6 +40,7 @@
 #include "clock.h"
 #include "compat/layout.h"
 #include "dump.h"
+#include "ondemand.h"
 #include "errors.h"
 #include "service.h"
 #include "snapshot.h"
@@ -79,6 +80,18 @@ static struct {
     char path[4096], backup[4096 + 2];
     _Atomic uint64_t count, errors;
 } L = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+/* The thread serving an on-demand profile (at most one: the engine takes
+ * one at a time).  Started and reaped by the dump thread; joined by
+ * sw_dump_disable after cancelling the profile (exiting set first). */
+static struct {
+    int running;          /* a thread to join */
+    int fd;               /* its client's socket */
+    uint64_t interval_ns; /* send the profile so far this often; 0: never */
+    pthread_t thread;
+    _Atomic int done;    /* the thread is about to end */
+    _Atomic int exiting; /* dumps are being disabled */
+} P = {.fd = -1};
 
 /* ---- the signal handler (async-signal-safe) --------------------------- */
 
@@ -167,13 +180,17 @@ gil_note(const sw_snapshot_t *snap, uint64_t gil_wait_ns, unsigned fmt,
             sw_stackfmt_frame(out, &leaf, SW_FMT_LABEL, fmt);
         }
     }
-    sw_buf_puts(out, "; greenlets, tasks and locals unavailable (thread "
-                     "names as last seen)\n");
+    sw_buf_puts(out, snap->with_locals
+                         ? "; greenlets and tasks unavailable, locals of "
+                           "simple types only (thread names as last seen)\n"
+                         : "; greenlets, tasks and locals unavailable (thread "
+                           "names as last seen)\n");
 }
 
 /* Builds the answer to a request with the given flags. */
 static void
-compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
+compose(uint32_t flags, uint64_t gil_wait_ns, sw_codecache_t *cache,
+        sw_buf_t *out)
 {
     const sw_snap_thread_t *holder;
     sw_snapshot_t snap;
@@ -190,7 +207,10 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
     }
     /* The stacks first, at once; then, within a bounded wait, what only
      * the GIL side can give (names refreshed, greenlets, locals). */
-    sw_snapshot_capture(&snap, &r, D.cache, 0);
+    /* With --locals, every frame's locals too, read natively: shown only
+     * if the GIL side cannot answer with its full safe reprs. */
+    sw_snapshot_capture_ex(&snap, &r, cache, 0,
+                           (flags & SW_DUMP_LOCALS) ? SW_SNAP_LOCALS : 0);
     sw_reader_close(&r);
     holder = sw_snapshot_gil_holder(&snap);
     atomic_store(&D.holder, holder != NULL ? holder->t.ident : 0);
@@ -214,7 +234,10 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
     }
     else {
         header(out);
-        sw_snapshot_format_ex(&snap, out, fmt);
+        /* Without the GIL side's answer, --locals' locals are the ones
+         * read natively, under each frame. */
+        sw_snapshot_format_ex(&snap, out,
+                              answered ? fmt : fmt | SW_FMT_LOCALS);
         if (answered) {
             if (extra.len > 0) {
                 sw_buf_putc(out, '\n');
@@ -229,9 +252,9 @@ compose(uint32_t flags, uint64_t gil_wait_ns, sw_buf_t *out)
     sw_snapshot_free(&snap);
 }
 
-/* Sends the answer to the requester's socket. */
-static void
-reply_socket(pid_t sender, uint32_t value, const sw_buf_t *text)
+/* A socket connected to the requester's, or -1. */
+static int
+connect_requester(pid_t sender, uint32_t value)
 {
     struct sockaddr_un addr;
     struct timeval tv = {5, 0};
@@ -242,16 +265,226 @@ reply_socket(pid_t sender, uint32_t value, const sw_buf_t *text)
     n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/req-%d-%05x.sock",
                  D.dir, (int)sender, value & SW_DUMP_NONCE_MASK);
     if (n < 0 || (size_t)n >= sizeof(addr.sun_path)) {
-        return;
+        return -1;
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        return;
+        return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
-        (void)sw_buf_write_fd(text, fd);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        close(fd);
+        return -1;
     }
+    return fd;
+}
+
+/* Sends the answer to the requester's socket. */
+static void
+reply_socket(pid_t sender, uint32_t value, const sw_buf_t *text)
+{
+    int fd = connect_requester(sender, value);
+
+    if (fd >= 0) {
+        (void)sw_buf_write_fd(text, fd);
+        close(fd);
+    }
+}
+
+/* ---- on-demand profiles (SW_DUMP_PROFILE) ------------------------------ */
+
+/* Reads one line (up to cap - 1 bytes, newline dropped) within timeout_ms.
+ * Returns its length, or -1 (timeout, error, end before a newline). */
+static int
+read_line(int fd, char *line, size_t cap, int timeout_ms)
+{
+    uint64_t until = sw_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    size_t n = 0;
+
+    while (n + 1 < cap) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        uint64_t now = sw_now_ns();
+        ssize_t got;
+
+        if (now >= until ||
+            poll(&p, 1, (int)((until - now) / 1000000u) + 1) <= 0) {
+            return -1;
+        }
+        got = read(fd, line + n, 1);
+        if (got <= 0) {
+            if (got < 0 && errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        if (line[n] == '\n') {
+            line[n] = '\0';
+            return (int)n;
+        }
+        n++;
+    }
+    return -1;
+}
+
+static void
+put_line(int fd, const char *text)
+{
+    sw_buf_t b;
+
+    sw_buf_init(&b);
+    sw_buf_puts(&b, text);
+    (void)sw_buf_write_fd(&b, fd);
+    sw_buf_free(&b);
+}
+
+/* Serves one started profile on its client's socket: waits for its end
+ * (time up, "stop", the client gone, exit), finishes it and sends it. */
+static void *
+profile_main(void *arg)
+{
+    int fd = P.fd, gone = 0, stopped = 0;
+    uint64_t every = P.interval_ns, next = sw_now_ns() + every, n = 0;
+    sw_ondemand_result_t res;
+    sw_buf_t part, head;
+    (void)arg;
+
+    put_line(fd, "ok\n");
+    while (!sw_ondemand_wait(100000000ull)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+
+        if (every > 0 && sw_now_ns() >= next) {
+            /* `stackwatch top`: the profile so far, every interval (the
+             * labels' wait kept short: the next one comes soon). */
+            sw_buf_init(&part);
+            sw_buf_init(&head);
+            if (sw_ondemand_snapshot(D.gil_wait_ns < 200000000ull
+                                         ? D.gil_wait_ns
+                                         : 200000000ull,
+                                     &part) == 0) {
+                sw_buf_printf(&head, "part %llu %zu\n",
+                              (unsigned long long)++n, part.len);
+                if (sw_buf_write_fd(&head, fd) < 0 ||
+                    sw_buf_write_fd(&part, fd) < 0) {
+                    gone = 1;
+                }
+            }
+            sw_buf_free(&part);
+            sw_buf_free(&head);
+            next += every;
+            if (next <= sw_now_ns()) {
+                next = sw_now_ns() + every;
+            }
+            if (gone) {
+                stopped = 1;
+                sw_ondemand_cancel();
+                break;
+            }
+        }
+        if (poll(&p, 1, 0) > 0) {
+            char buf[64];
+            ssize_t got = read(fd, buf, sizeof(buf));
+
+            if (got <= 0 && !(got < 0 && errno == EINTR)) {
+                gone = 1; /* the client went away: nobody to send to */
+            }
+            stopped = 1;
+            sw_ondemand_cancel();
+            break;
+        }
+    }
+    sw_buf_init(&part);
+    sw_buf_init(&head);
+    if (sw_ondemand_finish(&res, gone ? 0 : D.gil_wait_ns, NULL, 0) == 0) {
+        if (!gone && sw_ondemand_encode(&res, &part) == 0) {
+            const char *why = !res.early                ? "done"
+                              : atomic_load(&P.exiting) ? "exit"
+                              : stopped                 ? "stopped"
+                                                        : "exit";
+
+            sw_buf_printf(&head, "end %s %zu\n", why, part.len);
+            if (sw_buf_write_fd(&head, fd) == 0) {
+                (void)sw_buf_write_fd(&part, fd);
+            }
+        }
+        sw_session_free(res.session);
+    }
+    sw_buf_free(&part);
+    sw_buf_free(&head);
+    close(fd);
+    atomic_store(&P.done, 1);
+    return NULL;
+}
+
+/* Reaps a serving thread that ended (the dump thread, or disable). */
+static void
+profile_reap(int wait)
+{
+    if (P.running && (wait || atomic_load(&P.done))) {
+        pthread_join(P.thread, NULL);
+        P.running = 0;
+    }
+}
+
+/* Answers an SW_DUMP_PROFILE request: reads its settings, starts the
+ * profile and hands the socket to a serving thread. */
+static void
+profile_request(pid_t sender, uint32_t value)
+{
+    sw_ondemand_cfg_t cfg;
+    char line[160], err[256], msg[300];
+    double rate, seconds;
+    int fd = connect_requester(sender, value), mode, lines, rc, fields;
+    int interval_ms = 0;
+    sigset_t all, old;
+
+    if (fd < 0) {
+        return;
+    }
+    if (read_line(fd, line, sizeof(line), 5000) < 0 ||
+        (fields = sscanf(line, "profile %lf %lf %d %d %d", &rate, &seconds,
+                         &mode, &lines, &interval_ms)) < 4 ||
+        !(seconds > 0 && seconds <= 86400) ||
+        !(interval_ms >= 0 && interval_ms <= 3600000)) {
+        put_line(fd, "error a bad profile request\n");
+        close(fd);
+        return;
+    }
+    profile_reap(0);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.rate_hz = rate;
+    cfg.mode = mode;
+    cfg.lines = lines;
+    cfg.duration_ns = (int64_t)(seconds * 1e9);
+    rc = P.running ? SW_EBUSY : sw_ondemand_start(&cfg, err, sizeof(err));
+    if (rc == SW_EBUSY && P.running) {
+        snprintf(err, sizeof(err),
+                 "busy: another on-demand profile is being taken in process "
+                 "%d; try again when it ends",
+                 (int)getpid());
+    }
+    if (rc == 0) {
+        P.fd = fd;
+        P.interval_ns = fields == 5 ? (uint64_t)interval_ms * 1000000u : 0;
+        atomic_store(&P.done, 0);
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        rc = pthread_create(&P.thread, NULL, profile_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc == 0) {
+            P.running = 1;
+            return;
+        }
+        snprintf(err, sizeof(err), "cannot start a thread: %s", strerror(rc));
+        {
+            sw_ondemand_result_t res;
+
+            if (sw_ondemand_finish(&res, 0, NULL, 0) == 0) {
+                sw_session_free(res.session);
+            }
+        }
+    }
+    snprintf(msg, sizeof(msg), "error %s\n", err);
+    put_line(fd, msg);
     close(fd);
 }
 
@@ -263,15 +496,18 @@ handle(uint64_t v)
     sw_buf_t text;
 
     sw_buf_init(&text);
-    if (v & SLOT_QUEUED) {
-        compose(value & ~SW_DUMP_NONCE_MASK, D.gil_wait_ns, &text);
+    if ((v & SLOT_QUEUED) && (value & SW_DUMP_PROFILE)) {
+        profile_request(sender, value);
+    }
+    else if (v & SLOT_QUEUED) {
+        compose(value & ~SW_DUMP_NONCE_MASK, D.gil_wait_ns, D.cache, &text);
         reply_socket(sender, value, &text);
     }
     else {
         /* A plain kill: write to our own stderr, as faulthandler does. */
         sw_buf_printf(&text, "stackwatch: dump requested by pid %d\n",
                       (int)sender);
-        compose(0, D.gil_wait_ns, &text);
+        compose(0, D.gil_wait_ns, D.cache, &text);
         (void)sw_buf_write_fd(&text, 2);
     }
     sw_buf_free(&text);
@@ -330,7 +566,7 @@ log_tick(void)
         sw_buf_put_localtime(&text);
         sw_buf_printf(&text, " (%.3f s after start) ====\n",
                       (now - L.start_ns) / 1e9);
-        compose(L.flags, L.gil_wait_ns, &text);
+        compose(L.flags, L.gil_wait_ns, D.cache, &text);
         sw_buf_putc(&text, '\n');
         log_rotate_unlocked(text.len);
         if (sw_buf_write_fd(&text, L.fd) < 0) {
@@ -516,6 +752,13 @@ sw_dump_log_stop(uint64_t *count, uint64_t *errors)
     stop_thread_if_idle();
 }
 
+void
+sw_dump_compose(uint32_t flags, uint64_t gil_wait_ns, sw_codecache_t *cache,
+                sw_buf_t *out)
+{
+    compose(flags, gil_wait_ns, cache, out);
+}
+
 unsigned long
 sw_dump_gil_holder(void)
 {
@@ -571,6 +814,15 @@ sw_dump_disable(void)
         D.signum = 0;
     }
     stop_thread_if_idle();
+    if (!D.running && P.running) {
+        /* A profile being served: it ends now and is sent (the client
+         * is told the target is exiting), then its thread is joined.
+         * The dump thread, which reaps it otherwise, is gone. */
+        atomic_store(&P.exiting, 1);
+        sw_ondemand_cancel();
+        profile_reap(1);
+        atomic_store(&P.exiting, 0);
+    }
     return 0;
 }
 
@@ -599,6 +851,13 @@ sw_dump_atfork_child(void)
      * nobody reads until dumps are enabled again, so the parent's thread
      * never sees this process's requests. */
     D.running = 0;
+    /* The parent's on-demand profile is not the child's: its socket is
+     * closed here (the client must see the parent's end of it only). */
+    if (P.running && P.fd >= 0) {
+        close(P.fd);
+    }
+    P.running = 0;
+    P.fd = -1;
     /* The log is the parent's: the child does not write to it. */
     pthread_mutex_init(&L.lock, NULL);
     L.active = 0;

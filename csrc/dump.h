@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "buf.h"
 #include "codecache.h"
 
 /* Flags in the signal value (bits 20-30; bits 0-19 are the nonce). */
@@ -28,6 +29,22 @@
 #define SW_DUMP_LOCALS (1u << 21)
 #define SW_DUMP_SOURCE (1u << 22)     /* text: each frame's source line */
 #define SW_DUMP_FULL_PATHS (1u << 23) /* text: full paths, not short ones */
+/* Not a dump: an on-demand profile (`stackwatch record --pid`).  The
+ * dump thread connects to the requester's socket as for a dump, then:
+ *   client -> "profile <rate Hz> <seconds> <mode 0-2> <lines 0-2>
+ *             [<interval ms>]\n"
+ *   target -> "ok\n", or "error <one line>\n" (busy, a bad request)
+ *   target -> with an interval, "part <k> <n>\n" and n bytes every
+ *             interval: the profile so far (`stackwatch top` every
+ *             second; `record --pid` every 2 s, so that a target killed
+ *             mid-profile loses at most that much)
+ *   client -> "stop\n" at any time: the profile ends early
+ *   target -> "end <reason> <n>\n" and n bytes: the profile in the part
+ *             format of _forks.py; reason: done (its time was up),
+ *             stopped (asked), exit (the target is exiting).
+ * A profile is served by a thread of its own (ondemand.h's engine), so
+ * dumps keep being answered meanwhile; it ends when the client goes. */
+#define SW_DUMP_PROFILE (1u << 24)
 
 /* Starts answering dump requests on signal signum, with the private
  * directory dir, waiting up to gil_wait_ns for the GIL side: starts the
@@ -73,6 +90,17 @@ int sw_dump_log_start(int fd, uint64_t interval_ns, uint64_t gil_wait_ns,
  * built, since sw_buf_write_fd() refuses a failed buffer).
  * Context: GIL released.  No errors. */
 void sw_dump_log_stop(uint64_t *count, uint64_t *errors);
+
+/* A dump's answer, as the dump thread gives it (flags: SW_DUMP_*): every
+ * stack read at once without the GIL, then what the GIL side adds (run
+ * information: greenlets, tasks, locals with SW_DUMP_LOCALS) when it
+ * answers within gil_wait_ns, else a note saying the GIL was not had and
+ * which thread holds it, where.  For the HTTP endpoint's /runinfo.
+ * Context: a native thread (never the GIL holder: it would wait for
+ * itself); resolves code objects with cache.  Errors: only through
+ * sw_buf_ok(out). */
+void sw_dump_compose(uint32_t flags, uint64_t gil_wait_ns,
+                     sw_codecache_t *cache, sw_buf_t *out);
 
 /* The ident of the thread that held the GIL when the last dump or log
  * snapshot was captured (0: none).  Context: any, lock-free. */

@@ -17,6 +17,7 @@
 #include "dump_py.h"
 #include "errors.h"
 #include "errors_py.h"
+#include "ondemand.h"
 #include "snapshot.h"
 
 static sw_codecache_t *dump_cache;
@@ -219,7 +220,76 @@ sigqueue_py(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* dump_ondemand_greenlets(): [(greenlet id, outermost function or "")] of
+ * the running on-demand profile (the GIL side labels them). */
+static PyObject *
+dump_ondemand_greenlets_py(PyObject *m, PyObject *noargs)
+{
+    PyObject *list, *text;
+    sw_buf_t b;
+    int rc;
+    (void)m;
+    (void)noargs;
+
+    sw_buf_init(&b);
+    /* The session's lock may be held a while by its encoder: wait for it
+     * without the GIL. */
+    Py_BEGIN_ALLOW_THREADS
+        ;
+        rc = sw_ondemand_greenlet_ids(&b);
+    Py_END_ALLOW_THREADS;
+    if (rc < 0) {
+        sw_buf_free(&b);
+        return sw_py_raise(SW_ENOMEM, NULL);
+    }
+    list = PyList_New(0);
+    text = PyUnicode_DecodeUTF8(b.data ? b.data : "", (Py_ssize_t)b.len,
+                                "replace");
+    sw_buf_free(&b);
+    if (list != NULL && text != NULL) {
+        PyObject *lines = PyUnicode_Splitlines(text, 0);
+        Py_ssize_t i;
+
+        for (i = 0; lines != NULL && i < PyList_GET_SIZE(lines); i++) {
+            /* "gid\tname": split on the tab only. */
+            PyObject *tab = PyUnicode_FromString("\t");
+            PyObject *parts =
+                tab ? PyUnicode_Split(PyList_GET_ITEM(lines, i), tab, 1)
+                    : NULL;
+            PyObject *gid = NULL, *item = NULL;
+
+            if (parts != NULL && PyList_GET_SIZE(parts) == 2) {
+                gid = PyLong_FromUnicodeObject(PyList_GET_ITEM(parts, 0), 10);
+                item = gid ? PyTuple_Pack(2, gid, PyList_GET_ITEM(parts, 1))
+                           : NULL;
+            }
+            if (parts == NULL ||
+                (PyList_GET_SIZE(parts) == 2 &&
+                 (item == NULL || PyList_Append(list, item) < 0))) {
+                Py_CLEAR(list);
+            }
+            Py_XDECREF(tab);
+            Py_XDECREF(parts);
+            Py_XDECREF(gid);
+            Py_XDECREF(item);
+            if (list == NULL) {
+                break;
+            }
+        }
+        if (lines == NULL) {
+            Py_CLEAR(list);
+        }
+        Py_XDECREF(lines);
+    }
+    else {
+        Py_CLEAR(list);
+    }
+    Py_XDECREF(text);
+    return list;
+}
+
 static PyMethodDef dump_methods[] = {
+    {"dump_ondemand_greenlets", dump_ondemand_greenlets_py, METH_NOARGS, NULL},
     {"set_thread_names", set_thread_names_py, METH_O,
      "set_thread_names([(ident, tid, name)]): names for native dumps."},
     {"dump_text", (PyCFunction)(void (*)(void))dump_text_py,
@@ -249,7 +319,8 @@ sw_dump_py_init(PyObject *m, sw_codecache_t *cache)
         PyModule_AddIntConstant(m, "DUMP_FULL_PATHS", SW_DUMP_FULL_PATHS) <
             0 ||
         PyModule_AddIntConstant(m, "DUMP_NONCE_MASK", SW_DUMP_NONCE_MASK) <
-            0) {
+            0 ||
+        PyModule_AddIntConstant(m, "DUMP_PROFILE", SW_DUMP_PROFILE) < 0) {
         return -1;
     }
     return 0;

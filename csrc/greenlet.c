@@ -71,6 +71,15 @@ static _Atomic int tracking;
 static PyTypeObject hook_type;
 static PyObject *hook_func_new(hook_t *state);
 
+/* The tracer's switch listener (GIL-guarded), or NULL. */
+static sw_greenlet_listener_fn listener;
+
+void
+sw_greenlet_set_listener(sw_greenlet_listener_fn fn)
+{
+    listener = fn;
+}
+
 /* ---- GIL-free readers ------------------------------------------------- */
 
 static record_t *
@@ -307,6 +316,10 @@ hook_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         atomic_store_explicit(&r->current, id, memory_order_relaxed);
         atomic_fetch_add_explicit(&r->switches, 1, memory_order_relaxed);
+        if (listener != NULL) {
+            listener(id, PyTuple_GET_ITEM(args[1], 1));
+            PyErr_Clear();
+        }
     }
     if (h->prev != NULL && h->prev != Py_None) {
         /* The chained function's result and errors are its own. */

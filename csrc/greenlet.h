@@ -86,6 +86,14 @@ int sw_greenlet_timing_stop(const sw_greenlet_timing_t *saved,
                             uint64_t *switches, uint64_t *hub_entries,
                             uint64_t *max_gap_ns);
 
+/* A function the hook calls, with the GIL held, on every switch or throw
+ * into greenlet `to` (id `to_id`, 0 if none could be given) while
+ * tracking is on, in threads that have a hook record: the tracer's
+ * switch records.  It must not raise (an exception it leaves set is
+ * cleared).  Context: GIL held.  NULL: none. */
+typedef void (*sw_greenlet_listener_fn)(uint32_t to_id, PyObject *to);
+void sw_greenlet_set_listener(sw_greenlet_listener_fn fn);
+
 /* Module glue: readies the hook type and interns the event names.
  * Context: GIL held, at import.  Returns 0, or -1 with an exception set. */
 int sw_greenlet_init(PyObject *module);

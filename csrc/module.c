@@ -43,6 +43,7 @@
 #include "compat/reader.h"
 #include "dump.h"
 #include "dump_py.h"
+#include "ondemand.h"
 #include "errors.h"
 #include "errors_py.h"
 #include "greenlet.h"
@@ -50,13 +51,20 @@
 #include "memgot.h"
 #include "memprof_py.h"
 #include "memtrack.h"
+#include "http.h"
+#include "http_py.h"
+#include "http_routes.h"
+#include "outside_py.h"
 #include "sampler.h"
 #include "sampler_py.h"
 #include "service.h"
+#include "runner_py.h"
 #include "service_py.h"
 #include "snapshot.h"
+#include "memview_py.h"
 #include "stackfmt_py.h"
 #include "testing_py.h"
+#include "tracer_py.h"
 #include "watchdog.h"
 #include "watchdog_py.h"
 
@@ -80,6 +88,7 @@ after_fork_child_py(PyObject *m, PyObject *noargs)
     sw_wd_after_fork_child((uintptr_t)ts, PyThreadState_GetID(ts));
     sw_sampler_py_after_fork_child();
     sw_memprof_py_after_fork_child();
+    sw_tracer_py_after_fork_child();
     Py_RETURN_NONE;
 }
 
@@ -187,6 +196,9 @@ static void
 atfork_child(void)
 {
     sw_sampler_atfork_child();
+    sw_http_atfork_child();
+    sw_http_routes_atfork_child();
+    sw_ondemand_atfork_child();
     sw_dump_atfork_child();
     sw_service_atfork_child();
     sw_names_atfork_child();
@@ -315,6 +327,7 @@ PyInit__native(void)
             return sw_py_raise(SW_ENOMEM, NULL);
         }
     }
+    sw_ondemand_use_cache(cache);
     m = PyModule_Create(&module_def);
     if (m == NULL) {
         return NULL;
@@ -322,7 +335,10 @@ PyInit__native(void)
     if (sw_service_py_init(m) < 0 || sw_sampler_py_init(m, cache) < 0 ||
         sw_dump_py_init(m, cache) < 0 || sw_greenlet_py_init(m) < 0 ||
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
-        sw_testing_py_init(m, cache) < 0 || sw_memprof_py_init(m) < 0) {
+        sw_testing_py_init(m, cache) < 0 || sw_memprof_py_init(m) < 0 ||
+        sw_memview_py_init(m) < 0 || sw_runner_py_init(m) < 0 ||
+        sw_http_py_init(m, cache) < 0 || sw_tracer_py_init(m) < 0 ||
+        sw_outside_py_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

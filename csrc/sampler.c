@@ -1,8 +1,10 @@
 /* The sampler thread.
  *
- * Threads and ownership.  One native pthread, started by
- * sw_sampler_start() and joined by sw_sampler_stop(), both called by the
- * Python layer with the GIL held.  The sampler thread has no Python thread
+ * Threads and ownership.  One native pthread per instance (the program's
+ * own sampler and the on-demand one: struct sampler S and OD), started by
+ * sw_sampler_start_in() and joined by sw_sampler_stop_in(); the main
+ * instance's by the Python layer with the GIL held, the on-demand one's by
+ * ondemand.c from a native thread.  The sampler thread has no Python thread
  * state, never takes the GIL and never calls the Python API: it reads the
  * interpreter through compat/reader (safe reads), resolves code objects
  * through the shared code cache and adds samples to the session.  It
@@ -55,7 +57,7 @@
 #include "service.h"
 #include "tasks.h"
 
-static struct {
+struct sampler {
     pthread_mutex_t ctl; /* start, stop and fork */
     pthread_mutex_t wake_mu;
     pthread_cond_t wake; /* signalled on stop */
@@ -75,12 +77,29 @@ static struct {
     int error_errno; /* errno behind an SW_ESYS error */
     char error_msg[128];
     _Atomic int fail_next; /* test hook: the next start's work alloc fails */
-} S = {
+    /* Since the process started, every run (for /metrics). */
+    _Atomic uint64_t tot_samples, tot_dropped, tot_errors, tot_cpu_ns;
+    int wake_ready;
+    int tasks; /* this instance may follow asyncio tasks (--tasks) */
+};
+
+/* The two instances: the program's own profile, and the on-demand one
+ * (ondemand.c), which samples at its own rate into its own session. */
+static struct sampler S = {
+    .ctl = PTHREAD_MUTEX_INITIALIZER,
+    .wake_mu = PTHREAD_MUTEX_INITIALIZER,
+    .tasks = 1,
+};
+static struct sampler OD = {
     .ctl = PTHREAD_MUTEX_INITIALIZER,
     .wake_mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static int wake_ready;
+static struct sampler *
+instance(int which)
+{
+    return which == SW_SAMPLER_ONDEMAND ? &OD : &S;
+}
 
 /* Thread states (by serial) the sampler skips: stackwatch's own Python
  * threads.  Written with the GIL held, read by the sampler. */
@@ -155,27 +174,27 @@ sw_sampler_is_excluded(uint64_t tstate_id)
 }
 
 static void
-wake_init(void)
+wake_init(struct sampler *P)
 {
-    sw_cond_init_monotonic(&S.wake);
-    wake_ready = 1;
+    sw_cond_init_monotonic(&P->wake);
+    P->wake_ready = 1;
 }
 
 /* Sleeps until the absolute monotonic time `until` or a stop request.
  * Returns 1 if asked to stop. */
 static int
-sleep_until(uint64_t until)
+sleep_until(struct sampler *P, uint64_t until)
 {
     struct timespec ts = sw_timespec(until);
     int stop;
 
-    pthread_mutex_lock(&S.wake_mu);
-    while (!(stop = atomic_load(&S.stop))) {
-        if (pthread_cond_timedwait(&S.wake, &S.wake_mu, &ts) == ETIMEDOUT) {
+    pthread_mutex_lock(&P->wake_mu);
+    while (!(stop = atomic_load(&P->stop))) {
+        if (pthread_cond_timedwait(&P->wake, &P->wake_mu, &ts) == ETIMEDOUT) {
             break;
         }
     }
-    pthread_mutex_unlock(&S.wake_mu);
+    pthread_mutex_unlock(&P->wake_mu);
     return stop;
 }
 
@@ -241,14 +260,15 @@ work_alloc(work_t *w)
 #define OUTER_MAX 16
 
 static uint32_t
-store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass,
-            uintptr_t task, unsigned long ident, const uintptr_t *outer,
-            int nouter)
+store_stack(struct sampler *P, work_t *w, sw_session_t *s, int nraw,
+            int truncated, uint64_t pass, uintptr_t task, unsigned long ident,
+            const uintptr_t *outer, int nouter)
 {
     uint32_t node;
     int n, i, k = 0;
 
-    n = sw_codecache_resolve(S.cache, &w->reader, w->raw, nraw, w->info, pass);
+    n = sw_codecache_resolve(P->cache, &w->reader, w->raw, nraw, w->info,
+                             pass);
     if (w->reader.broken) {
         return 0; /* torn: no sample rather than a wrong one */
     }
@@ -294,12 +314,12 @@ store_stack(work_t *w, sw_session_t *s, int nraw, int truncated, uint64_t pass,
  * walk them.  Returns 0, or SW_EFINALIZING when the interpreter has
  * started finalizing (the sampler then stops). */
 static int
-sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
+sample_pass(struct sampler *P, work_t *w, sw_session_t *s, uint64_t wall_ns)
 {
-    const int mode = S.cfg.mode;
+    const int mode = P->cfg.mode;
     uint64_t pass = sw_codecache_new_pass();
     uint64_t faults_before = w->reader.vm.faults;
-    int n, i, nwalk = 0, tasks = sw_tasks_on();
+    int n, i, nwalk = 0, tasks = P->tasks && sw_tasks_on();
 
     n = sw_read_threads(&w->reader, w->threads, SW_MAX_THREADS);
     if (n == SW_EFINALIZING) {
@@ -420,15 +440,15 @@ sample_pass(work_t *w, sw_session_t *s, uint64_t wall_ns)
                 }
             }
             if (nraw > 0 && !w->reader.broken) {
-                sw_codecache_lock(S.cache);
+                sw_codecache_lock(P->cache);
                 pthread_mutex_lock(&s->mu);
-                stored = store_stack(w, s, nraw, truncated, pass, td->task,
+                stored = store_stack(P, w, s, nraw, truncated, pass, td->task,
                                      t->ident, outer, nouter);
                 if (stored < 0) {
                     s->samples_dropped++;
                 }
                 pthread_mutex_unlock(&s->mu);
-                sw_codecache_unlock(S.cache);
+                sw_codecache_unlock(P->cache);
                 td->node = stored > 0 ? (uint32_t)stored : 0;
             }
         }
@@ -477,30 +497,37 @@ session_stopped(sw_session_t *s)
 static void *
 sampler_main(void *arg)
 {
-    sw_session_t *s = arg;
-    const uint64_t base = (uint64_t)(1e9 / S.cfg.rate_hz);
+    struct sampler *P = arg;
+    sw_session_t *s = P->session;
+    const uint64_t base = (uint64_t)(1e9 / P->cfg.rate_hz);
     uint64_t interval = base, next, last, start, cost_ewma = 0, cpu_before;
+    uint64_t seen_taken, seen_dropped, seen_errors;
     work_t w;
-    int rc = atomic_exchange(&S.fail_next, 0) ? SW_ENOMEM : work_alloc(&w);
+    int rc = atomic_exchange(&P->fail_next, 0) ? SW_ENOMEM : work_alloc(&w);
 
     if (rc < 0) {
-        S.error_errno = errno;
-        S.error = rc;
-        snprintf(S.error_msg, sizeof(S.error_msg),
+        P->error_errno = errno;
+        P->error = rc;
+        snprintf(P->error_msg, sizeof(P->error_msg),
                  "the sampler thread could not %s: nothing was sampled",
                  rc == SW_ENOMEM ? "allocate its work buffers (out of memory)"
                                  : "open its memory reader");
         pthread_mutex_lock(&s->mu);
         s->error = rc;
-        snprintf(s->error_msg, sizeof(s->error_msg), "%s", S.error_msg);
+        snprintf(s->error_msg, sizeof(s->error_msg), "%s", P->error_msg);
         session_stopped(s);
         pthread_mutex_unlock(&s->mu);
-        atomic_store(&S.running, 0);
+        atomic_store(&P->running, 0);
         return NULL;
     }
     start = last = next = sw_now_ns();
-    atomic_store(&S.first_ns, start);
+    atomic_store(&P->first_ns, start);
     cpu_before = sw_self_cpu_ns();
+    pthread_mutex_lock(&s->mu);
+    seen_taken = s->samples_taken;
+    seen_dropped = s->samples_dropped;
+    seen_errors = s->read_errors;
+    pthread_mutex_unlock(&s->mu);
     for (;;) {
         uint64_t now, cpu, cost, wall;
 
@@ -509,33 +536,45 @@ sampler_main(void *arg)
         if (next < now) {
             next = now; /* fell behind: skip missed ticks */
         }
-        if (sleep_until(next)) {
+        if (sleep_until(P, next)) {
             break;
         }
         now = sw_now_ns();
-        if (S.cfg.duration_ns > 0 &&
-            now - start >= (uint64_t)S.cfg.duration_ns) {
+        if (P->cfg.duration_ns > 0 &&
+            now - start >= (uint64_t)P->cfg.duration_ns) {
             break;
         }
         wall = now - last;
         last = now;
-        if (sample_pass(&w, s, wall) == SW_EFINALIZING) {
+        if (sample_pass(P, &w, s, wall) == SW_EFINALIZING) {
             break;
         }
-        atomic_fetch_add(&S.passes, 1);
-        atomic_store(&S.last_ns, now);
+        atomic_fetch_add(&P->passes, 1);
+        atomic_store(&P->last_ns, now);
         /* The thread's CPU time for a whole cycle, wake-up included. */
         cpu = sw_self_cpu_ns();
         cost = cpu - cpu_before;
         cpu_before = cpu;
         pthread_mutex_lock(&s->mu);
         s->sampler_cpu_ns += cost;
+        atomic_fetch_add_explicit(&P->tot_samples,
+                                  s->samples_taken - seen_taken,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&P->tot_dropped,
+                                  s->samples_dropped - seen_dropped,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&P->tot_errors, s->read_errors - seen_errors,
+                                  memory_order_relaxed);
+        seen_taken = s->samples_taken;
+        seen_dropped = s->samples_dropped;
+        seen_errors = s->read_errors;
         pthread_mutex_unlock(&s->mu);
-        if (S.cfg.budget > 0) {
+        atomic_fetch_add_explicit(&P->tot_cpu_ns, cost, memory_order_relaxed);
+        if (P->cfg.budget > 0) {
             uint64_t want;
 
             cost_ewma = cost_ewma ? (cost_ewma * 7 + cost) / 8 : cost;
-            want = (uint64_t)((double)cost_ewma / S.cfg.budget);
+            want = (uint64_t)((double)cost_ewma / P->cfg.budget);
             interval = want > base ? want : base;
         }
     }
@@ -545,14 +584,15 @@ sampler_main(void *arg)
     session_stopped(s);
     pthread_mutex_unlock(&s->mu);
     work_free(&w);
-    atomic_store(&S.running, 0);
+    atomic_store(&P->running, 0);
     return NULL;
 }
 
 int
-sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
-                 const sw_sampler_cfg_t *cfg, char *err, size_t errlen)
+sw_sampler_start_in(int which, sw_session_t *s, sw_codecache_t *cache,
+                    const sw_sampler_cfg_t *cfg, char *err, size_t errlen)
 {
+    struct sampler *P = instance(which);
     sigset_t all, old;
     int rc;
 
@@ -561,30 +601,30 @@ sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
                  cfg->rate_hz);
         return SW_EINVAL;
     }
-    pthread_mutex_lock(&S.ctl);
-    if (atomic_load(&S.running)) {
-        pthread_mutex_unlock(&S.ctl);
+    pthread_mutex_lock(&P->ctl);
+    if (atomic_load(&P->running)) {
+        pthread_mutex_unlock(&P->ctl);
         snprintf(err, errlen,
                  "a profiler is already running in this "
                  "process");
         return SW_EBUSY;
     }
-    if (S.joinable) {
+    if (P->joinable) {
         /* Stopped by itself (duration, finalization): reap it. */
-        pthread_join(S.thread, NULL);
-        S.joinable = 0;
+        pthread_join(P->thread, NULL);
+        P->joinable = 0;
     }
-    if (!wake_ready) {
-        wake_init();
+    if (!P->wake_ready) {
+        wake_init(P);
     }
-    S.session = s;
-    S.cache = cache;
-    S.error = 0;
-    S.error_msg[0] = '\0';
-    S.cfg = *cfg;
-    atomic_store(&S.stop, 0);
-    atomic_store(&S.passes, 0);
-    atomic_store(&S.running, 1);
+    P->session = s;
+    P->cache = cache;
+    P->error = 0;
+    P->error_msg[0] = '\0';
+    P->cfg = *cfg;
+    atomic_store(&P->stop, 0);
+    atomic_store(&P->passes, 0);
+    atomic_store(&P->running, 1);
     if (s->start_ns == 0) { /* a resumed session keeps its start */
         struct timespec ts;
 
@@ -598,53 +638,67 @@ sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
      * signals. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&S.thread, NULL, sampler_main, s);
+    rc = pthread_create(&P->thread, NULL, sampler_main, P);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        atomic_store(&S.running, 0);
-        S.session = NULL;
-        pthread_mutex_unlock(&S.ctl);
+        atomic_store(&P->running, 0);
+        P->session = NULL;
+        pthread_mutex_unlock(&P->ctl);
         snprintf(err, errlen, "cannot start the sampler thread: %s",
                  strerror(rc));
         errno = rc;
         return SW_ESYS;
     }
-    S.joinable = 1;
-    pthread_mutex_unlock(&S.ctl);
+    P->joinable = 1;
+    pthread_mutex_unlock(&P->ctl);
     return 0;
+}
+
+int
+sw_sampler_start(sw_session_t *s, sw_codecache_t *cache,
+                 const sw_sampler_cfg_t *cfg, char *err, size_t errlen)
+{
+    return sw_sampler_start_in(SW_SAMPLER_MAIN, s, cache, cfg, err, errlen);
+}
+
+int
+sw_sampler_stop_in(int which, char *err, size_t errlen)
+{
+    struct sampler *P = instance(which);
+    int rc;
+
+    pthread_mutex_lock(&P->ctl);
+    if (P->joinable) {
+        pthread_mutex_lock(&P->wake_mu);
+        atomic_store(&P->stop, 1);
+        pthread_cond_broadcast(&P->wake);
+        pthread_mutex_unlock(&P->wake_mu);
+        pthread_join(P->thread, NULL);
+        P->joinable = 0;
+    }
+    if (P->session != NULL) {
+        pthread_mutex_lock(&P->session->mu);
+        session_stopped(P->session);
+        pthread_mutex_unlock(&P->session->mu);
+    }
+    atomic_store(&P->running, 0);
+    P->session = NULL;
+    rc = P->error;
+    if (rc != 0 && err != NULL) {
+        snprintf(err, errlen, "%s", P->error_msg);
+    }
+    if (rc == SW_ESYS) {
+        errno = P->error_errno; /* for sw_py_raise's OSError */
+    }
+    P->error = 0;
+    pthread_mutex_unlock(&P->ctl);
+    return rc;
 }
 
 int
 sw_sampler_stop(char *err, size_t errlen)
 {
-    int rc;
-
-    pthread_mutex_lock(&S.ctl);
-    if (S.joinable) {
-        pthread_mutex_lock(&S.wake_mu);
-        atomic_store(&S.stop, 1);
-        pthread_cond_broadcast(&S.wake);
-        pthread_mutex_unlock(&S.wake_mu);
-        pthread_join(S.thread, NULL);
-        S.joinable = 0;
-    }
-    if (S.session != NULL) {
-        pthread_mutex_lock(&S.session->mu);
-        session_stopped(S.session);
-        pthread_mutex_unlock(&S.session->mu);
-    }
-    atomic_store(&S.running, 0);
-    S.session = NULL;
-    rc = S.error;
-    if (rc != 0 && err != NULL) {
-        snprintf(err, errlen, "%s", S.error_msg);
-    }
-    if (rc == SW_ESYS) {
-        errno = S.error_errno; /* for sw_py_raise's OSError */
-    }
-    S.error = 0;
-    pthread_mutex_unlock(&S.ctl);
-    return rc;
+    return sw_sampler_stop_in(SW_SAMPLER_MAIN, err, errlen);
 }
 
 void
@@ -660,16 +714,55 @@ sw_sampler_session(void)
 }
 
 int
+sw_sampler_running_in(int which)
+{
+    return atomic_load(&instance(which)->running);
+}
+
+int
 sw_sampler_running(void)
 {
-    return atomic_load(&S.running);
+    return sw_sampler_running_in(SW_SAMPLER_MAIN);
+}
+
+void
+sw_sampler_get_totals(sw_sampler_totals_t *t)
+{
+    const struct sampler *both[2] = {&S, &OD};
+
+    memset(t, 0, sizeof(*t));
+    for (int i = 0; i < 2; i++) {
+        const struct sampler *P = both[i];
+
+        t->samples +=
+            atomic_load_explicit(&P->tot_samples, memory_order_relaxed);
+        t->dropped +=
+            atomic_load_explicit(&P->tot_dropped, memory_order_relaxed);
+        t->read_errors +=
+            atomic_load_explicit(&P->tot_errors, memory_order_relaxed);
+        t->cpu_ns +=
+            atomic_load_explicit(&P->tot_cpu_ns, memory_order_relaxed);
+    }
+    t->running = atomic_load(&S.running) || atomic_load(&OD.running);
+    t->rate = sw_sampler_effective_rate_in(atomic_load(&S.running) ||
+                                                   !atomic_load(&OD.running)
+                                               ? SW_SAMPLER_MAIN
+                                               : SW_SAMPLER_ONDEMAND);
 }
 
 double
 sw_sampler_effective_rate(void)
 {
-    uint64_t passes = atomic_load(&S.passes);
-    uint64_t first = atomic_load(&S.first_ns), last = atomic_load(&S.last_ns);
+    return sw_sampler_effective_rate_in(SW_SAMPLER_MAIN);
+}
+
+double
+sw_sampler_effective_rate_in(int which)
+{
+    struct sampler *P = instance(which);
+    uint64_t passes = atomic_load(&P->passes);
+    uint64_t first = atomic_load(&P->first_ns),
+             last = atomic_load(&P->last_ns);
 
     if (passes < 2 || last <= first) {
         return 0.0;
@@ -685,49 +778,68 @@ sw_sampler_use_cache(sw_codecache_t *cache)
     pthread_mutex_unlock(&S.ctl);
 }
 
+/* Both instances' ctl are taken (main first), then the code cache once
+ * (the on-demand instance uses the same cache as the main one, named at
+ * module init), then each active session. */
 void
 sw_sampler_atfork_prepare(void)
 {
     pthread_mutex_lock(&S.ctl);
+    pthread_mutex_lock(&OD.ctl);
     if (S.cache != NULL) {
         sw_codecache_atfork_prepare(S.cache);
     }
     if (S.session != NULL) {
         pthread_mutex_lock(&S.session->mu);
     }
+    if (OD.session != NULL) {
+        pthread_mutex_lock(&OD.session->mu);
+    }
 }
 
 void
 sw_sampler_atfork_parent(void)
 {
+    if (OD.session != NULL) {
+        pthread_mutex_unlock(&OD.session->mu);
+    }
     if (S.session != NULL) {
         pthread_mutex_unlock(&S.session->mu);
     }
     if (S.cache != NULL) {
         sw_codecache_atfork_parent(S.cache);
     }
+    pthread_mutex_unlock(&OD.ctl);
     pthread_mutex_unlock(&S.ctl);
+}
+
+static void
+instance_atfork_child(struct sampler *P)
+{
+    if (P->session != NULL) {
+        pthread_mutex_unlock(&P->session->mu);
+        session_stopped(P->session);
+    }
+    /* The sampler thread does not exist here. */
+    atomic_store(&P->running, 0);
+    atomic_store(&P->stop, 0);
+    P->joinable = 0;
+    P->session = NULL;
+    P->error = 0;
+    if (P->wake_ready) {
+        pthread_mutex_init(&P->wake_mu, NULL);
+        wake_init(P);
+    }
 }
 
 void
 sw_sampler_atfork_child(void)
 {
-    if (S.session != NULL) {
-        pthread_mutex_unlock(&S.session->mu);
-        session_stopped(S.session);
-    }
     if (S.cache != NULL) {
         sw_codecache_atfork_child(S.cache);
     }
-    /* The sampler thread does not exist here. */
-    atomic_store(&S.running, 0);
-    atomic_store(&S.stop, 0);
-    S.joinable = 0;
-    S.session = NULL;
-    S.error = 0;
-    if (wake_ready) {
-        pthread_mutex_init(&S.wake_mu, NULL);
-        wake_init();
-    }
+    instance_atfork_child(&OD);
+    instance_atfork_child(&S);
+    pthread_mutex_unlock(&OD.ctl);
     pthread_mutex_unlock(&S.ctl);
 }

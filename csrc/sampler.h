@@ -70,6 +70,39 @@ int sw_sampler_running(void);
  * run; 0.0 before two passes.  Context: any, lock-free. */
 double sw_sampler_effective_rate(void);
 
+/* What /metrics shows of the sampler: totals over every run of both
+ * instances (below) since the process started (samples stored, dropped,
+ * reads that failed cleanly, the sampler threads' CPU time), whether one
+ * runs and the effective rate (the program's own if it runs).  Context: any, lock-free (relaxed atomics, updated once a
+ * pass). */
+typedef struct sw_sampler_totals {
+    uint64_t samples, dropped, read_errors, cpu_ns;
+    int running;
+    double rate;
+} sw_sampler_totals_t;
+void sw_sampler_get_totals(sw_sampler_totals_t *t);
+
+/* ---- instances -----------------------------------------------------------
+ * Two samplers exist: the program's own (SW_SAMPLER_MAIN, the one the
+ * functions above drive) and the on-demand one (SW_SAMPLER_ONDEMAND,
+ * driven by ondemand.c for `record --pid` and the HTTP endpoint).  Each
+ * has its own thread, rate, session, effective rate and sticky error, so
+ * that an on-demand profile never changes the program's own; they share
+ * the code cache (under its lock) and the excluded-thread and root sets.
+ * The on-demand instance never follows asyncio tasks.  The _in variants
+ * behave as their plain namesakes on the instance named; their context is
+ * any thread (no Python API is used), except that stop joins a thread. */
+enum sw_sampler_id {
+    SW_SAMPLER_MAIN = 0,
+    SW_SAMPLER_ONDEMAND = 1,
+};
+
+int sw_sampler_start_in(int which, sw_session_t *s, sw_codecache_t *cache,
+                        const sw_sampler_cfg_t *cfg, char *err, size_t errlen);
+int sw_sampler_stop_in(int which, char *err, size_t errlen);
+int sw_sampler_running_in(int which);
+double sw_sampler_effective_rate_in(int which);
+
 /* ---- excluded threads and root code objects ----------------------------- */
 
 /* Adds (on) or removes a thread state, by serial, from the set the

@@ -74,6 +74,16 @@ Session_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
+sw_session_t *
+sw_sampler_py_session(PyObject *obj)
+{
+    if (!PyObject_TypeCheck(obj, &Session_Type)) {
+        PyErr_SetString(PyExc_TypeError, "expected a Session");
+        return NULL;
+    }
+    return ((SessionObject *)obj)->s;
+}
+
 static void
 Session_dealloc(PyObject *op)
 {
@@ -378,7 +388,7 @@ Session_write(PyObject *op, PyObject *args, PyObject *kwds)
     if (fn == NULL) {
         PyErr_Format(PyExc_ValueError,
                      "unknown format %R (choose from speedscope, collapsed, "
-                     "svg)",
+                     "svg, pprof)",
                      PyTuple_GET_ITEM(args, 0));
         return NULL;
     }

@@ -6,12 +6,19 @@
 #include <Python.h>
 
 #include "codecache.h"
+#include "stacks.h"
 
 /* Readies the Session type and adds it and the sampler_* functions to
  * module m; the sampler reads code objects through cache (which must
  * outlive the module).  Context: GIL held, at import.
  * Returns 0, or -1 with an exception set. */
 int sw_sampler_py_init(PyObject *m, sw_codecache_t *cache);
+
+/* The profile session inside a stackwatch._native.Session object
+ * (borrowed: valid while the object lives), or NULL with TypeError set
+ * when obj is not one.  For other files that fill a session (the outside
+ * recorder, outside_py.c).  Context: GIL held. */
+sw_session_t *sw_sampler_py_session(PyObject *obj);
 
 /* Drops the reference to the session the parent's sampler was filling
  * (the child has no sampler thread).  Context: GIL held, in the child

@@ -32,6 +32,9 @@ enum sw_service_bits {
  * as _native.SERVICE_ASK_* (src/stackwatch/_service.py dispatches on
  * them).  The watchdog's kinds are SW_WD_ASK_* in watchdog.h. */
 #define SW_SERVICE_ASK_RUN_INFO 1u /* a dump's run information */
+/* The labels of the greenlets of the on-demand profile (ondemand.h):
+ * lines "gid<TAB>label<TAB>group text". */
+#define SW_SERVICE_ASK_OD_LABELS 4u
 
 /* Creates the eventfd (once; later calls do nothing).  Context: GIL
  * held, at import.  Returns 0, or -1 with errno set by eventfd(). */

@@ -95,7 +95,9 @@ sw_service_py_init(PyObject *m)
         PyModule_AddIntConstant(m, "SERVICE_QUESTION", SW_SVC_QUESTION) < 0 ||
         PyModule_AddIntConstant(m, "SERVICE_STOP", SW_SVC_STOP) < 0 ||
         PyModule_AddIntConstant(m, "SERVICE_ASK_RUN_INFO",
-                                SW_SERVICE_ASK_RUN_INFO) < 0) {
+                                SW_SERVICE_ASK_RUN_INFO) < 0 ||
+        PyModule_AddIntConstant(m, "SERVICE_ASK_OD_LABELS",
+                                SW_SERVICE_ASK_OD_LABELS) < 0) {
         return -1;
     }
     return 0;

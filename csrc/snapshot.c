@@ -1,11 +1,14 @@
 /* Snapshots of every thread's stack; see snapshot.h. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "compat/locals.h"
 #include "greenlet_read.h"
+#include "redact.h"
 #include "sampler.h"
 #include "snapshot.h"
 
@@ -107,6 +110,62 @@ add_string(sw_snapshot_t *snap, const char *s)
     return sw_buf_ok(&snap->strings) ? off : 0;
 }
 
+/* Stores n bytes (which may hold NULs) and a NUL; returns the offset. */
+static uint32_t
+add_bytes(sw_snapshot_t *snap, const char *s, size_t n)
+{
+    uint32_t off = (uint32_t)snap->strings.len;
+
+    sw_buf_put(&snap->strings, s, n);
+    sw_buf_putc(&snap->strings, '\0');
+    return sw_buf_ok(&snap->strings) ? off : 0;
+}
+
+/* Reads the locals of the frame resolved from raw into the snapshot and
+ * links them to f.  Failures leave f without locals. */
+static void
+capture_locals(sw_snapshot_t *snap, sw_reader_t *r, const sw_rawframe_t *raw,
+               sw_snap_frame_t *f, sw_local_t *buf)
+{
+    int n = sw_read_locals(r, raw->frame, raw->code, buf, SW_LOCALS_MAX), i;
+    uint32_t cap = snap->locals_cap ? snap->locals_cap : 256;
+
+    if (n <= 0) {
+        return;
+    }
+    if (snap->nlocals + (uint32_t)n > snap->locals_cap) {
+        sw_snap_local_t *p;
+
+        while (cap < snap->nlocals + (uint32_t)n) {
+            cap *= 2;
+        }
+        p = realloc(snap->locals, cap * sizeof(*p));
+        if (p == NULL) {
+            return;
+        }
+        snap->locals = p;
+        snap->locals_cap = cap;
+    }
+    f->first_local = snap->nlocals;
+    for (i = 0; i < n; i++) {
+        sw_snap_local_t *l = &snap->locals[snap->nlocals++];
+        const sw_local_t *src = &buf[i];
+        int has_text =
+            src->kind == SW_LOCAL_STR || src->kind == SW_LOCAL_BYTES;
+
+        l->name = add_string(snap, src->name);
+        l->text = has_text ? add_bytes(snap, src->text, src->text_len)
+                           : add_string(snap, src->type);
+        l->text_len = has_text ? (uint32_t)src->text_len : 0;
+        l->kind = src->kind;
+        l->addr = src->addr;
+        l->ival = src->ival;
+        l->len = src->len;
+        l->fval = src->fval;
+    }
+    f->nlocals = (uint32_t)n;
+}
+
 static int
 reserve_frames(sw_snapshot_t *snap, uint32_t more)
 {
@@ -128,18 +187,42 @@ reserve_frames(sw_snapshot_t *snap, uint32_t more)
     return 0;
 }
 
+/* Whether tid is a thread of process pid. */
+static int
+remote_task(int pid, long tid)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%ld", pid, tid);
+    return access(path, F_OK) == 0;
+}
+
 int
 sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
                     uint64_t only_id)
 {
+    return sw_snapshot_capture_ex(snap, r, cache, only_id, 0);
+}
+
+int
+sw_snapshot_capture_ex(sw_snapshot_t *snap, sw_reader_t *r,
+                       sw_codecache_t *cache, uint64_t only_id, unsigned flags)
+{
     sw_thread_t *threads = malloc(SW_MAX_THREADS * sizeof(*threads));
     sw_rawframe_t *raw = malloc(SW_MAX_DEPTH * sizeof(*raw));
     sw_frameinfo_t *info = malloc(SW_MAX_DEPTH * sizeof(*info));
+    sw_local_t *lbuf = NULL;
     uint64_t pass = sw_codecache_new_pass();
     int n, i, rc = 0;
 
     memset(snap, 0, sizeof(*snap));
+    if (flags & SW_SNAP_LOCALS) {
+        lbuf = malloc(SW_LOCALS_MAX * sizeof(*lbuf));
+        snap->with_locals = lbuf != NULL;
+    }
     snap->when_ns = sw_now_ns();
+    snap->remote = r->remote;
+    snap->remote_pid = r->remote ? r->vm.pid : 0;
     sw_buf_putc(&snap->strings, '\0');
     if (threads == NULL || raw == NULL || info == NULL) {
         rc = SW_ENOMEM;
@@ -164,16 +247,31 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
             threads[i].ident == 0) {
             continue; /* not ours, or not yet bound to its thread */
         }
-        if (only_id == 0 && sw_sampler_is_excluded(threads[i].id)) {
+        if (only_id == 0 && !r->remote &&
+            sw_sampler_is_excluded(threads[i].id)) {
             continue; /* stackwatch's own (service, monitor) */
         }
         st = &snap->threads[snap->nthreads++];
         st->t = threads[i];
         st->tid = sw_read_tid(r, &threads[i]);
-        if (sw_thread_cpu_ns(st->tid, &st->cpu_ns) < 0) {
+        if (r->remote) {
+            /* Another process's thread: no CPU clock of ours reads it, and
+             * a kernel id found through this process's pthread layout
+             * (3.9, 3.10) is kept only if it is one of the target's. */
+            if (threads[i].tid == 0 && st->tid > 0 &&
+                !remote_task(r->vm.pid, st->tid)) {
+                st->tid = 0;
+            }
             st->cpu_ns = 0;
+            st->greenlet = 0;
         }
-        st->greenlet = sw_greenlet_current(threads[i].tstate, threads[i].id);
+        else {
+            if (sw_thread_cpu_ns(st->tid, &st->cpu_ns) < 0) {
+                st->cpu_ns = 0;
+            }
+            st->greenlet =
+                sw_greenlet_current(threads[i].tstate, threads[i].id);
+        }
         st->first = snap->nframes;
         if (sw_thread_frame(r, &threads[i]) == 0) {
             continue;
@@ -183,7 +281,7 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
             continue;
         }
         st->truncated = truncated;
-        if (!truncated) {
+        if (!truncated && !r->remote) {
             nraw = sw_sampler_cut_at_roots(raw, nraw);
         }
         sw_codecache_lock(cache);
@@ -199,9 +297,14 @@ sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r, sw_codecache_t *cache,
             f->name = add_string(snap, info[k].code->name);
             f->file = add_string(snap, info[k].code->file);
             f->line = info[k].line;
+            f->first_local = f->nlocals = 0;
         }
         sw_codecache_unlock(cache);
         st->nframes = (uint32_t)nres;
+        for (k = 0; lbuf != NULL && k < nres; k++) {
+            capture_locals(snap, r, &raw[info[k].raw],
+                           &snap->frames[st->first + (uint32_t)k], lbuf);
+        }
     }
     if (!sw_buf_ok(&snap->strings)) {
         rc = SW_ENOMEM;
@@ -210,6 +313,7 @@ done:
     free(threads);
     free(raw);
     free(info);
+    free(lbuf);
     return rc;
 }
 
@@ -218,6 +322,7 @@ sw_snapshot_free(sw_snapshot_t *snap)
 {
     free(snap->threads);
     free(snap->frames);
+    free(snap->locals);
     sw_buf_free(&snap->strings);
     memset(snap, 0, sizeof(*snap));
 }
@@ -247,7 +352,11 @@ thread_label(const sw_snapshot_t *snap, const sw_snap_thread_t *t, char *out,
 {
     const char *fn;
 
-    if (sw_names_get(t->t.ident, t->tid, out, cap)) {
+    if (!snap->remote && sw_names_get(t->t.ident, t->tid, out, cap)) {
+        return 1;
+    }
+    if (snap->remote && t->tid > 0 && t->tid == snap->remote_pid) {
+        snprintf(out, cap, "MainThread"); /* the process's first thread */
         return 1;
     }
     if (t->nframes == 0 || t->truncated) {
@@ -260,6 +369,162 @@ thread_label(const sw_snapshot_t *snap, const sw_snap_thread_t *t, char *out,
     strncpy(out, fn, cap - 1);
     out[cap - 1] = '\0';
     return 1;
+}
+
+/* A str's or bytes' contents as Python's repr writes them: quotes chosen
+ * as repr does, backslash escapes for quotes, backslashes and control
+ * characters (bytes: anything outside printable ASCII as \xNN). */
+static void
+put_quoted(sw_buf_t *out, const char *s, size_t n, int is_bytes)
+{
+    char quote = memchr(s, '\'', n) && !memchr(s, '"', n) ? '"' : '\'';
+    size_t i;
+
+    if (is_bytes) {
+        sw_buf_putc(out, 'b');
+    }
+    sw_buf_putc(out, quote);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == (unsigned char)quote || c == '\\') {
+            sw_buf_putc(out, '\\');
+            sw_buf_putc(out, (char)c);
+        }
+        else if (c == '\n') {
+            sw_buf_puts(out, "\\n");
+        }
+        else if (c == '\r') {
+            sw_buf_puts(out, "\\r");
+        }
+        else if (c == '\t') {
+            sw_buf_puts(out, "\\t");
+        }
+        else if (c < 0x20 || c == 0x7f || (is_bytes && c >= 0x80)) {
+            sw_buf_printf(out, "\\x%02x", c);
+        }
+        else {
+            sw_buf_putc(out, (char)c);
+        }
+    }
+    sw_buf_putc(out, quote);
+}
+
+/* Code points in UTF-8 text. */
+static int64_t
+utf8_chars(const char *s, size_t n)
+{
+    int64_t count = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        count += ((unsigned char)s[i] & 0xC0) != 0x80;
+    }
+    return count;
+}
+
+/* A float as Python's repr writes it: the shortest text that reads back. */
+static void
+put_float(sw_buf_t *out, double v)
+{
+    char text[40];
+    int prec;
+
+    if (v != v) {
+        sw_buf_puts(out, "nan");
+        return;
+    }
+    if (v > 1.7976931348623157e308 || v < -1.7976931348623157e308) {
+        sw_buf_puts(out, v > 0 ? "inf" : "-inf");
+        return;
+    }
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(text, sizeof(text), "%.*g", prec, v);
+        if (strtod(text, NULL) == v) {
+            break;
+        }
+    }
+    sw_buf_puts(out, text);
+    if (strpbrk(text, ".en") == NULL) {
+        sw_buf_puts(out, ".0");
+    }
+}
+
+/* One local's value (see SW_FMT_LOCALS). */
+static void
+format_local(const sw_snapshot_t *snap, const sw_snap_local_t *l,
+             sw_buf_t *out)
+{
+    const char *text = sw_snap_str(snap, l->text);
+
+    if (l->kind != SW_LOCAL_NONE && l->kind != SW_LOCAL_BOOL &&
+        l->kind != SW_LOCAL_INT && l->kind != SW_LOCAL_FLOAT &&
+        sw_redact_is_secret(sw_snap_str(snap, l->name))) {
+        sw_buf_puts(out, "<redacted>");
+        return;
+    }
+    switch (l->kind) {
+    case SW_LOCAL_NONE:
+        sw_buf_puts(out, "None");
+        break;
+    case SW_LOCAL_BOOL:
+        sw_buf_puts(out, l->ival ? "True" : "False");
+        break;
+    case SW_LOCAL_INT:
+        sw_buf_printf(out, "%lld", (long long)l->ival);
+        break;
+    case SW_LOCAL_FLOAT:
+        put_float(out, l->fval);
+        break;
+    case SW_LOCAL_STR:
+        put_quoted(out, text, l->text_len, 0);
+        if (utf8_chars(text, l->text_len) < l->len) {
+            sw_buf_printf(out, "... <cut: str of %lld characters>",
+                          (long long)l->len);
+        }
+        break;
+    case SW_LOCAL_BYTES:
+        put_quoted(out, text, l->text_len, 1);
+        if ((int64_t)l->text_len < l->len) {
+            sw_buf_printf(out, "... <cut: bytes of %lld bytes>",
+                          (long long)l->len);
+        }
+        break;
+    case SW_LOCAL_SIZED:
+        sw_buf_printf(out, "<%s of %lld items>", text, (long long)l->len);
+        break;
+    case SW_LOCAL_OTHER:
+        sw_buf_printf(out, "<%s at 0x%lx>", text, (unsigned long)l->addr);
+        break;
+    default:
+        sw_buf_printf(out, "<unreadable at 0x%lx>", (unsigned long)l->addr);
+        break;
+    }
+}
+
+/* The frames of t one by one, each followed by its locals. */
+static void
+format_frames_with_locals(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
+                          const sw_fmt_opts_t *opts, sw_buf_t *out)
+{
+    uint32_t k, j;
+
+    for (k = 0; k < t->nframes; k++) {
+        const sw_snap_frame_t *f = &snap->frames[t->first + k];
+        sw_fmt_frame_t one;
+
+        sw_snap_fmt_frame(snap, f, &one);
+        sw_stackfmt_stack(out, sw_stackfmt_array_get, &one, 1, opts);
+        for (j = 0; j < f->nlocals; j++) {
+            const sw_snap_local_t *l = &snap->locals[f->first_local + j];
+
+            sw_buf_puts(out, "        ");
+            sw_buf_puts(out, sw_snap_str(snap, l->name));
+            sw_buf_puts(out, " = ");
+            format_local(snap, l, out);
+            sw_buf_putc(out, '\n');
+        }
+    }
 }
 
 static void
@@ -296,7 +561,12 @@ format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
     if (t->nframes == 0) {
         sw_buf_puts(out, "    (no Python frames)\n");
     }
-    sw_stackfmt_stack(out, sw_snap_stack_get, &st, t->nframes, &opts);
+    if ((flags & SW_FMT_LOCALS) && snap->with_locals) {
+        format_frames_with_locals(snap, t, &opts, out);
+    }
+    else {
+        sw_stackfmt_stack(out, sw_snap_stack_get, &st, t->nframes, &opts);
+    }
     if (t->truncated) {
         sw_buf_puts(out, "    ... (more frames not shown)\n");
     }
@@ -364,7 +634,28 @@ sw_snapshot_format_json(const sw_snapshot_t *snap, sw_buf_t *out)
             sw_buf_json_str(out, sw_snap_str(snap, f->name));
             sw_buf_puts(out, ", \"file\": ");
             sw_buf_json_str(out, sw_snap_str(snap, f->file));
-            sw_buf_printf(out, ", \"line\": %d}", f->line);
+            sw_buf_printf(out, ", \"line\": %d", f->line);
+            if (snap->with_locals) {
+                uint32_t j;
+
+                sw_buf_puts(out, ", \"locals\": {");
+                for (j = 0; j < f->nlocals; j++) {
+                    const sw_snap_local_t *l =
+                        &snap->locals[f->first_local + j];
+                    sw_buf_t value;
+
+                    sw_buf_init(&value);
+                    format_local(snap, l, &value);
+                    sw_buf_putc(&value, '\0');
+                    sw_buf_puts(out, j ? ", " : "");
+                    sw_buf_json_str(out, sw_snap_str(snap, l->name));
+                    sw_buf_puts(out, ": ");
+                    sw_buf_json_str(out, sw_buf_ok(&value) ? value.data : "");
+                    sw_buf_free(&value);
+                }
+                sw_buf_putc(out, '}');
+            }
+            sw_buf_putc(out, '}');
         }
         sw_buf_puts(out, "]}");
     }

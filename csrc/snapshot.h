@@ -27,7 +27,21 @@ typedef struct sw_snap_frame {
     uint32_t name; /* offsets in the snapshot's strings */
     uint32_t file;
     int line;
+    uint32_t first_local; /* its locals (SW_SNAP_LOCALS), in locals[] */
+    uint32_t nlocals;
 } sw_snap_frame_t;
+
+/* A local variable read without the GIL (compat/locals.h), copied out. */
+typedef struct sw_snap_local {
+    uint32_t name; /* offsets in the snapshot's strings */
+    uint32_t text; /* a str's or bytes' first bytes, or a type's name */
+    uint32_t text_len;
+    int kind; /* enum sw_local_kind */
+    uintptr_t addr;
+    int64_t ival;
+    int64_t len;
+    double fval;
+} sw_snap_local_t;
 
 typedef struct sw_snap_thread {
     sw_thread_t t;
@@ -44,9 +58,17 @@ typedef struct sw_snapshot {
     uint32_t nthreads;
     sw_snap_frame_t *frames;
     uint32_t nframes, frames_cap;
+    sw_snap_local_t *locals; /* SW_SNAP_LOCALS: every frame's locals */
+    uint32_t nlocals, locals_cap;
+    int with_locals;  /* captured with SW_SNAP_LOCALS */
     sw_buf_t strings; /* NUL-separated; offset 0 is "" */
     uint64_t when_ns;
-    int error; /* the runtime was unreadable */
+    int error;  /* the runtime was unreadable */
+    int remote; /* of another process (a reader from sw_reader_open_for):
+                   none of this process's tables (thread names, greenlets,
+                   excluded threads, roots) apply; its thread whose kernel
+                   id is the process id is named "MainThread" */
+    int remote_pid;
 } sw_snapshot_t;
 
 /* Reads every thread (or only the thread state with serial only_id, when
@@ -64,6 +86,26 @@ typedef struct sw_snapshot {
  * case the caller must sw_snapshot_free(snap). */
 int sw_snapshot_capture(sw_snapshot_t *snap, sw_reader_t *r,
                         sw_codecache_t *cache, uint64_t only_id);
+
+/* sw_snapshot_capture_ex() flags. */
+#define SW_SNAP_LOCALS \
+    0x1u /* also every frame's locals, read natively
+                               (compat/locals.h) */
+
+/* sw_snapshot_capture(), with flags: SW_SNAP_LOCALS. */
+int sw_snapshot_capture_ex(sw_snapshot_t *snap, sw_reader_t *r,
+                           sw_codecache_t *cache, uint64_t only_id,
+                           unsigned flags);
+
+/* Formatting flag (beside stackfmt's SW_FMT_*): each frame followed by
+ * its locals, of a snapshot captured with SW_SNAP_LOCALS, one
+ * "        name = value" line each: None, bool, int, float, str and bytes
+ * (cut at 240 characters) as Python writes them, "<list of 3 items>"
+ * for list, tuple, dict, set and frozenset, "<type at 0x...>" for
+ * anything else; under a name that looks secret (redact.h) every value
+ * that could hold a secret (all but None, bool, int, float) is
+ * "<redacted>", as _saferepr does. */
+#define SW_FMT_LOCALS 0x100u
 
 /* Frees snap's memory and zeroes it; safe on a zeroed snapshot. */
 void sw_snapshot_free(sw_snapshot_t *snap);
@@ -124,7 +166,8 @@ void sw_snapshot_format_ex(const sw_snapshot_t *snap, sw_buf_t *out,
 
 /* The snapshot as JSON: {"threads": [{"ident", "tid", "name",
  * "holds_gil", "greenlet", "cpu_ns", "truncated", "frames": [{"name",
- * "file", "line"}]}]}, "file" the full path (a program reads it).  "name" is null when unknown.  A snapshot with
+ * "file", "line"}]}]} (each frame with "locals": {name: text, as
+ * SW_FMT_LOCALS writes it} when captured with SW_SNAP_LOCALS), "file" the full path (a program reads it).  "name" is null when unknown.  A snapshot with
  * snap->error gives {"threads": []}: the JSON does not say it failed.
  * Errors: only through sw_buf_ok(out). */
 void sw_snapshot_format_json(const sw_snapshot_t *snap, sw_buf_t *out);

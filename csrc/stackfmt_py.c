@@ -1,6 +1,7 @@
 /* _native.format_frame: the one frame formatter (stackfmt.h) for the
  * Python layer (the profiler's summary, run info); the path prefixes
  * (set_path_prefixes, short_path). */
+#include "redact.h"
 #include "stackfmt_py.h"
 #include "errors_py.h"
 #include "stackfmt.h"
@@ -87,6 +88,53 @@ set_path_prefixes_py(PyObject *m, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* set_redact_patterns(patterns): the redaction patterns (lower-case str,
+ * from _saferepr.redact_patterns()) for the locals native code shows
+ * (redact.h). */
+static PyObject *
+set_redact_patterns_py(PyObject *m, PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "patterns must be a sequence");
+    const char **v = NULL;
+    Py_ssize_t n, i, k = 0;
+    int rc;
+    (void)m;
+
+    if (seq == NULL) {
+        return NULL;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    v = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(*v));
+    if (v == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+
+        if (!PyUnicode_Check(item)) {
+            PyMem_Free(v);
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_TypeError, "patterns must be str");
+            return NULL;
+        }
+        v[k] = PyUnicode_AsUTF8(item);
+        if (v[k] == NULL) {
+            PyErr_Clear(); /* not UTF-8 (surrogates): left out */
+        }
+        else {
+            k++;
+        }
+    }
+    rc = sw_redact_set(v, (size_t)k);
+    PyMem_Free(v);
+    Py_DECREF(seq);
+    if (rc < 0) {
+        return sw_py_raise(rc, NULL);
+    }
+    Py_RETURN_NONE;
+}
+
 /* short_path(filename) -> str: the file without its path prefix. */
 static PyObject *
 short_path_py(PyObject *m, PyObject *arg)
@@ -117,6 +165,7 @@ static PyMethodDef stackfmt_methods[] = {
      METH_VARARGS | METH_KEYWORDS, NULL},
     {"set_path_prefixes", set_path_prefixes_py, METH_O, NULL},
     {"short_path", short_path_py, METH_O, NULL},
+    {"set_redact_patterns", set_redact_patterns_py, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -8,11 +8,15 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <string.h>
+
 #include "codecache.h"
 #include "compat/layout.h"
 #include "compat/reader.h"
+#include "compat/target.h"
 #include "errors.h"
 #include "errors_py.h"
+#include "ondemand.h"
 #include "sampler.h"
 #include "snapshot.h"
 #include "testing_py.h"
@@ -119,6 +123,68 @@ done:
     return list;
 }
 
+/* _test_layout_table_diff(): None if the outside reader's table for this
+ * CPython (compat/layouts.c) equals the in-process one, addresses apart;
+ * else the first byte offset where they differ (a field
+ * tools/gen_layouts.py did not write, or a stale table). */
+static PyObject *
+test_layout_table_diff_py(PyObject *m, PyObject *noargs)
+{
+    const sw_layout_entry_t *e;
+    sw_layout_t here;
+    sw_debug_check_t checks[SW_DEBUG_CHECKS_MAX];
+    const unsigned char *a, *b;
+    unsigned minor = (sw_layout.version_hex >> 16) & 0xff;
+    size_t i;
+    int n;
+    (void)m;
+    (void)noargs;
+
+    e = sw_layout_table_for((int)minor);
+    if (e == NULL) {
+        return PyLong_FromLong(-1);
+    }
+    memcpy(&here, &sw_layout, sizeof(here));
+    if (here.gil_place == SW_GIL_RUNTIME) {
+        here.gil_runtime -= here.runtime;
+    }
+    here.runtime = here.type_code = here.type_unicode = here.type_bytes = 0;
+    here.type_frame = here.type_dict = here.type_long = here.type_float = 0;
+    here.type_bool = here.type_list = here.type_tuple = here.type_set = 0;
+    here.type_frozenset = here.obj_none = here.obj_true = here.obj_false = 0;
+    memcpy(here.version, e->layout->version, sizeof(here.version));
+    a = (const unsigned char *)&here;
+    b = (const unsigned char *)e->layout;
+    for (i = 0; i < sizeof(here); i++) {
+        if (a[i] != b[i]) {
+            return PyLong_FromSize_t(i);
+        }
+    }
+    n = sw_layout_debug_checks(checks);
+    if (n != e->nchecks) {
+        return PyLong_FromLong(-2);
+    }
+    for (i = 0; i < (size_t)n; i++) {
+        if (strcmp(checks[i].what, e->checks[i].what) != 0 ||
+            checks[i].at != e->checks[i].at ||
+            checks[i].minus != e->checks[i].minus ||
+            checks[i].value != e->checks[i].value) {
+            return PyLong_FromLong(-3);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* _test_outside_memory_only(on): the outside reader finds the target's
+ * symbols in its memory only, as when its files cannot be opened. */
+static PyObject *
+test_outside_memory_only_py(PyObject *m, PyObject *on)
+{
+    (void)m;
+    sw_target_test_memory_only(PyObject_IsTrue(on) == 1);
+    Py_RETURN_NONE;
+}
+
 /* _test_mem_allocators(): the allocator installed in the RAW, MEM and
  * OBJ domains, each as (ctx, malloc, calloc, realloc, free) addresses
  * (tests check that the memory profiler puts them back exactly). */
@@ -154,9 +220,85 @@ test_mem_allocators_py(PyObject *m, PyObject *noargs)
     return out;
 }
 
+/* _test_ondemand_start(seconds, rate, mode): starts an on-demand profile
+ * (ondemand.h) the way the dump thread does, from this thread. */
+static PyObject *
+test_ondemand_start_py(PyObject *m, PyObject *args)
+{
+    sw_ondemand_cfg_t cfg = {0};
+    double seconds;
+    char err[256] = "";
+    int rc;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "ddi", &seconds, &cfg.rate_hz, &cfg.mode)) {
+        return NULL;
+    }
+    cfg.duration_ns = (int64_t)(seconds * 1e9);
+    cfg.lines = SW_LINES_CURRENT;
+    Py_BEGIN_ALLOW_THREADS
+        ;
+        rc = sw_ondemand_start(&cfg, err, sizeof(err));
+    Py_END_ALLOW_THREADS;
+    if (rc < 0) {
+        return sw_py_raise(rc, err);
+    }
+    Py_RETURN_NONE;
+}
+
+/* _test_ondemand_finish(wait, gil_wait): with wait, waits (GIL released)
+ * until the profile is over, else stops it now; then finishes it and
+ * returns its part text (the format of _forks.py). */
+static PyObject *
+test_ondemand_finish_py(PyObject *m, PyObject *args)
+{
+    sw_ondemand_result_t res;
+    double gil_wait;
+    int wait, rc;
+    char err[256] = "";
+    sw_buf_t b;
+    PyObject *text;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "pd", &wait, &gil_wait)) {
+        return NULL;
+    }
+    sw_buf_init(&b);
+    Py_BEGIN_ALLOW_THREADS
+        ;
+        while (wait && !sw_ondemand_wait(100000000ull)) {
+        }
+        if (!wait) {
+            sw_ondemand_cancel();
+        }
+        rc = sw_ondemand_finish(&res, (uint64_t)(gil_wait * 1e9), err,
+                                sizeof(err));
+        if (rc == 0) {
+            rc = sw_ondemand_encode(&res, &b);
+            sw_session_free(res.session);
+        }
+    Py_END_ALLOW_THREADS;
+    if (rc < 0) {
+        sw_buf_free(&b);
+        return sw_py_raise(rc, err[0] ? err : NULL);
+    }
+    text = PyUnicode_DecodeUTF8(b.data, (Py_ssize_t)b.len, "replace");
+    sw_buf_free(&b);
+    return text;
+}
+
 static PyMethodDef testing_methods[] = {
     {"_test_mem_allocators", test_mem_allocators_py, METH_NOARGS,
      "The allocators of the RAW, MEM and OBJ domains, as addresses."},
+    {"_test_ondemand_start", test_ondemand_start_py, METH_VARARGS,
+     "Starts an on-demand profile: (seconds, rate, mode)."},
+    {"_test_ondemand_finish", test_ondemand_finish_py, METH_VARARGS,
+     "Ends the on-demand profile ((wait, gil_wait)); its part text."},
+    {"_test_outside_memory_only", test_outside_memory_only_py, METH_O,
+     "Test hook: the outside reader reads symbols from memory only."},
+    {"_test_layout_table_diff", test_layout_table_diff_py, METH_NOARGS,
+     "Test hook: where the outside reader's table for this CPython differs "
+     "from the in-process one (None: nowhere)."},
     {"_test_sampler_fail_next", test_sampler_fail_next_py, METH_NOARGS,
      "Test hook: the next sampler thread fails as if out of memory."},
     {"_test_code_lines", test_code_lines_py, METH_O,

@@ -55,6 +55,11 @@ static struct {
     /* CPU time of the monitor threads that ran before this one; the
      * running thread adds its own at each pass (stats.cpu_ns). */
     uint64_t cpu_base;
+    /* For /metrics: never reset (a fork's child keeps the parent's). */
+    uint64_t stalls[4];
+    uint64_t hist[SW_WD_HIST_N + 1];
+    uint64_t hist_count;
+    double hist_sum;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .set = {.report_fd = -1}};
 
 static pthread_once_t conds_once = PTHREAD_ONCE_INIT;
@@ -347,6 +352,24 @@ free_slot_locked(watch_t *w)
     w->kind = 0;
 }
 
+/* A stall ended: into the duration histogram.  Takes the lock. */
+static void
+observe_stall(const todo_t *td)
+{
+    static const double bounds[SW_WD_HIST_N] = SW_WD_HIST_BOUNDS;
+    double secs = td->duration_ns / 1e9;
+    int b = 0;
+
+    while (b < SW_WD_HIST_N && secs > bounds[b]) {
+        b++;
+    }
+    pthread_mutex_lock(&W.mu);
+    W.hist[b]++;
+    W.hist_count++;
+    W.hist_sum += secs;
+    pthread_mutex_unlock(&W.mu);
+}
+
 static void *
 wd_main(void *arg)
 {
@@ -401,6 +424,7 @@ wd_main(void *arg)
             for (i = 0; i < ntodo; i++) {
                 if (todo[i].what == SW_WD_TODO_END) {
                     report_end(&todo[i], fd);
+                    observe_stall(&todo[i]);
                 }
                 else if (last) {
                     continue;
@@ -420,6 +444,10 @@ wd_main(void *arg)
                 }
                 pthread_mutex_lock(&W.mu);
                 W.stats.reports++;
+                if (todo[i].what == SW_WD_TODO_START && todo[i].w.kind > 0 &&
+                    todo[i].w.kind < 4) {
+                    W.stalls[todo[i].w.kind]++;
+                }
                 pthread_mutex_unlock(&W.mu);
             }
             pthread_mutex_lock(&W.mu);
@@ -676,6 +704,38 @@ sw_wd_get_stats(sw_wd_stats_t *st)
     for (int i = 0; i < MAX_WATCHES; i++) {
         st->watches += atomic_load(&W.watches[i].id) != 0;
     }
+    pthread_mutex_unlock(&W.mu);
+}
+
+void
+sw_wd_get_metrics(sw_wd_metrics_t *m)
+{
+    uint64_t now = sw_now_ns();
+
+    memset(m, 0, sizeof(*m));
+    pthread_mutex_lock(&W.mu);
+    memcpy(m->stalls, W.stalls, sizeof(m->stalls));
+    memcpy(m->hist, W.hist, sizeof(m->hist));
+    m->hist_count = W.hist_count;
+    m->hist_sum = W.hist_sum;
+    for (int i = 0; i < MAX_WATCHES; i++) {
+        const watch_t *w = &W.watches[i];
+
+        if (atomic_load(&w->id) != 0 && w->stalled) {
+            double d = now > w->stall_start_ns
+                           ? (now - w->stall_start_ns) / 1e9
+                           : 0.0;
+
+            m->stalled++;
+            if (d > m->current_stall) {
+                m->current_stall = d;
+            }
+        }
+    }
+    m->running = W.running;
+    m->mem_watched = W.set.mem_max != 0 && W.set.mem_period_ns != 0;
+    m->mem_over = W.mem.over;
+    m->mem_max = W.set.mem_max;
     pthread_mutex_unlock(&W.mu);
 }
 

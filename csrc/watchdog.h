@@ -190,6 +190,31 @@ typedef struct sw_wd_stats {
  * thread; takes the mutex. */
 void sw_wd_get_stats(sw_wd_stats_t *st);
 
+/* What /metrics shows of the watchdog (http_routes.c, metrics.c).  The
+ * histogram's buckets are SW_WD_HIST_BOUNDS (seconds, upper bounds); a
+ * stall is observed when it ends. */
+#define SW_WD_HIST_N 10
+#define SW_WD_HIST_BOUNDS                                     \
+    {                                                         \
+        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0 \
+    }
+typedef struct sw_wd_metrics {
+    uint64_t stalls[4]; /* by enum sw_wd_kind (index 0 unused): stalls
+                           reported since the process started */
+    uint64_t hist[SW_WD_HIST_N + 1]; /* per bucket, not cumulative; the
+                                        last one beyond 60 s */
+    uint64_t hist_count;
+    double hist_sum;      /* seconds */
+    double current_stall; /* the longest stall going on now, seconds; 0 */
+    int stalled;          /* stalls going on now */
+    int running;          /* the monitor thread runs */
+    int mem_watched;      /* a memory threshold is set */
+    int mem_over;         /* RSS is above it */
+    uint64_t mem_max;     /* the threshold, bytes (0: none) */
+} sw_wd_metrics_t;
+/* Copies them.  Context: any thread, no GIL; takes the mutex. */
+void sw_wd_get_metrics(sw_wd_metrics_t *m);
+
 /* ---- fork --------------------------------------------------------------- */
 
 /* Fork (pthread_atfork, through module.c): prepare takes the mutex,

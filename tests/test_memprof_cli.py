@@ -131,7 +131,7 @@ def test_mem_without_subcommand_is_one_line():
     proc = run_cli("mem")
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("stackwatch mem: error: no subcommand: "
-                                   "give record")
+                                   "give record, graph, peaks, report")
 
 
 @pytest.mark.parametrize("profile", ["python", "both"])

@@ -107,7 +107,10 @@ def test_log_of_a_script_stuck_in_a_gil_holding_c_call(tmp_path):
     assert 're.match(r"(a+)+$", "a" * 40 + "b")' in main[0]
     assert ("Note: the GIL was not released within 0.2 s; thread MainThread"
             in snap)
-    assert "greenlets, tasks and locals unavailable" in snap
+    # The log asks for locals: those of simple types, read natively.
+    assert ("greenlets and tasks unavailable, locals of simple types only"
+            in snap)
+    assert "        pattern = '(a+)+$'\n" in main[0]
     assert "Full backtrace" not in snap
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
 
@@ -299,7 +302,11 @@ def test_dump_with_locals_while_the_gil_is_never_released(target):
     assert ("Note: the GIL was not released within 0.3 s; thread MainThread"
             in out)
     assert "holds the GIL in %s (" % MATCH in out
-    assert "greenlets, tasks and locals unavailable" in out
+    # Locals of simple types, read without the GIL, under each frame.
+    assert ("greenlets and tasks unavailable, locals of simple types only"
+            in out)
+    assert "        pattern = '(a+)+$'\n" in out
+    assert "        string = '%s'\n" % ("a" * 40 + "b") in out
     assert "Full backtrace" not in out
     assert t.alive()
 

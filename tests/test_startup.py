@@ -16,7 +16,17 @@ from stackwatch import cli
 #: (runpy is not imported for a script either, but the tests run
 #: `python -m stackwatch`, and python's -m imports it.)
 NOT_LOADED = ["argparse", "gettext", "locale", "shutil", "typing",
-              "tempfile", "random", "asyncio", "greenlet", "datetime"]
+              "tempfile", "random", "asyncio", "greenlet", "datetime",
+              "weakref", "math"]
+
+#: What dumps used to load at start (and so did every command and process
+#: with dumps enabled): json with re and enum; linecache with tokenize;
+#: signal with enum. Our threads must not import while the program runs,
+#: so the dumps' JSON (stackwatch._jsonout), source lines
+#: (stackwatch._capture.read_source) and signal numbers (_signal) do
+#: without them.
+DUMP_FREE = ["json", "re", "enum", "linecache", "tokenize", "signal",
+             "traceback"]
 
 
 def loaded_under(*command: str, env=None):
@@ -36,10 +46,27 @@ def test_record_and_run_load_no_costly_module(tmp_path, command):
     command = [str(tmp_path / "p.txt") if a == "OUT" else a for a in command]
     names = loaded_under(*command, env=child_env(TMPDIR=str(tmp_path)))
     assert "stackwatch.cli" in names and "dumping enabled: True" in names
-    # (On 3.9, runpy, which runs the target, imports typing itself.)
-    not_loaded = set(NOT_LOADED) - ({"typing"} if sys.version_info < (3, 10)
-                                    else set())
-    assert sorted(names & not_loaded) == []
+    # (On 3.9, runpy, which runs the target, imports typing (with re and
+    # enum) itself, and with pkgutil, weakref: the tests run `python -m
+    # stackwatch`. test_dump_autostart_loads_no_json_re_or_linecache
+    # checks those on 3.9 too.)
+    runpy_39 = {"typing", "weakref", "re", "enum"} \
+        if sys.version_info < (3, 10) else set()
+    assert sorted(names & (set(NOT_LOADED) - runpy_39)) == []
+    assert sorted(names & (set(DUMP_FREE) - runpy_39)) == []
+    # `run` samples nothing: no profiler (nor its fork hand-over).
+    assert ("stackwatch.profiler" in names) == (command[0] == "record")
+
+
+def test_dump_autostart_loads_no_json_re_or_linecache():
+    proc = run_target("imports_loaded", "nothing",
+                      env=child_env(STACKWATCH_DUMP="1"))
+    names = set(proc.stdout.splitlines())
+    assert "dumping enabled: True" in names
+    assert "stackwatch.runinfo" in names  # (loaded for our threads)
+    assert sorted(names & set(DUMP_FREE + NOT_LOADED)) == []
+    # Nor importlib (with warnings): the public names load without it.
+    assert "importlib" not in names
 
 
 def test_monitor_autostart_loads_no_costly_module():
@@ -197,3 +224,166 @@ def test_our_threads_import_nothing_while_the_program_runs(tmp_path, how):
             proc.communicate()
     assert proc.returncode == 0, err
     assert out.split("new:\n", 1)[1] == "", out
+
+
+#: Values of every kind run information's JSON holds, and json's corners.
+JSON_VALUES = [
+    {}, [], (), "", 0, -1, 10 ** 30, 1.5, -0.0, 1e300, float("nan"),
+    float("inf"), float("-inf"), True, False, None,
+    "plain", "quote \" backslash \\ slash / tab \t nl \n cr \r nul \x00",
+    "\x1f \x7f \u00e9 \u2028 \U0001f600 \ud800",
+    {"a": 1, "b": [1, 2, {"c": None}], "d": {"e": {}}, "f": []},
+    {1: "int key", 2.5: "float key", True: "bool key", None: "none key"},
+    [object, ValueError("bad"), b"bytes", {1, 2}.__class__],
+    {"threads": [{"kind": "thread", "frames": [{"line": 3, "file": "x.py",
+                                                 "locals": {"k": "'v'"}}],
+                  "info": {"held_gil": True, "native_id": 1234}}],
+     "notes": ["a note"]},
+]
+
+
+@pytest.mark.parametrize("indent", [None, 0, 2, 4])
+def test_dump_json_is_jsons_text(indent):
+    """stackwatch._jsonout (the dumps' JSON without the json package)
+    writes what json.dumps(..., default=str) writes."""
+    import json
+
+    from stackwatch import _jsonout
+
+    for value in JSON_VALUES + [JSON_VALUES]:
+        assert _jsonout.dumps(value, indent=indent) == json.dumps(
+            value, indent=indent, default=str), value
+
+
+def test_dump_json_refuses_what_json_refuses():
+    from stackwatch import _jsonout
+
+    loop: list = [1]
+    loop.append({"back": loop})
+    with pytest.raises(ValueError, match="Circular reference"):
+        _jsonout.dumps(loop)
+    with pytest.raises(TypeError, match="keys must be"):
+        _jsonout.dumps({(1, 2): "tuple key"})
+
+
+#: Source files as bytes (name, content) and the encoding python reads
+#: each with: cookies on line 1 or 2 (only after a comment or blank line),
+#: a BOM, line ends of every kind.
+SOURCES = [
+    ("plain", "x = 1\ny = 'caf\u00e9'\n\n  z = 3  \n".encode()),
+    ("crlf", b"a = 1\r\nb = 2\rc = 3\r\n\r\nd = 4"),
+    ("latin1", "# -*- coding: latin-1 -*-\ns = '\u00e9t\u00e9'\n"
+     .encode("latin-1")),
+    ("second", "#!/usr/bin/env python\n# vim: set fileencoding=iso-8859-1 :"
+     "\ns = '\u00ff'\n".encode("latin-1")),
+    ("blank first", "\n# coding=latin-1\ns = '\u00e0'\n".encode("latin-1")),
+    ("code first", "x = 1\n# coding: latin-1\ns = 'caf\u00e9'\n".encode()),
+    ("bom", "\ufeffs = 'caf\u00e9'\n".encode("utf-8")),
+    ("utf8 cookie", "# coding: utf-8\ns = '\u2603'\n".encode()),
+    ("cp1252", "# coding: cp1252\ns = '\u20ac'\n".encode("cp1252")),
+    ("two cookies", "# codingX coding: latin-1 coding: utf-8\ns = '\u00e9'\n"
+     .encode("latin-1")),
+]
+
+
+@pytest.mark.parametrize("name, data", SOURCES, ids=[s[0] for s in SOURCES])
+def test_source_lines_are_linecaches(tmp_path, name, data):
+    """Run information's source lines (read without linecache, which loads
+    tokenize and re) are linecache's, line by line."""
+    import codecs
+    import linecache
+
+    from stackwatch._capture import SourceLines, read_source
+
+    path = tmp_path / (name.replace(" ", "_") + ".py")
+    path.write_bytes(data)
+    codecs.lookup("cp1252")  # (loaded, as compiling such a file does)
+    expected = linecache.getlines(str(path))
+    assert expected  # (linecache could read it)
+    ours = read_source(str(path))
+    assert ours is not None
+    for n in range(0, len(expected) + 3):
+        theirs = expected[n - 1] if 1 <= n <= len(expected) else ""
+        mine = ours[n - 1] if 1 <= n <= len(ours) else ""
+        assert mine.rstrip("\n") == theirs.rstrip("\n"), n
+        assert SourceLines().line(str(path), n) == theirs.strip()
+
+
+def test_source_lines_without_importing(tmp_path, monkeypatch):
+    """A relative name is looked for under sys.path, as linecache does;
+    pseudo-files, FIFOs and cookies whose codec is not loaded (decoding
+    would import it) give no line; the lines the program gave linecache
+    are used."""
+    import os
+    import sys
+
+    from stackwatch import _capture
+
+    (tmp_path / "rel.py").write_text("first\nsecond\n")
+    monkeypatch.setattr(sys, "path", ["/nonexistent", str(tmp_path)])
+    assert _capture.read_source("rel.py")[:2] == ["first", "second"]
+    assert _capture.read_source("<string>") is None
+    assert _capture.read_source(str(tmp_path / "missing.py")) is None
+    os.mkfifo(str(tmp_path / "fifo.py"))
+    assert _capture.read_source(str(tmp_path / "fifo.py")) is None
+    (tmp_path / "odd.py").write_bytes(b"# coding: iso2022_jp_ext\nx = 1\n")
+    assert "encodings.iso2022_jp_ext" not in sys.modules
+    assert _capture.read_source(str(tmp_path / "odd.py")) is None
+    assert "encodings.iso2022_jp_ext" not in sys.modules
+    import linecache
+
+    monkeypatch.setitem(linecache.cache, "<cell 1>",
+                        (10, None, ["a = 1\n", "  b = 2\n"], "<cell 1>"))
+    assert _capture.SourceLines().line("<cell 1>", 2) == "b = 2"
+
+
+@pytest.mark.parametrize("how", ["python", "record", "run"])
+def test_the_target_is_compiled_without_compiles_first_call_cost(tmp_path,
+                                                                  how):
+    """The builtin compile() builds the ast module's node types on its
+    first call (~10 M instructions): python does not to run a script, nor
+    do `stackwatch record` and `run` (csrc/runner_py.c)."""
+    target = target_path("startup_ast_types")
+    if how == "python":
+        proc = run_target("startup_ast_types", check=True)
+    elif how == "record":
+        proc = run_cli("record", "-f", "collapsed", "-o",
+                       str(tmp_path / "p.txt"), target)
+    else:
+        proc = run_cli("run", target, env=child_env(TMPDIR=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["before: False",
+                                        "after compile(): True"]
+
+
+#: Sources compile_file must compile as compile(source, path, "exec",
+#: dont_inherit=True) does: cookies, a BOM, future imports, CRLF.
+COMPILE_SOURCES = [
+    b"x = 1\ndef f(a, *, b=2):\n    return a + b\n",
+    "# -*- coding: latin-1 -*-\ns = 'caf\u00e9'\n".encode("latin-1"),
+    "\ufeffs = '\u2603'\n".encode("utf-8"),
+    b"from __future__ import annotations\ndef f(x: Undefined) -> 1: pass\n",
+    b"a = 1\r\nb = [a,\r\n  2]\r\n",
+    b"",
+]
+
+
+def test_compile_file_is_compile():
+    import marshal
+
+    from stackwatch import _native
+
+    for source in COMPILE_SOURCES:
+        ours = _native.compile_file(source, "/some/where/t.py")
+        theirs = compile(source, "/some/where/t.py", "exec",
+                         dont_inherit=True)
+        assert marshal.dumps(ours) == marshal.dumps(theirs), source
+    for bad in (b"x = (\n", b"def f(:\n    pass\n",
+                b"# coding: latin-1\n\xef\xbb\xbfx = 1\n", b"\xff = 1\n"):
+        with pytest.raises(SyntaxError) as ours:
+            _native.compile_file(bad, "t.py")
+        with pytest.raises(SyntaxError) as theirs:
+            compile(bad, "t.py", "exec", dont_inherit=True)
+        assert ours.value.args == theirs.value.args
+    # A NUL byte: the caller lets compile() say so in its own words.
+    assert _native.compile_file(b"x = 1\0\n", "t.py") is None

@@ -19,11 +19,24 @@ fi
 # it from source), and CFLAGS/LDFLAGS (CI's -Werror, make asan's
 # sanitizers) are for stackwatch's build only, never for a dependency's.
 stamp="$venv/.stackwatch-$extras"
+# The flags of the last build of our extension for this Python.
+tag=$("$venv/bin/python" -c 'import sys; print("%d%d" % sys.version_info[:2])')
+flags="CFLAGS=${CFLAGS:-} LDFLAGS=${LDFLAGS:-}"
+flagmark="$top/build/.stackwatch-flags-$tag"
 want=$(cksum < "$top/pyproject.toml")
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     env -u CFLAGS -u LDFLAGS $pip install --prefer-binary "$top[$extras]"
     echo "$want" > "$stamp"
+    rm -f "$flagmark"  # that install built our extension without the flags
 fi
 # Our package, rebuilt from source every time, without build isolation:
-# quick, and CFLAGS (CI sets -Werror) reach the compiler.
+# quick, and CFLAGS (CI sets -Werror) reach the compiler.  setuptools
+# rebuilds only what is older than its sources, whatever the flags: when
+# they differ from the last build's for this Python (make asan after make
+# test, CI's -Werror after the step above), its build directories go first.
+if [ ! -f "$flagmark" ] || [ "$(cat "$flagmark")" != "$flags" ]; then
+    rm -rf "$top"/build/lib.*-cpython-"$tag" "$top"/build/temp.*-cpython-"$tag"
+fi
 $pip install --no-build-isolation --force-reinstall --no-deps "$top"
+mkdir -p "$top/build"
+echo "$flags" > "$flagmark"

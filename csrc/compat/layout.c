@@ -287,67 +287,125 @@ fill(sw_layout_t *L)
     L->str_ascii_size = sizeof(PyASCIIObject);
     L->str_compact_size = sizeof(PyCompactUnicodeObject);
     find_unicode_bits(L);
+
+    L->type_float = (uintptr_t)&PyFloat_Type;
+    L->type_bool = (uintptr_t)&PyBool_Type;
+    L->type_list = (uintptr_t)&PyList_Type;
+    L->type_tuple = (uintptr_t)&PyTuple_Type;
+    L->type_set = (uintptr_t)&PySet_Type;
+    L->type_frozenset = (uintptr_t)&PyFrozenSet_Type;
+    L->obj_none = (uintptr_t)Py_None;
+    L->obj_true = (uintptr_t)Py_True;
+    L->obj_false = (uintptr_t)Py_False;
+    L->type_tp_name = offsetof(PyTypeObject, tp_name);
+    L->float_fval = offsetof(PyFloatObject, ob_fval);
+    L->tuple_items = offsetof(PyTupleObject, ob_item);
+    L->set_used = offsetof(PySetObject, used);
+#if PY_VERSION_HEX >= 0x030B0000
+    L->co_localsnames = offsetof(PyCodeObject, co_localsplusnames);
+    L->co_nlocals = offsetof(PyCodeObject, co_nlocalsplus);
+#else
+    L->co_localsnames = offsetof(PyCodeObject, co_varnames);
+    L->co_nlocals = offsetof(PyCodeObject, co_nlocals);
+    L->fo_localsplus = offsetof(PyFrameObject, f_localsplus);
+#endif
+#if PY_VERSION_HEX >= 0x030E0000
+    L->locals_tagged = 1;
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    L->dbg_size = sizeof(_Py_DebugOffsets);
+    L->dbg_version = offsetof(_Py_DebugOffsets, version);
+    L->dbg_free_threaded = offsetof(_Py_DebugOffsets, free_threaded);
+#endif
 }
 
 #if PY_VERSION_HEX >= 0x030D0000
+#define DBG(field) ((uint32_t)offsetof(_Py_DebugOffsets, field))
+#endif
+
+int
+sw_layout_debug_checks(sw_debug_check_t *out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    const sw_layout_t *L = &sw_layout;
+    /* The gil fields are relative to the interpreter's own _gil; we read
+     * through the ceval.gil pointer, so compare offsets inside the
+     * struct. */
+    const sw_debug_check_t checks[] = {
+        {"runtime.interpreters_head", DBG(runtime_state.interpreters_head), 0,
+         L->rt_interp_head},
+        {"runtime.finalizing", DBG(runtime_state.finalizing), 0,
+         L->rt_finalizing},
+        {"interp.next", DBG(interpreter_state.next), 0, L->is_next},
+        {"interp.threads_head", DBG(interpreter_state.threads_head), 0,
+         L->is_threads_head},
+        {"interp.id", DBG(interpreter_state.id), 0, L->is_id},
+        {"interp.ceval_gil", DBG(interpreter_state.ceval_gil), 0,
+         L->is_gil_ptr},
+        {"interp.gil_runtime_state_locked",
+         DBG(interpreter_state.gil_runtime_state_locked),
+         DBG(interpreter_state.gil_runtime_state), L->gil_locked},
+        {"interp.gil_runtime_state_holder",
+         DBG(interpreter_state.gil_runtime_state_holder),
+         DBG(interpreter_state.gil_runtime_state), L->gil_last_holder},
+        {"tstate.size", DBG(thread_state.size), 0, L->ts_size},
+        {"tstate.next", DBG(thread_state.next), 0, L->ts_next},
+        {"tstate.interp", DBG(thread_state.interp), 0, L->ts_interp},
+        {"tstate.current_frame", DBG(thread_state.current_frame), 0,
+         L->ts_frame},
+        {"tstate.thread_id", DBG(thread_state.thread_id), 0, L->ts_thread_id},
+        {"tstate.native_thread_id", DBG(thread_state.native_thread_id), 0,
+         L->ts_native_thread_id},
+        {"tstate.datastack_chunk", DBG(thread_state.datastack_chunk), 0,
+         L->ts_datastack_chunk},
+        {"frame.previous", DBG(interpreter_frame.previous), 0, L->if_previous},
+        {"frame.executable", DBG(interpreter_frame.executable), 0, L->if_code},
+        {"frame.instr_ptr", DBG(interpreter_frame.instr_ptr), 0, L->if_instr},
+        {"frame.localsplus", DBG(interpreter_frame.localsplus), 0, L->if_size},
+        {"frame.owner", DBG(interpreter_frame.owner), 0, L->if_owner},
+        {"code.filename", DBG(code_object.filename), 0, L->co_filename},
+        {"code.name", DBG(code_object.name), 0, L->co_name},
+        {"code.qualname", DBG(code_object.qualname), 0, L->co_qualname},
+        {"code.linetable", DBG(code_object.linetable), 0, L->co_linetable},
+        {"code.firstlineno", DBG(code_object.firstlineno), 0,
+         L->co_firstlineno},
+        {"code.localsplusnames", DBG(code_object.localsplusnames), 0,
+         L->co_localsnames},
+        {"code.co_code_adaptive", DBG(code_object.co_code_adaptive), 0,
+         L->co_code_adaptive},
+        {"object.ob_type", DBG(pyobject.ob_type), 0, L->ob_type},
+        {"tuple.ob_item", DBG(tuple_object.ob_item), 0, L->tuple_items},
+        {"float.ob_fval", DBG(float_object.ob_fval), 0, L->float_fval},
+        {"dict.ma_keys", DBG(dict_object.ma_keys), 0, L->dict_keys},
+        {"bytes.ob_size", DBG(bytes_object.ob_size), 0, L->ob_size},
+        {"bytes.ob_sval", DBG(bytes_object.ob_sval), 0, L->bytes_sval},
+        {"unicode.state", DBG(unicode_object.state), 0, L->str_state},
+        {"unicode.length", DBG(unicode_object.length), 0, L->str_length},
+        {"unicode.asciiobject_size", DBG(unicode_object.asciiobject_size), 0,
+         L->str_ascii_size},
+        {"type.tp_name", DBG(type_object.tp_name), 0, L->type_tp_name},
+    };
+    int n = (int)(sizeof(checks) / sizeof(checks[0]));
+
+    memcpy(out, checks, sizeof(checks));
+    return n;
+#else
+    (void)out;
+    return 0;
+#endif
+}
+
+#if PY_VERSION_HEX >= 0x030D0000
+_Static_assert(SW_DEBUG_CHECKS_MAX >= 37, "SW_DEBUG_CHECKS_MAX too small");
+
 /* Compares what the runtime publishes about itself with the table. */
 static int
-check_debug_offsets(const sw_layout_t *L, char *err, size_t errlen)
+check_debug_offsets(char *err, size_t errlen)
 {
     const _Py_DebugOffsets *d = &_PyRuntime.debug_offsets;
-    struct {
-        const char *what;
-        uint64_t runtime;
-        size_t ours;
-    } pairs[] = {
-        {"runtime.interpreters_head", d->runtime_state.interpreters_head,
-         L->rt_interp_head},
-        {"runtime.finalizing", d->runtime_state.finalizing, L->rt_finalizing},
-        {"interp.next", d->interpreter_state.next, L->is_next},
-        {"interp.threads_head", d->interpreter_state.threads_head,
-         L->is_threads_head},
-        {"interp.id", d->interpreter_state.id, L->is_id},
-        {"interp.ceval_gil", d->interpreter_state.ceval_gil, L->is_gil_ptr},
-        /* Relative to the interpreter's own _gil; we read through the
-         * ceval.gil pointer, so compare the offsets inside the struct. */
-        {"interp.gil_runtime_state_locked",
-         d->interpreter_state.gil_runtime_state_locked -
-             d->interpreter_state.gil_runtime_state,
-         L->gil_locked},
-        {"interp.gil_runtime_state_holder",
-         d->interpreter_state.gil_runtime_state_holder -
-             d->interpreter_state.gil_runtime_state,
-         L->gil_last_holder},
-        {"tstate.size", d->thread_state.size, L->ts_size},
-        {"tstate.next", d->thread_state.next, L->ts_next},
-        {"tstate.interp", d->thread_state.interp, L->ts_interp},
-        {"tstate.current_frame", d->thread_state.current_frame, L->ts_frame},
-        {"tstate.thread_id", d->thread_state.thread_id, L->ts_thread_id},
-        {"tstate.native_thread_id", d->thread_state.native_thread_id,
-         L->ts_native_thread_id},
-        {"tstate.datastack_chunk", d->thread_state.datastack_chunk,
-         L->ts_datastack_chunk},
-        {"frame.previous", d->interpreter_frame.previous, L->if_previous},
-        {"frame.executable", d->interpreter_frame.executable, L->if_code},
-        {"frame.instr_ptr", d->interpreter_frame.instr_ptr, L->if_instr},
-        {"frame.localsplus", d->interpreter_frame.localsplus, L->if_size},
-        {"frame.owner", d->interpreter_frame.owner, L->if_owner},
-        {"code.filename", d->code_object.filename, L->co_filename},
-        {"code.name", d->code_object.name, L->co_name},
-        {"code.qualname", d->code_object.qualname, L->co_qualname},
-        {"code.linetable", d->code_object.linetable, L->co_linetable},
-        {"code.firstlineno", d->code_object.firstlineno, L->co_firstlineno},
-        {"code.co_code_adaptive", d->code_object.co_code_adaptive,
-         L->co_code_adaptive},
-        {"object.ob_type", d->pyobject.ob_type, L->ob_type},
-        {"bytes.ob_size", d->bytes_object.ob_size, L->ob_size},
-        {"bytes.ob_sval", d->bytes_object.ob_sval, L->bytes_sval},
-        {"unicode.state", d->unicode_object.state, L->str_state},
-        {"unicode.length", d->unicode_object.length, L->str_length},
-        {"unicode.asciiobject_size", d->unicode_object.asciiobject_size,
-         L->str_ascii_size},
-    };
-    size_t i;
+    const char *base = (const char *)d;
+    sw_debug_check_t checks[SW_DEBUG_CHECKS_MAX];
+    int i, n = sw_layout_debug_checks(checks);
 
     if (memcmp(d->cookie, "xdebugpy", 8) != 0) {
         snprintf(err, errlen, "_PyRuntime.debug_offsets has no valid cookie");
@@ -364,13 +422,19 @@ check_debug_offsets(const sw_layout_t *L, char *err, size_t errlen)
         snprintf(err, errlen, "free-threaded builds are not supported yet");
         return -1;
     }
-    for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
-        if (pairs[i].runtime != (uint64_t)pairs[i].ours) {
+    for (i = 0; i < n; i++) {
+        uint64_t v, minus = 0;
+
+        memcpy(&v, base + checks[i].at, sizeof(v));
+        if (checks[i].minus) {
+            memcpy(&minus, base + checks[i].minus, sizeof(minus));
+        }
+        if (v - minus != checks[i].value) {
             snprintf(err, errlen,
                      "internal layout differs from the one built for: %s is "
-                     "at %llu, expected %zu",
-                     pairs[i].what, (unsigned long long)pairs[i].runtime,
-                     pairs[i].ours);
+                     "at %llu, expected %llu",
+                     checks[i].what, (unsigned long long)(v - minus),
+                     (unsigned long long)checks[i].value);
             return -1;
         }
     }
@@ -403,7 +467,7 @@ sw_layout_init(char *err, size_t errlen)
     memcpy(sw_layout.version, running, n);
     sw_layout.version[n] = '\0';
 #if PY_VERSION_HEX >= 0x030D0000
-    if (check_debug_offsets(&sw_layout, err, errlen) < 0) {
+    if (check_debug_offsets(err, errlen) < 0) {
         return -1;
     }
 #endif

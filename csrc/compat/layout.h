@@ -197,7 +197,51 @@ typedef struct sw_layout {
     int str_kind_shift;
     uint32_t str_compact_bit;
     uint32_t str_ascii_bit;
+
+    /* Locals read without the GIL (dump --locals): the objects of simple
+     * types, recognised by their type's address, and the frame's fast
+     * locals with their names. */
+    uintptr_t type_float;     /* &PyFloat_Type */
+    uintptr_t type_bool;      /* &PyBool_Type */
+    uintptr_t type_list;      /* &PyList_Type */
+    uintptr_t type_tuple;     /* &PyTuple_Type */
+    uintptr_t type_set;       /* &PySet_Type */
+    uintptr_t type_frozenset; /* &PyFrozenSet_Type */
+    uintptr_t obj_none;       /* &_Py_NoneStruct */
+    uintptr_t obj_true;       /* &_Py_TrueStruct */
+    uintptr_t obj_false;      /* &_Py_FalseStruct */
+    size_t type_tp_name;      /* PyTypeObject.tp_name (a char *) */
+    size_t float_fval;        /* PyFloatObject.ob_fval */
+    size_t tuple_items;       /* PyTupleObject.ob_item */
+    size_t set_used;          /* PySetObject.used */
+    size_t co_localsnames;    /* co_localsplusnames (3.11+), co_varnames */
+    size_t co_nlocals;        /* int: co_nlocalsplus (3.11+), co_nlocals */
+    size_t fo_localsplus;     /* PyFrameObject.f_localsplus (3.9, 3.10) */
+    int locals_tagged;        /* 3.14+: locals are _PyStackRefs: the low two
+                                 bits are tags (both set: not an object) */
+
+    /* _Py_DebugOffsets (3.13+), at the start of _PyRuntime; else 0 */
+    size_t dbg_size;
+    size_t dbg_version;       /* uint64_t version */
+    size_t dbg_free_threaded; /* uint64_t free_threaded */
 } sw_layout_t;
+
+/* One value the runtime publishes in its _Py_DebugOffsets, with what the
+ * table expects there: the uint64_t at byte `at` of the struct, minus the
+ * one at `minus` when minus is not 0, equals `value`. */
+typedef struct sw_debug_check {
+    const char *what;
+    uint32_t at;
+    uint32_t minus;
+    uint64_t value;
+} sw_debug_check_t;
+
+#define SW_DEBUG_CHECKS_MAX 48
+
+/* The checks for the running interpreter's table (3.13+), into
+ * out[0..SW_DEBUG_CHECKS_MAX); returns how many (0 before 3.13).
+ * Context: any, after sw_layout_init(). */
+int sw_layout_debug_checks(sw_debug_check_t *out);
 
 /* The table for the running interpreter, valid after sw_layout_init()
  * succeeded.  Read-only afterwards; any thread may read it. */

@@ -48,18 +48,19 @@ int_at(const char *buf, size_t off)
 }
 
 int
-sw_reader_open(sw_reader_t *r)
+sw_reader_open_for(sw_reader_t *r, const sw_layout_t *L, int pid)
 {
-    const sw_layout_t *L = &sw_layout;
     int rc;
 
     memset(r, 0, sizeof(*r));
+    r->L = L;
     if (L->ts_size > HDR_BUF || L->co_size > HDR_BUF ||
         L->gil_size > HDR_BUF || L->fo_size > HDR_BUF ||
         L->if_size > HDR_BUF) {
         return SW_EINVAL;
     }
-    rc = sw_vm_open(&r->vm);
+    r->remote = pid != 0;
+    rc = r->remote ? sw_vm_open_pid(&r->vm, pid) : sw_vm_open(&r->vm);
     if (rc < 0) {
         return rc;
     }
@@ -75,6 +76,12 @@ sw_reader_open(sw_reader_t *r)
         return SW_ENOMEM;
     }
     return 0;
+}
+
+int
+sw_reader_open(sw_reader_t *r)
+{
+    return sw_reader_open_for(r, &sw_layout, 0);
 }
 
 void
@@ -93,12 +100,10 @@ sw_reader_close(sw_reader_t *r)
 
 /* Fills one sw_thread_t from a thread state copied into ts. */
 static int
-thread_from(const char *ts, uintptr_t addr, uintptr_t interp,
-            int64_t interp_id, int gil_locked, uintptr_t gil_holder,
-            sw_thread_t *t)
+thread_from(const sw_layout_t *L, const char *ts, uintptr_t addr,
+            uintptr_t interp, int64_t interp_id, int gil_locked,
+            uintptr_t gil_holder, sw_thread_t *t)
 {
-    const sw_layout_t *L = &sw_layout;
-
     if (ptr_at(ts, L->ts_interp) != interp) {
         return -1; /* freed or torn: it no longer belongs here */
     }
@@ -130,7 +135,7 @@ sw_thread_frame(sw_reader_t *r, sw_thread_t *t)
     if (!t->frame_resolved) {
         t->frame_resolved = 1;
         if (t->frame_field == 0 ||
-            sw_vm_read_ptr(&r->vm, t->frame_field + sw_layout.cf_current_frame,
+            sw_vm_read_ptr(&r->vm, t->frame_field + r->L->cf_current_frame,
                            &t->frame) < 0) {
             t->frame = 0;
         }
@@ -174,7 +179,7 @@ static int
 read_interp(sw_reader_t *r, uintptr_t interp, uintptr_t *next,
             uintptr_t *threads, int64_t *id, int *locked, uintptr_t *holder)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     uintptr_t raw_id = 0, gil = 0, guess = cached_gil(r, interp);
     sw_vm_region_t rg[6];
     char ok[6];
@@ -225,7 +230,7 @@ read_interp(sw_reader_t *r, uintptr_t interp, uintptr_t *next,
 static char *
 read_known(sw_reader_t *r, char *ok)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     char *buf = r->scratch + CHUNK_SCRATCH + SW_LINETABLE_MAX + BATCH_SCRATCH;
     sw_vm_region_t rg[KNOWN_TS];
     int i;
@@ -243,7 +248,7 @@ read_known(sw_reader_t *r, char *ok)
 int
 sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     char own[HDR_BUF], ok[4], known_ok[KNOWN_TS];
     const char *known, *ts = own;
     uintptr_t interp = 0, finalizing = 0, gil_holder = 0;
@@ -294,8 +299,8 @@ sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max)
                     break;
                 }
             }
-            if (thread_from(ts, t, interp, interp_id, gil_locked, gil_holder,
-                            &out[n]) < 0) {
+            if (thread_from(L, ts, t, interp, interp_id, gil_locked,
+                            gil_holder, &out[n]) < 0) {
                 r->bad_threads++;
                 break;
             }
@@ -316,7 +321,7 @@ static int
 frames_objects(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                int *truncated)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     char buf[HDR_BUF];
     uintptr_t f = sw_thread_frame(r, t), seen[SEEN_WAYS] = {0};
     int n = 0;
@@ -358,6 +363,7 @@ frames_objects(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         out[n].addr = lasti < 0 ? -1 : lasti * L->lasti_scale;
         out[n].maybe_incomplete = 0;
         out[n].gen = ptr_at(buf, L->fo_gen);
+        out[n].frame = f;
         n++;
         f = ptr_at(buf, L->fo_back);
     }
@@ -390,10 +396,9 @@ find_copied(const copied_t *c, int nc, uintptr_t f, size_t len)
  * memory that may be torn) do not make a used chunk of at most cap bytes.
  * Compared without overflow. */
 static size_t
-chunk_span(uintptr_t chunk, uintptr_t end, size_t cap)
+chunk_span(const sw_layout_t *L, uintptr_t chunk, uintptr_t end, size_t cap)
 {
-    if (end <= chunk || end - chunk < sw_layout.chunk_data ||
-        end - chunk > cap) {
+    if (end <= chunk || end - chunk < L->chunk_data || end - chunk > cap) {
         return 0;
     }
     return end - chunk;
@@ -402,11 +407,9 @@ chunk_span(uintptr_t chunk, uintptr_t end, size_t cap)
 /* Accepts local, a copy of [chunk, chunk + len), as a copied range if its
  * header agrees; the chunk before it goes to *previous.  Returns 0 or -1. */
 static int
-accept_chunk(const char *local, uintptr_t chunk, size_t len, copied_t *c,
-             uintptr_t *previous)
+accept_chunk(const sw_layout_t *L, const char *local, uintptr_t chunk,
+             size_t len, copied_t *c, uintptr_t *previous)
 {
-    const sw_layout_t *L = &sw_layout;
-
     if (len > ptr_at(local, L->chunk_size)) {
         return -1;
     }
@@ -424,7 +427,7 @@ static int
 copy_chunk(sw_reader_t *r, uintptr_t chunk, uintptr_t end, copied_t *c,
            size_t *used, uintptr_t *previous)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     char hdr[64];
     size_t len;
 
@@ -439,9 +442,9 @@ copy_chunk(sw_reader_t *r, uintptr_t chunk, uintptr_t end, copied_t *c,
         end =
             chunk + L->chunk_data + ptr_at(hdr, L->chunk_top) * sizeof(void *);
     }
-    len = chunk_span(chunk, end, CHUNK_SCRATCH - *used);
+    len = chunk_span(L, chunk, end, CHUNK_SCRATCH - *used);
     if (len == 0 || sw_vm_read(&r->vm, chunk, r->scratch + *used, len) < 0 ||
-        accept_chunk(r->scratch + *used, chunk, len, c, previous) < 0) {
+        accept_chunk(L, r->scratch + *used, chunk, len, c, previous) < 0) {
         return -1;
     }
     *used += len;
@@ -451,7 +454,7 @@ copy_chunk(sw_reader_t *r, uintptr_t chunk, uintptr_t end, copied_t *c,
 void
 sw_prefetch_stacks(sw_reader_t *r, sw_thread_t *const *ts, int n)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     sw_vm_region_t *rg = r->pre_rg;
     char ok[2 * PRE_THREADS];
     int want[PRE_THREADS]; /* per thread: bit 1 frame, bit 2 chunk */
@@ -473,7 +476,7 @@ sw_prefetch_stacks(sw_reader_t *r, sw_thread_t *const *ts, int n)
             want[i] |= 1;
         }
         len = L->frame_model == SW_FRAMES_INTERP
-                  ? chunk_span(t->chunk, t->chunk_top, PRE_SCRATCH - used)
+                  ? chunk_span(L, t->chunk, t->chunk_top, PRE_SCRATCH - used)
                   : 0;
         if (len > 0) {
             rg[k++] = (sw_vm_region_t){t->chunk, r->pre + used, len};
@@ -509,7 +512,7 @@ static int
 refresh_chunk(sw_reader_t *r, sw_thread_t *t, copied_t *c, size_t *used,
               uintptr_t *previous)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     uintptr_t chunk = 0, top = 0;
     sw_vm_region_t rg[2] = {
         {t->tstate + L->ts_datastack_chunk, &chunk, sizeof(chunk)},
@@ -531,7 +534,7 @@ static int
 frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
               int *truncated)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     copied_t c[MAX_RANGES];
     char buf[HDR_BUF];
     uintptr_t f = sw_thread_frame(r, t), next_chunk = 0;
@@ -539,7 +542,7 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
     int nc = 0, n = 0, steps = 0, refreshed = 0, owner = 0, entry = 0;
 
     if (t->pre != NULL) {
-        nc = accept_chunk(t->pre, t->chunk, t->chunk_top - t->chunk, &c[0],
+        nc = accept_chunk(L, t->pre, t->chunk, t->chunk_top - t->chunk, &c[0],
                           &next_chunk) == 0;
         t->pre = NULL; /* the copy is for one walk */
     }
@@ -615,6 +618,7 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                 (addr >= -2 && addr < INT32_MAX) ? (int32_t)addr : INT32_MIN;
             out[n].maybe_incomplete = owner != L->owner_generator;
             out[n].gen = owner == L->owner_generator ? f - L->gen_iframe : 0;
+            out[n].frame = f;
             n++;
         }
         f = ptr_at(hdr, L->if_previous);
@@ -679,7 +683,7 @@ sw_read_frames(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
 {
     *truncated = 0;
     r->broken = 0;
-    if (sw_layout.frame_model == SW_FRAMES_OBJECTS) {
+    if (r->L->frame_model == SW_FRAMES_OBJECTS) {
         return frames_objects(r, t, out, max, truncated);
     }
     return frames_interp(r, t, out, max, truncated);
@@ -726,7 +730,7 @@ put_utf8(char *out, size_t n, size_t cap, uint32_t cp)
 static int
 read_str(sw_reader_t *r, uintptr_t addr, char *out, size_t cap)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     char hdr[HDR_BUF];
     uint8_t data[4 * SW_FILE_MAX];
     uint32_t state;
@@ -788,7 +792,7 @@ sw_read_str(sw_reader_t *r, uintptr_t addr, char *out, size_t cap)
 int
 sw_read_small_int(sw_reader_t *r, uintptr_t addr, long *out)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     char hdr[64];
     size_t len = L->long_digit0 + 4;
     uint64_t tag;
@@ -817,7 +821,7 @@ sw_read_small_int(sw_reader_t *r, uintptr_t addr, long *out)
 int
 sw_read_dict_values(sw_reader_t *r, uintptr_t addr, uintptr_t *out, int max)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     char hdr[HDR_BUF];
     char keys[64];
     char entries[DICT_MAX_ENTRIES * 32];
@@ -889,10 +893,9 @@ sw_read_dict_values(sw_reader_t *r, uintptr_t addr, uintptr_t *out, int max)
 /* The fields of a code header, copied in hdr, that identify the code
  * object.  Returns 0, or SW_EINVAL if it is not a code object. */
 static int
-ident_from(const char *hdr, uintptr_t addr, sw_code_ident_t *c)
+ident_from(const sw_layout_t *L, const char *hdr, uintptr_t addr,
+           sw_code_ident_t *c)
 {
-    const sw_layout_t *L = &sw_layout;
-
     if (ptr_at(hdr, L->ob_type) != L->type_code) {
         return SW_EINVAL;
     }
@@ -911,10 +914,10 @@ ident_from(const char *hdr, uintptr_t addr, sw_code_ident_t *c)
 static int
 code_header(sw_reader_t *r, uintptr_t addr, char *hdr, sw_code_ident_t *c)
 {
-    if (sw_vm_read(&r->vm, addr, hdr, sw_layout.co_size) < 0) {
+    if (sw_vm_read(&r->vm, addr, hdr, r->L->co_size) < 0) {
         return SW_EFAULT;
     }
-    return ident_from(hdr, addr, c);
+    return ident_from(r->L, hdr, addr, c);
 }
 
 /* Reads a bytes object's size (and, if dst, its first cap bytes). */
@@ -922,7 +925,7 @@ static int
 read_bytes(sw_reader_t *r, uintptr_t addr, uint8_t *dst, size_t cap,
            size_t *len)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     char hdr[HDR_BUF];
     intptr_t size;
 
@@ -947,7 +950,7 @@ read_bytes(sw_reader_t *r, uintptr_t addr, uint8_t *dst, size_t cap,
 int
 sw_read_code(sw_reader_t *r, uintptr_t addr, sw_code_t *c)
 {
-    const sw_layout_t *L = &sw_layout;
+    const sw_layout_t *L = r->L;
     char hdr[HDR_BUF];
     size_t len;
     int rc;
@@ -994,7 +997,7 @@ sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids, int n,
     sw_vm_region_t rg[SW_CHECK_BATCH] = {{0}};
     char ok[SW_CHECK_BATCH];
     char *hdrs = r->scratch + CHUNK_SCRATCH + SW_LINETABLE_MAX;
-    size_t len = sw_layout.co_size;
+    size_t len = r->L->co_size;
     int i;
 
     if (n > SW_CHECK_BATCH) {
@@ -1009,7 +1012,8 @@ sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids, int n,
         sw_code_ident_t now;
 
         same[i] =
-            ok[i] && ident_from(hdrs + (size_t)i * len, c->addr, &now) == 0 &&
+            ok[i] &&
+            ident_from(r->L, hdrs + (size_t)i * len, c->addr, &now) == 0 &&
             now.name_obj == c->name_obj && now.file_obj == c->file_obj &&
             now.table_obj == c->table_obj &&
             now.firstlineno == c->firstlineno && now.version == c->version;
@@ -1062,6 +1066,12 @@ tid_at(sw_vm_t *vm, unsigned long ident, size_t off, long want)
 int
 sw_tid_offset_probe(void)
 {
+    return sw_tid_offset_probe_for(&sw_layout);
+}
+
+int
+sw_tid_offset_probe_for(const sw_layout_t *L)
+{
     probe_arg_t a;
     pthread_t th;
     sw_vm_t vm;
@@ -1069,7 +1079,7 @@ sw_tid_offset_probe(void)
     long tid = (long)syscall(SYS_gettid);
     size_t off, found = 0;
 
-    if (sw_layout.ts_native_thread_id || tid_offset) {
+    if (L->ts_native_thread_id || tid_offset) {
         return 0;
     }
     if (sw_vm_open(&vm) < 0) {

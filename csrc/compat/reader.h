@@ -51,8 +51,10 @@ typedef struct sw_rawframe {
                        frame has not started or it is unknown (3.11+:
                        INT32_MIN when out of range) */
     uint8_t maybe_incomplete; /* 3.11+: not owned by a generator */
-    uintptr_t gen; /* the generator or coroutine running this frame, 0 if
+    uintptr_t gen;   /* the generator or coroutine running this frame, 0 if
                       none (unvalidated: compared, never dereferenced) */
+    uintptr_t frame; /* the frame's address (a _PyInterpreterFrame, or a
+                        PyFrameObject on 3.9/3.10): its locals */
 } sw_rawframe_t;
 
 /* What identifies a code object at an address, and its bytecode bounds. */
@@ -80,6 +82,8 @@ typedef struct sw_code {
 
 typedef struct sw_reader {
     sw_vm_t vm;
+    const sw_layout_t *L; /* the layout of the interpreter read */
+    int remote;           /* reads another process (sw_reader_open_for) */
     /* interpreter -> its GIL struct, remembered between passes so that an
      * interpreter's fields and its GIL state come in one read. */
     uintptr_t gil_interp[SW_GIL_CACHE];
@@ -108,6 +112,14 @@ typedef struct sw_reader {
  * reader's header buffer; SW_ESYS (errno set) from sw_vm_open(), e.g. no
  * read method selected; SW_ENOMEM.  A failed open holds nothing. */
 int sw_reader_open(sw_reader_t *r);
+
+/* Opens a reader of the interpreter whose layout is L, in process pid
+ * (0: this process, as sw_reader_open(); else another process, read with
+ * process_vm_readv on its pid, L being the table compat/target.c made
+ * for it, which must outlive the reader).  Returns as sw_reader_open().
+ * Object types are checked against L's addresses, so a reader of another
+ * process never takes an object of ours for one of its own. */
+int sw_reader_open_for(sw_reader_t *r, const sw_layout_t *L, int pid);
 
 /* Releases what sw_reader_open() took; idempotent.  Only for a reader
  * that opened: a zeroed one (or one whose open failed with SW_EINVAL)
@@ -188,8 +200,9 @@ void sw_codes_unchanged(sw_reader_t *r, const sw_code_ident_t *const *ids,
                         int n, char *same);
 
 /* The line of the instruction at byte offset addr, given the code's
- * first line and line table, or -1 (see sw_line_for()).  Pure; any
- * thread, no GIL. */
+ * first line and line table, or -1 (see sw_line_for()), for a code object
+ * of this process (a reader of another one: sw_line_for() with its
+ * layout's line_format).  Pure; any thread, no GIL. */
 int sw_code_line(int firstlineno, const uint8_t *table, uint32_t table_len,
                  int32_t addr);
 
@@ -231,5 +244,14 @@ long sw_read_tid(sw_reader_t *r, const sw_thread_t *t);
  * handler.  Returns 0 (offset learned or not needed) or -1 (no vm
  * context, no thread, or not found: tids stay unknown). */
 int sw_tid_offset_probe(void);
+
+/* The same for reading an interpreter of layout L (the outside reader's
+ * target, 3.9/3.10, whose thread states have no kernel id while this
+ * one's may): learns the offset if L needs it and it is not known yet;
+ * ids read through it are checked against the target's tasks.  Context:
+ * GIL held (no reader of this process may read the static meanwhile: the
+ * sampler only reads it when this process is 3.9/3.10, when module init
+ * learned it already). */
+int sw_tid_offset_probe_for(const sw_layout_t *L);
 
 #endif

@@ -1,4 +1,5 @@
-/* Safe reads of our own memory; see vmread.h for why. */
+/* Safe reads of our own memory (or, for the outside reader, another
+ * process's); see vmread.h for why. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -180,6 +181,19 @@ sw_vm_open(sw_vm_t *vm)
         cap = fcntl(fds[1], F_GETPIPE_SZ);
     }
     vm->pipe_cap = cap > 0 ? (size_t)cap : 4096;
+    return 0;
+}
+
+int
+sw_vm_open_pid(sw_vm_t *vm, int pid)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->pipe_rd = vm->pipe_wr = -1;
+    if (pid <= 0) {
+        return SW_EINVAL;
+    }
+    vm->pid = pid;
+    vm->method = SW_VM_PROCESS_VM_READV;
     return 0;
 }
 

@@ -64,19 +64,30 @@ const char *sw_vm_method_name(int method);
  * sw_vm_close() either way. */
 int sw_vm_open(sw_vm_t *vm);
 
+/* Prepares a reading context for another process, pid: process_vm_readv
+ * on its pid, whatever method sw_vm_select() chose for our own memory
+ * (the pipe method can only copy our own).  The kernel allows it where
+ * ptrace would be allowed (same user and Yama's ptrace_scope, or
+ * CAP_SYS_PTRACE); the target is never stopped.  This only prepares: the
+ * first read says whether it is allowed.  Context: any thread, no GIL.
+ * Returns 0, or SW_EINVAL for a pid <= 0. */
+int sw_vm_open_pid(sw_vm_t *vm, int pid);
+
 /* Releases the context's resources (the pipe's fds).  Safe on a closed
  * context or one whose sw_vm_open() failed; a zeroed context has fds 0
  * and would close stdin: only pass contexts that went through
  * sw_vm_open(). */
 void sw_vm_close(sw_vm_t *vm);
 
-/* Copies len bytes at addr in this process into dst, or fails cleanly.
+/* Copies len bytes at addr in the context's process (this one, or the
+ * one given to sw_vm_open_pid()) into dst, or fails cleanly.
  * Counts the outcome in vm->reads / vm->faults.
  * Context: the thread that owns vm; no GIL needed; never faults; no
  * allocation; async-signal-safe (system calls only).
  * Returns 0 (also for len 0), SW_EFAULT if any byte is unreadable or the
  * system call fails for another reason (dst is then undefined, possibly
- * partly written), or SW_EINVAL for a null address or a range that wraps
+ * partly written; errno is the system call's, EPERM when another process
+ * may not be read), or SW_EINVAL for a null address or a range that wraps
  * around the address space. */
 int sw_vm_read(sw_vm_t *vm, uintptr_t addr, void *dst, size_t len);
 

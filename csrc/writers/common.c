@@ -17,6 +17,9 @@ sw_writer_for(const char *format)
     if (strcmp(format, "svg") == 0) {
         return sw_write_svg;
     }
+    if (strcmp(format, "pprof") == 0) {
+        return sw_write_pprof;
+    }
     return NULL;
 }
 

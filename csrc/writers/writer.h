@@ -72,6 +72,11 @@ int sw_write_speedscope(const sw_session_t *s, const sw_write_opts_t *o,
 int sw_write_svg(const sw_session_t *s, const sw_write_opts_t *o,
                  sw_buf_t *out);
 
+/* pprof's profile.proto, gzip-compressed (stored deflate blocks): what
+ * `go tool pprof` reads.  Binary. */
+int sw_write_pprof(const sw_session_t *s, const sw_write_opts_t *o,
+                   sw_buf_t *out);
+
 /* Writes the document with fn: computes o->keep_full (the ambiguity
  * guard: two files whose short paths are the same text keep their full
  * paths in labels, so nothing reads them as one) unless o->full_paths,
@@ -80,7 +85,8 @@ int sw_write_svg(const sw_session_t *s, const sw_write_opts_t *o,
 int sw_write_profile(sw_writer_fn fn, const sw_session_t *s,
                      const sw_write_opts_t *o, sw_buf_t *out);
 
-/* The writer for a format name ("collapsed", "speedscope", "svg"), or
+/* The writer for a format name ("collapsed", "speedscope", "svg",
+ * "pprof"), or
  * NULL for any other.  Pure. */
 sw_writer_fn sw_writer_for(const char *format);
 

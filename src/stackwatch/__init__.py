@@ -75,27 +75,35 @@ _LAZY = {
     "Frame": "_frame",
     "Profiler": "profiler",
     "MemoryProfiler": "memory",
+    "Tracer": "trace",
     "dump": "dumping", "enable_dump": "dumping", "disable_dump": "dumping",
     "RunTree": "runinfo", "format_run_info": "runinfo",
     "print_run_info": "runinfo",
     "FailedToSwitch": "deadlines", "assert_switches": "deadlines",
     "deadline": "deadlines",
+    "serve": "_serve", "continuous": "_serve",
 }
 
 
-def __getattr__(name: str) -> object:
-    import importlib
+def _import(name: str) -> object:
+    # importlib.import_module's work, without importing importlib (with
+    # warnings): every process STACKWATCH_DUMP or STACKWATCH_MONITOR
+    # starts comes here.
+    __import__(name)
+    return sys.modules[name]
 
+
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is not None:
-        value = getattr(importlib.import_module("stackwatch." + module), name)
+        value = getattr(_import("stackwatch." + module), name)
     elif name.startswith("__"):
         raise AttributeError("module 'stackwatch' has no attribute %r" % name)
     else:
         # A submodule (stackwatch.monitor, .events, .slowlog...), as
         # ``import stackwatch.monitor`` would give it.
         try:
-            value = importlib.import_module("stackwatch." + name)
+            value = _import("stackwatch." + name)
         except ModuleNotFoundError as e:
             if e.name != "stackwatch." + name:
                 raise
@@ -111,5 +119,5 @@ def __dir__() -> "list[str]":
 
 __all__ = ["Profiler", "MemoryProfiler", "Frame", "dump", "enable_dump", "disable_dump", "monitor",
            "events", "deadline", "assert_switches", "FailedToSwitch",
-           "RunTree", "format_run_info", "print_run_info", "slowlog",
+           "RunTree", "format_run_info", "print_run_info", "slowlog", "serve", "continuous",
            "__version__"]

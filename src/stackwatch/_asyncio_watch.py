@@ -8,7 +8,7 @@ asyncio: stackwatch never imports it for a program that does not.
 from __future__ import annotations
 
 import os
-import weakref
+import _weakref  # (weakref.ref: the weakref module costs 0.8 ms of start-up)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def watch_asyncio(loop: Any = None, max_blocking_time: Optional[float] = None,
     selector.select = _native.watchdog_select_hook(select, wid)
     loop._stackwatch_wid = wid
     with S.lock:
-        S.loops[wid & 0xFF] = (weakref.ref(loop), wid)
+        S.loops[wid & 0xFF] = (_weakref.ref(loop), wid)
         if explicit:
             S.explicit.add(wid)
 

@@ -2,7 +2,9 @@
 ``STACKWATCH_DUMP=1`` enables dumps, ``STACKWATCH_MONITOR=1`` starts the
 watchdog (with ``STACKWATCH_MAX_BLOCKING_TIME``,
 ``STACKWATCH_MAX_MEMORY_USAGE`` and ``STACKWATCH_MEMORY_MONITOR_PERIOD``;
-asyncio loops are watched too).
+asyncio loops are watched too), ``STACKWATCH_HTTP=ADDR`` starts the HTTP
+endpoint (with ``STACKWATCH_HTTP_TOKEN``), ``STACKWATCH_PPROF_DIR=DIR``
+writes rolling pprof files there.
 
 Imported by the ``stackwatch-autostart.pth`` file that the package installs
 in site-packages (only when one of those two variables exists). Never
@@ -38,6 +40,29 @@ def start() -> None:
         except Exception as e:
             sys.stderr.write("stackwatch: STACKWATCH_MONITOR is set but the "
                              "watchdog cannot start: %s\n" % e)
+
+    address = _config.text("STACKWATCH_HTTP")
+    if address is not None:
+        try:
+            from stackwatch import _serve
+
+            if _serve.current() is None:
+                _serve.serve(address,
+                             token=_config.text("STACKWATCH_HTTP_TOKEN"))
+        except Exception as e:
+            sys.stderr.write("stackwatch: STACKWATCH_HTTP is set but the "
+                             "HTTP endpoint cannot start: %s\n" % e)
+
+    directory = _config.text("STACKWATCH_PPROF_DIR")
+    if directory is not None:
+        try:
+            from stackwatch import _serve
+
+            if _serve._continuous is None:
+                _serve.continuous(directory)
+        except Exception as e:
+            sys.stderr.write("stackwatch: STACKWATCH_PPROF_DIR is set but "
+                             "continuous profiles cannot start: %s\n" % e)
 
 
 start()

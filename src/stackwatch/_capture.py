@@ -7,11 +7,9 @@ reprs (redacted, bounded).
 from __future__ import annotations
 
 import gc
-import linecache
+import os
+import stat
 import sys
-# 3.13's linecache imports tokenize on first use: imported here, as our
-# threads (the service thread's run information) must not import.
-import tokenize  # noqa: F401
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,6 +77,128 @@ def running_loops(aio: Any) -> List[Any]:
     return loops
 
 
+def _cookie(line: bytes) -> Optional[str]:
+    """The encoding a PEP 263 comment on this line names, or None: a
+    comment (only blanks before its #) holding "coding:" or "coding="
+    and a name of ASCII letters, digits, "-", "_" and "." (the first
+    such)."""
+    text = line.lstrip(b" \t\f")
+    if not text.startswith(b"#"):
+        return None
+    at = text.find(b"coding")
+    while at >= 0:
+        rest = text[at + 6:]
+        if rest[:1] in (b":", b"="):
+            name = rest[1:].lstrip(b" \t")
+            end = 0
+            while end < len(name) and (name[end:end + 1].isalnum()
+                                       or name[end:end + 1] in b"-_."):
+                end += 1
+            if end:
+                return name[:end].decode("ascii")
+        at = text.find(b"coding", at + 1)
+    return None
+
+
+def _codec(cookie: str) -> Optional[str]:
+    """The codec to decode a file whose cookie names `cookie` with (as
+    tokenize names it), or None when that would import: the codecs that
+    str decodes itself (UTF-8, Latin-1, ASCII), or one whose module of the
+    encodings package is loaded (a file with that cookie compiled from
+    source, not read from its .pyc, loaded it)."""
+    name = cookie.lower().replace("-", "_").replace(" ", "_")
+    if name in ("utf_8", "utf8") or name.startswith("utf_8_"):
+        return "utf-8"
+    if name in ("latin_1", "latin1", "iso_8859_1", "iso8859_1", "l1",
+                "iso_latin_1") or name.startswith(
+                    ("latin_1_", "iso_8859_1_", "iso_latin_1_")):
+        return "latin-1"
+    if name in ("ascii", "us_ascii"):
+        return "ascii"
+    encodings = sys.modules.get("encodings")
+    aliases = getattr(getattr(encodings, "aliases", None), "aliases", {})
+    if "encodings." + aliases.get(name, name) in sys.modules:
+        return cookie
+    return None
+
+
+def read_source(filename: str) -> Optional[List[str]]:
+    """The lines of a source file, decoded as Python reads it (a UTF-8
+    BOM, else a PEP 263 cookie on line 1 or 2, else UTF-8; lines end at
+    \\n, \\r\\n or \\r), or None. Never imports (our threads call it),
+    so linecache, which loads tokenize and re, is not used: the file is
+    found as linecache finds it (as named, or a relative name under a
+    sys.path entry); None for a pseudo-file ("<string>"), an unreadable
+    file, or a cookie whose codec is not loaded."""
+    if not filename or (filename.startswith("<")
+                        and filename.endswith(">")):
+        return None
+    candidates = [filename]
+    if not os.path.isabs(filename):
+        candidates += [os.path.join(d, filename) for d in sys.path
+                       if isinstance(d, str)]
+    data = None
+    for path in candidates:
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                continue  # (a FIFO would block)
+            with open(path, "rb") as f:
+                data = f.read()
+            break
+        except (OSError, ValueError):
+            continue
+    if data is None:
+        return None
+    encoding = "utf-8"
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    else:
+        first, _, rest = data.partition(b"\n")
+        found = _cookie(first)
+        blank = first.lstrip(b" \t\f")
+        if found is None and (blank in (b"", b"\r") or
+                              blank.startswith(b"#")):
+            found = _cookie(rest.partition(b"\n")[0])
+        if found is not None:
+            codec = _codec(found)
+            if codec is None:
+                return None
+            encoding = codec
+    try:
+        text = data.decode(encoding, "replace")
+    except LookupError:
+        return None
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+class SourceLines:
+    """Source lines by file and line number, each file read once (one
+    dump's worth). The lines the program gave linecache (doctest, IPython
+    cells) are used as they are when linecache is loaded; nothing of it is
+    called (its lazy entries would import)."""
+
+    def __init__(self) -> None:
+        self._files: Dict[str, Optional[List[str]]] = {}
+
+    def line(self, filename: str, lineno: int) -> str:
+        """Line `lineno` (1-based) of the file, stripped, or ""."""
+        lines = self._files.get(filename, False)
+        if lines is False:
+            lines = None
+            linecache = sys.modules.get("linecache")
+            entry = getattr(linecache, "cache", {}).get(filename)
+            if isinstance(entry, tuple) and len(entry) == 4 and \
+                    isinstance(entry[2], list):
+                lines = entry[2]
+            else:
+                lines = read_source(filename)
+            self._files[filename] = lines
+        if lines is None or not 1 <= lineno <= len(lines):
+            return ""
+        line = lines[lineno - 1]
+        return line.strip() if isinstance(line, str) else ""
+
+
 def code_name(code: Any) -> str:
     return getattr(code, "co_qualname", None) or code.co_name
 
@@ -96,6 +216,7 @@ class Capture:
         # only on the paths that run one: never import it here).
         runner = sys.modules.get("stackwatch._runner")
         self.roots = set(runner.root_codes()) if runner is not None else set()
+        self.source = SourceLines()
 
     def stack(self, frame: Any, with_locals: bool = True) -> List[Frame]:
         """The frames from `frame` outwards (innermost first), down to
@@ -110,7 +231,7 @@ class Capture:
     def frame(self, frame: Any, with_locals: bool = True) -> Frame:
         code = frame.f_code
         lineno = frame.f_lineno or 0
-        line = linecache.getline(code.co_filename, lineno).strip()
+        line = self.source.line(code.co_filename, lineno)
         args = locs = None
         if self.with_locals and with_locals:
             args, locs = self.variables(frame, code)

@@ -16,21 +16,28 @@ Both are in the table.
 from __future__ import annotations
 
 import os
-from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
 
 
-class Variable(namedtuple("Variable", [
-        "name",
-        "type",     # "flag", "seconds", "size", "signal", "path", "list", "text"
-        "default",  # as text; None when unset means "not used"
-        "doc",
-])):
-    """One environment variable of stackwatch."""
-    __slots__ = ()
+class Variable:
+    """One environment variable of stackwatch: name; type ("flag",
+    "seconds", "size", "signal", "path", "list", "text"); default, as
+    text (None when unset means "not used"); doc. (A plain class: every
+    process that stackwatch starts in imports this module, and a
+    namedtuple costs a quarter of a millisecond to create.)"""
+    __slots__ = ("name", "type", "default", "doc")
+
+    def __init__(self, name: str, type: str, default: Optional[str],
+                 doc: str) -> None:
+        self.name, self.type, self.default, self.doc = \
+            name, type, default, doc
+
+    def __repr__(self) -> str:
+        return "Variable(%r, %r, %r, %r)" % (self.name, self.type,
+                                             self.default, self.doc)
 
 
 #: Every variable stackwatch reads, in the README's order.
@@ -62,6 +69,15 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("STACKWATCH_RUNTIME_DIR", "path", None,
              "where registrations and request sockets live (default "
              "/tmp/stackwatch-<uid>, mode 0700)"),
+    Variable("STACKWATCH_HTTP", "text", None,
+             "start the HTTP endpoint at interpreter start, in any program: "
+             "HOST:PORT or unix:/path (loopback unless a token is set)"),
+    Variable("STACKWATCH_HTTP_TOKEN", "text", None,
+             "the HTTP endpoint's bearer token (needed for an address that "
+             "is not loopback)"),
+    Variable("STACKWATCH_PPROF_DIR", "path", None,
+             "write a rolling pprof file of the process there every minute "
+             "(stackwatch.continuous's defaults), in any program"),
     Variable("STACKWATCH_READ_METHOD", "text", None,
              "force the safe-read method: process_vm_readv or pipe (read "
              "by csrc/module.c)"),

@@ -22,19 +22,24 @@ COMMANDS = {
     "record": ("stackwatch._memrecord",
                "run a script or module under the memory profiler"),
 }
+#: The readers of a profile directory, all in stackwatch._memview (its
+#: add_parsers and main).
+READERS = ("graph", "peaks", "report")
 
 
 def add_group(sub: "argparse._SubParsersAction", parser_class: type) -> None:
     """Adds ``mem`` and its subcommands to the top-level subparsers."""
     m = sub.add_parser(
         "mem", help="the memory profiler: record per-thread memory",
-        description="The memory profiler: per-thread memory over time "
-                    "(docs/memory-format.md).")
+        description="The memory profiler: record per-thread memory over "
+                    "time (docs/memory-format.md), then chart it, find its "
+                    "peaks, write a report page.")
     msub = m.add_subparsers(dest="mem_command", metavar="SUBCOMMAND",
                             parser_class=parser_class)
     for name, (module, text) in COMMANDS.items():
         p = msub.add_parser(name, help=text)
         importlib.import_module(module).configure(p)
+    importlib.import_module("stackwatch._memview").add_parsers(msub)
 
 
 def split(module: str, args: Sequence[str]) -> Tuple[List[str], List[str]]:
@@ -80,7 +85,9 @@ def main(argv: Sequence[str], build_parser) -> int:
     ns = parser.parse_args(["mem"] + argv)
     if ns.mem_command is None:
         from stackwatch import cli
-        cli.fail("no subcommand: give %s" % ", ".join(COMMANDS),
-                 "%s mem" % cli.PROG)
+        cli.fail("no subcommand: give %s" % ", ".join(
+            list(COMMANDS) + list(READERS)), "%s mem" % cli.PROG)
+    if ns.mem_command in READERS:
+        return importlib.import_module("stackwatch._memview").main(ns)
     module = importlib.import_module(COMMANDS[ns.mem_command][0])
     return module.main(ns, rest)

@@ -7,7 +7,6 @@ Pure functions: nothing here touches the monitor's state.
 
 from __future__ import annotations
 
-import math
 import os
 
 TYPE_CHECKING = False
@@ -22,6 +21,9 @@ DEFAULT_REPORT_INTERVAL = 1.0
 
 #: The longest time a setting may give (the native watchdog's limit).
 MAX_SECONDS = 1e9
+
+#: (math.isfinite without loading math: start-up time.)
+_INF = float("inf")
 
 #: A setting not given (then it comes from the environment or a default).
 UNSET: Any = object()
@@ -56,7 +58,7 @@ def parse_size(value: Union[int, float, str]) -> int:
                              "with KB, MB, GB, KiB, MiB, GiB...)" % (value,))
         number, mult = float(m.group(1)), _UNITS[m.group(2).lower()]
     size = number * mult
-    if not math.isfinite(size) or size < 1:
+    if not -_INF < size < _INF or size < 1:  # (infinite, NaN...)
         raise ValueError("a memory size must be at least 1 byte, not %r"
                          % (value,))
     return int(size)
@@ -73,7 +75,7 @@ def seconds(value: Any, what: str, allow_none: bool = False
     except (TypeError, ValueError):
         raise ValueError("%s must be a number of seconds, not %r"
                          % (what, value)) from None
-    if not math.isfinite(s) or s <= 0:
+    if not -_INF < s < _INF or s <= 0:  # (infinite, NaN...)
         raise ValueError("%s must be a positive number of seconds, not %r"
                          % (what, value))
     if s > MAX_SECONDS:

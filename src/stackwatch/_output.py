@@ -17,6 +17,10 @@ import os
 import stat
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
 
 class OutputError(Exception):
     """An output path that cannot be written; the message is one line."""
@@ -153,3 +157,56 @@ def _replace(path: str, data: bytes, st: "os.stat_result | None") -> None:
         except OSError:
             pass
         raise
+
+
+def write_stream(path: str, fill: "Callable[[int], None]") -> None:
+    """As write_file, for output too big to hold in memory: fill(fd)
+    writes it to the file descriptor given (a temporary file renamed over
+    the target once fill returns, or the target itself when it is written
+    in place). An exception from fill leaves no partial file behind a
+    rename; OSError becomes OutputError."""
+    try:
+        if path == "-":
+            sys.stdout.flush()
+            fill(sys.stdout.fileno())
+            return
+        if _in_place(path):
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (AttributeError, OSError, ValueError):
+                    pass
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                         | os.O_CLOEXEC, 0o666)
+            try:
+                fill(fd)
+            finally:
+                os.close(fd)
+            return
+        real = os.path.realpath(path)
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            st = None
+        d = os.path.dirname(os.path.abspath(real))
+        fd, tmp = _mkstemp(d, ".%s." % os.path.basename(real), ".tmp")
+        try:
+            try:
+                fill(fd)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(tmp, stat.S_IMODE(st.st_mode) if st is not None
+                     else 0o666 & ~_umask())
+            os.replace(tmp, real)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    except OutputError:
+        raise
+    except OSError as e:
+        raise OutputError("cannot write %s: %s"
+                          % (path, e.strerror or e)) from None

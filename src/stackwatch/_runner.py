@@ -11,16 +11,19 @@ that the caller can finish its work (write a profile) first.
 from __future__ import annotations
 
 import builtins
-import importlib.machinery
 import os
 import sys
 import types
 import zipimport  # loaded at start-up; nothing is imported while sampling
-from collections import namedtuple
+# importlib.machinery's SourceFileLoader is this module's (importlib, with
+# warnings, costs 1 ms of start-up; this one is loaded by every python).
+from _frozen_importlib_external import SourceFileLoader
+
+from stackwatch import _native
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Optional
+    from typing import Callable, List, Optional
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -29,11 +32,15 @@ class TargetError(Exception):
     """The target cannot be started (missing script, unknown module)."""
 
 
-class Outcome(namedtuple("Outcome", ["status", "interrupted"],
-                         defaults=(False,))):
+class Outcome:
     """status: the exit status python would have; interrupted: ended by
-    KeyboardInterrupt (exit by SIGINT)."""
-    __slots__ = ()
+    KeyboardInterrupt (exit by SIGINT). (A plain class: a namedtuple
+    costs a quarter of a millisecond of start-up.)"""
+    __slots__ = ("status", "interrupted")
+
+    def __init__(self, status: int, interrupted: bool = False) -> None:
+        self.status = status
+        self.interrupted = interrupted
 
 
 def _import_runpy() -> None:
@@ -116,11 +123,14 @@ def _is_zip(path: str) -> bool:
     return True
 
 
-def _run_script(path: str) -> None:
+def _run_script(path: str, at_start: "Optional[Callable[[], None]]" = None
+                ) -> None:
     if os.path.isdir(path) or _is_zip(path):
         import runpy  # (imported by check_script: no import here)
 
         sys.path[0] = path
+        if at_start is not None:
+            at_start()
         runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore
         return
     sys.path[0] = os.path.dirname(os.path.realpath(path))
@@ -129,15 +139,19 @@ def _run_script(path: str) -> None:
     path = os.path.abspath(path)
     with open(path, "rb") as f:
         source = f.read()
-    code = compile(source, path, "exec", dont_inherit=True)
+    # As compile(source, path, "exec", dont_inherit=True), without its
+    # first call's cost (csrc/runner_py.c); compile() refuses NUL bytes.
+    code = _native.compile_file(source, path) or compile(
+        source, path, "exec", dont_inherit=True)
     main = types.ModuleType("__main__")
     main.__file__ = path
     main.__builtins__ = builtins  # type: ignore[attr-defined]
-    main.__loader__ = importlib.machinery.SourceFileLoader(  # type: ignore
-        "__main__", path)
+    main.__loader__ = SourceFileLoader("__main__", path)  # type: ignore
     main.__spec__ = None
     main.__cached__ = None  # type: ignore[attr-defined]
     sys.modules["__main__"] = main
+    if at_start is not None:
+        at_start()
     exec(code, main.__dict__)
 
 
@@ -148,20 +162,24 @@ def root_codes() -> List[types.CodeType]:
     return [_run_script.__code__, run.__code__]
 
 
-def run(script: Optional[str], module: Optional[str], args: List[str]
-        ) -> Outcome:
-    """Runs the target; returns the outcome python would have."""
+def run(script: Optional[str], module: Optional[str], args: List[str],
+        at_start: "Optional[Callable[[], None]]" = None) -> Outcome:
+    """Runs the target; returns the outcome python would have.
+    at_start() is called just before the target's code runs (the tracer
+    starts there, so that it records the target, not its set-up)."""
     try:
         if module is not None:
             import runpy  # (imported by check_module: no import here)
 
             sys.argv = [module] + list(args)
             sys.path[0] = os.getcwd()
+            if at_start is not None:
+                at_start()
             runpy._run_module_as_main(module, alter_argv=True)  # type: ignore
         else:
             assert script is not None
             sys.argv = [script] + list(args)
-            _run_script(script)
+            _run_script(script, at_start)
     except SystemExit as e:
         return Outcome(_exit_status(e.code))
     except KeyboardInterrupt as e:

@@ -14,9 +14,8 @@ stderr.
 from __future__ import annotations
 
 import atexit
-import math
 import os
-import signal
+import _signal as signal  # (the signal module loads enum: start-up time)
 import sys
 import threading
 import types
@@ -26,11 +25,16 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
+    from stackwatch import profiler
+
 import stackwatch
-from stackwatch import _config, _frame, _native, _output, _runner, dumping, \
-    profiler
+from stackwatch import _config, _frame, _native, _output, _runner, dumping
 
 PROG = "stackwatch"
+
+#: (math.isfinite without loading math: start-up time.)
+_INF = float("inf")
+
 
 def _parser_class() -> type:
     """An ArgumentParser whose errors are one line (argparse is imported
@@ -76,7 +80,7 @@ def _number(text: str) -> float:
         value = float(text)
     except ValueError:
         raise _type_error("not a number: %r" % text) from None
-    if not math.isfinite(value):
+    if not -_INF < value < _INF:  # (neither infinite nor NaN)
         raise _type_error("not a finite number: %r" % text)
     return value
 
@@ -142,6 +146,29 @@ def _arg(*flags: str, **kw: Any) -> Tuple[Tuple[str, ...], Dict[str, Any]]:
 #: For argparse.BooleanOptionalAction (--x and --no-x) in the tables below.
 _BOOLEAN_OPTIONAL = "boolean optional"
 
+
+class _ProfilerChoices:
+    """The choices of an option of `record`: the names of a table of
+    stackwatch.profiler, read when first asked for (only `record` loads
+    the profiler: `run` starts without it)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def _names(self) -> Tuple[str, ...]:
+        from stackwatch import profiler
+
+        return tuple(getattr(profiler, self.table))
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Any:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
 #: The options of `record` and of `run`, as add_argument()'s arguments:
 #: build_parser() adds them to the parser, _quick_parse() parses them
 #: without argparse.
@@ -149,17 +176,17 @@ _RECORD_ARGS = [
     _arg("-o", "--output", metavar="OUT",
          help="output file ('-' for stdout; default: "
               "stackwatch-<target>-<date>.<ext> here)"),
-    _arg("-f", "--format", choices=profiler.FORMATS,
-         help="speedscope, collapsed (folded stacks) or svg "
+    _arg("-f", "--format", choices=_ProfilerChoices("FORMATS"),
+         help="speedscope, collapsed (folded stacks), svg or pprof "
               "(default: from the output's extension: .json, "
-              ".txt, .svg; svg when it has none; another "
-              "extension needs -f)"),
+              ".txt, .svg, .pprof or .pb.gz; svg when it has none; "
+              "another extension needs -f)"),
     _arg("-r", "--rate", type=_number, default=100.0,
          help="samples per second, 1-1000 (default 100)"),
     _arg("-d", "--duration", type=_positive, metavar="SECONDS",
          help="stop sampling and write the profile after SECONDS "
               "(the target keeps running)"),
-    _arg("--mode", choices=tuple(profiler.MODES),
+    _arg("--mode", choices=_ProfilerChoices("MODES"),
          help="wall: every thread at every tick, idle ones "
               "included (default); cpu: threads that used CPU; "
               "gil: the GIL holder"),
@@ -196,6 +223,11 @@ _RECORD_ARGS = [
     _arg("--budget", type=_number, metavar="FRACTION",
          help="the share of one core the sampler may use "
               "(e.g. 0.01); lowers the rate when needed"),
+    _arg("--pid", type=_pid, metavar="PID",
+         help="profile running process PID instead of a script: it must "
+              "have stackwatch enabled (as for `stackwatch dump`); it "
+              "samples itself for --duration seconds (default: until "
+              "Ctrl-C) and sends the profile back"),
 ]
 
 _RUN_ARGS = [
@@ -240,6 +272,46 @@ _RUN_ARGS = [
               "gives the stacks without locals (default 1)"),
 ]
 
+#: The options of `trace`.
+_TRACE_ARGS = [
+    _arg("-o", "--output", metavar="OUT",
+         help="output file: Chrome trace-event JSON, gzipped when it "
+              "ends in .gz ('-' for stdout; default: "
+              "stackwatch-trace-<target>-<date>.json here)"),
+    _arg("-f", "--format", choices=("chrome", "speedscope"),
+         default="chrome",
+         help="chrome: trace-event JSON for Perfetto and chrome://tracing "
+              "(default); speedscope: its evented format, one profile "
+              "per track"),
+    _arg("--include", action="append", default=[], metavar="PREFIX",
+         help="trace only code under this path or module/package name "
+              "(repeatable)"),
+    _arg("--exclude", action="append", default=[], metavar="PREFIX",
+         help="do not trace code under this path or module/package "
+              "name (repeatable); it runs at nearly full speed"),
+    _arg("--greenlets", action="store_true",
+         help="one track per greenlet: its calls stay open while it is "
+              "switched out (gevent greenlets named by name and "
+              "function)"),
+    _arg("--asyncio", action="store_true",
+         help="one track per asyncio task: its coroutines' steps move "
+              "from the loop's thread to the task's track"),
+    _arg("--c-calls", action="store_true",
+         help="C functions and builtins (len, time.sleep, list.append...) "
+              "are slices too"),
+    _arg("--memory", nargs="?", const="0.01", metavar="SECONDS",
+         help="a counter track of the process's RSS, sampled every "
+              "SECONDS (default 0.01)"),
+    _arg("--ring", type=_positive, metavar="SECONDS",
+         help="keep the last SECONDS before the end instead of the first "
+              "events that fit the buffer"),
+    _arg("--max-depth", type=int, metavar="N",
+         help="record calls at most N deep (counting traced frames)"),
+    _arg("--buffer", metavar="SIZE",
+         help="bound on the trace buffers (default 256MiB; 512M, 1GiB...):"
+              " later events are dropped and counted"),
+]
+
 #: The options shared by the commands that run a target (then the
 #: target, an optional positional argument).
 _TARGET_ARGS = [
@@ -250,15 +322,39 @@ _TARGET_ARGS = [
          help="signal for `stackwatch dump` (default SIGRTMIN+6)"),
     _arg("-m", dest="module", metavar="module",
          help="run a library module as a script"),
+    _arg("--http", metavar="ADDR",
+         help="serve the HTTP endpoint (/threads, /metrics) on ADDR: "
+              "HOST:PORT or unix:/path; not loopback only with "
+              "STACKWATCH_HTTP_TOKEN set"),
+]
+
+_TOP_ARGS = [
+    _arg("-r", "--rate", type=_number, default=100.0,
+         help="samples per second, 1-1000 (default 100)"),
+    _arg("-i", "--interval", type=_positive, default=1.0, metavar="S",
+         help="seconds between refreshes (default 1)"),
+    _arg("-w", "--window", type=_positive, default=10.0, metavar="S",
+         help="the functions' shares are over the last S seconds "
+              "(default 10)"),
+    _arg("-n", "--rows", type=_positive, default=20, metavar="N",
+         help="functions per snapshot when the output is not a terminal "
+              "(default 20)"),
+    _arg("-d", "--duration", type=_positive, metavar="SECONDS",
+         help="stop after SECONDS (default: until q or Ctrl-C)"),
+    _arg("--mode", choices=_ProfilerChoices("MODES"),
+         help="wall (default), cpu or gil, as for record"),
 ]
 
 _ARGS = {"record": _RECORD_ARGS + _TARGET_ARGS,
-         "run": _RUN_ARGS + _TARGET_ARGS}
+         "run": _RUN_ARGS + _TARGET_ARGS,
+         "top": _TOP_ARGS + _TARGET_ARGS,
+         "trace": _TRACE_ARGS + _TARGET_ARGS}
 
 #: Options that take a value, per command (to find where the target
 #: starts).
 _VALUE_OPTS = {command: {flag for flags, kw in args
-                         if "action" not in kw and "nargs" not in kw
+                         if kw.get("action") in (None, "append")
+                         and "nargs" not in kw
                          for flag in flags}
                for command, args in _ARGS.items()}
 
@@ -329,14 +425,46 @@ def build_parser() -> argparse.ArgumentParser:
               "[args ...])")
     _add_args(w, "run")
 
+    t = sub.add_parser(
+        "top", help="a live view of where a running process spends its "
+                    "time",
+        description=(
+            "Show, refreshed every second, the functions a process spends "
+            "its time in (share of samples over a sliding window: own and "
+            "total, with the share taken holding the GIL and the share on "
+            "CPU). PID: a running process with stackwatch enabled (as for "
+            "dump); or a script (-m module) started here with stackwatch "
+            "enabled. Keys: o/t/G/c sort, a all threads, n next thread, g "
+            "greenlets, p pause, q quit. To a pipe: a plain snapshot per "
+            "interval."),
+        usage="%(prog)s [options] (PID | script.py [args ...] | -m module "
+              "[args ...])")
+    _add_args(t, "top")
+
+    tr = sub.add_parser(
+        "trace", help="run a script or module under the tracer",
+        description=(
+            "Run a script (or -m module) in this interpreter, exactly as "
+            "python would, recording every Python function's start and end "
+            "in every thread; write the trace (Chrome trace-event JSON, "
+            "for the Perfetto UI or chrome://tracing) when it ends. Ctrl-C "
+            "stops the target and still writes the trace."),
+        usage="%(prog)s [options] (script.py [args ...] | -m module "
+              "[args ...])")
+    _add_args(tr, "trace")
+
     d = sub.add_parser(
         "dump", help="print the stacks of a running Python process",
         description=(
             "Print the current stack of every thread of process PID, read "
             "without ptrace by stackwatch inside that process (it must have "
             "called stackwatch.enable_dump(), run with STACKWATCH_DUMP=1, or "
-            "been started by stackwatch record). Works while a thread holds "
-            "the GIL in a long C call."))
+            "been started by stackwatch record). A process that did not "
+            "enable stackwatch is read from outside instead, where the "
+            "system allows it (same user, or CAP_SYS_PTRACE), without "
+            "stopping it (--outside: even one that did). Works while a "
+            "thread holds the GIL in a long C call; a line on stderr says "
+            "which way the stacks were read."))
     d.add_argument("pid", type=_pid, metavar="PID")
     d.add_argument("--json", action="store_true", help="print JSON")
     d.add_argument("--locals", action="store_true",
@@ -345,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--full-paths", action="store_true",
                    help="show files by their full paths (default: without "
                         "the sys.path entry they are under)")
+    d.add_argument("--outside", action="store_true",
+                   help="read the process from outside (process_vm_readv: "
+                        "the same user, or CAP_SYS_PTRACE) even if it "
+                        "enabled stackwatch; it is never stopped")
     d.add_argument("--timeout", type=_positive, default=dumping.DEFAULT_TIMEOUT,
                    help="seconds to wait for the answer (default 5)")
     d.add_argument("--signal", metavar="SIG",
@@ -472,7 +604,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         len(own) < 2 or own[-2] not in _VALUE_OPTS[argv[0]]):
                 own = own[:-1] + ["--", own[-1]]
             ns = build_parser().parse_args([argv[0]] + own)
-        return record(ns, rest) if argv[0] == "record" else run(ns, rest)
+        if argv[0] == "top":
+            return top(ns, rest)
+        return {"record": record, "run": run, "trace": trace}[argv[0]](
+            ns, rest)
     if argv and argv[0] == "mem":
         from stackwatch import _memcli
         return _memcli.main(argv[1:], build_parser)
@@ -480,7 +615,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ns = parser.parse_args(argv)
     if ns.command == "dump":
         return dump(ns)
-    parser.error("no command: give record, run, dump or mem")
+    parser.error("no command: give record, run, trace, top, dump or mem")
 
 
 # -- dump -------------------------------------------------------------------
@@ -489,17 +624,63 @@ def dump(ns: argparse.Namespace) -> int:
     prog = "%s dump" % PROG
     if ns.signal is not None:
         _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    if ns.outside:
+        text, how = _dump_outside(ns, prog, asked=None)
+        note(how)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
     try:
         text = dumping.request_dump(ns.pid, timeout=ns.timeout,
                                     json_format=ns.json, locals=ns.locals,
                                     signal_spec=ns.signal,
                                     full_paths=ns.full_paths)
+        how = "answered by stackwatch inside process %d" % ns.pid
     except ValueError as e:
         fail(str(e), prog)
+    except dumping.NotEnabled:
+        text, how = _dump_outside(ns, prog, asked=True)
+    except dumping.NotPermitted:
+        text, how = _dump_outside(ns, prog, asked=False)
     except dumping.DumpError as e:
         fail(str(e), prog, status=1)
+    note(how)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def _dump_outside(ns: argparse.Namespace, prog: str, asked: Optional[bool]
+                  ) -> Tuple[str, str]:
+    """The dump of a process that did not enable stackwatch (asked), or
+    that may not be asked (another user's: asked False), or that --outside
+    wants read so (asked None), read from outside where the system allows
+    it; else fails saying why (and how to enable either path)."""
+    from stackwatch import _outside
+
+    if asked is None and not os.path.exists("/proc/%d" % ns.pid):
+        fail("no such process: %d" % ns.pid, prog, status=1)
+    try:
+        text, how = _outside.dump(ns.pid, json_format=ns.json,
+                                  locals=ns.locals)
+    except _outside.OutsideError as e:
+        if str(e).startswith("no such process"):
+            fail(str(e), prog, status=1)
+        if asked is None:
+            fail("process %d: %s%s" % (
+                ns.pid, e, "; " + _outside.how_to() if e.denied else ""),
+                prog, status=1)
+        if asked:
+            fail("stackwatch is not enabled in process %d, and %s; either "
+                 "%s, or %s" % (ns.pid, e, _outside.ENABLE,
+                                _outside.how_to()), prog, status=1)
+        fail("permission denied: process %d belongs to another user, whose "
+             "processes this command may not ask for a dump, and %s; %s"
+             % (ns.pid, e, _outside.how_to()), prog, status=1)
+    if asked is None:
+        return text, "process %d: %s" % (ns.pid, how)
+    if asked:
+        return text, "process %d did not enable stackwatch: %s" % (ns.pid,
+                                                                  how)
+    return text, "process %d belongs to another user: %s" % (ns.pid, how)
 
 
 # -- record -----------------------------------------------------------------
@@ -507,7 +688,8 @@ def dump(ns: argparse.Namespace) -> int:
 def _default_output(ns: argparse.Namespace, fmt: Optional[str]) -> str:
     stem = ns.module or os.path.splitext(os.path.basename(
         ns.target.rstrip("/")))[0] or "target"
-    ext = {"svg": "svg", "speedscope": "json", "collapsed": "txt"}[
+    ext = {"svg": "svg", "speedscope": "json", "collapsed": "txt",
+           "pprof": "pb.gz"}[
         fmt or "svg"]
     import time  # built in: no datetime (start-up time)
 
@@ -607,7 +789,8 @@ class _Recording:
         where = "stdout" if self.out == "-" else self.out
         note("wrote %s to %s" % ({"svg": "a flame graph (svg)",
                                   "speedscope": "a speedscope profile",
-                                  "collapsed": "collapsed stacks"}[
+                                  "collapsed": "collapsed stacks",
+                                  "pprof": "a pprof profile"}[
                                       self.fmt], where))
         lines = self.prof.summary(full_paths=self.full_paths)
         if lines:
@@ -679,6 +862,21 @@ def _write_then_end_on_signals(rec: "_Recording") -> None:
             signal.signal(signum, on_signal)
 
 
+def _serve_http(ns: argparse.Namespace, prog: str) -> None:
+    """--http ADDR: the endpoint, started before the target runs (a bad
+    address or a refused one is one line, status 2)."""
+    if ns.http is None:
+        return
+    from stackwatch import _config, _serve
+
+    try:
+        _serve.serve(ns.http, token=_config.text("STACKWATCH_HTTP_TOKEN"))
+    except ValueError as e:
+        fail("argument --http: %s" % e, prog)
+    except OSError as e:
+        fail("argument --http: %s" % (e.args[-1] if e.args else e), prog)
+
+
 def _enable_dumps(signum: int) -> None:
     """Lets `stackwatch dump PID` reach the target; a note if it cannot."""
     try:
@@ -703,6 +901,8 @@ def _paths_of_target(ns: argparse.Namespace) -> None:
 
 def _idle_mode(mode: Optional[str], idle: Optional[bool]) -> str:
     if idle is None or mode is None or (mode == "wall") == idle:
+        from stackwatch import profiler
+
         return profiler.resolve_mode(mode, idle)
     raise ValueError("%s contradicts --mode %s (%s)" % (
         "--idle" if idle else "--no-idle", mode,
@@ -716,8 +916,47 @@ def _greenlets_option(value: Any) -> Any:
                      "%r" % (value,))
 
 
+def _record_pid(ns: argparse.Namespace, target_args: List[str],
+                prog: str) -> int:
+    """record --pid PID: the process profiles itself (_remote.py)."""
+    from stackwatch import profiler
+
+    for given, what in ((ns.target or target_args or ns.module, "a target"),
+                        (ns.tasks, "--tasks"), (ns.budget, "--budget")):
+        if given:
+            fail("--pid cannot be combined with %s" % what, prog)
+    ns.rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
+    if ns.signal is not None:
+        _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    _path_option(prog, "-o/--output", ns.output)
+    try:
+        ns.fmt = ns.format or (profiler.format_for_path(ns.output, "-f")
+                               if ns.output else "svg")
+    except ValueError as e:
+        fail("argument -o/--output: %s" % e, prog)
+    import time  # built in: no datetime (start-up time)
+
+    ns.out = ns.output or "stackwatch-pid%d-%s.%s" % (
+        ns.pid, time.strftime("%Y%m%d-%H%M%S"),
+        {"svg": "svg", "speedscope": "json", "collapsed": "txt"}[ns.fmt])
+    try:
+        _output.check_writable(ns.out)
+    except _output.OutputError as e:
+        fail(str(e), prog)
+    ns.mode = _option(prog, "--idle/--no-idle", _idle_mode, ns.mode, ns.idle)
+    ns.greenlets = _option(prog, "--greenlets", _greenlets_option,
+                           ns.greenlets)
+    from stackwatch import _remote
+
+    return _remote.record_pid(ns, prog, fail)
+
+
 def record(ns: argparse.Namespace, target_args: List[str]) -> int:
+    from stackwatch import profiler  # only `record` uses it
+
     prog = "%s record" % PROG
+    if ns.pid is not None:
+        return _record_pid(ns, target_args, prog)
     target_args = _target(ns, target_args, prog)
     rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
     budget = _option(prog, "--budget", profiler.check_budget, ns.budget)
@@ -742,6 +981,7 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     greenlets = _option(prog, "--greenlets", _greenlets_option,
                         ns.greenlets)
     _paths_of_target(ns)
+    _serve_http(ns, prog)
     prof = profiler.Profiler(rate=rate, mode=mode, budget=budget,
                              threads=ns.threads, greenlets=greenlets,
                              function=ns.function, lineno=not ns.nolineno,
@@ -775,6 +1015,181 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
     if ns.duration:
         _AfterDelay(ns.duration, rec.finish).start()
     outcome = _runner.run(ns.target, ns.module, target_args)
+    interrupted[0] = outcome.interrupted
+    if outcome.interrupted:
+        return 130
+    return outcome.status
+
+
+# -- top --------------------------------------------------------------------
+
+def top(ns: argparse.Namespace, target_args: List[str]) -> int:
+    from stackwatch import profiler
+
+    prog = "%s top" % PROG
+    ns.pid = None
+    if ns.module is None and not target_args and ns.target is not None \
+            and ns.target.isdigit():
+        ns.pid = _option(prog, "PID", _pid, ns.target)
+        ns.args = []
+    else:
+        ns.args = _target(ns, target_args, prog)
+        _check_target(ns, prog)
+    ns.rate = _option(prog, "-r/--rate", profiler.check_rate, ns.rate)
+    if ns.signal is not None:
+        _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    if ns.interval < 0.1:
+        fail("argument -i/--interval: at least 0.1 s, not %g" % ns.interval,
+             prog)
+    if ns.window < ns.interval:
+        fail("argument -w/--window: at least the interval (%g s), not %g"
+             % (ns.interval, ns.window), prog)
+    ns.rows = int(ns.rows)
+    ns.mode = ns.mode or "wall"
+    from stackwatch import _top
+
+    return _top.run(ns, prog, fail)
+
+
+# -- trace ------------------------------------------------------------------
+
+class _Tracing:
+    """Stops the tracer and writes the trace once, at the end of the
+    target, at interpreter exit or on SIGTERM/SIGHUP (the fields
+    _write_then_end_on_signals reads are those of _Recording)."""
+
+    def __init__(self, tracer: Any, out: str, fmt: str = "chrome") -> None:
+        self.prof = tracer
+        self.out = out
+        self.fmt = fmt
+        self.lock = threading.Lock()
+        self.done = False
+        self.failed = False
+        self.owner = 0
+        self.pending = 0
+
+    def finish(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+            self.owner = threading.get_ident()
+            try:
+                self._finish()
+            finally:
+                self.owner = 0
+        if self.pending:
+            _exit_by_signal(self.pending)
+
+    def _finish(self) -> None:
+        tracer = self.prof
+        if os.getpid() != tracer._pid:
+            return  # a forked child: the trace is the parent's
+        st = tracer.stop()
+        tracer._ending = True
+        try:
+            tracer.write(self.out, self.fmt)
+        except (OSError, _output.OutputError, MemoryError) as e:
+            self.failed = True
+            sys.stderr.write("%s trace: error: %s\n" % (PROG, e))
+            return
+        finally:
+            tracer._ending = False
+        note("%d events in %.2f s, %d thread%s, %d dropped%s%s (%s)"
+             % (st["events"], st["duration_seconds"], st["threads"],
+                "" if st["threads"] == 1 else "s", st["dropped"],
+                ", %d older ones let go (--ring)" % st["aged"]
+                if st["aged"] else "",
+                " (the buffer is full: raise --buffer)" if st["dropped"]
+                else "", st["engine"] + (" tool id %d" % st["tool_id"]
+                                         if st["tool_id"] >= 0 else "")))
+        for spec, hits in tracer.filter_hits().items():
+            if not hits:
+                note("warning: %s matched no code that ran" % spec)
+        where = "stdout" if self.out == "-" else self.out
+        if self.fmt == "speedscope":
+            note("wrote the trace to %s: open it in "
+                 "https://www.speedscope.app" % where)
+        else:
+            note("wrote the trace to %s: open it in https://ui.perfetto.dev "
+                 "(Open trace file) or chrome://tracing" % where)
+
+
+def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
+    from stackwatch import trace as tracing  # only `trace` uses it
+
+    prog = "%s trace" % PROG
+    target_args = _target(ns, target_args, prog)
+    size = tracing.DEFAULT_BUFFER
+    if ns.buffer is not None:
+        size = _option(prog, "--buffer", tracing.parse_size, ns.buffer)
+    if ns.max_depth is not None and ns.max_depth < 1:
+        fail("argument --max-depth: must be at least 1, not %d"
+             % ns.max_depth, prog)
+    memory = None
+    if ns.memory is not None:
+        memory = _option(prog, "--memory", _positive, ns.memory)
+        if not 0.001 <= memory <= 60:
+            fail("argument --memory: the sampling period must be between "
+                 "0.001 and 60 seconds, not %s" % ns.memory, prog)
+    signum = _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    _path_option(prog, "-o/--output", ns.output)
+    out = ns.output
+    if out is None:
+        stem = ns.module or os.path.splitext(os.path.basename(
+            ns.target.rstrip("/")))[0] or "target"
+        import time
+
+        out = "stackwatch-trace-%s-%s.json" % (
+            stem.replace(".", "_"), time.strftime("%Y%m%d-%H%M%S"))
+    if out != "-":
+        out = os.path.abspath(out)  # the target may change directory
+    try:
+        _output.check_writable(out)
+    except _output.OutputError as e:
+        fail(str(e), prog)
+    _check_target(ns, prog)
+    _paths_of_target(ns)
+    tracer = tracing.Tracer(out, buffer=size, include=ns.include,
+                            exclude=ns.exclude, max_depth=ns.max_depth,
+                            full_paths=ns.full_paths,
+                            greenlets=ns.greenlets, c_calls=ns.c_calls,
+                            memory=memory, ring=ns.ring,
+                            asyncio=ns.asyncio,
+                            # module names: along the target's sys.path
+                            search_path=[
+                                os.getcwd() if ns.module is not None
+                                else os.path.dirname(
+                                    os.path.realpath(ns.target))]
+                            + sys.path)
+    for spec in tracer.unmatched_filters():
+        note("warning: %s matches no file or module" % spec)
+    rec = _Tracing(tracer, out, ns.format)
+    interrupted = [False]
+
+    def at_exit() -> None:
+        rec.finish()
+        if rec.failed:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        if interrupted[0]:
+            _exit_by_signal()
+
+    atexit.register(at_exit)
+    _write_then_end_on_signals(rec)
+    _enable_dumps(signum)
+    try:
+        # Filters and tool ids are checked before the target starts ...
+        tracer.start()
+        tracer.stop()
+        tracer.clear()
+    except (RuntimeError, ValueError) as e:
+        atexit.unregister(at_exit)
+        fail(str(e), prog)
+    # ... and tracing starts just before its code runs.
+    outcome = _runner.run(ns.target, ns.module, target_args,
+                          at_start=tracer.start)
     interrupted[0] = outcome.interrupted
     if outcome.interrupted:
         return 130
@@ -849,6 +1264,7 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
         fail(str(e), prog)
     _check_target(ns, prog)
     _paths_of_target(ns)
+    _serve_http(ns, prog)
     opened = None
     if interval is not None:
         try:

@@ -25,7 +25,7 @@ and SIGUSR2 (and HUP, TTIN, TTOU, WINCH, ...), never real-time signals.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # (the signal module loads enum: start-up time)
 import stat
 import sys
 import threading
@@ -33,10 +33,10 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Optional, TextIO, Union
+    from typing import Any, Dict, Optional, TextIO, Tuple, Union
 
-from stackwatch import _config, _frame, _lifecycle, _native, _service, \
-    runinfo
+from stackwatch import _config, _frame, _jsonout, _lifecycle, _native, \
+    _saferepr, _service, runinfo
 
 DEFAULT_SIGNAL_NAME = "SIGRTMIN+6"
 DEFAULT_GIL_WAIT = 1.0
@@ -45,6 +45,16 @@ DEFAULT_TIMEOUT = 5.0
 
 class DumpError(Exception):
     """A dump request that failed; the message is one line."""
+
+
+class NotEnabled(DumpError):
+    """The process did not enable stackwatch (it may still be read from
+    outside: stackwatch._outside)."""
+
+
+class NotPermitted(DumpError):
+    """The process belongs to another user: it may not be asked (it may
+    still be read from outside, with CAP_SYS_PTRACE)."""
 
 
 def parse_signal(spec: Union[int, str, None]) -> int:
@@ -177,6 +187,9 @@ def enable_dump(signal: Union[int, str, None] = None,
     with _state_lock:
         directory = _private_dir(runtime_dir())
         _frame.use_sys_path()  # the prefixes that dumps leave out
+        # The names whose values --locals hides when it reads them
+        # without the GIL (the GIL side uses _saferepr itself).
+        _native.set_redact_patterns(_saferepr.redact_patterns())
         _native.dump_enable(signum, directory, float(gil_wait))
         first = _enabled is None
         _enabled = {"signal": signum, "gil_wait": float(gil_wait),
@@ -201,8 +214,6 @@ def disable_dump() -> None:
 
 
 def _register(directory: str, signum: int) -> None:
-    import json
-
     path = os.path.join(directory, "%d.json" % os.getpid())
     info = {"pid": os.getpid(), "signal": signum,
             "start_time": _start_time("self"),
@@ -211,7 +222,7 @@ def _register(directory: str, signum: int) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
                  0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(info, f)
+        f.write(_jsonout.dumps(info))  # (json loads re: start-up time)
     os.replace(tmp, path)
 
 
@@ -260,6 +271,17 @@ def answer_run_info(flags: int) -> str:
 _service._answerers[_service.ASK_RUN_INFO] = answer_run_info
 
 
+def answer_ondemand_labels(flags: int) -> str:
+    """The labels of the on-demand profile's greenlets (csrc/ondemand.c
+    asks when it ends): see _ondemand.labels."""
+    from stackwatch import _ondemand
+
+    return _ondemand.labels()
+
+
+_service._answerers[_native.SERVICE_ASK_OD_LABELS] = answer_ondemand_labels
+
+
 # -- asking another process ------------------------------------------------------
 
 def _status(pid: int) -> Dict[str, str]:
@@ -275,6 +297,18 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
     """Asks process `pid` for a dump (see the module's docstring) and
     returns it; the target shortens file names (by its own sys.path)
     unless full_paths. Raises DumpError with a one-line reason."""
+    uid, directory, signum = locate(pid, signal_spec)
+    return _ask(pid, uid, directory, signum, timeout,
+                (_native.DUMP_JSON if json_format else 0)
+                | (_native.DUMP_LOCALS if locals else 0)
+                | (_native.DUMP_FULL_PATHS if full_paths else 0))
+
+
+def locate(pid: int, signal_spec: Union[int, str, None] = None
+           ) -> "Tuple[int, str, int]":
+    """(uid, runtime directory, signal) of process `pid`, which has
+    stackwatch enabled; raises DumpError with a one-line reason (no such
+    process, permission denied, not enabled)."""
     import json
 
     if pid <= 0:
@@ -286,8 +320,9 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
     except ProcessLookupError:
         raise DumpError("no such process: %d" % pid) from None
     except PermissionError:
-        raise DumpError("permission denied: process %d belongs to another "
-                        "user (run as that user or root)" % pid) from None
+        raise NotPermitted("permission denied: process %d belongs to "
+                           "another user (run as that user or root)"
+                           % pid) from None
     try:
         status = _status(pid)
         uid = int(status["Uid"].split()[1])
@@ -304,7 +339,7 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
         signum = int(reg["signal"])
         started = reg.get("start_time")
     except FileNotFoundError:
-        raise DumpError(not_enabled) from None
+        raise NotEnabled(not_enabled) from None
     except PermissionError:
         raise DumpError("permission denied: cannot read %s"
                         % directory) from None
@@ -317,15 +352,36 @@ def request_dump(pid: int, timeout: float = DEFAULT_TIMEOUT,
     if started != _start_time(pid) or not caught & (1 << (signum - 1)):
         # A stale registration (the pid was reused) or a handler removed:
         # the signal would not be caught, and could kill the process.
-        raise DumpError(not_enabled)
-    return _ask(pid, uid, directory, signum, timeout,
-                (_native.DUMP_JSON if json_format else 0)
-                | (_native.DUMP_LOCALS if locals else 0)
-                | (_native.DUMP_FULL_PATHS if full_paths else 0))
+        raise NotEnabled(not_enabled)
+    return uid, directory, signum
 
 
 def _ask(pid: int, uid: int, directory: str, signum: int, timeout: float,
          flags: int) -> str:
+    """Sends a dump request and returns the answer."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    with connect(pid, uid, directory, signum, timeout, flags) as conn:
+        conn.settimeout(max(1.0, deadline - time.monotonic()))
+        chunks = []
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+        except socket.timeout:
+            raise DumpError("timeout: process %d did not finish its "
+                            "answer within %g s" % (pid, timeout)) from None
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def connect(pid: int, uid: int, directory: str, signum: int, timeout: float,
+            flags: int) -> "Any":
+    """Sends a request (signal value: a nonce and flags) to process pid
+    and returns the socket it connected to us with (checked to be its),
+    within timeout; raises DumpError."""
     import random
     import socket
     import struct
@@ -366,19 +422,7 @@ def _ask(pid: int, uid: int, directory: str, signum: int, timeout: float,
                 break
             conn.close()  # not the process we asked
             srv.settimeout(max(0.01, deadline - time.monotonic()))
-        with conn:
-            conn.settimeout(max(1.0, deadline - time.monotonic()))
-            chunks = []
-            try:
-                while True:
-                    data = conn.recv(65536)
-                    if not data:
-                        break
-                    chunks.append(data)
-            except socket.timeout:
-                raise DumpError("timeout: process %d did not finish its "
-                                "answer within %g s" % (pid, timeout)) from None
-        return b"".join(chunks).decode("utf-8", "replace")
+        return conn
     finally:
         srv.close()
         try:

@@ -24,11 +24,12 @@ from stackwatch import (_forks, _frame, _greenlets, _lifecycle, _native,
 from stackwatch._frame import Frame
 
 MODES = {"wall": 0, "cpu": 1, "gil": 2}
-FORMATS = ("speedscope", "collapsed", "svg")
+FORMATS = ("speedscope", "collapsed", "svg", "pprof")
 _WEIGHT = {"wall": 1, "cpu": 2, "gil": 1}
 _EXTENSIONS = {".svg": "svg", ".json": "speedscope", ".speedscope": "speedscope",
                ".txt": "collapsed", ".folded": "collapsed",
-               ".collapsed": "collapsed"}
+               ".collapsed": "collapsed", ".pprof": "pprof",
+               ".gz": "pprof"}
 
 #: The profiler whose sampler runs, if any (there is one sampler thread).
 _active: Optional["Profiler"] = None
@@ -531,7 +532,9 @@ class Profiler:
                greenlets: Any = None,
                title: Optional[str] = None,
                full_paths: bool = False) -> bytes:
-        """The profile in `format` (speedscope, collapsed or svg);
+        """The profile in `format` (speedscope, collapsed, svg or pprof:
+        gzip-compressed profile.proto, whatever the threads/greenlets
+        split, which its labels carry);
         threads / greenlets (as in the constructor) override the
         profiler's. Labels show file names short (without their sys.path
         entry) unless `full_paths`; frames stay keyed by the full path,

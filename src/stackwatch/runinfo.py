@@ -26,7 +26,6 @@ This module is the public API (:class:`RunTree`, :func:`format_run_info`,
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -40,6 +39,7 @@ from stackwatch._capture import Capture, interesting_objects
 from stackwatch._frame import Frame
 from stackwatch._greenlet_tree import GreenletForest
 from stackwatch import _osthread
+from stackwatch._jsonout import dumps as _json_dumps
 from stackwatch._node import Node
 from stackwatch._runinfo_text import Formatter
 from stackwatch._saferepr import (DEFAULT_LIMITS, DEFAULT_REDACT, REDACTED,
@@ -181,7 +181,9 @@ class RunTree:
                 "notes": list(self.notes)}
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent, default=str)
+        # (json.dumps(..., default=str)'s text, without loading json: the
+        # service thread answers `dump --json` and must not import.)
+        return _json_dumps(self.to_dict(), indent=indent)
 
     def format(self, title: Optional[str] = None, *,
                full_paths: bool = False) -> str:

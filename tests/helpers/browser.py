@@ -12,6 +12,8 @@ when it returns None.
 - run_in_page(svg_path, script_js): inlines an SVG document in an HTML
   page (so its own script runs), runs script_js after load and returns
   the JSON the script wrote into the element with id "result".
+- run_in_html(html_path, script_js): the same in a copy of an HTML page,
+  after the page's own scripts.
 
 Every run uses a private, temporary ``--user-data-dir`` and a timeout, and
 maps every host name to nothing, so a document that tries to fetch a
@@ -33,6 +35,7 @@ __all__ = [
     "BrowserError",
     "find_chromium",
     "png_colors",
+    "run_in_html",
     "run_in_page",
     "screenshot",
 ]
@@ -295,6 +298,55 @@ def run_in_page(svg_path, script_js, timeout=DEFAULT_TIMEOUT):
     if "</script" in script_js.lower():
         raise ValueError("script_js must not contain </script>")
     page = _PAGE % {"svg": svg, "script": script_js}
+    tmp = tempfile.mkdtemp(prefix="stackwatch-page-")
+    try:
+        page_path = os.path.join(tmp, "page.html")
+        with open(page_path, "w", encoding="utf-8") as f:
+            f.write(page)
+        proc = _run_chromium(
+            [
+                "--dump-dom",
+                "--virtual-time-budget=5000",
+                "--window-size=1300,900",
+                _file_url(page_path),
+            ],
+            timeout,
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    m = _RESULT.search(proc.stdout)
+    if m is None:
+        raise BrowserError(
+            "no result element in the dumped page; stderr:\n"
+            + proc.stderr[-2000:]
+        )
+    text = html.unescape(m.group(1))
+    try:
+        result = json.loads(text)
+    except ValueError as exc:
+        raise BrowserError("result is not JSON: %r" % text[:500]) from exc
+    if isinstance(result, dict) and "__error__" in result:
+        raise BrowserError(
+            "page script failed: %s\n%s"
+            % (result["__error__"], result.get("stack", ""))
+        )
+    return result
+
+
+def run_in_html(html_path, script_js, timeout=DEFAULT_TIMEOUT):
+    """Runs script_js in a copy of the HTML page at html_path, after the
+    page's own scripts, once it has loaded; like run_in_page, the script
+    writes JSON into the element with id "result" (``out``, added to the
+    copy) and the parsed JSON is returned."""
+    with open(html_path, encoding="utf-8") as f:
+        page = f.read()
+    if "</script" in script_js.lower():
+        raise ValueError("script_js must not contain </script>")
+    tail = _PAGE.split("%(svg)s", 1)[1] % {"script": script_js}
+    at = page.lower().rfind("</body>")
+    if at < 0:
+        raise ValueError("%s has no </body>" % html_path)
+    page = page[:at] + tail.split("</body>", 1)[0] + page[at:]
     tmp = tempfile.mkdtemp(prefix="stackwatch-page-")
     try:
         page_path = os.path.join(tmp, "page.html")

@@ -14,6 +14,7 @@ import argparse, json, random, shutil, socket, struct  # noqa: E401,F401
 from stackwatch import cli
 
 gettext.gettext("x")  # argparse's lazy imports, done while we can
+cli.build_parser()  # and the subcommands' modules it loads
 os.setgid(65534)
 os.setuid(65534)
 sys.exit(cli.main(["dump", sys.argv[1]]))

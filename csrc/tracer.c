@@ -1,0 +1,138 @@
+/* The tracer's store; see tracer.h for the design. */
+#include <stdlib.h>
+
+#include "tracer.h"
+
+void
+sw_tracer_init(sw_trace_store_t *s, size_t limit)
+{
+    s->threads = NULL;
+    s->limit = limit;
+    s->used = 0;
+    s->start_ns = 0;
+    s->stop_ns = 0;
+    s->ring_ns = 0;
+}
+
+void
+sw_tracer_free(sw_trace_store_t *s)
+{
+    sw_trace_thread_t *t = s->threads;
+
+    while (t != NULL) {
+        sw_trace_thread_t *next = t->next;
+        sw_trace_chunk_t *c = t->head;
+
+        while (c != NULL) {
+            sw_trace_chunk_t *cn = c->next;
+
+            free(c);
+            c = cn;
+        }
+        free(t->name);
+        free(t);
+        t = next;
+    }
+    s->threads = NULL;
+    s->used = 0;
+}
+
+sw_trace_thread_t *
+sw_tracer_thread_new(sw_trace_store_t *s, uint64_t ident, long tid)
+{
+    sw_trace_thread_t *t = calloc(1, sizeof(*t));
+
+    if (t == NULL) {
+        return NULL;
+    }
+    t->ident = ident;
+    t->tid = tid;
+    t->task_depth = -1;
+    t->next = s->threads;
+    s->threads = t;
+    return t;
+}
+
+/* --ring: takes the oldest chunk for reuse (t's own head if t has two or
+ * more, else the head with the oldest first record among the threads
+ * that have two or more); its events count as aged.  NULL if none. */
+static sw_trace_chunk_t *
+recycle(sw_trace_store_t *s, sw_trace_thread_t *t)
+{
+    sw_trace_thread_t *from = NULL, *u;
+    sw_trace_chunk_t *c;
+
+    if (t->head != NULL && t->head != t->tail) {
+        from = t;
+    }
+    else {
+        for (u = s->threads; u != NULL; u = u->next) {
+            if (u->head != NULL && u->head != u->tail &&
+                (from == NULL ||
+                 u->head->recs[0].ts < from->head->recs[0].ts)) {
+                from = u;
+            }
+        }
+    }
+    if (from == NULL) {
+        return NULL;
+    }
+    c = from->head;
+    from->head = c->next;
+    from->aged += c->n;
+    from->events -= c->n;
+    return c;
+}
+
+void
+sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
+                   uint32_t id, uint32_t kind)
+{
+    sw_trace_chunk_t *c = NULL;
+
+    if (!t->full && s->used + sizeof(*c) <= s->limit) {
+        c = malloc(sizeof(*c));
+        if (c != NULL) {
+            s->used += sizeof(*c);
+        }
+    }
+    if (c == NULL && !t->full && s->ring_ns != 0) {
+        c = recycle(s, t);
+    }
+    if (c == NULL) {
+        if (!t->full) {
+            t->full = 1;
+            t->drop_ts = ts;
+        }
+        t->dropped++;
+        return;
+    }
+    c->next = NULL;
+    c->n = 0;
+    if (t->tail != NULL) {
+        t->tail->next = c;
+    }
+    else {
+        t->head = c;
+    }
+    t->tail = c;
+    sw_tracer_put(s, t, ts, id, kind);
+}
+
+void
+sw_tracer_totals(const sw_trace_store_t *s, uint64_t *events,
+                 uint64_t *dropped, uint64_t *aged, size_t *threads)
+{
+    const sw_trace_thread_t *t;
+
+    *events = 0;
+    *dropped = 0;
+    *aged = 0;
+    *threads = 0;
+    for (t = s->threads; t != NULL; t = t->next) {
+        *events += t->events;
+        *dropped += t->dropped;
+        *aged += t->aged;
+        (*threads)++;
+    }
+}

@@ -1,0 +1,127 @@
+/* The tracer's store: per-thread buffers of fixed-size records, bounded
+ * in total.
+ *
+ * The tracer's hooks (tracer_py.c: sys.monitoring callbacks on 3.12+, a
+ * C profile function before) run on application threads with the GIL
+ * held and append one 16-byte record per event to the calling thread's
+ * buffer: a monotonic timestamp, an interned code id (or a greenlet id,
+ * a user-span id) and what happened.  Buffers are chains of chunks taken
+ * from one budget (`--buffer`); when the budget is spent, the thread's
+ * later events are dropped and counted, and the thread remembers when it
+ * started dropping, so that the writer closes the slices it left open at
+ * that moment: a thread's records are always a prefix of what it did,
+ * never a torn middle.
+ *
+ * Threads: every function here is called with the GIL held (appends by
+ * the hooks, the rest by tracer_py.c), so the store needs no lock of its
+ * own.  Fork: the child throws the parent's store away
+ * (sw_tracer_free) without writing it.
+ *
+ * Pure C; no Python.h. */
+#ifndef SW_TRACER_H
+#define SW_TRACER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a record says.  ENTER/EXIT open and close a slice of code `id`
+ * on the thread's current track; SWITCH makes greenlet `id` (asyncio
+ * task id | SW_TRACE_TASK_BIT with --asyncio; 0: the thread's own) the
+ * thread's current track; SPAN_B/SPAN_E/MARK are user slices and
+ * instants (id: an interned name). */
+enum sw_trace_kind {
+    SW_TR_ENTER = 1,
+    SW_TR_EXIT = 2,
+    SW_TR_SWITCH = 3,
+    SW_TR_SPAN_B = 4,
+    SW_TR_SPAN_E = 5,
+    SW_TR_MARK = 6,
+};
+
+#define SW_TRACE_TASK_BIT 0x40000000u
+
+typedef struct sw_trace_rec {
+    uint64_t ts; /* CLOCK_MONOTONIC, ns */
+    uint32_t id;
+    uint32_t kind;
+} sw_trace_rec_t;
+
+#define SW_TRACE_CHUNK_RECS 4095
+
+typedef struct sw_trace_chunk {
+    struct sw_trace_chunk *next;
+    uint32_t n, pad;
+    sw_trace_rec_t recs[SW_TRACE_CHUNK_RECS];
+} sw_trace_chunk_t;
+
+typedef struct sw_trace_thread {
+    struct sw_trace_thread *next; /* the store's list, newest first */
+    uint64_t ident;               /* threading.get_ident() */
+    long tid;                     /* the kernel's thread id */
+    char *name;                   /* threading's name, or NULL */
+    sw_trace_chunk_t *head, *tail;
+    uint64_t events, dropped;
+    uint64_t aged;    /* --ring: events recycled with their old chunk */
+    uint64_t drop_ts; /* the first dropped event's time, 0 if none */
+    int full;         /* sticky: every later event is dropped */
+    int depth;        /* call depth seen by the hooks (--max-depth) */
+    int ignored;      /* stackwatch's own thread: nothing recorded */
+    int task_depth;   /* --asyncio: depth the task track began at, or -1 */
+} sw_trace_thread_t;
+
+typedef struct sw_trace_store {
+    sw_trace_thread_t *threads;
+    size_t limit, used; /* bytes of chunks */
+    uint64_t start_ns, stop_ns;
+    /* --ring: 0 keeps the first events that fit; else a full budget
+     * recycles the oldest chunk (the thread's own, else the oldest of
+     * any thread), and the writer leaves out what is older than ring_ns
+     * before the end. */
+    uint64_t ring_ns;
+} sw_trace_store_t;
+
+/* Makes an empty store whose chunks may take `limit` bytes in all.
+ * Allocates nothing.  Context: GIL held. */
+void sw_tracer_init(sw_trace_store_t *s, size_t limit);
+
+/* Frees every thread and chunk of s and makes it empty.  Context: GIL
+ * held, no hook running. */
+void sw_tracer_free(sw_trace_store_t *s);
+
+/* A new thread record for the calling thread, linked into s.  Returns
+ * it (owned by s), or NULL when out of memory.  Context: GIL held. */
+sw_trace_thread_t *sw_tracer_thread_new(sw_trace_store_t *s, uint64_t ident,
+                                        long tid);
+
+/* Appends when the tail chunk is full: a new chunk from the budget, or
+ * the event is dropped (and every later one of the thread).  Context:
+ * GIL held. */
+void sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
+                        uint32_t id, uint32_t kind);
+
+/* Appends one record to t's buffer.  Context: GIL held; no allocation
+ * unless the tail chunk is full. */
+static inline void
+sw_tracer_put(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
+              uint32_t id, uint32_t kind)
+{
+    sw_trace_chunk_t *c = t->tail;
+
+    if (c != NULL && c->n < SW_TRACE_CHUNK_RECS && !t->full) {
+        sw_trace_rec_t *r = &c->recs[c->n++];
+
+        r->ts = ts;
+        r->id = id;
+        r->kind = kind;
+        t->events++;
+        return;
+    }
+    sw_tracer_put_slow(s, t, ts, id, kind);
+}
+
+/* Totals over every thread of s (aged: recycled by --ring).  Context:
+ * GIL held. */
+void sw_tracer_totals(const sw_trace_store_t *s, uint64_t *events,
+                      uint64_t *dropped, uint64_t *aged, size_t *threads);
+
+#endif

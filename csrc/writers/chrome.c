@@ -1,0 +1,752 @@
+/* The Chrome trace-event JSON writer; see chrome.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "errors.h"
+#include "writers/chrome.h"
+
+#define FLUSH_AT 65535u /* one stored deflate block at most */
+#define SPAN_BIT 0x80000000u
+/* Greenlet tracks get json tids above any kernel tid (pid_max <= 2^22). */
+#define GREENLET_TID_BASE 1000000000ull
+
+/* ---- the output sink: plain, or gzip with stored blocks ---------------- */
+
+typedef struct sink {
+    int fd, gzip, err;
+    uint32_t crc;
+    uint32_t isize; /* input size mod 2^32 */
+    sw_buf_t buf;
+} sink_t;
+
+static uint32_t crc_table[256];
+
+uint32_t
+sw_crc32(uint32_t crc, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    size_t i;
+
+    if (crc_table[1] == 0) {
+        uint32_t k;
+
+        for (k = 0; k < 256; k++) {
+            uint32_t c = k;
+            int j;
+
+            for (j = 0; j < 8; j++) {
+                c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            }
+            crc_table[k] = c;
+        }
+    }
+    crc = ~crc;
+    for (i = 0; i < n; i++) {
+        crc = crc_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    }
+    return ~crc;
+}
+
+static void
+raw_write(sink_t *k, const void *data, size_t n)
+{
+    const char *p = data;
+
+    while (n > 0 && !k->err) {
+        ssize_t w = write(k->fd, p, n);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            k->err = w < 0 ? errno : EIO;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* One stored deflate block (not final) holding n <= 65535 bytes. */
+static void
+stored_block(sink_t *k, const char *data, size_t n, int final)
+{
+    unsigned char h[5];
+
+    h[0] = final ? 1 : 0; /* BFINAL, BTYPE 00; the rest of the byte pads */
+    h[1] = (unsigned char)(n & 0xFF);
+    h[2] = (unsigned char)(n >> 8);
+    h[3] = (unsigned char)(~n & 0xFF);
+    h[4] = (unsigned char)((~n >> 8) & 0xFF);
+    raw_write(k, h, 5);
+    raw_write(k, data, n);
+}
+
+static void
+sink_flush(sink_t *k)
+{
+    if (k->buf.len == 0 || k->err) {
+        k->buf.len = 0;
+        return;
+    }
+    if (k->gzip) {
+        size_t off = 0;
+
+        k->crc = sw_crc32(k->crc, k->buf.data, k->buf.len);
+        k->isize += (uint32_t)k->buf.len;
+        while (off < k->buf.len) {
+            size_t n = k->buf.len - off;
+
+            if (n > 65535) {
+                n = 65535;
+            }
+            stored_block(k, k->buf.data + off, n, 0);
+            off += n;
+        }
+    }
+    else {
+        raw_write(k, k->buf.data, k->buf.len);
+    }
+    k->buf.len = 0;
+}
+
+static void
+sink_maybe_flush(sink_t *k)
+{
+    if (k->buf.len >= FLUSH_AT) {
+        sink_flush(k);
+    }
+}
+
+static void
+sink_open(sink_t *k, int fd, int gzip)
+{
+    static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0,
+                                             0,    0,    0, 0, 3};
+
+    memset(k, 0, sizeof(*k));
+    k->fd = fd;
+    k->gzip = gzip;
+    sw_buf_init(&k->buf);
+    if (gzip) {
+        raw_write(k, header, sizeof(header));
+    }
+}
+
+/* Returns 0 or an SW_E* code; frees the buffer either way. */
+static int
+sink_close(sink_t *k)
+{
+    int rc;
+
+    sink_flush(k);
+    if (k->gzip) {
+        unsigned char t[8];
+        int i;
+
+        stored_block(k, "", 0, 1);
+        for (i = 0; i < 4; i++) {
+            t[i] = (unsigned char)(k->crc >> (8 * i));
+            t[4 + i] = (unsigned char)(k->isize >> (8 * i));
+        }
+        raw_write(k, t, 8);
+    }
+    rc = !sw_buf_ok(&k->buf) ? SW_ENOMEM : k->err ? SW_ESYS : 0;
+    if (rc == SW_ESYS) {
+        errno = k->err;
+    }
+    sw_buf_free(&k->buf);
+    return rc;
+}
+
+/* ---- tracks ------------------------------------------------------------ */
+
+typedef struct track {
+    uint32_t gid;  /* greenlet id, 0: the thread's own track */
+    int used;      /* a record was placed on it */
+    int adopted;   /* the thread's own track, taken by its first greenlet */
+    uint32_t root; /* the first code slice opened on it, or UINT32_MAX */
+    char head_b[80], head_e[80]; /* ",\n{"ph":"B","pid":P,"tid":T,"ts":" */
+    size_t head_len;
+    uint64_t json_tid;
+    uint32_t *stack; /* open slices: code ids, SPAN_BIT | span ids */
+    size_t depth, cap;
+    uint64_t last_ts;
+    sw_buf_t ev;       /* speedscope: this track's events so far */
+    uint64_t first_ts; /* speedscope: its first event's time */
+} track_t;
+
+typedef struct writer {
+    const sw_chrome_opts_t *o;
+    sink_t k;
+    sw_buf_t frags;    /* "name":...,"args":{...} of each code, span */
+    size_t *code_frag; /* offsets into frags: [ncodes + 1] */
+    size_t *span_frag; /* [nspans + 1] */
+    int oom;
+    size_t nprofiles; /* speedscope: profiles written */
+} writer_t;
+
+/* Appends ts - start in microseconds with three decimals ("12.345"),
+ * without printf (the writer's hot path). */
+static void
+put_ts(sw_buf_t *b, uint64_t ts, uint64_t start)
+{
+    uint64_t d = ts > start ? ts - start : 0, us = d / 1000;
+    unsigned ns = (unsigned)(d % 1000);
+    char text[32], *p = text + sizeof(text);
+
+    *--p = (char)('0' + ns % 10);
+    *--p = (char)('0' + ns / 10 % 10);
+    *--p = (char)('0' + ns / 100);
+    *--p = '.';
+    do {
+        *--p = (char)('0' + us % 10);
+        us /= 10;
+    } while (us != 0);
+    sw_buf_put(b, p, (size_t)(text + sizeof(text) - p));
+}
+
+static void
+put_frag(sw_buf_t *b, const sw_chrome_name_t *n, const char *cat)
+{
+    sw_buf_puts(b, "\"name\":");
+    sw_buf_json_str(b, n->name);
+    sw_buf_printf(b, ",\"cat\":\"%s\"", cat);
+    if (n->file != NULL) {
+        sw_buf_puts(b, ",\"args\":{\"file\":");
+        sw_buf_json_str(b, n->file);
+        sw_buf_printf(b, ",\"line\":%d}", n->line);
+    }
+    else if (n->args_json != NULL) {
+        sw_buf_puts(b, ",\"args\":");
+        sw_buf_puts(b, n->args_json);
+    }
+}
+
+static int
+build_frags(writer_t *w)
+{
+    const sw_chrome_opts_t *o = w->o;
+    uint32_t i;
+
+    w->code_frag = malloc((o->ncodes + 1) * sizeof(size_t));
+    w->span_frag = malloc((o->nspans + 1) * sizeof(size_t));
+    if (w->code_frag == NULL || w->span_frag == NULL) {
+        return -1;
+    }
+    sw_buf_init(&w->frags);
+    for (i = 0; i < o->ncodes; i++) {
+        w->code_frag[i] = w->frags.len;
+        put_frag(&w->frags, &o->codes[i], o->codes[i].file ? "python" : "c");
+    }
+    w->code_frag[o->ncodes] = w->frags.len;
+    for (i = 0; i < o->nspans; i++) {
+        w->span_frag[i] = w->frags.len;
+        put_frag(&w->frags, &o->spans[i], "user");
+    }
+    w->span_frag[o->nspans] = w->frags.len;
+    return sw_buf_ok(&w->frags) ? 0 : -1;
+}
+
+static void
+put_head(writer_t *w, const char *ph, const track_t *tr, uint64_t ts)
+{
+    if (ph[0] == 'B' || ph[0] == 'E') {
+        /* The track's own prefix, made once. */
+        sw_buf_put(&w->k.buf, ph[0] == 'B' ? tr->head_b : tr->head_e,
+                   tr->head_len);
+    }
+    else {
+        sw_buf_printf(&w->k.buf,
+                      ",\n{\"ph\":\"%s\",\"pid\":%ld,\"tid\":%llu,\"ts\":", ph,
+                      w->o->pid, (unsigned long long)tr->json_tid);
+    }
+    put_ts(&w->k.buf, ts, w->o->store->start_ns);
+}
+
+/* The slice fragment of a stack entry; 0 if the id is unknown. */
+static int
+frag_of(const writer_t *w, uint32_t entry, const char **p, size_t *n)
+{
+    uint32_t id = entry & ~SPAN_BIT;
+
+    if (entry & SPAN_BIT) {
+        if (id >= w->o->nspans) {
+            return 0;
+        }
+        *p = w->frags.data + w->span_frag[id];
+        *n = w->span_frag[id + 1] - w->span_frag[id];
+        return 1;
+    }
+    if (id >= w->o->ncodes) {
+        return 0;
+    }
+    *p = w->frags.data + w->code_frag[id];
+    *n = w->code_frag[id + 1] - w->code_frag[id];
+    return 1;
+}
+
+/* speedscope: an open (O) or close (C) of the frame of stack entry on
+ * tr's profile. */
+static void
+ss_event(writer_t *w, track_t *tr, char type, uint32_t entry, uint64_t ts)
+{
+    uint32_t frame =
+        entry & SPAN_BIT ? w->o->ncodes + (entry & ~SPAN_BIT) : entry;
+    uint64_t at = ts > w->o->store->start_ns ? ts - w->o->store->start_ns : 0;
+
+    if (tr->ev.len == 0) {
+        tr->first_ts = at;
+    }
+    else {
+        sw_buf_putc(&tr->ev, ',');
+    }
+    sw_buf_printf(&tr->ev, "{\"type\":\"%c\",\"frame\":%u,\"at\":%llu}", type,
+                  frame, (unsigned long long)at);
+    if (!sw_buf_ok(&tr->ev)) {
+        w->oom = 1;
+    }
+}
+
+static void
+open_slice(writer_t *w, track_t *tr, uint32_t entry, uint64_t ts)
+{
+    const char *p;
+    size_t n;
+
+    if (!frag_of(w, entry, &p, &n)) {
+        return;
+    }
+    if (tr->depth == tr->cap) {
+        size_t cap = tr->cap ? tr->cap * 2 : 64;
+        uint32_t *s = realloc(tr->stack, cap * sizeof(*s));
+
+        if (s == NULL) {
+            w->oom = 1;
+            return;
+        }
+        tr->stack = s;
+        tr->cap = cap;
+    }
+    tr->stack[tr->depth++] = entry;
+    if (tr->root == UINT32_MAX && !(entry & SPAN_BIT)) {
+        tr->root = entry;
+    }
+    if (ts < tr->last_ts) {
+        ts = tr->last_ts;
+    }
+    tr->last_ts = ts;
+    if (w->o->speedscope) {
+        ss_event(w, tr, 'O', entry, ts);
+        return;
+    }
+    put_head(w, "B", tr, ts);
+    sw_buf_putc(&w->k.buf, ',');
+    sw_buf_put(&w->k.buf, p, n);
+    sw_buf_putc(&w->k.buf, '}');
+    sink_maybe_flush(&w->k);
+}
+
+/* Closes slices down to and including the topmost `entry` (all of them
+ * when entry is UINT32_MAX); nothing if it is not open. */
+static void
+close_slices(writer_t *w, track_t *tr, uint32_t entry, uint64_t ts)
+{
+    size_t i = tr->depth;
+
+    if (entry != UINT32_MAX) {
+        while (i > 0 && tr->stack[i - 1] != entry) {
+            i--;
+        }
+        if (i == 0) {
+            return;
+        }
+        i--;
+    }
+    else {
+        i = 0;
+    }
+    if (ts < tr->last_ts) {
+        ts = tr->last_ts;
+    }
+    tr->last_ts = ts;
+    while (tr->depth > i) {
+        tr->depth--;
+        if (w->o->speedscope) {
+            ss_event(w, tr, 'C', tr->stack[tr->depth], ts);
+            continue;
+        }
+        put_head(w, "E", tr, ts);
+        sw_buf_putc(&w->k.buf, '}');
+        sink_maybe_flush(&w->k);
+    }
+}
+
+static void
+put_mark(writer_t *w, track_t *tr, uint32_t id, uint64_t ts)
+{
+    const char *p;
+    size_t n;
+
+    if (w->o->speedscope || !frag_of(w, id | SPAN_BIT, &p, &n)) {
+        return; /* (speedscope has no instants) */
+    }
+    if (ts < tr->last_ts) {
+        ts = tr->last_ts;
+    }
+    tr->last_ts = ts;
+    put_head(w, "i", tr, ts);
+    sw_buf_puts(&w->k.buf, ",\"s\":\"t\",");
+    sw_buf_put(&w->k.buf, p, n);
+    sw_buf_putc(&w->k.buf, '}');
+    sink_maybe_flush(&w->k);
+}
+
+static const char *
+thread_name(const sw_chrome_opts_t *o, uint64_t ident)
+{
+    size_t i;
+
+    for (i = 0; i < o->nthread_names; i++) {
+        if (o->thread_idents[i] == ident) {
+            return o->thread_names[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+put_meta(writer_t *w, const char *what, uint64_t tid, const char *name,
+         long sort)
+{
+    sw_buf_printf(&w->k.buf,
+                  ",\n{\"ph\":\"M\",\"pid\":%ld,\"tid\":%llu,\"name\":\"%s\","
+                  "\"args\":{\"name\":",
+                  w->o->pid, (unsigned long long)tid, what);
+    sw_buf_json_str(&w->k.buf, name);
+    sw_buf_puts(&w->k.buf, "}}");
+    if (sort >= 0) {
+        sw_buf_printf(&w->k.buf,
+                      ",\n{\"ph\":\"M\",\"pid\":%ld,\"tid\":%llu,"
+                      "\"name\":\"thread_sort_index\",\"args\":"
+                      "{\"sort_index\":%ld}}",
+                      w->o->pid, (unsigned long long)tid, sort);
+    }
+}
+
+static void
+set_heads(const writer_t *w, track_t *tr)
+{
+    int n = snprintf(tr->head_b, sizeof(tr->head_b),
+                     ",\n{\"ph\":\"B\",\"pid\":%ld,\"tid\":%llu,\"ts\":",
+                     w->o->pid, (unsigned long long)tr->json_tid);
+
+    tr->head_len = n > 0 && (size_t)n < sizeof(tr->head_b) ? (size_t)n : 0;
+    memcpy(tr->head_e, tr->head_b, sizeof(tr->head_e));
+    tr->head_e[9] = 'E'; /* the B of ",\n{"ph":"B" */
+}
+
+static track_t *
+track_for(writer_t *w, track_t **tracks, size_t *n, size_t *cap,
+          const sw_trace_thread_t *t, uint32_t gid)
+{
+    size_t i;
+    track_t *tr;
+
+    for (i = 0; i < *n; i++) {
+        if ((*tracks)[i].gid == gid) {
+            return &(*tracks)[i];
+        }
+    }
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 4;
+        track_t *a = realloc(*tracks, c * sizeof(*a));
+
+        if (a == NULL) {
+            w->oom = 1;
+            return NULL;
+        }
+        *tracks = a;
+        *cap = c;
+    }
+    tr = &(*tracks)[(*n)++];
+    memset(tr, 0, sizeof(*tr));
+    tr->gid = gid;
+    tr->root = UINT32_MAX;
+    tr->json_tid = gid == 0 ? (uint64_t)t->tid : GREENLET_TID_BASE + gid;
+    sw_buf_init(&tr->ev);
+    set_heads(w, tr);
+    return tr;
+}
+
+/* Chrome: names a track (metadata events may come anywhere in the
+ * file).  speedscope: writes the track's profile, named so. */
+static void
+put_track_name(writer_t *w, const track_t *tr, const char *name, long *sort)
+{
+    sw_buf_t *b = &w->k.buf;
+
+    if (!w->o->speedscope) {
+        put_meta(w, "thread_name", tr->json_tid, name, (*sort)++);
+        return;
+    }
+    if (tr->ev.len == 0) {
+        return;
+    }
+    sw_buf_puts(b, w->nprofiles++ ? ",\n" : "\n");
+    sw_buf_puts(b, "{\"type\":\"evented\",\"name\":");
+    sw_buf_json_str(b, name);
+    sw_buf_printf(
+        b,
+        ",\"unit\":\"nanoseconds\",\"startValue\":%llu,"
+        "\"endValue\":%llu,\"events\":[",
+        (unsigned long long)tr->first_ts,
+        (unsigned long long)(tr->last_ts > w->o->store->start_ns
+                                 ? tr->last_ts - w->o->store->start_ns
+                                 : 0));
+    sw_buf_put(b, tr->ev.data, tr->ev.len);
+    sw_buf_puts(b, "]}");
+    sink_maybe_flush(&w->k);
+}
+
+static void
+name_track(writer_t *w, const track_t *tr, const sw_trace_thread_t *t,
+           long *sort)
+{
+    char label[64];
+    const char *thread = NULL, *greenlet = NULL;
+    sw_buf_t both;
+
+    if (tr->gid == 0 || tr->adopted) {
+        thread = t->name ? t->name : thread_name(w->o, t->ident);
+        if (thread == NULL) {
+            snprintf(label, sizeof(label), "Thread %ld", t->tid);
+            thread = label;
+        }
+    }
+    if (tr->gid & SW_TRACE_TASK_BIT) {
+        uint32_t id = tr->gid & ~SW_TRACE_TASK_BIT;
+
+        greenlet = id < w->o->ntasks ? w->o->task_names[id] : NULL;
+        if (greenlet == NULL) {
+            snprintf(label, sizeof(label), "task #%u", id);
+            greenlet = label;
+        }
+    }
+    else if (tr->gid != 0) {
+        greenlet =
+            tr->gid < w->o->ngreenlets ? w->o->greenlet_names[tr->gid] : NULL;
+        if (greenlet == NULL && thread == NULL) {
+            snprintf(label, sizeof(label), "greenlet #%u", tr->gid);
+            greenlet = label;
+        }
+    }
+    sw_buf_init(&both);
+    if (greenlet != NULL && strstr(greenlet, "{root}") != NULL) {
+        /* What the greenlet runs, when its labeler could not tell. */
+        const char *at = strstr(greenlet, "{root}");
+
+        if (thread != NULL) {
+            sw_buf_printf(&both, "%s: ", thread);
+        }
+        sw_buf_put(&both, greenlet, (size_t)(at - greenlet));
+        sw_buf_puts(&both, tr->root < w->o->ncodes ? w->o->codes[tr->root].name
+                                                   : "?");
+        sw_buf_puts(&both, at + 6);
+        put_track_name(w, tr, sw_buf_ok(&both) ? both.data : greenlet, sort);
+        sw_buf_free(&both);
+        return;
+    }
+    if (thread != NULL && greenlet != NULL) {
+        sw_buf_printf(&both, "%s: %s", thread, greenlet);
+        put_track_name(w, tr, sw_buf_ok(&both) ? both.data : thread, sort);
+        sw_buf_free(&both);
+        return;
+    }
+    sw_buf_free(&both);
+    put_track_name(w, tr, thread ? thread : greenlet, sort);
+}
+
+/* Replays one thread's records onto its tracks. */
+static void
+replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
+{
+    track_t *tracks = NULL, *cur;
+    size_t ntracks = 0, cap = 0, i;
+    const sw_trace_chunk_t *c;
+    uint64_t end = t->full ? t->drop_ts : w->o->store->stop_ns;
+    uint64_t ring = w->o->store->ring_ns;
+    /* --ring: only the last ring_ns before the end of the trace. */
+    uint64_t from = ring != 0 && w->o->store->stop_ns > ring
+                        ? w->o->store->stop_ns - ring
+                        : 0;
+
+    cur = track_for(w, &tracks, &ntracks, &cap, t, 0);
+    for (c = t->head; c != NULL && cur != NULL && !w->oom; c = c->next) {
+        uint32_t j;
+
+        for (j = 0; j < c->n && cur != NULL && !w->oom; j++) {
+            const sw_trace_rec_t *r = &c->recs[j];
+
+            if (r->ts < from && r->kind != SW_TR_SWITCH) {
+                continue; /* (its exit, if any, is then skipped too) */
+            }
+            if (r->kind == SW_TR_SWITCH) {
+                if (cur->gid == 0 && !cur->used && ntracks == 1 &&
+                    !(r->id & SW_TRACE_TASK_BIT)) {
+                    /* The greenlet the thread ran when its first record
+                     * was taken: it owns the thread's track. */
+                    cur->gid = r->id;
+                    cur->adopted = 1;
+                }
+                else {
+                    cur = track_for(w, &tracks, &ntracks, &cap, t, r->id);
+                }
+                continue;
+            }
+            cur->used = 1;
+            switch (r->kind) {
+            case SW_TR_ENTER:
+                open_slice(w, cur, r->id, r->ts);
+                break;
+            case SW_TR_EXIT:
+                close_slices(w, cur, r->id, r->ts);
+                break;
+            case SW_TR_SPAN_B:
+                open_slice(w, cur, r->id | SPAN_BIT, r->ts);
+                break;
+            case SW_TR_SPAN_E:
+                close_slices(w, cur, r->id | SPAN_BIT, r->ts);
+                break;
+            case SW_TR_MARK:
+                put_mark(w, cur, r->id, r->ts);
+                break;
+            default:
+                break;
+            }
+        }
+    }
+    for (i = 0; i < ntracks; i++) {
+        close_slices(w, &tracks[i], UINT32_MAX, end);
+        name_track(w, &tracks[i], t, sort);
+        free(tracks[i].stack);
+        sw_buf_free(&tracks[i].ev);
+    }
+    free(tracks);
+}
+
+/* speedscope: the document's start and its frames (codes, then spans). */
+static void
+speedscope_head(writer_t *w)
+{
+    const sw_chrome_opts_t *o = w->o;
+    sw_buf_t *b = &w->k.buf;
+    uint32_t i;
+
+    sw_buf_puts(b, "{\"$schema\":"
+                   "\"https://www.speedscope.app/file-format-schema.json\","
+                   "\"exporter\":\"stackwatch trace\",\"name\":");
+    sw_buf_json_str(b, o->process_name ? o->process_name : "python");
+    sw_buf_puts(b, ",\"shared\":{\"frames\":[");
+    for (i = 0; i < o->ncodes + o->nspans; i++) {
+        const sw_chrome_name_t *n =
+            i < o->ncodes ? &o->codes[i] : &o->spans[i - o->ncodes];
+
+        sw_buf_puts(b, i ? ",\n{\"name\":" : "\n{\"name\":");
+        sw_buf_json_str(b, n->name);
+        if (n->file != NULL) {
+            sw_buf_puts(b, ",\"file\":");
+            sw_buf_json_str(b, n->file);
+            sw_buf_printf(b, ",\"line\":%d", n->line);
+        }
+        sw_buf_putc(b, '}');
+        sink_maybe_flush(&w->k);
+    }
+    sw_buf_puts(b, "]},\"profiles\":[");
+}
+
+int
+sw_chrome_write(const sw_chrome_opts_t *o, int fd)
+{
+    writer_t w;
+    const sw_trace_thread_t *t;
+    long sort = 0;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    w.o = o;
+    sink_open(&w.k, fd, o->gzip);
+    if (build_frags(&w) < 0) {
+        w.oom = 1;
+    }
+    if (o->speedscope) {
+        speedscope_head(&w);
+    }
+    else {
+        sw_buf_puts(&w.k.buf,
+                    "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+        sw_buf_printf(&w.k.buf,
+                      "{\"ph\":\"M\",\"pid\":%ld,\"tid\":0,\"name\":"
+                      "\"process_name\",\"args\":{\"name\":",
+                      o->pid);
+        sw_buf_json_str(&w.k.buf,
+                        o->process_name ? o->process_name : "python");
+        sw_buf_puts(&w.k.buf, "}}");
+    }
+    /* The list is newest first: the oldest thread (usually the main one)
+     * is written, and sorted, first. */
+    {
+        size_t n = 0, i;
+        const sw_trace_thread_t **order;
+
+        for (t = o->store->threads; t != NULL; t = t->next) {
+            n++;
+        }
+        order = malloc((n ? n : 1) * sizeof(*order));
+        if (order == NULL) {
+            w.oom = 1;
+        }
+        else {
+            i = n;
+            for (t = o->store->threads; t != NULL; t = t->next) {
+                order[--i] = t;
+            }
+            for (i = 0; i < n && !w.oom; i++) {
+                const char *name = order[i]->name
+                                       ? order[i]->name
+                                       : thread_name(o, order[i]->ident);
+
+                /* stackwatch's own threads are not the program's. */
+                if (!order[i]->ignored &&
+                    (name == NULL || strncmp(name, "stackwatch-", 11) != 0)) {
+                    replay(&w, order[i], &sort);
+                }
+            }
+            free(order);
+        }
+    }
+    for (size_t c = 0; c < o->ncounters && !w.oom && !o->speedscope; c++) {
+        sw_buf_printf(&w.k.buf,
+                      ",\n{\"ph\":\"C\",\"pid\":%ld,\"name\":", o->pid);
+        sw_buf_json_str(&w.k.buf, o->counter_name);
+        sw_buf_puts(&w.k.buf, ",\"ts\":");
+        put_ts(&w.k.buf, o->counters[c].ts, o->store->start_ns);
+        sw_buf_puts(&w.k.buf, ",\"args\":{");
+        sw_buf_json_str(&w.k.buf, o->counter_unit);
+        sw_buf_printf(&w.k.buf, ":%.3f}}", o->counters[c].value);
+        sink_maybe_flush(&w.k);
+    }
+    sw_buf_puts(&w.k.buf, "\n]}\n");
+    rc = sink_close(&w.k);
+    sw_buf_free(&w.frags);
+    free(w.code_frag);
+    free(w.span_frag);
+    if (w.oom && rc == 0) {
+        rc = SW_ENOMEM;
+    }
+    return rc;
+}

@@ -1,0 +1,82 @@
+/* The Chrome trace-event JSON writer (the format Perfetto's UI and
+ * chrome://tracing open), streamed to a file descriptor, gzip-framed
+ * when asked (stored deflate blocks and a CRC32 of our own: valid gzip,
+ * no zlib needed).
+ *
+ * It replays each thread's records (tracer.h) onto tracks: one per
+ * thread, and one per greenlet the thread switched to.  Each track keeps
+ * its own stack of open slices, so a greenlet's calls stay open while it
+ * is switched out.  B/E events are balanced per track by construction:
+ * an exit whose slice is not open on the track (a frame entered before
+ * tracing started) is skipped, an exit below the top closes the slices
+ * above it first, and whatever is still open at the end is closed at
+ * the thread's end time (when tracing stopped, or when the thread
+ * started dropping events).  Timestamps are in microseconds from the
+ * trace's start, never decreasing on a track.
+ *
+ * Context: any thread, no GIL (the caller holds it in practice, so that
+ * no hook appends meanwhile).  Allocates.  Pure C; no Python.h. */
+#ifndef SW_WRITERS_CHROME_H
+#define SW_WRITERS_CHROME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tracer.h"
+
+typedef struct sw_chrome_name {
+    const char *name; /* UTF-8, not NULL */
+    const char *file; /* NULL: none (user spans) */
+    int line;
+    const char *args_json; /* a user span's args: a JSON object, or NULL */
+} sw_chrome_name_t;
+
+/* A sample of a process-wide counter (--memory: the RSS). */
+typedef struct sw_chrome_counter {
+    uint64_t ts; /* CLOCK_MONOTONIC, ns */
+    double value;
+} sw_chrome_counter_t;
+
+typedef struct sw_chrome_opts {
+    const sw_trace_store_t *store;
+    const sw_chrome_name_t *codes; /* by code id (ENTER/EXIT) */
+    uint32_t ncodes;
+    const sw_chrome_name_t *spans; /* by span id (SPAN_B/SPAN_E/MARK) */
+    uint32_t nspans;
+    /* Thread names by threading ident, for threads whose record has no
+     * name of its own (missing: "Thread <tid>"). */
+    const uint64_t *thread_idents;
+    const char *const *thread_names;
+    size_t nthread_names;
+    /* Greenlet track names by greenlet id (NULL entries, or ids past
+     * ngreenlets: "greenlet #<id>"); "{root}" in a name stands for the
+     * first function called on the track (what the greenlet runs). */
+    const char *const *greenlet_names;
+    uint32_t ngreenlets;
+    /* asyncio task track names by task id (--asyncio; NULL entries, or
+     * ids past ntasks: "task #<id>"). */
+    const char *const *task_names;
+    uint32_t ntasks;
+    /* One counter track (name: counter_name, values in counter_unit),
+     * samples in time order; NULL/0: none. */
+    const sw_chrome_counter_t *counters;
+    size_t ncounters;
+    const char *counter_name, *counter_unit;
+    long pid;
+    const char *process_name; /* may be NULL */
+    int gzip;
+    /* speedscope's evented format instead: one profile per track, the
+     * same slices as O/C events (no marks, no counters). */
+    int speedscope;
+} sw_chrome_opts_t;
+
+/* Writes the whole trace to fd.  Returns 0; SW_ENOMEM; or SW_ESYS with
+ * errno set when a write failed (part of the document may then be
+ * written: the caller discards the file). */
+int sw_chrome_write(const sw_chrome_opts_t *o, int fd);
+
+/* The CRC-32 (gzip's) of n bytes, continuing from crc (0 to start).
+ * Pure; any thread. */
+uint32_t sw_crc32(uint32_t crc, const void *data, size_t n);
+
+#endif

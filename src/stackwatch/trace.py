@@ -1,0 +1,378 @@
+"""The tracer: every call and return, on a timeline (``stackwatch trace``).
+
+``Tracer`` records each Python function's start and end (generator and
+coroutine resumptions and suspensions included) in every thread, in C:
+through ``sys.monitoring`` callbacks that are C functions on CPython
+3.12+, through a C profile function before. The records are kept in
+per-thread buffers bounded in total (``buffer``); events past the bound
+are dropped and counted, and the trace stays whole (each thread's slices
+are closed when it started dropping). ``write()`` streams the trace as
+Chrome trace-event JSON (gzip when the name ends in ``.gz``), which the
+Perfetto UI (https://ui.perfetto.dev) and ``chrome://tracing`` open.
+
+    with stackwatch.Tracer("out.json"):
+        work()
+
+``span(name, **args)`` and ``mark(name, **args)`` add user slices and
+instants to the calling thread's track.
+
+``include``/``exclude`` take path prefixes or module names: code outside
+them is switched off at its first event (``sys.monitoring.DISABLE`` on
+3.12+), so it then runs at nearly full speed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+# A forked child stops tracing and drops the parent's records in C
+# (module.c's after_fork_child): its trace is off, never a copy.
+from stackwatch import _native, _output
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional
+
+#: The output formats of Tracer.write.
+FORMATS = ("chrome", "speedscope")
+
+#: The default bound on the tracer's buffers, in bytes.
+DEFAULT_BUFFER = 256 * 1024 * 1024
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def parse_size(value: "Any") -> int:
+    """Bytes from 1048576, "500MB", "256MiB", "2G"; raises ValueError."""
+    from stackwatch._monitor_settings import parse_size as parse
+
+    size = parse(value)
+    if size < 65536:
+        raise ValueError("a trace buffer must be at least 64KiB, not %r"
+                         % (value,))
+    return size
+
+
+def _as_path_prefixes(spec: str, where: "Iterable[str]") -> "List[str]":
+    """The file path prefixes a filter stands for: a path (anything with
+    a slash, ending in .py, or naming a file or directory that exists),
+    or a module or package name looked up along `where` (sys.path) without
+    importing it. Empty when it names nothing."""
+    out: List[str] = []
+
+    def add(path: str) -> None:
+        for p in (os.path.abspath(path), os.path.realpath(path)):
+            if os.path.isdir(p) and not p.endswith(os.sep):
+                p += os.sep
+            if p not in out:
+                out.append(p)
+
+    if os.sep in spec or spec.endswith(".py") or os.path.exists(spec):
+        if os.path.exists(spec):
+            add(spec)
+        return out
+    rel = spec.replace(".", os.sep)
+    for entry in where:
+        base = os.path.join(entry or os.getcwd(), rel)
+        if os.path.isdir(base):
+            add(base)
+        elif os.path.isfile(base + ".py"):
+            add(base + ".py")
+    return out
+
+
+def resolve_filters(specs: "Iterable[str]", where: "Optional[Iterable[str]]"
+                    = None) -> "Dict[str, List[str]]":
+    """{spec: its path prefixes} (see _as_path_prefixes); a spec that
+    names nothing maps to []."""
+    where = list(sys.path if where is None else where)
+    return {spec: _as_path_prefixes(spec, where) for spec in specs}
+
+
+class Tracer:
+    """Traces every thread between start() and stop(); write() puts the
+    trace in a file. One tracer runs at a time in a process."""
+
+    def __init__(self, output: "Optional[str]" = None, *,
+                 buffer: "Any" = DEFAULT_BUFFER,
+                 include: "Iterable[str]" = (),
+                 exclude: "Iterable[str]" = (),
+                 max_depth: "Optional[int]" = None,
+                 full_paths: bool = False,
+                 greenlets: bool = False,
+                 c_calls: bool = False,
+                 memory: "Optional[float]" = None,
+                 ring: "Optional[float]" = None,
+                 asyncio: bool = False,
+                 search_path: "Optional[Iterable[str]]" = None) -> None:
+        """search_path: where module names in include/exclude are looked
+        up (default: sys.path when the tracer starts)."""
+        self.output = output
+        self.search_path = None if search_path is None else \
+            list(search_path)
+        self.buffer = parse_size(buffer)
+        if max_depth is not None and (isinstance(max_depth, bool) or
+                                      not isinstance(max_depth, int) or
+                                      max_depth < 1):
+            raise ValueError("max_depth must be a positive integer, not %r"
+                             % (max_depth,))
+        self.max_depth = max_depth
+        self.full_paths = full_paths
+        self.greenlets = greenlets
+        self.c_calls = c_calls
+        if memory is not None and (isinstance(memory, bool) or
+                                   not isinstance(memory, (int, float)) or
+                                   not 0.001 <= memory <= 60):
+            raise ValueError("memory: the seconds between RSS samples, "
+                             "0.001-60, not %r" % (memory,))
+        self.memory = memory
+        if ring is not None and (isinstance(ring, bool) or
+                                 not isinstance(ring, (int, float)) or
+                                 not 0 < ring <= 86400):
+            raise ValueError("ring: the seconds to keep, 0-86400, not %r"
+                             % (ring,))
+        self.ring = ring
+        self.asyncio = asyncio
+        self._memory_thread: "Optional[_MemorySampler]" = None
+        self._tracking = False
+        self.include = list(include)
+        self.exclude = list(exclude)
+        self.tool_id: "Optional[int]" = None
+        self._pid = 0
+        self._started = False
+        self._names: Dict[int, str] = {}
+        # Set while the CLI writes the trace (its signal handlers read it).
+        self._ending = False
+
+    def _prefixes(self) -> "tuple[List[str], List[str], Dict[str, List[str]]]":
+        inc = resolve_filters(self.include, self.search_path)
+        exc = resolve_filters(self.exclude, self.search_path)
+        self._specs = {**{("include", k): v for k, v in inc.items()},
+                       **{("exclude", k): v for k, v in exc.items()}}
+        return ([p for v in inc.values() for p in v],
+                [p for v in exc.values() for p in v], self._specs)
+
+    def unmatched_filters(self) -> "List[str]":
+        """The --include/--exclude specs that name no file or module."""
+        self._prefixes()
+        return ["--%s %s" % k for k, v in self._specs.items() if not v]
+
+    def start(self) -> "Tracer":
+        inc, exc, _ = self._prefixes()
+        if self.include and not inc:
+            raise ValueError("--include matches no file or module: %s"
+                             % ", ".join(self.include))
+        self._names = {}
+        _remember_thread_names(self._names)
+        labeler = None
+        if self.greenlets:
+            from stackwatch import _greenlets
+
+            # Before the tracer: its threading hook runs greenlet's first.
+            if not _greenlets.start_tracking():
+                raise ValueError("greenlets cannot be traced: greenlet is "
+                                 "not installed")
+            self._tracking = True
+            labeler = _label_greenlet
+        try:
+            tool = _native.trace_start(self.buffer, inc,
+                                       exc + [_PACKAGE_DIR], 1,
+                                       self.max_depth or 0, labeler,
+                                       self.c_calls, float(self.ring or 0),
+                                       _TaskLabeler() if self.asyncio
+                                       else None)
+        except BaseException:
+            self._stop_tracking()
+            raise
+        self.tool_id = tool if tool >= 0 else None
+        self._pid = os.getpid()
+        self._started = True
+        if self.memory:
+            self._memory_thread = _MemorySampler(self.memory)
+            self._memory_thread.start()
+        return self
+
+    def stop(self) -> "Dict[str, Any]":
+        """Stops tracing (the records stay for write()); the stats."""
+        if self._memory_thread is not None:
+            self._memory_thread.halt()
+            self._memory_thread = None
+        if self._started and os.getpid() == self._pid:
+            _native.trace_stop()
+            _remember_thread_names(self._names)
+            self._stop_tracking()
+        return self.stats()
+
+    def _stop_tracking(self) -> None:
+        if self._tracking:
+            from stackwatch import _greenlets
+
+            self._tracking = False
+            _greenlets.stop_tracking()
+
+    def stats(self) -> "Dict[str, Any]":
+        """events, dropped, threads, codes, buffer_used, engine, tool_id,
+        duration_seconds, and how often each filter decided."""
+        return _native.trace_stats()
+
+    def filter_hits(self) -> "Dict[str, int]":
+        """How many code objects each --include/--exclude spec decided."""
+        st = self.stats()
+        hits: Dict[str, int] = {}
+        for (kind, spec), prefixes in self._specs.items():
+            table = st["include_hits" if kind == "include" else
+                       "exclude_hits"]
+            hits["--%s %s" % (kind, spec)] = sum(table.get(p, 0)
+                                                 for p in prefixes)
+        return hits
+
+    def write(self, path: "Optional[str]" = None,
+              format: str = "chrome") -> str:
+        """Writes the trace to path (default: the output given) as Chrome
+        trace-event JSON (format "chrome") or speedscope's evented format
+        ("speedscope"), gzip when the name ends in .gz; never a
+        half-written file. Raises OutputError."""
+        if format not in FORMATS:
+            raise ValueError("format must be one of %s, not %r"
+                             % (", ".join(FORMATS), format))
+        path = path or self.output
+        if not path:
+            raise ValueError("no output file given")
+        if self._started and os.getpid() != self._pid:
+            raise RuntimeError("the trace belongs to process %d" % self._pid)
+        names = dict(self._names)
+        _remember_thread_names(names)
+        gz = path.endswith(".gz")
+        proc = " ".join(os.path.basename(a) for a in sys.argv[:1]) or \
+            "python"
+        _output.write_stream(path, lambda fd: _native.trace_write(
+            fd, gz, names, "%s (pid %d)" % (proc, os.getpid()),
+            self.full_paths, format == "speedscope"))
+        return path
+
+    def clear(self) -> None:
+        """Stops tracing and forgets the records."""
+        _native.trace_clear()
+        self._started = False
+
+    def __enter__(self) -> "Tracer":
+        return self.start()
+
+    def __exit__(self, *exc: "Any") -> None:
+        self.stop()
+        if self.output:
+            self.write()
+
+
+class _TaskLabeler:
+    """--asyncio: called (quietly: not traced) when a coroutine starts or
+    resumes outside a task's track; answers (id, label on first sight,
+    else None) for the asyncio task running now, or None. Ids are small
+    integers by weak reference: a task is never kept alive."""
+
+    def __init__(self) -> None:
+        import weakref
+
+        self.ids: "weakref.WeakKeyDictionary[Any, int]" = \
+            weakref.WeakKeyDictionary()
+        self.next = 1
+
+    def __call__(self) -> "Any":
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is None:
+            return None  # (never imported for the program)
+        loop = asyncio.events._get_running_loop()
+        if loop is None:
+            return None
+        task = asyncio.current_task(loop)
+        if task is None:
+            return None
+        tid = self.ids.get(task)
+        if tid is not None:
+            return tid, None
+        tid = self.ids[task] = self.next
+        self.next += 1
+        coro = task.get_coro()
+        what = getattr(coro, "__qualname__", None) or type(coro).__name__
+        return tid, "%s #%d (%s)" % (task.get_name(), tid, what)
+
+
+class _MemorySampler(threading.Thread):
+    """--memory: the process's RSS every `period` seconds, as a counter
+    track (a thread of stackwatch's: not traced itself)."""
+
+    def __init__(self, period: float) -> None:
+        super().__init__(name="stackwatch-trace-memory", daemon=True)
+        self.period = period
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        _native.sampler_exclude_current(True)
+        try:
+            while True:
+                _native.trace_memory_sample()
+                if self._halt.wait(self.period):
+                    break
+        finally:
+            _native.sampler_exclude_current(False)
+
+    def halt(self) -> None:
+        self._halt.set()
+        if self is not threading.current_thread():
+            self.join(5)
+
+
+def _label_greenlet(gid: int, g: "Any") -> str:
+    """The track name of greenlet gid (g: the greenlet, None for the
+    current one): gevent's name and what it runs, as everywhere."""
+    from stackwatch import _greenlets
+
+    if g is None:
+        import greenlet
+
+        g = greenlet.getcurrent()
+    typename = type(g).__name__
+    text = _greenlets.label(gid, g, typename)
+    who = _greenlets.identify(g, gid, typename)
+    if who.kind != "main" and not who.function:
+        # greenlet drops the run it was given once it starts: the writer
+        # names it by the first function called on its track.
+        text += " ({root})"
+    return text
+
+
+def _remember_thread_names(names: "Dict[int, str]") -> None:
+    for t in threading.enumerate():
+        if t.ident is not None:
+            names[t.ident] = t.name
+
+
+def mark(name: str, **args: "Any") -> bool:
+    """An instant event named `name` (with args) on the calling thread's
+    track of the running trace; False (and nothing) when none runs."""
+    return _native.trace_span(2, str(name), args or None)
+
+
+class span:
+    """A user slice on the calling thread's track while the block runs:
+
+        with stackwatch.trace.span("request", path="/x"):
+            handle()
+
+    Nothing when no trace runs. The slice nests among the function
+    slices; one left open when tracing stops is closed then."""
+
+    __slots__ = ("_name", "_args")
+
+    def __init__(self, name: str, **args: "Any") -> None:
+        self._name = str(name)
+        self._args = args or None
+
+    def __enter__(self) -> "span":
+        _native.trace_span(0, self._name, self._args)
+        return self
+
+    def __exit__(self, *exc: "Any") -> None:
+        _native.trace_span(1, self._name, self._args)

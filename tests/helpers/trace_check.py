@@ -1,0 +1,89 @@
+"""Reading a Chrome trace-event file the way a viewer does, for the
+tracer's tests: B/E events paired per track into slices, with the checks
+every trace must pass (balanced, monotonic per track)."""
+
+import gzip
+import json
+from typing import Any, Dict, List, Optional
+
+
+class Slice:
+    def __init__(self, name: str, args: Dict[str, Any], start: float,
+                 depth: int, parent: "Optional[Slice]") -> None:
+        self.name = name
+        self.args = args
+        self.start = start
+        self.end: Optional[float] = None
+        self.depth = depth
+        self.parent = parent
+        self.children: List["Slice"] = []
+
+    @property
+    def file(self) -> str:
+        return self.args.get("file", "")
+
+
+def load(path: str) -> Dict[str, Any]:
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return json.loads(data)
+
+
+def tracks(doc: Dict[str, Any]) -> Dict[int, List[Slice]]:
+    """{tid: root slices}, after checking that every track's B/E events
+    balance and its timestamps never go back (AssertionError if not)."""
+    roots: Dict[int, List[Slice]] = {}
+    open_: Dict[int, List[Slice]] = {}
+    last: Dict[int, float] = {}
+    for ev in doc["traceEvents"]:
+        ph = ev["ph"]
+        if ph == "M":
+            continue
+        tid = ev["tid"]
+        ts = ev["ts"]
+        assert ts >= last.get(tid, 0.0), ("time goes back on track", tid, ev)
+        last[tid] = ts
+        stack = open_.setdefault(tid, [])
+        if ph == "B":
+            s = Slice(ev["name"], ev.get("args", {}), ts, len(stack),
+                      stack[-1] if stack else None)
+            (stack[-1].children if stack else roots.setdefault(tid, [])
+             ).append(s)
+            stack.append(s)
+        elif ph == "E":
+            assert stack, ("E without B on track", tid, ev)
+            stack.pop().end = ts
+    for tid, stack in open_.items():
+        assert not stack, ("slices left open on track", tid,
+                           [s.name for s in stack])
+    return roots
+
+
+def thread_names(doc: Dict[str, Any]) -> Dict[int, str]:
+    return {ev["tid"]: ev["args"]["name"] for ev in doc["traceEvents"]
+            if ev["ph"] == "M" and ev["name"] == "thread_name"}
+
+
+def outline(slices: List[Slice], file_suffix: str, indent: int = 0
+            ) -> List[str]:
+    """The slices of code in files ending with file_suffix as an indented
+    outline ("name" per line, two spaces a level); slices of other files
+    are left out and their children lifted."""
+    out: List[str] = []
+    for s in slices:
+        if s.file.endswith(file_suffix):
+            out.append("  " * indent + s.name)
+            out.extend(outline(s.children, file_suffix, indent + 1))
+        else:
+            out.extend(outline(s.children, file_suffix, indent))
+    return out
+
+
+def all_slices(slices: List[Slice]) -> List[Slice]:
+    out: List[Slice] = []
+    for s in slices:
+        out.append(s)
+        out.extend(all_slices(s.children))
+    return out

@@ -1,0 +1,171 @@
+"""Profiles taken on demand through the HTTP endpoint (issue 16):
+/debug/pprof/profile (Go's convention, read by `go tool pprof` straight
+from the endpoint) and /profile?format=..., taken by the on-demand
+sampler while the program holds the GIL in a long C call, or while it
+records its own profile; a second request meanwhile gets 409; bad
+parameters 400; a client that leaves ends its profile."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import child_env, line_of, stackwatch_cmd, target_cmd, \
+    target_path, wait_for
+from helpers import browser, check_svg
+from helpers.httpget import connect, get
+from test_http import Child, metric
+
+STUCK = os.path.join(os.path.dirname(__file__), "helpers", "stuck.py")
+needs_go = pytest.mark.skipif(shutil.which("go") is None,
+                              reason="go (golang-go) is not installed")
+
+
+@pytest.fixture(scope="module")
+def stuck():
+    c = Child(target_cmd("http_stuck"), env=child_env())
+    address = c.ready()
+    wait_for(lambda: b"stuck_in_c" in get(address, "/threads")[2])
+    yield address
+    assert c.proc.poll() is None, "the served program died"
+    c.kill()
+
+
+def pprof(tmp_path, *args):
+    env = dict(os.environ, HOME=str(tmp_path), PPROF_TMPDIR=str(tmp_path))
+    proc = subprocess.run(["go", "tool", "pprof"] + list(args),
+                          capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def samples_taken(address):
+    return metric(get(address, "/metrics")[2].decode(),
+                  "stackwatch_sampler_samples_total")
+
+
+@needs_go
+def test_go_tool_pprof_reads_the_live_endpoint(stuck, tmp_path):
+    top = pprof(tmp_path, "-top",
+                "http://%s/debug/pprof/profile?seconds=1&rate=200" % stuck)
+    assert re.search(r"\s+stuck_in_c\s*$", top, re.M), top
+    assert "match" in top
+
+
+@needs_go
+def test_its_totals_equal_the_samples_taken(stuck, tmp_path):
+    before = samples_taken(stuck)
+    status, headers, body = get(
+        stuck, "/debug/pprof/profile?seconds=1&rate=100")
+    after = samples_taken(stuck)
+    assert status == 200
+    assert headers["content-type"] == "application/octet-stream"
+    path = tmp_path / "live.pb.gz"
+    path.write_bytes(body)
+    top = pprof(tmp_path, "-sample_index=samples", "-top", str(path))
+    m = re.search(r"of (\d+) total", top)
+    assert m and int(m.group(1)) == after - before > 50, (top, before, after)
+    raw = pprof(tmp_path, "-raw", str(path))
+    assert "stuck_in_c %s:%d" % (STUCK, line_of(STUCK, "stuck-call")) in raw
+
+
+def test_a_second_request_meanwhile_gets_409(stuck):
+    first = {}
+
+    def take():
+        first["answer"] = get(stuck, "/profile?seconds=2&format=collapsed",
+                              timeout=60)
+
+    t = threading.Thread(target=take)
+    t.start()
+    try:
+        # The first is being taken (the program itself samples nothing).
+        wait_for(lambda: metric(get(stuck, "/metrics")[2].decode(),
+                                "stackwatch_sampler_running") == 1)
+        status, _, body = get(stuck, "/debug/pprof/profile?seconds=1")
+        assert status == 409 and b"busy" in body
+        # Other endpoints are served meanwhile.
+        assert get(stuck, "/threads")[0] == 200
+    finally:
+        t.join(60)
+    status, _, body = first["answer"]
+    assert status == 200 and b"stuck_in_c (stuck.py:" in body
+
+
+@pytest.mark.parametrize("query", [
+    "seconds=0", "seconds=-1", "seconds=601", "seconds=abc", "seconds=1.5",
+    "seconds=", "rate=0", "rate=1001", "rate=fast", "format=pdf",
+    "threads=2", "greenlets=yes", "colour=red",
+])
+def test_bad_parameters_get_400(stuck, query):
+    status, _, body = get(stuck, "/profile?" + query)
+    assert status == 400, body
+    assert body.strip()  # says what is wrong
+    if not query.startswith(("format", "threads", "greenlets")):
+        assert get(stuck, "/debug/pprof/profile?" + query)[0] == 400
+
+
+def test_every_format(stuck, tmp_path):
+    status, headers, body = get(stuck, "/profile?seconds=1&format=collapsed"
+                                "&threads=1")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    line = body.decode().strip().splitlines()[0]
+    assert line.startswith("MainThread (tid ") and "stuck_in_c" in line
+    status, headers, body = get(stuck, "/profile?seconds=1&format=speedscope")
+    assert status == 200 and headers["content-type"] == "application/json"
+    doc = json.loads(body)
+    assert any(f["name"] == "stuck_in_c" for f in doc["shared"]["frames"])
+    status, headers, body = get(stuck, "/profile?seconds=1&format=pprof")
+    assert status == 200 and body[:2] == b"\x1f\x8b"
+    status, headers, body = get(stuck, "/profile?seconds=1")
+    assert status == 200 and headers["content-type"] == "image/svg+xml"
+    path = tmp_path / "live.svg"
+    path.write_bytes(body)
+    root = ET.fromstring(body)
+    assert "stuck_in_c" in "".join(root.itertext())
+    if browser.find_chromium() is not None:
+        check_svg.check(str(path))  # opened in headless Chromium
+
+
+def test_a_client_that_leaves_ends_its_profile(stuck):
+    s = connect(stuck)
+    s.sendall(b"GET /profile?seconds=600 HTTP/1.1\r\n\r\n")
+    time.sleep(0.5)
+    assert get(stuck, "/profile?seconds=1")[0] == 409
+    s.close()
+    status = wait_for(lambda: (lambda st: st if st != 409 else None)(
+        get(stuck, "/profile?seconds=1&format=collapsed")[0]), timeout=10)
+    assert status == 200
+
+
+def test_while_the_program_records_its_own_profile(tmp_path):
+    out = tmp_path / "own.txt"
+    c = Child(stackwatch_cmd("record", "-r", "50", "-f", "collapsed", "-o",
+                             str(out), "--http", "127.0.0.1:0",
+                             target_path("http_sleeper"), "3"),
+              env=child_env())
+    try:
+        address = c.serving()
+        assert c.line() == "ready\n"
+        status, _, body = get(address, "/profile?seconds=1&rate=500"
+                              "&format=collapsed", timeout=60)
+        assert status == 200 and b"sleeper_wait" in body
+        # 500 Hz for 1 s, not the program's 50 Hz.
+        n = sum(int(line.rsplit(" ", 1)[1])
+                for line in body.decode().splitlines())
+        assert n > 150, n
+        c.proc.wait(60)
+    finally:
+        c.kill()
+    assert c.proc.returncode == 0
+    own = out.read_text()
+    total = sum(int(line.rsplit(" ", 1)[1]) for line in own.splitlines())
+    assert "sleeper_wait" in own and total < 300, total  # its own rate

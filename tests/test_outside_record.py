@@ -1,0 +1,152 @@
+"""Profiles of processes that did not enable stackwatch, read from
+outside (stackwatch._outside.record: the outside reader at a rate into a
+profile session, written by the same writers). Not wired into the CLI
+yet: `record --pid` of enabled processes is issue 17's other half, and
+this is its fallback for the others."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import child_env, line_of, target_cmd, target_path
+from stackwatch import _outside
+from test_outside import Program, ROOT_VERSIONS  # noqa: F401
+
+
+@pytest.fixture
+def program():
+    made = []
+
+    def make(version, mode="sleep"):
+        p = Program(version, mode)
+        made.append(p)
+        return p
+    yield make
+    for p in made:
+        p.close()
+
+
+def frame(name, tag):
+    path = target_path("outside_target")
+    return "%s (%s:%d)" % (name, path, line_of(path, tag))
+
+
+def stacks(collapsed):
+    """{stack: count} of a collapsed profile."""
+    out = {}
+    for line in collapsed.decode().splitlines():
+        stack, _, count = line.rpartition(" ")
+        out[stack] = out.get(stack, 0) + int(count)
+    return out
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.11", "3.12", "3.13", "3.14",
+                                     "3.15"])
+def test_wall_profile_of_a_process_that_did_not_enable_stackwatch(
+        program, version):
+    p = program(version)
+    before = p.count()
+    rec = _outside.record(p.pid, 1.0, rate=100)
+    assert not rec.exited and not rec.interrupted
+    assert rec.python.startswith(version)
+    st = stacks(rec.render("collapsed"))
+    main = [s for s in st if s.endswith(frame("work", "main-sleep"))]
+    worker = [s for s in st if frame("worker_loop", "worker-wait") in s]
+    assert main and worker, st
+    # Every thread in each pass: the main thread is in about every one.
+    passes = rec.session.stats()["passes"]
+    assert passes > 10
+    assert sum(st[s] for s in main) >= passes // 2, (passes, st)
+    assert p.count() > before  # it ran on, never stopped
+
+
+@pytest.mark.parametrize("version", ["3.10", "3.12", "3.14"])
+def test_gil_and_cpu_profiles_name_the_thread_holding_the_gil(program,
+                                                              version):
+    p = program(version, "gil")
+    hog = frame("hog", "main-gil")
+    # gil: only the thread that holds the GIL is sampled, never the
+    # waiting worker.
+    rec = _outside.record(p.pid, 1.0, rate=100, mode="gil")
+    st = stacks(rec.render("collapsed"))
+    assert st and all(hog in s for s in st), st
+    # cpu: only threads that ran since the last pass, with the CPU time
+    # they used: the worker wakes (for its 50 ms timeout, and every 5 ms
+    # to ask for the GIL) and uses a little, the regex nearly all the
+    # rest.
+    rec = _outside.record(p.pid, 1.0, rate=100, mode="cpu")
+    frames, rows = rec.session.export()
+    cpu = {}
+    for _, _, stack, _, _, ns, _ in rows:
+        key = "hog" if any(frames[i][0] == "hog" for i in stack) else "other"
+        cpu[key] = cpu.get(key, 0) + ns
+    assert cpu.get("hog", 0) > 0.75 * sum(cpu.values()), cpu
+
+
+def test_a_process_that_exits_mid_profile_keeps_what_was_sampled():
+    proc = subprocess.Popen(target_cmd("outside_short_lived"),
+                            stdout=subprocess.PIPE, text=True,
+                            env=child_env())
+    try:
+        pid = int(proc.stdout.readline().split()[1])
+        rec = _outside.record(pid, 60.0, rate=100)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rec.exited
+    st = stacks(rec.render("collapsed"))
+    path = target_path("outside_short_lived")
+    want = "busy_until (%s:%d)" % (path, line_of(path, "short-lived-loop"))
+    assert any(s.endswith(want) for s in st), st
+
+
+def test_ctrl_c_ends_the_profile_and_keeps_it(program, tmp_path):
+    p = program("3.12")
+    out = tmp_path / "profile.txt"
+    rec = subprocess.Popen(target_cmd("outside_recorder", p.pid, out),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=child_env())
+    try:
+        assert rec.stdout.readline().strip() == "recording"
+        rec.send_signal(signal.SIGINT)
+        stdout, stderr = rec.communicate(timeout=60)
+    finally:
+        rec.kill()
+    assert rec.returncode == 0, stderr
+    assert stdout.strip() == "interrupted True exited False"
+    st = stacks(out.read_bytes())
+    assert any(s.endswith(frame("work", "main-sleep")) for s in st), st
+    assert p.count() >= 0
+
+
+def test_the_profile_of_a_dead_pid_is_refused():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    with pytest.raises(_outside.OutsideError, match="^no such process"):
+        _outside.record(proc.pid, 1.0)
+
+
+def test_bad_arguments_are_refused_before_reading():
+    with pytest.raises(ValueError, match="rate"):
+        _outside.record(os.getpid(), 1.0, rate=5000)
+    with pytest.raises(ValueError, match="mode"):
+        _outside.record(os.getpid(), 1.0, mode="idle")
+    with pytest.raises(ValueError, match="seconds"):
+        _outside.record(os.getpid(), -1)
+
+
+def test_svg_and_speedscope_of_an_outside_profile(program):
+    import json
+
+    p = program("3.13")
+    rec = _outside.record(p.pid, 0.5, rate=100)
+    doc = json.loads(rec.render("speedscope"))
+    names = {f["name"] for f in doc["shared"]["frames"]}
+    assert any(re.match(r"work\b", n) for n in names), names
+    svg = rec.render("svg").decode()
+    assert svg.startswith("<?xml") or svg.startswith("<svg")
+    assert "read from outside" in svg

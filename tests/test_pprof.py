@@ -1,0 +1,149 @@
+"""pprof output (issue 16): `record -f pprof` and Profiler.write(...,
+"pprof") write gzip-compressed profile.proto that `go tool pprof` (the
+real consumer) reads, with totals equal to the samples taken."""
+
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import line_of, run_cli, run_target, target_path
+
+pytestmark = pytest.mark.skipif(shutil.which("go") is None,
+                                reason="go (golang-go) is not installed")
+
+
+def pprof(tmp_path, *args):
+    env = dict(os.environ, HOME=str(tmp_path), PPROF_TMPDIR=str(tmp_path))
+    proc = subprocess.run(["go", "tool", "pprof"] + list(args),
+                          capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def total(top):
+    m = re.search(r"accounting for ([\d.]+)(\w*), 100% of ([\d.]+)(\w*) "
+                  r"total", top)
+    assert m, top
+    return m.group(3), m.group(4)
+
+
+def test_go_tool_pprof_reads_the_api_profile(tmp_path):
+    out = tmp_path / "p.pb.gz"
+    proc = run_target("pprof_profile", str(out), check=True)
+    want = json.loads(proc.stdout)
+    assert want["samples"] == want["stats_samples"] > 50
+    data = out.read_bytes()
+    assert data[:2] == b"\x1f\x8b"
+    gzip.decompress(data)  # a valid gzip stream, CRC and length checked
+    top = pprof(tmp_path, "-sample_index=samples", "-top", str(out))
+    assert total(top) == (str(want["samples"]), "")
+    assert "pprof_burn" in top and "pprof_nap" in top and "<module>" in top
+    raw = pprof(tmp_path, "-raw", str(out))
+    assert "PeriodType: wall nanoseconds" in raw
+    assert "samples/count wall/nanoseconds[dflt]" in raw
+    # The wall time too, to the nanosecond.
+    walls = sum(int(m.group(1)) for m in
+                re.finditer(r"^\s+\d+\s+(\d+):", raw, re.M))
+    assert abs(walls - want["wall_ns"]) <= want["samples"], (walls, want)
+    # Each location is a line of the program, its function and file.
+    burn = line_of("pprof_profile", "pprof-burn")
+    assert "pprof_burn %s:%d" % (target_path("pprof_profile"), burn) in raw
+    tags = pprof(tmp_path, "-sample_index=samples", "-tags", str(out))
+    assert "pprof-sleeper" in tags and "MainThread" in tags
+
+
+def test_record_f_pprof(tmp_path):
+    out = tmp_path / "hot.pprof"
+    proc = run_cli("record", "-r", "200", "-o", str(out),
+                   target_path("record_hot"))
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote a pprof profile to %s" % out in proc.stderr
+    top = pprof(tmp_path, "-top", str(out))
+    assert re.search(r"^\s*[1-9][\d.]*m?s\s.*\sburn_cpu$", top, re.M), top
+    # -f names it whatever the extension.
+    out2 = tmp_path / "hot.bin"
+    proc = run_cli("record", "-f", "pprof", "-o", str(out2),
+                   target_path("record_hot"))
+    assert proc.returncode == 0, proc.stderr
+    assert "burn_cpu" in pprof(tmp_path, "-top", str(out2))
+
+
+def test_an_empty_profile_is_still_read(tmp_path):
+    out = tmp_path / "empty.pprof"
+    run_target("pprof_empty", str(out), check=True)
+    gzip.decompress(out.read_bytes())
+    raw = pprof(tmp_path, "-raw", str(out))
+    assert "samples/count wall/nanoseconds[dflt]" in raw
+
+
+def _check_rolling_files(tmp_path, directory, most):
+    names = sorted(os.listdir(directory))
+    assert 1 <= len(names) <= most, names
+    for name in names:
+        assert re.fullmatch(r"stackwatch-\d+-\d{8}T\d{6}Z-\d{4}\.pb\.gz",
+                            name), names  # no temporary file left
+        top = pprof(tmp_path, "-top", os.path.join(directory, name))
+        assert "pprof_cont_work" in top, top
+    return names
+
+
+def test_continuous_writes_rolling_files(tmp_path):
+    out = tmp_path / "profiles"
+    out.mkdir()
+    proc = run_target("pprof_continuous", str(out), check=True)
+    assert proc.stdout == "done\n"
+    names = _check_rolling_files(tmp_path, str(out), 2)
+    # Three periods or more were written, the oldest removed.
+    seqs = [int(n.split("-")[-1].split(".")[0]) for n in names]
+    assert max(seqs) >= 2 and 0 not in seqs, names
+
+
+def test_stackwatch_pprof_dir_starts_it(tmp_path):
+    from conftest import child_env, target_cmd
+
+    out = tmp_path / "profiles"
+    out.mkdir()
+    proc = subprocess.run(
+        target_cmd("pprof_continuous", "env", "1.5"), capture_output=True,
+        text=True, timeout=120, env=child_env(STACKWATCH_PPROF_DIR=str(out)))
+    assert proc.returncode == 0, proc.stderr
+    _check_rolling_files(tmp_path, str(out), 60)
+
+
+def test_continuous_refuses_bad_settings(tmp_path):
+    from conftest import run_py
+
+    proc = run_py("""
+        import stackwatch
+        for kw in ({"directory": "/nonexistent/x"},
+                   {"directory": %r, "every": 0},
+                   {"directory": %r, "keep": 0},
+                   {"directory": %r, "rate": 5000}):
+            try:
+                stackwatch.continuous(**kw)
+            except ValueError as e:
+                print("refused:", e)
+    """ % ((str(tmp_path),) * 3))
+    assert proc.stdout.count("refused:") == 4, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("tasks", ["--tasks", "--tasks=each"])
+def test_task_labels_with_tasks(tmp_path, tasks):
+    out = tmp_path / "tasks.pprof"
+    proc = run_cli("record", "-r", "200", tasks, "-o", str(out),
+                   target_path("tasks_nested"), "gather")
+    assert proc.returncode == 0, proc.stderr
+    tags = pprof(tmp_path, "-sample_index=samples", "-tags", str(out))
+    task_part = tags.split("task:", 1)[1].split("thread:", 1)[0]
+    # The running task of each sample: by its coroutine (asyncio named
+    # the tasks, so they are grouped), or with --tasks=each by its name
+    # and coroutine.
+    for name in ("a", "b", "c"):
+        label = r"Task-\d+: %s" % name if tasks.endswith("each") else name
+        assert re.search(r"%%\): %s$" % label, task_part, re.M), tags
