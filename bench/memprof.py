@@ -52,7 +52,7 @@ def settings(have_memray: bool):
                                               "--stacks"]),
            # The filter's worst case: no frame is kept, so every
            # allocation walks its whole stack.
-           ("stackwatch --filter (none kept)",
+           ("stackwatch --filter none",
             sw + ["--profile", "python", "--filter", "/nonexistent/"])]
     if have_memray:
         mr = py + ["-m", "memray", "run", "-q", "-o", "{out}/memray.bin"]
