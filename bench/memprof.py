@@ -1,9 +1,12 @@
 """What the memory profiler costs, beside tracemalloc and memray.
 
 Each workload (bench/workloads/mem_*.py: one thread allocating, four
-threads with a producer/consumer pair, zlib through the raw allocator)
-runs plain, under ``-X tracemalloc=1`` and ``=25``, under ``stackwatch
-mem record`` (per-thread counters; then ``--stacks``), and under ``memray
+threads with a producer/consumer pair, zlib through the raw allocator,
+libsqlite3 through malloc) runs plain, under ``-X tracemalloc=1`` and
+``=25``, under ``stackwatch mem record`` (per-thread counters of the
+``python`` profile; then ``--stacks``; then ``--profile both --stacks``;
+then a ``--filter`` that keeps nothing, its worst case),
+and under ``memray
 run`` (and ``--native``) when memray is installed, in alternating rounds;
 each run times itself from its first line to its last (start-up left
 out). Reported: medians, the ratio to the plain run, and the size of the
@@ -34,7 +37,7 @@ sys.path.insert(0, HERE)
 
 from common import git_commit  # noqa: E402
 
-WORKLOADS = ("mem_alloc", "mem_threads", "mem_clib")
+WORKLOADS = ("mem_alloc", "mem_threads", "mem_clib", "mem_sqlite")
 
 
 def settings(have_memray: bool):
@@ -43,8 +46,14 @@ def settings(have_memray: bool):
     out = [("plain", py),
            ("tracemalloc 1 frame", py + ["-X", "tracemalloc=1"]),
            ("tracemalloc 25 frames", py + ["-X", "tracemalloc=25"]),
-           ("stackwatch counters", sw),
-           ("stackwatch --stacks", sw + ["--stacks"])]
+           ("stackwatch counters", sw + ["--profile", "python"]),
+           ("stackwatch --stacks", sw + ["--profile", "python", "--stacks"]),
+           ("stackwatch both --stacks", sw + ["--profile", "both",
+                                              "--stacks"]),
+           # The filter's worst case: no frame is kept, so every
+           # allocation walks its whole stack.
+           ("stackwatch --filter none",
+            sw + ["--profile", "python", "--filter", "/nonexistent/"])]
     if have_memray:
         mr = py + ["-m", "memray", "run", "-q", "-o", "{out}/memray.bin"]
         out += [("memray run", mr), ("memray run --native",

@@ -19,15 +19,25 @@
  * frees are passed through uncounted; blocks freed after it go straight
  * to the allocator that gave them.
  *
+ * The `c` and `both` profiles also patch the loaded objects' GOTs
+ * (memgot.c); Python's hooks are installed in every profile, since it is
+ * their depth that keeps what Python's allocators take from the C
+ * library out of the `c` columns (in the `c` profile they count
+ * nothing).
+ *
  * Called with the GIL held. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "compat/reader.h"
 #include "errors.h"
 #include "errors_py.h"
+#include "memgot.h"
 #include "memprof_py.h"
 #include "memtrack.h"
 
@@ -120,6 +130,123 @@ this_tstate(void)
     return (uintptr_t)PyGILState_GetThisThreadState();
 }
 
+/* ---- the filter ----------------------------------------------------------
+ * An allocation counts when one of its thread's frames runs code whose
+ * file name starts with one of the prefixes.  Each code object is decided
+ * once, under the GIL (its co_filename compared with the prefixes), and
+ * the decision kept in a table by address, the code object held (a
+ * strong reference) so that its address is not reused while the table
+ * says something about it.  The hooks walk the thread's own frames
+ * (compat/reader.h: in place, no copies) and stop at the first kept one.
+ * A frame seen for the first time in an allocation made without the GIL
+ * (a RAW or C call in code that released it) cannot be decided there and
+ * counts as outside; its first allocation under the GIL decides it.
+ * Only the GIL holder inserts; readers are lock-free (the key is
+ * published after the decision).  At stop the references are dropped
+ * and the table cleared, never freed (a hook may still read it). */
+
+#define FBITS 16
+#define FSIZE (1u << FBITS)
+#define FPROBES 32
+
+typedef struct fentry {
+    _Atomic uintptr_t code;
+    _Atomic int keep;
+} fentry_t;
+
+static PyObject *prefixes; /* tuple of str while a filtered profile runs */
+static fentry_t *fcache;   /* FSIZE entries, allocated once */
+static size_t fused;       /* entries in fcache (GIL) */
+
+static size_t
+fslot(uintptr_t code)
+{
+    uint64_t h = (uint64_t)code * 0x9e3779b97f4a7c15ull;
+
+    return (size_t)(h >> (64 - FBITS));
+}
+
+/* GIL held. */
+static int
+decide(uintptr_t code)
+{
+    PyObject *file = ((PyCodeObject *)code)->co_filename;
+    Py_ssize_t i;
+
+    if (file == NULL || !PyUnicode_Check(file)) {
+        return 0;
+    }
+    for (i = 0; i < PyTuple_GET_SIZE(prefixes); i++) {
+        if (PyUnicode_Tailmatch(file, PyTuple_GET_ITEM(prefixes, i), 0,
+                                PY_SSIZE_T_MAX, -1) == 1) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* arg: whether the caller holds the GIL. */
+static int
+kept_code(uintptr_t code, void *arg)
+{
+    size_t i = fslot(code), k, empty = FSIZE;
+    int d;
+
+    for (k = 0; k < FPROBES; k++, i = (i + 1) & (FSIZE - 1)) {
+        uintptr_t c =
+            atomic_load_explicit(&fcache[i].code, memory_order_acquire);
+
+        if (c == code) {
+            return atomic_load_explicit(&fcache[i].keep, memory_order_relaxed);
+        }
+        if (c == 0) {
+            empty = i;
+            break;
+        }
+    }
+    if (!*(int *)arg || prefixes == NULL) {
+        return 0;
+    }
+    d = decide(code);
+    if (empty != FSIZE && fused < FSIZE / 2) {
+        Py_INCREF((PyObject *)code);
+        atomic_store_explicit(&fcache[empty].keep, d, memory_order_relaxed);
+        atomic_store_explicit(&fcache[empty].code, code, memory_order_release);
+        fused++;
+    }
+    return d;
+}
+
+static uintptr_t this_tstate(void);
+
+/* sw_mem_config_t.keep. */
+static int
+keep_filtered(void)
+{
+    int gil = PyGILState_Check();
+
+    return sw_own_frames_find(this_tstate(), kept_code, &gil);
+}
+
+/* GIL held, the hooks out or passing through. */
+static void
+filter_clear(void)
+{
+    size_t i;
+
+    if (fcache != NULL) {
+        for (i = 0; i < FSIZE; i++) {
+            uintptr_t c = atomic_exchange(&fcache[i].code, 0);
+
+            if (c != 0) {
+                Py_DECREF((PyObject *)c);
+            }
+        }
+    }
+    fused = 0;
+    Py_CLEAR(prefixes);
+}
+
 /* mem_start(dir, interval, profile, sample_interval) */
 static PyObject *
 mem_start_py(PyObject *m, PyObject *args)
@@ -132,8 +259,38 @@ mem_start_py(PyObject *m, PyObject *args)
     int rc;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "sds|K:mem_start", &dir, &interval, &profile,
-                          &sample_interval)) {
+    PyObject *filter = Py_None;
+
+    if (!PyArg_ParseTuple(args, "sds|KO:mem_start", &dir, &interval, &profile,
+                          &sample_interval, &filter)) {
+        return NULL;
+    }
+    if (filter != Py_None) {
+        Py_ssize_t i;
+
+        if (!PyTuple_Check(filter) || PyTuple_GET_SIZE(filter) == 0) {
+            PyErr_SetString(PyExc_TypeError,
+                            "filter must be a non-empty tuple of str");
+            return NULL;
+        }
+        for (i = 0; i < PyTuple_GET_SIZE(filter); i++) {
+            if (!PyUnicode_Check(PyTuple_GET_ITEM(filter, i))) {
+                PyErr_SetString(PyExc_TypeError,
+                                "filter must be a non-empty tuple of str");
+                return NULL;
+            }
+        }
+        if (fcache == NULL) {
+            fcache = calloc(FSIZE, sizeof(fentry_t));
+            if (fcache == NULL) {
+                return PyErr_NoMemory();
+            }
+        }
+    }
+    if (strcmp(profile, "python") != 0 && strcmp(profile, "c") != 0 &&
+        strcmp(profile, "both") != 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "profile must be 'python', 'c' or 'both'");
         return NULL;
     }
     if (sample_interval > ((unsigned long long)1 << 40)) {
@@ -151,11 +308,22 @@ mem_start_py(PyObject *m, PyObject *args)
     cfg.pid = (long)getpid();
     cfg.sample_interval = (uint64_t)sample_interval;
     cfg.tstate = this_tstate;
+    cfg.keep = filter != Py_None ? keep_filtered : NULL;
+    if (filter != Py_None) {
+        Py_INCREF(filter);
+        Py_XSETREF(prefixes, filter);
+    }
     rc = sw_mem_start(&cfg, err, sizeof err);
     if (rc < 0) {
+        if (filter != Py_None) {
+            filter_clear();
+        }
         return sw_py_raise(rc, err);
     }
     install();
+    if (strcmp(profile, "python") != 0) {
+        sw_memgot_install();
+    }
     sw_mem_set_tracking(1);
     Py_RETURN_NONE;
 }
@@ -167,10 +335,12 @@ mem_stop_py(PyObject *m, PyObject *noargs)
     (void)m;
     (void)noargs;
     sw_mem_set_tracking(0);
+    sw_memgot_uninstall();
     uninstall();
     if (sw_mem_stop() < 0) {
         Py_RETURN_FALSE;
     }
+    filter_clear();
     Py_RETURN_TRUE;
 }
 
@@ -178,36 +348,46 @@ static PyObject *
 mem_stats_py(PyObject *m, PyObject *noargs)
 {
     sw_mem_stats_t st;
+    sw_memgot_stats_t got;
     int d, n = 0;
     (void)m;
     (void)noargs;
 
     sw_mem_get_stats(&st);
+    sw_memgot_get_stats(&got);
     for (d = 0; d < NDOMAINS; d++) {
         n += in_chain[d];
     }
-    return Py_BuildValue("{sisKsKsKsKsKsKsisi}", "running", sw_mem_running(),
-                         "threads", (unsigned long long)st.threads,
-                         "table_blocks", (unsigned long long)st.tracked,
-                         "untracked_blocks", (unsigned long long)st.untracked,
-                         "table_bytes", (unsigned long long)st.table_bytes,
-                         "lines", (unsigned long long)st.lines, "write_errors",
-                         (unsigned long long)st.write_errors, "write_errno",
-                         st.errno_, "hooked", n);
+    return Py_BuildValue(
+        "{sisKsKsKsKsKsKsisisKsKsKsK}", "running", sw_mem_running(), "threads",
+        (unsigned long long)st.threads, "table_blocks",
+        (unsigned long long)st.tracked, "untracked_blocks",
+        (unsigned long long)st.untracked, "table_bytes",
+        (unsigned long long)st.table_bytes, "lines",
+        (unsigned long long)st.lines, "write_errors",
+        (unsigned long long)st.write_errors, "write_errno", st.errno_,
+        "hooked", n, "got_objects", (unsigned long long)got.objects,
+        "got_entries", (unsigned long long)got.slots, "got_failed",
+        (unsigned long long)got.failed, "got_foreign",
+        (unsigned long long)got.foreign);
 }
 
 void
 sw_memprof_py_after_fork_child(void)
 {
     /* memtrack's atfork handler stopped the counting and closed the
-     * parent's files; here the allocators go back where they can. */
+     * parent's files; here the allocators go back where they can (a
+     * profile that follows forks installs them again). */
+    sw_memgot_uninstall();
     uninstall();
 }
 
 static PyMethodDef methods[] = {
     {"mem_start", mem_start_py, METH_VARARGS,
-     "mem_start(dir, interval, profile, sample_interval=0): start the "
-     "memory profile (with stacks when sample_interval > 0)."},
+     "mem_start(dir, interval, profile, sample_interval=0, filter=None): "
+     "start the memory profile (with stacks when sample_interval > 0; only "
+     "allocations under code whose file starts with one of the filter's "
+     "prefixes, a tuple of str)."},
     {"mem_stop", mem_stop_py, METH_NOARGS,
      "mem_stop(): end the memory profile (files complete)."},
     {"mem_stats", mem_stats_py, METH_NOARGS,

@@ -90,6 +90,12 @@ static slot_t slots[SW_MEM_MAX_THREADS];
 static _Atomic uint32_t nslots;
 static _Atomic uint32_t generation = 1;
 static _Atomic int tracking;
+/* The kinds counted (bit 1 << kind): the `python` profile counts only
+ * SW_MEM_PY, `c` only SW_MEM_C (Python's hooks are installed all the
+ * same, so that what they call is not counted as C), `both` both. */
+static _Atomic int counted = 1 << SW_MEM_PY;
+/* The filter (sw_mem_config_t.keep), or NULL. */
+static int (*_Atomic keep_fn)(void);
 /* The mean of the sampling's intervals in bytes; 0: no stacks. */
 static _Atomic uint64_t sample_mean;
 
@@ -607,11 +613,18 @@ static inline void
 mem_alloced(void *p, size_t size, int kind)
 {
     tl_t *t = &tl;
-    uint32_t i = my_slot(t);
-    uint64_t mean = atomic_load_explicit(&sample_mean, memory_order_relaxed);
-    uint64_t rec = REC_MAKE(size, i, kind);
-    uint64_t weight = 0;
+    uint32_t i;
+    uint64_t mean, rec, weight = 0;
+    int (*keep)(void) = atomic_load_explicit(&keep_fn, memory_order_relaxed);
 
+    if (!(atomic_load_explicit(&counted, memory_order_relaxed) &
+          (1 << kind)) ||
+        (keep != NULL && !keep())) {
+        return;
+    }
+    i = my_slot(t);
+    mean = atomic_load_explicit(&sample_mean, memory_order_relaxed);
+    rec = REC_MAKE(size, i, kind);
     if (mean != 0) {
         /* Poisson sampling by bytes: each byte is sampled with
          * probability 1/mean, so a block of size bytes is with
@@ -1282,6 +1295,10 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
         }
     }
     atomic_store(&tracking, 0);
+    atomic_store(&counted, strcmp(cfg->profile, "python") == 0 ? 1 << SW_MEM_PY
+                           : strcmp(cfg->profile, "c") == 0    ? 1 << SW_MEM_C
+                                                               : 3);
+    atomic_store(&keep_fn, cfg->keep);
     table_clear();
     map_clear();
     for (i = 0; i < SW_MEM_MAX_THREADS; i++) {

@@ -33,6 +33,10 @@ typedef struct sw_mem_config {
     uint64_t sample_interval;      /* stacks: mean bytes between samples; 0:
                                  no stacks */
     sw_memstacks_tstate_fn tstate; /* stacks: the caller's thread state */
+    /* The filter: whether an allocation of the calling thread counts
+     * (called in the hook, after the block was given; any thread, GIL
+     * held or not); NULL: every allocation counts. */
+    int (*keep)(void);
 } sw_mem_config_t;
 
 /* Counters the Python layer can read (stats()). */

@@ -48,6 +48,7 @@
 #include "errors_py.h"
 #include "greenlet.h"
 #include "greenlet_py.h"
+#include "memgot.h"
 #include "memprof_py.h"
 #include "memtrack.h"
 #include "http.h"
@@ -203,6 +204,7 @@ atfork_child(void)
     sw_names_atfork_child();
     sw_wd_atfork_child();
     sw_mem_atfork_child();
+    sw_memgot_atfork_child();
 }
 
 static PyMethodDef module_methods[] = {

@@ -102,7 +102,6 @@ def test_mem_record_sigterm_leaves_complete_files(tmp_path):
     ([], "the following arguments are required: -o/--output"),
     (["-o", "{file}"], "argument -o/--output: {file} is not a directory"),
     (["-o", "{dir}", "no-such-script.py"], "can't open file"),
-    (["-o", "{dir}", "--profile", "c"], "profile 'c' is not available yet"),
     (["-o", "{dir}", "--profile", "gc"], "argument --profile: invalid "
                                          "choice"),
     (["-o", "{dir}", "--interval", "0"], "argument --interval"),
@@ -133,3 +132,18 @@ def test_mem_without_subcommand_is_one_line():
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("stackwatch mem: error: no subcommand: "
                                    "give record, graph, peaks, report")
+
+
+@pytest.mark.parametrize("profile", ["python", "both"])
+def test_mem_record_profile_c_counts_a_c_library(tmp_path, profile):
+    out = tmp_path / "prof"
+    proc = run_cli("mem", "record", "-o", str(out), "--profile", profile,
+                   target_path("mem_sqlite"))
+    assert proc.returncode == 0, proc.stderr
+    prof = read_profile(the_pid_dir(out))
+    assert prof["process.mem"][0]["profile"] == profile
+    sq = by_thread_name(prof)["csqlite"]
+    if profile == "both":
+        assert sq["c_live"] > 16 * MiB, sq  # libsqlite3's pages
+    else:
+        assert sq["c_alloc"] == 0, sq

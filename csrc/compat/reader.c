@@ -638,6 +638,46 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
 }
 
 int
+sw_own_frames_find(uintptr_t ts, int (*match)(uintptr_t code, void *arg),
+                   void *arg)
+{
+    const sw_layout_t *L = &sw_layout;
+    uintptr_t f;
+    int steps = 0;
+
+    if (ts == 0) {
+        return 0;
+    }
+    f = *(const uintptr_t *)(ts + L->ts_frame);
+    if (L->frame_ref == SW_TSTATE_CFRAME && f != 0) {
+        f = *(const uintptr_t *)(f + L->cf_current_frame);
+    }
+    while (f != 0 && ++steps <= 4 * SW_MAX_DEPTH) {
+        const char *fr = (const char *)f;
+        uintptr_t code;
+        unsigned owner;
+
+        if (L->frame_model == SW_FRAMES_OBJECTS) {
+            if (match(ptr_at(fr, L->fo_code), arg)) {
+                return 1;
+            }
+            f = ptr_at(fr, L->fo_back);
+            continue;
+        }
+        code = ptr_at(fr, L->if_code) & ~L->if_code_tag;
+        owner = (unsigned char)fr[L->if_owner];
+        if (code != 0 && owner <= (unsigned)L->owner_max &&
+            !(L->owner_hidden & (1u << owner)) &&
+            ptr_at((const char *)code, L->ob_type) == L->type_code &&
+            match(code, arg)) {
+            return 1;
+        }
+        f = ptr_at(fr, L->if_previous);
+    }
+    return 0;
+}
+
+int
 sw_read_frames(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                int *truncated)
 {

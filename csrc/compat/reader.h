@@ -167,6 +167,17 @@ void sw_prefetch_stacks(sw_reader_t *r, sw_thread_t *const *ts, int n);
 int sw_read_frames(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                    int *truncated);
 
+/* Calls match(code, arg) for the code object of each of the calling
+ * thread's own frames, leaf first, until it returns nonzero; ts is the
+ * calling thread's own thread state.  Read in place, without the safe
+ * read: a thread's frames are changed only by that thread, which is here
+ * (tracemalloc walks them the same way from its allocator hooks).
+ * Frames of the interpreter's own (entry, shim) are skipped.
+ * Context: the thread that owns ts, GIL held or not.  No allocation.
+ * Returns 1 when match returned nonzero, else 0 (no frames included). */
+int sw_own_frames_find(uintptr_t ts, int (*match)(uintptr_t code, void *arg),
+                       void *arg);
+
 /* ---- code objects ------------------------------------------------------- */
 
 /* Reads and validates the code object at addr, with its name, file name

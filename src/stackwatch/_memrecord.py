@@ -21,7 +21,7 @@ PROG = "%s mem record" % cli.PROG
 
 #: The options that take a value (the target starts after them).
 VALUE_OPTIONS = {"-o", "--output", "--profile", "--interval",
-                 "--sample-interval"}
+                 "--sample-interval", "--filter"}
 
 
 def configure(p: "argparse.ArgumentParser") -> None:
@@ -37,9 +37,14 @@ def configure(p: "argparse.ArgumentParser") -> None:
     p.add_argument("-o", "--output", metavar="DIR", required=True,
                    help="the directory the profile goes to (DIR/<pid>/; "
                         "created)")
-    p.add_argument("--profile", choices=memory.PROFILES, default="python",
-                   help="what to count: python (Python's allocators; the "
-                        "only one available yet), c, both")
+    p.add_argument("--profile", choices=memory.PROFILES, default="both",
+                   help="what to count: python (Python's allocators), c "
+                        "(what C code takes from the C library directly), "
+                        "both (the default)")
+    p.add_argument("--filter", action="append", metavar="PREFIX",
+                   help="count only the allocations made under code from "
+                        "a file whose path starts with PREFIX (again for "
+                        "more prefixes)")
     p.add_argument("--interval", type=cli._positive, default=0.02,
                    metavar="S",
                    help="seconds between two lines (default 0.02)")
@@ -86,6 +91,7 @@ def main(ns: "argparse.Namespace", target_args: List[str]) -> int:
                           ns.profile)
     interval = cli._option(PROG, "--interval", memory.check_interval,
                            ns.interval)
+    filter_ = cli._option(PROG, "--filter", memory.check_filter, ns.filter)
     cli._check_target(ns, PROG)
     out = os.path.abspath(ns.output)  # the target may change directory
     if os.path.exists(out) and not os.path.isdir(out):
@@ -101,7 +107,7 @@ def main(ns: "argparse.Namespace", target_args: List[str]) -> int:
                  PROG)
 
     prof = memory.MemoryProfiler(out, profile=profile, interval=interval,
-                                 stacks=ns.stacks,
+                                 filter=filter_, stacks=ns.stacks,
                                  follow_fork=ns.follow_fork,
                                  sample_interval=ns.sample_interval)
     interrupted = [False]

@@ -16,9 +16,18 @@ average, Poisson) picks the block it is in; the block's stack is read from
 the allocating thread's own frames by the native reader and written to
 ``<thread>.stack`` with its weight, and its free too.
 
-Not there yet (refused in one line rather than half done): the ``c`` and
-``both`` profiles (memory C code takes from the C library), the path
-filter, forked children, per-greenlet counters.
+The ``c`` and ``both`` profiles also count memory C code takes from the
+C library directly (``malloc`` and friends, anonymous ``mmap``), by
+patching the loaded objects' GOTs at ``enable()`` (csrc/memgot.c) and
+putting them back at ``disable()``.
+
+With ``filter`` (path prefixes), only the allocations made while one of
+the thread's frames runs code from a file under one of them are counted
+(csrc/memprof_py.c: each code object decided once, the thread's own
+frames walked at each allocation, stopping at the first kept one).
+
+Not there yet (refused in one line rather than half done): per-greenlet
+counters.
 """
 
 from __future__ import annotations
@@ -35,7 +44,6 @@ from stackwatch import _lifecycle, _native
 PROFILES = ("python", "c", "both")
 
 #: What this version can count.
-AVAILABLE_PROFILES = ("python",)
 
 #: The profile running in this process, if any (the counters are
 #: process-wide).
@@ -71,11 +79,29 @@ def check_profile(profile: Any) -> str:
     if profile not in PROFILES:
         raise ValueError("profile must be 'python', 'c' or 'both', not %r"
                          % (profile,))
-    if profile not in AVAILABLE_PROFILES:
-        raise ValueError("profile %r is not available yet: this version "
-                         "counts Python's allocators only (profile="
-                         "'python')" % profile)
     return profile
+
+
+def check_filter(value: Any) -> Optional[tuple]:
+    """One path prefix or several: absolute, as a tuple (None: none)."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (str, os.PathLike)) else value
+    try:
+        items = list(items)
+    except TypeError:
+        items = [None]
+    out = []
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)) or not os.fspath(item):
+            raise ValueError("filter must be a path prefix or a list of "
+                             "them, not %r" % (value,))
+        path = os.fspath(item)
+        prefix = os.path.abspath(path)
+        if path.endswith(os.sep) and not prefix.endswith(os.sep):
+            prefix += os.sep
+        out.append(prefix)
+    return tuple(out) or None
 
 
 def _not_yet(what: str) -> ValueError:
@@ -92,7 +118,7 @@ class MemoryProfiler:
     ends the files (also done at interpreter exit); usable as a context
     manager. One memory profile runs in a process at a time."""
 
-    def __init__(self, path: str, profile: str = "python",
+    def __init__(self, path: str, profile: str = "both",
                  filter: Union[None, str, Sequence[str]] = None,
                  stacks: bool = False, follow_fork: bool = False,
                  greenlets: bool = False, interval: float = 0.02,
@@ -103,8 +129,7 @@ class MemoryProfiler:
         self.path = os.path.abspath(os.fspath(path))
         self.profile = check_profile(profile)
         self.interval = check_interval(interval)
-        if filter:
-            raise _not_yet("filter")
+        self.filter = check_filter(filter)
         self.stacks = bool(stacks)
         self.sample_interval = check_sample_interval(sample_interval)
         self.follow_fork = bool(follow_fork)
@@ -138,7 +163,7 @@ class MemoryProfiler:
             try:
                 _native.mem_start(directory, self.interval, self.profile,
                                   self.sample_interval if self.stacks
-                                  else 0)
+                                  else 0, self.filter)
             except BaseException:
                 _service.service.release()
                 raise
@@ -187,7 +212,7 @@ class ProcessProfiler:
     profile=...)``, then ``setFilter(prefix)``, ``trackStack()``,
     ``enableForkedProfile()`` and ``enable()``."""
 
-    def __init__(self, default_log_path: str, profile: str = "python",
+    def __init__(self, default_log_path: str, profile: str = "both",
                  interval: float = 0.02) -> None:
         check_profile(profile)
         self._path = default_log_path
