@@ -106,6 +106,8 @@ typedef struct tl {
     uint32_t slot;
     uint32_t depth;
     uint32_t leaf_gen[2]; /* the generation leaf_pg/leaf were found in */
+    uint32_t ours;        /* a thread of stackwatch's: its allocations are
+                             not the program's (its frees still count) */
     uintptr_t leaf_pg[2]; /* the last page looked up in the granule map,
                              for an allocation [0] and for a free [1] */
     uintptr_t leaf[2];    /* its granule words */
@@ -539,6 +541,19 @@ mem_leave(void)
     tl.depth = 0;
 }
 
+/* For an allocation: tracked, and not by a thread of ours. */
+static inline int
+mem_enter_alloc(void)
+{
+    return !tl.ours && mem_enter();
+}
+
+void
+sw_mem_exclude_this_thread(void)
+{
+    tl.ours = 1;
+}
+
 /* The calling thread's slot (claimed at its first tracked call). */
 static uint32_t
 my_slot(tl_t *t)
@@ -741,7 +756,7 @@ sw_mem_malloc(sw_malloc_fn fn, void *ctx, size_t size, int kind)
 {
     void *p;
 
-    if (!mem_enter()) {
+    if (!mem_enter_alloc()) {
         return fn(ctx, size);
     }
     p = fn(ctx, size);
@@ -758,7 +773,7 @@ sw_mem_calloc(sw_calloc_fn fn, void *ctx, size_t nelem, size_t elsize,
 {
     void *p;
 
-    if (!mem_enter()) {
+    if (!mem_enter_alloc()) {
         return fn(ctx, nelem, elsize);
     }
     p = fn(ctx, nelem, elsize);
@@ -793,7 +808,9 @@ sw_mem_realloc(sw_realloc_fn fn, void *ctx, void *ptr, size_t size, int kind)
         if (had) {
             mem_freed(rec);
         }
-        mem_alloced(p, size, kind);
+        if (!tl.ours) {
+            mem_alloced(p, size, kind);
+        }
     }
     mem_leave();
     return p;

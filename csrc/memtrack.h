@@ -107,4 +107,9 @@ void sw_mem_free(sw_free_fn fn, void *ctx, void *ptr);
  * there).  Async-signal-safe. */
 void sw_mem_atfork_child(void);
 
+/* The calling thread is stackwatch's own (for good): what it allocates is
+ * not counted (no file of its own in the program's profile); blocks of the
+ * program's that it frees still are. */
+void sw_mem_exclude_this_thread(void);
+
 #endif

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "errors.h"
 #include "errors_py.h"
+#include "memtrack.h"
 #include "sampler.h"
 #include "sampler_py.h"
 #include "stacks.h"
@@ -692,6 +693,9 @@ sampler_exclude_current_py(PyObject *m, PyObject *arg)
     if (on < 0) {
         return NULL;
     }
+    if (on) {
+        sw_mem_exclude_this_thread(); /* ours for good: not the program's */
+    }
     rc = sw_sampler_exclude(PyThreadState_GetID(ts), on);
     if (rc < 0 && on) {
         return sw_py_raise(rc, "too many excluded threads"); /* SW_EFULL */
@@ -1011,7 +1015,8 @@ static PyMethodDef sampler_methods[] = {
      "tasks_install([(task, coro, parent, ident, label, "
      "[(name, file, line)])])"},
     {"sampler_exclude_current", sampler_exclude_current_py, METH_O,
-     "sampler_exclude_current(on): the sampler skips the calling thread."},
+     "sampler_exclude_current(on): the sampler skips the calling thread "
+     "(and, from on for good, the memory profiler its allocations)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -77,6 +77,34 @@ def test_mem_record_ctrl_c_leaves_complete_files(tmp_path):
     assert worker["py_live"] > 29 * MiB
 
 
+def test_stackwatchs_own_threads_are_not_in_the_profile(tmp_path):
+    # The service thread answers dumps (and names the files' threads): it
+    # is stackwatch's, not the program's, so it gets no file.
+    out = tmp_path / "prof"
+    proc = subprocess.Popen(
+        stackwatch_cmd("mem", "record", "-o", str(out), "--interval",
+                       "0.02", target_path("mem_alloc"), "sleep"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env())
+    try:
+        for line in proc.stdout:
+            if line.strip() == "ready":
+                break
+        for _ in range(3):
+            dump = run_cli("dump", "--locals", str(proc.pid))
+            assert dump.returncode == 0, dump.stderr
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    d = the_pid_dir(out)
+    assert "worker.mem" in os.listdir(d)
+    ours = [f for f in os.listdir(d) if f.startswith("stackwatch")]
+    assert not ours, ours
+
+
 def test_mem_record_sigterm_leaves_complete_files(tmp_path):
     out = tmp_path / "prof"
     proc = subprocess.Popen(
