@@ -147,6 +147,7 @@ metrics_page(const sw_http_req_t *req, sw_buf_t *body, const char **ctype)
 {
     static const char *const allowed[] = {NULL};
     static sw_thread_t threads[MAX_THREADS]; /* the server thread's own */
+    static sw_mem_thread_live_t live[SW_MEM_MAX_THREADS]; /* and these */
     sw_metrics_in_t in;
     sw_reader_t r;
 
@@ -171,6 +172,8 @@ metrics_page(const sw_http_req_t *req, sw_buf_t *body, const char **ctype)
         sw_reader_close(&r);
     }
     sw_http_get_stats(&in.http);
+    in.nmem_threads = sw_mem_threads_live(live, SW_MEM_MAX_THREADS);
+    in.mem_threads = live;
     *ctype = "text/plain; version=0.0.4; charset=utf-8";
     sw_metrics_format(&in, body);
     return 200;

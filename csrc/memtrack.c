@@ -1431,6 +1431,44 @@ sw_mem_get_stats(sw_mem_stats_t *out)
     out->errno_ = atomic_load(&write_errno);
 }
 
+size_t
+sw_mem_threads_live(sw_mem_thread_live_t *out, size_t max)
+{
+    uint32_t n = atomic_load(&nslots), i;
+    size_t k = 0;
+
+    if (!atomic_load(&running)) {
+        return 0;
+    }
+    if (n > SLOT_OTHER) {
+        n = SLOT_OTHER;
+    }
+    for (i = 0; i <= n && k < max; i++) {
+        const slot_t *s;
+        uint64_t a = 0, f = 0;
+        int kind;
+
+        if (i == n) {
+            i = SLOT_OTHER; /* skip the unused ones between */
+        }
+        s = &slots[i];
+        if (!atomic_load_explicit(&s->used, memory_order_acquire)) {
+            continue;
+        }
+        for (kind = 0; kind < 2; kind++) {
+            a += atomic_load_explicit(&s->alloc[kind], memory_order_relaxed);
+            f += atomic_load_explicit(&s->freed[kind], memory_order_relaxed) +
+                 atomic_load_explicit(&s->freed_self[kind],
+                                      memory_order_relaxed);
+        }
+        out[k].tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
+        out[k].other = i == SLOT_OTHER;
+        /* A free counted before its alloc (the two are separate loads). */
+        out[k++].live = a >= f ? a - f : 0;
+    }
+    return k;
+}
+
 void
 sw_mem_atfork_child(void)
 {

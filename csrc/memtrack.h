@@ -78,6 +78,20 @@ int sw_mem_running(void);
 /* Fills *out.  Context: any thread.  No errors. */
 void sw_mem_get_stats(sw_mem_stats_t *out);
 
+/* One thread's live bytes: allocated and not yet freed (by any thread),
+ * both kinds, as its counters stand. */
+typedef struct sw_mem_thread_live {
+    long tid;      /* its native id (the first one, for the shared slot) */
+    int other;     /* the slot shared by the threads past the others */
+    uint64_t live; /* bytes */
+} sw_mem_thread_live_t;
+
+/* Fills out with up to max threads' live bytes, in slot order; returns
+ * how many (0 when no profile runs).  Context: any thread, without the
+ * GIL; reads the counters (relaxed loads), takes no lock, allocates
+ * nothing.  No errors. */
+size_t sw_mem_threads_live(sw_mem_thread_live_t *out, size_t max);
+
 /* ---- the hooks' side ------------------------------------------------- */
 
 typedef void *(*sw_malloc_fn)(void *ctx, size_t size);

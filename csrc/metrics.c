@@ -98,6 +98,30 @@ sw_metrics_format(const sw_metrics_in_t *in, sw_buf_t *out)
               (uint64_t)in->wd.mem_over);
     }
 
+    if (in->nmem_threads > 0) {
+        size_t i;
+
+        family(out, "stackwatch_memory_thread_live_bytes", "gauge",
+               "Bytes a thread allocated and not yet freed, while the "
+               "memory profiler runs (thread: its native id; "
+               "other-threads: the threads past the profiler's slots).");
+        for (i = 0; i < in->nmem_threads; i++) {
+            const sw_mem_thread_live_t *t = &in->mem_threads[i];
+
+            if (t->other) {
+                sw_buf_puts(out, "stackwatch_memory_thread_live_bytes"
+                                 "{thread=\"other-threads\"}");
+            }
+            else {
+                sw_buf_printf(out,
+                              "stackwatch_memory_thread_live_bytes"
+                              "{thread=\"%ld\"}",
+                              t->tid);
+            }
+            sw_buf_printf(out, " %" PRIu64 "\n", t->live);
+        }
+    }
+
     /* Threads and greenlets. */
     if (in->threads >= 0) {
         one_u(out, "stackwatch_python_threads", "gauge",

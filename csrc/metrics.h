@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "http.h"
+#include "memtrack.h"
 #include "procmem.h"
 #include "sampler.h"
 #include "watchdog.h"
@@ -26,6 +27,9 @@ typedef struct sw_metrics_in {
     int threads;                /* Python threads now, -1 if unreadable */
     uint64_t greenlet_switches; /* summed over the threads now alive */
     sw_http_stats_t http;
+    /* The memory profiler's live bytes by thread (while it runs). */
+    const sw_mem_thread_live_t *mem_threads;
+    size_t nmem_threads;
 } sw_metrics_in_t;
 
 /* Appends the exposition of in to out.  Errors: only through

@@ -1553,8 +1553,9 @@ static PyObject *
 trace_write_py(PyObject *m, PyObject *args)
 {
     int fd, gzip, full_paths, speedscope = 0, rc = 0;
-    PyObject *names, *keep = NULL, *key, *value;
+    PyObject *names, *keep = NULL, *key, *value, *extras = NULL;
     const char *process_name;
+    sw_chrome_extra_t *xs = NULL;
     sw_chrome_name_t *cn = NULL, *sn = NULL;
     uint64_t *idents = NULL;
     const char **tnames = NULL, **gnames = NULL, **tnames2 = NULL;
@@ -1564,8 +1565,9 @@ trace_write_py(PyObject *m, PyObject *args)
     sw_chrome_opts_t o;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "ipO!zp|p", &fd, &gzip, &PyDict_Type, &names,
-                          &process_name, &full_paths, &speedscope)) {
+    if (!PyArg_ParseTuple(args, "ipO!zp|pO!", &fd, &gzip, &PyDict_Type, &names,
+                          &process_name, &full_paths, &speedscope,
+                          &PyList_Type, &extras)) {
         return NULL;
     }
     if (!have_trace) {
@@ -1708,6 +1710,33 @@ trace_write_py(PyObject *m, PyObject *args)
         o.task_names = tnames2;
         o.ntasks = top;
     }
+    /* extras: [(tid, greenlet id or 0, start_ns, dur_ns, json fragment)] */
+    if (extras != NULL && PyList_GET_SIZE(extras) > 0) {
+        Py_ssize_t n = PyList_GET_SIZE(extras), j;
+
+        xs = calloc((size_t)n, sizeof(*xs));
+        if (xs == NULL) {
+            rc = SW_ENOMEM;
+            goto done;
+        }
+        for (j = 0; j < n; j++) {
+            unsigned long long tid, start, dur;
+            unsigned int gid;
+            const char *frag;
+
+            if (!PyArg_ParseTuple(PyList_GET_ITEM(extras, j), "KIKKs", &tid,
+                                  &gid, &start, &dur, &frag)) {
+                PyErr_Clear();
+                continue;
+            }
+            xs[o.nextras].tid = tid;
+            xs[o.nextras].greenlet = gid;
+            xs[o.nextras].start_ns = start;
+            xs[o.nextras].dur_ns = dur;
+            xs[o.nextras++].frag = frag;
+        }
+        o.extras = xs;
+    }
     o.counters = rss;
     o.ncounters = nrss;
     o.counter_name = "memory";
@@ -1727,6 +1756,7 @@ done:
     free(tnames);
     free(gnames);
     free(tnames2);
+    free(xs);
     if (rc < 0) {
         return sw_py_raise(rc, rc == SW_ESYS ? NULL : "writing the trace");
     }

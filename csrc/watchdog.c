@@ -255,6 +255,7 @@ report_stall(const todo_t *td, int fd)
         ev.greenlet = td->greenlet;
         ev.holds_gil = t ? t->t.holds_gil : 0;
         ev.duration = td->duration_ns / 1e9;
+        ev.start_ns = w->stall_start_ns;
         ev.threshold = w->threshold_ns / 1e9;
         push_event(&ev);
     }
@@ -289,6 +290,7 @@ report_end(const todo_t *td, int fd)
     ev.ident = w->ident;
     ev.tid = w->tid;
     ev.duration = td->duration_ns / 1e9;
+    ev.start_ns = w->stall_start_ns;
     ev.threshold = w->threshold_ns / 1e9;
     push_event(&ev);
     sw_buf_free(&out);

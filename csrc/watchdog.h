@@ -84,6 +84,7 @@ typedef struct sw_wd_event {
     uint64_t watch_id;
     char *name;             /* the watch's name */
     char *report;           /* the text written to the report stream */
+    uint64_t start_ns;      /* when the stall began (sw_now_ns clock) */
     sw_fmt_frame_t *frames; /* the stack, outermost first, stackwatch's own
                                frames left out; one allocation holding
                                its strings too (sw_wd_report_frames) */

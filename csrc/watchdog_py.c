@@ -173,8 +173,8 @@ event_dict(const sw_wd_event_t *e)
         return NULL;
     }
     d = Py_BuildValue(
-        "{si si sK ss ss sO si ss sk sl sI sO sd sd s(KKKKK) sK sK}", "kind",
-        e->kind, "watch_kind", e->watch_kind, "watch_id",
+        "{si si sK ss ss sO si ss sk sl sI sO sd sd s(KKKKK) sK sK sK}",
+        "kind", e->kind, "watch_kind", e->watch_kind, "watch_id",
         (unsigned long long)e->watch_id, "name", e->name ? e->name : "",
         "report", e->report ? e->report : "", "stack", stack, "task_frame",
         e->task_frame, "label", e->label ? e->label : "", "ident", e->ident,
@@ -184,7 +184,8 @@ event_dict(const sw_wd_event_t *e)
         (unsigned long long)e->mem[1], (unsigned long long)e->mem[2],
         (unsigned long long)e->mem[3], (unsigned long long)e->mem[4],
         "mem_max", (unsigned long long)e->mem_max, "mem_peak",
-        (unsigned long long)e->mem_peak);
+        (unsigned long long)e->mem_peak, "start_ns",
+        (unsigned long long)e->start_ns);
     Py_DECREF(stack);
     return d;
 }

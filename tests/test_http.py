@@ -361,3 +361,25 @@ def test_a_stale_unix_socket_is_replaced_a_live_one_or_a_file_is_not(
                        target_path("http_sleeper"), "0"),
         capture_output=True, text=True, env=child_env(), timeout=60)
     assert proc.returncode == 2 and other.read_text() == "keep me"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None,
+                    reason="promtool is not installed")
+def test_metrics_show_live_bytes_by_thread_while_profiling(child, tmp_path):
+    c = child(target_cmd("http_mem_threads", tmp_path))
+    words = c.line().split()
+    assert words[0] == "ready", words
+    address, big = words[1], words[2]
+    status, headers, body = get(address, "/metrics")
+    assert status == 200
+    check = subprocess.run(["promtool", "check", "metrics"], input=body,
+                           capture_output=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    text = body.decode()
+    assert "# TYPE stackwatch_memory_thread_live_bytes gauge" in text
+    name = "stackwatch_memory_thread_live_bytes"
+    # big holds 64 MiB of its own; the main thread far less.
+    live = metric(text, '%s{thread="%s"}' % (name, big))
+    assert 64 << 20 <= live < 80 << 20, text
+    main = metric(text, '%s{thread="%d"}' % (name, c.proc.pid))
+    assert main < 32 << 20, text

@@ -1,5 +1,6 @@
 /* The Chrome trace-event JSON writer; see chrome.h. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,11 @@ typedef struct track {
     size_t head_len;
     uint64_t json_tid;
     uint32_t *stack; /* open slices: code ids, SPAN_BIT | span ids */
+    uint64_t *since; /* their start times */
+    uint64_t os_tid; /* the thread's */
+    size_t *xs;      /* the extras on this track (indices), once xs_ready */
+    size_t nxs;
+    int xs_ready;
     size_t depth, cap;
     uint64_t last_ts;
     sw_buf_t ev;       /* speedscope: this track's events so far */
@@ -188,6 +194,14 @@ typedef struct writer {
     size_t *span_frag; /* [nspans + 1] */
     int oom;
     size_t nprofiles; /* speedscope: profiles written */
+    /* Each extra's end, shortened so that it nests among its track's
+     * slices, and how many slices were open at its start (SIZE_MAX: its
+     * start not reached yet). */
+    uint64_t *x_end;
+    size_t *x_depth;
+    /* The greenlets that own their thread's track: (tid, gid) pairs. */
+    uint64_t *adopted;
+    size_t nadopted, capadopted;
 } writer_t;
 
 /* Appends ts - start in microseconds with three decimals ("12.345"),
@@ -312,6 +326,74 @@ ss_event(writer_t *w, track_t *tr, char type, uint32_t entry, uint64_t ts)
     }
 }
 
+/* The extras whose stall happened on track tr (computed at its first
+ * slice: a thread's first greenlet adopts its track before any). */
+static void
+extras_of(writer_t *w, track_t *tr)
+{
+    const sw_chrome_opts_t *o = w->o;
+
+    tr->xs_ready = 1;
+    for (size_t x = 0; x < o->nextras && w->x_end != NULL; x++) {
+        const sw_chrome_extra_t *e = &o->extras[x];
+        size_t *a;
+
+        if (e->tid != tr->os_tid ||
+            (e->greenlet == 0 ? !(tr->gid == 0 || tr->adopted)
+                              : tr->gid != e->greenlet)) {
+            continue;
+        }
+        a = realloc(tr->xs, (tr->nxs + 1) * sizeof(*a));
+        if (a == NULL) {
+            w->oom = 1;
+            return;
+        }
+        tr->xs = a;
+        tr->xs[tr->nxs++] = x;
+    }
+}
+
+/* Before a slice opens or closes at ts on tr: the extras that start
+ * before ts learn how many slices contain their start. */
+static void
+extras_reach(writer_t *w, track_t *tr, uint64_t ts)
+{
+    if (!tr->xs_ready) {
+        extras_of(w, tr);
+    }
+    for (size_t i = 0; i < tr->nxs; i++) {
+        size_t x = tr->xs[i];
+
+        if (w->x_depth[x] == SIZE_MAX && w->o->extras[x].start_ns < ts) {
+            w->x_depth[x] = tr->depth;
+        }
+    }
+}
+
+/* The slice at depth d of tr closes at ts: an extra ends no later than a
+ * slice that holds its start, and before a slice that starts inside it
+ * and ends after it (slices on one track must nest). */
+static void
+extras_close(writer_t *w, track_t *tr, size_t d, uint64_t ts)
+{
+    for (size_t i = 0; i < tr->nxs; i++) {
+        size_t x = tr->xs[i];
+        uint64_t a = w->o->extras[x].start_ns, s = tr->since[d];
+
+        if (w->x_depth[x] == SIZE_MAX) {
+            continue;
+        }
+        if (d < w->x_depth[x]) {
+            if (ts < w->x_end[x]) {
+                w->x_end[x] = ts;
+            }
+        }
+        else if (s > a && s < w->x_end[x] && ts > w->x_end[x]) {
+            w->x_end[x] = s;
+        }
+    }
+}
+
 static void
 open_slice(writer_t *w, track_t *tr, uint32_t entry, uint64_t ts)
 {
@@ -324,14 +406,26 @@ open_slice(writer_t *w, track_t *tr, uint32_t entry, uint64_t ts)
     if (tr->depth == tr->cap) {
         size_t cap = tr->cap ? tr->cap * 2 : 64;
         uint32_t *s = realloc(tr->stack, cap * sizeof(*s));
+        uint64_t *t;
 
         if (s == NULL) {
             w->oom = 1;
             return;
         }
         tr->stack = s;
+        t = realloc(tr->since, cap * sizeof(*t));
+        if (t == NULL) {
+            w->oom = 1;
+            return;
+        }
+        tr->since = t;
         tr->cap = cap;
     }
+    if (ts < tr->last_ts) {
+        ts = tr->last_ts;
+    }
+    extras_reach(w, tr, ts);
+    tr->since[tr->depth] = ts;
     tr->stack[tr->depth++] = entry;
     if (tr->root == UINT32_MAX && !(entry & SPAN_BIT)) {
         tr->root = entry;
@@ -374,8 +468,12 @@ close_slices(writer_t *w, track_t *tr, uint32_t entry, uint64_t ts)
         ts = tr->last_ts;
     }
     tr->last_ts = ts;
+    if (tr->depth > i) {
+        extras_reach(w, tr, ts);
+    }
     while (tr->depth > i) {
         tr->depth--;
+        extras_close(w, tr, tr->depth, ts);
         if (w->o->speedscope) {
             ss_event(w, tr, 'C', tr->stack[tr->depth], ts);
             continue;
@@ -478,6 +576,7 @@ track_for(writer_t *w, track_t **tracks, size_t *n, size_t *cap,
     tr->gid = gid;
     tr->root = UINT32_MAX;
     tr->json_tid = gid == 0 ? (uint64_t)t->tid : GREENLET_TID_BASE + gid;
+    tr->os_tid = (uint64_t)t->tid;
     sw_buf_init(&tr->ev);
     set_heads(w, tr);
     return tr;
@@ -511,6 +610,39 @@ put_track_name(writer_t *w, const track_t *tr, const char *name, long *sort)
     sw_buf_put(b, tr->ev.data, tr->ev.len);
     sw_buf_puts(b, "]}");
     sink_maybe_flush(&w->k);
+}
+
+/* Remembers that greenlet gid has thread tid's track (for extras). */
+static void
+note_adopted(writer_t *w, uint64_t tid, uint32_t gid)
+{
+    if (w->nadopted + 2 > w->capadopted) {
+        size_t c = w->capadopted ? w->capadopted * 2 : 16;
+        uint64_t *a = realloc(w->adopted, c * sizeof(*a));
+
+        if (a == NULL) {
+            return; /* its extras go on a greenlet track of their own */
+        }
+        w->adopted = a;
+        w->capadopted = c;
+    }
+    w->adopted[w->nadopted++] = tid;
+    w->adopted[w->nadopted++] = gid;
+}
+
+/* The JSON tid of an extra event's track. */
+static uint64_t
+extra_tid(const writer_t *w, const sw_chrome_extra_t *e)
+{
+    if (e->greenlet == 0) {
+        return e->tid;
+    }
+    for (size_t i = 0; i + 1 < w->nadopted; i += 2) {
+        if (w->adopted[i] == e->tid && w->adopted[i + 1] == e->greenlet) {
+            return e->tid;
+        }
+    }
+    return GREENLET_TID_BASE + e->greenlet;
 }
 
 static void
@@ -602,6 +734,7 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
                      * was taken: it owns the thread's track. */
                     cur->gid = r->id;
                     cur->adopted = 1;
+                    note_adopted(w, (uint64_t)t->tid, r->id);
                 }
                 else {
                     cur = track_for(w, &tracks, &ntracks, &cap, t, r->id);
@@ -634,6 +767,8 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
         close_slices(w, &tracks[i], UINT32_MAX, end);
         name_track(w, &tracks[i], t, sort);
         free(tracks[i].stack);
+        free(tracks[i].since);
+        free(tracks[i].xs);
         sw_buf_free(&tracks[i].ev);
     }
     free(tracks);
@@ -682,6 +817,17 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
     sink_open(&w.k, fd, o->gzip);
     if (build_frags(&w) < 0) {
         w.oom = 1;
+    }
+    if (o->nextras > 0 && !o->speedscope) {
+        w.x_end = malloc(o->nextras * sizeof(*w.x_end));
+        w.x_depth = malloc(o->nextras * sizeof(*w.x_depth));
+        if (w.x_end == NULL || w.x_depth == NULL) {
+            w.oom = 1;
+        }
+        for (size_t x = 0; x < o->nextras && !w.oom; x++) {
+            w.x_end[x] = o->extras[x].start_ns + o->extras[x].dur_ns;
+            w.x_depth[x] = SIZE_MAX;
+        }
     }
     if (o->speedscope) {
         speedscope_head(&w);
@@ -740,11 +886,27 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
         sw_buf_printf(&w.k.buf, ":%.3f}}", o->counters[c].value);
         sink_maybe_flush(&w.k);
     }
+    for (size_t x = 0; x < o->nextras && !w.oom && !o->speedscope; x++) {
+        const sw_chrome_extra_t *e = &o->extras[x];
+
+        sw_buf_printf(&w.k.buf,
+                      ",\n{\"ph\":\"X\",\"pid\":%ld,\"tid\":%llu,\"ts\":",
+                      o->pid, (unsigned long long)extra_tid(&w, e));
+        put_ts(&w.k.buf, e->start_ns, o->store->start_ns);
+        sw_buf_puts(&w.k.buf, ",\"dur\":");
+        put_ts(&w.k.buf, w.x_end[x], e->start_ns);
+        sw_buf_puts(&w.k.buf, e->frag);
+        sw_buf_putc(&w.k.buf, '}');
+        sink_maybe_flush(&w.k);
+    }
     sw_buf_puts(&w.k.buf, "\n]}\n");
     rc = sink_close(&w.k);
     sw_buf_free(&w.frags);
     free(w.code_frag);
     free(w.span_frag);
+    free(w.adopted);
+    free(w.x_end);
+    free(w.x_depth);
     if (w.oom && rc == 0) {
         rc = SW_ENOMEM;
     }

@@ -37,6 +37,12 @@ typedef struct sw_chrome_counter {
     double value;
 } sw_chrome_counter_t;
 
+typedef struct sw_chrome_extra {
+    uint64_t tid, start_ns, dur_ns;
+    uint32_t greenlet; /* nonzero: that greenlet's track, if it has one */
+    const char *frag;
+} sw_chrome_extra_t;
+
 typedef struct sw_chrome_opts {
     const sw_trace_store_t *store;
     const sw_chrome_name_t *codes; /* by code id (ENTER/EXIT) */
@@ -62,6 +68,11 @@ typedef struct sw_chrome_opts {
     const sw_chrome_counter_t *counters;
     size_t ncounters;
     const char *counter_name, *counter_unit;
+    /* Complete ("X") events added at write time, e.g. the watchdog's
+     * stalls: each a ready JSON fragment ',"name":...,"args":{...}'
+     * after its track and times (ns, monotonic). NULL/0: none. */
+    const struct sw_chrome_extra *extras;
+    size_t nextras;
     long pid;
     const char *process_name; /* may be NULL */
     int gzip;

@@ -9,6 +9,7 @@ logger, the run info after a stall) and runs the periodic functions of
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 TYPE_CHECKING = False
@@ -109,6 +110,12 @@ def deliver(e: Dict[str, Any]) -> None:
         import logging
 
         logging.getLogger("stackwatch").warning("%s", report.rstrip("\n"))
+    tracing = sys.modules.get("stackwatch.trace")
+    if tracing is not None:
+        try:
+            tracing._note_watchdog(e)  # stalls on the trace's timeline
+        except Exception:
+            _service.report("marking a stall on the trace")
     common = {"thread_ident": e["ident"], "native_id": e["tid"]}
     ev: events.Event
     if kind in (_native.WDE_BLOCKED, _native.WDE_UNBLOCKED):

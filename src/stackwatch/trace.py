@@ -29,9 +29,11 @@ turns the other events on, the last to leave turns them off.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
+import time
 
 # A forked child stops tracing and drops the parent's records in C
 # (module.c's after_fork_child): its trace is off, never a copy.
@@ -161,6 +163,13 @@ class Tracer:
         self._names: Dict[int, str] = {}
         # Set while the CLI writes the trace (its signal handlers read it).
         self._ending = False
+        # The watchdog's stalls (see _note_watchdog): open ones by watch,
+        # ended ones as [tid, greenlet id (its track: --greenlets) or 0,
+        # start_ns, dur_ns, kind, args].
+        self._stalls_open: Dict[Any, List[Any]] = {}
+        self._stalls: List[Any] = []
+        self._live = False
+        self._stop_ns = 0
 
     def _prefixes(self) -> "tuple[List[str], List[str], Dict[str, List[str]]]":
         inc = resolve_filters(self.include, self.search_path)
@@ -210,6 +219,11 @@ class Tracer:
         self.tool_id = tool if tool >= 0 else None
         self._pid = os.getpid()
         self._started = True
+        global _running
+        self._stalls_open = {}
+        self._stalls = []
+        self._live = True
+        _running = self
         if self.memory:
             self._memory_thread = _MemorySampler(self.memory)
             self._memory_thread.start()
@@ -222,6 +236,9 @@ class Tracer:
             self._memory_thread = None
         if self._scope is not None:
             self._scope.unwatch_imports()
+        if self._live:
+            self._live = False
+            self._stop_ns = time.monotonic_ns()
         if self._started and os.getpid() == self._pid:
             _native.trace_stop()
             _remember_thread_names(self._names)
@@ -276,8 +293,51 @@ class Tracer:
             "python"
         _output.write_stream(path, lambda fd: _native.trace_write(
             fd, gz, names, "%s (pid %d)" % (proc, os.getpid()),
-            self.full_paths, format == "speedscope"))
+            self.full_paths, format == "speedscope", self._stall_slices()))
         return path
+
+    def _note_stall(self, e: "Dict[str, Any]") -> None:
+        """One native watchdog event (on the monitor thread): a stall
+        opens at its start, and becomes a slice when it ends."""
+        kind = e["kind"]
+        key = (e["watch_kind"], e["watch_id"])
+        if kind in (_native.WDE_BLOCKED, _native.WDE_DEADLINE):
+            if not self._live:
+                return
+            if kind == _native.WDE_DEADLINE:
+                what = "deadline"
+                args: Dict[str, Any] = {"name": e["name"]}
+            else:
+                what = "gevent" if e["watch_kind"] == _native.WD_HUB \
+                    else "asyncio"
+                args = {"label": e["label"]}
+            args["threshold_s"] = e["threshold"]
+            args["stack"] = ["%s (%s:%d)" % f for f in e["stack"]]
+            args["report"] = e["report"]
+            gid = e["greenlet"] if self.greenlets and \
+                e["watch_kind"] == _native.WD_HUB else 0
+            self._stalls_open[key] = [e["tid"], gid, e["start_ns"], 0,
+                                      what, args]
+        elif kind in (_native.WDE_UNBLOCKED, _native.WDE_DEADLINE_END):
+            rec = self._stalls_open.pop(key, None)
+            if rec is not None:
+                rec[3] = max(0, int(e["duration"] * 1e9))
+                self._stalls.append(rec)
+
+    def _stall_slices(self) -> "List[Any]":
+        """The stalls as complete events; one still going ends now (or
+        when tracing stopped)."""
+        end = self._stop_ns if not self._live else time.monotonic_ns()
+        out = []
+        for r in self._stalls + [r[:3] + [max(0, end - r[2])] + r[4:] for
+                                 r in list(self._stalls_open.values())]:
+            # (The writer shortens a slice to nest among its track's
+            # slices: the stall's whole length stays in its args.)
+            args = dict(r[5], duration_s=round(r[3] / 1e9, 6))
+            out.append((r[0], r[1], r[2], r[3], ',"name":%s,"cat":"stall",'
+                        '"args":%s' % (json.dumps("stall: " + r[4]),
+                                       json.dumps(args, default=str))))
+        return out
 
     def clear(self) -> None:
         """Stops tracing and forgets the records."""
@@ -374,6 +434,17 @@ def _remember_thread_names(names: "Dict[int, str]") -> None:
     for t in threading.enumerate():
         if t.ident is not None:
             names[t.ident] = t.name
+
+
+#: The tracer started last: the watchdog's stalls go on its timeline.
+_running: "Optional[Tracer]" = None
+
+
+def _note_watchdog(e: "Dict[str, Any]") -> None:
+    """Called by _delivery with each native watchdog event."""
+    t = _running
+    if t is not None and t._pid == os.getpid():
+        t._note_stall(e)
 
 
 def mark(name: str, **args: "Any") -> bool:

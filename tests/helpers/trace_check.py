@@ -39,7 +39,7 @@ def tracks(doc: Dict[str, Any]) -> Dict[int, List[Slice]]:
     last: Dict[int, float] = {}
     for ev in doc["traceEvents"]:
         ph = ev["ph"]
-        if ph == "M":
+        if ph in ("M", "X"):  # X: complete events, in any order
             continue
         tid = ev["tid"]
         ts = ev["ts"]
@@ -59,6 +59,12 @@ def tracks(doc: Dict[str, Any]) -> Dict[int, List[Slice]]:
         assert not stack, ("slices left open on track", tid,
                            [s.name for s in stack])
     return roots
+
+
+def complete(doc: Dict[str, Any], cat: str) -> List[Dict[str, Any]]:
+    """The complete ("X") events of category cat."""
+    return [ev for ev in doc["traceEvents"]
+            if ev["ph"] == "X" and ev.get("cat") == cat]
 
 
 def thread_names(doc: Dict[str, Any]) -> Dict[int, str]:

