@@ -1,6 +1,6 @@
 """What the memory profiler costs, beside tracemalloc and memray.
 
-Each workload (bench/workloads/mem_*.py: one thread allocating, four
+Each workload (bench/workloads/mem/mem_*.py: one thread allocating, four
 threads with a producer/consumer pair, zlib through the raw allocator,
 libsqlite3 through malloc) runs plain, under ``-X tracemalloc=1`` and
 ``=25``, under ``stackwatch mem record`` (per-thread counters of the
@@ -15,7 +15,7 @@ stackwatch profile's files per second of run.
     python bench/memprof.py [--rounds 3] [--workloads mem_alloc,...]
                             [--server SECONDS]
 
-With --server, a server-like workload (bench/workloads/mem_server.py:
+With --server, a server-like workload (bench/workloads/mem/mem_server.py:
 eight threads, a shared bounded cache) runs SECONDS plain and profiled
 with stacks, and the profiler's own memory is reported: its side table
 (stats()["table_bytes"]), the process's RSS against the plain run's, and
@@ -97,7 +97,7 @@ def main() -> None:
              args.rounds, "" if have_memray else "; memray not installed"))
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.workloads.split(","):
-            script = os.path.join(HERE, "workloads", name + ".py")
+            script = os.path.join(HERE, "workloads", "mem", name + ".py")
             times = {label: [] for label, _ in sets}
             sizes = {label: [] for label, _ in sets}
             for _ in range(args.rounds):
@@ -120,7 +120,7 @@ def main() -> None:
 
 
 def server(seconds: float) -> None:
-    script = os.path.join(HERE, "workloads", "mem_server.py")
+    script = os.path.join(HERE, "workloads", "mem", "mem_server.py")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, extra in (("plain", []), ("profiled", [tmp])):
