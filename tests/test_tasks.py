@@ -108,11 +108,19 @@ def aiohttp_crunch_labels(stacks):
     """The labels of the lookup tasks running crunch(), and the roots of
     those stacks (the outermost task of each chain)."""
     hits = with_frame(stacks, "crunch")
-    assert sum(n for _, n in hits) >= 40, stacks
+    total = sum(n for _, n in hits)
+    assert total >= 40, stacks
     lookups, roots = set(), set()
+    # A sample may miss its task when the running-task field is read
+    # while the loop switches tasks (seen once in two runs on 3.14 under
+    # load): at most 2% of them.
+    bare = [(frames, n) for frames, n in hits
+            if not any(f.startswith("[task] ") for f in frames)]
+    assert sum(n for _, n in bare) <= 0.02 * total, bare
     for frames, _ in hits:
         tasks = [f for f in frames if f.startswith("[task] ")]
-        assert tasks, frames
+        if not tasks:
+            continue
         assert markers(tasks)[-1][1] == "lookup", frames
         lookups.add(tasks[-1])
         roots.add(frames[0])

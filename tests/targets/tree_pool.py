@@ -1,9 +1,11 @@
-"""A multiprocessing.Pool of 4 (the platform's default start method)
-running tree_task() (busy 0.1 s each) 24 times with close() and join();
-prints the workers' pids, one line.
+"""A multiprocessing.Pool of 4 (the start method in argv[1], else the
+platform's default) running tree_task() (busy 0.1 s each) 24 times with
+close() and join(); prints the workers' pids on one line, then its own.
 
 test_tree.py records it with `record --subprocesses` and expects 5
-processes (this one and the 4 workers), tree_task under each worker.
+processes with "fork" (this one and the 4 workers), tree_task under each
+worker; with the default (forkserver from 3.14 on Linux) also the
+forkserver and resource tracker processes multiprocessing starts.
 """
 import multiprocessing
 import os
@@ -22,8 +24,13 @@ def tree_task(i):
 
 
 if __name__ == "__main__":
-    pool = multiprocessing.Pool(4)
+    import sys
+
+    ctx = multiprocessing.get_context(sys.argv[1] if len(sys.argv) > 1
+                                      else None)
+    pool = ctx.Pool(4)
     pids = set(pool.map(tree_task, range(24), chunksize=1))
     pool.close()
     pool.join()
     print(" ".join(str(p) for p in sorted(pids)), flush=True)
+    print(os.getpid(), flush=True)
