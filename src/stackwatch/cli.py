@@ -818,15 +818,16 @@ def _left_out(st: Dict[str, Any]) -> str:
     return text
 
 
-class _Recording:
-    """Stops the profiler and writes the profile once, whichever comes
-    first: the --duration timer, the end of the target, interpreter exit."""
+class _WriteOnce:
+    """Stops a profiler or tracer (prof) and writes its output once,
+    whichever comes first: the --duration timer, the end of the target,
+    interpreter exit, SIGTERM/SIGHUP (_write_then_end_on_signals).
+    Subclasses write in _finish."""
 
-    def __init__(self, prof: profiler.Profiler, out: str, fmt: str) -> None:
+    def __init__(self, prof: Any, out: str, fmt: str) -> None:
         self.prof = prof
         self.out = out
         self.fmt = fmt
-        self.full_paths = False
         self.lock = threading.Lock()
         self.done = False
         self.failed = False
@@ -847,6 +848,17 @@ class _Recording:
                 self.owner = 0
         if self.pending:
             _exit_by_signal(self.pending)
+
+    def _finish(self) -> None:
+        raise NotImplementedError
+
+
+class _Recording(_WriteOnce):
+    """The profile of `record`."""
+
+    def __init__(self, prof: profiler.Profiler, out: str, fmt: str) -> None:
+        super().__init__(prof, out, fmt)
+        self.full_paths = False
 
     def _finish(self) -> None:
         if self.prof._in_child():
@@ -1249,33 +1261,11 @@ def top(ns: argparse.Namespace, target_args: List[str]) -> int:
 
 # -- trace ------------------------------------------------------------------
 
-class _Tracing:
-    """Stops the tracer and writes the trace once, at the end of the
-    target, at interpreter exit or on SIGTERM/SIGHUP (the fields
-    _write_then_end_on_signals reads are those of _Recording)."""
+class _Tracing(_WriteOnce):
+    """The trace of `trace`."""
 
     def __init__(self, tracer: Any, out: str, fmt: str = "chrome") -> None:
-        self.prof = tracer
-        self.out = out
-        self.fmt = fmt
-        self.lock = threading.Lock()
-        self.done = False
-        self.failed = False
-        self.owner = 0
-        self.pending = 0
-
-    def finish(self) -> None:
-        with self.lock:
-            if self.done:
-                return
-            self.done = True
-            self.owner = threading.get_ident()
-            try:
-                self._finish()
-            finally:
-                self.owner = 0
-        if self.pending:
-            _exit_by_signal(self.pending)
+        super().__init__(tracer, out, fmt)
 
     def _finish(self) -> None:
         tracer = self.prof
