@@ -47,58 +47,17 @@ format_frame_py(PyObject *m, PyObject *args, PyObject *kwargs)
 
 /* set_path_prefixes(prefixes): replaces the prefix table (a sequence of
  * str; see sw_stackfmt_set_prefixes for which are kept). */
+/* Calls set(v, n) with the UTF-8 text of the str items of arg, a
+ * sequence (items that are not UTF-8, with surrogates, are left out);
+ * what names the items in the errors. */
 static PyObject *
-set_path_prefixes_py(PyObject *m, PyObject *arg)
+set_strings(PyObject *arg, const char *what,
+            int (*set)(const char *const *v, size_t n))
 {
-    PyObject *seq = PySequence_Fast(arg, "prefixes must be a sequence");
-    const char **v = NULL;
-    Py_ssize_t n, i;
-    int rc;
-    (void)m;
-
-    if (seq == NULL) {
-        return NULL;
-    }
-    n = PySequence_Fast_GET_SIZE(seq);
-    v = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(*v));
-    if (v == NULL) {
-        Py_DECREF(seq);
-        return PyErr_NoMemory();
-    }
-    for (i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-
-        if (!PyUnicode_Check(item)) {
-            PyMem_Free(v);
-            Py_DECREF(seq);
-            PyErr_SetString(PyExc_TypeError, "prefixes must be str");
-            return NULL;
-        }
-        v[i] = PyUnicode_AsUTF8(item);
-        if (v[i] == NULL) {
-            PyErr_Clear(); /* not UTF-8 (surrogates): left out */
-        }
-    }
-    rc = sw_stackfmt_set_prefixes(v, (size_t)n);
-    PyMem_Free(v);
-    Py_DECREF(seq);
-    if (rc < 0) {
-        return sw_py_raise(rc, NULL);
-    }
-    Py_RETURN_NONE;
-}
-
-/* set_redact_patterns(patterns): the redaction patterns (lower-case str,
- * from _saferepr.redact_patterns()) for the locals native code shows
- * (redact.h). */
-static PyObject *
-set_redact_patterns_py(PyObject *m, PyObject *arg)
-{
-    PyObject *seq = PySequence_Fast(arg, "patterns must be a sequence");
+    PyObject *seq = PySequence_Fast(arg, "expected a sequence of str");
     const char **v = NULL;
     Py_ssize_t n, i, k = 0;
     int rc;
-    (void)m;
 
     if (seq == NULL) {
         return NULL;
@@ -115,7 +74,7 @@ set_redact_patterns_py(PyObject *m, PyObject *arg)
         if (!PyUnicode_Check(item)) {
             PyMem_Free(v);
             Py_DECREF(seq);
-            PyErr_SetString(PyExc_TypeError, "patterns must be str");
+            PyErr_Format(PyExc_TypeError, "%s must be str", what);
             return NULL;
         }
         v[k] = PyUnicode_AsUTF8(item);
@@ -126,13 +85,30 @@ set_redact_patterns_py(PyObject *m, PyObject *arg)
             k++;
         }
     }
-    rc = sw_redact_set(v, (size_t)k);
+    rc = set(v, (size_t)k);
     PyMem_Free(v);
     Py_DECREF(seq);
     if (rc < 0) {
         return sw_py_raise(rc, NULL);
     }
     Py_RETURN_NONE;
+}
+
+static PyObject *
+set_path_prefixes_py(PyObject *m, PyObject *arg)
+{
+    (void)m;
+    return set_strings(arg, "prefixes", sw_stackfmt_set_prefixes);
+}
+
+/* set_redact_patterns(patterns): the redaction patterns (lower-case str,
+ * from _saferepr.redact_patterns()) for the locals native code shows
+ * (redact.h). */
+static PyObject *
+set_redact_patterns_py(PyObject *m, PyObject *arg)
+{
+    (void)m;
+    return set_strings(arg, "patterns", sw_redact_set);
 }
 
 /* short_path(filename) -> str: the file without its path prefix. */
