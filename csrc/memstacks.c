@@ -253,8 +253,9 @@ capture(void)
         if (!M.reader.broken) {
             for (i = 0; i < n; i++) {
                 const sw_codeinfo_t *c = M.info[i].code;
-                uint32_t id = sw_session_frame(s, c->serial, M.info[i].line,
-                                               c->name, c->file);
+                uint32_t id =
+                    sw_session_frame(s, c->serial, M.info[i].line,
+                                     c->id.firstlineno, c->name, c->file);
 
                 if (id == 0) {
                     k = 0;

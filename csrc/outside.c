@@ -137,8 +137,8 @@ stack_ids(sw_outside_rec_t *rec, int nraw, int truncated, uint64_t pass)
         const sw_codeinfo_t *c = rec->info[i].code;
         uint32_t id = sw_session_frame(
             s, c->serial,
-            sw_session_line(s, c->id.firstlineno, rec->info[i].line), c->name,
-            c->file);
+            sw_session_line(s, c->id.firstlineno, rec->info[i].line),
+            c->id.firstlineno, c->name, c->file);
 
         if (id == 0) {
             return 0;

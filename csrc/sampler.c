@@ -282,7 +282,7 @@ store_stack(struct sampler *P, work_t *w, sw_session_t *s, int nraw,
                 : sw_session_frame(
                       s, c->serial,
                       sw_session_line(s, c->id.firstlineno, w->info[i].line),
-                      c->name, c->file);
+                      c->id.firstlineno, c->name, c->file);
 
         if (id == 0) {
             return -1;

@@ -530,15 +530,15 @@ Session_add_stack(PyObject *op, PyObject *args, PyObject *kwds)
     pthread_mutex_lock(&s->mu);
     for (i = 0; i < n && rc == 0; i++) {
         const char *name, *file;
-        int line;
+        int line, first = 0;
 
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "ssi:a frame",
-                              &name, &file, &line)) {
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i),
+                              "ssi|i:a frame", &name, &file, &line, &first)) {
             rc = -1;
             break;
         }
         /* Leaf first, as sw_session_stack() wants. */
-        ids[n - 1 - i] = sw_session_frame_named(s, name, file, line);
+        ids[n - 1 - i] = sw_session_frame_named(s, name, file, line, first);
         if (ids[n - 1 - i] == 0) {
             rc = SW_EFULL;
         }
@@ -949,10 +949,10 @@ task_entry(PyObject *item, sw_task_entry_t *e)
     }
     for (i = 0; i < n; i++) {
         PyObject *name, *file;
-        int line;
+        int line, first = 0;
 
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(frames, i), "UUi", &name, &file,
-                              &line)) {
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(frames, i), "UUi|i", &name,
+                              &file, &line, &first)) {
             return -1;
         }
         e->nframes = (int)i + 1;
@@ -961,6 +961,7 @@ task_entry(PyObject *item, sw_task_entry_t *e)
             return -1;
         }
         e->frames[i].line = line;
+        e->frames[i].first = first;
     }
     return 0;
 }
@@ -1013,7 +1014,7 @@ static PyMethodDef sampler_methods[] = {
      "True if a running task the table lacks was sampled since last asked."},
     {"tasks_install", tasks_install_py, METH_O,
      "tasks_install([(task, coro, parent, ident, label, "
-     "[(name, file, line)])])"},
+     "[(name, file, line[, first line])])])"},
     {"sampler_exclude_current", sampler_exclude_current_py, METH_O,
      "sampler_exclude_current(on): the sampler skips the calling thread "
      "(and, from on for good, the memory profiler its allocations)."},

@@ -291,9 +291,11 @@ frame_name_key(uint32_t name, uint32_t file, int line)
     return sw_mix64(((uint64_t)name << 32) ^ file) ^ (uint64_t)(uint32_t)line;
 }
 
-/* The frame (name, file, line), created if new. */
+/* The frame (name, file, line), created if new with first as its first
+ * line; one created without a first line (0) takes first. */
 static uint32_t
-frame_by_name(sw_session_t *s, uint32_t name, uint32_t file, int line)
+frame_by_name(sw_session_t *s, uint32_t name, uint32_t file, int line,
+              int first)
 {
     uint64_t key = frame_name_key(name, file, line);
     uint32_t pos = UINT32_MAX, id;
@@ -302,6 +304,9 @@ frame_by_name(sw_session_t *s, uint32_t name, uint32_t file, int line)
         const sw_sframe_t *f = &s->frames[id];
 
         if (f->name == name && f->file == file && f->line == line) {
+            if (f->first <= 0 && first > 0) {
+                s->frames[id].first = first;
+            }
             return id;
         }
     }
@@ -313,6 +318,7 @@ frame_by_name(sw_session_t *s, uint32_t name, uint32_t file, int line)
     s->frames[id].name = name;
     s->frames[id].file = file;
     s->frames[id].line = line;
+    s->frames[id].first = first > 0 ? first : 0;
     if (mm_add(&s->frame_by_name, key, id) < 0) {
         return 0;
     }
@@ -321,7 +327,7 @@ frame_by_name(sw_session_t *s, uint32_t name, uint32_t file, int line)
 }
 
 uint32_t
-sw_session_frame(sw_session_t *s, uint64_t code_serial, int line,
+sw_session_frame(sw_session_t *s, uint64_t code_serial, int line, int first,
                  const char *name, const char *file)
 {
     uint64_t key = (code_serial << 24) ^ ((uint64_t)(uint32_t)line & 0xFFFFFF);
@@ -335,7 +341,7 @@ sw_session_frame(sw_session_t *s, uint64_t code_serial, int line,
     if ((n == 0 && *name) || (f == 0 && *file)) {
         return 0;
     }
-    id = frame_by_name(s, n, f, line);
+    id = frame_by_name(s, n, f, line, first);
     if (id != 0 && map_put(&s->frame_by_code, key, id) < 0) {
         return 0;
     }
@@ -344,14 +350,14 @@ sw_session_frame(sw_session_t *s, uint64_t code_serial, int line,
 
 uint32_t
 sw_session_frame_named(sw_session_t *s, const char *name, const char *file,
-                       int line)
+                       int line, int first)
 {
     uint32_t n = sw_session_string(s, name), f = sw_session_string(s, file);
 
     if ((n == 0 && *name) || (f == 0 && *file)) {
         return 0;
     }
-    return frame_by_name(s, n, f, line);
+    return frame_by_name(s, n, f, line, first);
 }
 
 uint32_t
@@ -359,7 +365,7 @@ sw_session_marker(sw_session_t *s, const char *name)
 {
     uint32_t n = sw_session_string(s, name);
 
-    return n ? frame_by_name(s, n, 0, -1) : 0;
+    return n ? frame_by_name(s, n, 0, -1, 0) : 0;
 }
 
 uint32_t

@@ -49,7 +49,9 @@ typedef struct sw_limits {
 typedef struct sw_sframe {
     uint32_t name; /* string offsets */
     uint32_t file;
-    int32_t line; /* -1 if unknown */
+    int32_t line;  /* -1 if unknown */
+    int32_t first; /* its function's first line (co_firstlineno), 0 if
+                      unknown (markers, frames named without one) */
 } sw_sframe_t;
 
 typedef struct sw_snode {
@@ -161,12 +163,14 @@ sw_session_str(const sw_session_t *s, uint32_t off)
     return s->strings + off;
 }
 
-/* The frame for (code serial, line), created from name and file on first
- * use.  Context: caller holds s->mu.
+/* The frame for (code serial, line), created from name, file and first
+ * (the code object's co_firstlineno, 0 if unknown) on first use; a frame
+ * (name, file, line) that was created without its first line gets it
+ * here.  Context: caller holds s->mu.
  * Returns the frame id (> 0), or 0 when the frame or string table is
  * full or could not grow (out of memory). */
 uint32_t sw_session_frame(sw_session_t *s, uint64_t code_serial, int line,
-                          const char *name, const char *file);
+                          int first, const char *name, const char *file);
 
 /* The line a frame of a code object starting at firstline, running
  * line, is keyed by under the session's s->lines (-1: none).
@@ -191,11 +195,11 @@ uint32_t sw_session_marker(sw_session_t *s, const char *name);
 
 /* The frame for (name, file, line) with no code object at hand (the
  * frames of a waiting asyncio task, named by the GIL side; a frame read
- * back from a forked child's profile); the same id
- * as sw_session_frame() gives for the same three.  Context: caller holds
- * s->mu.  Returns as sw_session_frame(). */
+ * back from a forked child's profile), its function's first line first
+ * (0 if unknown); the same id as sw_session_frame() gives for the same
+ * three.  Context: caller holds s->mu.  Returns as sw_session_frame(). */
 uint32_t sw_session_frame_named(sw_session_t *s, const char *name,
-                                const char *file, int line);
+                                const char *file, int line, int first);
 
 /* The leaf node of the stack frames[0..n), given leaf first.
  * Context: caller holds s->mu.

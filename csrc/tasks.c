@@ -638,9 +638,9 @@ sw_tasks_add_waiting(sw_reader_t *r, sw_session_t *s, uint32_t slot,
             int k = 0;
 
             for (j = 0; j < e->nframes && j < SW_MAX_DEPTH; j++) {
-                uint32_t id = sw_session_frame_named(s, e->frames[j].name,
-                                                     e->frames[j].file,
-                                                     e->frames[j].line);
+                uint32_t id = sw_session_frame_named(
+                    s, e->frames[j].name, e->frames[j].file, e->frames[j].line,
+                    e->frames[j].first);
 
                 if (id == 0) {
                     break;

@@ -80,6 +80,7 @@ typedef struct sw_task_frame {
     char *name; /* owned by the entry */
     char *file;
     int line;
+    int first; /* its function's first line, 0 if not given */
 } sw_task_frame_t;
 
 /* One task as the GIL side saw it. */

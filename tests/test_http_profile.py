@@ -74,7 +74,12 @@ def test_its_totals_equal_the_samples_taken(stuck, tmp_path):
     m = re.search(r"of (\d+) total", top)
     assert m and int(m.group(1)) == after - before > 50, (top, before, after)
     raw = pprof(tmp_path, "-raw", str(path))
-    assert "stuck_in_c %s:%d" % (STUCK, line_of(STUCK, "stuck-call")) in raw
+    # Each location is the line running, its function starting at its
+    # def line (co_firstlineno, read with the frame).
+    assert "stuck_in_c %s:%d s=%d" % (STUCK, line_of(STUCK, "stuck-call"),
+                                      line_of(STUCK, "def-stuck-in-c")) in raw
+    assert re.search(r" <module> %s:\d+ s=1\b" % re.escape(
+        target_path("http_stuck")), raw), raw
 
 
 def test_a_second_request_meanwhile_gets_409(stuck):

@@ -147,3 +147,63 @@ def test_task_labels_with_tasks(tmp_path, tasks):
     for name in ("a", "b", "c"):
         label = r"Task-\d+: %s" % name if tasks.endswith("each") else name
         assert re.search(r"%%\): %s$" % label, task_part, re.M), tags
+
+
+def functions_of(raw):
+    """{(name, file, start line): [line, ...]} of the locations that
+    `go tool pprof -raw` lists ("N: 0x0 M=1 NAME FILE:LINE s=START")."""
+    funcs = {}
+    for m in re.finditer(r"^\s+\d+: 0x0 M=1 (\S+) (\S+):(\d+)(?: s=(\d+))?",
+                         raw.split("\nLocations\n", 1)[1], re.M):
+        key = (m.group(1), m.group(2), int(m.group(4) or 0))
+        funcs.setdefault(key, []).append(int(m.group(3)))
+    return funcs
+
+
+def check_start_lines(raw, path):
+    """Every function of the pprof_start_lines target (at `path`) has its
+    `def` line as its start line, and the two functions named `twin`
+    stay two."""
+    funcs = {k: v for k, v in functions_of(raw).items() if k[1] == path}
+    starts = {}
+    for (name, _, start) in funcs:
+        starts.setdefault(name.rsplit(".", 1)[-1], set()).add(start)
+    want = {"spin_method": {line_of(path, "def-spin-method")},
+            "twin": {line_of(path, "def-twin-first"),
+                     line_of(path, "def-twin-second")},
+            "main": {line_of(path, "def-main")},
+            "<module>": {1}}
+    assert starts == want, funcs
+    # The method's sampled lines are below its def, and each location is
+    # in the function it names.
+    loop = line_of(path, "spin-method-loop")
+    assert any(loop in lines for (name, _, _), lines in funcs.items()
+               if name.endswith("spin_method")), funcs
+    for (name, _, start), lines in funcs.items():
+        assert all(line >= start for line in lines), funcs
+
+
+def test_functions_have_their_def_lines(tmp_path):
+    out = tmp_path / "start.pb.gz"
+    run_target("pprof_start_lines", str(out), check=True)
+    check_start_lines(pprof(tmp_path, "-raw", str(out)),
+                      target_path("pprof_start_lines"))
+
+
+@pytest.mark.parametrize("lines", [[], ["--function"], ["--nolineno"]])
+def test_record_writes_def_lines_whatever_the_line_mode(tmp_path, lines):
+    out = tmp_path / "start.pprof"
+    proc = run_cli("record", "-r", "200", *lines, "-o", str(out),
+                   target_path("pprof_start_lines"))
+    assert proc.returncode == 0, proc.stderr
+    raw = pprof(tmp_path, "-raw", str(out))
+    path = target_path("pprof_start_lines")
+    if not lines:
+        check_start_lines(raw, path)
+    else:
+        # One location per function, at its start line (--function) or
+        # with no line (--nolineno), and still its start line.
+        for (name, file, start), at in functions_of(raw).items():
+            if file == path and name != "<module>":
+                assert start > 1 and set(at) == (
+                    {start} if lines == ["--function"] else {0}), raw

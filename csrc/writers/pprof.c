@@ -7,9 +7,9 @@
  * location ids leaf first and labels "thread" (its label, as in the other
  * formats), "greenlet" (when it ran in one) and "task" (with --tasks: the
  * running task, from its marker frame); one Location per frame (its
- * line), one Function per (name, file), its start line when the
- * session keys frames by their function's first line (--function)
- * and 0 ("unknown") otherwise; period type wall/nanoseconds with the mean
+ * line), one Function per (name, file, first line), its start line the
+ * code object's co_firstlineno (read with the frame, without the GIL;
+ * 0, "unknown", for markers and frames named without one); period type wall/nanoseconds with the mean
  * time between passes, time and duration from the session.  One mapping
  * ("python") that says it has functions, files and lines: the frames are
  * Python's, not addresses in a binary.
@@ -153,41 +153,50 @@ gzip_stored(const char *data, size_t n, sw_buf_t *out)
 
 /* ---- the profile -------------------------------------------------------- */
 
-/* The function index of each frame: one function per (name, file). */
+/* The function index of each frame: one function per (name, file,
+ * first line), so that two functions of one name in one file (two
+ * decorators' "wrapper") stay two. */
 static uint32_t *
 functions_of(const sw_session_t *s, uint32_t *nfuncs)
 {
     uint32_t *fn = calloc((size_t)s->nframes + 1, sizeof(*fn));
-    uint64_t *keys;
-    uint32_t *vals, mask = 1, i, n = 0;
+    uint32_t *rep; /* slot -> a frame of its function, 0: empty */
+    uint32_t mask = 1, i, n = 0;
 
     while (mask < 2 * (s->nframes + 1)) {
         mask <<= 1;
     }
-    keys = calloc(mask, sizeof(*keys));
-    vals = calloc(mask, sizeof(*vals));
-    if (fn == NULL || keys == NULL || vals == NULL) {
+    rep = calloc(mask, sizeof(*rep));
+    if (fn == NULL || rep == NULL) {
         free(fn);
-        free(keys);
-        free(vals);
+        free(rep);
         return NULL;
     }
     mask--;
     for (i = 1; i < s->nframes; i++) {
-        uint64_t key = ((uint64_t)s->frames[i].name << 32) | s->frames[i].file;
+        const sw_sframe_t *f = &s->frames[i];
+        uint64_t key = ((uint64_t)f->name << 32) ^ f->file ^
+                       ((uint64_t)(uint32_t)f->first << 20);
         uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 40) & mask;
 
-        while (vals[h] != 0 && keys[h] != key) {
+        while (rep[h] != 0) {
+            const sw_sframe_t *g = &s->frames[rep[h]];
+
+            if (g->name == f->name && g->file == f->file &&
+                g->first == f->first) {
+                break;
+            }
             h = (h + 1) & mask;
         }
-        if (vals[h] == 0) {
-            keys[h] = key;
-            vals[h] = ++n;
+        if (rep[h] == 0) {
+            rep[h] = i;
+            fn[i] = ++n;
         }
-        fn[i] = vals[h];
+        else {
+            fn[i] = fn[rep[h]];
+        }
     }
-    free(keys);
-    free(vals);
+    free(rep);
     *nfuncs = n;
     return fn;
 }
@@ -335,8 +344,8 @@ sw_write_pprof(const sw_session_t *s, const sw_write_opts_t *o, sw_buf_t *out)
          * were a C++ template. */
         field_int(&sub, 2, name);
         field_int(&sub, 4, str_session(&st, s, f->file));
-        if (s->lines == SW_LINES_FUNCTION && f->line > 0) {
-            field_int(&sub, 5, (uint64_t)f->line);
+        if (f->first > 0) {
+            field_int(&sub, 5, (uint64_t)f->first);
         }
         field_bytes(&msg, 5, sub.data, sub.len);
     }

@@ -379,7 +379,7 @@ class TableBuilder:
         if self.all and not running:
             for f in frames[::-1][:MAX_WAITING_DEPTH]:
                 stack.append((code_name(f.f_code), f.f_code.co_filename,
-                              f.f_lineno or 0))
+                              f.f_lineno or 0, f.f_code.co_firstlineno))
         return _Seen(id(waiter) if waiter is not None else 0, awaited,
                      label(t, self.each), stack)
 

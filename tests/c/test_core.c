@@ -176,11 +176,11 @@ TEST(session_interns_frames_stacks_and_samples)
     int created;
 
     ASSERT(s != NULL);
-    a = sw_session_frame(s, 1, 10, "f", "x.py");
-    b = sw_session_frame(s, 2, 20, "g", "x.py");
+    a = sw_session_frame(s, 1, 10, 0, "f", "x.py");
+    b = sw_session_frame(s, 2, 20, 0, "g", "x.py");
     /* Another code object (serial) with the same name, file and line is
      * the same frame. */
-    a_again = sw_session_frame(s, 7, 10, "f", "x.py");
+    a_again = sw_session_frame(s, 7, 10, 0, "f", "x.py");
     ASSERT(a != 0 && b != 0 && a != b);
     ASSERT_EQ(a_again, a);
     ab[0] = b; /* leaf first: g called by f */
@@ -215,7 +215,7 @@ TEST(session_caps_count_dropped_samples)
 {
     sw_limits_t lim = {0, 0, 2, 0};
     sw_session_t *s = sw_session_new(&lim);
-    uint32_t f = sw_session_frame(s, 1, 1, "f", "x.py");
+    uint32_t f = sw_session_frame(s, 1, 1, 0, "f", "x.py");
     uint32_t node = sw_session_stack(s, &f, 1);
     int created;
     uint32_t t = sw_session_thread(s, 1, 1, 1, 0, &created);

@@ -41,7 +41,7 @@ static uint32_t
 frame(sw_session_t *s, const char *name, const char *file, int line)
 {
     static uint64_t serial = 1;
-    uint32_t f = sw_session_frame(s, serial++, line, name, file);
+    uint32_t f = sw_session_frame(s, serial++, line, 0, name, file);
 
     ASSERT(f != 0);
     return f;
@@ -1339,7 +1339,7 @@ TEST(session_rejects_empty_stacks_and_keeps_limits)
     ASSERT(frame(s, "a", "f.py", 1) != 0);
     ASSERT(frame(s, "b", "f.py", 1) != 0);
     ASSERT(frame(s, "c", "f.py", 1) != 0);
-    ASSERT_EQ(sw_session_frame(s, 99, 1, "d", "f.py"), 0);
+    ASSERT_EQ(sw_session_frame(s, 99, 1, 0, "d", "f.py"), 0);
     sw_session_free(s);
 }
 

@@ -11,5 +11,5 @@ conftest.line_of(STUCK_PATH, "stuck-call").
 import re
 
 
-def stuck_in_c():
+def stuck_in_c():  # def-stuck-in-c
     re.match(r"(a+)+$", "a" * 40 + "b")  # stuck-call
