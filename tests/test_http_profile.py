@@ -5,6 +5,8 @@ sampler while the program holds the GIL in a long C call, or while it
 records its own profile; a second request meanwhile gets 409; bad
 parameters 400; a client that leaves ends its profile."""
 
+import calendar
+import gzip
 import json
 import os
 import re
@@ -20,7 +22,7 @@ import pytest
 from conftest import child_env, line_of, stackwatch_cmd, target_cmd, \
     target_path, wait_for
 from helpers import browser, check_svg
-from helpers.httpget import connect, get
+from helpers.httpget import connect, get, raw
 from test_http import Child, metric
 
 STUCK = os.path.join(os.path.dirname(__file__), "helpers", "stuck.py")
@@ -80,6 +82,55 @@ def test_its_totals_equal_the_samples_taken(stuck, tmp_path):
                                       line_of(STUCK, "def-stuck-in-c")) in raw
     assert re.search(r" <module> %s:\d+ s=1\b" % re.escape(
         target_path("http_stuck")), raw), raw
+
+
+@needs_go
+def test_the_fields_a_pulling_server_reads(stuck, tmp_path):
+    """What Pyroscope (Alloy's pyroscope.scrape) and Parca read from a
+    pulled profile, checked with `go tool pprof -raw`: neither server can
+    be installed here.  They GET /debug/pprof/profile?seconds=N (N about
+    their scrape interval) with headers of their own, want 200 and a
+    gzip-compressed profile.proto, and name the series after its sample
+    types and period type; they place it in time by time_nanos and
+    duration_nanos, and scale by period."""
+    seconds, rate = 2, 100
+    request = ("GET /debug/pprof/profile?seconds=%d&rate=%d HTTP/1.1\r\n"
+               "Host: %s\r\nUser-Agent: scraper-like/1.0\r\n"
+               "Accept: application/octet-stream, */*\r\n"
+               "Accept-Encoding: gzip\r\n"
+               "X-Prometheus-Scrape-Timeout-Seconds: 15\r\n"
+               "Connection: close\r\n\r\n" % (seconds, rate, stuck))
+    before = time.time()
+    answer = raw(stuck, request.encode(), timeout=60)
+    after = time.time()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    # The body is the gzip stream itself (no Content-Encoding: a client
+    # that asked for gzip must not unpack it and find no gzip inside).
+    assert b"content-encoding" not in head.lower(), head
+    assert body[:2] == b"\x1f\x8b"
+    gzip.decompress(body)  # CRC and length checked
+    path = tmp_path / "pulled.pb.gz"
+    path.write_bytes(body)
+    raw_text = pprof(tmp_path, "-raw", str(path))
+    assert "PeriodType: wall nanoseconds\n" in raw_text
+    assert "samples/count wall/nanoseconds[dflt]" in raw_text
+    period = int(re.search(r"^Period: (\d+)$", raw_text, re.M).group(1))
+    assert 0.5e9 / rate < period < 2e9 / rate, raw_text
+    # time_nanos: when it started (pprof prints it in UTC); duration_nanos:
+    # the time sampled.
+    m = re.search(r"^Time: (\d+-\d+-\d+ \d+:\d+:\d+)(\.\d+)? \+0000 UTC$",
+                  raw_text, re.M)
+    started = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S"))
+    assert before - 1 <= started <= after, (before, raw_text)
+    duration = float(re.search(r"^Duration: ([\d.]+)", raw_text,
+                               re.M).group(1))
+    assert seconds - 0.1 <= duration <= seconds + 1, raw_text
+    # Samples: count and wall per stack, the wall adding up to about the
+    # time sampled (one thread, one sample per period).
+    walls = [int(w) for w in re.findall(r"^\s+\d+\s+(\d+):", raw_text,
+                                        re.M)]
+    assert walls and 0.5 * seconds * 1e9 < sum(walls) < 1.5 * seconds * 1e9
 
 
 def test_a_second_request_meanwhile_gets_409(stuck):
