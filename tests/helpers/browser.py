@@ -285,19 +285,11 @@ _PROLOG = re.compile(r"^\s*(<\?xml[^>]*\?>\s*)?(<!DOCTYPE[^>]*>\s*)?", re.I)
 _RESULT = re.compile(r'<pre id="result">(.*?)</pre>', re.S)
 
 
-def run_in_page(svg_path, script_js, timeout=DEFAULT_TIMEOUT):
-    """Runs script_js in a page that inlines the SVG document at svg_path.
-
-    The SVG's own script runs as the page is parsed; script_js runs in the
-    page's load handler and must write its result as JSON text into the
-    element with id "result" (``out`` is bound to it). Returns the parsed
-    JSON. Raises BrowserError when the script throws or writes nothing.
-    """
-    with open(svg_path, encoding="utf-8") as f:
-        svg = _PROLOG.sub("", f.read(), count=1)
-    if "</script" in script_js.lower():
-        raise ValueError("script_js must not contain </script>")
-    page = _PAGE % {"svg": svg, "script": script_js}
+def _run_page(page, timeout):
+    """Loads the HTML text `page` in headless Chromium, once it has
+    loaded, and returns the JSON its script wrote into the element with
+    id "result" (run_in_page, run_in_html). Raises BrowserError when the
+    script threw, wrote nothing or wrote no JSON."""
     tmp = tempfile.mkdtemp(prefix="stackwatch-page-")
     try:
         page_path = os.path.join(tmp, "page.html")
@@ -331,6 +323,21 @@ def run_in_page(svg_path, script_js, timeout=DEFAULT_TIMEOUT):
             % (result["__error__"], result.get("stack", ""))
         )
     return result
+
+
+def run_in_page(svg_path, script_js, timeout=DEFAULT_TIMEOUT):
+    """Runs script_js in a page that inlines the SVG document at svg_path.
+
+    The SVG's own script runs as the page is parsed; script_js runs in the
+    page's load handler and must write its result as JSON text into the
+    element with id "result" (``out`` is bound to it). Returns the parsed
+    JSON. Raises BrowserError when the script throws or writes nothing.
+    """
+    with open(svg_path, encoding="utf-8") as f:
+        svg = _PROLOG.sub("", f.read(), count=1)
+    if "</script" in script_js.lower():
+        raise ValueError("script_js must not contain </script>")
+    return _run_page(_PAGE % {"svg": svg, "script": script_js}, timeout)
 
 
 def run_in_html(html_path, script_js, timeout=DEFAULT_TIMEOUT):
@@ -347,36 +354,5 @@ def run_in_html(html_path, script_js, timeout=DEFAULT_TIMEOUT):
     if at < 0:
         raise ValueError("%s has no </body>" % html_path)
     page = page[:at] + tail.split("</body>", 1)[0] + page[at:]
-    tmp = tempfile.mkdtemp(prefix="stackwatch-page-")
-    try:
-        page_path = os.path.join(tmp, "page.html")
-        with open(page_path, "w", encoding="utf-8") as f:
-            f.write(page)
-        proc = _run_chromium(
-            [
-                "--dump-dom",
-                "--virtual-time-budget=5000",
-                "--window-size=1300,900",
-                _file_url(page_path),
-            ],
-            timeout,
-        )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    m = _RESULT.search(proc.stdout)
-    if m is None:
-        raise BrowserError(
-            "no result element in the dumped page; stderr:\n"
-            + proc.stderr[-2000:]
-        )
-    text = html.unescape(m.group(1))
-    try:
-        result = json.loads(text)
-    except ValueError as exc:
-        raise BrowserError("result is not JSON: %r" % text[:500]) from exc
-    if isinstance(result, dict) and "__error__" in result:
-        raise BrowserError(
-            "page script failed: %s\n%s"
-            % (result["__error__"], result.get("stack", ""))
-        )
-    return result
+    return _run_page(page, timeout)
+
