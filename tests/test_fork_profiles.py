@@ -18,6 +18,7 @@ import time
 import pytest
 
 from conftest import TARGETS, child_env, stackwatch_cmd, target_path
+from helpers.watched import Watched
 
 RATE = ("-r", "200")
 
@@ -257,22 +258,15 @@ def run_gunicorn(tmp_path, *extra, pool=False):
     tmp.mkdir()
     out = tmp_path / "out.txt"
     port = free_port()
-    child = subprocess.Popen(
+    run = Watched(
         stackwatch_cmd("record", *RATE, *extra, "-o", str(out), "-m",
                        "gunicorn", "-k", "gevent", "-w", "2", "-b",
                        "127.0.0.1:%d" % port, "--chdir", TARGETS,
                        "gunicorn_app:app"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=child_env(TMPDIR=str(tmp)))
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(child.stderr))
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while (sum("Booting worker" in l for l in list(lines)) < 2
-               and time.monotonic() < deadline and child.poll() is None):
-            time.sleep(0.05)
-        assert child.poll() is None, "".join(lines)
+    child = run.proc
+    with run:
+        run.wait_for_stderr("Booting worker", 2)
         time.sleep(0.5)
         pools = [threading.Thread(target=get, args=(port, "/pool"))
                  for _ in range(2 if pool else 0)]
@@ -283,13 +277,7 @@ def run_gunicorn(tmp_path, *extra, pool=False):
             t.join()
         child.send_signal(signal.SIGTERM)
         child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        reader.join(10)
-        child.stdout.close()
-    stderr = "".join(lines)
+    stderr = run.stderr
     workers = {int(m) for m in
                re.findall(r"Booting worker with pid: (\d+)", stderr)}
     return child.returncode, stderr, out, workers, child.pid
@@ -343,14 +331,11 @@ def start_gunicorn(tmp_path, **env):
     pytest.importorskip("gunicorn")
     pytest.importorskip("gevent")
     port = free_port()
-    child = subprocess.Popen(
+    run = Watched(
         [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b",
          "127.0.0.1:%d" % port, "--chdir", TARGETS, "gunicorn_app:app"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env=child_env(TMPDIR=str(tmp_path), **env))
-    lines = []
-    threading.Thread(target=lambda: lines.extend(child.stderr),
-                     daemon=True).start()
+        stdout=subprocess.DEVNULL, env=child_env(TMPDIR=str(tmp_path), **env))
+    child, lines = run.proc, run.lines
     deadline = time.monotonic() + 60
     worker = None
     while worker is None and time.monotonic() < deadline:

@@ -10,9 +10,6 @@ import gzip
 import json
 import os
 import re
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -22,12 +19,11 @@ import pytest
 from conftest import child_env, line_of, stackwatch_cmd, target_cmd, \
     target_path, wait_for
 from helpers import browser, check_svg
+from helpers.gopprof import needs_go, pprof
 from helpers.httpget import connect, get, raw
 from test_http import Child, metric
 
 STUCK = os.path.join(os.path.dirname(__file__), "helpers", "stuck.py")
-needs_go = pytest.mark.skipif(shutil.which("go") is None,
-                              reason="go (golang-go) is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +34,6 @@ def stuck():
     yield address
     assert c.proc.poll() is None, "the served program died"
     c.kill()
-
-
-def pprof(tmp_path, *args):
-    env = dict(os.environ, HOME=str(tmp_path), PPROF_TMPDIR=str(tmp_path))
-    proc = subprocess.run(["go", "tool", "pprof"] + list(args),
-                          capture_output=True, text=True, timeout=300,
-                          env=env)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def samples_taken(address):

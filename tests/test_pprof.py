@@ -6,24 +6,14 @@ import gzip
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
 from conftest import line_of, run_cli, run_target, target_path
+from helpers.gopprof import needs_go, pprof
 
-pytestmark = pytest.mark.skipif(shutil.which("go") is None,
-                                reason="go (golang-go) is not installed")
-
-
-def pprof(tmp_path, *args):
-    env = dict(os.environ, HOME=str(tmp_path), PPROF_TMPDIR=str(tmp_path))
-    proc = subprocess.run(["go", "tool", "pprof"] + list(args),
-                          capture_output=True, text=True, timeout=300,
-                          env=env)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+pytestmark = needs_go
 
 
 def total(top):

@@ -11,12 +11,12 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from conftest import TARGETS, child_env, stackwatch_cmd, target_path
+from helpers.watched import Watched
 from test_fork_profiles import _load, collapsed, free_port, functions
 
 RATE = ("-r", "200")
@@ -147,33 +147,22 @@ def test_command_not_found_is_one_line(tmp_path):
 
 def _start(tmp_path, *args):
     out = tmp_path / "out.txt"
-    child = subprocess.Popen(
-        stackwatch_cmd("record", *RATE, "-o", str(out), *args),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=tree_env(tmp_path), cwd=str(tmp_path))
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(child.stderr))
-    reader.start()
-    return child, out, lines, reader
+    run = Watched(stackwatch_cmd("record", *RATE, "-o", str(out), *args),
+                  env=tree_env(tmp_path), cwd=str(tmp_path))
+    return run, run.proc, out
 
 
 def test_ctrl_c_stops_the_tree_and_writes_the_profile(tmp_path):
-    child, out, lines, reader = _start(
+    run, child, out = _start(
         tmp_path, "--", sys.executable, target_path("tree_forever.py"))
-    try:
+    with run:
         ready = [child.stdout.readline() for _ in range(2)]
         assert all(r.startswith("ready") for r in ready), ready
         pids = {int(r.split()[1]) for r in ready}
         time.sleep(1.5)  # past a flush
         child.send_signal(signal.SIGINT)
         child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        reader.join(10)
-        child.stdout.close()
-    stderr = "".join(lines)
+    stderr = run.stderr
     assert child.returncode == 130, stderr
     procs, _ = by_pid(collapsed(out))
     assert set(procs) == pids, (set(procs), pids)
@@ -194,33 +183,20 @@ def run_gunicorn_tree(tmp_path, worker, *options, **env):
     port = free_port()
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     out = tmp_path / "out.txt"
-    child = subprocess.Popen(
+    run = Watched(
         stackwatch_cmd("record", *RATE, "-o", str(out), *options, "--",
                        gunicorn, "-k", worker, "-w", "2", "-b",
                        "127.0.0.1:%d" % port, "--chdir", TARGETS,
                        "gunicorn_app:app"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=dict(tree_env(tmp_path), **env), cwd=str(tmp_path))
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(child.stderr))
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while (sum("Booting worker" in l for l in list(lines)) < 2
-               and time.monotonic() < deadline and child.poll() is None):
-            time.sleep(0.05)
-        assert child.poll() is None, "".join(lines)
+    child = run.proc
+    with run:
+        run.wait_for_stderr("Booting worker", 2)
         time.sleep(0.5)
         assert _load(port, 3.0) > 10
         child.send_signal(signal.SIGINT)
         child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        reader.join(10)
-        child.stdout.close()
-    stderr = "".join(lines)
+    stderr = run.stderr
     workers = {int(m) for m in
                re.findall(r"Booting worker with pid: (\d+)", stderr)}
     assert len(workers) == 2, stderr
@@ -244,21 +220,15 @@ def test_gunicorn_master_and_both_workers(tmp_path, worker):
 
 
 def test_killed_child_loses_at_most_its_last_second(tmp_path):
-    child, out, lines, reader = _start(
+    run, child, out = _start(
         tmp_path, "--", sys.executable, target_path("tree_killed.py"))
-    try:
+    with run:
         victim = int(child.stdout.readline())
         time.sleep(2.5)
         os.kill(victim, signal.SIGKILL)
         assert child.stdout.readline().strip() == "parent done"
         child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        reader.join(10)
-        child.stdout.close()
-    stderr = "".join(lines)
+    stderr = run.stderr
     assert child.returncode == 0, stderr
     procs, _ = by_pid(collapsed(out))
     assert victim in procs, (sorted(procs), victim)
@@ -270,9 +240,9 @@ def test_killed_child_loses_at_most_its_last_second(tmp_path):
 
 
 def test_dump_tree_dumps_every_enabled_process_of_the_tree(tmp_path):
-    child, out, lines, reader = _start(
+    run, child, out = _start(
         tmp_path, "--", sys.executable, target_path("tree_forever.py"))
-    try:
+    with run:
         ready = [child.stdout.readline() for _ in range(2)]
         assert all(r.startswith("ready") for r in ready), ready
         pids = [int(r.split()[1]) for r in ready]
@@ -286,12 +256,6 @@ def test_dump_tree_dumps_every_enabled_process_of_the_tree(tmp_path):
             capture_output=True, text=True, timeout=60, env=child_env())
         child.send_signal(signal.SIGINT)
         child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        reader.join(10)
-        child.stdout.close()
     assert dump.returncode == 0, dump.stderr
     headers = re.findall(r"^== pid (\d+) (.*) ==$", dump.stdout, re.M)
     assert sorted(int(p) for p, _ in headers) == sorted(pids), dump.stdout
