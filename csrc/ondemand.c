@@ -355,7 +355,7 @@ sw_ondemand_encode(const sw_ondemand_result_t *res, sw_buf_t *out)
         sw_buf_json_str(out, sw_session_str(s, f->name));
         sw_buf_putc(out, ',');
         sw_buf_json_str(out, sw_session_str(s, f->file));
-        sw_buf_printf(out, ",%d]", f->line);
+        sw_buf_printf(out, ",%d,%d]", f->line, (int)f->first);
     }
     sw_buf_puts(out, "],\"rows\":[");
     for (i = 1; i < s->nsamples; i++) {

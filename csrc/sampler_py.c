@@ -435,8 +435,9 @@ Session_export(PyObject *op, PyObject *noargs)
     }
     for (i = 1; i < s->nframes; i++) {
         const sw_sframe_t *f = &s->frames[i];
-        PyObject *row = Py_BuildValue("(ssi)", sw_session_str(s, f->name),
-                                      sw_session_str(s, f->file), f->line);
+        PyObject *row = Py_BuildValue("(ssii)", sw_session_str(s, f->name),
+                                      sw_session_str(s, f->file), f->line,
+                                      (int)f->first);
 
         if (row == NULL || PyList_Append(frames, row) < 0) {
             Py_XDECREF(row);
@@ -482,7 +483,8 @@ done:
 /* add_stack(): one aggregated stack read back from elsewhere (a forked
  * child's profile), added to this session as `count` samples.  The
  * thread slot is keyed by thread_key (the caller keeps keys unique per
- * process and thread); frames are (name, file, line), root first. */
+ * process and thread); frames are (name, file, line[, first line]), root
+ * first. */
 static PyObject *
 Session_add_stack(PyObject *op, PyObject *args, PyObject *kwds)
 {
@@ -601,9 +603,11 @@ static PyMethodDef Session_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "add_stack(thread_key, ident, tid, thread_name, greenlet, "
      "greenlet_label, frames, count, wall_ns, cpu_ns, gil): add count "
-     "samples of one stack (frames: (name, file, line), root first)."},
+     "samples of one stack (frames: (name, file, line[, first line]), root "
+     "first)."},
     {"export", Session_export, METH_NOARGS,
-     "(frames, samples): frames [(name, file, line)], samples [(thread "
+     "(frames, samples): frames [(name, file, line, first line or 0)], "
+     "samples [(thread "
      "slot, greenlet id, stack of frame indexes root first, count, "
      "wall_ns, cpu_ns, gil_count)]."},
     {NULL, NULL, 0, NULL},

@@ -197,3 +197,35 @@ def test_record_writes_def_lines_whatever_the_line_mode(tmp_path, lines):
             if file == path and name != "<module>":
                 assert start > 1 and set(at) == (
                     {start} if lines == ["--function"] else {0}), raw
+
+
+def test_forked_childs_functions_keep_their_def_lines(tmp_path):
+    # The child's samples come back through the fork part format and the
+    # merge: the first lines go with them.
+    out = tmp_path / "fork.pprof"
+    proc = run_cli("record", "-r", "200", "-o", str(out),
+                   target_path("pprof_start_lines"), "--fork")
+    assert proc.returncode == 0, proc.stderr
+    raw = pprof(tmp_path, "-raw", str(out))
+    assert len(set(re.findall(r" M=1 process (\d+) ", raw))) == 2, raw
+    check_start_lines(raw, target_path("pprof_start_lines"))
+
+
+def test_record_pid_keeps_def_lines(tmp_path):
+    # An enabled target's on-demand profile, handed over in the part
+    # format, and a target read from outside.
+    from test_ondemand import Running
+
+    t = Running("loop")
+    try:
+        for how in ([], ["--outside"]):
+            out = tmp_path / ("pid%s.pprof" % len(how))
+            proc = run_cli("record", "--pid", str(t.pid), "-d", "1", *how,
+                           "-o", str(out))
+            assert proc.returncode == 0, proc.stderr
+            raw = pprof(tmp_path, "-raw", str(out))
+            path = target_path("ondemand_target")
+            assert re.search(r" od_spin %s:\d+ s=%d\b" % (
+                re.escape(path), line_of(path, "def-od-spin")), raw), raw
+    finally:
+        t.close()

@@ -33,10 +33,12 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
     #: (pid, thread key, ident, tid, thread name or None, greenlet id,
-    #:  greenlet label or None, frames ((name, file, line) root first),
-    #:  count, wall ns, cpu ns, gil count, greenlet group text or None)
+    #:  greenlet label or None, frames ((name, file, line, first line)
+    #:  root first; the first line 0 when unknown, missing in the parts of
+    #:  an older stackwatch), count, wall ns, cpu ns, gil count, greenlet
+    #:  group text or None)
     Row = Tuple[int, int, int, int, Optional[str], int, Optional[str],
-                Tuple[Tuple[str, str, int], ...], int, int, int, int,
+                Tuple[Tuple[Any, ...], ...], int, int, int, int,
                 Optional[str]]
 
 MAGIC = "stackwatch-fork-part 1"
@@ -128,6 +130,26 @@ def _check_row(row: "Any", nframes: int) -> "Row":
             wall, cpu, gil, gtext)
 
 
+def doc_rows(doc: "Dict[str, Any]") -> "List[Row]":
+    """The rows of a part's JSON document, each with its stack's frames
+    (name, file, line, first line); ValueError (or KeyError, TypeError)
+    when a frame or row is not well-formed."""
+    frames = []
+    for f in doc["frames"]:
+        if type(f) is not list or len(f) not in (3, 4):
+            raise ValueError("a bad frame")
+        name, file, line, first = f if len(f) == 4 else f + [0]
+        if type(name) is not str or type(file) is not str or \
+                type(line) is not int or type(first) is not int:
+            raise ValueError("a bad frame")
+        frames.append((name, file, line, first))
+    rows = []
+    for row in doc["rows"]:
+        r = _check_row(row, len(frames))
+        rows.append(r[:7] + (tuple(frames[i] for i in r[7]),) + r[8:])
+    return rows
+
+
 def read_part(path: str) -> "Optional[Tuple[Dict[str, Any], List[Row]]]":
     """(stats, rows) of one part, or None (one warning line) when it does
     not read back whole and well-formed."""
@@ -142,17 +164,7 @@ def read_part(path: str) -> "Optional[Tuple[Dict[str, Any], List[Row]]]":
         doc = json.loads(body.decode("utf-8"))
         if type(doc) is not dict:
             raise ValueError("not a part of this stackwatch")
-        frames = []
-        for f in doc["frames"]:
-            name, file, line = f
-            if type(name) is not str or type(file) is not str or \
-                    type(line) is not int:
-                raise ValueError("a bad frame")
-            frames.append((name, file, line))
-        rows = []
-        for row in doc["rows"]:
-            r = _check_row(row, len(frames))
-            rows.append(r[:7] + (tuple(frames[i] for i in r[7]),) + r[8:])
+        rows = doc_rows(doc)
         stats = doc["stats"]
         if type(stats) is not dict or not all(
                 type(stats.get(k, 0)) in (int, float) for k in SUMMED):

@@ -38,7 +38,7 @@ class Session:
     def add_stack(self, thread_key: int, ident: int, tid: int,
                   thread_name: Optional[str], greenlet: int,
                   greenlet_label: Optional[str],
-                  frames: Sequence[Tuple[str, str, int]], count: int,
+                  frames: Sequence[Tuple[Any, ...]], count: int,
                   wall_ns: int, cpu_ns: int, gil: int) -> None: ...
     def write(self, format: str, by_thread: bool = ...,
               by_greenlet: int = ..., weight: int = ...,
@@ -46,7 +46,7 @@ class Session:
               exporter: Optional[str] = ...,
               full_paths: bool = ...) -> bytes: ...
     def export(self) -> Tuple[
-        List[Tuple[str, str, int]],
+        List[Tuple[str, str, int, int]],
         List[Tuple[int, int, Tuple[int, ...], int, int, int, int]]]: ...
 
 def sampler_start(session: Session, rate: float = ..., mode: int = ...,

@@ -113,18 +113,7 @@ def parse_part(data: bytes) -> "Tuple[Dict[str, Any], List[Any]]":
     doc = json.loads(body.decode("utf-8"))
     if type(doc) is not dict or type(doc.get("stats")) is not dict:
         raise ValueError("not a profile of this stackwatch")
-    frames = []
-    for f in doc["frames"]:
-        name, file, line = f
-        if type(name) is not str or type(file) is not str or \
-                type(line) is not int:
-            raise ValueError("a bad frame")
-        frames.append((name, file, line))
-    rows = []
-    for row in doc["rows"]:
-        r = _forks._check_row(row, len(frames))
-        rows.append(r[:7] + (tuple(frames[i] for i in r[7]),) + r[8:])
-    return doc["stats"], rows
+    return doc["stats"], _forks.doc_rows(doc)
 
 
 def take(pid: int, seconds: Optional[float], rate: float, mode: str,

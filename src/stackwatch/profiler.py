@@ -621,7 +621,7 @@ class Profiler:
                       if gid else None)
             out.append(Sample(
                 thread=name or "Thread 0x%x" % ident, ident=ident, tid=tid,
-                greenlet=glabel, frames=tuple(Frame(*frames[i]) for i in stack),
+                greenlet=glabel, frames=tuple(Frame(*frames[i][:3]) for i in stack),
                 count=count, wall=wall / 1e9, cpu=cpu / 1e9, gil=gil))
         return out
 

@@ -23,7 +23,7 @@ MODE = sys.argv[1]
 done = threading.Event()
 
 
-def od_spin():
+def od_spin():  # def-od-spin
     n = 0
     while not done.is_set():
         n += 1  # od-spin

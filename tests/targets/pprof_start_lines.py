@@ -6,12 +6,15 @@ running its own loop.
 
 With argv[1] a path, profiles itself with stackwatch.Profiler and writes
 the profile there as pprof; with no argument it only runs (for
-`stackwatch record -f pprof`).
+`stackwatch record -f pprof`); with "--fork", a forked child runs (and
+ends normally) while the parent waits for it: the functions are in the
+child's samples only.
 
 The tests expect every function's start line in the pprof to be its
 `def` line (co_firstlineno), and the two `twin`s to stay two
 functions.
 """
+import os
 import sys
 import time
 
@@ -51,7 +54,13 @@ def main():  # def-main
         twin(0.05)
 
 
-if len(sys.argv) > 1:
+if sys.argv[1:] == ["--fork"]:
+    pid = os.fork()
+    if pid == 0:
+        main()
+        sys.exit(0)
+    os.waitpid(pid, 0)
+elif len(sys.argv) > 1:
     prof = stackwatch.Profiler(rate=200)
     prof.start()
     main()
