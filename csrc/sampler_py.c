@@ -435,9 +435,9 @@ Session_export(PyObject *op, PyObject *noargs)
     }
     for (i = 1; i < s->nframes; i++) {
         const sw_sframe_t *f = &s->frames[i];
-        PyObject *row = Py_BuildValue("(ssii)", sw_session_str(s, f->name),
-                                      sw_session_str(s, f->file), f->line,
-                                      (int)f->first);
+        PyObject *row =
+            Py_BuildValue("(ssii)", sw_session_str(s, f->name),
+                          sw_session_str(s, f->file), f->line, (int)f->first);
 
         if (row == NULL || PyList_Append(frames, row) < 0) {
             Py_XDECREF(row);
