@@ -229,3 +229,16 @@ def test_record_pid_keeps_def_lines(tmp_path):
                 re.escape(path), line_of(path, "def-od-spin")), raw), raw
     finally:
         t.close()
+
+
+def test_waiting_tasks_frames_have_def_lines(tmp_path):
+    # --tasks all: the frames of waiting tasks are named by the GIL side,
+    # their first lines with them.
+    out = tmp_path / "waiting.pprof"
+    proc = run_cli("record", "-r", "200", "--tasks", "all", "-o", str(out),
+                   target_path("tasks_nested"), "gather")
+    assert proc.returncode == 0, proc.stderr
+    funcs = {k: v for k, v in functions_of(pprof(tmp_path, "-raw", str(out)))
+             .items() if k[1] == target_path("tasks_nested")}
+    assert funcs and all(0 < start <= min(lines)
+                         for (_, _, start), lines in funcs.items()), funcs
