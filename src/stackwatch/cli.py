@@ -23,7 +23,8 @@ import types
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
+    from typing import (Any, Callable, Dict, List, NoReturn, Optional,
+                        Sequence, Tuple)
 
     from stackwatch import profiler
 
@@ -959,6 +960,39 @@ def _write_then_end_on_signals(rec: "_Recording") -> None:
             signal.signal(signum, on_signal)
 
 
+def _write_at_exit(rec: "_WriteOnce", signum: int
+                   ) -> "Tuple[Callable[[], None], List[bool]]":
+    """Writes rec's output at interpreter exit (after the target's own
+    atexit handlers and its non-daemon threads), or first on SIGTERM or
+    SIGHUP; exits 1 if it could not be written, and as SIGINT would when
+    the target was interrupted (the flag returned, set by _status). Lets
+    `stackwatch dump` reach the target. Returns (the atexit function, to
+    unregister when the target does not run; the flag)."""
+    interrupted = [False]
+
+    def at_exit() -> None:
+        rec.finish()
+        if rec.failed:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        if interrupted[0]:
+            _exit_by_signal()
+
+    atexit.register(at_exit)
+    _write_then_end_on_signals(rec)
+    _enable_dumps(signum)
+    return at_exit, interrupted
+
+
+def _status(outcome: "_runner.Outcome", interrupted: List[bool]) -> int:
+    """The exit status of a run of the target (130: interrupted, and
+    interrupted[0] set for the atexit function that ends as SIGINT
+    would)."""
+    interrupted[0] = outcome.interrupted
+    return 130 if outcome.interrupted else outcome.status
+
+
 def _serve_http(ns: argparse.Namespace, prog: str) -> None:
     """--http ADDR: the endpoint, started before the target runs (a bad
     address or a refused one is one line, status 2)."""
@@ -1195,22 +1229,7 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
                              _roots=_runner.root_codes())
     rec = _Recording(prof, out, fmt)
     rec.full_paths = ns.full_paths
-    interrupted = [False]
-
-    def at_exit() -> None:
-        # Runs after the target's own atexit handlers and after its
-        # non-daemon threads ended.
-        rec.finish()
-        if rec.failed:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(1)
-        if interrupted[0]:
-            _exit_by_signal()
-
-    atexit.register(at_exit)
-    _write_then_end_on_signals(rec)
-    _enable_dumps(signum)
+    at_exit, interrupted = _write_at_exit(rec, signum)
     try:
         prof.start()
     except RuntimeError as e:
@@ -1220,11 +1239,8 @@ def record(ns: argparse.Namespace, target_args: List[str]) -> int:
         fail(str(e), prog)  # --tasks cannot read this interpreter's tasks
     if ns.duration:
         _AfterDelay(ns.duration, rec.finish).start()
-    outcome = _runner.run(ns.target, ns.module, target_args)
-    interrupted[0] = outcome.interrupted
-    if outcome.interrupted:
-        return 130
-    return outcome.status
+    return _status(_runner.run(ns.target, ns.module, target_args),
+                   interrupted)
 
 
 # -- top --------------------------------------------------------------------
@@ -1357,20 +1373,7 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
     for spec in tracer.unmatched_filters():
         note("warning: %s matches no file or module" % spec)
     rec = _Tracing(tracer, out, ns.format)
-    interrupted = [False]
-
-    def at_exit() -> None:
-        rec.finish()
-        if rec.failed:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(1)
-        if interrupted[0]:
-            _exit_by_signal()
-
-    atexit.register(at_exit)
-    _write_then_end_on_signals(rec)
-    _enable_dumps(signum)
+    at_exit, interrupted = _write_at_exit(rec, signum)
     try:
         # Filters and tool ids are checked before the target starts ...
         tracer.start()
@@ -1380,12 +1383,8 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
         atexit.unregister(at_exit)
         fail(str(e), prog)
     # ... and tracing starts just before its code runs.
-    outcome = _runner.run(ns.target, ns.module, target_args,
-                          at_start=tracer.start)
-    interrupted[0] = outcome.interrupted
-    if outcome.interrupted:
-        return 130
-    return outcome.status
+    return _status(_runner.run(ns.target, ns.module, target_args,
+                               at_start=tracer.start), interrupted)
 
 
 # -- run --------------------------------------------------------------------
@@ -1498,6 +1497,5 @@ def run(ns: argparse.Namespace, target_args: List[str]) -> int:
     _enable_dumps(signum)
     # Dumps and snapshots show the target's frames, not stackwatch's.
     _native.sampler_set_roots(_runner.root_codes())
-    outcome = _runner.run(ns.target, ns.module, target_args)
-    interrupted[0] = outcome.interrupted
-    return 130 if outcome.interrupted else outcome.status
+    return _status(_runner.run(ns.target, ns.module, target_args),
+                   interrupted)
