@@ -23,6 +23,7 @@ import pytest
 
 from conftest import (HELPERS, TARGETS, child_env, copy_target, line_of,
                       run_cli, stackwatch_cmd, target_path, wait_for)
+from helpers.folded import collapsed
 
 RATE = ("-r", "200")
 
@@ -54,20 +55,6 @@ def without_notes(stderr):
     target (and python on its behalf) printed, plus any error line."""
     return "".join(line for line in stderr.splitlines(True)
                    if not line.startswith("[stackwatch]"))
-
-
-def collapsed(path_or_text):
-    """{stack: count} of a collapsed (folded stacks) profile."""
-    text = path_or_text
-    if os.path.exists(str(path_or_text)):
-        with open(path_or_text) as f:
-            text = f.read()
-    out = {}
-    for line in text.splitlines():
-        stack, _, count = line.rpartition(" ")
-        assert stack and count.isdigit(), "not a collapsed line: %r" % line
-        out[stack] = out.get(stack, 0) + int(count)
-    return out
 
 
 def leaf_share(stacks, function):

@@ -18,20 +18,10 @@ import time
 import pytest
 
 from conftest import TARGETS, child_env, stackwatch_cmd, target_path
+from helpers.folded import collapsed
 from helpers.watched import Watched
 
 RATE = ("-r", "200")
-
-
-def collapsed(path):
-    """{stack: count} of a collapsed profile."""
-    out = {}
-    with open(path) as f:
-        for line in f.read().splitlines():
-            stack, _, count = line.rpartition(" ")
-            assert stack and count.isdigit(), line
-            out[stack] = out.get(stack, 0) + int(count)
-    return out
 
 
 def by_process(stacks):

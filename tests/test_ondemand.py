@@ -10,6 +10,7 @@ import time
 import pytest
 from conftest import (STUCK_PATH, child_env, line_of, run_cli, run_target,
                       stackwatch_cmd, target_cmd, wait_for)
+from helpers.folded import collapsed
 
 from stackwatch import _forks
 
@@ -84,16 +85,6 @@ def running():
     yield make
     for r in made:
         r.close()
-
-
-def collapsed(path):
-    """{stack text: count} of a collapsed file."""
-    out = {}
-    with open(path) as f:
-        for line in f:
-            stack, _, n = line.rstrip("\n").rpartition(" ")
-            out[stack] = out.get(stack, 0) + int(n)
-    return out
 
 
 def functions(path):

@@ -13,35 +13,9 @@ import sys
 import pytest
 
 from conftest import child_env, line_of, target_cmd, target_path
+from helpers.folded import collapsed
 from stackwatch import _outside
-from test_outside import Program, ROOT_VERSIONS  # noqa: F401
-
-
-@pytest.fixture
-def program():
-    made = []
-
-    def make(version, mode="sleep"):
-        p = Program(version, mode)
-        made.append(p)
-        return p
-    yield make
-    for p in made:
-        p.close()
-
-
-def frame(name, tag):
-    path = target_path("outside_target")
-    return "%s (%s:%d)" % (name, path, line_of(path, tag))
-
-
-def stacks(collapsed):
-    """{stack: count} of a collapsed profile."""
-    out = {}
-    for line in collapsed.decode().splitlines():
-        stack, _, count = line.rpartition(" ")
-        out[stack] = out.get(stack, 0) + int(count)
-    return out
+from test_outside import ROOT_VERSIONS, frame, program  # noqa: F401
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.11", "3.12", "3.13", "3.14",
@@ -53,7 +27,7 @@ def test_wall_profile_of_a_process_that_did_not_enable_stackwatch(
     rec = _outside.record(p.pid, 1.0, rate=100)
     assert not rec.exited and not rec.interrupted
     assert rec.python.startswith(version)
-    st = stacks(rec.render("collapsed"))
+    st = collapsed(rec.render("collapsed"))
     main = [s for s in st if s.endswith(frame("work", "main-sleep"))]
     worker = [s for s in st if frame("worker_loop", "worker-wait") in s]
     assert main and worker, st
@@ -72,7 +46,7 @@ def test_gil_and_cpu_profiles_name_the_thread_holding_the_gil(program,
     # gil: only the thread that holds the GIL is sampled, never the
     # waiting worker.
     rec = _outside.record(p.pid, 1.0, rate=100, mode="gil")
-    st = stacks(rec.render("collapsed"))
+    st = collapsed(rec.render("collapsed"))
     # A stack read while its frames change can come out torn (seen once
     # in ~100 samples on 3.12 under load): at most 5% of the samples.
     assert st, st
@@ -102,7 +76,7 @@ def test_a_process_that_exits_mid_profile_keeps_what_was_sampled():
         proc.kill()
         proc.wait()
     assert rec.exited
-    st = stacks(rec.render("collapsed"))
+    st = collapsed(rec.render("collapsed"))
     path = target_path("outside_short_lived")
     want = "busy_until (%s:%d)" % (path, line_of(path, "short-lived-loop"))
     assert any(s.endswith(want) for s in st), st
@@ -122,7 +96,7 @@ def test_ctrl_c_ends_the_profile_and_keeps_it(program, tmp_path):
         rec.kill()
     assert rec.returncode == 0, stderr
     assert stdout.strip() == "interrupted True exited False"
-    st = stacks(out.read_bytes())
+    st = collapsed(out.read_bytes())
     assert any(s.endswith(frame("work", "main-sleep")) for s in st), st
     assert p.count() >= 0
 

@@ -16,20 +16,11 @@ import pytest
 
 from conftest import (child_env, line_of, run_cli, run_target,
                       stackwatch_cmd, target_cmd, target_path)
+from helpers.folded import collapsed
 from test_outside import pyenv_python
 
 LOOP = target_path("outside_loop")
 HERE = "%d.%d" % sys.version_info[:2]
-
-
-def collapsed(path):
-    """{stack text: count} of a collapsed file."""
-    out = {}
-    with open(path) as f:
-        for line in f:
-            stack, _, n = line.rstrip("\n").rpartition(" ")
-            out[stack] = out.get(stack, 0) + int(n)
-    return out
 
 
 def spin_frame():
@@ -201,7 +192,6 @@ def test_not_enabled_and_not_permitted_says_how_to_enable_either(target):
         "docker run --cap-add SYS_PTRACE)\n"), proc.stderr
     assert len(proc.stderr.splitlines()) == 1
     assert t.alive()
-
 
 
 def test_top_of_an_unprepared_process_to_a_pipe(target):
