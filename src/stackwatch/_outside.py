@@ -116,6 +116,20 @@ def how_to(command: str = "dump") -> str:
             "(root, or docker run --cap-add SYS_PTRACE)" % command)
 
 
+def _refused(e: Exception, pid: int) -> OutsideError:
+    """The OutsideError for the native reader's OSError or ValueError on
+    pid: no such process, not permitted (and why), or not readable."""
+    if isinstance(e, OSError):
+        if e.errno in (errno.ESRCH, errno.ENOENT):
+            return OutsideError("no such process: %d" % pid)
+        if e.errno in (errno.EPERM, errno.EACCES):
+            return OutsideError("reading it from outside is not permitted: "
+                                "%s" % why_not(pid), denied=True)
+        return OutsideError("it could not be read from outside: %s"
+                            % (e.strerror or e))
+    return OutsideError("it could not be read from outside: %s" % e)
+
+
 def dump(pid: int, json_format: bool = False, locals: bool = False
          ) -> Tuple[str, str]:
     """Process pid's stacks read from outside, and a line saying how
@@ -130,17 +144,8 @@ def dump(pid: int, json_format: bool = False, locals: bool = False
         _native.set_redact_patterns(_saferepr.redact_patterns())
     try:
         res = _native.outside_dump(pid, json=json_format, locals=locals)
-    except OSError as e:
-        if e.errno in (errno.ESRCH, errno.ENOENT):
-            raise OutsideError("no such process: %d" % pid) from None
-        if e.errno in (errno.EPERM, errno.EACCES):
-            raise OutsideError("reading it from outside is not permitted: "
-                               "%s" % why_not(pid), denied=True) from None
-        raise OutsideError("it could not be read from outside: %s"
-                           % (e.strerror or e)) from None
-    except ValueError as e:
-        raise OutsideError("it could not be read from outside: %s"
-                           % e) from None
+    except (OSError, ValueError) as e:
+        raise _refused(e, pid) from None
     how = ("read from outside with process_vm_readv (CPython %s, %s); the "
            "process was not stopped" % (res["python"], res["binary"]))
     if json_format:
@@ -237,15 +242,6 @@ def record(pid: int, seconds: float, rate: float = 100, mode: str = "wall",
     try:
         info = _native.outside_record(pid, session, float(seconds),
                                       float(rate), MODES[mode][0])
-    except OSError as e:
-        if e.errno in (errno.ESRCH, errno.ENOENT):
-            raise OutsideError("no such process: %d" % pid) from None
-        if e.errno in (errno.EPERM, errno.EACCES):
-            raise OutsideError("reading it from outside is not permitted: "
-                               "%s" % why_not(pid), denied=True) from None
-        raise OutsideError("it could not be read from outside: %s"
-                           % (e.strerror or e)) from None
-    except ValueError as e:
-        raise OutsideError("it could not be read from outside: %s"
-                           % e) from None
+    except (OSError, ValueError) as e:
+        raise _refused(e, pid) from None
     return Recording(session, info, pid, rate, mode, seconds)

@@ -348,6 +348,12 @@ def record_pid(ns: Any, prog: str, fail: Any) -> int:
         return 1
     data = render(res, pid, ns.fmt, ns.threads, ns.greenlets, ns.mode,
                   full_paths)
+    return _write_out(ns, data, prog, fail)
+
+
+def _write_out(ns: Any, data: bytes, prog: str, fail: Any) -> int:
+    """Puts the profile in ns.out (never half-written; stdout for "-"),
+    says so and returns 0; one line and status 1 when it cannot."""
     try:
         _output.write_file(ns.out, data)
     except _output.OutputError as e:
@@ -435,10 +441,4 @@ def _record_outside(ns: Any, prog: str, fail: Any, asked: Optional[bool]
     else:
         _frame.use_sys_path(_script_dir(pid), pin=True)
     data = rec.render(ns.fmt, threads=ns.threads, full_paths=full_paths)
-    try:
-        _output.write_file(ns.out, data)
-    except _output.OutputError as e:
-        fail(str(e), prog, status=1)
-    _note("wrote %s to %s" % (ns.fmt, "stdout" if ns.out == "-"
-                              else ns.out))
-    return 0
+    return _write_out(ns, data, prog, fail)
