@@ -109,54 +109,22 @@ def _probe_dir(path: str, real: str) -> None:
 
 def write_file(path: str, data: bytes) -> None:
     """Writes `data` to `path` as described above; raises OutputError."""
-    try:
-        if path == "-":
+    if path == "-":
+        try:
             sys.stdout.flush()
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
-            return
-        if _in_place(path):
-            # /dev/stdout may be where the target's buffered output goes:
-            # it comes first.
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except (AttributeError, OSError, ValueError):
-                    pass
-            with open(path, "ab") as f:
-                f.write(data)
-            return
-        real = os.path.realpath(path)
-        try:
-            st = os.stat(real)
-        except FileNotFoundError:
-            st = None
-        _replace(real, data, st)
-    except OutputError:
-        raise
-    except OSError as e:
-        raise OutputError("cannot write %s: %s"
-                          % (path, e.strerror or e)) from None
+        except OSError as e:
+            raise OutputError("cannot write %s: %s"
+                              % (path, e.strerror or e)) from None
+        return
+    write_stream(path, lambda fd: _write_all(fd, data))
 
 
-def _replace(path: str, data: bytes, st: "os.stat_result | None") -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = _mkstemp(d, ".%s." % os.path.basename(path), ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        mode = stat.S_IMODE(st.st_mode) if st is not None else (
-            0o666 & ~_umask())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def write_stream(path: str, fill: "Callable[[int], None]") -> None:
