@@ -20,6 +20,7 @@ import pytest
 from conftest import (ROOT, child_env, line_of, run_cli, run_target,
                       target_path)
 from stackwatch import _native
+from test_dump import _ptrace_scope
 
 PYROOT = os.path.join(ROOT, "tools", "pyroot.sh")
 HOST_VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
@@ -262,14 +263,6 @@ def test_symbols_found_in_memory_when_files_cannot_be_opened(program,
         _native._test_outside_memory_only(False)
     assert res["python"].startswith(version), res
     assert frame("work", "main-sleep") in res["text"], res["text"]
-
-
-def _ptrace_scope():
-    try:
-        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
-            return int(f.read())
-    except OSError:
-        return None
 
 
 def test_outside_option_reads_an_enabled_process_from_outside(target):
