@@ -12,6 +12,7 @@ import pytest
 
 from conftest import line_of, run_cli, run_target, target_path
 from helpers.gopprof import needs_go, pprof
+from test_outside import program  # noqa: F401 (fixture)
 
 pytestmark = needs_go
 
@@ -242,3 +243,22 @@ def test_waiting_tasks_frames_have_def_lines(tmp_path):
              .items() if k[1] == target_path("tasks_nested")}
     assert funcs and all(0 < start <= min(lines)
                          for (_, _, start), lines in funcs.items()), funcs
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.10", "3.11", "3.12", "3.13",
+                                     "3.14", "3.15"])
+def test_start_lines_of_every_version_read_from_outside(program, tmp_path,
+                                                         version):
+    # Each version's code objects, their co_firstlineno read without the
+    # GIL by the outside reader (its layout table: csrc/compat/layouts.c).
+    p = program(version)
+    out = tmp_path / "outside.pprof"
+    proc = run_cli("record", "--pid", str(p.pid), "--outside", "-d", "1",
+                   "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    raw = pprof(tmp_path, "-raw", str(out))
+    path = target_path("outside_target")
+    for name, tag, at in (("work", "def-work", "main-sleep"),
+                          ("worker_loop", "def-worker-loop", "worker-wait")):
+        assert " %s %s:%d s=%d" % (name, path, line_of(path, at),
+                                   line_of(path, tag)) in raw, raw

@@ -19,12 +19,12 @@ import time
 count = 0
 
 
-def worker_loop(stop):
+def worker_loop(stop):  # def-worker-loop
     while not stop.is_set():
         stop.wait(0.05)  # worker-wait
 
 
-def work():
+def work():  # def-work
     global count
     print("ready %d" % os.getpid(), flush=True)
     while True:
