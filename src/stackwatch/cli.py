@@ -320,6 +320,11 @@ _TRACE_ARGS = [
     _arg("--memory", nargs="?", const="0.01", metavar="SECONDS",
          help="a counter track of the process's RSS, sampled every "
               "SECONDS (default 0.01)"),
+    _arg("--monitor", action="store_true",
+         help="start the watchdog (its defaults, as STACKWATCH_MONITOR=1:"
+              " STACKWATCH_MAX_BLOCKING_TIME...): gevent hub, asyncio "
+              "loop and deadline stalls become slices on the stalled "
+              "tracks"),
     _arg("--ring", type=_positive, metavar="SECONDS",
          help="keep the last SECONDS before the end instead of the first "
               "events that fit the buffer"),
@@ -1321,6 +1326,13 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
             fail("argument --memory: the sampling period must be between "
                  "0.001 and 60 seconds, not %s" % ns.memory, prog)
     signum = _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    if ns.monitor:
+        from stackwatch import monitor
+
+        try:  # the watchdog's settings, from the environment
+            monitor._resolve(monitor._UNSET, monitor._UNSET, monitor._UNSET)
+        except ValueError as e:
+            fail(str(e), prog)
     _path_option(prog, "-o/--output", ns.output)
     out = ns.output
     if out is None:
@@ -1379,7 +1391,9 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
     except (RuntimeError, ValueError) as e:
         atexit.unregister(at_exit)
         fail(str(e), prog)
-    # ... and tracing starts just before its code runs.
+    # ... and tracing (with the watchdog: --monitor) starts just before
+    # its code runs.
+    tracer.monitor = ns.monitor
     outcome = _runner.run(ns.target, ns.module, target_args,
                           at_start=tracer.start)
     interrupted[0] = outcome.interrupted

@@ -116,12 +116,16 @@ class Tracer:
                  asyncio: bool = False,
                  search_path: "Optional[Iterable[str]]" = None,
                  functions: "Iterable[Any]" = (),
-                 scoped: bool = False) -> None:
+                 scoped: bool = False,
+                 monitor: bool = False) -> None:
         """search_path: where module names in include/exclude are looked
         up (default: sys.path when the tracer starts). functions:
         functions or "MODULE:QUALNAME" strings to trace only inside
         (scoped tracing, as scoped=True, which also takes every
-        @traced function)."""
+        @traced function). monitor: start() also starts the watchdog
+        with its defaults (as STACKWATCH_MONITOR=1 does, its settings
+        from the environment) when it does not run, and stop() stops
+        it: its stalls are slices on the timeline."""
         self.output = output
         self.search_path = None if search_path is None else \
             list(search_path)
@@ -170,6 +174,8 @@ class Tracer:
         self._stalls: List[Any] = []
         self._live = False
         self._stop_ns = 0
+        self.monitor = bool(monitor)
+        self._own_monitor = False
 
     def _prefixes(self) -> "tuple[List[str], List[str], Dict[str, List[str]]]":
         inc = resolve_filters(self.include, self.search_path)
@@ -227,7 +233,21 @@ class Tracer:
         if self.memory:
             self._memory_thread = _MemorySampler(self.memory)
             self._memory_thread.start()
+        if self.monitor:
+            self._start_monitor()
         return self
+
+    def _start_monitor(self) -> None:
+        from stackwatch import monitor
+
+        if monitor.is_running():
+            return  # the program's own settings stay
+        try:
+            monitor.start(asyncio=True, full_paths=self.full_paths)
+        except BaseException:
+            self.stop()
+            raise
+        self._own_monitor = True
 
     def stop(self) -> "Dict[str, Any]":
         """Stops tracing (the records stay for write()); the stats."""
@@ -239,6 +259,11 @@ class Tracer:
         if self._live:
             self._live = False
             self._stop_ns = time.monotonic_ns()
+        if self._own_monitor:
+            from stackwatch import monitor
+
+            self._own_monitor = False
+            monitor.stop()
         if self._started and os.getpid() == self._pid:
             _native.trace_stop()
             _remember_thread_names(self._names)
