@@ -774,6 +774,106 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
     free(tracks);
 }
 
+/* The counter name of thread tid's live bytes ("live bytes: <its
+ * name>") into b; 0 when the thread is stackwatch's own (no track). */
+static int
+live_name(const writer_t *w, const sw_chrome_live_t *l, sw_buf_t *b)
+{
+    const sw_chrome_opts_t *o = w->o;
+    const sw_trace_thread_t *t;
+    const char *name = NULL;
+
+    b->len = 0;
+    if (l->other) {
+        sw_buf_puts(b, "live bytes: other threads");
+        return 1;
+    }
+    for (t = o->store->threads; t != NULL; t = t->next) {
+        if ((uint64_t)t->tid == l->tid) {
+            if (t->ignored) {
+                return 0;
+            }
+            name = t->name ? t->name : thread_name(o, t->ident);
+            break;
+        }
+    }
+    if (name != NULL && strncmp(name, "stackwatch-", 11) == 0) {
+        return 0;
+    }
+    if (name != NULL) {
+        sw_buf_printf(b, "live bytes: %s", name);
+    }
+    else {
+        sw_buf_printf(b, "live bytes: Thread %llu",
+                      (unsigned long long)l->tid);
+    }
+    return 1;
+}
+
+/* The live bytes counter samples (the names resolved once per thread). */
+static void
+put_live(writer_t *w)
+{
+    const sw_chrome_opts_t *o = w->o;
+    /* (tid, other) -> its name (NULL: no track), the last thread's. */
+    uint64_t *keys = NULL;
+    char **names = NULL;
+    size_t nkeys = 0;
+    sw_buf_t b;
+
+    sw_buf_init(&b);
+    for (size_t i = 0; i < o->nlive && !w->oom; i++) {
+        const sw_chrome_live_t *l = &o->live[i];
+        uint64_t key = l->other ? UINT64_MAX : l->tid;
+        size_t k;
+
+        for (k = 0; k < nkeys && keys[k] != key; k++) {
+        }
+        if (k == nkeys) {
+            uint64_t *a = realloc(keys, (nkeys + 1) * sizeof(*a));
+            char **c;
+
+            if (a == NULL) {
+                w->oom = 1;
+                break;
+            }
+            keys = a;
+            c = realloc(names, (nkeys + 1) * sizeof(*c));
+            if (c == NULL) {
+                w->oom = 1;
+                break;
+            }
+            names = c;
+            keys[nkeys] = key;
+            names[nkeys] = NULL;
+            if (live_name(w, l, &b) && sw_buf_ok(&b)) {
+                names[nkeys] = strdup(b.data);
+                if (names[nkeys] == NULL) {
+                    w->oom = 1;
+                }
+            }
+            nkeys++;
+        }
+        if (names[k] == NULL) {
+            continue;
+        }
+        sw_buf_printf(&w->k.buf,
+                      ",\n{\"ph\":\"C\",\"pid\":%ld,\"tid\":%llu,\"name\":",
+                      o->pid, (unsigned long long)l->tid);
+        sw_buf_json_str(&w->k.buf, names[k]);
+        sw_buf_puts(&w->k.buf, ",\"ts\":");
+        put_ts(&w->k.buf, l->ts, o->store->start_ns);
+        sw_buf_printf(&w->k.buf, ",\"args\":{\"MiB\":%.3f}}", l->value);
+        sink_maybe_flush(&w->k);
+    }
+    for (size_t k = 0; k < nkeys; k++) {
+        free(names[k]);
+    }
+    free(keys);
+    free(names);
+    sw_buf_free(&b);
+}
+
 /* An extra's place on the timeline, for nest_extras. */
 typedef struct xplace {
     uint64_t tid, start, end;
@@ -950,6 +1050,9 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
         sw_buf_json_str(&w.k.buf, o->counter_unit);
         sw_buf_printf(&w.k.buf, ":%.3f}}", o->counters[c].value);
         sink_maybe_flush(&w.k);
+    }
+    if (!o->speedscope) {
+        put_live(&w);
     }
     if (o->nextras > 0 && !w.oom && !o->speedscope) {
         xplace_t *v = nest_extras(&w);

@@ -318,8 +318,9 @@ _TRACE_ARGS = [
          help="C functions and builtins (len, time.sleep, list.append...) "
               "are slices too"),
     _arg("--memory", nargs="?", const="0.01", metavar="SECONDS",
-         help="a counter track of the process's RSS, sampled every "
-              "SECONDS (default 0.01)"),
+         help="counter tracks of the process's RSS and each thread's "
+              "live bytes (the memory profiler's counters), sampled "
+              "every SECONDS (default 0.01)"),
     _arg("--monitor", action="store_true",
          help="start the watchdog (its defaults, as STACKWATCH_MONITOR=1:"
               " STACKWATCH_MAX_BLOCKING_TIME...): gevent hub, asyncio "

@@ -176,6 +176,8 @@ class Tracer:
         self._stop_ns = 0
         self.monitor = bool(monitor)
         self._own_monitor = False
+        # --memory: the MemoryProfiler started for the trace, its directory.
+        self._own_counters: "Optional[Any]" = None
 
     def _prefixes(self) -> "tuple[List[str], List[str], Dict[str, List[str]]]":
         inc = resolve_filters(self.include, self.search_path)
@@ -231,11 +233,47 @@ class Tracer:
         self._live = True
         _running = self
         if self.memory:
+            self._start_counters()
             self._memory_thread = _MemorySampler(self.memory)
             self._memory_thread.start()
         if self.monitor:
             self._start_monitor()
         return self
+
+    def _start_counters(self) -> None:
+        """--memory: the memory profiler's per-thread counters (each
+        thread's live bytes), read by the sampling thread. When no
+        MemoryProfiler runs, one is started for the trace (its files in a
+        directory of its own, removed at stop(); one line an hour), and
+        gives way to one the program enables later (whose counters start
+        from zero); when one runs, its counters are read as they are.
+        Without them (a profile that cannot start, or after the
+        program's ended), RSS alone."""
+        from stackwatch import memory
+
+        if memory._active is not None:
+            return
+        import tempfile
+
+        path = tempfile.mkdtemp(prefix="stackwatch-trace-")
+        try:
+            prof = memory.MemoryProfiler(path, interval=3600.0)
+            prof._for_trace = True
+            prof.enable()
+        except (OSError, RuntimeError):
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        self._own_counters = (prof, path)
+
+    def _stop_counters(self) -> None:
+        own, self._own_counters = self._own_counters, None
+        if own is not None:
+            import shutil
+
+            own[0].disable()
+            shutil.rmtree(own[1], ignore_errors=True)
 
     def _start_monitor(self) -> None:
         from stackwatch import monitor
@@ -254,6 +292,7 @@ class Tracer:
         if self._memory_thread is not None:
             self._memory_thread.halt()
             self._memory_thread = None
+        self._stop_counters()
         if self._scope is not None:
             self._scope.unwatch_imports()
         if self._live:
@@ -413,7 +452,9 @@ class _TaskLabeler:
 
 class _MemorySampler(threading.Thread):
     """--memory: the process's RSS every `period` seconds, as a counter
-    track (a thread of stackwatch's: not traced itself)."""
+    track, and each thread's live bytes while the memory profiler's
+    counters run, a counter track each (a thread of stackwatch's: not
+    traced itself, its allocations not counted)."""
 
     def __init__(self, period: float) -> None:
         super().__init__(name="stackwatch-trace-memory", daemon=True)
@@ -426,6 +467,7 @@ class _MemorySampler(threading.Thread):
             while True:
                 _native.trace_memory_sample()
                 if self._halt.wait(self.period):
+                    _native.trace_memory_sample()  # as tracing stops
                     break
         finally:
             _native.sampler_exclude_current(False)
