@@ -269,7 +269,9 @@ class Tracer:
 
     def _stop_counters(self) -> None:
         own, self._own_counters = self._own_counters, None
-        if own is not None:
+        # (A forked child's counters stopped at the fork; the directory
+        # is the parent's.)
+        if own is not None and os.getpid() == self._pid:
             import shutil
 
             own[0].disable()
