@@ -17,7 +17,8 @@ import time
 import pytest
 
 from conftest import TARGETS, child_env, stackwatch_cmd, target_path
-from test_fork_profiles import _load, collapsed, free_port, functions
+from test_fork_profiles import _load, collapsed, free_port, functions, \
+    get
 
 RATE = ("-r", "200")
 
@@ -31,16 +32,20 @@ def tree_env(tmp_path):
     return child_env(TMPDIR=str(tmp), PATH=path)
 
 
-def by_pid(stacks):
-    """{pid: {stack without its process frame: count}}; {title by pid}."""
+def by_pid(stacks, at=0):
+    """{pid: {stack without its process frame: count}}; {title by pid}.
+    at: the process frame's place (1 with --threads or --greenlets: the
+    group comes first; the frames after it are the process's)."""
     out, titles = {}, {}
     for stack, n in stacks.items():
-        root, _, rest = stack.partition(";")
-        m = re.fullmatch(r"pid (\d+)(?: (.*))?", root)
+        frames = stack.split(";")
+        m = re.fullmatch(r"pid (\d+)(?: (.*))?", frames[at])
         assert m, stack
         pid = int(m.group(1))
         titles[pid] = m.group(2) or ""
-        out.setdefault(pid, {})[rest] = n
+        rest = ";".join(frames[at + 1:])
+        out.setdefault(pid, {})[rest] = out.setdefault(pid, {}).get(
+            rest, 0) + n
     return out, titles
 
 
@@ -184,10 +189,24 @@ def test_ctrl_c_stops_the_tree_and_writes_the_profile(tmp_path):
     assert_clean(tmp_path, stderr)
 
 
-def run_gunicorn_tree(tmp_path, worker, *options, **env):
+def _block_each_worker(port):
+    """Two /block requests (the handler keeps its worker's hub busy 1 s),
+    the second 0.3 s after the first: the first one's worker cannot
+    accept it then, so each worker gets one."""
+    got = []
+    first = threading.Thread(target=lambda: got.append(get(port, "/block")))
+    first.start()
+    time.sleep(0.3)
+    got.append(get(port, "/block"))
+    first.join()
+    assert got == [b"blocked\n"] * 2, got
+
+
+def run_gunicorn_tree(tmp_path, worker, *options, block=False, **env):
     """record [options] -- gunicorn -k WORKER -w 2 (the gunicorn_app
-    target) under a local load for 3 s, then Ctrl-C (SIGINT) to the CLI;
-    returns ({pid: stacks}, {pid: title}, workers, master, stderr)."""
+    target) under a local load for 3 s (block: then a stall in each
+    worker's handler, _block_each_worker), then Ctrl-C (SIGINT) to the
+    CLI; returns ({stack: count}, workers, master, stderr)."""
     pytest.importorskip("gunicorn")
     if worker == "gevent":
         pytest.importorskip("gevent")
@@ -205,6 +224,7 @@ def run_gunicorn_tree(tmp_path, worker, *options, **env):
     reader = threading.Thread(target=lambda: lines.extend(child.stderr))
     reader.start()
     try:
+        # (60 s: a worker that hangs as it boots fails here.)
         deadline = time.monotonic() + 60
         while (sum("Booting worker" in l for l in list(lines)) < 2
                and time.monotonic() < deadline and child.poll() is None):
@@ -212,6 +232,9 @@ def run_gunicorn_tree(tmp_path, worker, *options, **env):
         assert child.poll() is None, "".join(lines)
         time.sleep(0.5)
         assert _load(port, 3.0) > 10
+        if block:
+            _block_each_worker(port)
+            time.sleep(0.5)
         child.send_signal(signal.SIGINT)
         child.wait(timeout=60)
     finally:
@@ -241,6 +264,30 @@ def test_gunicorn_master_and_both_workers(tmp_path, worker):
     assert "fib_handler" not in functions(procs[master])
     assert any("gunicorn/arbiter.py:" in s for s in procs[master])
     assert all("gunicorn" in titles[p] for p in procs), titles
+
+
+def test_gunicorn_gevent_workers_with_the_watchdog_on(tmp_path):
+    # STACKWATCH_MONITOR=1 starts the watchdog in every process before
+    # its tree profiler; --greenlets then imports greenlet for the
+    # profiler, whose import hook (the watchdog's) used to deadlock on
+    # _greenlets' lock before any worker booted.
+    stacks, workers, master, stderr = run_gunicorn_tree(
+        tmp_path, "gevent", "--greenlets", block=True,
+        STACKWATCH_MONITOR="1", STACKWATCH_MAX_BLOCKING_TIME="0.3")
+    procs, titles = by_pid(stacks, at=1)
+    assert set(procs) == workers | {master}, (set(procs), workers, master)
+    for pid in workers:
+        assert "fib_handler" in functions(procs[pid]), pid
+        assert "gunicorn" in titles[pid], titles[pid]
+    assert "fib_handler" not in functions(procs[master])
+    # The stall each worker's handler made is reported by that worker's
+    # watchdog, naming its main thread (tid = the worker's pid).
+    blocked = [l for l in stderr.splitlines() if "hub blocked" in l]
+    reported = {int(m) for l in blocked
+                for m in re.findall(r"\(tid (\d+)\)", l)}
+    assert reported == workers, (reported, workers, stderr)
+    assert "block_hub" in functions(
+        {s: n for p in workers for s, n in procs[p].items()})
 
 
 def test_killed_child_loses_at_most_its_last_second(tmp_path):
