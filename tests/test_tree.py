@@ -128,6 +128,32 @@ def test_pool_of_4_gives_5_processes(tmp_path, method):
     assert_clean(tmp_path, proc.stderr)
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_pool_ended_by_terminate_keeps_every_worker(tmp_path, method):
+    # Pool.__exit__ (terminate()) sends each worker its sentinel, then
+    # SIGTERM: the workers are ending by themselves (their final flush)
+    # when it comes. Three runs in a row: it used to lose some workers
+    # in nearly every run.
+    for run in range(3):
+        proc, out = record(tmp_path, "--subprocesses",
+                           target_path("tree_pool_terminate.py"), method)
+        assert proc.returncode == 0, proc.stderr
+        first, second = proc.stdout.splitlines()
+        workers = {int(p) for p in first.split()}
+        parent = int(second)
+        assert len(workers) == 4, proc.stdout
+        procs, _ = by_pid(collapsed(out))
+        assert workers | {parent} <= set(procs), (run, sorted(procs),
+                                                  workers, parent)
+        for pid in workers:
+            assert "pool_terminate_task" in functions(procs[pid]), (run, pid)
+        for pid in set(procs) - workers - {parent}:
+            assert any("forkserver" in s or "resource_tracker" in s
+                       for s in procs[pid]), (pid, procs[pid])
+        assert_clean(tmp_path, proc.stderr)
+        out.unlink()
+
+
 def test_child_that_execs_bin_true_breaks_nothing(tmp_path):
     proc, out = record(tmp_path, "--subprocesses",
                        target_path("tree_exec_true.py"))
