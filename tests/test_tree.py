@@ -316,6 +316,70 @@ def test_gunicorn_gevent_workers_with_the_watchdog_on(tmp_path):
         {s: n for p in workers for s, n in procs[p].items()})
 
 
+def test_celery_prefork_master_and_both_pool_workers(tmp_path):
+    # celery's worker with 2 prefork (billiard: forked) pool workers, its
+    # broker a directory (no broker service); tasks sent by a client;
+    # `dump --tree` of the master while it runs, then Ctrl-C.
+    pytest.importorskip("celery")
+    celery = os.path.join(os.path.dirname(sys.executable), "celery")
+    pidfile = tmp_path / "celery.pid"
+    env = dict(tree_env(tmp_path), CELERY_PROJ_DIR=str(tmp_path / "celery"),
+               PYTHONPATH=TARGETS)
+    out = tmp_path / "out.txt"
+    child = subprocess.Popen(
+        stackwatch_cmd("record", *RATE, "-o", str(out), "--", celery,
+                       "-A", "celery_proj", "worker", "--pool", "prefork",
+                       "-c", "2", "--pidfile", str(pidfile), "-l", "info",
+                       "--without-heartbeat", "--without-gossip",
+                       "--without-mingle"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        cwd=str(tmp_path))
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(child.stderr))
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while (not any(" ready." in l for l in list(lines))
+               and time.monotonic() < deadline and child.poll() is None):
+            time.sleep(0.05)
+        assert child.poll() is None, "".join(lines)
+        client = subprocess.run(
+            [sys.executable, target_path("celery_client.py")],
+            capture_output=True, text=True, timeout=120,
+            env=dict(child_env(), CELERY_PROJ_DIR=str(tmp_path / "celery"),
+                     PYTHONPATH=TARGETS))
+        assert client.returncode == 0, client.stderr
+        workers = {int(p) for p in client.stdout.split()}
+        master = int(pidfile.read_text())
+        dump = subprocess.run(
+            stackwatch_cmd("dump", "--tree", str(master)),
+            capture_output=True, text=True, timeout=60, env=child_env())
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        reader.join(10)
+        child.stdout.close()
+    stderr = "".join(lines)
+    assert len(workers) == 2, (workers, stderr)
+    assert child.returncode == 130, stderr
+    assert_clean(tmp_path, stderr, tracebacks=True)
+    procs, titles = by_pid(collapsed(out))
+    assert set(procs) >= workers | {master}, (sorted(procs), workers,
+                                              master)
+    for pid in workers:
+        assert "celery_task_work" in functions(procs[pid]), pid
+        assert "celery" in titles[pid], titles[pid]
+    assert "celery_task_work" not in functions(procs[master])
+    assert any("celery/worker/" in s for s in procs[master])
+    assert dump.returncode == 0, dump.stderr
+    headers = re.findall(r"^== pid (\d+) (.*) ==$", dump.stdout, re.M)
+    assert {int(p) for p, _ in headers} >= workers | {master}, dump.stdout
+    assert "0 passed over" in dump.stderr, dump.stderr
+
+
 def test_killed_child_loses_at_most_its_last_second(tmp_path):
     child, out, lines, reader = _start(
         tmp_path, "--", sys.executable, target_path("tree_killed.py"))
