@@ -16,18 +16,32 @@
  * it is still the one installed: a handler the program sets afterwards
  * (signal.signal) replaces it and decides for itself.  While the final
  * part is written at exit, the handler only notes a SIGTERM; the caller
- * delivers it once the part is written (term_got). */
+ * delivers it once the part is written (term_got).
+ *
+ * The last part needs the GIL, which a thread stuck in a long C call
+ * may hold for good: a native thread (all signals blocked) gives the
+ * flusher GRACE seconds after the signal, then ends the process by
+ * SIGTERM's default action itself (it loses the samples since its last
+ * part, at most a second's). */
 #include "termwait_py.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-static sem_t term_sem;
+/* Seconds the flusher has to write the last part after a SIGTERM. */
+#define GRACE 3
+
+static sem_t term_sem;  /* the flusher's (term_wait) */
+static sem_t watch_sem; /* the native watcher's */
+static sem_t done_sem;  /* posted by term_disarm: no need to end it */
 static volatile sig_atomic_t term_seen;
 static int term_armed;
+static pid_t watcher_pid; /* the process whose watcher runs */
 
 static void
 term_handler(int sig)
@@ -37,7 +51,77 @@ term_handler(int sig)
 
     term_seen = 1;
     sem_post(&term_sem); /* async-signal-safe */
+    sem_post(&watch_sem);
     errno = saved;
+}
+
+static int handler_is_ours(void);
+
+static void
+deadline_in(struct timespec *end, double seconds)
+{
+    clock_gettime(CLOCK_REALTIME, end);
+    end->tv_sec += (time_t)seconds;
+    end->tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+    if (end->tv_nsec >= 1000000000L) {
+        end->tv_sec++;
+        end->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *
+watcher_main(void *arg)
+{
+    struct timespec end;
+    int rc;
+    (void)arg;
+
+    while (sem_wait(&watch_sem) < 0 && errno == EINTR) {
+    }
+    deadline_in(&end, GRACE);
+    do {
+        rc = sem_timedwait(&done_sem, &end);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0 && handler_is_ours()) {
+        struct sigaction act;
+
+        memset(&act, 0, sizeof(act));
+        act.sa_handler = SIG_DFL;
+        sigemptyset(&act.sa_mask);
+        sigaction(SIGTERM, &act, NULL);
+        kill(getpid(), SIGTERM);
+    }
+    return NULL;
+}
+
+/* Starts this process's watcher (after a fork too: threads do not
+ * survive one).  0, or an errno value. */
+static int
+start_watcher(void)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    int rc;
+
+    if (watcher_pid == getpid()) {
+        return 0;
+    }
+    if (sem_init(&watch_sem, 0, term_seen ? 1 : 0) < 0 ||
+        sem_init(&done_sem, 0, 0) < 0) {
+        return errno;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, watcher_main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0) {
+        watcher_pid = getpid();
+    }
+    return rc;
 }
 
 static int
@@ -73,6 +157,10 @@ term_arm_py(PyObject *m, PyObject *noargs)
     if (sem_init(&term_sem, 0, term_seen ? 1 : 0) < 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
+    errno = start_watcher();
+    if (errno != 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     memset(&act, 0, sizeof(act));
     act.sa_handler = term_handler;
     sigfillset(&act.sa_mask);
@@ -101,13 +189,7 @@ term_wait_py(PyObject *m, PyObject *args)
     if (!term_armed || term_seen) {
         return PyBool_FromLong(term_seen);
     }
-    clock_gettime(CLOCK_REALTIME, &end);
-    end.tv_sec += (time_t)seconds;
-    end.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-    if (end.tv_nsec >= 1000000000L) {
-        end.tv_sec++;
-        end.tv_nsec -= 1000000000L;
-    }
+    deadline_in(&end, seconds);
     Py_BEGIN_ALLOW_THREADS
         do {
             rc = sem_timedwait(&term_sem, &end);
@@ -144,6 +226,9 @@ term_disarm_py(PyObject *m, PyObject *noargs)
         if (sigaction(SIGTERM, &act, NULL) < 0) {
             return PyErr_SetFromErrno(PyExc_OSError);
         }
+    }
+    if (term_armed && watcher_pid == getpid()) {
+        sem_post(&done_sem); /* the caller delivers a SIGTERM noted */
     }
     term_armed = 0;
     return PyBool_FromLong(ours);

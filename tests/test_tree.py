@@ -128,7 +128,7 @@ def test_pool_of_4_gives_5_processes(tmp_path, method):
     assert_clean(tmp_path, proc.stderr)
 
 
-@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
 def test_pool_ended_by_terminate_keeps_every_worker(tmp_path, method):
     # Pool.__exit__ (terminate()) sends each worker its sentinel, then
     # SIGTERM: the workers are ending by themselves (their final flush)
@@ -150,6 +150,8 @@ def test_pool_ended_by_terminate_keeps_every_worker(tmp_path, method):
         for pid in set(procs) - workers - {parent}:
             assert any("forkserver" in s or "resource_tracker" in s
                        for s in procs[pid]), (pid, procs[pid])
+        if method == "fork":
+            assert len(procs) == 5, (sorted(procs), workers)
         assert_clean(tmp_path, proc.stderr)
         out.unlink()
 
@@ -378,6 +380,35 @@ def test_celery_prefork_master_and_both_pool_workers(tmp_path):
     headers = re.findall(r"^== pid (\d+) (.*) ==$", dump.stdout, re.M)
     assert {int(p) for p, _ in headers} >= workers | {master}, dump.stdout
     assert "0 passed over" in dump.stderr, dump.stderr
+
+
+def test_sigterm_ends_a_process_stuck_holding_the_gil(tmp_path):
+    # SIGTERM during a C call that holds the GIL for good: the last part
+    # cannot be written (it needs the GIL), and the process must still
+    # end, as SIGTERM's default action would end it, keeping the parts
+    # it handed over before.
+    child, out, lines, reader = _start(
+        tmp_path, "--", sys.executable, target_path("tree_term_gil.py"))
+    try:
+        ready = child.stdout.readline().split()
+        assert ready[:1] == ["ready"], (ready, "".join(lines))
+        pid = int(ready[1])
+        time.sleep(0.5)  # in the C call
+        os.kill(pid, signal.SIGTERM)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+            os.kill(pid, signal.SIGKILL)
+        reader.join(10)
+        child.stdout.close()
+    stderr = "".join(lines)
+    assert child.returncode == 128 + signal.SIGTERM, (child.returncode,
+                                                       stderr)
+    procs, _ = by_pid(collapsed(out))
+    assert "spin_before" in functions(procs[pid]), procs
+    assert_clean(tmp_path, stderr)
 
 
 def test_killed_child_loses_at_most_its_last_second(tmp_path):
