@@ -815,6 +815,10 @@ def _left_out(st: Dict[str, Any]) -> str:
     if st["dropped"]:
         text += ", %d sample%s lost (the profile's tables are full)" % (
             st["dropped"], "" if st["dropped"] == 1 else "s")
+    missed = st.get("missed", 0)
+    if missed:
+        text += ", %d tick%s missed (the sampler could not run then)" % (
+            missed, "" if missed == 1 else "s")
     return text
 
 
