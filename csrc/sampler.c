@@ -558,7 +558,12 @@ sampler_main(void *arg)
         atomic_store(&P->running, 0);
         return NULL;
     }
-    start = last = next = sw_now_ns();
+    /* The ticks count from the start asked for, not from when this
+     * thread first ran (late on a busy machine: those ticks are owed). */
+    pthread_mutex_lock(&s->mu);
+    start = s->run_ns != 0 ? s->run_ns : sw_now_ns();
+    pthread_mutex_unlock(&s->mu);
+    last = next = start;
     atomic_store(&P->first_ns, start);
     cpu_before = sw_self_cpu_ns();
     pthread_mutex_lock(&s->mu);

@@ -803,8 +803,9 @@ class _AfterDelay(threading.Thread):
 def _left_out(st: Dict[str, Any]) -> str:
     """What the profile misses, in words: the stacks the sampler left out
     because they changed while it read them (it never records a torn
-    stack: bad_frames and bad_threads count these), and the samples that
-    did not fit the session's tables (dropped). read_errors is not among
+    stack: bad_frames and bad_threads count these), the samples that
+    did not fit the session's tables (dropped), and the ticks the sampler
+    could neither take nor make up (missed). read_errors is not among
     them: most failed reads are retried or harmless, and the others end
     in a stack left out, counted here."""
     torn = st["bad_frames"] + st["bad_threads"]
