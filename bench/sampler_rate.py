@@ -87,9 +87,11 @@ def main(argv=None):
                     py = a.python_a if which == "A" else a.python_b
                     runs.setdefault((kind, rate, which), []).append(
                         once(py, kind, rate, a.seconds))
-    print("%d rounds of %.1f s per cell, A/B alternating; load average "
-          "%.2f at start, %.2f at end; %.1f minutes" % (
-              a.rounds, a.seconds, load0, os.getloadavg()[0],
+    print("%d rounds of %.1f s per cell%s; load average %.2f at start, "
+          "%.2f at end; %.1f minutes" % (
+              a.rounds, a.seconds,
+              ", A/B alternating" if len(builds) == 2 else "", load0,
+              os.getloadavg()[0],
               (time.time() - t0) / 60))
     print()
     print("| work | rate | build | passes per tick | samples per thread "
