@@ -575,23 +575,32 @@ sampler_main(void *arg)
         uint64_t now, cpu, cost, wall, at, horizon;
 
         next += interval; /* the tick this pass is for */
-        if (P->cfg.duration_ns > 0 &&
-            next - start > (uint64_t)P->cfg.duration_ns) {
-            /* Every tick of the duration was taken (the last one on its
-             * end, if the rate divides it); sampling lasts the duration. */
-            (void)sleep_until(P, start + (uint64_t)P->cfg.duration_ns);
-            break;
-        }
         now = sw_now_ns();
         horizon = P->cfg.budget > 0 ? interval : catchup_ns(interval);
         if (now > next + horizon) {
-            /* Ticks too old to make up: skipped, and counted. */
+            /* Ticks too old to make up: skipped, and counted (those of
+             * the duration only). */
             uint64_t skip = (now - next - horizon) / interval + 1;
+            uint64_t counted = skip;
 
+            if (P->cfg.duration_ns > 0) {
+                uint64_t end = start + (uint64_t)P->cfg.duration_ns;
+                uint64_t left = end >= next ? (end - next) / interval + 1 : 0;
+
+                counted = skip < left ? skip : left;
+            }
             next += skip * interval;
             pthread_mutex_lock(&s->mu);
-            s->ticks_missed += skip;
+            s->ticks_missed += counted;
             pthread_mutex_unlock(&s->mu);
+        }
+        if (P->cfg.duration_ns > 0 &&
+            next - start > (uint64_t)P->cfg.duration_ns) {
+            /* Every tick of the duration was taken (the last one on its
+             * end, if the rate divides it) or counted missed; sampling
+             * lasts the duration. */
+            (void)sleep_until(P, start + (uint64_t)P->cfg.duration_ns);
+            break;
         }
         /* Behind: make the tick up, but not sooner than a fraction of the
          * interval after the last pass. */
