@@ -522,7 +522,7 @@ session_stopped(sw_session_t *s)
 /* Ticks late by up to CATCHUP_NS are made up, at most CATCHUP_X times the
  * rate (see Timing above). */
 #define CATCHUP_X 4
-#define CATCHUP_NS 250000000u
+#define CATCHUP_NS 1000000000u
 
 /* How late a tick may be and still be made up: CATCHUP_NS, and never less
  * than two intervals.  Pure. */
