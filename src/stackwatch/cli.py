@@ -809,8 +809,9 @@ class _AfterDelay(threading.Thread):
 def _left_out(st: Dict[str, Any]) -> str:
     """What the profile misses, in words: the stacks the sampler left out
     because they changed while it read them (it never records a torn
-    stack: bad_frames and bad_threads count these), and the samples that
-    did not fit the session's tables (dropped). read_errors is not among
+    stack: bad_frames and bad_threads count these), the samples that
+    did not fit the session's tables (dropped), and the ticks the sampler
+    could neither take nor make up (missed). read_errors is not among
     them: most failed reads are retried or harmless, and the others end
     in a stack left out, counted here."""
     torn = st["bad_frames"] + st["bad_threads"]
@@ -821,6 +822,10 @@ def _left_out(st: Dict[str, Any]) -> str:
     if st["dropped"]:
         text += ", %d sample%s lost (the profile's tables are full)" % (
             st["dropped"], "" if st["dropped"] == 1 else "s")
+    missed = st.get("missed", 0)
+    if missed:
+        text += ", %d tick%s missed (the sampler could not run then)" % (
+            missed, "" if missed == 1 else "s")
     return text
 
 
