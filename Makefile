@@ -96,7 +96,8 @@ asan:
 # STARTUP_ARGS: e.g. --quick, --runs 51; MEMREAD_ARGS: e.g. --rounds 5;
 # HTTP_ARGS: e.g. --rounds 11; RECORD_PID_ARGS: e.g. --quick, --rounds 9;
 # OUTSIDE_ARGS: e.g. --rounds 9 --threads 1,10 --py-spy PATH
-# (bench/outside_dump.py).
+# (bench/outside_dump.py); SAMPLER_RATE_ARGS: e.g. --rounds 9 (the rate
+# kept, bench/sampler_rate.py; give it a second interpreter to compare).
 bench:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(RUN_PYTHON) bench
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(TRACE_PYTHON) bench
@@ -104,6 +105,8 @@ bench:
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/paired.py $(PAIRED_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/slowlog.py $(SLOWLOG_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/startup.py $(STARTUP_ARGS)
+	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/sampler_rate.py \
+		$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python $(SAMPLER_RATE_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/record_pid.py $(RECORD_PID_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/outside_dump.py $(OUTSIDE_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memprof.py $(MEMPROF_ARGS)

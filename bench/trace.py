@@ -15,6 +15,9 @@ Configurations (each round runs them all in a new shuffled order):
   of a function called once before the loop: the loop runs outside the
   scope (3.12+: no global events then; before, the profile function's
   check per call);
+- ``stackwatch --memory``: every call recorded, with the RSS and
+  per-thread live bytes counter tracks (the memory profiler's counters,
+  started for the trace: its allocator hooks' cost included);
 - ``viztracer``: ``viztracer -o out.json`` (its default: a ring of the
   last 1M entries);
 - ``cProfile``: ``python -m cProfile -o out.prof``;
@@ -63,6 +66,7 @@ def configs(tools):
                                                         "HOT"]))
         out.append(("stackwatch, scoped elsewhere", ["--stackwatch",
                                                      "--scoped"]))
+        out.append(("stackwatch --memory", ["--stackwatch", "--memory"]))
     if "viztracer" in tools and _has("viztracer"):
         out.append(("viztracer", ["@viztracer"]))
     if "cProfile" in tools:

@@ -3,7 +3,7 @@ unit() --repeat times and prints, as JSON, the loop's wall time (start-up
 and output writing are left out: every tool pays those differently).
 
     python bench/trace_driver.py WORKLOAD REPEAT [--stackwatch [EXCLUDE]]
-                                 [--scoped] [--pymon]
+                                 [--scoped] [--memory] [--pymon]
 
 --stackwatch traces the loop with stackwatch.Tracer (EXCLUDE: a path
 prefix left out), then writes the trace and reports how long that took
@@ -11,7 +11,8 @@ and how many events it held; --pymon traces it with a Python-level
 sys.monitoring tracer (Python callbacks appending to a list), the
 baseline a C tracer is for. --scoped (with --stackwatch) traces only
 inside elsewhere(), called once before the loop (scoped tracing: the
-loop runs outside the scope).
+loop runs outside the scope). --memory (with --stackwatch): RSS and
+per-thread live bytes counter tracks too (stackwatch trace --memory).
 """
 
 import importlib
@@ -68,8 +69,12 @@ def main(argv):
         exclude = argv[i + 1:i + 2] if len(argv) > i + 1 and \
             not argv[i + 1].startswith("--") else []
         scoped = [elsewhere] if "--scoped" in argv else []
+        # --memory: RSS and per-thread live bytes (the memory profiler's
+        # counters, started for the trace) every 10 ms.
         tracer = stackwatch.Tracer(exclude=exclude, buffer="1GiB",
-                                   functions=scoped)
+                                   functions=scoped,
+                                   memory=0.01 if "--memory" in argv
+                                   else None)
         tracer.start()
         if scoped:
             elsewhere()

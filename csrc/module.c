@@ -63,6 +63,7 @@
 #include "snapshot.h"
 #include "memview_py.h"
 #include "stackfmt_py.h"
+#include "termwait_py.h"
 #include "testing_py.h"
 #include "tracer_py.h"
 #include "watchdog.h"
@@ -337,8 +338,8 @@ PyInit__native(void)
         sw_wd_py_init(m, cache) < 0 || sw_stackfmt_py_init(m) < 0 ||
         sw_testing_py_init(m, cache) < 0 || sw_memprof_py_init(m) < 0 ||
         sw_memview_py_init(m) < 0 || sw_runner_py_init(m) < 0 ||
-        sw_http_py_init(m, cache) < 0 || sw_tracer_py_init(m) < 0 ||
-        sw_outside_py_init(m) < 0) {
+        sw_termwait_py_init(m) < 0 || sw_http_py_init(m, cache) < 0 ||
+        sw_tracer_py_init(m) < 0 || sw_outside_py_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -20,10 +20,16 @@
  * sampler) while holding the GIL.
  *
  * Timing.  The thread sleeps on a condition variable until the next tick
- * (CLOCK_MONOTONIC, absolute), so stop wakes it at once.  Missed ticks are
- * skipped, not made up.  With a budget, the interval grows so that the
- * sampler's own CPU time (measured around each pass, wake-up included)
- * stays under budget x one core.
+ * (CLOCK_MONOTONIC, absolute: ticks stay on a fixed grid, a late wake-up
+ * does not shift the ones after it), so stop wakes it at once.  Ticks
+ * that came while the thread could not run (preempted on a busy machine,
+ * a long pass) are made up, at most CATCHUP_X times the rate so that the
+ * passes that make them up look at different moments, as long as they
+ * are less than CATCHUP_NS old; older ones are skipped and counted in
+ * the session's ticks_missed.  With a budget, the interval grows so that
+ * the sampler's own CPU time (measured around each pass, wake-up
+ * included) stays under budget x one core, and late ticks are skipped
+ * (and counted), not made up.
  *
  * Fork.  The child has no sampler thread.  The prepare handler takes ctl,
  * the process's code cache (named at module init) and the active
@@ -212,6 +218,7 @@ typedef struct work {
         uintptr_t task; /* the asyncio task it runs (--tasks), 0 */
     } * todo;
     sw_thread_t **walk; /* the threads whose stacks are read this pass */
+    uint64_t rereads;   /* torn walks read again (TORN_RETRIES) */
 } work_t;
 
 static void
@@ -258,6 +265,10 @@ work_alloc(work_t *w)
  * the task and the tasks awaiting it are added above as markers.  Caller
  * holds the cache and the session. */
 #define OUTER_MAX 16
+
+/* A walk that met the stack changing under it is read again up to this
+ * many times in the same pass. */
+#define TORN_RETRIES 2
 
 static uint32_t
 store_stack(struct sampler *P, work_t *w, sw_session_t *s, int nraw,
@@ -406,16 +417,17 @@ sample_pass(struct sampler *P, work_t *w, sw_session_t *s, uint64_t wall_ns)
         if (td->slot == UINT32_MAX) {
             continue;
         }
-        if (td->node == 0) {
+        for (int attempt = 0; td->node == 0; attempt++) {
             int64_t stored;
             uintptr_t outer[OUTER_MAX];
             int nouter = 0;
+            uint64_t bad_before = w->reader.bad_frames;
             int truncated = 0, nraw = sw_read_frames(&w->reader, t, w->raw,
                                                      SW_MAX_DEPTH, &truncated);
 
             /* A walk that met the stack changing under it (a frame
-             * freed, a chunk popped: reader.broken) gives no sample this
-             * pass rather than a stack without its root side. */
+             * freed, a chunk popped: reader.broken) stores no stack
+             * rather than one without its root side (read again below). */
             if (nraw > 0 && !truncated && !w->reader.broken) {
                 nraw = sw_sampler_cut_at_roots(w->raw, nraw);
             }
@@ -451,6 +463,19 @@ sample_pass(struct sampler *P, work_t *w, sw_session_t *s, uint64_t wall_ns)
                 sw_codecache_unlock(P->cache);
                 td->node = stored > 0 ? (uint32_t)stored : 0;
             }
+            /* Torn (the thread called or returned while being read): read
+             * it again at once, a few times, rather than lose the sample
+             * (the stacks of code that calls a lot are torn most: leaving
+             * them out would bias the profile against it).  Only the last
+             * failure counts as a stack left out. */
+            if (td->node != 0 || !w->reader.broken ||
+                attempt >= TORN_RETRIES ||
+                sw_reread_thread(&w->reader, t) < 0) {
+                break;
+            }
+            w->reader.bad_frames = bad_before;
+            w->rereads++;
+            td->task = 0;
         }
         pthread_mutex_lock(&s->mu);
         st = &s->threads[td->slot];
@@ -494,6 +519,19 @@ session_stopped(sw_session_t *s)
     }
 }
 
+/* Ticks late by up to CATCHUP_NS are made up, at most CATCHUP_X times the
+ * rate (see Timing above). */
+#define CATCHUP_X 4
+#define CATCHUP_NS 1000000000u
+
+/* How late a tick may be and still be made up: CATCHUP_NS, and never less
+ * than two intervals.  Pure. */
+static uint64_t
+catchup_ns(uint64_t interval)
+{
+    return interval * 2 > CATCHUP_NS ? interval * 2 : CATCHUP_NS;
+}
+
 static void *
 sampler_main(void *arg)
 {
@@ -520,7 +558,12 @@ sampler_main(void *arg)
         atomic_store(&P->running, 0);
         return NULL;
     }
-    start = last = next = sw_now_ns();
+    /* The ticks count from the start asked for, not from when this
+     * thread first ran (late on a busy machine: those ticks are owed). */
+    pthread_mutex_lock(&s->mu);
+    start = s->run_ns != 0 ? s->run_ns : sw_now_ns();
+    pthread_mutex_unlock(&s->mu);
+    last = next = start;
     atomic_store(&P->first_ns, start);
     cpu_before = sw_self_cpu_ns();
     pthread_mutex_lock(&s->mu);
@@ -529,21 +572,53 @@ sampler_main(void *arg)
     seen_errors = s->read_errors;
     pthread_mutex_unlock(&s->mu);
     for (;;) {
-        uint64_t now, cpu, cost, wall;
+        uint64_t now, cpu, cost, wall, at, horizon;
 
-        next += interval;
+        next += interval; /* the tick this pass is for */
         now = sw_now_ns();
-        if (next < now) {
-            next = now; /* fell behind: skip missed ticks */
+        horizon = P->cfg.budget > 0 ? interval : catchup_ns(interval);
+        if (now > next + horizon) {
+            /* Ticks too old to make up: skipped, and counted (those of
+             * the duration only). */
+            uint64_t skip = (now - next - horizon) / interval + 1;
+            uint64_t counted = skip;
+
+            if (P->cfg.duration_ns > 0) {
+                uint64_t end = start + (uint64_t)P->cfg.duration_ns;
+                uint64_t left = end >= next ? (end - next) / interval + 1 : 0;
+
+                counted = skip < left ? skip : left;
+            }
+            next += skip * interval;
+            pthread_mutex_lock(&s->mu);
+            s->ticks_missed += counted;
+            pthread_mutex_unlock(&s->mu);
         }
-        if (sleep_until(P, next)) {
-            break;
-        }
-        now = sw_now_ns();
         if (P->cfg.duration_ns > 0 &&
-            now - start >= (uint64_t)P->cfg.duration_ns) {
+            next - start > (uint64_t)P->cfg.duration_ns) {
+            /* Every tick of the duration was taken (the last one on its
+             * end, if the rate divides it) or counted missed; sampling
+             * lasts the duration. */
+            (void)sleep_until(P, start + (uint64_t)P->cfg.duration_ns);
             break;
         }
+        /* Behind: make the tick up, but not sooner than a fraction of the
+         * interval after the last pass. */
+        at = last + interval / CATCHUP_X;
+        if (at < next) {
+            at = next;
+        }
+        if (sleep_until(P, at)) {
+            /* Stopped: a tick that was due (being made up) is missed. */
+            now = sw_now_ns();
+            if (now >= next) {
+                pthread_mutex_lock(&s->mu);
+                s->ticks_missed += (now - next) / interval + 1;
+                pthread_mutex_unlock(&s->mu);
+            }
+            break;
+        }
+        now = sw_now_ns();
         wall = now - last;
         last = now;
         if (sample_pass(P, &w, s, wall) == SW_EFINALIZING) {
@@ -580,6 +655,7 @@ sampler_main(void *arg)
     }
     pthread_mutex_lock(&s->mu);
     s->bad_frames += w.reader.bad_frames;
+    s->rereads += w.rereads;
     s->bad_threads += w.reader.bad_threads;
     session_stopped(s);
     pthread_mutex_unlock(&s->mu);

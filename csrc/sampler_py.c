@@ -106,16 +106,17 @@ Session_stats(PyObject *op, PyObject *noargs)
     now = sw_now_ns();
     end = s->stop_ns ? s->stop_ns : (s->start_ns ? now : 0);
     sampled = s->sampled_ns + (s->run_ns ? now - s->run_ns : 0);
-    d = Py_BuildValue("{sKsKsKsKsKsKsKsdsdsdsdsIsIsIsIsI}", "passes",
+    d = Py_BuildValue("{sKsKsKsKsKsKsKsKsKsdsdsdsdsIsIsIsIsI}", "passes",
                       (unsigned long long)s->passes, "samples",
                       (unsigned long long)s->samples_taken, "dropped",
                       (unsigned long long)s->samples_dropped, "reused",
                       (unsigned long long)s->reused, "read_errors",
                       (unsigned long long)s->read_errors, "bad_frames",
                       (unsigned long long)s->bad_frames, "bad_threads",
-                      (unsigned long long)s->bad_threads,
-                      "sampler_cpu_seconds", s->sampler_cpu_ns / 1e9,
-                      "duration_seconds",
+                      (unsigned long long)s->bad_threads, "missed",
+                      (unsigned long long)s->ticks_missed, "rereads",
+                      (unsigned long long)s->rereads, "sampler_cpu_seconds",
+                      s->sampler_cpu_ns / 1e9, "duration_seconds",
                       end > s->start_ns ? (end - s->start_ns) / 1e9 : 0.0,
                       "sampling_seconds", sampled / 1e9, "start_time",
                       s->start_unix, "threads", s->nthreads - 1, "frames",

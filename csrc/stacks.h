@@ -128,9 +128,12 @@ typedef struct sw_session {
     uint64_t samples_taken;
     uint64_t samples_dropped;
     uint64_t reused;
-    uint64_t read_errors; /* reads that failed cleanly (EFAULT) */
-    uint64_t bad_frames;  /* frames dropped by validation */
-    uint64_t bad_threads; /* thread states that did not validate */
+    uint64_t read_errors;  /* reads that failed cleanly (EFAULT) */
+    uint64_t bad_frames;   /* frames dropped by validation */
+    uint64_t bad_threads;  /* thread states that did not validate */
+    uint64_t ticks_missed; /* ticks of the rate with no pass: the sampler
+                              could not run then nor make them up */
+    uint64_t rereads;      /* torn stacks read again in the same pass */
     uint64_t sampler_cpu_ns;
     uint64_t start_ns, stop_ns; /* monotonic: first start, last stop */
     uint64_t run_ns;            /* start of the current run, 0 if stopped */

@@ -45,6 +45,7 @@
 #include "errors_py.h"
 #include "greenlet.h"
 #include "hash.h"
+#include "memtrack.h"
 #include "procmem.h"
 #include "sampler.h"
 #include "stackfmt.h"
@@ -123,6 +124,13 @@ static PyObject *span_ids, *span_keys;
 /* --memory: RSS samples (MiB), from the store's budget. */
 static sw_chrome_counter_t *rss;
 static size_t nrss, rss_cap;
+/* --memory with the memory profiler's counters: each thread's live bytes
+ * when they changed (from the same budget); live_now/live_last: the
+ * counters as read now and at the last sample. */
+static sw_chrome_live_t *live;
+static size_t nlive, live_cap;
+static sw_mem_thread_live_t *live_now, *live_last;
+static size_t nlive_last;
 
 static uint64_t lost_threads; /* events of threads with no buffer (OOM) */
 
@@ -1299,6 +1307,9 @@ clear_session(void)
     free(rss);
     rss = NULL;
     nrss = rss_cap = 0;
+    free(live);
+    live = NULL;
+    nlive = live_cap = nlive_last = 0;
     Py_CLEAR(span_ids);
     Py_CLEAR(span_keys);
     Py_CLEAR(greenlet_labels);
@@ -1741,6 +1752,8 @@ trace_write_py(PyObject *m, PyObject *args)
     o.ncounters = nrss;
     o.counter_name = "memory";
     o.counter_unit = "RSS MiB";
+    o.live = live;
+    o.nlive = nlive;
     o.pid = (long)getpid();
     o.process_name = process_name;
     o.gzip = gzip;
@@ -1931,17 +1944,90 @@ trace_span_py(PyObject *m, PyObject *args)
     Py_RETURN_TRUE;
 }
 
+/* Appends the threads of live_now[0..n) whose live bytes changed since
+ * the last sample (or are new) to `live`; 0, or -1 when the budget is
+ * spent.  Context: GIL held (the writer reads `live` under it). */
+static int
+append_live(size_t n, uint64_t ts)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const sw_mem_thread_live_t *c = &live_now[i];
+
+        /* Slots keep their order: the same thread at the same index. */
+        if (i < nlive_last && live_last[i].tid == c->tid &&
+            live_last[i].other == c->other && live_last[i].live == c->live) {
+            continue;
+        }
+        if (nlive == live_cap) {
+            size_t cap = live_cap ? live_cap * 2 : 1024;
+            size_t more = (cap - live_cap) * sizeof(*live);
+            sw_chrome_live_t *a;
+
+            if (store.used + more > store.limit) {
+                return -1;
+            }
+            a = realloc(live, cap * sizeof(*live));
+            if (a == NULL) {
+                return -1;
+            }
+            store.used += more;
+            live = a;
+            live_cap = cap;
+        }
+        live[nlive].ts = ts;
+        live[nlive].tid = (uint64_t)c->tid;
+        live[nlive].other = c->other;
+        live[nlive].value = (double)c->live / (1024.0 * 1024.0);
+        nlive++;
+    }
+    return 0;
+}
+
 /* trace_memory_sample(): appends the process's RSS now to the memory
- * counter track.  False when the tracer is not running or the sample
- * did not fit the buffer. */
+ * counter track and, while the memory profiler's counters run, each
+ * thread's live bytes to its own.  False when the tracer is not running
+ * or the sample did not fit the buffer. */
 static PyObject *
 trace_memory_sample_py(PyObject *m, PyObject *noargs)
 {
     sw_procmem_t pm;
+    int rc;
+    size_t n = 0;
+    uint64_t ts;
     (void)m;
     (void)noargs;
 
-    if (engine == ENGINE_OFF || sw_procmem_read(&pm) < 0) {
+    if (engine == ENGINE_OFF) {
+        Py_RETURN_FALSE;
+    }
+    if (live_now == NULL) {
+        /* (Kept for the process's life: 2 x 96 KiB.) */
+        live_now = calloc(SW_MEM_MAX_THREADS, sizeof(*live_now));
+        live_last = calloc(SW_MEM_MAX_THREADS, sizeof(*live_last));
+        if (live_now == NULL || live_last == NULL) {
+            free(live_now);
+            free(live_last);
+            live_now = live_last = NULL;
+            return PyErr_NoMemory();
+        }
+    }
+    /* The reads take no lock and allocate nothing: without the GIL. */
+    Py_BEGIN_ALLOW_THREADS
+        rc = sw_procmem_read(&pm);
+        n = sw_mem_threads_live(live_now, SW_MEM_MAX_THREADS);
+        ts = sw_now_ns();
+    Py_END_ALLOW_THREADS
+    if (engine == ENGINE_OFF) {
+        Py_RETURN_FALSE; /* (stopped meanwhile) */
+    }
+    if (append_live(n, ts) < 0) {
+        Py_RETURN_FALSE;
+    }
+    memcpy(live_last, live_now, n * sizeof(*live_now));
+    nlive_last = n;
+    if (rc < 0) {
         Py_RETURN_FALSE;
     }
     if (nrss == rss_cap) {
@@ -1960,7 +2046,7 @@ trace_memory_sample_py(PyObject *m, PyObject *noargs)
         rss = a;
         rss_cap = cap;
     }
-    rss[nrss].ts = sw_now_ns();
+    rss[nrss].ts = ts;
     rss[nrss].value = (double)pm.rss / (1024.0 * 1024.0);
     nrss++;
     Py_RETURN_TRUE;

@@ -187,7 +187,8 @@ def test_off_words_still_turn_settings_off(tmp_path, script):
 SUMMARY = re.compile(
     r"^\[stackwatch\] (\d+) samples in [0-9.]+ s \([0-9.]+ Hz effective, "
     r"wall mode, (\d+) threads\); (\d+) stacks? (?:\(([0-9.]+)%\) )?left "
-    r"out of the profile \(changed while being read\); sampler CPU "
+    r"out of the profile \(changed while being read\)(?:, \d+ ticks? "
+    r"missed \(the sampler could not run then\))?; sampler CPU "
     r"[0-9.]+ s$", re.M)
 
 
@@ -219,3 +220,7 @@ def test_summary_words_for_lost_samples():
     assert _left_out(st) == ("0 stacks left out of the profile (changed "
                              "while being read), 7 samples lost (the "
                              "profile's tables are full)")
+    st.update(dropped=0, missed=3)
+    assert _left_out(st) == ("0 stacks left out of the profile (changed "
+                             "while being read), 3 ticks missed (the "
+                             "sampler could not run then)")

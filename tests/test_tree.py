@@ -11,13 +11,15 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from conftest import TARGETS, child_env, stackwatch_cmd, target_path
 from helpers.watched import Watched
-from test_fork_profiles import _load, collapsed, free_port, functions
+from test_fork_profiles import _load, collapsed, free_port, functions, \
+    get
 
 RATE = ("-r", "200")
 
@@ -31,16 +33,20 @@ def tree_env(tmp_path):
     return child_env(TMPDIR=str(tmp), PATH=path)
 
 
-def by_pid(stacks):
-    """{pid: {stack without its process frame: count}}; {title by pid}."""
+def by_pid(stacks, at=0):
+    """{pid: {stack without its process frame: count}}; {title by pid}.
+    at: the process frame's place (1 with --threads or --greenlets: the
+    group comes first; the frames after it are the process's)."""
     out, titles = {}, {}
     for stack, n in stacks.items():
-        root, _, rest = stack.partition(";")
-        m = re.fullmatch(r"pid (\d+)(?: (.*))?", root)
+        frames = stack.split(";")
+        m = re.fullmatch(r"pid (\d+)(?: (.*))?", frames[at])
         assert m, stack
         pid = int(m.group(1))
         titles[pid] = m.group(2) or ""
-        out.setdefault(pid, {})[rest] = n
+        rest = ";".join(frames[at + 1:])
+        out.setdefault(pid, {})[rest] = out.setdefault(pid, {}).get(
+            rest, 0) + n
     return out, titles
 
 
@@ -123,6 +129,34 @@ def test_pool_of_4_gives_5_processes(tmp_path, method):
     assert_clean(tmp_path, proc.stderr)
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
+def test_pool_ended_by_terminate_keeps_every_worker(tmp_path, method):
+    # Pool.__exit__ (terminate()) sends each worker its sentinel, then
+    # SIGTERM: the workers are ending by themselves (their final flush)
+    # when it comes. Three runs in a row: it used to lose some workers
+    # in nearly every run.
+    for run in range(3):
+        proc, out = record(tmp_path, "--subprocesses",
+                           target_path("tree_pool_terminate.py"), method)
+        assert proc.returncode == 0, proc.stderr
+        first, second = proc.stdout.splitlines()
+        workers = {int(p) for p in first.split()}
+        parent = int(second)
+        assert len(workers) == 4, proc.stdout
+        procs, _ = by_pid(collapsed(out))
+        assert workers | {parent} <= set(procs), (run, sorted(procs),
+                                                  workers, parent)
+        for pid in workers:
+            assert "pool_terminate_task" in functions(procs[pid]), (run, pid)
+        for pid in set(procs) - workers - {parent}:
+            assert any("forkserver" in s or "resource_tracker" in s
+                       for s in procs[pid]), (pid, procs[pid])
+        if method == "fork":
+            assert len(procs) == 5, (sorted(procs), workers)
+        assert_clean(tmp_path, proc.stderr)
+        out.unlink()
+
+
 def test_child_that_execs_bin_true_breaks_nothing(tmp_path):
     proc, out = record(tmp_path, "--subprocesses",
                        target_path("tree_exec_true.py"))
@@ -173,10 +207,24 @@ def test_ctrl_c_stops_the_tree_and_writes_the_profile(tmp_path):
     assert_clean(tmp_path, stderr)
 
 
-def run_gunicorn_tree(tmp_path, worker, *options, **env):
+def _block_each_worker(port):
+    """Two /block requests (the handler keeps its worker's hub busy 1 s),
+    the second 0.3 s after the first: the first one's worker cannot
+    accept it then, so each worker gets one."""
+    got = []
+    first = threading.Thread(target=lambda: got.append(get(port, "/block")))
+    first.start()
+    time.sleep(0.3)
+    got.append(get(port, "/block"))
+    first.join()
+    assert got == [b"blocked\n"] * 2, got
+
+
+def run_gunicorn_tree(tmp_path, worker, *options, block=False, **env):
     """record [options] -- gunicorn -k WORKER -w 2 (the gunicorn_app
-    target) under a local load for 3 s, then Ctrl-C (SIGINT) to the CLI;
-    returns ({pid: stacks}, {pid: title}, workers, master, stderr)."""
+    target) under a local load for 3 s (block: then a stall in each
+    worker's handler, _block_each_worker), then Ctrl-C (SIGINT) to the
+    CLI; returns ({stack: count}, workers, master, stderr)."""
     pytest.importorskip("gunicorn")
     if worker == "gevent":
         pytest.importorskip("gevent")
@@ -191,9 +239,13 @@ def run_gunicorn_tree(tmp_path, worker, *options, **env):
         env=dict(tree_env(tmp_path), **env), cwd=str(tmp_path))
     child = run.proc
     with run:
+        # (60 s: a worker that hangs as it boots fails here.)
         run.wait_for_stderr("Booting worker", 2)
         time.sleep(0.5)
         assert _load(port, 3.0) > 10
+        if block:
+            _block_each_worker(port)
+            time.sleep(0.5)
         child.send_signal(signal.SIGINT)
         child.wait(timeout=60)
     stderr = run.stderr
@@ -217,6 +269,108 @@ def test_gunicorn_master_and_both_workers(tmp_path, worker):
     assert "fib_handler" not in functions(procs[master])
     assert any("gunicorn/arbiter.py:" in s for s in procs[master])
     assert all("gunicorn" in titles[p] for p in procs), titles
+
+
+def test_gunicorn_gevent_workers_with_the_watchdog_on(tmp_path):
+    # STACKWATCH_MONITOR=1 starts the watchdog in every process before
+    # its tree profiler; --greenlets then imports greenlet for the
+    # profiler, whose import hook (the watchdog's) used to deadlock on
+    # _greenlets' lock before any worker booted.
+    stacks, workers, master, stderr = run_gunicorn_tree(
+        tmp_path, "gevent", "--greenlets", block=True,
+        STACKWATCH_MONITOR="1", STACKWATCH_MAX_BLOCKING_TIME="0.3")
+    procs, titles = by_pid(stacks, at=1)
+    assert set(procs) == workers | {master}, (set(procs), workers, master)
+    for pid in workers:
+        assert "fib_handler" in functions(procs[pid]), pid
+        assert "gunicorn" in titles[pid], titles[pid]
+    assert "fib_handler" not in functions(procs[master])
+    # The stall each worker's handler made is reported by that worker's
+    # watchdog, naming its main thread (tid = the worker's pid).
+    blocked = [l for l in stderr.splitlines() if "hub blocked" in l]
+    reported = {int(m) for l in blocked
+                for m in re.findall(r"\(tid (\d+)\)", l)}
+    assert reported == workers, (reported, workers, stderr)
+    assert "block_hub" in functions(
+        {s: n for p in workers for s, n in procs[p].items()})
+
+
+def test_celery_prefork_master_and_both_pool_workers(tmp_path):
+    # celery's worker with 2 prefork (billiard: forked) pool workers, its
+    # broker a directory (no broker service); tasks sent by a client;
+    # `dump --tree` of the master while it runs, then Ctrl-C.
+    pytest.importorskip("celery")
+    celery = os.path.join(os.path.dirname(sys.executable), "celery")
+    pidfile = tmp_path / "celery.pid"
+    env = dict(tree_env(tmp_path), CELERY_PROJ_DIR=str(tmp_path / "celery"),
+               PYTHONPATH=TARGETS)
+    out = tmp_path / "out.txt"
+    run = Watched(
+        stackwatch_cmd("record", *RATE, "-o", str(out), "--", celery,
+                       "-A", "celery_proj", "worker", "--pool", "prefork",
+                       "-c", "2", "--pidfile", str(pidfile), "-l", "info",
+                       "--without-heartbeat", "--without-gossip",
+                       "--without-mingle"),
+        env=env, cwd=str(tmp_path))
+    child = run.proc
+    with run:
+        run.wait_for_stderr(" ready.")
+        client = subprocess.run(
+            [sys.executable, target_path("celery_client.py")],
+            capture_output=True, text=True, timeout=120,
+            env=dict(child_env(), CELERY_PROJ_DIR=str(tmp_path / "celery"),
+                     PYTHONPATH=TARGETS))
+        assert client.returncode == 0, client.stderr
+        workers = {int(p) for p in client.stdout.split()}
+        master = int(pidfile.read_text())
+        dump = subprocess.run(
+            stackwatch_cmd("dump", "--tree", str(master)),
+            capture_output=True, text=True, timeout=60, env=child_env())
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=60)
+    stderr = run.stderr
+    assert len(workers) == 2, (workers, stderr)
+    assert child.returncode == 130, stderr
+    assert_clean(tmp_path, stderr, tracebacks=True)
+    procs, titles = by_pid(collapsed(out))
+    assert set(procs) >= workers | {master}, (sorted(procs), workers,
+                                              master)
+    for pid in workers:
+        assert "celery_task_work" in functions(procs[pid]), pid
+        assert "celery" in titles[pid], titles[pid]
+    assert "celery_task_work" not in functions(procs[master])
+    assert any("celery/worker/" in s for s in procs[master])
+    assert dump.returncode == 0, dump.stderr
+    headers = re.findall(r"^== pid (\d+) (.*) ==$", dump.stdout, re.M)
+    assert {int(p) for p, _ in headers} >= workers | {master}, dump.stdout
+    assert "0 passed over" in dump.stderr, dump.stderr
+
+
+def test_sigterm_ends_a_process_stuck_holding_the_gil(tmp_path):
+    # SIGTERM during a C call that holds the GIL for good: the last part
+    # cannot be written (it needs the GIL), and the process must still
+    # end, as SIGTERM's default action would end it, keeping the parts
+    # it handed over before.
+    run, child, out = _start(
+        tmp_path, "--", sys.executable, target_path("tree_term_gil.py"))
+    pid = None
+    with run:
+        try:
+            ready = child.stdout.readline().split()
+            assert ready[:1] == ["ready"], (ready, run.stderr)
+            pid = int(ready[1])
+            time.sleep(0.5)  # in the C call
+            os.kill(pid, signal.SIGTERM)
+            child.wait(timeout=30)
+        finally:
+            if child.poll() is None and pid is not None:
+                os.kill(pid, signal.SIGKILL)  # stuck: it must not stay
+    stderr = run.stderr
+    assert child.returncode == 128 + signal.SIGTERM, (child.returncode,
+                                                       stderr)
+    procs, _ = by_pid(collapsed(out))
+    assert "spin_before" in functions(procs[pid]), procs
+    assert_clean(tmp_path, stderr)
 
 
 def test_killed_child_loses_at_most_its_last_second(tmp_path):

@@ -316,6 +316,26 @@ sw_read_threads(sw_reader_t *r, sw_thread_t *out, int max)
     return n;
 }
 
+int
+sw_reread_thread(sw_reader_t *r, sw_thread_t *t)
+{
+    char ts[HDR_BUF];
+    sw_thread_t fresh;
+
+    if (sw_vm_read(&r->vm, t->tstate, ts, r->L->ts_size) < 0 ||
+        thread_from(r->L, ts, t->tstate, t->interp, t->interp_id, 0, 0,
+                    &fresh) < 0 ||
+        fresh.id != t->id || fresh.ident != t->ident) {
+        return -1; /* gone, or another thread's state now */
+    }
+    fresh.holds_gil = t->holds_gil; /* as seen at the pass's start */
+    if (fresh.tid == 0) {
+        fresh.tid = t->tid;
+    }
+    *t = fresh;
+    return 0;
+}
+
 /* 3.9, 3.10: PyFrameObjects linked by f_back. */
 static int
 frames_objects(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,

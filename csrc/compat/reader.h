@@ -154,6 +154,14 @@ uintptr_t sw_thread_frame(sw_reader_t *r, sw_thread_t *t);
  * same thread as the walks. */
 void sw_prefetch_stacks(sw_reader_t *r, sw_thread_t *const *ts, int n);
 
+/* Reads thread state t again (its current frame and data stack), for a
+ * second walk after one that met its stack changing (r->broken): the
+ * copy read ahead by sw_prefetch_stacks() is dropped.  holds_gil keeps
+ * the value read with the thread list.  Context: the reader's thread; no
+ * GIL needed; no allocation.  Returns 0, or -1 (t unchanged) if the
+ * state is unreadable or no longer the same thread's. */
+int sw_reread_thread(sw_reader_t *r, sw_thread_t *t);
+
 /* Reads the frame chain of thread t, leaf first, into out[0..max), skipping
  * C-stack entry frames.  *truncated is set when the chain was longer.
  * Context: the reader's thread; no GIL needed; no allocation.

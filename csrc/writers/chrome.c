@@ -774,6 +774,171 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
     free(tracks);
 }
 
+/* The counter name of thread tid's live bytes ("live bytes: <its
+ * name>") into b; 0 when the thread is stackwatch's own (no track). */
+static int
+live_name(const writer_t *w, const sw_chrome_live_t *l, sw_buf_t *b)
+{
+    const sw_chrome_opts_t *o = w->o;
+    const sw_trace_thread_t *t;
+    const char *name = NULL;
+
+    b->len = 0;
+    if (l->other) {
+        sw_buf_puts(b, "live bytes: other threads");
+        return 1;
+    }
+    for (t = o->store->threads; t != NULL; t = t->next) {
+        if ((uint64_t)t->tid == l->tid) {
+            if (t->ignored) {
+                return 0;
+            }
+            name = t->name ? t->name : thread_name(o, t->ident);
+            break;
+        }
+    }
+    if (name != NULL && strncmp(name, "stackwatch-", 11) == 0) {
+        return 0;
+    }
+    if (name != NULL) {
+        sw_buf_printf(b, "live bytes: %s", name);
+    }
+    else {
+        sw_buf_printf(b, "live bytes: Thread %llu",
+                      (unsigned long long)l->tid);
+    }
+    return 1;
+}
+
+/* The live bytes counter samples (the names resolved once per thread). */
+static void
+put_live(writer_t *w)
+{
+    const sw_chrome_opts_t *o = w->o;
+    /* (tid, other) -> its name (NULL: no track), the last thread's. */
+    uint64_t *keys = NULL;
+    char **names = NULL;
+    size_t nkeys = 0;
+    sw_buf_t b;
+
+    sw_buf_init(&b);
+    for (size_t i = 0; i < o->nlive && !w->oom; i++) {
+        const sw_chrome_live_t *l = &o->live[i];
+        uint64_t key = l->other ? UINT64_MAX : l->tid;
+        size_t k;
+
+        for (k = 0; k < nkeys && keys[k] != key; k++) {
+        }
+        if (k == nkeys) {
+            uint64_t *a = realloc(keys, (nkeys + 1) * sizeof(*a));
+            char **c;
+
+            if (a == NULL) {
+                w->oom = 1;
+                break;
+            }
+            keys = a;
+            c = realloc(names, (nkeys + 1) * sizeof(*c));
+            if (c == NULL) {
+                w->oom = 1;
+                break;
+            }
+            names = c;
+            keys[nkeys] = key;
+            names[nkeys] = NULL;
+            if (live_name(w, l, &b) && sw_buf_ok(&b)) {
+                names[nkeys] = strdup(b.data);
+                if (names[nkeys] == NULL) {
+                    w->oom = 1;
+                }
+            }
+            nkeys++;
+        }
+        if (names[k] == NULL) {
+            continue;
+        }
+        sw_buf_printf(&w->k.buf,
+                      ",\n{\"ph\":\"C\",\"pid\":%ld,\"tid\":%llu,\"name\":",
+                      o->pid, (unsigned long long)l->tid);
+        sw_buf_json_str(&w->k.buf, names[k]);
+        sw_buf_puts(&w->k.buf, ",\"ts\":");
+        put_ts(&w->k.buf, l->ts, o->store->start_ns);
+        sw_buf_printf(&w->k.buf, ",\"args\":{\"MiB\":%.3f}}", l->value);
+        sink_maybe_flush(&w->k);
+    }
+    for (size_t k = 0; k < nkeys; k++) {
+        free(names[k]);
+    }
+    free(keys);
+    free(names);
+    sw_buf_free(&b);
+}
+
+/* An extra's place on the timeline, for nest_extras. */
+typedef struct xplace {
+    uint64_t tid, start, end;
+    size_t x;
+} xplace_t;
+
+static int
+by_track_then_outer_first(const void *pa, const void *pb)
+{
+    const xplace_t *a = pa, *b = pb;
+
+    if (a->tid != b->tid) {
+        return a->tid < b->tid ? -1 : 1;
+    }
+    if (a->start != b->start) {
+        return a->start < b->start ? -1 : 1;
+    }
+    if (a->end != b->end) {
+        return a->end > b->end ? -1 : 1; /* the longer one holds the other */
+    }
+    return a->x < b->x ? -1 : a->x > b->x;
+}
+
+/* The extras in the order they are written (by track, then start, the
+ * outer one first, as a viewer stacks them), each ending no later than
+ * an extra on its track that holds its start: two stalls on one track
+ * (a hub stall during a deadline stall) nest like the track's slices.
+ * Ending there keeps it nested among the track's slices too: a slice
+ * that starts inside it starts inside the outer one, so ends by then.
+ * NULL when out of memory. */
+static xplace_t *
+nest_extras(writer_t *w)
+{
+    const sw_chrome_opts_t *o = w->o;
+    xplace_t *v = malloc(o->nextras * sizeof(*v));
+    size_t *open, nopen = 0;
+
+    open = malloc(o->nextras * sizeof(*open));
+    if (v == NULL || open == NULL) {
+        free(v);
+        free(open);
+        return NULL;
+    }
+    for (size_t x = 0; x < o->nextras; x++) {
+        v[x].tid = extra_tid(w, &o->extras[x]);
+        v[x].start = o->extras[x].start_ns;
+        v[x].end = w->x_end[x];
+        v[x].x = x;
+    }
+    qsort(v, o->nextras, sizeof(*v), by_track_then_outer_first);
+    for (size_t i = 0; i < o->nextras; i++) {
+        /* open: the extras (indices into v) holding v[i]'s start. */
+        while (nopen > 0 && (v[open[nopen - 1]].tid != v[i].tid ||
+                             v[open[nopen - 1]].end <= v[i].start)) {
+            nopen--;
+        }
+        if (nopen > 0 && v[i].end > v[open[nopen - 1]].end) {
+            v[i].end = v[open[nopen - 1]].end;
+        }
+        open[nopen++] = i;
+    }
+    free(open);
+    return v;
+}
+
 /* speedscope: the document's start and its frames (codes, then spans). */
 static void
 speedscope_head(writer_t *w)
@@ -886,18 +1051,29 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
         sw_buf_printf(&w.k.buf, ":%.3f}}", o->counters[c].value);
         sink_maybe_flush(&w.k);
     }
-    for (size_t x = 0; x < o->nextras && !w.oom && !o->speedscope; x++) {
-        const sw_chrome_extra_t *e = &o->extras[x];
+    if (!o->speedscope) {
+        put_live(&w);
+    }
+    if (o->nextras > 0 && !w.oom && !o->speedscope) {
+        xplace_t *v = nest_extras(&w);
 
-        sw_buf_printf(&w.k.buf,
-                      ",\n{\"ph\":\"X\",\"pid\":%ld,\"tid\":%llu,\"ts\":",
-                      o->pid, (unsigned long long)extra_tid(&w, e));
-        put_ts(&w.k.buf, e->start_ns, o->store->start_ns);
-        sw_buf_puts(&w.k.buf, ",\"dur\":");
-        put_ts(&w.k.buf, w.x_end[x], e->start_ns);
-        sw_buf_puts(&w.k.buf, e->frag);
-        sw_buf_putc(&w.k.buf, '}');
-        sink_maybe_flush(&w.k);
+        if (v == NULL) {
+            w.oom = 1;
+        }
+        for (size_t i = 0; i < o->nextras && !w.oom; i++) {
+            const sw_chrome_extra_t *e = &o->extras[v[i].x];
+
+            sw_buf_printf(&w.k.buf,
+                          ",\n{\"ph\":\"X\",\"pid\":%ld,\"tid\":%llu,\"ts\":",
+                          o->pid, (unsigned long long)v[i].tid);
+            put_ts(&w.k.buf, e->start_ns, o->store->start_ns);
+            sw_buf_puts(&w.k.buf, ",\"dur\":");
+            put_ts(&w.k.buf, v[i].end, e->start_ns);
+            sw_buf_puts(&w.k.buf, e->frag);
+            sw_buf_putc(&w.k.buf, '}');
+            sink_maybe_flush(&w.k);
+        }
+        free(v);
     }
     sw_buf_puts(&w.k.buf, "\n]}\n");
     rc = sink_close(&w.k);

@@ -37,6 +37,15 @@ typedef struct sw_chrome_counter {
     double value;
 } sw_chrome_counter_t;
 
+/* A sample of one thread's live bytes (--memory, from the memory
+ * profiler's per-thread counters): a counter track per thread. */
+typedef struct sw_chrome_live {
+    uint64_t ts;  /* CLOCK_MONOTONIC, ns */
+    uint64_t tid; /* the thread's native id */
+    int other;    /* the counters' shared slot ("other threads") */
+    double value; /* MiB */
+} sw_chrome_live_t;
+
 typedef struct sw_chrome_extra {
     uint64_t tid, start_ns, dur_ns;
     uint32_t greenlet; /* nonzero: that greenlet's track, if it has one */
@@ -68,6 +77,11 @@ typedef struct sw_chrome_opts {
     const sw_chrome_counter_t *counters;
     size_t ncounters;
     const char *counter_name, *counter_unit;
+    /* Per-thread live bytes, in time order: one counter track per thread,
+     * "live bytes: <thread name>" (values in MiB); NULL/0: none.  A
+     * thread that is stackwatch's own has none. */
+    const sw_chrome_live_t *live;
+    size_t nlive;
     /* Complete ("X") events added at write time, e.g. the watchdog's
      * stalls: each a ready JSON fragment ',"name":...,"args":{...}'
      * after its track and times (ns, monotonic). NULL/0: none. */

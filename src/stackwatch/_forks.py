@@ -46,7 +46,8 @@ PART_SUFFIX = ".part"
 
 #: The stats a part carries, summed over processes in a merged profile.
 SUMMED = ("samples", "dropped", "read_errors", "bad_frames", "bad_threads",
-          "sampler_cpu_seconds", "passes", "reused", "labels_dropped")
+          "sampler_cpu_seconds", "passes", "reused", "labels_dropped",
+          "missed", "rereads")
 
 
 def warn(text: str) -> None:

@@ -20,9 +20,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Optional
 
-from stackwatch import _native
+from stackwatch import _native, _osthread
 
-_lock = threading.Lock()
+# Re-entrant: start_tracking imports greenlet (greenlet_install) while
+# holding it, and the watchdog's hook for that import
+# (monitor._track_greenlets, when the watchdog started first) calls
+# start_tracking again in this same thread, before the import returns.
+_lock = _osthread.RLock()
 _users = 0
 _hook_on = False
 _prev_profile: Optional[Callable[..., Any]] = None

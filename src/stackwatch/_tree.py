@@ -99,6 +99,8 @@ class _Here:
         self.stop = _osthread.Event()
         self.thread: Any = None
         self.done = False
+        #: Whether SIGTERM's handler is ours (_native.term_arm).
+        self.armed = False
 
 
 _here = _Here()
@@ -140,9 +142,11 @@ def start_here() -> None:
     _here.prof = prof
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         # A process ended by SIGTERM (multiprocessing's Pool.terminate(),
-        # a supervisor) hands its samples over first; a program that
-        # installs its own handler decides for itself.
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        # a supervisor) hands its samples over first (the flusher thread
+        # does, woken by the C handler: csrc/termwait_py.c says why not
+        # a Python one); a program that installs its own handler decides
+        # for itself.
+        _here.armed = _native.term_arm()
 
 
 def _start_flusher() -> None:
@@ -158,28 +162,47 @@ def _start_flusher() -> None:
 def _flush_loop() -> None:
     _native.sampler_exclude_current(True)
     try:
-        while not _here.stop.wait(FLUSH):
+        while True:
+            if _here.armed:
+                if _native.term_wait(FLUSH):
+                    # SIGTERM: the last part, then SIGTERM again with its
+                    # default action (flush does).
+                    flush(final=True)
+                    return
+                if _here.stop.is_set():
+                    return
+            elif _here.stop.wait(FLUSH):
+                return
             flush()
     finally:
         _native.sampler_exclude_current(False)
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    # (No _here.stop.set(): the signal may have interrupted it, in this
-    # thread, holding its lock. The final flush stops the flushes.)
-    try:
-        # (Bounded: the signal may come while this thread flushes.)
-        flush(final=True, wait=2.0)
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def flush(final: bool = False, wait: float = -1) -> bool:
     """Replaces this process's part in the spool with its samples so far
     (final: the last time; no flush after it). False when the spool is
     closed or gone. wait: seconds to wait for a flush under way (-1:
-    as long as it takes)."""
+    as long as it takes).
+
+    A SIGTERM that comes during the final flush is delivered once the
+    part is written (with its default action from then on). A process
+    often gets its SIGTERM while it ends by itself: multiprocessing's
+    Pool.terminate() sends its workers their sentinel, then SIGTERM, so
+    a worker is ending already (this flush, at exit) when the signal
+    comes; its default action would end the process halfway through the
+    part, and a worker younger than FLUSH would have no part at all."""
+    if not final:
+        return _flush(False, wait)
+    try:
+        return _flush(True, wait)
+    finally:
+        # SIGTERM's handler only noted a SIGTERM that came meanwhile: the
+        # default action from now on, and that SIGTERM delivered.
+        if _native.term_disarm() and _native.term_got():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _flush(final: bool, wait: float) -> bool:
     p = _here.prof
     if p is None:
         return False
@@ -216,10 +239,6 @@ def _at_exit() -> None:
     p = _here.prof
     if p is None:
         return
-    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-        # From here a SIGTERM ends the process at once (the handler would
-        # wait for this very thread's flush).
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # No join (in a gevent worker it would run the hub): a flush under
     # way holds the lock that the final one waits for, and none follows.
     _here.stop.set()
@@ -235,9 +254,13 @@ def _in_forked_child() -> None:
         return
     _here.lock = _osthread.allocate_lock()
     if p.running:
+        if _here.armed:
+            _here.armed = _native.term_arm()  # a semaphore of its own
         _start_flusher()
     else:
         _here.prof = None
+        _native.term_disarm()  # nobody here to wait for SIGTERM
+        _here.armed = False
 
 
 _lifecycle.on_exit(_lifecycle.PROFILER - 1, _at_exit)

@@ -319,8 +319,14 @@ _TRACE_ARGS = [
          help="C functions and builtins (len, time.sleep, list.append...) "
               "are slices too"),
     _arg("--memory", nargs="?", const="0.01", metavar="SECONDS",
-         help="a counter track of the process's RSS, sampled every "
-              "SECONDS (default 0.01)"),
+         help="counter tracks of the process's RSS and each thread's "
+              "live bytes (the memory profiler's counters), sampled "
+              "every SECONDS (default 0.01)"),
+    _arg("--monitor", action="store_true",
+         help="start the watchdog (its defaults, as STACKWATCH_MONITOR=1:"
+              " STACKWATCH_MAX_BLOCKING_TIME...): gevent hub, asyncio "
+              "loop and deadline stalls become slices on the stalled "
+              "tracks"),
     _arg("--ring", type=_positive, metavar="SECONDS",
          help="keep the last SECONDS before the end instead of the first "
               "events that fit the buffer"),
@@ -804,8 +810,9 @@ class _AfterDelay(threading.Thread):
 def _left_out(st: Dict[str, Any]) -> str:
     """What the profile misses, in words: the stacks the sampler left out
     because they changed while it read them (it never records a torn
-    stack: bad_frames and bad_threads count these), and the samples that
-    did not fit the session's tables (dropped). read_errors is not among
+    stack: bad_frames and bad_threads count these), the samples that
+    did not fit the session's tables (dropped), and the ticks the sampler
+    could neither take nor make up (missed). read_errors is not among
     them: most failed reads are retried or harmless, and the others end
     in a stack left out, counted here."""
     torn = st["bad_frames"] + st["bad_threads"]
@@ -816,6 +823,10 @@ def _left_out(st: Dict[str, Any]) -> str:
     if st["dropped"]:
         text += ", %d sample%s lost (the profile's tables are full)" % (
             st["dropped"], "" if st["dropped"] == 1 else "s")
+    missed = st.get("missed", 0)
+    if missed:
+        text += ", %d tick%s missed (the sampler could not run then)" % (
+            missed, "" if missed == 1 else "s")
     return text
 
 
@@ -1337,6 +1348,13 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
             fail("argument --memory: the sampling period must be between "
                  "0.001 and 60 seconds, not %s" % ns.memory, prog)
     signum = _option(prog, "--signal", dumping.parse_signal, ns.signal)
+    if ns.monitor:
+        from stackwatch import monitor
+
+        try:  # the watchdog's settings, from the environment
+            monitor._resolve(monitor._UNSET, monitor._UNSET, monitor._UNSET)
+        except ValueError as e:
+            fail(str(e), prog)
     _path_option(prog, "-o/--output", ns.output)
     out = ns.output
     if out is None:
@@ -1382,7 +1400,9 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
     except (RuntimeError, ValueError) as e:
         atexit.unregister(at_exit)
         fail(str(e), prog)
-    # ... and tracing starts just before its code runs.
+    # ... and tracing (with the watchdog: --monitor) starts just before
+    # its code runs.
+    tracer.monitor = ns.monitor
     return _status(_runner.run(ns.target, ns.module, target_args,
                                at_start=tracer.start), interrupted)
 

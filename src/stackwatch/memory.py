@@ -137,6 +137,9 @@ class MemoryProfiler:
             raise _not_yet("greenlets=True")
         self.directory: Optional[str] = None
         self._service_held = False
+        # Started by a trace for its live bytes tracks (stackwatch.trace):
+        # a profile the program enables replaces it.
+        self._for_trace = False
 
     @property
     def enabled(self) -> bool:
@@ -149,6 +152,11 @@ class MemoryProfiler:
         Raises OSError when it cannot be created, RuntimeError when a
         memory profile already runs in this process."""
         global _active
+        held = _active
+        if held is not None and held is not self and held._for_trace:
+            # The counters `stackwatch trace --memory` started for itself
+            # give way to the program's profile (the trace reads these).
+            held.disable()
         with _active_lock:
             if _active is self:
                 return self

@@ -116,12 +116,16 @@ class Tracer:
                  asyncio: bool = False,
                  search_path: "Optional[Iterable[str]]" = None,
                  functions: "Iterable[Any]" = (),
-                 scoped: bool = False) -> None:
+                 scoped: bool = False,
+                 monitor: bool = False) -> None:
         """search_path: where module names in include/exclude are looked
         up (default: sys.path when the tracer starts). functions:
         functions or "MODULE:QUALNAME" strings to trace only inside
         (scoped tracing, as scoped=True, which also takes every
-        @traced function)."""
+        @traced function). monitor: start() also starts the watchdog
+        with its defaults (as STACKWATCH_MONITOR=1 does, its settings
+        from the environment) when it does not run, and stop() stops
+        it: its stalls are slices on the timeline."""
         self.output = output
         self.search_path = None if search_path is None else \
             list(search_path)
@@ -170,6 +174,10 @@ class Tracer:
         self._stalls: List[Any] = []
         self._live = False
         self._stop_ns = 0
+        self.monitor = bool(monitor)
+        self._own_monitor = False
+        # --memory: the MemoryProfiler started for the trace, its directory.
+        self._own_counters: "Optional[Any]" = None
 
     def _prefixes(self) -> "tuple[List[str], List[str], Dict[str, List[str]]]":
         inc = resolve_filters(self.include, self.search_path)
@@ -225,20 +233,78 @@ class Tracer:
         self._live = True
         _running = self
         if self.memory:
+            self._start_counters()
             self._memory_thread = _MemorySampler(self.memory)
             self._memory_thread.start()
+        if self.monitor:
+            self._start_monitor()
         return self
+
+    def _start_counters(self) -> None:
+        """--memory: the memory profiler's per-thread counters (each
+        thread's live bytes), read by the sampling thread. When no
+        MemoryProfiler runs, one is started for the trace (its files in a
+        directory of its own, removed at stop(); one line an hour), and
+        gives way to one the program enables later (whose counters start
+        from zero); when one runs, its counters are read as they are.
+        Without them (a profile that cannot start, or after the
+        program's ended), RSS alone."""
+        from stackwatch import memory
+
+        if memory._active is not None:
+            return
+        import tempfile
+
+        path = tempfile.mkdtemp(prefix="stackwatch-trace-")
+        try:
+            prof = memory.MemoryProfiler(path, interval=3600.0)
+            prof._for_trace = True
+            prof.enable()
+        except (OSError, RuntimeError):
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        self._own_counters = (prof, path)
+
+    def _stop_counters(self) -> None:
+        own, self._own_counters = self._own_counters, None
+        # (A forked child's counters stopped at the fork; the directory
+        # is the parent's.)
+        if own is not None and os.getpid() == self._pid:
+            import shutil
+
+            own[0].disable()
+            shutil.rmtree(own[1], ignore_errors=True)
+
+    def _start_monitor(self) -> None:
+        from stackwatch import monitor
+
+        if monitor.is_running():
+            return  # the program's own settings stay
+        try:
+            monitor.start(asyncio=True, full_paths=self.full_paths)
+        except BaseException:
+            self.stop()
+            raise
+        self._own_monitor = True
 
     def stop(self) -> "Dict[str, Any]":
         """Stops tracing (the records stay for write()); the stats."""
         if self._memory_thread is not None:
             self._memory_thread.halt()
             self._memory_thread = None
+        self._stop_counters()
         if self._scope is not None:
             self._scope.unwatch_imports()
         if self._live:
             self._live = False
             self._stop_ns = time.monotonic_ns()
+        if self._own_monitor:
+            from stackwatch import monitor
+
+            self._own_monitor = False
+            monitor.stop()
         if self._started and os.getpid() == self._pid:
             _native.trace_stop()
             _remember_thread_names(self._names)
@@ -388,7 +454,9 @@ class _TaskLabeler:
 
 class _MemorySampler(threading.Thread):
     """--memory: the process's RSS every `period` seconds, as a counter
-    track (a thread of stackwatch's: not traced itself)."""
+    track, and each thread's live bytes while the memory profiler's
+    counters run, a counter track each (a thread of stackwatch's: not
+    traced itself, its allocations not counted)."""
 
     def __init__(self, period: float) -> None:
         super().__init__(name="stackwatch-trace-memory", daemon=True)
@@ -401,6 +469,7 @@ class _MemorySampler(threading.Thread):
             while True:
                 _native.trace_memory_sample()
                 if self._halt.wait(self.period):
+                    _native.trace_memory_sample()  # as tracing stops
                     break
         finally:
             _native.sampler_exclude_current(False)

