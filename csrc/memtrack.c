@@ -1049,6 +1049,7 @@ typedef struct writer {
     wslot_t *ws;    /* SW_MEM_MAX_THREADS */
     char *line;     /* a line buffer */
     uint64_t lines; /* written */
+    int fresh;      /* a greenlet started to wait for its label */
     uint64_t write_errors;
     int first_errno;
 } writer_t;
@@ -1164,6 +1165,7 @@ name_slot(int i, uint64_t now, int final)
         if (w->waiting == 0) {
             w->waiting = 1;
             w->seen_ns = now;
+            W.fresh = 1;
         }
         if (!final && now - w->seen_ns < NAME_WAIT_NS) {
             return 0;
@@ -1289,6 +1291,7 @@ name_gslot(uint32_t v, uint64_t now, int final)
         if (w->waiting == 0) {
             w->waiting = 1;
             w->seen_ns = now;
+            W.fresh = 1;
         }
         if (!final && now - w->seen_ns < NAME_WAIT_NS) {
             return 0;
@@ -1296,6 +1299,10 @@ name_gslot(uint32_t v, uint64_t now, int final)
         snprintf(label, sizeof label, "greenlet #%u", gid);
     }
     if (pw->waiting != 2 && !final) {
+        if (w->waiting == 0) {
+            w->seen_ns = now;
+            W.fresh = 1;
+        }
         w->waiting = 1; /* its thread's file first (its name in ours) */
         return 0;
     }
@@ -1749,10 +1756,14 @@ writer_main(void *arg)
         for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
             waiting |= W.ws[i].waiting == 1;
         }
-        if (waiting && !asked) {
-            sw_service_notify(SW_SVC_NAMES); /* names for new threads */
+        if ((waiting && !asked) || W.fresh) {
+            /* Names for new threads, labels for new greenlets (one that
+             * started to wait while others still do is asked for too: a
+             * greenlet's label needs it alive). */
+            sw_service_notify(SW_SVC_NAMES);
         }
         asked = waiting;
+        W.fresh = 0;
         pthread_mutex_lock(&W.mu);
         next += W.interval_ns;
         if (next <= now) {
@@ -1860,6 +1871,7 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
     }
     atomic_store(&sample_mean, cfg->sample_interval);
     W.stop = 0;
+    W.fresh = 0;
     snprintf(path, sizeof path, "%s/process.mem", W.dir);
     W.pfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (W.pfd < 0) {

@@ -40,7 +40,7 @@ def churn():
 
 def leaver():
     left.extend(bytes(CHUNK) for _ in range(8 * MiB // CHUNK))
-    gevent.sleep(0.15)  # long enough for a file of its own
+    gevent.sleep(0.4)  # long enough for a file and a label of its own
 
 
 def kid():
