@@ -162,3 +162,25 @@ def test_mem_record_greenlets_option(tmp_path):
     prof = read_profile(d)
     (_, _, rows), = _by_function(prof)["keeper"]
     assert _within(_live(rows[-1]), 20 * MiB), rows[-1]
+
+
+def test_many_greenlets_stay_bounded(tmp_path):
+    proc = run_target("mem_greenlets_many", str(tmp_path), check=True)
+    stats = json.loads(proc.stdout)
+    # 4000 short greenlets and 300 long ones: slots of ended greenlets
+    # whose blocks were freed are reused, so every one was counted.
+    assert stats["greenlets"] >= 4300, stats
+    assert stats["greenlets_unslotted"] == 0, stats
+    assert stats["greenlet_files"] == 256, stats
+    (d,) = [os.path.join(str(tmp_path), x) for x in os.listdir(str(tmp_path))
+            if x.isdigit()]
+    prof = read_profile(d)
+    files = greenlet_files(prof)
+    assert len(files) == 256 + 1, len(files)  # and the ended greenlets'
+    eh, erows = prof["MainThread.ended-greenlets.mem"]
+    # What the ended ones allocated (64 KiB each at least), all freed.
+    assert erows[-1]["py_alloc"] >= 3000 * 64 * 1024, erows[-1]
+    assert _live(erows[-1]) < 64 * 1024, erows[-1]
+    # The 300 holders' 64 KiB each are in the thread's live bytes.
+    main = by_thread_name(prof)["MainThread"]
+    assert main["py_live"] >= 300 * 64 * 1024, main
