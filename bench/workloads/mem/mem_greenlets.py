@@ -18,7 +18,7 @@ def request():
 
 
 def producer(q):
-    for _ in range(40):
+    for _ in range(15):
         q.put([str(i) for i in range(5000)])
     q.put(None)
 
@@ -30,7 +30,7 @@ def consumer(q):
 
 q = gevent.queue.Queue(maxsize=2)
 pair = [gevent.spawn(producer, q), gevent.spawn(consumer, q)]
-for _ in range(40):
+for _ in range(15):
     gevent.joinall([gevent.spawn(request) for _ in range(50)])
 gevent.joinall(pair)
 print("elapsed %.6f" % (time.perf_counter() - start))
