@@ -479,3 +479,18 @@ def test_threads_in_a_readable_order(tmp_path):
     assert [line.rsplit(" ", 1)[1] for line in r.stdout.splitlines()
             if line.startswith("Processing data for thread")] == [
         "MainThread", "Thread-1", "Thread-2", "Thread-10", "alpha"]
+
+
+def test_long_names_get_fewer_legend_columns(tmp_path):
+    label = "Greenlet-12 #345 (myapp.handlers.UploadHandler.handle_upload)"
+    d = mf.write_profile(
+        tmp_path / "prof", 13, {"MainThread": mf.ramp(8 * MiB, 1.0, 2.0),
+                                "worker": mf.ramp(MiB, 1.0, 2.0)},
+        greenlets={345: (label, mf.ramp(6 * MiB, 0.5, 2.0))})
+    r = run_cli("mem", "graph", d, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    root = ET.parse(str(tmp_path / "memg.svg")).getroot()
+    xs = {float(g.find("%sline" % SVG).get("x1"))
+          for g in root.iter("%sg" % SVG) if g.get("class") == "sw-legend"}
+    # One entry per row: a long label would run into the next column.
+    assert len(xs) == 1, xs
