@@ -2,10 +2,12 @@
 
 Each workload (bench/workloads/mem/mem_*.py: one thread allocating, four
 threads with a producer/consumer pair, zlib through the raw allocator,
-libsqlite3 through malloc) runs plain, under ``-X tracemalloc=1`` and
-``=25``, under ``stackwatch mem record`` (per-thread counters of the
-``python`` profile; then ``--stacks``; then ``--profile both --stacks``;
-then a ``--filter`` that keeps nothing, its worst case),
+libsqlite3 through malloc, gevent greenlets spawned per request) runs
+plain, under ``-X tracemalloc=1`` and ``=25``, under ``stackwatch mem
+record`` (per-thread counters of the ``python`` profile; then
+``--stacks``; then ``--profile both --stacks``; then ``--greenlets``, the
+per-greenlet counters; then a ``--filter`` that keeps nothing, its worst
+case),
 and under ``memray
 run`` (and ``--native``) when memray is installed, in alternating rounds;
 each run times itself from its first line to its last (start-up left
@@ -37,7 +39,8 @@ sys.path.insert(0, HERE)
 
 from common import git_commit  # noqa: E402
 
-WORKLOADS = ("mem_alloc", "mem_threads", "mem_clib", "mem_sqlite")
+WORKLOADS = ("mem_alloc", "mem_threads", "mem_clib", "mem_sqlite",
+             "mem_greenlets")
 
 
 def settings(have_memray: bool):
@@ -50,6 +53,9 @@ def settings(have_memray: bool):
            ("stackwatch --stacks", sw + ["--profile", "python", "--stacks"]),
            ("stackwatch both --stacks", sw + ["--profile", "both",
                                               "--stacks"]),
+           # Per-greenlet counters on top of the per-thread ones.
+           ("stackwatch --greenlets", sw + ["--profile", "python",
+                                            "--greenlets"]),
            # The filter's worst case: no frame is kept, so every
            # allocation walks its whole stack.
            ("stackwatch --filter none",

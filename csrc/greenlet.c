@@ -80,6 +80,18 @@ sw_greenlet_set_listener(sw_greenlet_listener_fn fn)
     listener = fn;
 }
 
+_Thread_local uint32_t sw_greenlet_here
+    __attribute__((tls_model("initial-exec")));
+
+/* Called when a greenlet with an id is freed (GIL-guarded), or NULL. */
+static sw_greenlet_death_fn death_listener;
+
+void
+sw_greenlet_set_death_listener(sw_greenlet_death_fn fn)
+{
+    death_listener = fn;
+}
+
 /* ---- GIL-free readers ------------------------------------------------- */
 
 static record_t *
@@ -208,6 +220,9 @@ greenlet_died(PyObject *self, PyObject *wr)
         }
         ids[id].ptr = 0;
         Py_CLEAR(ids[id].wr);
+        if (death_listener != NULL) {
+            death_listener((uint32_t)id);
+        }
     }
     PyErr_Clear();
     Py_RETURN_NONE;
@@ -315,6 +330,7 @@ hook_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 id);
         }
         atomic_store_explicit(&r->current, id, memory_order_relaxed);
+        sw_greenlet_here = id;
         atomic_fetch_add_explicit(&r->switches, 1, memory_order_relaxed);
         if (listener != NULL) {
             listener(id, PyTuple_GET_ITEM(args[1], 1));
@@ -424,12 +440,17 @@ sw_greenlet_install(void)
     if (cur == NULL) {
         goto done;
     }
-    if (is_our_hook(cur)) {
-        rc = 1;
-        goto done;
-    }
     g = PyObject_CallNoArgs(getcurrent);
     if (g == NULL) {
+        goto done;
+    }
+    if (is_our_hook(cur)) {
+        /* Installed before: the thread-local copy may be stale (the hook
+         * does not look at switches while nobody tracks). */
+        if (atomic_load(&tracking) > 0) {
+            sw_greenlet_here = greenlet_id(g);
+        }
+        rc = 1;
         goto done;
     }
     state = PyObject_New(hook_t, &hook_type);
@@ -438,8 +459,9 @@ sw_greenlet_install(void)
     }
     state->prev = cur == Py_None ? NULL : cur;
     Py_XINCREF(state->prev);
+    sw_greenlet_here = greenlet_id(g);
     state->rec =
-        claim_record((uintptr_t)ts, PyThreadState_GetID(ts), greenlet_id(g));
+        claim_record((uintptr_t)ts, PyThreadState_GetID(ts), sw_greenlet_here);
     func = hook_func_new(state);
     if (func == NULL) {
         goto done;

@@ -94,6 +94,13 @@ int sw_greenlet_timing_stop(const sw_greenlet_timing_t *saved,
 typedef void (*sw_greenlet_listener_fn)(uint32_t to_id, PyObject *to);
 void sw_greenlet_set_listener(sw_greenlet_listener_fn fn);
 
+/* A function called, with the GIL held, when a greenlet that has an id
+ * is freed (its id is never given again): the memory profiler's per-
+ * greenlet counters end there.  Context: GIL held, any thread.  Must not
+ * raise.  NULL: none. */
+typedef void (*sw_greenlet_death_fn)(uint32_t id);
+void sw_greenlet_set_death_listener(sw_greenlet_death_fn fn);
+
 /* Module glue: readies the hook type and interns the event names.
  * Context: GIL held, at import.  Returns 0, or -1 with an exception set. */
 int sw_greenlet_init(PyObject *module);

@@ -19,4 +19,12 @@ uint32_t sw_greenlet_current(uintptr_t tstate, uint64_t tstate_id);
  * sw_greenlet_current(). */
 uint64_t sw_greenlet_switches(uintptr_t tstate, uint64_t tstate_id);
 
+/* The id of the greenlet running on the calling thread, as its hook last
+ * saw it (0: none seen, or no hook in this thread): a thread-local copy of
+ * its record's current greenlet, for the allocator hooks (memtrack.c),
+ * which need no tstate to read it.  Written by the hook in its own thread
+ * only; read by that thread only.  Stale while tracking is off. */
+extern _Thread_local uint32_t sw_greenlet_here
+    __attribute__((tls_model("initial-exec")));
+
 #endif

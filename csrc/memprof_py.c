@@ -39,6 +39,7 @@
 #include "errors_py.h"
 #include "memgot.h"
 #include "memprof_py.h"
+#include "greenlet.h"
 #include "memtrack.h"
 
 enum { RAW, MEM, OBJ, NDOMAINS };
@@ -247,7 +248,7 @@ filter_clear(void)
     Py_CLEAR(prefixes);
 }
 
-/* mem_start(dir, interval, profile, sample_interval) */
+/* mem_start(dir, interval, profile, sample_interval, filter, greenlets) */
 static PyObject *
 mem_start_py(PyObject *m, PyObject *args)
 {
@@ -260,9 +261,10 @@ mem_start_py(PyObject *m, PyObject *args)
     (void)m;
 
     PyObject *filter = Py_None;
+    int greenlets = 0;
 
-    if (!PyArg_ParseTuple(args, "sds|KO:mem_start", &dir, &interval, &profile,
-                          &sample_interval, &filter)) {
+    if (!PyArg_ParseTuple(args, "sds|KOp:mem_start", &dir, &interval, &profile,
+                          &sample_interval, &filter, &greenlets)) {
         return NULL;
     }
     if (filter != Py_None) {
@@ -309,6 +311,7 @@ mem_start_py(PyObject *m, PyObject *args)
     cfg.sample_interval = (uint64_t)sample_interval;
     cfg.tstate = this_tstate;
     cfg.keep = filter != Py_None ? keep_filtered : NULL;
+    cfg.greenlets = greenlets;
     if (filter != Py_None) {
         Py_INCREF(filter);
         Py_XSETREF(prefixes, filter);
@@ -320,6 +323,7 @@ mem_start_py(PyObject *m, PyObject *args)
         }
         return sw_py_raise(rc, err);
     }
+    sw_greenlet_set_death_listener(greenlets ? sw_mem_greenlet_ended : NULL);
     install();
     if (strcmp(profile, "python") != 0) {
         sw_memgot_install();
@@ -340,6 +344,7 @@ mem_stop_py(PyObject *m, PyObject *noargs)
     if (sw_mem_stop() < 0) {
         Py_RETURN_FALSE;
     }
+    sw_greenlet_set_death_listener(NULL);
     filter_clear();
     Py_RETURN_TRUE;
 }
@@ -359,8 +364,8 @@ mem_stats_py(PyObject *m, PyObject *noargs)
         n += in_chain[d];
     }
     return Py_BuildValue(
-        "{sisKsKsKsKsKsKsisisKsKsKsK}", "running", sw_mem_running(), "threads",
-        (unsigned long long)st.threads, "table_blocks",
+        "{sisKsKsKsKsKsKsisisKsKsKsKsKsKsK}", "running", sw_mem_running(),
+        "threads", (unsigned long long)st.threads, "table_blocks",
         (unsigned long long)st.tracked, "untracked_blocks",
         (unsigned long long)st.untracked, "table_bytes",
         (unsigned long long)st.table_bytes, "lines",
@@ -369,7 +374,10 @@ mem_stats_py(PyObject *m, PyObject *noargs)
         "hooked", n, "got_objects", (unsigned long long)got.objects,
         "got_entries", (unsigned long long)got.slots, "got_failed",
         (unsigned long long)got.failed, "got_foreign",
-        (unsigned long long)got.foreign);
+        (unsigned long long)got.foreign, "greenlets",
+        (unsigned long long)st.greenlets, "greenlets_unslotted",
+        (unsigned long long)st.greenlets_unslotted, "greenlet_files",
+        (unsigned long long)st.greenlet_files);
 }
 
 void
@@ -382,12 +390,68 @@ sw_memprof_py_after_fork_child(void)
     uninstall();
 }
 
+/* mem_greenlets_unnamed(): the ids of the greenlets whose files wait for
+ * a label. */
+static PyObject *
+mem_greenlets_unnamed_py(PyObject *m, PyObject *noargs)
+{
+    static uint32_t ids[SW_MEM_MAX_THREADS];
+    size_t n = sw_mem_greenlets_unnamed(ids, SW_MEM_MAX_THREADS), i;
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    (void)m;
+    (void)noargs;
+
+    for (i = 0; out != NULL && i < n; i++) {
+        PyObject *v = PyLong_FromUnsignedLong(ids[i]);
+
+        if (v == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, v);
+    }
+    return out;
+}
+
+/* mem_greenlet_names([(gid, label), ...]) */
+static PyObject *
+mem_greenlet_names_py(PyObject *m, PyObject *seq)
+{
+    PyObject *fast = PySequence_Fast(seq, "expected a sequence of pairs");
+    Py_ssize_t i;
+    (void)m;
+
+    if (fast == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < PySequence_Fast_GET_SIZE(fast); i++) {
+        unsigned long gid;
+        const char *label;
+
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i),
+                              "ks:mem_greenlet_names", &gid, &label)) {
+            Py_DECREF(fast);
+            return NULL;
+        }
+        sw_mem_greenlet_name((uint32_t)gid, label);
+    }
+    Py_DECREF(fast);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"mem_start", mem_start_py, METH_VARARGS,
-     "mem_start(dir, interval, profile, sample_interval=0, filter=None): "
+     "mem_start(dir, interval, profile, sample_interval=0, filter=None, "
+     "greenlets=False): "
      "start the memory profile (with stacks when sample_interval > 0; only "
      "allocations under code whose file starts with one of the filter's "
      "prefixes, a tuple of str)."},
+    {"mem_greenlets_unnamed", mem_greenlets_unnamed_py, METH_NOARGS,
+     "mem_greenlets_unnamed(): ids of the greenlets whose memory files wait "
+     "for a label."},
+    {"mem_greenlet_names", mem_greenlet_names_py, METH_O,
+     "mem_greenlet_names([(gid, label), ...]): label greenlets' memory "
+     "files."},
     {"mem_stop", mem_stop_py, METH_NOARGS,
      "mem_stop(): end the memory profile (files complete)."},
     {"mem_stats", mem_stats_py, METH_NOARGS,

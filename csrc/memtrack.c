@@ -61,12 +61,23 @@
 
 #include "clock.h"
 #include "errors.h"
+#include "greenlet_read.h"
 #include "memstacks.h"
 #include "procmem.h"
 #include "service.h"
 #include "snapshot.h"
 
-#define SLOT_OTHER (SW_MEM_MAX_THREADS - 1)
+/* The slot shared by the threads past the others: the last slot, or with
+ * greenlets the last thread slot.  Set by sw_mem_start (nothing tracks). */
+static uint32_t slot_other = SW_MEM_MAX_THREADS - 1;
+#define SLOT_OTHER slot_other
+
+/* Greenlet slots (greenlets=True): [GSLOT_FIRST, SW_MEM_MAX_THREADS). */
+#define GSLOT_FIRST SW_MEM_GREENLET_THREADS
+#define NGSLOTS (SW_MEM_MAX_THREADS - GSLOT_FIRST)
+#define GWORDS (NGSLOTS / 64)
+/* Greenlet ids are below this (greenlet.c gives at most ~1M). */
+#define MAX_GID (1u << 20)
 
 /* A record: owner slot (16 bits), kind (1 bit), size (the rest). */
 #define REC_SLOT(r) ((uint32_t)((r)&0xffffu))
@@ -84,6 +95,13 @@ typedef struct slot {
     _Atomic long tid;
     _Atomic unsigned long ident;
     _Atomic int used;
+    /* A greenlet's slot: its id, its thread's slot, whether it was freed,
+     * its blocks allocated (by its thread only) and freed (by any). */
+    _Atomic uint32_t gid;
+    _Atomic uint32_t parent;
+    _Atomic int ended;
+    _Atomic uint64_t nalloc;
+    _Atomic uint64_t nfreed;
 } slot_t;
 
 static slot_t slots[SW_MEM_MAX_THREADS];
@@ -98,6 +116,15 @@ static _Atomic int counted = 1 << SW_MEM_PY;
 static int (*_Atomic keep_fn)(void);
 /* The mean of the sampling's intervals in bytes; 0: no stacks. */
 static _Atomic uint64_t sample_mean;
+/* Per-greenlet counters on (sw_mem_config_t.greenlets). */
+static _Atomic int per_greenlet;
+/* Free greenlet slots, a bit each (set: free). */
+static _Atomic uint64_t gfree[GWORDS];
+/* Greenlet id -> its slot (0: none), mmap'd once (MAX_GID entries,
+ * pages touched as ids are used), zeroed for each profile. */
+static _Atomic uint16_t *gslot_of;
+static _Atomic uint64_t gslots_given;
+static _Atomic uint64_t gslots_missed;
 
 typedef _Atomic uint32_t gword_t;
 
@@ -113,6 +140,8 @@ typedef struct tl {
     uintptr_t leaf[2];    /* its granule words */
     int64_t countdown;    /* bytes to the next sampled block (stacks) */
     uint64_t rng;         /* xorshift state */
+    uint32_t gid;         /* the greenlet last counted for (0: none) */
+    uint32_t gslot;       /* its slot (the thread's when it has none) */
 } tl_t;
 
 /* initial-exec: no __tls_get_addr call on every allocation (56 bytes of
@@ -578,7 +607,107 @@ my_slot(tl_t *t)
     t->gen = gen;
     t->slot = i;
     t->countdown = 0;
+    t->gid = 0;
     return i;
+}
+
+static inline int
+is_gslot(uint32_t i)
+{
+    return i >= GSLOT_FIRST &&
+           atomic_load_explicit(&per_greenlet, memory_order_relaxed);
+}
+
+/* A free greenlet slot taken, or 0 when none is free.  Lock-free. */
+static uint32_t
+claim_gslot(void)
+{
+    int w;
+
+    for (w = 0; w < GWORDS; w++) {
+        uint64_t b = atomic_load_explicit(&gfree[w], memory_order_acquire);
+
+        while (b != 0) {
+            uint64_t bit = b & (~b + 1);
+
+            if (atomic_compare_exchange_weak_explicit(&gfree[w], &b, b & ~bit,
+                                                      memory_order_acquire,
+                                                      memory_order_acquire)) {
+                return GSLOT_FIRST + (uint32_t)w * 64 +
+                       (uint32_t)__builtin_ctzll(bit);
+            }
+        }
+    }
+    return 0;
+}
+
+/* The slot that counts an allocation of thread slot `thread` while
+ * greenlet g runs on it: g's own (claimed at its first allocation), or
+ * the thread's when g ended, has an id out of range or found no free
+ * slot.  The thread remembers the last greenlet it looked up. */
+static uint32_t
+greenlet_slot(tl_t *t, uint32_t g, uint32_t thread)
+{
+    uint32_t v;
+    slot_t *s;
+
+    if (t->gid == g) {
+        v = t->gslot;
+        if (v == thread) {
+            return thread;
+        }
+        s = &slots[v];
+        if (atomic_load_explicit(&s->gid, memory_order_relaxed) == g &&
+            !atomic_load_explicit(&s->ended, memory_order_relaxed)) {
+            return v;
+        }
+        t->gslot = thread; /* ended (a stale id: tracking was off) */
+        return thread;
+    }
+    t->gid = g;
+    t->gslot = thread;
+    if (g >= MAX_GID || gslot_of == NULL) {
+        return thread;
+    }
+    v = atomic_load_explicit(&gslot_of[g], memory_order_acquire);
+    if (v != 0) {
+        s = &slots[v];
+        if (atomic_load_explicit(&s->gid, memory_order_relaxed) == g &&
+            !atomic_load_explicit(&s->ended, memory_order_relaxed)) {
+            t->gslot = v;
+            return v;
+        }
+        return thread; /* it had one, and ended */
+    }
+    v = claim_gslot();
+    if (v == 0) {
+        atomic_fetch_add_explicit(&gslots_missed, 1, memory_order_relaxed);
+        return thread;
+    }
+    s = &slots[v];
+    atomic_store_explicit(&s->gid, g, memory_order_relaxed);
+    atomic_store_explicit(&s->parent, thread, memory_order_relaxed);
+    atomic_store_explicit(&s->ended, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->used, 1, memory_order_release);
+    atomic_store_explicit(&gslot_of[g], (uint16_t)v, memory_order_release);
+    atomic_fetch_add_explicit(&gslots_given, 1, memory_order_relaxed);
+    t->gslot = v;
+    return v;
+}
+
+void
+sw_mem_greenlet_ended(uint32_t gid)
+{
+    uint32_t v;
+
+    if (!atomic_load(&per_greenlet) || gslot_of == NULL || gid == 0 ||
+        gid >= MAX_GID) {
+        return;
+    }
+    v = atomic_load_explicit(&gslot_of[gid], memory_order_acquire);
+    if (v >= GSLOT_FIRST && atomic_load(&slots[v].gid) == gid) {
+        atomic_store_explicit(&slots[v].ended, 1, memory_order_release);
+    }
 }
 
 /* Records rec (the 64-bit form) for p: in the granule map when it fits,
@@ -628,7 +757,7 @@ static inline void
 mem_alloced(void *p, size_t size, int kind)
 {
     tl_t *t = &tl;
-    uint32_t i;
+    uint32_t i, owner;
     uint64_t mean, rec, weight = 0;
     int (*keep)(void) = atomic_load_explicit(&keep_fn, memory_order_relaxed);
 
@@ -638,8 +767,13 @@ mem_alloced(void *p, size_t size, int kind)
         return;
     }
     i = my_slot(t);
+    owner = i;
+    if (atomic_load_explicit(&per_greenlet, memory_order_relaxed) &&
+        i != SLOT_OTHER && sw_greenlet_here != 0) {
+        owner = greenlet_slot(t, sw_greenlet_here, i);
+    }
     mean = atomic_load_explicit(&sample_mean, memory_order_relaxed);
-    rec = REC_MAKE(size, i, kind);
+    rec = REC_MAKE(size, owner, kind);
     if (mean != 0) {
         /* Poisson sampling by bytes: each byte is sampled with
          * probability 1/mean, so a block of size bytes is with
@@ -664,19 +798,27 @@ mem_alloced(void *p, size_t size, int kind)
         return;
     }
     if (weight != 0) {
-        sw_memstacks_alloced(p, i, weight);
+        sw_memstacks_alloced(p, i, weight); /* in the thread's .stack */
     }
-    /* One writer (the owner), except for the shared last slot. */
-    if (i == SLOT_OTHER) {
-        atomic_fetch_add_explicit(&slots[i].alloc[kind], size,
+    /* One writer (the owner, or a greenlet's thread), except for the
+     * shared last slot. */
+    if (owner == SLOT_OTHER) {
+        atomic_fetch_add_explicit(&slots[owner].alloc[kind], size,
                                   memory_order_relaxed);
     }
     else {
+        slot_t *s = &slots[owner];
+
         atomic_store_explicit(
-            &slots[i].alloc[kind],
-            atomic_load_explicit(&slots[i].alloc[kind], memory_order_relaxed) +
-                size,
+            &s->alloc[kind],
+            atomic_load_explicit(&s->alloc[kind], memory_order_relaxed) + size,
             memory_order_relaxed);
+        if (owner != i) {
+            atomic_store_explicit(
+                &s->nalloc,
+                atomic_load_explicit(&s->nalloc, memory_order_relaxed) + 1,
+                memory_order_release);
+        }
     }
 }
 
@@ -735,17 +877,29 @@ mem_freed(uint64_t rec)
     int kind = REC_KIND(rec);
     tl_t *t = &tl;
 
-    if (owner != SLOT_OTHER && t->slot == owner &&
-        t->gen == atomic_load_explicit(&generation, memory_order_relaxed)) {
+    int g = is_gslot(owner);
+
+    if (owner != SLOT_OTHER &&
+        t->gen == atomic_load_explicit(&generation, memory_order_relaxed) &&
+        (t->slot == owner ||
+         (g && atomic_load_explicit(&slots[owner].parent,
+                                    memory_order_relaxed) == t->slot))) {
         _Atomic uint64_t *c = &slots[owner].freed_self[kind];
 
         atomic_store_explicit(
             c, atomic_load_explicit(c, memory_order_relaxed) + REC_SIZE(rec),
             memory_order_relaxed);
-        return;
     }
-    atomic_fetch_add_explicit(&slots[owner].freed[kind], REC_SIZE(rec),
-                              memory_order_relaxed);
+    else {
+        atomic_fetch_add_explicit(&slots[owner].freed[kind], REC_SIZE(rec),
+                                  memory_order_relaxed);
+    }
+    if (g) {
+        /* After the bytes: the writer reuses the slot of an ended
+         * greenlet once nfreed reaches nalloc. */
+        atomic_fetch_add_explicit(&slots[owner].nfreed, 1,
+                                  memory_order_release);
+    }
 }
 
 /* ---- the hooks' bodies --------------------------------------------------
@@ -856,12 +1010,27 @@ typedef struct wslot {
     sw_buf_t pending;   /* .stack lines before the file has its name */
     uint8_t *defined;   /* bit per stack id: its "s" line was written */
     size_t defined_cap; /* bytes */
-    int waiting; /* named? 0 not seen, 1 waiting for a name, 2 has a file */
+    int waiting; /* named? 0 not seen, 1 waiting for a name, 2 has a file;
+                    a greenlet's: 3 its file ended, 4 no file (too many) */
     uint64_t seen_ns;
     int has_line;
     uint64_t last[4]; /* the counters of the last line written */
     char name[NAME_MAX_LEN + 1];
+    /* A thread's, with greenlets: its counters with its greenlets' (agg),
+     * its ended greenlets' (eagg: eacc, the ended greenlets whose slots
+     * were reused, plus those not yet reused), their file. */
+    uint64_t agg[4], eagg[4], eacc[4], elast[4];
+    int has_ended, efd, ehas_line;
+    char ename[NAME_MAX_LEN + 1];
+    /* A greenlet's label, given by sw_mem_greenlet_name (under gmu). */
+    uint32_t label_gid;
+    char label[NAME_MAX_LEN + 1];
 } wslot_t;
+
+/* Guards the greenlets' labels (wslot_t.label*) and gslot_of lookups
+ * made to give them: the naming thread sets, the writer reads. */
+static pthread_mutex_t gmu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t gfiles;
 
 typedef struct writer {
     pthread_t thread;
@@ -880,6 +1049,7 @@ typedef struct writer {
     wslot_t *ws;    /* SW_MEM_MAX_THREADS */
     char *line;     /* a line buffer */
     uint64_t lines; /* written */
+    int fresh;      /* a greenlet started to wait for its label */
     uint64_t write_errors;
     int first_errno;
 } writer_t;
@@ -949,7 +1119,11 @@ name_taken(const char *file)
         return 1;
     }
     for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
-        if (W.ws[i].waiting == 2 && strcmp(W.ws[i].name, file) == 0) {
+        if ((W.ws[i].waiting == 2 || W.ws[i].waiting == 3) &&
+            strcmp(W.ws[i].name, file) == 0) {
+            return 1;
+        }
+        if (W.ws[i].ename[0] != '\0' && strcmp(W.ws[i].ename, file) == 0) {
             return 1;
         }
     }
@@ -979,7 +1153,7 @@ name_slot(int i, uint64_t now, int final)
     if (w->waiting == 2) {
         return 1;
     }
-    if (i == SLOT_OTHER) {
+    if ((uint32_t)i == SLOT_OTHER) {
         snprintf(name, sizeof name, "other-threads");
         named = 1;
         tid = 0;
@@ -991,6 +1165,7 @@ name_slot(int i, uint64_t now, int final)
         if (w->waiting == 0) {
             w->waiting = 1;
             w->seen_ns = now;
+            W.fresh = 1;
         }
         if (!final && now - w->seen_ns < NAME_WAIT_NS) {
             return 0;
@@ -1054,6 +1229,186 @@ name_slot(int i, uint64_t now, int final)
         sw_buf_free(&w->pending);
     }
     return 1;
+}
+
+/* base made unique among the files (name_taken): "-<n>" appended. */
+static void
+unique_base(char *base, size_t cap, long n)
+{
+    char other[NAME_MAX_LEN + 1];
+
+    if (!name_taken(base)) {
+        return;
+    }
+    snprintf(other, sizeof other, "%.150s-%ld", base, n);
+    snprintf(base, cap, "%s", other);
+    if (name_taken(base)) {
+        snprintf(other, sizeof other, "%.150s-%ld-2", base, n);
+        snprintf(base, cap, "%s", other);
+    }
+}
+
+static void
+no_breaks(char *name)
+{
+    for (; *name != '\0'; name++) {
+        if (*name == '\n' || *name == '\r') {
+            *name = ' ';
+        }
+    }
+}
+
+/* Gives greenlet slot v its file (named after its label, or "greenlet
+ * #<id>" when none came within NAME_WAIT_NS), once its thread's file has
+ * its name.  Returns 1 when the file exists now. */
+static int
+name_gslot(uint32_t v, uint64_t now, int final)
+{
+    wslot_t *w = &W.ws[v];
+    uint32_t gid = atomic_load(&slots[v].gid);
+    uint32_t parent = atomic_load(&slots[v].parent);
+    wslot_t *pw = &W.ws[parent];
+    char label[NAME_MAX_LEN + 1], base[NAME_MAX_LEN + 1], hdr[1024];
+    int named, n;
+
+    if (w->waiting == 2) {
+        return 1;
+    }
+    if (w->waiting >= 3) {
+        return 0;
+    }
+    if (atomic_load(&gfiles) >= SW_MEM_MAX_GREENLET_FILES) {
+        w->waiting = 4;
+        return 0;
+    }
+    pthread_mutex_lock(&gmu);
+    named = w->label_gid == gid && w->label[0] != '\0';
+    if (named) {
+        snprintf(label, sizeof label, "%s", w->label);
+    }
+    pthread_mutex_unlock(&gmu);
+    if (!named) {
+        if (w->waiting == 0) {
+            w->waiting = 1;
+            w->seen_ns = now;
+            W.fresh = 1;
+        }
+        if (!final && now - w->seen_ns < NAME_WAIT_NS) {
+            return 0;
+        }
+        snprintf(label, sizeof label, "greenlet #%u", gid);
+    }
+    if (pw->waiting != 2 && !final) {
+        if (w->waiting == 0) {
+            w->seen_ns = now;
+            W.fresh = 1;
+        }
+        w->waiting = 1; /* its thread's file first (its name in ours) */
+        return 0;
+    }
+    safe_name(label, base, sizeof base);
+    unique_base(base, sizeof base, (long)gid);
+    w->fd = open_file(base);
+    if (w->fd < 0) {
+        if (atomic_fetch_add(&write_errors, 1) == 0) {
+            atomic_store(&write_errno, errno);
+        }
+    }
+    snprintf(w->name, sizeof w->name, "%s", base);
+    w->waiting = 2;
+    atomic_fetch_add(&gfiles, 1);
+    if (w->fd >= 0) {
+        no_breaks(label);
+        n = snprintf(hdr, sizeof hdr,
+                     "# stackwatch-mem 1 greenlet\n# name %s\n"
+                     "# greenlet_id %u\n# thread %s\n# native_id %ld\n"
+                     "# columns t py_live c_live py_alloc py_free c_alloc "
+                     "c_free\n",
+                     label, gid, pw->name[0] ? pw->name : "?",
+                     atomic_load(&slots[parent].tid));
+        write_all(w->fd, hdr, (size_t)n);
+    }
+    return 1;
+}
+
+/* Gives thread slot i's ended-greenlets file ("<thread file>.ended-
+ * greenlets.mem"), once the thread's file has its name.  Returns 1 when
+ * the file exists now. */
+static int
+name_ended(uint32_t i)
+{
+    wslot_t *w = &W.ws[i];
+    char base[NAME_MAX_LEN + 1], hdr[1024];
+    int n;
+
+    if (w->ename[0] != '\0') {
+        return w->efd >= 0;
+    }
+    if (w->waiting != 2) {
+        return 0;
+    }
+    snprintf(base, sizeof base, "%.170s.ended-greenlets", w->name);
+    unique_base(base, sizeof base, atomic_load(&slots[i].tid));
+    snprintf(w->ename, sizeof w->ename, "%s", base);
+    w->efd = open_file(base);
+    if (w->efd < 0) {
+        if (atomic_fetch_add(&write_errors, 1) == 0) {
+            atomic_store(&write_errno, errno);
+        }
+        return 0;
+    }
+    n = snprintf(hdr, sizeof hdr,
+                 "# stackwatch-mem 1 greenlet\n# name ended greenlets (%s)\n"
+                 "# greenlet_id 0\n# thread %s\n# native_id %ld\n"
+                 "# columns t py_live c_live py_alloc py_free c_alloc "
+                 "c_free\n",
+                 w->name, w->name, atomic_load(&slots[i].tid));
+    write_all(w->efd, hdr, (size_t)n);
+    return 1;
+}
+
+size_t
+sw_mem_greenlets_unnamed(uint32_t *out, size_t max)
+{
+    size_t k = 0;
+    uint32_t v;
+
+    if (!atomic_load(&running) || !atomic_load(&per_greenlet)) {
+        return 0;
+    }
+    pthread_mutex_lock(&gmu);
+    for (v = GSLOT_FIRST; v < SW_MEM_MAX_THREADS && k < max; v++) {
+        uint32_t gid;
+
+        if (!atomic_load_explicit(&slots[v].used, memory_order_acquire) ||
+            atomic_load(&slots[v].ended)) {
+            continue;
+        }
+        gid = atomic_load(&slots[v].gid);
+        if (gid != 0 && W.ws[v].label_gid != gid) {
+            out[k++] = gid;
+        }
+    }
+    pthread_mutex_unlock(&gmu);
+    return k;
+}
+
+void
+sw_mem_greenlet_name(uint32_t gid, const char *label)
+{
+    uint32_t v;
+
+    if (!atomic_load(&running) || !atomic_load(&per_greenlet) ||
+        gslot_of == NULL || gid == 0 || gid >= MAX_GID) {
+        return;
+    }
+    pthread_mutex_lock(&gmu);
+    v = atomic_load(&gslot_of[gid]);
+    if (v >= GSLOT_FIRST && atomic_load(&slots[v].gid) == gid) {
+        W.ws[v].label_gid = gid;
+        snprintf(W.ws[v].label, sizeof W.ws[v].label, "%s", label);
+    }
+    pthread_mutex_unlock(&gmu);
 }
 
 /* Whether stack id's "s" line is in w's file already; marks it. */
@@ -1140,14 +1495,144 @@ counters_text(char *line, size_t cap, int off, const uint64_t *c)
                           (unsigned long long)c[3]);
 }
 
+/* c: py alloc, py freed, c alloc, c freed of slot i. */
+static void
+read_slot(uint32_t i, uint64_t *c)
+{
+    const slot_t *s = &slots[i];
+
+    c[0] = atomic_load_explicit(&s->alloc[0], memory_order_relaxed);
+    c[1] = atomic_load_explicit(&s->freed[0], memory_order_relaxed) +
+           atomic_load_explicit(&s->freed_self[0], memory_order_relaxed);
+    c[2] = atomic_load_explicit(&s->alloc[1], memory_order_relaxed);
+    c[3] = atomic_load_explicit(&s->freed[1], memory_order_relaxed) +
+           atomic_load_explicit(&s->freed_self[1], memory_order_relaxed);
+}
+
+static void
+add4(uint64_t *to, const uint64_t *c)
+{
+    to[0] += c[0];
+    to[1] += c[1];
+    to[2] += c[2];
+    to[3] += c[3];
+}
+
+/* A data line of counters c at t to fd, unless they are those of the
+ * last line (*last, *has_line) and this is not the final pass. */
+static void
+counters_line(int fd, double t, const uint64_t *c, uint64_t *last,
+              int *has_line, int final)
+{
+    char line[256];
+    int len;
+
+    if (fd < 0 || (*has_line && !final && memcmp(c, last, 4 * 8) == 0)) {
+        return;
+    }
+    len = snprintf(line, sizeof line, "%.6f", t);
+    len = counters_text(line, sizeof line, len, c);
+    write_all(fd, line, (size_t)len);
+    memcpy(last, c, 4 * 8);
+    *has_line = 1;
+    atomic_fetch_add(&lines_written, 1);
+}
+
+/* Gives the slot of an ended greenlet whose blocks are all freed back:
+ * its counters go to its thread's ended greenlets for good. */
+static void
+reuse_gslot(uint32_t v, const uint64_t *c)
+{
+    slot_t *s = &slots[v];
+    wslot_t *w = &W.ws[v];
+    int k;
+
+    add4(W.ws[atomic_load(&s->parent)].eacc, c);
+    for (k = 0; k < 2; k++) {
+        atomic_store(&s->alloc[k], 0);
+        atomic_store(&s->freed[k], 0);
+        atomic_store(&s->freed_self[k], 0);
+    }
+    atomic_store(&s->nalloc, 0);
+    atomic_store(&s->nfreed, 0);
+    atomic_store(&s->parent, 0);
+    atomic_store(&s->ended, 0);
+    pthread_mutex_lock(&gmu);
+    atomic_store(&s->gid, 0);
+    w->label_gid = 0;
+    w->label[0] = '\0';
+    pthread_mutex_unlock(&gmu);
+    w->waiting = 0;
+    w->has_line = 0;
+    w->name[0] = '\0';
+    atomic_store_explicit(&s->used, 0, memory_order_release);
+    atomic_fetch_or_explicit(&gfree[(v - GSLOT_FIRST) / 64],
+                             (uint64_t)1 << ((v - GSLOT_FIRST) % 64),
+                             memory_order_release);
+}
+
+/* The greenlets' pass: each greenlet's counters added to its thread's
+ * (agg; eagg when it ended), its line written; an ended one's file ends,
+ * and its slot is reused once all its blocks are freed. */
+static void
+tick_greenlets(uint64_t now, int final)
+{
+    double t = secs(now);
+    uint32_t v;
+
+    for (v = GSLOT_FIRST; v < SW_MEM_MAX_THREADS; v++) {
+        slot_t *s = &slots[v];
+        wslot_t *w = &W.ws[v], *pw;
+        uint64_t c[4], nalloc, nfreed;
+        int ended;
+
+        if (!atomic_load_explicit(&s->used, memory_order_acquire)) {
+            continue;
+        }
+        ended = atomic_load_explicit(&s->ended, memory_order_acquire);
+        /* The block counts before the bytes (the hooks add the bytes
+         * first): when they match, every byte is in c. */
+        nalloc = atomic_load_explicit(&s->nalloc, memory_order_acquire);
+        nfreed = atomic_load_explicit(&s->nfreed, memory_order_acquire);
+        read_slot(v, c);
+        pw = &W.ws[atomic_load(&s->parent)];
+        add4(pw->agg, c);
+        if (!ended) {
+            if (name_gslot(v, now, final)) {
+                counters_line(w->fd, t, c, w->last, &w->has_line, final);
+            }
+            continue;
+        }
+        add4(pw->eagg, c);
+        pw->has_ended = 1;
+        if (w->waiting == 2) {
+            char line[64];
+            int len = snprintf(line, sizeof line, "# end %.6f\n", t);
+
+            counters_line(w->fd, t, c, w->last, &w->has_line, 1);
+            if (w->fd >= 0) {
+                write_all(w->fd, line, (size_t)len);
+                close(w->fd);
+                w->fd = -1;
+            }
+        }
+        w->waiting = 3;
+        if (nalloc == nfreed) {
+            reuse_gslot(v, c);
+        }
+    }
+}
+
 /* One pass: a line for process.mem, and one for every thread whose
- * counters changed (every thread at the end). */
+ * counters changed (every thread at the end); with greenlets, their lines
+ * too. */
 static void
 tick(uint64_t now, int final)
 {
     uint32_t n = atomic_load(&nslots);
     uint64_t sum[4] = {0, 0, 0, 0};
     double t = secs(now);
+    int greenlets = atomic_load(&per_greenlet);
     sw_procmem_t pm;
     char line[256];
     int len;
@@ -1160,40 +1645,37 @@ tick(uint64_t now, int final)
         stack_events();
     }
     for (i = 0; i <= SLOT_OTHER; i++) {
-        slot_t *s;
         wslot_t *w;
-        uint64_t c[4];
 
         if (i == n) {
             i = SLOT_OTHER; /* skip the unused ones between */
         }
-        s = &slots[i];
         w = &W.ws[i];
-        if (!atomic_load_explicit(&s->used, memory_order_acquire)) {
+        read_slot(i, w->agg);
+        add4(w->agg, w->eacc);
+        memcpy(w->eagg, w->eacc, sizeof w->eagg);
+    }
+    if (greenlets) {
+        tick_greenlets(now, final);
+    }
+    for (i = 0; i <= SLOT_OTHER; i++) {
+        wslot_t *w;
+
+        if (i == n) {
+            i = SLOT_OTHER;
+        }
+        w = &W.ws[i];
+        if (!atomic_load_explicit(&slots[i].used, memory_order_acquire)) {
             continue;
         }
-        c[0] = atomic_load_explicit(&s->alloc[0], memory_order_relaxed);
-        c[1] = atomic_load_explicit(&s->freed[0], memory_order_relaxed) +
-               atomic_load_explicit(&s->freed_self[0], memory_order_relaxed);
-        c[2] = atomic_load_explicit(&s->alloc[1], memory_order_relaxed);
-        c[3] = atomic_load_explicit(&s->freed[1], memory_order_relaxed) +
-               atomic_load_explicit(&s->freed_self[1], memory_order_relaxed);
-        sum[0] += c[0];
-        sum[1] += c[1];
-        sum[2] += c[2];
-        sum[3] += c[3];
+        add4(sum, w->agg);
         if (!name_slot((int)i, now, final) || w->fd < 0) {
             continue;
         }
-        if (w->has_line && !final && memcmp(c, w->last, sizeof c) == 0) {
-            continue;
+        counters_line(w->fd, t, w->agg, w->last, &w->has_line, final);
+        if (w->has_ended && name_ended(i)) {
+            counters_line(w->efd, t, w->eagg, w->elast, &w->ehas_line, final);
         }
-        len = snprintf(line, sizeof line, "%.6f", t);
-        len = counters_text(line, sizeof line, len, c);
-        write_all(w->fd, line, (size_t)len);
-        memcpy(w->last, c, sizeof c);
-        w->has_line = 1;
-        atomic_fetch_add(&lines_written, 1);
     }
     if (final && W.sample_interval != 0) {
         stack_events(); /* every file is named now */
@@ -1229,6 +1711,11 @@ end_files(uint64_t now)
             write_all(w->sfd, line, (size_t)len);
             close(w->sfd);
             w->sfd = -1;
+        }
+        if (w->efd >= 0) {
+            write_all(w->efd, line, (size_t)len);
+            close(w->efd);
+            w->efd = -1;
         }
         sw_buf_free(&w->pending);
         free(w->defined);
@@ -1269,10 +1756,14 @@ writer_main(void *arg)
         for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
             waiting |= W.ws[i].waiting == 1;
         }
-        if (waiting && !asked) {
-            sw_service_notify(SW_SVC_NAMES); /* names for new threads */
+        if ((waiting && !asked) || W.fresh) {
+            /* Names for new threads, labels for new greenlets (one that
+             * started to wait while others still do is asked for too: a
+             * greenlet's label needs it alive). */
+            sw_service_notify(SW_SVC_NAMES);
         }
         asked = waiting;
+        W.fresh = 0;
         pthread_mutex_lock(&W.mu);
         next += W.interval_ns;
         if (next <= now) {
@@ -1316,12 +1807,41 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
                            : strcmp(cfg->profile, "c") == 0    ? 1 << SW_MEM_C
                                                                : 3);
     atomic_store(&keep_fn, cfg->keep);
+    if (cfg->greenlets && gslot_of == NULL) {
+        void *m =
+            mmap(NULL, MAX_GID * sizeof(uint16_t), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+        if (m == MAP_FAILED) {
+            snprintf(err, errlen, "out of memory");
+            return SW_ENOMEM;
+        }
+        gslot_of = (_Atomic uint16_t *)m; /* kept for good (late hooks) */
+    }
+    else if (gslot_of != NULL) {
+        madvise((void *)gslot_of, MAX_GID * sizeof(uint16_t), MADV_DONTNEED);
+    }
+    atomic_store(&per_greenlet, cfg->greenlets ? 1 : 0);
+    slot_other =
+        cfg->greenlets ? GSLOT_FIRST - 1 : (uint32_t)SW_MEM_MAX_THREADS - 1;
+    for (i = 0; i < GWORDS; i++) {
+        atomic_store(&gfree[i], ~(uint64_t)0);
+    }
+    atomic_store(&gslots_given, 0);
+    atomic_store(&gslots_missed, 0);
+    atomic_store(&gfiles, 0);
     table_clear();
     map_clear();
     for (i = 0; i < SW_MEM_MAX_THREADS; i++) {
         memset(&W.ws[i], 0, sizeof(wslot_t));
         W.ws[i].fd = -1;
         W.ws[i].sfd = -1;
+        W.ws[i].efd = -1;
+        atomic_store(&slots[i].gid, 0);
+        atomic_store(&slots[i].parent, 0);
+        atomic_store(&slots[i].ended, 0);
+        atomic_store(&slots[i].nalloc, 0);
+        atomic_store(&slots[i].nfreed, 0);
         sw_buf_init(&W.ws[i].pending);
         atomic_store(&slots[i].alloc[0], 0);
         atomic_store(&slots[i].alloc[1], 0);
@@ -1351,6 +1871,7 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
     }
     atomic_store(&sample_mean, cfg->sample_interval);
     W.stop = 0;
+    W.fresh = 0;
     snprintf(path, sizeof path, "%s/process.mem", W.dir);
     W.pfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (W.pfd < 0) {
@@ -1413,6 +1934,7 @@ sw_mem_stop(void)
      * still inside finds locked shards and zero pages, never a hole). */
     table_clear();
     map_clear();
+    atomic_store(&per_greenlet, 0);
     atomic_store(&running, 0);
     return 0;
 }
@@ -1429,6 +1951,9 @@ sw_mem_get_stats(sw_mem_stats_t *out)
     out->lines = atomic_load(&lines_written);
     out->write_errors = atomic_load(&write_errors);
     out->errno_ = atomic_load(&write_errno);
+    out->greenlets = atomic_load(&gslots_given);
+    out->greenlets_unslotted = atomic_load(&gslots_missed);
+    out->greenlet_files = atomic_load(&gfiles);
 }
 
 size_t
@@ -1463,8 +1988,44 @@ sw_mem_threads_live(sw_mem_thread_live_t *out, size_t max)
         }
         out[k].tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
         out[k].other = i == SLOT_OTHER;
-        /* A free counted before its alloc (the two are separate loads). */
-        out[k++].live = a >= f ? a - f : 0;
+        out[k].slot = i;
+        out[k++].live = a - f; /* modulo 2^64 until the greenlets are in */
+    }
+    if (atomic_load(&per_greenlet)) {
+        /* A greenlet's bytes are its thread's (entries are in slot order,
+         * at most one per slot: the parent's is at or before its slot). */
+        for (i = GSLOT_FIRST; i < SW_MEM_MAX_THREADS; i++) {
+            const slot_t *s = &slots[i];
+            uint32_t p;
+            size_t j;
+            uint64_t a = 0, f = 0;
+            int kind;
+
+            if (!atomic_load_explicit(&s->used, memory_order_acquire)) {
+                continue;
+            }
+            p = atomic_load_explicit(&s->parent, memory_order_relaxed);
+            for (kind = 0; kind < 2; kind++) {
+                a += atomic_load_explicit(&s->alloc[kind],
+                                          memory_order_relaxed);
+                f += atomic_load_explicit(&s->freed[kind],
+                                          memory_order_relaxed) +
+                     atomic_load_explicit(&s->freed_self[kind],
+                                          memory_order_relaxed);
+            }
+            for (j = p < k ? p + 1 : k; j-- > 0;) {
+                if (out[j].slot == p) {
+                    out[j].live += a - f;
+                    break;
+                }
+            }
+        }
+    }
+    for (i = 0; i < k; i++) {
+        /* A free counted before its alloc (separate loads): not below 0. */
+        if ((int64_t)out[i].live < 0) {
+            out[i].live = 0;
+        }
     }
     return k;
 }
@@ -1480,6 +2041,8 @@ sw_mem_atfork_child(void)
     }
     atomic_flag_clear(&chunk_lock);
     atomic_store(&sample_mean, 0);
+    atomic_store(&per_greenlet, 0);
+    pthread_mutex_init(&gmu, NULL);
     sw_memstacks_atfork_child();
     if (atomic_load(&running)) {
         if (W.ws != NULL) {
@@ -1491,6 +2054,10 @@ sw_mem_atfork_child(void)
                 if (W.ws[i].sfd >= 0) {
                     close(W.ws[i].sfd);
                     W.ws[i].sfd = -1;
+                }
+                if (W.ws[i].efd >= 0) {
+                    close(W.ws[i].efd);
+                    W.ws[i].efd = -1;
                 }
             }
         }

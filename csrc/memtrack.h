@@ -19,6 +19,18 @@
  * written as "other-threads". */
 #define SW_MEM_MAX_THREADS 4096
 
+/* With per-greenlet counters (sw_mem_config_t.greenlets): the slots below
+ * this are threads' (the last of them shared, "other-threads"), the
+ * others greenlets' (SW_MEM_MAX_THREADS - SW_MEM_GREENLET_THREADS of them
+ * at once: live greenlets, and ended ones some of whose blocks are still
+ * live; a slot is reused once an ended greenlet's blocks are all freed). */
+#define SW_MEM_GREENLET_THREADS 1024
+
+/* Greenlets given a file of their own in one profile (the later ones are
+ * counted in their threads and, once ended, in their threads' ended-
+ * greenlets file). */
+#define SW_MEM_MAX_GREENLET_FILES 256
+
 /* What a block was taken through (the columns it is counted in). */
 enum sw_mem_kind {
     SW_MEM_PY = 0, /* Python's allocators (RAW, MEM, OBJ) */
@@ -37,6 +49,10 @@ typedef struct sw_mem_config {
      * (called in the hook, after the block was given; any thread, GIL
      * held or not); NULL: every allocation counts. */
     int (*keep)(void);
+    /* Per-greenlet counters too: each allocation is also counted for the
+     * greenlet running on the thread (greenlet_read.h's
+     * sw_greenlet_here), until sw_mem_greenlet_ended() says it is freed. */
+    int greenlets;
 } sw_mem_config_t;
 
 /* Counters the Python layer can read (stats()). */
@@ -48,6 +64,10 @@ typedef struct sw_mem_stats {
     uint64_t lines;        /* data lines written */
     uint64_t write_errors; /* failed writes (the first errno in errno_) */
     int errno_;
+    uint64_t greenlets;           /* greenlet slots given (greenlets=True) */
+    uint64_t greenlets_unslotted; /* greenlets that found no free slot:
+                                     counted in their threads only */
+    uint64_t greenlet_files;      /* greenlet files created */
 } sw_mem_stats_t;
 
 /* Starts a profile: clears the counters and the side table, creates
@@ -83,7 +103,8 @@ void sw_mem_get_stats(sw_mem_stats_t *out);
 typedef struct sw_mem_thread_live {
     long tid;      /* its native id (the first one, for the shared slot) */
     int other;     /* the slot shared by the threads past the others */
-    uint64_t live; /* bytes */
+    uint64_t live; /* bytes (its greenlets' included) */
+    uint32_t slot; /* its counters' slot */
 } sw_mem_thread_live_t;
 
 /* Fills out with up to max threads' live bytes, in slot order; returns
@@ -91,6 +112,22 @@ typedef struct sw_mem_thread_live {
  * GIL; reads the counters (relaxed loads), takes no lock, allocates
  * nothing.  No errors. */
 size_t sw_mem_threads_live(sw_mem_thread_live_t *out, size_t max);
+
+/* Greenlet `gid` (an id of greenlet.h's) was freed: its counters end
+ * (its file gets its last line; what it still holds, and what is freed of
+ * that later, go to its thread's ended-greenlets file).  Context: any
+ * thread (the greenlet hook's death listener, GIL held); lock-free.  No
+ * errors; nothing when greenlets are not counted. */
+void sw_mem_greenlet_ended(uint32_t gid);
+
+/* The ids of the greenlets whose files wait for a label (up to max, into
+ * out); returns how many.  Context: GIL held (the naming thread). */
+size_t sw_mem_greenlets_unnamed(uint32_t *out, size_t max);
+
+/* Gives greenlet gid its label (the sampler's, greenlets.py's label()),
+ * used when its file is created.  Context: GIL held.  Unknown or ended
+ * greenlets are ignored. */
+void sw_mem_greenlet_name(uint32_t gid, const char *label);
 
 /* ---- the hooks' side ------------------------------------------------- */
 

@@ -344,7 +344,7 @@ sample_pass(struct sampler *P, work_t *w, sw_session_t *s, uint64_t wall_ns)
         struct todo *td = &w->todo[i];
         uint64_t cpu = 0;
         sw_sthread_t *st;
-        int created, cpu_known;
+        int created, cpu_known, unnamed = 0;
 
         td->node = 0;
         td->task = 0;
@@ -367,15 +367,23 @@ sample_pass(struct sampler *P, work_t *w, sw_session_t *s, uint64_t wall_ns)
         td->slot = sw_session_thread(s, t->id, t->ident, t->tid, t->interp_id,
                                      &created);
         st = &s->threads[td->slot];
-        if (created || st->ident != t->ident || st->tid == 0) {
+        if (created || st->ident != t->ident || st->tid == 0 ||
+            (t->tid != 0 && t->tid != st->tid)) {
             /* Until a new thread boots, its thread state may carry the
-             * ids of the thread that created it: follow what it says. */
+             * ids of the thread that created it (3.9-3.11), and the new
+             * thread stores its ident before its native id: follow what
+             * it says.  A name given for the ids it had is not its own:
+             * it is named again. */
+            if (!created && st->name != 0) {
+                st->name = 0;
+                unnamed = 1;
+            }
             st->ident = t->ident;
             st->tid = sw_read_tid(&w->reader, t);
             st->have_cpu = 0;
             st->have_last = 0;
         }
-        if (created) {
+        if (created || unnamed) {
             sw_service_notify(SW_SVC_NAMES); /* to be named */
         }
         cpu_known = sw_thread_cpu_ns(st->tid, &cpu) == 0;

@@ -179,13 +179,25 @@ Session_name_thread(PyObject *op, PyObject *args)
     sw_session_t *s = ((SessionObject *)op)->s;
     unsigned int slot;
     const char *name;
-    int rc;
+    unsigned long ident = 0;
+    long tid = 0;
+    int rc, named = 1;
 
-    if (!PyArg_ParseTuple(args, "Is:name_thread", &slot, &name)) {
+    if (!PyArg_ParseTuple(args, "Is|kl:name_thread", &slot, &name, &ident,
+                          &tid)) {
         return NULL;
     }
     pthread_mutex_lock(&s->mu);
-    rc = sw_session_name_thread(s, slot, name);
+    if (PyTuple_GET_SIZE(args) > 2 && slot < s->nthreads &&
+        (s->threads[slot].ident != ident || s->threads[slot].tid != tid)) {
+        /* The name was found for ids the sampler has corrected since (a
+         * thread state that carried its creator's ids): not this one's. */
+        rc = 0;
+        named = 0;
+    }
+    else {
+        rc = sw_session_name_thread(s, slot, name);
+    }
     pthread_mutex_unlock(&s->mu);
     /* SW_EFULL: the name was dropped and counted in labels_dropped, which
      * stats() shows; not an error of the caller's. */
@@ -195,7 +207,7 @@ Session_name_thread(PyObject *op, PyObject *args)
         snprintf(msg, sizeof(msg), "no thread slot %u", slot);
         return sw_py_raise(rc, msg);
     }
-    Py_RETURN_NONE;
+    return PyBool_FromLong(named);
 }
 
 static PyObject *
@@ -585,7 +597,9 @@ static PyMethodDef Session_methods[] = {
     {"threads", Session_threads, METH_NOARGS,
      "[(slot, ident, tid, name or None, samples)] of the threads seen."},
     {"name_thread", Session_name_thread, METH_VARARGS,
-     "name_thread(slot, name): set the label of a thread slot."},
+     "name_thread(slot, name[, ident, tid]): set the label of a thread "
+     "slot; with ident and tid, only while the slot still has those ids "
+     "(returns whether it was named)."},
     {"label_greenlet", Session_label_greenlet, METH_VARARGS,
      "label_greenlet(id, label, group=None): set the label of a greenlet "
      "id, and its group label (greenlets with the same group label are "

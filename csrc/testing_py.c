@@ -287,6 +287,58 @@ test_ondemand_finish_py(PyObject *m, PyObject *args)
     return text;
 }
 
+/* _test_read_crossed(ident_a, ident_b): the stack of thread a read
+ * natively as if the frame pointer read for it (while it changed) led to
+ * thread b's current frame: (frames read, whether the walk was found
+ * torn).  Thread b must be blocked where it is.  The reader must not give
+ * b's frames as a's stack. */
+static PyObject *
+test_read_crossed_py(PyObject *m, PyObject *args)
+{
+    unsigned long a, b;
+    sw_thread_t *ts;
+    sw_rawframe_t *raw;
+    sw_reader_t r;
+    sw_thread_t *ta = NULL, *tb = NULL;
+    int n, i, truncated = 0, broken = 0, found = 0;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "kk:_test_read_crossed", &a, &b)) {
+        return NULL;
+    }
+    ts = PyMem_Malloc(SW_MAX_THREADS * sizeof(*ts));
+    raw = PyMem_Malloc(SW_MAX_DEPTH * sizeof(*raw));
+    if (ts == NULL || raw == NULL || sw_reader_open(&r) < 0) {
+        PyMem_Free(ts);
+        PyMem_Free(raw);
+        return PyErr_NoMemory();
+    }
+    n = sw_read_threads(&r, ts, SW_MAX_THREADS);
+    for (i = 0; i < n; i++) {
+        if (ts[i].ident == a) {
+            ta = &ts[i];
+        }
+        else if (ts[i].ident == b) {
+            tb = &ts[i];
+        }
+    }
+    if (ta != NULL && tb != NULL && sw_thread_frame(&r, tb) != 0) {
+        ta->frame = tb->frame;
+        ta->frame_resolved = 1;
+        n = sw_read_frames(&r, ta, raw, SW_MAX_DEPTH, &truncated);
+        broken = r.broken;
+        found = 1;
+    }
+    sw_reader_close(&r);
+    PyMem_Free(ts);
+    PyMem_Free(raw);
+    if (!found) {
+        PyErr_SetString(PyExc_ValueError, "no such threads");
+        return NULL;
+    }
+    return Py_BuildValue("(iO)", n, broken ? Py_True : Py_False);
+}
+
 static PyMethodDef testing_methods[] = {
     {"_test_mem_allocators", test_mem_allocators_py, METH_NOARGS,
      "The allocators of the RAW, MEM and OBJ domains, as addresses."},
@@ -303,6 +355,8 @@ static PyMethodDef testing_methods[] = {
      "Test hook: the next sampler thread fails as if out of memory."},
     {"_test_code_lines", test_code_lines_py, METH_O,
      "Lines of every instruction of a code object, decoded natively."},
+    {"_test_read_crossed", test_read_crossed_py, METH_VARARGS,
+     "(frames, torn) of thread a's stack read from thread b's frame."},
     {"_test_read_own_stack", test_read_own_stack_py, METH_NOARGS,
      "The calling thread's stack read natively: [(name, file, line)]."},
     {NULL, NULL, 0, NULL},

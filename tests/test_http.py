@@ -366,8 +366,15 @@ def test_a_stale_unix_socket_is_replaced_a_live_one_or_a_file_is_not(
 
 @pytest.mark.skipif(shutil.which("promtool") is None,
                     reason="promtool is not installed")
-def test_metrics_show_live_bytes_by_thread_while_profiling(child, tmp_path):
-    c = child(target_cmd("http_mem_threads", tmp_path))
+@pytest.mark.parametrize("greenlets", [False, True])
+def test_metrics_show_live_bytes_by_thread_while_profiling(child, tmp_path,
+                                                           greenlets):
+    if greenlets:
+        pytest.importorskip("greenlet")
+    # With greenlets, big's bytes are counted for the greenlet that made
+    # them: still big's.
+    c = child(target_cmd("http_mem_threads", tmp_path,
+                         *(["greenlets"] if greenlets else [])))
     words = c.line().split()
     assert words[0] == "ready", words
     address, big = words[1], words[2]

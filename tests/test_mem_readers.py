@@ -444,16 +444,26 @@ def test_two_threads_with_one_name_are_told_apart(tmp_path):
     assert rows["worker (tid 1001)"]["peak"] == 4 * MiB
 
 
-def test_greenlet_files_are_listed_not_drawn(tmp_path):
+def test_greenlet_files_are_listed_and_the_highest_drawn(tmp_path):
+    greenlets = {7: ("handle-7", mf.ramp(6 * MiB, 0.5, 2.0))}
+    for gid in range(20, 30):  # ten small ones: only 7 of them drawn
+        greenlets[gid] = ("small-%d" % gid, mf.ramp(gid * 1024, 0.5, 2.0))
     d = mf.write_profile(
         tmp_path / "prof", 11, {"MainThread": mf.ramp(8 * MiB, 1.0, 2.0)},
-        greenlets={7: ("handle-7", mf.ramp(6 * MiB, 0.5, 2.0))})
+        greenlets=greenlets)
     r = run_cli("mem", "graph", d, cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
-    assert _memg_rows(tmp_path / "memg.txt")["greenlet handle-7"][
-        "peak"] == 6 * MiB
+    assert "Processing data for greenlet handle-7" in r.stdout
+    rows = _memg_rows(tmp_path / "memg.txt")
+    assert rows["greenlet handle-7"]["peak"] == 6 * MiB
+    assert "greenlet small-20" in rows and "greenlet small-29" in rows
     root = ET.parse(str(tmp_path / "memg.svg")).getroot()
-    assert len(root.findall(".//%spolyline" % SVG)) == 2
+    # RSS, the thread, and the 8 greenlets with the highest peaks.
+    assert len(root.findall(".//%spolyline" % SVG)) == 2 + 8
+    with open(str(tmp_path / "memg.svg")) as f:
+        svg = f.read()
+    assert "greenlet handle-7" in svg and "greenlet small-29" in svg
+    assert "small-21" not in svg and "small-20" not in svg
     r = run_cli("mem", "peaks", d)
     assert r.returncode == 0, r.stderr
     part = r.stdout[r.stdout.index("greenlet handle-7"):]
@@ -469,3 +479,18 @@ def test_threads_in_a_readable_order(tmp_path):
     assert [line.rsplit(" ", 1)[1] for line in r.stdout.splitlines()
             if line.startswith("Processing data for thread")] == [
         "MainThread", "Thread-1", "Thread-2", "Thread-10", "alpha"]
+
+
+def test_long_names_get_fewer_legend_columns(tmp_path):
+    label = "Greenlet-12 #345 (myapp.handlers.UploadHandler.handle_upload)"
+    d = mf.write_profile(
+        tmp_path / "prof", 13, {"MainThread": mf.ramp(8 * MiB, 1.0, 2.0),
+                                "worker": mf.ramp(MiB, 1.0, 2.0)},
+        greenlets={345: (label, mf.ramp(6 * MiB, 0.5, 2.0))})
+    r = run_cli("mem", "graph", d, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    root = ET.parse(str(tmp_path / "memg.svg")).getroot()
+    xs = {float(g.find("%sline" % SVG).get("x1"))
+          for g in root.iter("%sg" % SVG) if g.get("class") == "sw-legend"}
+    # One entry per row: a long label would run into the next column.
+    assert len(xs) == 1, xs

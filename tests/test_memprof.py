@@ -147,15 +147,6 @@ def test_threadgraph_spelling(tmp_path):
                live.values())
 
 
-def test_unfinished_options_are_refused_in_one_line(tmp_path):
-    from stackwatch.memory import MemoryProfiler
-
-    with pytest.raises(ValueError, match="greenlets=True is not available "
-                       "yet"):
-        MemoryProfiler(str(tmp_path), greenlets=True)
-    assert not os.listdir(str(tmp_path))
-
-
 def test_raw_allocations_without_the_gil_from_many_threads(tmp_path):
     proc = run_target("mem_raw", str(tmp_path), check=True)
     assert proc.stdout.strip() == "ok"

@@ -45,6 +45,39 @@ class Holder:
         return outer()
 
 
+def blocked_in(event):
+    event.wait()  # crossed-blocked
+
+
+def test_a_walk_led_into_another_threads_frames_is_torn():
+    # A frame pointer read while its thread's stack changes can lead into
+    # another thread's frames, a whole stack down to that thread's root:
+    # its frames lie outside every chunk of the walked thread's data
+    # stack (3.11+; frame objects of 3.9/3.10 belong to no thread).
+    if _native.info()["frame_model"] != 2:
+        pytest.skip("frame objects: not in a data stack")
+    other_waits, got = threading.Event(), []
+    other = threading.Thread(target=blocked_in, args=(other_waits,))
+    other.start()
+    try:
+        while not any("crossed-blocked" in line for line in
+                      traceback.format_stack(
+                          sys._current_frames()[other.ident])):
+            threading.Event().wait(0.01)
+
+        def walk():
+            got.append(_native._test_read_crossed(threading.get_ident(),
+                                                  other.ident))
+        t = threading.Thread(target=walk)  # a shallow stack of its own
+        t.start()
+        t.join()
+    finally:
+        other_waits.set()
+        other.join()
+    n, torn = got[0]
+    assert torn, n
+
+
 def test_own_stack_matches_traceback():
     native, api = Holder().method()
     api = list(reversed(api))  # innermost first, like the native reader

@@ -560,6 +560,7 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
     uintptr_t f = sw_thread_frame(r, t), next_chunk = 0;
     size_t used = 0;
     int nc = 0, n = 0, steps = 0, refreshed = 0, owner = 0, entry = 0;
+    int failed = 0; /* a chunk of the thread's could not be copied */
 
     if (t->pre != NULL) {
         nc = accept_chunk(L, t->pre, t->chunk, t->chunk_top - t->chunk, &c[0],
@@ -574,6 +575,7 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
     while (f != 0) {
         const char *hdr = find_copied(c, nc, f, L->if_size);
         uintptr_t code, instr;
+        int outside;
 
         if (n >= max || ++steps > 2 * SW_MAX_DEPTH) {
             *truncated = 1;
@@ -596,6 +598,7 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
 
             if (copy_chunk(r, chunk, 0, &c[nc], &used, &next_chunk) < 0) {
                 next_chunk = 0;
+                failed = 1;
                 break;
             }
             nc++;
@@ -604,7 +607,8 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
                 break; /* a generator's frame: not in any chunk */
             }
         }
-        if (hdr == NULL) {
+        outside = hdr == NULL;
+        if (outside) {
             if (sw_vm_read(&r->vm, f, buf, L->if_size) < 0) {
                 r->bad_frames++;
                 r->broken = 1;
@@ -616,7 +620,15 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         entry = L->if_is_entry >= 0 && hdr[L->if_is_entry] != 0;
         code = ptr_at(hdr, L->if_code) & ~L->if_code_tag;
         instr = ptr_at(hdr, L->if_instr);
-        if (owner > L->owner_max) {
+        if (owner > L->owner_max || (outside && nc > 0 && next_chunk == 0 &&
+                                     !failed && owner != L->owner_generator &&
+                                     !(L->owner_hidden & (1u << owner)))) {
+            /* Out of range, or a frame of a thread's own (not a
+             * generator's, not the interpreter's on the C stack) outside
+             * every chunk of this thread's data stack, all of which were
+             * copied: another thread's frame, or one freed, reached
+             * through a pointer read while the stack changed.  Following
+             * it would put another thread's callers under these frames. */
             r->bad_frames++;
             r->broken = 1;
             return n > 0 ? n : SW_EFAULT;

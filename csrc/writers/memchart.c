@@ -13,6 +13,7 @@
 #include "writers/memchart.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define PLOT_X 90
 #define PLOT_Y 70
@@ -20,6 +21,9 @@
 #define DOC_W (PLOT_X + SW_MEMCHART_PLOT_W + 40)
 #define LEGEND_ROW 22
 #define LEGEND_COLS 3
+/* A legend entry's width: its line and gap, and about 7 px a character
+ * of its text (the name and " (peak 123.4 MiB at 12.3 s)"). */
+#define LEGEND_PX(len) (30.0 + 6.0 * (double)((len) + 26))
 
 static const char *const palette[] = {
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
@@ -180,7 +184,7 @@ sw_write_memchart(const sw_memchart_series_t *series, size_t nseries,
 {
     double t0 = 0.0, t1 = 0.0, v1 = 0.0, tstep, vstep, x;
     double *dt = NULL, *dv = NULL;
-    size_t k, i, top_thread = (size_t)-1, rows, doc_h;
+    size_t k, i, top_thread = (size_t)-1, rows, doc_h, cols, longest = 0;
     int rc = -1;
 
     for (k = 0; k < nseries; k++) {
@@ -211,7 +215,15 @@ sw_write_memchart(const sw_memchart_series_t *series, size_t nseries,
     }
     vstep = nice_step(v1 / (1024.0 * 1024.0), 8) * 1024.0 * 1024.0;
     v1 = up_to_step(v1, vstep);
-    rows = (nseries + LEGEND_COLS - 1) / LEGEND_COLS;
+    /* Fewer columns when names are long (greenlets' labels). */
+    for (k = 0; k < nseries; k++) {
+        size_t len = strlen(series[k].name);
+
+        longest = len > longest ? len : longest;
+    }
+    cols = (size_t)(SW_MEMCHART_PLOT_W / LEGEND_PX(longest));
+    cols = cols < 1 ? 1 : cols > LEGEND_COLS ? LEGEND_COLS : cols;
+    rows = (nseries + cols - 1) / cols;
     doc_h = PLOT_Y + PLOT_H + 60 + rows * LEGEND_ROW + 10;
 
     dt = malloc((4 * SW_MEMCHART_PLOT_W + 4) * sizeof(*dt));
@@ -366,10 +378,9 @@ sw_write_memchart(const sw_memchart_series_t *series, size_t nseries,
     /* The legend. */
     for (k = 0; k < nseries; k++) {
         const sw_memchart_series_t *s = &series[k];
-        double lx = PLOT_X + (double)(k % LEGEND_COLS) *
-                                 (SW_MEMCHART_PLOT_W / LEGEND_COLS);
-        double ly =
-            PLOT_Y + PLOT_H + 62 + (double)(k / LEGEND_COLS) * LEGEND_ROW;
+        double lx = PLOT_X + (double)(k % cols) *
+                                 ((double)SW_MEMCHART_PLOT_W / (double)cols);
+        double ly = PLOT_Y + PLOT_H + 62 + (double)(k / cols) * LEGEND_ROW;
 
         sw_buf_printf(out,
                       "<g class=\"sw-legend\" data-i=\"%zu\" "

@@ -56,6 +56,10 @@ def configure(p: "argparse.ArgumentParser") -> None:
                    default=memory.SAMPLE_INTERVAL,
                    help="mean bytes between two sampled blocks (default "
                         "524288)")
+    p.add_argument("--greenlets", action="store_true",
+                   help="also count per greenlet: <greenlet label>.mem per "
+                        "greenlet, <thread>.ended-greenlets.mem for those "
+                        "that ended")
     p.add_argument("--follow-fork", action="store_true",
                    help="profile the children the target forks too, each "
                         "in DIR/<child pid>/")
@@ -109,6 +113,7 @@ def main(ns: "argparse.Namespace", target_args: List[str]) -> int:
     prof = memory.MemoryProfiler(out, profile=profile, interval=interval,
                                  filter=filter_, stacks=ns.stacks,
                                  follow_fork=ns.follow_fork,
+                                 greenlets=ns.greenlets,
                                  sample_interval=ns.sample_interval)
     interrupted = [False]
 

@@ -131,13 +131,27 @@ def _mib(b: float) -> str:
 
 # -- what the readers compute ------------------------------------------------
 
+#: Greenlets drawn on the chart: those with the highest peaks (a server
+#: has one per connection; all are in memg.txt and the peaks).
+CHART_GREENLETS = 8
+
+
 def _lines(prof: Profile) -> "List[Tuple[str, array, array, bool]]":
     """The chart's lines: the process's RSS, then each thread's live
-    bytes (greenlets are within their threads' counts: not drawn)."""
+    bytes, then (greenlets=True) the live bytes of the CHART_GREENLETS
+    greenlets with the highest peaks, "greenlet <label>" (their bytes are
+    also in their threads')."""
     assert prof.process is not None
     out = [("process RSS", prof.process.t, prof.process.col("rss"), True)]
     for s in prof.threads:
         out.append((s.name, s.t, s.live(), False))
+    peaks = []
+    for i, s in enumerate(prof.greenlets):
+        live = s.live()
+        peaks.append((-(max(live) if len(live) else 0), i, s, live))
+    for _, _, s, live in sorted(peaks, key=lambda p: p[:2])[
+            :CHART_GREENLETS]:
+        out.append(("greenlet " + s.name, s.t, live, False))
     return out
 
 
@@ -273,6 +287,8 @@ def graph(ns: argparse.Namespace, prog: str) -> int:
     prof = _read(ns, prog)
     for s in prof.threads:
         print("Processing data for thread %s" % s.name)
+    for s in prof.greenlets:
+        print("Processing data for greenlet %s" % s.name)
     print("Processing data for the process")
     sys.stdout.flush()
     _write(svg_path, chart_svg(prof), prog)

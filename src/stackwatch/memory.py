@@ -26,8 +26,17 @@ the thread's frames runs code from a file under one of them are counted
 (csrc/memprof_py.c: each code object decided once, the thread's own
 frames walked at each allocation, stopping at the first kept one).
 
-Not there yet (refused in one line rather than half done): per-greenlet
-counters.
+With ``greenlets=True``, the counters are also kept per greenlet: the
+allocation hooks read the greenlet running on the thread from greenlet
+tracking's thread-local copy (csrc/greenlet.c, kept up to date by the
+``greenlet.settrace`` hook) and count the block in that greenlet's slot,
+which the block's record in the side table names, so that a free (by any
+greenlet or thread) is subtracted from the greenlet that allocated it.
+Each greenlet alive at a writer's pass gets ``<label>.mem`` (the label the
+sampler gives it, asked of the GIL side by the service thread); when a
+greenlet is freed its file ends, and what it still holds goes on in its
+thread's ``<thread>.ended-greenlets.mem``. See docs/memory-format.md for
+the bounds.
 """
 
 from __future__ import annotations
@@ -104,9 +113,20 @@ def check_filter(value: Any) -> Optional[tuple]:
     return tuple(out) or None
 
 
-def _not_yet(what: str) -> ValueError:
-    return ValueError("%s is not available yet in the memory profiler"
-                      % what)
+def _name_greenlets() -> None:
+    """Labels the greenlets whose files wait for one (a namer of the
+    service thread's: run with the GIL, when native threads ask)."""
+    gids = _native.mem_greenlets_unnamed()
+    if not gids:
+        return
+    from stackwatch import _greenlets
+
+    table = _native.greenlet_table()
+    names = []
+    for gid in gids:
+        obj, typename = table.get(gid, (None, "greenlet"))
+        names.append((gid, _greenlets.label(gid, obj, typename)))
+    _native.mem_greenlet_names(names)
 
 
 class MemoryProfiler:
@@ -114,7 +134,8 @@ class MemoryProfiler:
     and writes it to ``path/<pid>/``. With ``stacks=True``, blocks are
     sampled by bytes (on average one per ``sample_interval`` bytes
     allocated, Poisson) and their allocation stacks written to
-    ``<thread>.stack``. ``enable()`` starts, ``disable()``
+    ``<thread>.stack``. With ``greenlets=True``, per greenlet too
+    (``<greenlet label>.mem``). ``enable()`` starts, ``disable()``
     ends the files (also done at interpreter exit); usable as a context
     manager. One memory profile runs in a process at a time."""
 
@@ -133,8 +154,8 @@ class MemoryProfiler:
         self.stacks = bool(stacks)
         self.sample_interval = check_sample_interval(sample_interval)
         self.follow_fork = bool(follow_fork)
-        if greenlets:
-            raise _not_yet("greenlets=True")
+        self.greenlets = bool(greenlets)
+        self._tracking = False
         self.directory: Optional[str] = None
         self._service_held = False
         # Started by a trace for its live bytes tracks (stackwatch.trace):
@@ -167,13 +188,21 @@ class MemoryProfiler:
 
             directory = os.path.join(self.path, str(os.getpid()))
             os.makedirs(directory, exist_ok=True)
+            if self.greenlets:
+                from stackwatch import _greenlets
+
+                # Not there (no greenlet package): no greenlets to count.
+                self._tracking = _greenlets.start_tracking()
+                if _name_greenlets not in _service._namers:
+                    _service._namers.append(_name_greenlets)
             _service.service.acquire()  # names the threads
             try:
                 _native.mem_start(directory, self.interval, self.profile,
                                   self.sample_interval if self.stacks
-                                  else 0, self.filter)
+                                  else 0, self.filter, self.greenlets)
             except BaseException:
                 _service.service.release()
+                self._stop_greenlets()
                 raise
             self._service_held = True
             self.directory = directory
@@ -201,7 +230,19 @@ class MemoryProfiler:
                 if self._service_held:
                     self._service_held = False
                     _service.service.release()
+                self._stop_greenlets()
         return self
+
+    def _stop_greenlets(self) -> None:
+        from stackwatch import _service
+
+        if _name_greenlets in _service._namers:
+            _service._namers.remove(_name_greenlets)
+        if self._tracking:
+            self._tracking = False
+            from stackwatch import _greenlets
+
+            _greenlets.stop_tracking()
 
     def stats(self) -> Dict[str, Any]:
         """The profiler's own counters: threads seen, blocks in the side
@@ -273,6 +314,7 @@ def _after_fork_in_child() -> None:
     if profiler._service_held:
         profiler._service_held = False
         _service.service.forget_user_in_child()
+    profiler._stop_greenlets()  # started again by enable()
     if profiler.follow_fork:
         try:
             profiler.enable()

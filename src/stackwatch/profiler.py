@@ -488,10 +488,12 @@ class Profiler:
         unnamed = []
         for slot, ident, tid, name, _n in self._session.threads():
             found = _thread_name(by_ident.get(ident, ()), by_tid, tid)
+            # Named only if its ids are still these (a thread state that
+            # carried its creator's ids is corrected by the sampler).
             if found is not None and name != found:
-                self._session.name_thread(slot, found)
+                self._session.name_thread(slot, found, ident, tid)
             elif found is None and name is None:
-                unnamed.append((slot, tid))
+                unnamed.append((slot, ident, tid))
         if unnamed and not self._running:
             self._name_unknown_threads(unnamed)
         ids = self._session.greenlet_ids() - self._labelled
@@ -517,7 +519,7 @@ class Profiler:
                 self._session.label_greenlet(gid, self._glabels[gid], text)
                 self._gtexts[gid] = text
 
-    def _name_unknown_threads(self, unnamed: List[Tuple[int, int]]
+    def _name_unknown_threads(self, unnamed: List[Tuple[int, int, int]]
                               ) -> None:
         """Names threads threading does not know (started with
         _thread.start_new_thread: gevent's threadpool, C libraries) by
@@ -529,13 +531,13 @@ class Profiler:
             if stack:
                 by_root = roots.setdefault(slot, {})
                 by_root[stack[0]] = by_root.get(stack[0], 0) + count
-        for slot, tid in unnamed:
+        for slot, ident, tid in unnamed:
             name = _thread_comm(tid)
             if name is None and roots.get(slot):
                 best = max(roots[slot].items(), key=lambda kv: kv[1])[0]
                 name = frames[best][0]
             if name:
-                self._session.name_thread(slot, name)
+                self._session.name_thread(slot, name, ident, tid)
 
     def render(self, format: str = "svg", *, threads: Optional[bool] = None,
                greenlets: Any = None,

@@ -14,9 +14,11 @@ def read_mem(path, complete=True):
         text = f.read()
     assert text.endswith("\n"), "%s: last line cut" % path
     lines = text.split("\n")[:-1]
-    kind = "process" if os.path.basename(path) == "process.mem" else "thread"
-    assert lines[0] == "# stackwatch-mem 1 %s" % kind, (path, lines[0])
-    headers, rows, end = {}, [], None
+    kinds = (("process",) if os.path.basename(path) == "process.mem"
+             else ("thread", "greenlet"))
+    assert lines[0] in ["# stackwatch-mem 1 %s" % k for k in kinds], \
+        (path, lines[0])
+    headers, rows, end = {"kind": lines[0].split()[-1]}, [], None
     for n, line in enumerate(lines[1:], 2):
         assert end is None, "%s:%d: a line after # end" % (path, n)
         if line.startswith("# "):
@@ -57,7 +59,13 @@ def read_profile(directory, complete=True):
 def by_thread_name(profile):
     """{the `# name` header: last row} of the thread files."""
     return {h["name"]: rows[-1] for f, (h, rows) in profile.items()
-            if f != "process.mem"}
+            if h["kind"] == "thread"}
+
+
+def greenlet_files(profile):
+    """{file name: (headers, rows)} of the greenlet files."""
+    return {f: (h, rows) for f, (h, rows) in profile.items()
+            if h["kind"] == "greenlet"}
 
 
 def the_pid_dir(base):

@@ -34,6 +34,23 @@ def of_type(name):
     return [e for e, _ in EVENTS if type(e).__name__ == name]
 
 
+def ended(function):
+    """Whether a stall of a loop in `function` (the last frame of an
+    EventLoopBlocked) was recorded, and its end (the EventLoopUnblocked
+    after it). On a loaded machine other stalls come and go (a process
+    not scheduled for 0.1 s is a stall of its loop too): counting events
+    would take theirs for the one waited for."""
+    blocked = False
+    for e, _ in EVENTS:
+        kind = type(e).__name__
+        if (kind == "EventLoopBlocked" and getattr(e, "stack", None)
+                and e.stack[-1].name == function):
+            blocked = True
+        elif kind == "EventLoopUnblocked" and blocked:
+            return True
+    return False
+
+
 def wait_for(predicate, timeout=20.0, sleep=time.sleep):
     """Polls predicate() (with sleep: gevent.sleep in a gevent program,
     where time.sleep would block the hub) until true; False on timeout."""

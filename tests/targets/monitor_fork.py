@@ -10,7 +10,7 @@ import time
 from stackwatch import monitor
 
 # Records the watchdog's events: imported before monitor.start().
-from monitor_prelude import EVENTS, all_events, mark, of_type, result, wait_for
+from monitor_prelude import EVENTS, all_events, ended, mark, result, wait_for
 
 import gevent
 
@@ -27,7 +27,7 @@ parent_pid = os.getpid()
 pid = os.fork()
 if pid == 0:
     gevent.spawn(child_stall).join()
-    wait_for(lambda: of_type("EventLoopUnblocked"), 10, sleep=gevent.sleep)
+    wait_for(lambda: ended("child_stall"), 10, sleep=gevent.sleep)
     mark("child %d running=%s events=%s" % (
         os.getpid(), monitor.is_running(), json.dumps(
             [[type(e).__name__, e.stack[-1].name if getattr(e, "stack", None)
@@ -44,7 +44,7 @@ while time.monotonic() < end:  # without blocking the hub
 mark("parent saw the child exit")
 events_while_child = all_events()
 gevent.spawn(parent_stall).join()
-wait_for(lambda: of_type("EventLoopUnblocked"), 10, sleep=gevent.sleep)
+wait_for(lambda: ended("parent_stall"), 10, sleep=gevent.sleep)
 result({"child_pid": pid, "parent_pid": parent_pid,
         "child_exit": None if status is None
         else os.waitstatus_to_exitcode(status),

@@ -8,7 +8,7 @@ import time
 from stackwatch import monitor
 
 # Records the watchdog's events: imported before monitor.start().
-from monitor_prelude import all_events, of_type, result, wait_for
+from monitor_prelude import all_events, ended, result, wait_for
 
 import io
 import logging
@@ -29,14 +29,14 @@ def stall_to_stream():
 
 monitor.start(max_blocking_time=0.1, report_to=None)
 gevent.spawn(stall_silent).join()
-wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 1, sleep=gevent.sleep)
+wait_for(lambda: ended("stall_silent"), sleep=gevent.sleep)
 
 monitor.start(max_blocking_time=0.1, report_to=None, log=True)
 gevent.spawn(stall_logged).join()
-wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 2, sleep=gevent.sleep)
+wait_for(lambda: ended("stall_logged"), sleep=gevent.sleep)
 
 stream = io.StringIO()  # no file descriptor: written by the Python side
 monitor.start(max_blocking_time=0.1, report_to=stream)
 gevent.spawn(stall_to_stream).join()
-wait_for(lambda: len(of_type("EventLoopUnblocked")) >= 3, sleep=gevent.sleep)
+wait_for(lambda: ended("stall_to_stream"), sleep=gevent.sleep)
 result({"events": all_events(), "stream": stream.getvalue()})
