@@ -1139,6 +1139,20 @@ open_file(const char *base)
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
+/* A slot without a name yet: starts its wait (the service thread is
+ * asked for names) and says whether the wait is over (NAME_WAIT_NS
+ * passed, or the final pass), so the caller names it itself. */
+static int
+stop_waiting(wslot_t *w, uint64_t now, int final)
+{
+    if (w->waiting == 0) {
+        w->waiting = 1;
+        w->seen_ns = now;
+        W.fresh = 1;
+    }
+    return final || now - w->seen_ns >= NAME_WAIT_NS;
+}
+
 /* Gives slot i its file (named, or after its native id when no name
  * came).  Returns 1 when the file exists now. */
 static int
@@ -1162,12 +1176,7 @@ name_slot(int i, uint64_t now, int final)
         named = sw_names_get(ident, tid, name, sizeof name);
     }
     if (!named) {
-        if (w->waiting == 0) {
-            w->waiting = 1;
-            w->seen_ns = now;
-            W.fresh = 1;
-        }
-        if (!final && now - w->seen_ns < NAME_WAIT_NS) {
+        if (!stop_waiting(w, now, final)) {
             return 0;
         }
         snprintf(name, sizeof name, "thread-%ld", tid);
@@ -1288,12 +1297,7 @@ name_gslot(uint32_t v, uint64_t now, int final)
     }
     pthread_mutex_unlock(&gmu);
     if (!named) {
-        if (w->waiting == 0) {
-            w->waiting = 1;
-            w->seen_ns = now;
-            W.fresh = 1;
-        }
-        if (!final && now - w->seen_ns < NAME_WAIT_NS) {
+        if (!stop_waiting(w, now, final)) {
             return 0;
         }
         snprintf(label, sizeof label, "greenlet #%u", gid);

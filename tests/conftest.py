@@ -7,6 +7,7 @@ tests assert on its exit status and output.
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,13 @@ import time
 from typing import List, Optional
 
 import pytest
+
+# A shell starts background jobs with SIGINT ignored (`make test &`,
+# nohup), and an ignored signal stays ignored across exec: every child
+# would then ignore the Ctrl-C the tests send it. The children start
+# with SIGINT's default action, as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

@@ -103,10 +103,11 @@ def test_per_process_writes_one_file_per_process(tmp_path):
     assert_clean(tmp_path, proc.stderr)
 
 
-@pytest.mark.parametrize("method", ["fork", "default"])
-def test_pool_of_4_gives_5_processes(tmp_path, method):
-    proc, out = record(tmp_path, "--subprocesses",
-                       target_path("tree_pool.py"),
+def pool_run(tmp_path, target, method):
+    """Records a pool target that prints its 4 workers' pids, then its
+    own: (the CLI's process, workers, parent, samples by pid), every
+    worker and the parent in the profile."""
+    proc, out = record(tmp_path, "--subprocesses", target_path(target),
                        *([method] if method != "default" else []))
     assert proc.returncode == 0, proc.stderr
     first, second = proc.stdout.splitlines()
@@ -114,17 +115,23 @@ def test_pool_of_4_gives_5_processes(tmp_path, method):
     parent = int(second)
     assert len(workers) == 4, proc.stdout
     procs, _ = by_pid(collapsed(out))
-    assert workers | {parent} <= set(procs)
-    for pid in workers:
-        assert "tree_task" in functions(procs[pid]), pid
+    assert workers | {parent} <= set(procs), (sorted(procs), workers, parent)
     # The default start method is forkserver from 3.14 on (Linux): its
     # server and the resource tracker are Python processes too.
-    helpers = set(procs) - workers - {parent}
-    for pid in helpers:
+    for pid in set(procs) - workers - {parent}:
         assert any("forkserver" in s or "resource_tracker" in s
                    for s in procs[pid]), (pid, procs[pid])
     if method == "fork":
         assert len(procs) == 5, (sorted(procs), workers)
+    out.unlink()
+    return proc, workers, parent, procs
+
+
+@pytest.mark.parametrize("method", ["fork", "default"])
+def test_pool_of_4_gives_5_processes(tmp_path, method):
+    proc, workers, parent, procs = pool_run(tmp_path, "tree_pool.py", method)
+    for pid in workers:
+        assert "tree_task" in functions(procs[pid]), pid
     assert "tree_task" not in functions(procs[parent])
     assert_clean(tmp_path, proc.stderr)
 
@@ -136,25 +143,11 @@ def test_pool_ended_by_terminate_keeps_every_worker(tmp_path, method):
     # when it comes. Three runs in a row: it used to lose some workers
     # in nearly every run.
     for run in range(3):
-        proc, out = record(tmp_path, "--subprocesses",
-                           target_path("tree_pool_terminate.py"), method)
-        assert proc.returncode == 0, proc.stderr
-        first, second = proc.stdout.splitlines()
-        workers = {int(p) for p in first.split()}
-        parent = int(second)
-        assert len(workers) == 4, proc.stdout
-        procs, _ = by_pid(collapsed(out))
-        assert workers | {parent} <= set(procs), (run, sorted(procs),
-                                                  workers, parent)
+        proc, workers, _, procs = pool_run(tmp_path,
+                                           "tree_pool_terminate.py", method)
         for pid in workers:
             assert "pool_terminate_task" in functions(procs[pid]), (run, pid)
-        for pid in set(procs) - workers - {parent}:
-            assert any("forkserver" in s or "resource_tracker" in s
-                       for s in procs[pid]), (pid, procs[pid])
-        if method == "fork":
-            assert len(procs) == 5, (sorted(procs), workers)
         assert_clean(tmp_path, proc.stderr)
-        out.unlink()
 
 
 def test_child_that_execs_bin_true_breaks_nothing(tmp_path):
