@@ -23,8 +23,13 @@ def test_every_thread_gets_a_sample_at_every_tick_of_a_busy_target():
     assert 0.95 * RATE * SECONDS <= ticks, st
     # The main thread and the four workers, all alive the whole run.
     assert len(counts) == 5, counts
+    # A stack that changed while read, read again twice and still torn,
+    # is left out and counted (bad_frames, bad_threads): never lost
+    # silently (3.14 tore 24 of 2015 stacks in one run here).
+    torn = st["bad_frames"] + st["bad_threads"]
     for thread, n in counts.items():
-        assert 0.97 * ticks <= n <= ticks + 1, (thread, n, ticks, st)
+        assert 0.97 * ticks <= n + torn and n <= ticks + 1, (
+            thread, n, ticks, torn, st)
     # Honest counters: a tick either gave a pass or is counted missed.
     assert abs(st["passes"] + st["missed"] - ticks) <= 2, (ticks, st)
     assert st["dropped"] == 0, st
