@@ -14,6 +14,8 @@
 
 #define NAMES_MAX 1024
 #define NAME_LEN 64
+/* Reads again of a stack that changed while it was read. */
+#define SNAP_RETRIES 2
 
 /* ---- the thread-name table ------------------------------------------- */
 
@@ -241,7 +243,7 @@ sw_snapshot_capture_ex(sw_snapshot_t *snap, sw_reader_t *r,
     }
     for (i = 0; i < n; i++) {
         sw_snap_thread_t *st;
-        int nraw, nres, k, truncated = 0;
+        int nraw, nres, k, truncated = 0, attempt;
 
         if ((only_id != 0 && threads[i].id != only_id) ||
             threads[i].ident == 0) {
@@ -273,10 +275,22 @@ sw_snapshot_capture_ex(sw_snapshot_t *snap, sw_reader_t *r,
                 sw_greenlet_current(threads[i].tstate, threads[i].id);
         }
         st->first = snap->nframes;
-        if (sw_thread_frame(r, &threads[i]) == 0) {
-            continue;
+        /* A stack that changed while it was read (a frame freed under the
+         * walk: its thread returned since the thread list was read) is
+         * read again from a fresh read of its thread state, a few times:
+         * a dump is one look, and "no Python frames" would be untrue. */
+        for (attempt = 0;; attempt++) {
+            nraw = 0;
+            if (sw_thread_frame(r, &threads[i]) != 0) {
+                nraw = sw_read_frames(r, &threads[i], raw, SW_MAX_DEPTH,
+                                      &truncated);
+            }
+            if (!r->broken || attempt >= SNAP_RETRIES ||
+                sw_reread_thread(r, &threads[i]) < 0) {
+                break;
+            }
         }
-        nraw = sw_read_frames(r, &threads[i], raw, SW_MAX_DEPTH, &truncated);
+        st->torn = r->broken;
         if (nraw <= 0) {
             continue;
         }
@@ -559,7 +573,9 @@ format_thread(const sw_snapshot_t *snap, const sw_snap_thread_t *t,
     sw_buf_puts(out,
                 t->t.holds_gil ? "holds the GIL)\n" : "waiting or idle)\n");
     if (t->nframes == 0) {
-        sw_buf_puts(out, "    (no Python frames)\n");
+        sw_buf_puts(out, t->torn ? "    (its stack changed while it was "
+                                   "read)\n"
+                                 : "    (no Python frames)\n");
     }
     if ((flags & SW_FMT_LOCALS) && snap->with_locals) {
         format_frames_with_locals(snap, t, &opts, out);

@@ -51,6 +51,7 @@ typedef struct sw_snap_thread {
     uint32_t first;    /* index of its first (leaf) frame */
     uint32_t nframes;
     int truncated;
+    int torn; /* its stack changed while read, also when read again */
 } sw_snap_thread_t;
 
 typedef struct sw_snapshot {
