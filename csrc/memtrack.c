@@ -1139,6 +1139,32 @@ open_file(const char *base)
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
+/* A name made one line (a header line holds it). */
+static void
+no_breaks(char *name)
+{
+    for (; *name != '\0'; name++) {
+        if (*name == '\n' || *name == '\r') {
+            *name = ' ';
+        }
+    }
+}
+
+/* Opens slot w's .mem file as BASE (a failure is counted in
+ * write_errors; the slot keeps fd -1) and marks it named. */
+static void
+open_slot_file(wslot_t *w, const char *base)
+{
+    w->fd = open_file(base);
+    if (w->fd < 0) {
+        if (atomic_fetch_add(&write_errors, 1) == 0) {
+            atomic_store(&write_errno, errno);
+        }
+    }
+    snprintf(w->name, sizeof w->name, "%s", base);
+    w->waiting = 2;
+}
+
 /* A slot without a name yet: starts its wait (the service thread is
  * asked for names) and says whether the wait is over (NAME_WAIT_NS
  * passed, or the final pass), so the caller names it itself. */
@@ -1192,23 +1218,11 @@ name_slot(int i, uint64_t now, int final)
             snprintf(base, sizeof base, "%s", other);
         }
     }
-    w->fd = open_file(base);
-    if (w->fd < 0) {
-        if (atomic_fetch_add(&write_errors, 1) == 0) {
-            atomic_store(&write_errno, errno);
-        }
-    }
-    snprintf(w->name, sizeof w->name, "%s", base);
-    w->waiting = 2;
+    open_slot_file(w, base);
     if (w->fd >= 0) {
         int n;
 
-        /* The name as the thread has it, minus line breaks. */
-        for (n = 0; name[n] != '\0'; n++) {
-            if (name[n] == '\n' || name[n] == '\r') {
-                name[n] = ' ';
-            }
-        }
+        no_breaks(name); /* the name as the thread has it */
         n = snprintf(hdr, sizeof hdr,
                      "# stackwatch-mem 1 thread\n# name %s\n"
                      "# native_id %ld\n# columns t py_live c_live py_alloc "
@@ -1257,16 +1271,6 @@ unique_base(char *base, size_t cap, long n)
     }
 }
 
-static void
-no_breaks(char *name)
-{
-    for (; *name != '\0'; name++) {
-        if (*name == '\n' || *name == '\r') {
-            *name = ' ';
-        }
-    }
-}
-
 /* Gives greenlet slot v its file (named after its label, or "greenlet
  * #<id>" when none came within NAME_WAIT_NS), once its thread's file has
  * its name.  Returns 1 when the file exists now. */
@@ -1312,14 +1316,7 @@ name_gslot(uint32_t v, uint64_t now, int final)
     }
     safe_name(label, base, sizeof base);
     unique_base(base, sizeof base, (long)gid);
-    w->fd = open_file(base);
-    if (w->fd < 0) {
-        if (atomic_fetch_add(&write_errors, 1) == 0) {
-            atomic_store(&write_errno, errno);
-        }
-    }
-    snprintf(w->name, sizeof w->name, "%s", base);
-    w->waiting = 2;
+    open_slot_file(w, base);
     atomic_fetch_add(&gfiles, 1);
     if (w->fd >= 0) {
         no_breaks(label);

@@ -1,4 +1,5 @@
-"""Spins in pure Python (spin_before, 1.5 s: a part is handed over),
+"""Spins in pure Python (spin_before, 3 s: parts are handed over every
+second, so at least one is, even when start-up was slow),
 prints "ready PID", then holds the GIL in one C call for good
 (sum over a huge range, which never looks at signals).
 
@@ -18,6 +19,6 @@ def spin_before(seconds):
     return n
 
 
-spin_before(1.5)
+spin_before(3.0)
 print("ready", os.getpid(), flush=True)
 sum(range(10 ** 15))
