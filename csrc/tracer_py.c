@@ -1944,6 +1944,29 @@ trace_span_py(PyObject *m, PyObject *args)
     Py_RETURN_TRUE;
 }
 
+/* Doubles the counter array *p (of *cap elements of size elem; 1024 at
+ * first), the growth counted against the trace's memory budget (store).
+ * 0, or -1 (unchanged) past the budget or out of memory. */
+static int
+grow_counted(void **p, size_t *cap, size_t elem)
+{
+    size_t ncap = *cap ? *cap * 2 : 1024;
+    size_t more = (ncap - *cap) * elem;
+    void *a;
+
+    if (store.used + more > store.limit) {
+        return -1;
+    }
+    a = realloc(*p, ncap * elem);
+    if (a == NULL) {
+        return -1;
+    }
+    store.used += more;
+    *p = a;
+    *cap = ncap;
+    return 0;
+}
+
 /* Appends the threads of live_now[0..n) whose live bytes changed since
  * the last sample (or are new) to `live`; 0, or -1 when the budget is
  * spent.  Context: GIL held (the writer reads `live` under it). */
@@ -1960,21 +1983,9 @@ append_live(size_t n, uint64_t ts)
             live_last[i].other == c->other && live_last[i].live == c->live) {
             continue;
         }
-        if (nlive == live_cap) {
-            size_t cap = live_cap ? live_cap * 2 : 1024;
-            size_t more = (cap - live_cap) * sizeof(*live);
-            sw_chrome_live_t *a;
-
-            if (store.used + more > store.limit) {
-                return -1;
-            }
-            a = realloc(live, cap * sizeof(*live));
-            if (a == NULL) {
-                return -1;
-            }
-            store.used += more;
-            live = a;
-            live_cap = cap;
+        if (nlive == live_cap &&
+            grow_counted((void **)&live, &live_cap, sizeof(*live)) < 0) {
+            return -1;
         }
         live[nlive].ts = ts;
         live[nlive].tid = (uint64_t)c->tid;
@@ -2030,21 +2041,9 @@ trace_memory_sample_py(PyObject *m, PyObject *noargs)
     if (rc < 0) {
         Py_RETURN_FALSE;
     }
-    if (nrss == rss_cap) {
-        size_t cap = rss_cap ? rss_cap * 2 : 1024;
-        size_t more = (cap - rss_cap) * sizeof(*rss);
-        sw_chrome_counter_t *a;
-
-        if (store.used + more > store.limit) {
-            Py_RETURN_FALSE;
-        }
-        a = realloc(rss, cap * sizeof(*rss));
-        if (a == NULL) {
-            Py_RETURN_FALSE;
-        }
-        store.used += more;
-        rss = a;
-        rss_cap = cap;
+    if (nrss == rss_cap &&
+        grow_counted((void **)&rss, &rss_cap, sizeof(*rss)) < 0) {
+        Py_RETURN_FALSE;
     }
     rss[nrss].ts = ts;
     rss[nrss].value = (double)pm.rss / (1024.0 * 1024.0);
