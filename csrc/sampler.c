@@ -430,8 +430,13 @@ sample_pass(struct sampler *P, work_t *w, sw_session_t *s, uint64_t wall_ns)
             uintptr_t outer[OUTER_MAX];
             int nouter = 0;
             uint64_t bad_before = w->reader.bad_frames;
-            int truncated = 0, nraw = sw_read_frames(&w->reader, t, w->raw,
-                                                     SW_MAX_DEPTH, &truncated);
+            int truncated = 0, nraw;
+
+            if (tasks) {
+                sw_tasks_thread_begin(&w->reader, t->tstate);
+            }
+            nraw = sw_read_frames(&w->reader, t, w->raw, SW_MAX_DEPTH,
+                                  &truncated);
 
             /* A walk that met the stack changing under it (a frame
              * freed, a chunk popped: reader.broken) stores no stack
@@ -446,6 +451,13 @@ sample_pass(struct sampler *P, work_t *w, sw_session_t *s, uint64_t wall_ns)
                                        &td->task);
                 int j;
 
+                if (at == SW_TASKS_TORN) {
+                    /* Read before the task yielded, and the running task
+                     * read after: read it again (below); counted as a
+                     * bad stack if it stays so. */
+                    w->reader.broken = 1;
+                    w->reader.bad_frames++;
+                }
                 /* The generators outside it: a task that started it
                  * eagerly runs one of them. */
                 for (j = at + 1; at >= 0 && j < nraw && nouter < OUTER_MAX;

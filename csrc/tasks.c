@@ -236,28 +236,47 @@ find(const sw_rawframe_t *raw, int n, uintptr_t *task, int *any_gen)
     return -1;
 }
 
+void
+sw_tasks_thread_begin(sw_reader_t *r, uintptr_t tstate)
+{
+    if (T.cfg.from_tstate) {
+        read_running(r, tstate);
+    }
+}
+
 int
 sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
               int n, uintptr_t *task)
 {
-    int any_gen = 0, at;
+    uintptr_t before[MAX_RUNNING];
+    int any_gen = 0, at, nbefore, changed, k;
 
+    at = find(raw, n, task, &any_gen);
+    if (at >= 0 || !any_gen) {
+        return at;
+    }
+    /* The loop may have switched tasks between the read of the running
+     * tasks and this stack's: read them again, once. */
+    nbefore = T.nrun;
+    memcpy(before, T.run_task, (size_t)nbefore * sizeof(before[0]));
     if (T.cfg.from_tstate) {
         read_running(r, tstate);
     }
-    at = find(raw, n, task, &any_gen);
-    if (at < 0 && any_gen) {
-        /* The loop may have switched tasks between the read of the
-         * running tasks and this stack's: read them again, once. */
-        if (T.cfg.from_tstate) {
-            read_running(r, tstate);
-        }
-        else {
-            sw_tasks_pass_begin(r);
-        }
-        at = find(raw, n, task, &any_gen);
+    else {
+        sw_tasks_pass_begin(r);
     }
-    return at;
+    at = find(raw, n, task, &any_gen);
+    if (at >= 0) {
+        return at;
+    }
+    /* Still none: if the running tasks changed meanwhile, the stack may
+     * be one a task ran before it yielded (its frames, read while it
+     * ran, and no task running now): torn, to be read again. */
+    changed = nbefore != T.nrun;
+    for (k = 0; !changed && k < nbefore; k++) {
+        changed = before[k] != T.run_task[k];
+    }
+    return changed ? SW_TASKS_TORN : -1;
 }
 
 int

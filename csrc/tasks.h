@@ -130,13 +130,22 @@ int sw_tasks_on(void);
  * reads as no task running). */
 void sw_tasks_pass_begin(sw_reader_t *r);
 
+/* Reads the running task of the thread state at tstate where the running
+ * tasks are the thread states' (3.14+), before its stack is read; nothing
+ * otherwise.  Context: sampler thread only, no GIL.  No errors. */
+void sw_tasks_thread_begin(sw_reader_t *r, uintptr_t tstate);
+
+#define SW_TASKS_TORN (-2)
+
 /* The running task of a stack read leaf first (raw[0..n)) from the
  * thread state at tstate: the index of the outermost frame run by a
  * running task's coroutine, with *task set to that task; -1 if none.
  * When the stack has generator frames but none matches, the running
  * tasks are read again once (the loop may have switched tasks since
- * they were read).  Context: sampler thread only, after
- * sw_tasks_pass_begin(). */
+ * they were read); SW_TASKS_TORN when none matches then either and the
+ * running tasks changed between the two reads (the stack may be from
+ * before a switch: read it again).  Context: sampler thread only, after
+ * sw_tasks_pass_begin() and sw_tasks_thread_begin(). */
 int sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
                   int n, uintptr_t *task);
 

@@ -9,6 +9,10 @@ missing=""
 command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
+# The real consumers of our formats that the tests run: go tool pprof
+# (golang-go) and promtool (prometheus); the tests skip without them.
+command -v go >/dev/null 2>&1 || missing="$missing golang-go"
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 # Only root can make or enter that root: nobody else needs debootstrap.
 if [ "$(id -u)" = 0 ]; then
     command -v debootstrap >/dev/null 2>&1 ||
