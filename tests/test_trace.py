@@ -279,12 +279,13 @@ def test_memory_period_out_of_range_is_one_line(tmp_path):
 
 
 def test_ring_keeps_the_last_seconds(tmp_path):
-    proc, path = _trace(tmp_path, "--ring", "0.2", name="trace_ring")
+    proc, path = _trace(tmp_path, "--ring", "0.2", name="trace_ring",
+                        target_args=["paced"])
     assert proc.returncode == 0, proc.stderr
     names = [s.name for s in all_slices(_main_track(load(path)))]
     assert names.count("b") > 100 and "a" not in names, set(names)
     # Without --ring: both.
-    proc, path = _trace(tmp_path, name="trace_ring")
+    proc, path = _trace(tmp_path, name="trace_ring", target_args=["paced"])
     names = {s.name for s in all_slices(_main_track(load(path)))}
     assert {"a", "b"} <= names
 
