@@ -286,6 +286,10 @@ def test_gunicorn_gevent_workers_with_the_watchdog_on(tmp_path):
     assert reported == workers, (reported, workers, stderr)
     assert "block_hub" in functions(
         {s: n for p in workers for s, n in procs[p].items()})
+    # Our threads that a worker's monkey-patching found running (the
+    # watchdog's) end without threading's KeyError at the worker's exit.
+    assert "Exception ignored" not in stderr, stderr
+    assert "KeyError" not in stderr, stderr
 
 
 def test_celery_prefork_master_and_both_pool_workers(tmp_path):

@@ -124,23 +124,35 @@ def bare_threads() -> dict:
 _lifecycle.on_fork_child(0, _bare.clear)
 
 
+class _Registered(threading.Thread):
+    """threading.Thread, for a thread of ours started while threading is
+    not patched."""
+
+    def _delete(self) -> None:
+        # A forked gevent worker (gunicorn -k gevent) monkey-patches
+        # threading after this thread started: threading.get_ident then
+        # returns the greenlet's id, and threading's own _delete would
+        # fail with KeyError ("Exception ignored in thread started by")
+        # when the thread ends. Its ident is what it was registered by.
+        with threading._active_limbo_lock:  # type: ignore[attr-defined]
+            threading._active.pop(self.ident, None)  # type: ignore
+
+
 class Thread:
     """A daemon thread of stackwatch's own running target(): a
-    threading.Thread (thread_class) when threading is not patched, else a
-    bare OS thread. start(), join(timeout), is_alive(), is_current()."""
+    threading.Thread when threading is not patched, else a bare OS
+    thread. start(), join(timeout), is_alive(), is_current()."""
 
-    def __init__(self, target: Callable[[], Any], name: str,
-                 thread_class: Any = None) -> None:
+    def __init__(self, target: Callable[[], Any], name: str) -> None:
         self._target = target
         self.name = name
-        self._class = thread_class or threading.Thread
         self._thread: Any = None  # the threading.Thread, if one
         self._ident: Optional[int] = None
         self._done: Any = None  # a real lock held while a bare one runs
 
     def start(self) -> None:
         if not _patched():
-            self._thread = self._class(target=self._target, name=self.name,
+            self._thread = _Registered(target=self._target, name=self.name,
                                        daemon=True)
             self._thread.start()
             return

@@ -26,7 +26,7 @@ import socket
 import sys
 from typing import Optional, Tuple
 
-from stackwatch import _frame, _lifecycle, _native, _service
+from stackwatch import _frame, _lifecycle, _native, _osthread, _service
 
 __all__ = ["serve", "Server", "parse_address", "continuous", "Continuous"]
 
@@ -199,8 +199,6 @@ class Continuous:
 
     def __init__(self, directory: str, every: float, keep: int,
                  max_bytes: int, rate: float, budget: float) -> None:
-        import threading
-
         self.directory = directory
         self.every = every
         self.keep = keep
@@ -210,10 +208,8 @@ class Continuous:
         #: Files written so far, and periods that could not be.
         self.written = 0
         self.errors = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run,
-                                        name="stackwatch-continuous",
-                                        daemon=True)
+        self._stop = _osthread.Event()
+        self._thread = _osthread.Thread(self._run, "stackwatch-continuous")
 
     def _name(self, seq: int) -> str:
         import time

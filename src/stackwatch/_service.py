@@ -143,17 +143,6 @@ def report_line(text: str) -> None:
         pass
 
 
-class _ServiceThread(threading.Thread):
-    def _delete(self) -> None:
-        # A forked gevent worker (gunicorn -k gevent) monkey-patches
-        # threading after this thread started: threading.get_ident then
-        # returns the greenlet's id, and threading's own _delete would
-        # fail with KeyError ("Exception ignored in thread started by")
-        # when the thread ends. Its ident is what it was registered by.
-        with threading._active_limbo_lock:  # type: ignore[attr-defined]
-            threading._active.pop(self.ident, None)  # type: ignore
-
-
 class _Service:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -183,8 +172,7 @@ class _Service:
             return
         ready = _osthread.Event()
         self._thread = _osthread.Thread(lambda: self._run(ready),
-                                        "stackwatch-service",
-                                        thread_class=_ServiceThread)
+                                        "stackwatch-service")
         self._thread.start()
         ready.wait(5.0)
 

@@ -31,8 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
-from stackwatch import _config, _forks, _lifecycle, _native, _osthread, \
-    _service
+from stackwatch import _config, _forks, _lifecycle, _native, _osthread
 from stackwatch import profiler
 
 #: Seconds between a process's parts.
@@ -152,10 +151,7 @@ def start_here() -> None:
 def _start_flusher() -> None:
     _here.stop = _osthread.Event()
     _here.done = False
-    # (_ServiceThread: a thread that a gevent worker's patching finds
-    # running ends without threading's KeyError.)
-    _here.thread = _osthread.Thread(_flush_loop, "stackwatch-tree",
-                                    thread_class=_service._ServiceThread)
+    _here.thread = _osthread.Thread(_flush_loop, "stackwatch-tree")
     _here.thread.start()
 
 
