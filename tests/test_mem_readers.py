@@ -308,6 +308,31 @@ def test_peaks_are_distinct_highs(tmp_path):
     assert "no .stack files" in r.stdout
 
 
+def test_a_plateau_is_one_peak(tmp_path):
+    # Up to 40 MiB at 1 s, flat until 7 s, then down: one hill, one peak
+    # (at its first highest point), not one per fiftieth of the run; a
+    # later, lower hump parted from it by a valley is the second.
+    rows = []
+    for i in range(1, 501):
+        t = i * 0.02
+        if t < 1:
+            live = 40 * MiB * t
+        elif t < 7:
+            live = 40 * MiB
+        elif t < 8:
+            live = 39 * MiB * (8 - t) + MiB
+        else:
+            live = MiB + 10 * MiB * (1 - abs(t - 9.0))
+        rows.append((t, int(max(live, MiB)), 0, 0, 0))
+    d = mf.write_profile(tmp_path / "prof", 8, {"flat": rows})
+    r = run_cli("mem", "peaks", d, "-n", "3")
+    assert r.returncode == 0, r.stderr
+    part = r.stdout[r.stdout.index("thread flat"):]
+    found = re.findall(r"(\d+)\. +([\d.]+) MiB +\d+ B +at +([\d.]+) s", part)
+    assert [(f[1], f[2]) for f in found] == [("40.0", "1.000"),
+                                            ("11.0", "9.000")], part
+
+
 def test_bad_numbers_of_peaks(tmp_path):
     d = _profile(tmp_path)
     _one_line_error(run_cli("mem", "peaks", d, "-n", "0"), "-n")

@@ -166,12 +166,25 @@ def _peak(t: array, v: array) -> "Tuple[float, float]":
 PEAK_GAP = 1 / 50.0
 
 
+#: find_peaks: between two peaks the series falls by at least this share
+#: of its range.
+PEAK_DIP = 1 / 100.0
+
+
+def _lowest(t: array, v: array, i: int, tj: float) -> float:
+    """The lowest value of v between index i and time tj."""
+    j = bisect.bisect_left(t, tj)
+    a, b = min(i, j), max(i, j)
+    return min(v[a:b + 1])
+
+
 def find_peaks(t: array, v: array, n: int) -> "List[Tuple[float, float]]":
     """The n highest peaks of (t, v), highest first: [(t, bytes)]. The
     run is cut in fiftieths; the highest point of each that is a local
     maximum (no higher neighbour) is a candidate, and candidates are
     taken from the highest down, each at least a fiftieth of the run
-    from those taken (t ascending, as in a .mem file)."""
+    from those taken and parted from each by a dip of a hundredth of the
+    series' range (t ascending, as in a .mem file)."""
     count = len(v)
     if not count:
         return []
@@ -192,9 +205,15 @@ def find_peaks(t: array, v: array, n: int) -> "List[Tuple[float, float]]":
         if (i > 0 and v[i - 1] > top) or (i + 1 < count and v[i + 1] > top):
             continue
         cands.append((top, -t[i], t[i]))
+    # Two candidates with no dip between them are one hill (a plateau cut
+    # in fiftieths): only its first highest point is a peak.
+    dip = max(PEAK_DIP * (max(v) - min(v)), 1.0)
     taken: "List[Tuple[float, float]]" = []
     for top, _, ti in sorted(cands, reverse=True):
         if any(abs(ti - tj) < gap for tj, _ in taken):
+            continue
+        i = bisect.bisect_left(t, ti)
+        if any(top - _lowest(t, v, i, tj) < dip for tj, _ in taken):
             continue
         taken.append((ti, top))
         if len(taken) == n:
