@@ -36,8 +36,8 @@ learn_tids(void)
 /* Reads the target and formats its stacks; no GIL.  Returns 0 or an SW_E*
  * code (SW_ESYS with errno, others with a reason in err). */
 static int
-outside_capture(sw_target_t *t, int pid, int json, int locals, sw_buf_t *out,
-                char *err, size_t errlen)
+outside_capture(sw_target_t *t, int pid, int json, int locals, int full_paths,
+                sw_buf_t *out, char *err, size_t errlen)
 {
     sw_codecache_t *cache = NULL;
     sw_snapshot_t snap;
@@ -84,32 +84,35 @@ outside_capture(sw_target_t *t, int pid, int json, int locals, sw_buf_t *out,
         sw_snapshot_format_json(&snap, out);
     }
     else {
-        sw_snapshot_format_ex(&snap, out, locals ? SW_FMT_LOCALS : 0);
+        sw_snapshot_format_ex(&snap, out,
+                              (locals ? SW_FMT_LOCALS : 0) |
+                                  (full_paths ? 0 : SW_FMT_SHORT));
     }
     sw_snapshot_free(&snap);
     return sw_buf_ok(out) ? 0 : SW_ENOMEM;
 }
 
-/* outside_dump(pid, json=False, locals=False) -> {"text", "python",
- * "binary", "version_from"}: every thread's stack of process pid, read
- * from outside, full file names (this process's sys.path says nothing
- * about the target's); with locals, each frame's locals read natively
+/* outside_dump(pid, json=False, locals=False, full_paths=True) -> {"text",
+ * "python", "binary", "version_from"}: every thread's stack of process
+ * pid, read from outside; full file names unless full_paths is false
+ * (text only: then without the prefixes the caller set, say its sys.path
+ * with the target's script directory first); with locals, each frame's locals read natively
  * (simple types; set_redact_patterns() first). */
 static PyObject *
 outside_dump_py(PyObject *m, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"pid", "json", "locals", NULL};
+    static char *kwlist[] = {"pid", "json", "locals", "full_paths", NULL};
     static const char *const from[] = {"", "_Py_DebugOffsets", "Py_Version",
                                        "file name"};
     sw_target_t *t;
     sw_buf_t out;
     char err[256] = "";
     PyObject *res = NULL;
-    int pid, json = 0, locals = 0, rc, saved;
+    int pid, json = 0, locals = 0, full_paths = 1, rc, saved;
     (void)m;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|pp:outside_dump", kwlist,
-                                     &pid, &json, &locals)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|ppp:outside_dump", kwlist,
+                                     &pid, &json, &locals, &full_paths)) {
         return NULL;
     }
     t = PyMem_RawMalloc(sizeof(*t));
@@ -119,7 +122,8 @@ outside_dump_py(PyObject *m, PyObject *args, PyObject *kwds)
     sw_buf_init(&out);
     learn_tids();
     Py_BEGIN_ALLOW_THREADS
-        rc = outside_capture(t, pid, json, locals, &out, err, sizeof(err));
+        rc = outside_capture(t, pid, json, locals, full_paths, &out, err,
+                             sizeof(err));
         saved = errno;
     Py_END_ALLOW_THREADS
     if (rc < 0) {
@@ -227,7 +231,8 @@ static PyMethodDef methods[] = {
      "of a process that did not enable stackwatch, read from outside"},
     {"outside_dump", (PyCFunction)(void (*)(void))outside_dump_py,
      METH_VARARGS | METH_KEYWORDS,
-     "outside_dump(pid, json=False, locals=False) -> dict: the stacks of a "
+     "outside_dump(pid, json=False, locals=False, full_paths=True) -> dict: "
+     "the stacks of a "
      "process that "
      "did not enable stackwatch, read with process_vm_readv"},
     {NULL, NULL, 0, NULL},

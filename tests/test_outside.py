@@ -111,9 +111,12 @@ def program():
         p.close()
 
 
-def frame(name, tag):
+def frame(name, tag, full=False):
+    """A frame of the target as a dump shows it: its file without the
+    script's directory (sys.path[0]), or whole (full: --full-paths)."""
     path = target_path("outside_target")
-    return "%s (%s:%d)" % (name, path, line_of(path, tag))
+    return "%s (%s:%d)" % (name, path if full else os.path.basename(path),
+                           line_of(path, tag))
 
 
 def test_the_table_for_this_python_is_the_in_process_layout():
@@ -145,6 +148,13 @@ def test_dump_of_a_process_that_did_not_enable_stackwatch(program, version):
     assert note[0].startswith(
         "[stackwatch] process %d did not enable stackwatch: read from "
         "outside with process_vm_readv (CPython %s" % (p.pid, version)), note
+    # Its files as it would show them itself: the standard library's
+    # without the directory its extension modules were loaded from.
+    assert "(threading.py:" in text and "/lib/python" not in text, text
+    full = run_cli("dump", "--full-paths", str(p.pid), timeout=60)
+    assert full.returncode == 0, full.stderr
+    assert frame("work", "main-sleep", full=True) in full.stdout, full.stdout
+    assert "/lib/python" in full.stdout, full.stdout
     # Not stopped, not harmed: it answers and has gone on counting.
     after = p.count()
     assert after > before
@@ -224,7 +234,8 @@ def test_same_user_without_privileges(target):
     proc = run_target("outside_as_user", "65534", "dump", str(t.pid))
     assert proc.returncode == 0, proc.stderr
     path = target_path("outside_as_user")
-    assert "sleeping (%s:%d)" % (path, line_of(path, "as-user-sleep")) \
+    assert "sleeping (%s:%d)" % (os.path.basename(path),
+                                 line_of(path, "as-user-sleep")) \
         in proc.stdout
     assert "read from outside with process_vm_readv" in proc.stderr
     assert t.alive()
@@ -262,7 +273,7 @@ def test_symbols_found_in_memory_when_files_cannot_be_opened(program,
     finally:
         _native._test_outside_memory_only(False)
     assert res["python"].startswith(version), res
-    assert frame("work", "main-sleep") in res["text"], res["text"]
+    assert frame("work", "main-sleep", full=True) in res["text"], res["text"]
 
 
 def test_outside_option_reads_an_enabled_process_from_outside(target):
@@ -271,7 +282,8 @@ def test_outside_option_reads_an_enabled_process_from_outside(target):
     proc = run_cli("dump", "--outside", str(t.pid), timeout=60)
     assert proc.returncode == 0, proc.stderr
     path = target_path("dump_sleeper")
-    assert "waiting_here (%s:%d)" % (path, line_of(path, "waiting-here")) \
+    assert "waiting_here (%s:%d)" % (os.path.basename(path),
+                                     line_of(path, "waiting-here")) \
         in proc.stdout
     assert proc.stdout.startswith("Process %d: " % t.pid)
     assert proc.stderr.startswith(

@@ -28,8 +28,10 @@ def test_wall_profile_of_a_process_that_did_not_enable_stackwatch(
     assert not rec.exited and not rec.interrupted
     assert rec.python.startswith(version)
     st = collapsed(rec.render("collapsed"))
-    main = [s for s in st if s.endswith(frame("work", "main-sleep"))]
-    worker = [s for s in st if frame("worker_loop", "worker-wait") in s]
+    main = [s for s in st
+            if s.endswith(frame("work", "main-sleep", full=True))]
+    worker = [s for s in st
+              if frame("worker_loop", "worker-wait", full=True) in s]
     assert main and worker, st
     # Every thread in each pass: the main thread is in about every one.
     passes = rec.session.stats()["passes"]
@@ -42,7 +44,7 @@ def test_wall_profile_of_a_process_that_did_not_enable_stackwatch(
 def test_gil_and_cpu_profiles_name_the_thread_holding_the_gil(program,
                                                               version):
     p = program(version, "gil")
-    hog = frame("hog", "main-gil")
+    hog = frame("hog", "main-gil", full=True)
     # gil: only the thread that holds the GIL is sampled: the main thread
     # in its regex (one match holds it for over a second); the worker
     # (waiting on a 50 ms timeout) and the answering thread get it only
@@ -110,7 +112,8 @@ def test_ctrl_c_ends_the_profile_and_keeps_it(program, tmp_path):
     assert rec.returncode == 0, stderr
     assert stdout.strip() == "interrupted True exited False"
     st = collapsed(out.read_bytes())
-    assert any(s.endswith(frame("work", "main-sleep")) for s in st), st
+    assert any(s.endswith(frame("work", "main-sleep", full=True))
+               for s in st), st
     assert p.count() >= 0
 
 

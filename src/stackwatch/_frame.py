@@ -31,20 +31,22 @@ _full = False      # --full-paths: no prefixes at all
 
 
 def path_prefixes(path: Optional[Sequence[Any]] = None,
-                  first: Optional[str] = None) -> List[str]:
+                  first: Optional[str] = None, cwd: bool = True) -> List[str]:
     """The directories that text leaves out of file names: the entries of
     `path` (default sys.path; `first` instead of its first entry, as the
     target will see it), "" as the current directory, then the current
     directory itself; each absolute and, when different, also resolved
     (symbolic links). Only entries that exist (directories, or archives
-    such as python311.zip, whose files are "archive/name")."""
+    such as python311.zip, whose files are "archive/name"). cwd=False:
+    without the current directory."""
     entries = list(sys.path if path is None else path)
     if first is not None:
         entries[:1] = [first]
-    try:
-        entries.append(os.getcwd())
-    except OSError:
-        pass
+    if cwd:
+        try:
+            entries.append(os.getcwd())
+        except OSError:
+            pass
     out: List[str] = []
     for e in entries:
         if not isinstance(e, str):
@@ -62,14 +64,18 @@ def path_prefixes(path: Optional[Sequence[Any]] = None,
     return out
 
 
-def use_sys_path(first: Optional[str] = None, pin: bool = False) -> None:
+def use_sys_path(first: Optional[str] = None, pin: bool = False,
+                 extra: Sequence[str] = ()) -> None:
     """Resolves the prefixes now (see path_prefixes) for every text this
-    process writes. The command line pins them (pin=True: the target's
-    sys.path, resolved before it runs); the API's starts then keep them."""
+    process writes, with the absolute directories `extra` too (another
+    process's, which need not exist in this one's view). The command line
+    pins them (pin=True: the target's sys.path, resolved before it runs);
+    the API's starts then keep them."""
     global _resolved, _pinned
     if _full or (_pinned and not pin):
         return
-    _native.set_path_prefixes(path_prefixes(first=first))
+    _native.set_path_prefixes(path_prefixes(first=first) +
+                              [e for e in extra if os.path.isabs(e)])
     _resolved = True
     _pinned = _pinned or pin
 

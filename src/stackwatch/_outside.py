@@ -130,20 +130,23 @@ def _refused(e: Exception, pid: int) -> OutsideError:
     return OutsideError("it could not be read from outside: %s" % e)
 
 
-def dump(pid: int, json_format: bool = False, locals: bool = False
-         ) -> Tuple[str, str]:
+def dump(pid: int, json_format: bool = False, locals: bool = False,
+         full_paths: bool = True) -> Tuple[str, str]:
     """Process pid's stacks read from outside, and a line saying how
     (version and file of its interpreter); with locals, each frame's
     local variables read natively (simple types; the rest as their type
     and address; secret-looking names redacted by _saferepr's patterns).
-    Raises OutsideError with the reason in one line: not allowed
+    full_paths False: the text's files without the prefixes set
+    (_frame.use_sys_path). Raises OutsideError with the reason in one
+    line: not allowed
     (why_not), gone, or not a CPython stackwatch knows."""
     if locals:
         from stackwatch import _saferepr
 
         _native.set_redact_patterns(_saferepr.redact_patterns())
     try:
-        res = _native.outside_dump(pid, json=json_format, locals=locals)
+        res = _native.outside_dump(pid, json=json_format, locals=locals,
+                                   full_paths=full_paths)
     except (OSError, ValueError) as e:
         raise _refused(e, pid) from None
     how = ("read from outside with process_vm_readv (CPython %s, %s); the "

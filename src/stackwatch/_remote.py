@@ -271,6 +271,75 @@ def _script_dir(pid: int) -> Optional[str]:
     return cwd
 
 
+def _python_version_of(base: str) -> "Optional[str]":
+    """"X.Y" when base names an interpreter (pythonX.Y, pythonX.Yd) or its
+    library (libpythonX.Y.so, libpythonX.Y.so.1.0); else None."""
+    name = base[3:] if base.startswith("libpython") else base
+    if not name.startswith("python"):
+        return None
+    rest = name[len("python"):]
+    if rest.endswith(".so") or ".so." in rest:
+        rest = rest[:rest.index(".so")]
+    elif base.startswith("lib"):
+        return None
+    x, dot, y = rest.rstrip("dmu").partition(".")
+    return rest.rstrip("dmu") if dot and x.isdigit() and y.isdigit() else None
+
+
+def _package_dirs(pid: int) -> "List[str]":
+    """The site-packages (dist-packages) and standard library directories
+    of process pid, as its loaded extension modules show them in its
+    memory map: the directories its sys.path most likely holds, whatever
+    this process's is."""
+    out: "List[str]" = []
+    try:
+        with open("/proc/%d/maps" % pid, "rb") as f:
+            maps = f.read().decode("utf-8", "surrogateescape")
+        # The map names files as this process sees them; a process in a
+        # chroot names its own files from its root.
+        root = os.readlink("/proc/%d/root" % pid).rstrip("/")
+    except OSError:
+        return out
+    for line in maps.splitlines():
+        fields = line.split(None, 5)
+        path = fields[5].strip() if len(fields) == 6 else ""
+        d = None
+        for mark in ("/site-packages/", "/dist-packages/"):
+            at = path.find(mark)
+            if at > 0:
+                d = path[:at + len(mark) - 1]
+                break
+        if d is None and "/lib-dynload/" in path:
+            d = path[:path.index("/lib-dynload/")]
+        if d is None:
+            # Its interpreter: PREFIX/lib/libpythonX.Y.so or
+            # PREFIX/bin/pythonX.Y; its standard library PREFIX/lib/pythonX.Y.
+            version = _python_version_of(os.path.basename(path))
+            if version is not None:
+                top = os.path.dirname(os.path.dirname(path))
+                d = os.path.join(top, "lib", "python" + version)
+        if d is None:
+            continue
+        for one in (d, d[len(root):] if root and
+                    d.startswith(root + "/") else None):
+            if one is not None and one not in out:
+                out.append(one)
+        if len(out) >= 32:
+            break
+    return out
+
+
+def use_target_paths(pid: int, full_paths: bool) -> None:
+    """Text shows process pid's files as it would itself: without its
+    script's directory, its site-packages and its standard library (and
+    this process's sys.path); --full-paths: whole."""
+    if full_paths:
+        _frame.set_full_paths()
+    else:
+        _frame.use_sys_path(_script_dir(pid), pin=True,
+                            extra=_package_dirs(pid))
+
+
 def _command(pid: int) -> str:
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -323,10 +392,7 @@ def record_pid(ns: Any, prog: str, fail: Any) -> int:
         return _record_outside(ns, prog, fail, True)
     except dumping.NotPermitted:
         return _record_outside(ns, prog, fail, False)
-    if full_paths:
-        _frame.set_full_paths()
-    else:
-        _frame.use_sys_path(_script_dir(pid), pin=True)
+    use_target_paths(pid, full_paths)
     st = res.stats
     ended = {"done": "",
              "stopped": " (stopped early, as asked)",
@@ -436,9 +502,6 @@ def _record_outside(ns: Any, prog: str, fail: Any, asked: Optional[bool]
         _note("nothing was sampled: no profile written")
         return 1
     full_paths = bool(ns.full_paths)
-    if full_paths:
-        _frame.set_full_paths()
-    else:
-        _frame.use_sys_path(_script_dir(pid), pin=True)
+    use_target_paths(pid, full_paths)
     data = rec.render(ns.fmt, threads=ns.threads, full_paths=full_paths)
     return _write_out(ns, data, prog, fail)

@@ -501,10 +501,7 @@ def run(ns: Any, prog: str, fail: Any) -> int:
             stream = _open(pid, ns)
         except TopError as e:
             fail(str(e), prog, status=1)
-        if ns.full_paths:
-            _frame.set_full_paths()
-        else:
-            _frame.use_sys_path(_remote._script_dir(pid), pin=True)
+        _remote.use_target_paths(pid, ns.full_paths)
         window = Window(max(1, int(round(ns.window / ns.interval))))
         command = _command(pid)
         if tty:

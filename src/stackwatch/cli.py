@@ -698,9 +698,14 @@ def _dump_outside(ns: argparse.Namespace, prog: str, asked: Optional[bool]
 
     if asked is None and not os.path.exists("/proc/%d" % ns.pid):
         fail("no such process: %d" % ns.pid, prog, status=1)
+    if not ns.json:
+        from stackwatch import _remote
+
+        _remote.use_target_paths(ns.pid, ns.full_paths)
     try:
         text, how = _outside.dump(ns.pid, json_format=ns.json,
-                                  locals=ns.locals)
+                                  locals=ns.locals,
+                                  full_paths=ns.full_paths or ns.json)
     except _outside.OutsideError as e:
         if str(e).startswith("no such process"):
             fail(str(e), prog, status=1)
