@@ -4,6 +4,7 @@ blocks estimate the live bytes, and a block freed by another thread is
 freed in the file of the thread that allocated it."""
 import json
 import os
+import sys
 
 from conftest import line_of, run_target, target_path
 from helpers.memfiles import by_thread_name, read_profile, read_stack, \
@@ -45,7 +46,14 @@ def test_sampled_stacks_name_the_allocating_function(tmp_path):
     assert churn_stacks
     churned = [b for k, t, b in events if k == "+"]
     assert len(churned) > 200
-    assert not any(sid in churn_stacks for sid, _ in live.values())
+    still = [stacks[sid] for sid, _ in live.values() if sid in churn_stacks]
+    if sys.version_info < (3, 11):
+        # The comprehension's frame, made when churn() calls it (its
+        # stack ends in churn itself), is kept by its code object for its
+        # next call (3.9/3.10 "zombie" frames): sampled, it stays live.
+        # What the comprehension made (the bytes) is all freed.
+        still = [fr for fr in still if fr[-1] != churn]
+    assert not still, still
 
 
 def test_blocks_freed_by_another_thread_are_freed_in_the_owner_file(

@@ -5,9 +5,11 @@ kept objects are still alive.
 
 argv: DIR [exit|interrupt|disable]. exit: the interpreter's exit ends the
 files; interrupt: KeyboardInterrupt ends the program; disable: disable()."""
+import os
 import queue
 import sys
 import threading
+import time
 
 import stackwatch
 
@@ -18,6 +20,19 @@ kept = {}
 def allocate(name, mib):
     n = mib * 1024 * 1024 // CHUNK
     kept[name] = [bytes(CHUNK) for _ in range(n)]
+    # Alive until the writer wrote a line for this thread (on a loaded
+    # machine it may not have run during the allocation): its file then
+    # has a line written while it ran and the last one.
+    path = os.path.join(sys.argv[1], str(os.getpid()), name + ".mem")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                if any(line[:1].isdigit() for line in f):
+                    break
+        except OSError:
+            pass
+        time.sleep(0.01)
 
 
 def producer(q, mib):
