@@ -218,6 +218,19 @@ pass(sw_outside_rec_t *rec)
         }
         slot =
             sw_session_thread(s, t->id, t->ident, tid, t->interp_id, &created);
+        {
+            sw_sthread_t *st = &s->threads[slot];
+
+            /* Until a new thread boots, its thread state may carry the
+             * ids of the thread that created it (3.9-3.11): follow what
+             * it says now, and forget a name given for the old ids. */
+            if (!created &&
+                (st->ident != t->ident || (tid != 0 && st->tid != tid))) {
+                st->ident = t->ident;
+                st->tid = tid;
+                st->name = 0;
+            }
+        }
         sw_session_add(s, slot, 0, node, rec->interval_ns, delta,
                        t->holds_gil);
     }
