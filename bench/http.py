@@ -14,10 +14,15 @@ alternating rounds (A, B, C... A, B, C...), with:
   a 1 % budget).
 
 Reported: medians, range, and the ratio to "off" (the target for idle and
-scraped: inside the run's noise; continuous: <= 1 % of one core). The
-busy gevent WSGI server under load of the issue is not measured here yet.
+scraped: inside the run's noise; continuous: <= 1 % of one core).
 
-    python bench/http.py [--rounds 7] [--seconds 6]
+``--server``: the same settings around a gevent WSGI server (a handler
+that computes a little and answers 200) instead: busy, under ``wrk``
+(``-t1 -c20``, from Debian's ``wrk`` package) for the round's seconds,
+reporting requests per second; then idle for as long, reporting the
+server's own CPU time (ms per second, its threads' schedstat).
+
+    python bench/http.py [--rounds 7] [--seconds 6] [--server]
 """
 
 import argparse
@@ -63,6 +68,25 @@ print("calls %d in %.6f s" % (calls, time.perf_counter() - start),
       flush=True)
 """
 
+SERVER = """
+import sys
+from gevent.pywsgi import WSGIServer
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+def app(environ, start_response):
+    body = ("%d %s" % (fib(15), environ.get("PATH_INFO", ""))).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+server = WSGIServer(("127.0.0.1", 0), app, log=None)
+server.start()
+print("ready %d" % server.server_port, flush=True)
+server.serve_forever()
+"""
+
 SETTINGS = ["off", "idle", "scraped", "profiling", "continuous"]
 
 
@@ -74,7 +98,7 @@ def get(address, path):
             pass
 
 
-def one(script, setting, seconds, tmp):
+def _env(setting, tmp):
     env = dict(os.environ)
     for name in list(env):
         if name.startswith("STACKWATCH_"):
@@ -83,16 +107,11 @@ def one(script, setting, seconds, tmp):
         env["STACKWATCH_HTTP"] = "127.0.0.1:0"
     if setting == "continuous":
         env["STACKWATCH_PPROF_DIR"] = tmp
-    proc = subprocess.Popen([sys.executable, script, str(seconds)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
-    address = None
-    if "STACKWATCH_HTTP" in env:
-        line = proc.stderr.readline()
-        address = re.search(r"serving http://(\S+)/", line).group(1)
-    assert proc.stdout.readline() == "ready\n"
-    stop = threading.Event()
-    helper = None
+    return env
+
+
+def _helper(setting, address, seconds, stop):
+    """The thread that uses the endpoint as the setting says, or None."""
     if setting == "scraped":
         def scrape():
             while not stop.wait(1.0):
@@ -100,12 +119,83 @@ def one(script, setting, seconds, tmp):
                     get(address, "/metrics")
                     get(address, "/threads")
                 except OSError:
-                    return  # the workload has ended
-        helper = threading.Thread(target=scrape)
-    elif setting == "profiling":
-        helper = threading.Thread(target=get, args=(
+                    return  # the program has ended
+        return threading.Thread(target=scrape)
+    if setting == "profiling":
+        return threading.Thread(target=get, args=(
             address, "/profile?rate=1000&format=collapsed&seconds=%d"
             % (seconds + 2)))
+    return None
+
+
+def _address(proc, env):
+    if "STACKWATCH_HTTP" not in env:
+        return None
+    line = proc.stderr.readline()
+    return re.search(r"serving http://(\S+)/", line).group(1)
+
+
+def _thread_cpu(pid):
+    """{tid: CPU seconds} of the threads of pid alive now (schedstat)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                out[tid] = int(f.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def _cpu_between(before, after):
+    """CPU seconds used between two _thread_cpu() readings (a thread
+    started meanwhile counts from 0; one that ended, until it was last
+    seen)."""
+    return sum(v - before.get(tid, 0.0) for tid, v in after.items())
+
+
+def one_server(script, setting, seconds, tmp):
+    """(requests/s under wrk, the idle server's CPU ms per s)."""
+    env = _env(setting, tmp)
+    proc = subprocess.Popen([sys.executable, script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        address = _address(proc, env)
+        port = int(proc.stdout.readline().split()[1])
+        stop = threading.Event()
+        helper = _helper(setting, address, seconds, stop)
+        if helper is not None:
+            helper.start()
+        out = subprocess.run(
+            ["wrk", "-t1", "-c20", "-d%ds" % max(1, round(seconds)),
+             "http://127.0.0.1:%d/" % port],
+            capture_output=True, text=True, timeout=seconds + 60).stdout
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        stop.set()
+        if helper is not None:
+            helper.join(60)
+        # Idle: nobody asks anything (a profile request has ended, and
+        # its sampler thread with it).
+        time.sleep(0.5)
+        before, t0 = _thread_cpu(proc.pid), time.monotonic()
+        time.sleep(seconds)
+        idle = (_cpu_between(before, _thread_cpu(proc.pid)) * 1000
+                / (time.monotonic() - t0))
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    return rps, idle
+
+
+def one(script, setting, seconds, tmp):
+    env = _env(setting, tmp)
+    proc = subprocess.Popen([sys.executable, script, str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    address = _address(proc, env)
+    assert proc.stdout.readline() == "ready\n"
+    stop = threading.Event()
+    helper = _helper(setting, address, seconds, stop)
     if helper is not None:
         helper.start()
     out, err = proc.communicate(timeout=600)
@@ -122,7 +212,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--server", action="store_true",
+                    help="a gevent WSGI server under wrk, then idle")
     args = ap.parse_args()
+    if args.server:
+        return main_server(args)
     rates = {name: [] for name in SETTINGS}
     with tempfile.TemporaryDirectory() as tmp:
         script = os.path.join(tmp, "work.py")
@@ -145,6 +239,41 @@ def main():
         med = statistics.median(rates[name])
         print("| %s | %.1f (%.1f-%.1f) | %.3f |" % (
             name, med, min(rates[name]), max(rates[name]), med / base))
+
+
+def main_server(args):
+    import shutil
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/http.py --server: wrk is not installed "
+                         "(apt-get install wrk)")
+    rps = {name: [] for name in SETTINGS}
+    idle = {name: [] for name in SETTINGS}
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "server.py")
+        with open(script, "w") as f:
+            f.write(textwrap.dedent(SERVER))
+        profiles = os.path.join(tmp, "profiles")
+        os.mkdir(profiles)
+        for _ in range(args.rounds):
+            for name in SETTINGS:
+                r, c = one_server(script, name, args.seconds, profiles)
+                rps[name].append(r)
+                idle[name].append(c)
+    base = statistics.median(rps["off"])
+    print("HTTP endpoint cost to a gevent WSGI server: CPython %s, commit "
+          "%s, %d rounds of %g s busy (wrk -t1 -c20) then %g s idle "
+          "(median; ratio = requests/s with / without)"
+          % (sys.version.split()[0], git_commit(os.path.dirname(HERE)),
+             args.rounds, args.seconds, args.seconds))
+    print("| endpoint | requests/s | ratio | idle server CPU, ms/s |")
+    print("|---|---|---|---|")
+    for name in SETTINGS:
+        med = statistics.median(rps[name])
+        print("| %s | %.0f (%.0f-%.0f) | %.3f | %.2f (%.2f-%.2f) |" % (
+            name, med, min(rps[name]), max(rps[name]), med / base,
+            statistics.median(idle[name]), min(idle[name]),
+            max(idle[name])))
 
 
 if __name__ == "__main__":
