@@ -112,6 +112,9 @@ bench:
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memprof.py $(MEMPROF_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/memread.py $(MEMREAD_ARGS)
 	$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/http.py $(HTTP_ARGS)
+	@if command -v wrk >/dev/null; then \
+		$(VENV_DIR)/bench/$(RUN_PYTHON)/bin/python bench/http.py --server $(HTTP_ARGS); \
+	else echo "!!!!! bench/http.py --server NOT RUN: wrk is not installed (apt-get install wrk)" >&2; fi
 	$(VENV_DIR)/bench/$(TRACE_PYTHON)/bin/python bench/trace.py $(TRACE_ARGS)
 	@$(MAKE) --no-print-directory bench-cpython
 
