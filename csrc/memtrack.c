@@ -145,8 +145,13 @@ typedef struct tl {
     uint32_t ours; /* a thread of stackwatch's: its allocations are
                       not the program's (its frees still count) */
     uint32_t cgen; /* the generation creg/cleaf were found in */
-    uint32_t fast; /* the kinds the fast paths count for the thread in
-                      generation gen (fast_kinds; 0 in the shared slot) */
+    /* For the fast paths (set by my_slot): per kind, the generation in
+     * which allocations of that kind may take it (0: none); the word of
+     * the thread's blocks in the granule map (G_VALID and the slot; 0 in
+     * the shared slot); the thread's slot. */
+    uint32_t fgen[2];
+    uint32_t gbase;
+    slot_t *sp;
     /* The granule map's leaves the thread looked up last, direct-mapped
      * by region number (see granule()). */
     uintptr_t creg[4];
@@ -157,7 +162,7 @@ typedef struct tl {
     uint32_t gslot;    /* its slot (the thread's when it has none) */
 } tl_t;
 
-/* initial-exec: no __tls_get_addr call on every allocation (112 bytes
+/* initial-exec: no __tls_get_addr call on every allocation (128 bytes
  * of the static TLS surplus glibc keeps for libraries loaded later). */
 static _Thread_local tl_t tl __attribute__((tls_model("initial-exec")));
 
@@ -523,11 +528,11 @@ granule(uintptr_t p, int create)
     uintptr_t g;
 
     if (__builtin_expect(t->cgen != gen, 0)) {
-        memset(t->cleaf, 0, sizeof t->cleaf);
+        memset(t->creg, 0xff, sizeof t->creg); /* matches no region */
         t->cgen = gen;
     }
     g = t->cleaf[e];
-    if (__builtin_expect(t->creg[e] != r || g == 0, 0)) {
+    if (__builtin_expect(t->creg[e] != r, 0)) {
         g = leaf_of(r, create);
         if (g == 0) {
             return NULL;
@@ -652,12 +657,18 @@ my_slot(tl_t *t)
             ? 0
             : INT64_MAX;
     t->gid = 0;
-    t->fast = i == SLOT_OTHER ? 0u
-                              : (uint32_t)atomic_load_explicit(
-                                    &fast_kinds, memory_order_relaxed);
+    {
+        int k, fk = atomic_load_explicit(&fast_kinds, memory_order_relaxed);
+
+        for (k = 0; k < 2; k++) {
+            t->fgen[k] = i != SLOT_OTHER && (fk & (1 << k)) ? gen : 0;
+        }
+    }
+    t->gbase = i != SLOT_OTHER ? G_VALID | (i << G_SLOT_SHIFT) : 0;
+    t->sp = &slots[i];
     /* The leaves remembered are those of this generation from now on
      * (the fast paths rely on it). */
-    memset(t->cleaf, 0, sizeof t->cleaf);
+    memset(t->creg, 0xff, sizeof t->creg); /* matches no region */
     t->cgen = gen;
     return i;
 }
@@ -985,16 +996,15 @@ count_alloc(tl_t *t, void *p, size_t size, int kind)
 {
     uintptr_t a = (uintptr_t)p, g;
 
-    if ((t->fast & (1u << kind)) &&
-        t->gen == atomic_load_explicit(&generation, memory_order_relaxed) &&
+    if (t->fgen[kind] ==
+            atomic_load_explicit(&generation, memory_order_relaxed) &&
         ((a & 15u) | (a >> 47) | (size > G_SIZE_MAX)) == 0 &&
         t->countdown > (int64_t)size && (g = cached_leaf(t, a)) != 0) {
-        slot_t *s = &slots[t->slot];
+        slot_t *s = t->sp;
 
         t->countdown -= (int64_t)size;
         atomic_store_explicit(&((gword_t *)g)[(a >> 4) & (LEAF_WORDS - 1)],
-                              G_VALID | (kind ? G_KIND : 0) |
-                                  (t->slot << G_SLOT_SHIFT) | (uint32_t)size,
+                              t->gbase | (kind ? G_KIND : 0) | (uint32_t)size,
                               memory_order_relaxed);
         atomic_store_explicit(
             &s->alloc[kind],
@@ -1023,8 +1033,9 @@ fast_forget(const tl_t *t, uintptr_t a)
     }
     gw = &((gword_t *)g)[(a >> 4) & (LEAF_WORDS - 1)];
     w = atomic_load_explicit(gw, memory_order_relaxed);
-    if ((w & (G_VALID | G_SAMPLED)) != G_VALID ||
-        ((w >> G_SLOT_SHIFT) & 0xfffu) != t->slot || t->slot == SLOT_OTHER) {
+    /* Valid, not sampled, the thread's own (gbase is 0 in the shared
+     * slot: never equal). */
+    if ((w & (G_VALID | G_SAMPLED | (0xfffu << G_SLOT_SHIFT))) != t->gbase) {
         return 0;
     }
     atomic_store_explicit(gw, 0, memory_order_relaxed);
@@ -1116,7 +1127,7 @@ sw_mem_free(sw_free_fn fn, void *ctx, void *ptr)
     w = fast_forget(t, (uintptr_t)ptr);
     if (w != 0) {
         /* The calling thread's own block: its own counter. */
-        _Atomic uint64_t *c = &slots[t->slot].freed_self[(w & G_KIND) ? 1 : 0];
+        _Atomic uint64_t *c = &t->sp->freed_self[(w & G_KIND) ? 1 : 0];
 
         fn(ctx, ptr);
         atomic_store_explicit(c,
