@@ -12,10 +12,13 @@ greenlets), in a new shuffled order every round, so that the machine's
 slow drift (other work on it) falls on every configuration alike.
 
 Each run times itself from its first line to its last (start-up left
-out).  Reported per workload and configuration: the median time, and the
-median over the rounds of the ratio to that round's plain run (pairs
-taken within one round are seconds apart, and so less exposed to the
-load changing than medians of separate runs are).
+out), in wall time and in the CPU time of all its threads (the writer's
+included; less exposed than wall time to other work on the machine,
+which makes a run wait for a CPU).  Reported per workload and
+configuration: the median times, and the medians over the rounds of the
+ratios to that round's plain run (pairs taken within one round are
+seconds apart, and so less exposed to the load changing than medians of
+separate runs are).
 
     python bench/memprof_ab.py --base /tmp/base/src [--rounds 7]
         [--workloads mem_threads,...] [--settings counters,stacks]
@@ -51,10 +54,11 @@ def run(argv, env, tmp):
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600,
                           env=env)
     m = re.search(r"elapsed (\d+\.\d+)", proc.stdout)
-    if proc.returncode != 0 or m is None:
+    c = re.search(r"cpu (\d+\.\d+)", proc.stdout)
+    if proc.returncode != 0 or m is None or c is None:
         raise SystemExit("%s failed (%d):\n%s%s" % (
             " ".join(argv), proc.returncode, proc.stdout, proc.stderr))
-    return float(m.group(1))
+    return float(m.group(1)), float(c.group(1))
 
 
 def main() -> None:
@@ -92,6 +96,8 @@ def main() -> None:
             script = os.path.join(HERE, "workloads", "mem", wl + ".py")
             times = {label: [] for label, _, _ in confs}
             ratios = {label: [] for label, _, _ in confs}
+            cpus = {label: [] for label, _, _ in confs}
+            cratios = {label: [] for label, _, _ in confs}
             for _ in range(args.rounds):
                 order = list(confs)
                 rng.shuffle(order)
@@ -99,17 +105,25 @@ def main() -> None:
                 for label, argv, env in order:
                     got[label] = run(argv + [script], env, tmp)
                 for label in got:
-                    times[label].append(got[label])
-                    ratios[label].append(got[label] / got["plain"])
-            print("\n%s (plain: %.3f s median)" % (
-                wl, statistics.median(times["plain"])))
-            print("  %-16s %9s %12s %12s" % ("", "median s", "ratio",
-                                            "ratio range"))
+                    (wall, cpu), (pwall, pcpu) = got[label], got["plain"]
+                    times[label].append(wall)
+                    ratios[label].append(wall / pwall)
+                    cpus[label].append(cpu)
+                    cratios[label].append(cpu / pcpu)
+            print("\n%s (plain: %.3f s wall, %.3f s CPU, medians)" % (
+                wl, statistics.median(times["plain"]),
+                statistics.median(cpus["plain"])))
+            print("  %-16s %8s %7s %11s   %8s %7s %11s" % (
+                "", "wall s", "ratio", "range", "CPU s", "ratio", "range"))
             for label, _, _ in confs:
-                print("  %-16s %9.3f %12.2f %6.2f-%.2f" % (
-                    label, statistics.median(times[label]),
-                    statistics.median(ratios[label]), min(ratios[label]),
-                    max(ratios[label])))
+                print("  %-16s %8.3f %7.2f %5.2f-%.2f   %8.3f %7.2f "
+                      "%5.2f-%.2f" % (
+                          label, statistics.median(times[label]),
+                          statistics.median(ratios[label]),
+                          min(ratios[label]), max(ratios[label]),
+                          statistics.median(cpus[label]),
+                          statistics.median(cratios[label]),
+                          min(cratios[label]), max(cratios[label])))
 
 
 if __name__ == "__main__":
