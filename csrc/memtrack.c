@@ -118,9 +118,9 @@ static _Atomic int tracking;
  * SW_MEM_PY, `c` only SW_MEM_C (Python's hooks are installed all the
  * same, so that what they call is not counted as C), `both` both. */
 static _Atomic int counted = 1 << SW_MEM_PY;
-/* The kinds (bit 1 << kind) whose allocations and frees may take the
- * hooks' fast paths (fast_alloc, fast_free): the counted ones when there
- * is neither a filter nor per-greenlet counters; 0 otherwise. */
+/* The kinds (bit 1 << kind) whose allocations may take the hooks' fast
+ * path (count_alloc): the counted ones when there is no filter; 0
+ * otherwise. */
 static _Atomic int fast_kinds;
 /* The filter (sw_mem_config_t.keep), or NULL. */
 static int (*_Atomic keep_fn)(void);
@@ -151,6 +151,7 @@ typedef struct tl {
      * the shared slot); the thread's slot. */
     uint32_t fgen[2];
     uint32_t gbase;
+    uint32_t pg; /* per-greenlet counters (per_greenlet) */
     slot_t *sp;
     /* The granule map's leaves the thread looked up last, direct-mapped
      * by region number (see granule()). */
@@ -162,7 +163,7 @@ typedef struct tl {
     uint32_t gslot;    /* its slot (the thread's when it has none) */
 } tl_t;
 
-/* initial-exec: no __tls_get_addr call on every allocation (128 bytes
+/* initial-exec: no __tls_get_addr call on every allocation (136 bytes
  * of the static TLS surplus glibc keeps for libraries loaded later). */
 static _Thread_local tl_t tl __attribute__((tls_model("initial-exec")));
 
@@ -666,6 +667,8 @@ my_slot(tl_t *t)
     }
     t->gbase = i != SLOT_OTHER ? G_VALID | (i << G_SLOT_SHIFT) : 0;
     t->sp = &slots[i];
+    t->pg =
+        (uint32_t)atomic_load_explicit(&per_greenlet, memory_order_relaxed);
     /* The leaves remembered are those of this generation from now on
      * (the fast paths rely on it). */
     memset(t->creg, 0xff, sizeof t->creg); /* matches no region */
@@ -1001,15 +1004,38 @@ count_alloc(tl_t *t, void *p, size_t size, int kind)
         ((a & 15u) | (a >> 47) | (size > G_SIZE_MAX)) == 0 &&
         t->countdown > (int64_t)size && (g = cached_leaf(t, a)) != 0) {
         slot_t *s = t->sp;
+        uint32_t base = t->gbase, gid;
 
+        if (t->pg && (gid = sw_greenlet_here) != 0) {
+            /* The running greenlet's slot, when it is the one the thread
+             * found last (greenlet_slot) and still its own. */
+            if (gid != t->gid || t->gslot == t->slot) {
+                alloced_slow(p, size, kind);
+                return;
+            }
+            s = &slots[t->gslot];
+            if (atomic_load_explicit(&s->gid, memory_order_relaxed) != gid ||
+                atomic_load_explicit(&s->ended, memory_order_relaxed)) {
+                alloced_slow(p, size, kind);
+                return;
+            }
+            base = G_VALID | (t->gslot << G_SLOT_SHIFT);
+        }
         t->countdown -= (int64_t)size;
         atomic_store_explicit(&((gword_t *)g)[(a >> 4) & (LEAF_WORDS - 1)],
-                              t->gbase | (kind ? G_KIND : 0) | (uint32_t)size,
+                              base | (kind ? G_KIND : 0) | (uint32_t)size,
                               memory_order_relaxed);
         atomic_store_explicit(
             &s->alloc[kind],
             atomic_load_explicit(&s->alloc[kind], memory_order_relaxed) + size,
             memory_order_relaxed);
+        if (s != t->sp) {
+            /* After the bytes (the writer's reuse test: mem_alloced). */
+            atomic_store_explicit(
+                &s->nalloc,
+                atomic_load_explicit(&s->nalloc, memory_order_relaxed) + 1,
+                memory_order_release);
+        }
         return;
     }
     alloced_slow(p, size, kind);
@@ -1980,9 +2006,7 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
         madvise((void *)gslot_of, MAX_GID * sizeof(uint16_t), MADV_DONTNEED);
     }
     atomic_store(&per_greenlet, cfg->greenlets ? 1 : 0);
-    atomic_store(&fast_kinds, cfg->keep == NULL && !cfg->greenlets
-                                  ? atomic_load(&counted)
-                                  : 0);
+    atomic_store(&fast_kinds, cfg->keep == NULL ? atomic_load(&counted) : 0);
     slot_other =
         cfg->greenlets ? GSLOT_FIRST - 1 : (uint32_t)SW_MEM_MAX_THREADS - 1;
     for (i = 0; i < GWORDS; i++) {
