@@ -99,8 +99,9 @@ typedef struct slot {
     _Alignas(64) _Atomic uint64_t alloc[2]; /* by kind; owner only */
     _Atomic uint64_t freed_self[2];         /* by the owner */
     _Atomic uint64_t nalloc; /* a greenlet's blocks allocated (its thread) */
+    _Atomic uint64_t nfreed_self;           /* and freed by its thread */
     _Alignas(64) _Atomic uint64_t freed[2]; /* by other threads */
-    _Atomic uint64_t nfreed; /* a greenlet's blocks freed (any thread) */
+    _Atomic uint64_t nfreed;                /* by other threads */
     _Alignas(64) _Atomic long tid;
     _Atomic unsigned long ident;
     _Atomic int used;
@@ -954,16 +955,22 @@ mem_freed(uint64_t rec)
         atomic_store_explicit(
             c, atomic_load_explicit(c, memory_order_relaxed) + REC_SIZE(rec),
             memory_order_relaxed);
+        if (g) {
+            /* After the bytes: the writer reuses the slot of an ended
+             * greenlet once nfreed_self + nfreed reach nalloc. */
+            c = &slots[owner].nfreed_self;
+            atomic_store_explicit(
+                c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                memory_order_release);
+        }
     }
     else {
         atomic_fetch_add_explicit(&slots[owner].freed[kind], REC_SIZE(rec),
                                   memory_order_relaxed);
-    }
-    if (g) {
-        /* After the bytes: the writer reuses the slot of an ended
-         * greenlet once nfreed reaches nalloc. */
-        atomic_fetch_add_explicit(&slots[owner].nfreed, 1,
-                                  memory_order_release);
+        if (g) {
+            atomic_fetch_add_explicit(&slots[owner].nfreed, 1,
+                                      memory_order_release);
+        }
     }
 }
 
@@ -1047,7 +1054,7 @@ count_alloc(tl_t *t, void *p, size_t size, int kind)
  * in the map (the block is the caller's to give back), or 0 when
  * mem_forget must look. */
 static inline uint32_t
-fast_forget(const tl_t *t, uintptr_t a)
+fast_forget(const tl_t *t, uintptr_t a, slot_t **owner)
 {
     gword_t *gw;
     uintptr_t g;
@@ -1060,8 +1067,19 @@ fast_forget(const tl_t *t, uintptr_t a)
     gw = &((gword_t *)g)[(a >> 4) & (LEAF_WORDS - 1)];
     w = atomic_load_explicit(gw, memory_order_relaxed);
     /* Valid, not sampled, the thread's own (gbase is 0 in the shared
-     * slot: never equal). */
-    if ((w & (G_VALID | G_SAMPLED | (0xfffu << G_SLOT_SHIFT))) != t->gbase) {
+     * slot: never equal)... */
+    if ((w & (G_VALID | G_SAMPLED | (0xfffu << G_SLOT_SHIFT))) == t->gbase) {
+        *owner = t->sp;
+    }
+    /* ...or one of its greenlets' (mem_freed's test). */
+    else if (t->pg && t->gbase != 0 &&
+             (w & (G_VALID | G_SAMPLED)) == G_VALID &&
+             ((w >> G_SLOT_SHIFT) & 0xfffu) >= GSLOT_FIRST &&
+             atomic_load_explicit(&slots[(w >> G_SLOT_SHIFT) & 0xfffu].parent,
+                                  memory_order_relaxed) == t->slot) {
+        *owner = &slots[(w >> G_SLOT_SHIFT) & 0xfffu];
+    }
+    else {
         return 0;
     }
     atomic_store_explicit(gw, 0, memory_order_relaxed);
@@ -1142,6 +1160,7 @@ void
 sw_mem_free(sw_free_fn fn, void *ctx, void *ptr)
 {
     tl_t *t = &tl;
+    slot_t *owner = NULL;
     uint64_t rec = 0;
     uint32_t w;
     int had;
@@ -1150,16 +1169,25 @@ sw_mem_free(sw_free_fn fn, void *ctx, void *ptr)
         fn(ctx, ptr);
         return;
     }
-    w = fast_forget(t, (uintptr_t)ptr);
+    w = fast_forget(t, (uintptr_t)ptr, &owner);
     if (w != 0) {
-        /* The calling thread's own block: its own counter. */
-        _Atomic uint64_t *c = &t->sp->freed_self[(w & G_KIND) ? 1 : 0];
+        /* The calling thread's own block (or its greenlet's): counters
+         * only it writes. */
+        _Atomic uint64_t *c = &owner->freed_self[(w & G_KIND) ? 1 : 0];
 
         fn(ctx, ptr);
         atomic_store_explicit(c,
                               atomic_load_explicit(c, memory_order_relaxed) +
                                   (w & G_SIZE_MAX),
                               memory_order_relaxed);
+        if (owner != t->sp) {
+            /* After the bytes (mem_freed). */
+            atomic_store_explicit(&owner->nfreed_self,
+                                  atomic_load_explicit(&owner->nfreed_self,
+                                                       memory_order_relaxed) +
+                                      1,
+                                  memory_order_release);
+        }
         mem_leave();
         return;
     }
@@ -1738,6 +1766,7 @@ reuse_gslot(uint32_t v, const uint64_t *c)
         atomic_store(&s->freed_self[k], 0);
     }
     atomic_store(&s->nalloc, 0);
+    atomic_store(&s->nfreed_self, 0);
     atomic_store(&s->nfreed, 0);
     atomic_store(&s->parent, 0);
     atomic_store(&s->ended, 0);
@@ -1777,7 +1806,8 @@ tick_greenlets(uint64_t now, int final)
         /* The block counts before the bytes (the hooks add the bytes
          * first): when they match, every byte is in c. */
         nalloc = atomic_load_explicit(&s->nalloc, memory_order_acquire);
-        nfreed = atomic_load_explicit(&s->nfreed, memory_order_acquire);
+        nfreed = atomic_load_explicit(&s->nfreed_self, memory_order_acquire) +
+                 atomic_load_explicit(&s->nfreed, memory_order_acquire);
         read_slot(v, c);
         pw = &W.ws[atomic_load(&s->parent)];
         add4(pw->agg, c);
@@ -2026,6 +2056,7 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
         atomic_store(&slots[i].parent, 0);
         atomic_store(&slots[i].ended, 0);
         atomic_store(&slots[i].nalloc, 0);
+        atomic_store(&slots[i].nfreed_self, 0);
         atomic_store(&slots[i].nfreed, 0);
         sw_buf_init(&W.ws[i].pending);
         atomic_store(&slots[i].alloc[0], 0);
