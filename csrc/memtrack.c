@@ -93,13 +93,12 @@ static uint32_t slot_other = SW_MEM_MAX_THREADS - 1;
 #define REC_MAKE(size, slot, kind) \
     (((uint64_t)(size) << 18) | ((uint64_t)(kind) << 16) | (uint64_t)(slot))
 
-/* A slot's counters are on two cache lines: the first written by the
- * owning thread alone (its allocations, its own frees), the second by the
- * other threads that free its blocks, so that a consumer freeing a
- * producer's blocks does not take the producer's line away at each of its
- * allocations (with threads running at once: RAW and C calls made without
- * the GIL, or free-threaded builds), and the third, set when the slot is
- * claimed, only read on the hot path. */
+/* A slot is three cache lines: the first written by the owning thread
+ * alone (its allocations, its own frees), the second by the other threads
+ * that free its blocks, so that a consumer freeing a producer's blocks
+ * does not take the producer's line away at each of its allocations (with
+ * threads running at once: RAW and C calls made without the GIL), and the
+ * third, set when the slot is claimed, only read on the hot path. */
 typedef struct slot {
     _Alignas(64) _Atomic uint64_t alloc[2]; /* by kind; owner only */
     _Atomic uint64_t freed_self[2];         /* by the owner */
@@ -402,11 +401,12 @@ table_clear(void)
  * remembered in the thread (a region is an arena of pymalloc's: almost
  * every call finds its leaf there; with 4 KiB leaves, the first version,
  * pymalloc's size classes in pools of their own made 60 to 80 % of the
- * calls walk the tree).  No hashing and no probing: the words of blocks allocated one
- * after the other are next to each other (the cache lines a hash table
- * would miss), and no lock (two blocks never start in one granule; a
- * block's record is written by the thread that allocated it and cleared
- * by the one that frees it, after the program's own hand-over).  Nodes
+ * calls walk the tree).  No hashing and no probing: the words of blocks
+ * allocated one after the other are next to each other (the cache lines
+ * a hash table would miss), and no lock (two blocks never start in one
+ * granule; a block's record is written by the thread that allocated it
+ * and cleared by the one that frees it, after the program's own
+ * hand-over).  Nodes
  * are created on first use, published with a compare-and-swap, and come
  * from chunks mapped with mmap, never handed back while the process runs
  * (a hook that is late by a whole profile still finds memory there):

@@ -2,11 +2,12 @@
 row (the same thread: whatever it remembers of the first profile must not
 be used in the second). Blocks of 64 KiB, enough of them to span dozens
 of 1 MiB regions. Profile 1 (argv[1]): "worker" allocates 600 blocks and
-frees the last 100 of them. Profile 2 (argv[2]): it frees the 500 left from
-profile 1 (not this profile's: not counted), allocates a block of 1 MiB
-and 200 new ones, frees 150 and the big one, and hands 50 to the main
-thread, which frees them (counted as the worker's). With argv[3] == "stacks", stacks are sampled too (every
-256 KiB), so that sampled blocks mix with the others."""
+frees the last 100 of them. Profile 2 (argv[2]): it allocates a block of
+1 MiB and 200 of 64 KiB, frees the 500 left from profile 1 (not this
+profile's: not counted), frees 150 of the new ones and the big one, and
+hands the other 50 to the main thread, which frees them (counted as the
+worker's). With argv[3] == "stacks", stacks are sampled too (every 256
+KiB), so that sampled blocks mix with the others."""
 import ctypes
 import queue
 import sys
