@@ -5,9 +5,14 @@
  * of its own, claimed at its first tracked allocation with one atomic
  * increment and remembered in a thread-local variable (with the profile's
  * generation, so that a new profile or a forked child claims again).  The
- * counters are 64-bit atomics updated with relaxed fetch-adds: no lock,
- * and a free made by another thread adds to the owner's "freed" counter
- * without disturbing it.  The writer thread (native, never takes the GIL)
+ * counters are 64-bit atomics.  Those only the owning thread writes (what
+ * it allocated, what it freed itself) are updated with a relaxed load and
+ * store, no read-modify-write; a free made by another thread adds to the
+ * owner's "freed" counter with a relaxed fetch-add, on a cache line of
+ * its own (slot_t).  No lock.  The common case (a thread's own small
+ * block, no filter) takes the fast paths (count_alloc, fast_forget),
+ * about 70 instructions a call.  The writer thread (native, never takes
+ * the GIL)
  * reads them every interval and appends lines to the files; it alone
  * touches the files and its per-slot state.
  *
@@ -88,20 +93,26 @@ static uint32_t slot_other = SW_MEM_MAX_THREADS - 1;
 #define REC_MAKE(size, slot, kind) \
     (((uint64_t)(size) << 18) | ((uint64_t)(kind) << 16) | (uint64_t)(slot))
 
+/* A slot is three cache lines: the first written by the owning thread
+ * alone (its allocations, its own frees), the second by the other threads
+ * that free its blocks, so that a consumer freeing a producer's blocks
+ * does not take the producer's line away at each of its allocations (with
+ * threads running at once: RAW and C calls made without the GIL), and the
+ * third, set when the slot is claimed, only read on the hot path. */
 typedef struct slot {
     _Alignas(64) _Atomic uint64_t alloc[2]; /* by kind; owner only */
     _Atomic uint64_t freed_self[2];         /* by the owner */
-    _Atomic uint64_t freed[2];              /* by other threads */
-    _Atomic long tid;
+    _Atomic uint64_t nalloc; /* a greenlet's blocks allocated (its thread) */
+    _Atomic uint64_t nfreed_self;           /* and freed by its thread */
+    _Alignas(64) _Atomic uint64_t freed[2]; /* by other threads */
+    _Atomic uint64_t nfreed;                /* by other threads */
+    _Alignas(64) _Atomic long tid;
     _Atomic unsigned long ident;
     _Atomic int used;
-    /* A greenlet's slot: its id, its thread's slot, whether it was freed,
-     * its blocks allocated (by its thread only) and freed (by any). */
+    /* A greenlet's slot: its id, its thread's slot, whether it was freed. */
     _Atomic uint32_t gid;
     _Atomic uint32_t parent;
     _Atomic int ended;
-    _Atomic uint64_t nalloc;
-    _Atomic uint64_t nfreed;
 } slot_t;
 
 static slot_t slots[SW_MEM_MAX_THREADS];
@@ -112,6 +123,10 @@ static _Atomic int tracking;
  * SW_MEM_PY, `c` only SW_MEM_C (Python's hooks are installed all the
  * same, so that what they call is not counted as C), `both` both. */
 static _Atomic int counted = 1 << SW_MEM_PY;
+/* The kinds (bit 1 << kind) whose allocations may take the hooks' fast
+ * path (count_alloc): the counted ones when there is no filter; 0
+ * otherwise. */
+static _Atomic int fast_kinds;
 /* The filter (sw_mem_config_t.keep), or NULL. */
 static int (*_Atomic keep_fn)(void);
 /* The mean of the sampling's intervals in bytes; 0: no stacks. */
@@ -132,20 +147,29 @@ typedef struct tl {
     uint32_t gen;
     uint32_t slot;
     uint32_t depth;
-    uint32_t leaf_gen[2]; /* the generation leaf_pg/leaf were found in */
-    uint32_t ours;        /* a thread of stackwatch's: its allocations are
-                             not the program's (its frees still count) */
-    uintptr_t leaf_pg[2]; /* the last page looked up in the granule map,
-                             for an allocation [0] and for a free [1] */
-    uintptr_t leaf[2];    /* its granule words */
-    int64_t countdown;    /* bytes to the next sampled block (stacks) */
-    uint64_t rng;         /* xorshift state */
-    uint32_t gid;         /* the greenlet last counted for (0: none) */
-    uint32_t gslot;       /* its slot (the thread's when it has none) */
+    uint32_t ours; /* a thread of stackwatch's: its allocations are
+                      not the program's (its frees still count) */
+    uint32_t cgen; /* the generation creg/cleaf were found in */
+    /* For the fast paths (set by my_slot): per kind, the generation in
+     * which allocations of that kind may take it (0: none); the word of
+     * the thread's blocks in the granule map (G_VALID and the slot; 0 in
+     * the shared slot); the thread's slot. */
+    uint32_t fgen[2];
+    uint32_t gbase;
+    uint32_t pg; /* per-greenlet counters (per_greenlet) */
+    slot_t *sp;
+    /* The granule map's leaves the thread looked up last, direct-mapped
+     * by region number (see granule()). */
+    uintptr_t creg[4];
+    uintptr_t cleaf[4];
+    int64_t countdown; /* bytes to the next sampled block (stacks) */
+    uint64_t rng;      /* xorshift state */
+    uint32_t gid;      /* the greenlet last counted for (0: none) */
+    uint32_t gslot;    /* its slot (the thread's when it has none) */
 } tl_t;
 
-/* initial-exec: no __tls_get_addr call on every allocation (56 bytes of
- * the static TLS surplus glibc keeps for libraries loaded later). */
+/* initial-exec: no __tls_get_addr call on every allocation (136 bytes
+ * of the static TLS surplus glibc keeps for libraries loaded later). */
 static _Thread_local tl_t tl __attribute__((tls_model("initial-exec")));
 
 static inline gword_t *granule(uintptr_t p, int create);
@@ -371,13 +395,18 @@ table_clear(void)
  *
  * Most blocks are small and 16-byte aligned (pymalloc's, glibc's): their
  * record is a 32-bit word at a place computed from the address, one word
- * per 16-byte granule of the pages that held tracked blocks, found
- * through a three-level radix tree of pages (like pymalloc's own arena
- * map).  No hashing and no probing: the words of blocks allocated one
- * after the other are next to each other (the cache lines a hash table
- * would miss), and no lock (two blocks never start in one granule; a
- * block's record is written by the thread that allocated it and cleared
- * by the one that frees it, after the program's own hand-over).  Nodes
+ * per 16-byte granule of the regions (1 MiB of address space) that held
+ * tracked blocks, found through a two-level radix tree of regions (like
+ * pymalloc's own arena map), with the last leaves each thread used
+ * remembered in the thread (a region is an arena of pymalloc's: almost
+ * every call finds its leaf there; with 4 KiB leaves, the first version,
+ * pymalloc's size classes in pools of their own made 60 to 80 % of the
+ * calls walk the tree).  No hashing and no probing: the words of blocks
+ * allocated one after the other are next to each other (the cache lines
+ * a hash table would miss), and no lock (two blocks never start in one
+ * granule; a block's record is written by the thread that allocated it
+ * and cleared by the one that frees it, after the program's own
+ * hand-over).  Nodes
  * are created on first use, published with a compare-and-swap, and come
  * from chunks mapped with mmap, never handed back while the process runs
  * (a hook that is late by a whole profile still finds memory there):
@@ -385,7 +414,9 @@ table_clear(void)
  * leaves zeros.  Blocks of 128 KiB or more, misaligned blocks, and
  * addresses above 2^47 go to the hash table above instead.  Cost: 4
  * bytes per 16 bytes of the pages that held small tracked blocks (a
- * quarter of pymalloc's heap at most). */
+ * quarter of pymalloc's heap at most): a leaf is 256 KiB of address
+ * space, mapped without reserve, of which only the pages written to take
+ * memory (stats() counts those, with mincore). */
 
 #define G_VALID (1u << 31)
 #define G_KIND (1u << 30)
@@ -393,10 +424,10 @@ table_clear(void)
 #define G_SLOT_SHIFT 17
 #define G_SIZE_MAX ((1u << 17) - 1)
 
-#define L1_BITS 12 /* page number: 35 bits, 12 + 12 + 11 */
-#define L2_BITS 12
-#define L3_BITS 11
-#define PAGE_SHIFT_ 12
+#define REGION_SHIFT 20 /* region number: 27 bits, 13 + 14 */
+#define L1_BITS 13
+#define L2_BITS 14
+#define LEAF_WORDS (1u << (REGION_SHIFT - 4))
 
 #define CHUNK_SIZE ((size_t)8 << 20)
 #define MAX_CHUNKS 4096
@@ -475,60 +506,81 @@ node_at(_Atomic(uintptr_t) *slot, size_t size, int create)
     return n;
 }
 
-/* The granule words of page pg, walking the tree (slow path of
+/* The granule words of region r, walking the tree (slow path of
  * granule()). */
 static __attribute__((noinline)) uintptr_t
-leaf_of(uintptr_t pg, int create)
+leaf_of(uintptr_t r, int create)
 {
-    uintptr_t n2, n3;
+    uintptr_t n2 =
+        node_at(&l1[r >> L2_BITS], sizeof(uintptr_t) << L2_BITS, create);
 
-    n2 = node_at(&l1[pg >> (L2_BITS + L3_BITS)], sizeof(uintptr_t) << L2_BITS,
-                 create);
     if (n2 == 0) {
         return 0;
     }
-    n3 = node_at(
-        &((_Atomic(uintptr_t) *)n2)[(pg >> L3_BITS) & ((1u << L2_BITS) - 1)],
-        sizeof(uintptr_t) << L3_BITS, create);
-    if (n3 == 0) {
-        return 0;
-    }
-    return node_at(&((_Atomic(uintptr_t) *)n3)[pg & ((1u << L3_BITS) - 1)],
-                   sizeof(gword_t) << (PAGE_SHIFT_ - 4), create);
+    return node_at(&((_Atomic(uintptr_t) *)n2)[r & ((1u << L2_BITS) - 1)],
+                   sizeof(gword_t) * LEAF_WORDS, create);
 }
 
-/* The word of the granule at p (16-aligned, below 2^47), or NULL.  The
- * calling thread remembers the last page it looked up to allocate
- * (create set) and to free (most calls are for the page of the call
- * before of their kind). */
+/* The word of the granule at p (16-aligned, below 2^47), or NULL (no
+ * leaf, and create not set or no memory).  The calling thread remembers
+ * the leaves of the last regions it used, one per value of the region
+ * number's two low bits (an arena that is not aligned spans two). */
 static inline gword_t *
 granule(uintptr_t p, int create)
 {
-    uintptr_t pg = p >> PAGE_SHIFT_;
+    uintptr_t r = p >> REGION_SHIFT;
     uint32_t gen = atomic_load_explicit(&generation, memory_order_relaxed);
     tl_t *t = &tl;
-    int c = create ? 0 : 1;
+    unsigned e = (unsigned)r & 3u;
     uintptr_t g;
 
-    if (t->leaf_pg[c] == pg && t->leaf_gen[c] == gen && t->leaf[c] != 0) {
-        g = t->leaf[c];
+    if (__builtin_expect(t->cgen != gen, 0)) {
+        memset(t->creg, 0xff, sizeof t->creg); /* matches no region */
+        t->cgen = gen;
     }
-    else {
-        g = leaf_of(pg, create);
+    g = t->cleaf[e];
+    if (__builtin_expect(t->creg[e] != r, 0)) {
+        g = leaf_of(r, create);
         if (g == 0) {
             return NULL;
         }
-        t->leaf_pg[c] = pg;
-        t->leaf_gen[c] = gen;
-        t->leaf[c] = g;
+        t->creg[e] = r;
+        t->cleaf[e] = g;
     }
-    return &((gword_t *)g)[(p >> 4) & ((1u << (PAGE_SHIFT_ - 4)) - 1)];
+    return &((gword_t *)g)[(p >> 4) & (LEAF_WORDS - 1)];
 }
 
 static inline int
 in_map(uintptr_t p)
 {
     return (p & 15u) == 0 && (p >> 47) == 0;
+}
+
+/* The bytes of the granule map's chunks that take memory (pages written,
+ * or read: the zero page), from mincore; what was carved of them when
+ * mincore fails.  Context: any thread; a system call per chunk. */
+static uint64_t
+map_resident(void)
+{
+    unsigned char vec[CHUNK_SIZE / 4096];
+    long pg = sysconf(_SC_PAGESIZE);
+    int i, n = atomic_load(&nchunks);
+    uint64_t total = 0;
+
+    if (pg < 4096) {
+        return atomic_load(&map_bytes);
+    }
+    for (i = 0; i < n; i++) {
+        size_t j, npg = CHUNK_SIZE / (size_t)pg;
+
+        if (mincore((void *)chunk_base[i], CHUNK_SIZE, vec) != 0) {
+            return atomic_load(&map_bytes);
+        }
+        for (j = 0; j < npg; j++) {
+            total += (uint64_t)(vec[j] & 1u) * (uint64_t)pg;
+        }
+    }
+    return total;
 }
 
 /* Gives every node's memory back (left mapped: zeros).  Context: no
@@ -606,8 +658,27 @@ my_slot(tl_t *t)
     atomic_store_explicit(&slots[i].used, 1, memory_order_release);
     t->gen = gen;
     t->slot = i;
-    t->countdown = 0;
+    /* No stacks: never a sample due (the fast path compares only). */
+    t->countdown =
+        atomic_load_explicit(&sample_mean, memory_order_relaxed) != 0
+            ? 0
+            : INT64_MAX;
     t->gid = 0;
+    {
+        int k, fk = atomic_load_explicit(&fast_kinds, memory_order_relaxed);
+
+        for (k = 0; k < 2; k++) {
+            t->fgen[k] = i != SLOT_OTHER && (fk & (1 << k)) ? gen : 0;
+        }
+    }
+    t->gbase = i != SLOT_OTHER ? G_VALID | (i << G_SLOT_SHIFT) : 0;
+    t->sp = &slots[i];
+    t->pg =
+        (uint32_t)atomic_load_explicit(&per_greenlet, memory_order_relaxed);
+    /* The leaves remembered are those of this generation from now on
+     * (the fast paths rely on it). */
+    memset(t->creg, 0xff, sizeof t->creg); /* matches no region */
+    t->cgen = gen;
     return i;
 }
 
@@ -889,17 +960,135 @@ mem_freed(uint64_t rec)
         atomic_store_explicit(
             c, atomic_load_explicit(c, memory_order_relaxed) + REC_SIZE(rec),
             memory_order_relaxed);
+        if (g) {
+            /* After the bytes: the writer reuses the slot of an ended
+             * greenlet once nfreed_self + nfreed reach nalloc. */
+            c = &slots[owner].nfreed_self;
+            atomic_store_explicit(
+                c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                memory_order_release);
+        }
     }
     else {
         atomic_fetch_add_explicit(&slots[owner].freed[kind], REC_SIZE(rec),
                                   memory_order_relaxed);
+        if (g) {
+            atomic_fetch_add_explicit(&slots[owner].nfreed, 1,
+                                      memory_order_release);
+        }
     }
-    if (g) {
-        /* After the bytes: the writer reuses the slot of an ended
-         * greenlet once nfreed reaches nalloc. */
-        atomic_fetch_add_explicit(&slots[owner].nfreed, 1,
-                                  memory_order_release);
+}
+
+/* ---- the fast paths -----------------------------------------------------
+ * What most calls come to, written out apart so that the compiler keeps
+ * them short: a small 16-aligned block of a counted kind, no filter, no
+ * per-greenlet counters, no sample due, the thread's slot claimed in this
+ * profile and its own, the leaf of the block's region remembered by the
+ * thread.  Everything else is left to mem_alloced/mem_forget/mem_freed
+ * (which decide the same way, the long way round).  Measured with
+ * callgrind in BENCHMARKS.md ("the hooks' cost per call"). */
+
+/* The remembered leaf of a's region, or 0.  Valid only when t->gen is
+ * the current generation (my_slot cleared them when it set t->gen). */
+static inline uintptr_t
+cached_leaf(const tl_t *t, uintptr_t a)
+{
+    uintptr_t r = a >> REGION_SHIFT;
+    unsigned e = (unsigned)r & 3u;
+
+    return t->creg[e] == r ? t->cleaf[e] : 0;
+}
+
+static __attribute__((noinline)) void
+alloced_slow(void *p, size_t size, int kind)
+{
+    mem_alloced(p, size, kind);
+}
+
+/* Counts block p of size bytes, the fast way when it can. */
+static inline void
+count_alloc(tl_t *t, void *p, size_t size, int kind)
+{
+    uintptr_t a = (uintptr_t)p, g;
+
+    if (t->fgen[kind] ==
+            atomic_load_explicit(&generation, memory_order_relaxed) &&
+        ((a & 15u) | (a >> 47) | (size > G_SIZE_MAX)) == 0 &&
+        t->countdown > (int64_t)size && (g = cached_leaf(t, a)) != 0) {
+        slot_t *s = t->sp;
+        uint32_t base = t->gbase, gid;
+
+        if (t->pg && (gid = sw_greenlet_here) != 0) {
+            /* The running greenlet's slot, when it is the one the thread
+             * found last (greenlet_slot) and still its own. */
+            if (gid != t->gid || t->gslot == t->slot) {
+                alloced_slow(p, size, kind);
+                return;
+            }
+            s = &slots[t->gslot];
+            if (atomic_load_explicit(&s->gid, memory_order_relaxed) != gid ||
+                atomic_load_explicit(&s->ended, memory_order_relaxed)) {
+                alloced_slow(p, size, kind);
+                return;
+            }
+            base = G_VALID | (t->gslot << G_SLOT_SHIFT);
+        }
+        t->countdown -= (int64_t)size;
+        atomic_store_explicit(&((gword_t *)g)[(a >> 4) & (LEAF_WORDS - 1)],
+                              base | (kind ? G_KIND : 0) | (uint32_t)size,
+                              memory_order_relaxed);
+        atomic_store_explicit(
+            &s->alloc[kind],
+            atomic_load_explicit(&s->alloc[kind], memory_order_relaxed) + size,
+            memory_order_relaxed);
+        if (s != t->sp) {
+            /* After the bytes (the writer's reuse test: mem_alloced). */
+            atomic_store_explicit(
+                &s->nalloc,
+                atomic_load_explicit(&s->nalloc, memory_order_relaxed) + 1,
+                memory_order_release);
+        }
+        return;
     }
+    alloced_slow(p, size, kind);
+}
+
+/* Takes the record of block a out of the granule map when the fast path
+ * can free it (the thread's own block, not sampled, its leaf
+ * remembered): returns the record's size and kind (G_KIND) bits, cleared
+ * in the map (the block is the caller's to give back), or 0 when
+ * mem_forget must look. */
+static inline uint32_t
+fast_forget(const tl_t *t, uintptr_t a, slot_t **owner)
+{
+    gword_t *gw;
+    uintptr_t g;
+    uint32_t w;
+
+    if (t->gen != atomic_load_explicit(&generation, memory_order_relaxed) ||
+        ((a & 15u) | (a >> 47)) != 0 || (g = cached_leaf(t, a)) == 0) {
+        return 0;
+    }
+    gw = &((gword_t *)g)[(a >> 4) & (LEAF_WORDS - 1)];
+    w = atomic_load_explicit(gw, memory_order_relaxed);
+    /* Valid, not sampled, the thread's own (gbase is 0 in the shared
+     * slot: never equal)... */
+    if ((w & (G_VALID | G_SAMPLED | (0xfffu << G_SLOT_SHIFT))) == t->gbase) {
+        *owner = t->sp;
+    }
+    /* ...or one of its greenlets' (mem_freed's test). */
+    else if (t->pg && t->gbase != 0 &&
+             (w & (G_VALID | G_SAMPLED)) == G_VALID &&
+             ((w >> G_SLOT_SHIFT) & 0xfffu) >= GSLOT_FIRST &&
+             atomic_load_explicit(&slots[(w >> G_SLOT_SHIFT) & 0xfffu].parent,
+                                  memory_order_relaxed) == t->slot) {
+        *owner = &slots[(w >> G_SLOT_SHIFT) & 0xfffu];
+    }
+    else {
+        return 0;
+    }
+    atomic_store_explicit(gw, 0, memory_order_relaxed);
+    return w;
 }
 
 /* ---- the hooks' bodies --------------------------------------------------
@@ -910,12 +1099,14 @@ sw_mem_malloc(sw_malloc_fn fn, void *ctx, size_t size, int kind)
 {
     void *p;
 
+    tl_t *t = &tl;
+
     if (!mem_enter_alloc()) {
         return fn(ctx, size);
     }
     p = fn(ctx, size);
     if (p != NULL) {
-        mem_alloced(p, size, kind);
+        count_alloc(t, p, size, kind);
     }
     mem_leave();
     return p;
@@ -973,11 +1164,36 @@ sw_mem_realloc(sw_realloc_fn fn, void *ctx, void *ptr, size_t size, int kind)
 void
 sw_mem_free(sw_free_fn fn, void *ctx, void *ptr)
 {
+    tl_t *t = &tl;
+    slot_t *owner = NULL;
     uint64_t rec = 0;
+    uint32_t w;
     int had;
 
     if (ptr == NULL || !mem_enter()) {
         fn(ctx, ptr);
+        return;
+    }
+    w = fast_forget(t, (uintptr_t)ptr, &owner);
+    if (w != 0) {
+        /* The calling thread's own block (or its greenlet's): counters
+         * only it writes. */
+        _Atomic uint64_t *c = &owner->freed_self[(w & G_KIND) ? 1 : 0];
+
+        fn(ctx, ptr);
+        atomic_store_explicit(c,
+                              atomic_load_explicit(c, memory_order_relaxed) +
+                                  (w & G_SIZE_MAX),
+                              memory_order_relaxed);
+        if (owner != t->sp) {
+            /* After the bytes (mem_freed). */
+            atomic_store_explicit(&owner->nfreed_self,
+                                  atomic_load_explicit(&owner->nfreed_self,
+                                                       memory_order_relaxed) +
+                                      1,
+                                  memory_order_release);
+        }
+        mem_leave();
         return;
     }
     had = mem_forget(ptr, &rec);
@@ -1555,6 +1771,7 @@ reuse_gslot(uint32_t v, const uint64_t *c)
         atomic_store(&s->freed_self[k], 0);
     }
     atomic_store(&s->nalloc, 0);
+    atomic_store(&s->nfreed_self, 0);
     atomic_store(&s->nfreed, 0);
     atomic_store(&s->parent, 0);
     atomic_store(&s->ended, 0);
@@ -1594,7 +1811,8 @@ tick_greenlets(uint64_t now, int final)
         /* The block counts before the bytes (the hooks add the bytes
          * first): when they match, every byte is in c. */
         nalloc = atomic_load_explicit(&s->nalloc, memory_order_acquire);
-        nfreed = atomic_load_explicit(&s->nfreed, memory_order_acquire);
+        nfreed = atomic_load_explicit(&s->nfreed_self, memory_order_acquire) +
+                 atomic_load_explicit(&s->nfreed, memory_order_acquire);
         read_slot(v, c);
         pw = &W.ws[atomic_load(&s->parent)];
         add4(pw->agg, c);
@@ -1823,6 +2041,7 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
         madvise((void *)gslot_of, MAX_GID * sizeof(uint16_t), MADV_DONTNEED);
     }
     atomic_store(&per_greenlet, cfg->greenlets ? 1 : 0);
+    atomic_store(&fast_kinds, cfg->keep == NULL ? atomic_load(&counted) : 0);
     slot_other =
         cfg->greenlets ? GSLOT_FIRST - 1 : (uint32_t)SW_MEM_MAX_THREADS - 1;
     for (i = 0; i < GWORDS; i++) {
@@ -1842,6 +2061,7 @@ sw_mem_start(const sw_mem_config_t *cfg, char *err, size_t errlen)
         atomic_store(&slots[i].parent, 0);
         atomic_store(&slots[i].ended, 0);
         atomic_store(&slots[i].nalloc, 0);
+        atomic_store(&slots[i].nfreed_self, 0);
         atomic_store(&slots[i].nfreed, 0);
         sw_buf_init(&W.ws[i].pending);
         atomic_store(&slots[i].alloc[0], 0);
@@ -1948,7 +2168,7 @@ sw_mem_get_stats(sw_mem_stats_t *out)
     out->threads = n > SLOT_OTHER ? SLOT_OTHER + 1 : n;
     out->tracked = atomic_load(&tracked);
     out->untracked = atomic_load(&untracked);
-    out->table_bytes = atomic_load(&table_bytes) + atomic_load(&map_bytes);
+    out->table_bytes = atomic_load(&table_bytes) + map_resident();
     out->lines = atomic_load(&lines_written);
     out->write_errors = atomic_load(&write_errors);
     out->errno_ = atomic_load(&write_errno);

@@ -60,7 +60,7 @@ typedef struct sw_mem_stats {
     uint64_t threads;      /* slots in use */
     uint64_t tracked;      /* blocks in the hash table (big, misaligned) */
     uint64_t untracked;    /* blocks the table could not take (no memory) */
-    uint64_t table_bytes;  /* the side table's own memory (mapped) */
+    uint64_t table_bytes;  /* the side table's own memory (resident) */
     uint64_t lines;        /* data lines written */
     uint64_t write_errors; /* failed writes (the first errno in errno_) */
     int errno_;

@@ -167,3 +167,33 @@ def test_raw_allocations_without_the_gil_from_many_threads(tmp_path):
     _, stacks, live, _ = read_stack(os.path.join(d, "maker-1.stack"))
     assert any(any(f.startswith("maker (") for f in frames)
                for frames in stacks.values()), stacks
+
+
+@pytest.mark.parametrize("stacks", ["counters", "stacks"])
+def test_two_profiles_in_a_row_count_each_its_own_blocks(tmp_path, stacks):
+    # The counters' fast paths rely on what each thread remembers (its
+    # slot, the granule map's leaves it used last): a second profile in
+    # the same thread must start afresh, and blocks of the first profile
+    # freed in the second must not be counted there.
+    one, two = tmp_path / "one", tmp_path / "two"
+    proc = run_target("mem_two_profiles", str(one), str(two), stacks,
+                      check=True)
+    assert proc.stdout.strip() == "ok"
+    block = 65536
+    # ctypes' own objects per call: well under 1 MiB in all.
+    slack = MiB
+    w1 = by_thread_name(read_profile(the_pid_dir(one)))["worker"]
+    assert 600 * block <= w1["py_alloc"] < 600 * block + slack, w1
+    assert 100 * block <= w1["py_free"] < 100 * block + slack, w1
+    assert 500 * block - slack < w1["py_live"] <= 500 * block + slack, w1
+    last2 = by_thread_name(read_profile(the_pid_dir(two)))
+    w2 = last2["worker"]
+    big = 1 << 20
+    assert 200 * block + big <= w2["py_alloc"] < 200 * block + big + slack, \
+        w2
+    # 150 freed by itself, 50 by the main thread; the 500 of profile 1
+    # are not this profile's.
+    assert 200 * block + big <= w2["py_free"] < 200 * block + big + slack, \
+        w2
+    assert w2["py_live"] < slack, w2
+    assert last2["MainThread"]["py_free"] < slack, last2["MainThread"]

@@ -8,6 +8,7 @@ import gevent
 import gevent.queue
 
 start = time.perf_counter()
+cpu_start = time.process_time()  # every thread of the process
 
 
 def request():
@@ -34,3 +35,4 @@ for _ in range(15):
     gevent.joinall([gevent.spawn(request) for _ in range(50)])
 gevent.joinall(pair)
 print("elapsed %.6f" % (time.perf_counter() - start))
+print("cpu %.6f" % (time.process_time() - cpu_start))

@@ -5,6 +5,7 @@ import sqlite3
 import time
 
 start = time.perf_counter()
+cpu_start = time.process_time()  # every thread of the process
 db = sqlite3.connect(":memory:")
 db.execute("create table t (k integer primary key, b blob)")
 blob = bytes(1000)
@@ -14,3 +15,4 @@ for _ in range(20):
     db.execute("delete from t")
 db.close()
 print("elapsed %.6f" % (time.perf_counter() - start))
+print("cpu %.6f" % (time.process_time() - cpu_start))

@@ -5,6 +5,7 @@ import threading
 import time
 
 start = time.perf_counter()
+cpu_start = time.process_time()  # every thread of the process
 
 
 def churn():
@@ -33,3 +34,4 @@ for t in threads:
 for t in threads:
     t.join()
 print("elapsed %.6f" % (time.perf_counter() - start))
+print("cpu %.6f" % (time.process_time() - cpu_start))
