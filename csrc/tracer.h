@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 /* What a record says.  ENTER/EXIT open and close a slice of code `id`
  * on the thread's current track; SWITCH makes greenlet `id` (asyncio
  * task id | SW_TRACE_TASK_BIT with --asyncio; 0: the thread's own) the
@@ -41,7 +43,7 @@ enum sw_trace_kind {
 #define SW_TRACE_TASK_BIT 0x40000000u
 
 typedef struct sw_trace_rec {
-    uint64_t ts; /* CLOCK_MONOTONIC, ns */
+    uint64_t ts; /* the store's clock: sw_tracer_now(); sw_tracer_ns() */
     uint32_t id;
     uint32_t kind;
 } sw_trace_rec_t;
@@ -62,7 +64,7 @@ typedef struct sw_trace_thread {
     sw_trace_chunk_t *head, *tail;
     uint64_t events, dropped;
     uint64_t aged;    /* --ring: events recycled with their old chunk */
-    uint64_t drop_ts; /* the first dropped event's time, 0 if none */
+    uint64_t drop_ts; /* the first dropped event's ts, 0 if none */
     int full;         /* sticky: every later event is dropped */
     int depth;        /* call depth seen by the hooks (--max-depth) */
     int ignored;      /* stackwatch's own thread: nothing recorded */
@@ -79,7 +81,60 @@ typedef struct sw_trace_store {
      * any thread), and the writer leaves out what is older than ring_ns
      * before the end. */
     uint64_t ring_ns;
+    /* The records' clock.  0: CLOCK_MONOTONIC ns.  1: the x86-64 time
+     * stamp counter, read with rdtsc (a few ns; clock_gettime costs
+     * tens of ns in a VM, and it is read at every event), used only
+     * where the kernel itself keeps CLOCK_MONOTONIC on the TSC (the
+     * clocksource is "tsc": invariant and synchronised across CPUs).
+     * Ticks become ns through two (tsc, ns) pairs read together: one at
+     * start, one at stop (or at a write while tracing), the line through
+     * them (sw_tracer_ns). */
+    int tsc;
+    uint64_t tsc0, ns0, tsc1, ns1;
 } sw_trace_store_t;
+
+/* Whether the TSC may stand for CLOCK_MONOTONIC here: x86-64, the
+ * kernel's clocksource is "tsc", and STACKWATCH_TRACE_CLOCK is not
+ * "monotonic" (the way to force clock_gettime).  Reads /sys and the
+ * environment.  Context: any thread, not a signal handler. */
+int sw_tracer_tsc_usable(void);
+
+/* The time for a record of s.  Context: any. */
+static inline uint64_t
+sw_tracer_now(const sw_trace_store_t *s)
+{
+#if defined(__x86_64__)
+    if (s->tsc) {
+        return __builtin_ia32_rdtsc();
+    }
+#endif
+    return sw_now_ns();
+}
+
+/* Sets s's clock (tsc: 0 or 1) and reads its start pair: start_ns is
+ * then the monotonic time of the start.  Context: GIL held, before any
+ * record. */
+void sw_tracer_clock_start(sw_trace_store_t *s, int tsc);
+
+/* Reads s's end pair (at stop, or before a write while tracing) and
+ * sets stop_ns.  Context: GIL held. */
+void sw_tracer_clock_stop(sw_trace_store_t *s);
+
+/* A record's ts (or drop_ts) as CLOCK_MONOTONIC ns.  Context: any. */
+static inline uint64_t
+sw_tracer_ns(const sw_trace_store_t *s, uint64_t ts)
+{
+    double span;
+
+    if (!s->tsc) {
+        return ts;
+    }
+    if (ts <= s->tsc0 || s->tsc1 <= s->tsc0) {
+        return s->ns0;
+    }
+    span = (double)(s->ns1 - s->ns0) / (double)(s->tsc1 - s->tsc0);
+    return s->ns0 + (uint64_t)((double)(ts - s->tsc0) * span);
+}
 
 /* Makes an empty store whose chunks may take `limit` bytes in all.
  * Allocates nothing.  Context: GIL held. */
