@@ -16,6 +16,7 @@ sw_tracer_init(sw_trace_store_t *s, size_t limit)
     s->ring_ns = 0;
     s->tsc = 0;
     s->tsc0 = s->ns0 = s->tsc1 = s->ns1 = 0;
+    s->ns_per_tick = 0.0;
 }
 
 int
@@ -93,6 +94,10 @@ sw_tracer_clock_stop(sw_trace_store_t *s)
     if (s->tsc) {
         clock_pair(&s->tsc1, &s->ns1);
         s->stop_ns = s->ns1;
+        if (s->tsc1 > s->tsc0 && s->ns1 > s->ns0) {
+            s->ns_per_tick =
+                (double)(s->ns1 - s->ns0) / (double)(s->tsc1 - s->tsc0);
+        }
     }
     else {
         s->stop_ns = sw_now_ns();
@@ -194,6 +199,10 @@ sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
     }
     c->next = NULL;
     c->n = 0;
+    c->tsc = c->ns = 0;
+    if (s->tsc) {
+        clock_pair(&c->tsc, &c->ns);
+    }
     if (t->tail != NULL) {
         t->tail->next = c;
     }

@@ -48,11 +48,17 @@ typedef struct sw_trace_rec {
     uint32_t kind;
 } sw_trace_rec_t;
 
-#define SW_TRACE_CHUNK_RECS 4095
+/* (A chunk is 64 KiB.) */
+#define SW_TRACE_CHUNK_RECS 4094
 
 typedef struct sw_trace_chunk {
     struct sw_trace_chunk *next;
     uint32_t n, pad;
+    /* The TSC clock only: a (tsc, ns) pair read when the chunk was
+     * begun, the anchor its records' ticks are converted from, so that
+     * a long trace follows CLOCK_MONOTONIC (which NTP slews) chunk by
+     * chunk, not along one line from start to stop.  0, 0 otherwise. */
+    uint64_t tsc, ns;
     sw_trace_rec_t recs[SW_TRACE_CHUNK_RECS];
 } sw_trace_chunk_t;
 
@@ -87,10 +93,12 @@ typedef struct sw_trace_store {
      * where the kernel itself keeps CLOCK_MONOTONIC on the TSC (the
      * clocksource is "tsc": invariant and synchronised across CPUs).
      * Ticks become ns through two (tsc, ns) pairs read together: one at
-     * start, one at stop (or at a write while tracing), the line through
-     * them (sw_tracer_ns). */
+     * start, one at stop (or at a write while tracing), give the rate
+     * (ns_per_tick); each chunk has its own pair, the point its records
+     * are placed from (sw_tracer_ns). */
     int tsc;
     uint64_t tsc0, ns0, tsc1, ns1;
+    double ns_per_tick;
 } sw_trace_store_t;
 
 /* Whether the TSC may stand for CLOCK_MONOTONIC here: x86-64, the
@@ -120,20 +128,26 @@ void sw_tracer_clock_start(sw_trace_store_t *s, int tsc);
  * sets stop_ns.  Context: GIL held. */
 void sw_tracer_clock_stop(sw_trace_store_t *s);
 
-/* A record's ts (or drop_ts) as CLOCK_MONOTONIC ns.  Context: any. */
+/* The ts of a record of chunk c (or a thread's drop_ts, c its tail; c
+ * NULL: the start's pair) as CLOCK_MONOTONIC ns.  Context: any. */
 static inline uint64_t
-sw_tracer_ns(const sw_trace_store_t *s, uint64_t ts)
+sw_tracer_ns(const sw_trace_store_t *s, const sw_trace_chunk_t *c, uint64_t ts)
 {
-    double span;
+    uint64_t tsc = s->tsc0, ns = s->ns0, d;
 
     if (!s->tsc) {
         return ts;
     }
-    if (ts <= s->tsc0 || s->tsc1 <= s->tsc0) {
-        return s->ns0;
+    if (c != NULL && c->tsc != 0) {
+        tsc = c->tsc;
+        ns = c->ns;
     }
-    span = (double)(s->ns1 - s->ns0) / (double)(s->tsc1 - s->tsc0);
-    return s->ns0 + (uint64_t)((double)(ts - s->tsc0) * span);
+    if (ts >= tsc) {
+        return ns + (uint64_t)((double)(ts - tsc) * s->ns_per_tick);
+    }
+    /* (A chunk's first record is stamped just before its anchor.) */
+    d = (uint64_t)((double)(tsc - ts) * s->ns_per_tick);
+    return d < ns ? ns - d : 0;
 }
 
 /* Makes an empty store whose chunks may take `limit` bytes in all.

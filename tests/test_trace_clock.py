@@ -29,7 +29,7 @@ def quick():
 tracer = stackwatch.Tracer(buffer="64MiB")
 before = time.monotonic_ns()
 tracer.start()
-for _ in range(1000):
+for _ in range(5000):  # 10,000 events: three chunks, three anchors
     quick()
 napping()
 spinning()
@@ -64,14 +64,14 @@ def test_slices_last_what_they_did_on_either_clock(tmp_path, forced):
     res = json.loads(proc.stdout.splitlines()[-1])
     want = "tsc" if not forced and _tsc_expected() else "monotonic"
     assert res["clock"] == want
-    assert res["events"] == 2 * 1002  # quick x1000, napping, spinning
+    assert res["events"] == 2 * 5002  # quick x5000, napping, spinning
     doc = load(path)  # tracks(): balanced, never back in time per track
     slices = [s for roots in tracks(doc).values()
               for s in all_slices(roots)]
     by_name = {}
     for s in slices:
         by_name.setdefault(s.name, []).append(s)
-    assert len(by_name["quick"]) == 1000
+    assert len(by_name["quick"]) == 5000
     nap, = by_name["napping"]
     spin, = by_name["spinning"]
     # ts in microseconds.  sleep(0.2) and the spin last at least that

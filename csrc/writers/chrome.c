@@ -711,7 +711,8 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
     size_t ntracks = 0, cap = 0, i;
     const sw_trace_chunk_t *c;
     const sw_trace_store_t *st = w->o->store;
-    uint64_t end = t->full ? sw_tracer_ns(st, t->drop_ts) : st->stop_ns;
+    uint64_t end =
+        t->full ? sw_tracer_ns(st, t->tail, t->drop_ts) : st->stop_ns;
     uint64_t ring = w->o->store->ring_ns, last = 0;
     /* --ring: only the last ring_ns before the end of the trace. */
     uint64_t from = ring != 0 && w->o->store->stop_ns > ring
@@ -727,7 +728,7 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
             /* In ns; never before the thread's previous record (TSC
              * reads are not serialising: two close ones may come out of
              * order by a few cycles). */
-            uint64_t ts = sw_tracer_ns(st, r->ts);
+            uint64_t ts = sw_tracer_ns(st, c, r->ts);
 
             if (ts < last) {
                 ts = last;
