@@ -17,7 +17,11 @@ left is (B - A) * calls of the traced work.  For each mode:
 - ``stackwatch``: ``stackwatch.Tracer()`` recording every call;
 - ``excluded``: ``stackwatch.Tracer(exclude=[this file])``: the workload
   switched off at its first event (DISABLE);
-- ``cprofile``: ``cProfile.Profile().enable()``.
+- ``cprofile``: ``cProfile.Profile().enable()``;
+- ``stackwatch-b``: as ``stackwatch``, with another build of stackwatch
+  first on the path (``--b DIR``: a directory holding a ``stackwatch``
+  package, e.g. a copy of the installed one with an older ``_native``):
+  an A/B of two builds in one run.
 
 Prints instructions per call of fib (untraced), per traced call (the
 PY_START + PY_RETURN pair) above untraced, and the ratio to untraced.
@@ -40,7 +44,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NOOP_C = os.path.join(HERE, "trace_floor", "noop.c")
-MODES = ("none", "noop", "stackwatch", "excluded", "cprofile")
+MODES = ("none", "noop", "stackwatch", "excluded", "cprofile",
+         "stackwatch-b")
 
 CHILD = r'''
 import sys, time
@@ -58,7 +63,7 @@ if mode == "noop":
     mon.register_callback(mon.PROFILER_ID, E.PY_START, _trace_floor_noop.noop)
     mon.register_callback(mon.PROFILER_ID, E.PY_RETURN, _trace_floor_noop.noop)
     mon.set_events(mon.PROFILER_ID, E.PY_START | E.PY_RETURN)
-elif mode in ("stackwatch", "excluded"):
+elif mode in ("stackwatch", "excluded", "stackwatch-b"):
     import stackwatch
     t = stackwatch.Tracer(buffer="1GiB",
                           exclude=[__file__] if mode == "excluded" else [])
@@ -100,10 +105,18 @@ def child_cmd(script, mode, n, reps, extdir):
     return [sys.executable, script, mode, str(n), str(reps), extdir]
 
 
-def instructions(script, mode, n, reps, extdir, keep):
+def child_env(mode, b_dir):
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env.pop("PYTHONPATH", None)
+    if mode == "stackwatch-b":
+        env["PYTHONPATH"] = b_dir
+    return env
+
+
+def instructions(script, mode, n, reps, extdir, keep, b_dir):
     out = os.path.join(keep or tempfile.gettempdir(),
                        "callgrind.%s.%d.%d" % (mode, reps, os.getpid()))
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = child_env(mode, b_dir)
     r = subprocess.run(["valgrind", "--tool=callgrind",
                         "--callgrind-out-file=" + out]
                        + child_cmd(script, mode, n, reps, extdir),
@@ -123,14 +136,19 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fib", type=int, default=20)
     ap.add_argument("--reps", type=int, nargs=2, default=(1, 4))
-    ap.add_argument("--modes", nargs="+", default=list(MODES),
+    ap.add_argument("--modes", nargs="+", default=list(MODES[:-1]),
                     choices=MODES)
+    ap.add_argument("--b", metavar="DIR",
+                    help="stackwatch-b's path: a directory with a "
+                    "stackwatch package")
     ap.add_argument("--wall", type=int, default=0, metavar="ROUNDS")
     ap.add_argument("--keep", metavar="DIR",
                     help="keep the callgrind.out files there "
                     "(for callgrind_annotate)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if "stackwatch-b" in a.modes and not a.b:
+        sys.exit("trace_floor: stackwatch-b needs --b DIR")
     if sys.version_info < (3, 12):
         sys.exit("trace_floor: needs CPython 3.12+ (sys.monitoring)")
     calls = calls_of_fib(a.fib)
@@ -142,8 +160,8 @@ def main():
             f.write(CHILD)
         res = {}
         for mode in a.modes:
-            ia = instructions(script, mode, a.fib, ra, extdir, a.keep)
-            ib = instructions(script, mode, a.fib, rb, extdir, a.keep)
+            ia = instructions(script, mode, a.fib, ra, extdir, a.keep, a.b)
+            ib = instructions(script, mode, a.fib, rb, extdir, a.keep, a.b)
             res[mode] = {"per_call": (ib - ia) / ((rb - ra) * calls)}
         walls = {m: [] for m in a.modes}
         for _ in range(a.wall):
@@ -151,6 +169,7 @@ def main():
                 out = subprocess.run(child_cmd(script, mode, a.fib, rb,
                                                extdir),
                                      capture_output=True, text=True,
+                                     env=child_env(mode, a.b),
                                      check=True).stdout
                 walls[mode].append(int(out.split()[-1]) / (rb * calls))
     base = res.get("none", {}).get("per_call")
