@@ -28,8 +28,9 @@ PY_START + PY_RETURN pair) above untraced, and the ratio to untraced.
 Instruction counts are repeatable on a loaded machine; they leave out
 what costs cycles without instructions (a clock read's fences, cache
 misses): --wall ROUNDS adds a wall-clock figure per mode (median ns per
-call of ROUNDS interleaved runs, each in a fresh interpreter, B reps),
-noisy on a shared machine.  CPython 3.12+ (sys.monitoring).
+call of ROUNDS interleaved runs, each in a fresh interpreter, B reps, and
+the median of each round's ratio to that round's untraced run), noisy on
+a shared machine.  CPython 3.12+ (sys.monitoring).
 """
 
 import argparse
@@ -175,8 +176,9 @@ def main():
     base = res.get("none", {}).get("per_call")
     print("CPython %s, fib(%d) = %d calls, reps %d and %d; callgrind Ir"
           % (sys.version.split()[0], a.fib, calls, ra, rb))
-    print("%-11s %12s %14s %8s %s" % ("mode", "Ir/call", "Ir/event above",
-                                     "ratio", "wall ns/call (median)"
+    print("%-12s %9s %14s %7s %s" % ("mode", "Ir/call", "Ir/event above",
+                                     "ratio", "wall ns/call (min-max), "
+                                     "wall ratio (min-max)"
                                      if a.wall else ""))
     for mode in a.modes:
         r = res[mode]
@@ -188,7 +190,12 @@ def main():
             r["wall_ns"] = statistics.median(walls[mode])
             wall = "%.1f (%.1f-%.1f)" % (r["wall_ns"], min(walls[mode]),
                                          max(walls[mode]))
-        print("%-11s %12.1f %14.1f %7.2fx %s" % (mode, r["per_call"], above,
+            if "none" in walls:
+                q = [w / n for w, n in zip(walls[mode], walls["none"])]
+                r["wall_ratio"] = statistics.median(q)
+                wall += ", %.2fx (%.2f-%.2f)" % (r["wall_ratio"], min(q),
+                                                 max(q))
+        print("%-12s %9.1f %14.1f %6.2fx %s" % (mode, r["per_call"], above,
                                                 ratio, wall))
     if a.json:
         print(json.dumps(res))
