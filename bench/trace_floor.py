@@ -13,7 +13,11 @@ left is (B - A) * calls of the traced work.  For each mode:
 - ``noop``: sys.monitoring with no-op C callbacks (METH_FASTCALL C
   functions returning None, from ``bench/trace_floor/noop.c``, built
   here into a temporary directory; not part of stackwatch) registered
-  for PY_START and PY_RETURN: the floor of any sys.monitoring C tracer;
+  for PY_START and PY_RETURN: the floor of a C tracer whose callbacks
+  are builtin functions;
+- ``noop-vc``: the same with a callable object whose type's vectorcall
+  is the no-op itself (what stackwatch registers since 2026-12-07): the
+  floor of any sys.monitoring C tracer;
 - ``stackwatch``: ``stackwatch.Tracer()`` recording every call;
 - ``excluded``: ``stackwatch.Tracer(exclude=[this file])``: the workload
   switched off at its first event (DISABLE);
@@ -45,7 +49,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NOOP_C = os.path.join(HERE, "trace_floor", "noop.c")
-MODES = ("none", "noop", "stackwatch", "excluded", "cprofile",
+MODES = ("none", "noop", "noop-vc", "stackwatch", "excluded", "cprofile",
          "stackwatch-b")
 
 CHILD = r'''
@@ -55,14 +59,16 @@ def fib(k):
     return k if k < 2 else fib(k - 1) + fib(k - 2)
 fib(12)  # warm up (specialisation) before any tool
 stop = None
-if mode == "noop":
+if mode in ("noop", "noop-vc"):
     sys.path.insert(0, sys.argv[4])
     import _trace_floor_noop
+    cb = _trace_floor_noop.noop if mode == "noop" else \
+        _trace_floor_noop.NoopVC()
     mon = sys.monitoring
     E = mon.events
     mon.use_tool_id(mon.PROFILER_ID, "floor")
-    mon.register_callback(mon.PROFILER_ID, E.PY_START, _trace_floor_noop.noop)
-    mon.register_callback(mon.PROFILER_ID, E.PY_RETURN, _trace_floor_noop.noop)
+    mon.register_callback(mon.PROFILER_ID, E.PY_START, cb)
+    mon.register_callback(mon.PROFILER_ID, E.PY_RETURN, cb)
     mon.set_events(mon.PROFILER_ID, E.PY_START | E.PY_RETURN)
 elif mode in ("stackwatch", "excluded", "stackwatch-b"):
     import stackwatch
