@@ -1,7 +1,8 @@
 /* The tracer's hooks and its Python edge: trace_* of stackwatch._native.
  *
  * Engine.  On 3.12+ the hooks are sys.monitoring callbacks that are C
- * functions (PyCFunction objects over METH_FASTCALL definitions) for
+ * functions (objects whose type's vectorcall is the function: no
+ * builtin-function call path per event; see hook_object) for
  * PY_START, PY_RESUME and PY_THROW (a slice opens) and PY_RETURN,
  * PY_YIELD and PY_UNWIND (it closes), under tool id PROFILER_ID when it
  * is free, else the first free one.  Stopping turns our events off,
