@@ -20,7 +20,7 @@ export VENV_DIR
 
 C_SOURCES := $(shell find csrc tests/c -name '*.[ch]')
 
-.PHONY: bench-cpython bench-trace run test test-root lint lint-versions deps bench asan clean
+.PHONY: bench-cpython bench-trace bench-trace-floor run test test-root lint lint-versions deps bench asan clean
 
 deps:
 	@tools/system-deps.sh
@@ -147,6 +147,14 @@ TRACE_PYTHON ?= 3.12
 bench-trace:
 	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(TRACE_PYTHON) bench
 	$(VENV_DIR)/bench/$(TRACE_PYTHON)/bin/python bench/trace.py $(TRACE_ARGS)
+
+# The tracer's cost per event in instructions (callgrind; needs valgrind
+# and a C compiler): untraced, no-op C sys.monitoring callbacks (the
+# floor), stackwatch, excluded, cProfile.  TRACE_FLOOR_ARGS: e.g.
+# --wall 5.
+bench-trace-floor:
+	@VENV_DIR=$(VENV_DIR)/bench tools/venv.sh $(TRACE_PYTHON) bench
+	$(VENV_DIR)/bench/$(TRACE_PYTHON)/bin/python bench/trace_floor.py $(TRACE_FLOOR_ARGS)
 
 clean:
 	rm -rf build dist out src/*.egg-info .pytest_cache

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 /* What a record says.  ENTER/EXIT open and close a slice of code `id`
  * on the thread's current track; SWITCH makes greenlet `id` (asyncio
  * task id | SW_TRACE_TASK_BIT with --asyncio; 0: the thread's own) the
@@ -41,16 +43,22 @@ enum sw_trace_kind {
 #define SW_TRACE_TASK_BIT 0x40000000u
 
 typedef struct sw_trace_rec {
-    uint64_t ts; /* CLOCK_MONOTONIC, ns */
+    uint64_t ts; /* the store's clock: sw_tracer_now(); sw_tracer_ns() */
     uint32_t id;
     uint32_t kind;
 } sw_trace_rec_t;
 
-#define SW_TRACE_CHUNK_RECS 4095
+/* (A chunk is 64 KiB.) */
+#define SW_TRACE_CHUNK_RECS 4094
 
 typedef struct sw_trace_chunk {
     struct sw_trace_chunk *next;
     uint32_t n, pad;
+    /* The TSC clock only: a (tsc, ns) pair read when the chunk was
+     * begun, the anchor its records' ticks are converted from, so that
+     * a long trace follows CLOCK_MONOTONIC (which NTP slews) chunk by
+     * chunk, not along one line from start to stop.  0, 0 otherwise. */
+    uint64_t tsc, ns;
     sw_trace_rec_t recs[SW_TRACE_CHUNK_RECS];
 } sw_trace_chunk_t;
 
@@ -62,7 +70,7 @@ typedef struct sw_trace_thread {
     sw_trace_chunk_t *head, *tail;
     uint64_t events, dropped;
     uint64_t aged;    /* --ring: events recycled with their old chunk */
-    uint64_t drop_ts; /* the first dropped event's time, 0 if none */
+    uint64_t drop_ts; /* the first dropped event's ts, 0 if none */
     int full;         /* sticky: every later event is dropped */
     int depth;        /* call depth seen by the hooks (--max-depth) */
     int ignored;      /* stackwatch's own thread: nothing recorded */
@@ -79,7 +87,68 @@ typedef struct sw_trace_store {
      * any thread), and the writer leaves out what is older than ring_ns
      * before the end. */
     uint64_t ring_ns;
+    /* The records' clock.  0: CLOCK_MONOTONIC ns.  1: the x86-64 time
+     * stamp counter, read with rdtsc (a few ns; clock_gettime costs
+     * tens of ns in a VM, and it is read at every event), used only
+     * where the kernel itself keeps CLOCK_MONOTONIC on the TSC (the
+     * clocksource is "tsc": invariant and synchronised across CPUs).
+     * Ticks become ns through two (tsc, ns) pairs read together: one at
+     * start, one at stop (or at a write while tracing), give the rate
+     * (ns_per_tick); each chunk has its own pair, the point its records
+     * are placed from (sw_tracer_ns). */
+    int tsc;
+    uint64_t tsc0, ns0, tsc1, ns1;
+    double ns_per_tick;
 } sw_trace_store_t;
+
+/* Whether the TSC may stand for CLOCK_MONOTONIC here: x86-64, the
+ * kernel's clocksource is "tsc", and STACKWATCH_TRACE_CLOCK is not
+ * "monotonic" (the way to force clock_gettime).  Reads /sys and the
+ * environment.  Context: any thread, not a signal handler. */
+int sw_tracer_tsc_usable(void);
+
+/* The time for a record of s.  Context: any. */
+static inline uint64_t
+sw_tracer_now(const sw_trace_store_t *s)
+{
+#if defined(__x86_64__)
+    if (s->tsc) {
+        return __builtin_ia32_rdtsc();
+    }
+#endif
+    return sw_now_ns();
+}
+
+/* Sets s's clock (tsc: 0 or 1) and reads its start pair: start_ns is
+ * then the monotonic time of the start.  Context: GIL held, before any
+ * record. */
+void sw_tracer_clock_start(sw_trace_store_t *s, int tsc);
+
+/* Reads s's end pair (at stop, or before a write while tracing) and
+ * sets stop_ns.  Context: GIL held. */
+void sw_tracer_clock_stop(sw_trace_store_t *s);
+
+/* The ts of a record of chunk c (or a thread's drop_ts, c its tail; c
+ * NULL: the start's pair) as CLOCK_MONOTONIC ns.  Context: any. */
+static inline uint64_t
+sw_tracer_ns(const sw_trace_store_t *s, const sw_trace_chunk_t *c, uint64_t ts)
+{
+    uint64_t tsc = s->tsc0, ns = s->ns0, d;
+
+    if (!s->tsc) {
+        return ts;
+    }
+    if (c != NULL && c->tsc != 0) {
+        tsc = c->tsc;
+        ns = c->ns;
+    }
+    if (ts >= tsc) {
+        return ns + (uint64_t)((double)(ts - tsc) * s->ns_per_tick);
+    }
+    /* (A chunk's first record is stamped just before its anchor.) */
+    d = (uint64_t)((double)(tsc - ts) * s->ns_per_tick);
+    return d < ns ? ns - d : 0;
+}
 
 /* Makes an empty store whose chunks may take `limit` bytes in all.
  * Allocates nothing.  Context: GIL held. */

@@ -1,7 +1,8 @@
 /* The tracer's hooks and its Python edge: trace_* of stackwatch._native.
  *
  * Engine.  On 3.12+ the hooks are sys.monitoring callbacks that are C
- * functions (PyCFunction objects over METH_FASTCALL definitions) for
+ * functions (objects whose type's vectorcall is the function: no
+ * builtin-function call path per event; see hook_object) for
  * PY_START, PY_RESUME and PY_THROW (a slice opens) and PY_RETURN,
  * PY_YIELD and PY_UNWIND (it closes), under tool id PROFILER_ID when it
  * is free, else the first free one.  Stopping turns our events off,
@@ -78,8 +79,20 @@ static int have_trace; /* store holds a session (until cleared) */
 static uint32_t gen;   /* bumped at every start */
 static int max_depth = INT_MAX;
 
-static _Thread_local sw_trace_thread_t *tl_thread;
-static _Thread_local uint32_t tl_gen;
+/* The calling thread's state, in one thread-local, initial-exec: no
+ * __tls_get_addr call per event (the module's thread-locals are in the
+ * static TLS block already: memtrack.c's and greenlet.c's are
+ * initial-exec). */
+typedef struct tl_state {
+    sw_trace_thread_t *thread; /* this thread's buffer in session `gen` */
+    uint32_t gen;
+    /* Set while the tracer runs Python code of its own on this thread
+     * (a greenlet's label, a thread's name): its events are not
+     * recorded. */
+    int quiet;
+} tl_state_t;
+
+static _Thread_local tl_state_t tl __attribute__((tls_model("initial-exec")));
 
 /* Code objects: ids are indexes in `codes`; ptr -> id+1 in the map. */
 static code_entry_t *codes;
@@ -110,10 +123,6 @@ static PyObject *thread_hook, *thread_hook_prev;
 /* Greenlets: the Python function that labels a greenlet (NULL: greenlets
  * are not traced) and its labels {id: str}. */
 static PyObject *greenlet_labeler, *greenlet_labels;
-
-/* Set while the tracer runs Python code of its own on this thread (a
- * greenlet's label, a thread's name): its events are not recorded. */
-static _Thread_local int tl_quiet;
 
 /* User spans and marks: (name, args JSON) -> id in span_ids; span_keys
  * the tuples by id.  At most MAX_SPAN_KEYS distinct ones; later ones
@@ -161,7 +170,7 @@ map_grow(void)
     }
     for (i = 0; map_mask && i <= map_mask; i++) {
         if (map_vals[i] != 0) {
-            uint32_t j = (uint32_t)sw_mix64(map_keys[i]) & (cap - 1);
+            uint32_t j = sw_hash_ptr(map_keys[i]) & (cap - 1);
 
             while (vals[j] != 0) {
                 j = (j + 1) & (cap - 1);
@@ -256,7 +265,7 @@ intern_slow(PyObject *code, int *verdict)
     Py_INCREF(code);
     codes[ncodes].code = code;
     codes[ncodes].name = NULL;
-    i = (uint32_t)sw_mix64((uintptr_t)code) & map_mask;
+    i = sw_hash_ptr((uintptr_t)code) & map_mask;
     while (map_vals[i] != 0) {
         i = (i + 1) & map_mask;
     }
@@ -270,7 +279,7 @@ static inline uint32_t
 intern_code(PyObject *code, int *verdict)
 {
     if (map_mask != 0) {
-        uint32_t i = (uint32_t)sw_mix64((uintptr_t)code) & map_mask;
+        uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask;
 
         while (map_vals[i] != 0) {
             if (map_keys[i] == (uintptr_t)code) {
@@ -318,8 +327,8 @@ thread_slow(void)
         lost_threads++;
         return NULL;
     }
-    tl_thread = t;
-    tl_gen = gen;
+    tl.thread = t;
+    tl.gen = gen;
     /* stackwatch's own threads (the service, the monitor's delivery...)
      * ask the sampler to skip them; the tracer skips them too. */
     t->ignored =
@@ -330,21 +339,28 @@ thread_slow(void)
     return t;
 }
 
+/* The calling thread's buffer (me: &tl, taken by the caller). */
 static inline sw_trace_thread_t *
-this_thread(void)
+this_thread_of(tl_state_t *me)
 {
-    if (tl_gen == gen && tl_thread != NULL) {
-        return tl_thread;
+    if (me->gen == gen && me->thread != NULL) {
+        return me->thread;
     }
     return thread_slow();
 }
 
-/* Records an enter or exit of slice id on the calling thread, within
- * --max-depth. */
-static inline void
-record(uint32_t id, uint32_t kind)
+static inline sw_trace_thread_t *
+this_thread(void)
 {
-    sw_trace_thread_t *t = this_thread();
+    return this_thread_of(&tl);
+}
+
+/* Records an enter or exit of slice id on the calling thread (me: &tl),
+ * within --max-depth. */
+static inline void
+record(tl_state_t *me, uint32_t id, uint32_t kind)
+{
+    sw_trace_thread_t *t = this_thread_of(me);
 
     if (t == NULL || t->ignored || (scoped && t->scope_depth <= 0)) {
         return;
@@ -360,7 +376,7 @@ record(uint32_t id, uint32_t kind)
     else if (t->depth-- > max_depth) {
         return;
     }
-    sw_tracer_put(&store, t, sw_now_ns(), id, kind);
+    sw_tracer_put(&store, t, sw_tracer_now(&store), id, kind);
 }
 
 /* --asyncio: the labeler of tasks (NULL: off; trace.py keeps their ids
@@ -376,9 +392,9 @@ current_task_id(void)
     uint32_t id = 0;
 
     PyErr_Fetch(&exc_type, &exc, &tb);
-    tl_quiet++;
+    tl.quiet++;
     r = PyObject_CallNoArgs(task_labeler);
-    tl_quiet--;
+    tl.quiet--;
     /* The labeler answers (id, label or None), or None outside a task. */
     if (r != NULL && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2) {
         unsigned long v = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(r, 0));
@@ -405,10 +421,12 @@ current_task_id(void)
 /* --asyncio: a coroutine's start or resumption outside a task track
  * moves the thread to its task's track; the end of that outermost
  * coroutine step moves it back to the thread's own. */
-static void
-on_coroutine(uint32_t id, uint32_t kind)
+/* (noinline, as on_scoped_event: off the hot path, so that the hooks'
+ * common case keeps few registers to save.) */
+__attribute__((noinline)) static void
+on_coroutine(tl_state_t *me, uint32_t id, uint32_t kind)
 {
-    sw_trace_thread_t *t = this_thread();
+    sw_trace_thread_t *t = this_thread_of(me);
 
     if (t == NULL || t->ignored) {
         return;
@@ -417,15 +435,15 @@ on_coroutine(uint32_t id, uint32_t kind)
         uint32_t task = current_task_id();
 
         if (task != 0) {
-            sw_tracer_put(&store, t, sw_now_ns(), task | SW_TRACE_TASK_BIT,
-                          SW_TR_SWITCH);
+            sw_tracer_put(&store, t, sw_tracer_now(&store),
+                          task | SW_TRACE_TASK_BIT, SW_TR_SWITCH);
             t->task_depth = t->depth;
         }
     }
-    record(id, kind);
+    record(me, id, kind);
     if (kind == SW_TR_EXIT && t->task_depth >= 0 &&
         t->depth <= t->task_depth) {
-        sw_tracer_put(&store, t, sw_now_ns(), 0, SW_TR_SWITCH);
+        sw_tracer_put(&store, t, sw_tracer_now(&store), 0, SW_TR_SWITCH);
         t->task_depth = -1;
     }
 }
@@ -447,22 +465,22 @@ scope_global_events(unsigned long mask)
     PyErr_Restore(exc_type, exc, tb);
 }
 
-static void on_event_record(uint32_t id, uint32_t kind);
+static inline void on_event_record(tl_state_t *me, uint32_t id, uint32_t kind);
 
 /* Scoped tracing: an event of code `id` on this thread.  A traced
  * function's entry opens the scope before its slice, its exit closes it
  * after; other code is recorded only inside the scope. */
-static void
-on_scoped_event(uint32_t id, uint32_t kind)
+__attribute__((noinline)) static void
+on_scoped_event(tl_state_t *me, uint32_t id, uint32_t kind)
 {
-    sw_trace_thread_t *t = this_thread();
+    sw_trace_thread_t *t = this_thread_of(me);
 
     if (t == NULL || t->ignored) {
         return;
     }
     if (!codes[id].scope) {
         if (t->scope_depth > 0) {
-            on_event_record(id, kind);
+            on_event_record(me, id, kind);
         }
         return;
     }
@@ -473,13 +491,13 @@ on_scoped_event(uint32_t id, uint32_t kind)
                 scope_global_events(global_mask);
             }
         }
-        on_event_record(id, kind);
+        on_event_record(me, id, kind);
         return;
     }
     if (t->scope_depth <= 0) {
         return; /* a frame entered before tracing started */
     }
-    on_event_record(id, kind);
+    on_event_record(me, id, kind);
     if (--t->scope_depth == 0 && --scope_threads == 0) {
         scope_global_events(0);
     }
@@ -490,10 +508,15 @@ on_scoped_event(uint32_t id, uint32_t kind)
 static inline int
 on_event(PyObject *code, uint32_t kind)
 {
+    tl_state_t *me;
     int verdict;
     uint32_t id;
 
-    if (engine == ENGINE_OFF || tl_quiet) {
+    if (engine == ENGINE_OFF) {
+        return 0;
+    }
+    me = &tl;
+    if (me->quiet) {
         return 0;
     }
     id = intern_code(code, &verdict);
@@ -501,21 +524,21 @@ on_event(PyObject *code, uint32_t kind)
         return id == UINT32_MAX ? 0 : verdict;
     }
     if (scoped) {
-        on_scoped_event(id, kind);
+        on_scoped_event(me, id, kind);
         return verdict;
     }
-    on_event_record(id, kind);
+    on_event_record(me, id, kind);
     return verdict;
 }
 
-static void
-on_event_record(uint32_t id, uint32_t kind)
+static inline void
+on_event_record(tl_state_t *me, uint32_t id, uint32_t kind)
 {
     if (task_labeler != NULL && codes[id].coroutine) {
-        on_coroutine(id, kind);
+        on_coroutine(me, id, kind);
         return;
     }
-    record(id, kind);
+    record(me, id, kind);
 }
 
 /* ---- C functions (--c-calls) ------------------------------------------- */
@@ -528,7 +551,7 @@ cfunc_name(PyObject *c)
 {
     PyObject *qual, *mod = NULL, *r = NULL;
 
-    tl_quiet++;
+    tl.quiet++;
     qual = PyObject_GetAttrString(c, "__qualname__");
     if (qual == NULL || !PyUnicode_Check(qual)) {
         Py_XDECREF(qual);
@@ -538,7 +561,7 @@ cfunc_name(PyObject *c)
     if (qual != NULL && PyUnicode_Check(qual) && PyCFunction_Check(c)) {
         mod = PyObject_GetAttrString(c, "__module__");
     }
-    tl_quiet--;
+    tl.quiet--;
     PyErr_Clear();
     if (qual == NULL || !PyUnicode_Check(qual)) {
         Py_XDECREF(qual);
@@ -583,7 +606,7 @@ intern_cfunc(PyObject *c)
         key = (uintptr_t)named | 1;
     }
     if (map_mask != 0) {
-        i = (uint32_t)sw_mix64(key) & map_mask;
+        i = sw_hash_ptr(key) & map_mask;
         while (map_vals[i] != 0) {
             if (map_keys[i] == key) {
                 return map_vals[i] - 1;
@@ -613,7 +636,7 @@ intern_cfunc(PyObject *c)
     codes[ncodes].code = NULL;
     codes[ncodes].verdict = VERDICT_TRACED;
     codes[ncodes].coroutine = 0;
-    i = (uint32_t)sw_mix64(key) & map_mask;
+    i = sw_hash_ptr(key) & map_mask;
     while (map_vals[i] != 0) {
         i = (i + 1) & map_mask;
     }
@@ -627,10 +650,11 @@ intern_cfunc(PyObject *c)
 static int
 on_c_event(PyObject *caller, PyObject *callable, uint32_t kind)
 {
+    tl_state_t *me = &tl;
     int verdict = 0;
     uint32_t id;
 
-    if (engine == ENGINE_OFF || tl_quiet || caller == NULL) {
+    if (engine == ENGINE_OFF || me->quiet || caller == NULL) {
         return 0;
     }
     if (intern_code(caller, &verdict) == UINT32_MAX ||
@@ -639,7 +663,7 @@ on_c_event(PyObject *caller, PyObject *callable, uint32_t kind)
     }
     id = intern_cfunc(callable);
     if (id != UINT32_MAX) {
-        record(id, kind);
+        record(me, id, kind);
     }
     return verdict;
 }
@@ -657,10 +681,10 @@ label_greenlet(uint32_t id, PyObject *g)
     key = PyLong_FromUnsignedLong(id);
     if (key != NULL && greenlet_labels != NULL &&
         PyDict_Contains(greenlet_labels, key) == 0) {
-        tl_quiet++;
+        tl.quiet++;
         label =
             PyObject_CallFunction(greenlet_labeler, "IO", id, g ? g : Py_None);
-        tl_quiet--;
+        tl.quiet--;
         if (label != NULL && PyUnicode_Check(label)) {
             PyDict_SetItem(greenlet_labels, key, label);
         }
@@ -678,7 +702,7 @@ on_switch(uint32_t to_id, PyObject *to)
 {
     sw_trace_thread_t *t;
 
-    if (engine == ENGINE_OFF || tl_quiet || to_id == 0 ||
+    if (engine == ENGINE_OFF || tl.quiet || to_id == 0 ||
         greenlet_labeler == NULL) {
         return;
     }
@@ -686,7 +710,7 @@ on_switch(uint32_t to_id, PyObject *to)
     if (t == NULL || t->ignored) {
         return;
     }
-    sw_tracer_put(&store, t, sw_now_ns(), to_id, SW_TR_SWITCH);
+    sw_tracer_put(&store, t, sw_tracer_now(&store), to_id, SW_TR_SWITCH);
     label_greenlet(to_id, to);
 }
 
@@ -699,18 +723,18 @@ first_greenlet(sw_trace_thread_t *t)
     uint32_t id = 0;
 
     PyErr_Fetch(&exc_type, &exc, &tb);
-    tl_quiet++;
+    tl.quiet++;
     mod = PyImport_ImportModule("greenlet");
     if (mod != NULL) {
         g = PyObject_CallMethod(mod, "getcurrent", NULL);
         Py_DECREF(mod);
     }
-    tl_quiet--;
+    tl.quiet--;
     if (g != NULL) {
         id = sw_greenlet_id_of(g);
     }
     if (id != 0) {
-        sw_tracer_put(&store, t, sw_now_ns(), id, SW_TR_SWITCH);
+        sw_tracer_put(&store, t, sw_tracer_now(&store), id, SW_TR_SWITCH);
         label_greenlet(id, g);
     }
     Py_XDECREF(g);
@@ -779,7 +803,7 @@ cb_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
     if (nargs < 3 || PyFunction_Check(args[2]) || PyMethod_Check(args[2])) {
-        if (nargs >= 1 && engine != ENGINE_OFF && !tl_quiet) {
+        if (nargs >= 1 && engine != ENGINE_OFF && !tl.quiet) {
             int verdict;
 
             if (intern_code(args[0], &verdict) != UINT32_MAX) {
@@ -822,6 +846,75 @@ static PyMethodDef callback_defs[NEVENTS] = {
     {"_trace_c_raise", (PyCFunction)(void (*)(void))cb_c_exit, METH_FASTCALL,
      NULL},
 };
+
+/* The objects registered with sys.monitoring: callables whose
+ * vectorcall is a callback's own trampoline, so an event's call goes
+ * from the interpreter straight to it, not through a builtin function's
+ * generic path (cfunction_vectorcall_FASTCALL and its recursion check:
+ * about 20 instructions an event on 3.12).  Named after callback_defs'
+ * entry (repr only). */
+typedef struct hook_object {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    const char *name;
+} hook_object;
+
+static PyObject *
+hook_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<stackwatch tracer callback %s>",
+                                ((hook_object *)self)->name);
+}
+
+static PyTypeObject hook_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name =
+        "stackwatch._native.TracerCallback",
+    .tp_basicsize = sizeof(hook_object),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(hook_object, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_repr = hook_repr,
+};
+
+#define HOOK_TRAMPOLINE(cb)                                         \
+    static PyObject *vc_##cb(PyObject *self, PyObject *const *args, \
+                             size_t nargsf, PyObject *kwnames)      \
+    {                                                               \
+        (void)kwnames;                                              \
+        return cb(self, args, PyVectorcall_NARGS(nargsf));          \
+    }
+
+HOOK_TRAMPOLINE(cb_enter_local)
+HOOK_TRAMPOLINE(cb_exit_local)
+HOOK_TRAMPOLINE(cb_enter_other)
+HOOK_TRAMPOLINE(cb_exit_other)
+HOOK_TRAMPOLINE(cb_call)
+HOOK_TRAMPOLINE(cb_c_exit)
+
+/* In event_names' order, as callback_defs. */
+static const vectorcallfunc hook_calls[NEVENTS] = {
+    vc_cb_enter_local, vc_cb_enter_local, vc_cb_enter_other,
+    vc_cb_exit_local,  vc_cb_exit_local,  vc_cb_exit_other,
+    vc_cb_call,        vc_cb_c_exit,      vc_cb_c_exit};
+
+/* A new callback object for event i, or NULL with an exception set. */
+static PyObject *
+hook_new(int i)
+{
+    hook_object *h;
+
+    if (!(hook_type.tp_flags & Py_TPFLAGS_READY) &&
+        PyType_Ready(&hook_type) < 0) {
+        return NULL;
+    }
+    h = PyObject_New(hook_object, &hook_type);
+    if (h == NULL) {
+        return NULL;
+    }
+    h->vectorcall = hook_calls[i];
+    h->name = callback_defs[i].ml_name;
+    return (PyObject *)h;
+}
 
 /* Before 3.12: the C profile function.  A generator's resumption is a
  * PyTrace_CALL, its yield a PyTrace_RETURN, as are exits by exception. */
@@ -909,9 +1002,9 @@ thread_hook_func(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear();
     }
     if (engine != ENGINE_OFF) {
-        tl_quiet++;
+        tl.quiet++;
         name_this_thread();
-        tl_quiet--;
+        tl.quiet--;
     }
     if (engine != ENGINE_PROFILE) {
         PyEval_SetProfile(NULL, NULL);
@@ -1158,7 +1251,7 @@ monitoring_start(void)
             callback_defs[i].ml_meth == (PyCFunction)(void (*)(void))cb_call) {
             local_mask |= PyLong_AsUnsignedLong(ev);
         }
-        callbacks[i] = PyCFunction_New(&callback_defs[i], NULL);
+        callbacks[i] = hook_new(i);
         r = callbacks[i]
                 ? PyObject_CallMethod(monitoring, "register_callback", "iOO",
                                       tool_id, ev, callbacks[i])
@@ -1385,7 +1478,7 @@ trace_start_py(PyObject *m, PyObject *args)
     max_depth = depth > 0 ? depth : INT_MAX;
     c_calls = want_c_calls;
     gen++;
-    store.start_ns = sw_now_ns();
+    sw_tracer_clock_start(&store, sw_tracer_tsc_usable());
     have_trace = 1;
     if (sw_compat_trace_monitoring()) {
         /* The threading hook only names threads started from now on;
@@ -1464,7 +1557,7 @@ trace_stop_py(PyObject *m, PyObject *noargs)
         Py_RETURN_FALSE;
     }
     stop_hooks();
-    store.stop_ns = sw_now_ns();
+    sw_tracer_clock_stop(&store);
     Py_RETURN_TRUE;
 }
 
@@ -1519,7 +1612,7 @@ trace_stats_py(PyObject *m, PyObject *noargs)
         return NULL;
     }
     r = Py_BuildValue(
-        "{sKsKsKsnsIsnsnsisssOsOsisd}", "events", (unsigned long long)events,
+        "{sKsKsKsnsIsnsnsisssOsOsisdss}", "events", (unsigned long long)events,
         "aged", (unsigned long long)aged, "dropped",
         (unsigned long long)dropped, "threads", (Py_ssize_t)threads, "codes",
         (unsigned int)ncodes, "buffer_used", (Py_ssize_t)store.used,
@@ -1532,7 +1625,8 @@ trace_stats_py(PyObject *m, PyObject *noargs)
             ? (double)((engine != ENGINE_OFF ? sw_now_ns() : store.stop_ns) -
                        store.start_ns) /
                   1e9
-            : 0.0);
+            : 0.0,
+        "clock", store.tsc ? "tsc" : "monotonic");
     Py_DECREF(inc);
     Py_DECREF(exc);
     return r;
@@ -1633,7 +1727,7 @@ trace_write_py(PyObject *m, PyObject *args)
     memset(&o, 0, sizeof(o));
     o.store = &store;
     if (engine != ENGINE_OFF) {
-        store.stop_ns = sw_now_ns(); /* written while running: ends now */
+        sw_tracer_clock_stop(&store); /* written while running: ends now */
     }
     o.codes = cn;
     o.ncodes = ncodes;
@@ -1880,10 +1974,10 @@ args_json(PyObject *args)
             }
         }
         else {
-            tl_quiet++;
+            tl.quiet++;
             text = PyUnicode_Check(value) ? (Py_INCREF(value), value)
                                           : PyObject_Str(value);
-            tl_quiet--;
+            tl.quiet--;
             if (text == NULL) {
                 goto done;
             }
@@ -1939,7 +2033,8 @@ trace_span_py(PyObject *m, PyObject *args)
     }
     t = this_thread();
     if (t != NULL && !t->ignored) {
-        sw_tracer_put(&store, t, sw_now_ns(), (uint32_t)id, kinds[kind]);
+        sw_tracer_put(&store, t, sw_tracer_now(&store), (uint32_t)id,
+                      kinds[kind]);
     }
     Py_RETURN_TRUE;
 }

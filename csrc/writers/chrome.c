@@ -710,8 +710,10 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
     track_t *tracks = NULL, *cur;
     size_t ntracks = 0, cap = 0, i;
     const sw_trace_chunk_t *c;
-    uint64_t end = t->full ? t->drop_ts : w->o->store->stop_ns;
-    uint64_t ring = w->o->store->ring_ns;
+    const sw_trace_store_t *st = w->o->store;
+    uint64_t end =
+        t->full ? sw_tracer_ns(st, t->tail, t->drop_ts) : st->stop_ns;
+    uint64_t ring = w->o->store->ring_ns, last = 0;
     /* --ring: only the last ring_ns before the end of the trace. */
     uint64_t from = ring != 0 && w->o->store->stop_ns > ring
                         ? w->o->store->stop_ns - ring
@@ -723,8 +725,16 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
 
         for (j = 0; j < c->n && cur != NULL && !w->oom; j++) {
             const sw_trace_rec_t *r = &c->recs[j];
+            /* In ns; never before the thread's previous record (TSC
+             * reads are not serialising: two close ones may come out of
+             * order by a few cycles). */
+            uint64_t ts = sw_tracer_ns(st, c, r->ts);
 
-            if (r->ts < from && r->kind != SW_TR_SWITCH) {
+            if (ts < last) {
+                ts = last;
+            }
+            last = ts;
+            if (ts < from && r->kind != SW_TR_SWITCH) {
                 continue; /* (its exit, if any, is then skipped too) */
             }
             if (r->kind == SW_TR_SWITCH) {
@@ -744,19 +754,19 @@ replay(writer_t *w, const sw_trace_thread_t *t, long *sort)
             cur->used = 1;
             switch (r->kind) {
             case SW_TR_ENTER:
-                open_slice(w, cur, r->id, r->ts);
+                open_slice(w, cur, r->id, ts);
                 break;
             case SW_TR_EXIT:
-                close_slices(w, cur, r->id, r->ts);
+                close_slices(w, cur, r->id, ts);
                 break;
             case SW_TR_SPAN_B:
-                open_slice(w, cur, r->id | SPAN_BIT, r->ts);
+                open_slice(w, cur, r->id | SPAN_BIT, ts);
                 break;
             case SW_TR_SPAN_E:
-                close_slices(w, cur, r->id | SPAN_BIT, r->ts);
+                close_slices(w, cur, r->id | SPAN_BIT, ts);
                 break;
             case SW_TR_MARK:
-                put_mark(w, cur, r->id, r->ts);
+                put_mark(w, cur, r->id, ts);
                 break;
             default:
                 break;

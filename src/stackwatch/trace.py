@@ -324,7 +324,10 @@ class Tracer:
 
     def stats(self) -> "Dict[str, Any]":
         """events, dropped, threads, codes, buffer_used, engine, tool_id,
-        duration_seconds, and how often each filter decided."""
+        duration_seconds, how often each filter decided, and clock: the
+        records' clock, "tsc" (the CPU's time stamp counter, where the
+        kernel keeps CLOCK_MONOTONIC on it) or "monotonic"
+        (clock_gettime; forced with STACKWATCH_TRACE_CLOCK=monotonic)."""
         return _native.trace_stats()
 
     def filter_hits(self) -> "Dict[str, int]":
