@@ -41,8 +41,12 @@ def _of(stalls, kind, func):
 def _check(stall, roots, func):
     # From the stall's start (when the blocking call began, not 0.1 s
     # later when the watchdog reported it) to its end.
+    # The hub (a loop) stopped running when it switched to the greenlet
+    # that then blocks: on a loaded machine that greenlet may be
+    # preempted for a while before its call begins, so the stall may
+    # start before the call; never at the report, 0.1 s after it.
     call = _slice(roots, func)
-    assert abs(stall["ts"] - call.start) < 40e3, (stall, call.start)
+    assert -300e3 < stall["ts"] - call.start < 40e3, (stall, call.start)
     assert abs(stall["ts"] + stall["dur"] - call.end) < 150e3, (
         stall, call.end)
     assert any(f.startswith(func + " (") for f in stall["args"]["stack"]), \
