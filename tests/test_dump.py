@@ -108,7 +108,9 @@ def _read_from_outside(proc, pid):
     # refusals), and said so on stderr.
     assert proc.returncode == 0, proc.stderr
     path = target_path("dump_sleeper")
-    assert "waiting_here (%s:%d)" % (path, line_of(path, "waiting-here")) \
+    # Its file without its script's directory, as it would show it.
+    assert "waiting_here (%s:%d)" % (os.path.basename(path),
+                                     line_of(path, "waiting-here")) \
         in proc.stdout
     assert proc.stderr.startswith(
         "[stackwatch] process %d did not enable stackwatch: read from "

@@ -656,13 +656,19 @@ frames_interp(sw_reader_t *r, sw_thread_t *t, sw_rawframe_t *out, int max,
         f = ptr_at(hdr, L->if_previous);
     }
     if (n > 0 && !*truncated &&
-        (L->owner_root ? !(L->owner_root & (1u << owner)) : !entry)) {
+        (L->owner_root ? !(L->owner_root & (1u << owner))
+                       : !entry || owner == L->owner_generator)) {
         /* A whole stack ends at the thread's root: on 3.12+ the entry
          * frame that the first _PyEval_EvalFrameDefault keeps on the C
-         * stack (owner_root), on 3.11 a frame marked is_entry.  (Not
-         * 3.15's tstate->base_frame: a greenlet's stack does not reach
-         * it.)  This one ended elsewhere: at a frame that was still being set up, or
-         * one read after the thread had returned and called again. */
+         * stack (owner_root), on 3.11 a frame marked is_entry that is not
+         * a generator's (3.11 marks every resumed generator's frame
+         * is_entry; one whose previous is 0 was read after it yielded,
+         * under frames the thread has since left; a thread that runs a
+         * generator's __next__ straight from C, with no Python caller,
+         * is read as torn).  (Not 3.15's tstate->base_frame: a greenlet's
+         * stack does not reach it.)  This one ended elsewhere: at a frame
+         * that was still being set up, or one read after the thread had
+         * returned and called again. */
         r->bad_frames++;
         r->broken = 1;
     }
