@@ -94,7 +94,7 @@ def test_ctrl_c_writes_what_was_sampled(target, tmp_path):
 
 
 def test_target_exits_mid_profile(tmp_path):
-    proc = subprocess.Popen(target_cmd("outside_loop", "1.5"),
+    proc = subprocess.Popen(target_cmd("outside_loop", "3"),
                             stdout=subprocess.PIPE, text=True,
                             env=child_env())
     out = tmp_path / "p.txt"
