@@ -88,6 +88,10 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("STACKWATCH_READ_METHOD", "text", None,
              "force the safe-read method: process_vm_readv or pipe (read "
              "by csrc/module.c)"),
+    Variable("STACKWATCH_TRACE_CLOCK", "text", None,
+             "monotonic: the tracer stamps its records with clock_gettime "
+             "even where it would read the CPU's time stamp counter (read "
+             "by csrc/tracer.c)"),
 )
 
 _BY_NAME: Dict[str, Variable] = {v.name: v for v in VARIABLES}
