@@ -618,8 +618,9 @@ def test_stall_that_ends_just_before_exit_gets_its_end_line(children, name):
     m = re.search(r"(?:finished|unblocked) after (\d+\.\d+) s", ends[0].text)
     # time.sleep(0.4); 0.3 s of slack on a loaded machine. A hub stall's
     # start and end are known to within the monitor's poll (5 ms at this
-    # threshold), so it may read up to 10 ms short.
-    assert 0.39 <= float(m.group(1)) < 0.7, ends[0].text
+    # threshold, later when the monitor thread itself waits for a CPU),
+    # so it may read short: 12 ms seen on 3.14.
+    assert 0.37 <= float(m.group(1)) < 0.7, ends[0].text
 
 
 @uses("restart")
