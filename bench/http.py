@@ -217,6 +217,23 @@ def one(script, setting, seconds, tmp):
     return int(m.group(1)) / float(m.group(2))
 
 
+def _rounds(program, measure, args):
+    """{setting: [measure(script, setting, seconds, dir) per round]}, the
+    settings alternating within each round, program written to a file."""
+    out = {name: [] for name in SETTINGS}
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "program.py")
+        with open(script, "w") as f:
+            f.write(textwrap.dedent(program))
+        profiles = os.path.join(tmp, "profiles")
+        os.mkdir(profiles)
+        for _ in range(args.rounds):
+            for name in SETTINGS:
+                out[name].append(measure(script, name, args.seconds,
+                                         profiles))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
@@ -226,17 +243,7 @@ def main():
     args = ap.parse_args()
     if args.server:
         return main_server(args)
-    rates = {name: [] for name in SETTINGS}
-    with tempfile.TemporaryDirectory() as tmp:
-        script = os.path.join(tmp, "work.py")
-        with open(script, "w") as f:
-            f.write(textwrap.dedent(WORKLOAD))
-        profiles = os.path.join(tmp, "profiles")
-        os.mkdir(profiles)
-        for _ in range(args.rounds):
-            for name in SETTINGS:
-                rates[name].append(one(script, name, args.seconds,
-                                       profiles))
+    rates = _rounds(WORKLOAD, one, args)
     base = statistics.median(rates["off"])
     print("HTTP endpoint cost: CPython %s, commit %s, %d rounds of %g s "
           "(median calls/s; ratio = throughput with / without)"
@@ -256,19 +263,9 @@ def main_server(args):
     if shutil.which("wrk") is None:
         raise SystemExit("bench/http.py --server: wrk is not installed "
                          "(apt-get install wrk)")
-    rps = {name: [] for name in SETTINGS}
-    idle = {name: [] for name in SETTINGS}
-    with tempfile.TemporaryDirectory() as tmp:
-        script = os.path.join(tmp, "server.py")
-        with open(script, "w") as f:
-            f.write(textwrap.dedent(SERVER))
-        profiles = os.path.join(tmp, "profiles")
-        os.mkdir(profiles)
-        for _ in range(args.rounds):
-            for name in SETTINGS:
-                r, c = one_server(script, name, args.seconds, profiles)
-                rps[name].append(r)
-                idle[name].append(c)
+    both = _rounds(SERVER, one_server, args)
+    rps = {name: [r for r, _ in both[name]] for name in SETTINGS}
+    idle = {name: [c for _, c in both[name]] for name in SETTINGS}
     base = statistics.median(rps["off"])
     print("HTTP endpoint cost to a gevent WSGI server: CPython %s, commit "
           "%s, %d rounds of %g s busy (wrk -t1 -c20) then %g s idle "
