@@ -48,34 +48,13 @@ lint: deps lint-versions
 	clang-format --style=file --dry-run --Werror $(C_SOURCES)
 
 test: lint
-	@fail=0; for v in $(PYTHONS); do \
-		echo "===== CPython $$v"; \
-		if tools/venv.sh $$v test; then \
-			$(VENV_DIR)/$$v/bin/python -m pytest $(PYTEST_ARGS) tests \
-				|| fail=1; \
-		else \
-			echo "could not set up CPython $$v" >&2; fail=1; \
-		fi; \
-	done; \
-	$(MAKE) --no-print-directory test-root || fail=1; \
-	if [ $$fail -ne 0 ]; then echo "FAILED on at least one Python" >&2; fi; \
-	exit $$fail
+	@PYTHONS="$(PYTHONS)" PYTHONS_ROOT="$(PYTHONS_ROOT)" \
+		PYTEST_ARGS="$(PYTEST_ARGS)" tools/testall.sh
 
-# Only the Pythons of the Debian root (make test ends with this).
+# Only the Pythons of the Debian root.
 test-root:
-	@test -z "$(PYTHONS_ROOT)" && exit 0; \
-	echo "===== the Debian root for CPython $(PYTHONS_ROOT)"; \
-	if ! why=$$(tools/pyroot.sh ensure 2>&1); then \
-		why=$$(printf '%s\n' "$$why" | tail -n 1); \
-		echo "!!!!! CPython $(PYTHONS_ROOT) NOT TESTED: $$why" >&2; \
-		test -z "$$PYROOT_REQUIRED"; exit; \
-	fi; \
-	if [ -n "$$why" ]; then echo "$$why"; fi; \
-	fail=0; for v in $(PYTHONS_ROOT); do \
-		echo "===== CPython $$v (Debian root)"; \
-		tools/pyroot.sh test $$v $(PYTEST_ARGS) || fail=1; \
-	done; \
-	exit $$fail
+	@PYTHONS= PYTHONS_ROOT="$(PYTHONS_ROOT)" PYTEST_ARGS="$(PYTEST_ARGS)" \
+		tools/testall.sh
 
 # The suite against an extension built with AddressSanitizer and UBSan
 # (every process the tests start inherits the preloaded runtime;

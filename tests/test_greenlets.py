@@ -32,12 +32,28 @@ def test_two_greenlets_doing_1_to_3_work_are_attributed_1_to_3():
 
 def test_gevent_greenlets_doing_1_to_3_work_are_attributed_1_to_3():
     pytest.importorskip("gevent")
-    proc = run_target("greenlets_gevent_ratio")
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    # Most of the light worker's CPU time is seen (it spins ~0.2 s in all).
-    assert out["light"] > 0.7 * out["truth"]["light"], out
-    check_attribution(out["heavy"] / out["light"], out["truth"], out)
+
+    def attempt():
+        proc = run_target("greenlets_gevent_ratio")
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        # Most of the light worker's CPU time is seen (it spins ~0.2 s in
+        # all).
+        assert out["light"] > 0.7 * out["truth"]["light"], out
+        check_attribution(out["heavy"] / out["light"], out["truth"], out)
+
+    # A pass's CPU time goes to the greenlet running at the pass: when
+    # the sampler thread waits tens of ms for a CPU (a loaded machine:
+    # CI runs two suites at once on 2 CPUs), the time of both workers'
+    # turns in that wait goes to one of them.  A wrong attribution fails
+    # every attempt; a starved sampler, seldom twice in a row.
+    for tries_left in (2, 1, 0):
+        try:
+            attempt()
+            return
+        except AssertionError:
+            if not tries_left:
+                raise
 
 
 def test_split_by_greenlet_in_collapsed_output():

@@ -134,7 +134,7 @@ def test_record_pid_of_a_pure_python_loop(running, tmp_path):
 def test_record_pid_leaves_nothing_behind(running, tmp_path):
     t = running("loop")
     # A first request starts what stays anyway (the dump thread...).
-    assert run_cli("record", "--pid", str(t.pid), "-d", "0.3", "-o",
+    assert run_cli("record", "--pid", str(t.pid), "-d", "1", "-o",
                    str(tmp_path / "a.txt")).returncode == 0
     time.sleep(0.3)
     before = traces(t.pid)

@@ -11,6 +11,8 @@
 #                                      suite (pytest ARGS tests) when
 #                                      src/stackwatch/_versions.py supports
 #                                      3.14, else only the refusal check
+#                                      (PYROOT_SET_UP=1: no venv update)
+#   tools/pyroot.sh setup 3.14         only the venv and the test packages
 #   tools/pyroot.sh check              can a root be made here? (prints why not)
 #   tools/pyroot.sh umount             unmount whatever is still mounted in it
 #   tools/pyroot.sh path               print the root's path
@@ -247,18 +249,28 @@ test_packages() {
 
 # Inside the root: the venv, then the suite or, for a version stackwatch
 # does not support yet, what can be checked today.
+# PYROOT_SET_UP=1: the venv and the packages were set up already (by
+# `setup`; tools/testall.sh runs suites side by side, and two builds at
+# once in this checkout would clash).
+in_root_setup() {
+    VENV_DIR=$top/.venv/root "$top/tools/venv.sh" "$1" test ||
+        die "could not set up CPython $1 in the root"
+    ! supported "$top/.venv/root/$1/bin/python" || test_packages
+}
+
+supported() {
+    "$1" -c 'import runpy, sys
+v = runpy.run_path(sys.argv[1])
+sys.exit(0 if v["supported"](sys.version_info) else 1)' \
+        "$top/src/stackwatch/_versions.py"
+}
+
 in_root_test() {
     v=$1
     shift
-    venv=$top/.venv/root/$v
-    VENV_DIR=$top/.venv/root "$top/tools/venv.sh" "$v" test ||
-        die "could not set up CPython $v in the root"
-    py=$venv/bin/python
-    if "$py" -c 'import runpy, sys
-v = runpy.run_path(sys.argv[1])
-sys.exit(0 if v["supported"](sys.version_info) else 1)' \
-        "$top/src/stackwatch/_versions.py"; then
-        test_packages
+    py=$top/.venv/root/$v/bin/python
+    [ -n "${PYROOT_SET_UP:-}" ] || in_root_setup "$v"
+    if supported "$py"; then
         exec "$py" -m pytest "$@" tests
     fi
     full=$("$py" -c 'import sys; print(sys.version.split()[0])')
@@ -285,6 +297,11 @@ case "$cmd" in
     run) run "$@" ;;
     __inner) inner "$@" ;;
     __test) in_root_test "$@" ;;
+    __setup) in_root_setup "$@" ;;
+    setup)
+        [ $# -eq 1 ] || die "usage: tools/pyroot.sh setup VERSION"
+        run "$1" "$top/tools/pyroot.sh" __setup "$1"
+        ;;
     test)
         [ $# -ge 1 ] || die "usage: tools/pyroot.sh test VERSION [PYTEST ARGS]"
         run "$1" "$top/tools/pyroot.sh" __test "$@"

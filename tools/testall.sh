@@ -1,0 +1,118 @@
+#!/bin/sh
+# make test's suites.  Sets every Python up first, one at a time (the
+# builds share this checkout: its build/ and egg-info), then runs the
+# whole suite on each, TEST_JOBS suites at a time (default: 2 on a
+# machine with 2 CPUs or more, else 1).  A suite takes about 80 % of one
+# CPU (the rest is waiting: child processes starting, timeouts, sleeps),
+# so two at a time on 2 CPUs nearly halve the wall time.  Each suite
+# writes its own log, printed whole when that suite ends.  Exits 1 when
+# any Python could not be set up or any suite failed.
+#
+# PYTHONS: from pyenv (tools/venv.sh); PYTHONS_ROOT: in the Debian root
+# (tools/pyroot.sh; where it cannot be made, one loud line says they were
+# not tested, and that fails only with PYROOT_REQUIRED set, as in CI);
+# PYTEST_ARGS: pytest's options (default -q).
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+PYTEST_ARGS=${PYTEST_ARGS:--q}
+VENV_DIR=${VENV_DIR:-$top/.venv}
+export VENV_DIR
+
+# One suite, in a child of xargs: its log, its status, then the log shown.
+if [ "${1:-}" = __one ]; then
+    suite=$2
+    logs=$3
+    log=$logs/$suite.log
+    start=$(date +%s)
+    status=0
+    case "$suite" in
+        root-*)
+            v=${suite#root-}
+            # shellcheck disable=SC2086
+            PYROOT_SET_UP=1 tools/pyroot.sh test "$v" $PYTEST_ARGS \
+                >"$log" 2>&1 || status=$?
+            what="CPython $v (Debian root)"
+            ;;
+        *)
+            # shellcheck disable=SC2086
+            "$VENV_DIR/$suite/bin/python" -m pytest $PYTEST_ARGS tests \
+                >"$log" 2>&1 </dev/null || status=$?
+            what="CPython $suite"
+            ;;
+    esac
+    echo "$status" >"$logs/$suite.rc"
+    took=$(($(date +%s) - start))
+    verdict=passed
+    [ "$status" -eq 0 ] || verdict="FAILED (status $status)"
+    # One log at a time on the terminal.
+    (
+        flock 8
+        echo "===== $what: $verdict in ${took} s"
+        cat "$log"
+    ) 8>"$logs/.print"
+    exit 0
+fi
+
+jobs=${TEST_JOBS:-}
+if [ -z "$jobs" ]; then
+    jobs=1
+    [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ] && jobs=2
+fi
+case "$jobs" in
+    '' | *[!0-9]* | 0) echo "TEST_JOBS must be a number of suites at a time, not '$jobs'" >&2; exit 2 ;;
+esac
+
+fail=0
+suites=""
+# The root's suites first: they are the longest to start.
+if [ -n "${PYTHONS_ROOT:-}" ]; then
+    echo "===== the Debian root for CPython $PYTHONS_ROOT"
+    if why=$(tools/pyroot.sh ensure 2>&1); then
+        [ -z "$why" ] || echo "$why"
+        for v in $PYTHONS_ROOT; do
+            echo "===== setting up CPython $v (Debian root)"
+            if tools/pyroot.sh setup "$v"; then
+                suites="$suites root-$v"
+            else
+                echo "could not set up CPython $v in the root" >&2
+                fail=1
+            fi
+        done
+    else
+        why=$(printf '%s\n' "$why" | tail -n 1)
+        echo "!!!!! CPython $PYTHONS_ROOT NOT TESTED: $why" >&2
+        [ -z "${PYROOT_REQUIRED:-}" ] || fail=1
+    fi
+fi
+for v in ${PYTHONS:-}; do
+    echo "===== setting up CPython $v"
+    if tools/venv.sh "$v" test; then
+        suites="$suites $v"
+    else
+        echo "could not set up CPython $v" >&2
+        fail=1
+    fi
+done
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/stackwatch-tests.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if [ -n "$suites" ]; then
+    echo "===== the suites, $jobs at a time:$suites"
+    # shellcheck disable=SC2086
+    printf '%s\n' $suites | xargs -P "$jobs" -I{} "$0" __one {} "$logs"
+fi
+summary=""
+for s in $suites; do
+    rc=$(cat "$logs/$s.rc" 2>/dev/null || echo missing)
+    if [ "$rc" != 0 ]; then
+        fail=1
+        summary="$summary $s"
+    fi
+done
+if [ "$fail" -ne 0 ]; then
+    echo "FAILED on at least one Python:${summary:- (set-up)}" >&2
+fi
+exit "$fail"
