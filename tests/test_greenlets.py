@@ -13,9 +13,10 @@ pytest.importorskip("greenlet")
 def check_attribution(ratio, truth, details):
     """The profile's heavy:light ratio matches the work really done (each
     worker timed its own spinning with its thread's CPU clock), which is
-    about 1:3."""
+    about 1:3 (3.58 measured once with another suite on the other CPU:
+    the same spinning takes more or less CPU time as caches are shared)."""
     true_ratio = truth["heavy"] / truth["light"]
-    assert 2.5 < true_ratio < 3.5, details
+    assert 2.2 < true_ratio < 4.0, details
     assert abs(ratio / true_ratio - 1) < 0.2, (ratio, true_ratio, details)
 
 
