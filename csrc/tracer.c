@@ -256,11 +256,34 @@ recycle(sw_trace_store_t *s, sw_trace_thread_t *t)
     return c;
 }
 
+static void
+sync_thread(sw_trace_thread_t *t)
+{
+    if (t->tail != NULL && t->pos != NULL) {
+        uint32_t n = (uint32_t)(t->pos - t->tail->recs);
+
+        t->events += n - t->tail->n;
+        t->tail->n = n;
+    }
+}
+
+void
+sw_tracer_sync(sw_trace_store_t *s)
+{
+    sw_trace_thread_t *t;
+
+    for (t = s->threads; t != NULL; t = t->next) {
+        sync_thread(t);
+    }
+}
+
 void
 sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
                    uint32_t id, uint32_t kind)
 {
     sw_trace_chunk_t *c = NULL;
+
+    sync_thread(t);
 
     if (!t->full) {
         c = chunk_new(s);
@@ -272,6 +295,7 @@ sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
         if (!t->full) {
             t->full = 1;
             t->drop_ts = ts;
+            t->end = t->pos; /* every later append comes here */
         }
         t->dropped++;
         return;
@@ -289,15 +313,18 @@ sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
         t->head = c;
     }
     t->tail = c;
+    t->pos = c->recs;
+    t->end = c->recs + SW_TRACE_CHUNK_RECS;
     sw_tracer_put(s, t, ts, id, kind);
 }
 
 void
-sw_tracer_totals(const sw_trace_store_t *s, uint64_t *events,
-                 uint64_t *dropped, uint64_t *aged, size_t *threads)
+sw_tracer_totals(sw_trace_store_t *s, uint64_t *events, uint64_t *dropped,
+                 uint64_t *aged, size_t *threads)
 {
     const sw_trace_thread_t *t;
 
+    sw_tracer_sync(s);
     *events = 0;
     *dropped = 0;
     *aged = 0;

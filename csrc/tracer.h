@@ -69,6 +69,12 @@ typedef struct sw_trace_thread {
     long tid;                     /* the kernel's thread id */
     char *name;                   /* threading's name, or NULL */
     sw_trace_chunk_t *head, *tail;
+    /* The append cursor: the tail chunk's next free record and the end
+     * of its records (both NULL before the first chunk; end == pos once
+     * the thread is full), so that an append is one compare and the
+     * stores.  The tail's n, and `events`, catch up with pos only in
+     * sw_tracer_sync. */
+    sw_trace_rec_t *pos, *end;
     uint64_t events, dropped;
     uint64_t aged;    /* --ring: events recycled with their old chunk */
     uint64_t drop_ts; /* the first dropped event's ts, 0 if none */
@@ -190,23 +196,25 @@ static inline void
 sw_tracer_put(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
               uint32_t id, uint32_t kind)
 {
-    sw_trace_chunk_t *c = t->tail;
+    sw_trace_rec_t *r = t->pos;
 
-    if (c != NULL && c->n < SW_TRACE_CHUNK_RECS && !t->full) {
-        sw_trace_rec_t *r = &c->recs[c->n++];
-
+    if (__builtin_expect(r < t->end, 1)) {
         r->ts = ts;
         r->id = id;
         r->kind = kind;
-        t->events++;
+        t->pos = r + 1;
         return;
     }
     sw_tracer_put_slow(s, t, ts, id, kind);
 }
 
-/* Totals over every thread of s (aged: recycled by --ring).  Context:
- * GIL held. */
-void sw_tracer_totals(const sw_trace_store_t *s, uint64_t *events,
+/* Brings every thread's tail chunk's n and its events count up to its
+ * cursor: before the records are read.  Context: GIL held. */
+void sw_tracer_sync(sw_trace_store_t *s);
+
+/* Totals over every thread of s (aged: recycled by --ring); syncs s
+ * first.  Context: GIL held. */
+void sw_tracer_totals(sw_trace_store_t *s, uint64_t *events,
                       uint64_t *dropped, uint64_t *aged, size_t *threads);
 
 #endif

@@ -94,12 +94,19 @@ typedef struct tl_state {
 
 static _Thread_local tl_state_t tl __attribute__((tls_model("initial-exec")));
 
-/* Code objects: ids are indexes in `codes`; ptr -> id+1 in the map. */
+/* Code objects: ids are indexes in `codes`; the map takes a code
+ * object's (or a C function's key's) address to (id + 1) << 2 | flags,
+ * 0 when empty, so that an event needs no load from `codes` in the
+ * common case: neither flag. */
 static code_entry_t *codes;
 static uint32_t ncodes, codes_cap;
 static uintptr_t *map_keys;
-static uint32_t *map_vals; /* id + 1; 0: empty */
+static uint32_t *map_vals;
 static uint32_t map_mask;
+#define MAP_SKIPPED 1u /* the verdict is VERDICT_SKIPPED */
+#define MAP_SPECIAL 2u /* scoped session, or a coroutine with --asyncio */
+#define MAP_ID(v) (((v) >> 2) - 1)
+#define MAX_CODES (1u << 29)
 
 static prefix_t *includes, *excludes;
 static size_t nincludes, nexcludes;
@@ -151,6 +158,8 @@ static uint64_t lost_threads; /* events of threads with no buffer (OOM) */
  * (global_mask) on, the last to leave turns them off again. */
 static int scoped;
 static PyObject *scope_set;
+
+static PyObject *task_labeler;
 static unsigned long global_mask, scope_local_mask;
 static int scope_threads; /* threads with scope_depth > 0 */
 
@@ -218,6 +227,21 @@ judge(const char *file)
     return VERDICT_SKIPPED;
 }
 
+/* The map's value for codes[id]. */
+static uint32_t
+map_value(uint32_t id)
+{
+    uint32_t v = (id + 1) << 2;
+
+    if (codes[id].verdict == VERDICT_SKIPPED) {
+        v |= MAP_SKIPPED;
+    }
+    if (scoped || (task_labeler != NULL && codes[id].coroutine)) {
+        v |= MAP_SPECIAL;
+    }
+    return v;
+}
+
 /* Interns code: its id, *verdict set.  UINT32_MAX when it cannot be
  * interned (no memory; the event is then not recorded).  Never raises. */
 static uint32_t
@@ -227,7 +251,7 @@ intern_slow(PyObject *code, int *verdict)
     PyObject *file;
     const char *f = NULL;
 
-    if (ncodes == UINT32_MAX - 1 ||
+    if (ncodes >= MAX_CODES ||
         ((ncodes + 1) * 2 > map_mask + 1 && map_grow() < 0)) {
         return UINT32_MAX;
     }
@@ -270,28 +294,41 @@ intern_slow(PyObject *code, int *verdict)
         i = (i + 1) & map_mask;
     }
     map_keys[i] = (uintptr_t)code;
-    map_vals[i] = ncodes + 1;
+    map_vals[i] = map_value(ncodes);
     *verdict = codes[ncodes].verdict;
     return ncodes++;
+}
+
+/* code's map value (see MAP_ID), interning it on first sight; 0 when it
+ * cannot be interned.  Never raises. */
+static inline uint32_t
+code_value(PyObject *code)
+{
+    uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask, v;
+    int verdict;
+
+    if (__builtin_expect(map_mask != 0, 1)) {
+        while ((v = map_vals[i]) != 0) {
+            if (__builtin_expect(map_keys[i] == (uintptr_t)code, 1)) {
+                return v;
+            }
+            i = (i + 1) & map_mask;
+        }
+    }
+    i = intern_slow(code, &verdict);
+    return i == UINT32_MAX ? 0 : map_value(i);
 }
 
 static inline uint32_t
 intern_code(PyObject *code, int *verdict)
 {
-    if (map_mask != 0) {
-        uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask;
+    uint32_t v = code_value(code);
 
-        while (map_vals[i] != 0) {
-            if (map_keys[i] == (uintptr_t)code) {
-                uint32_t id = map_vals[i] - 1;
-
-                *verdict = codes[id].verdict;
-                return id;
-            }
-            i = (i + 1) & map_mask;
-        }
+    if (v == 0) {
+        return UINT32_MAX;
     }
-    return intern_slow(code, verdict);
+    *verdict = codes[MAP_ID(v)].verdict;
+    return MAP_ID(v);
 }
 
 static void
@@ -356,13 +393,14 @@ this_thread(void)
 }
 
 /* Records an enter or exit of slice id on the calling thread (me: &tl),
- * within --max-depth. */
-static inline void
-record(tl_state_t *me, uint32_t id, uint32_t kind)
+ * within --max-depth.  (plain: not a scoped session.) */
+static inline __attribute__((always_inline)) void
+record_in(tl_state_t *me, uint32_t id, uint32_t kind, int plain)
 {
     sw_trace_thread_t *t = this_thread_of(me);
 
-    if (t == NULL || t->ignored || (scoped && t->scope_depth <= 0)) {
+    if (__builtin_expect(t == NULL || t->ignored, 0) ||
+        (!plain && scoped && t->scope_depth <= 0)) {
         return;
     }
     if (kind == SW_TR_ENTER) {
@@ -379,9 +417,15 @@ record(tl_state_t *me, uint32_t id, uint32_t kind)
     sw_tracer_put(&store, t, sw_tracer_now(&store), id, kind);
 }
 
+static inline void
+record(tl_state_t *me, uint32_t id, uint32_t kind)
+{
+    record_in(me, id, kind, 0);
+}
+
 /* --asyncio: the labeler of tasks (NULL: off; trace.py keeps their ids
- * by weak reference) and their labels {id: str}. */
-static PyObject *task_labeler, *task_labels;
+ * by weak reference; declared above) and their labels {id: str}. */
+static PyObject *task_labels;
 
 /* The id of the asyncio task running on this thread (given on first
  * sight, labelled then), or 0.  Quiet; never raises. */
@@ -505,30 +549,40 @@ on_scoped_event(tl_state_t *me, uint32_t id, uint32_t kind)
 
 /* Records one event of code; returns the verdict (0 when not recorded
  * for lack of memory or because tracing is off). */
-static inline int
+static inline __attribute__((always_inline)) int
 on_event(PyObject *code, uint32_t kind)
 {
     tl_state_t *me;
-    int verdict;
-    uint32_t id;
+    uint32_t v;
 
-    if (engine == ENGINE_OFF) {
+    if (__builtin_expect(engine == ENGINE_OFF, 0)) {
         return 0;
     }
     me = &tl;
-    if (me->quiet) {
+    if (__builtin_expect(me->quiet != 0, 0)) {
         return 0;
     }
-    id = intern_code(code, &verdict);
-    if (id == UINT32_MAX || verdict != VERDICT_TRACED) {
-        return id == UINT32_MAX ? 0 : verdict;
+    v = code_value(code);
+    if (__builtin_expect((v & (MAP_SKIPPED | MAP_SPECIAL)) == 0 && v != 0,
+                         1)) {
+        /* Traced, neither scoped nor a task's coroutine: the common
+         * case. */
+        record_in(me, MAP_ID(v), kind, 1);
+        return VERDICT_TRACED;
+    }
+    if (v == 0) {
+        return 0;
+    }
+    if (v & MAP_SKIPPED) {
+        return VERDICT_SKIPPED;
     }
     if (scoped) {
-        on_scoped_event(me, id, kind);
-        return verdict;
+        on_scoped_event(me, MAP_ID(v), kind);
     }
-    on_event_record(me, id, kind);
-    return verdict;
+    else {
+        on_event_record(me, MAP_ID(v), kind);
+    }
+    return VERDICT_TRACED;
 }
 
 static inline void
@@ -609,12 +663,12 @@ intern_cfunc(PyObject *c)
         i = sw_hash_ptr(key) & map_mask;
         while (map_vals[i] != 0) {
             if (map_keys[i] == key) {
-                return map_vals[i] - 1;
+                return MAP_ID(map_vals[i]);
             }
             i = (i + 1) & map_mask;
         }
     }
-    if (ncodes == UINT32_MAX - 1 ||
+    if (ncodes >= MAX_CODES ||
         ((ncodes + 1) * 2 > map_mask + 1 && map_grow() < 0)) {
         return UINT32_MAX;
     }
@@ -636,12 +690,13 @@ intern_cfunc(PyObject *c)
     codes[ncodes].code = NULL;
     codes[ncodes].verdict = VERDICT_TRACED;
     codes[ncodes].coroutine = 0;
+    codes[ncodes].scope = 0;
     i = sw_hash_ptr(key) & map_mask;
     while (map_vals[i] != 0) {
         i = (i + 1) & map_mask;
     }
     map_keys[i] = key;
-    map_vals[i] = ncodes + 1;
+    map_vals[i] = map_value(ncodes);
     return ncodes++;
 }
 
@@ -1537,8 +1592,11 @@ trace_scope_add_py(PyObject *m, PyObject *code)
     }
     for (i = 0; map_mask != 0 && i <= map_mask; i++) {
         if (map_vals[i] != 0 && map_keys[i] == (uintptr_t)code) {
-            codes[map_vals[i] - 1].scope = 1;
-            codes[map_vals[i] - 1].verdict = VERDICT_TRACED;
+            uint32_t id = MAP_ID(map_vals[i]);
+
+            codes[id].scope = 1;
+            codes[id].verdict = VERDICT_TRACED;
+            map_vals[i] = map_value(id);
         }
     }
     if (engine == ENGINE_MONITORING && scope_local_events(code) < 0) {
@@ -1853,6 +1911,7 @@ trace_write_py(PyObject *m, PyObject *args)
     o.gzip = gzip;
     o.speedscope = speedscope;
     /* With the GIL held throughout: no hook appends while we read. */
+    sw_tracer_sync(&store);
     rc = sw_chrome_write(&o, fd);
 
 done:
