@@ -283,6 +283,9 @@ sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
 {
     sw_trace_chunk_t *c = NULL;
 
+    if (t->ignored) {
+        return; /* stackwatch's own thread: nothing, and no chunk */
+    }
     sync_thread(t);
 
     if (!t->full) {

@@ -185,8 +185,9 @@ sw_trace_thread_t *sw_tracer_thread_new(sw_trace_store_t *s, uint64_t ident,
                                         long tid);
 
 /* Appends when the tail chunk is full: a new chunk from the budget, or
- * the event is dropped (and every later one of the thread).  Context:
- * GIL held. */
+ * the event is dropped (and every later one of the thread).  An ignored
+ * thread's event is left out (it never gets a chunk, so every append of
+ * it comes here).  Context: GIL held. */
 void sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
                         uint32_t id, uint32_t kind);
 

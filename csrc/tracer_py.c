@@ -106,6 +106,7 @@ static uint32_t map_mask;
 #define MAP_SKIPPED 1u /* the verdict is VERDICT_SKIPPED */
 #define MAP_SPECIAL 2u /* scoped session, or a coroutine with --asyncio */
 #define MAP_ID(v) (((v) >> 2) - 1)
+#define MAP_NONE (MAP_SKIPPED | MAP_SPECIAL) /* (no id) not interned */
 #define MAX_CODES (1u << 29)
 
 static prefix_t *includes, *excludes;
@@ -299,8 +300,8 @@ intern_slow(PyObject *code, int *verdict)
     return ncodes++;
 }
 
-/* code's map value (see MAP_ID), interning it on first sight; 0 when it
- * cannot be interned.  Never raises. */
+/* code's map value (see MAP_ID), interning it on first sight;
+ * MAP_NONE when it cannot be interned.  Never raises. */
 static inline uint32_t
 code_value(PyObject *code)
 {
@@ -316,7 +317,7 @@ code_value(PyObject *code)
         }
     }
     i = intern_slow(code, &verdict);
-    return i == UINT32_MAX ? 0 : map_value(i);
+    return i == UINT32_MAX ? MAP_NONE : map_value(i);
 }
 
 static inline uint32_t
@@ -324,7 +325,7 @@ intern_code(PyObject *code, int *verdict)
 {
     uint32_t v = code_value(code);
 
-    if (v == 0) {
+    if (v == MAP_NONE) {
         return UINT32_MAX;
     }
     *verdict = codes[MAP_ID(v)].verdict;
@@ -399,8 +400,10 @@ record_in(tl_state_t *me, uint32_t id, uint32_t kind, int plain)
 {
     sw_trace_thread_t *t = this_thread_of(me);
 
-    if (__builtin_expect(t == NULL || t->ignored, 0) ||
-        (!plain && scoped && t->scope_depth <= 0)) {
+    /* (An ignored thread's appends are dropped by sw_tracer_put_slow:
+     * it never has a chunk.) */
+    if (__builtin_expect(t == NULL, 0) ||
+        (!plain && (t->ignored || (scoped && t->scope_depth <= 0)))) {
         return;
     }
     if (kind == SW_TR_ENTER) {
@@ -563,14 +566,13 @@ on_event(PyObject *code, uint32_t kind)
         return 0;
     }
     v = code_value(code);
-    if (__builtin_expect((v & (MAP_SKIPPED | MAP_SPECIAL)) == 0 && v != 0,
-                         1)) {
+    if (__builtin_expect((v & (MAP_SKIPPED | MAP_SPECIAL)) == 0, 1)) {
         /* Traced, neither scoped nor a task's coroutine: the common
          * case. */
         record_in(me, MAP_ID(v), kind, 1);
         return VERDICT_TRACED;
     }
-    if (v == 0) {
+    if (v == MAP_NONE) {
         return 0;
     }
     if (v & MAP_SKIPPED) {
