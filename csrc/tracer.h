@@ -215,7 +215,7 @@ void sw_tracer_sync(sw_trace_store_t *s);
 
 /* Totals over every thread of s (aged: recycled by --ring); syncs s
  * first.  Context: GIL held. */
-void sw_tracer_totals(sw_trace_store_t *s, uint64_t *events,
-                      uint64_t *dropped, uint64_t *aged, size_t *threads);
+void sw_tracer_totals(sw_trace_store_t *s, uint64_t *events, uint64_t *dropped,
+                      uint64_t *aged, size_t *threads);
 
 #endif

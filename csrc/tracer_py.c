@@ -86,13 +86,41 @@ static int max_depth = INT_MAX;
 typedef struct tl_state {
     sw_trace_thread_t *thread; /* this thread's buffer in session `gen` */
     uint32_t gen;
+    /* `gen` while the thread may record at once (its buffer is bound
+     * and it is not quiet), else 0: the hooks' common case is key ==
+     * live_key, one compare for "tracing on, this thread's buffer current,
+     * not quiet". */
+    uint32_t key;
     /* Set while the tracer runs Python code of its own on this thread
      * (a greenlet's label, a thread's name): its events are not
-     * recorded. */
+     * recorded.  (QUIET_ENTER/QUIET_LEAVE.) */
     int quiet;
 } tl_state_t;
 
 static _Thread_local tl_state_t tl __attribute__((tls_model("initial-exec")));
+
+/* `gen` while an engine is on, else LIVE_OFF (which no key takes). */
+#define LIVE_OFF UINT32_MAX
+static uint32_t live_key = LIVE_OFF;
+
+static void
+set_engine(int e)
+{
+    engine = e;
+    live_key = e == ENGINE_OFF ? LIVE_OFF : gen;
+}
+
+#define QUIET_ENTER() \
+    do {              \
+        tl.quiet++;   \
+        tl.key = 0;   \
+    } while (0)
+#define QUIET_LEAVE()                               \
+    do {                                            \
+        if (--tl.quiet == 0 && tl.thread != NULL) { \
+            tl.key = tl.gen;                        \
+        }                                           \
+    } while (0)
 
 /* Code objects: ids are indexes in `codes`; the map takes a code
  * object's (or a C function's key's) address to (id + 1) << 2 | flags,
@@ -367,6 +395,7 @@ thread_slow(void)
     }
     tl.thread = t;
     tl.gen = gen;
+    tl.key = tl.quiet ? 0 : gen;
     /* stackwatch's own threads (the service, the monitor's delivery...)
      * ask the sampler to skip them; the tracer skips them too. */
     t->ignored =
@@ -393,19 +422,13 @@ this_thread(void)
     return this_thread_of(&tl);
 }
 
-/* Records an enter or exit of slice id on the calling thread (me: &tl),
- * within --max-depth.  (plain: not a scoped session.) */
+/* Records an enter or exit of slice id on thread t (the calling
+ * thread's), within --max-depth, in a session that is not scoped.  (An
+ * ignored thread's appends are dropped by sw_tracer_put_slow: it never
+ * has a chunk.) */
 static inline __attribute__((always_inline)) void
-record_in(tl_state_t *me, uint32_t id, uint32_t kind, int plain)
+record_plain(sw_trace_thread_t *t, uint32_t id, uint32_t kind)
 {
-    sw_trace_thread_t *t = this_thread_of(me);
-
-    /* (An ignored thread's appends are dropped by sw_tracer_put_slow:
-     * it never has a chunk.) */
-    if (__builtin_expect(t == NULL, 0) ||
-        (!plain && (t->ignored || (scoped && t->scope_depth <= 0)))) {
-        return;
-    }
     if (kind == SW_TR_ENTER) {
         if (++t->depth > max_depth) {
             return;
@@ -420,10 +443,16 @@ record_in(tl_state_t *me, uint32_t id, uint32_t kind, int plain)
     sw_tracer_put(&store, t, sw_tracer_now(&store), id, kind);
 }
 
+/* The same on the calling thread (me: &tl), in any session. */
 static inline void
 record(tl_state_t *me, uint32_t id, uint32_t kind)
 {
-    record_in(me, id, kind, 0);
+    sw_trace_thread_t *t = this_thread_of(me);
+
+    if (t == NULL || t->ignored || (scoped && t->scope_depth <= 0)) {
+        return;
+    }
+    record_plain(t, id, kind);
 }
 
 /* --asyncio: the labeler of tasks (NULL: off; trace.py keeps their ids
@@ -439,9 +468,9 @@ current_task_id(void)
     uint32_t id = 0;
 
     PyErr_Fetch(&exc_type, &exc, &tb);
-    tl.quiet++;
+    QUIET_ENTER();
     r = PyObject_CallNoArgs(task_labeler);
-    tl.quiet--;
+    QUIET_LEAVE();
     /* The labeler answers (id, label or None), or None outside a task. */
     if (r != NULL && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2) {
         unsigned long v = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(r, 0));
@@ -550,26 +579,30 @@ on_scoped_event(tl_state_t *me, uint32_t id, uint32_t kind)
     }
 }
 
-/* Records one event of code; returns the verdict (0 when not recorded
- * for lack of memory or because tracing is off). */
-static inline __attribute__((always_inline)) int
-on_event(PyObject *code, uint32_t kind)
+/* on_event's general case (out of line: the common case then saves no
+ * registers). */
+__attribute__((noinline)) static int
+on_event_slow(PyObject *code, uint32_t kind)
 {
-    tl_state_t *me;
+    tl_state_t *me = &tl;
+    sw_trace_thread_t *t = me->thread;
     uint32_t v;
 
-    if (__builtin_expect(engine == ENGINE_OFF, 0)) {
-        return 0;
-    }
-    me = &tl;
-    if (__builtin_expect(me->quiet != 0, 0)) {
-        return 0;
+    if (__builtin_expect(me->key != live_key, 0)) {
+        if (engine == ENGINE_OFF || me->quiet) {
+            return 0;
+        }
+        t = NULL; /* bound below, when there is something to record */
     }
     v = code_value(code);
     if (__builtin_expect((v & (MAP_SKIPPED | MAP_SPECIAL)) == 0, 1)) {
         /* Traced, neither scoped nor a task's coroutine: the common
          * case. */
-        record_in(me, MAP_ID(v), kind, 1);
+        if (__builtin_expect(t == NULL, 0) &&
+            (t = this_thread_of(me)) == NULL) {
+            return VERDICT_TRACED;
+        }
+        record_plain(t, MAP_ID(v), kind);
         return VERDICT_TRACED;
     }
     if (v == MAP_NONE) {
@@ -585,6 +618,35 @@ on_event(PyObject *code, uint32_t kind)
         on_event_record(me, MAP_ID(v), kind);
     }
     return VERDICT_TRACED;
+}
+
+/* Records one event of code; returns the verdict (0 when not recorded
+ * for lack of memory or because tracing is off). */
+static inline __attribute__((always_inline)) int
+on_event(PyObject *code, uint32_t kind)
+{
+    tl_state_t *me = &tl;
+
+    if (__builtin_expect(me->key == live_key, 1)) {
+        /* Tracing is on (so the map is allocated: trace_start), this
+         * thread's buffer is bound (me->thread), and it is not quiet:
+         * a code already interned, traced, neither scoped nor a task's
+         * coroutine, is the common case. */
+        uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask, v;
+
+        while ((v = map_vals[i]) != 0) {
+            if (__builtin_expect(map_keys[i] == (uintptr_t)code, 1)) {
+                if (__builtin_expect((v & (MAP_SKIPPED | MAP_SPECIAL)) == 0,
+                                     1)) {
+                    record_plain(me->thread, MAP_ID(v), kind);
+                    return VERDICT_TRACED;
+                }
+                break;
+            }
+            i = (i + 1) & map_mask;
+        }
+    }
+    return on_event_slow(code, kind);
 }
 
 static inline void
@@ -607,7 +669,7 @@ cfunc_name(PyObject *c)
 {
     PyObject *qual, *mod = NULL, *r = NULL;
 
-    tl.quiet++;
+    QUIET_ENTER();
     qual = PyObject_GetAttrString(c, "__qualname__");
     if (qual == NULL || !PyUnicode_Check(qual)) {
         Py_XDECREF(qual);
@@ -617,7 +679,7 @@ cfunc_name(PyObject *c)
     if (qual != NULL && PyUnicode_Check(qual) && PyCFunction_Check(c)) {
         mod = PyObject_GetAttrString(c, "__module__");
     }
-    tl.quiet--;
+    QUIET_LEAVE();
     PyErr_Clear();
     if (qual == NULL || !PyUnicode_Check(qual)) {
         Py_XDECREF(qual);
@@ -738,10 +800,10 @@ label_greenlet(uint32_t id, PyObject *g)
     key = PyLong_FromUnsignedLong(id);
     if (key != NULL && greenlet_labels != NULL &&
         PyDict_Contains(greenlet_labels, key) == 0) {
-        tl.quiet++;
+        QUIET_ENTER();
         label =
             PyObject_CallFunction(greenlet_labeler, "IO", id, g ? g : Py_None);
-        tl.quiet--;
+        QUIET_LEAVE();
         if (label != NULL && PyUnicode_Check(label)) {
             PyDict_SetItem(greenlet_labels, key, label);
         }
@@ -780,13 +842,13 @@ first_greenlet(sw_trace_thread_t *t)
     uint32_t id = 0;
 
     PyErr_Fetch(&exc_type, &exc, &tb);
-    tl.quiet++;
+    QUIET_ENTER();
     mod = PyImport_ImportModule("greenlet");
     if (mod != NULL) {
         g = PyObject_CallMethod(mod, "getcurrent", NULL);
         Py_DECREF(mod);
     }
-    tl.quiet--;
+    QUIET_LEAVE();
     if (g != NULL) {
         id = sw_greenlet_id_of(g);
     }
@@ -1059,9 +1121,9 @@ thread_hook_func(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear();
     }
     if (engine != ENGINE_OFF) {
-        tl.quiet++;
+        QUIET_ENTER();
         name_this_thread();
-        tl.quiet--;
+        QUIET_LEAVE();
     }
     if (engine != ENGINE_PROFILE) {
         PyEval_SetProfile(NULL, NULL);
@@ -1321,7 +1383,7 @@ monitoring_start(void)
     }
     Py_CLEAR(events);
     global_mask = mask;
-    engine = ENGINE_MONITORING; /* before the first event can come */
+    set_engine(ENGINE_MONITORING); /* before the first event can come */
     if (scoped) {
         /* Only the traced functions' own events until one runs. */
         PyObject *it = PyObject_GetIter(scope_set), *c;
@@ -1335,14 +1397,14 @@ monitoring_start(void)
         }
         Py_XDECREF(it);
         if (PyErr_Occurred()) {
-            engine = ENGINE_OFF;
+            set_engine(ENGINE_OFF);
             goto fail;
         }
         return 0;
     }
     r = PyObject_CallMethod(monitoring, "set_events", "ik", tool_id, mask);
     if (r == NULL) {
-        engine = ENGINE_OFF;
+        set_engine(ENGINE_OFF);
         goto fail;
     }
     Py_DECREF(r);
@@ -1428,9 +1490,9 @@ profile_start(void)
     if (thread_hook_start() < 0) {
         return -1;
     }
-    engine = ENGINE_PROFILE;
+    set_engine(ENGINE_PROFILE);
     if (sw_compat_set_profile_all(profile_func, NULL) < 0) {
-        engine = ENGINE_OFF;
+        set_engine(ENGINE_OFF);
         thread_hook_stop();
         return -1;
     }
@@ -1496,6 +1558,10 @@ trace_start_py(PyObject *m, PyObject *args)
         return sw_py_raise(SW_EBUSY, "the tracer is already running");
     }
     clear_session();
+    if (map_grow() < 0) { /* (on_event's common case needs the map) */
+        PyErr_NoMemory();
+        return NULL;
+    }
     if (prefixes_from(inc, 0, &includes, &nincludes) < 0 ||
         prefixes_from(exc, internal, &excludes, &nexcludes) < 0) {
         clear_session();
@@ -1534,7 +1600,9 @@ trace_start_py(PyObject *m, PyObject *args)
     store.ring_ns = ring_seconds > 0 ? (uint64_t)(ring_seconds * 1e9) + 1 : 0;
     max_depth = depth > 0 ? depth : INT_MAX;
     c_calls = want_c_calls;
-    gen++;
+    if (++gen == LIVE_OFF || gen == 0) {
+        gen = 1; /* (a key is 0 or a session's gen; live_key LIVE_OFF) */
+    }
     sw_tracer_clock_start(&store, sw_tracer_tsc_usable());
     have_trace = 1;
     if (sw_compat_trace_monitoring()) {
@@ -1563,12 +1631,12 @@ stop_hooks(void)
     sw_greenlet_set_listener(NULL);
     Py_CLEAR(greenlet_labeler);
     if (engine == ENGINE_MONITORING) {
-        engine = ENGINE_OFF;
+        set_engine(ENGINE_OFF);
         monitoring_release();
         thread_hook_stop();
     }
     else if (engine == ENGINE_PROFILE) {
-        engine = ENGINE_OFF;
+        set_engine(ENGINE_OFF);
         profile_stop();
     }
 }
@@ -2035,10 +2103,10 @@ args_json(PyObject *args)
             }
         }
         else {
-            tl.quiet++;
+            QUIET_ENTER();
             text = PyUnicode_Check(value) ? (Py_INCREF(value), value)
                                           : PyObject_Str(value);
-            tl.quiet--;
+            QUIET_LEAVE();
             if (text == NULL) {
                 goto done;
             }
