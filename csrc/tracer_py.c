@@ -25,7 +25,11 @@
  * so does everything else here; the store (tracer.h) and the code table
  * are guarded by the GIL alone.  Each thread finds its buffer through a
  * thread-local pointer tagged with the session's generation, so a
- * thread-local left from an earlier session is never used.  Fork: the
+ * thread-local left from an earlier session is never used; the same
+ * thread-local's key equals live_key only while tracing is on, that
+ * pointer is current and the thread is not quiet, so that an event's
+ * common case is that one compare, the code map's probe (its value
+ * carries the verdict) and the append.  Fork: the
  * child stops tracing and drops the parent's records
  * (trace_after_fork_child, from _lifecycle): its trace is off, never a
  * copy of the parent's. */
