@@ -140,6 +140,19 @@ sw_tracer_now(const sw_trace_store_t *s)
     return sw_now_ns();
 }
 
+/* The TSC itself (sw_tracer_now of a store whose tsc is 1, without the
+ * test; elsewhere than x86-64, where tsc is never 1: the monotonic
+ * clock).  Context: any. */
+static inline uint64_t
+sw_tracer_tsc(void)
+{
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#else
+    return sw_now_ns();
+#endif
+}
+
 /* Sets s's clock (tsc: 0 or 1) and reads its start pair: start_ns is
  * then the monotonic time of the start.  Context: GIL held, before any
  * record. */

@@ -431,8 +431,21 @@ this_thread(void)
  * ignored thread's appends are dropped by sw_tracer_put_slow: it never
  * has a chunk.) */
 static inline __attribute__((always_inline)) void
-record_plain(sw_trace_thread_t *t, uint32_t id, uint32_t kind)
+record_plain_as(sw_trace_thread_t *t, uint32_t id, uint32_t kind, int lean)
 {
+    if (lean) {
+        /* The session's clock is the TSC and there is no --max-depth
+         * (hooks_lean). */
+        if (kind == SW_TR_ENTER) {
+            t->depth++;
+        }
+        else if (t->depth-- <= 0) {
+            t->depth = 0;
+            return; /* a frame entered before tracing started */
+        }
+        sw_tracer_put(&store, t, sw_tracer_tsc(), id, kind);
+        return;
+    }
     if (kind == SW_TR_ENTER) {
         if (++t->depth > max_depth) {
             return;
@@ -445,6 +458,12 @@ record_plain(sw_trace_thread_t *t, uint32_t id, uint32_t kind)
         return;
     }
     sw_tracer_put(&store, t, sw_tracer_now(&store), id, kind);
+}
+
+static inline void
+record_plain(sw_trace_thread_t *t, uint32_t id, uint32_t kind)
+{
+    record_plain_as(t, id, kind, 0);
 }
 
 /* The same on the calling thread (me: &tl), in any session. */
@@ -625,9 +644,10 @@ on_event_slow(PyObject *code, uint32_t kind)
 }
 
 /* Records one event of code; returns the verdict (0 when not recorded
- * for lack of memory or because tracing is off). */
+ * for lack of memory or because tracing is off).  lean: the hooks
+ * chosen for a session on the TSC without --max-depth (hooks_lean). */
 static inline __attribute__((always_inline)) int
-on_event(PyObject *code, uint32_t kind)
+on_event_as(PyObject *code, uint32_t kind, int lean)
 {
     tl_state_t *me = &tl;
 
@@ -642,7 +662,7 @@ on_event(PyObject *code, uint32_t kind)
             if (__builtin_expect(map_keys[i] == (uintptr_t)code, 1)) {
                 if (__builtin_expect((v & (MAP_SKIPPED | MAP_SPECIAL)) == 0,
                                      1)) {
-                    record_plain(me->thread, MAP_ID(v), kind);
+                    record_plain_as(me->thread, MAP_ID(v), kind, lean);
                     return VERDICT_TRACED;
                 }
                 break;
@@ -651,6 +671,12 @@ on_event(PyObject *code, uint32_t kind)
         }
     }
     return on_event_slow(code, kind);
+}
+
+static inline __attribute__((always_inline)) int
+on_event(PyObject *code, uint32_t kind)
+{
+    return on_event_as(code, kind, 0);
 }
 
 static inline void
@@ -897,6 +923,27 @@ cb_exit_local(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return local_answer(on_event(args[0], SW_TR_EXIT));
 }
 
+/* The same for hooks_lean (the frequent events only). */
+static PyObject *
+cb_enter_lean(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 1) {
+        Py_RETURN_NONE;
+    }
+    return local_answer(on_event_as(args[0], SW_TR_ENTER, 1));
+}
+
+static PyObject *
+cb_exit_lean(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 1) {
+        Py_RETURN_NONE;
+    }
+    return local_answer(on_event_as(args[0], SW_TR_EXIT, 1));
+}
+
 /* PY_THROW and PY_UNWIND: cannot be disabled. */
 static PyObject *
 cb_enter_other(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -1013,12 +1060,22 @@ HOOK_TRAMPOLINE(cb_enter_other)
 HOOK_TRAMPOLINE(cb_exit_other)
 HOOK_TRAMPOLINE(cb_call)
 HOOK_TRAMPOLINE(cb_c_exit)
+HOOK_TRAMPOLINE(cb_enter_lean)
+HOOK_TRAMPOLINE(cb_exit_lean)
 
 /* In event_names' order, as callback_defs. */
 static const vectorcallfunc hook_calls[NEVENTS] = {
     vc_cb_enter_local, vc_cb_enter_local, vc_cb_enter_other,
     vc_cb_exit_local,  vc_cb_exit_local,  vc_cb_exit_other,
     vc_cb_call,        vc_cb_c_exit,      vc_cb_c_exit};
+
+/* The same for a session whose clock is the TSC and that has no
+ * --max-depth (hooks_lean): the frequent events' common case then has
+ * no clock test and no depth limit to compare with. */
+static const vectorcallfunc hook_calls_lean[NEVENTS] = {
+    vc_cb_enter_lean, vc_cb_enter_lean, vc_cb_enter_other,
+    vc_cb_exit_lean,  vc_cb_exit_lean,  vc_cb_exit_other,
+    vc_cb_call,       vc_cb_c_exit,     vc_cb_c_exit};
 
 /* A new callback object for event i, or NULL with an exception set. */
 static PyObject *
@@ -1034,7 +1091,8 @@ hook_new(int i)
     if (h == NULL) {
         return NULL;
     }
-    h->vectorcall = hook_calls[i];
+    h->vectorcall =
+        store.tsc && max_depth == INT_MAX ? hook_calls_lean[i] : hook_calls[i];
     h->name = callback_defs[i].ml_name;
     return (PyObject *)h;
 }
