@@ -163,9 +163,7 @@ slab_new(sw_trace_store_t *s)
     if (head != 0) {
         munmap(p, head);
     }
-    if (SW_TRACE_SLAB - head != 0) {
-        munmap(p + head + SW_TRACE_SLAB, SW_TRACE_SLAB - head);
-    }
+    munmap(p + head + SW_TRACE_SLAB, SW_TRACE_SLAB - head); /* > 0 */
     p += head;
 #ifdef MADV_HUGEPAGE
     (void)madvise(p, SW_TRACE_SLAB, MADV_HUGEPAGE); /* a hint only */
@@ -256,6 +254,8 @@ recycle(sw_trace_store_t *s, sw_trace_thread_t *t)
     return c;
 }
 
+/* t's tail count and events brought up to its cursor (pos only moves
+ * forward within a chunk; a new tail starts at n = 0). */
 static void
 sync_thread(sw_trace_thread_t *t)
 {
