@@ -25,7 +25,9 @@ left is (B - A) * calls of the traced work.  For each mode:
 - ``stackwatch-b``: as ``stackwatch``, with another build of stackwatch
   first on the path (``--b DIR``: a directory holding a ``stackwatch``
   package, e.g. a copy of the installed one with an older ``_native``):
-  an A/B of two builds in one run.
+  an A/B of two builds in one run.  ``--b`` may be given more than once:
+  one row per directory (named ``b:`` and the directory's name), all in
+  the same interleaved wall-clock rounds.
 
 Prints instructions per call of fib (untraced), per traced call (the
 PY_START + PY_RETURN pair) above untraced, and the ratio to untraced.
@@ -121,8 +123,10 @@ def child_env(mode, b_dir):
 
 
 def instructions(script, mode, n, reps, extdir, keep, b_dir):
+    tag = mode if b_dir is None else \
+        "b-" + os.path.basename(os.path.normpath(b_dir))
     out = os.path.join(keep or tempfile.gettempdir(),
-                       "callgrind.%s.%d.%d" % (mode, reps, os.getpid()))
+                       "callgrind.%s.%d.%d" % (tag, reps, os.getpid()))
     env = child_env(mode, b_dir)
     r = subprocess.run(["valgrind", "--tool=callgrind",
                         "--callgrind-out-file=" + out]
@@ -145,9 +149,9 @@ def main():
     ap.add_argument("--reps", type=int, nargs=2, default=(1, 4))
     ap.add_argument("--modes", nargs="+", default=list(MODES[:-1]),
                     choices=MODES)
-    ap.add_argument("--b", metavar="DIR",
-                    help="stackwatch-b's path: a directory with a "
-                    "stackwatch package")
+    ap.add_argument("--b", metavar="DIR", action="append", default=[],
+                    help="stackwatch-b's path (repeatable): a directory "
+                    "with a stackwatch package")
     ap.add_argument("--wall", type=int, default=0, metavar="ROUNDS")
     ap.add_argument("--keep", metavar="DIR",
                     help="keep the callgrind.out files there "
@@ -158,6 +162,16 @@ def main():
         sys.exit("trace_floor: stackwatch-b needs --b DIR")
     if sys.version_info < (3, 12):
         sys.exit("trace_floor: needs CPython 3.12+ (sys.monitoring)")
+    # The rows: (name, mode, b_dir); stackwatch-b gives one per --b.
+    rows = []
+    for mode in a.modes:
+        if mode != "stackwatch-b":
+            rows.append((mode, mode, None))
+        elif len(a.b) == 1:
+            rows.append((mode, mode, a.b[0]))
+        else:
+            rows += [("b:" + os.path.basename(os.path.normpath(d)), mode, d)
+                     for d in a.b]
     calls = calls_of_fib(a.fib)
     ra, rb = a.reps
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,19 +180,19 @@ def main():
         with open(script, "w") as f:
             f.write(CHILD)
         res = {}
-        for mode in a.modes:
-            ia = instructions(script, mode, a.fib, ra, extdir, a.keep, a.b)
-            ib = instructions(script, mode, a.fib, rb, extdir, a.keep, a.b)
-            res[mode] = {"per_call": (ib - ia) / ((rb - ra) * calls)}
-        walls = {m: [] for m in a.modes}
+        for name, mode, bd in rows:
+            ia = instructions(script, mode, a.fib, ra, extdir, a.keep, bd)
+            ib = instructions(script, mode, a.fib, rb, extdir, a.keep, bd)
+            res[name] = {"per_call": (ib - ia) / ((rb - ra) * calls)}
+        walls = {name: [] for name, _, _ in rows}
         for _ in range(a.wall):
-            for mode in a.modes:
+            for name, mode, bd in rows:
                 out = subprocess.run(child_cmd(script, mode, a.fib, rb,
                                                extdir),
                                      capture_output=True, text=True,
-                                     env=child_env(mode, a.b),
+                                     env=child_env(mode, bd),
                                      check=True).stdout
-                walls[mode].append(int(out.split()[-1]) / (rb * calls))
+                walls[name].append(int(out.split()[-1]) / (rb * calls))
     base = res.get("none", {}).get("per_call")
     print("CPython %s, fib(%d) = %d calls, reps %d and %d; callgrind Ir"
           % (sys.version.split()[0], a.fib, calls, ra, rb))
@@ -186,7 +200,7 @@ def main():
                                      "ratio", "wall ns/call (min-max), "
                                      "wall ratio (min-max)"
                                      if a.wall else ""))
-    for mode in a.modes:
+    for mode, _, _ in rows:
         r = res[mode]
         above = (r["per_call"] - base) / 2 if base else float("nan")
         ratio = r["per_call"] / base if base else float("nan")

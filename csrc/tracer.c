@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tracer.h"
 
@@ -9,6 +10,7 @@ void
 sw_tracer_init(sw_trace_store_t *s, size_t limit)
 {
     s->threads = NULL;
+    s->slabs = NULL;
     s->limit = limit;
     s->used = 0;
     s->start_ns = 0;
@@ -116,15 +118,93 @@ sw_tracer_free(sw_trace_store_t *s)
         while (c != NULL) {
             sw_trace_chunk_t *cn = c->next;
 
-            free(c);
+            if (!c->slab) {
+                free(c);
+            }
             c = cn;
         }
         free(t->name);
         free(t);
         t = next;
     }
+    while (s->slabs != NULL) {
+        sw_trace_slab_t *next = s->slabs->next;
+
+        munmap(s->slabs->base, SW_TRACE_SLAB);
+        free(s->slabs);
+        s->slabs = next;
+    }
     s->threads = NULL;
     s->used = 0;
+}
+
+/* A new slab, linked first into s, or NULL: an anonymous mapping of
+ * SW_TRACE_SLAB bytes at an address aligned to its size (a huge page
+ * can back it only then), advised MADV_HUGEPAGE. */
+static sw_trace_slab_t *
+slab_new(sw_trace_store_t *s)
+{
+    sw_trace_slab_t *sl = malloc(sizeof(*sl));
+    size_t len = 2 * SW_TRACE_SLAB, head;
+    char *p;
+
+    if (sl == NULL) {
+        return NULL;
+    }
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    if (p == MAP_FAILED) {
+        free(sl);
+        return NULL;
+    }
+    /* Keep the aligned SW_TRACE_SLAB bytes within; give back the rest. */
+    head = (SW_TRACE_SLAB - ((uintptr_t)p & (SW_TRACE_SLAB - 1))) &
+           (SW_TRACE_SLAB - 1);
+    if (head != 0) {
+        munmap(p, head);
+    }
+    munmap(p + head + SW_TRACE_SLAB, SW_TRACE_SLAB - head); /* > 0 */
+    p += head;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, SW_TRACE_SLAB, MADV_HUGEPAGE); /* a hint only */
+#endif
+    sl->base = p;
+    sl->used = 0;
+    sl->next = s->slabs;
+    s->slabs = sl;
+    return sl;
+}
+
+/* A new chunk within the budget, or NULL: from the current slab, or a
+ * new slab when the budget left has room for a whole one, else from
+ * malloc (a budget smaller than a slab is never rounded up to one). */
+static sw_trace_chunk_t *
+chunk_new(sw_trace_store_t *s)
+{
+    sw_trace_slab_t *sl = s->slabs;
+    sw_trace_chunk_t *c;
+
+    if (s->used + sizeof(*c) > s->limit) {
+        return NULL;
+    }
+    if ((sl == NULL || sl->used + sizeof(*c) > SW_TRACE_SLAB) &&
+        s->limit - s->used >= SW_TRACE_SLAB) {
+        sl = slab_new(s);
+    }
+    if (sl != NULL && sl->used + sizeof(*c) <= SW_TRACE_SLAB) {
+        c = (sw_trace_chunk_t *)((char *)sl->base + sl->used);
+        sl->used += sizeof(*c);
+        c->slab = 1;
+    }
+    else {
+        c = malloc(sizeof(*c));
+        if (c == NULL) {
+            return NULL;
+        }
+        c->slab = 0;
+    }
+    s->used += sizeof(*c);
+    return c;
 }
 
 sw_trace_thread_t *
@@ -174,17 +254,42 @@ recycle(sw_trace_store_t *s, sw_trace_thread_t *t)
     return c;
 }
 
+/* t's tail count and events brought up to its cursor (pos only moves
+ * forward within a chunk; a new tail starts at n = 0). */
+static void
+sync_thread(sw_trace_thread_t *t)
+{
+    if (t->tail != NULL && t->pos != NULL) {
+        uint32_t n = (uint32_t)(t->pos - t->tail->recs);
+
+        t->events += n - t->tail->n;
+        t->tail->n = n;
+    }
+}
+
+void
+sw_tracer_sync(sw_trace_store_t *s)
+{
+    sw_trace_thread_t *t;
+
+    for (t = s->threads; t != NULL; t = t->next) {
+        sync_thread(t);
+    }
+}
+
 void
 sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
                    uint32_t id, uint32_t kind)
 {
     sw_trace_chunk_t *c = NULL;
 
-    if (!t->full && s->used + sizeof(*c) <= s->limit) {
-        c = malloc(sizeof(*c));
-        if (c != NULL) {
-            s->used += sizeof(*c);
-        }
+    if (t->ignored) {
+        return; /* stackwatch's own thread: nothing, and no chunk */
+    }
+    sync_thread(t);
+
+    if (!t->full) {
+        c = chunk_new(s);
     }
     if (c == NULL && !t->full && s->ring_ns != 0) {
         c = recycle(s, t);
@@ -193,6 +298,7 @@ sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
         if (!t->full) {
             t->full = 1;
             t->drop_ts = ts;
+            t->end = t->pos; /* every later append comes here */
         }
         t->dropped++;
         return;
@@ -210,15 +316,18 @@ sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
         t->head = c;
     }
     t->tail = c;
+    t->pos = c->recs;
+    t->end = c->recs + SW_TRACE_CHUNK_RECS;
     sw_tracer_put(s, t, ts, id, kind);
 }
 
 void
-sw_tracer_totals(const sw_trace_store_t *s, uint64_t *events,
-                 uint64_t *dropped, uint64_t *aged, size_t *threads)
+sw_tracer_totals(sw_trace_store_t *s, uint64_t *events, uint64_t *dropped,
+                 uint64_t *aged, size_t *threads)
 {
     const sw_trace_thread_t *t;
 
+    sw_tracer_sync(s);
     *events = 0;
     *dropped = 0;
     *aged = 0;

@@ -53,7 +53,8 @@ typedef struct sw_trace_rec {
 
 typedef struct sw_trace_chunk {
     struct sw_trace_chunk *next;
-    uint32_t n, pad;
+    uint32_t n;
+    uint32_t slab; /* carved from a slab (else malloc'd) */
     /* The TSC clock only: a (tsc, ns) pair read when the chunk was
      * begun, the anchor its records' ticks are converted from, so that
      * a long trace follows CLOCK_MONOTONIC (which NTP slews) chunk by
@@ -68,6 +69,12 @@ typedef struct sw_trace_thread {
     long tid;                     /* the kernel's thread id */
     char *name;                   /* threading's name, or NULL */
     sw_trace_chunk_t *head, *tail;
+    /* The append cursor: the tail chunk's next free record and the end
+     * of its records (both NULL before the first chunk; end == pos once
+     * the thread is full), so that an append is one compare and the
+     * stores.  The tail's n, and `events`, catch up with pos only in
+     * sw_tracer_sync. */
+    sw_trace_rec_t *pos, *end;
     uint64_t events, dropped;
     uint64_t aged;    /* --ring: events recycled with their old chunk */
     uint64_t drop_ts; /* the first dropped event's ts, 0 if none */
@@ -78,9 +85,23 @@ typedef struct sw_trace_thread {
     int scope_depth;  /* scoped tracing: traced-function frames open */
 } sw_trace_thread_t;
 
+/* Chunks are carved from slabs of SW_TRACE_SLAB bytes, each one
+ * anonymous mapping aligned to its size and advised as a transparent
+ * huge page where the kernel allows it: one page fault (and one TLB
+ * entry) per 32 chunks instead of one per 4 KiB of records, which cost
+ * a traced call about a tenth of its time in a VM. */
+#define SW_TRACE_SLAB ((size_t)2 << 20)
+
+typedef struct sw_trace_slab {
+    struct sw_trace_slab *next;
+    void *base; /* the mapping: SW_TRACE_SLAB bytes */
+    size_t used;
+} sw_trace_slab_t;
+
 typedef struct sw_trace_store {
     sw_trace_thread_t *threads;
-    size_t limit, used; /* bytes of chunks */
+    size_t limit, used;     /* bytes of chunks */
+    sw_trace_slab_t *slabs; /* newest first; the first one is carved */
     uint64_t start_ns, stop_ns;
     /* --ring: 0 keeps the first events that fit; else a full budget
      * recycles the oldest chunk (the thread's own, else the oldest of
@@ -117,6 +138,19 @@ sw_tracer_now(const sw_trace_store_t *s)
     }
 #endif
     return sw_now_ns();
+}
+
+/* The TSC itself (sw_tracer_now of a store whose tsc is 1, without the
+ * test; elsewhere than x86-64, where tsc is never 1: the monotonic
+ * clock).  Context: any. */
+static inline uint64_t
+sw_tracer_tsc(void)
+{
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#else
+    return sw_now_ns();
+#endif
 }
 
 /* Sets s's clock (tsc: 0 or 1) and reads its start pair: start_ns is
@@ -164,8 +198,9 @@ sw_trace_thread_t *sw_tracer_thread_new(sw_trace_store_t *s, uint64_t ident,
                                         long tid);
 
 /* Appends when the tail chunk is full: a new chunk from the budget, or
- * the event is dropped (and every later one of the thread).  Context:
- * GIL held. */
+ * the event is dropped (and every later one of the thread).  An ignored
+ * thread's event is left out (it never gets a chunk, so every append of
+ * it comes here).  Context: GIL held. */
 void sw_tracer_put_slow(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
                         uint32_t id, uint32_t kind);
 
@@ -175,23 +210,25 @@ static inline void
 sw_tracer_put(sw_trace_store_t *s, sw_trace_thread_t *t, uint64_t ts,
               uint32_t id, uint32_t kind)
 {
-    sw_trace_chunk_t *c = t->tail;
+    sw_trace_rec_t *r = t->pos;
 
-    if (c != NULL && c->n < SW_TRACE_CHUNK_RECS && !t->full) {
-        sw_trace_rec_t *r = &c->recs[c->n++];
-
+    if (__builtin_expect(r < t->end, 1)) {
         r->ts = ts;
         r->id = id;
         r->kind = kind;
-        t->events++;
+        t->pos = r + 1;
         return;
     }
     sw_tracer_put_slow(s, t, ts, id, kind);
 }
 
-/* Totals over every thread of s (aged: recycled by --ring).  Context:
- * GIL held. */
-void sw_tracer_totals(const sw_trace_store_t *s, uint64_t *events,
-                      uint64_t *dropped, uint64_t *aged, size_t *threads);
+/* Brings every thread's tail chunk's n and its events count up to its
+ * cursor: before the records are read.  Context: GIL held. */
+void sw_tracer_sync(sw_trace_store_t *s);
+
+/* Totals over every thread of s (aged: recycled by --ring); syncs s
+ * first.  Context: GIL held. */
+void sw_tracer_totals(sw_trace_store_t *s, uint64_t *events, uint64_t *dropped,
+                      uint64_t *aged, size_t *threads);
 
 #endif

@@ -25,7 +25,11 @@
  * so does everything else here; the store (tracer.h) and the code table
  * are guarded by the GIL alone.  Each thread finds its buffer through a
  * thread-local pointer tagged with the session's generation, so a
- * thread-local left from an earlier session is never used.  Fork: the
+ * thread-local left from an earlier session is never used; the same
+ * thread-local's key equals live_key only while tracing is on, that
+ * pointer is current and the thread is not quiet, so that an event's
+ * common case is that one compare, the code map's probe (its value
+ * carries the verdict) and the append.  Fork: the
  * child stops tracing and drops the parent's records
  * (trace_after_fork_child, from _lifecycle): its trace is off, never a
  * copy of the parent's. */
@@ -86,20 +90,56 @@ static int max_depth = INT_MAX;
 typedef struct tl_state {
     sw_trace_thread_t *thread; /* this thread's buffer in session `gen` */
     uint32_t gen;
+    /* `gen` while the thread may record at once (its buffer is bound
+     * and it is not quiet), else 0: the hooks' common case is key ==
+     * live_key, one compare for "tracing on, this thread's buffer current,
+     * not quiet". */
+    uint32_t key;
     /* Set while the tracer runs Python code of its own on this thread
      * (a greenlet's label, a thread's name): its events are not
-     * recorded. */
+     * recorded.  (QUIET_ENTER/QUIET_LEAVE.) */
     int quiet;
 } tl_state_t;
 
 static _Thread_local tl_state_t tl __attribute__((tls_model("initial-exec")));
 
-/* Code objects: ids are indexes in `codes`; ptr -> id+1 in the map. */
+/* `gen` while an engine is on, else LIVE_OFF (which no key takes). */
+#define LIVE_OFF UINT32_MAX
+static uint32_t live_key = LIVE_OFF;
+
+static void
+set_engine(int e)
+{
+    engine = e;
+    live_key = e == ENGINE_OFF ? LIVE_OFF : gen;
+}
+
+#define QUIET_ENTER() \
+    do {              \
+        tl.quiet++;   \
+        tl.key = 0;   \
+    } while (0)
+#define QUIET_LEAVE()                               \
+    do {                                            \
+        if (--tl.quiet == 0 && tl.thread != NULL) { \
+            tl.key = tl.gen;                        \
+        }                                           \
+    } while (0)
+
+/* Code objects: ids are indexes in `codes`; the map takes a code
+ * object's (or a C function's key's) address to (id + 1) << 2 | flags,
+ * 0 when empty, so that an event needs no load from `codes` in the
+ * common case: neither flag. */
 static code_entry_t *codes;
 static uint32_t ncodes, codes_cap;
 static uintptr_t *map_keys;
-static uint32_t *map_vals; /* id + 1; 0: empty */
+static uint32_t *map_vals;
 static uint32_t map_mask;
+#define MAP_SKIPPED 1u /* the verdict is VERDICT_SKIPPED */
+#define MAP_SPECIAL 2u /* scoped session, or a coroutine with --asyncio */
+#define MAP_ID(v) (((v) >> 2) - 1)
+#define MAP_NONE (MAP_SKIPPED | MAP_SPECIAL) /* (no id) not interned */
+#define MAX_CODES (1u << 29)
 
 static prefix_t *includes, *excludes;
 static size_t nincludes, nexcludes;
@@ -151,6 +191,8 @@ static uint64_t lost_threads; /* events of threads with no buffer (OOM) */
  * (global_mask) on, the last to leave turns them off again. */
 static int scoped;
 static PyObject *scope_set;
+
+static PyObject *task_labeler;
 static unsigned long global_mask, scope_local_mask;
 static int scope_threads; /* threads with scope_depth > 0 */
 
@@ -218,6 +260,21 @@ judge(const char *file)
     return VERDICT_SKIPPED;
 }
 
+/* The map's value for codes[id]. */
+static uint32_t
+map_value(uint32_t id)
+{
+    uint32_t v = (id + 1) << 2;
+
+    if (codes[id].verdict == VERDICT_SKIPPED) {
+        v |= MAP_SKIPPED;
+    }
+    if (scoped || (task_labeler != NULL && codes[id].coroutine)) {
+        v |= MAP_SPECIAL;
+    }
+    return v;
+}
+
 /* Interns code: its id, *verdict set.  UINT32_MAX when it cannot be
  * interned (no memory; the event is then not recorded).  Never raises. */
 static uint32_t
@@ -227,7 +284,7 @@ intern_slow(PyObject *code, int *verdict)
     PyObject *file;
     const char *f = NULL;
 
-    if (ncodes == UINT32_MAX - 1 ||
+    if (ncodes >= MAX_CODES ||
         ((ncodes + 1) * 2 > map_mask + 1 && map_grow() < 0)) {
         return UINT32_MAX;
     }
@@ -270,28 +327,41 @@ intern_slow(PyObject *code, int *verdict)
         i = (i + 1) & map_mask;
     }
     map_keys[i] = (uintptr_t)code;
-    map_vals[i] = ncodes + 1;
+    map_vals[i] = map_value(ncodes);
     *verdict = codes[ncodes].verdict;
     return ncodes++;
+}
+
+/* code's map value (see MAP_ID), interning it on first sight;
+ * MAP_NONE when it cannot be interned.  Never raises. */
+static inline uint32_t
+code_value(PyObject *code)
+{
+    uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask, v;
+    int verdict;
+
+    if (__builtin_expect(map_mask != 0, 1)) {
+        while ((v = map_vals[i]) != 0) {
+            if (__builtin_expect(map_keys[i] == (uintptr_t)code, 1)) {
+                return v;
+            }
+            i = (i + 1) & map_mask;
+        }
+    }
+    i = intern_slow(code, &verdict);
+    return i == UINT32_MAX ? MAP_NONE : map_value(i);
 }
 
 static inline uint32_t
 intern_code(PyObject *code, int *verdict)
 {
-    if (map_mask != 0) {
-        uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask;
+    uint32_t v = code_value(code);
 
-        while (map_vals[i] != 0) {
-            if (map_keys[i] == (uintptr_t)code) {
-                uint32_t id = map_vals[i] - 1;
-
-                *verdict = codes[id].verdict;
-                return id;
-            }
-            i = (i + 1) & map_mask;
-        }
+    if (v == MAP_NONE) {
+        return UINT32_MAX;
     }
-    return intern_slow(code, verdict);
+    *verdict = codes[MAP_ID(v)].verdict;
+    return MAP_ID(v);
 }
 
 static void
@@ -329,6 +399,7 @@ thread_slow(void)
     }
     tl.thread = t;
     tl.gen = gen;
+    tl.key = tl.quiet ? 0 : gen;
     /* stackwatch's own threads (the service, the monitor's delivery...)
      * ask the sampler to skip them; the tracer skips them too. */
     t->ignored =
@@ -355,14 +426,24 @@ this_thread(void)
     return this_thread_of(&tl);
 }
 
-/* Records an enter or exit of slice id on the calling thread (me: &tl),
- * within --max-depth. */
-static inline void
-record(tl_state_t *me, uint32_t id, uint32_t kind)
+/* Records an enter or exit of slice id on thread t (the calling
+ * thread's), within --max-depth, in a session that is not scoped.  (An
+ * ignored thread's appends are dropped by sw_tracer_put_slow: it never
+ * has a chunk.) */
+static inline __attribute__((always_inline)) void
+record_plain_as(sw_trace_thread_t *t, uint32_t id, uint32_t kind, int lean)
 {
-    sw_trace_thread_t *t = this_thread_of(me);
-
-    if (t == NULL || t->ignored || (scoped && t->scope_depth <= 0)) {
+    if (lean) {
+        /* The session's clock is the TSC and there is no --max-depth
+         * (hooks_lean). */
+        if (kind == SW_TR_ENTER) {
+            t->depth++;
+        }
+        else if (t->depth-- <= 0) {
+            t->depth = 0;
+            return; /* a frame entered before tracing started */
+        }
+        sw_tracer_put(&store, t, sw_tracer_tsc(), id, kind);
         return;
     }
     if (kind == SW_TR_ENTER) {
@@ -379,9 +460,27 @@ record(tl_state_t *me, uint32_t id, uint32_t kind)
     sw_tracer_put(&store, t, sw_tracer_now(&store), id, kind);
 }
 
+static inline void
+record_plain(sw_trace_thread_t *t, uint32_t id, uint32_t kind)
+{
+    record_plain_as(t, id, kind, 0);
+}
+
+/* The same on the calling thread (me: &tl), in any session. */
+static inline void
+record(tl_state_t *me, uint32_t id, uint32_t kind)
+{
+    sw_trace_thread_t *t = this_thread_of(me);
+
+    if (t == NULL || t->ignored || (scoped && t->scope_depth <= 0)) {
+        return;
+    }
+    record_plain(t, id, kind);
+}
+
 /* --asyncio: the labeler of tasks (NULL: off; trace.py keeps their ids
- * by weak reference) and their labels {id: str}. */
-static PyObject *task_labeler, *task_labels;
+ * by weak reference; declared above) and their labels {id: str}. */
+static PyObject *task_labels;
 
 /* The id of the asyncio task running on this thread (given on first
  * sight, labelled then), or 0.  Quiet; never raises. */
@@ -392,9 +491,9 @@ current_task_id(void)
     uint32_t id = 0;
 
     PyErr_Fetch(&exc_type, &exc, &tb);
-    tl.quiet++;
+    QUIET_ENTER();
     r = PyObject_CallNoArgs(task_labeler);
-    tl.quiet--;
+    QUIET_LEAVE();
     /* The labeler answers (id, label or None), or None outside a task. */
     if (r != NULL && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2) {
         unsigned long v = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(r, 0));
@@ -503,32 +602,81 @@ on_scoped_event(tl_state_t *me, uint32_t id, uint32_t kind)
     }
 }
 
-/* Records one event of code; returns the verdict (0 when not recorded
- * for lack of memory or because tracing is off). */
-static inline int
-on_event(PyObject *code, uint32_t kind)
+/* on_event's general case (out of line: the common case then saves no
+ * registers). */
+__attribute__((noinline)) static int
+on_event_slow(PyObject *code, uint32_t kind)
 {
-    tl_state_t *me;
-    int verdict;
-    uint32_t id;
+    tl_state_t *me = &tl;
+    sw_trace_thread_t *t = me->thread;
+    uint32_t v;
 
-    if (engine == ENGINE_OFF) {
+    if (__builtin_expect(me->key != live_key, 0)) {
+        if (engine == ENGINE_OFF || me->quiet) {
+            return 0;
+        }
+        t = NULL; /* bound below, when there is something to record */
+    }
+    v = code_value(code);
+    if (__builtin_expect((v & (MAP_SKIPPED | MAP_SPECIAL)) == 0, 1)) {
+        /* Traced, neither scoped nor a task's coroutine: the common
+         * case. */
+        if (__builtin_expect(t == NULL, 0) &&
+            (t = this_thread_of(me)) == NULL) {
+            return VERDICT_TRACED;
+        }
+        record_plain(t, MAP_ID(v), kind);
+        return VERDICT_TRACED;
+    }
+    if (v == MAP_NONE) {
         return 0;
     }
-    me = &tl;
-    if (me->quiet) {
-        return 0;
-    }
-    id = intern_code(code, &verdict);
-    if (id == UINT32_MAX || verdict != VERDICT_TRACED) {
-        return id == UINT32_MAX ? 0 : verdict;
+    if (v & MAP_SKIPPED) {
+        return VERDICT_SKIPPED;
     }
     if (scoped) {
-        on_scoped_event(me, id, kind);
-        return verdict;
+        on_scoped_event(me, MAP_ID(v), kind);
     }
-    on_event_record(me, id, kind);
-    return verdict;
+    else {
+        on_event_record(me, MAP_ID(v), kind);
+    }
+    return VERDICT_TRACED;
+}
+
+/* Records one event of code; returns the verdict (0 when not recorded
+ * for lack of memory or because tracing is off).  lean: the hooks
+ * chosen for a session on the TSC without --max-depth (hooks_lean). */
+static inline __attribute__((always_inline)) int
+on_event_as(PyObject *code, uint32_t kind, int lean)
+{
+    tl_state_t *me = &tl;
+
+    if (__builtin_expect(me->key == live_key, 1)) {
+        /* Tracing is on (so the map is allocated: trace_start), this
+         * thread's buffer is bound (me->thread), and it is not quiet:
+         * a code already interned, traced, neither scoped nor a task's
+         * coroutine, is the common case. */
+        uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask, v;
+
+        while ((v = map_vals[i]) != 0) {
+            if (__builtin_expect(map_keys[i] == (uintptr_t)code, 1)) {
+                if (__builtin_expect((v & (MAP_SKIPPED | MAP_SPECIAL)) == 0,
+                                     1)) {
+                    record_plain_as(me->thread, MAP_ID(v), kind, lean);
+                    return VERDICT_TRACED;
+                }
+                break;
+            }
+            i = (i + 1) & map_mask;
+        }
+    }
+    return on_event_slow(code, kind);
+}
+
+static inline __attribute__((always_inline)) int
+on_event(PyObject *code, uint32_t kind)
+{
+    return on_event_as(code, kind, 0);
 }
 
 static inline void
@@ -551,7 +699,7 @@ cfunc_name(PyObject *c)
 {
     PyObject *qual, *mod = NULL, *r = NULL;
 
-    tl.quiet++;
+    QUIET_ENTER();
     qual = PyObject_GetAttrString(c, "__qualname__");
     if (qual == NULL || !PyUnicode_Check(qual)) {
         Py_XDECREF(qual);
@@ -561,7 +709,7 @@ cfunc_name(PyObject *c)
     if (qual != NULL && PyUnicode_Check(qual) && PyCFunction_Check(c)) {
         mod = PyObject_GetAttrString(c, "__module__");
     }
-    tl.quiet--;
+    QUIET_LEAVE();
     PyErr_Clear();
     if (qual == NULL || !PyUnicode_Check(qual)) {
         Py_XDECREF(qual);
@@ -609,12 +757,12 @@ intern_cfunc(PyObject *c)
         i = sw_hash_ptr(key) & map_mask;
         while (map_vals[i] != 0) {
             if (map_keys[i] == key) {
-                return map_vals[i] - 1;
+                return MAP_ID(map_vals[i]);
             }
             i = (i + 1) & map_mask;
         }
     }
-    if (ncodes == UINT32_MAX - 1 ||
+    if (ncodes >= MAX_CODES ||
         ((ncodes + 1) * 2 > map_mask + 1 && map_grow() < 0)) {
         return UINT32_MAX;
     }
@@ -636,12 +784,13 @@ intern_cfunc(PyObject *c)
     codes[ncodes].code = NULL;
     codes[ncodes].verdict = VERDICT_TRACED;
     codes[ncodes].coroutine = 0;
+    codes[ncodes].scope = 0;
     i = sw_hash_ptr(key) & map_mask;
     while (map_vals[i] != 0) {
         i = (i + 1) & map_mask;
     }
     map_keys[i] = key;
-    map_vals[i] = ncodes + 1;
+    map_vals[i] = map_value(ncodes);
     return ncodes++;
 }
 
@@ -681,10 +830,10 @@ label_greenlet(uint32_t id, PyObject *g)
     key = PyLong_FromUnsignedLong(id);
     if (key != NULL && greenlet_labels != NULL &&
         PyDict_Contains(greenlet_labels, key) == 0) {
-        tl.quiet++;
+        QUIET_ENTER();
         label =
             PyObject_CallFunction(greenlet_labeler, "IO", id, g ? g : Py_None);
-        tl.quiet--;
+        QUIET_LEAVE();
         if (label != NULL && PyUnicode_Check(label)) {
             PyDict_SetItem(greenlet_labels, key, label);
         }
@@ -723,13 +872,13 @@ first_greenlet(sw_trace_thread_t *t)
     uint32_t id = 0;
 
     PyErr_Fetch(&exc_type, &exc, &tb);
-    tl.quiet++;
+    QUIET_ENTER();
     mod = PyImport_ImportModule("greenlet");
     if (mod != NULL) {
         g = PyObject_CallMethod(mod, "getcurrent", NULL);
         Py_DECREF(mod);
     }
-    tl.quiet--;
+    QUIET_LEAVE();
     if (g != NULL) {
         id = sw_greenlet_id_of(g);
     }
@@ -772,6 +921,27 @@ cb_exit_local(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     return local_answer(on_event(args[0], SW_TR_EXIT));
+}
+
+/* The same for hooks_lean (the frequent events only). */
+static PyObject *
+cb_enter_lean(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 1) {
+        Py_RETURN_NONE;
+    }
+    return local_answer(on_event_as(args[0], SW_TR_ENTER, 1));
+}
+
+static PyObject *
+cb_exit_lean(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 1) {
+        Py_RETURN_NONE;
+    }
+    return local_answer(on_event_as(args[0], SW_TR_EXIT, 1));
 }
 
 /* PY_THROW and PY_UNWIND: cannot be disabled. */
@@ -890,12 +1060,22 @@ HOOK_TRAMPOLINE(cb_enter_other)
 HOOK_TRAMPOLINE(cb_exit_other)
 HOOK_TRAMPOLINE(cb_call)
 HOOK_TRAMPOLINE(cb_c_exit)
+HOOK_TRAMPOLINE(cb_enter_lean)
+HOOK_TRAMPOLINE(cb_exit_lean)
 
 /* In event_names' order, as callback_defs. */
 static const vectorcallfunc hook_calls[NEVENTS] = {
     vc_cb_enter_local, vc_cb_enter_local, vc_cb_enter_other,
     vc_cb_exit_local,  vc_cb_exit_local,  vc_cb_exit_other,
     vc_cb_call,        vc_cb_c_exit,      vc_cb_c_exit};
+
+/* The same for a session whose clock is the TSC and that has no
+ * --max-depth (hooks_lean): the frequent events' common case then has
+ * no clock test and no depth limit to compare with. */
+static const vectorcallfunc hook_calls_lean[NEVENTS] = {
+    vc_cb_enter_lean, vc_cb_enter_lean, vc_cb_enter_other,
+    vc_cb_exit_lean,  vc_cb_exit_lean,  vc_cb_exit_other,
+    vc_cb_call,       vc_cb_c_exit,     vc_cb_c_exit};
 
 /* A new callback object for event i, or NULL with an exception set. */
 static PyObject *
@@ -911,7 +1091,8 @@ hook_new(int i)
     if (h == NULL) {
         return NULL;
     }
-    h->vectorcall = hook_calls[i];
+    h->vectorcall =
+        store.tsc && max_depth == INT_MAX ? hook_calls_lean[i] : hook_calls[i];
     h->name = callback_defs[i].ml_name;
     return (PyObject *)h;
 }
@@ -1002,9 +1183,9 @@ thread_hook_func(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear();
     }
     if (engine != ENGINE_OFF) {
-        tl.quiet++;
+        QUIET_ENTER();
         name_this_thread();
-        tl.quiet--;
+        QUIET_LEAVE();
     }
     if (engine != ENGINE_PROFILE) {
         PyEval_SetProfile(NULL, NULL);
@@ -1264,7 +1445,7 @@ monitoring_start(void)
     }
     Py_CLEAR(events);
     global_mask = mask;
-    engine = ENGINE_MONITORING; /* before the first event can come */
+    set_engine(ENGINE_MONITORING); /* before the first event can come */
     if (scoped) {
         /* Only the traced functions' own events until one runs. */
         PyObject *it = PyObject_GetIter(scope_set), *c;
@@ -1278,14 +1459,14 @@ monitoring_start(void)
         }
         Py_XDECREF(it);
         if (PyErr_Occurred()) {
-            engine = ENGINE_OFF;
+            set_engine(ENGINE_OFF);
             goto fail;
         }
         return 0;
     }
     r = PyObject_CallMethod(monitoring, "set_events", "ik", tool_id, mask);
     if (r == NULL) {
-        engine = ENGINE_OFF;
+        set_engine(ENGINE_OFF);
         goto fail;
     }
     Py_DECREF(r);
@@ -1371,9 +1552,9 @@ profile_start(void)
     if (thread_hook_start() < 0) {
         return -1;
     }
-    engine = ENGINE_PROFILE;
+    set_engine(ENGINE_PROFILE);
     if (sw_compat_set_profile_all(profile_func, NULL) < 0) {
-        engine = ENGINE_OFF;
+        set_engine(ENGINE_OFF);
         thread_hook_stop();
         return -1;
     }
@@ -1439,6 +1620,10 @@ trace_start_py(PyObject *m, PyObject *args)
         return sw_py_raise(SW_EBUSY, "the tracer is already running");
     }
     clear_session();
+    if (map_grow() < 0) { /* (on_event's common case needs the map) */
+        PyErr_NoMemory();
+        return NULL;
+    }
     if (prefixes_from(inc, 0, &includes, &nincludes) < 0 ||
         prefixes_from(exc, internal, &excludes, &nexcludes) < 0) {
         clear_session();
@@ -1477,7 +1662,9 @@ trace_start_py(PyObject *m, PyObject *args)
     store.ring_ns = ring_seconds > 0 ? (uint64_t)(ring_seconds * 1e9) + 1 : 0;
     max_depth = depth > 0 ? depth : INT_MAX;
     c_calls = want_c_calls;
-    gen++;
+    if (++gen == LIVE_OFF || gen == 0) {
+        gen = 1; /* (a key is 0 or a session's gen; live_key LIVE_OFF) */
+    }
     sw_tracer_clock_start(&store, sw_tracer_tsc_usable());
     have_trace = 1;
     if (sw_compat_trace_monitoring()) {
@@ -1506,12 +1693,12 @@ stop_hooks(void)
     sw_greenlet_set_listener(NULL);
     Py_CLEAR(greenlet_labeler);
     if (engine == ENGINE_MONITORING) {
-        engine = ENGINE_OFF;
+        set_engine(ENGINE_OFF);
         monitoring_release();
         thread_hook_stop();
     }
     else if (engine == ENGINE_PROFILE) {
-        engine = ENGINE_OFF;
+        set_engine(ENGINE_OFF);
         profile_stop();
     }
 }
@@ -1537,8 +1724,11 @@ trace_scope_add_py(PyObject *m, PyObject *code)
     }
     for (i = 0; map_mask != 0 && i <= map_mask; i++) {
         if (map_vals[i] != 0 && map_keys[i] == (uintptr_t)code) {
-            codes[map_vals[i] - 1].scope = 1;
-            codes[map_vals[i] - 1].verdict = VERDICT_TRACED;
+            uint32_t id = MAP_ID(map_vals[i]);
+
+            codes[id].scope = 1;
+            codes[id].verdict = VERDICT_TRACED;
+            map_vals[i] = map_value(id);
         }
     }
     if (engine == ENGINE_MONITORING && scope_local_events(code) < 0) {
@@ -1853,6 +2043,7 @@ trace_write_py(PyObject *m, PyObject *args)
     o.gzip = gzip;
     o.speedscope = speedscope;
     /* With the GIL held throughout: no hook appends while we read. */
+    sw_tracer_sync(&store);
     rc = sw_chrome_write(&o, fd);
 
 done:
@@ -1974,10 +2165,10 @@ args_json(PyObject *args)
             }
         }
         else {
-            tl.quiet++;
+            QUIET_ENTER();
             text = PyUnicode_Check(value) ? (Py_INCREF(value), value)
                                           : PyObject_Str(value);
-            tl.quiet--;
+            QUIET_LEAVE();
             if (text == NULL) {
                 goto done;
             }
