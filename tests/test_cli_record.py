@@ -300,12 +300,20 @@ def test_link_to_stdout_is_written_through_when_stdout_is_a_file(
     link = tmp_path / "stdout-link"
     os.symlink("/proc/self/fd/1", link)
     out = tmp_path / "captured.txt"
-    with open(out, "w") as f:
-        proc = record(*RATE, "-f", "collapsed", "-o", str(link), path,
-                      stdout=f)
-    assert proc.returncode == 0, proc.stderr
-    assert os.path.islink(link), "the link was replaced"
-    check_collapsed(profile_after_output(out.read_text()))
+    # Once (of thousands of runs) at a load average of 10 the profile
+    # came out empty: 0.5 s of target without a pass.  A second run then;
+    # a link replaced or a profile lost fails both.
+    for tries_left in (1, 0):
+        with open(out, "w") as f:
+            proc = record(*RATE, "-f", "collapsed", "-o", str(link), path,
+                          stdout=f)
+        assert proc.returncode == 0, proc.stderr
+        assert os.path.islink(link), "the link was replaced"
+        text = out.read_text()
+        if text != "target done\n" or not tries_left:
+            break
+    assert text != "target done\n", proc.stderr
+    check_collapsed(profile_after_output(text))
 
 
 # As root, a stackwatch that replaced its output by a rename would replace

@@ -1,12 +1,14 @@
 #!/bin/sh
-# make test's suites.  Sets every Python up first, one at a time (the
-# builds share this checkout: its build/ and egg-info), then runs the
-# whole suite on each, TEST_JOBS suites at a time (default: 2 on a
-# machine with 2 CPUs or more, else 1).  A suite takes about 80 % of one
-# CPU (the rest is waiting: child processes starting, timeouts, sleeps),
-# so two at a time on 2 CPUs nearly halve the wall time.  Each suite
-# writes its own log, printed whole when that suite ends.  Exits 1 when
-# any Python could not be set up or any suite failed.
+# make test's suites: the whole suite on every Python, TEST_JOBS suites
+# at a time (default: 2 on a machine with 2 CPUs or more, else 1).  A
+# suite keeps about 80 % of one CPU busy (the rest is waiting: child
+# processes starting, timeouts, sleeps), so two at a time on 2 CPUs
+# nearly halve the wall time.  The builds share this checkout (its build/
+# and egg-info), so they run one at a time: the root's first, then the
+# pyenv Pythons' in one job of the queue while the root's suites run;
+# a suite of theirs waits until that job has ended.  Each suite writes
+# its own log, printed whole when that suite ends.  Exits 1 when any
+# Python could not be set up or any suite failed.
 #
 # PYTHONS: from pyenv (tools/venv.sh); PYTHONS_ROOT: in the Debian root
 # (tools/pyroot.sh; where it cannot be made, one loud line says they were
@@ -24,6 +26,19 @@ if [ "${1:-}" = __one ]; then
     suite=$2
     logs=$3
     log=$logs/$suite.log
+    if [ "$suite" = setup ]; then
+        # The pyenv Pythons' venvs and builds, one after the other.
+        for v in ${PYTHONS:-}; do
+            echo "===== setting up CPython $v"
+            if tools/venv.sh "$v" test </dev/null; then
+                : >"$logs/setup-$v.ok"
+            else
+                echo "could not set up CPython $v" >&2
+            fi
+        done
+        : >"$logs/setup.done"
+        exit 0
+    fi
     start=$(date +%s)
     status=0
     case "$suite" in
@@ -35,10 +50,17 @@ if [ "${1:-}" = __one ]; then
             what="CPython $v (Debian root)"
             ;;
         *)
-            # shellcheck disable=SC2086
-            "$VENV_DIR/$suite/bin/python" -m pytest $PYTEST_ARGS tests \
-                >"$log" 2>&1 </dev/null || status=$?
             what="CPython $suite"
+            while [ ! -e "$logs/setup.done" ]; do sleep 1; done
+            if [ ! -e "$logs/setup-$suite.ok" ]; then
+                echo "$what could not be set up (above)" >"$log"
+                status=1
+            else
+                start=$(date +%s)
+                # shellcheck disable=SC2086
+                "$VENV_DIR/$suite/bin/python" -m pytest $PYTEST_ARGS tests \
+                    >"$log" 2>&1 </dev/null || status=$?
+            fi
             ;;
     esac
     echo "$status" >"$logs/$suite.rc"
@@ -65,7 +87,12 @@ esac
 
 fail=0
 suites=""
-# The root's suites first: they are the longest to start.
+logs=$(mktemp -d "${TMPDIR:-/tmp}/stackwatch-tests.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# The root's builds first, then its first suite runs while the pyenv
+# Pythons are set up.
 if [ -n "${PYTHONS_ROOT:-}" ]; then
     echo "===== the Debian root for CPython $PYTHONS_ROOT"
     if why=$(tools/pyroot.sh ensure 2>&1); then
@@ -85,25 +112,20 @@ if [ -n "${PYTHONS_ROOT:-}" ]; then
         [ -z "${PYROOT_REQUIRED:-}" ] || fail=1
     fi
 fi
-for v in ${PYTHONS:-}; do
-    echo "===== setting up CPython $v"
-    if tools/venv.sh "$v" test; then
-        suites="$suites $v"
-    else
-        echo "could not set up CPython $v" >&2
-        fail=1
-    fi
-done
-
-logs=$(mktemp -d "${TMPDIR:-/tmp}/stackwatch-tests.XXXXXX")
-trap 'rm -rf "$logs"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-if [ -n "$suites" ]; then
-    echo "===== the suites, $jobs at a time:$suites"
-    # shellcheck disable=SC2086
-    printf '%s\n' $suites | xargs -P "$jobs" -I{} "$0" __one {} "$logs"
+queue=""
+set -- $suites
+if [ $# -gt 0 ]; then
+    queue=$1
+    shift
 fi
+queue="$queue setup $*"
+for v in ${PYTHONS:-}; do
+    queue="$queue $v"
+    suites="$suites $v"
+done
+echo "===== the suites, $jobs at a time:$suites"
+# shellcheck disable=SC2086
+printf '%s\n' $queue | xargs -P "$jobs" -I{} "$0" __one {} "$logs"
 summary=""
 for s in $suites; do
     rc=$(cat "$logs/$s.rc" 2>/dev/null || echo missing)
