@@ -247,11 +247,7 @@ test_packages() {
         die "apt-get could not install in the root:$missing"
 }
 
-# Inside the root: the venv, then the suite or, for a version stackwatch
-# does not support yet, what can be checked today.
-# PYROOT_SET_UP=1: the venv and the packages were set up already (by
-# `setup`; tools/testall.sh runs suites side by side, and two builds at
-# once in this checkout would clash).
+# Inside the root: the venv, and the test packages where the suite runs.
 in_root_setup() {
     VENV_DIR=$top/.venv/root "$top/tools/venv.sh" "$1" test ||
         die "could not set up CPython $1 in the root"
@@ -265,6 +261,11 @@ sys.exit(0 if v["supported"](sys.version_info) else 1)' \
         "$top/src/stackwatch/_versions.py"
 }
 
+# Inside the root: the venv (unless PYROOT_SET_UP=1: set up already by
+# `setup`, as tools/testall.sh does, since it runs suites side by side and
+# two builds at once in this checkout would clash), then the suite or,
+# for a version stackwatch does not support yet, what can be checked
+# today.
 in_root_test() {
     v=$1
     shift
