@@ -16,7 +16,9 @@ PYTHONS_ROOT ?= 3.14 3.15
 RUN_PYTHON ?= 3.11
 VENV_DIR ?= $(CURDIR)/.venv
 PYTEST_ARGS ?= -q
-export VENV_DIR
+# tools/testall.sh reads them from the environment (PYTEST_ARGS split as
+# a shell would: make test PYTEST_ARGS="-k 'a or b'").
+export VENV_DIR PYTEST_ARGS
 
 C_SOURCES := $(shell find csrc tests/c -name '*.[ch]')
 
@@ -48,13 +50,11 @@ lint: deps lint-versions
 	clang-format --style=file --dry-run --Werror $(C_SOURCES)
 
 test: lint
-	@PYTHONS="$(PYTHONS)" PYTHONS_ROOT="$(PYTHONS_ROOT)" \
-		PYTEST_ARGS="$(PYTEST_ARGS)" tools/testall.sh
+	@PYTHONS="$(PYTHONS)" PYTHONS_ROOT="$(PYTHONS_ROOT)" tools/testall.sh
 
 # Only the Pythons of the Debian root.
 test-root:
-	@PYTHONS= PYTHONS_ROOT="$(PYTHONS_ROOT)" PYTEST_ARGS="$(PYTEST_ARGS)" \
-		tools/testall.sh
+	@PYTHONS= PYTHONS_ROOT="$(PYTHONS_ROOT)" tools/testall.sh
 
 # The suite against an extension built with AddressSanitizer and UBSan
 # (every process the tests start inherits the preloaded runtime;

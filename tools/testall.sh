@@ -41,11 +41,13 @@ if [ "${1:-}" = __one ]; then
     fi
     start=$(date +%s)
     status=0
+    # pytest's options as a shell would split them (quotes kept: -k 'a or
+    # b'), as when make put them in its command line.
+    eval "set -- $PYTEST_ARGS"
     case "$suite" in
         root-*)
             v=${suite#root-}
-            # shellcheck disable=SC2086
-            PYROOT_SET_UP=1 tools/pyroot.sh test "$v" $PYTEST_ARGS \
+            PYROOT_SET_UP=1 tools/pyroot.sh test "$v" "$@" \
                 >"$log" 2>&1 || status=$?
             what="CPython $v (Debian root)"
             ;;
@@ -57,8 +59,7 @@ if [ "${1:-}" = __one ]; then
                 status=1
             else
                 start=$(date +%s)
-                # shellcheck disable=SC2086
-                "$VENV_DIR/$suite/bin/python" -m pytest $PYTEST_ARGS tests \
+                "$VENV_DIR/$suite/bin/python" -m pytest "$@" tests \
                     >"$log" 2>&1 </dev/null || status=$?
             fi
             ;;
