@@ -99,7 +99,8 @@ bench:
 
 # CPython 3.15's own sampler (python -m profiling.sampling) beside
 # stackwatch on the same workloads, in the Debian root (issue 13), then
-# bench/paired.py's fine overhead measure on 3.14 and 3.15.
+# bench/paired.py's fine overhead measure on 3.14 and 3.15 (on 3.15 with
+# profiling.sampling switched on and off the same way: bench/paired_ps.py).
 # CPYTHON_BENCH_ARGS: e.g. --quick, --rounds 21.
 bench-cpython:
 	@if ! why=$$(tools/pyroot.sh ensure 2>&1); then \
@@ -117,7 +118,8 @@ bench-cpython:
 		--out out/3.15 $(CPYTHON_BENCH_ARGS) || exit 1; \
 	for v in 3.14 3.15; do \
 		tools/pyroot.sh run $$v $(VENV_DIR)/root-bench/$$v/bin/python \
-			bench/paired.py $(PAIRED_ARGS) || exit 1; \
+			bench/paired.py --tools stackwatch,profiling.sampling \
+			$(PAIRED_ARGS) || exit 1; \
 	done
 
 # The tracer's benchmark runs on a Python with sys.monitoring (its engine

@@ -29,10 +29,16 @@ does not land in another's A:
   it stops, so the sampler's thread start and stop are not counted but
   everything it does meanwhile is;
 - ``pyinstrument R Hz`` (with ``--tools stackwatch,pyinstrument``):
-  pyinstrument's in-process
-  ``Profiler(interval=1/R)``, started and stopped the same way.  py-spy
-  and austin attach from another process, which cannot be done per
-  segment; they are compared in bench/run.py.
+  pyinstrument's in-process ``Profiler(interval=1/R)``, started and
+  stopped the same way;
+- ``profiling.sampling R Hz`` (CPython 3.15's own sampler, with ``--tools
+  ...,profiling.sampling``): attached once from another process
+  (bench/paired_ps.py, the objects ``profiling.sampling attach -a -r R``
+  builds), its own sampling loop run from just before the segment's clock
+  starts to just after it stops.  The tables then also give, per
+  workload, stackwatch's ratio over profiling.sampling's in the same
+  round.  py-spy and austin attach from another process too, but have no
+  such loop to drive; they are compared in bench/run.py.
 
 Segments are short (--segment, default 20 ms, at least one unit of a few
 ms): this VM's CPUs change speed by as much as 1.5x for stretches of 0.2
@@ -106,6 +112,8 @@ class Config:
         elif tool == "pyinstrument":
             import pyinstrument
             self.prof = pyinstrument.Profiler(interval=1.0 / rate)
+        elif tool == PS:
+            self.prof = OutsideSampler(rate)
 
     def on(self) -> None:
         if self.prof is not None:
@@ -119,7 +127,13 @@ class Config:
         return self.prof.stats()["passes"] if self.tool == "stackwatch" \
             else 0
 
+    def close(self) -> None:
+        if self.tool == PS:
+            self.prof.close()
+
     def sampler(self) -> Optional[dict]:
+        if self.tool == PS:
+            return self.prof.summary()
         if self.tool != "stackwatch":
             return None
         st = self.prof.stats()
@@ -139,6 +153,58 @@ def load_unit(name: str) -> Callable[[], None]:
     if "unit" not in ns:
         raise SystemExit("paired.py: workload %s has no unit()" % name)
     return ns["unit"]
+
+
+PS = "profiling.sampling"
+
+
+class OutsideSampler:
+    """CPython 3.15's profiling.sampling attached to this process from
+    another one (bench/paired_ps.py), its sampling loop run between
+    start() and stop()."""
+
+    def __init__(self, rate: int) -> None:
+        import subprocess
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(BENCH, "paired_ps.py"),
+             str(os.getpid()), str(rate)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            bufsize=1)
+        self.samples = 0
+        self.seconds = 0.0
+
+    def _ask(self, cmd: str, want: str) -> str:
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith(want):
+            raise SystemExit("paired.py: profiling.sampling's driver said "
+                             "%r to %r" % (line, cmd))
+        return line
+
+    def start(self) -> None:
+        self._ask("go", "started")
+
+    def stop(self) -> None:
+        _, n, t = self._ask("stop", "done").split()
+        self.samples += int(n)
+        self.seconds += float(t)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait()
+
+    def summary(self) -> dict:
+        """As stackwatch's: over every segment so far (its CPU includes
+        the attach, made once)."""
+        cpu = float(self._ask("cpu", "cpu").split()[1])
+        dur = self.seconds or float("nan")
+        return {"effective_rate": self.samples / dur,
+                "clocked_rate": self.samples / dur,
+                "cpu_ms_per_s": 1000.0 * cpu / dur,
+                "us_per_pass": 1e6 * cpu / max(1, self.samples)}
 
 
 PHASE = 0.010  # the longest random wait before a segment's clock, s
@@ -209,6 +275,37 @@ def verdict(lo: float, hi: float, target: float) -> str:
     return "unresolved"
 
 
+def beside(report: dict, rng: random.Random) -> List[str]:
+    """stackwatch against profiling.sampling at each rate both ran: per
+    workload, the ratio of their two B/A ratios of the same round (their
+    triples run one after the other), its median and interval; "at or
+    below" is met when the whole interval is at or under 1."""
+    labels = report["labels"]
+    rates = [int(lab.split()[1]) for lab in labels
+             if lab.startswith("stackwatch ")
+             and "%s %s" % (PS, lab.split(None, 1)[1]) in labels]
+    if not rates:
+        return []
+    names = [r["workload"] for r in report["results"]]
+    out = ["stackwatch over profiling.sampling, round by round (their "
+           "B/A ratios' quotient; below 1: stackwatch cost less):", "",
+           "| rate | " + " | ".join(names) + " |",
+           "|---|" + "---|" * len(names)]
+    for rate in rates:
+        cells = []
+        for r in report["results"]:
+            sw = r["ratios"]["stackwatch %d Hz" % rate]
+            ps = r["ratios"]["%s %d Hz" % (PS, rate)]
+            med, lo, hi, _, _ = median_ci(
+                [a / b for a, b in zip(sw, ps)], rng)
+            cells.append("%.4f [%.4f–%.4f] %s" % (
+                med, lo, hi, verdict(lo, hi, 1.0).replace(
+                    "met", "at or below").replace("missed", "above")))
+        out.append("| %d Hz | %s |" % (rate, " | ".join(cells)))
+    out.append("")
+    return out
+
+
 def tables(report: dict) -> str:
     rng = random.Random(report["seed"])
     labels = report["labels"]
@@ -240,7 +337,7 @@ def tables(report: dict) -> str:
     out.append("| sampler | " + " | ".join(names) + " |")
     out.append("|---|" + "---|" * len(names))
     for label in labels:
-        if not label.startswith("stackwatch"):
+        if not label.startswith(("stackwatch", PS)):
             continue
         out.append("| %s: in-clock rate, CPU ms/s, µs/pass | %s |" % (
             label, " | ".join(
@@ -248,6 +345,7 @@ def tables(report: dict) -> str:
                                   s["cpu_ms_per_s"], s["us_per_pass"])
             for s in (r["sampler"][label] for r in report["results"]))))
     out.append("")
+    out += beside(report, rng)
     out.append("Verdicts: " + ", ".join(
         "%s/%s %s" % (w, lab.split()[1] + " Hz", v)
         for lab, w, v in verdicts))
@@ -268,8 +366,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--workloads", default=",".join(names))
     p.add_argument("--rates", default="100,1000")
     p.add_argument("--tools", default="stackwatch",
-                   help="in-process profilers, comma-separated: stackwatch, "
-                        "pyinstrument (default: stackwatch)")
+                   help="profilers, comma-separated: stackwatch, "
+                        "pyinstrument, profiling.sampling (CPython 3.15's, "
+                        "from another process: bench/paired_ps.py) "
+                        "(default: stackwatch)")
     p.add_argument("--cpu", type=int, metavar="N",
                    help="pin the process to CPU N")
     p.add_argument("--seed", type=int, default=1)
@@ -292,7 +392,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     except ValueError:
         p.error("--rates: comma-separated integers")
     a.tools = [t for t in a.tools.split(",") if t]
-    bad = set(a.tools) - {"stackwatch", "pyinstrument"}
+    bad = set(a.tools) - {"stackwatch", "pyinstrument", PS}
     if bad:
         p.error("unknown tool(s): %s" % ", ".join(sorted(bad)))
     return a
@@ -318,7 +418,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             __import__(t)
             tools.append(t)
         except ImportError:
-            print("paired.py: %s is not installed; left out" % t,
+            print("paired.py: %s cannot be imported here; left out" % t,
                   file=sys.stderr)
     configs = [Config("control", 0)] + [
         Config(t, r) for t in tools for r in a.rates]
@@ -334,6 +434,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("paired.py: %s ..." % name, file=sys.stderr, flush=True)
         report["results"].append(measure(name, configs, a.rounds,
                                          a.segment, rng))
+    for cfg in configs:
+        cfg.close()
     report["load_end"] = os.getloadavg()[0]
     report["minutes"] = (datetime.datetime.now() - started
                          ).total_seconds() / 60
