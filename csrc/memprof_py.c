@@ -19,6 +19,12 @@
  * frees are passed through uncounted; blocks freed after it go straight
  * to the allocator that gave them.
  *
+ * Pymalloc's arena allocator (PyObject_SetArenaAllocator) is hooked the
+ * same way, installed and put back with the others (left in the chain,
+ * passing through, when something hooked it after us): its free hook
+ * lets the side table give back the pages describing an arena before
+ * the arena is unmapped (memtrack.h, sw_mem_arena_freed).
+ *
  * The `c` and `both` profiles also patch the loaded objects' GOTs
  * (memgot.c); Python's hooks are installed in every profile, since it is
  * their depth that keeps what Python's allocators take from the C

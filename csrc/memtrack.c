@@ -416,7 +416,38 @@ table_clear(void)
  * bytes per 16 bytes of the pages that held small tracked blocks (a
  * quarter of pymalloc's heap at most): a leaf is 256 KiB of address
  * space, mapped without reserve, of which only the pages written to take
- * memory (stats() counts those, with mincore). */
+ * memory (stats() counts those, with mincore).
+ *
+ * Giving pages back during a profile (issue 14).  A page of words, once
+ * written, stays resident even when every block it described is freed:
+ * the map follows the address space the allocators have used, not the
+ * memory in use.  Where that address space moves, this was a slow leak:
+ * pymalloc frees an arena whose blocks are all free and maps the next
+ * one wherever the kernel says.  So the arena allocator is hooked too
+ * (memprof_py.c) and, before an arena goes back, sw_mem_arena_freed()
+ * gives back (MADV_DONTNEED) the pages of words that lie wholly inside
+ * the arena's span: those words are zeros (or stale) since all its blocks
+ * are free, and no thread can write one, because pymalloc runs under the
+ * GIL and no allocator can hand out an address in the arena before it is
+ * unmapped, which comes after.  The pages stay mapped and read back as
+ * zeros, so a thread that remembers the leaf, or the leaf's pointer that
+ * stays published in the tree, is still safe.  The pages at the two edges
+ * of an arena, shared with the words of its neighbours' addresses, are
+ * kept (at most 8 KiB per place an arena was ever mapped at, when it is
+ * not 16 KiB aligned).  A leaf stays once made, even when its whole region
+ * is gone: its pages were given back, only its address space stays.
+ *
+ * The C library's heaps are not covered, and cannot be safely: glibc
+ * gives the free tail of a thread's heap back with MADV_DONTNEED (the
+ * address space stays mapped, to grow into again), calling madvise
+ * internally where no hook sees it, so the words of those ranges stay
+ * resident up to the heap's highest extent; a scavenger that gave back
+ * pages of words found all zero could race with a thread writing the
+ * word of a block just allocated there (RAW and C calls hold no GIL):
+ * the record would be lost and the block's free never subtracted.  No
+ * such scavenger without a cost on every call.  Measured in BENCHMARKS.md
+ * ("the profiler's own memory"): in the server-like workload, that is
+ * where the remaining growth is, and it levels off. */
 
 #define G_VALID (1u << 31)
 #define G_KIND (1u << 30)
