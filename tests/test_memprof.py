@@ -223,3 +223,21 @@ def test_side_table_follows_arenas_freed_at_new_addresses(tmp_path, hook):
         # rules out.
         assert out["arena_hooked"] == 0 and out["table_given"] == 0
         assert out["table"][-1] > 40 * MiB, out["table"]
+
+
+def test_arena_hook_chained_and_put_back(tmp_path):
+    proc = run_target("mem_arena_chain", str(tmp_path), check=True)
+    out = json.loads(proc.stdout)
+    assert out["during"] != out["before"]  # ours in front
+    assert out["wrapped_stats"]["arenas_freed"] > 0  # seen under the other
+    # Another hook over ours at disable(): ours stays, passing through.
+    assert out["stopped_under"] != out["before"]
+    assert out["stopped_stats"]["arena_hooked"] == 1
+    assert out["wrap_frees"] > 0
+    assert out["unwrapped"] == out["during"]  # ours, on top again
+    # The next profile reuses it (not stacked twice) and puts the
+    # original back at the end.
+    assert out["second_during"] == out["during"]
+    assert out["second_stats"]["arenas_freed"] > 0
+    assert out["after"] == out["before"]
+    assert out["after_stats"]["arena_hooked"] == 0
