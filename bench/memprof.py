@@ -15,13 +15,16 @@ out). Reported: medians, the ratio to the plain run, and the size of the
 stackwatch profile's files per second of run.
 
     python bench/memprof.py [--rounds 3] [--workloads mem_alloc,...]
-                            [--server SECONDS]
+                            [--server SECONDS [--every S]]
 
 With --server, a server-like workload (bench/workloads/mem/mem_server.py:
 eight threads, a shared bounded cache) runs SECONDS plain and profiled
 with stacks, and the profiler's own memory is reported: its side table
 (stats()["table_bytes"]), the process's RSS against the plain run's, and
-the size of the files per minute.
+the size of the files per minute. With --every, the profiled run also
+prints a timeline of the side table every S seconds (mem_server.py's
+"timeline" lines: requests, RSS, table, leaves, and the granule map's
+census), to see what grows.
 """
 import ast
 
@@ -87,9 +90,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--server", type=float, metavar="SECONDS")
+    ap.add_argument("--every", type=float, metavar="S")
     args = ap.parse_args()
     if args.server:
-        server(args.server)
+        server(args.server, args.every)
         return
     try:
         import memray  # noqa: F401
@@ -125,11 +129,12 @@ def main() -> None:
                                                     rate))
 
 
-def server(seconds: float) -> None:
+def server(seconds: float, every=None) -> None:
     script = os.path.join(HERE, "workloads", "mem", "mem_server.py")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, extra in (("plain", []), ("profiled", [tmp])):
+        profiled = [tmp] + ([str(every)] if every else [])
+        for label, extra in (("plain", []), ("profiled", profiled)):
             proc = subprocess.run([sys.executable, script, str(seconds)] +
                                   extra, capture_output=True, text=True,
                                   timeout=seconds * 3 + 120)
@@ -138,6 +143,9 @@ def server(seconds: float) -> None:
             if proc.returncode != 0 or not line:
                 raise SystemExit("%s failed:\n%s" % (label, proc.stderr))
             results[label] = ast.literal_eval(line[0][len("result "):])
+            for ln in proc.stdout.splitlines():
+                if ln.startswith("timeline "):
+                    print("  " + ln[len("timeline "):])
     plain, prof = results["plain"], results["profiled"]
     print("server-like workload, %g s, 8 threads: requests handled plain "
           "%d, profiled %d" % (seconds, plain["handled"], prof["handled"]))

@@ -19,6 +19,12 @@
  * frees are passed through uncounted; blocks freed after it go straight
  * to the allocator that gave them.
  *
+ * Pymalloc's arena allocator (PyObject_SetArenaAllocator) is hooked the
+ * same way, installed and put back with the others (left in the chain,
+ * passing through, when something hooked it after us): its free hook
+ * lets the side table give back the pages describing an arena before
+ * the arena is unmapped (memtrack.h, sw_mem_arena_freed).
+ *
  * The `c` and `both` profiles also patch the loaded objects' GOTs
  * (memgot.c); Python's hooks are installed in every profile, since it is
  * their depth that keeps what Python's allocators take from the C
@@ -82,6 +88,34 @@ SW_MEM_HOOKS(RAW)
 SW_MEM_HOOKS(MEM)
 SW_MEM_HOOKS(OBJ)
 
+/* Pymalloc's arena allocator, hooked the same way (chained, put back
+ * when still ours on top, else left in the chain passing through) so
+ * that the granule map's pages for an arena go back when it does
+ * (sw_mem_arena_freed). */
+static PyObjectArenaAllocator arena_prev;
+static PyObjectArenaAllocator arena_ours;
+static int arena_in_chain;
+/* Whether install() hooks it (_test_mem_arena_hook: the tests and the
+ * benchmark compare with and without). */
+static int arena_wanted = 1;
+
+static void *
+arena_alloc_hook(void *ctx, size_t size)
+{
+    (void)ctx;
+    return arena_prev.alloc(arena_prev.ctx, size);
+}
+
+static void
+arena_free_hook(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    if (ptr != NULL) {
+        sw_mem_arena_freed(ptr, size); /* before: still pymalloc's */
+    }
+    arena_prev.free(arena_prev.ctx, ptr, size);
+}
+
 static void
 install(void)
 {
@@ -101,6 +135,14 @@ install(void)
         PyMem_SetAllocator(domain_of[d], &ours[d]);
         in_chain[d] = 1;
     }
+    if (!arena_in_chain && arena_wanted) {
+        PyObject_GetArenaAllocator(&arena_prev);
+        arena_ours.ctx = NULL;
+        arena_ours.alloc = arena_alloc_hook;
+        arena_ours.free = arena_free_hook;
+        PyObject_SetArenaAllocator(&arena_ours);
+        arena_in_chain = 1;
+    }
 }
 
 static void
@@ -118,6 +160,15 @@ uninstall(void)
         if (cur.malloc == ours[d].malloc && cur.free == ours[d].free) {
             PyMem_SetAllocator(domain_of[d], &prev[d]);
             in_chain[d] = 0;
+        }
+    }
+    if (arena_in_chain) {
+        PyObjectArenaAllocator cur;
+
+        PyObject_GetArenaAllocator(&cur);
+        if (cur.alloc == arena_alloc_hook && cur.free == arena_free_hook) {
+            PyObject_SetArenaAllocator(&arena_prev);
+            arena_in_chain = 0;
         }
     }
 }
@@ -364,15 +415,19 @@ mem_stats_py(PyObject *m, PyObject *noargs)
         n += in_chain[d];
     }
     return Py_BuildValue(
-        "{sisKsKsKsKsKsKsisisKsKsKsKsKsKsK}", "running", sw_mem_running(),
-        "threads", (unsigned long long)st.threads, "table_blocks",
-        (unsigned long long)st.tracked, "untracked_blocks",
+        "{sisKsKsKsKsKsKsKsKsKsisisisKsKsKsKsKsKsK}", "running",
+        sw_mem_running(), "threads", (unsigned long long)st.threads,
+        "table_blocks", (unsigned long long)st.tracked, "untracked_blocks",
         (unsigned long long)st.untracked, "table_bytes",
-        (unsigned long long)st.table_bytes, "lines",
+        (unsigned long long)st.table_bytes, "table_leaves",
+        (unsigned long long)st.table_leaves, "arenas_freed",
+        (unsigned long long)st.arenas_freed, "table_given",
+        (unsigned long long)st.table_given, "lines",
         (unsigned long long)st.lines, "write_errors",
         (unsigned long long)st.write_errors, "write_errno", st.errno_,
-        "hooked", n, "got_objects", (unsigned long long)got.objects,
-        "got_entries", (unsigned long long)got.slots, "got_failed",
+        "hooked", n, "arena_hooked", arena_in_chain, "got_objects",
+        (unsigned long long)got.objects, "got_entries",
+        (unsigned long long)got.slots, "got_failed",
         (unsigned long long)got.failed, "got_foreign",
         (unsigned long long)got.foreign, "greenlets",
         (unsigned long long)st.greenlets, "greenlets_unslotted",
@@ -439,6 +494,42 @@ mem_greenlet_names_py(PyObject *m, PyObject *seq)
     Py_RETURN_NONE;
 }
 
+/* _test_mem_arena_hook(on): whether the next profiles hook pymalloc's
+ * arena allocator (default: yes); for the tests and bench/ only. */
+static PyObject *
+test_mem_arena_hook_py(PyObject *m, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    (void)m;
+
+    if (on < 0) {
+        return NULL;
+    }
+    arena_wanted = on;
+    Py_RETURN_NONE;
+}
+
+/* _mem_census(): the granule map's census (memtrack.h), a debugging aid;
+ * slow (walks the whole map). */
+static PyObject *
+mem_census_py(PyObject *m, PyObject *noargs)
+{
+    sw_mem_census_t c;
+    (void)m;
+    (void)noargs;
+
+    Py_BEGIN_ALLOW_THREADS
+        sw_mem_map_census(&c);
+    Py_END_ALLOW_THREADS
+    return Py_BuildValue("{sKsKsKsKsKsK}", "pages_shared",
+                         (unsigned long long)c.pages_shared, "leaves",
+                         (unsigned long long)c.leaves, "pages_empty",
+                         (unsigned long long)c.pages_empty, "pages",
+                         (unsigned long long)c.pages, "pages_unmapped",
+                         (unsigned long long)c.pages_unmapped, "pages_idle",
+                         (unsigned long long)c.pages_idle);
+}
+
 static PyMethodDef methods[] = {
     {"mem_start", mem_start_py, METH_VARARGS,
      "mem_start(dir, interval, profile, sample_interval=0, filter=None, "
@@ -454,6 +545,13 @@ static PyMethodDef methods[] = {
      "files."},
     {"mem_stop", mem_stop_py, METH_NOARGS,
      "mem_stop(): end the memory profile (files complete)."},
+    {"_test_mem_arena_hook", test_mem_arena_hook_py, METH_O,
+     "_test_mem_arena_hook(on): whether the next memory profiles hook "
+     "pymalloc's arena allocator (tests and benchmarks only)."},
+    {"_mem_census", mem_census_py, METH_NOARGS,
+     "_mem_census(): the memory profiler's granule map: leaves, pages in "
+     "memory, and of those the ones describing unmapped or idle address "
+     "space (slow; a debugging aid)."},
     {"mem_stats", mem_stats_py, METH_NOARGS,
      "mem_stats(): the memory profiler's own counters."},
     {NULL, NULL, 0, NULL},

@@ -416,7 +416,38 @@ table_clear(void)
  * bytes per 16 bytes of the pages that held small tracked blocks (a
  * quarter of pymalloc's heap at most): a leaf is 256 KiB of address
  * space, mapped without reserve, of which only the pages written to take
- * memory (stats() counts those, with mincore). */
+ * memory (stats() counts those, with mincore).
+ *
+ * Giving pages back during a profile (issue 14).  A page of words, once
+ * written, stays resident even when every block it described is freed:
+ * the map follows the address space the allocators have used, not the
+ * memory in use.  Where that address space moves, this was a slow leak:
+ * pymalloc frees an arena whose blocks are all free and maps the next
+ * one wherever the kernel says.  So the arena allocator is hooked too
+ * (memprof_py.c) and, before an arena goes back, sw_mem_arena_freed()
+ * gives back (MADV_DONTNEED) the pages of words that lie wholly inside
+ * the arena's span: those words are zeros (or stale) since all its blocks
+ * are free, and no thread can write one, because pymalloc runs under the
+ * GIL and no allocator can hand out an address in the arena before it is
+ * unmapped, which comes after.  The pages stay mapped and read back as
+ * zeros, so a thread that remembers the leaf, or the leaf's pointer that
+ * stays published in the tree, is still safe.  The pages at the two edges
+ * of an arena, shared with the words of its neighbours' addresses, are
+ * kept (at most 8 KiB per place an arena was ever mapped at, when it is
+ * not 16 KiB aligned).  A leaf stays once made, even when its whole region
+ * is gone: its pages were given back, only its address space stays.
+ *
+ * The C library's heaps are not covered, and cannot be safely: glibc
+ * gives the free tail of a thread's heap back with MADV_DONTNEED (the
+ * address space stays mapped, to grow into again), calling madvise
+ * internally where no hook sees it, so the words of those ranges stay
+ * resident up to the heap's highest extent; a scavenger that gave back
+ * pages of words found all zero could race with a thread writing the
+ * word of a block just allocated there (RAW and C calls hold no GIL):
+ * the record would be lost and the block's free never subtracted.  No
+ * such scavenger without a cost on every call.  Measured in BENCHMARKS.md
+ * ("the profiler's own memory"): in the server-like workload, that is
+ * where the remaining growth is, and it levels off. */
 
 #define G_VALID (1u << 31)
 #define G_KIND (1u << 30)
@@ -439,6 +470,11 @@ static _Atomic int chunk_cur = -1; /* the one being carved, or -1 */
 static _Atomic size_t chunk_off;   /* in it */
 static atomic_flag chunk_lock = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t map_bytes;
+static _Atomic uint64_t map_leaves; /* leaves created (this profile) */
+/* Arenas freed while tracking, and the bytes of leaf pages given back
+ * for them (sw_mem_arena_freed). */
+static _Atomic uint64_t arenas_freed;
+static _Atomic uint64_t map_given;
 
 /* n zeroed bytes (a multiple of 64, at most CHUNK_SIZE), or NULL. */
 static void *
@@ -503,6 +539,9 @@ node_at(_Atomic(uintptr_t) *slot, size_t size, int create)
         return expected; /* another thread's (ours is lost: rare) */
     }
     atomic_fetch_add_explicit(&map_bytes, size, memory_order_relaxed);
+    if (size == sizeof(gword_t) * LEAF_WORDS) {
+        atomic_fetch_add_explicit(&map_leaves, 1, memory_order_relaxed);
+    }
     return n;
 }
 
@@ -599,6 +638,128 @@ map_clear(void)
     atomic_store(&chunk_off, 0);
     atomic_store(&chunk_cur, -1);
     atomic_store(&map_bytes, 0);
+    atomic_store(&map_leaves, 0);
+    atomic_store(&arenas_freed, 0);
+    atomic_store(&map_given, 0);
+}
+
+void
+sw_mem_arena_freed(void *ptr, size_t size)
+{
+    uintptr_t a = (uintptr_t)ptr, end = a + size, r;
+
+    /* Spans smaller than pymalloc's smallest arenas (256 KiB, 3.9) are
+     * not arenas: the frame stacks' chunks of 3.11+ (16 KiB, from the
+     * same allocator, freed and mapped again as a deep call stack moves
+     * across a chunk's edge) hold no tracked blocks, and their words are
+     * at most a page: not worth a system call each. */
+    if (!atomic_load_explicit(&tracking, memory_order_relaxed) ||
+        size < ((size_t)256 << 10) || end < a || ((end - 1) >> 47) != 0) {
+        return;
+    }
+    for (r = a >> REGION_SHIFT; r <= (end - 1) >> REGION_SHIFT; r++) {
+        uintptr_t base = r << REGION_SHIFT, leaf = leaf_of(r, 0);
+        uintptr_t lo = a > base ? a - base : 0;
+        uintptr_t hi = end - base < ((uintptr_t)1 << REGION_SHIFT)
+                           ? end - base
+                           : (uintptr_t)1 << REGION_SHIFT;
+        /* The words of the granules wholly inside, then the pages wholly
+         * inside those words. */
+        uintptr_t wlo = leaf + ((lo + 15) >> 4) * sizeof(gword_t);
+        uintptr_t whi = leaf + (hi >> 4) * sizeof(gword_t);
+
+        if (leaf == 0) {
+            continue;
+        }
+        wlo = (wlo + 4095) & ~(uintptr_t)4095;
+        whi &= ~(uintptr_t)4095;
+        if (wlo < whi && madvise((void *)wlo, whi - wlo, MADV_DONTNEED) == 0) {
+            atomic_fetch_add_explicit(&map_given, whi - wlo,
+                                      memory_order_relaxed);
+        }
+    }
+    atomic_fetch_add_explicit(&arenas_freed, 1, memory_order_relaxed);
+}
+
+void
+sw_mem_map_census(sw_mem_census_t *out)
+{
+    static unsigned char vec[LEAF_WORDS * sizeof(gword_t) / 4096];
+    static uint64_t pmv[sizeof vec];
+    unsigned char avec[16384 / 4096];
+    size_t i, j, k;
+    int pm;
+
+    memset(out, 0, sizeof *out);
+    if (sysconf(_SC_PAGESIZE) != 4096) {
+        return;
+    }
+    pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    for (i = 0; i < ((size_t)1 << L1_BITS); i++) {
+        uintptr_t n2 = atomic_load_explicit(&l1[i], memory_order_acquire);
+
+        if (n2 == 0) {
+            continue;
+        }
+        for (j = 0; j < ((size_t)1 << L2_BITS); j++) {
+            uintptr_t leaf = atomic_load_explicit(
+                &((_Atomic(uintptr_t) *)n2)[j], memory_order_acquire);
+            uintptr_t region = ((i << L2_BITS) | j) << REGION_SHIFT;
+
+            if (leaf == 0) {
+                continue;
+            }
+            out->leaves++;
+            if (mincore((void *)leaf, sizeof vec * 4096, vec) != 0) {
+                continue;
+            }
+            if (pm < 0 || pread(pm, pmv, sizeof pmv,
+                                (off_t)(leaf / 4096 * sizeof(uint64_t))) !=
+                              (ssize_t)sizeof pmv) {
+                memset(pmv, 0xff, sizeof pmv);
+            }
+            /* Each page of words covers 4096 / 4 granules: 16 KiB. */
+            for (k = 0; k < sizeof vec; k++) {
+                uintptr_t a = region + k * (4096 / sizeof(gword_t)) * 16;
+                size_t m, any = 0;
+
+                if (!(vec[k] & 1u)) {
+                    continue;
+                }
+                out->pages++;
+                if (!((pmv[k] >> 56) & 1u)) {
+                    out->pages_shared++; /* the zero page */
+                }
+                {
+                    const gword_t *w = (const gword_t *)(leaf + k * 4096);
+                    size_t z;
+
+                    for (z = 0; z < 4096 / sizeof(gword_t); z++) {
+                        if (atomic_load_explicit(&w[z],
+                                                 memory_order_relaxed)) {
+                            break;
+                        }
+                    }
+                    if (z == 4096 / sizeof(gword_t)) {
+                        out->pages_empty++;
+                    }
+                }
+                if (mincore((void *)a, sizeof avec * 4096, avec) != 0) {
+                    out->pages_unmapped++; /* (some of) it unmapped */
+                    continue;
+                }
+                for (m = 0; m < sizeof avec; m++) {
+                    any |= avec[m] & 1u;
+                }
+                if (!any) {
+                    out->pages_idle++;
+                }
+            }
+        }
+    }
+    if (pm >= 0) {
+        close(pm);
+    }
 }
 
 /* ---- the hooks' side ---------------------------------------------------- */
@@ -2169,6 +2330,9 @@ sw_mem_get_stats(sw_mem_stats_t *out)
     out->tracked = atomic_load(&tracked);
     out->untracked = atomic_load(&untracked);
     out->table_bytes = atomic_load(&table_bytes) + map_resident();
+    out->table_leaves = atomic_load(&map_leaves);
+    out->arenas_freed = atomic_load(&arenas_freed);
+    out->table_given = atomic_load(&map_given);
     out->lines = atomic_load(&lines_written);
     out->write_errors = atomic_load(&write_errors);
     out->errno_ = atomic_load(&write_errno);

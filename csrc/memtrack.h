@@ -61,6 +61,9 @@ typedef struct sw_mem_stats {
     uint64_t tracked;      /* blocks in the hash table (big, misaligned) */
     uint64_t untracked;    /* blocks the table could not take (no memory) */
     uint64_t table_bytes;  /* the side table's own memory (resident) */
+    uint64_t table_leaves; /* granule map leaves (256 KiB of words each) */
+    uint64_t arenas_freed; /* pymalloc arenas freed while tracking */
+    uint64_t table_given;  /* bytes of the map's pages given back for them */
     uint64_t lines;        /* data lines written */
     uint64_t write_errors; /* failed writes (the first errno in errno_) */
     int errno_;
@@ -129,6 +132,22 @@ size_t sw_mem_greenlets_unnamed(uint32_t *out, size_t max);
  * greenlets are ignored. */
 void sw_mem_greenlet_name(uint32_t gid, const char *label);
 
+/* The granule map's census (a debugging aid: bench/ and tests).  pages:
+ * its leaves' pages that take memory (mincore), of which pages_unmapped
+ * describe 16 KiB of address space that is (partly) no longer mapped,
+ * pages_idle 16 KiB that is mapped but has no page in memory; apart,
+ * pages_empty: those whose words are all zero (no tracked block). */
+typedef struct sw_mem_census {
+    uint64_t leaves, pages, pages_unmapped, pages_idle, pages_empty;
+    uint64_t pages_shared; /* of pages: not the process's own (the zero
+                              page, mapped by a read), from pagemap */
+} sw_mem_census_t;
+
+/* Fills *out (all zeros when no profile ran).  Context: any thread;
+ * walks the whole tree, a system call per leaf and per page that takes
+ * memory: slow, not for the hooks. */
+void sw_mem_map_census(sw_mem_census_t *out);
+
 /* ---- the hooks' side ------------------------------------------------- */
 
 typedef void *(*sw_malloc_fn)(void *ctx, size_t size);
@@ -151,6 +170,17 @@ void *sw_mem_calloc(sw_calloc_fn fn, void *ctx, size_t nelem, size_t elsize,
 void *sw_mem_realloc(sw_realloc_fn fn, void *ctx, void *ptr, size_t size,
                      int kind);
 void sw_mem_free(sw_free_fn fn, void *ctx, void *ptr);
+
+/* Pymalloc is about to give back the arena [ptr, ptr + size) (the
+ * arena allocator's free hook, before the previous allocator's free):
+ * every block in it is free, so its granule words are zeros (or stale),
+ * and no one can be handed an address in it before it is unmapped.  The
+ * pages of the granule map that describe nothing but that span are
+ * given back (MADV_DONTNEED: still mapped, read back as zeros, so a
+ * thread that remembers the leaf stays safe).  Does nothing while
+ * tracking is off.  Context: pymalloc's, i.e. the GIL held (of the
+ * arena's interpreter); a madvise per region the arena spans. */
+void sw_mem_arena_freed(void *ptr, size_t size);
 
 /* Fork (pthread_atfork, through module.c): the child stops counting,
  * resets the side table's locks, closes the parent's files without

@@ -220,6 +220,60 @@ test_mem_allocators_py(PyObject *m, PyObject *noargs)
     return out;
 }
 
+/* _test_arena_allocator(): pymalloc's arena allocator, as (ctx, alloc,
+ * free) addresses. */
+static PyObject *
+test_arena_allocator_py(PyObject *m, PyObject *noargs)
+{
+    PyObjectArenaAllocator a;
+    (void)m;
+    (void)noargs;
+
+    PyObject_GetArenaAllocator(&a);
+    return Py_BuildValue("(KKK)", (unsigned long long)(uintptr_t)a.ctx,
+                         (unsigned long long)(uintptr_t)a.alloc,
+                         (unsigned long long)(uintptr_t)a.free);
+}
+
+/* Another tool's arena hook (_test_arena_wrap): passes through to the
+ * allocator it found, counting the frees. */
+static PyObjectArenaAllocator wrap_prev;
+static unsigned long long wrap_frees;
+
+static void *
+wrap_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return wrap_prev.alloc(wrap_prev.ctx, size);
+}
+
+static void
+wrap_free(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    wrap_frees++;
+    wrap_prev.free(wrap_prev.ctx, ptr, size);
+}
+
+/* _test_arena_wrap(on): installs that hook over the current arena
+ * allocator (on), or puts back the one it found (off); returns the
+ * frees it has seen. */
+static PyObject *
+test_arena_wrap_py(PyObject *m, PyObject *on)
+{
+    static PyObjectArenaAllocator ours = {NULL, wrap_alloc, wrap_free};
+    (void)m;
+
+    if (PyObject_IsTrue(on) == 1) {
+        PyObject_GetArenaAllocator(&wrap_prev);
+        PyObject_SetArenaAllocator(&ours);
+    }
+    else {
+        PyObject_SetArenaAllocator(&wrap_prev);
+    }
+    return PyLong_FromUnsignedLongLong(wrap_frees);
+}
+
 /* _test_ondemand_start(seconds, rate, mode): starts an on-demand profile
  * (ondemand.h) the way the dump thread does, from this thread. */
 static PyObject *
@@ -342,6 +396,10 @@ test_read_crossed_py(PyObject *m, PyObject *args)
 static PyMethodDef testing_methods[] = {
     {"_test_mem_allocators", test_mem_allocators_py, METH_NOARGS,
      "The allocators of the RAW, MEM and OBJ domains, as addresses."},
+    {"_test_arena_allocator", test_arena_allocator_py, METH_NOARGS,
+     "pymalloc's arena allocator, as addresses."},
+    {"_test_arena_wrap", test_arena_wrap_py, METH_O,
+     "Another tool's arena hook over the current one (True) or off."},
     {"_test_ondemand_start", test_ondemand_start_py, METH_VARARGS,
      "Starts an on-demand profile: (seconds, rate, mode)."},
     {"_test_ondemand_finish", test_ondemand_finish_py, METH_VARARGS,

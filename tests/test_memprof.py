@@ -197,3 +197,47 @@ def test_two_profiles_in_a_row_count_each_its_own_blocks(tmp_path, stacks):
         w2
     assert w2["py_live"] < slack, w2
     assert last2["MainThread"]["py_free"] < slack, last2["MainThread"]
+
+
+@pytest.mark.parametrize("hook", ["on", "off"])
+def test_side_table_follows_arenas_freed_at_new_addresses(tmp_path, hook):
+    # Eight rounds of ~32 MiB of small objects (whole pymalloc arenas),
+    # dropped, and their address space then reserved so that the next
+    # round's arenas are mapped elsewhere (issue 14: the granule map kept
+    # the pages of every address range pymalloc had used).
+    proc = run_target("mem_arenas", str(tmp_path), hook, check=True)
+    out = json.loads(proc.stdout)
+    assert len(out["table"]) == 8
+    # The arenas did move: most of each round's address space is new.
+    assert max(out["reused"]) < 0.5, out["reused"]
+    if hook == "on":
+        assert out["arena_hooked"] == 1
+        assert out["arenas_freed"] >= 8 * 16, out  # 32 MiB is 32+ arenas
+        assert out["table_given"] >= 8 * 4 * MiB, out
+        # One round's objects need ~8 MiB of words while they live; once
+        # they are freed the table keeps well under that, every round.
+        assert max(out["table"]) < 6 * MiB, out["table"]
+    else:
+        # Without the arena hook (the profiler before the fix) the table
+        # keeps the words of every round's arenas: what the bound above
+        # rules out.
+        assert out["arena_hooked"] == 0 and out["table_given"] == 0
+        assert out["table"][-1] > 40 * MiB, out["table"]
+
+
+def test_arena_hook_chained_and_put_back(tmp_path):
+    proc = run_target("mem_arena_chain", str(tmp_path), check=True)
+    out = json.loads(proc.stdout)
+    assert out["during"] != out["before"]  # ours in front
+    assert out["wrapped_stats"]["arenas_freed"] > 0  # seen under the other
+    # Another hook over ours at disable(): ours stays, passing through.
+    assert out["stopped_under"] != out["before"]
+    assert out["stopped_stats"]["arena_hooked"] == 1
+    assert out["wrap_frees"] > 0
+    assert out["unwrapped"] == out["during"]  # ours, on top again
+    # The next profile reuses it (not stacked twice) and puts the
+    # original back at the end.
+    assert out["second_during"] == out["during"]
+    assert out["second_stats"]["arenas_freed"] > 0
+    assert out["after"] == out["before"]
+    assert out["after_stats"]["arena_hooked"] == 0

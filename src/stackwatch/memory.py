@@ -246,7 +246,10 @@ class MemoryProfiler:
 
     def stats(self) -> Dict[str, Any]:
         """The profiler's own counters: threads seen, blocks in the side
-        table and its size in bytes, lines written, write errors."""
+        table and its size in bytes (``table_bytes``: resident), the
+        granule map's leaves, pymalloc arenas freed during the profile
+        and the table's bytes given back with them (``arenas_freed``,
+        ``table_given``), lines written, write errors."""
         return dict(_native.mem_stats())
 
     def __enter__(self) -> "MemoryProfiler":

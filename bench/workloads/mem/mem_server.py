@@ -3,7 +3,11 @@ threads handle "requests" (a dict of strings per request, a response
 built and dropped) for argv[1] seconds, with a bounded cache of recent
 responses that the threads share (so blocks are freed by other threads
 than the ones that made them). With argv[2] a directory, the run is
-profiled (stacks on) and the profiler's own counters printed."""
+profiled (stacks on) and the profiler's own counters printed; with
+argv[3] too, a "timeline" line every argv[3] seconds: time, requests
+handled, RSS, the side table's resident bytes, the granule map's leaves
+and its census (_mem_census: resident pages of words, and those of them
+that describe address space no longer mapped or mapped but idle)."""
 import collections
 import os
 import sys
@@ -14,7 +18,12 @@ seconds = float(sys.argv[1])
 prof = None
 if len(sys.argv) > 2:
     import stackwatch
+    from stackwatch import _native
 
+    # STACKWATCH_BENCH_ARENA_HOOK=0: the profiler as it was before it
+    # hooked pymalloc's arena allocator (for before/after timelines).
+    _native._test_mem_arena_hook(
+        os.environ.get("STACKWATCH_BENCH_ARENA_HOOK", "1") != "0")
     prof = stackwatch.MemoryProfiler(sys.argv[2], stacks=True)
     prof.enable()
 
@@ -38,16 +47,37 @@ def worker(n):
             handled[0] += 1
 
 
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def timeline(every):
+    from stackwatch import _native
+
+    t0 = time.monotonic()
+    print("timeline t handled rss_mib table_mib leaves pages unmapped idle "
+          "empty zero_page arenas_freed given_kib", flush=True)
+    while time.monotonic() + every < stop:
+        time.sleep(every)
+        st = prof.stats()
+        c = _native._mem_census()
+        print("timeline %.0f %d %.1f %.1f %d %d %d %d %d %d %d %d"
+              % (time.monotonic() - t0, handled[0], rss() / 2**20,
+                 st["table_bytes"] / 2**20, st["table_leaves"], c["pages"],
+                 c["pages_unmapped"], c["pages_idle"], c["pages_empty"],
+                 c["pages_shared"],
+                 st["arenas_freed"], st["table_given"] // 1024), flush=True)
+
+
 threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+if prof is not None and len(sys.argv) > 3:
+    threads.append(threading.Thread(target=timeline,
+                                    args=(float(sys.argv[3]),)))
 for t in threads:
     t.start()
 for t in threads:
     t.join()
-
-
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 out = {"handled": handled[0], "rss": rss()}
