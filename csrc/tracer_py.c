@@ -385,6 +385,7 @@ codes_clear(void)
 /* ---- the hot path ------------------------------------------------------ */
 
 static void first_greenlet(sw_trace_thread_t *t);
+static void hook_greenlets(void);
 
 static sw_trace_thread_t *
 thread_slow(void)
@@ -405,6 +406,7 @@ thread_slow(void)
     t->ignored =
         sw_sampler_is_excluded(PyThreadState_GetID(PyThreadState_Get()));
     if (greenlet_labeler != NULL && !t->ignored) {
+        hook_greenlets();
         first_greenlet(t);
     }
     return t;
@@ -863,6 +865,26 @@ on_switch(uint32_t to_id, PyObject *to)
     label_greenlet(to_id, to);
 }
 
+/* Installs the greenlet hook in the calling thread, a thread the tracer
+ * has just seen for the first time, if it has none: threads that
+ * threading starts get it as they start (_greenlets' threading hook),
+ * but not those started otherwise (gevent's threadpool, whose workers
+ * switch from their thread's main greenlet to a worker greenlet at
+ * once), nor those already running when tracking started.  Quiet;
+ * never raises. */
+static void
+hook_greenlets(void)
+{
+    PyObject *exc_type, *exc, *tb;
+
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    QUIET_ENTER();
+    (void)sw_greenlet_install();
+    QUIET_LEAVE();
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+}
+
 /* A new thread record's first record: the greenlet running now (so that
  * its calls land on its track from the start).  Never raises. */
 static void
@@ -1131,14 +1153,23 @@ profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     return 0;
 }
 
-/* Gives the calling thread's record threading's name for the thread
- * (read now: by the time the trace is written the thread may be gone
- * and its ident reused).  Never raises. */
+/* Gives the calling thread's record threading's name for it, read now
+ * (by the time the trace is written the thread may be gone and its
+ * ident reused): the Thread that threading._active holds under the
+ * thread's own ident, if its native_id is this thread's.  Not
+ * threading.current_thread(): in a thread that threading did not start
+ * (gevent's threadpool) it makes a dummy thread, which the program then
+ * finds in threading.enumerate(), and under gevent's monkey patching it
+ * answers for the current greenlet ("Dummy-1"), not for the OS thread
+ * (_active's keys are then greenlets': no name here; the one trace.py
+ * gives by kernel id, or what the thread runs, at write time).  Never
+ * raises. */
 static void
 name_this_thread(void)
 {
     sw_trace_thread_t *t = this_thread();
-    PyObject *exc_type, *exc, *tb, *threading, *cur = NULL, *name = NULL;
+    PyObject *exc_type, *exc, *tb, *threading, *active = NULL, *key = NULL;
+    PyObject *thread = NULL, *nid = NULL, *name = NULL;
 
     if (t == NULL || t->name != NULL) {
         return;
@@ -1146,12 +1177,19 @@ name_this_thread(void)
     PyErr_Fetch(&exc_type, &exc, &tb);
     threading = PyImport_ImportModule("threading");
     if (threading != NULL) {
-        cur = PyObject_CallMethod(threading, "current_thread", NULL);
+        active = PyObject_GetAttrString(threading, "_active");
         Py_DECREF(threading);
     }
-    if (cur != NULL) {
-        name = PyObject_GetAttrString(cur, "name");
-        Py_DECREF(cur);
+    if (active != NULL && PyDict_Check(active)) {
+        key = PyLong_FromUnsignedLongLong((unsigned long long)t->ident);
+        thread = key != NULL ? PyDict_GetItemWithError(active, key) : NULL;
+        Py_XINCREF(thread);
+    }
+    if (thread != NULL) {
+        nid = PyObject_GetAttrString(thread, "native_id");
+    }
+    if (nid != NULL && PyLong_Check(nid) && PyLong_AsLong(nid) == t->tid) {
+        name = PyObject_GetAttrString(thread, "name");
     }
     if (name != NULL && PyUnicode_Check(name)) {
         const char *s = PyUnicode_AsUTF8(name);
@@ -1159,6 +1197,10 @@ name_this_thread(void)
         t->name = s ? strdup(s) : NULL;
     }
     Py_XDECREF(name);
+    Py_XDECREF(nid);
+    Py_XDECREF(thread);
+    Py_XDECREF(key);
+    Py_XDECREF(active);
     PyErr_Clear();
     PyErr_Restore(exc_type, exc, tb);
 }
@@ -1842,8 +1884,8 @@ code_str(PyObject *code, const char *name, const char *fallback,
     return s ? s : fallback;
 }
 
-/* trace_write(fd, gzip, thread_names {ident: name}, process_name,
- * full_paths): writes the trace as Chrome trace-event JSON to fd. */
+/* trace_write(fd, gzip, thread_names {(ident, kernel id or 0): name},
+ * process_name, full_paths): writes the trace as Chrome trace-event JSON to fd. */
 static PyObject *
 trace_write_py(PyObject *m, PyObject *args)
 {
@@ -1853,6 +1895,7 @@ trace_write_py(PyObject *m, PyObject *args)
     sw_chrome_extra_t *xs = NULL;
     sw_chrome_name_t *cn = NULL, *sn = NULL;
     uint64_t *idents = NULL;
+    long *tids = NULL;
     const char **tnames = NULL, **gnames = NULL, **tnames2 = NULL;
     size_t nt = 0;
     Py_ssize_t pos = 0;
@@ -1871,8 +1914,10 @@ trace_write_py(PyObject *m, PyObject *args)
     keep = PyList_New(0);
     cn = calloc(ncodes ? ncodes : 1, sizeof(*cn));
     idents = calloc((size_t)PyDict_Size(names) + 1, sizeof(*idents));
+    tids = calloc((size_t)PyDict_Size(names) + 1, sizeof(*tids));
     tnames = calloc((size_t)PyDict_Size(names) + 1, sizeof(*tnames));
-    if (keep == NULL || cn == NULL || idents == NULL || tnames == NULL) {
+    if (keep == NULL || cn == NULL || idents == NULL || tids == NULL ||
+        tnames == NULL) {
         rc = SW_ENOMEM;
         goto done;
     }
@@ -1903,15 +1948,17 @@ trace_write_py(PyObject *m, PyObject *args)
         PyErr_Clear();
     }
     while (PyDict_Next(names, &pos, &key, &value)) {
-        unsigned long long ident = PyLong_AsUnsignedLongLong(key);
+        unsigned long long ident;
+        long tid;
         const char *s =
             PyUnicode_Check(value) ? PyUnicode_AsUTF8(value) : NULL;
 
-        if (PyErr_Occurred() || s == NULL) {
+        if (s == NULL || !PyArg_ParseTuple(key, "Kl", &ident, &tid)) {
             PyErr_Clear();
             continue;
         }
         idents[nt] = ident;
+        tids[nt] = tid;
         tnames[nt++] = s;
     }
     memset(&o, 0, sizeof(o));
@@ -1945,6 +1992,7 @@ trace_write_py(PyObject *m, PyObject *args)
         o.nspans = (uint32_t)n;
     }
     o.thread_idents = idents;
+    o.thread_tids = tids;
     o.thread_names = tnames;
     o.nthread_names = nt;
     if (greenlet_labels != NULL && PyDict_Size(greenlet_labels) > 0) {
@@ -2051,6 +2099,7 @@ done:
     free(cn);
     free(sn);
     free(idents);
+    free(tids);
     free(tnames);
     free(gnames);
     free(tnames2);
