@@ -127,18 +127,19 @@ set_engine(int e)
     } while (0)
 
 /* Code objects: ids are indexes in `codes`; the map takes a code
- * object's (or a C function's key's) address to (id + 1) << 2 | flags,
- * 0 when empty, so that an event needs no load from `codes` in the
- * common case: neither flag. */
+ * object's (or a C function's key's) address (map_keys, 0 when empty)
+ * to its id | flags (map_vals), so that an event needs no load from
+ * `codes` in the common case, neither flag, where the value is the id
+ * itself. */
 static code_entry_t *codes;
 static uint32_t ncodes, codes_cap;
 static uintptr_t *map_keys;
 static uint32_t *map_vals;
 static uint32_t map_mask;
-#define MAP_SKIPPED 1u /* the verdict is VERDICT_SKIPPED */
-#define MAP_SPECIAL 2u /* scoped session, or a coroutine with --asyncio */
-#define MAP_ID(v) (((v) >> 2) - 1)
-#define MAP_NONE (MAP_SKIPPED | MAP_SPECIAL) /* (no id) not interned */
+#define MAP_SKIPPED (1u << 31) /* the verdict is VERDICT_SKIPPED */
+#define MAP_SPECIAL (1u << 30) /* scoped session, or a coroutine (--asyncio) */
+#define MAP_ID(v) ((v) & ~(MAP_SKIPPED | MAP_SPECIAL))
+#define MAP_NONE UINT32_MAX /* (no id) not interned */
 #define MAX_CODES (1u << 29)
 
 static prefix_t *includes, *excludes;
@@ -211,10 +212,10 @@ map_grow(void)
         return -1;
     }
     for (i = 0; map_mask && i <= map_mask; i++) {
-        if (map_vals[i] != 0) {
+        if (map_keys[i] != 0) {
             uint32_t j = sw_hash_ptr(map_keys[i]) & (cap - 1);
 
-            while (vals[j] != 0) {
+            while (keys[j] != 0) {
                 j = (j + 1) & (cap - 1);
             }
             keys[j] = map_keys[i];
@@ -264,7 +265,7 @@ judge(const char *file)
 static uint32_t
 map_value(uint32_t id)
 {
-    uint32_t v = (id + 1) << 2;
+    uint32_t v = id;
 
     if (codes[id].verdict == VERDICT_SKIPPED) {
         v |= MAP_SKIPPED;
@@ -323,7 +324,7 @@ intern_slow(PyObject *code, int *verdict)
     codes[ncodes].code = code;
     codes[ncodes].name = NULL;
     i = sw_hash_ptr((uintptr_t)code) & map_mask;
-    while (map_vals[i] != 0) {
+    while (map_keys[i] != 0) {
         i = (i + 1) & map_mask;
     }
     map_keys[i] = (uintptr_t)code;
@@ -337,13 +338,14 @@ intern_slow(PyObject *code, int *verdict)
 static inline uint32_t
 code_value(PyObject *code)
 {
-    uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask, v;
+    uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask;
+    uintptr_t k;
     int verdict;
 
     if (__builtin_expect(map_mask != 0, 1)) {
-        while ((v = map_vals[i]) != 0) {
-            if (__builtin_expect(map_keys[i] == (uintptr_t)code, 1)) {
-                return v;
+        while ((k = map_keys[i]) != 0) {
+            if (__builtin_expect(k == (uintptr_t)code, 1)) {
+                return map_vals[i];
             }
             i = (i + 1) & map_mask;
         }
@@ -441,7 +443,7 @@ record_plain_as(sw_trace_thread_t *t, uint32_t id, uint32_t kind, int lean)
         if (kind == SW_TR_ENTER) {
             t->depth++;
         }
-        else if (t->depth-- <= 0) {
+        else if (__builtin_expect(--t->depth < 0, 0)) {
             t->depth = 0;
             return; /* a frame entered before tracing started */
         }
@@ -658,16 +660,27 @@ on_event_as(PyObject *code, uint32_t kind, int lean)
          * thread's buffer is bound (me->thread), and it is not quiet:
          * a code already interned, traced, neither scoped nor a task's
          * coroutine, is the common case. */
-        uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask, v;
+        size_t i = sw_hash_ptr((uintptr_t)code) & map_mask;
+        uint32_t v;
+        uintptr_t k;
 
-        while ((v = map_vals[i]) != 0) {
-            if (__builtin_expect(map_keys[i] == (uintptr_t)code, 1)) {
+        /* (The key compared first: a hit costs no test for an empty
+         * slot.) */
+        for (;;) {
+            k = map_keys[i];
+            if (__builtin_expect(k == (uintptr_t)code, 1)) {
+                v = map_vals[i];
                 if (__builtin_expect((v & (MAP_SKIPPED | MAP_SPECIAL)) == 0,
                                      1)) {
-                    record_plain_as(me->thread, MAP_ID(v), kind, lean);
+                    /* Traced, neither scoped nor a task's coroutine:
+                     * the value is the id. */
+                    record_plain_as(me->thread, v, kind, lean);
                     return VERDICT_TRACED;
                 }
                 break;
+            }
+            if (k == 0) {
+                break; /* not interned yet */
             }
             i = (i + 1) & map_mask;
         }
@@ -757,7 +770,7 @@ intern_cfunc(PyObject *c)
     }
     if (map_mask != 0) {
         i = sw_hash_ptr(key) & map_mask;
-        while (map_vals[i] != 0) {
+        while (map_keys[i] != 0) {
             if (map_keys[i] == key) {
                 return MAP_ID(map_vals[i]);
             }
@@ -788,7 +801,7 @@ intern_cfunc(PyObject *c)
     codes[ncodes].coroutine = 0;
     codes[ncodes].scope = 0;
     i = sw_hash_ptr(key) & map_mask;
-    while (map_vals[i] != 0) {
+    while (map_keys[i] != 0) {
         i = (i + 1) & map_mask;
     }
     map_keys[i] = key;
@@ -913,7 +926,9 @@ first_greenlet(sw_trace_thread_t *t)
     PyErr_Restore(exc_type, exc, tb);
 }
 
-/* A local event's answer: DISABLE for code left out. */
+/* A local event's answer: DISABLE for code left out, else None
+ * (Py_RETURN_NONE: no reference taken on the Pythons that call these
+ * hooks, 3.12+, where None is immortal). */
 static inline PyObject *
 local_answer(int verdict)
 {
@@ -921,8 +936,7 @@ local_answer(int verdict)
         Py_INCREF(disable_obj);
         return disable_obj;
     }
-    Py_INCREF(Py_None);
-    return Py_None;
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -1765,7 +1779,7 @@ trace_scope_add_py(PyObject *m, PyObject *code)
         return NULL;
     }
     for (i = 0; map_mask != 0 && i <= map_mask; i++) {
-        if (map_vals[i] != 0 && map_keys[i] == (uintptr_t)code) {
+        if (map_keys[i] == (uintptr_t)code) {
             uint32_t id = MAP_ID(map_vals[i]);
 
             codes[id].scope = 1;
