@@ -389,6 +389,36 @@ codes_clear(void)
 static void first_greenlet(sw_trace_thread_t *t);
 static void hook_greenlets(void);
 
+/* The code id + 1 of the function at the bottom of the calling thread's
+ * stack (its current greenlet's), interned now; 0 if there is none or it
+ * cannot be interned.  Never raises. */
+static uint32_t
+bottom_code(void)
+{
+    PyObject *exc_type, *exc, *tb;
+    PyFrameObject *f = PyEval_GetFrame(), *back;
+    PyCodeObject *code;
+    uint32_t id = UINT32_MAX;
+    int verdict, n = 0;
+
+    if (f == NULL) {
+        return 0;
+    }
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    Py_INCREF(f);
+    while (n++ < 10000 && (back = PyFrame_GetBack(f)) != NULL) {
+        Py_DECREF(f);
+        f = back;
+    }
+    code = PyFrame_GetCode(f);
+    Py_DECREF(f);
+    id = intern_code((PyObject *)code, &verdict);
+    Py_DECREF(code);
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+    return id == UINT32_MAX ? 0 : id + 1;
+}
+
 static sw_trace_thread_t *
 thread_slow(void)
 {
@@ -407,6 +437,9 @@ thread_slow(void)
      * ask the sampler to skip them; the tracer skips them too. */
     t->ignored =
         sw_sampler_is_excluded(PyThreadState_GetID(PyThreadState_Get()));
+    if (!t->ignored) {
+        t->bottom = bottom_code();
+    }
     if (greenlet_labeler != NULL && !t->ignored) {
         hook_greenlets();
         first_greenlet(t);

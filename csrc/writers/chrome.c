@@ -674,10 +674,10 @@ name_track(writer_t *w, const track_t *tr, const sw_trace_thread_t *t,
 
     if (tr->gid == 0 || tr->adopted) {
         thread = thread_name(w->o, t);
-        if (thread == NULL && tr->root < w->o->ncodes) {
+        if (thread == NULL && t->bottom != 0 && t->bottom - 1 < w->o->ncodes) {
             /* A thread threading does not know (gevent's threadpool, a
-             * C library's): what it runs. */
-            thread = w->o->codes[tr->root].name;
+             * C library's): what it runs, as the sampler names it. */
+            thread = w->o->codes[t->bottom - 1].name;
         }
         if (thread == NULL) {
             snprintf(label, sizeof(label), "Thread %ld", t->tid);

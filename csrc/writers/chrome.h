@@ -63,9 +63,10 @@ typedef struct sw_chrome_opts {
      * threads whose record has no name of its own; a thread is matched
      * by both, else by its kernel id alone, else by its ident alone
      * where a kernel id is 0 (gevent's patching gives the main thread
-     * its main greenlet's id as threading ident).  Missing: the first
-     * function called on the thread's track (what it runs, as the
-     * sampler names such a thread), else "Thread <tid>". */
+     * its main greenlet's id as threading ident).  Missing: the
+     * function at the bottom of its stack when the tracer first saw it
+     * (what it runs, as the sampler names such a thread), else
+     * "Thread <tid>". */
     const uint64_t *thread_idents;
     const long *thread_tids;
     const char *const *thread_names;
