@@ -28,9 +28,11 @@ Configurations (each round runs them all in a new shuffled order):
 The times are the loop's own (bench/trace_driver.py measures it inside
 the traced program), so start-up and writing the output are not counted;
 stackwatch's write is timed separately and reported as events per
-second written.  A cell is the median ratio over the rounds, with the
-spread (min-max).  Provisional on a shared machine: the quiet measurement
-is done after the merge.
+second written.  A cell is the median ratio over the rounds to the median
+untraced loop, with the spread (min-max), then "paired": the median of
+each round's ratio to that round's own untraced loop (steadier where the
+host's speed changes between rounds).  Provisional on a shared machine:
+the quiet measurement is done after the merge.
 """
 
 import argparse
@@ -137,9 +139,10 @@ def main():
                   % (workload, WORKLOADS[workload][2], base))
             for name, _ in cfgs:
                 ratios = [t / base for t in times[name]]
-                print("  %-34s %5.2fx  (%.2f-%.2f)"
+                paired = [t / n for t, n in zip(times[name], times["none"])]
+                print("  %-34s %5.2fx  (%.2f-%.2f)  paired %.2fx"
                       % (name, statistics.median(ratios), min(ratios),
-                         max(ratios)))
+                         max(ratios), statistics.median(paired)))
             if writes:
                 ev = statistics.median(w["events"] for w in writes)
                 ws = statistics.median(w["write_seconds"] for w in writes)

@@ -2,6 +2,7 @@
 
     python bench/trace_floor.py [--fib N] [--reps A B] [--modes ...]
                                 [--wall ROUNDS] [--keep DIR]
+                                [--workload calls]
 
 Runs fib(N) (default 20: 21,891 calls, two events each) in a fresh
 interpreter under ``valgrind --tool=callgrind`` twice, A and B times
@@ -36,7 +37,11 @@ what costs cycles without instructions (a clock read's fences, cache
 misses): --wall ROUNDS adds a wall-clock figure per mode (median ns per
 call of ROUNDS interleaved runs, each in a fresh interpreter, B reps, and
 the median of each round's ratio to that round's untraced run), noisy on
-a shared machine.  CPython 3.12+ (sys.monitoring).
+a shared machine.  ``--workload calls``: the same with
+``bench/workloads/calls.py``'s ``unit()`` (fib(20) and tiny method calls:
+the call-heavy workload of ``bench/trace.py``) run A and B times instead
+of fib(N); "per call" is then per Python call of it (counted once with
+sys.monitoring here).  CPython 3.12+ (sys.monitoring).
 """
 
 import argparse
@@ -59,7 +64,14 @@ import sys, time
 mode, n, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def fib(k):
     return k if k < 2 else fib(k - 1) + fib(k - 2)
-fib(12)  # warm up (specialisation) before any tool
+if n < 0:  # --workload calls: its unit(), from sys.argv[5]
+    sys.path.insert(0, sys.argv[5])
+    from calls import unit
+    def work(_):
+        unit()
+else:
+    work = fib
+work(12)  # warm up (specialisation) before any tool
 stop = None
 if mode in ("noop", "noop-vc"):
     sys.path.insert(0, sys.argv[4])
@@ -75,7 +87,8 @@ if mode in ("noop", "noop-vc"):
 elif mode in ("stackwatch", "excluded", "stackwatch-b"):
     import stackwatch
     t = stackwatch.Tracer(buffer="1GiB",
-                          exclude=[__file__] if mode == "excluded" else [])
+                          exclude=[] if mode != "excluded" else
+                          [__file__] if n >= 0 else [sys.argv[5]])
     t.start()
     stop = t.stop
 elif mode == "cprofile":
@@ -85,7 +98,7 @@ elif mode == "cprofile":
     stop = p.disable
 t0 = time.perf_counter_ns()
 for _ in range(reps):
-    fib(n)
+    work(n)
 t1 = time.perf_counter_ns()
 if stop is not None:
     stop()
@@ -110,8 +123,33 @@ def build_noop(outdir):
     return outdir
 
 
+WORKLOADS = os.path.join(HERE, "workloads")
+
+
 def child_cmd(script, mode, n, reps, extdir):
-    return [sys.executable, script, mode, str(n), str(reps), extdir]
+    return [sys.executable, script, mode, str(n), str(reps), extdir,
+            WORKLOADS]
+
+
+def calls_of_unit():
+    """Python calls (PY_START events) in one calls.unit()."""
+    sys.path.insert(0, WORKLOADS)
+    from calls import unit
+    mon = sys.monitoring
+    tool = mon.DEBUGGER_ID
+    count = [0]
+
+    def start(code, offset):
+        count[0] += 1
+
+    unit()
+    mon.use_tool_id(tool, "trace_floor count")
+    mon.register_callback(tool, mon.events.PY_START, start)
+    mon.set_events(tool, mon.events.PY_START)
+    unit()
+    mon.set_events(tool, 0)
+    mon.free_tool_id(tool)
+    return count[0]
 
 
 def child_env(mode, b_dir):
@@ -156,6 +194,7 @@ def main():
     ap.add_argument("--keep", metavar="DIR",
                     help="keep the callgrind.out files there "
                     "(for callgrind_annotate)")
+    ap.add_argument("--workload", choices=("fib", "calls"), default="fib")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if "stackwatch-b" in a.modes and not a.b:
@@ -173,6 +212,9 @@ def main():
             rows += [("b:" + os.path.basename(os.path.normpath(d)), mode, d)
                      for d in a.b]
     calls = calls_of_fib(a.fib)
+    if a.workload == "calls":
+        a.fib = -1  # (the child runs calls.unit())
+        calls = calls_of_unit()
     ra, rb = a.reps
     with tempfile.TemporaryDirectory() as tmp:
         extdir = build_noop(tmp)
@@ -194,8 +236,9 @@ def main():
                                      check=True).stdout
                 walls[name].append(int(out.split()[-1]) / (rb * calls))
     base = res.get("none", {}).get("per_call")
-    print("CPython %s, fib(%d) = %d calls, reps %d and %d; callgrind Ir"
-          % (sys.version.split()[0], a.fib, calls, ra, rb))
+    print("CPython %s, %s = %d calls, reps %d and %d; callgrind Ir"
+          % (sys.version.split()[0], "fib(%d)" % a.fib if a.fib >= 0 else
+             "calls.unit()", calls, ra, rb))
     print("%-12s %9s %14s %7s %s" % ("mode", "Ir/call", "Ir/event above",
                                      "ratio", "wall ns/call (min-max), "
                                      "wall ratio (min-max)"

@@ -83,6 +83,10 @@ typedef struct sw_trace_thread {
     int ignored;      /* stackwatch's own thread: nothing recorded */
     int task_depth;   /* --asyncio: depth the task track began at, or -1 */
     int scope_depth;  /* scoped tracing: traced-function frames open */
+    /* The code id + 1 of the function at the bottom of the thread's
+     * stack when its record was made (what it runs: its track's name
+     * when threading does not know it), 0 if not known. */
+    uint32_t bottom;
 } sw_trace_thread_t;
 
 /* Chunks are carved from slabs of SW_TRACE_SLAB bytes, each one

@@ -127,18 +127,19 @@ set_engine(int e)
     } while (0)
 
 /* Code objects: ids are indexes in `codes`; the map takes a code
- * object's (or a C function's key's) address to (id + 1) << 2 | flags,
- * 0 when empty, so that an event needs no load from `codes` in the
- * common case: neither flag. */
+ * object's (or a C function's key's) address (map_keys, 0 when empty)
+ * to its id | flags (map_vals), so that an event needs no load from
+ * `codes` in the common case, neither flag, where the value is the id
+ * itself. */
 static code_entry_t *codes;
 static uint32_t ncodes, codes_cap;
 static uintptr_t *map_keys;
 static uint32_t *map_vals;
 static uint32_t map_mask;
-#define MAP_SKIPPED 1u /* the verdict is VERDICT_SKIPPED */
-#define MAP_SPECIAL 2u /* scoped session, or a coroutine with --asyncio */
-#define MAP_ID(v) (((v) >> 2) - 1)
-#define MAP_NONE (MAP_SKIPPED | MAP_SPECIAL) /* (no id) not interned */
+#define MAP_SKIPPED (1u << 31) /* the verdict is VERDICT_SKIPPED */
+#define MAP_SPECIAL (1u << 30) /* scoped session, or a coroutine (--asyncio) */
+#define MAP_ID(v) ((v) & ~(MAP_SKIPPED | MAP_SPECIAL))
+#define MAP_NONE UINT32_MAX /* (no id) not interned */
 #define MAX_CODES (1u << 29)
 
 static prefix_t *includes, *excludes;
@@ -211,10 +212,10 @@ map_grow(void)
         return -1;
     }
     for (i = 0; map_mask && i <= map_mask; i++) {
-        if (map_vals[i] != 0) {
+        if (map_keys[i] != 0) {
             uint32_t j = sw_hash_ptr(map_keys[i]) & (cap - 1);
 
-            while (vals[j] != 0) {
+            while (keys[j] != 0) {
                 j = (j + 1) & (cap - 1);
             }
             keys[j] = map_keys[i];
@@ -264,7 +265,7 @@ judge(const char *file)
 static uint32_t
 map_value(uint32_t id)
 {
-    uint32_t v = (id + 1) << 2;
+    uint32_t v = id;
 
     if (codes[id].verdict == VERDICT_SKIPPED) {
         v |= MAP_SKIPPED;
@@ -323,7 +324,7 @@ intern_slow(PyObject *code, int *verdict)
     codes[ncodes].code = code;
     codes[ncodes].name = NULL;
     i = sw_hash_ptr((uintptr_t)code) & map_mask;
-    while (map_vals[i] != 0) {
+    while (map_keys[i] != 0) {
         i = (i + 1) & map_mask;
     }
     map_keys[i] = (uintptr_t)code;
@@ -337,13 +338,14 @@ intern_slow(PyObject *code, int *verdict)
 static inline uint32_t
 code_value(PyObject *code)
 {
-    uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask, v;
+    uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask;
+    uintptr_t k;
     int verdict;
 
     if (__builtin_expect(map_mask != 0, 1)) {
-        while ((v = map_vals[i]) != 0) {
-            if (__builtin_expect(map_keys[i] == (uintptr_t)code, 1)) {
-                return v;
+        while ((k = map_keys[i]) != 0) {
+            if (__builtin_expect(k == (uintptr_t)code, 1)) {
+                return map_vals[i];
             }
             i = (i + 1) & map_mask;
         }
@@ -385,6 +387,37 @@ codes_clear(void)
 /* ---- the hot path ------------------------------------------------------ */
 
 static void first_greenlet(sw_trace_thread_t *t);
+static void hook_greenlets(void);
+
+/* The code id + 1 of the function at the bottom of the calling thread's
+ * stack (its current greenlet's), interned now; 0 if there is none or it
+ * cannot be interned.  Never raises. */
+static uint32_t
+bottom_code(void)
+{
+    PyObject *exc_type, *exc, *tb;
+    PyFrameObject *f = PyEval_GetFrame(), *back;
+    PyCodeObject *code;
+    uint32_t id = UINT32_MAX;
+    int verdict, n = 0;
+
+    if (f == NULL) {
+        return 0;
+    }
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    Py_INCREF(f);
+    while (n++ < 10000 && (back = PyFrame_GetBack(f)) != NULL) {
+        Py_DECREF(f);
+        f = back;
+    }
+    code = PyFrame_GetCode(f);
+    Py_DECREF(f);
+    id = intern_code((PyObject *)code, &verdict);
+    Py_DECREF(code);
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+    return id == UINT32_MAX ? 0 : id + 1;
+}
 
 static sw_trace_thread_t *
 thread_slow(void)
@@ -404,7 +437,11 @@ thread_slow(void)
      * ask the sampler to skip them; the tracer skips them too. */
     t->ignored =
         sw_sampler_is_excluded(PyThreadState_GetID(PyThreadState_Get()));
+    if (!t->ignored) {
+        t->bottom = bottom_code();
+    }
     if (greenlet_labeler != NULL && !t->ignored) {
+        hook_greenlets();
         first_greenlet(t);
     }
     return t;
@@ -431,19 +468,20 @@ this_thread(void)
  * ignored thread's appends are dropped by sw_tracer_put_slow: it never
  * has a chunk.) */
 static inline __attribute__((always_inline)) void
-record_plain_as(sw_trace_thread_t *t, uint32_t id, uint32_t kind, int lean)
+record_plain_as(sw_trace_thread_t *t, uint32_t id, uint32_t kind, int lean,
+                uint64_t ts)
 {
     if (lean) {
         /* The session's clock is the TSC and there is no --max-depth
-         * (hooks_lean). */
+         * (hooks_lean); ts: the TSC, read as the hook began. */
         if (kind == SW_TR_ENTER) {
             t->depth++;
         }
-        else if (t->depth-- <= 0) {
+        else if (__builtin_expect(--t->depth < 0, 0)) {
             t->depth = 0;
             return; /* a frame entered before tracing started */
         }
-        sw_tracer_put(&store, t, sw_tracer_tsc(), id, kind);
+        sw_tracer_put(&store, t, ts, id, kind);
         return;
     }
     if (kind == SW_TR_ENTER) {
@@ -463,7 +501,7 @@ record_plain_as(sw_trace_thread_t *t, uint32_t id, uint32_t kind, int lean)
 static inline void
 record_plain(sw_trace_thread_t *t, uint32_t id, uint32_t kind)
 {
-    record_plain_as(t, id, kind, 0);
+    record_plain_as(t, id, kind, 0, 0);
 }
 
 /* The same on the calling thread (me: &tl), in any session. */
@@ -650,22 +688,38 @@ static inline __attribute__((always_inline)) int
 on_event_as(PyObject *code, uint32_t kind, int lean)
 {
     tl_state_t *me = &tl;
+    /* Read first: the TSC's microcode then runs while the map's loads
+     * wait (on the AMD EPYC host, rdtsc costs 5-6 ns; read here, a
+     * traced call took 2 ns less).  An event that is not recorded here
+     * wastes it. */
+    uint64_t ts = lean ? sw_tracer_tsc() : 0;
 
     if (__builtin_expect(me->key == live_key, 1)) {
         /* Tracing is on (so the map is allocated: trace_start), this
          * thread's buffer is bound (me->thread), and it is not quiet:
          * a code already interned, traced, neither scoped nor a task's
          * coroutine, is the common case. */
-        uint32_t i = sw_hash_ptr((uintptr_t)code) & map_mask, v;
+        size_t i = sw_hash_ptr((uintptr_t)code) & map_mask;
+        uint32_t v;
+        uintptr_t k;
 
-        while ((v = map_vals[i]) != 0) {
-            if (__builtin_expect(map_keys[i] == (uintptr_t)code, 1)) {
+        /* (The key compared first: a hit costs no test for an empty
+         * slot.) */
+        for (;;) {
+            k = map_keys[i];
+            if (__builtin_expect(k == (uintptr_t)code, 1)) {
+                v = map_vals[i];
                 if (__builtin_expect((v & (MAP_SKIPPED | MAP_SPECIAL)) == 0,
                                      1)) {
-                    record_plain_as(me->thread, MAP_ID(v), kind, lean);
+                    /* Traced, neither scoped nor a task's coroutine:
+                     * the value is the id. */
+                    record_plain_as(me->thread, v, kind, lean, ts);
                     return VERDICT_TRACED;
                 }
                 break;
+            }
+            if (k == 0) {
+                break; /* not interned yet */
             }
             i = (i + 1) & map_mask;
         }
@@ -755,7 +809,7 @@ intern_cfunc(PyObject *c)
     }
     if (map_mask != 0) {
         i = sw_hash_ptr(key) & map_mask;
-        while (map_vals[i] != 0) {
+        while (map_keys[i] != 0) {
             if (map_keys[i] == key) {
                 return MAP_ID(map_vals[i]);
             }
@@ -786,7 +840,7 @@ intern_cfunc(PyObject *c)
     codes[ncodes].coroutine = 0;
     codes[ncodes].scope = 0;
     i = sw_hash_ptr(key) & map_mask;
-    while (map_vals[i] != 0) {
+    while (map_keys[i] != 0) {
         i = (i + 1) & map_mask;
     }
     map_keys[i] = key;
@@ -863,6 +917,26 @@ on_switch(uint32_t to_id, PyObject *to)
     label_greenlet(to_id, to);
 }
 
+/* Installs the greenlet hook in the calling thread, a thread the tracer
+ * has just seen for the first time, if it has none: threads that
+ * threading starts get it as they start (_greenlets' threading hook),
+ * but not those started otherwise (gevent's threadpool, whose workers
+ * switch from their thread's main greenlet to a worker greenlet at
+ * once), nor those already running when tracking started.  Quiet;
+ * never raises. */
+static void
+hook_greenlets(void)
+{
+    PyObject *exc_type, *exc, *tb;
+
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    QUIET_ENTER();
+    (void)sw_greenlet_install();
+    QUIET_LEAVE();
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+}
+
 /* A new thread record's first record: the greenlet running now (so that
  * its calls land on its track from the start).  Never raises. */
 static void
@@ -891,7 +965,9 @@ first_greenlet(sw_trace_thread_t *t)
     PyErr_Restore(exc_type, exc, tb);
 }
 
-/* A local event's answer: DISABLE for code left out. */
+/* A local event's answer: DISABLE for code left out, else None
+ * (Py_RETURN_NONE: no reference taken on the Pythons that call these
+ * hooks, 3.12+, where None is immortal). */
 static inline PyObject *
 local_answer(int verdict)
 {
@@ -899,8 +975,7 @@ local_answer(int verdict)
         Py_INCREF(disable_obj);
         return disable_obj;
     }
-    Py_INCREF(Py_None);
-    return Py_None;
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -1131,14 +1206,23 @@ profile_func(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     return 0;
 }
 
-/* Gives the calling thread's record threading's name for the thread
- * (read now: by the time the trace is written the thread may be gone
- * and its ident reused).  Never raises. */
+/* Gives the calling thread's record threading's name for it, read now
+ * (by the time the trace is written the thread may be gone and its
+ * ident reused): the Thread that threading._active holds under the
+ * thread's own ident, if its native_id is this thread's.  Not
+ * threading.current_thread(): in a thread that threading did not start
+ * (gevent's threadpool) it makes a dummy thread, which the program then
+ * finds in threading.enumerate(), and under gevent's monkey patching it
+ * answers for the current greenlet ("Dummy-1"), not for the OS thread
+ * (_active's keys are then greenlets': no name here; the one trace.py
+ * gives by kernel id, or what the thread runs, at write time).  Never
+ * raises. */
 static void
 name_this_thread(void)
 {
     sw_trace_thread_t *t = this_thread();
-    PyObject *exc_type, *exc, *tb, *threading, *cur = NULL, *name = NULL;
+    PyObject *exc_type, *exc, *tb, *threading, *active = NULL, *key = NULL;
+    PyObject *thread = NULL, *nid = NULL, *name = NULL;
 
     if (t == NULL || t->name != NULL) {
         return;
@@ -1146,12 +1230,19 @@ name_this_thread(void)
     PyErr_Fetch(&exc_type, &exc, &tb);
     threading = PyImport_ImportModule("threading");
     if (threading != NULL) {
-        cur = PyObject_CallMethod(threading, "current_thread", NULL);
+        active = PyObject_GetAttrString(threading, "_active");
         Py_DECREF(threading);
     }
-    if (cur != NULL) {
-        name = PyObject_GetAttrString(cur, "name");
-        Py_DECREF(cur);
+    if (active != NULL && PyDict_Check(active)) {
+        key = PyLong_FromUnsignedLongLong((unsigned long long)t->ident);
+        thread = key != NULL ? PyDict_GetItemWithError(active, key) : NULL;
+        Py_XINCREF(thread);
+    }
+    if (thread != NULL) {
+        nid = PyObject_GetAttrString(thread, "native_id");
+    }
+    if (nid != NULL && PyLong_Check(nid) && PyLong_AsLong(nid) == t->tid) {
+        name = PyObject_GetAttrString(thread, "name");
     }
     if (name != NULL && PyUnicode_Check(name)) {
         const char *s = PyUnicode_AsUTF8(name);
@@ -1159,6 +1250,10 @@ name_this_thread(void)
         t->name = s ? strdup(s) : NULL;
     }
     Py_XDECREF(name);
+    Py_XDECREF(nid);
+    Py_XDECREF(thread);
+    Py_XDECREF(key);
+    Py_XDECREF(active);
     PyErr_Clear();
     PyErr_Restore(exc_type, exc, tb);
 }
@@ -1723,7 +1818,7 @@ trace_scope_add_py(PyObject *m, PyObject *code)
         return NULL;
     }
     for (i = 0; map_mask != 0 && i <= map_mask; i++) {
-        if (map_vals[i] != 0 && map_keys[i] == (uintptr_t)code) {
+        if (map_keys[i] == (uintptr_t)code) {
             uint32_t id = MAP_ID(map_vals[i]);
 
             codes[id].scope = 1;
@@ -1842,8 +1937,8 @@ code_str(PyObject *code, const char *name, const char *fallback,
     return s ? s : fallback;
 }
 
-/* trace_write(fd, gzip, thread_names {ident: name}, process_name,
- * full_paths): writes the trace as Chrome trace-event JSON to fd. */
+/* trace_write(fd, gzip, thread_names {(ident, kernel id or 0): name},
+ * process_name, full_paths): writes the trace as Chrome trace-event JSON to fd. */
 static PyObject *
 trace_write_py(PyObject *m, PyObject *args)
 {
@@ -1853,6 +1948,7 @@ trace_write_py(PyObject *m, PyObject *args)
     sw_chrome_extra_t *xs = NULL;
     sw_chrome_name_t *cn = NULL, *sn = NULL;
     uint64_t *idents = NULL;
+    long *tids = NULL;
     const char **tnames = NULL, **gnames = NULL, **tnames2 = NULL;
     size_t nt = 0;
     Py_ssize_t pos = 0;
@@ -1871,8 +1967,10 @@ trace_write_py(PyObject *m, PyObject *args)
     keep = PyList_New(0);
     cn = calloc(ncodes ? ncodes : 1, sizeof(*cn));
     idents = calloc((size_t)PyDict_Size(names) + 1, sizeof(*idents));
+    tids = calloc((size_t)PyDict_Size(names) + 1, sizeof(*tids));
     tnames = calloc((size_t)PyDict_Size(names) + 1, sizeof(*tnames));
-    if (keep == NULL || cn == NULL || idents == NULL || tnames == NULL) {
+    if (keep == NULL || cn == NULL || idents == NULL || tids == NULL ||
+        tnames == NULL) {
         rc = SW_ENOMEM;
         goto done;
     }
@@ -1903,15 +2001,17 @@ trace_write_py(PyObject *m, PyObject *args)
         PyErr_Clear();
     }
     while (PyDict_Next(names, &pos, &key, &value)) {
-        unsigned long long ident = PyLong_AsUnsignedLongLong(key);
+        unsigned long long ident;
+        long tid;
         const char *s =
             PyUnicode_Check(value) ? PyUnicode_AsUTF8(value) : NULL;
 
-        if (PyErr_Occurred() || s == NULL) {
+        if (s == NULL || !PyArg_ParseTuple(key, "Kl", &ident, &tid)) {
             PyErr_Clear();
             continue;
         }
         idents[nt] = ident;
+        tids[nt] = tid;
         tnames[nt++] = s;
     }
     memset(&o, 0, sizeof(o));
@@ -1945,6 +2045,7 @@ trace_write_py(PyObject *m, PyObject *args)
         o.nspans = (uint32_t)n;
     }
     o.thread_idents = idents;
+    o.thread_tids = tids;
     o.thread_names = tnames;
     o.nthread_names = nt;
     if (greenlet_labels != NULL && PyDict_Size(greenlet_labels) > 0) {
@@ -2051,6 +2152,7 @@ done:
     free(cn);
     free(sn);
     free(idents);
+    free(tids);
     free(tnames);
     free(gnames);
     free(tnames2);

@@ -2,10 +2,11 @@
 across switches, gevent greenlets named (issue 15)."""
 
 import json
+import re
 
 import pytest
 
-from conftest import run_cli, target_path
+from conftest import child_env, run_cli, run_target, target_path
 from helpers.trace_check import all_slices, load, thread_names, tracks
 
 pytest.importorskip("greenlet")
@@ -82,3 +83,55 @@ def test_gevent_server_handlers_land_on_their_greenlets_tracks(tmp_path):
     elsewhere = [s.name for n, roots in tracks_.items()
                  if n not in handlers for s in all_slices(roots)]
     assert "handle" not in elsewhere and "answer" not in elsewhere
+
+
+@pytest.mark.parametrize("how", ["cli", "api"])
+def test_track_names_under_gevent_monkey_patching(tmp_path, how):
+    """Under patch_all(), threading answers for the current greenlet (a
+    dummy thread, "Dummy-1") and a patched main thread's ident is its
+    main greenlet's: a thread's track is still named after the OS thread
+    (MainThread; a gevent threadpool worker, which threading does not
+    know, by what it runs), greenlets as the sampler labels them, and the
+    program's threading.enumerate() gains no dummy thread. "cli": the
+    tracer starts before the program patches; "api": after."""
+    pytest.importorskip("gevent")
+    out = str(tmp_path / "g.json")
+    env = child_env(GEVENT_RESOLVER="thread")  # connects use the pool
+    if how == "cli":
+        proc = run_cli("trace", "--greenlets", "-o", out,
+                       target_path("trace_gevent_patched"), env=env)
+    else:
+        proc = run_target("trace_gevent_patched", "api", out, env=env)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not [n for n in seen["threads"] if n.startswith("Dummy")], seen
+    doc = load(out)
+    names = thread_names(doc)
+    tracks(doc)  # balanced and monotonic per track
+    assert not [n for n in names.values() if "Dummy" in n], names
+    assert re.fullmatch(r"MainThread: main greenlet #\d+",
+                        names.get(seen["tid"], "")), names
+    greenlet_tids = 1000000000
+    labels = sorted(n for t, n in names.items() if t > greenlet_tids)
+    assert len([n for n in labels
+                if re.fullmatch(r"Hub #\d+ \(Hub\.run\)", n)]) == 1, labels
+    for what, count in (("ticker", 3), ("client", 4), ("handle", 4)):
+        got = [n for n in labels
+               if re.fullmatch(r"Greenlet-\d+ #\d+ \(%s\)" % what, n)]
+        assert len(got) == count, (what, labels)
+    # gevent's threadpool resolved the connects: its workers' threads
+    # (which threading does not know) are named by what they run, the
+    # function at the bottom of their stack (3.12+: the thread's main
+    # greenlet's, which switches to the worker greenlet at once; before,
+    # the profile function is set in them later, inside the worker
+    # greenlet), and each worker greenlet is labelled.
+    pool = {t: n for t, n in names.items()
+            if t < greenlet_tids and t != seen["tid"]}
+    assert pool, names
+    for name in pool.values():
+        assert re.match(r"_WorkerGreenlet\.(_begin|run): ", name), names
+    workers = [n for n in names.values()
+               if re.search(r"_WorkerGreenlet #\d+ ", n)]
+    assert len(workers) == len(pool), names
+    for name in workers:
+        assert name.endswith(" (_WorkerGreenlet.run)"), name

@@ -4,7 +4,7 @@ Chromium (issue 15). The screenshot is left next to the trace."""
 
 import pytest
 
-from conftest import run_cli, target_path
+from conftest import child_env, run_cli, target_path
 from helpers import browser, perfetto
 
 pytestmark = [
@@ -38,3 +38,22 @@ def test_the_perfetto_ui_opens_the_trace(tmp_path, out):
     assert shown.slices.get("answer") == 3
     assert shown.slices.get("main") == 1
     assert shown.errors == {}, shown.errors
+
+
+def test_the_perfetto_ui_names_a_monkey_patched_programs_threads(tmp_path):
+    """Under gevent.monkey.patch_all(), the names the UI shows are the
+    OS threads' and the greenlets' (never threading's dummy threads)."""
+    pytest.importorskip("gevent")
+    trace = str(tmp_path / "p.json")
+    proc = run_cli("trace", "--greenlets", "-o", trace,
+                   target_path("trace_gevent_patched"),
+                   env=child_env(GEVENT_RESOLVER="thread"))
+    assert proc.returncode == 0, proc.stderr
+    shown = perfetto.open_trace(trace, str(tmp_path / "ui.png"),
+                                wait_for="MainThread")
+    assert "MainThread: main greenlet" in shown.text
+    assert "Hub #" in shown.text
+    assert shown.text.count("(ticker)") >= 3, shown.text
+    assert "_WorkerGreenlet #" in shown.text, shown.text
+    assert "Dummy" not in shown.text
+    assert "Oops" not in shown.text and "Failed" not in shown.text

@@ -504,17 +504,36 @@ put_mark(writer_t *w, track_t *tr, uint32_t id, uint64_t ts)
     sink_maybe_flush(&w->k);
 }
 
+/* Thread t's name: its record's, else the best match among the names
+ * given (see sw_chrome_opts_t), else NULL. */
 static const char *
-thread_name(const sw_chrome_opts_t *o, uint64_t ident)
+thread_name(const sw_chrome_opts_t *o, const sw_trace_thread_t *t)
 {
+    const char *best = NULL;
     size_t i;
+    int rank = 0;
 
-    for (i = 0; i < o->nthread_names; i++) {
-        if (o->thread_idents[i] == ident) {
-            return o->thread_names[i];
+    if (t->name != NULL) {
+        return t->name;
+    }
+    for (i = 0; i < o->nthread_names && rank < 3; i++) {
+        int ident_ok = o->thread_idents[i] == t->ident;
+        int tid_ok = t->tid > 0 && o->thread_tids[i] == t->tid;
+        int r = 0;
+
+        if (tid_ok) {
+            r = ident_ok ? 3 : 2;
+        }
+        else if (ident_ok && o->thread_tids[i] <= 0) {
+            r = 1;
+        }
+
+        if (r > rank) {
+            rank = r;
+            best = o->thread_names[i];
         }
     }
-    return NULL;
+    return best;
 }
 
 static void
@@ -654,7 +673,12 @@ name_track(writer_t *w, const track_t *tr, const sw_trace_thread_t *t,
     sw_buf_t both;
 
     if (tr->gid == 0 || tr->adopted) {
-        thread = t->name ? t->name : thread_name(w->o, t->ident);
+        thread = thread_name(w->o, t);
+        if (thread == NULL && t->bottom != 0 && t->bottom - 1 < w->o->ncodes) {
+            /* A thread threading does not know (gevent's threadpool, a
+             * C library's): what it runs, as the sampler names it. */
+            thread = w->o->codes[t->bottom - 1].name;
+        }
         if (thread == NULL) {
             snprintf(label, sizeof(label), "Thread %ld", t->tid);
             thread = label;
@@ -803,7 +827,7 @@ live_name(const writer_t *w, const sw_chrome_live_t *l, sw_buf_t *b)
             if (t->ignored) {
                 return 0;
             }
-            name = t->name ? t->name : thread_name(o, t->ident);
+            name = thread_name(o, t);
             break;
         }
     }
@@ -1037,9 +1061,7 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
                 order[--i] = t;
             }
             for (i = 0; i < n && !w.oom; i++) {
-                const char *name = order[i]->name
-                                       ? order[i]->name
-                                       : thread_name(o, order[i]->ident);
+                const char *name = thread_name(o, order[i]);
 
                 /* stackwatch's own threads are not the program's. */
                 if (!order[i]->ignored &&

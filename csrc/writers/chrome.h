@@ -58,9 +58,17 @@ typedef struct sw_chrome_opts {
     uint32_t ncodes;
     const sw_chrome_name_t *spans; /* by span id (SPAN_B/SPAN_E/MARK) */
     uint32_t nspans;
-    /* Thread names by threading ident, for threads whose record has no
-     * name of its own (missing: "Thread <tid>"). */
+    /* Thread names by threading ident and kernel id (0: not known, or
+     * not to be trusted: a greenlet's, under gevent's patching), for
+     * threads whose record has no name of its own; a thread is matched
+     * by both, else by its kernel id alone, else by its ident alone
+     * where a kernel id is 0 (gevent's patching gives the main thread
+     * its main greenlet's id as threading ident).  Missing: the
+     * function at the bottom of its stack when the tracer first saw it
+     * (what it runs, as the sampler names such a thread), else
+     * "Thread <tid>". */
     const uint64_t *thread_idents;
+    const long *thread_tids;
     const char *const *thread_names;
     size_t nthread_names;
     /* Greenlet track names by greenlet id (NULL entries, or ids past

@@ -164,7 +164,8 @@ class Tracer:
         self.tool_id: "Optional[int]" = None
         self._pid = 0
         self._started = False
-        self._names: Dict[int, str] = {}
+        # Thread names: {(ident, kernel id or 0): name}.
+        self._names: Dict[Any, str] = {}
         # Set while the CLI writes the trace (its signal handlers read it).
         self._ending = False
         # The watchdog's stalls (see _note_watchdog): open ones by watch,
@@ -502,10 +503,26 @@ def _label_greenlet(gid: int, g: "Any") -> str:
     return text
 
 
-def _remember_thread_names(names: "Dict[int, str]") -> None:
+def _remember_thread_names(names: "Dict[Any, str]") -> None:
+    """Adds {(ident, kernel id or 0): name} of threading's live threads to
+    names (the writer names a thread by both, else by its kernel id).
+    Under gevent's monkey patching a dummy thread (and a patched Thread
+    in the main thread) is a greenlet: its kernel id is that of the OS
+    thread it runs in, which it does not name ("Dummy-1"), so it is
+    given 0 there and can only match by ident, which is then a
+    greenlet's (no thread's)."""
+    main = threading.main_thread()
+    main_tid = getattr(main, "native_id", None)
     for t in threading.enumerate():
-        if t.ident is not None:
-            names[t.ident] = t.name
+        if t.ident is None:
+            continue
+        tid = getattr(t, "native_id", None) or 0
+        # (gevent's patching swaps in a subclass of _DummyThread: dummies
+        # made before are of the original class.)
+        dummy = any(c.__name__ == "_DummyThread" for c in type(t).__mro__)
+        if dummy or (t is not main and tid == main_tid):
+            tid = 0
+        names[(t.ident, tid)] = t.name
 
 
 #: The tracer started last: the watchdog's stalls go on its timeline.
