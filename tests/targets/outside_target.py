@@ -28,7 +28,7 @@ def work():  # def-work
     global count
     print("ready %d" % os.getpid(), flush=True)
     while True:
-        count += 1
+        count += 1  # main-count
         time.sleep(0.002)  # main-sleep
 
 
