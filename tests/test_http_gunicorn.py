@@ -42,7 +42,13 @@ def test_a_blocked_gevent_worker_answers_threads(tmp_path):
         try:
             def blocked():
                 for a in addresses:
-                    status, _, body = get(a, "/threads", timeout=5)
+                    try:
+                        status, _, body = get(a, "/threads", timeout=5)
+                    except ConnectionRefusedError:
+                        # Seen once on a loaded machine (root 3.15, two
+                        # suites at a time), cause not found: asked again
+                        # until the deadline.
+                        continue
                     if status == 200 and b"block_hub" in body:
                         return body.decode()
             text = wait_for(blocked, timeout=10, interval=0.05)
