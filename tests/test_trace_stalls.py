@@ -171,3 +171,30 @@ def test_the_perfetto_ui_reads_the_stall_slices(tmp_path):
     assert shown.slices.get("stall: deadline") == 1, shown.slices
     # Each shortened to nest among its track's slices: no import error.
     assert shown.errors == {}, shown.errors
+
+
+def test_a_stall_ending_inside_a_call_takes_in_or_leaves_out_that_call(
+        tmp_path):
+    # The CI failure on 3.12: the hub's stall was read as ending a few
+    # microseconds before the blocking call returned, and the writer cut
+    # the 400 ms stall to the 19 us before that call began.  Now a call
+    # that starts inside a stall and ends after it is taken in when the
+    # stall ends near the call's end, and left out when the stall ends
+    # near its start (a call that outlives the stall).
+    out = str(tmp_path / "overhang.json")
+    proc = run_target("trace_stall_overhang", out)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
+    assert overlaps(out) == []
+    doc = load(out)
+    roots = tracks(doc)
+    hub = _of(complete(doc, "stall"), "gevent", "outer")
+    dl = _of(complete(doc, "stall"), "deadline", "outer")
+    assert len(hub) == 1 and len(dl) == 1, complete(doc, "stall")
+    hub, dl = hub[0], dl[0]
+    tr = roots[hub["tid"]]
+    blocking, waits = _slice(tr, "blocking"), _slice(tr, "waits")
+    assert hub["ts"] < blocking.start
+    assert hub["ts"] + hub["dur"] == pytest.approx(blocking.end, abs=1)
+    assert dl["ts"] + dl["dur"] == pytest.approx(waits.start, abs=1)
+    assert dl["args"]["duration_s"] * 1e6 > dl["dur"] + 400

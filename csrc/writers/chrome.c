@@ -371,8 +371,13 @@ extras_reach(writer_t *w, track_t *tr, uint64_t ts)
 }
 
 /* The slice at depth d of tr closes at ts: an extra ends no later than a
- * slice that holds its start, and before a slice that starts inside it
- * and ends after it (slices on one track must nest). */
+ * slice that holds its start (slices on one track must nest).  A slice
+ * that starts inside the extra and ends after it is either left out
+ * (the extra ends where it starts) or taken in (the extra ends with it),
+ * whichever moves the extra's end less: a call that outlives a stall by
+ * switching away (gevent.sleep) starts where the stall ends, while the
+ * blocking call itself may end a few microseconds after the stall's end
+ * as the watchdog's clock read it. */
 static void
 extras_close(writer_t *w, track_t *tr, size_t d, uint64_t ts)
 {
@@ -389,7 +394,7 @@ extras_close(writer_t *w, track_t *tr, size_t d, uint64_t ts)
             }
         }
         else if (s > a && s < w->x_end[x] && ts > w->x_end[x]) {
-            w->x_end[x] = s;
+            w->x_end[x] = ts - w->x_end[x] < w->x_end[x] - s ? ts : s;
         }
     }
 }
