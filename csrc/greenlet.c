@@ -527,39 +527,70 @@ done:
     return rc;
 }
 
-PyObject *
-sw_greenlet_table(void)
+/* Adds id's entry to the table d; -1 with an exception set on failure. */
+static int
+table_add(PyObject *d, uint32_t id)
 {
-    PyObject *d = PyDict_New();
-    uint32_t id;
+    PyObject *g = ids[id].wr ? PyObject_CallNoArgs(ids[id].wr) : NULL;
+    PyObject *key, *val;
+    int rc;
+
+    if (g == NULL) {
+        PyErr_Clear();
+        g = Py_None;
+        Py_INCREF(g);
+    }
+    key = PyLong_FromUnsignedLong(id);
+    val =
+        key ? Py_BuildValue("(Os)", g, ((PyTypeObject *)ids[id].type)->tp_name)
+            : NULL;
+    rc = val ? PyDict_SetItem(d, key, val) : -1;
+    Py_XDECREF(key);
+    Py_XDECREF(val);
+    Py_DECREF(g);
+    return rc;
+}
+
+PyObject *
+sw_greenlet_table(PyObject *only)
+{
+    PyObject *d = PyDict_New(), *it = NULL, *item;
 
     if (d == NULL) {
         return NULL;
     }
-    for (id = 1; id < nids; id++) {
-        PyObject *g = ids[id].wr ? PyObject_CallNoArgs(ids[id].wr) : NULL;
-        PyObject *key, *val;
-        int rc;
-
-        if (g == NULL) {
-            PyErr_Clear();
-            g = Py_None;
-            Py_INCREF(g);
+    if (only == NULL) {
+        for (uint32_t id = 1; id < nids; id++) {
+            if (table_add(d, id) < 0) {
+                goto fail;
+            }
         }
-        key = PyLong_FromUnsignedLong(id);
-        val = key ? Py_BuildValue("(Os)", g,
-                                  ((PyTypeObject *)ids[id].type)->tp_name)
-                  : NULL;
-        rc = val ? PyDict_SetItem(d, key, val) : -1;
-        Py_XDECREF(key);
-        Py_XDECREF(val);
-        Py_DECREF(g);
-        if (rc < 0) {
-            Py_DECREF(d);
-            return NULL;
+        return d;
+    }
+    it = PyObject_GetIter(only);
+    if (it == NULL) {
+        goto fail;
+    }
+    while ((item = PyIter_Next(it)) != NULL) {
+        unsigned long id = PyLong_AsUnsignedLong(item);
+
+        Py_DECREF(item);
+        if (id == (unsigned long)-1 && PyErr_Occurred()) {
+            goto fail;
+        }
+        if (id > 0 && id < nids && table_add(d, (uint32_t)id) < 0) {
+            goto fail;
         }
     }
+    if (PyErr_Occurred()) {
+        goto fail;
+    }
+    Py_DECREF(it);
     return d;
+fail:
+    Py_XDECREF(it);
+    Py_DECREF(d);
+    return NULL;
 }
 
 void

@@ -51,11 +51,15 @@ void sw_greenlet_track(int on);
  * raised). */
 int sw_greenlet_uninstall(void);
 
-/* A dict {id: (greenlet or None, type name)} of the greenlets with ids,
- * live ones by object, dead ones by the type name taken at first sight.
- * Context: GIL held.  Returns a new reference, or NULL with an exception
- * set (no memory). */
-PyObject *sw_greenlet_table(void);
+/* A dict {id: (greenlet or None, type name)} of the greenlets with ids
+ * (only: NULL for all, else an iterable of the ids wanted; others are
+ * left out), live ones by object, dead ones by the type name taken at
+ * first sight.  The dict holds the live ones: keep it for no longer than
+ * needed (a thread's main greenlet held while the thread ends makes
+ * greenlet's clean-up of that thread search the whole heap for the
+ * holder).  Context: GIL held.  Returns a new reference, or NULL with an
+ * exception set (no memory, or only is not an iterable of ints). */
+PyObject *sw_greenlet_table(PyObject *only);
 
 /* Retires the records of threads other than the calling one.
  * Context: GIL held, in the child after fork (os.register_at_fork).  No

@@ -51,11 +51,15 @@ greenlet_uninstall_py(PyObject *m, PyObject *noargs)
 }
 
 static PyObject *
-greenlet_table_py(PyObject *m, PyObject *noargs)
+greenlet_table_py(PyObject *m, PyObject *args)
 {
+    PyObject *only = Py_None;
+
     (void)m;
-    (void)noargs;
-    return sw_greenlet_table();
+    if (!PyArg_ParseTuple(args, "|O:greenlet_table", &only)) {
+        return NULL;
+    }
+    return sw_greenlet_table(only == Py_None ? NULL : only);
 }
 
 static PyObject *
@@ -119,8 +123,9 @@ static PyMethodDef greenlet_methods[] = {
     {"greenlet_uninstall", greenlet_uninstall_py, METH_NOARGS, NULL},
     {"greenlet_track", greenlet_track_py, METH_O,
      "greenlet_track(on): add or remove a user of greenlet tracking."},
-    {"greenlet_table", greenlet_table_py, METH_NOARGS,
-     "{id: (greenlet or None, type name)}"},
+    {"greenlet_table", greenlet_table_py, METH_VARARGS,
+     "greenlet_table(ids=None) -> {id: (greenlet or None, type name)} for\n"
+     "the ids given (all when None)."},
     {"greenlet_current", greenlet_current_py, METH_NOARGS,
      "The id of the greenlet running in the calling thread (0: unknown)."},
     {"greenlet_id", greenlet_id_py, METH_O, NULL},

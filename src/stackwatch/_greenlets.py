@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import sys
 import threading
-from collections import namedtuple
+from operator import itemgetter as _itemgetter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,13 +79,32 @@ def stop_tracking() -> None:
             _native.greenlet_uninstall()
 
 
-#: Who a greenlet is: the naming rules of every label stackwatch shows
-#: (profiles, watchdog reports, run info). gid: stackwatch's greenlet id;
-#: kind: "main" (a thread's main greenlet), "gevent" or "greenlet"; name:
-#: gevent's name ("Greenlet-3"), else the class name; function: what it
-#: runs, when that can be told, else None. (A namedtuple: typing's
-#: NamedTuple would import typing into every monitored program.)
-Identity = namedtuple("Identity", ["gid", "kind", "name", "function"])
+class Identity(tuple):
+    """Who a greenlet is: the naming rules of every label stackwatch shows
+    (profiles, watchdog reports, run info). gid: stackwatch's greenlet id;
+    kind: "main" (a thread's main greenlet), "gevent" or "greenlet"; name:
+    gevent's name ("Greenlet-3"), else the class name; function: what it
+    runs, when that can be told, else None.
+
+    A tuple with its own ``__new__``, not a namedtuple: a namedtuple's
+    ``__new__`` runs with empty builtins, and greenlet's clean-up of an
+    ended thread (a pending call, run in whatever frame is current)
+    imports ``gc`` through that frame's builtins: in a namedtuple's
+    ``__new__`` it fails with ``KeyError: '__import__'``, printed on
+    stderr. Labelling holds greenlets, which is when that clean-up may
+    come. (Nor typing's NamedTuple: it would import typing into every
+    monitored program.)"""
+
+    __slots__ = ()
+
+    def __new__(cls, gid: int, kind: str, name: str,
+                function: Optional[str]) -> "Identity":
+        return tuple.__new__(cls, (gid, kind, name, function))
+
+    gid = property(_itemgetter(0))
+    kind = property(_itemgetter(1))
+    name = property(_itemgetter(2))
+    function = property(_itemgetter(3))
 
 
 def identify(g: Any, gid: int, typename: str = "greenlet") -> Identity:

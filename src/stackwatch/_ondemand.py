@@ -21,7 +21,7 @@ def labels() -> str:
     seen = _native.dump_ondemand_greenlets()
     if not seen:
         return ""
-    table = _native.greenlet_table()
+    table = _native.greenlet_table(gid for gid, _ in seen)
     glabels: "Dict[int, str]" = {}
     groups: "Dict[int, str]" = {}
     for gid, root in seen:

@@ -25,7 +25,7 @@ def greenlet_object(gid: int) -> Any:
     if not gid:
         return None
     try:
-        entry = _native.greenlet_table().get(gid)
+        entry = _native.greenlet_table((gid,)).get(gid)
     except Exception:
         return None
     return entry[0] if entry else None

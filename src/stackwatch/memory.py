@@ -121,7 +121,7 @@ def _name_greenlets() -> None:
         return
     from stackwatch import _greenlets
 
-    table = _native.greenlet_table()
+    table = _native.greenlet_table(gids)
     names = []
     for gid in gids:
         obj, typename = table.get(gid, (None, "greenlet"))

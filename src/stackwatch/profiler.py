@@ -499,7 +499,7 @@ class Profiler:
         ids = self._session.greenlet_ids() - self._labelled
         ids.discard(0)
         if ids:
-            table = _native.greenlet_table()
+            table = _native.greenlet_table(ids)
             roots = self._session.greenlet_roots()
             for gid in ids:
                 obj, typename = table.get(gid, (None, "greenlet"))
