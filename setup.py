@@ -42,6 +42,25 @@ class build_py_with_pth(build_py):
                                          "stackwatch-autostart.pth"))
 
 
+
+
+def _zlib_found():
+    """Whether zlib's header is where the compiler looks (the library
+    CPython's zlib module links): the writers' gzip output is then
+    compressed, otherwise stored (csrc/writers/gzip.h).  STACKWATCH_ZLIB=0
+    or 1 decides instead."""
+    forced = os.environ.get("STACKWATCH_ZLIB")
+    if forced in ("0", "1"):
+        return forced == "1"
+    import sysconfig
+
+    dirs = [sysconfig.get_config_var("INCLUDEDIR") or "", "/usr/include",
+            "/usr/local/include"]
+    return any(os.path.exists(os.path.join(d, "zlib.h")) for d in dirs if d)
+
+
+ZLIB = _zlib_found()
+
 ext_modules = []
 if SUPPORTED:
     ext_modules.append(Extension(
@@ -51,7 +70,9 @@ if SUPPORTED:
         include_dirs=["csrc"],
         define_macros=[("_GNU_SOURCE", "1"),
                        ("SW_MIN_MINOR", str(VERSIONS["MIN"][1])),
-                       ("SW_MAX_MINOR", str(VERSIONS["MAX"][1]))],
+                       ("SW_MAX_MINOR", str(VERSIONS["MAX"][1]))]
+        + ([("SW_HAVE_ZLIB", "1")] if ZLIB else []),
+        libraries=["z"] if ZLIB else [],
         extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden",
                             "-fno-strict-aliasing"] + WARNINGS,
         extra_link_args=["-pthread"],

@@ -56,6 +56,7 @@
 #include "stackfmt.h"
 #include "tracer.h"
 #include "tracer_py.h"
+#include "writers/gzip.h"
 #include "writers/chrome.h"
 
 enum { ENGINE_OFF = 0, ENGINE_MONITORING = 1, ENGINE_PROFILE = 2 };
@@ -2463,5 +2464,9 @@ static PyMethodDef methods[] = {
 int
 sw_tracer_py_init(PyObject *m)
 {
+    if (PyModule_AddIntConstant(m, "GZIP_COMPRESSES", sw_gzip_compresses()) <
+        0) {
+        return -1;
+    }
     return PyModule_AddFunctions(m, methods);
 }

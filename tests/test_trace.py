@@ -1,6 +1,7 @@
 """stackwatch trace: the tracer's engine and its Chrome trace output
 (issue 15), through the real CLI in child processes."""
 
+import gzip
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from conftest import child_env, run_cli, run_target, target_path
+from stackwatch import _native
 from helpers.trace_check import all_slices, load, outline, thread_names, tracks
 
 CALLTREE = """\
@@ -71,6 +73,18 @@ def test_gzip_output_when_the_name_ends_in_gz(tmp_path):
         assert f.read(2) == b"\x1f\x8b"
     got = outline(_main_track(load(path)), "trace_calltree.py")
     assert "\n".join(got) == CALLTREE
+    # Compressed, not only wrapped: a trace is hundreds of MB of JSON,
+    # and a gzip of stored blocks (what the writer wrote before) is as
+    # large as the JSON.  The same trace plain, for its size:
+    proc, plain = _trace(tmp_path, out="out.json")
+    assert proc.returncode == 0, proc.stderr
+    with gzip.open(path, "rb") as f:
+        unpacked = len(f.read())
+    assert unpacked == pytest.approx(os.path.getsize(plain), rel=0.05)
+    if not _native.GZIP_COMPRESSES:
+        pytest.skip("built without zlib: .gz output is stored blocks")
+    assert os.path.getsize(path) * 4 < unpacked, (
+        os.path.getsize(path), unpacked)
 
 
 @pytest.mark.parametrize("how,status", [("exit", 3),

@@ -172,6 +172,24 @@ def test_command_not_found_is_one_line(tmp_path):
     assert_clean(tmp_path, proc.stderr)
 
 
+def test_a_script_after_the_dashes_gets_a_hint(tmp_path):
+    # py-spy's "-- python app.py" without the python: "--" runs a
+    # command, and app.py (not executable, not on PATH) is none.
+    (tmp_path / "app.py").write_text(
+        "import time\ntime.sleep(0.3)\nprint('hi')\n")
+    proc, out = record(tmp_path, "--", "app.py")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "cannot run app.py" in proc.stderr
+    assert '"-- python app.py"' in proc.stderr, proc.stderr
+    assert not out.exists()
+    # Without "--" the same script runs, sampled in this interpreter.
+    proc, out = record(tmp_path, "app.py")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "hi\n"
+    assert "1 thread)" in proc.stderr, proc.stderr
+
+
 def _start(tmp_path, *args):
     out = tmp_path / "out.txt"
     run = Watched(stackwatch_cmd("record", *RATE, "-o", str(out), *args),

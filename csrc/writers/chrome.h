@@ -108,8 +108,4 @@ typedef struct sw_chrome_opts {
  * written: the caller discards the file). */
 int sw_chrome_write(const sw_chrome_opts_t *o, int fd);
 
-/* The CRC-32 (gzip's) of n bytes, continuing from crc (0 to start).
- * Pure; any thread. */
-uint32_t sw_crc32(uint32_t crc, const void *data, size_t n);
-
 #endif

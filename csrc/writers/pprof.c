@@ -15,9 +15,8 @@
  * Python's, not addresses in a binary.
  *
  * The encoding is written here (varints, length-delimited fields, packed
- * repeated integers); the gzip stream holds stored (uncompressed)
- * deflate blocks, with its CRC-32, so that no zlib is needed at build or
- * run time.  The file is bigger than a compressed one, and as valid.
+ * repeated integers); the gzip stream is writers/gzip.h's (zlib's
+ * deflate, or stored blocks in a build without zlib).
  *
  * Samples are not split by the options' by_thread / by_greenlet: the
  * labels carry both, and pprof groups by them on request (-tagfocus,
@@ -26,6 +25,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "writers/gzip.h"
 #include "writers/writer.h"
 
 /* How tasks.c names a task's marker frame (a frame with no file). */
@@ -102,53 +102,24 @@ str_lit(strtab_t *t, const char *lit)
 
 /* ---- gzip --------------------------------------------------------------- */
 
-/* CRC-32 (IEEE, reflected), bit by bit: no table to share between
- * threads, and fast enough for a profile. */
-static uint32_t
-crc32_of(const unsigned char *p, size_t n)
+static int
+to_buf(void *ctx, const void *data, size_t n)
 {
-    uint32_t c = 0xFFFFFFFFu;
-    size_t i;
+    sw_buf_put(ctx, data, n);
+    return sw_buf_ok(ctx) ? 0 : -1;
+}
 
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int j = 0; j < 8; j++) {
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-        }
+/* Appends data as one gzip member (writers/gzip.h). */
+static int
+gzip_into(const char *data, size_t n, sw_buf_t *out)
+{
+    sw_gzip_t g;
+    int rc = sw_gzip_begin(&g, 6, to_buf, out);
+
+    if (rc == 0) {
+        rc = sw_gzip_put(&g, data, n);
     }
-    return c ^ 0xFFFFFFFFu;
-}
-
-static void
-le32(sw_buf_t *b, uint32_t v)
-{
-    char tmp[4] = {(char)(v & 0xFF), (char)((v >> 8) & 0xFF),
-                   (char)((v >> 16) & 0xFF), (char)((v >> 24) & 0xFF)};
-
-    sw_buf_put(b, tmp, 4);
-}
-
-/* Appends data as a gzip member of stored deflate blocks (RFC 1951
- * 3.2.4, RFC 1952). */
-static void
-gzip_stored(const char *data, size_t n, sw_buf_t *out)
-{
-    static const char header[10] = {0x1f, (char)0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
-    size_t at = 0;
-
-    sw_buf_put(out, header, sizeof(header));
-    do {
-        size_t len = n - at > 65535 ? 65535 : n - at;
-        char block[5] = {(char)(at + len == n ? 1 : 0), (char)(len & 0xFF),
-                         (char)(len >> 8), (char)(~len & 0xFF),
-                         (char)((~len >> 8) & 0xFF)};
-
-        sw_buf_put(out, block, sizeof(block));
-        sw_buf_put(out, data + at, len);
-        at += len;
-    } while (at < n);
-    le32(out, crc32_of((const unsigned char *)data, n));
-    le32(out, (uint32_t)n);
+    return sw_gzip_end(&g) < 0 ? -1 : rc;
 }
 
 /* ---- the profile -------------------------------------------------------- */
@@ -365,8 +336,10 @@ sw_write_pprof(const sw_session_t *s, const sw_write_opts_t *o, sw_buf_t *out)
 
     if (sw_buf_ok(&msg) && sw_buf_ok(&st.table) && sw_buf_ok(&sub) &&
         sw_buf_ok(&line) && sw_buf_ok(&packed) && sw_buf_ok(&label)) {
-        gzip_stored(msg.len > 0 ? msg.data : "", msg.len, out);
-        rc = sw_buf_ok(out) ? 0 : -1;
+        rc = gzip_into(msg.len > 0 ? msg.data : "", msg.len, out) < 0 ||
+                     !sw_buf_ok(out)
+                 ? -1
+                 : 0;
     }
 done:
     free(st.index);

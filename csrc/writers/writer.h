@@ -72,7 +72,7 @@ int sw_write_speedscope(const sw_session_t *s, const sw_write_opts_t *o,
 int sw_write_svg(const sw_session_t *s, const sw_write_opts_t *o,
                  sw_buf_t *out);
 
-/* pprof's profile.proto, gzip-compressed (stored deflate blocks): what
+/* pprof's profile.proto, gzip-compressed (writers/gzip.h): what
  * `go tool pprof` reads.  Binary. */
 int sw_write_pprof(const sw_session_t *s, const sw_write_opts_t *o,
                    sw_buf_t *out);

@@ -5,6 +5,9 @@ from types import CodeType
 from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
                     Set, Tuple)
 
+# 1: .gz outputs are deflated (zlib), 0: stored (csrc/writers/gzip.h).
+GZIP_COMPRESSES: int
+
 # The service channel (csrc/service_py.c).
 SERVICE_NAMES: int
 SERVICE_QUESTION: int

@@ -887,9 +887,10 @@ class _Recording(_WriteOnce):
         self.prof._close_forks()
         st = self.prof.stats()
         note("%d samples in %.2f s (%.1f Hz effective, %s mode, %d "
-             "threads%s); %s; sampler CPU %.2f s"
+             "thread%s%s); %s; sampler CPU %.2f s"
              % (st["samples"], st["duration_seconds"],
                 st["effective_rate"], st["mode"], st["threads"],
+                "" if st["threads"] == 1 else "s",
                 ", %d processes" % st["processes"]
                 if st["processes"] > 1 else "",
                 _left_out(st), st["sampler_cpu_seconds"]))
@@ -1098,6 +1099,18 @@ def _record_pid(ns: argparse.Namespace, target_args: List[str],
     return _remote.record_pid(ns, prog, fail)
 
 
+def _script_hint(cmd: str, e: OSError) -> str:
+    """After "-- CMD" failed to start: a hint when CMD is a Python script
+    here (py-spy's "-- python app.py" habit without the python)."""
+    import errno
+
+    if e.errno not in (errno.ENOENT, errno.EACCES) or \
+            not cmd.endswith((".py", ".pyw")) or not os.path.isfile(cmd):
+        return ""
+    return (" (a command after \"--\"; to run the script, give it "
+            "without \"--\", or as \"-- python %s\")" % cmd)
+
+
 def _record_tree(ns: argparse.Namespace, target_args: List[str],
                  prog: str) -> int:
     """record -- COMMAND and record --subprocesses: every Python process
@@ -1165,7 +1178,9 @@ def _record_tree(ns: argparse.Namespace, target_args: List[str],
             status, interrupted, seconds, start = _tree.run(
                 command, env, ns.duration, note)
         except OSError as e:
-            fail("cannot run %s: %s" % (command[0], e.strerror or e), prog)
+            fail("cannot run %s: %s%s" % (command[0], e.strerror or e,
+                                          _script_hint(command[0], e)),
+                 prog)
         parts = _forks.close(spool)
     finally:
         _forks.remove(spool)
