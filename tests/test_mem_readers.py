@@ -290,6 +290,21 @@ def test_peaks_with_the_stacks_holding_memory_then(tmp_path):
     assert "[MainThread] build (app.py:40)" in proc
 
 
+def test_stacks_show_paths_as_profiles_do():
+    # A module under sys.path by its package path ("aiohttp/web_app.py",
+    # as `record` shows it), not the venv's whole site-packages path;
+    # pseudo-files and odd names stay as they are.
+    from stackwatch import _memread
+
+    site = os.path.dirname(os.path.dirname(pytest.__file__))
+    frames = ["odd", "x (<frozen importlib._bootstrap>:935)",
+              "fixture (%s:12)" % os.path.join(site, "pytest", "fix.py"),
+              "f (a (b).py:7)"]
+    assert _memread.stack_label(frames, depth=9) == (
+        "f (a (b).py:7) <- fixture (pytest/fix.py:12) <- "
+        "x (<frozen importlib._bootstrap>:935) <- odd")
+
+
 def test_peaks_are_distinct_highs(tmp_path):
     # Two humps (30 MiB at 2 s, 50 MiB at 6 s) with a valley between.
     rows = []

@@ -534,9 +534,21 @@ def read_profile(path: str, partial: bool = False,
     return prof
 
 
+def _short_frame(frame: str) -> str:
+    """ "name (path:line)" with the path as profiles show it (a module's
+    path under sys.path from its package: "aiohttp/web_app.py")."""
+    head, sep, tail = frame.rpartition(" (")
+    path, colon, line = tail.rpartition(":")
+    if not sep or not colon or not line.endswith(")"):
+        return frame
+    from stackwatch import _frame
+
+    return "%s (%s:%s" % (head, _frame.short_path(path), line)
+
+
 def stack_label(frames: "List[str]", depth: int = 4) -> str:
-    """A stack on one line, the allocating frame first."""
-    leaf = list(reversed(frames))
+    """A stack on one line, the allocating frame first, paths short."""
+    leaf = [_short_frame(f) for f in reversed(frames)]
     text = " <- ".join(leaf[:depth])
     if len(leaf) > depth:
         text += " <- ... (%d more)" % (len(leaf) - depth)
