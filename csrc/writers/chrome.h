@@ -97,6 +97,19 @@ typedef struct sw_chrome_opts {
     size_t nextras;
     long pid;
     const char *process_name; /* may be NULL */
+    /* Times are written from base_ns on (CLOCK_MONOTONIC ns; 0: the
+     * store's start): a forked child's part takes its parent's start, so
+     * that both processes share one time line. */
+    uint64_t base_ns;
+    /* 1: a part, the events alone (no document around them, the
+     * process_name event first), for a parent's trace to take in. */
+    int fragment;
+    /* Parts (files written with fragment) taken into this trace after its
+     * own events, each as it is; an unreadable one is left out and
+     * counted in *parts_missing (may be NULL). */
+    const char *const *parts;
+    size_t nparts;
+    size_t *parts_missing;
     int gzip;
     /* speedscope's evented format instead: one profile per track, the
      * same slices as O/C events (no marks, no counters). */

@@ -1,5 +1,7 @@
 /* gzip streams for the writers; see gzip.h. */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "writers/gzip.h"
 
@@ -84,6 +86,53 @@ sw_gzip_end(sw_gzip_t *g)
         g->ready = 0;
     }
     return g->failed ? -1 : 0;
+}
+
+int
+sw_gzip_read_fd(int fd, sw_gzip_out_fn out, void *ctx)
+{
+    unsigned char in[1 << 14], plain[1 << 15];
+    z_stream z;
+    int rc = Z_OK, status = 0;
+    ssize_t n;
+
+    memset(&z, 0, sizeof(z));
+    /* 15 + 16: a gzip stream (header, CRC-32 and size checked). */
+    if (inflateInit2(&z, 15 + 16) != Z_OK) {
+        return -2;
+    }
+    while (rc != Z_STREAM_END && status == 0) {
+        n = read(fd, in, sizeof(in));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            status = -1;
+            break;
+        }
+        if (n == 0) {
+            status = -2; /* ended before the stream did */
+            break;
+        }
+        z.next_in = in;
+        z.avail_in = (uInt)n;
+        do {
+            z.next_out = plain;
+            z.avail_out = sizeof(plain);
+            rc = inflate(&z, Z_NO_FLUSH);
+            if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+                status = -2;
+                break;
+            }
+            if (z.avail_out < sizeof(plain) &&
+                out(ctx, plain, sizeof(plain) - z.avail_out) < 0) {
+                status = -3;
+                break;
+            }
+        } while ((z.avail_in > 0 || z.avail_out == 0) && rc != Z_STREAM_END);
+    }
+    inflateEnd(&z);
+    return status;
 }
 
 #else /* stored blocks */
@@ -188,6 +237,26 @@ sw_gzip_end(sw_gzip_t *g)
         t[4 + i] = (unsigned char)(g->isize >> (8 * i));
     }
     return emit(g, t, sizeof(t));
+}
+
+int
+sw_gzip_read_fd(int fd, sw_gzip_out_fn out, void *ctx)
+{
+    unsigned char in[1 << 15];
+    ssize_t n;
+
+    while ((n = read(fd, in, sizeof(in))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        if (out(ctx, in, (size_t)n) < 0) {
+            return -3;
+        }
+    }
+    return 0;
 }
 
 #endif

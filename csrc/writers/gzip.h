@@ -51,4 +51,12 @@ int sw_gzip_put(sw_gzip_t *g, const void *data, size_t n);
  * Returns 0, or -1 if the stream failed at any point.  Always frees. */
 int sw_gzip_end(sw_gzip_t *g);
 
+/* Reads a file that this build's writers left for sw_gzip_read_fd from
+ * fd to its end, handing its data to out in pieces: with zlib, a gzip
+ * stream (sw_gzip's), inflated and checked; without zlib, a plain file
+ * (such a build writes them plain: no inflater), as it is.  Returns 0; -1 with
+ * errno set when a read failed; -2 for a stream that is not whole (cut,
+ * or not gzip's) or no memory; -3 when out refused. */
+int sw_gzip_read_fd(int fd, sw_gzip_out_fn out, void *ctx);
+
 #endif

@@ -31,9 +31,10 @@ _fork_steps: List[Tuple[int, Callable[[], None]]] = []
 _before_fork_steps: List[Tuple[int, Callable[[], None]]] = []
 
 #: Order of the steps (lowest first). PROFILER_AGAIN: a profiler that was
-#: sampling at a fork samples the child too, once the service is back.
+#: sampling at a fork samples the child too, once the service is back;
+#: TRACER_AGAIN: so does a tracer that follows forks (trace.py).
 PROFILER, MONITOR, SLOWLOG, DUMP, SERVICE = 10, 15, 18, 20, 30
-PROFILER_AGAIN = 40
+PROFILER_AGAIN, TRACER_AGAIN = 40, 45
 
 
 def on_exit(order: int, step: Callable[[], None]) -> None:

@@ -1316,8 +1316,12 @@ class _Tracing(_WriteOnce):
 
     def _finish(self) -> None:
         tracer = self.prof
+        if tracer._in_child():
+            # A forked child: its part of the parent's trace.
+            tracer._end_in_child()
+            return
         if os.getpid() != tracer._pid:
-            return  # a forked child: the trace is the parent's
+            return  # a forked child not followed: the trace is the parent's
         st = tracer.stop()
         tracer._ending = True
         try:
@@ -1328,14 +1332,23 @@ class _Tracing(_WriteOnce):
             return
         finally:
             tracer._ending = False
-        note("%d events in %.2f s, %d thread%s, %d dropped%s%s (%s)"
+            tracer.close_family()
+        taken, left = tracer.forked
+        note("%d events in %.2f s, %d thread%s, %d dropped%s%s (%s)%s"
              % (st["events"], st["duration_seconds"], st["threads"],
                 "" if st["threads"] == 1 else "s", st["dropped"],
                 ", %d older ones let go (--ring)" % st["aged"]
                 if st["aged"] else "",
                 " (the buffer is full: raise --buffer)" if st["dropped"]
                 else "", st["engine"] + (" tool id %d" % st["tool_id"]
-                                         if st["tool_id"] >= 0 else "")))
+                                         if st["tool_id"] >= 0 else ""),
+                "; and %d forked process%s" % (taken,
+                                               "" if taken == 1 else "es")
+                if taken else ""))
+        if left:
+            note("warning: %d forked process%s had not ended (still "
+                 "running, killed, or ended by os._exit): not in the trace"
+                 % (left, "" if left == 1 else "es"))
         for spec, hits in tracer.filter_hits().items():
             if not hits:
                 note("warning: %s matched no code that ran" % spec)
@@ -1400,6 +1413,8 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
                                 memory=memory, ring=ns.ring,
                                 asyncio=ns.asyncio,
                                 functions=ns.function, scoped=ns.scoped,
+                                # (a child's events join a Chrome trace)
+                                follow_fork=ns.format == "chrome",
                                 # module names: along the target's sys.path
                                 search_path=[
                                     os.getcwd() if ns.module is not None
@@ -1419,6 +1434,7 @@ def trace(ns: argparse.Namespace, target_args: List[str]) -> int:
         tracer.clear()
     except (RuntimeError, ValueError) as e:
         atexit.unregister(at_exit)
+        tracer.close_family()
         fail(str(e), prog)
     # ... and tracing (with the watchdog: --monitor) starts just before
     # its code runs.

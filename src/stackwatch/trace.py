@@ -36,8 +36,10 @@ import threading
 import time
 
 # A forked child stops tracing and drops the parent's records in C
-# (module.c's after_fork_child): its trace is off, never a copy.
-from stackwatch import _native, _output
+# (module.c's after_fork_child): its trace is off, never a copy; with
+# follow_fork, it then traces itself from the fork on into a part of the
+# parent's trace (_follow_into_child).
+from stackwatch import _lifecycle, _native, _output
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -117,7 +119,8 @@ class Tracer:
                  search_path: "Optional[Iterable[str]]" = None,
                  functions: "Iterable[Any]" = (),
                  scoped: bool = False,
-                 monitor: bool = False) -> None:
+                 monitor: bool = False,
+                 follow_fork: bool = False) -> None:
         """search_path: where module names in include/exclude are looked
         up (default: sys.path when the tracer starts). functions:
         functions or "MODULE:QUALNAME" strings to trace only inside
@@ -125,8 +128,22 @@ class Tracer:
         @traced function). monitor: start() also starts the watchdog
         with its defaults (as STACKWATCH_MONITOR=1 does, its settings
         from the environment) when it does not run, and stop() stops
-        it: its stalls are slices on the timeline."""
+        it: its stalls are slices on the timeline. follow_fork: a
+        forked child (os.fork, multiprocessing's fork, a gunicorn worker)
+        traces itself from the fork on, and its events become a process
+        of this trace, on its time line, when the child ends before
+        write() (at its exit; a multiprocessing child's included; one
+        killed, or ended with a bare os._exit, is counted, not written).
+        Chrome format only; a child's trace has no --memory counters."""
         self.output = output
+        self.follow_fork = bool(follow_fork)
+        # follow_fork: [spool directory, the time line's start (ns), the
+        # root process's pid] once started; None in a child whose parent
+        # traced without it.
+        self._family: "Optional[List[Any]]" = None
+        self._part_done = False
+        #: The last write's forked processes: (taken in, not ended).
+        self.forked = (0, 0)
         self.search_path = None if search_path is None else \
             list(search_path)
         self.buffer = parse_size(buffer)
@@ -193,7 +210,7 @@ class Tracer:
         self._prefixes()
         return ["--%s %s" % k for k, v in self._specs.items() if not v]
 
-    def start(self) -> "Tracer":
+    def start(self, _child: bool = False) -> "Tracer":
         inc, exc, _ = self._prefixes()
         if self.include and not inc:
             raise ValueError("--include matches no file or module: %s"
@@ -233,6 +250,11 @@ class Tracer:
         self._stalls = []
         self._live = True
         _running = self
+        if self.follow_fork and not _child:
+            self._start_family()
+        if _child:
+            return self  # (no --memory thread, and the watchdog restarts
+            # itself in a child)
         if self.memory:
             self._start_counters()
             self._memory_thread = _MemorySampler(self.memory)
@@ -240,6 +262,102 @@ class Tracer:
         if self.monitor:
             self._start_monitor()
         return self
+
+    def _start_family(self) -> None:
+        """follow_fork, in the process that started: the spool where
+        forked children leave their parts, and the time line's start."""
+        start = _native.trace_stats()["start_ns"]
+        if self._family is None or self._family[2] != os.getpid():
+            import tempfile
+
+            self._family = [tempfile.mkdtemp(prefix="stackwatch-trace-"),
+                            start, os.getpid()]
+        self._family[1] = start
+
+    def _in_child(self) -> bool:
+        return self._family is not None and self._family[2] != os.getpid()
+
+    def _restart_in_child(self) -> None:
+        """In a forked child (its records and hooks dropped in C): traces
+        the child from here on, into a part left in the spool at its
+        end."""
+        self._memory_thread = None  # (the parent's thread)
+        self._own_counters = None
+        self._own_monitor = False
+        self._started = False
+        self._part_done = False
+        self._tracking = False
+        try:
+            self.start(_child=True)
+        except BaseException as e:  # (a child goes on untraced)
+            sys.stderr.write("[stackwatch] pid %d is not traced: %s\n"
+                             % (os.getpid(), e))
+            return
+        _touch(os.path.join(self._family[0], "%d.started" % os.getpid()))
+
+    def _end_in_child(self) -> None:
+        """Stops tracing in a forked child and leaves its part in the
+        spool (written under a temporary name, then renamed: the parent
+        takes in only whole parts). Once; quiet if the parent's trace
+        was written and its spool removed already."""
+        if self._part_done or not self._in_child() or not self._started \
+                or self._pid != os.getpid():
+            return
+        self._part_done = True
+        self.stop()
+        spool, start, _ = self._family  # type: ignore[misc]
+        part = os.path.join(spool, "%d.part" % os.getpid())
+        names = dict(self._names)
+        _remember_thread_names(names)
+        try:
+            fd = os.open(part + ".tmp",
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC |
+                         getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError:
+            return  # the spool is gone: the parent wrote its trace
+        try:
+            try:
+                # (gzipped where the build has zlib: the writer that
+                # takes it in inflates it, sw_gzip_read_fd)
+                _native.trace_write(fd, bool(_native.GZIP_COMPRESSES),
+                                    names, _process_name(),
+                                    self.full_paths, False,
+                                    self._stall_slices(), start, True, [])
+            finally:
+                os.close(fd)
+            os.rename(part + ".tmp", part)
+        except (OSError, MemoryError) as e:
+            sys.stderr.write("[stackwatch] the trace of pid %d is lost: "
+                             "%s\n" % (os.getpid(), e))
+            try:
+                os.unlink(part + ".tmp")
+            except OSError:
+                pass
+
+    def _parts(self) -> "tuple[List[str], int]":
+        """The forked children's parts (by pid), and how many children
+        started without leaving one (still running, killed, or ended by
+        a bare os._exit)."""
+        if self._family is None or self._in_child():
+            return [], 0
+        try:
+            files = os.listdir(self._family[0])
+        except OSError:
+            return [], 0
+        done = {f[:-5] for f in files if f.endswith(".part")}
+        started = {f[:-8] for f in files if f.endswith(".started")}
+        parts = [os.path.join(self._family[0], p + ".part")
+                 for p in sorted(done, key=int)]
+        return parts, len(started - done)
+
+    def close_family(self) -> None:
+        """Removes the spool of forked children's parts (the process that
+        started, once its trace is written for the last time)."""
+        if self._family is not None and not self._in_child():
+            import shutil
+
+            shutil.rmtree(self._family[0], ignore_errors=True)
+            self._family = None
 
     def _start_counters(self) -> None:
         """--memory: the memory profiler's per-thread counters (each
@@ -359,11 +477,17 @@ class Tracer:
         names = dict(self._names)
         _remember_thread_names(names)
         gz = path.endswith(".gz")
-        proc = " ".join(os.path.basename(a) for a in sys.argv[:1]) or \
-            "python"
-        _output.write_stream(path, lambda fd: _native.trace_write(
-            fd, gz, names, "%s (pid %d)" % (proc, os.getpid()),
-            self.full_paths, format == "speedscope", self._stall_slices()))
+        parts, running = self._parts() if format == "chrome" else ([], 0)
+        missing = [0]
+
+        def write(fd: int) -> None:
+            missing[0] = _native.trace_write(
+                fd, gz, names, _process_name(), self.full_paths,
+                format == "speedscope", self._stall_slices(), 0, False,
+                parts)
+
+        _output.write_stream(path, write)
+        self.forked = (len(parts) - missing[0], running + missing[0])
         return path
 
     def _note_stall(self, e: "Dict[str, Any]") -> None:
@@ -418,9 +542,15 @@ class Tracer:
         return self.start()
 
     def __exit__(self, *exc: "Any") -> None:
+        if self._in_child():
+            self._end_in_child()  # its part of the parent's trace
+            return
+        if self._started and os.getpid() != self._pid:
+            return  # a forked child's exit: the trace is its parent's
         self.stop()
         if self.output:
             self.write()
+            self.close_family()
 
 
 class _TaskLabeler:
@@ -527,6 +657,77 @@ def _remember_thread_names(names: "Dict[Any, str]") -> None:
 
 #: The tracer started last: the watchdog's stalls go on its timeline.
 _running: "Optional[Tracer]" = None
+
+
+def _process_name() -> str:
+    proc = " ".join(os.path.basename(a) for a in sys.argv[:1]) or "python"
+    return "%s (pid %d)" % (proc, os.getpid())
+
+
+def _touch(path: str) -> None:
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        pass
+
+
+def _follow_into_child() -> None:
+    """Fork step: a tracer that follows forks and was tracing goes on in
+    the child."""
+    t = _running
+    if t is not None and t.follow_fork and t._family is not None and \
+            t._live and t._pid == os.getppid():
+        t._restart_in_child()
+
+
+def _end_of_child() -> None:
+    """Exit step (and a multiprocessing child's finalizer): a forked
+    child's part."""
+    t = _running
+    if t is not None:
+        t._end_in_child()
+
+
+#: The pid in which multiprocessing's after-fork hook was registered.
+_mp_hooked = 0
+
+
+def _before_fork() -> None:
+    """A multiprocessing child ends with os._exit, after its finalizers;
+    it clears the ones inherited, then runs its after-fork hooks: the
+    hook registers the finalizer that leaves its part."""
+    global _mp_hooked
+    t = _running
+    mp = sys.modules.get("multiprocessing.util")
+    if t is None or not t.follow_fork or not t._live or mp is None or \
+            _mp_hooked == os.getpid():
+        return
+    mp.register_after_fork(t, _mp_child_started)
+    _mp_hooked = os.getpid()
+
+
+def _mp_child_started(t: "Tracer") -> None:
+    import multiprocessing.util as mp
+
+    mp.Finalize(None, _end_of_child, exitpriority=100)
+
+
+def _at_exit() -> None:
+    """Exit step: a forked child's part; in the process that started, the
+    spool goes (the CLI wrote its trace before this step runs; a program
+    that writes its own has done so)."""
+    t = _running
+    if t is None:
+        return
+    if t._in_child():
+        t._end_in_child()
+    else:
+        t.close_family()
+
+
+_lifecycle.on_fork_before(_lifecycle.TRACER_AGAIN, _before_fork)
+_lifecycle.on_fork_child(_lifecycle.TRACER_AGAIN, _follow_into_child)
+_lifecycle.on_exit(_lifecycle.PROFILER, _at_exit)
 
 
 def _note_watchdog(e: "Dict[str, Any]") -> None:
@@ -665,7 +866,7 @@ class _Scope:
             _native.trace_scope_add(code)
 
     def watch_imports(self) -> None:
-        if self.pending:
+        if self.pending and self._finder is None:
             self._finder = _ScopeFinder(self)
             sys.meta_path.insert(0, self._finder)
 

@@ -31,15 +31,20 @@ def load(path: str) -> Dict[str, Any]:
     return json.loads(data)
 
 
-def tracks(doc: Dict[str, Any]) -> Dict[int, List[Slice]]:
-    """{tid: root slices}, after checking that every track's B/E events
-    balance and its timestamps never go back (AssertionError if not)."""
+def tracks(doc: Dict[str, Any], pid: Optional[int] = None
+           ) -> Dict[int, List[Slice]]:
+    """{tid: root slices} (of process pid's tracks; of every track when
+    None, for one process's trace), after checking that every track's
+    B/E events balance and its timestamps never go back (AssertionError
+    if not)."""
     roots: Dict[int, List[Slice]] = {}
     open_: Dict[int, List[Slice]] = {}
     last: Dict[int, float] = {}
     for ev in doc["traceEvents"]:
         ph = ev["ph"]
         if ph in ("M", "X"):  # X: complete events, in any order
+            continue
+        if pid is not None and ev["pid"] != pid:
             continue
         tid = ev["tid"]
         ts = ev["ts"]
@@ -67,9 +72,17 @@ def complete(doc: Dict[str, Any], cat: str) -> List[Dict[str, Any]]:
             if ev["ph"] == "X" and ev.get("cat") == cat]
 
 
-def thread_names(doc: Dict[str, Any]) -> Dict[int, str]:
+def thread_names(doc: Dict[str, Any], pid: Optional[int] = None
+                 ) -> Dict[int, str]:
     return {ev["tid"]: ev["args"]["name"] for ev in doc["traceEvents"]
-            if ev["ph"] == "M" and ev["name"] == "thread_name"}
+            if ev["ph"] == "M" and ev["name"] == "thread_name" and
+            (pid is None or ev["pid"] == pid)}
+
+
+def process_names(doc: Dict[str, Any]) -> Dict[int, str]:
+    """{pid: process name} of the trace's processes."""
+    return {ev["pid"]: ev["args"]["name"] for ev in doc["traceEvents"]
+            if ev["ph"] == "M" and ev["name"] == "process_name"}
 
 
 def outline(slices: List[Slice], file_suffix: str, indent: int = 0
