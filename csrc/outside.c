@@ -15,6 +15,9 @@
 #include "clock.h"
 #include "outside.h"
 
+/* Reads again of a torn stack in one pass (sampler.c has the same). */
+#define TORN_RETRIES 2
+
 #define OUTSIDE_CODES 4096 /* code objects remembered */
 
 /* The CPU time of thread tid of process pid, from its schedstat (the
@@ -204,11 +207,30 @@ pass(sw_outside_rec_t *rec)
         if (sw_thread_frame(r, t) == 0) {
             continue; /* no Python code running */
         }
-        nraw = sw_read_frames(r, t, rec->raw, SW_MAX_DEPTH, &truncated);
-        if (nraw <= 0 || r->broken) {
-            continue; /* a torn stack: no sample rather than a wrong one */
+        /* A torn stack (the thread called or returned while being read:
+         * the busier the target, the more often) is read again at once,
+         * a few times, as the sampler does, rather than lost: leaving
+         * them out would bias the profile against code that calls a lot.
+         * Only the last failure counts as a stack left out; never a
+         * sample of a torn stack. */
+        {
+            uint64_t bad_before = r->bad_frames;
+            int attempt = 0;
+
+            for (;;) {
+                k = 0;
+                nraw =
+                    sw_read_frames(r, t, rec->raw, SW_MAX_DEPTH, &truncated);
+                if (nraw > 0 && !r->broken) {
+                    k = stack_ids(rec, nraw, truncated, id);
+                }
+                if (k > 0 || !r->broken || attempt++ >= TORN_RETRIES ||
+                    sw_reread_thread(r, t) < 0 || sw_thread_frame(r, t) == 0) {
+                    break;
+                }
+                r->bad_frames = bad_before;
+            }
         }
-        k = stack_ids(rec, nraw, truncated, id);
         if (k == 0) {
             continue;
         }

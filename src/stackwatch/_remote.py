@@ -493,11 +493,13 @@ def _record_outside(ns: Any, prog: str, fail: Any, asked: Optional[bool]
              "sampled until then is written)" % (pid, took) if rec.exited
              else " (stopped early by Ctrl-C: what was sampled until then "
              "is written)" if rec.interrupted else "")
+    from stackwatch.cli import _left_out  # (the CLI runs this)
+
     _note("%d samples of process %d in %.1f s (%.1f Hz effective, %s mode), "
-          "read from outside (CPython %s, %s)%s"
+          "read from outside (CPython %s, %s)%s; %s"
           % (st["samples"], pid, took,
              st["passes"] / took if took else 0.0, ns.mode, rec.python,
-             rec.binary, ended))
+             rec.binary, ended, _left_out(st)))
     if not st["samples"]:
         _note("nothing was sampled: no profile written")
         return 1
