@@ -195,14 +195,14 @@ pass(sw_outside_rec_t *rec)
         if (t->tid == 0 && !target_task(rec->target.pid, tid)) {
             tid = 0; /* read through this process's pthread layout */
         }
-        if (rec->mode == SW_OUTSIDE_CPU) {
-            if (tid <= 0 || task_cpu_ns(rec->target.pid, tid, &cpu) < 0) {
-                continue;
-            }
+        /* The CPU time since the last pass: the cpu mode's weight, and
+         * in the other modes the share of the time on a CPU that
+         * profiles show (a /proc read a thread and a pass). */
+        if (tid > 0 && task_cpu_ns(rec->target.pid, tid, &cpu) == 0) {
             delta = cpu_delta(rec, tid, cpu);
-            if (delta == 0) {
-                continue;
-            }
+        }
+        if (rec->mode == SW_OUTSIDE_CPU && delta == 0) {
+            continue;
         }
         if (sw_thread_frame(r, t) == 0) {
             continue; /* no Python code running */

@@ -388,9 +388,10 @@ def screen(pid: int, command: str, window: Window, view: View,
             window.updates, " [paused]" if view.paused else "", pid,
             command))[:width],
         ("rate %g Hz (%.1f effective)  dropped %d  samples %d in the last "
-         "%.0f s  %d threads  view: %s  sort: %s"
+         "%.0f s  %d thread%s  view: %s  sort: %s"
          % (st.get("rate", 0), st.get("effective_rate", 0.0),
             st.get("dropped", 0), samples, seconds, len(window.threads),
+            "" if len(window.threads) == 1 else "s",
             view.describe(window), view.sort))[:width],
         "",
         "%7s %7s %6s %6s  %s" % ("OWN%", "TOTAL%", "GIL%", "CPU%",
@@ -401,7 +402,9 @@ def screen(pid: int, command: str, window: Window, view: View,
         body.append(("%7.1f %7.1f %6.0f %6.0f  %s" % (
             100.0 * own / samples if samples else 0.0,
             100.0 * total / samples if samples else 0.0,
-            100.0 * gil / own if own else 0.0, 100.0 * cpu,
+            100.0 * gil / own if own else 0.0,
+            # (a CPU time read at a pass a little late can pass 100%)
+            min(100.0, 100.0 * cpu),
             name))[:width])
     return head + body
 
