@@ -37,12 +37,18 @@ def test_identity_of_each_kind(names):
     kind, name, function = ident("gevent")
     assert kind == "gevent" and re.match(r"Greenlet-\d+$", name), name
     assert function == "handler"
+    # A server's connection greenlet, its handler a functools.partial (as
+    # gunicorn's gevent worker makes it): the partial's function.
+    kind, name, function = ident("served")
+    assert kind == "gevent" and function == "Worker.handle", (name,
+                                                              function)
     # A greenlet that is gone: only its id and type name are known.
     assert names["gone"]["identity"] == [99, "greenlet", "Y", None]
 
 
 def test_profile_and_watchdog_labels_agree(names):
-    for key in ("main", "plain", "fresh", "custom", "done", "gevent"):
+    for key in ("main", "plain", "fresh", "custom", "done", "gevent",
+                "served"):
         assert names[key]["label"] == names[key]["watchdog"], key
     gid = names["main"]["gid"]
     assert names["main"]["label"] == "main greenlet #%d" % gid
@@ -59,7 +65,7 @@ def test_profile_and_watchdog_labels_agree(names):
 
 
 def test_run_info_uses_the_same_identity(names):
-    for key in ("plain", "fresh", "custom", "gevent"):
+    for key in ("plain", "fresh", "custom", "gevent", "served"):
         gid = names[key]["gid"]
         _, _, name, function = names[key]["identity"]
         assert names[key]["runinfo"] == ["%s #%d" % (name, gid), function], \

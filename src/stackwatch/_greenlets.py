@@ -138,6 +138,13 @@ def identify(g: Any, gid: int, typename: str = "greenlet") -> Identity:
 
 
 def _function(run: Any) -> Optional[str]:
+    # functools.partial names nothing: the function it calls does
+    # (gunicorn's gevent worker serves each connection through
+    # partial(self.handle, listener)).
+    for _ in range(8):
+        if type(run).__name__ != "partial" or not hasattr(run, "func"):
+            break
+        run = run.func
     return getattr(run, "__qualname__", None) or getattr(
         run, "__name__", None) or None
 

@@ -3,6 +3,7 @@ greenlets of every kind, from _greenlets.identify and from each place
 that shows them (profiler labels, the watchdog's answers, run info), as
 JSON on stdout."""
 
+import functools
 import json
 import sys
 
@@ -21,6 +22,14 @@ def handler():
     gevent.sleep(0)
 
 
+class Worker:
+    """As gunicorn's gevent worker: each connection's greenlet runs
+    partial(self.handle, listener) through gevent's server wrapper."""
+
+    def handle(self, listener, sock, addr):
+        gevent.sleep(0)
+
+
 class Custom(greenlet.greenlet):
     def run(self):
         self.parent.switch()
@@ -37,10 +46,14 @@ def main():
     done = greenlet.greenlet(lambda: None)
     done.switch()
     glet = gevent.spawn(handler)
-    gevent.sleep(0)  # handler starts and waits in the hub
+    from gevent.baseserver import _handle_and_close_when_done
+    served = gevent.spawn(_handle_and_close_when_done,
+                          functools.partial(Worker().handle, "listener"),
+                          lambda *args: None, ("sock", "addr"))
+    gevent.sleep(0)  # handler and Worker.handle start and wait in the hub
     main_g = greenlet.getcurrent()
     gl = {"plain": plain, "fresh": fresh, "custom": custom, "done": done,
-          "gevent": glet, "main": main_g}
+          "gevent": glet, "main": main_g, "served": served}
     tree = stackwatch.RunTree()
     out = {}
     for key, g in gl.items():
@@ -60,6 +73,7 @@ def main():
                    "label": _greenlets.label(99, None, "x.Y", "serve"),
                    "generic": _greenlets.label(99, None, "x.Y", "run")}
     glet.kill()
+    served.kill()
     stackwatch.monitor.stop()
     json.dump(out, sys.stdout)
 
