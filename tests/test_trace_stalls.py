@@ -135,17 +135,23 @@ def test_monitor_with_a_bad_setting_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
+def _told(tmp_path, target):
+    """The trace of a target that tells the tracer its stalls
+    (tests/helpers/told_stalls.py), after checking every track nests."""
+    out = str(tmp_path / "told.json")
+    proc = run_target(target, out)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
+    assert overlaps(out) == []
+    return load(out)
+
+
 def test_stalls_that_would_cross_on_one_track_nest(tmp_path):
     # A deadline stall, and a hub stall that starts inside it and ends
     # after it (the CI failure: under load the hub's stall began after
     # the deadline's, and was shortened to a slice's end past the
     # deadline's end): the later one ends with the one holding its start.
-    out = str(tmp_path / "cross.json")
-    proc = run_target("trace_stall_nesting", out)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "done"
-    assert overlaps(out) == []
-    doc = load(out)
+    doc = _told(tmp_path, "trace_stall_nesting")
     dl, hub = complete(doc, "stall")  # written by track, then start
     assert (dl["name"], hub["name"]) == ("stall: deadline", "stall: gevent")
     assert dl["tid"] == hub["tid"]
@@ -181,12 +187,7 @@ def test_a_stall_ending_inside_a_call_takes_in_or_leaves_out_that_call(
     # that starts inside a stall and ends after it is taken in when the
     # stall ends near the call's end, and left out when the stall ends
     # near its start (a call that outlives the stall).
-    out = str(tmp_path / "overhang.json")
-    proc = run_target("trace_stall_overhang", out)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "done"
-    assert overlaps(out) == []
-    doc = load(out)
+    doc = _told(tmp_path, "trace_stall_overhang")
     roots = tracks(doc)
     hub = _of(complete(doc, "stall"), "gevent", "outer")
     dl = _of(complete(doc, "stall"), "deadline", "outer")

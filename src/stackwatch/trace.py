@@ -680,14 +680,6 @@ def _follow_into_child() -> None:
         t._restart_in_child()
 
 
-def _end_of_child() -> None:
-    """Exit step (and a multiprocessing child's finalizer): a forked
-    child's part."""
-    t = _running
-    if t is not None:
-        t._end_in_child()
-
-
 #: The pid in which multiprocessing's after-fork hook was registered.
 _mp_hooked = 0
 
@@ -709,19 +701,17 @@ def _before_fork() -> None:
 def _mp_child_started(t: "Tracer") -> None:
     import multiprocessing.util as mp
 
-    mp.Finalize(None, _end_of_child, exitpriority=100)
+    mp.Finalize(None, _at_exit, exitpriority=100)
 
 
 def _at_exit() -> None:
-    """Exit step: a forked child's part; in the process that started, the
-    spool goes (the CLI wrote its trace before this step runs; a program
-    that writes its own has done so)."""
+    """Exit step (and a multiprocessing child's finalizer): a forked
+    child's part; in the process that started, the spool goes (the CLI
+    wrote its trace before this step runs; a program that writes its own
+    has done so). Each call does nothing where it does not apply."""
     t = _running
-    if t is None:
-        return
-    if t._in_child():
+    if t is not None:
         t._end_in_child()
-    else:
         t.close_family()
 
 

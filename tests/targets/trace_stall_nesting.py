@@ -9,22 +9,11 @@ tests/test_trace_stalls.py expects every track to nest (Perfetto drops a
 complete event that crosses another on its track)."""
 
 import sys
-import threading
 import time
 
 import stackwatch
-import stackwatch.trace
 from stackwatch import _native
-
-
-def _stall(kind, watch_kind, start_ns, **more):
-    e = {"kind": kind, "watch_kind": watch_kind, "watch_id": watch_kind,
-         "tid": threading.get_native_id(), "greenlet": 0,
-         "start_ns": start_ns, "threshold": 0.001,
-         "stack": [("outer", __file__, 1)], "report": "", "name": "d",
-         "label": "hub"}
-    e.update(more)
-    stackwatch.trace._note_watchdog(e)
+from told_stalls import tell
 
 
 def inner():
@@ -33,9 +22,9 @@ def inner():
 
 def outer(ends):
     deadline_at = time.monotonic_ns()
-    _stall(_native.WDE_DEADLINE, _native.WD_DEADLINE, deadline_at)
+    tell(_native.WDE_DEADLINE, _native.WD_DEADLINE, deadline_at)
     hub_at = time.monotonic_ns()
-    _stall(_native.WDE_BLOCKED, _native.WD_HUB, hub_at)
+    tell(_native.WDE_BLOCKED, _native.WD_HUB, hub_at)
     inner()
     ends.append((deadline_at, hub_at, time.monotonic_ns()))
     time.sleep(0.005)
@@ -45,9 +34,9 @@ with stackwatch.Tracer(sys.argv[1]):
     ends = []
     outer(ends)
     deadline_at, hub_at, deadline_end = ends[0]
-    _stall(_native.WDE_DEADLINE_END, _native.WD_DEADLINE, 0,
+    tell(_native.WDE_DEADLINE_END, _native.WD_DEADLINE, 0,
            duration=(deadline_end - deadline_at) / 1e9)
     time.sleep(0.005)
-    _stall(_native.WDE_UNBLOCKED, _native.WD_HUB, 0,
+    tell(_native.WDE_UNBLOCKED, _native.WD_HUB, 0,
            duration=(time.monotonic_ns() - hub_at) / 1e9)
 print("done")

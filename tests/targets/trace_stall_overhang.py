@@ -13,22 +13,11 @@ Traces itself to argv[1]; prints "done".  tests/test_trace_stalls.py
 reads the trace."""
 
 import sys
-import threading
 import time
 
 import stackwatch
-import stackwatch.trace
 from stackwatch import _native
-
-
-def _stall(kind, watch_kind, start_ns, **more):
-    e = {"kind": kind, "watch_kind": watch_kind, "watch_id": watch_kind,
-         "tid": threading.get_native_id(), "greenlet": 0,
-         "start_ns": start_ns, "threshold": 0.001,
-         "stack": [("outer", __file__, 1)], "report": "", "name": "d",
-         "label": "hub"}
-    e.update(more)
-    stackwatch.trace._note_watchdog(e)
+from told_stalls import tell
 
 
 def blocking():
@@ -46,17 +35,17 @@ def waits(at):
 
 def outer():
     hub_at = time.monotonic_ns()
-    _stall(_native.WDE_BLOCKED, _native.WD_HUB, hub_at)
+    tell(_native.WDE_BLOCKED, _native.WD_HUB, hub_at)
     blocking()
-    _stall(_native.WDE_UNBLOCKED, _native.WD_HUB, 0,
+    tell(_native.WDE_UNBLOCKED, _native.WD_HUB, 0,
            duration=(time.monotonic_ns() - 1000000 - hub_at) / 1e9)
     time.sleep(0.005)
     deadline_at = time.monotonic_ns()
-    _stall(_native.WDE_DEADLINE, _native.WD_DEADLINE, deadline_at)
+    tell(_native.WDE_DEADLINE, _native.WD_DEADLINE, deadline_at)
     short()
     at = []
     waits(at)
-    _stall(_native.WDE_DEADLINE_END, _native.WD_DEADLINE, 0,
+    tell(_native.WDE_DEADLINE_END, _native.WD_DEADLINE, 0,
            duration=(at[0] + 500000 - deadline_at) / 1e9)
 
 
