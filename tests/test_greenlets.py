@@ -13,10 +13,12 @@ pytest.importorskip("greenlet")
 def check_attribution(ratio, truth, details):
     """The profile's heavy:light ratio matches the work really done (each
     worker timed its own spinning with its thread's CPU clock), which is
-    about 1:3 (3.58 measured once with another suite on the other CPU:
-    the same spinning takes more or less CPU time as caches are shared)."""
+    about 1:3 but not exactly: the same spinning takes more or less CPU
+    time as caches are shared with a suite on the other CPU (measured from
+    2.12, CI on 3.12, to 3.58). The bounds only make sure the two workers
+    differ clearly; the check is the profile against the measured work."""
     true_ratio = truth["heavy"] / truth["light"]
-    assert 2.2 < true_ratio < 4.0, details
+    assert 1.5 < true_ratio < 4.0, details
     assert abs(ratio / true_ratio - 1) < 0.2, (ratio, true_ratio, details)
 
 
