@@ -211,12 +211,14 @@ report_stall(const todo_t *td, int fd)
         sw_snapshot_free(&snap);
         return 1; /* the thread is gone */
     }
-    if (t != NULL && w->kind == SW_WD_LOOP && !sw_wd_in_loop(&snap, t)) {
+    if (t != NULL && w->kind == SW_WD_LOOP && !w->ticked &&
+        !sw_wd_in_loop(&snap, t)) {
         sw_snapshot_free(&snap);
         return 1; /* the loop is not running: it cannot poll */
     }
     if (t != NULL && w->kind == SW_WD_LOOP) {
-        tf = sw_wd_task_frame(&snap, t);
+        tf = w->ticked ? sw_wd_ticked_task_frame(t, w->base)
+                       : sw_wd_task_frame(&snap, t);
     }
     if (td->what == SW_WD_TODO_START) {
         ask_label(td, t ? t->t.holds_gil : 0, (int)(w->id & 0xFF), label,
@@ -659,6 +661,21 @@ sw_wd_select(uint64_t id, int entering)
 
     if (atomic_load_explicit(&w->id, memory_order_relaxed) == id) {
         atomic_store_explicit(&w->in_select, entering, memory_order_relaxed);
+        atomic_store_explicit(&w->beat_ns, sw_now_ns(), memory_order_release);
+    }
+}
+
+void
+sw_wd_tick(uint64_t id, int running, uint32_t base)
+{
+    watch_t *w = &W.watches[id & 0xFF];
+
+    if (atomic_load_explicit(&w->id, memory_order_relaxed) == id) {
+        atomic_store_explicit(&w->ticked, 1, memory_order_relaxed);
+        if (running) {
+            atomic_store_explicit(&w->base, base, memory_order_relaxed);
+        }
+        atomic_store_explicit(&w->in_select, !running, memory_order_relaxed);
         atomic_store_explicit(&w->beat_ns, sw_now_ns(), memory_order_release);
     }
 }

@@ -11,7 +11,12 @@
  *   it has been out of select() for the threshold -- the time since it
  *   last polled for I/O, exact to the iteration, at no cost while the
  *   loop is idle; only while the thread is inside the loop's
- *   run_forever.
+ *   run_forever.  A loop without a selector (uvloop's) ticks instead: a
+ *   callback the loop runs every threshold / 8 marks it as responsive
+ *   (sw_wd_tick), so it is stalled when no tick came for the threshold
+ *   (timed from the last tick: up to an eighth early), and the Python
+ *   layer tells when it stops running (no run_forever frame to look
+ *   for).
  * - a deadline: stalled once the block has run longer than its limit.
  *
  * The thread polls its watches every few milliseconds while any hub or
@@ -167,6 +172,17 @@ int sw_wd_remove(uint64_t id);
  * loop's thread (GIL held in practice); lock-free, async-signal-safe.  No
  * errors. */
 void sw_wd_select(uint64_t id, int entering);
+
+/* A ticked loop watch (a loop without a selector): running=1, the loop
+ * ran its tick callback now (responsive; the watch is ticked from then
+ * on: its stalls are not checked against the thread's stack for a
+ * run_forever frame); running=0, the loop stopped running (no stall
+ * until the next tick).  base: how many frames the thread's stack has
+ * below the loop (those of the code that runs it; 0: unknown): the frame
+ * above them is the callback or task the loop runs.  An id that is no
+ * longer current is ignored.  Context: the loop's thread, GIL held;
+ * lock-free.  No errors. */
+void sw_wd_tick(uint64_t id, int running, uint32_t base);
 
 /* ---- events and statistics ---------------------------------------------- */
 

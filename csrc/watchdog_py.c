@@ -303,6 +303,22 @@ static PyTypeObject SelectHook_Type = {
               "watchdog.",
 };
 
+/* watchdog_tick(id, running, base): see sw_wd_tick. */
+static PyObject *
+tick_py(PyObject *m, PyObject *args)
+{
+    unsigned long long id;
+    int running;
+    unsigned int base;
+    (void)m;
+
+    if (!PyArg_ParseTuple(args, "KpI:watchdog_tick", &id, &running, &base)) {
+        return NULL;
+    }
+    sw_wd_tick(id, running, base);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 select_hook_py(PyObject *m, PyObject *args)
 {
@@ -340,6 +356,9 @@ static PyMethodDef wd_methods[] = {
     {"watchdog_remove", wd_remove_py, METH_O, NULL},
     {"watchdog_set_threshold", wd_set_threshold_py, METH_VARARGS,
      "watchdog_set_threshold(id, seconds) -> whether the watch exists"},
+    {"watchdog_tick", tick_py, METH_VARARGS,
+     "watchdog_tick(id, running, base): a ticked loop watch's tick "
+     "(running) or stop"},
     {"watchdog_select_hook", select_hook_py, METH_VARARGS,
      "watchdog_select_hook(select, id) -> a select() that marks the watch"},
     {"watchdog_take", wd_take_py, METH_O, NULL},

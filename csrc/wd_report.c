@@ -188,6 +188,13 @@ sw_wd_task_frame(const sw_snapshot_t *snap, const sw_snap_thread_t *t)
 }
 
 int
+sw_wd_ticked_task_frame(const sw_snap_thread_t *t, uint32_t base)
+{
+    /* Innermost first: the base frames are the last ones. */
+    return base > 0 && t->nframes > base ? (int)(t->nframes - 1 - base) : -1;
+}
+
+int
 sw_wd_in_loop(const sw_snapshot_t *snap, const sw_snap_thread_t *t)
 {
     uint32_t k;

@@ -54,6 +54,12 @@ void sw_wd_report_text(sw_buf_t *out, const sw_wd_report_t *r);
  * pure, no allocation. */
 int sw_wd_task_frame(const sw_snapshot_t *snap, const sw_snap_thread_t *t);
 
+/* The same for a ticked loop (one without a selector, whose run_forever
+ * is not Python's): the frame right above the base frames below the loop
+ * (sw_wd_tick), or -1 when base is 0 (unknown) or the stack is no deeper
+ * than them.  Context: any; pure. */
+int sw_wd_ticked_task_frame(const sw_snap_thread_t *t, uint32_t base);
+
 /* 1 if the thread is inside an asyncio loop's run_forever (by the same
  * name-and-path rule), else 0.  Context: any; pure, no allocation. */
 int sw_wd_in_loop(const sw_snapshot_t *snap, const sw_snap_thread_t *t);

@@ -39,6 +39,8 @@ typedef struct sw_wd_watch {
     _Atomic uint64_t beat_ns; /* loop: when it last entered or left its
                                  selector */
     _Atomic int in_select;    /* loop: waiting for I/O */
+    _Atomic int ticked;       /* loop: a ticked one (sw_wd_tick) */
+    _Atomic uint32_t base;    /* ticked loop: frames below the loop */
     uint64_t last_beat, switches;
     int stalled, stalls, dormant, removed;
     uint64_t stall_start_ns, next_update_ns, update_step_ns, end_ns;

@@ -11,6 +11,8 @@ import json
 import re
 import sys
 
+import pytest
+
 from conftest import child_env, line_with, run_target
 
 
@@ -508,6 +510,22 @@ def test_asyncio_tasks_as_a_tree_of_awaits():
     assert tree["greenlets"] != []
     assert doc["no_greenlets"]["greenlets"] == []
     assert doc["no_greenlets"]["tasks"] != []
+
+
+def test_asyncio_tasks_of_a_uvloop_loop():
+    """uvloop's run_forever has no Python frame (from 3.14 the tree finds
+    running loops by that frame): a loop the watchdog watches is found all
+    the same, from another thread."""
+    pytest.importorskip("uvloop")
+    doc = child_json("runinfo_asyncio", child_env(RUNINFO_LOOP="uvloop"))
+    loops = doc["all"]["tasks"]
+    assert len(loops) == 1, doc["text"]
+    expected = {"Task-1", "middle", "waiter", "leaf-1", "leaf-2"}
+    if sys.version_info >= (3, 11):
+        expected |= {"group", "tg-leaf"}
+    assert {t["name"] for t in walk(loops[0]["children"])} == expected
+    assert re.search(r"^\+-- loop Loop: running \(in thread MainThread\)$",
+                     doc["text"], re.M), doc["text"]
 
 
 def test_asyncio_shield_is_followed():

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from stackwatch._frame import Frame
+from stackwatch._monitor_state import S
 from stackwatch._saferepr import REDACTED, Limits, hides, safe_repr
 
 
@@ -56,9 +57,21 @@ def interesting_objects(greenlets: bool, tasks: bool) -> Dict[str, list]:
     return found
 
 
+def loop_ident(loop: Any) -> Optional[int]:
+    """The ident of the thread running a loop: asyncio's _thread_id, or
+    what stackwatch saw when the loop started (uvloop keeps its own out of
+    Python's reach); None when not known."""
+    ident = getattr(loop, "_thread_id", None)
+    if ident is None:
+        ident = getattr(loop, "_stackwatch_thread", None)
+    return ident
+
+
 def running_loops(aio: Any) -> List[Any]:
-    """The loops whose run_forever() is on a thread's stack: from 3.14 the
-    C tasks are in lists of asyncio's own, not in the sets read above."""
+    """The loops whose run_forever() is on a thread's stack, that the
+    monitor saw start, or that run in this thread: from 3.14 the C tasks
+    are in lists of asyncio's own, not in the sets read above. (Some may
+    have stopped: callers ask is_running().)"""
     base = getattr(getattr(aio, "base_events", None), "BaseEventLoop", None)
     func = getattr(base, "run_forever", None)
     codes = set()
@@ -74,6 +87,18 @@ def running_loops(aio: Any) -> List[Any]:
                 if loop is not None:
                     loops.append(loop)
             frame = frame.f_back
+    # And the loops seen starting while the monitor ran, and this thread's:
+    # a loop whose run_forever is not Python's (uvloop's) has no frame.
+    for ref in list(S.started.values()):
+        loop = ref()
+        if loop is not None:
+            loops.append(loop)
+    try:
+        loop = aio.events._get_running_loop()
+        if loop is not None:
+            loops.append(loop)
+    except Exception:
+        pass
     return loops
 
 

@@ -39,6 +39,10 @@ class State:
         self.hub_watch: Dict[int, int] = {}  # id(hub) -> watch id
         self.loops: Dict[int, Tuple[Any, int]] = {}  # slot -> (ref, wid)
         self.explicit: set = set()  # loop watches with their own threshold
+        # Loops seen starting (asyncio._set_running_loop) and not yet
+        # ended: id(loop) -> weakref (the run info and the sampler's task
+        # table find uvloop's by them: no run_forever frame).
+        self.started: Dict[int, Any] = {}
         self.tracking = False
 
 

@@ -11,13 +11,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
-from stackwatch._capture import Capture
+from stackwatch._capture import Capture, loop_ident
 from stackwatch._node import Node
 from stackwatch._saferepr import type_name
 
 
 def loop_thread(loop: Any) -> Optional[str]:
-    ident = getattr(loop, "_thread_id", None)
+    ident = loop_ident(loop)
     if ident is None:
         return None
     for t in threading.enumerate():

@@ -31,7 +31,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from stackwatch import _native, _osthread
-from stackwatch._capture import running_loops
+from stackwatch._capture import loop_ident, running_loops
 from stackwatch._task_tree import coroutine_chain
 
 INTERVAL = 0.1  #: seconds between two refreshes of the table
@@ -439,7 +439,7 @@ class TableBuilder:
         rows = []
         for tid, t in tasks.items():
             seen = self.cache[tid]
-            ident = getattr(t.get_loop(), "_thread_id", None) or 0
+            ident = loop_ident(t.get_loop()) or 0
             rows.append((tid, id(t.get_coro()), parent.get(tid, 0), ident,
                          seen.label, seen.stack))
         return rows

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 from stackwatch import (_frame, _greenlets, _import_hooks, _lifecycle,
                         _native, _service)
-from stackwatch._asyncio_watch import (patch_asyncio, unpatch_asyncio,
+from stackwatch._asyncio_watch import (patch_asyncio, retune_loop,
+                                       unpatch_asyncio,
                                        unwatch_asyncio, unwatch_loops,
                                        watch_asyncio)
 from stackwatch._delivery import MAX_FAILURES, start_thread  # noqa: F401
@@ -150,8 +151,9 @@ def start(max_blocking_time: Any = UNSET, max_memory_usage: Any = UNSET,
         _retune_watches(mbt)
         if gevent and mbt is not None:
             GeventHook.install()
-        if asyncio and mbt is not None:
-            patch_asyncio()
+        # Loops' starts and ends are followed in any case: a loop without
+        # a selector (uvloop's) can be watched only through them.
+        patch_asyncio()
 
 
 def stop() -> None:
@@ -244,7 +246,7 @@ def _retune_watches(mbt: Optional[float]) -> None:
     for wid, _ in hubs:
         _native.watchdog_set_threshold(wid, mbt)
     for _, wid in loops:
-        _native.watchdog_set_threshold(wid, mbt)
+        retune_loop(wid, mbt)
 
 
 # ---- periodic functions -------------------------------------------------

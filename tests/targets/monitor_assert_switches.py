@@ -43,13 +43,13 @@ def blocking_then_switch():
         gevent.sleep(0)
 
 def frequent_switches():
-    with assert_switches(max_blocking_time=0.15):
+    with assert_switches(max_blocking_time=0.5):
         for _ in range(15):
             time.sleep(0.02)
             gevent.sleep(0)
 
 def hub_only_frequent_hub():
-    with assert_switches(max_blocking_time=0.15, hub_only=True):
+    with assert_switches(max_blocking_time=0.5, hub_only=True):
         for _ in range(15):
             time.sleep(0.02)
             gevent.sleep(0)
@@ -61,7 +61,7 @@ def hub_only_other_greenlets():
             other_greenlet()
 
 def any_switch_other_greenlets():
-    with assert_switches(max_blocking_time=0.15):
+    with assert_switches(max_blocking_time=0.5):
         for _ in range(15):
             time.sleep(0.02)
             other_greenlet()

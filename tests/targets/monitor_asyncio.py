@@ -1,8 +1,11 @@
 """An asyncio task that blocks its loop twice: ~1.2 s in a C call that
 holds the GIL, then 0.8 s in time.sleep. argv[1] is "auto"
 (monitor.start(asyncio=True)) or "watch" (monitor.watch_asyncio with a
-threshold of its own). The test expects both stalls reported while they
-run, naming the task, the loop and the aio-* lines.
+threshold of its own), on asyncio's loop, or "uvloop_auto" /
+"uvloop_watch", the same on a uvloop loop (imported after the monitor
+started; "uvloop_early" imports it before, and expects watch_asyncio to
+refuse it). The test expects both stalls reported while they run,
+naming the task, the loop and the aio-* lines.
 """
 import os
 import sys
@@ -22,11 +25,15 @@ def napping(seconds):
     time.sleep(seconds)  # aio-nap
 
 N = calibrate(1.2, crunch_in_c)
-MODE = sys.argv[1]
+MODE = sys.argv[1].replace("uvloop_", "")
+if MODE == "early":
+    import uvloop
 if MODE == "auto":
     monitor.start(max_blocking_time=0.1, asyncio=True)
 else:
-    monitor.start(max_blocking_time=0.1)
+    monitor.start(max_blocking_time=0.1, asyncio=(MODE == "early"))
+if sys.argv[1].startswith("uvloop_"):
+    import uvloop
 
 async def handler():
     await asyncio.sleep(0.05)
@@ -43,6 +50,12 @@ async def handler():
     return took_c, took_nap
 
 async def main():
+    if MODE == "early":
+        try:
+            monitor.watch_asyncio(name="my-loop", max_blocking_time=0.15)
+        except ValueError as e:
+            return {"refused": str(e)}
+        return {"refused": None}
     if MODE == "watch":
         monitor.watch_asyncio(name="my-loop", max_blocking_time=0.15)
     loop = asyncio.get_running_loop()
@@ -58,4 +71,14 @@ async def main():
             "task_is_handler": [b.task is task for b in blocked],
             "loop_is_ours": [b.loop is loop for b in blocked]}
 
-result(asyncio.run(main()))
+if sys.argv[1].startswith("uvloop_"):
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    out = loop.run_until_complete(main())
+    # The loop no longer runs: 0.5 s away from it is no stall (the test
+    # counts the reports).
+    time.sleep(0.5)
+    loop.close()
+    result(out)
+else:
+    result(asyncio.run(main()))

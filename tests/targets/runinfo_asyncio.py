@@ -6,6 +6,9 @@ without greenlets, and a text without tasks; then ends the process.
 
 The test expects the tasks as a tree of which task awaits which, with
 their await chains and locals, and tasks=/greenlets= leaving each out.
+With RUNINFO_LOOP=uvloop, the loop is uvloop's, watched by the monitor
+(its run_forever has no Python frame: the tree finds it as a watched
+loop).
 """
 import asyncio
 import json
@@ -68,4 +71,11 @@ def look():
 
 
 threading.Thread(target=look, name="looker", daemon=True).start()
-asyncio.run(main())
+if os.environ.get("RUNINFO_LOOP") == "uvloop":
+    stackwatch.monitor.start(max_blocking_time=30, asyncio=True)
+    import uvloop
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(main())
+else:
+    asyncio.run(main())
