@@ -1,6 +1,8 @@
 """Reports to None, to the "stackwatch" logger (log=True) and to a stream
-without a file descriptor; one stall each. The test expects each report
-where it was sent and nowhere else.
+without a file descriptor; one stall each (0.6 s against 0.1 s: with 0.3
+s, the monitor's thread once got no CPU for the whole stall on a loaded
+machine, which missed it). The test expects each report where it was
+sent and nowhere else.
 """
 import sys
 import time
@@ -19,13 +21,13 @@ logging.basicConfig(stream=sys.stdout, level=logging.WARNING,
                     format="LOG|%(name)s|%(levelname)s|%(message)s")
 
 def stall_silent():
-    time.sleep(0.3)
+    time.sleep(0.6)
 
 def stall_logged():
-    time.sleep(0.3)
+    time.sleep(0.6)
 
 def stall_to_stream():
-    time.sleep(0.3)
+    time.sleep(0.6)
 
 monitor.start(max_blocking_time=0.1, report_to=None)
 gevent.spawn(stall_silent).join()
