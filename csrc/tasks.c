@@ -298,6 +298,7 @@ sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
     at = find(raw, n, task, &any_gen);
     if (at >= 0 && !runs_frame(r, *task, &raw[at])) {
         at = -1; /* the running tasks read were older than the stack */
+        *task = 0;
     }
     if (at >= 0 || !any_gen) {
         return at;
@@ -317,7 +318,11 @@ sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
     if (at >= 0) {
         /* A match that no longer holds: the stack is older than the
          * running tasks (read again). */
-        return runs_frame(r, *task, &raw[at]) ? at : SW_TASKS_TORN;
+        if (runs_frame(r, *task, &raw[at])) {
+            return at;
+        }
+        *task = 0;
+        return SW_TASKS_TORN;
     }
     /* Still none: if the running tasks changed meanwhile, the stack may
      * be one a task ran before it yielded (its frames, read while it

@@ -237,6 +237,7 @@ TEST(a_stack_read_before_the_running_tasks_is_read_again)
     read_running_tasks();
     ASSERT_EQ(sw_tasks_find(&r, (uintptr_t)tstate, raw, n, &found),
               SW_TASKS_TORN);
+    ASSERT_EQ(found, 0); /* no task for a stack to read again */
 }
 
 TEST(thread_state_task_read_before_reuse_is_not_matched_inside)
@@ -277,6 +278,7 @@ TEST(thread_state_stack_read_before_the_running_task_is_read_again)
     read_running_tasks();
     ASSERT_EQ(sw_tasks_find(&r, (uintptr_t)tstate, raw, n, &found),
               SW_TASKS_TORN);
+    ASSERT_EQ(found, 0); /* no task for a stack to read again */
 }
 
 RUNNER_MAIN()
