@@ -244,14 +244,62 @@ sw_tasks_thread_begin(sw_reader_t *r, uintptr_t tstate)
     }
 }
 
+/* 1 if task runs, now, the coroutine of raw (a frame of a stack read
+ * before): task's coroutine is still raw->gen, and that generator's frame
+ * still runs raw->code (3.9, 3.10: the frame object at raw->frame still
+ * belongs to raw->gen).  A match made with the running tasks read before
+ * the stack, or with a stack read before the running tasks, can be with
+ * a coroutine that has ended since and whose memory another one reused:
+ * aiohttp ends a request's task, the next request's task takes its
+ * Task's address and the handler's coroutine that task awaits its
+ * coroutine's, and the handler's frame would be named as the task's own.
+ * One system call. */
+static int
+runs_frame(sw_reader_t *r, uintptr_t task, const sw_rawframe_t *raw)
+{
+    const sw_layout_t *L = r->L;
+    uintptr_t type = 0, coro = 0, code = 0, gen = 0;
+    sw_vm_region_t rg[4];
+    char ok[4];
+    int n = 0, objects = L->frame_model == SW_FRAMES_OBJECTS;
+
+    rg[n].addr = task + sw_layout.ob_type;
+    rg[n].dst = &type;
+    rg[n++].len = sizeof(type);
+    rg[n].addr = task + T.cfg.off_coro;
+    rg[n].dst = &coro;
+    rg[n++].len = sizeof(coro);
+    rg[n].addr = raw->frame + (objects ? L->fo_code : L->if_code);
+    rg[n].dst = &code;
+    rg[n++].len = sizeof(code);
+    if (objects) {
+        rg[n].addr = raw->frame + L->fo_gen;
+        rg[n].dst = &gen;
+        rg[n++].len = sizeof(gen);
+    }
+    if (task == 0 || raw->frame == 0 || sw_vm_readv(&r->vm, rg, n, ok) != n ||
+        type != T.cfg.task_type || coro != raw->gen) {
+        return 0;
+    }
+    if (!objects) {
+        code &= ~L->if_code_tag;
+        gen = raw->frame - L->gen_iframe; /* the frame is in the generator */
+    }
+    return code == raw->code && gen == raw->gen;
+}
+
 int
 sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
               int n, uintptr_t *task)
 {
-    uintptr_t before[MAX_RUNNING];
+    uintptr_t before[MAX_RUNNING], before_coro[MAX_RUNNING];
     int any_gen = 0, at, nbefore, changed, k;
 
     at = find(raw, n, task, &any_gen);
+    if (at >= 0 && !runs_frame(r, *task, &raw[at])) {
+        at = -1; /* the running tasks read were older than the stack */
+        *task = 0;
+    }
     if (at >= 0 || !any_gen) {
         return at;
     }
@@ -259,6 +307,7 @@ sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
      * tasks and this stack's: read them again, once. */
     nbefore = T.nrun;
     memcpy(before, T.run_task, (size_t)nbefore * sizeof(before[0]));
+    memcpy(before_coro, T.run_coro, (size_t)nbefore * sizeof(before[0]));
     if (T.cfg.from_tstate) {
         read_running(r, tstate);
     }
@@ -267,14 +316,21 @@ sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
     }
     at = find(raw, n, task, &any_gen);
     if (at >= 0) {
-        return at;
+        /* A match that no longer holds: the stack is older than the
+         * running tasks (read again). */
+        if (runs_frame(r, *task, &raw[at])) {
+            return at;
+        }
+        *task = 0;
+        return SW_TASKS_TORN;
     }
     /* Still none: if the running tasks changed meanwhile, the stack may
      * be one a task ran before it yielded (its frames, read while it
      * ran, and no task running now): torn, to be read again. */
     changed = nbefore != T.nrun;
     for (k = 0; !changed && k < nbefore; k++) {
-        changed = before[k] != T.run_task[k];
+        changed =
+            before[k] != T.run_task[k] || before_coro[k] != T.run_coro[k];
     }
     return changed ? SW_TASKS_TORN : -1;
 }

@@ -140,12 +140,17 @@ void sw_tasks_thread_begin(sw_reader_t *r, uintptr_t tstate);
 /* The running task of a stack read leaf first (raw[0..n)) from the
  * thread state at tstate: the index of the outermost frame run by a
  * running task's coroutine, with *task set to that task; -1 if none.
- * When the stack has generator frames but none matches, the running
- * tasks are read again once (the loop may have switched tasks since
- * they were read); SW_TASKS_TORN when none matches then either and the
- * running tasks changed between the two reads (the stack may be from
- * before a switch: read it again).  Context: sampler thread only, after
- * sw_tasks_pass_begin() and sw_tasks_thread_begin(). */
+ * A match holds only if, read again after the stack, the task still runs
+ * that coroutine and the frame still runs the code read (addresses are
+ * reused: the coroutine read as a task's may since have ended and its
+ * memory be another's, the handler's that the next task awaits, whose
+ * frame is then not the task's own).  When the stack has generator
+ * frames but none matches (or holds), the running tasks are read again
+ * once (the loop may have switched tasks since they were read);
+ * SW_TASKS_TORN when none matches then either and the running tasks
+ * changed between the two reads, or the match then does not hold (the
+ * stack may be from before a switch: read it again).  Context: sampler
+ * thread only, after sw_tasks_pass_begin() and sw_tasks_thread_begin(). */
 int sw_tasks_find(sw_reader_t *r, uintptr_t tstate, const sw_rawframe_t *raw,
                   int n, uintptr_t *task);
 

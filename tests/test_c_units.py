@@ -39,6 +39,8 @@ SOURCES = {
                     "csrc/compat/linetable.c", "csrc/compat/vmread.c"],
     "test_reader_fuzz.c": ["csrc/compat/reader.c", "csrc/compat/vmread.c",
                            "csrc/compat/linetable.c"],
+    "test_tasks.c": ["csrc/tasks.c", "csrc/stacks.c", "csrc/compat/reader.c",
+                     "csrc/compat/vmread.c", "csrc/compat/linetable.c"],
 }
 
 _BUILD = tempfile.mkdtemp(prefix="stackwatch-ctests-")
