@@ -240,6 +240,12 @@ def _loop_starts(loop: Any, caller: Any = None) -> None:
     if not S.running or hub_threshold() is None or wid is not None or \
             not S.settings.get("asyncio"):
         return
+    if not callable(getattr(getattr(loop, "_selector", None), "select",
+                            None)) and not _ends_seen(loop):
+        # A uvloop loop already running when the monitor started in it,
+        # uvloop imported before: its end cannot be seen (the line
+        # _patch_events wrote says so).
+        return
     try:
         watch_asyncio(loop)
         loop._stackwatch_auto = os.getpid()

@@ -3,8 +3,8 @@ holds the GIL, then 0.8 s in time.sleep. argv[1] is "auto"
 (monitor.start(asyncio=True)) or "watch" (monitor.watch_asyncio with a
 threshold of its own), on asyncio's loop, or "uvloop_auto" /
 "uvloop_watch", the same on a uvloop loop (imported after the monitor
-started; "uvloop_early" imports it before, and expects watch_asyncio to
-refuse it). The test expects both stalls reported while they run,
+started; "uvloop_early" imports it before and starts the monitor from
+inside the running loop, and expects watch_asyncio to refuse it). The test expects both stalls reported while they run,
 naming the task, the loop and the aio-* lines.
 """
 import os
@@ -30,8 +30,8 @@ if MODE == "early":
     import uvloop
 if MODE == "auto":
     monitor.start(max_blocking_time=0.1, asyncio=True)
-else:
-    monitor.start(max_blocking_time=0.1, asyncio=(MODE == "early"))
+elif MODE != "early":
+    monitor.start(max_blocking_time=0.1)
 if sys.argv[1].startswith("uvloop_"):
     import uvloop
 
@@ -51,6 +51,7 @@ async def handler():
 
 async def main():
     if MODE == "early":
+        monitor.start(max_blocking_time=0.1, asyncio=True)  # in the loop
         try:
             monitor.watch_asyncio(name="my-loop", max_blocking_time=0.15)
         except ValueError as e:
