@@ -182,7 +182,9 @@ ask_label(const todo_t *td, int holds_gil, int slot, char *out, size_t cap)
 }
 
 /* Reads the stack and writes the report of a stall that starts or goes
- * on.  Returns 0, or 1 if the stall is not one (a loop not running). */
+ * on.  Returns 0, 1 if the stall is not one (a loop not running), or 2
+ * if it is not one yet (a ticked loop waiting for I/O: its late tick is
+ * the process's, starved of CPU, not the loop's). */
 static int
 report_stall(const todo_t *td, int fd)
 {
@@ -215,6 +217,14 @@ report_stall(const todo_t *td, int fd)
         !sw_wd_in_loop(&snap, t)) {
         sw_snapshot_free(&snap);
         return 1; /* the loop is not running: it cannot poll */
+    }
+    if (td->what == SW_WD_TODO_START && t != NULL && w->kind == SW_WD_LOOP &&
+        w->ticked && w->base > 0 && t->nframes <= w->base && !t->t.holds_gil) {
+        /* No frame above the code that runs the loop, and the GIL let
+         * go: the loop waits for I/O or a timer (a tick that did not come
+         * in time is a process short of CPU). */
+        sw_snapshot_free(&snap);
+        return 2;
     }
     if (t != NULL && w->kind == SW_WD_LOOP) {
         tf = w->ticked ? sw_wd_ticked_task_frame(t, w->base)
@@ -383,7 +393,7 @@ wd_main(void *arg)
     pthread_mutex_lock(&W.mu);
     for (;;) {
         uint64_t now = sw_now_ns(), next = now + SW_WD_IDLE_SLEEP_NS;
-        int ntodo = 0, fd, i;
+        int ntodo = 0, fd, i, rc;
         /* Once told to stop, one last pass writes the end lines of stalls
          * that ended meanwhile (a deadline block that just finished, a hub
          * that switched), and nothing new. */
@@ -433,15 +443,20 @@ wd_main(void *arg)
                 else if (last) {
                     continue;
                 }
-                else if (report_stall(&todo[i], fd) == 1) {
-                    /* Not a stall after all: a loop that stopped. */
+                else if ((rc = report_stall(&todo[i], fd)) != 0) {
+                    /* Not a stall after all: a loop that stopped (1: not
+                     * again before it polls or ticks), or a ticked loop
+                     * waiting for I/O (2: looked at again next poll). */
                     watch_t *w = &W.watches[todo[i].w.id & 0xFF];
 
                     pthread_mutex_lock(&W.mu);
                     if (atomic_load(&w->id) == todo[i].w.id) {
                         w->stalled = 0;
                         w->stalls--;
-                        w->dormant = 1;
+                        w->dormant = rc == 1;
+                        if (rc == 2) {
+                            w->idle_ns = now;
+                        }
                     }
                     pthread_mutex_unlock(&W.mu);
                     continue;

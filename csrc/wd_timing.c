@@ -61,16 +61,20 @@ sw_wd_check(sw_wd_watch_t *w, uint64_t now, uint64_t update_ns,
         /* The loop marks when it enters and leaves its selector
          * (sw_wd_select); it is blocked when it has been out of the
          * selector for the threshold. */
-        uint64_t b = atomic_load_explicit(&w->beat_ns, memory_order_acquire);
+        uint64_t beat =
+            atomic_load_explicit(&w->beat_ns, memory_order_acquire);
         int idle = atomic_load_explicit(&w->in_select, memory_order_relaxed);
+        /* A ticked loop last seen waiting (idle_ns) has been busy since
+         * then at most, whatever its last tick. */
+        uint64_t b = w->idle_ns > beat ? w->idle_ns : beat;
 
-        if (b != w->last_beat) {
-            w->last_beat = b;
+        if (beat != w->last_beat) {
+            w->last_beat = beat;
             w->dormant = 0;
             if (w->stalled) {
                 w->stalled = 0;
                 td->what = SW_WD_TODO_END;
-                td->duration_ns = b - w->stall_start_ns;
+                td->duration_ns = beat - w->stall_start_ns;
             }
         }
         else if (!idle && !w->stalled && !w->dormant &&

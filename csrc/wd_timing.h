@@ -41,6 +41,7 @@ typedef struct sw_wd_watch {
     _Atomic int in_select;    /* loop: waiting for I/O */
     _Atomic int ticked;       /* loop: a ticked one (sw_wd_tick) */
     _Atomic uint32_t base;    /* ticked loop: frames below the loop */
+    uint64_t idle_ns;         /* ticked loop: last seen waiting (its stack) */
     uint64_t last_beat, switches;
     int stalled, stalls, dormant, removed;
     uint64_t stall_start_ns, next_update_ns, update_step_ns, end_ns;

@@ -36,10 +36,10 @@ def watch_asyncio(loop: Any = None, max_blocking_time: Optional[float] = None,
     that the loop runs every max_blocking_time / 8 marks it responsive,
     and a loop that has not run it for max_blocking_time is blocked
     (timed from the last tick, so up to an eighth early; the loop wakes
-    for each tick, also while idle: about 0.8% of a core at 0.1 s). Its start and end are seen
-    through ``asyncio._set_running_loop``, which uvloop takes when it is
-    imported: such a loop can be watched only if uvloop was imported
-    after the monitor started (``stackwatch run`` and
+    for each tick, also while idle: about 0.8% of a core at 0.1 s). Its
+    start and end are seen through ``asyncio._set_running_loop``, which
+    uvloop takes when it is imported: such a loop can be watched only if
+    uvloop was imported after the monitor started (``stackwatch run`` and
     ``STACKWATCH_MONITOR=1`` start it first); otherwise ValueError."""
     import asyncio as aio
 
@@ -125,9 +125,8 @@ def _tick(loop: Any, wid: int) -> None:
     runs and the watch lasts (a timer of the loop's own, kept across the
     loop's runs: one per watch)."""
     tick = _native.watchdog_tick
-    base = getattr(loop, "_stackwatch_base", 0)
     if wid in _timed:
-        tick(wid, True, base)
+        tick(wid, True, getattr(loop, "_stackwatch_base", 0))
         return
     call_later = loop.call_later
 
@@ -136,7 +135,9 @@ def _tick(loop: Any, wid: int) -> None:
         if period is None:
             _timed.discard(wid)
             return
-        tick(wid, True, base)
+        # The base of the loop's current run (a loop may run again from
+        # elsewhere).
+        tick(wid, True, getattr(loop, "_stackwatch_base", 0))
         call_later(period, stackwatch_tick)
 
     _timed.add(wid)

@@ -206,6 +206,33 @@ TEST(loop_waiting_in_select_or_dormant_never_stalls)
     ASSERT_EQ(td.what, SW_WD_TODO_START);
 }
 
+TEST(ticked_loop_seen_waiting_stalls_only_a_threshold_after_that)
+{
+    sw_wd_watch_t w;
+    sw_wd_todo_t td;
+    uint64_t next;
+
+    /* A ticked loop whose last tick was at T0, found waiting for I/O at
+     * +300 ms (the watchdog sets idle_ns: its process was short of CPU,
+     * or another thread held the GIL): busy at most since then. */
+    new_watch(&w, SW_WD_LOOP, 100 * MS);
+    atomic_store(&w.ticked, 1);
+    w.idle_ns = T0 + 300 * MS;
+    next = sw_wd_check(&w, T0 + 350 * MS, 1 * S, &no_hub, &td);
+    ASSERT_EQ(td.what, 0);
+    ASSERT_EQ(next, T0 + 355 * MS); /* polled every 5 ms meanwhile */
+    /* Still no tick a threshold after it was seen waiting: a stall, from
+     * then. */
+    sw_wd_check(&w, T0 + 420 * MS, 1 * S, &no_hub, &td);
+    ASSERT_EQ(td.what, SW_WD_TODO_START);
+    ASSERT_EQ(td.duration_ns, 120 * MS);
+    /* It ends at the next tick. */
+    atomic_store(&w.beat_ns, T0 + 500 * MS);
+    sw_wd_check(&w, T0 + 505 * MS, 1 * S, &no_hub, &td);
+    ASSERT_EQ(td.what, SW_WD_TODO_END);
+    ASSERT_EQ(td.duration_ns, 200 * MS);
+}
+
 TEST(memory_crossings_up_then_down_with_the_peak)
 {
     sw_wd_mem_state_t m = {0, 0};

@@ -4,11 +4,13 @@ holds the GIL, then 0.8 s in time.sleep. argv[1] is "auto"
 threshold of its own), on asyncio's loop, or "uvloop_auto" /
 "uvloop_watch", the same on a uvloop loop (imported after the monitor
 started; "uvloop_early" imports it before and starts the monitor from
-inside the running loop, and expects watch_asyncio to refuse it). The test expects both stalls reported while they run,
-naming the task, the loop and the aio-* lines.
+inside the running loop, and expects watch_asyncio to refuse it). The
+test expects both stalls reported while they run, naming the task, the
+loop and the aio-* lines.
 """
 import os
 import sys
+import threading
 import time
 
 from stackwatch import monitor
@@ -20,6 +22,10 @@ import asyncio
 
 def crunch_in_c(n):
     return sum(range(n))  # aio-crunch
+
+def hog():
+    time.sleep(0.1)
+    crunch_in_c(N // 2)
 
 def napping(seconds):
     time.sleep(seconds)  # aio-nap
@@ -65,6 +71,14 @@ async def main():
     end = time.monotonic() + 20
     while (len(of_type("EventLoopUnblocked")) < 2
            and time.monotonic() < end):
+        await asyncio.sleep(0.02)
+    # Another thread holds the GIL for ~0.6 s while the loop waits (from
+    # 0.1 s after its start: the loop is back in its wait by then): the
+    # loop cannot run (nor tick) but is not what blocks; no stall (the
+    # test counts the reports).
+    other = threading.Thread(target=hog)
+    other.start()
+    while other.is_alive():
         await asyncio.sleep(0.02)
     blocked = of_type("EventLoopBlocked")
     return {"took_crunch": took_c, "took_nap": took_nap,
